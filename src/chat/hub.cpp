@@ -1,0 +1,176 @@
+// Hub: one writer thread batches every publish that arrives while the previous commit runs
+// (group commit), assigns ids in commit order, and fans each commit out to the shards.
+#include "chat/hub.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+
+#include "chat/metrics.hpp"
+#include "chat/shard.hpp"
+#include "util/log.hpp"
+
+namespace ssechat::chat {
+
+namespace {
+constexpr size_t kMaxBatch = 4096;
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Hub::Hub(const Config& cfg, store::Store& store) : cfg_(cfg), store_(store) {
+    for (auto& r : store_.rooms()) stored_rooms_[r.name] = r.last_id;
+}
+
+Hub::~Hub() { stop(); }
+
+std::shared_ptr<Room> Hub::find(const std::string& name) {
+    std::lock_guard lk(rooms_mu_);
+    auto it = rooms_.find(name);
+    return it == rooms_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Room> Hub::room(const std::string& name) {
+    std::lock_guard lk(rooms_mu_);
+    auto it = rooms_.find(name);
+    if (it != rooms_.end()) return it->second;
+    uint64_t last = 0;
+    if (auto s = stored_rooms_.find(name); s != stored_rooms_.end()) {
+        last = s->second;
+        stored_rooms_.erase(s);
+    }
+    size_t legacy_cap = name == "general" ? cfg_.legacy_history : 0;
+    auto r = std::make_shared<Room>(name, last, cfg_.cache, legacy_cap);
+    if (last > 0) {
+        auto recent = store_.range(name, 0, UINT64_MAX, cfg_.cache, true);
+        std::vector<Message> legacy;
+        if (legacy_cap) legacy = store_.range(name, 0, UINT64_MAX, legacy_cap, true);
+        r->warm(recent, legacy);
+    }
+    rooms_.emplace(name, r);
+    return r;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Hub::rooms() {
+    std::lock_guard lk(rooms_mu_);
+    std::map<std::string, uint64_t> all = stored_rooms_;
+    for (const auto& [name, r] : rooms_) all[name] = r->delivered();
+    return {all.begin(), all.end()};
+}
+
+void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text, Done done) {
+    Pending p{std::move(room), {}, std::move(done), std::chrono::steady_clock::now()};
+    p.msg.room = p.room->name();
+    p.msg.user_id = std::move(user);
+    p.msg.text = std::move(text);
+    {
+        std::lock_guard lk(q_mu_);
+        if (!stopping_ && queue_.size() < cfg_.max_pending) {
+            queue_.push_back(std::move(p));
+            q_cv_.notify_one();
+            return;
+        }
+    }
+    p.done(PublishOutcome::Overloaded, p.msg);
+}
+
+void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
+                   int online) {
+    boost::json::object o;
+    o["user_id"] = user;
+    o["state"] = joined ? "join" : "leave";
+    o["online"] = online;
+    auto d = std::make_shared<Delivery>();
+    d->room = room;
+    d->presence = std::make_shared<const std::string>(
+        sse::encode("presence", "", boost::json::serialize(o)));
+    fan_out(std::move(d));
+}
+
+void Hub::start() { writer_ = std::thread([this] { writer_loop(); }); }
+
+void Hub::stop() {
+    {
+        std::lock_guard lk(q_mu_);
+        stopping_ = true;
+        q_cv_.notify_one();
+    }
+    if (writer_.joinable()) writer_.join();
+}
+
+void Hub::writer_loop() {
+    std::vector<Pending> batch;
+    while (true) {
+        {
+            std::unique_lock lk(q_mu_);
+            q_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, and everything is committed
+            if (queue_.size() <= kMaxBatch) {
+                batch.swap(queue_);
+            } else {
+                auto mid = queue_.begin() + kMaxBatch;
+                batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(mid));
+                queue_.erase(queue_.begin(), mid);
+            }
+        }
+        commit(batch);
+        batch.clear();
+    }
+}
+
+void Hub::commit(std::vector<Pending>& batch) {
+    // Ids are assigned here, in queue order, so they increase in commit order per room.
+    std::vector<std::pair<Room*, uint64_t>> rewind;
+    std::vector<Message> msgs;
+    msgs.reserve(batch.size());
+    int64_t ts = now_ms();
+    for (auto& p : batch) {
+        Room* r = p.room.get();
+        if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
+            rewind.emplace_back(r, r->assigned());
+        p.msg.id = r->assign_id();
+        p.msg.ts = ts;
+        msgs.push_back(p.msg);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        store_.append(msgs);
+    } catch (const store::StoreError& e) {
+        for (auto& [r, id] : rewind) r->rewind_ids(id);
+        log::error(std::string("store commit failed: ") + e.what());
+        for (auto& p : batch) {
+            metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
+            p.done(PublishOutcome::StoreFailed, p.msg);
+        }
+        return;
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    metrics().commit_latency.observe(std::chrono::duration<double>(t1 - t0).count());
+    metrics().commit_batch.observe(static_cast<double>(batch.size()));
+
+    // One delivery per room, in id order.
+    for (auto& [r, first] : rewind) {
+        std::vector<const Message*> mine;
+        std::shared_ptr<Room> owner;
+        for (auto& p : batch)
+            if (p.room.get() == r) {
+                mine.push_back(&p.msg);
+                owner = p.room;
+            }
+        fan_out(owner->commit(mine));
+    }
+    for (auto& p : batch) {
+        metrics().publish_ok.fetch_add(1, std::memory_order_relaxed);
+        metrics().publish_latency.observe(std::chrono::duration<double>(t1 - p.since).count());
+        p.done(PublishOutcome::Ok, p.msg);
+    }
+}
+
+void Hub::fan_out(std::shared_ptr<Delivery> d) {
+    for (Shard* s : shards_)
+        boost::asio::post(s->ioc(), [s, d] { s->deliver(*d); });
+}
+
+}  // namespace ssechat::chat

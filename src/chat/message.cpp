@@ -1,0 +1,32 @@
+// JSON encoding of messages through Boost.JSON, which escapes every control character, so a
+// message is always a single SSE data line.
+#include "chat/message.hpp"
+
+#include <boost/json.hpp>
+
+#include "sse/event.hpp"
+
+namespace ssechat::chat {
+
+std::string native_json(const Message& m) {
+    boost::json::object o;
+    o["id"] = m.id;
+    o["room"] = m.room;
+    o["user_id"] = m.user_id;
+    o["message"] = m.text;
+    o["ts"] = m.ts;
+    return boost::json::serialize(o);
+}
+
+std::string legacy_json(const Message& m) {
+    boost::json::object o;
+    o["user_id"] = m.user_id;
+    o["message"] = m.text;
+    return boost::json::serialize(o);
+}
+
+std::string native_event(const Message& m, const std::string& json) {
+    return sse::encode("message", std::to_string(m.id), json);
+}
+
+}  // namespace ssechat::chat

@@ -1,0 +1,25 @@
+// A chat message and its two JSON shapes: the native one and the seed API's.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace ssechat::chat {
+
+struct Message {
+    uint64_t id = 0;      // strictly increasing within a room, assigned at commit
+    std::string room;
+    std::string user_id;
+    std::string text;     // "message" on the wire
+    int64_t ts = 0;       // unix milliseconds, set when the message is stored
+};
+
+// {"id":N,"room":"...","user_id":"...","message":"...","ts":N}
+std::string native_json(const Message& m);
+
+// {"user_id":"...","message":"..."}, the seed's element shape and key order.
+std::string legacy_json(const Message& m);
+
+// The native SSE event for m: "id: N", "event: message", data: native JSON.
+std::string native_event(const Message& m, const std::string& json);
+
+}  // namespace ssechat::chat

@@ -1,0 +1,76 @@
+// Prometheus text rendering of the process metrics.
+#include "chat/metrics.hpp"
+
+#include <cstdio>
+
+namespace ssechat {
+
+Metrics& metrics() {
+    static Metrics m;
+    return m;
+}
+
+void Histogram::observe(double v) {
+    size_t i = 0;
+    while (i < kBuckets && v > bounds_[i]) ++i;
+    counts_[i].fetch_add(1, std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+    double cur = sum_.load(std::memory_order_relaxed);
+    while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+    }
+}
+
+namespace {
+std::string num(double v) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.9g", v);
+    return b;
+}
+void line(std::string& out, const std::string& name, const std::string& help, const char* type,
+          double v) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += name + " " + num(v) + "\n";
+}
+}  // namespace
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= kBuckets; ++i) {
+        cum += counts_[i].load(std::memory_order_relaxed);
+        std::string le = i < kBuckets ? num(bounds_[i]) : "+Inf";
+        out += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cum) + "\n";
+    }
+    out += name + "_sum " + num(sum_.load(std::memory_order_relaxed)) + "\n";
+    out += name + "_count " + std::to_string(count_.load(std::memory_order_relaxed)) + "\n";
+}
+
+std::string Metrics::render() const {
+    std::string out;
+    auto v = [](const auto& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); };
+    line(out, "ssechat_connections_total", "TCP connections accepted.", "counter",
+         v(connections_total));
+    line(out, "ssechat_connections_open", "TCP connections open now.", "gauge",
+         v(connections_open));
+    out += "# HELP ssechat_streams Event streams open now, by API.\n# TYPE ssechat_streams gauge\n";
+    out += "ssechat_streams{api=\"native\"} " + num(v(streams_native)) + "\n";
+    out += "ssechat_streams{api=\"seed\"} " + num(v(streams_legacy)) + "\n";
+    line(out, "ssechat_deliveries_total", "Live events handed to streams.", "counter",
+         v(deliveries));
+    out += "# HELP ssechat_publishes_total Publishes by outcome.\n"
+           "# TYPE ssechat_publishes_total counter\n";
+    out += "ssechat_publishes_total{outcome=\"ok\"} " + num(v(publish_ok)) + "\n";
+    out += "ssechat_publishes_total{outcome=\"rejected\"} " + num(v(publish_rejected)) + "\n";
+    out += "ssechat_publishes_total{outcome=\"failed\"} " + num(v(publish_failed)) + "\n";
+    line(out, "ssechat_slow_disconnects_total",
+         "Streams closed for passing their outbound byte limit.", "counter", v(slow_disconnects));
+    line(out, "ssechat_bad_requests_total", "Requests refused with a 4xx status.", "counter",
+         v(bad_requests));
+    publish_latency.render(out, "ssechat_publish_seconds",
+                           "Time from a publish request to its acknowledgement.");
+    commit_latency.render(out, "ssechat_store_commit_seconds", "Store commit latency.");
+    commit_batch.render(out, "ssechat_store_commit_batch", "Messages per store commit.");
+    return out;
+}
+
+}  // namespace ssechat

@@ -1,0 +1,97 @@
+// A room's shared state: the recent-message cache, the seed API's array, and who is online.
+#pragma once
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "chat/message.hpp"
+#include "sse/event.hpp"
+
+namespace ssechat::chat {
+
+// A committed message, encoded once: its JSON and its SSE event are shared by every reader.
+struct Entry {
+    uint64_t id = 0;
+    sse::Buffer json;   // native JSON, for history pages
+    sse::Buffer event;  // "id/event/data" SSE event
+};
+
+class Room;
+
+// What one commit (or one presence change) hands to every shard.
+struct Delivery {
+    std::shared_ptr<Room> room;
+    std::vector<sse::Buffer> events;    // new message events, ascending ids
+    std::vector<uint64_t> ids;          // their ids
+    sse::Buffer legacy;                 // the seed API array after them, if a seed stream exists
+    std::vector<std::string> senders;   // distinct authors, for the seed API's sender exclusion
+    sse::Buffer presence;               // set instead of events for a presence change
+    uint64_t last_id() const { return ids.empty() ? 0 : ids.back(); }
+};
+
+// What a new stream starts from, read under the room lock so no live event falls in between.
+struct Snapshot {
+    std::vector<Entry> entries;  // cached entries to replay
+    uint64_t delivered = 0;      // the newest id handed out for fan-out so far
+    uint64_t cache_first = 0;    // the oldest id in the cache (delivered + 1 when empty)
+    sse::Buffer legacy;          // seed API snapshot event, for seed streams
+};
+
+class Room : public std::enable_shared_from_this<Room> {
+public:
+    // legacy_cap > 0 keeps the seed API's array of the last legacy_cap messages.
+    Room(std::string name, uint64_t last_id, size_t cache_cap, size_t legacy_cap);
+
+    const std::string& name() const { return name_; }
+
+    // Writer thread only: ids are assigned there, in commit order.
+    uint64_t assign_id() { return ++assigned_; }
+    uint64_t assigned() const { return assigned_; }
+    void rewind_ids(uint64_t to) { assigned_ = to; }
+
+    // Fills the cache and the seed array from the store, before the room is shared.
+    void warm(const std::vector<Message>& recent, const std::vector<Message>& legacy_tail);
+
+    // Appends committed messages (ascending ids) and returns what to fan out.
+    std::shared_ptr<Delivery> commit(const std::vector<const Message*>& msgs);
+
+    // Cached entries with id > after (all of them if after precedes the cache).
+    Snapshot since(uint64_t after);
+    // The newest k cached entries.
+    Snapshot last(size_t k);
+    // Registers a seed API stream and returns its first event: the array of the last
+    // legacy_cap messages. close_legacy() undoes the registration.
+    Snapshot open_legacy();
+    void close_legacy();
+
+    uint64_t delivered();
+    // Presence: the distinct-user count after a user's first join or last leave; -1 otherwise.
+    int join(const std::string& user);
+    int leave(const std::string& user);
+    std::vector<std::string> online();
+    size_t online_count();
+
+private:
+    static Entry make_entry(const Message& m);
+    void push_legacy(const Message& m);
+    sse::Buffer legacy_event_locked();
+    Snapshot base_locked() const;
+
+    const std::string name_;
+    const size_t cache_cap_;
+    const size_t legacy_cap_;
+    uint64_t assigned_;                 // writer thread only
+    std::mutex mu_;                     // guards everything below
+    uint64_t delivered_;                // newest committed id in the cache
+    std::deque<Entry> cache_;           // newest cache_cap_ committed entries
+    std::string legacy_body_;           // "elem,elem,..." of the last legacy_cap_ messages
+    std::deque<uint32_t> legacy_lens_;  // byte length of each element in legacy_body_
+    sse::Buffer legacy_event_;          // cached "data: [...]" for legacy_body_, or null
+    int legacy_streams_ = 0;            // open seed API streams, across shards
+    std::map<std::string, int> online_; // user -> open streams in this room
+};
+
+}  // namespace ssechat::chat

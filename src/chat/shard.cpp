@@ -1,0 +1,178 @@
+// Shard: stream setup with gap-free replay, per-shard fan-out, and heartbeats.
+#include "chat/shard.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "chat/hub.hpp"
+#include "chat/metrics.hpp"
+
+namespace ssechat::chat {
+
+namespace asio = boost::asio;
+
+Subscriber::Subscriber(asio::ip::tcp::socket sock, size_t limit, Shard& s,
+                       std::shared_ptr<Room> r, std::string u, bool l)
+    : sse::Stream(std::move(sock), limit), shard(s), room(std::move(r)), user(std::move(u)),
+      legacy(l) {}
+
+void Subscriber::on_closed() {
+    shard.remove(this);
+    (legacy ? metrics().streams_legacy : metrics().streams_native)
+        .fetch_sub(1, std::memory_order_relaxed);
+    if (legacy) room->close_legacy();
+    int online = room->leave(user);
+    if (online >= 0) shard.hub().presence(room, user, false, online);
+}
+
+void Subscriber::on_overflow() {
+    metrics().slow_disconnects.fetch_add(1, std::memory_order_relaxed);
+}
+
+Shard::Shard(unsigned index, Hub& hub) : index_(index), hub_(hub) {
+    ping_ = std::make_shared<const std::string>(sse::comment("ping"));
+    head_ = std::make_shared<const std::string>(
+        "HTTP/1.1 200 OK\r\n"
+        "Content-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\n"
+        "Connection: keep-alive\r\n"
+        "Access-Control-Allow-Origin: *\r\n"
+        "X-Accel-Buffering: no\r\n\r\n");
+    retry_ = std::make_shared<const std::string>(sse::retry(hub.config().retry_ms));
+}
+
+namespace {
+sse::Buffer encode_stored(const Message& m) {
+    return std::make_shared<const std::string>(native_event(m, native_json(m)));
+}
+}  // namespace
+
+void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, std::string user,
+                      const StreamStart& start) {
+    auto sub = std::make_shared<Subscriber>(std::move(sock), hub_.config().stream_buffer, *this,
+                                            room, std::move(user), start.legacy);
+    std::vector<sse::Buffer> out{head_};
+    Snapshot snap;
+    if (start.legacy) {
+        snap = room->open_legacy();
+        out.push_back(snap.legacy);
+    } else {
+        out.push_back(retry_);
+        auto& store = hub_.store();
+        // Deliveries already queued on this loop for ids <= snap.delivered are skipped by
+        // last_sent; later ones are posted after the snapshot, so nothing falls in between.
+        snap = start.since ? room->since(*start.since) : room->last(start.history);
+        std::vector<Message> older;
+        if (start.since) {
+            uint64_t n = *start.since;
+            bool unknown = n > snap.delivered;
+            if (unknown || n + 1 < snap.cache_first) {
+                uint64_t oldest = store.oldest_id(room->name());
+                if (unknown || (oldest > 0 && n + 1 < oldest) || (oldest == 0 && n > 0)) {
+                    out.push_back(std::make_shared<const std::string>(
+                        sse::encode("reset", "", std::to_string(oldest))));
+                    n = oldest > 0 ? oldest - 1 : 0;
+                    if (unknown) snap = room->since(n);
+                }
+                if (n + 1 < snap.cache_first)
+                    older = store.range(room->name(), n, snap.cache_first, SIZE_MAX, false);
+            }
+        } else if (snap.entries.size() < start.history && snap.cache_first > 1) {
+            older = store.range(room->name(), 0, snap.cache_first,
+                                start.history - snap.entries.size(), true);
+        }
+        for (const auto& m : older) out.push_back(encode_stored(m));
+        for (const auto& e : snap.entries) out.push_back(e.event);
+    }
+    sub->last_sent = snap.delivered;
+    (start.legacy ? metrics().streams_legacy : metrics().streams_native)
+        .fetch_add(1, std::memory_order_relaxed);
+    add(sub.get());
+    sub->open(out);
+    int online = room->join(sub->user);
+    if (online >= 0) hub_.presence(room, sub->user, true, online);
+}
+
+void Shard::add(Subscriber* s) {
+    auto& subs = subs_[s->room.get()];
+    auto& list = s->legacy ? subs.legacy : subs.native;
+    s->slot = list.size();
+    list.push_back(s);
+}
+
+void Shard::remove(Subscriber* s) {
+    auto it = subs_.find(s->room.get());
+    if (it == subs_.end()) return;
+    auto& list = s->legacy ? it->second.legacy : it->second.native;
+    if (s->slot >= list.size() || list[s->slot] != s) return;
+    list[s->slot] = list.back();
+    list[s->slot]->slot = s->slot;
+    list.pop_back();
+    if (it->second.native.empty() && it->second.legacy.empty()) subs_.erase(it);
+}
+
+void Shard::deliver(const Delivery& d) {
+    auto it = subs_.find(d.room.get());
+    if (it == subs_.end()) return;
+    uint64_t count = 0;
+    if (d.presence) {
+        for (Subscriber* s : it->second.native) s->send(d.presence);
+        return;
+    }
+    const uint64_t last = d.last_id();
+    for (Subscriber* s : it->second.native) {
+        if (s->last_sent >= last) continue;
+        // Usually the whole batch; after a replay that overlapped it, only the newer part.
+        size_t from = 0;
+        while (d.ids[from] <= s->last_sent) ++from;
+        s->last_sent = last;
+        s->send(std::span<const sse::Buffer>(d.events).subspan(from));
+        count += d.events.size() - from;
+    }
+    if (d.legacy) {
+        bool one_sender = d.senders.size() == 1;
+        for (Subscriber* s : it->second.legacy) {
+            if (s->last_sent >= last) continue;
+            s->last_sent = last;
+            // The seed never echoes a user's own message back to that user's streams.
+            if (one_sender && d.senders[0] == s->user) continue;
+            s->send(d.legacy);
+            ++count;
+        }
+    }
+    metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
+}
+
+void Shard::start_heartbeat() {
+    // Ticking at half the interval keeps every idle stream within 1.5 intervals of a ping.
+    heartbeat_timer_.expires_after(std::chrono::milliseconds(hub_.config().heartbeat_s * 500));
+    heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        heartbeat();
+        start_heartbeat();
+    });
+}
+
+void Shard::heartbeat() {
+    auto idle_since = std::chrono::steady_clock::now() -
+                      std::chrono::seconds(hub_.config().heartbeat_s) +
+                      std::chrono::milliseconds(100);
+    for (auto& [room, subs] : subs_) {
+        for (auto* list : {&subs.native, &subs.legacy})
+            for (Subscriber* s : *list)
+                if (s->last_write() <= idle_since) s->send(ping_);
+    }
+}
+
+void Shard::close_all() {
+    heartbeat_timer_.cancel();
+    keep_.clear();
+    for (auto& [room, subs] : subs_)
+        for (auto* list : {&subs.native, &subs.legacy})
+            for (Subscriber* s : *list)
+                keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
+    // close() removes each stream from subs_, so iterate the copy.
+    for (auto& s : keep_) s->close();
+    keep_.clear();
+}
+
+}  // namespace ssechat::chat

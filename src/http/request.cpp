@@ -1,0 +1,90 @@
+// Request helpers: the parsing that the seed delegated to body-parser and qs.
+#include "http/request.hpp"
+
+#include <boost/json.hpp>
+
+#include "util/text.hpp"
+
+namespace ssechat::http_util {
+
+Target split_target(std::string_view target) {
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return {target, {}};
+    return {target.substr(0, q), target.substr(q + 1)};
+}
+
+std::optional<Query> parse_query(std::string_view q) {
+    Query out;
+    while (!q.empty()) {
+        auto amp = q.find('&');
+        std::string_view pair = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        if (pair.empty()) continue;
+        auto eq = pair.find('=');
+        auto key = text::percent_decode(pair.substr(0, eq), true);
+        auto value = text::percent_decode(
+            eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
+        if (!key || !value) return std::nullopt;
+        out.emplace_back(std::move(*key), std::move(*value));
+    }
+    return out;
+}
+
+const std::string* find(const Query& q, std::string_view key) {
+    for (const auto& [k, v] : q)
+        if (k == key) return &v;
+    return nullptr;
+}
+
+namespace {
+
+MessageBody refuse(int status, std::string why) { return {status, std::move(why), {}}; }
+
+// Media type without parameters, lower-cased.
+std::string media_type(std::string_view ct) {
+    std::string t(ct.substr(0, ct.find(';')));
+    std::string out;
+    for (char c : t)
+        if (c != ' ' && c != '\t') out += static_cast<char>(std::tolower(c));
+    return out;
+}
+
+}  // namespace
+
+MessageBody decode_message(std::string_view content_type, std::string_view body,
+                           size_t max_bytes) {
+    std::string type = media_type(content_type);
+    std::string raw;
+    if (type == "application/json") {
+        boost::json::parse_options opt;
+        opt.max_depth = 32;
+        boost::json::error_code ec;
+        boost::json::value v = boost::json::parse(body, ec, {}, opt);
+        if (ec) return refuse(400, "body is not valid JSON");
+        const auto* obj = v.if_object();
+        if (!obj) return refuse(400, "body must be a JSON object");
+        const auto* m = obj->if_contains("message");
+        if (!m) return refuse(400, "missing \"message\"");
+        const auto* s = m->if_string();
+        if (!s) return refuse(400, "\"message\" must be a string");
+        raw.assign(s->data(), s->size());
+    } else if (type == "application/x-www-form-urlencoded") {
+        auto q = parse_query(body);
+        if (!q) return refuse(400, "malformed percent-encoding in body");
+        const std::string* m = find(*q, "message");
+        if (!m) return refuse(400, "missing \"message\"");
+        raw = *m;
+    } else {
+        return refuse(400, "Content-Type must be application/json or "
+                           "application/x-www-form-urlencoded");
+    }
+    if (!text::valid_utf8(raw)) return refuse(400, "message is not valid UTF-8");
+    if (raw.find('\0') != std::string::npos) return refuse(400, "message contains a NUL byte");
+    std::string_view t = text::trim(raw);
+    if (t.empty()) return refuse(400, "message is empty");
+    if (t.size() > max_bytes)
+        return refuse(413, "message is longer than " + std::to_string(max_bytes) + " bytes");
+    return {200, {}, std::string(t)};
+}
+
+}  // namespace ssechat::http_util

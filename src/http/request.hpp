@@ -1,0 +1,37 @@
+// Pure request helpers: splitting targets, query strings, and decoding a chat message body.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ssechat::http_util {
+
+using Query = std::vector<std::pair<std::string, std::string>>;
+
+struct Target {
+    std::string_view path;   // raw, not percent-decoded: routes only match unreserved characters
+    std::string_view query;  // without the '?'
+};
+Target split_target(std::string_view target);
+
+// nullopt when an escape is malformed, so the caller can answer 400 instead of guessing.
+std::optional<Query> parse_query(std::string_view q);
+
+// The first value for key, or nullptr.
+const std::string* find(const Query& q, std::string_view key);
+
+// What a POST body carried in its "message" field.
+struct MessageBody {
+    int status = 200;     // 200, or the HTTP status to refuse with
+    std::string error;    // why it was refused
+    std::string message;  // trimmed text when status is 200
+};
+
+// Accepts application/json {"message": "..."} and application/x-www-form-urlencoded message=...
+// Refuses other types, invalid JSON, non-objects, a missing, non-string or blank message,
+// invalid UTF-8, and text longer than max_bytes after trimming (413).
+MessageBody decode_message(std::string_view content_type, std::string_view body, size_t max_bytes);
+
+}  // namespace ssechat::http_util

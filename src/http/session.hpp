@@ -1,0 +1,47 @@
+// One HTTP/1.1 connection: reads requests with limits and timeouts, writes responses, and
+// hands the socket over when a request turns into an event stream.
+#pragma once
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+
+namespace ssechat::http {
+
+namespace beast = boost::beast;
+using Request = beast::http::request<beast::http::string_body>;
+using Response = beast::http::response<beast::http::string_body>;
+
+class Api;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(boost::asio::ip::tcp::socket sock, Api& api);
+    ~Session();
+    void run();
+
+    // Sends a response to the current request; continues with the next one on keep-alive.
+    // Must run on this session's executor.
+    void respond(Response res);
+
+    // Gives up the connection to an event stream; the session ends.
+    boost::asio::ip::tcp::socket release();
+
+    boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+
+private:
+    void do_read();
+    void on_read(beast::error_code ec, size_t n);
+    void on_write(beast::error_code ec, bool keep_alive);
+    void refuse(beast::http::status status, const std::string& why);
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+    std::shared_ptr<Response> res_;  // alive while it is written
+    Api& api_;
+    bool first_ = true;              // the first request gets the request timeout, later ones idle
+};
+
+}  // namespace ssechat::http

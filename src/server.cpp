@@ -1,0 +1,85 @@
+// Server wiring and lifecycle.
+#include "server.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <future>
+
+#include "chat/hub.hpp"
+#include "chat/shard.hpp"
+#include "http/api.hpp"
+#include "http/listener.hpp"
+#include "store/memory/memory_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace ssechat {
+
+namespace asio = boost::asio;
+
+Server::Server(Config cfg) : cfg_(std::move(cfg)) {
+    if (cfg_.store == "memory")
+        store_ = std::make_unique<store::MemoryStore>(cfg_.retain);
+    else
+        store_ = std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain);
+    hub_ = std::make_unique<chat::Hub>(cfg_, *store_);
+    std::vector<chat::Shard*> raw;
+    for (unsigned i = 0; i < cfg_.threads; ++i) {
+        shards_.push_back(std::make_unique<chat::Shard>(i, *hub_));
+        raw.push_back(shards_.back().get());
+    }
+    hub_->set_shards(raw);
+    api_ = std::make_unique<http::Api>(cfg_, *hub_, raw);
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.bind), cfg_.port);
+    for (auto& s : shards_) {
+        listeners_.push_back(std::make_shared<http::Listener>(s->ioc(), ep, *api_));
+        ep.port(listeners_.front()->port());  // port 0: the others join the port the first got
+    }
+}
+
+Server::~Server() {
+    stop();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+}
+
+uint16_t Server::port() const { return listeners_.front()->port(); }
+
+void Server::run() {
+    hub_->start();
+    for (size_t i = 0; i < shards_.size(); ++i) {
+        listeners_[i]->start();
+        shards_[i]->start_heartbeat();
+    }
+    for (size_t i = 1; i < shards_.size(); ++i)
+        threads_.emplace_back([s = shards_[i].get()] { s->ioc().run(); });
+    auto& ioc0 = shards_[0]->ioc();
+    asio::signal_set signals(ioc0, SIGINT, SIGTERM);
+    signals.async_wait([this](boost::system::error_code ec, int) {
+        if (!ec) stop();
+    });
+    ioc0.run();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+    threads_.clear();
+}
+
+void Server::stop() {
+    // Stop accepting, end every stream on its own loop, let pending commits finish, then stop
+    // the loops (idle keep-alive connections do not hold shutdown up).
+    for (size_t i = 0; i < shards_.size(); ++i) {
+        auto& ioc = shards_[i]->ioc();
+        if (ioc.stopped()) continue;
+        asio::post(ioc, [l = listeners_[i], s = shards_[i].get()] {
+            l->stop();
+            s->close_all();
+        });
+    }
+    std::thread([this] {
+        hub_->stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        for (auto& s : shards_) s->ioc().stop();
+    }).detach();
+}
+
+}  // namespace ssechat

@@ -1,0 +1,43 @@
+// The whole server: store, hub, one shard and acceptor per loop, and orderly shutdown.
+#pragma once
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "util/config.hpp"
+
+namespace ssechat {
+
+namespace chat {
+class Hub;
+class Shard;
+}  // namespace chat
+namespace http {
+class Api;
+class Listener;
+}  // namespace http
+namespace store {
+class Store;
+}
+
+class Server {
+public:
+    // Opens the store (throws store::StoreError) and binds (throws system_error).
+    explicit Server(Config cfg);
+    ~Server();
+    uint16_t port() const;
+    // Runs the loops until stop() or SIGINT/SIGTERM.
+    void run();
+    void stop();
+
+private:
+    Config cfg_;
+    std::unique_ptr<store::Store> store_;
+    std::unique_ptr<chat::Hub> hub_;
+    std::vector<std::unique_ptr<chat::Shard>> shards_;
+    std::unique_ptr<http::Api> api_;
+    std::vector<std::shared_ptr<http::Listener>> listeners_;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace ssechat

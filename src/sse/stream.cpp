@@ -1,0 +1,170 @@
+// Stream: direct non-blocking writes with a queue only for what the kernel would not take.
+#include "sse/stream.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <boost/asio/post.hpp>
+
+namespace ssechat::sse {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr size_t kMaxIov = 64;
+}
+
+Stream::Stream(asio::ip::tcp::socket sock, size_t limit) : sock_(std::move(sock)), limit_(limit) {
+    boost::system::error_code ec;
+    sock_.non_blocking(true, ec);
+    sock_.set_option(asio::ip::tcp::no_delay(true), ec);
+    last_write_ = std::chrono::steady_clock::now();
+}
+
+void Stream::open(std::span<const Buffer> initial) {
+    size_t total = 0;
+    for (const auto& b : initial) total += b->size();
+    allowance_ = total;
+    send(initial);
+    watch_peer();
+}
+
+size_t Stream::write_now(std::span<const Buffer> bufs, bool& failed) {
+    iovec iov[kMaxIov];
+    size_t n = std::min(bufs.size(), kMaxIov);
+    for (size_t i = 0; i < n; ++i)
+        iov[i] = {const_cast<char*>(bufs[i]->data()), bufs[i]->size()};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    ssize_t w = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL);
+    if (w < 0) {
+        failed = errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+        return 0;
+    }
+    last_write_ = std::chrono::steady_clock::now();
+    return static_cast<size_t>(w);
+}
+
+SendStatus Stream::send(std::span<const Buffer> bufs) {
+    if (closed()) return SendStatus::Dropped;
+    if (bufs.empty()) return SendStatus::Success;
+    if (!writing_) {
+        bool failed = false;
+        size_t written = write_now(bufs, failed);
+        if (failed) {
+            close_later();
+            return SendStatus::Dropped;
+        }
+        // Skip what went out whole; queue the rest from the first partial buffer.
+        size_t i = 0;
+        while (i < bufs.size() && written >= bufs[i]->size()) written -= bufs[i++]->size();
+        if (i == bufs.size()) return SendStatus::Success;
+        queue_.push_back({bufs[i], written});
+        queued_bytes_ += bufs[i]->size() - written;
+        auto status = enqueue(bufs.subspan(i + 1), limit_ + allowance_);
+        if (status != SendStatus::Dropped) arm_write();
+        return status;
+    }
+    return enqueue(bufs, limit_ + allowance_);
+}
+
+SendStatus Stream::enqueue(std::span<const Buffer> bufs, size_t limit) {
+    for (const auto& b : bufs) {
+        queue_.push_back({b, 0});
+        queued_bytes_ += b->size();
+    }
+    if (queued_bytes_ > limit) {
+        on_overflow();
+        close_later();
+        return SendStatus::Dropped;
+    }
+    return SendStatus::Backpressure;
+}
+
+void Stream::arm_write() {
+    writing_ = true;
+    sock_.async_wait(asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                         if (ec || self->closed_) return;
+                         self->flush();
+                     });
+}
+
+void Stream::flush() {
+    while (head_ < queue_.size()) {
+        iovec iov[kMaxIov];
+        size_t n = 0;
+        for (size_t i = head_; i < queue_.size() && n < kMaxIov; ++i, ++n) {
+            const auto& p = queue_[i];
+            iov[n] = {const_cast<char*>(p.buf->data() + p.off), p.buf->size() - p.off};
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = n;
+        ssize_t w = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                arm_write();
+                return;
+            }
+            close();  // the peer is gone; an expected end, not an error
+            return;
+        }
+        last_write_ = std::chrono::steady_clock::now();
+        auto left = static_cast<size_t>(w);
+        queued_bytes_ -= left;
+        while (left > 0) {
+            auto& p = queue_[head_];
+            size_t rest = p.buf->size() - p.off;
+            if (left >= rest) {
+                left -= rest;
+                p.buf.reset();
+                ++head_;
+            } else {
+                p.off += left;
+                left = 0;
+            }
+        }
+    }
+    // Drained: give the memory back and end the replay's allowance.
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
+    allowance_ = 0;
+    writing_ = false;
+}
+
+void Stream::watch_peer() {
+    // EventSource never sends after its request, so readable means closed (or junk to drop).
+    sock_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                         if (ec || self->closed_) return;
+                         char scratch[512];
+                         ssize_t r = ::recv(self->sock_.native_handle(), scratch, sizeof scratch,
+                                            MSG_DONTWAIT);
+                         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                             self->close();
+                             return;
+                         }
+                         self->watch_peer();
+                     });
+}
+
+void Stream::close_later() {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    asio::post(sock_.get_executor(), [self = shared_from_this()] { self->close(); });
+}
+
+void Stream::close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
+    queue_.clear();
+    queued_bytes_ = 0;
+    on_closed();
+}
+
+}  // namespace ssechat::sse

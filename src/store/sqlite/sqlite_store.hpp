@@ -1,0 +1,49 @@
+// The default store: one SQLite file in WAL mode, written by one thread in group commits.
+#pragma once
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "store/store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ssechat::store {
+
+class SqliteStore final : public Store {
+public:
+    // Opens or creates DIR/ssechat.db. Throws StoreError naming the file when it is corrupt,
+    // locked by another ssechat, or cannot be written.
+    SqliteStore(const std::string& dir, bool fsync_always, uint64_t retain);
+    ~SqliteStore() override;
+
+    std::vector<RoomMeta> rooms() override;
+    void append(const std::vector<chat::Message>& batch) override;
+    std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
+                                     size_t limit, bool newest) override;
+    uint64_t oldest_id(const std::string& room) override;
+    bool writable() override;
+    const std::string& path() const { return path_; }
+
+private:
+    sqlite3_stmt* prepare(sqlite3* db, const char* sql);
+    void release();
+    [[noreturn]] void fail(sqlite3* db, const std::string& what);
+
+    std::string path_;
+    int lock_fd_ = -1;        // flock'd so that two servers never share one file
+    uint64_t retain_;
+    sqlite3* wdb_ = nullptr;  // writer connection, used by append() only
+    sqlite3* rdb_ = nullptr;  // reader connection, guarded by rmu_
+    std::mutex rmu_;
+    sqlite3_stmt* insert_ = nullptr;
+    sqlite3_stmt* upsert_room_ = nullptr;
+    sqlite3_stmt* trim_ = nullptr;
+    sqlite3_stmt* range_asc_ = nullptr;
+    sqlite3_stmt* range_desc_ = nullptr;
+    sqlite3_stmt* oldest_ = nullptr;
+    std::atomic<bool> healthy_{true};   // the last commit succeeded
+};
+
+}  // namespace ssechat::store

@@ -1,0 +1,46 @@
+// The storage interface every backend implements: durable, ordered, per-room message logs.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "chat/message.hpp"
+
+namespace ssechat::store {
+
+// A store that cannot do what was asked; the message says what and, for files, which file.
+struct StoreError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct RoomMeta {
+    std::string name;
+    uint64_t last_id = 0;  // the highest id ever assigned in the room, even if trimmed since
+};
+
+// Thread model: append() is called from one writer thread only; the read calls may come from
+// any thread concurrently with it.
+class Store {
+public:
+    virtual ~Store() = default;
+
+    virtual std::vector<RoomMeta> rooms() = 0;
+
+    // Stores a batch atomically and durably before returning (all or nothing). Ids are already
+    // assigned and increase within each room. Applies the retention limit. Throws StoreError.
+    virtual void append(const std::vector<chat::Message>& batch) = 0;
+
+    // Messages of `room` with after < id < before, oldest first, at most `limit` of them:
+    // the oldest ones of that range, or with `newest` the newest ones.
+    virtual std::vector<chat::Message> range(const std::string& room, uint64_t after,
+                                             uint64_t before, size_t limit, bool newest) = 0;
+
+    // The oldest id still held in `room`, 0 when it holds none.
+    virtual uint64_t oldest_id(const std::string& room) = 0;
+
+    // True when a write would succeed now (for /healthz).
+    virtual bool writable() = 0;
+};
+
+}  // namespace ssechat::store

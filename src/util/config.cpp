@@ -1,0 +1,181 @@
+// Command line and environment parsing for Config, with strict validation of every value.
+#include "util/config.hpp"
+
+#include <charconv>
+#include <functional>
+#include <map>
+#include <thread>
+
+namespace ssechat {
+namespace {
+
+struct Flag {
+    const char* name;
+    const char* help;
+    std::function<bool(Config&, const std::string&)> set;  // false: the value is invalid
+};
+
+bool parse_uint(const std::string& s, uint64_t lo, uint64_t hi, uint64_t& out) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && out >= lo && out <= hi;
+}
+
+template <typename T>
+std::function<bool(Config&, const std::string&)> number(T Config::*field, uint64_t lo,
+                                                         uint64_t hi) {
+    return [=](Config& c, const std::string& v) {
+        uint64_t n;
+        if (!parse_uint(v, lo, hi, n)) return false;
+        c.*field = static_cast<T>(n);
+        return true;
+    };
+}
+
+const std::vector<Flag>& flags() {
+    static const std::vector<Flag> all = {
+        {"port", "TCP port (default 3000; 0 picks a free one)", number(&Config::port, 0, 65535)},
+        {"bind", "address to listen on (default 127.0.0.1)",
+         [](Config& c, const std::string& v) {
+             if (v.empty()) return false;
+             c.bind = v;
+             return true;
+         }},
+        {"threads", "event loops (default: one per core)", number(&Config::threads, 1, 256)},
+        {"store", "sqlite (default) or memory",
+         [](Config& c, const std::string& v) {
+             if (v != "sqlite" && v != "memory") return false;
+             c.store = v;
+             return true;
+         }},
+        {"data", "folder for the sqlite database (default ./data)",
+         [](Config& c, const std::string& v) {
+             if (v.empty()) return false;
+             c.data_dir = v;
+             return true;
+         }},
+        {"fsync", "'always' survives power loss; 'normal' (default) survives a process crash",
+         [](Config& c, const std::string& v) {
+             if (v != "always" && v != "normal") return false;
+             c.fsync_always = v == "always";
+             return true;
+         }},
+        {"retain", "keep the newest N messages per room (default 0: keep all)",
+         number(&Config::retain, 0, UINT64_MAX)},
+        {"cache", "recent messages per room held in RAM (default 256)",
+         number(&Config::cache, 1, 100000)},
+        {"legacy-history", "messages in the /messages snapshot array (default 1000)",
+         number(&Config::legacy_history, 1, 100000)},
+        {"history", "messages replayed to a fresh native stream (default 50)",
+         number(&Config::history, 0, 100000)},
+        {"heartbeat", "seconds between ': ping' comments (default 15)",
+         number(&Config::heartbeat_s, 1, 3600)},
+        {"retry", "the SSE retry hint in ms (default 3000)", number(&Config::retry_ms, 0, 600000)},
+        {"max-body", "request body bytes (default 65536)",
+         number(&Config::max_body, 64, 64 << 20)},
+        {"max-message", "message bytes after trimming (default 4096)",
+         number(&Config::max_message, 1, 1 << 20)},
+        {"stream-buffer", "outbound bytes queued per stream before it is dropped (default 1048576)",
+         number(&Config::stream_buffer, 1024, size_t{1} << 32)},
+        {"request-timeout", "seconds for a request to arrive in full (default 10)",
+         number(&Config::request_timeout_s, 1, 3600)},
+        {"idle-timeout", "seconds an idle keep-alive connection is kept (default 30)",
+         number(&Config::idle_timeout_s, 1, 3600)},
+    };
+    return all;
+}
+
+std::string env_name(const std::string& flag) {
+    std::string n = "SSECHAT_";
+    for (char ch : flag) n += ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+    return n;
+}
+
+const Flag* find_flag(const std::string& name) {
+    for (const auto& f : flags())
+        if (name == f.name) return &f;
+    return nullptr;
+}
+
+}  // namespace
+
+std::string usage() {
+    std::string u =
+        "usage: ssechat [options]\n"
+        "A Server-Sent Events chat server.\n\noptions (each also as SSECHAT_NAME in the "
+        "environment):\n";
+    for (const auto& f : flags()) {
+        std::string left = std::string("  --") + f.name + " VALUE";
+        if (left.size() < 26) left.resize(26, ' ');
+        u += left + f.help + "\n";
+    }
+    u += "  --help                  this text\n  --version               print the version\n";
+    return u;
+}
+
+ParseResult parse_config(const std::vector<std::string>& args,
+                         const std::vector<std::string>& env) {
+    Config c;
+    ParseResult r;
+    for (const auto& kv : env) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || kv.rfind("SSECHAT_", 0) != 0) continue;
+        std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+        const Flag* f = nullptr;
+        for (const auto& cand : flags())
+            if (env_name(cand.name) == key) f = &cand;
+        if (!f) continue;  // other SSECHAT_ variables may belong to tools or tests
+        if (!f->set(c, value)) {
+            r.output = "ssechat: invalid value '" + value + "' for " + key;
+            r.exit_code = 2;
+            return r;
+        }
+    }
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--help" || a == "-h") {
+            r.output = usage();
+            return r;
+        }
+        if (a == "--version") {
+            r.output = std::string("ssechat ") + SSECHAT_VERSION;
+            return r;
+        }
+        if (a.rfind("--", 0) != 0) {
+            r.output = "ssechat: unexpected argument '" + a + "' (try --help)";
+            r.exit_code = 2;
+            return r;
+        }
+        std::string name = a.substr(2), value;
+        bool inline_value = false;
+        if (auto eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            inline_value = true;
+        }
+        const Flag* f = find_flag(name);
+        if (!f) {
+            r.output = "ssechat: unknown option '--" + name + "' (try --help)";
+            r.exit_code = 2;
+            return r;
+        }
+        if (!inline_value) {
+            if (i + 1 >= args.size()) {
+                r.output = "ssechat: option '--" + name + "' needs a value";
+                r.exit_code = 2;
+                return r;
+            }
+            value = args[++i];
+        }
+        if (!f->set(c, value)) {
+            r.output = "ssechat: invalid value '" + value + "' for --" + name;
+            r.exit_code = 2;
+            return r;
+        }
+    }
+    if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+    r.config = c;
+    return r;
+}
+
+}  // namespace ssechat

@@ -1,0 +1,45 @@
+// Server configuration: defaults, command line and SSECHAT_* environment variables.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ssechat {
+
+struct Config {
+    std::string bind = "127.0.0.1";  // address to listen on
+    uint16_t port = 3000;            // 0 picks a free port (tests use it)
+    unsigned threads = 0;            // event loops; 0 means one per core
+    std::string store = "sqlite";    // sqlite | memory
+    std::string data_dir = "./data";  // where the sqlite file lives
+    bool fsync_always = false;        // synchronous=FULL: survive power loss, not just a crash
+    uint64_t retain = 0;              // newest N messages kept per room; 0 keeps all
+    size_t cache = 256;               // recent messages per room kept in RAM
+    size_t legacy_history = 1000;     // messages in the seed API's snapshot array
+    size_t history = 50;              // default replay on a fresh native stream
+    unsigned heartbeat_s = 15;        // ": ping" interval on idle streams
+    unsigned retry_ms = 3000;         // the SSE "retry:" hint
+    size_t max_body = 64 * 1024;      // request body limit (413 above it)
+    size_t max_message = 4096;        // message bytes after trimming (413 above it)
+    size_t max_user = 128;            // user id bytes
+    size_t stream_buffer = 1 << 20;   // outbound bytes queued per stream before it is dropped
+    size_t max_pending = 100000;      // publishes waiting for the store before 503
+    unsigned request_timeout_s = 10;  // a request must arrive in full within this
+    unsigned idle_timeout_s = 30;     // keep-alive connections idle longer are closed
+};
+
+// Outcome of parsing argv: either a config to run, or something to print and an exit code.
+struct ParseResult {
+    std::optional<Config> config;
+    std::string output;  // help/version text or a one-line error
+    int exit_code = 0;
+};
+
+// Flags win over SSECHAT_* variables, which win over defaults. `env` is a list of NAME=VALUE.
+ParseResult parse_config(const std::vector<std::string>& args, const std::vector<std::string>& env);
+
+std::string usage();
+
+}  // namespace ssechat

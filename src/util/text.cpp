@@ -1,0 +1,124 @@
+// Implementation of the text helpers; all pure functions, covered by unit tests and fuzzing.
+#include "util/text.hpp"
+
+#include <charconv>
+#include <cstdint>
+
+namespace ssechat::text {
+
+bool valid_utf8(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            ++p;
+            continue;
+        }
+        int len;
+        uint32_t cp;
+        if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (end - p < len) return false;
+        for (int i = 1; i < len; ++i) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+        static constexpr uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+namespace {
+// Length of a white space code point at the start of s, or 0.
+size_t space_len(std::string_view s) {
+    if (s.empty()) return 0;
+    unsigned char c = s[0];
+    if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
+    auto is = [&](std::string_view seq) { return s.substr(0, seq.size()) == seq; };
+    if (is("\xC2\xA0")) return 2;                    // U+00A0
+    if (is("\xE1\x9A\x80")) return 3;                // U+1680
+    if (s.size() >= 3 && c == 0xE2 && (unsigned char)s[1] == 0x80) {
+        unsigned char d = s[2];
+        if ((d >= 0x80 && d <= 0x8A) || d == 0xA8 || d == 0xA9 || d == 0xAF) return 3;
+    }
+    if (is("\xE2\x81\x9F")) return 3;                // U+205F
+    if (is("\xE3\x80\x80")) return 3;                // U+3000
+    if (is("\xEF\xBB\xBF")) return 3;                // U+FEFF
+    return 0;
+}
+// Length of a white space code point ending s, or 0.
+size_t space_len_back(std::string_view s) {
+    for (size_t n : {size_t{1}, size_t{2}, size_t{3}}) {
+        if (s.size() < n) break;
+        if (space_len(s.substr(s.size() - n)) == n) return n;
+    }
+    return 0;
+}
+}  // namespace
+
+std::string_view trim(std::string_view s) {
+    while (size_t n = space_len(s)) s.remove_prefix(n);
+    while (size_t n = space_len_back(s)) s.remove_suffix(n);
+    return s;
+}
+
+std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space) {
+    std::string out;
+    out.reserve(s.size());
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= s.size()) return std::nullopt;
+            int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+            if (hi < 0 || lo < 0) return std::nullopt;
+            out.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else if (c == '+' && plus_as_space) {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+bool valid_room(std::string_view s) {
+    if (s.empty() || s.size() > 64 || s == "." || s == "..") return false;
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::optional<uint64_t> parse_u64(std::string_view s) {
+    uint64_t v;
+    if (s.empty()) return std::nullopt;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+}  // namespace ssechat::text

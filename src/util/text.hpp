@@ -1,0 +1,24 @@
+// Text helpers shared by the HTTP and chat layers: UTF-8 checks, trimming, percent-decoding.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ssechat::text {
+
+bool valid_utf8(std::string_view s);
+
+// Trims what JavaScript's String.prototype.trim() trims: ASCII and Unicode white space and
+// line terminators. The seed trims with it, so the same input must store the same text.
+std::string_view trim(std::string_view s);
+
+// Decodes %XX and, for form and query data, '+' as space. nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space);
+
+// 1 to 64 of [A-Za-z0-9_.-], and not "." or "..", so a name is safe in paths, keys and URLs.
+bool valid_room(std::string_view s);
+
+// Strict decimal uint64 (no sign, no spaces, no overflow).
+std::optional<uint64_t> parse_u64(std::string_view s);
+
+}  // namespace ssechat::text
