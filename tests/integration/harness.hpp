@@ -1,0 +1,101 @@
+// Integration harness: starts the real ssechat binary on a free loopback port and talks to it
+// over real sockets.
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sse/event.hpp"
+
+namespace itest {
+
+using namespace std::chrono_literals;
+
+// Runs `ssechat --port 0 ARGS...` and waits for its banner.
+class Server {
+public:
+    explicit Server(std::vector<std::string> args = {"--store", "memory"});
+    ~Server();
+    int port() const { return port_; }
+    pid_t pid() const { return pid_; }
+    const std::string& banner() const { return banner_; }
+    void kill9();
+    // SIGTERM, then the exit status (or -1 when it did not exit within `limit`).
+    int terminate(std::chrono::milliseconds limit = 5000ms);
+    std::string stderr_text() const;
+
+private:
+    pid_t pid_ = -1;
+    int port_ = 0;
+    std::string banner_;
+    std::string err_path_;
+};
+
+// Runs the binary to completion with args; returns exit code and output.
+struct Exit {
+    int code;
+    std::string out;
+};
+Exit run_binary(const std::vector<std::string>& args, std::chrono::milliseconds limit = 10000ms);
+
+struct Response {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+    std::string header(const std::string& name) const {
+        auto it = headers.find(name);
+        return it == headers.end() ? "" : it->second;
+    }
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+Response request(int port, const std::string& method, const std::string& target,
+                 const std::string& body = "", const Headers& headers = {});
+Response post_json(int port, const std::string& target, const std::string& json);
+
+// Sends raw bytes, returns every byte the server sent until it closed or `limit` passed.
+std::string raw(int port, const std::string& bytes, std::chrono::milliseconds limit = 3000ms);
+
+// A blocking socket that keeps an event stream open.
+class SseClient {
+public:
+    SseClient(int port, const std::string& target, const Headers& headers = {});
+    ~SseClient();
+    SseClient(const SseClient&) = delete;
+
+    // Reads until pred() or the time limit; true if pred() held.
+    bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 5000ms);
+    bool wait_events(size_t n, std::chrono::milliseconds limit = 5000ms) {
+        return wait_until([&] { return events.size() >= n; }, limit);
+    }
+    // Reads whatever arrives within `window` (to check that nothing more comes).
+    void drain(std::chrono::milliseconds window);
+    // True when the server closed the stream within `limit`.
+    bool wait_closed(std::chrono::milliseconds limit = 5000ms);
+    void close();
+
+    int status = 0;
+    std::string head;   // the response head
+    std::string body;   // every body byte so far
+    std::vector<ssechat::sse::Event> events;
+    size_t comments() const { return parser_.comments(); }
+    bool closed_by_server = false;
+
+private:
+    bool read_once(int timeout_ms);
+    int fd_ = -1;
+    std::string pending_;  // bytes before the head is complete
+    ssechat::sse::Parser parser_;
+};
+
+// Messages of native events: their ids as numbers.
+std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events);
+
+std::string temp_dir();
+
+}  // namespace itest

@@ -1,0 +1,50 @@
+// Configuration: defaults, flags over environment, and exit status 2 for bad input.
+#include <gtest/gtest.h>
+
+#include "util/config.hpp"
+
+using namespace ssechat;
+
+TEST(Config, Defaults) {
+    auto r = parse_config({}, {});
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->port, 3000);
+    EXPECT_EQ(r.config->bind, "127.0.0.1");
+    EXPECT_EQ(r.config->store, "sqlite");
+    EXPECT_GE(r.config->threads, 1u);
+}
+
+TEST(Config, FlagsAndEnv) {
+    auto r = parse_config({"--port", "8080", "--threads=3"},
+                          {"SSECHAT_PORT=9000", "SSECHAT_STORE=memory", "PATH=/bin"});
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->port, 8080);  // the flag wins
+    EXPECT_EQ(r.config->threads, 3u);
+    EXPECT_EQ(r.config->store, "memory");
+}
+
+TEST(Config, BadInputExitsWith2) {
+    for (auto args : std::vector<std::vector<std::string>>{{"--nope"},
+                                                           {"--port", "70000"},
+                                                           {"--port", "-1"},
+                                                           {"--port"},
+                                                           {"--threads", "0"},
+                                                           {"--store", "mongo"},
+                                                           {"stray"}}) {
+        auto r = parse_config(args, {});
+        EXPECT_FALSE(r.config) << args[0];
+        EXPECT_EQ(r.exit_code, 2);
+        EXPECT_EQ(r.output.find('\n'), std::string::npos) << "one line: " << r.output;
+    }
+    auto e = parse_config({}, {"SSECHAT_PORT=abc"});
+    EXPECT_EQ(e.exit_code, 2);
+}
+
+TEST(Config, HelpAndVersion) {
+    auto h = parse_config({"--help"}, {});
+    EXPECT_FALSE(h.config);
+    EXPECT_EQ(h.exit_code, 0);
+    EXPECT_NE(h.output.find("--port"), std::string::npos);
+    auto v = parse_config({"--version"}, {});
+    EXPECT_NE(v.output.find("ssechat"), std::string::npos);
+}

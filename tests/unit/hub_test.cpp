@@ -1,0 +1,132 @@
+// Hub: group commit assigns strictly increasing ids per room, acknowledges only after the
+// store, fails cleanly without reusing ids, and fans each commit out to every shard.
+#include <gtest/gtest.h>
+
+#include <boost/asio/post.hpp>
+#include <future>
+#include <thread>
+
+#include "chat/hub.hpp"
+#include "chat/shard.hpp"
+#include "store/memory/memory_store.hpp"
+
+using namespace ssechat;
+using namespace ssechat::chat;
+
+namespace {
+
+// A store that can be told to fail, to see what the hub does then.
+class FlakyStore : public store::Store {
+public:
+    bool fail = false;
+    store::MemoryStore inner{0};
+    std::vector<store::RoomMeta> rooms() override { return inner.rooms(); }
+    void append(const std::vector<Message>& b) override {
+        if (fail) throw store::StoreError("disk on fire");
+        inner.append(b);
+    }
+    std::vector<Message> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                               bool n) override {
+        return inner.range(r, a, b, l, n);
+    }
+    uint64_t oldest_id(const std::string& r) override { return inner.oldest_id(r); }
+    bool writable() override { return !fail; }
+};
+
+struct Result {
+    PublishOutcome outcome;
+    Message msg;
+};
+
+Result publish_sync(Hub& hub, const std::string& room, const std::string& user,
+                    const std::string& text) {
+    std::promise<Result> p;
+    hub.publish(hub.room(room), user, text,
+                [&](PublishOutcome o, const Message& m) { p.set_value({o, m}); });
+    return p.get_future().get();
+}
+
+}  // namespace
+
+TEST(Hub, ConcurrentPublishersGetIncreasingIdsAndAllAreStored) {
+    Config cfg;
+    store::MemoryStore st(0);
+    Hub hub(cfg, st);
+    hub.start();
+    constexpr int kThreads = 4, kEach = 200;
+    std::vector<std::thread> ts;
+    std::mutex mu;
+    std::vector<uint64_t> acked;
+    for (int t = 0; t < kThreads; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < kEach; ++i) {
+                auto r = publish_sync(hub, "room", "u" + std::to_string(t), std::to_string(i));
+                ASSERT_EQ(r.outcome, PublishOutcome::Ok);
+                // Acknowledged means stored.
+                ASSERT_EQ(st.range("room", r.msg.id - 1, r.msg.id + 1, 1, false).size(), 1u);
+                std::lock_guard lk(mu);
+                acked.push_back(r.msg.id);
+            }
+        });
+    for (auto& t : ts) t.join();
+    hub.stop();
+    auto stored = st.range("room", 0, UINT64_MAX, 10000, false);
+    ASSERT_EQ(stored.size(), size_t{kThreads * kEach});
+    for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(stored[i].id, i + 1);
+    std::sort(acked.begin(), acked.end());
+    EXPECT_EQ(std::adjacent_find(acked.begin(), acked.end()), acked.end());
+}
+
+TEST(Hub, StoreFailureAcknowledgesNothingAndReusesNoVisibleId) {
+    Config cfg;
+    FlakyStore st;
+    Hub hub(cfg, st);
+    hub.start();
+    EXPECT_EQ(publish_sync(hub, "r", "a", "1").msg.id, 1u);
+    st.fail = true;
+    EXPECT_EQ(publish_sync(hub, "r", "a", "2").outcome, PublishOutcome::StoreFailed);
+    st.fail = false;
+    auto r = publish_sync(hub, "r", "a", "3");
+    EXPECT_EQ(r.outcome, PublishOutcome::Ok);
+    EXPECT_EQ(r.msg.id, 2u);  // the failed one was never visible, so its id is free again
+    EXPECT_EQ(st.inner.range("r", 0, UINT64_MAX, 10, false).size(), 2u);
+    hub.stop();
+}
+
+TEST(Hub, OverloadIsRefusedNotQueuedWithoutBound) {
+    Config cfg;
+    cfg.max_pending = 0;
+    store::MemoryStore st(0);
+    Hub hub(cfg, st);
+    hub.start();
+    EXPECT_EQ(publish_sync(hub, "r", "a", "x").outcome, PublishOutcome::Overloaded);
+    hub.stop();
+}
+
+TEST(Hub, RoomsWarmFromTheStoreAndContinueTheirIds) {
+    Config cfg;
+    cfg.cache = 2;
+    store::MemoryStore st(0);
+    st.append({{1, "r", "a", "one", 0}, {2, "r", "a", "two", 0}, {3, "r", "a", "three", 0}});
+    Hub hub(cfg, st);
+    hub.start();
+    auto room = hub.room("r");
+    EXPECT_EQ(room->delivered(), 3u);
+    EXPECT_EQ(room->since(0).cache_first, 2u);
+    EXPECT_EQ(publish_sync(hub, "r", "b", "four").msg.id, 4u);
+    hub.stop();
+}
+
+TEST(Hub, CommitsReachEveryShard) {
+    Config cfg;
+    store::MemoryStore st(0);
+    Hub hub(cfg, st);
+    Shard s0(0, hub), s1(1, hub);
+    hub.set_shards({&s0, &s1});
+    hub.start();
+    publish_sync(hub, "r", "a", "x");
+    hub.stop();
+    // Each shard got one posted delivery to run.
+    EXPECT_EQ(s0.ioc().poll(), 1u);
+    EXPECT_EQ(s1.ioc().poll(), 1u);
+}

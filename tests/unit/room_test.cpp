@@ -1,0 +1,81 @@
+// Room: the incremental seed array equals a full re-serialization; snapshots and presence.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "chat/room.hpp"
+
+using namespace ssechat::chat;
+
+namespace {
+Message msg(uint64_t id, const std::string& user, const std::string& text) {
+    return {id, "general", user, text, 0};
+}
+std::string full_array(const std::vector<Message>& all, size_t cap) {
+    boost::json::array a;
+    size_t start = all.size() > cap ? all.size() - cap : 0;
+    for (size_t i = start; i < all.size(); ++i) {
+        boost::json::object o;
+        o["user_id"] = all[i].user_id;
+        o["message"] = all[i].text;
+        a.push_back(o);
+    }
+    return "data: " + boost::json::serialize(a) + "\n\n";
+}
+}  // namespace
+
+TEST(Room, IncrementalSeedArrayMatchesFullSerialization) {
+    auto room = std::make_shared<Room>("general", 0, 4, 3);
+    std::vector<Message> all;
+    EXPECT_EQ(*room->open_legacy().legacy, "data: []\n\n");
+    for (uint64_t i = 1; i <= 7; ++i) {
+        all.push_back(msg(i, "u" + std::to_string(i % 2), "text \"" + std::to_string(i) + "\" 😀\n"));
+        auto d = room->commit({&all.back()});
+        ASSERT_TRUE(d->legacy);  // a seed stream is open
+        EXPECT_EQ(*d->legacy, full_array(all, 3)) << i;
+    }
+    EXPECT_EQ(*room->open_legacy().legacy, full_array(all, 3));
+}
+
+TEST(Room, NoSeedArrayBuiltWithoutSeedStreams) {
+    auto room = std::make_shared<Room>("general", 0, 4, 3);
+    Message m = msg(1, "a", "x");
+    EXPECT_FALSE(room->commit({&m})->legacy);
+}
+
+TEST(Room, SnapshotsFromCache) {
+    auto room = std::make_shared<Room>("r", 10, 3, 0);
+    std::vector<Message> all;
+    for (uint64_t i = 11; i <= 15; ++i) all.push_back(msg(i, "a", "x"));
+    for (auto& m : all) room->commit({&m});
+    auto s = room->since(12);
+    EXPECT_EQ(s.delivered, 15u);
+    EXPECT_EQ(s.cache_first, 13u);  // cache holds 3
+    ASSERT_EQ(s.entries.size(), 3u);
+    EXPECT_EQ(s.entries[0].id, 13u);
+    EXPECT_EQ(room->since(14).entries.size(), 1u);
+    EXPECT_EQ(room->last(2).entries.front().id, 14u);
+    EXPECT_EQ(room->last(0).entries.size(), 0u);
+    auto d = room->commit({&all[0]});  // delivery carries ids and encoded events
+    EXPECT_EQ(d->ids.size(), 1u);
+}
+
+TEST(Room, DeliveryCarriesDistinctSenders) {
+    auto room = std::make_shared<Room>("r", 0, 8, 0);
+    Message a = msg(1, "a", "1"), b = msg(2, "b", "2"), c = msg(3, "a", "3");
+    auto d = room->commit({&a, &b, &c});
+    EXPECT_EQ(d->senders, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(d->last_id(), 3u);
+    EXPECT_NE(d->events[0]->find("id: 1\nevent: message\n"), std::string::npos);
+}
+
+TEST(Room, PresenceCountsDistinctUsers) {
+    Room room("r", 0, 8, 0);
+    EXPECT_EQ(room.join("a"), 1);
+    EXPECT_EQ(room.join("a"), -1);  // second tab: no new join
+    EXPECT_EQ(room.join("b"), 2);
+    EXPECT_EQ(room.leave("a"), -1);
+    EXPECT_EQ(room.leave("a"), 1);
+    EXPECT_EQ(room.online(), std::vector<std::string>{"b"});
+    EXPECT_EQ(room.leave("zzz"), -1);
+}

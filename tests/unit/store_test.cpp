@@ -1,0 +1,154 @@
+// One test suite run against every store backend, plus the SQLite file's own guarantees.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "store/memory/memory_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+using namespace ssechat;
+using chat::Message;
+
+namespace {
+
+std::string temp_dir() {
+    char tmpl[] = "/tmp/ssechat-store-XXXXXX";
+    return mkdtemp(tmpl);
+}
+
+Message msg(const std::string& room, uint64_t id, const std::string& text = "") {
+    return {id, room, "u" + std::to_string(id), text.empty() ? "m" + std::to_string(id) : text,
+            1000 + static_cast<int64_t>(id)};
+}
+
+std::vector<uint64_t> ids(const std::vector<Message>& v) {
+    std::vector<uint64_t> out;
+    for (auto& m : v) out.push_back(m.id);
+    return out;
+}
+
+struct MemoryFactory {
+    std::unique_ptr<store::Store> make(uint64_t retain) {
+        return std::make_unique<store::MemoryStore>(retain);
+    }
+};
+struct SqliteFactory {
+    std::string dir = temp_dir();
+    ~SqliteFactory() { std::filesystem::remove_all(dir); }
+    std::unique_ptr<store::Store> make(uint64_t retain) {
+        return std::make_unique<store::SqliteStore>(dir, false, retain);
+    }
+};
+
+template <typename F>
+class StoreSuite : public ::testing::Test {
+protected:
+    F factory;
+};
+using Backends = ::testing::Types<MemoryFactory, SqliteFactory>;
+TYPED_TEST_SUITE(StoreSuite, Backends);
+
+}  // namespace
+
+TYPED_TEST(StoreSuite, AppendAndRange) {
+    auto s = this->factory.make(0);
+    s->append({msg("a", 1), msg("a", 2), msg("b", 1), msg("a", 3)});
+    EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 100, false)), (std::vector<uint64_t>{1, 2, 3}));
+    EXPECT_EQ(ids(s->range("a", 1, UINT64_MAX, 100, false)), (std::vector<uint64_t>{2, 3}));
+    EXPECT_EQ(ids(s->range("a", 0, 3, 100, false)), (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 2, false)), (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 2, true)), (std::vector<uint64_t>{2, 3}));
+    EXPECT_EQ(ids(s->range("b", 0, UINT64_MAX, 100, false)), (std::vector<uint64_t>{1}));
+    EXPECT_TRUE(s->range("none", 0, UINT64_MAX, 100, false).empty());
+    EXPECT_TRUE(s->range("a", 0, UINT64_MAX, 0, false).empty());
+}
+
+TYPED_TEST(StoreSuite, KeepsFieldsExactly) {
+    auto s = this->factory.make(0);
+    Message m{1, "r", "user_é", "quote \" backslash \\ newline \n emoji 😀", 123456789};
+    s->append({m});
+    auto got = s->range("r", 0, UINT64_MAX, 10, false);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].user_id, m.user_id);
+    EXPECT_EQ(got[0].text, m.text);
+    EXPECT_EQ(got[0].ts, m.ts);
+    EXPECT_EQ(got[0].room, "r");
+}
+
+TYPED_TEST(StoreSuite, RoomsRememberLastId) {
+    auto s = this->factory.make(0);
+    s->append({msg("a", 1), msg("a", 2), msg("b", 7)});
+    auto rooms = s->rooms();
+    ASSERT_EQ(rooms.size(), 2u);
+    EXPECT_EQ(rooms[0].name, "a");
+    EXPECT_EQ(rooms[0].last_id, 2u);
+    EXPECT_EQ(rooms[1].last_id, 7u);
+}
+
+TYPED_TEST(StoreSuite, RetentionKeepsNewest) {
+    auto s = this->factory.make(3);
+    for (uint64_t i = 1; i <= 10; ++i) s->append({msg("a", i)});
+    EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 100, false)), (std::vector<uint64_t>{8, 9, 10}));
+    EXPECT_EQ(s->oldest_id("a"), 8u);
+    EXPECT_EQ(s->rooms()[0].last_id, 10u);  // trimmed ids are never reused
+    EXPECT_EQ(s->oldest_id("none"), 0u);
+}
+
+TEST(SqliteStore, SurvivesReopen) {
+    SqliteFactory f;
+    {
+        auto s = f.make(0);
+        s->append({msg("a", 1), msg("a", 2)});
+    }
+    auto s = f.make(0);
+    EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 10, false)), (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(s->rooms()[0].last_id, 2u);
+}
+
+TEST(SqliteStore, FailedBatchStoresNothing) {
+    SqliteFactory f;
+    auto s = f.make(0);
+    s->append({msg("a", 1)});
+    // The second row reuses id 1: the whole batch must roll back.
+    EXPECT_THROW(s->append({msg("a", 2), msg("a", 1)}), store::StoreError);
+    EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 10, false)), (std::vector<uint64_t>{1}));
+    EXPECT_FALSE(s->writable());
+    s->append({msg("a", 2)});
+    EXPECT_TRUE(s->writable());
+}
+
+TEST(SqliteStore, SecondOpenIsLockedOut) {
+    SqliteFactory f;
+    auto s = f.make(0);
+    try {
+        f.make(0);
+        FAIL() << "a second store opened the same file";
+    } catch (const store::StoreError& e) {
+        EXPECT_NE(std::string(e.what()).find("locked"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("ssechat.db"), std::string::npos) << e.what();
+    }
+}
+
+TEST(SqliteStore, CorruptFileIsAClearError) {
+    SqliteFactory f;
+    {
+        std::ofstream(f.dir + "/ssechat.db") << std::string(8192, 'x');
+    }
+    try {
+        f.make(0);
+        FAIL() << "opened a corrupt file";
+    } catch (const store::StoreError& e) {
+        EXPECT_NE(std::string(e.what()).find(f.dir + "/ssechat.db"), std::string::npos) << e.what();
+    }
+    // The file is left as it was, for the operator to inspect.
+    EXPECT_EQ(std::filesystem::file_size(f.dir + "/ssechat.db"), 8192u);
+}
+
+TEST(SqliteStore, UnusableFolderIsAClearError) {
+    SqliteFactory f;
+    std::string file = f.dir + "/not-a-dir";
+    std::ofstream(file) << "x";
+    EXPECT_THROW(store::SqliteStore(file + "/sub", false, 0), store::StoreError);
+}
