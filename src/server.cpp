@@ -35,10 +35,13 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
         listeners_.push_back(std::make_shared<http::Listener>(s->ioc(), ep, *api_));
         ep.port(listeners_.front()->port());  // port 0: the others join the port the first got
     }
+    // Registered before the banner is printed, so an early SIGTERM is not lost.
+    signals_ = std::make_unique<asio::signal_set>(shards_[0]->ioc(), SIGINT, SIGTERM);
 }
 
 Server::~Server() {
     stop();
+    if (stopper_.joinable()) stopper_.join();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
 }
@@ -53,18 +56,17 @@ void Server::run() {
     }
     for (size_t i = 1; i < shards_.size(); ++i)
         threads_.emplace_back([s = shards_[i].get()] { s->ioc().run(); });
-    auto& ioc0 = shards_[0]->ioc();
-    asio::signal_set signals(ioc0, SIGINT, SIGTERM);
-    signals.async_wait([this](boost::system::error_code ec, int) {
+    signals_->async_wait([this](boost::system::error_code ec, int) {
         if (!ec) stop();
     });
-    ioc0.run();
+    shards_[0]->ioc().run();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();
 }
 
 void Server::stop() {
+    if (stopping_.exchange(true)) return;
     // Stop accepting, end every stream on its own loop, let pending commits finish, then stop
     // the loops (idle keep-alive connections do not hold shutdown up).
     for (size_t i = 0; i < shards_.size(); ++i) {
@@ -75,11 +77,11 @@ void Server::stop() {
             s->close_all();
         });
     }
-    std::thread([this] {
+    stopper_ = std::thread([this] {
         hub_->stop();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         for (auto& s : shards_) s->ioc().stop();
-    }).detach();
+    });
 }
 
 }  // namespace ssechat

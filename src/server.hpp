@@ -1,5 +1,7 @@
 // The whole server: store, hub, one shard and acceptor per loop, and orderly shutdown.
 #pragma once
+#include <atomic>
+#include <boost/asio/signal_set.hpp>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -37,7 +39,10 @@ private:
     std::vector<std::unique_ptr<chat::Shard>> shards_;
     std::unique_ptr<http::Api> api_;
     std::vector<std::shared_ptr<http::Listener>> listeners_;
-    std::vector<std::thread> threads_;
+    std::unique_ptr<boost::asio::signal_set> signals_;
+    std::vector<std::thread> threads_;  // loops 1..n-1; loop 0 runs on the caller of run()
+    std::atomic<bool> stopping_{false};
+    std::thread stopper_;               // finishes commits, then stops the loops
 };
 
 }  // namespace ssechat
