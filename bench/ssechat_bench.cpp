@@ -1,0 +1,625 @@
+// ssechat-bench: a single-threaded epoll load generator for any SSE server. It opens
+// subscriber streams, publishes over keep-alive connections, and measures delivery latency,
+// throughput, loss and duplicates, and (given --pid) the server's CPU and memory.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+uint64_t now_us() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+struct Options {
+    std::string host = "127.0.0.1";
+    int port = 3000;
+    std::string sub_path = "/rooms/{room}/events?history=0&id=s{sub}";
+    std::string pub_path = "/rooms/{room}/messages?id=bench";
+    std::string body = R"({"message":"{marker}"})";
+    std::string content_type = "application/json";
+    size_t subscribers = 100;
+    size_t ramp = 5000;           // new subscriber connections per second
+    size_t rooms = 1;
+    size_t messages = 1000;
+    size_t connections = 4;       // publisher connections, one request in flight each
+    double rate = 0;              // messages per second; 0 is closed-loop
+    double max_seconds = 60;      // hard limit on the whole run
+    double settle_seconds = 2;    // wait for stragglers after the last publish
+    int pid = 0;                  // server process to sample
+    std::string label = "run";
+};
+
+// Marker put in every published message: "b:<room>:<seq>:<us>" - found again in the event.
+// The room-local sequence finds gaps and duplicates; the timestamp gives latency.
+
+void fill(std::string& out, const std::string& tmpl, size_t room, size_t sub, const std::string& marker) {
+    out.clear();
+    for (size_t i = 0; i < tmpl.size();) {
+        if (tmpl.compare(i, 6, "{room}") == 0) {
+            out += "bench" + std::to_string(room);
+            i += 6;
+        } else if (tmpl.compare(i, 5, "{sub}") == 0) {
+            out += std::to_string(sub);
+            i += 5;
+        } else if (tmpl.compare(i, 8, "{marker}") == 0) {
+            out += marker;
+            i += 8;
+        } else {
+            out += tmpl[i++];
+        }
+    }
+}
+
+// Fixed-bucket latency histogram: 1 µs resolution up to 100 ms, then one overflow bucket.
+struct Histogram {
+    std::vector<uint64_t> b = std::vector<uint64_t>(100001, 0);
+    uint64_t n = 0, max = 0;
+    void add(uint64_t us) {
+        ++n;
+        max = std::max(max, us);
+        ++b[std::min<uint64_t>(us, 100000)];
+    }
+    double pct(double p) const {
+        if (!n) return 0;
+        uint64_t want = static_cast<uint64_t>(p * static_cast<double>(n - 1)) + 1, c = 0;
+        for (size_t i = 0; i < b.size(); ++i)
+            if ((c += b[i]) >= want) return static_cast<double>(i);
+        return static_cast<double>(max);
+    }
+};
+
+enum class Kind { Sub, Pub };
+
+struct Conn {
+    Kind kind;
+    int fd = -1;
+    size_t index = 0;   // subscriber number or publisher number
+    size_t room = 0;
+    bool connected = false;
+    bool head_done = false;
+    bool chunked = false;
+    // chunked decoding state
+    size_t chunk_left = 0;
+    int chunk_state = 0;      // 0 size line, 1 data, 2 CRLF after data
+    std::string line;         // partial line (SSE line, header line or chunk size line)
+    std::string head;         // response head while reading it
+    // SSE state
+    bool event_has_marker = false;
+    uint64_t event_seq = 0, event_ts = 0;
+    uint64_t last_seq = 0;    // highest room sequence seen
+    // publisher state
+    std::string out;          // bytes not yet written
+    size_t out_off = 0;
+    size_t outstanding = 0;   // requests sent without a response
+    size_t resp_body_left = 0;
+    int resp_status = 0;
+};
+
+struct Stats {
+    uint64_t deliveries = 0, missing = 0, duplicates = 0, errors = 0, pub_ok = 0, pub_err = 0;
+    uint64_t sub_open = 0, sub_failed = 0, sub_closed = 0;
+    Histogram lat;
+};
+
+struct ProcSample {
+    double cpu_s = 0;
+    double rss_kib = 0;
+};
+
+ProcSample sample(int pid) {
+    ProcSample s;
+    if (!pid) return s;
+    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+    std::string content((std::istreambuf_iterator<char>(st)), {});
+    auto p = content.rfind(')');
+    if (p != std::string::npos) {
+        std::istringstream is(content.substr(p + 2));
+        std::vector<std::string> f;
+        std::string x;
+        while (is >> x) f.push_back(x);
+        if (f.size() > 13) s.cpu_s = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::stod(line.substr(6));
+    return s;
+}
+
+class Bench {
+public:
+    explicit Bench(Options o) : o_(std::move(o)), room_seq_(o_.rooms, 0) {
+        ep_ = epoll_create1(EPOLL_CLOEXEC);
+        addr_.sin_family = AF_INET;
+        addr_.sin_port = htons(static_cast<uint16_t>(o_.port));
+        inet_pton(AF_INET, o_.host.c_str(), &addr_.sin_addr);
+        buf_.resize(1 << 18);
+    }
+
+    int run();
+
+private:
+    int open_conn(Kind k, size_t index, size_t room, const std::string& request);
+    void on_event(Conn& c, uint32_t ev);
+    void on_readable(Conn& c);
+    void feed_body(Conn& c, const char* p, size_t n);
+    void feed_sse(Conn& c, const char* p, size_t n);
+    void sse_line(Conn& c, const char* p, size_t n);
+    void feed_pub(Conn& c, const char* p, size_t n);
+    void flush_out(Conn& c);
+    void close_conn(Conn& c, bool error);
+    bool publish_one();
+    void poll_once(int timeout_ms);
+    void progress(const char* phase);
+
+    Options o_;
+    int ep_;
+    sockaddr_in addr_{};
+    std::vector<std::unique_ptr<Conn>> conns_;
+    std::vector<Conn*> pubs_;
+    std::vector<uint64_t> room_seq_;   // published so far per room
+    std::string buf_;                  // one large read buffer shared by every connection
+    std::string scratch_, scratch2_;
+    Stats st_;
+    size_t published_ = 0;
+    uint64_t last_progress_ = 0;
+    uint64_t start_us_ = now_us();
+};
+
+int Bench::open_conn(Kind k, size_t index, size_t room, const std::string& request) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
+    if (r != 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        return -1;
+    }
+    auto c = std::make_unique<Conn>();
+    c->kind = k;
+    c->fd = fd;
+    c->index = index;
+    c->room = room;
+    c->out = request;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+    ev.data.ptr = c.get();
+    epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+    if (k == Kind::Pub) pubs_.push_back(c.get());
+    conns_.push_back(std::move(c));
+    return fd;
+}
+
+void Bench::close_conn(Conn& c, bool error) {
+    if (c.fd < 0) return;
+    epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+    ::close(c.fd);
+    c.fd = -1;
+    if (c.kind == Kind::Sub) {
+        ++st_.sub_closed;
+        if (error) ++st_.errors;
+    }
+}
+
+void Bench::flush_out(Conn& c) {
+    while (c.out_off < c.out.size()) {
+        ssize_t w = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN) break;
+            close_conn(c, true);
+            return;
+        }
+        c.out_off += static_cast<size_t>(w);
+    }
+    uint32_t want = EPOLLIN | EPOLLRDHUP;
+    if (c.out_off < c.out.size()) {
+        want |= EPOLLOUT;
+    } else {
+        c.out.clear();
+        c.out_off = 0;
+    }
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = &c;
+    epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void Bench::on_event(Conn& c, uint32_t ev) {
+    if (!c.connected && (ev & EPOLLOUT)) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            if (c.kind == Kind::Sub) ++st_.sub_failed;
+            close_conn(c, true);
+            return;
+        }
+        c.connected = true;
+    }
+    if (ev & EPOLLOUT) flush_out(c);
+    if (c.fd >= 0 && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) on_readable(c);
+}
+
+void Bench::on_readable(Conn& c) {
+    while (c.fd >= 0) {
+        ssize_t r = ::recv(c.fd, buf_.data(), buf_.size(), 0);
+        if (r == 0) {
+            close_conn(c, c.kind == Kind::Sub);
+            return;
+        }
+        if (r < 0) {
+            if (errno != EAGAIN) close_conn(c, true);
+            return;
+        }
+        const char* p = buf_.data();
+        size_t n = static_cast<size_t>(r);
+        if (!c.head_done && c.kind == Kind::Sub) {
+            // Response head: find the blank line; keep only what is needed from it.
+            size_t i = 0;
+            for (; i < n && !c.head_done; ++i) {
+                c.head.push_back(p[i]);
+                if (c.head.size() >= 4 && c.head.compare(c.head.size() - 4, 4, "\r\n\r\n") == 0) {
+                    c.head_done = true;
+                    if (c.head.compare(0, 12, "HTTP/1.1 200") != 0) {
+                        ++st_.sub_failed;
+                        close_conn(c, true);
+                        return;
+                    }
+                    std::string lower = c.head;
+                    for (auto& ch : lower) ch = static_cast<char>(tolower(ch));
+                    c.chunked = lower.find("transfer-encoding: chunked") != std::string::npos;
+                    ++st_.sub_open;
+                    std::string().swap(c.head);
+                }
+            }
+            p += i;
+            n -= i;
+        }
+        if (n) {
+            if (c.kind == Kind::Sub) feed_body(c, p, n);
+            else feed_pub(c, p, n);
+        }
+        if (static_cast<size_t>(r) < buf_.size()) return;
+    }
+}
+
+void Bench::feed_body(Conn& c, const char* p, size_t n) {
+    if (!c.chunked) return feed_sse(c, p, n);
+    while (n) {
+        if (c.chunk_state == 0) {  // size line
+            const char* nl = static_cast<const char*>(memchr(p, '\n', n));
+            size_t take = nl ? static_cast<size_t>(nl - p) + 1 : n;
+            c.line.append(p, take);
+            p += take;
+            n -= take;
+            if (!nl) return;
+            c.chunk_left = std::strtoul(c.line.c_str(), nullptr, 16);
+            c.line.clear();
+            c.chunk_state = c.chunk_left ? 1 : 2;
+        } else if (c.chunk_state == 1) {
+            size_t take = std::min(n, c.chunk_left);
+            feed_sse(c, p, take);
+            p += take;
+            n -= take;
+            c.chunk_left -= take;
+            if (!c.chunk_left) c.chunk_state = 2;
+        } else {  // CRLF after the data
+            while (n && c.chunk_state == 2) {
+                if (*p == '\n') c.chunk_state = 0;
+                ++p;
+                --n;
+            }
+        }
+    }
+}
+
+// SSE lines; only data lines and event ends matter here. Lines are handled in place when
+// they sit whole in the read buffer, so a delivery costs no allocation.
+void Bench::feed_sse(Conn& c, const char* p, size_t n) {
+    // c.line holds a partial line from the previous read, if any.
+    while (n) {
+        const char* nl = static_cast<const char*>(memchr(p, '\n', n));
+        if (!nl) {
+            c.line.append(p, n);
+            return;
+        }
+        size_t len = static_cast<size_t>(nl - p);
+        if (c.line.empty()) {
+            sse_line(c, p, len);
+        } else {
+            c.line.append(p, len);
+            sse_line(c, c.line.data(), c.line.size());
+            c.line.clear();
+        }
+        p = nl + 1;
+        n -= len + 1;
+    }
+}
+
+void Bench::sse_line(Conn& c, const char* p, size_t n) {
+    if (n && p[n - 1] == '\r') --n;
+    if (n == 0) {  // end of event
+        if (c.event_has_marker) {
+            ++st_.deliveries;
+            uint64_t now = now_us();
+            st_.lat.add(now > c.event_ts ? now - c.event_ts : 0);
+            if (c.event_seq <= c.last_seq) ++st_.duplicates;
+            else {
+                st_.missing += c.event_seq - c.last_seq - 1;
+                c.last_seq = c.event_seq;
+            }
+        }
+        c.event_has_marker = false;
+        return;
+    }
+    if (n < 5 || memcmp(p, "data:", 5) != 0) return;
+    // The last marker in the line is the newest message (seed API events carry whole arrays).
+    std::string_view line(p, n);
+    size_t m = line.rfind("b:");
+    while (m != std::string_view::npos) {
+        // b:<room>:<seq>:<us>
+        const char* q = p + m + 2;
+        const char* end = p + n;
+        char* e;
+        unsigned long room = std::strtoul(q, &e, 10);
+        if (e < end && *e == ':') {
+            unsigned long long seq = std::strtoull(e + 1, &e, 10);
+            if (e < end && *e == ':') {
+                unsigned long long ts = std::strtoull(e + 1, &e, 10);
+                if (room == c.room) {
+                    c.event_has_marker = true;
+                    c.event_seq = seq;
+                    c.event_ts = ts;
+                    return;
+                }
+            }
+        }
+        if (m == 0) break;
+        m = line.rfind("b:", m - 1);
+    }
+}
+
+// Publisher responses: status line, Content-Length, body; several may arrive at once.
+void Bench::feed_pub(Conn& c, const char* p, size_t n) {
+    while (n) {
+        if (c.resp_body_left) {
+            size_t take = std::min(n, c.resp_body_left);
+            c.resp_body_left -= take;
+            p += take;
+            n -= take;
+            if (!c.resp_body_left) goto done;
+            continue;
+        }
+        {
+            const char* nl = static_cast<const char*>(memchr(p, '\n', n));
+            size_t take = nl ? static_cast<size_t>(nl - p) + 1 : n;
+            c.line.append(p, take);
+            p += take;
+            n -= take;
+            if (!nl) return;
+            if (c.line.rfind("HTTP/", 0) == 0 && c.line.size() > 12) {
+                c.resp_status = std::atoi(c.line.c_str() + 9);
+            } else if (strncasecmp(c.line.c_str(), "content-length:", 15) == 0) {
+                c.resp_body_left = std::strtoul(c.line.c_str() + 15, nullptr, 10);
+            } else if (c.line == "\r\n" || c.line == "\n") {
+                c.line.clear();
+                if (c.resp_body_left) continue;
+                goto done;
+            }
+            c.line.clear();
+            continue;
+        }
+    done:
+        if (c.resp_status >= 200 && c.resp_status < 300) ++st_.pub_ok;
+        else ++st_.pub_err;
+        if (c.outstanding) --c.outstanding;
+        c.resp_status = 0;
+    }
+}
+
+bool Bench::publish_one() {
+    // The least-loaded publisher connection; closed-loop sends only on an idle one.
+    Conn* best = nullptr;
+    for (Conn* c : pubs_)
+        if (c->fd >= 0 && c->connected && (!best || c->outstanding < best->outstanding)) best = c;
+    if (!best || (o_.rate == 0 && best->outstanding > 0)) return false;
+    size_t room = published_ % o_.rooms;
+    uint64_t seq = ++room_seq_[room];
+    char marker[96];
+    std::snprintf(marker, sizeof marker, "b:%zu:%" PRIu64 ":%" PRIu64, room, seq, now_us());
+    fill(scratch_, o_.body, room, 0, marker);
+    fill(scratch2_, o_.pub_path, room, 0, "");
+    std::string req = "POST " + scratch2_ + " HTTP/1.1\r\nHost: bench\r\nContent-Type: " +
+                      o_.content_type + "\r\nContent-Length: " + std::to_string(scratch_.size()) +
+                      "\r\n\r\n" + scratch_;
+    best->out += req;
+    ++best->outstanding;
+    ++published_;
+    flush_out(*best);
+    return true;
+}
+
+void Bench::poll_once(int timeout_ms) {
+    epoll_event evs[512];
+    int n = epoll_wait(ep_, evs, 512, timeout_ms);
+    for (int i = 0; i < n; ++i) on_event(*static_cast<Conn*>(evs[i].data.ptr), evs[i].events);
+}
+
+void Bench::progress(const char* phase) {
+    uint64_t now = now_us();
+    if (now - last_progress_ < 1000000) return;
+    last_progress_ = now;
+    std::fprintf(stderr, "[%6.1fs] %-9s subs %" PRIu64 "/%zu published %zu acked %" PRIu64
+                 " deliveries %" PRIu64 " errors %" PRIu64 "\n",
+                 static_cast<double>(now - start_us_) / 1e6, phase, st_.sub_open, o_.subscribers,
+                 published_, st_.pub_ok, st_.deliveries, st_.errors + st_.pub_err);
+}
+
+int Bench::run() {
+    uint64_t deadline = start_us_ + static_cast<uint64_t>(o_.max_seconds * 1e6);
+    ProcSample base = sample(o_.pid);
+    // 1. Subscribers, at a bounded ramp.
+    size_t opened = 0;
+    uint64_t ramp_start = now_us();
+    std::string path;
+    while ((st_.sub_open + st_.sub_failed < o_.subscribers) && now_us() < deadline) {
+        size_t allowed = std::min(o_.subscribers, static_cast<size_t>(static_cast<double>(now_us() - ramp_start) / 1e6 * static_cast<double>(o_.ramp)) + 1);
+        while (opened < allowed) {
+            size_t room = opened % o_.rooms;
+            fill(path, o_.sub_path, room, opened, "");
+            std::string req = "GET " + path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n";
+            if (open_conn(Kind::Sub, opened, room, req) < 0) ++st_.sub_failed;
+            ++opened;
+        }
+        poll_once(5);
+        progress("subscribe");
+    }
+    // Let the server settle, then sample its idle memory.
+    for (uint64_t until = now_us() + 500000; now_us() < until;) poll_once(50);
+    ProcSample idle = sample(o_.pid);
+    // 2. Publishers.
+    for (size_t i = 0; i < o_.connections; ++i) open_conn(Kind::Pub, i, 0, "");
+    for (uint64_t until = now_us() + 200000; now_us() < until;) poll_once(10);
+    ProcSample before = sample(o_.pid);
+    uint64_t deliveries_before = st_.deliveries;
+    uint64_t t0 = now_us();
+    while (published_ < o_.messages && now_us() < deadline) {
+        if (o_.rate > 0) {
+            size_t due = static_cast<size_t>(static_cast<double>(now_us() - t0) / 1e6 * o_.rate);
+            while (published_ < std::min(due, o_.messages) && publish_one()) {
+            }
+            poll_once(1);
+        } else {
+            while (publish_one()) {
+            }
+            poll_once(10);
+        }
+        progress("publish");
+    }
+    // 3. Wait for acknowledgements and the last deliveries.
+    uint64_t expected = static_cast<uint64_t>(o_.messages) * (o_.subscribers / std::max<size_t>(o_.rooms, 1));
+    uint64_t settle_until = now_us() + static_cast<uint64_t>(o_.settle_seconds * 1e6);
+    while (now_us() < std::min(settle_until, deadline) &&
+           (st_.pub_ok + st_.pub_err < published_ || st_.deliveries - deliveries_before < expected)) {
+        poll_once(10);
+        progress("settle");
+    }
+    uint64_t t1 = now_us();
+    ProcSample after = sample(o_.pid);
+    // Missing: what each open subscriber never saw of its room's sequence.
+    for (auto& c : conns_)
+        if (c->kind == Kind::Sub && c->fd >= 0 && c->head_done)
+            st_.missing += room_seq_[c->room] - std::min(room_seq_[c->room], c->last_seq);
+    double secs = static_cast<double>(t1 - t0) / 1e6;
+    uint64_t delivered = st_.deliveries - deliveries_before;
+    double cpu_us_per_delivery = delivered ? (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(delivered) : 0;
+    double rss_per_conn = st_.sub_open ? (idle.rss_kib - base.rss_kib) * 1024.0 / static_cast<double>(st_.sub_open) : 0;
+    std::printf(
+        "{\"label\":\"%s\",\"subscribers\":%" PRIu64 ",\"sub_failed\":%" PRIu64 ",\"published\":%zu,"
+        "\"acked\":%" PRIu64 ",\"pub_errors\":%" PRIu64 ",\"deliveries\":%" PRIu64 ",\"seconds\":%.3f,"
+        "\"deliveries_per_s\":%.0f,\"publishes_per_s\":%.0f,\"lat_p50_us\":%.0f,\"lat_p90_us\":%.0f,"
+        "\"lat_p99_us\":%.0f,\"lat_max_us\":%" PRIu64 ",\"missing\":%" PRIu64 ",\"duplicates\":%" PRIu64
+        ",\"stream_errors\":%" PRIu64 ",\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.3f,"
+        "\"server_rss_kib_base\":%.0f,\"server_rss_kib_idle\":%.0f,\"server_rss_bytes_per_idle_stream\":%.0f,"
+        "\"server_rss_kib_end\":%.0f}\n",
+        o_.label.c_str(), st_.sub_open, st_.sub_failed, published_, st_.pub_ok, st_.pub_err, delivered, secs,
+        static_cast<double>(delivered) / secs, static_cast<double>(st_.pub_ok) / secs, st_.lat.pct(0.5),
+        st_.lat.pct(0.9), st_.lat.pct(0.99), st_.lat.max, st_.missing, st_.duplicates, st_.errors,
+        after.cpu_s - before.cpu_s, cpu_us_per_delivery, base.rss_kib, idle.rss_kib, rss_per_conn, after.rss_kib);
+    std::fprintf(stderr,
+                 "\n%s: %" PRIu64 " streams, %zu published (%" PRIu64 " acked, %" PRIu64 " errors)\n"
+                 "  deliveries      %12" PRIu64 " in %.2fs = %.0f/s\n"
+                 "  latency (us)    p50 %.0f  p90 %.0f  p99 %.0f  max %" PRIu64 "\n"
+                 "  missing %" PRIu64 "  duplicates %" PRIu64 "  stream errors %" PRIu64 "\n",
+                 o_.label.c_str(), st_.sub_open, published_, st_.pub_ok, st_.pub_err, delivered, secs,
+                 static_cast<double>(delivered) / secs, st_.lat.pct(0.5), st_.lat.pct(0.9), st_.lat.pct(0.99),
+                 st_.lat.max, st_.missing, st_.duplicates, st_.errors);
+    if (o_.pid)
+        std::fprintf(stderr,
+                     "  server          CPU %.3fs = %.3f us/delivery; RSS %.0f KiB idle-with-streams, "
+                     "%.0f bytes/stream\n",
+                     after.cpu_s - before.cpu_s, cpu_us_per_delivery, idle.rss_kib, rss_per_conn);
+    for (auto& c : conns_) close_conn(*c, false);
+    return 0;
+}
+
+void usage() {
+    std::fprintf(stderr,
+                 "usage: ssechat-bench [options]\n"
+                 "  --host H --port P            server (loopback only in this project's runs)\n"
+                 "  --sub-path T                 subscriber target; {room} {sub} are replaced\n"
+                 "  --pub-path T --body T        publish target and body; {room} {marker} replaced\n"
+                 "  --content-type T             publish Content-Type\n"
+                 "  --subscribers N --ramp R     streams, opened at R per second\n"
+                 "  --rooms N                    spread streams and publishes over N rooms\n"
+                 "  --messages M --connections K publishes over K keep-alive connections\n"
+                 "  --rate X                     X messages/s (default: closed-loop)\n"
+                 "  --max-seconds S --settle S   hard limit of the run; wait for stragglers\n"
+                 "  --pid PID                    sample server CPU and RSS from /proc\n"
+                 "  --label NAME                 name in the JSON line\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "missing value for %s\n", a.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--host") o.host = next();
+        else if (a == "--port") o.port = std::stoi(next());
+        else if (a == "--sub-path") o.sub_path = next();
+        else if (a == "--pub-path") o.pub_path = next();
+        else if (a == "--body") o.body = next();
+        else if (a == "--content-type") o.content_type = next();
+        else if (a == "--subscribers") o.subscribers = std::stoul(next());
+        else if (a == "--ramp") o.ramp = std::max(1ul, std::stoul(next()));
+        else if (a == "--rooms") o.rooms = std::max(1ul, std::stoul(next()));
+        else if (a == "--messages") o.messages = std::stoul(next());
+        else if (a == "--connections") o.connections = std::max(1ul, std::stoul(next()));
+        else if (a == "--rate") o.rate = std::stod(next());
+        else if (a == "--max-seconds") o.max_seconds = std::stod(next());
+        else if (a == "--settle") o.settle_seconds = std::stod(next());
+        else if (a == "--pid") o.pid = std::stoi(next());
+        else if (a == "--label") o.label = next();
+        else {
+            usage();
+            return a == "--help" ? 0 : 2;
+        }
+    }
+    // This machine caps open files at 20,000 per process; take whatever the hard limit allows.
+    rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return Bench(o).run();
+}
