@@ -170,7 +170,7 @@ void Hub::commit(std::vector<Pending>& batch) {
 
 void Hub::fan_out(std::shared_ptr<Delivery> d) {
     for (Shard* s : shards_)
-        boost::asio::post(s->ioc(), [s, d] { s->deliver(*d); });
+        boost::asio::post(s->ioc(), [s, d] { s->deliver(d); });
 }
 
 }  // namespace ssechat::chat

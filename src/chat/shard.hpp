@@ -50,8 +50,9 @@ public:
     void subscribe(boost::asio::ip::tcp::socket sock, std::shared_ptr<Room> room,
                    std::string user, const StreamStart& start);
 
-    // Hands a commit or a presence change to this shard's streams of that room.
-    void deliver(const Delivery& d);
+    // Queues a commit or a presence change for this shard's streams of that room. Everything
+    // queued before the next flush goes out together: one sendmsg per stream per flush.
+    void deliver(std::shared_ptr<const Delivery> d);
 
     void start_heartbeat();
     // Ends every stream (shutdown).
@@ -66,6 +67,8 @@ private:
     };
     void add(Subscriber* s);
     void heartbeat();
+    void flush();
+    void flush_room(Subs& subs, const std::vector<std::shared_ptr<const Delivery>>& ds);
 
     unsigned index_;
     Hub& hub_;
@@ -76,6 +79,15 @@ private:
     sse::Buffer head_;                            // the response head, shared
     sse::Buffer retry_;                           // "retry:" line, shared
     std::vector<std::shared_ptr<Subscriber>> keep_;  // reused scratch for close_all
+    // Deliveries since the last flush, grouped by room in arrival order.
+    std::vector<std::pair<const Room*, std::vector<std::shared_ptr<const Delivery>>>> pending_;
+    std::vector<std::pair<const Room*, std::vector<std::shared_ptr<const Delivery>>>> flushing_;
+    bool flush_posted_ = false;                  // a flush is posted or its timer armed
+    boost::asio::steady_timer flush_timer_{ioc_};  // delays a flush that follows another closely
+    std::chrono::steady_clock::time_point last_flush_{};
+    std::vector<sse::Buffer> events_;  // flush scratch: one run of message events
+    std::vector<uint64_t> ids_;        // and their ids
+    std::vector<std::string_view> senders_;
 };
 
 }  // namespace ssechat::chat

@@ -71,6 +71,8 @@ const std::vector<Flag>& flags() {
         {"heartbeat", "seconds between ': ping' comments (default 15)",
          number(&Config::heartbeat_s, 1, 3600)},
         {"retry", "the SSE retry hint in ms (default 3000)", number(&Config::retry_ms, 0, 600000)},
+        {"coalesce-us", "under load, batch fan-out writes this often at most (default 1000; 0: off)",
+         number(&Config::coalesce_us, 0, 100000)},
         {"max-body", "request body bytes (default 65536)",
          number(&Config::max_body, 64, 64 << 20)},
         {"max-message", "message bytes after trimming (default 4096)",

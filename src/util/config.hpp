@@ -21,6 +21,7 @@ struct Config {
     size_t history = 50;              // default replay on a fresh native stream
     unsigned heartbeat_s = 15;        // ": ping" interval on idle streams
     unsigned retry_ms = 3000;         // the SSE "retry:" hint
+    unsigned coalesce_us = 1000;      // minimum gap between two fan-out writes to a stream
     size_t max_body = 64 * 1024;      // request body limit (413 above it)
     size_t max_message = 4096;        // message bytes after trimming (413 above it)
     size_t max_user = 128;            // user id bytes
