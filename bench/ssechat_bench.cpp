@@ -48,6 +48,7 @@ struct Options {
     double settle_seconds = 2;    // wait for stragglers after the last publish
     int pid = 0;                  // server process to sample
     std::string label = "run";
+    bool cumulative = false;      // each event carries every message so far (seed API arrays)
 };
 
 // Marker put in every published message: "b:<room>:<seq>:<us>" - found again in the event.
@@ -71,20 +72,23 @@ void fill(std::string& out, const std::string& tmpl, size_t room, size_t sub, co
     }
 }
 
-// Fixed-bucket latency histogram: 1 µs resolution up to 100 ms, then one overflow bucket.
+// Fixed-bucket latency histogram, allocated once: 1 µs buckets up to 100 ms, then 1 ms
+// buckets up to 100 s.
 struct Histogram {
-    std::vector<uint64_t> b = std::vector<uint64_t>(100001, 0);
+    static constexpr uint64_t kFine = 100000, kCoarse = 100000;
+    std::vector<uint64_t> b = std::vector<uint64_t>(kFine + kCoarse + 1, 0);
     uint64_t n = 0, max = 0;
     void add(uint64_t us) {
         ++n;
         max = std::max(max, us);
-        ++b[std::min<uint64_t>(us, 100000)];
+        ++b[us < kFine ? us : std::min(kFine + (us - kFine) / 1000, kFine + kCoarse)];
     }
     double pct(double p) const {
         if (!n) return 0;
         uint64_t want = static_cast<uint64_t>(p * static_cast<double>(n - 1)) + 1, c = 0;
         for (size_t i = 0; i < b.size(); ++i)
-            if ((c += b[i]) >= want) return static_cast<double>(i);
+            if ((c += b[i]) >= want)
+                return static_cast<double>(i < kFine ? i : kFine + (i - kFine) * 1000);
         return static_cast<double>(max);
     }
 };
@@ -363,7 +367,17 @@ void Bench::feed_sse(Conn& c, const char* p, size_t n) {
 void Bench::sse_line(Conn& c, const char* p, size_t n) {
     if (n && p[n - 1] == '\r') --n;
     if (n == 0) {  // end of event
-        if (c.event_has_marker) {
+        if (c.event_has_marker && o_.cumulative) {
+            // An array that brings k new messages delivers k; its newest one gives the latency.
+            uint64_t now = now_us();
+            st_.lat.add(now > c.event_ts ? now - c.event_ts : 0);
+            if (c.event_seq > c.distinct) {
+                st_.deliveries += c.event_seq - c.distinct;
+                c.distinct = c.event_seq;
+            } else {
+                ++st_.duplicates;
+            }
+        } else if (c.event_has_marker) {
             ++st_.deliveries;
             uint64_t now = now_us();
             st_.lat.add(now > c.event_ts ? now - c.event_ts : 0);
@@ -455,6 +469,7 @@ void Bench::feed_pub(Conn& c, const char* p, size_t n) {
 }
 
 bool Bench::publish_one() {
+    if (published_ >= o_.messages) return false;
     // The least-loaded publisher connection; closed-loop sends only on an idle one.
     Conn* best = nullptr;
     for (Conn* c : pubs_)
@@ -549,7 +564,7 @@ int Bench::run() {
     for (auto& c : conns_)
         if (c->kind == Kind::Sub && c->fd >= 0 && c->head_done)
             st_.missing += room_seq_[c->room] - std::min(room_seq_[c->room], c->distinct);
-    double secs = static_cast<double>(t1 - t0) / 1e6;
+    double secs = std::max(static_cast<double>(t1 - t0) / 1e6, 1e-6);
     uint64_t delivered = st_.deliveries - deliveries_before;
     double cpu_us_per_delivery = delivered ? (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(delivered) : 0;
     double rss_per_conn = st_.sub_open ? (idle.rss_kib - base.rss_kib) * 1024.0 / static_cast<double>(st_.sub_open) : 0;
@@ -595,7 +610,9 @@ void usage() {
                  "  --rate X                     X messages/s (default: closed-loop)\n"
                  "  --max-seconds S --settle S   hard limit of the run; wait for stragglers\n"
                  "  --pid PID                    sample server CPU and RSS from /proc\n"
-                 "  --label NAME                 name in the JSON line\n");
+                 "  --label NAME                 name in the JSON line\n"
+                 "  --cumulative                 events carry all messages so far (seed API arrays):\n"
+                 "                               an event with k new messages counts k deliveries\n");
 }
 
 }  // namespace
@@ -627,6 +644,7 @@ int main(int argc, char** argv) {
         else if (a == "--settle") o.settle_seconds = std::stod(next());
         else if (a == "--pid") o.pid = std::stoi(next());
         else if (a == "--label") o.label = next();
+        else if (a == "--cumulative") o.cumulative = true;
         else {
             usage();
             return a == "--help" ? 0 : 2;

@@ -104,97 +104,28 @@ void Shard::remove(Subscriber* s) {
     if (it == subs_.end()) return;
     auto& list = s->legacy ? it->second.legacy : it->second.native;
     if (s->slot >= list.size() || list[s->slot] != s) return;
+    if (flushing_) {
+        // Moving another stream into this slot now could make the flush cursor skip it.
+        list[s->slot] = nullptr;
+        tombstones_ = true;
+        return;
+    }
     list[s->slot] = list.back();
     list[s->slot]->slot = s->slot;
     list.pop_back();
     if (it->second.native.empty() && it->second.legacy.empty()) subs_.erase(it);
 }
 
-void Shard::deliver(std::shared_ptr<const Delivery> d) {
-    const Room* room = d->room.get();
-    if (!subs_.contains(room)) return;
-    auto it = std::find_if(pending_.begin(), pending_.end(),
-                           [&](const auto& p) { return p.first == room; });
-    if (it == pending_.end()) {
-        pending_.emplace_back(room, std::vector<std::shared_ptr<const Delivery>>{});
-        it = pending_.end() - 1;
-    }
-    it->second.push_back(std::move(d));
-    if (flush_posted_) return;
-    flush_posted_ = true;
-    // Adaptive coalescing: the first delivery after a quiet spell goes out at once (posted
-    // behind what is already queued, so a backlog still leaves as one write). Under load, a
-    // flush waits until --coalesce-us after the previous one, so each stream gets many events
-    // per sendmsg instead of one: the kernel's per-call cost, not ours, dominates a delivery.
-    auto interval = std::chrono::microseconds(hub_.config().coalesce_us);
-    auto due = last_flush_ + interval;
-    if (interval.count() == 0 || std::chrono::steady_clock::now() >= due) {
-        asio::post(ioc_, [this] { flush(); });
-    } else {
-        flush_timer_.expires_at(due);
-        flush_timer_.async_wait([this](boost::system::error_code ec) {
-            if (!ec) flush();
-        });
-    }
-}
-
-void Shard::flush() {
-    flush_posted_ = false;
-    last_flush_ = std::chrono::steady_clock::now();
-    flushing_.swap(pending_);
-    for (auto& [room, ds] : flushing_) {
-        auto it = subs_.find(room);
-        if (it != subs_.end()) flush_room(it->second, ds);
-    }
-    flushing_.clear();
-}
-
-void Shard::flush_room(Subs& subs, const std::vector<std::shared_ptr<const Delivery>>& ds) {
-    uint64_t count = 0;
-    for (size_t i = 0; i < ds.size();) {
-        if (ds[i]->presence) {
-            for (Subscriber* s : subs.native) s->send(ds[i]->presence);
-            ++i;
-            continue;
+void Shard::compact() {
+    tombstones_ = false;
+    for (auto it = subs_.begin(); it != subs_.end();) {
+        for (auto* list : {&it->second.native, &it->second.legacy}) {
+            std::erase(*list, nullptr);
+            for (size_t i = 0; i < list->size(); ++i) (*list)[i]->slot = i;
         }
-        // A run of commits between presence changes: flatten it once for every stream.
-        events_.clear();
-        ids_.clear();
-        senders_.clear();
-        sse::Buffer legacy;
-        for (; i < ds.size() && !ds[i]->presence; ++i) {
-            const Delivery& d = *ds[i];
-            events_.insert(events_.end(), d.events.begin(), d.events.end());
-            ids_.insert(ids_.end(), d.ids.begin(), d.ids.end());
-            if (d.legacy) legacy = d.legacy;
-            for (const auto& u : d.senders)
-                if (std::find(senders_.begin(), senders_.end(), u) == senders_.end())
-                    senders_.push_back(u);
-        }
-        if (ids_.empty()) continue;
-        const uint64_t last = ids_.back();
-        for (Subscriber* s : subs.native) {
-            if (s->last_sent >= last) continue;
-            // Usually everything; after a replay that overlapped the run, only the newer part.
-            auto from = static_cast<size_t>(
-                std::upper_bound(ids_.begin(), ids_.end(), s->last_sent) - ids_.begin());
-            s->last_sent = last;
-            s->send(std::span<const sse::Buffer>(events_).subspan(from));
-            count += events_.size() - from;
-        }
-        if (legacy) {
-            bool one_sender = senders_.size() == 1;
-            for (Subscriber* s : subs.legacy) {
-                if (s->last_sent >= last) continue;
-                s->last_sent = last;
-                // The seed never echoes a user's own message back to that user's streams.
-                if (one_sender && senders_[0] == s->user) continue;
-                s->send(legacy);
-                ++count;
-            }
-        }
+        if (it->second.native.empty() && it->second.legacy.empty()) it = subs_.erase(it);
+        else ++it;
     }
-    metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
 }
 
 void Shard::start_heartbeat() {
@@ -214,7 +145,7 @@ void Shard::heartbeat() {
     for (auto& [room, subs] : subs_) {
         for (auto* list : {&subs.native, &subs.legacy})
             for (Subscriber* s : *list)
-                if (s->last_write() <= idle_since) s->send(ping_);
+                if (s && s->last_write() <= idle_since) s->send(ping_);
     }
 }
 
@@ -225,7 +156,7 @@ void Shard::close_all() {
     for (auto& [room, subs] : subs_)
         for (auto* list : {&subs.native, &subs.legacy})
             for (Subscriber* s : *list)
-                keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
+                if (s) keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
     // close() removes each stream from subs_, so iterate the copy.
     for (auto& s : keep_) s->close();
     keep_.clear();

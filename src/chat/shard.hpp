@@ -62,13 +62,26 @@ public:
 
 private:
     struct Subs {
-        std::vector<Subscriber*> native;
+        std::vector<Subscriber*> native;  // null: removed during a flush, compacted after it
         std::vector<Subscriber*> legacy;
+    };
+    // What one flush sends to one room: consecutive presence changes, or consecutive commits,
+    // flattened into one list of events.
+    struct Run {
+        const Room* room = nullptr;
+        bool presence = false;            // events are presence events (native streams only)
+        std::vector<sse::Buffer> events;  // message events in id order, or presence events
+        std::vector<uint64_t> ids;
+        sse::Buffer legacy;               // the newest seed API array in the run
+        std::vector<std::string> senders; // distinct authors in the run
     };
     void add(Subscriber* s);
     void heartbeat();
+    void schedule_flush();
     void flush();
-    void flush_room(Subs& subs, const std::vector<std::shared_ptr<const Delivery>>& ds);
+    void continue_flush();
+    void send_run(Subscriber* s, const Run& r);
+    void compact();
 
     unsigned index_;
     Hub& hub_;
@@ -79,15 +92,19 @@ private:
     sse::Buffer head_;                            // the response head, shared
     sse::Buffer retry_;                           // "retry:" line, shared
     std::vector<std::shared_ptr<Subscriber>> keep_;  // reused scratch for close_all
-    // Deliveries since the last flush, grouped by room in arrival order.
-    std::vector<std::pair<const Room*, std::vector<std::shared_ptr<const Delivery>>>> pending_;
-    std::vector<std::pair<const Room*, std::vector<std::shared_ptr<const Delivery>>>> flushing_;
-    bool flush_posted_ = false;                  // a flush is posted or its timer armed
-    boost::asio::steady_timer flush_timer_{ioc_};  // delays a flush that follows another closely
+
+    // Fan-out state. Deliveries wait in pending_ until a flush; a flush walks the streams in
+    // slices and yields between them, so requests and acknowledgements are served while a
+    // large room is written to, and commits arriving meanwhile gather for the next flush.
+    std::vector<std::shared_ptr<const Delivery>> pending_;
+    bool flush_scheduled_ = false;  // a flush is posted or its timer armed
+    bool flushing_ = false;         // a flush is part way through runs_
+    std::vector<Run> runs_;
+    size_t run_ = 0, pos_ = 0;      // the flush cursor: run, and stream within its list
+    bool legacy_phase_ = false;     // the cursor is in the run's seed API streams
+    bool tombstones_ = false;       // some list holds nulls to compact
+    boost::asio::steady_timer flush_timer_{ioc_};
     std::chrono::steady_clock::time_point last_flush_{};
-    std::vector<sse::Buffer> events_;  // flush scratch: one run of message events
-    std::vector<uint64_t> ids_;        // and their ids
-    std::vector<std::string_view> senders_;
 };
 
 }  // namespace ssechat::chat

@@ -247,3 +247,27 @@ TEST(NativeApi, SeedSnapshotIsBoundedByLegacyHistory) {
     EXPECT_EQ(seed.events[0].data,
               R"([{"user_id":"u","message":"m3"},{"user_id":"u","message":"m4"},{"user_id":"u","message":"m5"}])");
 }
+
+TEST(NativeApi, StreamsThatStayGetEverythingWhileOthersLeaveMidFlush) {
+    // More streams than one flush slice, with half of them leaving while messages flow:
+    // the ones that stay must see every id once, in order.
+    Server srv({"--store", "memory", "--threads", "1"});
+    std::vector<std::unique_ptr<SseClient>> stay, leave;
+    for (int i = 0; i < 300; ++i) {
+        stay.push_back(std::make_unique<SseClient>(srv.port(), "/rooms/big/events?history=0&id=s" + std::to_string(i)));
+        leave.push_back(std::make_unique<SseClient>(srv.port(), "/rooms/big/events?history=0&id=l" + std::to_string(i)));
+    }
+    for (auto& c : stay) ASSERT_TRUE(c->wait_until([&] { return c->status == 200; }));
+    std::thread pub([&] {
+        for (int i = 0; i < 100; ++i) publish(srv.port(), "big", "p", "m" + std::to_string(i));
+    });
+    for (auto& c : leave) {
+        c->close();
+        std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+    pub.join();
+    for (auto& c : stay) {
+        ASSERT_TRUE(c->wait_until([&] { return ids_of(c->events).size() >= 100; }));
+        EXPECT_EQ(ids_of(c->events), range(1, 100));
+    }
+}

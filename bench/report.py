@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Summarizes bench/out/results.jsonl: a table per scenario with medians and the ssechat/Nchan
+ratio, and a gnuplot PNG of p99 latency against publish rate for both servers."""
+import json, os, statistics, subprocess, sys
+from collections import defaultdict
+
+path, out = sys.argv[1], sys.argv[2]
+runs = defaultdict(list)
+for line in open(path):
+    line = line.strip()
+    if line.startswith("{"):
+        r = json.loads(line)
+        server, scenario = r["label"].split("/", 1)
+        runs[(scenario, server)].append(r)
+
+def med(scenario, server, key):
+    vals = [r[key] for r in runs.get((scenario, server), [])]
+    return statistics.median(vals) if vals else None
+
+keys = [("deliveries_per_s", "deliveries/s"), ("server_cpu_us_per_delivery", "CPU us/delivery"),
+        ("lat_p50_us", "p50 us"), ("lat_p99_us", "p99 us"), ("publishes_per_s", "acked pub/s"),
+        ("server_rss_bytes_per_idle_stream", "RSS B/stream"), ("missing", "missing"),
+        ("duplicates", "dups"), ("subscribers", "streams")]
+scenarios = sorted({s for s, _ in runs})
+print("| scenario | metric | ssechat | nchan | ssechat/nchan |")
+print("|---|---|---|---|---|")
+for sc in scenarios:
+    for key, name in keys:
+        a, b = med(sc, "ssechat", key), med(sc, "nchan", key)
+        if a is None and b is None:
+            continue
+        if not a and not b:
+            continue
+        ratio = f"{a / b:.2f}" if a is not None and b else ""
+        fa = f"{a:.3f}" if isinstance(a, float) and a < 100 else (f"{a:.0f}" if a is not None else "")
+        fb = f"{b:.3f}" if isinstance(b, float) and b < 100 else (f"{b:.0f}" if b is not None else "")
+        n = len(runs.get((sc, "ssechat"), [])) or len(runs.get((sc, "nchan"), []))
+        print(f"| {sc}{' (median of %d)' % n if n > 1 else ''} | {name} | {fa} | {fb} | {ratio} |")
+
+# Latency against rate.
+dat = os.path.join(out, "latency.dat")
+with open(dat, "w") as f:
+    f.write("# rate ssechat_p50 ssechat_p99 nchan_p50 nchan_p99 (ms)\n")
+    rates = sorted({int(s.split("@")[1]) for s, _ in runs if s.startswith("latency@")})
+    for rate in rates:
+        sc = f"latency@{rate}"
+        vals = [med(sc, srv, k) for srv in ("ssechat", "nchan") for k in ("lat_p50_us", "lat_p99_us")]
+        f.write(f"{rate} " + " ".join("nan" if v is None else f"{v / 1000:.3f}" for v in vals) + "\n")
+png = os.path.join(out, "latency.png")
+script = f"""
+set terminal pngcairo size 800,480
+set output '{png}'
+set title 'Publish-to-receive latency, 1,000 subscribers, one server core'
+set xlabel 'publish rate (messages/s)'
+set ylabel 'latency (ms)'
+set logscale xy
+set key top left
+set grid
+plot '{dat}' using 1:3 with linespoints title 'ssechat p99', \\
+     '{dat}' using 1:2 with linespoints title 'ssechat p50', \\
+     '{dat}' using 1:5 with linespoints title 'nchan p99', \\
+     '{dat}' using 1:4 with linespoints title 'nchan p50'
+"""
+try:
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    print(f"\nplot: {png}")
+except Exception as e:  # the table is the result; the plot is a view of it
+    print(f"\nno plot: {e}")

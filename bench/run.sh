@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario against ssechat and Nchan in turn, on loopback, with the
+# server pinned to CPU 0 and the load tool to CPU 1. Each run is bounded in count and time.
+# Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
+# bench/out/latency.png. Usage: bench/run.sh [--quick] [--no-nchan]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=0
+NCHAN=1
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    --no-nchan) NCHAN=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan]" >&2; exit 2 ;;
+  esac
+done
+
+need=(nginx libnginx-mod-nchan gnuplot-nox)
+missing=()
+for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+fi
+scripts/deps.sh
+scripts/build.sh build -DSSECHAT_TESTS=OFF >/dev/null
+
+ulimit -n "$(ulimit -Hn)"
+OUT=bench/out
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: > "$RESULTS"
+WORK=$(mktemp -d /tmp/ssechat-bench-XXXXXX)
+SERVER_PID=""
+MASTER_PID=""
+trap 'stop_server; rm -rf "$WORK"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "server on port $1 did not come up" >&2; return 1
+}
+
+start_ssechat() {
+  PORT=$(free_port)
+  rm -rf "$WORK/data"
+  taskset -c 0 build/ssechat --port "$PORT" --threads 1 --data "$WORK/data" "$@" >"$WORK/ssechat.log" 2>&1 &
+  SERVER_PID=$!
+  MASTER_PID=""
+  wait_port "$PORT"
+}
+
+start_nchan() {
+  PORT=$(free_port)
+  mkdir -p "$WORK/nginx/logs"
+  cat >"$WORK/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 20000; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx;
+  server {
+    listen 127.0.0.1:$PORT;
+    location ~ ^/sub/(\w+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+    location ~ ^/pub/(\w+)\$ {
+      nchan_publisher;
+      nchan_channel_id \$1;
+      nchan_message_buffer_length 1000;
+      nchan_message_timeout 1h;
+    }
+  }
+}
+CONF
+  taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+  MASTER_PID=$!
+  wait_port "$PORT"
+  SERVER_PID=$(pgrep -P "$MASTER_PID" | head -1)
+}
+
+stop_server() {
+  [ -n "$MASTER_PID" ] && kill "$MASTER_PID" 2>/dev/null || true
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  [ -n "$MASTER_PID" ] && wait "$MASTER_PID" 2>/dev/null || true
+  [ -n "$SERVER_PID" ] && wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""; MASTER_PID=""
+}
+
+# bench SERVER SCENARIO [ssechat-bench args...]
+bench() {
+  local server=$1 scenario=$2; shift 2
+  local paths
+  if [ "$server" = nchan ]; then
+    paths=(--sub-path "/sub/{room}" --pub-path "/pub/{room}" --body "{marker}" --content-type text/plain)
+  else
+    paths=()
+  fi
+  echo "-- $server / $scenario" >&2
+  taskset -c 1 build/ssechat-bench --port "$PORT" --pid "$SERVER_PID" --label "$server/$scenario" \
+    "${paths[@]}" "$@" 2>"$WORK/bench.err" | tee -a "$RESULTS" >/dev/null
+  tail -5 "$WORK/bench.err" >&2
+}
+
+scale() { if ((QUICK)); then echo "$2"; else echo "$1"; fi; }
+SERVERS=(ssechat)
+((NCHAN)) && SERVERS+=(nchan)
+
+for server in "${SERVERS[@]}"; do
+  # idle: memory per idle stream
+  start_$server
+  bench "$server" idle --subscribers "$(scale 10000 2000)" --ramp 4000 --messages 0 --settle 0 --max-seconds 60
+  stop_server
+  # fanout: 1,000 subscribers, 2,000 messages closed-loop, 4 in flight
+  for rep in 1 2 3; do
+    start_$server
+    bench "$server" fanout --subscribers 1000 --messages "$(scale 2000 500)" --connections 4 --max-seconds 120
+    stop_server
+  done
+  # latency at fixed rates (the 50 msg/s point is the target scenario)
+  for rate in 50 200 1000 4000; do
+    start_$server
+    secs=$(scale 10 3)
+    bench "$server" "latency@$rate" --subscribers 1000 --rate "$rate" --messages $((rate * secs)) --connections 8 --max-seconds 60
+    stop_server
+  done
+  # many rooms: 10,000 subscribers over 1,000 rooms
+  start_$server
+  bench "$server" many_rooms --subscribers "$(scale 10000 2000)" --rooms 1000 --ramp 4000 --messages "$(scale 20000 4000)" --connections 8 --max-seconds 120
+  stop_server
+  # publish: acknowledged publishes per second, no subscribers
+  start_$server
+  bench "$server" publish --subscribers 0 --messages "$(scale 100000 20000)" --connections 64 --max-seconds 60
+  stop_server
+done
+
+# ssechat only: the seed API fanout, and the most streams one process can hold here.
+start_ssechat
+bench ssechat seed_api --subscribers 1000 --messages "$(scale 2000 500)" --connections 4 --cumulative \
+  --sub-path "/messages?id=s{sub}" --pub-path "/message?id=bench" --max-seconds 120
+stop_server
+start_ssechat
+bench ssechat max_streams --subscribers "$(scale 19000 3000)" --ramp 4000 --messages 1 --connections 1 --settle 10 --max-seconds 120
+stop_server
+
+python3 bench/report.py "$RESULTS" "$OUT"

@@ -1,0 +1,137 @@
+// Shard fan-out: commits queued between flushes leave as one write per stream, and a flush
+// yields to the loop every kSlice streams.
+#include <boost/asio/post.hpp>
+
+#include "chat/hub.hpp"
+#include "chat/metrics.hpp"
+#include "chat/shard.hpp"
+
+namespace ssechat::chat {
+
+namespace asio = boost::asio;
+
+namespace {
+// Streams written per slice: small enough that a slice takes a few hundred microseconds,
+// large enough that yielding costs nothing measurable.
+constexpr size_t kSlice = 128;
+}  // namespace
+
+void Shard::deliver(std::shared_ptr<const Delivery> d) {
+    if (!subs_.contains(d->room.get())) return;
+    pending_.push_back(std::move(d));
+    if (!flushing_) schedule_flush();
+}
+
+void Shard::schedule_flush() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    // Adaptive coalescing: the first delivery after a quiet spell goes out at once (posted
+    // behind what is already queued, so a backlog still leaves as one write). Under load a
+    // flush waits until --coalesce-us after the previous one, so that each stream gets many
+    // events per sendmsg: the kernel's per-call cost, not ours, dominates a delivery.
+    auto interval = std::chrono::microseconds(hub_.config().coalesce_us);
+    auto due = last_flush_ + interval;
+    if (interval.count() == 0 || std::chrono::steady_clock::now() >= due) {
+        asio::post(ioc_, [this] { flush(); });
+    } else {
+        flush_timer_.expires_at(due);
+        flush_timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) flush();
+        });
+    }
+}
+
+void Shard::flush() {
+    flush_scheduled_ = false;
+    last_flush_ = std::chrono::steady_clock::now();
+    // Group by room, keeping order; consecutive commits of a room merge into one run.
+    runs_.clear();
+    for (auto& d : pending_) {
+        const Room* room = d->room.get();
+        Run* run = nullptr;
+        for (auto it = runs_.rbegin(); it != runs_.rend(); ++it)
+            if (it->room == room) {
+                run = &*it;
+                break;
+            }
+        bool presence = d->presence != nullptr;
+        if (!run || run->presence != presence) {
+            runs_.push_back(Run{room, presence, {}, {}, {}, {}});
+            run = &runs_.back();
+        }
+        if (presence) {
+            run->events.push_back(d->presence);
+            continue;
+        }
+        run->events.insert(run->events.end(), d->events.begin(), d->events.end());
+        run->ids.insert(run->ids.end(), d->ids.begin(), d->ids.end());
+        if (d->legacy) run->legacy = d->legacy;
+        for (const auto& u : d->senders)
+            if (std::find(run->senders.begin(), run->senders.end(), u) == run->senders.end())
+                run->senders.push_back(u);
+    }
+    pending_.clear();
+    run_ = pos_ = 0;
+    legacy_phase_ = false;
+    flushing_ = true;
+    continue_flush();
+}
+
+void Shard::continue_flush() {
+    size_t budget = kSlice;
+    uint64_t count = 0;
+    while (run_ < runs_.size()) {
+        const Run& r = runs_[run_];
+        auto it = subs_.find(r.room);
+        if (it != subs_.end()) {
+            auto& list = legacy_phase_ ? it->second.legacy : it->second.native;
+            while (pos_ < list.size() && budget > 0) {
+                Subscriber* s = list[pos_++];
+                if (!s) continue;
+                --budget;
+                send_run(s, r);
+                ++count;
+            }
+            if (pos_ < list.size()) {
+                metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
+                asio::post(ioc_, [this] { continue_flush(); });
+                return;
+            }
+        }
+        pos_ = 0;
+        if (!legacy_phase_ && r.legacy) {
+            legacy_phase_ = true;
+        } else {
+            legacy_phase_ = false;
+            ++run_;
+        }
+    }
+    metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
+    flushing_ = false;
+    runs_.clear();
+    if (tombstones_) compact();
+    if (!pending_.empty()) schedule_flush();
+}
+
+void Shard::send_run(Subscriber* s, const Run& r) {
+    if (r.presence) {
+        if (!s->legacy) s->send(r.events);
+        return;
+    }
+    const uint64_t last = r.ids.back();
+    if (s->last_sent >= last) return;
+    if (s->legacy) {
+        s->last_sent = last;
+        // The seed never echoes a user's own message back to that user's streams.
+        if (r.senders.size() == 1 && r.senders[0] == s->user) return;
+        s->send(r.legacy);
+        return;
+    }
+    // Usually the whole run; after a replay that overlapped it, only the newer part.
+    auto from = static_cast<size_t>(std::upper_bound(r.ids.begin(), r.ids.end(), s->last_sent) -
+                                    r.ids.begin());
+    s->last_sent = last;
+    s->send(std::span<const sse::Buffer>(r.events).subspan(from));
+}
+
+}  // namespace ssechat::chat
