@@ -23,7 +23,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
 fi
 scripts/deps.sh
-scripts/build.sh build -DSSECHAT_TESTS=OFF >/dev/null
+scripts/build.sh build-bench -DSSECHAT_TESTS=OFF >/dev/null
 
 ulimit -n "$(ulimit -Hn)"
 OUT=bench/out
@@ -48,7 +48,7 @@ wait_port() {
 start_ssechat() {
   PORT=$(free_port)
   rm -rf "$WORK/data"
-  taskset -c 0 build/ssechat --port "$PORT" --threads 1 --data "$WORK/data" "$@" >"$WORK/ssechat.log" 2>&1 &
+  taskset -c 0 build-bench/ssechat --port "$PORT" --threads 1 --data "$WORK/data" "$@" >"$WORK/ssechat.log" 2>&1 &
   SERVER_PID=$!
   MASTER_PID=""
   wait_port "$PORT"
@@ -104,7 +104,7 @@ bench() {
     paths=()
   fi
   echo "-- $server / $scenario" >&2
-  taskset -c 1 build/ssechat-bench --port "$PORT" --pid "$SERVER_PID" --label "$server/$scenario" \
+  taskset -c 1 build-bench/ssechat-bench --port "$PORT" --pid "$SERVER_PID" --label "$server/$scenario" \
     "${paths[@]}" "$@" 2>"$WORK/bench.err" | tee -a "$RESULTS" >/dev/null
   tail -5 "$WORK/bench.err" >&2
 }

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-scripts/build.sh build
-scripts/build.sh build-asan -DSSECHAT_SANITIZE=ON
+scripts/build.sh build -DSSECHAT_TESTS=ON
+scripts/build.sh build-asan -DSSECHAT_TESTS=ON -DSSECHAT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "== sanitizer build (ASan+UBSan) =="
