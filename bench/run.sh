@@ -48,7 +48,8 @@ wait_port() {
 start_ssechat() {
   PORT=$(free_port)
   rm -rf "$WORK/data"
-  taskset -c 0 build-bench/ssechat --port "$PORT" --threads 1 --data "$WORK/data" "$@" >"$WORK/ssechat.log" 2>&1 &
+  taskset -c 0 build-bench/ssechat --port "$PORT" --threads 1 --data "$WORK/data" \
+    --publish-rate 0 --max-connections 30000 --max-connections-per-ip 0 --max-streams-per-user 0 "$@" >"$WORK/ssechat.log" 2>&1 &
   SERVER_PID=$!
   MASTER_PID=""
   wait_port "$PORT"

@@ -34,7 +34,8 @@ uint64_t now_us() {
 struct Options {
     std::string host = "127.0.0.1";
     int port = 3000;
-    std::string sub_path = "/rooms/{room}/events?history=0&id=s{sub}";
+    // Join/leave events are off: Nchan has none, and they are not what fan-out measures.
+    std::string sub_path = "/rooms/{room}/events?history=0&presence=0&id=s{sub}";
     std::string pub_path = "/rooms/{room}/messages?id=bench";
     std::string body = R"({"message":"{marker}"})";
     std::string content_type = "application/json";

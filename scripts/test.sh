@@ -10,5 +10,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "== sanitizer build (ASan+UBSan) =="
 (cd build-asan && ctest --output-on-failure -j2 --timeout 300)
+echo "== fuzzing (libFuzzer, clang 14) =="
+scripts/fuzz.sh
 echo "== normal build =="
 (cd build && ctest --output-on-failure -j2 --timeout 300)

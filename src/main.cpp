@@ -1,15 +1,75 @@
-// Entry point: configuration, startup errors as one clear line, and the listening banner.
+// Entry point: configuration, startup errors as one clear line, the listening banner, and the
+// `ssechat token` helper that prints a test token.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 
+#include "http/auth.hpp"
 #include "server.hpp"
 #include "store/store.hpp"
+#include "util/text.hpp"
 
 extern char** environ;
 
+namespace {
+
+// ssechat token --sub alice --ttl 1h --secret S [--rooms a,b]
+int token_command(const std::vector<std::string>& args) {
+    std::string sub, secret, rooms_arg;
+    int64_t ttl = 3600;
+    for (size_t i = 0; i < args.size(); ++i) {
+        auto value = [&]() -> std::string {
+            if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
+            return args[++i];
+        };
+        try {
+            if (args[i] == "--sub") sub = value();
+            else if (args[i] == "--secret") secret = value();
+            else if (args[i] == "--rooms") rooms_arg = value();
+            else if (args[i] == "--ttl") {
+                std::string v = value();
+                int64_t unit = 1;
+                char last = v.empty() ? '\0' : v.back();
+                if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
+                    unit = last == 'm' ? 60 : last == 'h' ? 3600 : last == 'd' ? 86400 : 1;
+                    v.pop_back();
+                }
+                auto n = ssechat::text::parse_u64(v);
+                if (!n || *n == 0 || *n > 100000000) throw std::invalid_argument("bad --ttl " + v);
+                ttl = static_cast<int64_t>(*n) * unit;
+            } else {
+                throw std::invalid_argument("unknown option '" + args[i] + "'");
+            }
+        } catch (const std::invalid_argument& e) {
+            std::cerr << "ssechat token: " << e.what()
+                      << " (usage: ssechat token --sub USER --secret S [--ttl 1h] [--rooms a,b])\n";
+            return 2;
+        }
+    }
+    if (sub.empty() || secret.empty()) {
+        std::cerr << "ssechat token: --sub and --secret are required\n";
+        return 2;
+    }
+    std::vector<std::string> rooms;
+    for (size_t p = 0; !rooms_arg.empty() && p <= rooms_arg.size();) {
+        size_t c = rooms_arg.find(',', p);
+        rooms.push_back(rooms_arg.substr(p, c == std::string::npos ? std::string::npos : c - p));
+        if (c == std::string::npos) break;
+        p = c + 1;
+    }
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    std::cout << ssechat::auth::sign_hs256(secret, sub, now + ttl, rooms) << "\n";
+    return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc), env;
+    if (!args.empty() && args[0] == "token") return token_command({args.begin() + 1, args.end()});
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
     auto parsed = ssechat::parse_config(args, env);
     if (!parsed.config) {

@@ -7,6 +7,8 @@
 #include <future>
 
 #include "chat/hub.hpp"
+#include "chat/metrics.hpp"
+#include "util/log.hpp"
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/listener.hpp"
@@ -37,6 +39,7 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     }
     // Registered before the banner is printed, so an early SIGTERM is not lost.
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->ioc(), SIGINT, SIGTERM);
+    refusal_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ioc());
 }
 
 Server::~Server() {
@@ -59,10 +62,34 @@ void Server::run() {
     signals_->async_wait([this](boost::system::error_code ec, int) {
         if (!ec) stop();
     });
+    report_refusals();
     shards_[0]->ioc().run();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();
+}
+
+void Server::report_refusals() {
+    // Under attack, refusals come by the thousand a second; one summary line per interval
+    // keeps the log readable and its volume independent of the attack's.
+    refusal_timer_->expires_after(std::chrono::seconds(10));
+    refusal_timer_->async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        auto& m = metrics();
+        std::array<uint64_t, 5> now = {m.auth_failures.load(), m.rate_limited.load(),
+                                       m.too_many_streams.load(), m.refused_total.load(),
+                                       m.refused_per_ip.load()};
+        static constexpr const char* names[] = {"auth", "publish_rate", "streams_per_user",
+                                                "connections_total", "connections_per_ip"};
+        std::string line;
+        for (size_t i = 0; i < now.size(); ++i)
+            if (now[i] != refusals_seen_[i])
+                line += std::string(line.empty() ? "" : ", ") + names[i] + " " +
+                        std::to_string(now[i] - refusals_seen_[i]);
+        refusals_seen_ = now;
+        if (!line.empty()) log::warn("refused in the last 10s: " + line);
+        report_refusals();
+    });
 }
 
 void Server::stop() {
@@ -72,7 +99,8 @@ void Server::stop() {
     for (size_t i = 0; i < shards_.size(); ++i) {
         auto& ioc = shards_[i]->ioc();
         if (ioc.stopped()) continue;
-        asio::post(ioc, [l = listeners_[i], s = shards_[i].get()] {
+        asio::post(ioc, [this, l = listeners_[i], s = shards_[i].get()] {
+            if (s->index() == 0) refusal_timer_->cancel();
             l->stop();
             s->close_all();
         });

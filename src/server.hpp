@@ -1,6 +1,8 @@
 // The whole server: store, hub, one shard and acceptor per loop, and orderly shutdown.
 #pragma once
+#include <array>
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <memory>
 #include <thread>
@@ -33,6 +35,7 @@ public:
     void stop();
 
 private:
+    void report_refusals();
     Config cfg_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<chat::Hub> hub_;
@@ -40,6 +43,8 @@ private:
     std::unique_ptr<http::Api> api_;
     std::vector<std::shared_ptr<http::Listener>> listeners_;
     std::unique_ptr<boost::asio::signal_set> signals_;
+    std::unique_ptr<boost::asio::steady_timer> refusal_timer_;
+    std::array<uint64_t, 5> refusals_seen_{};  // refusal counters at the last report
     std::vector<std::thread> threads_;  // loops 1..n-1; loop 0 runs on the caller of run()
     std::atomic<bool> stopping_{false};
     std::thread stopper_;               // finishes commits, then stops the loops

@@ -115,7 +115,7 @@ void Shard::continue_flush() {
 
 void Shard::send_run(Subscriber* s, const Run& r) {
     if (r.presence) {
-        if (!s->legacy) s->send(r.events);
+        if (s->presence) s->send(r.events);
         return;
     }
     const uint64_t last = r.ids.back();

@@ -51,7 +51,7 @@ std::string Metrics::render() const {
     line(out, "ssechat_connections_total", "TCP connections accepted.", "counter",
          v(connections_total));
     line(out, "ssechat_connections_open", "TCP connections open now.", "gauge",
-         v(connections_open));
+         v(open_connections));
     out += "# HELP ssechat_streams Event streams open now, by API.\n# TYPE ssechat_streams gauge\n";
     out += "ssechat_streams{api=\"native\"} " + num(v(streams_native)) + "\n";
     out += "ssechat_streams{api=\"seed\"} " + num(v(streams_legacy)) + "\n";
@@ -66,6 +66,13 @@ std::string Metrics::render() const {
          "Streams closed for passing their outbound byte limit.", "counter", v(slow_disconnects));
     line(out, "ssechat_bad_requests_total", "Requests refused with a 4xx status.", "counter",
          v(bad_requests));
+    out += "# HELP ssechat_refusals_total Requests and connections refused by a limit or auth.\n"
+           "# TYPE ssechat_refusals_total counter\n";
+    out += "ssechat_refusals_total{reason=\"auth\"} " + num(v(auth_failures)) + "\n";
+    out += "ssechat_refusals_total{reason=\"publish_rate\"} " + num(v(rate_limited)) + "\n";
+    out += "ssechat_refusals_total{reason=\"streams_per_user\"} " + num(v(too_many_streams)) + "\n";
+    out += "ssechat_refusals_total{reason=\"connections_total\"} " + num(v(refused_total)) + "\n";
+    out += "ssechat_refusals_total{reason=\"connections_per_ip\"} " + num(v(refused_per_ip)) + "\n";
     publish_latency.render(out, "ssechat_publish_seconds",
                            "Time from a publish request to its acknowledgement.");
     commit_latency.render(out, "ssechat_store_commit_seconds", "Store commit latency.");

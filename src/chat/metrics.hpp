@@ -25,7 +25,6 @@ private:
 struct Metrics {
     using Counter = std::atomic<uint64_t>;
     Counter connections_total{0};    // TCP connections accepted
-    std::atomic<int64_t> connections_open{0};
     std::atomic<int64_t> streams_native{0};
     std::atomic<int64_t> streams_legacy{0};
     Counter deliveries{0};           // events handed to a stream (replays excluded)
@@ -34,6 +33,12 @@ struct Metrics {
     Counter publish_failed{0};       // the store failed or was overloaded (503)
     Counter slow_disconnects{0};     // streams dropped for passing their outbound limit
     Counter bad_requests{0};         // malformed HTTP or refused requests, all routes
+    Counter auth_failures{0};        // missing, bad or expired tokens, and rooms not granted
+    Counter rate_limited{0};         // publishes refused by the per-user rate limit
+    Counter too_many_streams{0};     // streams refused by the per-user limit
+    Counter refused_total{0};        // connections refused at the total limit
+    Counter refused_per_ip{0};       // connections refused at the per-address limit
+    std::atomic<int64_t> open_connections{0};  // set at scrape time from the limiter
     Histogram publish_latency{{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};
     Histogram commit_latency{{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};
     Histogram commit_batch{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096}};

@@ -17,11 +17,15 @@ Subscriber::Subscriber(asio::ip::tcp::socket sock, size_t limit, Shard& s,
 
 void Subscriber::on_closed() {
     shard.remove(this);
+    tickets.clear();
     (legacy ? metrics().streams_legacy : metrics().streams_native)
         .fetch_sub(1, std::memory_order_relaxed);
     if (legacy) room->close_legacy();
     int online = room->leave(user);
-    if (online >= 0) shard.hub().presence(room, user, false, online);
+    // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
+    // --presence-max users a room only counts (GET /rooms/{room}/presence).
+    if (online >= 0 && static_cast<size_t>(online) < shard.hub().config().presence_max)
+        shard.hub().presence(room, user, false, online);
 }
 
 void Subscriber::on_overflow() {
@@ -48,9 +52,17 @@ sse::Buffer encode_stored(const Message& m) {
 
 void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, std::string user,
                       const StreamStart& start) {
+    if (size_t b = hub_.config().stream_sndbuf) {
+        // Bounds what the kernel holds for a client that stopped reading; autotuning would
+        // let it grow to megabytes per socket, outside the --stream-buffer policy.
+        boost::system::error_code ec;
+        sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
+    }
     auto sub = std::make_shared<Subscriber>(std::move(sock), hub_.config().stream_buffer, *this,
                                             room, std::move(user), start.legacy);
-    std::vector<sse::Buffer> out{head_};
+    sub->tickets = start.tickets;
+    sub->presence = start.presence && !start.legacy;
+    std::vector<sse::Buffer> out{start.head ? start.head : head_};
     Snapshot snap;
     if (start.legacy) {
         snap = room->open_legacy();
@@ -89,7 +101,8 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
     add(sub.get());
     sub->open(out);
     int online = room->join(sub->user);
-    if (online >= 0) hub_.presence(room, sub->user, true, online);
+    if (online >= 0 && static_cast<size_t>(online) <= hub_.config().presence_max)
+        hub_.presence(room, sub->user, true, online);
 }
 
 void Shard::add(Subscriber* s) {

@@ -24,8 +24,10 @@ public:
     const std::shared_ptr<Room> room;
     const std::string user;
     const bool legacy;       // seed API stream: whole arrays, no own messages, no ids
+    bool presence = true;    // receives join/leave events
     uint64_t last_sent = 0;  // newest id this stream has been given; later deliveries skip older
     size_t slot = 0;         // index in the shard's list for the room, for O(1) removal
+    std::vector<std::shared_ptr<void>> tickets;  // connection and stream slots, freed on close
 
 private:
     void on_closed() override;
@@ -37,6 +39,9 @@ struct StreamStart {
     bool legacy = false;
     std::optional<uint64_t> since;  // Last-Event-ID or ?since=
     size_t history = 0;             // replay on a fresh stream
+    bool presence = true;           // wants join/leave events
+    sse::Buffer head;               // response head; null: the shared default
+    std::vector<std::shared_ptr<void>> tickets;  // limit slots held while the stream lives
 };
 
 class Shard {

@@ -10,6 +10,9 @@
 #include "http/request.hpp"
 #include "util/text.hpp"
 
+#include <cmath>
+#include <cstdio>
+
 namespace ssechat::http {
 
 namespace bhttp = beast::http;
@@ -24,35 +27,47 @@ constexpr const char* kSeedBad = R"({"status":400,"error":"Bad Request"})";
 Response make(status st, std::string body, const char* type = kJson) {
     Response res{st, 11};
     res.set(bhttp::field::content_type, type);
-    res.set(bhttp::field::access_control_allow_origin, "*");
     res.set(bhttp::field::cache_control, "no-store");
     res.body() = std::move(body);
     return res;
 }
 
-Response with_request(Response res, const Request& req) {
-    res.version(req.version());
-    res.keep_alive(req.keep_alive());
-    return res;
+int64_t unix_now() {
+    using namespace std::chrono;
+    return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
-// The user named by ?id=, validated; `fallback` when absent (nullptr: required).
-struct User {
-    std::string id;
-    std::string error;  // set when the id is missing or unusable
-};
-User user_of(const http_util::Query& q, const char* fallback, size_t max_bytes) {
-    const std::string* id = http_util::find(q, "id");
-    if (!id || id->empty()) {
-        if (fallback) return {fallback, {}};
-        return {{}, "missing ?id= (the user id)"};
+// The token from "Authorization: Bearer", the ssechat_token cookie, or ?token=
+// (EventSource cannot set headers).
+std::string token_of(const Request& req, const http_util::Query* q) {
+    if (auto h = req.find(bhttp::field::authorization); h != req.end()) {
+        std::string_view v = h->value();
+        if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer "))
+            return std::string(text::trim(v.substr(7)));
     }
-    if (id->size() > max_bytes)
-        return {{}, "user id is longer than " + std::to_string(max_bytes) + " bytes"};
-    if (!text::valid_utf8(*id)) return {{}, "user id is not valid UTF-8"};
-    for (unsigned char c : *id)
-        if (c < 0x20 || c == 0x7F) return {{}, "user id contains a control character"};
-    return {*id, {}};
+    if (auto h = req.find(bhttp::field::cookie); h != req.end()) {
+        std::string_view v = h->value();
+        for (size_t p = 0; p < v.size();) {
+            size_t semi = v.find(';', p);
+            std::string_view kv = text::trim(v.substr(p, semi == v.npos ? v.npos : semi - p));
+            if (kv.substr(0, 14) == "ssechat_token=") return std::string(kv.substr(14));
+            if (semi == v.npos) break;
+            p = semi + 1;
+        }
+    }
+    if (q)
+        if (const std::string* t = http_util::find(*q, "token")) return *t;
+    return {};
+}
+
+// Why a user id cannot be used, or empty when it can.
+std::string bad_user(const std::string& id, size_t max_bytes) {
+    if (id.size() > max_bytes)
+        return "user id is longer than " + std::to_string(max_bytes) + " bytes";
+    if (!text::valid_utf8(id)) return "user id is not valid UTF-8";
+    for (unsigned char c : id)
+        if (c < 0x20 || c == 0x7F) return "user id contains a control character";
+    return {};
 }
 
 // An optional non-negative integer parameter; false when present but not a number.
@@ -66,13 +81,24 @@ bool number_param(const http_util::Query& q, const char* name, std::optional<uin
 }  // namespace
 
 Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
-    : cfg_(cfg), hub_(hub), shards_(std::move(shards)) {}
+    : cfg_(cfg),
+      hub_(hub),
+      shards_(std::move(shards)),
+      connections_(cfg.max_connections, cfg.max_connections_per_ip),
+      streams_(0, cfg.max_streams_per_user),
+      publishes_(cfg.publish_rate, cfg.publish_burst),
+      any_origin_(cfg.cors_origins.size() == 1 && cfg.cors_origins[0] == "*") {
+    if (!cfg.jwt_secret.empty()) verifier_ = auth::Verifier::hs256(cfg.jwt_secret);
+    if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
+}
 
 Response Api::error(status st, const std::string& why) const {
     boost::json::object o;
     o["status"] = static_cast<int>(st);
     o["error"] = why;
-    return make(st, boost::json::serialize(o));
+    Response res = make(st, boost::json::serialize(o));
+    if (any_origin_) res.set(bhttp::field::access_control_allow_origin, "*");
+    return res;
 }
 
 chat::Shard& Api::current_shard(const std::shared_ptr<Session>& s) {
@@ -82,202 +108,299 @@ chat::Shard& Api::current_shard(const std::shared_ptr<Session>& s) {
     return *shards_.front();
 }
 
+void Api::reply(Ctx& c, Response res) {
+    res.version(c.req.version());
+    res.keep_alive(c.req.keep_alive());
+    if (any_origin_) {
+        res.set(bhttp::field::access_control_allow_origin, "*");
+    } else if (auto o = c.req.find(bhttp::field::origin); o != c.req.end()) {
+        // Only listed origins are echoed; others get no CORS grant at all.
+        if (std::find(cfg_.cors_origins.begin(), cfg_.cors_origins.end(), o->value()) !=
+            cfg_.cors_origins.end())
+            res.set(bhttp::field::access_control_allow_origin, o->value());
+        res.set(bhttp::field::vary, "Origin");
+    }
+    c.s->respond(std::move(res));
+}
+
+void Api::refuse(Ctx& c, status st, const std::string& why) {
+    metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
+    Response res = error(st, why);
+    if (st == status::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
+    reply(c, std::move(res));
+}
+
+bool Api::authenticate(Ctx& c) {
+    if (!verifier_) return true;
+    auto q = http_util::parse_query(c.query);
+    auth::Verdict v = verifier_->verify(token_of(c.req, q ? &*q : nullptr), unix_now());
+    if (v.status != 200) {
+        // The reason goes to the client only; tokens are never logged.
+        metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+        refuse(c, static_cast<status>(v.status), v.error);
+        return false;
+    }
+    if (auto why = bad_user(v.identity.user, cfg_.max_user); !why.empty()) {
+        metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+        refuse(c, status::unauthorized, "token sub: " + why);
+        return false;
+    }
+    c.identity = std::move(v.identity);
+    return true;
+}
+
+std::optional<std::string> Api::user(Ctx& c, const char* fallback, bool seed) {
+    if (c.identity) return c.identity->user;  // ?id= cannot choose the user then
+    auto q = http_util::parse_query(c.query);
+    auto fail = [&](const std::string& why) -> std::optional<std::string> {
+        if (seed) {
+            metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
+            reply(c, make(status::bad_request, kSeedBad));
+        } else {
+            refuse(c, status::bad_request, why);
+        }
+        return std::nullopt;
+    };
+    if (!q) return fail("malformed query string");
+    const std::string* id = http_util::find(*q, "id");
+    if (!id || id->empty()) {
+        if (fallback) return std::string(fallback);
+        return fail("missing ?id= (the user id)");
+    }
+    if (auto why = bad_user(*id, cfg_.max_user); !why.empty()) return fail(why);
+    return *id;
+}
+
+bool Api::room_allowed(Ctx& c, const std::string& room) {
+    if (!c.identity || c.identity->may_use(room)) return true;
+    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    refuse(c, status::forbidden, "token does not allow room " + room);
+    return false;
+}
+
+bool Api::rate_ok(Ctx& c, const std::string& user) {
+    double wait = publishes_.take(user, std::chrono::steady_clock::now());
+    if (wait == 0) return true;
+    metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
+    metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
+    char limit[64];
+    std::snprintf(limit, sizeof limit, "%g", cfg_.publish_rate);
+    Response res = error(status::too_many_requests, std::string("publish rate limit: ") + limit +
+                                                        " messages per second per user");
+    res.set(bhttp::field::retry_after, std::to_string(static_cast<int>(std::ceil(wait))));
+    reply(c, std::move(res));
+    return false;
+}
+
 void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     auto [path, query] = http_util::split_target(req.target());
+    Ctx c{req, s, path, query, std::nullopt};
     auto method = req.method();
 
-    auto reply = [&](Response res) { s->respond(with_request(std::move(res), req)); };
-    auto fail = [&](status st, const std::string& why) {
-        metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        reply(error(st, why));
-    };
-
     if (method == bhttp::verb::options) {
-        // The cors package's defaults: any origin, the usual methods, echo requested headers.
+        // The cors package's defaults: the usual methods, echo the requested headers.
         Response res{status::no_content, req.version()};
-        res.set(bhttp::field::access_control_allow_origin, "*");
         res.set(bhttp::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
         if (auto h = req.find(bhttp::field::access_control_request_headers); h != req.end()) {
             res.set(bhttp::field::access_control_allow_headers, h->value());
             res.set(bhttp::field::vary, "Access-Control-Request-Headers");
         }
-        res.keep_alive(req.keep_alive());
-        return s->respond(std::move(res));
+        return reply(c, std::move(res));
     }
-
-    if (path == "/messages") {
-        if (method != bhttp::verb::get) return fail(status::method_not_allowed, "use GET");
-        return seed_stream(req, s);
-    }
-    if (path == "/message") {
-        if (method != bhttp::verb::post) return fail(status::method_not_allowed, "use POST");
-        return seed_publish(req, s);
-    }
-    if (path == "/rooms") {
-        if (method != bhttp::verb::get) return fail(status::method_not_allowed, "use GET");
-        return list_rooms(req, s);
-    }
-    if (path.rfind("/rooms/", 0) == 0) return room_route(req, s, path.substr(7));
     if (path == "/healthz") {
         bool ok = hub_.store().writable();
-        return reply(ok ? make(status::ok, R"({"status":"ok"})")
-                        : error(status::service_unavailable, "store is not writable"));
+        return reply(c, ok ? make(status::ok, R"({"status":"ok"})")
+                           : error(status::service_unavailable, "store is not writable"));
     }
+    if (!authenticate(c)) return;
+
+    if (path == "/messages") {
+        if (method != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        return seed_stream(c);
+    }
+    if (path == "/message") {
+        if (method != bhttp::verb::post) return refuse(c, status::method_not_allowed, "use POST");
+        return seed_publish(c);
+    }
+    if (path == "/rooms") {
+        if (method != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        return list_rooms(c);
+    }
+    if (path.rfind("/rooms/", 0) == 0) return room_route(c, path.substr(7));
     if (path == "/metrics") {
-        return reply(make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
+        metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
+        return reply(c, make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
     }
-    fail(status::not_found, "no such route: " + std::string(path));
+    refuse(c, status::not_found, "no such route: " + std::string(path));
 }
 
-void Api::seed_stream(Request& req, const std::shared_ptr<Session>& s) {
-    auto [path, query] = http_util::split_target(req.target());
-    auto q = http_util::parse_query(query);
-    User u = q ? user_of(*q, "guest", cfg_.max_user) : User{{}, "malformed query string"};
-    if (!u.error.empty()) {
-        metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        return s->respond(with_request(error(status::bad_request, u.error), req));
+sse::Buffer Api::stream_head(const Request& req) {
+    std::string head =
+        "HTTP/1.1 200 OK\r\n"
+        "Content-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\n"
+        "Connection: keep-alive\r\n"
+        "X-Accel-Buffering: no\r\n";
+    if (any_origin_) {
+        head += "Access-Control-Allow-Origin: *\r\n";
+    } else if (auto o = req.find(bhttp::field::origin); o != req.end()) {
+        if (std::find(cfg_.cors_origins.begin(), cfg_.cors_origins.end(), o->value()) !=
+            cfg_.cors_origins.end())
+            head += "Access-Control-Allow-Origin: " + std::string(o->value()) + "\r\n";
+        head += "Vary: Origin\r\n";
     }
-    auto room = hub_.room("general");
-    auto& shard = current_shard(s);
+    return std::make_shared<const std::string>(head + "\r\n");
+}
+
+void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
+    auto q = http_util::parse_query(c.query);
+    if (!q) return refuse(c, status::bad_request, "malformed query string");
     chat::StreamStart start;
-    start.legacy = true;
-    shard.subscribe(s->release(), std::move(room), std::move(u.id), start);
+    start.legacy = seed;
+    if (!seed) {
+        std::optional<uint64_t> since, history;
+        if (!number_param(*q, "since", since))
+            return refuse(c, status::bad_request, "since must be a non-negative integer");
+        if (!number_param(*q, "history", history) || (history && *history > 1000))
+            return refuse(c, status::bad_request, "history must be an integer from 0 to 1000");
+        if (auto h = c.req.find("Last-Event-ID"); h != c.req.end() && !h->value().empty()) {
+            since = text::parse_u64(h->value());
+            if (!since)
+                return refuse(c, status::bad_request, "Last-Event-ID must be a non-negative integer");
+        }
+        start.since = since;
+        start.history = history ? *history : cfg_.history;
+        if (const std::string* p = http_util::find(*q, "presence")) {
+            if (*p != "0" && *p != "1") return refuse(c, status::bad_request, "presence must be 0 or 1");
+            start.presence = *p == "1";
+        }
+    }
+    limits::Ticket ticket;
+    if (streams_.admit(user, ticket) != limits::Counter::Admit::Ok) {
+        metrics().too_many_streams.fetch_add(1, std::memory_order_relaxed);
+        return refuse(c, status::too_many_requests,
+                      "too many open streams for this user (limit " +
+                          std::to_string(cfg_.max_streams_per_user) + ")");
+    }
+    start.head = any_origin_ ? nullptr : stream_head(c.req);
+    start.tickets = {std::move(ticket), c.s->ticket()};
+    current_shard(c.s).subscribe(c.s->release(), hub_.room(room), std::move(user), start);
 }
 
-void Api::seed_publish(Request& req, const std::shared_ptr<Session>& s) {
-    auto [path, query] = http_util::split_target(req.target());
-    auto q = http_util::parse_query(query);
-    auto bad = [&] {
-        metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
-        s->respond(with_request(make(status::bad_request, kSeedBad), req));
-    };
-    if (!q) return bad();
-    User u = user_of(*q, nullptr, cfg_.max_user);
-    if (!u.error.empty()) return bad();
-    auto body = http_util::decode_message(req[bhttp::field::content_type], req.body(),
+void Api::publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed) {
+    if (!rate_ok(c, user)) return;
+    unsigned version = c.req.version();
+    bool keep = c.req.keep_alive();
+    auto s = c.s;
+    auto ex = s->executor();
+    std::string origin;
+    if (!any_origin_)
+        if (auto o = c.req.find(bhttp::field::origin); o != c.req.end()) origin = o->value();
+    hub_.publish(hub_.room(room), std::move(user), std::move(text),
+                 [this, s, ex, version, keep, seed, origin](chat::PublishOutcome o,
+                                                            const chat::Message& msg) {
+                     Response res = o != chat::PublishOutcome::Ok
+                                        ? error(status::service_unavailable,
+                                                o == chat::PublishOutcome::Overloaded
+                                                    ? "server is overloaded, retry later"
+                                                    : "message could not be stored")
+                                    : seed ? make(status::ok, kSeedOk)
+                                           : make(status::created, chat::native_json(msg));
+                     res.version(version);
+                     res.keep_alive(keep);
+                     if (any_origin_) {
+                         res.set(bhttp::field::access_control_allow_origin, "*");
+                     } else {
+                         if (std::find(cfg_.cors_origins.begin(), cfg_.cors_origins.end(),
+                                       origin) != cfg_.cors_origins.end())
+                             res.set(bhttp::field::access_control_allow_origin, origin);
+                         res.set(bhttp::field::vary, "Origin");
+                     }
+                     boost::asio::post(ex, [s, res = std::move(res)]() mutable {
+                         s->respond(std::move(res));
+                     });
+                 });
+}
+
+void Api::seed_stream(Ctx& c) {
+    if (!room_allowed(c, "general")) return;
+    auto u = user(c, "guest", false);
+    if (!u) return;
+    stream(c, "general", std::move(*u), true);
+}
+
+void Api::seed_publish(Ctx& c) {
+    if (!room_allowed(c, "general")) return;
+    auto u = user(c, nullptr, true);
+    if (!u) return;
+    auto body = http_util::decode_message(c.req[bhttp::field::content_type], c.req.body(),
                                           cfg_.max_message);
     if (body.status == 413) {
         metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
-        return s->respond(with_request(error(status::payload_too_large, body.error), req));
+        return reply(c, error(status::payload_too_large, body.error));
     }
-    if (body.status != 200) return bad();
-    unsigned version = req.version();
-    bool keep = req.keep_alive();
-    auto ex = s->executor();
-    hub_.publish(hub_.room("general"), std::move(u.id), std::move(body.message),
-                 [this, s, ex, version, keep](chat::PublishOutcome o, const chat::Message&) {
-                     Response res = o == chat::PublishOutcome::Ok
-                                        ? make(status::ok, kSeedOk)
-                                        : error(status::service_unavailable,
-                                                o == chat::PublishOutcome::Overloaded
-                                                    ? "server is overloaded, retry later"
-                                                    : "message could not be stored");
-                     res.version(version);
-                     res.keep_alive(keep);
-                     boost::asio::post(ex, [s, res = std::move(res)]() mutable {
-                         s->respond(std::move(res));
-                     });
-                 });
+    if (body.status != 200) {
+        // The seed's one answer for every bad publish, kept byte for byte.
+        metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
+        return reply(c, make(status::bad_request, kSeedBad));
+    }
+    publish(c, "general", std::move(*u), std::move(body.message), true);
 }
 
-void Api::room_route(Request& req, const std::shared_ptr<Session>& s, std::string_view rest) {
+void Api::room_route(Ctx& c, std::string_view rest) {
     auto slash = rest.find('/');
     std::string_view name = rest.substr(0, slash);
     std::string_view sub = slash == std::string_view::npos ? "" : rest.substr(slash);
-    auto fail = [&](status st, const std::string& why) {
-        metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        s->respond(with_request(error(st, why), req));
-    };
     if (!text::valid_room(name))
-        return fail(status::bad_request,
-                    "room names are 1 to 64 of A-Z a-z 0-9 _ . - (not . or ..)");
+        return refuse(c, status::bad_request,
+                      "room names are 1 to 64 of A-Z a-z 0-9 _ . - (not . or ..)");
     std::string room(name);
-    auto m = req.method();
+    if (!room_allowed(c, room)) return;
+    auto m = c.req.method();
     if (sub == "/events") {
-        if (m != bhttp::verb::get) return fail(status::method_not_allowed, "use GET");
-        return native_stream(req, s, room);
+        if (m != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        return native_stream(c, room);
     }
     if (sub == "/messages") {
-        if (m == bhttp::verb::post) return native_publish(req, s, room);
-        if (m == bhttp::verb::get) return history(req, s, room);
-        return fail(status::method_not_allowed, "use GET or POST");
+        if (m == bhttp::verb::post) return native_publish(c, room);
+        if (m == bhttp::verb::get) return history(c, room);
+        return refuse(c, status::method_not_allowed, "use GET or POST");
     }
     if (sub == "/presence") {
-        if (m != bhttp::verb::get) return fail(status::method_not_allowed, "use GET");
-        return presence(req, s, room);
+        if (m != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        return presence(c, room);
     }
-    fail(status::not_found, "no such route: " + std::string(req.target()));
+    refuse(c, status::not_found, "no such route: " + std::string(c.path));
 }
 
-void Api::native_stream(Request& req, const std::shared_ptr<Session>& s, const std::string& room) {
-    auto [path, query] = http_util::split_target(req.target());
-    auto fail = [&](const std::string& why) {
-        metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        s->respond(with_request(error(status::bad_request, why), req));
-    };
-    auto q = http_util::parse_query(query);
-    if (!q) return fail("malformed query string");
-    User u = user_of(*q, "guest", cfg_.max_user);
-    if (!u.error.empty()) return fail(u.error);
-    chat::StreamStart start;
-    std::optional<uint64_t> since, history;
-    if (!number_param(*q, "since", since)) return fail("since must be a non-negative integer");
-    if (!number_param(*q, "history", history) || (history && *history > 1000))
-        return fail("history must be an integer from 0 to 1000");
-    if (auto h = req.find("Last-Event-ID"); h != req.end() && !h->value().empty()) {
-        since = text::parse_u64(h->value());
-        if (!since) return fail("Last-Event-ID must be a non-negative integer");
-    }
-    start.since = since;
-    start.history = history ? *history : cfg_.history;
-    current_shard(s).subscribe(s->release(), hub_.room(room), std::move(u.id), start);
+void Api::native_stream(Ctx& c, const std::string& room) {
+    auto u = user(c, "guest", false);
+    if (!u) return;
+    stream(c, room, std::move(*u), false);
 }
 
-void Api::native_publish(Request& req, const std::shared_ptr<Session>& s, const std::string& room) {
-    auto [path, query] = http_util::split_target(req.target());
-    auto refuse = [&](status st, const std::string& why) {
-        metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
-        s->respond(with_request(error(st, why), req));
-    };
-    auto q = http_util::parse_query(query);
-    if (!q) return refuse(status::bad_request, "malformed query string");
-    User u = user_of(*q, nullptr, cfg_.max_user);
-    if (!u.error.empty()) return refuse(status::bad_request, u.error);
-    auto body = http_util::decode_message(req[bhttp::field::content_type], req.body(),
+void Api::native_publish(Ctx& c, const std::string& room) {
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    auto body = http_util::decode_message(c.req[bhttp::field::content_type], c.req.body(),
                                           cfg_.max_message);
-    if (body.status != 200) return refuse(static_cast<status>(body.status), body.error);
-    unsigned version = req.version();
-    bool keep = req.keep_alive();
-    auto ex = s->executor();
-    hub_.publish(hub_.room(room), std::move(u.id), std::move(body.message),
-                 [this, s, ex, version, keep](chat::PublishOutcome o, const chat::Message& msg) {
-                     Response res = o == chat::PublishOutcome::Ok
-                                        ? make(status::created, chat::native_json(msg))
-                                        : error(status::service_unavailable,
-                                                o == chat::PublishOutcome::Overloaded
-                                                    ? "server is overloaded, retry later"
-                                                    : "message could not be stored");
-                     res.version(version);
-                     res.keep_alive(keep);
-                     boost::asio::post(ex, [s, res = std::move(res)]() mutable {
-                         s->respond(std::move(res));
-                     });
-                 });
+    if (body.status != 200) {
+        metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
+        return refuse(c, static_cast<status>(body.status), body.error);
+    }
+    publish(c, room, std::move(*u), std::move(body.message), false);
 }
 
-void Api::history(Request& req, const std::shared_ptr<Session>& s, const std::string& room) {
-    auto [path, query] = http_util::split_target(req.target());
-    auto fail = [&](const std::string& why) {
-        metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
-        s->respond(with_request(error(status::bad_request, why), req));
-    };
-    auto q = http_util::parse_query(query);
-    if (!q) return fail("malformed query string");
+void Api::history(Ctx& c, const std::string& room) {
+    auto q = http_util::parse_query(c.query);
+    if (!q) return refuse(c, status::bad_request, "malformed query string");
     std::optional<uint64_t> before, after, limit;
-    if (!number_param(*q, "before", before)) return fail("before must be a non-negative integer");
-    if (!number_param(*q, "after", after)) return fail("after must be a non-negative integer");
+    if (!number_param(*q, "before", before))
+        return refuse(c, status::bad_request, "before must be a non-negative integer");
+    if (!number_param(*q, "after", after))
+        return refuse(c, status::bad_request, "after must be a non-negative integer");
     if (!number_param(*q, "limit", limit) || (limit && (*limit < 1 || *limit > 500)))
-        return fail("limit must be an integer from 1 to 500");
+        return refuse(c, status::bad_request, "limit must be an integer from 1 to 500");
     size_t n = limit ? *limit : 50;
     uint64_t hi = before ? *before : UINT64_MAX;
     std::vector<chat::Message> msgs;
@@ -292,8 +415,8 @@ void Api::history(Request& req, const std::shared_ptr<Session>& s, const std::st
             has_more = msgs.size() > n;
             if (has_more) msgs.erase(msgs.begin());
         }
-    } catch (const store::StoreError& e) {
-        return s->respond(with_request(error(status::service_unavailable, "store read failed"), req));
+    } catch (const store::StoreError&) {
+        return reply(c, error(status::service_unavailable, "store read failed"));
     }
     std::string body = "{\"messages\":[";
     for (size_t i = 0; i < msgs.size(); ++i) {
@@ -302,10 +425,10 @@ void Api::history(Request& req, const std::shared_ptr<Session>& s, const std::st
     }
     body += "],\"has_more\":";
     body += has_more ? "true}" : "false}";
-    s->respond(with_request(make(status::ok, std::move(body)), req));
+    reply(c, make(status::ok, std::move(body)));
 }
 
-void Api::presence(Request& req, const std::shared_ptr<Session>& s, const std::string& room) {
+void Api::presence(Ctx& c, const std::string& room) {
     boost::json::object o;
     o["room"] = room;
     boost::json::array users;
@@ -313,12 +436,13 @@ void Api::presence(Request& req, const std::shared_ptr<Session>& s, const std::s
         for (auto& u : r->online()) users.emplace_back(u);
     o["count"] = users.size();
     o["online"] = std::move(users);
-    s->respond(with_request(make(status::ok, boost::json::serialize(o)), req));
+    reply(c, make(status::ok, boost::json::serialize(o)));
 }
 
-void Api::list_rooms(Request& req, const std::shared_ptr<Session>& s) {
+void Api::list_rooms(Ctx& c) {
     boost::json::array rooms;
     for (const auto& [name, last] : hub_.rooms()) {
+        if (c.identity && !c.identity->may_use(name)) continue;
         boost::json::object o;
         o["name"] = name;
         o["last_id"] = last;
@@ -328,7 +452,7 @@ void Api::list_rooms(Request& req, const std::shared_ptr<Session>& s) {
     }
     boost::json::object out;
     out["rooms"] = std::move(rooms);
-    s->respond(with_request(make(status::ok, boost::json::serialize(out)), req));
+    reply(c, make(status::ok, boost::json::serialize(out)));
 }
 
 }  // namespace ssechat::http

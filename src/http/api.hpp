@@ -1,9 +1,14 @@
-// The HTTP API: routes each request to the seed API, the native API, or operations.
+// The HTTP API: routes each request to the seed API, the native API, or operations, after
+// authentication, CORS and the per-user limits.
 #pragma once
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "http/auth.hpp"
+#include "http/limits.hpp"
 #include "http/session.hpp"
+#include "sse/event.hpp"
 #include "util/config.hpp"
 
 namespace ssechat::chat {
@@ -15,29 +20,55 @@ namespace ssechat::http {
 
 class Api {
 public:
+    // Throws std::runtime_error when the JWT key cannot be used.
     Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards);
     const Config& config() const { return cfg_; }
+    limits::Counter& connections() { return connections_; }
 
     // Answers through s->respond(), now or after a commit, or turns s into a stream.
     void handle(Request&& req, const std::shared_ptr<Session>& s);
 
-    // {"status":N,"error":"why"} with the status and CORS headers.
+    // {"status":N,"error":"why"} with the status.
     Response error(beast::http::status status, const std::string& why) const;
 
 private:
+    // Everything a handler needs to know about the request beyond its target.
+    struct Ctx {
+        Request& req;
+        const std::shared_ptr<Session>& s;
+        std::string_view path;
+        std::string_view query;
+        std::optional<auth::Identity> identity;  // set when tokens are required
+    };
+    void reply(Ctx& c, Response res);
+    void refuse(Ctx& c, beast::http::status st, const std::string& why);
+    bool authenticate(Ctx& c);
+    // The acting user: the token's sub, else ?id= (or `fallback` when absent; null: required).
+    std::optional<std::string> user(Ctx& c, const char* fallback, bool seed);
+    bool room_allowed(Ctx& c, const std::string& room);
+    bool rate_ok(Ctx& c, const std::string& user);
     chat::Shard& current_shard(const std::shared_ptr<Session>& s);
-    void seed_stream(Request& req, const std::shared_ptr<Session>& s);
-    void seed_publish(Request& req, const std::shared_ptr<Session>& s);
-    void room_route(Request& req, const std::shared_ptr<Session>& s, std::string_view rest);
-    void native_stream(Request& req, const std::shared_ptr<Session>& s, const std::string& room);
-    void native_publish(Request& req, const std::shared_ptr<Session>& s, const std::string& room);
-    void history(Request& req, const std::shared_ptr<Session>& s, const std::string& room);
-    void presence(Request& req, const std::shared_ptr<Session>& s, const std::string& room);
-    void list_rooms(Request& req, const std::shared_ptr<Session>& s);
+    sse::Buffer stream_head(const Request& req);
+    void publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed);
+    void stream(Ctx& c, const std::string& room, std::string user, bool seed);
+
+    void seed_stream(Ctx& c);
+    void seed_publish(Ctx& c);
+    void room_route(Ctx& c, std::string_view rest);
+    void native_stream(Ctx& c, const std::string& room);
+    void native_publish(Ctx& c, const std::string& room);
+    void history(Ctx& c, const std::string& room);
+    void presence(Ctx& c, const std::string& room);
+    void list_rooms(Ctx& c);
 
     const Config& cfg_;
     chat::Hub& hub_;
     std::vector<chat::Shard*> shards_;
+    std::unique_ptr<auth::Verifier> verifier_;  // null in anonymous mode
+    limits::Counter connections_;               // keyed by client address
+    limits::Counter streams_;                   // keyed by user
+    limits::RateLimiter publishes_;             // keyed by user
+    bool any_origin_;                           // cors_origins is "*"
 };
 
 }  // namespace ssechat::http

@@ -3,6 +3,8 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "chat/metrics.hpp"
+#include "http/api.hpp"
 #include "http/session.hpp"
 #include "util/log.hpp"
 
@@ -26,6 +28,34 @@ void Listener::stop() {
     acceptor_.close(ec);
 }
 
+void Listener::admit(tcp::socket sock) {
+    boost::system::error_code ec;
+    auto peer = sock.remote_endpoint(ec);
+    if (ec) return;  // already gone
+    std::shared_ptr<void> ticket;
+    auto verdict = api_.connections().admit(peer.address().to_string(), ticket);
+    if (verdict == limits::Counter::Admit::Ok) {
+        std::make_shared<Session>(std::move(sock), api_, std::move(ticket))->run();
+        return;
+    }
+    // Refused before any parsing: one best-effort non-blocking write, then close.
+    bool total = verdict == limits::Counter::Admit::Total;
+    (total ? metrics().refused_total : metrics().refused_per_ip).fetch_add(1, std::memory_order_relaxed);
+    static const std::string busy = canned(503, "server is at its connection limit");
+    static const std::string many = canned(429, "too many connections from your address");
+    const std::string& msg = total ? busy : many;
+    ::send(sock.native_handle(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    sock.close(ec);
+}
+
+std::string Listener::canned(int status, const std::string& why) {
+    std::string body = "{\"status\":" + std::to_string(status) + ",\"error\":\"" + why + "\"}";
+    return "HTTP/1.1 " + std::to_string(status) +
+           (status == 503 ? " Service Unavailable" : " Too Many Requests") +
+           "\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
 void Listener::do_accept() {
     acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
                                                        tcp::socket sock) {
@@ -37,7 +67,7 @@ void Listener::do_accept() {
             t->async_wait([self, t](boost::system::error_code) { self->do_accept(); });
             return;
         }
-        std::make_shared<Session>(std::move(sock), self->api_)->run();
+        self->admit(std::move(sock));
         self->do_accept();
     });
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <string>
 
 namespace ssechat::http {
 
@@ -18,6 +19,8 @@ public:
 
 private:
     void do_accept();
+    void admit(boost::asio::ip::tcp::socket sock);
+    static std::string canned(int status, const std::string& why);
     boost::asio::ip::tcp::acceptor acceptor_;
     Api& api_;
 };

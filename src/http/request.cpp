@@ -2,6 +2,9 @@
 #include "http/request.hpp"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+
+#include <algorithm>
 
 #include "util/text.hpp"
 
@@ -40,6 +43,57 @@ namespace {
 
 MessageBody refuse(int status, std::string why) { return {status, std::move(why), {}}; }
 
+// A Boost.JSON parser handler that only notices a key repeated in the top-level object;
+// boost::json::parse keeps the last of duplicates silently, and "which one counts" is exactly
+// the ambiguity a request should not carry.
+struct DuplicateKeys {
+    constexpr static std::size_t max_object_size = std::size_t(-1);
+    constexpr static std::size_t max_array_size = std::size_t(-1);
+    constexpr static std::size_t max_key_size = std::size_t(-1);
+    constexpr static std::size_t max_string_size = std::size_t(-1);
+    int depth = 0;
+    std::string key;
+    std::vector<std::string> keys;
+    bool found = false;
+    using ec_t = boost::json::error_code;
+    using sv = boost::json::string_view;
+    bool on_document_begin(ec_t&) { return true; }
+    bool on_document_end(ec_t&) { return true; }
+    bool on_array_begin(ec_t&) { return ++depth, true; }
+    bool on_array_end(std::size_t, ec_t&) { return --depth, true; }
+    bool on_object_begin(ec_t&) { return ++depth, true; }
+    bool on_object_end(std::size_t, ec_t&) { return --depth, true; }
+    bool on_string_part(sv, std::size_t, ec_t&) { return true; }
+    bool on_string(sv, std::size_t, ec_t&) { return true; }
+    bool on_key_part(sv s, std::size_t, ec_t&) {
+        if (depth == 1) key.append(s.data(), s.size());
+        return true;
+    }
+    bool on_key(sv s, std::size_t, ec_t&) {
+        if (depth != 1) return true;
+        key.append(s.data(), s.size());
+        if (std::find(keys.begin(), keys.end(), key) != keys.end()) found = true;
+        keys.push_back(std::move(key));
+        key.clear();
+        return true;
+    }
+    bool on_number_part(sv, ec_t&) { return true; }
+    bool on_int64(int64_t, sv, ec_t&) { return true; }
+    bool on_uint64(uint64_t, sv, ec_t&) { return true; }
+    bool on_double(double, sv, ec_t&) { return true; }
+    bool on_bool(bool, ec_t&) { return true; }
+    bool on_null(ec_t&) { return true; }
+    bool on_comment_part(sv, ec_t&) { return true; }
+    bool on_comment(sv, ec_t&) { return true; }
+};
+
+bool duplicate_keys(std::string_view json) {
+    boost::json::basic_parser<DuplicateKeys> p{boost::json::parse_options{}};
+    boost::json::error_code ec;
+    p.write_some(false, json.data(), json.size(), ec);
+    return p.handler().found;
+}
+
 // Media type without parameters, lower-cased.
 std::string media_type(std::string_view ct) {
     std::string t(ct.substr(0, ct.find(';')));
@@ -63,6 +117,7 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
         if (ec) return refuse(400, "body is not valid JSON");
         const auto* obj = v.if_object();
         if (!obj) return refuse(400, "body must be a JSON object");
+        if (duplicate_keys(body)) return refuse(400, "body has a duplicate key");
         const auto* m = obj->if_contains("message");
         if (!m) return refuse(400, "missing \"message\"");
         const auto* s = m->if_string();

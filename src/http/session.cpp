@@ -8,12 +8,12 @@ namespace ssechat::http {
 
 namespace http = beast::http;
 
-Session::Session(boost::asio::ip::tcp::socket sock, Api& api) : stream_(std::move(sock)), api_(api) {
+Session::Session(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<void> ticket)
+    : stream_(std::move(sock)), api_(api), ticket_(std::move(ticket)) {
     metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
-    metrics().connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
-Session::~Session() { metrics().connections_open.fetch_sub(1, std::memory_order_relaxed); }
+Session::~Session() = default;
 
 void Session::run() { do_read(); }
 
@@ -21,7 +21,7 @@ void Session::do_read() {
     const auto& cfg = api_.config();
     parser_.emplace();
     parser_->body_limit(cfg.max_body);
-    parser_->header_limit(16 * 1024);
+    parser_->header_limit(static_cast<uint32_t>(cfg.max_header));
     // A keep-alive connection may sit idle longer than a request may take to arrive.
     stream_.expires_after(std::chrono::seconds(first_ ? cfg.request_timeout_s : cfg.idle_timeout_s));
     http::async_read(stream_, buffer_, *parser_,

@@ -17,7 +17,8 @@ class Api;
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(boost::asio::ip::tcp::socket sock, Api& api);
+    // `ticket` holds the connection's slot in the connection limits.
+    Session(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<void> ticket);
     ~Session();
     void run();
 
@@ -29,6 +30,7 @@ public:
     boost::asio::ip::tcp::socket release();
 
     boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+    const std::shared_ptr<void>& ticket() const { return ticket_; }
 
 private:
     void do_read();
@@ -42,6 +44,7 @@ private:
     std::shared_ptr<Response> res_;  // alive while it is written
     Api& api_;
     bool first_ = true;              // the first request gets the request timeout, later ones idle
+    std::shared_ptr<void> ticket_;   // connection-limit slot; a stream keeps a copy
 };
 
 }  // namespace ssechat::http

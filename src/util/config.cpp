@@ -32,6 +32,16 @@ std::function<bool(Config&, const std::string&)> number(T Config::*field, uint64
     };
 }
 
+std::function<bool(Config&, const std::string&)> decimal(double Config::*field) {
+    return [=](Config& c, const std::string& v) {
+        double d;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+        if (ec != std::errc() || p != v.data() + v.size() || d < 0 || d > 1e9) return false;
+        c.*field = d;
+        return true;
+    };
+}
+
 const std::vector<Flag>& flags() {
     static const std::vector<Flag> all = {
         {"port", "TCP port (default 3000; 0 picks a free one)", number(&Config::port, 0, 65535)},
@@ -71,6 +81,8 @@ const std::vector<Flag>& flags() {
         {"heartbeat", "seconds between ': ping' comments (default 15)",
          number(&Config::heartbeat_s, 1, 3600)},
         {"retry", "the SSE retry hint in ms (default 3000)", number(&Config::retry_ms, 0, 600000)},
+        {"presence-max", "rooms with more users online send no join/leave events (default 1000)",
+         number(&Config::presence_max, 0, 10000000)},
         {"coalesce-us", "under load, batch fan-out writes this often at most (default 1000; 0: off)",
          number(&Config::coalesce_us, 0, 100000)},
         {"max-body", "request body bytes (default 65536)",
@@ -79,10 +91,50 @@ const std::vector<Flag>& flags() {
          number(&Config::max_message, 1, 1 << 20)},
         {"stream-buffer", "outbound bytes queued per stream before it is dropped (default 1048576)",
          number(&Config::stream_buffer, 1024, size_t{1} << 32)},
+        {"stream-sndbuf", "kernel send buffer per stream in bytes (default 262144; 0: autotune)",
+         number(&Config::stream_sndbuf, 0, size_t{1} << 30)},
         {"request-timeout", "seconds for a request to arrive in full (default 10)",
          number(&Config::request_timeout_s, 1, 3600)},
         {"idle-timeout", "seconds an idle keep-alive connection is kept (default 30)",
          number(&Config::idle_timeout_s, 1, 3600)},
+        {"max-header", "request line plus header bytes (default 16384)",
+         number(&Config::max_header, 1024, 1 << 20)},
+        {"max-connections", "open connections in total (default 16384)",
+         number(&Config::max_connections, 1, 10000000)},
+        {"max-connections-per-ip", "open connections per client address (default 1024; 0: off)",
+         number(&Config::max_connections_per_ip, 0, 10000000)},
+        {"max-streams-per-user", "open event streams per user (default 32; 0: off)",
+         number(&Config::max_streams_per_user, 0, 10000000)},
+        {"publish-rate", "publishes per second per user (default 20; 0: off)",
+         decimal(&Config::publish_rate)},
+        {"publish-burst", "publishes a user may save up (default 40)",
+         decimal(&Config::publish_burst)},
+        {"jwt-secret", "HS256 secret; every API route then needs a token",
+         [](Config& c, const std::string& v) {
+             if (v.empty()) return false;
+             c.jwt_secret = v;
+             return true;
+         }},
+        {"jwt-key", "PEM public key file (RSA: RS256, EC P-256: ES256); tokens required",
+         [](Config& c, const std::string& v) {
+             if (v.empty()) return false;
+             c.jwt_key = v;
+             return true;
+         }},
+        {"cors-origin", "comma-separated allowed origins (default *)",
+         [](Config& c, const std::string& v) {
+             c.cors_origins.clear();
+             size_t start = 0;
+             while (start <= v.size()) {
+                 size_t comma = v.find(',', start);
+                 std::string o = v.substr(start, comma == std::string::npos ? v.npos : comma - start);
+                 if (o.empty()) return false;
+                 c.cors_origins.push_back(o);
+                 if (comma == std::string::npos) break;
+                 start = comma + 1;
+             }
+             return !c.cors_origins.empty();
+         }},
     };
     return all;
 }
@@ -176,6 +228,11 @@ ParseResult parse_config(const std::vector<std::string>& args,
         }
     }
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (!c.jwt_secret.empty() && !c.jwt_key.empty()) {
+        r.output = "ssechat: use --jwt-secret or --jwt-key, not both";
+        r.exit_code = 2;
+        return r;
+    }
     r.config = c;
     return r;
 }

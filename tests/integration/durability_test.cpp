@@ -39,7 +39,7 @@ TEST(Durability, EveryAcknowledgedMessageSurvivesKill9) {
     std::vector<uint64_t> acked;
     std::mutex mu;
     {
-        Server srv({"--data", dir});
+        Server srv({"--data", dir, "--publish-rate", "0"});
         std::atomic<bool> stop{false};
         std::vector<std::thread> pubs;
         for (int t = 0; t < 4; ++t)

@@ -61,7 +61,7 @@ TEST(NativeApi, BadRoomsAndBodiesSayWhatWasWrong) {
 }
 
 TEST(NativeApi, StreamStartsWithRetryThenHistoryThenLive) {
-    Server srv({"--store", "memory", "--retry", "1234"});
+    Server srv({"--store", "memory", "--retry", "1234", "--publish-rate", "0"});
     for (int i = 0; i < 60; ++i) publish(srv.port(), "r", "a", "m" + std::to_string(i));
     SseClient c(srv.port(), "/rooms/r/events?id=me");
     ASSERT_TRUE(c.wait_events(50));
@@ -95,7 +95,7 @@ TEST(NativeApi, HistoryReplayReachesIntoTheStoreBeyondTheCache) {
 }
 
 TEST(NativeApi, ResumeWhilePublishingHasNoGapsAndNoDuplicates) {
-    Server srv({"--store", "memory", "--cache", "16"});
+    Server srv({"--store", "memory", "--cache", "16", "--publish-rate", "0"});
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> last_acked{0};
     std::thread publisher([&] {
@@ -251,7 +251,7 @@ TEST(NativeApi, SeedSnapshotIsBoundedByLegacyHistory) {
 TEST(NativeApi, StreamsThatStayGetEverythingWhileOthersLeaveMidFlush) {
     // More streams than one flush slice, with half of them leaving while messages flow:
     // the ones that stay must see every id once, in order.
-    Server srv({"--store", "memory", "--threads", "1"});
+    Server srv({"--store", "memory", "--threads", "1", "--publish-rate", "0"});
     std::vector<std::unique_ptr<SseClient>> stay, leave;
     for (int i = 0; i < 300; ++i) {
         stay.push_back(std::make_unique<SseClient>(srv.port(), "/rooms/big/events?history=0&id=s" + std::to_string(i)));

@@ -1,0 +1,52 @@
+// JWT bearer authentication (HS256 with a shared secret; RS256 or ES256 with a public key).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ssechat::auth {
+
+struct Identity {
+    std::string user;                               // the token's "sub"
+    std::optional<std::vector<std::string>> rooms;  // the "rooms" claim; absent: every room
+    bool may_use(std::string_view room) const;
+};
+
+struct Verdict {
+    int status = 200;  // 200, 401 (no or bad token) or 403
+    std::string error;
+    Identity identity;
+};
+
+class Verifier {
+public:
+    // HS256 with a shared secret.
+    static std::unique_ptr<Verifier> hs256(std::string secret, int leeway_s = 30);
+    // RS256 or ES256 (chosen by the key's type) with a PEM public key file. Throws
+    // std::runtime_error naming the file when it cannot be used.
+    static std::unique_ptr<Verifier> public_key(const std::string& pem_path, int leeway_s = 30);
+    ~Verifier();
+
+    Verdict verify(std::string_view token, int64_t now_s) const;
+    const std::string& algorithm() const { return alg_; }
+
+private:
+    Verifier() = default;
+    bool check_signature(std::string_view signed_part, const std::string& sig) const;
+    std::string alg_;
+    std::string secret_;
+    void* key_ = nullptr;  // EVP_PKEY*, kept opaque to keep OpenSSL out of this header
+    int leeway_s_ = 30;
+};
+
+// An HS256 token for `ssechat token`.
+std::string sign_hs256(std::string_view secret, std::string_view sub, int64_t exp,
+                       const std::vector<std::string>& rooms);
+
+std::string base64url(std::string_view bytes);
+std::optional<std::string> unbase64url(std::string_view text);
+
+}  // namespace ssechat::auth

@@ -1,0 +1,49 @@
+// Admission limits shared by every loop: connections (total and per address), streams per
+// user, and a publish token bucket per user. Each admit hands back a ticket that frees its
+// slot when the last owner lets go, so no path can leak a slot.
+#pragma once
+#include <boost/asio/ip/address.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace ssechat::limits {
+
+using Ticket = std::shared_ptr<void>;
+
+// Counts holders per key with an optional cap per key and in total (0: no cap).
+class Counter {
+public:
+    Counter(size_t max_total, size_t max_per_key) : max_total_(max_total), max_per_key_(max_per_key) {}
+    enum class Admit { Ok, Total, PerKey };
+    Admit admit(const std::string& key, Ticket& ticket);
+    size_t total();
+
+private:
+    void release(const std::string& key);
+    std::mutex mu_;
+    std::unordered_map<std::string, size_t> per_key_;
+    size_t total_ = 0;
+    size_t max_total_, max_per_key_;
+};
+
+// A token bucket per key: `rate` tokens a second, at most `burst` saved. rate 0: no limit.
+class RateLimiter {
+public:
+    RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+    // 0 when a token was taken; otherwise the seconds until one will be there.
+    double take(const std::string& key, std::chrono::steady_clock::time_point now);
+
+private:
+    struct Bucket {
+        double tokens;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::mutex mu_;
+    std::unordered_map<std::string, Bucket> buckets_;
+    double rate_, burst_;
+};
+
+}  // namespace ssechat::limits

@@ -1,0 +1,44 @@
+// Limits: the connection/stream counter and the publish token bucket.
+#include <gtest/gtest.h>
+
+#include "http/limits.hpp"
+
+using namespace ssechat::limits;
+using namespace std::chrono_literals;
+
+TEST(Limits, CounterCapsPerKeyAndTotalAndFreesOnRelease) {
+    Counter c(3, 2);
+    Ticket a1, a2, a3, b1, b2;
+    EXPECT_EQ(c.admit("a", a1), Counter::Admit::Ok);
+    EXPECT_EQ(c.admit("a", a2), Counter::Admit::Ok);
+    EXPECT_EQ(c.admit("a", a3), Counter::Admit::PerKey);
+    EXPECT_EQ(c.admit("b", b1), Counter::Admit::Ok);
+    EXPECT_EQ(c.admit("b", b2), Counter::Admit::Total);
+    EXPECT_EQ(c.total(), 3u);
+    Ticket copy = a1;  // a stream keeps a copy of its connection's ticket
+    a1.reset();
+    EXPECT_EQ(c.total(), 3u);
+    copy.reset();
+    EXPECT_EQ(c.total(), 2u);
+    EXPECT_EQ(c.admit("a", a3), Counter::Admit::Ok);
+}
+
+TEST(Limits, ZeroMeansNoLimit) {
+    Counter c(0, 0);
+    std::vector<Ticket> t(100);
+    for (auto& x : t) EXPECT_EQ(c.admit("k", x), Counter::Admit::Ok);
+}
+
+TEST(Limits, TokenBucketBurstThenRate) {
+    RateLimiter r(10, 5);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(r.take("u", t0), 0) << i;
+    double wait = r.take("u", t0);
+    EXPECT_GT(wait, 0.0);
+    EXPECT_LE(wait, 0.1 + 1e-9);
+    EXPECT_EQ(r.take("other", t0), 0);  // per user
+    EXPECT_EQ(r.take("u", t0 + 100ms), 0);  // one token back after 1/rate
+    EXPECT_GT(r.take("u", t0 + 100ms), 0.0);
+    RateLimiter off(0, 0);
+    for (int i = 0; i < 1000; ++i) EXPECT_EQ(off.take("u", t0), 0);
+}
