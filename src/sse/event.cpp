@@ -12,16 +12,13 @@ void append_clean(std::string& out, std::string_view v) {
 std::string encode(std::string_view event, std::string_view id, std::string_view data) {
     std::string out;
     out.reserve(data.size() + id.size() + event.size() + 24);
-    if (!id.empty()) {
-        out += "id: ";
-        append_clean(out, id);
-        out += '\n';
-    }
-    if (!event.empty()) {
-        out += "event: ";
-        append_clean(out, event);
-        out += '\n';
-    }
+    // Cleaned first: an "id:" line that cleans down to nothing would reset the client's
+    // last event id, which is not what an id made only of unencodable bytes means.
+    std::string clean_id, clean_event;
+    append_clean(clean_id, id);
+    append_clean(clean_event, event);
+    if (!clean_id.empty()) out.append("id: ").append(clean_id).push_back('\n');
+    if (!clean_event.empty()) out.append("event: ").append(clean_event).push_back('\n');
     size_t start = 0;
     while (true) {
         size_t nl = data.find_first_of("\r\n", start);

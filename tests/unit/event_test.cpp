@@ -67,3 +67,8 @@ TEST(SseParse, CommentsAndRetry) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].retry.value_or(0), 10u);
 }
+
+TEST(SseEncode, FieldsThatCleanToNothingAreOmitted) {
+    // Found by fuzz_sse: "id: " with no value resets the client's last event id.
+    EXPECT_EQ(encode(std::string("\0\r", 2), std::string("\0\n", 2), "x"), "data: x\n\n");
+}
