@@ -68,6 +68,7 @@ error_log $WORK/nginx/logs/error.log warn;
 events { worker_connections 20000; multi_accept on; }
 http {
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path $WORK/nginx;
   server {
     listen 127.0.0.1:$PORT;

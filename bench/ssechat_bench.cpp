@@ -192,6 +192,7 @@ private:
     size_t published_ = 0;
     uint64_t last_progress_ = 0;
     uint64_t start_us_ = now_us();
+    bool finishing_ = false;  // closing everything: no reconnects
 };
 
 int Bench::open_conn(Kind k, size_t index, size_t room, const std::string& request) {
@@ -227,7 +228,13 @@ void Bench::close_conn(Conn& c, bool error) {
     if (c.kind == Kind::Sub) {
         ++st_.sub_closed;
         if (error) ++st_.errors;
+        return;
     }
+    // A server may close a keep-alive connection (nginx does after keepalive_requests): what
+    // was in flight on it is lost and counted, and a new connection takes its place.
+    st_.pub_err += c.outstanding;
+    c.outstanding = 0;
+    if (!finishing_) open_conn(Kind::Pub, c.index, 0, "");
 }
 
 void Bench::flush_out(Conn& c) {
@@ -594,6 +601,7 @@ int Bench::run() {
                      "  server          CPU %.3fs = %.3f us/delivery; RSS %.0f KiB idle-with-streams, "
                      "%.0f bytes/stream\n",
                      after.cpu_s - before.cpu_s, cpu_us_per_delivery, idle.rss_kib, rss_per_conn);
+    finishing_ = true;
     for (auto& c : conns_) close_conn(*c, false);
     return 0;
 }

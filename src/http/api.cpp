@@ -7,6 +7,7 @@
 #include "chat/hub.hpp"
 #include "chat/metrics.hpp"
 #include "chat/shard.hpp"
+#include "http/assets.hpp"
 #include "http/request.hpp"
 #include "util/text.hpp"
 
@@ -212,6 +213,7 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
         return reply(c, ok ? make(status::ok, R"({"status":"ok"})")
                            : error(status::service_unavailable, "store is not writable"));
     }
+    if ((method == bhttp::verb::get || method == bhttp::verb::head) && serve_asset(c)) return;
     if (!authenticate(c)) return;
 
     if (path == "/messages") {
@@ -232,6 +234,27 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
         return reply(c, make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
     }
     refuse(c, status::not_found, "no such route: " + std::string(path));
+}
+
+bool Api::serve_asset(Ctx& c) {
+    if (c.path != "/" && c.path.find('/', 1) != std::string_view::npos) return false;
+    auto file = assets::lookup(c.path, cfg_.web_root);
+    if (!file) return false;
+    auto inm = c.req.find(bhttp::field::if_none_match);
+    bool fresh = inm != c.req.end() && inm->value() == file->etag;
+    Response res = make(fresh ? status::not_modified : status::ok,
+                        fresh || c.req.method() == bhttp::verb::head ? std::string() : file->body,
+                        file->type.c_str());
+    res.set(bhttp::field::etag, file->etag);
+    // Revalidate every time: the ETag makes that a 304, and a new build is seen at once.
+    res.set(bhttp::field::cache_control, "no-cache");
+    res.set("X-Content-Type-Options", "nosniff");
+    if (file->type.rfind("text/html", 0) == 0)
+        res.set("Content-Security-Policy",
+                "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                "img-src 'self' data:; frame-ancestors 'none'");
+    reply(c, std::move(res));
+    return true;
 }
 
 sse::Buffer Api::stream_head(const Request& req) {

@@ -43,6 +43,7 @@ private:
     void reply(Ctx& c, Response res);
     void refuse(Ctx& c, beast::http::status st, const std::string& why);
     bool authenticate(Ctx& c);
+    bool serve_asset(Ctx& c);
     // The acting user: the token's sub, else ?id= (or `fallback` when absent; null: required).
     std::optional<std::string> user(Ctx& c, const char* fallback, bool seed);
     bool room_allowed(Ctx& c, const std::string& room);

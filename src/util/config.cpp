@@ -109,6 +109,12 @@ const std::vector<Flag>& flags() {
          decimal(&Config::publish_rate)},
         {"publish-burst", "publishes a user may save up (default 40)",
          decimal(&Config::publish_burst)},
+        {"web-root", "serve the web page from this folder instead of the built-in one",
+         [](Config& c, const std::string& v) {
+             if (v.empty()) return false;
+             c.web_root = v;
+             return true;
+         }},
         {"jwt-secret", "HS256 secret; every API route then needs a token",
          [](Config& c, const std::string& v) {
              if (v.empty()) return false;

@@ -37,6 +37,7 @@ struct Config {
     size_t max_streams_per_user = 32;  // open event streams per user (429 above it); 0: no limit
     double publish_rate = 20;         // publishes per second per user; 0: no limit
     double publish_burst = 40;        // publishes a user may save up
+    std::string web_root;             // serve the page from here instead of the built-in copy
     std::string jwt_secret;           // HS256 secret: tokens required when set
     std::string jwt_key;              // PEM public key file for RS256/ES256
     std::vector<std::string> cors_origins = {"*"};  // allowed Origins, or "*"

@@ -1,0 +1,187 @@
+// Browser tests: Debian's chromium, driven by playwright-core, against the real ssechat binary.
+// Run by CTest with SSECHAT_BINARY and SCREENSHOT_DIR set.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BINARY = process.env.SSECHAT_BINARY;
+const SHOTS = process.env.SCREENSHOT_DIR || "screenshots";
+const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"];
+const dataDir = mkdtempSync(join(tmpdir(), "ssechat-browser-"));
+let server = null, port = 0, base = "", browser = null;
+
+function startServer(p) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, ["--port", String(p), "--data", dataDir, "--publish-rate", "0",
+      "--retry", "300", "--heartbeat", "2"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("no banner: " + out)), 15000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening at http:\/\/localhost:(\d+)/);
+      if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]) }); }
+    });
+    child.on("exit", (code) => reject(new Error("server exited " + code)));
+  });
+}
+function stopServer() {
+  return new Promise((resolve) => {
+    server.child.removeAllListeners("exit");
+    server.child.on("exit", resolve);
+    server.child.kill("SIGTERM");
+  });
+}
+async function publish(room, user, message) {
+  const r = await fetch(`${base}/rooms/${room}/messages?id=${encodeURIComponent(user)}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ message }),
+  });
+  const body = await r.text();
+  assert.equal(r.status, 201, body);
+  return JSON.parse(body);
+}
+async function openAs(context, name, hash, viewport) {
+  await context.addInitScript((n) => localStorage.setItem("ssechat.name", n), name);
+  const page = await context.newPage();
+  if (viewport) await page.setViewportSize(viewport);
+  page.on("pageerror", (e) => { throw new Error(`page error in ${name}: ${e.message}`); });
+  await page.goto(`${base}/#${hash}`);
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10000 });
+  return page;
+}
+async function say(page, text) {
+  await page.fill("#text", text);
+  await page.press("#text", "Enter");
+}
+const texts = (page) => page.$$eval("#messages li.msg:not(.pending) .text", (els) => els.map((e) => e.textContent));
+async function waitForText(page, text, timeout = 10000) {
+  await page.waitForFunction((t) => [...document.querySelectorAll("#messages li.msg .text")]
+    .some((e) => e.textContent === t), text, { timeout });
+}
+
+before(async () => {
+  assert.ok(BINARY, "SSECHAT_BINARY must name the server binary");
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer(0);
+  port = server.port;
+  base = `http://127.0.0.1:${port}`;
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: FLAGS });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await stopServer();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("the page is served from the binary with caching headers", async () => {
+  const r = await fetch(`${base}/`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("content-type"), /^text\/html/);
+  const etag = r.headers.get("etag");
+  assert.ok(etag);
+  const again = await fetch(`${base}/`, { headers: { "If-None-Match": etag } });
+  assert.equal(again.status, 304);
+  const js = await fetch(`${base}/app.js`);
+  assert.match(js.headers.get("content-type"), /^text\/javascript/);
+  assert.equal((await fetch(`${base}/nope.js`)).status, 404);
+});
+
+test("two users chat both ways, see each other online, and XSS stays text", async () => {
+  const a = await browser.newContext(), b = await browser.newContext();
+  const alice = await openAs(a, "alice", "lobby");
+  const bob = await openAs(b, "bob", "lobby");
+  await say(alice, "hello from alice");
+  await waitForText(bob, "hello from alice");
+  await say(bob, "hi alice, bob here");
+  await waitForText(alice, "hi alice, bob here");
+  // Own messages are set apart.
+  const mine = await alice.$$eval("#messages li.msg.mine .text", (els) => els.map((e) => e.textContent));
+  assert.deepEqual(mine, ["hello from alice"]);
+  // Presence: each sees both.
+  await alice.waitForFunction(() => document.querySelector("#online").textContent.includes("bob"));
+  const online = await bob.$eval("#online", (el) => el.textContent);
+  assert.match(online, /alice/);
+  assert.match(online, /bob \(you\)/);
+  // An XSS payload is shown as text and never runs.
+  const payload = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> https://example.test/x`;
+  await say(alice, payload);
+  await waitForText(bob, payload);
+  assert.equal(await bob.evaluate(() => window.__xss), undefined);
+  assert.equal(await bob.$$eval("#messages img, #messages script", (els) => els.length), 0);
+  const link = await bob.$eval("#messages li:last-child a", (a) => a.href);
+  assert.equal(link, "https://example.test/x");
+  await alice.screenshot({ path: join(SHOTS, "desktop.png") });
+  // The room list shows the room with its online count.
+  await alice.waitForFunction(() => [...document.querySelectorAll("#rooms a")].some((a) => a.textContent.includes("lobby")));
+  await a.close();
+  await b.close();
+});
+
+test("a server restart mid-chat ends with every message shown exactly once", async () => {
+  const a = await browser.newContext(), b = await browser.newContext();
+  const alice = await openAs(a, "alice", "restart");
+  const bob = await openAs(b, "bob", "restart");
+  await say(alice, "before restart 1");
+  await say(bob, "before restart 2");
+  await waitForText(alice, "before restart 2");
+  await waitForText(bob, "before restart 1");
+  await stopServer();
+  await alice.waitForSelector('#conn:not([data-state="connected"])', { timeout: 10000 });
+  server = await startServer(port);
+  // While the pages reconnect, messages keep coming; Last-Event-ID brings them back.
+  await publish("restart", "carol", "during reconnect");
+  await alice.waitForSelector('#conn[data-state="connected"]', { timeout: 15000 });
+  await bob.waitForSelector('#conn[data-state="connected"]', { timeout: 15000 });
+  await say(bob, "after restart");
+  const want = ["before restart 1", "before restart 2", "during reconnect", "after restart"];
+  for (const page of [alice, bob]) {
+    await waitForText(page, "after restart");
+    await waitForText(page, "during reconnect");
+    assert.deepEqual(await texts(page), want);
+  }
+  await a.close();
+  await b.close();
+});
+
+test("scrolling up loads older history", async () => {
+  for (let i = 1; i <= 120; i++) await publish("history", "bot", `old message ${i}`);
+  const ctx = await browser.newContext();
+  const page = await openAs(ctx, "reader", "history");
+  await waitForText(page, "old message 120");
+  assert.equal((await texts(page)).length, 50);
+  for (let round = 0; round < 10 && (await texts(page)).length < 120; round++) {
+    await page.$eval("#log", (el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+    await page.waitForTimeout(300);
+  }
+  const all = await texts(page);
+  assert.equal(all.length, 120);
+  assert.deepEqual(all, Array.from({ length: 120 }, (_, i) => `old message ${i + 1}`));
+  await ctx.close();
+});
+
+test("eight tabs of one user all stay live on one shared stream", async () => {
+  const ctx = await browser.newContext();
+  const tabs = [];
+  for (let i = 0; i < 8; i++) tabs.push(await openAs(ctx, "tabby", "tabs"));
+  await publish("tabs", "someone", "to every tab");
+  for (const t of tabs) await waitForText(t, "to every tab");
+  await say(tabs[3], "from tab four");
+  for (const t of tabs) await waitForText(t, "from tab four");
+  await ctx.close();
+});
+
+test("a phone-sized screen has no horizontal scroll", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true });
+  const page = await openAs(ctx, "phone", "lobby");
+  await say(page, "typing on a phone with a long unbroken word: supercalifragilisticexpialidocious-and-then-some-more-text");
+  await waitForText(page, "typing on a phone with a long unbroken word: supercalifragilisticexpialidocious-and-then-some-more-text");
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 360, `page is ${width}px wide`);
+  await page.screenshot({ path: join(SHOTS, "phone.png") });
+  await ctx.close();
+});
