@@ -40,22 +40,23 @@ struct Options {
     std::string body = R"({"message":"{marker}"})";
     std::string content_type = "application/json";
     size_t subscribers = 100;
-    size_t ramp = 5000;           // new subscriber connections per second
+    size_t ramp = 5000;  // new subscriber connections per second
     size_t rooms = 1;
     size_t messages = 1000;
-    size_t connections = 4;       // publisher connections, one request in flight each
-    double rate = 0;              // messages per second; 0 is closed-loop
-    double max_seconds = 60;      // hard limit on the whole run
-    double settle_seconds = 2;    // wait for stragglers after the last publish
-    int pid = 0;                  // server process to sample
+    size_t connections = 4;     // publisher connections, one request in flight each
+    double rate = 0;            // messages per second; 0 is closed-loop
+    double max_seconds = 60;    // hard limit on the whole run
+    double settle_seconds = 2;  // wait for stragglers after the last publish
+    int pid = 0;                // server process to sample
     std::string label = "run";
-    bool cumulative = false;      // each event carries every message so far (seed API arrays)
+    bool cumulative = false;  // each event carries every message so far (seed API arrays)
 };
 
 // Marker put in every published message: "b:<room>:<seq>:<us>" - found again in the event.
 // The room-local sequence finds gaps and duplicates; the timestamp gives latency.
 
-void fill(std::string& out, const std::string& tmpl, size_t room, size_t sub, const std::string& marker) {
+void fill(std::string& out, const std::string& tmpl, size_t room, size_t sub,
+          const std::string& marker) {
     out.clear();
     for (size_t i = 0; i < tmpl.size();) {
         if (tmpl.compare(i, 6, "{room}") == 0) {
@@ -99,25 +100,25 @@ enum class Kind { Sub, Pub };
 struct Conn {
     Kind kind;
     int fd = -1;
-    size_t index = 0;   // subscriber number or publisher number
+    size_t index = 0;  // subscriber number or publisher number
     size_t room = 0;
     bool connected = false;
     bool head_done = false;
     bool chunked = false;
     // chunked decoding state
     size_t chunk_left = 0;
-    int chunk_state = 0;      // 0 size line, 1 data, 2 CRLF after data
-    std::string line;         // partial line (SSE line, header line or chunk size line)
-    std::string head;         // response head while reading it
+    int chunk_state = 0;  // 0 size line, 1 data, 2 CRLF after data
+    std::string line;     // partial line (SSE line, header line or chunk size line)
+    std::string head;     // response head while reading it
     // SSE state
     bool event_has_marker = false;
     uint64_t event_seq = 0, event_ts = 0;
     std::vector<uint64_t> seen;  // bitmap of room sequences received, sized before publishing
     uint64_t distinct = 0;       // bits set in seen
     // publisher state
-    std::string out;          // bytes not yet written
+    std::string out;  // bytes not yet written
     size_t out_off = 0;
-    size_t outstanding = 0;   // requests sent without a response
+    size_t outstanding = 0;  // requests sent without a response
     size_t resp_body_left = 0;
     bool resp_in_body = false;
     int resp_status = 0;
@@ -145,7 +146,9 @@ ProcSample sample(int pid) {
         std::vector<std::string> f;
         std::string x;
         while (is >> x) f.push_back(x);
-        if (f.size() > 13) s.cpu_s = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+        if (f.size() > 13)
+            s.cpu_s =
+                (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
     }
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -155,7 +158,7 @@ ProcSample sample(int pid) {
 }
 
 class Bench {
-public:
+  public:
     explicit Bench(Options o) : o_(std::move(o)), room_seq_(o_.rooms, 0) {
         ep_ = epoll_create1(EPOLL_CLOEXEC);
         addr_.sin_family = AF_INET;
@@ -166,7 +169,7 @@ public:
 
     int run();
 
-private:
+  private:
     int open_conn(Kind k, size_t index, size_t room, const std::string& request);
     void on_event(Conn& c, uint32_t ev);
     void on_readable(Conn& c);
@@ -185,8 +188,8 @@ private:
     sockaddr_in addr_{};
     std::vector<std::unique_ptr<Conn>> conns_;
     std::vector<Conn*> pubs_;
-    std::vector<uint64_t> room_seq_;   // published so far per room
-    std::string buf_;                  // one large read buffer shared by every connection
+    std::vector<uint64_t> room_seq_;  // published so far per room
+    std::string buf_;                 // one large read buffer shared by every connection
     std::string scratch_, scratch2_;
     Stats st_;
     size_t published_ = 0;
@@ -228,6 +231,7 @@ void Bench::close_conn(Conn& c, bool error) {
     if (c.kind == Kind::Sub) {
         ++st_.sub_closed;
         if (error) ++st_.errors;
+        if (!c.head_done && c.connected) ++st_.sub_failed;  // closed before any response
         return;
     }
     // A server may close a keep-alive connection (nginx does after keepalive_requests): what
@@ -312,8 +316,10 @@ void Bench::on_readable(Conn& c) {
             n -= i;
         }
         if (n) {
-            if (c.kind == Kind::Sub) feed_body(c, p, n);
-            else feed_pub(c, p, n);
+            if (c.kind == Kind::Sub)
+                feed_body(c, p, n);
+            else
+                feed_pub(c, p, n);
         }
         if (static_cast<size_t>(r) < buf_.size()) return;
     }
@@ -469,8 +475,10 @@ void Bench::feed_pub(Conn& c, const char* p, size_t n) {
             continue;
         }
     done:
-        if (c.resp_status >= 200 && c.resp_status < 300) ++st_.pub_ok;
-        else ++st_.pub_err;
+        if (c.resp_status >= 200 && c.resp_status < 300)
+            ++st_.pub_ok;
+        else
+            ++st_.pub_err;
         if (c.outstanding) --c.outstanding;
         c.resp_status = 0;
     }
@@ -489,9 +497,9 @@ bool Bench::publish_one() {
     std::snprintf(marker, sizeof marker, "b:%zu:%" PRIu64 ":%" PRIu64, room, seq, now_us());
     fill(scratch_, o_.body, room, 0, marker);
     fill(scratch2_, o_.pub_path, room, 0, "");
-    std::string req = "POST " + scratch2_ + " HTTP/1.1\r\nHost: bench\r\nContent-Type: " +
-                      o_.content_type + "\r\nContent-Length: " + std::to_string(scratch_.size()) +
-                      "\r\n\r\n" + scratch_;
+    std::string req =
+        "POST " + scratch2_ + " HTTP/1.1\r\nHost: bench\r\nContent-Type: " + o_.content_type +
+        "\r\nContent-Length: " + std::to_string(scratch_.size()) + "\r\n\r\n" + scratch_;
     best->out += req;
     ++best->outstanding;
     ++published_;
@@ -509,7 +517,8 @@ void Bench::progress(const char* phase) {
     uint64_t now = now_us();
     if (now - last_progress_ < 1000000) return;
     last_progress_ = now;
-    std::fprintf(stderr, "[%6.1fs] %-9s subs %" PRIu64 "/%zu published %zu acked %" PRIu64
+    std::fprintf(stderr,
+                 "[%6.1fs] %-9s subs %" PRIu64 "/%zu published %zu acked %" PRIu64
                  " deliveries %" PRIu64 " errors %" PRIu64 "\n",
                  static_cast<double>(now - start_us_) / 1e6, phase, st_.sub_open, o_.subscribers,
                  published_, st_.pub_ok, st_.deliveries, st_.errors + st_.pub_err);
@@ -523,11 +532,15 @@ int Bench::run() {
     uint64_t ramp_start = now_us();
     std::string path;
     while ((st_.sub_open + st_.sub_failed < o_.subscribers) && now_us() < deadline) {
-        size_t allowed = std::min(o_.subscribers, static_cast<size_t>(static_cast<double>(now_us() - ramp_start) / 1e6 * static_cast<double>(o_.ramp)) + 1);
+        size_t allowed = std::min(
+            o_.subscribers, static_cast<size_t>(static_cast<double>(now_us() - ramp_start) / 1e6 *
+                                                static_cast<double>(o_.ramp)) +
+                                1);
         while (opened < allowed) {
             size_t room = opened % o_.rooms;
             fill(path, o_.sub_path, room, opened, "");
-            std::string req = "GET " + path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n";
+            std::string req =
+                "GET " + path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n";
             if (open_conn(Kind::Sub, opened, room, req) < 0) ++st_.sub_failed;
             ++opened;
         }
@@ -559,10 +572,12 @@ int Bench::run() {
         progress("publish");
     }
     // 3. Wait for acknowledgements and the last deliveries.
-    uint64_t expected = static_cast<uint64_t>(o_.messages) * (o_.subscribers / std::max<size_t>(o_.rooms, 1));
+    uint64_t expected =
+        static_cast<uint64_t>(o_.messages) * (o_.subscribers / std::max<size_t>(o_.rooms, 1));
     uint64_t settle_until = now_us() + static_cast<uint64_t>(o_.settle_seconds * 1e6);
-    while (now_us() < std::min(settle_until, deadline) &&
-           (st_.pub_ok + st_.pub_err < published_ || st_.deliveries - deliveries_before < expected)) {
+    while (
+        now_us() < std::min(settle_until, deadline) &&
+        (st_.pub_ok + st_.pub_err < published_ || st_.deliveries - deliveries_before < expected)) {
         poll_once(10);
         progress("settle");
     }
@@ -574,54 +589,68 @@ int Bench::run() {
             st_.missing += room_seq_[c->room] - std::min(room_seq_[c->room], c->distinct);
     double secs = std::max(static_cast<double>(t1 - t0) / 1e6, 1e-6);
     uint64_t delivered = st_.deliveries - deliveries_before;
-    double cpu_us_per_delivery = delivered ? (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(delivered) : 0;
-    double rss_per_conn = st_.sub_open ? (idle.rss_kib - base.rss_kib) * 1024.0 / static_cast<double>(st_.sub_open) : 0;
-    std::printf(
-        "{\"label\":\"%s\",\"subscribers\":%" PRIu64 ",\"sub_failed\":%" PRIu64 ",\"published\":%zu,"
-        "\"acked\":%" PRIu64 ",\"pub_errors\":%" PRIu64 ",\"deliveries\":%" PRIu64 ",\"seconds\":%.3f,"
-        "\"deliveries_per_s\":%.0f,\"publishes_per_s\":%.0f,\"lat_p50_us\":%.0f,\"lat_p90_us\":%.0f,"
-        "\"lat_p99_us\":%.0f,\"lat_max_us\":%" PRIu64 ",\"missing\":%" PRIu64 ",\"duplicates\":%" PRIu64
-        ",\"stream_errors\":%" PRIu64 ",\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.3f,"
-        "\"server_rss_kib_base\":%.0f,\"server_rss_kib_idle\":%.0f,\"server_rss_bytes_per_idle_stream\":%.0f,"
-        "\"server_rss_kib_end\":%.0f}\n",
-        o_.label.c_str(), st_.sub_open, st_.sub_failed, published_, st_.pub_ok, st_.pub_err, delivered, secs,
-        static_cast<double>(delivered) / secs, static_cast<double>(st_.pub_ok) / secs, st_.lat.pct(0.5),
-        st_.lat.pct(0.9), st_.lat.pct(0.99), st_.lat.max, st_.missing, st_.duplicates, st_.errors,
-        after.cpu_s - before.cpu_s, cpu_us_per_delivery, base.rss_kib, idle.rss_kib, rss_per_conn, after.rss_kib);
+    double cpu_us_per_delivery =
+        delivered ? (after.cpu_s - before.cpu_s) * 1e6 / static_cast<double>(delivered) : 0;
+    double rss_per_conn =
+        st_.sub_open ? (idle.rss_kib - base.rss_kib) * 1024.0 / static_cast<double>(st_.sub_open)
+                     : 0;
+    std::printf("{\"label\":\"%s\",\"subscribers\":%" PRIu64 ",\"sub_failed\":%" PRIu64
+                ",\"published\":%zu,"
+                "\"acked\":%" PRIu64 ",\"pub_errors\":%" PRIu64 ",\"deliveries\":%" PRIu64
+                ",\"seconds\":%.3f,"
+                "\"deliveries_per_s\":%.0f,\"publishes_per_s\":%.0f,\"lat_p50_us\":%.0f,\"lat_p90_"
+                "us\":%.0f,"
+                "\"lat_p99_us\":%.0f,\"lat_max_us\":%" PRIu64 ",\"missing\":%" PRIu64
+                ",\"duplicates\":%" PRIu64 ",\"stream_errors\":%" PRIu64
+                ",\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.3f,"
+                "\"server_rss_kib_base\":%.0f,\"server_rss_kib_idle\":%.0f,\"server_rss_bytes_per_"
+                "idle_stream\":%.0f,"
+                "\"server_rss_kib_end\":%.0f}\n",
+                o_.label.c_str(), st_.sub_open, st_.sub_failed, published_, st_.pub_ok, st_.pub_err,
+                delivered, secs, static_cast<double>(delivered) / secs,
+                static_cast<double>(st_.pub_ok) / secs, st_.lat.pct(0.5), st_.lat.pct(0.9),
+                st_.lat.pct(0.99), st_.lat.max, st_.missing, st_.duplicates, st_.errors,
+                after.cpu_s - before.cpu_s, cpu_us_per_delivery, base.rss_kib, idle.rss_kib,
+                rss_per_conn, after.rss_kib);
     std::fprintf(stderr,
-                 "\n%s: %" PRIu64 " streams, %zu published (%" PRIu64 " acked, %" PRIu64 " errors)\n"
-                 "  deliveries      %12" PRIu64 " in %.2fs = %.0f/s\n"
-                 "  latency (us)    p50 %.0f  p90 %.0f  p99 %.0f  max %" PRIu64 "\n"
+                 "\n%s: %" PRIu64 " streams, %zu published (%" PRIu64 " acked, %" PRIu64
+                 " errors)\n"
+                 "  deliveries      %12" PRIu64
+                 " in %.2fs = %.0f/s\n"
+                 "  latency (us)    p50 %.0f  p90 %.0f  p99 %.0f  max %" PRIu64
+                 "\n"
                  "  missing %" PRIu64 "  duplicates %" PRIu64 "  stream errors %" PRIu64 "\n",
-                 o_.label.c_str(), st_.sub_open, published_, st_.pub_ok, st_.pub_err, delivered, secs,
-                 static_cast<double>(delivered) / secs, st_.lat.pct(0.5), st_.lat.pct(0.9), st_.lat.pct(0.99),
-                 st_.lat.max, st_.missing, st_.duplicates, st_.errors);
+                 o_.label.c_str(), st_.sub_open, published_, st_.pub_ok, st_.pub_err, delivered,
+                 secs, static_cast<double>(delivered) / secs, st_.lat.pct(0.5), st_.lat.pct(0.9),
+                 st_.lat.pct(0.99), st_.lat.max, st_.missing, st_.duplicates, st_.errors);
     if (o_.pid)
-        std::fprintf(stderr,
-                     "  server          CPU %.3fs = %.3f us/delivery; RSS %.0f KiB idle-with-streams, "
-                     "%.0f bytes/stream\n",
-                     after.cpu_s - before.cpu_s, cpu_us_per_delivery, idle.rss_kib, rss_per_conn);
+        std::fprintf(
+            stderr,
+            "  server          CPU %.3fs = %.3f us/delivery; RSS %.0f KiB idle-with-streams, "
+            "%.0f bytes/stream\n",
+            after.cpu_s - before.cpu_s, cpu_us_per_delivery, idle.rss_kib, rss_per_conn);
     finishing_ = true;
     for (auto& c : conns_) close_conn(*c, false);
     return 0;
 }
 
 void usage() {
-    std::fprintf(stderr,
-                 "usage: ssechat-bench [options]\n"
-                 "  --host H --port P            server (loopback only in this project's runs)\n"
-                 "  --sub-path T                 subscriber target; {room} {sub} are replaced\n"
-                 "  --pub-path T --body T        publish target and body; {room} {marker} replaced\n"
-                 "  --content-type T             publish Content-Type\n"
-                 "  --subscribers N --ramp R     streams, opened at R per second\n"
-                 "  --rooms N                    spread streams and publishes over N rooms\n"
-                 "  --messages M --connections K publishes over K keep-alive connections\n"
-                 "  --rate X                     X messages/s (default: closed-loop)\n"
-                 "  --max-seconds S --settle S   hard limit of the run; wait for stragglers\n"
-                 "  --pid PID                    sample server CPU and RSS from /proc\n"
-                 "  --label NAME                 name in the JSON line\n"
-                 "  --cumulative                 events carry all messages so far (seed API arrays):\n"
-                 "                               an event with k new messages counts k deliveries\n");
+    std::fprintf(
+        stderr,
+        "usage: ssechat-bench [options]\n"
+        "  --host H --port P            server (loopback only in this project's runs)\n"
+        "  --sub-path T                 subscriber target; {room} {sub} are replaced\n"
+        "  --pub-path T --body T        publish target and body; {room} {marker} replaced\n"
+        "  --content-type T             publish Content-Type\n"
+        "  --subscribers N --ramp R     streams, opened at R per second\n"
+        "  --rooms N                    spread streams and publishes over N rooms\n"
+        "  --messages M --connections K publishes over K keep-alive connections\n"
+        "  --rate X                     X messages/s (default: closed-loop)\n"
+        "  --max-seconds S --settle S   hard limit of the run; wait for stragglers\n"
+        "  --pid PID                    sample server CPU and RSS from /proc\n"
+        "  --label NAME                 name in the JSON line\n"
+        "  --cumulative                 events carry all messages so far (seed API arrays):\n"
+        "                               an event with k new messages counts k deliveries\n");
 }
 
 }  // namespace
@@ -637,23 +666,40 @@ int main(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--host") o.host = next();
-        else if (a == "--port") o.port = std::stoi(next());
-        else if (a == "--sub-path") o.sub_path = next();
-        else if (a == "--pub-path") o.pub_path = next();
-        else if (a == "--body") o.body = next();
-        else if (a == "--content-type") o.content_type = next();
-        else if (a == "--subscribers") o.subscribers = std::stoul(next());
-        else if (a == "--ramp") o.ramp = std::max(1ul, std::stoul(next()));
-        else if (a == "--rooms") o.rooms = std::max(1ul, std::stoul(next()));
-        else if (a == "--messages") o.messages = std::stoul(next());
-        else if (a == "--connections") o.connections = std::max(1ul, std::stoul(next()));
-        else if (a == "--rate") o.rate = std::stod(next());
-        else if (a == "--max-seconds") o.max_seconds = std::stod(next());
-        else if (a == "--settle") o.settle_seconds = std::stod(next());
-        else if (a == "--pid") o.pid = std::stoi(next());
-        else if (a == "--label") o.label = next();
-        else if (a == "--cumulative") o.cumulative = true;
+        if (a == "--host")
+            o.host = next();
+        else if (a == "--port")
+            o.port = std::stoi(next());
+        else if (a == "--sub-path")
+            o.sub_path = next();
+        else if (a == "--pub-path")
+            o.pub_path = next();
+        else if (a == "--body")
+            o.body = next();
+        else if (a == "--content-type")
+            o.content_type = next();
+        else if (a == "--subscribers")
+            o.subscribers = std::stoul(next());
+        else if (a == "--ramp")
+            o.ramp = std::max(1ul, std::stoul(next()));
+        else if (a == "--rooms")
+            o.rooms = std::max(1ul, std::stoul(next()));
+        else if (a == "--messages")
+            o.messages = std::stoul(next());
+        else if (a == "--connections")
+            o.connections = std::max(1ul, std::stoul(next()));
+        else if (a == "--rate")
+            o.rate = std::stod(next());
+        else if (a == "--max-seconds")
+            o.max_seconds = std::stod(next());
+        else if (a == "--settle")
+            o.settle_seconds = std::stod(next());
+        else if (a == "--pid")
+            o.pid = std::stoi(next());
+        else if (a == "--label")
+            o.label = next();
+        else if (a == "--cumulative")
+            o.cumulative = true;
         else {
             usage();
             return a == "--help" ? 0 : 2;

@@ -62,8 +62,7 @@ double one_per_commit(const std::string& dir, bool fsync_always, size_t total) {
     store::SqliteStore st(dir, fsync_always, 0);
     std::string text(64, 'x');
     auto t0 = Clock::now();
-    for (size_t i = 0; i < total; ++i)
-        st.append({{i + 1, "bench", "u", text, 0}});
+    for (size_t i = 0; i < total; ++i) st.append({{i + 1, "bench", "u", text, 0}});
     return static_cast<double>(total) / std::chrono::duration<double>(Clock::now() - t0).count();
 }
 

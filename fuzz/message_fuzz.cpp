@@ -11,7 +11,8 @@ using namespace ssechat;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view body(reinterpret_cast<const char*>(data), size);
-    for (const char* type : {"application/json", "application/x-www-form-urlencoded; charset=utf-8"}) {
+    for (const char* type :
+         {"application/json", "application/x-www-form-urlencoded; charset=utf-8"}) {
         auto r = http_util::decode_message(type, body, 64);
         if (r.status == 200) {
             if (r.message.empty() || r.message.size() > 64) abort();

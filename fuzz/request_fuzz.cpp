@@ -43,8 +43,8 @@ struct World {
         hub->set_shards({shard.get()});
         api = std::make_unique<http::Api>(cfg, *hub, std::vector<chat::Shard*>{shard.get()});
         listener = std::make_shared<http::Listener>(
-            shard->ioc(), boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0),
-            *api);
+            shard->ioc(),
+            boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), *api);
         port = listener->port();
         hub->start();
         listener->start();
@@ -88,7 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ::close(fd);
     if (!eof) abort();  // the server neither answered in full nor closed
     // Every response starts a status line; no input may produce a server error.
-    for (size_t p = out.find("HTTP/1.1 "); p != std::string::npos; p = out.find("HTTP/1.1 ", p + 1)) {
+    for (size_t p = out.find("HTTP/1.1 "); p != std::string::npos;
+         p = out.find("HTTP/1.1 ", p + 1)) {
         if (p + 12 > out.size()) abort();
         if (out[p + 9] == '5' && out.compare(p + 9, 3, "503") != 0) abort();
     }

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# The browser tests' one npm package (playwright-core), pinned by the lock file.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 scripts/build.sh build -DSSECHAT_TESTS=ON
 scripts/build.sh build-asan -DSSECHAT_TESTS=ON -DSSECHAT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

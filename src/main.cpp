@@ -24,9 +24,12 @@ int token_command(const std::vector<std::string>& args) {
             return args[++i];
         };
         try {
-            if (args[i] == "--sub") sub = value();
-            else if (args[i] == "--secret") secret = value();
-            else if (args[i] == "--rooms") rooms_arg = value();
+            if (args[i] == "--sub")
+                sub = value();
+            else if (args[i] == "--secret")
+                secret = value();
+            else if (args[i] == "--rooms")
+                rooms_arg = value();
             else if (args[i] == "--ttl") {
                 std::string v = value();
                 int64_t unit = 1;

@@ -8,12 +8,12 @@
 
 #include "chat/hub.hpp"
 #include "chat/metrics.hpp"
-#include "util/log.hpp"
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/listener.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "util/log.hpp"
 
 namespace ssechat {
 
@@ -23,7 +23,8 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     if (cfg_.store == "memory")
         store_ = std::make_unique<store::MemoryStore>(cfg_.retain);
     else
-        store_ = std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain);
+        store_ =
+            std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain);
     hub_ = std::make_unique<chat::Hub>(cfg_, *store_);
     std::vector<chat::Shard*> raw;
     for (unsigned i = 0; i < cfg_.threads; ++i) {
@@ -49,7 +50,9 @@ Server::~Server() {
         if (t.joinable()) t.join();
 }
 
-uint16_t Server::port() const { return listeners_.front()->port(); }
+uint16_t Server::port() const {
+    return listeners_.front()->port();
+}
 
 void Server::run() {
     hub_->start();

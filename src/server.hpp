@@ -2,8 +2,8 @@
 #pragma once
 #include <array>
 #include <atomic>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -25,7 +25,7 @@ class Store;
 }
 
 class Server {
-public:
+  public:
     // Opens the store (throws store::StoreError) and binds (throws system_error).
     explicit Server(Config cfg);
     ~Server();
@@ -34,7 +34,7 @@ public:
     void run();
     void stop();
 
-private:
+  private:
     void report_refusals();
     Config cfg_;
     std::unique_ptr<store::Store> store_;
@@ -45,9 +45,9 @@ private:
     std::unique_ptr<boost::asio::signal_set> signals_;
     std::unique_ptr<boost::asio::steady_timer> refusal_timer_;
     std::array<uint64_t, 5> refusals_seen_{};  // refusal counters at the last report
-    std::vector<std::thread> threads_;  // loops 1..n-1; loop 0 runs on the caller of run()
+    std::vector<std::thread> threads_;         // loops 1..n-1; loop 0 runs on the caller of run()
     std::atomic<bool> stopping_{false};
-    std::thread stopper_;               // finishes commits, then stops the loops
+    std::thread stopper_;  // finishes commits, then stops the loops
 };
 
 }  // namespace ssechat

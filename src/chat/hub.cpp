@@ -24,7 +24,9 @@ Hub::Hub(const Config& cfg, store::Store& store) : cfg_(cfg), store_(store) {
     for (auto& r : store_.rooms()) stored_rooms_[r.name] = r.last_id;
 }
 
-Hub::~Hub() { stop(); }
+Hub::~Hub() {
+    stop();
+}
 
 std::shared_ptr<Room> Hub::find(const std::string& name) {
     std::lock_guard lk(rooms_mu_);
@@ -84,12 +86,14 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
     o["online"] = online;
     auto d = std::make_shared<Delivery>();
     d->room = room;
-    d->presence = std::make_shared<const std::string>(
-        sse::encode("presence", "", boost::json::serialize(o)));
+    d->presence =
+        std::make_shared<const std::string>(sse::encode("presence", "", boost::json::serialize(o)));
     fan_out(std::move(d));
 }
 
-void Hub::start() { writer_ = std::thread([this] { writer_loop(); }); }
+void Hub::start() {
+    writer_ = std::thread([this] { writer_loop(); });
+}
 
 void Hub::stop() {
     {
@@ -169,8 +173,7 @@ void Hub::commit(std::vector<Pending>& batch) {
 }
 
 void Hub::fan_out(std::shared_ptr<Delivery> d) {
-    for (Shard* s : shards_)
-        boost::asio::post(s->ioc(), [s, d] { s->deliver(d); });
+    for (Shard* s : shards_) boost::asio::post(s->ioc(), [s, d] { s->deliver(d); });
 }
 
 }  // namespace ssechat::chat

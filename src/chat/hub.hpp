@@ -17,13 +17,13 @@ namespace ssechat::chat {
 class Shard;
 
 enum class PublishOutcome {
-    Ok,          // committed; the message carries its id and ts
-    Overloaded,  // too many publishes waiting for the store
-    StoreFailed, // the store refused the commit; nothing was stored
+    Ok,           // committed; the message carries its id and ts
+    Overloaded,   // too many publishes waiting for the store
+    StoreFailed,  // the store refused the commit; nothing was stored
 };
 
 class Hub {
-public:
+  public:
     // Runs on the writer thread; callers post back to their own loop from it.
     using Done = std::function<void(PublishOutcome, const Message&)>;
 
@@ -48,7 +48,7 @@ public:
     // Commits what is pending, then stops the writer.
     void stop();
 
-private:
+  private:
     struct Pending {
         std::shared_ptr<Room> room;
         Message msg;

@@ -6,11 +6,11 @@
 namespace ssechat::chat {
 
 struct Message {
-    uint64_t id = 0;      // strictly increasing within a room, assigned at commit
+    uint64_t id = 0;  // strictly increasing within a room, assigned at commit
     std::string room;
     std::string user_id;
-    std::string text;     // "message" on the wire
-    int64_t ts = 0;       // unix milliseconds, set when the message is stored
+    std::string text;  // "message" on the wire
+    int64_t ts = 0;    // unix milliseconds, set when the message is stored
 };
 
 // {"id":N,"room":"...","user_id":"...","message":"...","ts":N}

@@ -57,8 +57,9 @@ std::string Metrics::render() const {
     out += "ssechat_streams{api=\"seed\"} " + num(v(streams_legacy)) + "\n";
     line(out, "ssechat_deliveries_total", "Live events handed to streams.", "counter",
          v(deliveries));
-    out += "# HELP ssechat_publishes_total Publishes by outcome.\n"
-           "# TYPE ssechat_publishes_total counter\n";
+    out +=
+        "# HELP ssechat_publishes_total Publishes by outcome.\n"
+        "# TYPE ssechat_publishes_total counter\n";
     out += "ssechat_publishes_total{outcome=\"ok\"} " + num(v(publish_ok)) + "\n";
     out += "ssechat_publishes_total{outcome=\"rejected\"} " + num(v(publish_rejected)) + "\n";
     out += "ssechat_publishes_total{outcome=\"failed\"} " + num(v(publish_failed)) + "\n";
@@ -66,8 +67,9 @@ std::string Metrics::render() const {
          "Streams closed for passing their outbound byte limit.", "counter", v(slow_disconnects));
     line(out, "ssechat_bad_requests_total", "Requests refused with a 4xx status.", "counter",
          v(bad_requests));
-    out += "# HELP ssechat_refusals_total Requests and connections refused by a limit or auth.\n"
-           "# TYPE ssechat_refusals_total counter\n";
+    out +=
+        "# HELP ssechat_refusals_total Requests and connections refused by a limit or auth.\n"
+        "# TYPE ssechat_refusals_total counter\n";
     out += "ssechat_refusals_total{reason=\"auth\"} " + num(v(auth_failures)) + "\n";
     out += "ssechat_refusals_total{reason=\"publish_rate\"} " + num(v(rate_limited)) + "\n";
     out += "ssechat_refusals_total{reason=\"streams_per_user\"} " + num(v(too_many_streams)) + "\n";

@@ -9,13 +9,13 @@ namespace ssechat {
 
 // Fixed buckets (seconds or counts); observe() is lock-free.
 class Histogram {
-public:
+  public:
     static constexpr size_t kBuckets = 12;
     explicit Histogram(std::array<double, kBuckets> bounds) : bounds_(bounds) {}
     void observe(double v);
     void render(std::string& out, const std::string& name, const std::string& help) const;
 
-private:
+  private:
     std::array<double, kBuckets> bounds_;
     std::array<std::atomic<uint64_t>, kBuckets + 1> counts_{};
     std::atomic<uint64_t> count_{0};
@@ -24,22 +24,23 @@ private:
 
 struct Metrics {
     using Counter = std::atomic<uint64_t>;
-    Counter connections_total{0};    // TCP connections accepted
+    Counter connections_total{0};  // TCP connections accepted
     std::atomic<int64_t> streams_native{0};
     std::atomic<int64_t> streams_legacy{0};
-    Counter deliveries{0};           // events handed to a stream (replays excluded)
+    Counter deliveries{0};  // events handed to a stream (replays excluded)
     Counter publish_ok{0};
-    Counter publish_rejected{0};     // refused for bad input (4xx)
-    Counter publish_failed{0};       // the store failed or was overloaded (503)
-    Counter slow_disconnects{0};     // streams dropped for passing their outbound limit
-    Counter bad_requests{0};         // malformed HTTP or refused requests, all routes
-    Counter auth_failures{0};        // missing, bad or expired tokens, and rooms not granted
-    Counter rate_limited{0};         // publishes refused by the per-user rate limit
-    Counter too_many_streams{0};     // streams refused by the per-user limit
-    Counter refused_total{0};        // connections refused at the total limit
-    Counter refused_per_ip{0};       // connections refused at the per-address limit
+    Counter publish_rejected{0};  // refused for bad input (4xx)
+    Counter publish_failed{0};    // the store failed or was overloaded (503)
+    Counter slow_disconnects{0};  // streams dropped for passing their outbound limit
+    Counter bad_requests{0};      // malformed HTTP or refused requests, all routes
+    Counter auth_failures{0};     // missing, bad or expired tokens, and rooms not granted
+    Counter rate_limited{0};      // publishes refused by the per-user rate limit
+    Counter too_many_streams{0};  // streams refused by the per-user limit
+    Counter refused_total{0};     // connections refused at the total limit
+    Counter refused_per_ip{0};    // connections refused at the per-address limit
     std::atomic<int64_t> open_connections{0};  // set at scrape time from the limiter
-    Histogram publish_latency{{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};
+    Histogram publish_latency{
+        {.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};
     Histogram commit_latency{{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};
     Histogram commit_batch{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096}};
 

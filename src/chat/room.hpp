@@ -24,11 +24,11 @@ class Room;
 // What one commit (or one presence change) hands to every shard.
 struct Delivery {
     std::shared_ptr<Room> room;
-    std::vector<sse::Buffer> events;    // new message events, ascending ids
-    std::vector<uint64_t> ids;          // their ids
-    sse::Buffer legacy;                 // the seed API array after them, if a seed stream exists
-    std::vector<std::string> senders;   // distinct authors, for the seed API's sender exclusion
-    sse::Buffer presence;               // set instead of events for a presence change
+    std::vector<sse::Buffer> events;   // new message events, ascending ids
+    std::vector<uint64_t> ids;         // their ids
+    sse::Buffer legacy;                // the seed API array after them, if a seed stream exists
+    std::vector<std::string> senders;  // distinct authors, for the seed API's sender exclusion
+    sse::Buffer presence;              // set instead of events for a presence change
     uint64_t last_id() const { return ids.empty() ? 0 : ids.back(); }
 };
 
@@ -41,7 +41,7 @@ struct Snapshot {
 };
 
 class Room : public std::enable_shared_from_this<Room> {
-public:
+  public:
     // legacy_cap > 0 keeps the seed API's array of the last legacy_cap messages.
     Room(std::string name, uint64_t last_id, size_t cache_cap, size_t legacy_cap);
 
@@ -74,7 +74,7 @@ public:
     std::vector<std::string> online();
     size_t online_count();
 
-private:
+  private:
     static Entry make_entry(const Message& m);
     void push_legacy(const Message& m);
     sse::Buffer legacy_event_locked();
@@ -83,15 +83,15 @@ private:
     const std::string name_;
     const size_t cache_cap_;
     const size_t legacy_cap_;
-    uint64_t assigned_;                 // writer thread only
-    std::mutex mu_;                     // guards everything below
-    uint64_t delivered_;                // newest committed id in the cache
-    std::deque<Entry> cache_;           // newest cache_cap_ committed entries
-    std::string legacy_body_;           // "elem,elem,..." of the last legacy_cap_ messages
-    std::deque<uint32_t> legacy_lens_;  // byte length of each element in legacy_body_
-    sse::Buffer legacy_event_;          // cached "data: [...]" for legacy_body_, or null
-    int legacy_streams_ = 0;            // open seed API streams, across shards
-    std::map<std::string, int> online_; // user -> open streams in this room
+    uint64_t assigned_;                  // writer thread only
+    std::mutex mu_;                      // guards everything below
+    uint64_t delivered_;                 // newest committed id in the cache
+    std::deque<Entry> cache_;            // newest cache_cap_ committed entries
+    std::string legacy_body_;            // "elem,elem,..." of the last legacy_cap_ messages
+    std::deque<uint32_t> legacy_lens_;   // byte length of each element in legacy_body_
+    sse::Buffer legacy_event_;           // cached "data: [...]" for legacy_body_, or null
+    int legacy_streams_ = 0;             // open seed API streams, across shards
+    std::map<std::string, int> online_;  // user -> open streams in this room
 };
 
 }  // namespace ssechat::chat

@@ -10,9 +10,12 @@ namespace ssechat::chat {
 
 namespace asio = boost::asio;
 
-Subscriber::Subscriber(asio::ip::tcp::socket sock, size_t limit, Shard& s,
-                       std::shared_ptr<Room> r, std::string u, bool l)
-    : sse::Stream(std::move(sock), limit), shard(s), room(std::move(r)), user(std::move(u)),
+Subscriber::Subscriber(asio::ip::tcp::socket sock, size_t limit, Shard& s, std::shared_ptr<Room> r,
+                       std::string u, bool l)
+    : sse::Stream(std::move(sock), limit),
+      shard(s),
+      room(std::move(r)),
+      user(std::move(u)),
       legacy(l) {}
 
 void Subscriber::on_closed() {
@@ -136,8 +139,10 @@ void Shard::compact() {
             std::erase(*list, nullptr);
             for (size_t i = 0; i < list->size(); ++i) (*list)[i]->slot = i;
         }
-        if (it->second.native.empty() && it->second.legacy.empty()) it = subs_.erase(it);
-        else ++it;
+        if (it->second.native.empty() && it->second.legacy.empty())
+            it = subs_.erase(it);
+        else
+            ++it;
     }
 }
 

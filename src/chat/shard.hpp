@@ -16,7 +16,7 @@ class Shard;
 
 // A stream subscribed to one room on one shard.
 class Subscriber final : public sse::Stream {
-public:
+  public:
     Subscriber(boost::asio::ip::tcp::socket sock, size_t limit, Shard& shard,
                std::shared_ptr<Room> room, std::string user, bool legacy);
 
@@ -29,7 +29,7 @@ public:
     size_t slot = 0;         // index in the shard's list for the room, for O(1) removal
     std::vector<std::shared_ptr<void>> tickets;  // connection and stream slots, freed on close
 
-private:
+  private:
     void on_closed() override;
     void on_overflow() override;
 };
@@ -37,23 +37,23 @@ private:
 // How a new stream wants to start.
 struct StreamStart {
     bool legacy = false;
-    std::optional<uint64_t> since;  // Last-Event-ID or ?since=
-    size_t history = 0;             // replay on a fresh stream
-    bool presence = true;           // wants join/leave events
-    sse::Buffer head;               // response head; null: the shared default
+    std::optional<uint64_t> since;               // Last-Event-ID or ?since=
+    size_t history = 0;                          // replay on a fresh stream
+    bool presence = true;                        // wants join/leave events
+    sse::Buffer head;                            // response head; null: the shared default
     std::vector<std::shared_ptr<void>> tickets;  // limit slots held while the stream lives
 };
 
 class Shard {
-public:
+  public:
     Shard(unsigned index, Hub& hub);
     boost::asio::io_context& ioc() { return ioc_; }
     unsigned index() const { return index_; }
     Hub& hub() { return hub_; }
 
     // Takes over a socket whose request asked for a stream; runs on this shard's loop.
-    void subscribe(boost::asio::ip::tcp::socket sock, std::shared_ptr<Room> room,
-                   std::string user, const StreamStart& start);
+    void subscribe(boost::asio::ip::tcp::socket sock, std::shared_ptr<Room> room, std::string user,
+                   const StreamStart& start);
 
     // Queues a commit or a presence change for this shard's streams of that room. Everything
     // queued before the next flush goes out together: one sendmsg per stream per flush.
@@ -65,7 +65,7 @@ public:
 
     void remove(Subscriber* s);
 
-private:
+  private:
     struct Subs {
         std::vector<Subscriber*> native;  // null: removed during a flush, compacted after it
         std::vector<Subscriber*> legacy;
@@ -77,8 +77,8 @@ private:
         bool presence = false;            // events are presence events (native streams only)
         std::vector<sse::Buffer> events;  // message events in id order, or presence events
         std::vector<uint64_t> ids;
-        sse::Buffer legacy;               // the newest seed API array in the run
-        std::vector<std::string> senders; // distinct authors in the run
+        sse::Buffer legacy;                // the newest seed API array in the run
+        std::vector<std::string> senders;  // distinct authors in the run
     };
     void add(Subscriber* s);
     void heartbeat();
@@ -92,10 +92,10 @@ private:
     Hub& hub_;
     boost::asio::io_context ioc_{1};
     boost::asio::steady_timer heartbeat_timer_{ioc_};
-    std::unordered_map<const Room*, Subs> subs_;  // streams by room, this loop only
-    sse::Buffer ping_;                            // ": ping" comment, shared
-    sse::Buffer head_;                            // the response head, shared
-    sse::Buffer retry_;                           // "retry:" line, shared
+    std::unordered_map<const Room*, Subs> subs_;     // streams by room, this loop only
+    sse::Buffer ping_;                               // ": ping" comment, shared
+    sse::Buffer head_;                               // the response head, shared
+    sse::Buffer retry_;                              // "retry:" line, shared
     std::vector<std::shared_ptr<Subscriber>> keep_;  // reused scratch for close_all
 
     // Fan-out state. Deliveries wait in pending_ until a flush; a flush walks the streams in
@@ -105,9 +105,9 @@ private:
     bool flush_scheduled_ = false;  // a flush is posted or its timer armed
     bool flushing_ = false;         // a flush is part way through runs_
     std::vector<Run> runs_;
-    size_t run_ = 0, pos_ = 0;      // the flush cursor: run, and stream within its list
-    bool legacy_phase_ = false;     // the cursor is in the run's seed API streams
-    bool tombstones_ = false;       // some list holds nulls to compact
+    size_t run_ = 0, pos_ = 0;   // the flush cursor: run, and stream within its list
+    bool legacy_phase_ = false;  // the cursor is in the run's seed API streams
+    bool tombstones_ = false;    // some list holds nulls to compact
     boost::asio::steady_timer flush_timer_{ioc_};
     std::chrono::steady_clock::time_point last_flush_{};
 };

@@ -3,6 +3,8 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <cmath>
+#include <cstdio>
 
 #include "chat/hub.hpp"
 #include "chat/metrics.hpp"
@@ -10,9 +12,6 @@
 #include "http/assets.hpp"
 #include "http/request.hpp"
 #include "util/text.hpp"
-
-#include <cmath>
-#include <cstdio>
 
 namespace ssechat::http {
 
@@ -289,12 +288,14 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
         if (auto h = c.req.find("Last-Event-ID"); h != c.req.end() && !h->value().empty()) {
             since = text::parse_u64(h->value());
             if (!since)
-                return refuse(c, status::bad_request, "Last-Event-ID must be a non-negative integer");
+                return refuse(c, status::bad_request,
+                              "Last-Event-ID must be a non-negative integer");
         }
         start.since = since;
         start.history = history ? *history : cfg_.history;
         if (const std::string* p = http_util::find(*q, "presence")) {
-            if (*p != "0" && *p != "1") return refuse(c, status::bad_request, "presence must be 0 or 1");
+            if (*p != "0" && *p != "1")
+                return refuse(c, status::bad_request, "presence must be 0 or 1");
             start.presence = *p == "1";
         }
     }
@@ -339,9 +340,8 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
                              res.set(bhttp::field::access_control_allow_origin, origin);
                          res.set(bhttp::field::vary, "Origin");
                      }
-                     boost::asio::post(ex, [s, res = std::move(res)]() mutable {
-                         s->respond(std::move(res));
-                     });
+                     boost::asio::post(
+                         ex, [s, res = std::move(res)]() mutable { s->respond(std::move(res)); });
                  });
 }
 

@@ -19,7 +19,7 @@ class Shard;
 namespace ssechat::http {
 
 class Api {
-public:
+  public:
     // Throws std::runtime_error when the JWT key cannot be used.
     Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards);
     const Config& config() const { return cfg_; }
@@ -31,7 +31,7 @@ public:
     // {"status":N,"error":"why"} with the status.
     Response error(beast::http::status status, const std::string& why) const;
 
-private:
+  private:
     // Everything a handler needs to know about the request beyond its target.
     struct Ctx {
         Request& req;

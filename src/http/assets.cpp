@@ -56,7 +56,8 @@ std::optional<File> lookup(std::string_view path, const std::string& root) {
     // Hashing once per file at first use keeps start-up free of it.
     static const std::vector<File> files = [] {
         std::vector<File> v;
-        for (const auto& e : embedded()) v.push_back({type_of(e.path), etag_of(e.body), std::string(e.body)});
+        for (const auto& e : embedded())
+            v.push_back({type_of(e.path), etag_of(e.body), std::string(e.body)});
         return v;
     }();
     const auto& list = embedded();

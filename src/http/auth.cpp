@@ -39,9 +39,12 @@ std::string base64url(std::string_view bytes) {
 std::optional<std::string> unbase64url(std::string_view text) {
     std::string b64(text);
     for (auto& c : b64) {
-        if (c == '-') c = '+';
-        else if (c == '_') c = '/';
-        else if (c == '+' || c == '/' || c == '=') return std::nullopt;  // not the url alphabet
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        else if (c == '+' || c == '/' || c == '=')
+            return std::nullopt;  // not the url alphabet
     }
     if (b64.size() % 4 == 1) return std::nullopt;
     size_t pad = (4 - b64.size() % 4) % 4;
@@ -65,7 +68,9 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
     return std::string(reinterpret_cast<char*>(md), len);
 }
 
-Verdict deny(int status, std::string why) { return {status, std::move(why), {}}; }
+Verdict deny(int status, std::string why) {
+    return {status, std::move(why), {}};
+}
 
 }  // namespace
 
@@ -156,7 +161,8 @@ Verdict Verifier::verify(std::string_view token, int64_t now_s) const {
         const auto* v = claims.if_contains(name);
         if (!v) return std::nullopt;
         if (v->is_int64()) return v->as_int64();
-        if (v->is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX));
+        if (v->is_uint64())
+            return static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX));
         if (v->is_double()) return static_cast<int64_t>(v->as_double());
         return INT64_MIN;  // present but not a number
     };
@@ -195,8 +201,8 @@ std::string sign_hs256(std::string_view secret, std::string_view sub, int64_t ex
         for (const auto& r : rooms) a.emplace_back(r);
         claims["rooms"] = std::move(a);
     }
-    std::string signed_part = base64url(R"({"alg":"HS256","typ":"JWT"})") + "." +
-                              base64url(json::serialize(claims));
+    std::string signed_part =
+        base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(json::serialize(claims));
     return signed_part + "." + base64url(hmac_sha256(secret, signed_part));
 }
 

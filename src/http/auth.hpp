@@ -22,7 +22,7 @@ struct Verdict {
 };
 
 class Verifier {
-public:
+  public:
     // HS256 with a shared secret.
     static std::unique_ptr<Verifier> hs256(std::string secret, int leeway_s = 30);
     // RS256 or ES256 (chosen by the key's type) with a PEM public key file. Throws
@@ -33,7 +33,7 @@ public:
     Verdict verify(std::string_view token, int64_t now_s) const;
     const std::string& algorithm() const { return alg_; }
 
-private:
+  private:
     Verifier() = default;
     bool check_signature(std::string_view signed_part, const std::string& sig) const;
     std::string alg_;

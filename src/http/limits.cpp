@@ -42,7 +42,8 @@ double RateLimiter::take(const std::string& key, std::chrono::steady_clock::time
     }
     auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now});
     Bucket& b = it->second;
-    b.tokens = std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate_);
+    b.tokens =
+        std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate_);
     b.at = now;
     if (b.tokens >= 1) {
         b.tokens -= 1;

@@ -15,13 +15,14 @@ using Ticket = std::shared_ptr<void>;
 
 // Counts holders per key with an optional cap per key and in total (0: no cap).
 class Counter {
-public:
-    Counter(size_t max_total, size_t max_per_key) : max_total_(max_total), max_per_key_(max_per_key) {}
+  public:
+    Counter(size_t max_total, size_t max_per_key)
+        : max_total_(max_total), max_per_key_(max_per_key) {}
     enum class Admit { Ok, Total, PerKey };
     Admit admit(const std::string& key, Ticket& ticket);
     size_t total();
 
-private:
+  private:
     void release(const std::string& key);
     std::mutex mu_;
     std::unordered_map<std::string, size_t> per_key_;
@@ -31,12 +32,12 @@ private:
 
 // A token bucket per key: `rate` tokens a second, at most `burst` saved. rate 0: no limit.
 class RateLimiter {
-public:
+  public:
     RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
     // 0 when a token was taken; otherwise the seconds until one will be there.
     double take(const std::string& key, std::chrono::steady_clock::time_point now);
 
-private:
+  private:
     struct Bucket {
         double tokens;
         std::chrono::steady_clock::time_point at;

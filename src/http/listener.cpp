@@ -40,7 +40,8 @@ void Listener::admit(tcp::socket sock) {
     }
     // Refused before any parsing: one best-effort non-blocking write, then close.
     bool total = verdict == limits::Counter::Admit::Total;
-    (total ? metrics().refused_total : metrics().refused_per_ip).fetch_add(1, std::memory_order_relaxed);
+    (total ? metrics().refused_total : metrics().refused_per_ip)
+        .fetch_add(1, std::memory_order_relaxed);
     static const std::string busy = canned(503, "server is at its connection limit");
     static const std::string many = canned(429, "too many connections from your address");
     const std::string& msg = total ? busy : many;
@@ -57,19 +58,19 @@ std::string Listener::canned(int status, const std::string& why) {
 }
 
 void Listener::do_accept() {
-    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                       tcp::socket sock) {
-        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-        if (ec) {
-            log::warn("accept failed: " + ec.message());
-            auto t = std::make_shared<asio::steady_timer>(self->acceptor_.get_executor(),
-                                                          std::chrono::milliseconds(50));
-            t->async_wait([self, t](boost::system::error_code) { self->do_accept(); });
-            return;
-        }
-        self->admit(std::move(sock));
-        self->do_accept();
-    });
+    acceptor_.async_accept(
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket sock) {
+            if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+            if (ec) {
+                log::warn("accept failed: " + ec.message());
+                auto t = std::make_shared<asio::steady_timer>(self->acceptor_.get_executor(),
+                                                              std::chrono::milliseconds(50));
+                t->async_wait([self, t](boost::system::error_code) { self->do_accept(); });
+                return;
+            }
+            self->admit(std::move(sock));
+            self->do_accept();
+        });
 }
 
 }  // namespace ssechat::http

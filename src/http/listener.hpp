@@ -9,7 +9,7 @@ namespace ssechat::http {
 class Api;
 
 class Listener : public std::enable_shared_from_this<Listener> {
-public:
+  public:
     // Binds with SO_REUSEPORT, so the kernel spreads connections over the loops and no loop
     // hands sockets to another. Throws boost::system::system_error when it cannot bind.
     Listener(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& ep, Api& api);
@@ -17,7 +17,7 @@ public:
     void stop();
     uint16_t port() const { return acceptor_.local_endpoint().port(); }
 
-private:
+  private:
     void do_accept();
     void admit(boost::asio::ip::tcp::socket sock);
     static std::string canned(int status, const std::string& why);

@@ -1,10 +1,9 @@
 // Request helpers: the parsing that the seed delegated to body-parser and qs.
 #include "http/request.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
-
-#include <algorithm>
 
 #include "util/text.hpp"
 
@@ -41,7 +40,9 @@ const std::string* find(const Query& q, std::string_view key) {
 
 namespace {
 
-MessageBody refuse(int status, std::string why) { return {status, std::move(why), {}}; }
+MessageBody refuse(int status, std::string why) {
+    return {status, std::move(why), {}};
+}
 
 // A Boost.JSON parser handler that only notices a key repeated in the top-level object;
 // boost::json::parse keeps the last of duplicates silently, and "which one counts" is exactly
@@ -105,8 +106,7 @@ std::string media_type(std::string_view ct) {
 
 }  // namespace
 
-MessageBody decode_message(std::string_view content_type, std::string_view body,
-                           size_t max_bytes) {
+MessageBody decode_message(std::string_view content_type, std::string_view body, size_t max_bytes) {
     std::string type = media_type(content_type);
     std::string raw;
     if (type == "application/json") {
@@ -130,8 +130,9 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
         if (!m) return refuse(400, "missing \"message\"");
         raw = *m;
     } else {
-        return refuse(400, "Content-Type must be application/json or "
-                           "application/x-www-form-urlencoded");
+        return refuse(400,
+                      "Content-Type must be application/json or "
+                      "application/x-www-form-urlencoded");
     }
     if (!text::valid_utf8(raw)) return refuse(400, "message is not valid UTF-8");
     if (raw.find('\0') != std::string::npos) return refuse(400, "message contains a NUL byte");

@@ -15,7 +15,9 @@ Session::Session(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<vo
 
 Session::~Session() = default;
 
-void Session::run() { do_read(); }
+void Session::run() {
+    do_read();
+}
 
 void Session::do_read() {
     const auto& cfg = api_.config();
@@ -23,7 +25,8 @@ void Session::do_read() {
     parser_->body_limit(cfg.max_body);
     parser_->header_limit(static_cast<uint32_t>(cfg.max_header));
     // A keep-alive connection may sit idle longer than a request may take to arrive.
-    stream_.expires_after(std::chrono::seconds(first_ ? cfg.request_timeout_s : cfg.idle_timeout_s));
+    stream_.expires_after(
+        std::chrono::seconds(first_ ? cfg.request_timeout_s : cfg.idle_timeout_s));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
 }
@@ -43,8 +46,11 @@ void Session::on_read(beast::error_code ec, size_t) {
         stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
         return;
     }
-    if (ec == http::error::body_limit) return refuse(http::status::payload_too_large, "request body is too large");
-    if (ec == http::error::header_limit) return refuse(http::status::request_header_fields_too_large, "request headers are too large");
+    if (ec == http::error::body_limit)
+        return refuse(http::status::payload_too_large, "request body is too large");
+    if (ec == http::error::header_limit)
+        return refuse(http::status::request_header_fields_too_large,
+                      "request headers are too large");
     if (ec) {
         if (!parser_->is_header_done() && buffer_.size() == 0 && !parser_->got_some()) return;
         return refuse(http::status::bad_request, "malformed HTTP request: " + ec.message());

@@ -16,7 +16,7 @@ using Response = beast::http::response<beast::http::string_body>;
 class Api;
 
 class Session : public std::enable_shared_from_this<Session> {
-public:
+  public:
     // `ticket` holds the connection's slot in the connection limits.
     Session(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<void> ticket);
     ~Session();
@@ -32,7 +32,7 @@ public:
     boost::asio::any_io_executor executor() { return stream_.get_executor(); }
     const std::shared_ptr<void>& ticket() const { return ticket_; }
 
-private:
+  private:
     void do_read();
     void on_read(beast::error_code ec, size_t n);
     void on_write(beast::error_code ec, bool keep_alive);
@@ -43,8 +43,8 @@ private:
     std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
     std::shared_ptr<Response> res_;  // alive while it is written
     Api& api_;
-    bool first_ = true;              // the first request gets the request timeout, later ones idle
-    std::shared_ptr<void> ticket_;   // connection-limit slot; a stream keeps a copy
+    bool first_ = true;             // the first request gets the request timeout, later ones idle
+    std::shared_ptr<void> ticket_;  // connection-limit slot; a stream keeps a copy
 };
 
 }  // namespace ssechat::http

@@ -40,7 +40,9 @@ std::string comment(std::string_view text) {
     return out;
 }
 
-std::string retry(unsigned ms) { return "retry: " + std::to_string(ms) + "\n\n"; }
+std::string retry(unsigned ms) {
+    return "retry: " + std::to_string(ms) + "\n\n";
+}
 
 void Parser::feed(std::string_view bytes) {
     for (size_t i = 0; i < bytes.size(); ++i) {
@@ -99,8 +101,10 @@ void Parser::line(std::string_view l) {
         uint64_t v = 0;
         bool ok = !value.empty();
         for (char ch : value) {
-            if (ch < '0' || ch > '9') ok = false;
-            else v = v * 10 + static_cast<uint64_t>(ch - '0');
+            if (ch < '0' || ch > '9')
+                ok = false;
+            else
+                v = v * 10 + static_cast<uint64_t>(ch - '0');
         }
         if (ok) cur_.retry = v;
     }

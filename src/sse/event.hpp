@@ -32,16 +32,16 @@ struct Event {
 
 // Follows the HTML Living Standard's event-stream interpretation, fed in arbitrary pieces.
 class Parser {
-public:
+  public:
     using Callback = std::function<void(const Event&)>;
     explicit Parser(Callback cb) : cb_(std::move(cb)) {}
     void feed(std::string_view bytes);
     size_t comments() const { return comments_; }
 
-private:
+  private:
     void line(std::string_view l);
     Callback cb_;
-    std::string partial_;  // an unfinished line
+    std::string partial_;   // an unfinished line
     bool last_cr_ = false;  // a CR ended the previous chunk; a following LF belongs to it
     Event cur_;
     bool data_seen_ = false;

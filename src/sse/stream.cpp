@@ -32,8 +32,7 @@ void Stream::open(std::span<const Buffer> initial) {
 size_t Stream::write_now(std::span<const Buffer> bufs, bool& failed) {
     iovec iov[kMaxIov];
     size_t n = std::min(bufs.size(), kMaxIov);
-    for (size_t i = 0; i < n; ++i)
-        iov[i] = {const_cast<char*>(bufs[i]->data()), bufs[i]->size()};
+    for (size_t i = 0; i < n; ++i) iov[i] = {const_cast<char*>(bufs[i]->data()), bufs[i]->size()};
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = n;
@@ -136,18 +135,17 @@ void Stream::flush() {
 
 void Stream::watch_peer() {
     // EventSource never sends after its request, so readable means closed (or junk to drop).
-    sock_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](boost::system::error_code ec) {
-                         if (ec || self->closed_) return;
-                         char scratch[512];
-                         ssize_t r = ::recv(self->sock_.native_handle(), scratch, sizeof scratch,
-                                            MSG_DONTWAIT);
-                         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                             self->close();
-                             return;
-                         }
-                         self->watch_peer();
-                     });
+    sock_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](
+                                                           boost::system::error_code ec) {
+        if (ec || self->closed_) return;
+        char scratch[512];
+        ssize_t r = ::recv(self->sock_.native_handle(), scratch, sizeof scratch, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            self->close();
+            return;
+        }
+        self->watch_peer();
+    });
 }
 
 void Stream::close_later() {

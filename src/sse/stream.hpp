@@ -22,7 +22,7 @@ enum class SendStatus {
 // Writes go straight to the socket; a write handler is armed only after a partial write.
 // All members run on the owning event loop only.
 class Stream : public std::enable_shared_from_this<Stream> {
-public:
+  public:
     Stream(boost::asio::ip::tcp::socket sock, size_t limit);
     virtual ~Stream() = default;
     Stream(const Stream&) = delete;
@@ -41,13 +41,13 @@ public:
     std::chrono::steady_clock::time_point last_write() const { return last_write_; }
     size_t queued_bytes() const { return queued_bytes_; }
 
-protected:
+  protected:
     // Runs once, on the loop, when the stream closes for any reason.
     virtual void on_closed() {}
     // Runs when a send would pass the limit, just before the stream is closed for it.
     virtual void on_overflow() {}
 
-private:
+  private:
     struct Pending {
         Buffer buf;  // shared with every other recipient
         size_t off;  // bytes of buf already written

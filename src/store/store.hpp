@@ -22,7 +22,7 @@ struct RoomMeta {
 // Thread model: append() is called from one writer thread only; the read calls may come from
 // any thread concurrently with it.
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     virtual std::vector<RoomMeta> rooms() = 0;

@@ -23,7 +23,7 @@ bool parse_uint(const std::string& s, uint64_t lo, uint64_t hi, uint64_t& out) {
 
 template <typename T>
 std::function<bool(Config&, const std::string&)> number(T Config::*field, uint64_t lo,
-                                                         uint64_t hi) {
+                                                        uint64_t hi) {
     return [=](Config& c, const std::string& v) {
         uint64_t n;
         if (!parse_uint(v, lo, hi, n)) return false;
@@ -83,10 +83,10 @@ const std::vector<Flag>& flags() {
         {"retry", "the SSE retry hint in ms (default 3000)", number(&Config::retry_ms, 0, 600000)},
         {"presence-max", "rooms with more users online send no join/leave events (default 1000)",
          number(&Config::presence_max, 0, 10000000)},
-        {"coalesce-us", "under load, batch fan-out writes this often at most (default 1000; 0: off)",
+        {"coalesce-us",
+         "under load, batch fan-out writes this often at most (default 1000; 0: off)",
          number(&Config::coalesce_us, 0, 100000)},
-        {"max-body", "request body bytes (default 65536)",
-         number(&Config::max_body, 64, 64 << 20)},
+        {"max-body", "request body bytes (default 65536)", number(&Config::max_body, 64, 64 << 20)},
         {"max-message", "message bytes after trimming (default 4096)",
          number(&Config::max_message, 1, 1 << 20)},
         {"stream-buffer", "outbound bytes queued per stream before it is dropped (default 1048576)",
@@ -133,7 +133,8 @@ const std::vector<Flag>& flags() {
              size_t start = 0;
              while (start <= v.size()) {
                  size_t comma = v.find(',', start);
-                 std::string o = v.substr(start, comma == std::string::npos ? v.npos : comma - start);
+                 std::string o =
+                     v.substr(start, comma == std::string::npos ? v.npos : comma - start);
                  if (o.empty()) return false;
                  c.cors_origins.push_back(o);
                  if (comma == std::string::npos) break;

@@ -9,37 +9,37 @@
 namespace ssechat {
 
 struct Config {
-    std::string bind = "127.0.0.1";  // address to listen on
-    uint16_t port = 3000;            // 0 picks a free port (tests use it)
-    unsigned threads = 0;            // event loops; 0 means one per core
-    std::string store = "sqlite";    // sqlite | memory
-    std::string data_dir = "./data";  // where the sqlite file lives
-    bool fsync_always = false;        // synchronous=FULL: survive power loss, not just a crash
-    uint64_t retain = 0;              // newest N messages kept per room; 0 keeps all
-    size_t cache = 256;               // recent messages per room kept in RAM
-    size_t legacy_history = 1000;     // messages in the seed API's snapshot array
-    size_t history = 50;              // default replay on a fresh native stream
-    unsigned heartbeat_s = 15;        // ": ping" interval on idle streams
-    unsigned retry_ms = 3000;         // the SSE "retry:" hint
-    size_t presence_max = 1000;       // rooms with more users online send no join/leave events
-    unsigned coalesce_us = 1000;      // minimum gap between two fan-out writes to a stream
-    size_t max_body = 64 * 1024;      // request body limit (413 above it)
-    size_t max_message = 4096;        // message bytes after trimming (413 above it)
-    size_t max_user = 128;            // user id bytes
-    size_t stream_buffer = 1 << 20;   // outbound bytes queued per stream before it is dropped
-    size_t stream_sndbuf = 256 * 1024;  // kernel send buffer per stream (SO_SNDBUF); 0: autotune
-    size_t max_pending = 100000;      // publishes waiting for the store before 503
-    unsigned request_timeout_s = 10;  // a request must arrive in full within this
-    unsigned idle_timeout_s = 30;     // keep-alive connections idle longer are closed
-    size_t max_header = 16 * 1024;    // request line plus headers (431 above it)
-    size_t max_connections = 16384;   // open TCP connections in total (503 above it)
+    std::string bind = "127.0.0.1";        // address to listen on
+    uint16_t port = 3000;                  // 0 picks a free port (tests use it)
+    unsigned threads = 0;                  // event loops; 0 means one per core
+    std::string store = "sqlite";          // sqlite | memory
+    std::string data_dir = "./data";       // where the sqlite file lives
+    bool fsync_always = false;             // synchronous=FULL: survive power loss, not just a crash
+    uint64_t retain = 0;                   // newest N messages kept per room; 0 keeps all
+    size_t cache = 256;                    // recent messages per room kept in RAM
+    size_t legacy_history = 1000;          // messages in the seed API's snapshot array
+    size_t history = 50;                   // default replay on a fresh native stream
+    unsigned heartbeat_s = 15;             // ": ping" interval on idle streams
+    unsigned retry_ms = 3000;              // the SSE "retry:" hint
+    size_t presence_max = 1000;            // rooms with more users online send no join/leave events
+    unsigned coalesce_us = 1000;           // minimum gap between two fan-out writes to a stream
+    size_t max_body = 64 * 1024;           // request body limit (413 above it)
+    size_t max_message = 4096;             // message bytes after trimming (413 above it)
+    size_t max_user = 128;                 // user id bytes
+    size_t stream_buffer = 1 << 20;        // outbound bytes queued per stream before it is dropped
+    size_t stream_sndbuf = 256 * 1024;     // kernel send buffer per stream (SO_SNDBUF); 0: autotune
+    size_t max_pending = 100000;           // publishes waiting for the store before 503
+    unsigned request_timeout_s = 10;       // a request must arrive in full within this
+    unsigned idle_timeout_s = 30;          // keep-alive connections idle longer are closed
+    size_t max_header = 16 * 1024;         // request line plus headers (431 above it)
+    size_t max_connections = 16384;        // open TCP connections in total (503 above it)
     size_t max_connections_per_ip = 1024;  // per client address (429 above it); 0: no limit
     size_t max_streams_per_user = 32;  // open event streams per user (429 above it); 0: no limit
-    double publish_rate = 20;         // publishes per second per user; 0: no limit
-    double publish_burst = 40;        // publishes a user may save up
-    std::string web_root;             // serve the page from here instead of the built-in copy
-    std::string jwt_secret;           // HS256 secret: tokens required when set
-    std::string jwt_key;              // PEM public key file for RS256/ES256
+    double publish_rate = 20;          // publishes per second per user; 0: no limit
+    double publish_burst = 40;         // publishes a user may save up
+    std::string web_root;              // serve the page from here instead of the built-in copy
+    std::string jwt_secret;            // HS256 secret: tokens required when set
+    std::string jwt_key;               // PEM public key file for RS256/ES256
     std::vector<std::string> cors_origins = {"*"};  // allowed Origins, or "*"
 };
 

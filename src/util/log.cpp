@@ -15,8 +15,14 @@ void emit(std::string_view level, std::string_view msg) {
 }
 }  // namespace
 
-void info(std::string_view msg) { emit("info: ", msg); }
-void warn(std::string_view msg) { emit("warn: ", msg); }
-void error(std::string_view msg) { emit("error: ", msg); }
+void info(std::string_view msg) {
+    emit("info: ", msg);
+}
+void warn(std::string_view msg) {
+    emit("warn: ", msg);
+}
+void error(std::string_view msg) {
+    emit("error: ", msg);
+}
 
 }  // namespace ssechat::log

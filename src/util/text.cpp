@@ -36,8 +36,7 @@ bool valid_utf8(std::string_view s) {
         }
         // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
         static constexpr uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
+        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
         p += len;
     }
     return true;
@@ -50,15 +49,15 @@ size_t space_len(std::string_view s) {
     unsigned char c = s[0];
     if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
     auto is = [&](std::string_view seq) { return s.substr(0, seq.size()) == seq; };
-    if (is("\xC2\xA0")) return 2;                    // U+00A0
-    if (is("\xE1\x9A\x80")) return 3;                // U+1680
+    if (is("\xC2\xA0")) return 2;      // U+00A0
+    if (is("\xE1\x9A\x80")) return 3;  // U+1680
     if (s.size() >= 3 && c == 0xE2 && (unsigned char)s[1] == 0x80) {
         unsigned char d = s[2];
         if ((d >= 0x80 && d <= 0x8A) || d == 0xA8 || d == 0xA9 || d == 0xAF) return 3;
     }
-    if (is("\xE2\x81\x9F")) return 3;                // U+205F
-    if (is("\xE3\x80\x80")) return 3;                // U+3000
-    if (is("\xEF\xBB\xBF")) return 3;                // U+FEFF
+    if (is("\xE2\x81\x9F")) return 3;  // U+205F
+    if (is("\xE3\x80\x80")) return 3;  // U+3000
+    if (is("\xEF\xBB\xBF")) return 3;  // U+FEFF
     return 0;
 }
 // Length of a white space code point ending s, or 0.

@@ -18,7 +18,9 @@ TEST(Durability, RestartKeepsHistoryAndIds) {
     {
         Server srv({"--data", dir});
         for (int i = 0; i < 5; ++i)
-            ASSERT_EQ(post_json(srv.port(), "/rooms/keep/messages?id=a", R"({"message":"x"})").status, 201);
+            ASSERT_EQ(
+                post_json(srv.port(), "/rooms/keep/messages?id=a", R"({"message":"x"})").status,
+                201);
         post_json(srv.port(), "/message?id=1234", R"({"message":"Hi"})");
         EXPECT_EQ(srv.terminate(), 0);
     }
@@ -46,8 +48,9 @@ TEST(Durability, EveryAcknowledgedMessageSurvivesKill9) {
             pubs.emplace_back([&, t] {
                 for (int i = 0; i < 100000 && !stop; ++i) {
                     try {
-                        auto r = post_json(srv.port(), "/rooms/crash/messages?id=p" + std::to_string(t),
-                                           "{\"message\":\"" + std::to_string(i) + "\"}");
+                        auto r =
+                            post_json(srv.port(), "/rooms/crash/messages?id=p" + std::to_string(t),
+                                      "{\"message\":\"" + std::to_string(i) + "\"}");
                         if (r.status != 201) continue;
                         std::lock_guard lk(mu);
                         acked.push_back(json::parse(r.body).at("id").to_number<uint64_t>());
@@ -66,9 +69,11 @@ TEST(Durability, EveryAcknowledgedMessageSurvivesKill9) {
     std::vector<uint64_t> stored;
     uint64_t after = 0;
     while (true) {
-        auto r = request(srv.port(), "GET", "/rooms/crash/messages?limit=500&after=" + std::to_string(after));
+        auto r = request(srv.port(), "GET",
+                         "/rooms/crash/messages?limit=500&after=" + std::to_string(after));
         auto o = json::parse(r.body).as_object();
-        for (auto& m : o.at("messages").as_array()) stored.push_back(m.at("id").to_number<uint64_t>());
+        for (auto& m : o.at("messages").as_array())
+            stored.push_back(m.at("id").to_number<uint64_t>());
         if (!o.at("has_more").as_bool()) break;
         after = stored.back();
     }

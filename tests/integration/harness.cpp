@@ -1,10 +1,9 @@
 // Harness implementation over plain POSIX sockets and fork/exec.
 #include "harness.hpp"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -185,9 +184,11 @@ Exit run_binary(const std::vector<std::string>& args, std::chrono::milliseconds 
 
 Response request(int port, const std::string& method, const std::string& target,
                  const std::string& body, const Headers& headers) {
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
-    if (!body.empty() || method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!body.empty() || method == "POST")
+        req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     req += "\r\n" + body;
     std::string text = raw(port, req, 10000ms);
     namespace http = boost::beast::http;
@@ -227,12 +228,15 @@ std::string raw(int port, const std::string& bytes, std::chrono::milliseconds li
 SseClient::SseClient(int port, const std::string& target, const Headers& headers)
     : parser_([this](const ssechat::sse::Event& e) { events.push_back(e); }) {
     fd_ = connect_to(port);
-    std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n";
+    std::string req =
+        "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
     write_all(fd_, req + "\r\n");
 }
 
-SseClient::~SseClient() { close(); }
+SseClient::~SseClient() {
+    close();
+}
 
 void SseClient::close() {
     if (fd_ >= 0) ::close(fd_);

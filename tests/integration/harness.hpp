@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 // Runs `ssechat --port 0 ARGS...` and waits for its banner.
 class Server {
-public:
+  public:
     explicit Server(std::vector<std::string> args = {"--store", "memory"});
     ~Server();
     int port() const { return port_; }
@@ -28,7 +28,7 @@ public:
     int terminate(std::chrono::milliseconds limit = 5000ms);
     std::string stderr_text() const;
 
-private:
+  private:
     pid_t pid_ = -1;
     int port_ = 0;
     std::string banner_;
@@ -63,7 +63,7 @@ std::string raw(int port, const std::string& bytes, std::chrono::milliseconds li
 
 // A blocking socket that keeps an event stream open.
 class SseClient {
-public:
+  public:
     SseClient(int port, const std::string& target, const Headers& headers = {});
     ~SseClient();
     SseClient(const SseClient&) = delete;
@@ -80,13 +80,13 @@ public:
     void close();
 
     int status = 0;
-    std::string head;   // the response head
-    std::string body;   // every body byte so far
+    std::string head;  // the response head
+    std::string body;  // every body byte so far
     std::vector<ssechat::sse::Event> events;
     size_t comments() const { return parser_.comments(); }
     bool closed_by_server = false;
 
-private:
+  private:
     bool read_once(int timeout_ms);
     int fd_ = -1;
     std::string pending_;  // bytes before the head is complete

@@ -11,7 +11,8 @@ using namespace itest;
 namespace json = boost::json;
 
 namespace {
-uint64_t publish(int port, const std::string& room, const std::string& user, const std::string& text) {
+uint64_t publish(int port, const std::string& room, const std::string& user,
+                 const std::string& text) {
     json::object b;
     b["message"] = text;
     auto r = post_json(port, "/rooms/" + room + "/messages?id=" + user, json::serialize(b));
@@ -41,7 +42,8 @@ TEST(NativeApi, PublishAnswers201WithTheStoredMessage) {
 
 TEST(NativeApi, BadRoomsAndBodiesSayWhatWasWrong) {
     Server srv;
-    for (std::string room : std::vector<std::string>{"a%2Fb", "..", std::string(65, 'x'), "a%20b", "%C3%A9"}) {
+    for (std::string room :
+         std::vector<std::string>{"a%2Fb", "..", std::string(65, 'x'), "a%20b", "%C3%A9"}) {
         auto r = post_json(srv.port(), "/rooms/" + room + "/messages?id=u", R"({"message":"x"})");
         EXPECT_EQ(r.status, 400) << room;
         EXPECT_NE(r.body.find("room names"), std::string::npos) << r.body;
@@ -52,12 +54,17 @@ TEST(NativeApi, BadRoomsAndBodiesSayWhatWasWrong) {
     r = post_json(srv.port(), "/rooms/ok/messages?id=u", R"({"message":5})");
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.body.find("must be a string"), std::string::npos);
-    r = post_json(srv.port(), "/rooms/ok/messages?id=u", "{\"message\":\"" + std::string(5000, 'a') + "\"}");
+    r = post_json(srv.port(), "/rooms/ok/messages?id=u",
+                  "{\"message\":\"" + std::string(5000, 'a') + "\"}");
     EXPECT_EQ(r.status, 413);
     EXPECT_NE(r.body.find("4096"), std::string::npos);
     r = request(srv.port(), "DELETE", "/rooms/ok/messages");
     EXPECT_EQ(r.status, 405);
-    EXPECT_EQ(json::parse(request(srv.port(), "GET", "/rooms/ok/messages").body).at("messages").as_array().size(), 0u);
+    EXPECT_EQ(json::parse(request(srv.port(), "GET", "/rooms/ok/messages").body)
+                  .at("messages")
+                  .as_array()
+                  .size(),
+              0u);
 }
 
 TEST(NativeApi, StreamStartsWithRetryThenHistoryThenLive) {
@@ -119,7 +126,9 @@ TEST(NativeApi, ResumeWhilePublishingHasNoGapsAndNoDuplicates) {
     }
     publisher.join();
     SseClient tail(srv.port(), "/rooms/busy/events", {{"Last-Event-ID", std::to_string(last)}});
-    tail.wait_until([&] { return !ids_of(tail.events).empty() && ids_of(tail.events).back() == last_acked.load(); });
+    tail.wait_until([&] {
+        return !ids_of(tail.events).empty() && ids_of(tail.events).back() == last_acked.load();
+    });
     for (uint64_t id : ids_of(tail.events)) seen.push_back(id);
     ASSERT_FALSE(seen.empty());
     EXPECT_EQ(seen, range(seen.front(), last_acked.load()));
@@ -244,8 +253,9 @@ TEST(NativeApi, SeedSnapshotIsBoundedByLegacyHistory) {
         post_json(srv.port(), "/message?id=u", "{\"message\":\"m" + std::to_string(i) + "\"}");
     SseClient seed(srv.port(), "/messages");
     ASSERT_TRUE(seed.wait_events(1));
-    EXPECT_EQ(seed.events[0].data,
-              R"([{"user_id":"u","message":"m3"},{"user_id":"u","message":"m4"},{"user_id":"u","message":"m5"}])");
+    EXPECT_EQ(
+        seed.events[0].data,
+        R"([{"user_id":"u","message":"m3"},{"user_id":"u","message":"m4"},{"user_id":"u","message":"m5"}])");
 }
 
 TEST(NativeApi, StreamsThatStayGetEverythingWhileOthersLeaveMidFlush) {
@@ -254,8 +264,10 @@ TEST(NativeApi, StreamsThatStayGetEverythingWhileOthersLeaveMidFlush) {
     Server srv({"--store", "memory", "--threads", "1", "--publish-rate", "0"});
     std::vector<std::unique_ptr<SseClient>> stay, leave;
     for (int i = 0; i < 300; ++i) {
-        stay.push_back(std::make_unique<SseClient>(srv.port(), "/rooms/big/events?history=0&id=s" + std::to_string(i)));
-        leave.push_back(std::make_unique<SseClient>(srv.port(), "/rooms/big/events?history=0&id=l" + std::to_string(i)));
+        stay.push_back(std::make_unique<SseClient>(
+            srv.port(), "/rooms/big/events?history=0&id=s" + std::to_string(i)));
+        leave.push_back(std::make_unique<SseClient>(
+            srv.port(), "/rooms/big/events?history=0&id=l" + std::to_string(i)));
     }
     for (auto& c : stay) ASSERT_TRUE(c->wait_until([&] { return c->status == 200; }));
     std::thread pub([&] {

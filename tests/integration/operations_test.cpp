@@ -1,6 +1,7 @@
 // Operations: command line, signals, disconnects, health, metrics, malformed HTTP.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <thread>
 
 #include "harness.hpp"
@@ -17,7 +18,8 @@ long metric(int port, const std::string& line_prefix) {
 }  // namespace
 
 TEST(Operations, BadFlagsExitWith2AndOneLine) {
-    for (auto args : std::vector<std::vector<std::string>>{{"--bogus"}, {"--port", "x"}, {"--threads", "0"}}) {
+    for (auto args :
+         std::vector<std::vector<std::string>>{{"--bogus"}, {"--port", "x"}, {"--threads", "0"}}) {
         auto e = run_binary(args);
         EXPECT_EQ(e.code, 2) << args[0];
         EXPECT_EQ(std::count(e.out.begin(), e.out.end(), '\n'), 1) << e.out;
@@ -43,7 +45,9 @@ TEST(Operations, DisconnectedClientsAreRemovedAtOnceWithoutErrors) {
     Server srv({"--store", "memory", "--threads", "2"});
     {
         std::vector<std::unique_ptr<SseClient>> cs;
-        for (int i = 0; i < 20; ++i) cs.push_back(std::make_unique<SseClient>(srv.port(), "/messages?id=" + std::to_string(i)));
+        for (int i = 0; i < 20; ++i)
+            cs.push_back(
+                std::make_unique<SseClient>(srv.port(), "/messages?id=" + std::to_string(i)));
         for (auto& c : cs) ASSERT_TRUE(c->wait_events(1));
         EXPECT_EQ(metric(srv.port(), "ssechat_streams{api=\"seed\"}"), 20);
     }
@@ -72,30 +76,67 @@ TEST(Operations, HealthAndMetrics) {
 
 TEST(Operations, MalformedHttpGetsJson400AndServerStaysUp) {
     Server srv;
-    for (std::string bad : {"GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET /\r\n\r\n",
-                            "POST /message?id=a HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-                            "POST /message?id=a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n"}) {
+    for (std::string bad :
+         {"GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET /\r\n\r\n",
+          "POST /message?id=a HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: "
+          "chunked\r\n\r\n0\r\n\r\n",
+          "POST /message?id=a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n"}) {
         auto out = raw(srv.port(), bad);
         EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << bad << " -> " << out;
         EXPECT_NE(out.find("\"error\""), std::string::npos) << out;
     }
-    auto big = raw(srv.port(), "POST /message?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n");
+    auto big = raw(srv.port(),
+                   "POST /message?id=a HTTP/1.1\r\nContent-Type: "
+                   "application/json\r\nContent-Length: 10000000\r\n\r\n");
     EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big;
-    auto hdr = raw(srv.port(), "GET /rooms HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+    auto hdr =
+        raw(srv.port(), "GET /rooms HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
     EXPECT_EQ(hdr.rfind("HTTP/1.1 431", 0), 0u) << hdr.substr(0, 100);
     EXPECT_EQ(request(srv.port(), "GET", "/healthz").status, 200);
 }
 
 TEST(Operations, PipelinedRequestsAreAnsweredInOrder) {
     Server srv;
-    std::string one = "POST /message?id=p HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"a\"}";
-    std::string two = "POST /message?id=p HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    std::string one =
+        "POST /message?id=p HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"a\"}";
+    std::string two =
+        "POST /message?id=p HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: 2\r\n\r\n{}";
     std::string three = "GET /rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     auto out = raw(srv.port(), one + two + three);
-    auto a = out.find("Message Sent Succesfully"), b = out.find("Bad Request"), c = out.find("\"rooms\"");
+    auto a = out.find("Message Sent Succesfully"), b = out.find("Bad Request"),
+         c = out.find("\"rooms\"");
     ASSERT_NE(a, std::string::npos) << out;
     ASSERT_NE(b, std::string::npos) << out;
     ASSERT_NE(c, std::string::npos) << out;
     EXPECT_LT(a, b);
     EXPECT_LT(b, c);
+}
+
+TEST(Operations, WebRootServesAFolderAndNothingOutsideIt) {
+    std::string dir = temp_dir();
+    { std::ofstream(dir + "/index.html") << "<p>custom</p>"; }
+    { std::ofstream(dir + "/.secret") << "no"; }
+    Server srv({"--store", "memory", "--web-root", dir});
+    auto r = request(srv.port(), "GET", "/");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "<p>custom</p>");
+    EXPECT_EQ(r.header("content-type"), "text/html; charset=utf-8");
+    EXPECT_FALSE(r.header("etag").empty());
+    EXPECT_EQ(request(srv.port(), "GET", "/", "", {{"If-None-Match", r.header("etag")}}).status,
+              304);
+    EXPECT_EQ(request(srv.port(), "GET", "/.secret").status, 404);
+    EXPECT_EQ(request(srv.port(), "GET", "/..%2F..%2Fetc%2Fpasswd").status, 404);
+    EXPECT_EQ(request(srv.port(), "GET", "/app.js").status, 404);  // not in this folder
+}
+
+TEST(Operations, BuiltInPageIsServed) {
+    Server srv;
+    auto r = request(srv.port(), "GET", "/");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("<title>ssechat</title>"), std::string::npos);
+    EXPECT_NE(r.header("content-security-policy").find("default-src 'self'"), std::string::npos);
+    EXPECT_EQ(request(srv.port(), "GET", "/worker.js").header("content-type"),
+              "text/javascript; charset=utf-8");
 }

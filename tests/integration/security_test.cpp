@@ -38,26 +38,38 @@ TEST(Security, TokensDecideWhoPostsAndWhere) {
     std::string alice = token({"--sub", "alice", "--secret", "hunter2", "--ttl", "1h"});
     std::string lobby_only = token({"--sub", "bob", "--secret", "hunter2", "--rooms", "lobby"});
     std::string forged = token({"--sub", "alice", "--secret", "wrong"});
-    auto bearer = [](const std::string& t) { return Headers{{"Authorization", "Bearer " + t}, {"Content-Type", "application/json"}}; };
+    auto bearer = [](const std::string& t) {
+        return Headers{{"Authorization", "Bearer " + t}, {"Content-Type", "application/json"}};
+    };
 
-    auto none = request(srv.port(), "POST", "/rooms/lobby/messages?id=alice", R"({"message":"x"})", {{"Content-Type", "application/json"}});
+    auto none = request(srv.port(), "POST", "/rooms/lobby/messages?id=alice", R"({"message":"x"})",
+                        {{"Content-Type", "application/json"}});
     EXPECT_EQ(none.status, 401);
     EXPECT_EQ(none.header("www-authenticate"), "Bearer");
     EXPECT_NE(none.body.find("missing token"), std::string::npos);
-    EXPECT_EQ(request(srv.port(), "POST", "/rooms/lobby/messages", R"({"message":"x"})", bearer(forged)).status, 401);
+    EXPECT_EQ(
+        request(srv.port(), "POST", "/rooms/lobby/messages", R"({"message":"x"})", bearer(forged))
+            .status,
+        401);
     EXPECT_EQ(request(srv.port(), "GET", "/rooms", "", bearer("garbage")).status, 401);
 
     // ?id= can no longer choose the user: the token's sub is the author.
-    auto ok = request(srv.port(), "POST", "/rooms/lobby/messages?id=mallory", R"({"message":"hi"})", bearer(alice));
+    auto ok = request(srv.port(), "POST", "/rooms/lobby/messages?id=mallory", R"({"message":"hi"})",
+                      bearer(alice));
     ASSERT_EQ(ok.status, 201) << ok.body;
     EXPECT_EQ(json::parse(ok.body).at("user_id").as_string(), "alice");
     // The seed API too.
-    auto seed = request(srv.port(), "POST", "/message?id=mallory", R"({"message":"seed"})", bearer(alice));
+    auto seed =
+        request(srv.port(), "POST", "/message?id=mallory", R"({"message":"seed"})", bearer(alice));
     EXPECT_EQ(seed.status, 200);
 
     // A rooms claim restricts reading and posting.
-    EXPECT_EQ(request(srv.port(), "POST", "/rooms/lobby/messages", R"({"message":"ok"})", bearer(lobby_only)).status, 201);
-    auto denied = request(srv.port(), "POST", "/rooms/secret/messages", R"({"message":"no"})", bearer(lobby_only));
+    EXPECT_EQ(request(srv.port(), "POST", "/rooms/lobby/messages", R"({"message":"ok"})",
+                      bearer(lobby_only))
+                  .status,
+              201);
+    auto denied = request(srv.port(), "POST", "/rooms/secret/messages", R"({"message":"no"})",
+                          bearer(lobby_only));
     EXPECT_EQ(denied.status, 403);
     EXPECT_NE(denied.body.find("secret"), std::string::npos);
     SseClient blocked(srv.port(), "/rooms/secret/events?token=" + lobby_only);
@@ -68,7 +80,8 @@ TEST(Security, TokensDecideWhoPostsAndWhere) {
     SseClient q(srv.port(), "/rooms/lobby/events?token=" + alice);
     ASSERT_TRUE(q.wait_events(2));
     EXPECT_EQ(q.status, 200);
-    SseClient cookie(srv.port(), "/rooms/lobby/events", {{"Cookie", "theme=dark; ssechat_token=" + alice}});
+    SseClient cookie(srv.port(), "/rooms/lobby/events",
+                     {{"Cookie", "theme=dark; ssechat_token=" + alice}});
     ASSERT_TRUE(cookie.wait_until([&] { return cookie.status != 0; }));
     EXPECT_EQ(cookie.status, 200);
     SseClient anon(srv.port(), "/messages");
@@ -88,7 +101,8 @@ TEST(Security, ExpiredTokenIsRefused) {
     auto e = run_binary({"token", "--sub", "a", "--secret", "k", "--ttl", "0"});
     EXPECT_EQ(e.code, 2);  // ttl must be positive
     std::string t = token({"--sub", "a", "--secret", "k", "--ttl", "1s"});
-    EXPECT_EQ(request(srv.port(), "GET", "/rooms", "", {{"Authorization", "Bearer " + t}}).status, 200);
+    EXPECT_EQ(request(srv.port(), "GET", "/rooms", "", {{"Authorization", "Bearer " + t}}).status,
+              200);
 }
 
 TEST(Security, PublishRateLimitAnswers429WithRetryAfter) {
@@ -108,13 +122,15 @@ TEST(Security, PublishRateLimitAnswers429WithRetryAfter) {
     EXPECT_EQ(last.header("retry-after"), "1");
     EXPECT_NE(last.body.find("rate limit"), std::string::npos);
     // Another user is not affected, and the seed API is limited too.
-    EXPECT_EQ(post_json(srv.port(), "/rooms/r/messages?id=other", R"({"message":"x"})").status, 201);
+    EXPECT_EQ(post_json(srv.port(), "/rooms/r/messages?id=other", R"({"message":"x"})").status,
+              201);
     EXPECT_EQ(post_json(srv.port(), "/message?id=spammer", R"({"message":"x"})").status, 429);
     EXPECT_EQ(metric(srv.port(), "ssechat_refusals_total{reason=\"publish_rate\"}"), 4);
 }
 
 TEST(Security, StreamsPerUserAndConnectionsPerAddressAreCapped) {
-    Server srv({"--store", "memory", "--max-streams-per-user", "2", "--max-connections-per-ip", "5"});
+    Server srv(
+        {"--store", "memory", "--max-streams-per-user", "2", "--max-connections-per-ip", "5"});
     SseClient a(srv.port(), "/rooms/r/events?id=u"), b(srv.port(), "/rooms/r/events?id=u");
     ASSERT_TRUE(a.wait_until([&] { return a.status != 0; }));
     ASSERT_TRUE(b.wait_until([&] { return b.status != 0; }));
@@ -135,7 +151,8 @@ TEST(Security, StreamsPerUserAndConnectionsPerAddressAreCapped) {
     // a holds one connection; four more fill the per-address limit of five.
     std::vector<std::unique_ptr<SseClient>> more;
     for (int i = 0; i < 4; ++i) {
-        more.push_back(std::make_unique<SseClient>(srv.port(), "/rooms/r/events?id=x" + std::to_string(i)));
+        more.push_back(
+            std::make_unique<SseClient>(srv.port(), "/rooms/r/events?id=x" + std::to_string(i)));
         ASSERT_TRUE(more.back()->wait_until([&] { return more.back()->status != 0; }));
     }
     auto refused = raw(srv.port(), "GET /rooms HTTP/1.1\r\n\r\n");
@@ -145,19 +162,21 @@ TEST(Security, StreamsPerUserAndConnectionsPerAddressAreCapped) {
     a.close();
     bool served = false;
     for (int i = 0; i < 50 && !served; ++i) {
-        served = raw(srv.port(), "GET /rooms HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0) == 0;
+        served = raw(srv.port(), "GET /rooms HTTP/1.1\r\nConnection: close\r\n\r\n")
+                     .rfind("HTTP/1.1 200", 0) == 0;
         if (!served) std::this_thread::sleep_for(20ms);
     }
     EXPECT_TRUE(served);
 }
 
 TEST(Security, SlowConsumersAreDroppedAndResumeWithoutLoss) {
-    Server srv({"--store", "memory", "--publish-rate", "0", "--stream-buffer", "65536", "--cache", "1024",
-                "--max-connections-per-ip", "0", "--max-streams-per-user", "0"});
+    Server srv({"--store", "memory", "--publish-rate", "0", "--stream-buffer", "65536", "--cache",
+                "1024", "--max-connections-per-ip", "0", "--max-streams-per-user", "0"});
     // 1,000 clients that never read, and one that does.
     std::vector<std::unique_ptr<SseClient>> slow;
     for (int i = 0; i < 1000; ++i)
-        slow.push_back(std::make_unique<SseClient>(srv.port(), "/rooms/flood/events?history=0&id=slow" + std::to_string(i)));
+        slow.push_back(std::make_unique<SseClient>(
+            srv.port(), "/rooms/flood/events?history=0&id=slow" + std::to_string(i)));
     SseClient reader(srv.port(), "/rooms/flood/events?history=0&id=reader");
     ASSERT_TRUE(reader.wait_until([&] { return reader.status == 200; }));
     std::this_thread::sleep_for(300ms);
@@ -165,26 +184,31 @@ TEST(Security, SlowConsumersAreDroppedAndResumeWithoutLoss) {
     std::string big(3000, 'z');
     constexpr int kMessages = 600;  // 1.8 MB per client: far past what buffers may hold
     for (int i = 0; i < kMessages; ++i) {
-        auto r = post_json(srv.port(), "/rooms/flood/messages?id=talker", "{\"message\":\"" + std::to_string(i) + big + "\"}");
+        auto r = post_json(srv.port(), "/rooms/flood/messages?id=talker",
+                           "{\"message\":\"" + std::to_string(i) + big + "\"}");
         ASSERT_EQ(r.status, 201);
         if (i % 50 == 0) reader.drain(1ms);
     }
-    ASSERT_TRUE(reader.wait_until([&] { return ids_of(reader.events).size() >= kMessages; }, 20000ms));
+    ASSERT_TRUE(
+        reader.wait_until([&] { return ids_of(reader.events).size() >= kMessages; }, 20000ms));
     std::vector<uint64_t> all(kMessages);
     for (uint64_t i = 0; i < kMessages; ++i) all[i] = i + 1;
     EXPECT_EQ(ids_of(reader.events), all);
     long dropped = metric(srv.port(), "ssechat_slow_disconnects_total");
     EXPECT_GE(dropped, 900) << "clients that stopped reading must be disconnected";
     long rss_after = rss_kib(srv.pid());
-    EXPECT_LT(rss_after - rss_before, 64 * 1024) << "memory grew by " << (rss_after - rss_before) << " KiB";
+    EXPECT_LT(rss_after - rss_before, 64 * 1024)
+        << "memory grew by " << (rss_after - rss_before) << " KiB";
     // A dropped client reads what it was sent, then resumes by Last-Event-ID and loses nothing.
     auto& victim = *slow[7];
     ASSERT_TRUE(victim.wait_closed(10000ms));
     auto got = ids_of(victim.events);
     uint64_t last = got.empty() ? 0 : got.back();
     ASSERT_LT(last, uint64_t{kMessages});
-    SseClient resumed(srv.port(), "/rooms/flood/events?id=slow7", {{"Last-Event-ID", std::to_string(last)}});
-    ASSERT_TRUE(resumed.wait_until([&] { return ids_of(resumed.events).size() >= kMessages - last; }, 10000ms));
+    SseClient resumed(srv.port(), "/rooms/flood/events?id=slow7",
+                      {{"Last-Event-ID", std::to_string(last)}});
+    ASSERT_TRUE(resumed.wait_until(
+        [&] { return ids_of(resumed.events).size() >= kMessages - last; }, 10000ms));
     for (uint64_t id : ids_of(resumed.events)) got.push_back(id);
     std::vector<uint64_t> from_one(got.size());
     for (size_t i = 0; i < got.size(); ++i) from_one[i] = got.front() + i;
@@ -207,37 +231,118 @@ TEST(Security, BadInputTableGets4xxAndChangesNothing) {
         {"bad HTTP version", "GET /rooms HTTP/7.1\r\n\r\n", 400},
         {"NUL in target", "GET /rooms\0x HTTP/1.1\r\n\r\n"s, 400},
         {"bad percent-encoding in id", "GET /rooms/t/events?id=%ZZ HTTP/1.1\r\n\r\n", 400},
-        {"invalid UTF-8 in id", "POST /rooms/t/messages?id=%FF%FE HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}", 400},
-        {"control character in id", "POST /rooms/t/messages?id=a%0Ab HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}", 400},
-        {"invalid UTF-8 in message", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"message\":\"\xff\xfe\"}", 400},
-        {"NUL in message", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"message\":\"\\u0000\"}", 400},
+        {"invalid UTF-8 in id",
+         "POST /rooms/t/messages?id=%FF%FE HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}",
+         400},
+        {"control character in id",
+         "POST /rooms/t/messages?id=a%0Ab HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}",
+         400},
+        {"invalid UTF-8 in message",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 16\r\n\r\n{\"message\":\"\xff\xfe\"}",
+         400},
+        {"NUL in message",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 20\r\n\r\n{\"message\":\"\\u0000\"}",
+         400},
         {"huge header", "GET /rooms HTTP/1.1\r\nX-A: " + std::string(20000, 'a') + "\r\n\r\n", 431},
-        {"duplicate Content-Length", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 15\r\nContent-Length: 16\r\n\r\n{\"message\":\"x\"}", 400},
-        {"Transfer-Encoding plus Content-Length", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 15\r\nTransfer-Encoding: chunked\r\n\r\nf\r\n{\"message\":\"x\"}\r\n0\r\n\r\n", 400},
-        {"chunk size not hex", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400},
-        {"chunk size overflow", "POST /rooms/t/messages?id=a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 400},
-        {"body over the limit", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 9999999\r\n\r\n", 413},
-        {"deep JSON", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n" + deep, 400},
-        {"duplicate JSON keys", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 31\r\n\r\n{\"message\":\"a\",\"message\":\"b\"}  ", 400},
-        {"non-string message", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"message\":{\"a\":1}}", 400},
-        {"message too long", "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5014\r\n\r\n{\"message\":\"" + std::string(5000, 'm') + "\"}", 413},
+        {"duplicate Content-Length",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 15\r\nContent-Length: 16\r\n\r\n{\"message\":\"x\"}",
+         400},
+        {"Transfer-Encoding plus Content-Length",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 15\r\nTransfer-Encoding: "
+         "chunked\r\n\r\nf\r\n{\"message\":\"x\"}\r\n0\r\n\r\n",
+         400},
+        {"chunk size not hex",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+         400},
+        {"chunk size overflow",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nTransfer-Encoding: "
+         "chunked\r\n\r\nffffffffffffffffff\r\n",
+         400},
+        {"body over the limit",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 9999999\r\n\r\n",
+         413},
+        {"deep JSON",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 200\r\n\r\n" +
+             deep,
+         400},
+        {"duplicate JSON keys",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 31\r\n\r\n{\"message\":\"a\",\"message\":\"b\"}  ",
+         400},
+        {"non-string message",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 19\r\n\r\n{\"message\":{\"a\":1}}",
+         400},
+        {"message too long",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "application/json\r\nContent-Length: 5014\r\n\r\n{\"message\":\"" +
+             std::string(5000, 'm') + "\"}",
+         413},
         {"room with slash", "GET /rooms//events HTTP/1.1\r\n\r\n", 400},
         {"room ..", "GET /rooms/../events HTTP/1.1\r\n\r\n", 400},
         {"room %2F", "POST /rooms/a%2Fb/messages?id=a HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
-        {"negative Last-Event-ID", "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: -5\r\n\r\n", 400},
-        {"huge Last-Event-ID", "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: 999999999999999999999999\r\n\r\n", 400},
-        {"garbage Last-Event-ID", "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: abc\r\n\r\n", 400},
+        {"negative Last-Event-ID", "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: -5\r\n\r\n",
+         400},
+        {"huge Last-Event-ID",
+         "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: 999999999999999999999999\r\n\r\n", 400},
+        {"garbage Last-Event-ID", "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: abc\r\n\r\n",
+         400},
         {"unknown route", "GET /admin HTTP/1.1\r\n\r\n", 404},
     };
     for (const auto& c : table) {
         auto out = raw(srv.port(), c.bytes, 2000ms);
         std::string want = "HTTP/1.1 " + std::to_string(c.status);
         EXPECT_EQ(out.rfind(want, 0), 0u) << c.what << " -> " << out.substr(0, 120);
-        EXPECT_NE(out.find("\"error\":"), std::string::npos) << c.what << " -> " << out.substr(0, 200);
+        EXPECT_NE(out.find("\"error\":"), std::string::npos)
+            << c.what << " -> " << out.substr(0, 200);
     }
     auto h = request(srv.port(), "GET", "/rooms/t/messages");
     ASSERT_EQ(h.status, 200);
     auto msgs = json::parse(h.body).at("messages").as_array();
     ASSERT_EQ(msgs.size(), 1u);
     EXPECT_EQ(msgs[0].at("message").as_string(), "keep");
+}
+
+TEST(Security, TotalConnectionLimitAnswers503) {
+    Server srv({"--store", "memory", "--max-connections", "2"});
+    SseClient a(srv.port(), "/rooms/r/events"), b(srv.port(), "/rooms/r/events?id=b");
+    ASSERT_TRUE(a.wait_until([&] { return a.status != 0; }));
+    ASSERT_TRUE(b.wait_until([&] { return b.status != 0; }));
+    auto out = raw(srv.port(), "GET /rooms HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
+    EXPECT_NE(out.find("connection limit"), std::string::npos);
+    a.close();
+    bool served = false;
+    for (int i = 0; i < 50 && !served; ++i) {
+        served = raw(srv.port(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n")
+                     .find("ssechat_refusals_total{reason=\"connections_total\"} 1") !=
+                 std::string::npos;
+        if (!served) std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(served) << "a freed slot serves again, and the refusal was counted";
+}
+
+TEST(Security, SlowRequestsAndIdleConnectionsAreClosed) {
+    Server srv({"--store", "memory", "--request-timeout", "1", "--idle-timeout", "1"});
+    // Slowloris: headers that never end.
+    auto t0 = std::chrono::steady_clock::now();
+    auto out = raw(srv.port(), "GET /rooms HTTP/1.1\r\nX-Slow: 1\r\n", 5000ms);
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(out, "");
+    EXPECT_LT(took, 3000ms) << "the server must close a request that does not arrive in time";
+    // Keep-alive: answered, then closed once idle.
+    t0 = std::chrono::steady_clock::now();
+    out = raw(srv.port(), "GET /healthz HTTP/1.1\r\n\r\n", 5000ms);
+    took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u);
+    EXPECT_LT(took, 3000ms);
 }

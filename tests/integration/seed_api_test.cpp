@@ -33,7 +33,8 @@ TEST(SeedApi, CurlTranscriptReproducesExactly) {
 
 TEST(SeedApi, BannerNamesHostAndPort) {
     Server srv;
-    EXPECT_EQ(srv.banner(), "Server is listening at http://localhost:" + std::to_string(srv.port()));
+    EXPECT_EQ(srv.banner(),
+              "Server is listening at http://localhost:" + std::to_string(srv.port()));
 }
 
 TEST(SeedApi, EmptyHistoryIsAnEmptyArray) {
@@ -137,19 +138,20 @@ TEST(SeedApi, TextRoundTripsExactly) {
     std::string text = "quote \" backslash \\ newline\nsecond line\r\n tab\t emoji 😀 ünï </script>";
     boost::json::object body;
     body["message"] = text;
-    ASSERT_EQ(post_json(srv.port(), "/message?id=%C3%A9%20x", boost::json::serialize(body)).body, kOk);
+    ASSERT_EQ(post_json(srv.port(), "/message?id=%C3%A9%20x", boost::json::serialize(body)).body,
+              kOk);
     SseClient c(srv.port(), "/messages");
     ASSERT_TRUE(c.wait_events(1));
     auto arr = boost::json::parse(c.events[0].data).as_array();
     ASSERT_EQ(arr.size(), 1u);
     EXPECT_EQ(arr[0].at("user_id").as_string(), "é x");
     EXPECT_EQ(arr[0].at("message").as_string(), text);  // trimmed ends only; inside is intact
-    EXPECT_EQ(c.body.find('\n'), c.body.size() - 2);  // one data line, whatever the text held
+    EXPECT_EQ(c.body.find('\n'), c.body.size() - 2);    // one data line, whatever the text held
 }
 
 TEST(SeedApi, CorsPreflightAndHeaders) {
     Server srv;
-    auto r = request(srv.port(), "OPTIONS", "/message?id=1",  "",
+    auto r = request(srv.port(), "OPTIONS", "/message?id=1", "",
                      {{"Origin", "http://example.test"},
                       {"Access-Control-Request-Method", "POST"},
                       {"Access-Control-Request-Headers", "content-type,x-custom"}});
@@ -170,11 +172,14 @@ TEST(SeedApi, ThousandSubscribersAllReceiveOneMessage) {
     Server srv;
     std::vector<std::unique_ptr<SseClient>> clients;
     for (int i = 0; i < 1000; ++i)
-        clients.push_back(std::make_unique<SseClient>(srv.port(), "/messages?id=c" + std::to_string(i)));
+        clients.push_back(
+            std::make_unique<SseClient>(srv.port(), "/messages?id=c" + std::to_string(i)));
     for (auto& c : clients) ASSERT_TRUE(c->wait_events(1));
     ASSERT_EQ(post_json(srv.port(), "/message?id=sender", R"({"message":"to all"})").body, kOk);
     size_t got = 0;
     for (auto& c : clients)
-        if (c->wait_events(2) && c->events[1].data == R"([{"user_id":"sender","message":"to all"}])") ++got;
+        if (c->wait_events(2) &&
+            c->events[1].data == R"([{"user_id":"sender","message":"to all"}])")
+            ++got;
     EXPECT_EQ(got, 1000u);
 }

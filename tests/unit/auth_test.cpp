@@ -1,23 +1,24 @@
 // JWT verification: what is accepted, and each way a token is refused.
+#include "http/auth.hpp"
+
 #include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <unistd.h>
 #include <openssl/pem.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cstdio>
 #include <fstream>
-
-#include "http/auth.hpp"
 
 using namespace ssechat::auth;
 
 namespace {
 constexpr int64_t kNow = 1800000000;
 
-std::string make_token(const std::string& header, const std::string& claims, const std::string& sig) {
+std::string make_token(const std::string& header, const std::string& claims,
+                       const std::string& sig) {
     return base64url(header) + "." + base64url(claims) + "." + base64url(sig);
 }
 }  // namespace
@@ -54,10 +55,14 @@ TEST(Auth, RefusesBadTokens) {
         {"garbage", "not-a-token", "malformed"},
         {"four parts", good + ".x", "malformed"},
         {"wrong secret", sign_hs256("other", "alice", kNow + 60, {}), "signature"},
-        {"tampered claims", good.substr(0, good.find('.') + 1) + base64url(R"({"sub":"admin","exp":1900000000})") +
-                                good.substr(good.rfind('.')), "signature"},
-        {"alg none", make_token(R"({"alg":"none"})", R"({"sub":"a","exp":1900000000})", ""), "algorithm"},
-        {"alg swap", make_token(R"({"alg":"RS256"})", R"({"sub":"a","exp":1900000000})", "x"), "algorithm"},
+        {"tampered claims",
+         good.substr(0, good.find('.') + 1) + base64url(R"({"sub":"admin","exp":1900000000})") +
+             good.substr(good.rfind('.')),
+         "signature"},
+        {"alg none", make_token(R"({"alg":"none"})", R"({"sub":"a","exp":1900000000})", ""),
+         "algorithm"},
+        {"alg swap", make_token(R"({"alg":"RS256"})", R"({"sub":"a","exp":1900000000})", "x"),
+         "algorithm"},
         {"expired", sign_hs256("s3cret", "alice", kNow - 31, {}), "expired"},
     };
     for (const auto& c : cases) {
@@ -77,16 +82,20 @@ TEST(Auth, ClaimsAreChecked) {
                            base64url(boost::json::serialize(claims));
         unsigned char md[64];
         unsigned int len = 0;
-        HMAC(EVP_sha256(), "k", 1, reinterpret_cast<const unsigned char*>(part.data()), part.size(), md, &len);
+        HMAC(EVP_sha256(), "k", 1, reinterpret_cast<const unsigned char*>(part.data()), part.size(),
+             md, &len);
         return part + "." + base64url(std::string(reinterpret_cast<char*>(md), len));
     };
     EXPECT_EQ(v->verify(tok({{"sub", "a"}, {"exp", kNow + 60}}), kNow).status, 200);
     EXPECT_NE(v->verify(tok({{"exp", kNow + 60}}), kNow).error.find("sub"), std::string::npos);
     EXPECT_NE(v->verify(tok({{"sub", "a"}}), kNow).error.find("exp"), std::string::npos);
-    EXPECT_NE(v->verify(tok({{"sub", "a"}, {"exp", "soon"}}), kNow).error.find("exp"), std::string::npos);
-    EXPECT_NE(v->verify(tok({{"sub", "a"}, {"exp", kNow + 60}, {"nbf", kNow + 600}}), kNow).error.find("not valid yet"),
+    EXPECT_NE(v->verify(tok({{"sub", "a"}, {"exp", "soon"}}), kNow).error.find("exp"),
               std::string::npos);
-    EXPECT_EQ(v->verify(tok({{"sub", "a"}, {"exp", kNow + 60}, {"rooms", "lobby"}}), kNow).status, 401);
+    EXPECT_NE(v->verify(tok({{"sub", "a"}, {"exp", kNow + 60}, {"nbf", kNow + 600}}), kNow)
+                  .error.find("not valid yet"),
+              std::string::npos);
+    EXPECT_EQ(v->verify(tok({{"sub", "a"}, {"exp", kNow + 60}, {"rooms", "lobby"}}), kNow).status,
+              401);
     EXPECT_EQ(v->verify(tok({{"sub", ""}, {"exp", kNow + 60}}), kNow).status, 401);
 }
 
@@ -100,11 +109,13 @@ TEST(Auth, Es256WithAPublicKeyFile) {
     std::fclose(f);
     auto v = Verifier::public_key(path);
     EXPECT_EQ(v->algorithm(), "ES256");
-    std::string part = base64url(R"({"alg":"ES256"})") + "." + base64url(R"({"sub":"eve","exp":1900000000})");
+    std::string part =
+        base64url(R"({"alg":"ES256"})") + "." + base64url(R"({"sub":"eve","exp":1900000000})");
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     size_t len = 0;
     EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(part.data()),
+                   part.size());
     std::string der(len, '\0');
     EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len,
                    reinterpret_cast<const unsigned char*>(part.data()), part.size());

@@ -1,7 +1,7 @@
 // Configuration: defaults, flags over environment, and exit status 2 for bad input.
-#include <gtest/gtest.h>
-
 #include "util/config.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace ssechat;
 

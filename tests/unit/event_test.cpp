@@ -1,7 +1,7 @@
 // SSE encoding: framing can never be broken by a payload, and parsing gives the event back.
-#include <gtest/gtest.h>
-
 #include "sse/event.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace ssechat::sse;
 
@@ -12,7 +12,8 @@ std::vector<Event> parse_all(const std::string& wire, size_t chunk = 0) {
     if (chunk == 0) {
         p.feed(wire);
     } else {
-        for (size_t i = 0; i < wire.size(); i += chunk) p.feed(std::string_view(wire).substr(i, chunk));
+        for (size_t i = 0; i < wire.size(); i += chunk)
+            p.feed(std::string_view(wire).substr(i, chunk));
     }
     return out;
 }
@@ -37,9 +38,9 @@ TEST(SseEncode, IdAndEventCannotInjectFields) {
 }
 
 TEST(SseParse, RoundTripsAwkwardPayloadsInAnyChunking) {
-    std::vector<std::string> payloads = {"", "plain", "two\nlines", "\n\n\n", "trailing\n",
-                                         "crlf\r\nx", "  spaces  ", ": not a comment",
-                                         "data: nested", "emoji 😀 and ünïcödé"};
+    std::vector<std::string> payloads = {
+        "",          "plain",      "two\nlines",      "\n\n\n",       "trailing\n",
+        "crlf\r\nx", "  spaces  ", ": not a comment", "data: nested", "emoji 😀 and ünïcödé"};
     for (const auto& p : payloads) {
         std::string wire = encode("message", "42", p);
         for (size_t chunk : {0, 1, 2, 3, 7}) {
@@ -47,7 +48,8 @@ TEST(SseParse, RoundTripsAwkwardPayloadsInAnyChunking) {
             ASSERT_EQ(ev.size(), 1u) << p;
             // CRLF and CR in the data come back as LF: the format has one line separator.
             std::string expect = p;
-            for (size_t i = 0; (i = expect.find("\r\n", i)) != std::string::npos;) expect.erase(i, 1);
+            for (size_t i = 0; (i = expect.find("\r\n", i)) != std::string::npos;)
+                expect.erase(i, 1);
             for (auto& c : expect)
                 if (c == '\r') c = '\n';
             EXPECT_EQ(ev[0].data, expect) << "chunk " << chunk;

@@ -1,12 +1,13 @@
 // Hub: group commit assigns strictly increasing ids per room, acknowledges only after the
 // store, fails cleanly without reusing ids, and fans each commit out to every shard.
+#include "chat/hub.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/post.hpp>
 #include <future>
 #include <thread>
 
-#include "chat/hub.hpp"
 #include "chat/shard.hpp"
 #include "store/memory/memory_store.hpp"
 
@@ -17,7 +18,7 @@ namespace {
 
 // A store that can be told to fail, to see what the hub does then.
 class FlakyStore : public store::Store {
-public:
+  public:
     bool fail = false;
     store::MemoryStore inner{0};
     std::vector<store::RoomMeta> rooms() override { return inner.rooms(); }
@@ -41,8 +42,9 @@ struct Result {
 Result publish_sync(Hub& hub, const std::string& room, const std::string& user,
                     const std::string& text) {
     std::promise<Result> p;
-    hub.publish(hub.room(room), user, text,
-                [&](PublishOutcome o, const Message& m) { p.set_value({o, m}); });
+    hub.publish(hub.room(room), user, text, [&](PublishOutcome o, const Message& m) {
+        p.set_value({o, m});
+    });
     return p.get_future().get();
 }
 

@@ -1,7 +1,7 @@
 // Limits: the connection/stream counter and the publish token bucket.
-#include <gtest/gtest.h>
-
 #include "http/limits.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace ssechat::limits;
 using namespace std::chrono_literals;
@@ -36,7 +36,7 @@ TEST(Limits, TokenBucketBurstThenRate) {
     double wait = r.take("u", t0);
     EXPECT_GT(wait, 0.0);
     EXPECT_LE(wait, 0.1 + 1e-9);
-    EXPECT_EQ(r.take("other", t0), 0);  // per user
+    EXPECT_EQ(r.take("other", t0), 0);      // per user
     EXPECT_EQ(r.take("u", t0 + 100ms), 0);  // one token back after 1/rate
     EXPECT_GT(r.take("u", t0 + 100ms), 0.0);
     RateLimiter off(0, 0);

@@ -1,7 +1,8 @@
 // Request helpers: query strings, bodies, trimming, UTF-8 and room names.
+#include "http/request.hpp"
+
 #include <gtest/gtest.h>
 
-#include "http/request.hpp"
 #include "util/text.hpp"
 
 using namespace ssechat;
@@ -79,7 +80,7 @@ TEST(Body, DeepJsonIsRefusedNotCrashing) {
 
 TEST(Text, TrimMatchesJavaScript) {
     EXPECT_EQ(text::trim(" \t\n\r\v\f x \n"), "x");
-    EXPECT_EQ(text::trim("\xC2\xA0x\xE3\x80\x80"), "x");  // NBSP, ideographic space
+    EXPECT_EQ(text::trim("\xC2\xA0x\xE3\x80\x80"), "x");      // NBSP, ideographic space
     EXPECT_EQ(text::trim("\xEF\xBB\xBFx\xE2\x80\xA8"), "x");  // BOM, line separator
     EXPECT_EQ(text::trim("a b"), "a b");
     EXPECT_EQ(text::trim("😀"), "😀");

@@ -1,9 +1,9 @@
 // Room: the incremental seed array equals a full re-serialization; snapshots and presence.
+#include "chat/room.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-
-#include "chat/room.hpp"
 
 using namespace ssechat::chat;
 
@@ -29,7 +29,8 @@ TEST(Room, IncrementalSeedArrayMatchesFullSerialization) {
     std::vector<Message> all;
     EXPECT_EQ(*room->open_legacy().legacy, "data: []\n\n");
     for (uint64_t i = 1; i <= 7; ++i) {
-        all.push_back(msg(i, "u" + std::to_string(i % 2), "text \"" + std::to_string(i) + "\" 😀\n"));
+        all.push_back(
+            msg(i, "u" + std::to_string(i % 2), "text \"" + std::to_string(i) + "\" 😀\n"));
         auto d = room->commit({&all.back()});
         ASSERT_TRUE(d->legacy);  // a seed stream is open
         EXPECT_EQ(*d->legacy, full_array(all, 3)) << i;

@@ -44,7 +44,7 @@ struct SqliteFactory {
 
 template <typename F>
 class StoreSuite : public ::testing::Test {
-protected:
+  protected:
     F factory;
 };
 using Backends = ::testing::Types<MemoryFactory, SqliteFactory>;
@@ -133,9 +133,7 @@ TEST(SqliteStore, SecondOpenIsLockedOut) {
 
 TEST(SqliteStore, CorruptFileIsAClearError) {
     SqliteFactory f;
-    {
-        std::ofstream(f.dir + "/ssechat.db") << std::string(8192, 'x');
-    }
+    { std::ofstream(f.dir + "/ssechat.db") << std::string(8192, 'x'); }
     try {
         f.make(0);
         FAIL() << "opened a corrupt file";

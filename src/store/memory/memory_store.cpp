@@ -16,7 +16,8 @@ void MemoryStore::append(const std::vector<chat::Message>& batch) {
     std::lock_guard lk(mu_);
     for (const auto& m : batch) {
         auto& log = rooms_[m.room];
-        if (m.id <= log.last_id) throw StoreError("id " + std::to_string(m.id) + " reused in room " + m.room);
+        if (m.id <= log.last_id)
+            throw StoreError("id " + std::to_string(m.id) + " reused in room " + m.room);
         log.last_id = m.id;
         log.msgs.push_back(m);
         if (retain_ && log.msgs.size() > retain_) log.msgs.pop_front();

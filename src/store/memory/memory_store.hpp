@@ -9,7 +9,7 @@
 namespace ssechat::store {
 
 class MemoryStore final : public Store {
-public:
+  public:
     explicit MemoryStore(uint64_t retain) : retain_(retain) {}
     std::vector<RoomMeta> rooms() override;
     void append(const std::vector<chat::Message>& batch) override;
@@ -18,10 +18,10 @@ public:
     uint64_t oldest_id(const std::string& room) override;
     bool writable() override { return true; }
 
-private:
+  private:
     struct Log {
-        uint64_t last_id = 0;              // highest id ever appended
-        std::deque<chat::Message> msgs;    // ascending ids
+        uint64_t last_id = 0;            // highest id ever appended
+        std::deque<chat::Message> msgs;  // ascending ids
     };
     std::mutex mu_;
     std::map<std::string, Log> rooms_;

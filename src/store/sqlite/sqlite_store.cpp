@@ -73,8 +73,7 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
     // A second server on the same file would assign the same ids twice.
     std::string lock_path = path_ + ".lock";
     lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock_fd_ < 0)
-        throw StoreError("cannot open " + lock_path + ": " + std::strerror(errno));
+    if (lock_fd_ < 0) throw StoreError("cannot open " + lock_path + ": " + std::strerror(errno));
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
         ::close(lock_fd_);
         lock_fd_ = -1;
@@ -106,8 +105,8 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
             fail(rdb_, "cannot open database");
         sqlite3_busy_timeout(rdb_, 2000);
 
-        insert_ = prepare(wdb_,
-                          "INSERT INTO messages(room,id,user_id,message,ts) VALUES(?,?,?,?,?)");
+        insert_ =
+            prepare(wdb_, "INSERT INTO messages(room,id,user_id,message,ts) VALUES(?,?,?,?,?)");
         upsert_room_ = prepare(wdb_,
                                "INSERT INTO rooms(name,last_id) VALUES(?,?) ON CONFLICT(name) "
                                "DO UPDATE SET last_id=excluded.last_id");
@@ -125,7 +124,9 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
     }
 }
 
-SqliteStore::~SqliteStore() { release(); }
+SqliteStore::~SqliteStore() {
+    release();
+}
 
 void SqliteStore::release() {
     for (auto* s : {insert_, upsert_room_, trim_, range_asc_, range_desc_, oldest_})
@@ -167,8 +168,10 @@ void SqliteStore::append(const std::vector<chat::Message>& batch) {
             if (sqlite3_step(insert_) != SQLITE_DONE) fail(wdb_, "cannot insert into");
             auto it = std::find_if(last.begin(), last.end(),
                                    [&](const auto& p) { return *p.first == m.room; });
-            if (it == last.end()) last.emplace_back(&m.room, m.id);
-            else it->second = m.id;
+            if (it == last.end())
+                last.emplace_back(&m.room, m.id);
+            else
+                it->second = m.id;
         }
         for (const auto& [room, id] : last) {
             StmtGuard g{upsert_room_};
@@ -232,6 +235,8 @@ uint64_t SqliteStore::oldest_id(const std::string& room) {
     return id;
 }
 
-bool SqliteStore::writable() { return healthy_; }
+bool SqliteStore::writable() {
+    return healthy_;
+}
 
 }  // namespace ssechat::store

@@ -12,7 +12,7 @@ struct sqlite3_stmt;
 namespace ssechat::store {
 
 class SqliteStore final : public Store {
-public:
+  public:
     // Opens or creates DIR/ssechat.db. Throws StoreError naming the file when it is corrupt,
     // locked by another ssechat, or cannot be written.
     SqliteStore(const std::string& dir, bool fsync_always, uint64_t retain);
@@ -26,13 +26,13 @@ public:
     bool writable() override;
     const std::string& path() const { return path_; }
 
-private:
+  private:
     sqlite3_stmt* prepare(sqlite3* db, const char* sql);
     void release();
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
     std::string path_;
-    int lock_fd_ = -1;        // flock'd so that two servers never share one file
+    int lock_fd_ = -1;  // flock'd so that two servers never share one file
     uint64_t retain_;
     sqlite3* wdb_ = nullptr;  // writer connection, used by append() only
     sqlite3* rdb_ = nullptr;  // reader connection, guarded by rmu_
@@ -43,7 +43,7 @@ private:
     sqlite3_stmt* range_asc_ = nullptr;
     sqlite3_stmt* range_desc_ = nullptr;
     sqlite3_stmt* oldest_ = nullptr;
-    std::atomic<bool> healthy_{true};   // the last commit succeeded
+    std::atomic<bool> healthy_{true};  // the last commit succeeded
 };
 
 }  // namespace ssechat::store
