@@ -52,8 +52,10 @@ struct World {
 };
 
 World& world() {
-    static World w;
-    return w;
+    // Never destroyed: libFuzzer ends with exit(), and tearing the server down from a static
+    // destructor would race the writer thread for nothing.
+    static World* w = new World;
+    return *w;
 }
 
 }  // namespace

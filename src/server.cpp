@@ -48,6 +48,12 @@ Server::~Server() {
     if (stopper_.joinable()) stopper_.join();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
+    // The loops go first: destroying an io_context destroys the sessions and streams still
+    // queued in it, and their limit tickets point into api_, which must outlive them.
+    refusal_timer_.reset();
+    signals_.reset();
+    listeners_.clear();
+    shards_.clear();
 }
 
 uint16_t Server::port() const {

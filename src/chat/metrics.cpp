@@ -31,6 +31,13 @@ void line(std::string& out, const std::string& name, const std::string& help, co
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
     out += name + " " + num(v) + "\n";
 }
+// One metric with a label, one line per label value.
+void labeled(std::string& out, const std::string& name, const std::string& help, const char* type,
+             const char* label, std::initializer_list<std::pair<const char*, double>> values) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& [value, n] : values)
+        out += name + "{" + label + "=\"" + value + "\"} " + num(n) + "\n";
+}
 }  // namespace
 
 void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
@@ -52,29 +59,24 @@ std::string Metrics::render() const {
          v(connections_total));
     line(out, "ssechat_connections_open", "TCP connections open now.", "gauge",
          v(open_connections));
-    out += "# HELP ssechat_streams Event streams open now, by API.\n# TYPE ssechat_streams gauge\n";
-    out += "ssechat_streams{api=\"native\"} " + num(v(streams_native)) + "\n";
-    out += "ssechat_streams{api=\"seed\"} " + num(v(streams_legacy)) + "\n";
+    labeled(out, "ssechat_streams", "Event streams open now, by API.", "gauge", "api",
+            {{"native", v(streams_native)}, {"seed", v(streams_legacy)}});
     line(out, "ssechat_deliveries_total", "Live events handed to streams.", "counter",
          v(deliveries));
-    out +=
-        "# HELP ssechat_publishes_total Publishes by outcome.\n"
-        "# TYPE ssechat_publishes_total counter\n";
-    out += "ssechat_publishes_total{outcome=\"ok\"} " + num(v(publish_ok)) + "\n";
-    out += "ssechat_publishes_total{outcome=\"rejected\"} " + num(v(publish_rejected)) + "\n";
-    out += "ssechat_publishes_total{outcome=\"failed\"} " + num(v(publish_failed)) + "\n";
+    labeled(
+        out, "ssechat_publishes_total", "Publishes by outcome.", "counter", "outcome",
+        {{"ok", v(publish_ok)}, {"rejected", v(publish_rejected)}, {"failed", v(publish_failed)}});
     line(out, "ssechat_slow_disconnects_total",
          "Streams closed for passing their outbound byte limit.", "counter", v(slow_disconnects));
     line(out, "ssechat_bad_requests_total", "Requests refused with a 4xx status.", "counter",
          v(bad_requests));
-    out +=
-        "# HELP ssechat_refusals_total Requests and connections refused by a limit or auth.\n"
-        "# TYPE ssechat_refusals_total counter\n";
-    out += "ssechat_refusals_total{reason=\"auth\"} " + num(v(auth_failures)) + "\n";
-    out += "ssechat_refusals_total{reason=\"publish_rate\"} " + num(v(rate_limited)) + "\n";
-    out += "ssechat_refusals_total{reason=\"streams_per_user\"} " + num(v(too_many_streams)) + "\n";
-    out += "ssechat_refusals_total{reason=\"connections_total\"} " + num(v(refused_total)) + "\n";
-    out += "ssechat_refusals_total{reason=\"connections_per_ip\"} " + num(v(refused_per_ip)) + "\n";
+    labeled(out, "ssechat_refusals_total", "Requests and connections refused by a limit or auth.",
+            "counter", "reason",
+            {{"auth", v(auth_failures)},
+             {"publish_rate", v(rate_limited)},
+             {"streams_per_user", v(too_many_streams)},
+             {"connections_total", v(refused_total)},
+             {"connections_per_ip", v(refused_per_ip)}});
     publish_latency.render(out, "ssechat_publish_seconds",
                            "Time from a publish request to its acknowledgement.");
     commit_latency.render(out, "ssechat_store_commit_seconds", "Store commit latency.");

@@ -79,18 +79,29 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
         std::vector<Message> older;
         if (start.since) {
             uint64_t n = *start.since;
-            bool unknown = n > snap.delivered;
-            if (unknown || n + 1 < snap.cache_first) {
+            bool reset = false;
+            if (n > snap.delivered || n + 1 < snap.cache_first) {
                 uint64_t oldest = store.oldest_id(room->name());
-                if (unknown || (oldest > 0 && n + 1 < oldest) || (oldest == 0 && n > 0)) {
-                    out.push_back(std::make_shared<const std::string>(
-                        sse::encode("reset", "", std::to_string(oldest))));
+                // Unknown (from another server or a wiped store), or older than what is held.
+                if (n > snap.delivered || (oldest > 0 && n + 1 < oldest) ||
+                    (oldest == 0 && n > 0)) {
+                    reset = true;
                     n = oldest > 0 ? oldest - 1 : 0;
-                    if (unknown) snap = room->since(n);
                 }
-                if (n + 1 < snap.cache_first)
-                    older = store.range(room->name(), n, snap.cache_first, SIZE_MAX, false);
             }
+            // One replay is bounded, so that resuming from far back cannot pull a whole room
+            // into memory; the client pages anything older through the history API.
+            if (size_t cap = hub_.config().max_replay; snap.delivered > n + cap) {
+                reset = true;
+                n = snap.delivered - cap;
+            }
+            if (reset) {
+                out.push_back(std::make_shared<const std::string>(
+                    sse::encode("reset", "", std::to_string(snap.delivered == 0 ? 0 : n + 1))));
+                snap = room->since(n);
+            }
+            if (n + 1 < snap.cache_first)
+                older = store.range(room->name(), n, snap.cache_first, SIZE_MAX, false);
         } else if (snap.entries.size() < start.history && snap.cache_first > 1) {
             older = store.range(room->name(), 0, snap.cache_first,
                                 start.history - snap.entries.size(), true);

@@ -21,12 +21,24 @@ void Session::run() {
 
 void Session::do_read() {
     const auto& cfg = api_.config();
+    if (first_ || buffer_.size() > 0) return read_request();
+    // A kept-alive connection may wait --idle-timeout for its next request to begin; from its
+    // first byte on, the request gets --request-timeout like any other (no slowloris there).
+    stream_.expires_after(std::chrono::seconds(cfg.idle_timeout_s));
+    stream_.async_read_some(
+        buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+            self->buffer_.commit(n);
+            if (ec) return;  // closed, reset or idle too long: an ordinary end, nothing to answer
+            self->read_request();
+        });
+}
+
+void Session::read_request() {
+    const auto& cfg = api_.config();
     parser_.emplace();
     parser_->body_limit(cfg.max_body);
     parser_->header_limit(static_cast<uint32_t>(cfg.max_header));
-    // A keep-alive connection may sit idle longer than a request may take to arrive.
-    stream_.expires_after(
-        std::chrono::seconds(first_ ? cfg.request_timeout_s : cfg.idle_timeout_s));
+    stream_.expires_after(std::chrono::seconds(cfg.request_timeout_s));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
 }

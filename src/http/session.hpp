@@ -34,6 +34,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   private:
     void do_read();
+    void read_request();
     void on_read(beast::error_code ec, size_t n);
     void on_write(beast::error_code ec, bool keep_alive);
     void refuse(beast::http::status status, const std::string& why);

@@ -32,6 +32,15 @@ std::function<bool(Config&, const std::string&)> number(T Config::*field, uint64
     };
 }
 
+// A non-empty string.
+std::function<bool(Config&, const std::string&)> text(std::string Config::*field) {
+    return [=](Config& c, const std::string& v) {
+        if (v.empty()) return false;
+        c.*field = v;
+        return true;
+    };
+}
+
 std::function<bool(Config&, const std::string&)> decimal(double Config::*field) {
     return [=](Config& c, const std::string& v) {
         double d;
@@ -45,12 +54,7 @@ std::function<bool(Config&, const std::string&)> decimal(double Config::*field) 
 const std::vector<Flag>& flags() {
     static const std::vector<Flag> all = {
         {"port", "TCP port (default 3000; 0 picks a free one)", number(&Config::port, 0, 65535)},
-        {"bind", "address to listen on (default 127.0.0.1)",
-         [](Config& c, const std::string& v) {
-             if (v.empty()) return false;
-             c.bind = v;
-             return true;
-         }},
+        {"bind", "address to listen on (default 127.0.0.1)", text(&Config::bind)},
         {"threads", "event loops (default: one per core)", number(&Config::threads, 1, 256)},
         {"store", "sqlite (default) or memory",
          [](Config& c, const std::string& v) {
@@ -58,12 +62,7 @@ const std::vector<Flag>& flags() {
              c.store = v;
              return true;
          }},
-        {"data", "folder for the sqlite database (default ./data)",
-         [](Config& c, const std::string& v) {
-             if (v.empty()) return false;
-             c.data_dir = v;
-             return true;
-         }},
+        {"data", "folder for the sqlite database (default ./data)", text(&Config::data_dir)},
         {"fsync", "'always' survives power loss; 'normal' (default) survives a process crash",
          [](Config& c, const std::string& v) {
              if (v != "always" && v != "normal") return false;
@@ -78,6 +77,9 @@ const std::vector<Flag>& flags() {
          number(&Config::legacy_history, 1, 100000)},
         {"history", "messages replayed to a fresh native stream (default 50)",
          number(&Config::history, 0, 100000)},
+        {"max-replay",
+         "most messages one resume replays; further back gets a reset (default 10000)",
+         number(&Config::max_replay, 1, 10000000)},
         {"heartbeat", "seconds between ': ping' comments (default 15)",
          number(&Config::heartbeat_s, 1, 3600)},
         {"retry", "the SSE retry hint in ms (default 3000)", number(&Config::retry_ms, 0, 600000)},
@@ -110,23 +112,11 @@ const std::vector<Flag>& flags() {
         {"publish-burst", "publishes a user may save up (default 40)",
          decimal(&Config::publish_burst)},
         {"web-root", "serve the web page from this folder instead of the built-in one",
-         [](Config& c, const std::string& v) {
-             if (v.empty()) return false;
-             c.web_root = v;
-             return true;
-         }},
+         text(&Config::web_root)},
         {"jwt-secret", "HS256 secret; every API route then needs a token",
-         [](Config& c, const std::string& v) {
-             if (v.empty()) return false;
-             c.jwt_secret = v;
-             return true;
-         }},
+         text(&Config::jwt_secret)},
         {"jwt-key", "PEM public key file (RSA: RS256, EC P-256: ES256); tokens required",
-         [](Config& c, const std::string& v) {
-             if (v.empty()) return false;
-             c.jwt_key = v;
-             return true;
-         }},
+         text(&Config::jwt_key)},
         {"cors-origin", "comma-separated allowed origins (default *)",
          [](Config& c, const std::string& v) {
              c.cors_origins.clear();

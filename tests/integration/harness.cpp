@@ -71,6 +71,15 @@ std::string read_all(int fd, std::chrono::milliseconds limit) {
 
 }  // namespace
 
+// Replaces this (forked) process with ssechat and args; never returns.
+[[noreturn]] static void exec_binary(std::vector<std::string> all) {
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+}
+
 std::string temp_dir() {
     char tmpl[] = "/tmp/ssechat-it-XXXXXX";
     return mkdtemp(tmpl);
@@ -87,11 +96,7 @@ Server::Server(std::vector<std::string> args) {
         dup2(err, STDERR_FILENO);
         std::vector<std::string> all = {SSECHAT_BINARY, "--port", "0"};
         all.insert(all.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : all) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(argv[0], argv.data());
-        _exit(127);
+        exec_binary(std::move(all));
     }
     ::close(out[1]);
     // The banner is the first line; read it byte by byte so nothing after it is consumed.
@@ -160,11 +165,7 @@ Exit run_binary(const std::vector<std::string>& args, std::chrono::milliseconds 
         dup2(out[1], STDERR_FILENO);
         std::vector<std::string> all = {SSECHAT_BINARY};
         all.insert(all.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : all) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(argv[0], argv.data());
-        _exit(127);
+        exec_binary(std::move(all));
     }
     ::close(out[1]);
     std::string text = read_all(out[0], limit);
@@ -236,6 +237,10 @@ SseClient::SseClient(int port, const std::string& target, const Headers& headers
 
 SseClient::~SseClient() {
     close();
+}
+
+void SseClient::send_raw(const std::string& bytes) {
+    write_all(fd_, bytes);
 }
 
 void SseClient::close() {

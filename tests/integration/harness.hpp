@@ -78,6 +78,7 @@ class SseClient {
     // True when the server closed the stream within `limit`.
     bool wait_closed(std::chrono::milliseconds limit = 5000ms);
     void close();
+    void send_raw(const std::string& bytes);
 
     int status = 0;
     std::string head;  // the response head

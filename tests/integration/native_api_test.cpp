@@ -162,6 +162,21 @@ TEST(NativeApi, EvictedIdGetsResetThenReplayFromOldest) {
     EXPECT_EQ(ok.events[0].event, "message");
 }
 
+TEST(NativeApi, ResumeFromFarBackIsBoundedByMaxReplay) {
+    Server srv({"--store", "memory", "--max-replay", "5", "--cache", "3", "--publish-rate", "0"});
+    for (int i = 0; i < 20; ++i) publish(srv.port(), "r", "a", "x");
+    SseClient c(srv.port(), "/rooms/r/events", {{"Last-Event-ID", "2"}});
+    ASSERT_TRUE(c.wait_events(6));
+    EXPECT_EQ(c.events[0].event, "reset");
+    EXPECT_EQ(c.events[0].data, "16");
+    EXPECT_EQ(ids_of(c.events), range(16, 20));
+    // Within the bound: exact replay, no reset.
+    SseClient near(srv.port(), "/rooms/r/events", {{"Last-Event-ID", "15"}});
+    ASSERT_TRUE(near.wait_events(5));
+    EXPECT_EQ(near.events[0].event, "message");
+    EXPECT_EQ(ids_of(near.events), range(16, 20));
+}
+
 TEST(NativeApi, BadLastEventIdIs400) {
     Server srv;
     for (std::string v : {"-1", "abc", "99999999999999999999999", "1.5"}) {

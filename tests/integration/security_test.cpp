@@ -346,3 +346,15 @@ TEST(Security, SlowRequestsAndIdleConnectionsAreClosed) {
     EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u);
     EXPECT_LT(took, 3000ms);
 }
+
+TEST(Security, SlowRequestOnAKeptAliveConnectionGetsTheRequestTimeout) {
+    Server srv({"--store", "memory", "--request-timeout", "1", "--idle-timeout", "10"});
+    SseClient c(srv.port(), "/healthz");  // any request; the client keeps the socket open
+    ASSERT_TRUE(c.wait_until([&] { return c.status == 200; }));
+    c.drain(200ms);
+    // The next request starts but never ends: it must be cut after ~1 s, not the 10 s idle.
+    auto t0 = std::chrono::steady_clock::now();
+    c.send_raw("GET /rooms HTTP/1.1\r\nX-Slow: 1\r\n");
+    EXPECT_TRUE(c.wait_closed(5000ms));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 3000ms);
+}
