@@ -74,6 +74,16 @@ void fill(std::string& out, const std::string& tmpl, size_t room, size_t sub,
     }
 }
 
+// Moves input up to and including the next LF into `line`; true once `line` is a whole line.
+bool take_line(std::string& line, const char*& p, size_t& n) {
+    const char* nl = static_cast<const char*>(memchr(p, '\n', n));
+    size_t take = nl ? static_cast<size_t>(nl - p) + 1 : n;
+    line.append(p, take);
+    p += take;
+    n -= take;
+    return nl != nullptr;
+}
+
 // Fixed-bucket latency histogram, allocated once: 1 µs buckets up to 100 ms, then 1 ms
 // buckets up to 100 s.
 struct Histogram {
@@ -329,12 +339,7 @@ void Bench::feed_body(Conn& c, const char* p, size_t n) {
     if (!c.chunked) return feed_sse(c, p, n);
     while (n) {
         if (c.chunk_state == 0) {  // size line
-            const char* nl = static_cast<const char*>(memchr(p, '\n', n));
-            size_t take = nl ? static_cast<size_t>(nl - p) + 1 : n;
-            c.line.append(p, take);
-            p += take;
-            n -= take;
-            if (!nl) return;
+            if (!take_line(c.line, p, n)) return;
             c.chunk_left = std::strtoul(c.line.c_str(), nullptr, 16);
             c.line.clear();
             c.chunk_state = c.chunk_left ? 1 : 2;
@@ -453,12 +458,7 @@ void Bench::feed_pub(Conn& c, const char* p, size_t n) {
             continue;
         }
         {
-            const char* nl = static_cast<const char*>(memchr(p, '\n', n));
-            size_t take = nl ? static_cast<size_t>(nl - p) + 1 : n;
-            c.line.append(p, take);
-            p += take;
-            n -= take;
-            if (!nl) return;
+            if (!take_line(c.line, p, n)) return;
             if (c.line.rfind("HTTP/", 0) == 0 && c.line.size() > 12) {
                 c.resp_status = std::atoi(c.line.c_str() + 9);
             } else if (strncasecmp(c.line.c_str(), "content-length:", 15) == 0) {
@@ -641,8 +641,8 @@ void usage() {
         "  --host H --port P            server (loopback only in this project's runs)\n"
         "  --sub-path T                 subscriber target; {room} {sub} are replaced\n"
         "  --pub-path T --body T        publish target and body; {room} {marker} replaced;\n"
-                 "                               {marker} is b:<room>:<seq>:<ts us>, which\n"
-                 "                               receivers parse for latency, loss, duplicates\n"
+        "                               {marker} is b:<room>:<seq>:<ts us>, which\n"
+        "                               receivers parse for latency, loss, duplicates\n"
         "  --content-type T             publish Content-Type\n"
         "  --subscribers N --ramp R     streams, opened at R per second\n"
         "  --rooms N                    spread streams and publishes over N rooms\n"
