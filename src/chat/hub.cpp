@@ -43,6 +43,8 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
         last = s->second;
         stored_rooms_.erase(s);
     }
+    // Every room costs memory for as long as the server runs, and a GET can create one.
+    if (rooms_.size() >= cfg_.max_rooms && last == 0) return nullptr;
     size_t legacy_cap = name == "general" ? cfg_.legacy_history : 0;
     auto r = std::make_shared<Room>(name, last, cfg_.cache, legacy_cap);
     if (last > 0) {

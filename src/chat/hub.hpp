@@ -34,7 +34,8 @@ class Hub {
     const Config& config() const { return cfg_; }
     store::Store& store() { return store_; }
 
-    // Get or create (and warm from the store) a room. The name must be valid.
+    // Get or create (and warm from the store) a room. The name must be valid. Null when
+    // --max-rooms rooms are loaded and this one would be new.
     std::shared_ptr<Room> room(const std::string& name);
     // Every room that exists in the store or in memory, with its last id.
     std::vector<std::pair<std::string, uint64_t>> rooms();

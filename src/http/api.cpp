@@ -306,12 +306,16 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
                       "too many open streams for this user (limit " +
                           std::to_string(cfg_.max_streams_per_user) + ")");
     }
+    auto r = hub_.room(room);
+    if (!r) return refuse(c, status::service_unavailable, "too many rooms on this server");
     start.head = any_origin_ ? nullptr : stream_head(c.req);
     start.tickets = {std::move(ticket), c.s->ticket()};
-    current_shard(c.s).subscribe(c.s->release(), hub_.room(room), std::move(user), start);
+    current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
 }
 
 void Api::publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed) {
+    auto r = hub_.room(room);
+    if (!r) return refuse(c, status::service_unavailable, "too many rooms on this server");
     if (!rate_ok(c, user)) return;
     unsigned version = c.req.version();
     bool keep = c.req.keep_alive();
@@ -320,7 +324,7 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
     std::string origin;
     if (!any_origin_)
         if (auto o = c.req.find(bhttp::field::origin); o != c.req.end()) origin = o->value();
-    hub_.publish(hub_.room(room), std::move(user), std::move(text),
+    hub_.publish(std::move(r), std::move(user), std::move(text),
                  [this, s, ex, version, keep, seed, origin](chat::PublishOutcome o,
                                                             const chat::Message& msg) {
                      Response res = o != chat::PublishOutcome::Ok

@@ -77,6 +77,8 @@ const std::vector<Flag>& flags() {
          number(&Config::legacy_history, 1, 100000)},
         {"history", "messages replayed to a fresh native stream (default 50)",
          number(&Config::history, 0, 100000)},
+        {"max-rooms", "rooms held in memory; creating more answers 503 (default 100000)",
+         number(&Config::max_rooms, 1, 100000000)},
         {"max-replay",
          "most messages one resume replays; further back gets a reset (default 10000)",
          number(&Config::max_replay, 1, 10000000)},

@@ -19,6 +19,7 @@ struct Config {
     size_t cache = 256;                    // recent messages per room kept in RAM
     size_t legacy_history = 1000;          // messages in the seed API's snapshot array
     size_t history = 50;                   // default replay on a fresh native stream
+    size_t max_rooms = 100000;             // rooms held in memory; new ones past it get 503
     size_t max_replay = 10000;             // most messages one resume replays before a reset
     unsigned heartbeat_s = 15;             // ": ping" interval on idle streams
     unsigned retry_ms = 3000;              // the SSE "retry:" hint

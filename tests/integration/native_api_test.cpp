@@ -177,6 +177,21 @@ TEST(NativeApi, ResumeFromFarBackIsBoundedByMaxReplay) {
     EXPECT_EQ(ids_of(near.events), range(16, 20));
 }
 
+TEST(NativeApi, RoomCountIsBounded) {
+    Server srv({"--store", "memory", "--max-rooms", "2"});
+    EXPECT_EQ(publish(srv.port(), "one", "a", "x"), 1u);
+    SseClient two(srv.port(), "/rooms/two/events");
+    ASSERT_TRUE(two.wait_until([&] { return two.status != 0; }));
+    EXPECT_EQ(two.status, 200);
+    auto r = post_json(srv.port(), "/rooms/three/messages?id=a", R"({"message":"x"})");
+    EXPECT_EQ(r.status, 503);
+    EXPECT_NE(r.body.find("too many rooms"), std::string::npos);
+    SseClient three(srv.port(), "/rooms/three/events");
+    ASSERT_TRUE(three.wait_until([&] { return three.status != 0; }));
+    EXPECT_EQ(three.status, 503);
+    EXPECT_EQ(publish(srv.port(), "one", "a", "y"), 2u);  // existing rooms carry on
+}
+
 TEST(NativeApi, BadLastEventIdIs400) {
     Server srv;
     for (std::string v : {"-1", "abc", "99999999999999999999999", "1.5"}) {
