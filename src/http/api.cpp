@@ -108,18 +108,29 @@ chat::Shard& Api::current_shard(const std::shared_ptr<Session>& s) {
     return *shards_.front();
 }
 
+std::optional<std::string> Api::origin_of(const Request& req) const {
+    if (any_origin_) return std::nullopt;  // not needed: everyone gets "*"
+    auto o = req.find(bhttp::field::origin);
+    if (o == req.end()) return std::nullopt;
+    return std::string(o->value());
+}
+
+void Api::grant_origin(Response& res, const std::optional<std::string>& origin) const {
+    if (any_origin_) {
+        res.set(bhttp::field::access_control_allow_origin, "*");
+    } else if (origin) {
+        // Only listed origins are echoed; others get no CORS grant at all.
+        if (std::find(cfg_.cors_origins.begin(), cfg_.cors_origins.end(), *origin) !=
+            cfg_.cors_origins.end())
+            res.set(bhttp::field::access_control_allow_origin, *origin);
+        res.set(bhttp::field::vary, "Origin");
+    }
+}
+
 void Api::reply(Ctx& c, Response res) {
     res.version(c.req.version());
     res.keep_alive(c.req.keep_alive());
-    if (any_origin_) {
-        res.set(bhttp::field::access_control_allow_origin, "*");
-    } else if (auto o = c.req.find(bhttp::field::origin); o != c.req.end()) {
-        // Only listed origins are echoed; others get no CORS grant at all.
-        if (std::find(cfg_.cors_origins.begin(), cfg_.cors_origins.end(), o->value()) !=
-            cfg_.cors_origins.end())
-            res.set(bhttp::field::access_control_allow_origin, o->value());
-        res.set(bhttp::field::vary, "Origin");
-    }
+    grant_origin(res, origin_of(c.req));
     c.s->respond(std::move(res));
 }
 
@@ -321,9 +332,7 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
     bool keep = c.req.keep_alive();
     auto s = c.s;
     auto ex = s->executor();
-    std::string origin;
-    if (!any_origin_)
-        if (auto o = c.req.find(bhttp::field::origin); o != c.req.end()) origin = o->value();
+    auto origin = origin_of(c.req);
     hub_.publish(std::move(r), std::move(user), std::move(text),
                  [this, s, ex, version, keep, seed, origin](chat::PublishOutcome o,
                                                             const chat::Message& msg) {
@@ -336,14 +345,7 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
                                            : make(status::created, chat::native_json(msg));
                      res.version(version);
                      res.keep_alive(keep);
-                     if (any_origin_) {
-                         res.set(bhttp::field::access_control_allow_origin, "*");
-                     } else {
-                         if (std::find(cfg_.cors_origins.begin(), cfg_.cors_origins.end(),
-                                       origin) != cfg_.cors_origins.end())
-                             res.set(bhttp::field::access_control_allow_origin, origin);
-                         res.set(bhttp::field::vary, "Origin");
-                     }
+                     grant_origin(res, origin);
                      boost::asio::post(
                          ex, [s, res = std::move(res)]() mutable { s->respond(std::move(res)); });
                  });

@@ -41,6 +41,9 @@ class Api {
         std::optional<auth::Identity> identity;  // set when tokens are required
     };
     void reply(Ctx& c, Response res);
+    // The Origin header when only listed origins are allowed; the grant for a response.
+    std::optional<std::string> origin_of(const Request& req) const;
+    void grant_origin(Response& res, const std::optional<std::string>& origin) const;
     void refuse(Ctx& c, beast::http::status st, const std::string& why);
     bool authenticate(Ctx& c);
     bool serve_asset(Ctx& c);

@@ -368,3 +368,23 @@ TEST(Security, SlowRequestOnAKeptAliveConnectionGetsTheRequestTimeout) {
     EXPECT_TRUE(c.wait_closed(5000ms));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 3000ms);
 }
+
+TEST(Security, CorsOriginListIsEchoedOnlyForListedOrigins) {
+    Server srv({"--store", "memory", "--cors-origin", "http://a.test,http://b.test"});
+    auto listed = request(srv.port(), "GET", "/rooms", "", {{"Origin", "http://b.test"}});
+    EXPECT_EQ(listed.header("access-control-allow-origin"), "http://b.test");
+    EXPECT_EQ(listed.header("vary"), "Origin");
+    auto other = request(srv.port(), "GET", "/rooms", "", {{"Origin", "http://evil.test"}});
+    EXPECT_EQ(other.header("access-control-allow-origin"), "");
+    // The acknowledgement of a publish, sent after the commit, gets the same grant.
+    auto pub = request(srv.port(), "POST", "/rooms/r/messages?id=u", R"({"message":"x"})",
+                       {{"Origin", "http://a.test"}, {"Content-Type", "application/json"}});
+    EXPECT_EQ(pub.status, 201);
+    EXPECT_EQ(pub.header("access-control-allow-origin"), "http://a.test");
+    SseClient s(srv.port(), "/rooms/r/events", {{"Origin", "http://a.test"}});
+    ASSERT_TRUE(s.wait_until([&] { return s.status != 0; }));
+    EXPECT_NE(s.head.find("Access-Control-Allow-Origin: http://a.test\r\n"), std::string::npos);
+    SseClient e(srv.port(), "/rooms/r/events", {{"Origin", "http://evil.test"}});
+    ASSERT_TRUE(e.wait_until([&] { return e.status != 0; }));
+    EXPECT_EQ(e.head.find("Access-Control-Allow-Origin"), std::string::npos);
+}
