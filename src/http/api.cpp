@@ -143,7 +143,7 @@ void Api::refuse(Ctx& c, status st, const std::string& why) {
 
 bool Api::authenticate(Ctx& c) {
     if (!verifier_) return true;
-    auto q = http_util::parse_query(c.query);
+    const auto& q = c.query;
     auth::Verdict v = verifier_->verify(token_of(c.req, q ? &*q : nullptr), unix_now());
     if (v.status != 200) {
         // The reason goes to the client only; tokens are never logged.
@@ -162,7 +162,7 @@ bool Api::authenticate(Ctx& c) {
 
 std::optional<std::string> Api::user(Ctx& c, const char* fallback, bool seed) {
     if (c.identity) return c.identity->user;  // ?id= cannot choose the user then
-    auto q = http_util::parse_query(c.query);
+    const auto& q = c.query;
     auto fail = [&](const std::string& why) -> std::optional<std::string> {
         if (seed) {
             metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
@@ -205,7 +205,7 @@ bool Api::rate_ok(Ctx& c, const std::string& user) {
 
 void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     auto [path, query] = http_util::split_target(req.target());
-    Ctx c{req, s, path, query, std::nullopt};
+    Ctx c{req, s, path, http_util::parse_query(query), std::nullopt};
     auto method = req.method();
 
     if (method == bhttp::verb::options) {
@@ -286,7 +286,7 @@ sse::Buffer Api::stream_head(const Request& req) {
 }
 
 void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
-    auto q = http_util::parse_query(c.query);
+    const auto& q = c.query;
     if (!q) return refuse(c, status::bad_request, "malformed query string");
     chat::StreamStart start;
     start.legacy = seed;
@@ -421,7 +421,7 @@ void Api::native_publish(Ctx& c, const std::string& room) {
 }
 
 void Api::history(Ctx& c, const std::string& room) {
-    auto q = http_util::parse_query(c.query);
+    const auto& q = c.query;
     if (!q) return refuse(c, status::bad_request, "malformed query string");
     std::optional<uint64_t> before, after, limit;
     if (!number_param(*q, "before", before))

@@ -7,6 +7,7 @@
 
 #include "http/auth.hpp"
 #include "http/limits.hpp"
+#include "http/request.hpp"
 #include "http/session.hpp"
 #include "sse/event.hpp"
 #include "util/config.hpp"
@@ -37,7 +38,7 @@ class Api {
         Request& req;
         const std::shared_ptr<Session>& s;
         std::string_view path;
-        std::string_view query;
+        std::optional<http_util::Query> query;   // parsed once; nullopt when malformed
         std::optional<auth::Identity> identity;  // set when tokens are required
     };
     void reply(Ctx& c, Response res);
