@@ -12,6 +12,7 @@
 #include "http/api.hpp"
 #include "http/listener.hpp"
 #include "store/memory/memory_store.hpp"
+#include "store/redis/redis_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/log.hpp"
 
@@ -20,11 +21,19 @@ namespace ssechat {
 namespace asio = boost::asio;
 
 Server::Server(Config cfg) : cfg_(std::move(cfg)) {
-    if (cfg_.store == "memory")
+    if (cfg_.store == "memory") {
         store_ = std::make_unique<store::MemoryStore>(cfg_.retain);
-    else
+    } else if (cfg_.store == "redis") {
+        std::string why;
+        store::RedisOptions o;
+        o.url = *store::parse_redis_url(cfg_.redis, why);  // validated with the flags
+        o.retain = cfg_.retain;
+        o.presence_ttl_s = cfg_.presence_ttl_s;
+        store_ = std::make_unique<store::RedisStore>(std::move(o));
+    } else {
         store_ =
             std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain);
+    }
     hub_ = std::make_unique<chat::Hub>(cfg_, *store_);
     std::vector<chat::Shard*> raw;
     for (unsigned i = 0; i < cfg_.threads; ++i) {

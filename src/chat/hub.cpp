@@ -20,8 +20,11 @@ int64_t now_ms() {
 }
 }  // namespace
 
-Hub::Hub(const Config& cfg, store::Store& store) : cfg_(cfg), store_(store) {
-    for (auto& r : store_.rooms()) stored_rooms_[r.name] = r.last_id;
+Hub::Hub(const Config& cfg, store::Store& store)
+    : cfg_(cfg), store_(store), cluster_(store.cluster()) {
+    // A shared store's room list changes under us, so it is read when asked for instead.
+    if (!cluster_)
+        for (auto& r : store_.rooms()) stored_rooms_[r.name] = r.last_id;
 }
 
 Hub::~Hub() {
@@ -39,7 +42,9 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
     auto it = rooms_.find(name);
     if (it != rooms_.end()) return it->second;
     uint64_t last = 0;
-    if (auto s = stored_rooms_.find(name); s != stored_rooms_.end()) {
+    if (cluster_) {
+        last = cluster_->last_id(name);
+    } else if (auto s = stored_rooms_.find(name); s != stored_rooms_.end()) {
         last = s->second;
         stored_rooms_.erase(s);
     }
@@ -58,10 +63,29 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
 }
 
 std::vector<std::pair<std::string, uint64_t>> Hub::rooms() {
+    std::map<std::string, uint64_t> all;
+    if (cluster_)
+        for (auto& r : store_.rooms()) all[r.name] = r.last_id;
     std::lock_guard lk(rooms_mu_);
-    std::map<std::string, uint64_t> all = stored_rooms_;
-    for (const auto& [name, r] : rooms_) all[name] = r->delivered();
+    all.insert(stored_rooms_.begin(), stored_rooms_.end());
+    for (const auto& [name, r] : rooms_) all[name] = std::max(all[name], r->delivered());
     return {all.begin(), all.end()};
+}
+
+std::vector<std::string> Hub::online(const std::string& name) {
+    if (cluster_) return cluster_->online(name);
+    auto r = find(name);
+    return r ? r->online() : std::vector<std::string>{};
+}
+
+std::vector<size_t> Hub::online_counts(const std::vector<std::string>& names) {
+    if (cluster_) return cluster_->online_counts(names);
+    std::vector<size_t> out;
+    for (const auto& n : names) {
+        auto r = find(n);
+        out.push_back(r ? r->online_count() : 0);
+    }
+    return out;
 }
 
 void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text, Done done) {
@@ -82,6 +106,11 @@ void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text
 
 void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                    int online) {
+    if (cluster_) {
+        // The cluster-wide count and event come back through the feed, to every node alike.
+        cluster_->presence(room->name(), user, joined);
+        return;
+    }
     boost::json::object o;
     o["user_id"] = user;
     o["state"] = joined ? "join" : "leave";
@@ -95,6 +124,8 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
 
 void Hub::start() {
     writer_ = std::thread([this] { writer_loop(); });
+    if (cluster_)
+        cluster_->follow({[this](store::FeedBatch& b) { on_feed(b); }, [this] { catch_up(); }});
 }
 
 void Hub::stop() {
@@ -104,6 +135,7 @@ void Hub::stop() {
         q_cv_.notify_one();
     }
     if (writer_.joinable()) writer_.join();
+    if (cluster_) cluster_->stop();
 }
 
 void Hub::writer_loop() {
@@ -127,6 +159,7 @@ void Hub::writer_loop() {
 }
 
 void Hub::commit(std::vector<Pending>& batch) {
+    if (cluster_) return commit_shared(batch);
     // Ids are assigned here, in queue order, so they increase in commit order per room.
     std::vector<std::pair<Room*, uint64_t>> rewind;
     std::vector<Message> msgs;
@@ -167,11 +200,102 @@ void Hub::commit(std::vector<Pending>& batch) {
             }
         fan_out(owner->commit(mine));
     }
+    acknowledge(batch, t1);
+}
+
+void Hub::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done) {
     for (auto& p : batch) {
         metrics().publish_ok.fetch_add(1, std::memory_order_relaxed);
-        metrics().publish_latency.observe(std::chrono::duration<double>(t1 - p.since).count());
+        metrics().publish_latency.observe(std::chrono::duration<double>(done - p.since).count());
         p.done(PublishOutcome::Ok, p.msg);
     }
+}
+
+void Hub::commit_shared(std::vector<Pending>& batch) {
+    // The store assigns ids; fan-out, even to this node's own streams, comes from the feed, so
+    // every node delivers the same sequence whichever node took the publish.
+    std::vector<Message> msgs;
+    msgs.reserve(batch.size());
+    int64_t ts = now_ms();
+    for (auto& p : batch) {
+        p.msg.ts = ts;
+        msgs.push_back(p.msg);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        cluster_->publish(msgs);
+    } catch (const store::StoreError& e) {
+        log::error(std::string("store commit failed: ") + e.what());
+        for (auto& p : batch) {
+            metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
+            p.done(PublishOutcome::StoreFailed, p.msg);
+        }
+        return;
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    metrics().commit_latency.observe(std::chrono::duration<double>(t1 - t0).count());
+    metrics().commit_batch.observe(static_cast<double>(batch.size()));
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].msg.id = msgs[i].id;
+    acknowledge(batch, t1);
+}
+
+void Hub::on_feed(store::FeedBatch& b) {
+    // Consecutive messages of one room become one delivery, as a local group commit does.
+    auto& msgs = b.messages;
+    for (size_t i = 0; i < msgs.size();) {
+        size_t j = i;
+        while (j < msgs.size() && msgs[j].room == msgs[i].room) ++j;
+        // A room nobody here has opened is skipped: it reads its stream when it loads.
+        if (auto r = find(msgs[i].room))
+            ingest(r, {std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(i)),
+                       std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(j))});
+        i = j;
+    }
+    for (auto& p : b.presence) {
+        auto r = find(p.room);
+        if (!r || static_cast<size_t>(p.online) > cfg_.presence_max) continue;
+        boost::json::object o;
+        o["user_id"] = p.user;
+        o["state"] = p.joined ? "join" : "leave";
+        o["online"] = p.online;
+        auto d = std::make_shared<Delivery>();
+        d->room = r;
+        d->presence = std::make_shared<const std::string>(
+            sse::encode("presence", "", boost::json::serialize(o)));
+        fan_out(std::move(d));
+    }
+}
+
+void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
+    // Only the feed thread commits to a room in cluster mode, so delivered() cannot move
+    // between this read and the commit below.
+    uint64_t have = r->delivered();
+    bool probe = msgs.empty();  // catching up: look for anything newer in the store
+    std::erase_if(msgs, [&](const Message& m) { return m.id <= have; });
+    if (msgs.empty() && !probe) return;  // all seen already, through the room's warm-up read
+    uint64_t first = msgs.empty() ? UINT64_MAX : msgs.front().id;
+    if (first != have + 1) {
+        // A gap: the log was trimmed past entries this node had not read, or the room loaded
+        // between a publish and its log entry. The room's stream has every message.
+        size_t missing = first == UINT64_MAX ? cfg_.max_replay : first - have - 1;
+        auto fill = store_.range(r->name(), have, first, std::min(missing, cfg_.max_replay),
+                                 missing > cfg_.max_replay);
+        msgs.insert(msgs.begin(), fill.begin(), fill.end());
+    }
+    if (msgs.empty()) return;
+    std::vector<const Message*> ptrs;
+    ptrs.reserve(msgs.size());
+    for (const auto& m : msgs) ptrs.push_back(&m);
+    fan_out(r->commit(ptrs));
+}
+
+void Hub::catch_up() {
+    std::vector<std::shared_ptr<Room>> loaded;
+    {
+        std::lock_guard lk(rooms_mu_);
+        for (const auto& [name, r] : rooms_) loaded.push_back(r);
+    }
+    for (const auto& r : loaded) ingest(r, {});
 }
 
 void Hub::fan_out(std::shared_ptr<Delivery> d) {

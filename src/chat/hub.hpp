@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chat/room.hpp"
+#include "store/cluster.hpp"
 #include "store/store.hpp"
 #include "util/config.hpp"
 
@@ -35,11 +36,16 @@ class Hub {
     store::Store& store() { return store_; }
 
     // Get or create (and warm from the store) a room. The name must be valid. Null when
-    // --max-rooms rooms are loaded and this one would be new.
+    // --max-rooms rooms are loaded and this one would be new. Throws StoreError when a shared
+    // store cannot be read.
     std::shared_ptr<Room> room(const std::string& name);
-    // Every room that exists in the store or in memory, with its last id.
+    // Every room that exists in the store or in memory, with its last id. Throws StoreError.
     std::vector<std::pair<std::string, uint64_t>> rooms();
     std::shared_ptr<Room> find(const std::string& name);
+    // Users online in a room: on this node, or across the cluster with a shared store.
+    // Throws StoreError.
+    std::vector<std::string> online(const std::string& name);
+    std::vector<size_t> online_counts(const std::vector<std::string>& names);
 
     void publish(std::shared_ptr<Room> room, std::string user, std::string text, Done done);
     void presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
@@ -58,10 +64,17 @@ class Hub {
     };
     void writer_loop();
     void commit(std::vector<Pending>& batch);
+    void commit_shared(std::vector<Pending>& batch);
+    void acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done);
     void fan_out(std::shared_ptr<Delivery> d);
+    // Cluster feed (feed thread): messages of every node, deduplicated by id per room.
+    void on_feed(store::FeedBatch& b);
+    void ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs);
+    void catch_up();
 
     const Config& cfg_;
     store::Store& store_;
+    store::Cluster* cluster_;  // set when several nodes share the store
     std::vector<Shard*> shards_;
 
     std::mutex rooms_mu_;

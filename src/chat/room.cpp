@@ -51,6 +51,8 @@ void Room::warm(const std::vector<Message>& recent, const std::vector<Message>& 
         if (cache_.size() > cache_cap_) cache_.pop_front();
     }
     for (const auto& m : legacy_tail) push_legacy(m);
+    // A shared store may have taken more messages between reading the last id and the cache.
+    if (!recent.empty() && recent.back().id > delivered_) delivered_ = assigned_ = recent.back().id;
 }
 
 std::shared_ptr<Delivery> Room::commit(const std::vector<const Message*>& msgs) {

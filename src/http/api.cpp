@@ -317,16 +317,26 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
                       "too many open streams for this user (limit " +
                           std::to_string(cfg_.max_streams_per_user) + ")");
     }
-    auto r = hub_.room(room);
-    if (!r) return refuse(c, status::service_unavailable, "too many rooms on this server");
+    auto r = open_room(c, room);
+    if (!r) return;
     start.head = any_origin_ ? nullptr : stream_head(c.req);
     start.tickets = {std::move(ticket), c.s->ticket()};
     current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
 }
 
+std::shared_ptr<chat::Room> Api::open_room(Ctx& c, const std::string& room) {
+    try {
+        if (auto r = hub_.room(room)) return r;
+        refuse(c, status::service_unavailable, "too many rooms on this server");
+    } catch (const store::StoreError&) {
+        reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    return nullptr;
+}
+
 void Api::publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed) {
-    auto r = hub_.room(room);
-    if (!r) return refuse(c, status::service_unavailable, "too many rooms on this server");
+    auto r = open_room(c, room);
+    if (!r) return;
     if (!rate_ok(c, user)) return;
     unsigned version = c.req.version();
     bool keep = c.req.keep_alive();
@@ -461,8 +471,11 @@ void Api::presence(Ctx& c, const std::string& room) {
     boost::json::object o;
     o["room"] = room;
     boost::json::array users;
-    if (auto r = hub_.find(room))
-        for (auto& u : r->online()) users.emplace_back(u);
+    try {
+        for (auto& u : hub_.online(room)) users.emplace_back(u);
+    } catch (const store::StoreError&) {
+        return reply(c, error(status::service_unavailable, "the store is unavailable"));
+    }
     o["count"] = users.size();
     o["online"] = std::move(users);
     reply(c, make(status::ok, boost::json::serialize(o)));
@@ -470,14 +483,22 @@ void Api::presence(Ctx& c, const std::string& room) {
 
 void Api::list_rooms(Ctx& c) {
     boost::json::array rooms;
-    for (const auto& [name, last] : hub_.rooms()) {
-        if (c.identity && !c.identity->may_use(name)) continue;
-        boost::json::object o;
-        o["name"] = name;
-        o["last_id"] = last;
-        auto r = hub_.find(name);
-        o["online"] = r ? r->online_count() : 0;
-        rooms.push_back(std::move(o));
+    try {
+        std::vector<std::pair<std::string, uint64_t>> visible;
+        for (auto& [name, last] : hub_.rooms())
+            if (!c.identity || c.identity->may_use(name)) visible.emplace_back(name, last);
+        std::vector<std::string> names;
+        for (const auto& v : visible) names.push_back(v.first);
+        auto online = hub_.online_counts(names);
+        for (size_t i = 0; i < visible.size(); ++i) {
+            boost::json::object o;
+            o["name"] = visible[i].first;
+            o["last_id"] = visible[i].second;
+            o["online"] = online[i];
+            rooms.push_back(std::move(o));
+        }
+    } catch (const store::StoreError&) {
+        return reply(c, error(status::service_unavailable, "the store is unavailable"));
     }
     boost::json::object out;
     out["rooms"] = std::move(rooms);

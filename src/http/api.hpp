@@ -15,6 +15,7 @@
 namespace ssechat::chat {
 class Hub;
 class Shard;
+class Room;
 }  // namespace ssechat::chat
 
 namespace ssechat::http {
@@ -54,6 +55,8 @@ class Api {
     bool rate_ok(Ctx& c, const std::string& user);
     chat::Shard& current_shard(const std::shared_ptr<Session>& s);
     sse::Buffer stream_head(const Request& req);
+    // The room, or null after answering 503 (room cap reached, or the store unreachable).
+    std::shared_ptr<chat::Room> open_room(Ctx& c, const std::string& room);
     void publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed);
     void stream(Ctx& c, const std::string& room, std::string user, bool seed);
 

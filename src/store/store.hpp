@@ -8,6 +8,10 @@
 #include "chat/message.hpp"
 
 namespace ssechat::store {
+class Cluster;
+}
+
+namespace ssechat::store {
 
 // A store that cannot do what was asked; the message says what and, for files, which file.
 struct StoreError : std::runtime_error {
@@ -41,6 +45,10 @@ class Store {
 
     // True when a write would succeed now (for /healthz).
     virtual bool writable() = 0;
+
+    // Set for a store that several nodes share (Redis). Such a store assigns ids itself, so
+    // messages go through cluster()->publish() and append() is refused.
+    virtual Cluster* cluster() { return nullptr; }
 };
 
 }  // namespace ssechat::store

@@ -6,6 +6,8 @@
 #include <map>
 #include <thread>
 
+#include "store/redis/redis_conn.hpp"
+
 namespace ssechat {
 namespace {
 
@@ -56,12 +58,21 @@ const std::vector<Flag>& flags() {
         {"port", "TCP port (default 3000; 0 picks a free one)", number(&Config::port, 0, 65535)},
         {"bind", "address to listen on (default 127.0.0.1)", text(&Config::bind)},
         {"threads", "event loops (default: one per core)", number(&Config::threads, 1, 256)},
-        {"store", "sqlite (default) or memory",
+        {"store", "sqlite (default), memory, or redis (several nodes share rooms)",
          [](Config& c, const std::string& v) {
-             if (v != "sqlite" && v != "memory") return false;
+             if (v != "sqlite" && v != "memory" && v != "redis") return false;
              c.store = v;
              return true;
          }},
+        {"redis", "with --store redis: redis://[[user]:password@]host[:port][/db]",
+         [](Config& c, const std::string& v) {
+             std::string why;
+             if (!store::parse_redis_url(v, why)) return false;
+             c.redis = v;
+             return true;
+         }},
+        {"presence-ttl", "with --store redis: seconds a dead node's users stay online (default 30)",
+         number(&Config::presence_ttl_s, 3, 3600)},
         {"data", "folder for the sqlite database (default ./data)", text(&Config::data_dir)},
         {"fsync", "'always' survives power loss; 'normal' (default) survives a process crash",
          [](Config& c, const std::string& v) {

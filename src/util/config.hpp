@@ -9,10 +9,12 @@
 namespace ssechat {
 
 struct Config {
-    std::string bind = "127.0.0.1";        // address to listen on
-    uint16_t port = 3000;                  // 0 picks a free port (tests use it)
-    unsigned threads = 0;                  // event loops; 0 means one per core
-    std::string store = "sqlite";          // sqlite | memory
+    std::string bind = "127.0.0.1";                // address to listen on
+    uint16_t port = 3000;                          // 0 picks a free port (tests use it)
+    unsigned threads = 0;                          // event loops; 0 means one per core
+    std::string store = "sqlite";                  // sqlite | memory | redis
+    std::string redis = "redis://127.0.0.1:6379";  // the shared store, with --store redis
+    unsigned presence_ttl_s = 30;          // a crashed node's users stay online this long (redis)
     std::string data_dir = "./data";       // where the sqlite file lives
     bool fsync_always = false;             // synchronous=FULL: survive power loss, not just a crash
     uint64_t retain = 0;                   // newest N messages kept per room; 0 keeps all

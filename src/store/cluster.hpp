@@ -1,0 +1,62 @@
+// What a shared store adds when several nodes write it: ids assigned by the store, a feed of
+// every node's commits, and presence counted across nodes.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "chat/message.hpp"
+
+namespace ssechat::store {
+
+// A user's cluster-wide presence in a room changed.
+struct PresenceChange {
+    std::string room;
+    std::string user;
+    bool joined = false;
+    int online = 0;  // distinct users online in the room, across nodes, after the change
+};
+
+// One read of the cluster feed, in log order. Messages of one room arrive in id order.
+struct FeedBatch {
+    std::vector<chat::Message> messages;
+    std::vector<PresenceChange> presence;
+};
+
+struct FeedHandlers {
+    std::function<void(FeedBatch&)> batch;
+    // The feed was cut and is back: entries may have been trimmed from the log meanwhile, so
+    // the listener re-reads every room it holds from its last id.
+    std::function<void()> resumed;
+};
+
+class Cluster {
+  public:
+    virtual ~Cluster() = default;
+
+    // Stores the batch atomically and durably, and fills in the id of each message. Throws
+    // StoreError when the store cannot be reached; then nothing of the batch is stored, or,
+    // when the reply was lost, all of it.
+    virtual void publish(std::vector<chat::Message>& batch) = 0;
+
+    // The last id assigned in a room, 0 for a room without messages. Throws StoreError.
+    virtual uint64_t last_id(const std::string& room) = 0;
+
+    // Starts following every node's commits and presence changes from now on. Handlers run
+    // on one feed thread. Reading resumes from the last entry seen after any outage.
+    virtual void follow(FeedHandlers handlers) = 0;
+
+    // This node's streams: the first one of `user` in `room` opened, or the last closed.
+    // Queued; applied in order by a presence thread that also keeps the entries alive.
+    virtual void presence(const std::string& room, const std::string& user, bool joined) = 0;
+
+    // Users online in a room across every live node, sorted. Throws StoreError.
+    virtual std::vector<std::string> online(const std::string& room) = 0;
+    // Distinct online users per room, one round trip. Throws StoreError.
+    virtual std::vector<size_t> online_counts(const std::vector<std::string>& rooms) = 0;
+
+    // Stops the feed and presence threads; this node's presence entries are removed first.
+    virtual void stop() = 0;
+};
+
+}  // namespace ssechat::store

@@ -1,0 +1,360 @@
+// RedisStore: publishes through publish.lua, reads history from room streams, follows the
+// cluster log on a feed thread, and keeps this node's presence entries alive.
+#include "store/redis/redis_store.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <random>
+
+#include "redis_scripts.hpp"  // generated from the .lua files next to this one
+#include "util/log.hpp"
+
+namespace ssechat::store {
+
+namespace {
+
+const std::string kRooms = "ssechat:rooms";
+const std::string kLog = "ssechat:log";
+const std::string kRoomPrefix = "ssechat:room:";
+const std::string kPresencePrefix = "ssechat:presence:";
+const std::string kPresenceRooms = "ssechat:presence-rooms";
+constexpr int kFeedBlockMs = 500;
+constexpr size_t kFeedCount = 1000;
+constexpr size_t kPresenceQueue = 100000;
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string random_node_id() {
+    std::random_device rd;
+    static const char* hex = "0123456789abcdef";
+    std::string id;
+    for (int i = 0; i < 12; ++i) id += hex[rd() & 15];
+    return id;
+}
+
+uint64_t stream_id_number(const redisReply* id) {
+    std::string s = reply_string(id);
+    return std::stoull(s.substr(0, s.find('-')));
+}
+
+// A stream entry's field list as name -> value.
+std::map<std::string, std::string> fields(const redisReply* list) {
+    std::map<std::string, std::string> out;
+    if (!list || list->type != REDIS_REPLY_ARRAY) return out;
+    for (size_t i = 0; i + 1 < list->elements; i += 2)
+        out[reply_string(list->element[i])] = reply_string(list->element[i + 1]);
+    return out;
+}
+
+int64_t to_i64(const std::string& s) {
+    try {
+        return std::stoll(s);
+    } catch (const std::exception&) {
+        return 0;
+    }
+}
+
+}  // namespace
+
+RedisStore::Lease::Lease(RedisStore& s) : store_(s) {
+    std::lock_guard lk(s.pool_mu_);
+    if (!s.pool_.empty()) {
+        conn_ = std::move(s.pool_.back());
+        s.pool_.pop_back();
+    }
+    if (!conn_) conn_ = std::make_unique<RedisConn>(s.opts_.url, s.opts_.timeout_ms);
+}
+
+RedisStore::Lease::~Lease() {
+    std::lock_guard lk(store_.pool_mu_);
+    store_.pool_.push_back(std::move(conn_));
+}
+
+RedisStore::RedisStore(RedisOptions opts, std::function<bool()> give_up)
+    : opts_(std::move(opts)),
+      publish_("publish.lua", std::string(scripts::publish_lua)),
+      presence_("presence.lua", std::string(scripts::presence_lua)),
+      sweep_("sweep.lua", std::string(scripts::sweep_lua)) {
+    if (opts_.node_id.empty()) opts_.node_id = random_node_id();
+    writer_ = std::make_unique<RedisConn>(opts_.url, opts_.timeout_ms);
+    auto delay = std::chrono::milliseconds(250);
+    while (true) {
+        try {
+            writer_->run({"PING"});
+            break;
+        } catch (const StoreError& e) {
+            if (give_up && give_up()) throw;
+            log::error(std::string(e.what()) + "; retrying in " + std::to_string(delay.count()) +
+                       " ms");
+            std::this_thread::sleep_for(delay);
+            delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+        }
+    }
+    // The feed starts at the log's current end; older messages are read from room streams.
+    auto tail = writer_->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
+    log_start_ = tail->elements ? reply_string(tail->element[0]->element[0]) : "0-0";
+    try {
+        auto aof = writer_->run({"CONFIG", "GET", "appendonly"});
+        if (aof->elements == 2 && reply_string(aof->element[1]) == "no")
+            log::warn(
+                "redis runs with appendonly no: acknowledged messages are lost if Redis "
+                "crashes before its next snapshot");
+    } catch (const StoreError&) {
+        // CONFIG is often renamed away on managed Redis; the warning is only advice.
+    }
+    log::info("redis store at " + opts_.url.text() + ", node " + opts_.node_id);
+}
+
+RedisStore::~RedisStore() {
+    stop();
+}
+
+std::vector<RoomMeta> RedisStore::rooms() {
+    Lease c(*this);
+    auto r = c->run({"HGETALL", kRooms});
+    std::vector<RoomMeta> out;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        out.push_back(
+            {reply_string(r->element[i]), static_cast<uint64_t>(reply_integer(r->element[i + 1]))});
+    return out;
+}
+
+void RedisStore::append(const std::vector<chat::Message>&) {
+    throw StoreError("the redis store assigns ids itself; messages go through publish()");
+}
+
+std::vector<chat::Message> RedisStore::range(const std::string& room, uint64_t after,
+                                             uint64_t before, size_t limit, bool newest) {
+    if (limit == 0 || before <= after + 1) return {};
+    std::string lo = std::to_string(after + 1) + "-0";
+    std::string hi = before == UINT64_MAX ? "+" : std::to_string(before - 1) + "-0";
+    Lease c(*this);
+    auto r = newest
+                 ? c->run({"XREVRANGE", kRoomPrefix + room, hi, lo, "COUNT", std::to_string(limit)})
+                 : c->run({"XRANGE", kRoomPrefix + room, lo, hi, "COUNT", std::to_string(limit)});
+    std::vector<chat::Message> out;
+    out.reserve(r->elements);
+    for (size_t i = 0; i < r->elements; ++i) {
+        const redisReply* e = r->element[i];
+        auto f = fields(e->element[1]);
+        out.push_back({stream_id_number(e->element[0]), room, f["u"], f["m"], to_i64(f["t"])});
+    }
+    if (newest) std::reverse(out.begin(), out.end());
+    return out;
+}
+
+uint64_t RedisStore::oldest_id(const std::string& room) {
+    Lease c(*this);
+    auto r = c->run({"XRANGE", kRoomPrefix + room, "-", "+", "COUNT", "1"});
+    return r->elements ? stream_id_number(r->element[0]->element[0]) : 0;
+}
+
+bool RedisStore::writable() {
+    try {
+        Lease c(*this);
+        c->run({"PING"});
+        return true;
+    } catch (const StoreError&) {
+        return false;
+    }
+}
+
+void RedisStore::publish(std::vector<chat::Message>& batch) {
+    if (batch.empty()) return;
+    std::vector<std::string> keys{kRooms, kLog}, args;
+    keys.reserve(batch.size() + 2);
+    args.reserve(batch.size() * 3 + 3);
+    args.push_back(std::to_string(batch.front().ts));
+    args.push_back(std::to_string(opts_.retain));
+    args.push_back(std::to_string(opts_.log_max));
+    for (const auto& m : batch) {
+        keys.push_back(kRoomPrefix + m.room);
+        args.push_back(m.room);
+        args.push_back(m.user_id);
+        args.push_back(m.text);
+    }
+    auto r = writer_->eval(publish_, keys, args);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != batch.size())
+        throw StoreError("redis publish.lua: unexpected reply");
+    for (size_t i = 0; i < batch.size(); ++i)
+        batch[i].id = static_cast<uint64_t>(reply_integer(r->element[i]));
+}
+
+uint64_t RedisStore::last_id(const std::string& room) {
+    Lease c(*this);
+    auto r = c->run({"HGET", kRooms, room});
+    return r->type == REDIS_REPLY_NIL ? 0 : static_cast<uint64_t>(reply_integer(r.get()));
+}
+
+void RedisStore::follow(FeedHandlers handlers) {
+    handlers_ = std::move(handlers);
+    feed_ = std::thread([this] { feed_loop(); });
+    presence_thread_ = std::thread([this] { presence_loop(); });
+}
+
+void RedisStore::feed_loop() {
+    // The socket timeout must outlast the server-side BLOCK, or every quiet read would fail.
+    RedisConn c(opts_.url, opts_.timeout_ms + kFeedBlockMs);
+    std::string last = log_start_;
+    bool down = false;
+    auto delay = std::chrono::milliseconds(100);
+    while (!stopping_) {
+        try {
+            auto r = c.run({"XREAD", "COUNT", std::to_string(kFeedCount), "BLOCK",
+                            std::to_string(kFeedBlockMs), "STREAMS", kLog, last});
+            if (down) {
+                log::info("redis feed is back; catching up after log entry " + last);
+                down = false;
+                delay = std::chrono::milliseconds(100);
+                if (handlers_.resumed) handlers_.resumed();
+            }
+            if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) continue;
+            const redisReply* entries = r->element[0]->element[1];
+            FeedBatch b;
+            for (size_t i = 0; i < entries->elements; ++i) {
+                const redisReply* e = entries->element[i];
+                auto f = fields(e->element[1]);
+                if (f["k"] == "m") {
+                    b.messages.push_back({static_cast<uint64_t>(to_i64(f["i"])), f["r"], f["u"],
+                                          f["m"], to_i64(f["t"])});
+                } else if (f["k"] == "p") {
+                    b.presence.push_back(
+                        {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
+                }
+            }
+            last = reply_string(entries->element[entries->elements - 1]->element[0]);
+            handlers_.batch(b);
+        } catch (const StoreError& e) {
+            if (!down)
+                log::error(std::string(e.what()) +
+                           "; open streams stay open and catch up when Redis is back");
+            down = true;
+            for (auto waited = std::chrono::milliseconds(0); waited < delay && !stopping_;
+                 waited += std::chrono::milliseconds(50))
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+        }
+    }
+}
+
+void RedisStore::presence(const std::string& room, const std::string& user, bool joined) {
+    std::lock_guard lk(p_mu_);
+    // Past the bound the change is dropped: a lost join is restored by the next refresh,
+    // a lost leave by expiry, so the queue never grows without limit while Redis is away.
+    if (stopping_ || p_queue_.size() >= kPresenceQueue) return;
+    p_queue_.push_back({room, user, joined});
+    p_cv_.notify_one();
+}
+
+void RedisStore::apply_presence(RedisConn& c, const PresenceOp& op) {
+    int64_t now = now_ms();
+    c.eval(presence_, {kPresencePrefix + op.room, kPresenceRooms, kLog},
+           {op.room, op.user, opts_.node_id, std::to_string(now),
+            std::to_string(now + int64_t{opts_.presence_ttl_s} * 1000),
+            op.joined ? "join" : "leave", std::to_string(opts_.log_max)});
+}
+
+void RedisStore::refresh_presence(RedisConn& c) {
+    int64_t now = now_ms();
+    std::string expiry = std::to_string(now + int64_t{opts_.presence_ttl_s} * 1000);
+    std::vector<std::vector<std::string>> cmds;
+    if (!mine_.empty()) cmds.push_back({"SCRIPT", "LOAD", presence_.body});  // EVALSHA below
+    for (const auto& [room, users] : mine_)
+        for (const auto& u : users)
+            cmds.push_back({"EVALSHA", presence_.sha1, "3", kPresencePrefix + room, kPresenceRooms,
+                            kLog, room, u, opts_.node_id, std::to_string(now), expiry, "join",
+                            std::to_string(opts_.log_max)});
+    if (!cmds.empty()) c.pipeline(cmds);
+    c.eval(sweep_, {kPresenceRooms, kLog},
+           {std::to_string(now), std::to_string(opts_.log_max), kPresencePrefix});
+}
+
+void RedisStore::presence_loop() {
+    RedisConn c(opts_.url, opts_.timeout_ms);
+    auto period = std::chrono::milliseconds(opts_.presence_ttl_s * 1000 / 3);
+    auto next_refresh = std::chrono::steady_clock::now() + period;
+    bool failing = false;
+    while (true) {
+        std::deque<PresenceOp> ops;
+        {
+            std::unique_lock lk(p_mu_);
+            p_cv_.wait_until(lk, next_refresh, [&] { return stopping_ || !p_queue_.empty(); });
+            ops.swap(p_queue_);
+        }
+        if (stopping_) break;
+        try {
+            for (const auto& op : ops) {
+                if (op.joined) {
+                    mine_[op.room].insert(op.user);
+                } else if (auto it = mine_.find(op.room); it != mine_.end()) {
+                    it->second.erase(op.user);
+                    if (it->second.empty()) mine_.erase(it);
+                }
+            }
+            for (const auto& op : ops) apply_presence(c, op);
+            if (std::chrono::steady_clock::now() >= next_refresh) {
+                next_refresh = std::chrono::steady_clock::now() + period;
+                refresh_presence(c);
+            }
+            failing = false;
+        } catch (const StoreError& e) {
+            // What was not applied is repaired by the next refresh (joins) or by expiry.
+            if (!failing) log::warn(std::string("presence: ") + e.what());
+            failing = true;
+            next_refresh = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        }
+    }
+    // Goodbye: remove this node's entries so other nodes see the leaves now, not at expiry.
+    try {
+        for (const auto& [room, users] : mine_)
+            for (const auto& u : users) apply_presence(c, {room, u, false});
+    } catch (const StoreError&) {
+        // Redis is away; the entries expire on their own.
+    }
+}
+
+std::vector<std::string> RedisStore::users_of(const redisReply* members) {
+    std::set<std::string> users;
+    for (size_t i = 0; members && i < members->elements; ++i) {
+        std::string m = reply_string(members->element[i]);
+        users.insert(m.substr(m.find('\x1f') + 1));
+    }
+    return {users.begin(), users.end()};
+}
+
+std::vector<std::string> RedisStore::online(const std::string& room) {
+    Lease c(*this);
+    auto r = c->run(
+        {"ZRANGE", kPresencePrefix + room, "(" + std::to_string(now_ms()), "+inf", "BYSCORE"});
+    return users_of(r.get());
+}
+
+std::vector<size_t> RedisStore::online_counts(const std::vector<std::string>& rooms) {
+    if (rooms.empty()) return {};
+    std::string now = "(" + std::to_string(now_ms());
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& room : rooms)
+        cmds.push_back({"ZRANGE", kPresencePrefix + room, now, "+inf", "BYSCORE"});
+    Lease c(*this);
+    auto replies = c->pipeline(cmds);
+    std::vector<size_t> out;
+    for (auto& r : replies)
+        out.push_back(r->type == REDIS_REPLY_ARRAY ? users_of(r.get()).size() : 0);
+    return out;
+}
+
+void RedisStore::stop() {
+    {
+        std::lock_guard lk(p_mu_);
+        stopping_ = true;
+        p_cv_.notify_one();
+    }
+    if (feed_.joinable()) feed_.join();
+    if (presence_thread_.joinable()) presence_thread_.join();
+}
+
+}  // namespace ssechat::store

@@ -1,0 +1,102 @@
+// The cluster store: Redis is the source of truth for rooms, ids, history and presence, so
+// several ssechat nodes behind a load balancer serve the same rooms.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "store/cluster.hpp"
+#include "store/redis/redis_conn.hpp"
+#include "store/store.hpp"
+
+namespace ssechat::store {
+
+struct RedisOptions {
+    RedisUrl url;
+    uint64_t retain = 0;           // messages kept per room stream; 0 keeps all
+    unsigned presence_ttl_s = 30;  // a dead node's users count as online this long at most
+    size_t log_max = 100000;       // cluster log length (approximate)
+    std::string node_id;           // unique per process; random when empty
+    int timeout_ms = 2000;         // per command; a hung Redis fails a publish after this
+};
+
+// Keys (one Redis, logical database of the URL):
+//   ssechat:rooms            HASH   room -> last id
+//   ssechat:room:<room>      STREAM the room's messages, entry id "<id>-0"
+//   ssechat:log              STREAM every message and presence change, for the feed
+//   ssechat:presence:<room>  ZSET   "<node>\x1f<user>" scored by expiry
+//   ssechat:presence-rooms   SET    rooms with presence entries
+class RedisStore final : public Store, public Cluster {
+  public:
+    // Dials Redis, retrying with backoff (and saying so on stderr) until it answers or
+    // `give_up` says stop. Throws StoreError when given up.
+    RedisStore(RedisOptions opts, std::function<bool()> give_up = nullptr);
+    ~RedisStore() override;
+
+    // Store
+    std::vector<RoomMeta> rooms() override;
+    void append(const std::vector<chat::Message>& batch) override;
+    std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
+                                     size_t limit, bool newest) override;
+    uint64_t oldest_id(const std::string& room) override;
+    bool writable() override;
+    Cluster* cluster() override { return this; }
+
+    // Cluster
+    void publish(std::vector<chat::Message>& batch) override;
+    uint64_t last_id(const std::string& room) override;
+    void follow(FeedHandlers handlers) override;
+    void presence(const std::string& room, const std::string& user, bool joined) override;
+    std::vector<std::string> online(const std::string& room) override;
+    std::vector<size_t> online_counts(const std::vector<std::string>& rooms) override;
+    void stop() override;
+
+    const std::string& node_id() const { return opts_.node_id; }
+
+  private:
+    // Borrowed from the pool for one call from any thread; returned when it goes out of scope.
+    class Lease {
+      public:
+        explicit Lease(RedisStore& s);
+        ~Lease();
+        RedisConn* operator->() { return conn_.get(); }
+
+      private:
+        RedisStore& store_;
+        std::unique_ptr<RedisConn> conn_;
+    };
+    struct PresenceOp {
+        std::string room, user;
+        bool joined;
+    };
+
+    void feed_loop();
+    void presence_loop();
+    void apply_presence(RedisConn& c, const PresenceOp& op);
+    void refresh_presence(RedisConn& c);
+    std::vector<std::string> users_of(const redisReply* members);
+
+    RedisOptions opts_;
+    Script publish_, presence_, sweep_;
+    std::unique_ptr<RedisConn> writer_;  // publish() only: the hub's single writer thread
+
+    std::mutex pool_mu_;
+    std::vector<std::unique_ptr<RedisConn>> pool_;  // idle read connections
+
+    std::atomic<bool> stopping_{false};
+    std::string log_start_;  // the log entry the feed starts after
+    FeedHandlers handlers_;
+    std::thread feed_;
+
+    std::mutex p_mu_;
+    std::condition_variable p_cv_;
+    std::deque<PresenceOp> p_queue_;                     // bounded: see presence()
+    std::map<std::string, std::set<std::string>> mine_;  // presence thread only: what we hold
+    std::thread presence_thread_;
+};
+
+}  // namespace ssechat::store
