@@ -14,6 +14,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json.hpp>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -296,6 +297,26 @@ void SseClient::drain(std::chrono::milliseconds window) {
 
 bool SseClient::wait_closed(std::chrono::milliseconds limit) {
     return wait_until([&] { return closed_by_server; }, limit);
+}
+
+Response publish_raw(int port, const std::string& room, const std::string& user,
+                     const std::string& text) {
+    boost::json::object b;
+    b["message"] = text;
+    return post_json(port, "/rooms/" + room + "/messages?id=" + user, boost::json::serialize(b));
+}
+
+uint64_t publish(int port, const std::string& room, const std::string& user,
+                 const std::string& text) {
+    auto r = publish_raw(port, room, user, text);
+    if (r.status != 201) throw std::runtime_error("publish: " + std::to_string(r.status) + r.body);
+    return boost::json::parse(r.body).at("id").to_number<uint64_t>();
+}
+
+std::vector<uint64_t> range(uint64_t a, uint64_t b) {
+    std::vector<uint64_t> v;
+    for (uint64_t i = a; i <= b; ++i) v.push_back(i);
+    return v;
 }
 
 std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events) {

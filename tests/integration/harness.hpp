@@ -94,6 +94,15 @@ class SseClient {
     ssechat::sse::Parser parser_;
 };
 
+// POST /rooms/{room}/messages?id=user with {"message": text}: the response, or (publish) the
+// id given, throwing unless the answer is 201.
+Response publish_raw(int port, const std::string& room, const std::string& user,
+                     const std::string& text);
+uint64_t publish(int port, const std::string& room, const std::string& user,
+                 const std::string& text);
+// a, a+1, ..., b
+std::vector<uint64_t> range(uint64_t a, uint64_t b);
+
 // Messages of native events: their ids as numbers.
 std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events);
 

@@ -10,22 +10,6 @@
 using namespace itest;
 namespace json = boost::json;
 
-namespace {
-uint64_t publish(int port, const std::string& room, const std::string& user,
-                 const std::string& text) {
-    json::object b;
-    b["message"] = text;
-    auto r = post_json(port, "/rooms/" + room + "/messages?id=" + user, json::serialize(b));
-    if (r.status != 201) throw std::runtime_error("publish: " + std::to_string(r.status) + r.body);
-    return json::parse(r.body).at("id").to_number<uint64_t>();
-}
-std::vector<uint64_t> range(uint64_t a, uint64_t b) {
-    std::vector<uint64_t> v;
-    for (uint64_t i = a; i <= b; ++i) v.push_back(i);
-    return v;
-}
-}  // namespace
-
 TEST(NativeApi, PublishAnswers201WithTheStoredMessage) {
     Server srv;
     auto r = post_json(srv.port(), "/rooms/lobby/messages?id=ann", R"({"message":"  hi  "})");

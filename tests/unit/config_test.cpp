@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "store/redis/redis_conn.hpp"
+
 using namespace ssechat;
 
 TEST(Config, Defaults) {
@@ -47,4 +49,30 @@ TEST(Config, HelpAndVersion) {
     EXPECT_NE(h.output.find("--port"), std::string::npos);
     auto v = parse_config({"--version"}, {});
     EXPECT_NE(v.output.find("ssechat"), std::string::npos);
+}
+
+TEST(Config, RedisUrls) {
+    std::string why;
+    auto u = ssechat::store::parse_redis_url("redis://127.0.0.1:6390/2", why);
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->host, "127.0.0.1");
+    EXPECT_EQ(u->port, 6390);
+    EXPECT_EQ(u->db, 2);
+    auto auth = ssechat::store::parse_redis_url("redis://app:p%40ss@[::1]", why);
+    ASSERT_TRUE(auth);
+    EXPECT_EQ(auth->user, "app");
+    EXPECT_EQ(auth->password, "p@ss");
+    EXPECT_EQ(auth->host, "::1");
+    EXPECT_EQ(auth->port, 6379);
+    auto pw = ssechat::store::parse_redis_url("redis://secret@cache", why);
+    ASSERT_TRUE(pw);
+    EXPECT_EQ(pw->password, "secret");
+    EXPECT_EQ(pw->user, "");
+    for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:99999", "redis://h/x",
+                            "redis://[::1", "rediss://h"}) {
+        EXPECT_FALSE(ssechat::store::parse_redis_url(bad, why)) << bad;
+        EXPECT_FALSE(why.empty());
+    }
+    EXPECT_TRUE(parse_config({"--store", "redis", "--redis", "redis://h:1"}, {}).config);
+    EXPECT_EQ(parse_config({"--redis", "redis://h:x"}, {}).exit_code, 2);
 }

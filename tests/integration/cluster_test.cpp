@@ -1,0 +1,283 @@
+// Several ssechat nodes on one redis-server, and nginx in front of them: the same rooms, ids,
+// history and presence on every node, through node crashes and a Redis outage.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "harness.hpp"
+#include "services.hpp"
+
+using namespace itest;
+namespace json = boost::json;
+
+namespace {
+
+std::vector<std::string> node_args(const RedisServer& r) {
+    return {"--store", "redis",          "--redis", r.url(),     "--presence-ttl",
+            "3",       "--publish-rate", "0",       "--threads", "2"};
+}
+
+// (id, user, text) of each message event, to compare what different nodes delivered.
+std::vector<std::string> messages_of(const std::vector<ssechat::sse::Event>& events) {
+    std::vector<std::string> out;
+    for (const auto& e : events) {
+        if (!e.event.empty() && e.event != "message") continue;
+        auto m = json::parse(e.data).as_object();
+        out.push_back(e.id + "|" + std::string(m.at("user_id").as_string()) + "|" +
+                      std::string(m.at("message").as_string()));
+    }
+    return out;
+}
+
+std::vector<std::string> online(int port, const std::string& room) {
+    auto r = request(port, "GET", "/rooms/" + room + "/presence");
+    std::vector<std::string> users;
+    auto body = json::parse(r.body);
+    for (auto& u : body.at("online").as_array()) users.emplace_back(u.as_string());
+    return users;
+}
+
+std::vector<std::string> presence_events(const SseClient& c) {
+    std::vector<std::string> out;
+    for (const auto& e : c.events) {
+        if (e.event != "presence") continue;
+        auto p = json::parse(e.data).as_object();
+        out.push_back(std::string(p.at("user_id").as_string()) + ":" +
+                      std::string(p.at("state").as_string()));
+    }
+    return out;
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10000ms) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return pred();
+}
+
+}  // namespace
+
+TEST(Cluster, PublishOnOneNodeIsDeliveredOnAnotherOnceAndInOrder) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    SseClient sub(a.port(), "/rooms/lobby/events?id=ann");
+    ASSERT_TRUE(sub.wait_until([&] { return !sub.head.empty(); }));
+    for (int i = 1; i <= 20; ++i)
+        EXPECT_EQ(publish(b.port(), "lobby", "bob", "m" + std::to_string(i)),
+                  static_cast<uint64_t>(i));
+    ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 20; }));
+    sub.drain(300ms);
+    EXPECT_EQ(ids_of(sub.events), range(1, 20));
+    auto got = messages_of(sub.events);
+    EXPECT_EQ(got.front(), "1|bob|m1");
+    EXPECT_EQ(got.back(), "20|bob|m20");
+    // History and the room list read the same store from either node.
+    auto h = json::parse(request(a.port(), "GET", "/rooms/lobby/messages?limit=5").body);
+    EXPECT_EQ(h.at("messages").as_array().back().at("id").as_int64(), 20);
+    EXPECT_NE(request(a.port(), "GET", "/rooms").body.find(R"("name":"lobby","last_id":20)"),
+              std::string::npos);
+}
+
+TEST(Cluster, SeedApiWorksAcrossNodes) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    SseClient sub(a.port(), "/messages?id=1234");
+    ASSERT_TRUE(sub.wait_events(1));
+    EXPECT_EQ(sub.events[0].data, "[]");
+    auto r = request(b.port(), "POST", "/message?id=5678", R"({"message":" Hi "})",
+                     {{"Content-Type", "application/json"}});
+    EXPECT_EQ(r.body, R"({"status":200,"error":"Message Sent Succesfully"})");
+    ASSERT_TRUE(sub.wait_events(2));
+    EXPECT_EQ(sub.events[1].data, R"([{"user_id":"5678","message":"Hi"}])");
+}
+
+TEST(Cluster, ConcurrentPublishersOnEveryNodeYieldOneSequence) {
+    RedisServer redis;
+    std::vector<std::unique_ptr<Server>> nodes;
+    for (int i = 0; i < 3; ++i) nodes.push_back(std::make_unique<Server>(node_args(redis)));
+    std::vector<std::unique_ptr<SseClient>> subs;
+    for (auto& n : nodes) {
+        subs.push_back(std::make_unique<SseClient>(n->port(), "/rooms/busy/events?id=watch"));
+        ASSERT_TRUE(subs.back()->wait_until([&] { return !subs.back()->head.empty(); }));
+    }
+    constexpr int kPer = 40;
+    std::vector<std::thread> pubs;
+    std::mutex mu;
+    std::set<uint64_t> acked;
+    for (size_t n = 0; n < nodes.size(); ++n)
+        for (int t = 0; t < 2; ++t)
+            pubs.emplace_back([&, n, t] {
+                for (int i = 0; i < kPer; ++i) {
+                    auto id = publish(nodes[n]->port(), "busy", "u" + std::to_string(n * 2 + t),
+                                      std::to_string(i));
+                    std::lock_guard lk(mu);
+                    acked.insert(id);
+                }
+            });
+    for (auto& t : pubs) t.join();
+    uint64_t total = nodes.size() * 2 * kPer;
+    EXPECT_EQ(acked.size(), total);
+    EXPECT_EQ(*acked.rbegin(), total);
+    for (auto& s : subs) {
+        ASSERT_TRUE(s->wait_until([&] { return ids_of(s->events).size() >= total; }, 10000ms));
+        s->drain(200ms);
+        EXPECT_EQ(ids_of(s->events), range(1, total));
+    }
+    EXPECT_EQ(messages_of(subs[0]->events), messages_of(subs[1]->events));
+    EXPECT_EQ(messages_of(subs[0]->events), messages_of(subs[2]->events));
+}
+
+TEST(Cluster, ResumeOnAnotherNodeHasNoGapAndNoDuplicate) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    for (int i = 0; i < 5; ++i) publish(a.port(), "r", "x", "before");
+    std::string last;
+    {
+        SseClient sub(a.port(), "/rooms/r/events?id=ann");
+        ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 5; }));
+        last = sub.events.back().id;
+    }
+    EXPECT_EQ(last, "5");
+    for (int i = 0; i < 7; ++i) publish(b.port(), "r", "y", "while away " + std::to_string(i));
+    for (int i = 0; i < 3; ++i) publish(a.port(), "r", "z", "elsewhere");
+    SseClient back(b.port(), "/rooms/r/events?id=ann", {{"Last-Event-ID", last}});
+    ASSERT_TRUE(back.wait_until([&] { return ids_of(back.events).size() >= 10; }));
+    publish(a.port(), "r", "z", "live");
+    ASSERT_TRUE(back.wait_until([&] { return ids_of(back.events).size() >= 11; }));
+    back.drain(300ms);
+    EXPECT_EQ(ids_of(back.events), range(6, 16));
+}
+
+TEST(Cluster, NodeKilledMidStreamClientsResumeElsewhereThroughNginx) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    Nginx lb({a.port(), b.port()});
+    SseClient on_a(a.port(), "/rooms/k/events?id=ann");
+    SseClient on_b(b.port(), "/rooms/k/events?id=bob");
+    ASSERT_TRUE(on_a.wait_until([&] { return !on_a.head.empty(); }));
+    ASSERT_TRUE(on_b.wait_until([&] { return !on_b.head.empty(); }));
+    for (int i = 0; i < 5; ++i) publish(lb.port(), "k", "pub", "one");
+    ASSERT_TRUE(on_a.wait_until([&] { return ids_of(on_a.events).size() >= 5; }));
+    std::string last = on_a.events.back().id;
+
+    a.kill9();
+    EXPECT_TRUE(on_a.wait_closed());
+    // The survivor keeps serving, and nginx sends new requests past the dead node.
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(publish_raw(lb.port(), "k", "pub", "two").status, 201);
+    ASSERT_TRUE(on_b.wait_until([&] { return ids_of(on_b.events).size() >= 10; }));
+
+    SseClient resumed(lb.port(), "/rooms/k/events?id=ann", {{"Last-Event-ID", last}});
+    ASSERT_TRUE(resumed.wait_until([&] { return ids_of(resumed.events).size() >= 5; }));
+    publish(b.port(), "k", "pub", "three");
+    ASSERT_TRUE(resumed.wait_until([&] { return ids_of(resumed.events).size() >= 6; }));
+    resumed.drain(300ms);
+    EXPECT_EQ(ids_of(resumed.events), range(6, 11));
+    EXPECT_EQ(resumed.status, 200);
+    ASSERT_TRUE(on_b.wait_until([&] { return ids_of(on_b.events).size() >= 11; }));
+    EXPECT_EQ(ids_of(on_b.events), range(1, 11));
+}
+
+TEST(Cluster, PresenceIsCountedAcrossNodesAndExpiresWithADeadNode) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    SseClient watcher(b.port(), "/rooms/p/events?id=wendy");
+    ASSERT_TRUE(eventually([&] { return online(a.port(), "p").size() == 1; }));
+    {
+        SseClient ann(a.port(), "/rooms/p/events?id=ann");
+        SseClient ann_too(b.port(), "/rooms/p/events?id=ann");  // one user on two nodes
+        std::vector<std::string> both = {"ann", "wendy"};
+        ASSERT_TRUE(eventually([&] { return online(a.port(), "p") == both; }));
+        EXPECT_EQ(online(b.port(), "p"), both);
+        ann.close();  // still online through node B
+        std::this_thread::sleep_for(500ms);
+        EXPECT_EQ(online(a.port(), "p"), both);
+    }
+    std::vector<std::string> just_wendy = {"wendy"};
+    ASSERT_TRUE(eventually([&] { return online(a.port(), "p") == just_wendy; }));
+    watcher.drain(300ms);
+    auto seen = presence_events(watcher);
+    std::vector<std::string> want = {"wendy:join", "ann:join", "ann:leave"};
+    EXPECT_EQ(seen, want);
+
+    // A node that dies says no goodbye: its users stop counting at expiry (--presence-ttl 3)
+    // and a surviving node announces the leave.
+    SseClient cas(a.port(), "/rooms/p/events?id=cas");
+    ASSERT_TRUE(eventually([&] { return online(b.port(), "p").size() == 2; }));
+    a.kill9();
+    ASSERT_TRUE(eventually([&] { return online(b.port(), "p") == just_wendy; }, 8000ms));
+    ASSERT_TRUE(watcher.wait_until(
+        [&] {
+            auto p = presence_events(watcher);
+            return !p.empty() && p.back() == "cas:leave";
+        },
+        8000ms));
+}
+
+TEST(Cluster, RedisOutageAnswers503KeepsStreamsOpenAndLosesNothingAcknowledged) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    SseClient sub(a.port(), "/rooms/o/events?id=ann");
+    ASSERT_TRUE(sub.wait_until([&] { return !sub.head.empty(); }));
+    std::set<uint64_t> acked;
+    for (int i = 0; i < 10; ++i) acked.insert(publish(b.port(), "o", "bob", "before"));
+    ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 10; }));
+
+    redis.kill9();
+    auto r = publish_raw(b.port(), "o", "bob", "during");
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.header("content-type").rfind("application/json", 0), 0u);
+    EXPECT_NE(json::parse(r.body).at("error").as_string().size(), 0u);
+    EXPECT_EQ(request(a.port(), "GET", "/healthz").status, 503);
+    std::this_thread::sleep_for(2s);
+    sub.drain(100ms);
+    EXPECT_FALSE(sub.closed_by_server);
+
+    redis.start();  // same append-only file
+    ASSERT_TRUE(
+        eventually([&] { return publish_raw(b.port(), "o", "bob", "after").status == 201; }));
+    for (int i = 0; i < 4; ++i) acked.insert(publish(b.port(), "o", "bob", "after"));
+    ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 15; }));
+    sub.drain(300ms);
+    EXPECT_FALSE(sub.closed_by_server);
+    EXPECT_EQ(ids_of(sub.events), range(1, 15));  // nothing acknowledged before was lost
+    auto h = json::parse(request(a.port(), "GET", "/rooms/o/messages?limit=100").body);
+    EXPECT_EQ(h.at("messages").as_array().size(), 15u);
+    for (uint64_t id : acked) EXPECT_LE(id, 15u);
+}
+
+TEST(Cluster, StartsOnceRedisAnswersAndSaysWhyItWaits) {
+    int port = free_port();
+    std::string url = "redis://127.0.0.1:" + std::to_string(port);
+    std::atomic<bool> up{false};
+    std::unique_ptr<RedisServer> late;
+    std::thread starter([&] {
+        std::this_thread::sleep_for(1500ms);
+        // RedisServer picks its own port; a node cannot be pointed at it before it exists, so
+        // this test starts redis-server on the node's port by hand.
+        std::string cmd = "redis-server --port " + std::to_string(port) +
+                          " --bind 127.0.0.1 --save '' --daemonize yes --logfile /dev/null";
+        up = std::system(cmd.c_str()) == 0;
+    });
+    {
+        Server n({"--store", "redis", "--redis", url});
+        starter.join();
+        ASSERT_TRUE(up);
+        EXPECT_NE(n.stderr_text().find("cannot connect"), std::string::npos) << n.stderr_text();
+        EXPECT_NE(n.stderr_text().find("retrying in"), std::string::npos);
+        EXPECT_EQ(publish(n.port(), "late", "x", "hello"), 1u);
+    }
+    std::system(
+        ("redis-cli -p " + std::to_string(port) + " shutdown nosave >/dev/null 2>&1").c_str());
+}
+
+TEST(Cluster, BadRedisUrlIsRefusedAtOnce) {
+    auto e = run_binary({"--store", "redis", "--redis", "http://localhost"});
+    EXPECT_EQ(e.code, 2);
+    EXPECT_NE(e.out.find("--redis"), std::string::npos);
+}

@@ -1,0 +1,136 @@
+// redis-server and nginx as child processes, stopped with the test that started them.
+#include "services.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace itest {
+
+namespace {
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execvp(argv[0], argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+void stop(pid_t& pid, int sig) {
+    if (pid <= 0) return;
+    ::kill(pid, sig);
+    int st;
+    waitpid(pid, &st, 0);
+    pid = -1;
+}
+
+bool accepts(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+void wait_listening(int port, pid_t pid, const std::string& what) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (accepts(port)) return;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) throw std::runtime_error(what + " exited");
+        std::this_thread::sleep_for(20ms);
+    }
+    throw std::runtime_error(what + " did not start listening on " + std::to_string(port));
+}
+
+std::string capture(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+}
+
+}  // namespace
+
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+RedisServer::RedisServer() : port_(free_port()), dir_(temp_dir()) {
+    start();
+}
+
+RedisServer::~RedisServer() {
+    stop(pid_, SIGKILL);
+}
+
+void RedisServer::start() {
+    pid_ = spawn(
+        {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_,
+         "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"},
+        dir_ + "/redis.log");
+    wait_listening(port_, pid_, "redis-server");
+}
+
+void RedisServer::kill9() {
+    stop(pid_, SIGKILL);
+}
+
+std::string RedisServer::cli(const std::vector<std::string>& args) const {
+    std::string cmd = "redis-cli -p " + std::to_string(port_);
+    for (const auto& a : args) cmd += " '" + a + "'";
+    return capture(cmd);
+}
+
+Nginx::Nginx(const std::vector<int>& node_ports) : port_(free_port()), dir_(temp_dir()) {
+    std::string cmd = SSECHAT_SOURCE_DIR;
+    cmd.append("/examples/cluster/nginx-conf.sh ").append(std::to_string(port_));
+    cmd.append(" ").append(dir_);
+    for (int p : node_ports) cmd.append(" ").append(std::to_string(p));
+    capture("mkdir -p " + dir_ + "/tmp && " + cmd + " > " + dir_ + "/nginx.conf");
+    // Debian installs it in /usr/sbin, which is not on every user's PATH.
+    std::string nginx = ::access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : "nginx";
+    pid_ = spawn({nginx, "-p", dir_, "-e", dir_ + "/error.log", "-c", dir_ + "/nginx.conf", "-g",
+                  "daemon off;"},
+                 dir_ + "/nginx.out");
+    wait_listening(port_, pid_, "nginx");
+}
+
+Nginx::~Nginx() {
+    stop(pid_, SIGTERM);
+}
+
+}  // namespace itest

@@ -1,0 +1,46 @@
+// The daemons cluster tests run next to ssechat: redis-server and nginx from Debian, each on
+// a free loopback port with its files in a temporary folder.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace itest {
+
+// A loopback TCP port nobody listens on right now.
+int free_port();
+
+// redis-server with an append-only file fsynced on every write, so kill -9 loses nothing
+// it acknowledged.
+class RedisServer {
+  public:
+    RedisServer();  // starts it and waits until it answers PING
+    ~RedisServer();
+    int port() const { return port_; }
+    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+    void start();  // again, on the same port and files
+    void kill9();
+    // Runs redis-cli against it and returns its output.
+    std::string cli(const std::vector<std::string>& args) const;
+
+  private:
+    int port_;
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
+// nginx in front of ssechat nodes, with the config examples/cluster/nginx-conf.sh prints.
+class Nginx {
+  public:
+    explicit Nginx(const std::vector<int>& node_ports);
+    ~Nginx();
+    int port() const { return port_; }
+
+  private:
+    int port_;
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace itest
