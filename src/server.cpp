@@ -29,6 +29,7 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
         o.url = *store::parse_redis_url(cfg_.redis, why);  // validated with the flags
         o.retain = cfg_.retain;
         o.presence_ttl_s = cfg_.presence_ttl_s;
+        o.log_max = cfg_.redis_log_max;
         store_ = std::make_unique<store::RedisStore>(std::move(o));
     } else {
         store_ =

@@ -71,6 +71,10 @@ const std::vector<Flag>& flags() {
              c.redis = v;
              return true;
          }},
+        {"redis-log-max",
+         "with --store redis: cluster log entries kept, about (default 100000); a node further "
+         "behind re-reads its rooms",
+         number(&Config::redis_log_max, 10, 100000000)},
         {"presence-ttl", "with --store redis: seconds a dead node's users stay online (default 30)",
          number(&Config::presence_ttl_s, 3, 3600)},
         {"data", "folder for the sqlite database (default ./data)", text(&Config::data_dir)},

@@ -14,6 +14,7 @@ struct Config {
     unsigned threads = 0;                          // event loops; 0 means one per core
     std::string store = "sqlite";                  // sqlite | memory | redis
     std::string redis = "redis://127.0.0.1:6379";  // the shared store, with --store redis
+    size_t redis_log_max = 100000;         // cluster log entries kept for nodes that fall behind
     unsigned presence_ttl_s = 30;          // a crashed node's users stay online this long (redis)
     std::string data_dir = "./data";       // where the sqlite file lives
     bool fsync_always = false;             // synchronous=FULL: survive power loss, not just a crash

@@ -1,6 +1,7 @@
 // Several ssechat nodes on one redis-server, and nginx in front of them: the same rooms, ids,
 // history and presence on every node, through node crashes and a Redis outage.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <boost/json.hpp>
@@ -154,6 +155,32 @@ TEST(Cluster, ResumeOnAnotherNodeHasNoGapAndNoDuplicate) {
     EXPECT_EQ(ids_of(back.events), range(6, 16));
 }
 
+TEST(Cluster, ANodeThatFellBehindTheLogCatchesUpWithoutGaps) {
+    // Small stream nodes let the log really trim to --redis-log-max while node A is frozen.
+    RedisServer redis(std::vector<std::string>{"--stream-node-max-entries", "4"});
+    auto args = node_args(redis);
+    args.insert(args.end(), {"--redis-log-max", "10"});
+    Server a(args), b(args);
+    SseClient sub(a.port(), "/rooms/lag/events?id=ann");
+    ASSERT_TRUE(sub.wait_until([&] { return !sub.head.empty(); }));
+    publish(b.port(), "lag", "bob", "first");
+    ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 1; }));
+
+    ::kill(a.pid(), SIGSTOP);  // A's feed stops reading where it was
+    for (int i = 0; i < 60; ++i) publish(b.port(), "lag", "bob", std::to_string(i));
+    for (int i = 0; i < 30; ++i) publish(b.port(), "other", "bob", std::to_string(i));
+    auto len = std::stoi(redis.cli({"XLEN", "ssechat:log"}));
+    EXPECT_LT(len, 60) << "the log should have dropped entries A had not read";
+    ::kill(a.pid(), SIGCONT);
+
+    ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 61; }))
+        << ::testing::PrintToString(ids_of(sub.events)) << a.stderr_text();
+    publish(b.port(), "lag", "bob", "live");
+    ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 62; }));
+    sub.drain(300ms);
+    EXPECT_EQ(ids_of(sub.events), range(1, 62));
+}
+
 TEST(Cluster, NodeKilledMidStreamClientsResumeElsewhereThroughNginx) {
     RedisServer redis;
     Server a(node_args(redis)), b(node_args(redis));
@@ -252,28 +279,16 @@ TEST(Cluster, RedisOutageAnswers503KeepsStreamsOpenAndLosesNothingAcknowledged) 
 }
 
 TEST(Cluster, StartsOnceRedisAnswersAndSaysWhyItWaits) {
-    int port = free_port();
-    std::string url = "redis://127.0.0.1:" + std::to_string(port);
-    std::atomic<bool> up{false};
-    std::unique_ptr<RedisServer> late;
+    RedisServer redis({}, false);
     std::thread starter([&] {
         std::this_thread::sleep_for(1500ms);
-        // RedisServer picks its own port; a node cannot be pointed at it before it exists, so
-        // this test starts redis-server on the node's port by hand.
-        std::string cmd = "redis-server --port " + std::to_string(port) +
-                          " --bind 127.0.0.1 --save '' --daemonize yes --logfile /dev/null";
-        up = std::system(cmd.c_str()) == 0;
+        redis.start();
     });
-    {
-        Server n({"--store", "redis", "--redis", url});
-        starter.join();
-        ASSERT_TRUE(up);
-        EXPECT_NE(n.stderr_text().find("cannot connect"), std::string::npos) << n.stderr_text();
-        EXPECT_NE(n.stderr_text().find("retrying in"), std::string::npos);
-        EXPECT_EQ(publish(n.port(), "late", "x", "hello"), 1u);
-    }
-    std::system(
-        ("redis-cli -p " + std::to_string(port) + " shutdown nosave >/dev/null 2>&1").c_str());
+    Server n({"--store", "redis", "--redis", redis.url()});
+    starter.join();
+    EXPECT_NE(n.stderr_text().find("cannot connect"), std::string::npos) << n.stderr_text();
+    EXPECT_NE(n.stderr_text().find("retrying in"), std::string::npos);
+    EXPECT_EQ(publish(n.port(), "late", "x", "hello"), 1u);
 }
 
 TEST(Cluster, BadRedisUrlIsRefusedAtOnce) {

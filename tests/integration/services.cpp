@@ -89,8 +89,9 @@ int free_port() {
     return ntohs(a.sin_port);
 }
 
-RedisServer::RedisServer() : port_(free_port()), dir_(temp_dir()) {
-    start();
+RedisServer::RedisServer(std::vector<std::string> extra, bool start_now)
+    : port_(free_port()), dir_(temp_dir()), extra_(std::move(extra)) {
+    if (start_now) start();
 }
 
 RedisServer::~RedisServer() {

@@ -15,7 +15,9 @@ int free_port();
 // it acknowledged.
 class RedisServer {
   public:
-    RedisServer();  // starts it and waits until it answers PING
+    // Starts it, with extra redis-server flags, and waits until it accepts connections.
+    // With `start_now` false, start() is left to the caller (a node may be pointed at it first).
+    explicit RedisServer(std::vector<std::string> extra = {}, bool start_now = true);
     ~RedisServer();
     int port() const { return port_; }
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
@@ -27,6 +29,7 @@ class RedisServer {
   private:
     int port_;
     std::string dir_;
+    std::vector<std::string> extra_;
     pid_t pid_ = -1;
 };
 

@@ -41,6 +41,16 @@ uint64_t stream_id_number(const redisReply* id) {
     return std::stoull(s.substr(0, s.find('-')));
 }
 
+// Stream entry ids "ms-seq" compare as number pairs, not as text.
+bool stream_id_less(const std::string& a, const std::string& b) {
+    auto split = [](const std::string& s) {
+        auto dash = s.find('-');
+        return std::pair{std::stoull(s.substr(0, dash)),
+                         dash == std::string::npos ? 0ULL : std::stoull(s.substr(dash + 1))};
+    };
+    return split(a) < split(b);
+}
+
 // A stream entry's field list as name -> value.
 std::map<std::string, std::string> fields(const redisReply* list) {
     std::map<std::string, std::string> out;
@@ -204,14 +214,25 @@ void RedisStore::feed_loop() {
     auto delay = std::chrono::milliseconds(100);
     while (!stopping_) {
         try {
-            auto r = c.run({"XREAD", "COUNT", std::to_string(kFeedCount), "BLOCK",
-                            std::to_string(kFeedBlockMs), "STREAMS", kLog, last});
-            if (down) {
-                log::info("redis feed is back; catching up after log entry " + last);
+            // The log's oldest entry comes with each read: when it is newer than the last
+            // entry read here, the log was trimmed past entries this node never saw.
+            auto replies = c.pipeline({{"XRANGE", kLog, "-", "+", "COUNT", "1"},
+                                       {"XREAD", "COUNT", std::to_string(kFeedCount), "BLOCK",
+                                        std::to_string(kFeedBlockMs), "STREAMS", kLog, last}});
+            for (auto& rep : replies)
+                if (rep->type == REDIS_REPLY_ERROR)
+                    throw StoreError("redis XREAD: " + std::string(rep->str, rep->len));
+            const redisReply* oldest = replies[0].get();
+            bool trimmed = oldest->elements > 0 &&
+                           stream_id_less(last, reply_string(oldest->element[0]->element[0]));
+            if (down || trimmed) {
+                log::info(std::string(down ? "redis feed is back" : "fell behind the log") +
+                          "; re-reading rooms after log entry " + last);
                 down = false;
                 delay = std::chrono::milliseconds(100);
                 if (handlers_.resumed) handlers_.resumed();
             }
+            auto& r = replies[1];
             if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) continue;
             const redisReply* entries = r->element[0]->element[1];
             FeedBatch b;
