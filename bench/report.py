@@ -37,6 +37,23 @@ for sc in scenarios:
         n = len(runs.get((sc, "ssechat"), [])) or len(runs.get((sc, "nchan"), []))
         print(f"| {sc}{' (median of %d)' % n if n > 1 else ''} | {name} | {fa} | {fb} | {ratio} |")
 
+# Cluster: the same load on one SQLite node, one Redis-backed node and two of them.
+cl = ["cluster-sqlite1", "cluster-redis1", "cluster-redis2"]
+cl_scenarios = sorted({s for s, srv in runs if srv in cl})
+if cl_scenarios:
+    print("\n| cluster scenario | metric | sqlite, 1 node | redis, 1 node | redis, 2 nodes | 2 nodes / 1 |")
+    print("|---|---|---|---|---|---|")
+    for sc in cl_scenarios:
+        for key, name in keys:
+            vals = [med(sc, srv, key) for srv in cl]
+            if not any(vals):
+                continue
+            fmt = lambda v: "" if v is None else (f"{v:.3f}" if isinstance(v, float) and v < 100 else f"{v:.0f}")
+            ratio = f"{vals[2] / vals[1]:.2f}" if vals[1] and vals[2] is not None else ""
+            n = len(runs.get((sc, cl[1]), []))
+            print(f"| {sc}{' (median of %d)' % n if n > 1 else ''} | {name} | " +
+                  " | ".join(fmt(v) for v in vals) + f" | {ratio} |")
+
 # Latency against rate.
 dat = os.path.join(out, "latency.dat")
 with open(dat, "w") as f:

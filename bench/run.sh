@@ -2,20 +2,22 @@
 # Runs every benchmark scenario against ssechat and Nchan in turn, on loopback, with the
 # server pinned to CPU 0 and the load tool to CPU 1. Each run is bounded in count and time.
 # Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
-# bench/out/latency.png. Usage: bench/run.sh [--quick] [--no-nchan]
+# bench/out/latency.png. Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 NCHAN=1
+SINGLE=1
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-nchan) NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan]" >&2; exit 2 ;;
+    --cluster-only) SINGLE=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only]" >&2; exit 2 ;;
   esac
 done
 
-need=(nginx libnginx-mod-nchan gnuplot-nox)
+need=(nginx libnginx-mod-nchan gnuplot-nox redis-server)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -33,7 +35,9 @@ RESULTS="$OUT/results.jsonl"
 WORK=$(mktemp -d /tmp/ssechat-bench-XXXXXX)
 SERVER_PID=""
 MASTER_PID=""
-trap 'stop_server; rm -rf "$WORK"' EXIT
+NODE_PIDS=()
+REDIS_PID=""
+trap 'stop_server; stop_cluster; rm -rf "$WORK"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
 
@@ -96,6 +100,46 @@ stop_server() {
   SERVER_PID=""; MASTER_PID=""
 }
 
+# start_cluster STORE NODES: ssechat nodes on one store, unpinned (see RESULTS.md: two nodes on
+# two cores measure the cluster path's cost, not scaling). PORT and SERVER_PID become
+# comma lists; the bench spreads connections over the nodes and sums CPU over every process,
+# redis-server included.
+start_cluster() {
+  local store=$1 n=$2 ports=() pids=() p
+  local args=(--threads 1 --publish-rate 0 --max-connections 30000 --max-connections-per-ip 0
+              --max-streams-per-user 0)
+  if [ "$store" = redis ]; then
+    local rport; rport=$(free_port)
+    rm -rf "$WORK/redis"; mkdir -p "$WORK/redis"
+    # everysec: the AOF is written before each reply and fsynced every second, the same
+    # promise as ssechat's default SQLite mode (survives a process crash, not power loss).
+    redis-server --port "$rport" --bind 127.0.0.1 --dir "$WORK/redis" --save '' \
+      --appendonly yes --appendfsync everysec --daemonize no >"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_port "$rport"
+    args+=(--store redis --redis "redis://127.0.0.1:$rport")
+    pids+=("$REDIS_PID")
+  else
+    rm -rf "$WORK/data"
+    args+=(--data "$WORK/data")
+  fi
+  for _ in $(seq "$n"); do
+    p=$(free_port)
+    build-bench/ssechat --port "$p" "${args[@]}" >>"$WORK/ssechat.log" 2>&1 &
+    NODE_PIDS+=($!); pids+=($!); ports+=("$p")
+    wait_port "$p"
+  done
+  PORT=$(IFS=,; echo "${ports[*]}")
+  SERVER_PID=$(IFS=,; echo "${pids[*]}")
+  MASTER_PID=""
+}
+
+stop_cluster() {
+  for p in "${NODE_PIDS[@]}" $REDIS_PID; do kill "$p" 2>/dev/null || true; done
+  for p in "${NODE_PIDS[@]}" $REDIS_PID; do wait "$p" 2>/dev/null || true; done
+  NODE_PIDS=(); REDIS_PID=""; SERVER_PID=""
+}
+
 # bench SERVER SCENARIO [ssechat-bench args...]
 bench() {
   local server=$1 scenario=$2; shift 2
@@ -106,7 +150,9 @@ bench() {
     paths=()
   fi
   echo "-- $server / $scenario" >&2
-  taskset -c 1 build-bench/ssechat-bench --port "$PORT" --pid "$SERVER_PID" --label "$server/$scenario" \
+  local pin=(taskset -c 1)
+  [[ "$server" == cluster-* ]] && pin=()
+  "${pin[@]}" build-bench/ssechat-bench --port "$PORT" --pid "$SERVER_PID" --label "$server/$scenario" \
     "${paths[@]}" "$@" 2>"$WORK/bench.err" | tee -a "$RESULTS" >/dev/null
   tail -5 "$WORK/bench.err" >&2
 }
@@ -115,6 +161,7 @@ scale() { if ((QUICK)); then echo "$2"; else echo "$1"; fi; }
 SERVERS=(ssechat)
 ((NCHAN)) && SERVERS+=(nchan)
 
+if ((SINGLE)); then
 # First, before other runs leave thousands of loopback ports in TIME_WAIT: the most streams
 # one process holds here (the machine caps open files at 20,000 per process), one message to all.
 start_ssechat
@@ -154,5 +201,27 @@ start_ssechat
 bench ssechat seed_api --subscribers 1000 --messages "$(scale 2000 500)" --connections 4 --cumulative \
   --sub-path "/messages?id=s{sub}" --pub-path "/message?id=bench" --max-seconds 120
 stop_server
+
+fi
+
+# Cluster: one SQLite node, then the Redis store with one node and with two, the same load.
+for setup in "sqlite 1" "redis 1" "redis 2"; do
+  set -- $setup
+  name="cluster-$1$2"
+  for rep in 1 2 3; do
+    start_cluster "$1" "$2"
+    bench "$name" fanout --subscribers 1000 --messages "$(scale 2000 500)" --connections 4 --max-seconds 120
+    stop_cluster
+  done
+  start_cluster "$1" "$2"
+  bench "$name" "latency@200" --subscribers 1000 --rate 200 --messages $((200 * $(scale 10 3))) --connections 8 --max-seconds 60
+  stop_cluster
+  start_cluster "$1" "$2"
+  bench "$name" many_rooms --subscribers "$(scale 4000 1000)" --rooms "$(scale 400 100)" --ramp 4000 --messages "$(scale 8000 2000)" --connections 8 --max-seconds 120
+  stop_cluster
+  start_cluster "$1" "$2"
+  bench "$name" publish --subscribers 0 --messages "$(scale 40000 10000)" --connections 64 --max-seconds 60
+  stop_cluster
+done
 
 python3 bench/report.py "$RESULTS" "$OUT"

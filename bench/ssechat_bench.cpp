@@ -33,7 +33,7 @@ uint64_t now_us() {
 
 struct Options {
     std::string host = "127.0.0.1";
-    int port = 3000;
+    std::vector<int> ports = {3000};  // several: connection i goes to ports[i % n] (a cluster)
     // Join/leave events are off: Nchan has none, and they are not what fan-out measures.
     std::string sub_path = "/rooms/{room}/events?history=0&presence=0&id=s{sub}";
     std::string pub_path = "/rooms/{room}/messages?id=bench";
@@ -47,7 +47,7 @@ struct Options {
     double rate = 0;            // messages per second; 0 is closed-loop
     double max_seconds = 60;    // hard limit on the whole run
     double settle_seconds = 2;  // wait for stragglers after the last publish
-    int pid = 0;                // server process to sample
+    std::vector<int> pids;      // server processes to sample; CPU and RSS are summed
     std::string label = "run";
     bool cumulative = false;  // each event carries every message so far (seed API arrays)
 };
@@ -145,9 +145,8 @@ struct ProcSample {
     double rss_kib = 0;
 };
 
-ProcSample sample(int pid) {
+ProcSample sample_one(int pid) {
     ProcSample s;
-    if (!pid) return s;
     std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
     std::string content((std::istreambuf_iterator<char>(st)), {});
     auto p = content.rfind(')');
@@ -167,13 +166,34 @@ ProcSample sample(int pid) {
     return s;
 }
 
+ProcSample sample(const std::vector<int>& pids) {
+    ProcSample total;
+    for (int pid : pids) {
+        ProcSample s = sample_one(pid);
+        total.cpu_s += s.cpu_s;
+        total.rss_kib += s.rss_kib;
+    }
+    return total;
+}
+
+std::vector<int> int_list(const std::string& s) {
+    std::vector<int> out;
+    std::stringstream ss(s);
+    for (std::string part; std::getline(ss, part, ',');) out.push_back(std::stoi(part));
+    return out;
+}
+
 class Bench {
   public:
     explicit Bench(Options o) : o_(std::move(o)), room_seq_(o_.rooms, 0) {
         ep_ = epoll_create1(EPOLL_CLOEXEC);
-        addr_.sin_family = AF_INET;
-        addr_.sin_port = htons(static_cast<uint16_t>(o_.port));
-        inet_pton(AF_INET, o_.host.c_str(), &addr_.sin_addr);
+        for (int port : o_.ports) {
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(static_cast<uint16_t>(port));
+            inet_pton(AF_INET, o_.host.c_str(), &a.sin_addr);
+            addrs_.push_back(a);
+        }
         buf_.resize(1 << 18);
     }
 
@@ -195,7 +215,7 @@ class Bench {
 
     Options o_;
     int ep_;
-    sockaddr_in addr_{};
+    std::vector<sockaddr_in> addrs_;
     std::vector<std::unique_ptr<Conn>> conns_;
     std::vector<Conn*> pubs_;
     std::vector<uint64_t> room_seq_;  // published so far per room
@@ -213,7 +233,8 @@ int Bench::open_conn(Kind k, size_t index, size_t room, const std::string& reque
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
+    const sockaddr_in& addr = addrs_[index % addrs_.size()];
+    int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     if (r != 0 && errno != EINPROGRESS) {
         ::close(fd);
         return -1;
@@ -526,7 +547,7 @@ void Bench::progress(const char* phase) {
 
 int Bench::run() {
     uint64_t deadline = start_us_ + static_cast<uint64_t>(o_.max_seconds * 1e6);
-    ProcSample base = sample(o_.pid);
+    ProcSample base = sample(o_.pids);
     // 1. Subscribers, at a bounded ramp.
     size_t opened = 0;
     uint64_t ramp_start = now_us();
@@ -549,13 +570,13 @@ int Bench::run() {
     }
     // Let the server settle, then sample its idle memory.
     for (uint64_t until = now_us() + 500000; now_us() < until;) poll_once(50);
-    ProcSample idle = sample(o_.pid);
+    ProcSample idle = sample(o_.pids);
     // 2. Publishers. Receive bitmaps are allocated now, never per event.
     for (auto& c : conns_)
         if (c->kind == Kind::Sub) c->seen.assign(o_.messages / o_.rooms / 64 + 2, 0);
     for (size_t i = 0; i < o_.connections; ++i) open_conn(Kind::Pub, i, 0, "");
     for (uint64_t until = now_us() + 200000; now_us() < until;) poll_once(10);
-    ProcSample before = sample(o_.pid);
+    ProcSample before = sample(o_.pids);
     uint64_t deliveries_before = st_.deliveries;
     uint64_t t0 = now_us();
     while (published_ < o_.messages && now_us() < deadline) {
@@ -582,7 +603,7 @@ int Bench::run() {
         progress("settle");
     }
     uint64_t t1 = now_us();
-    ProcSample after = sample(o_.pid);
+    ProcSample after = sample(o_.pids);
     // Missing: what each open subscriber never saw of its room's sequence.
     for (auto& c : conns_)
         if (c->kind == Kind::Sub && c->fd >= 0 && c->head_done)
@@ -623,7 +644,7 @@ int Bench::run() {
                  o_.label.c_str(), st_.sub_open, published_, st_.pub_ok, st_.pub_err, delivered,
                  secs, static_cast<double>(delivered) / secs, st_.lat.pct(0.5), st_.lat.pct(0.9),
                  st_.lat.pct(0.99), st_.lat.max, st_.missing, st_.duplicates, st_.errors);
-    if (o_.pid)
+    if (!o_.pids.empty())
         std::fprintf(
             stderr,
             "  server          CPU %.3fs = %.3f us/delivery; RSS %.0f KiB idle-with-streams, "
@@ -638,7 +659,7 @@ void usage() {
     std::fprintf(
         stderr,
         "usage: ssechat-bench [options]\n"
-        "  --host H --port P            server (loopback only in this project's runs)\n"
+        "  --host H --port P[,P...]     server, or cluster nodes taken in turn (loopback only)\n"
         "  --sub-path T                 subscriber target; {room} {sub} are replaced\n"
         "  --pub-path T --body T        publish target and body; {room} {marker} replaced;\n"
         "                               {marker} is b:<room>:<seq>:<ts us>, which\n"
@@ -649,7 +670,7 @@ void usage() {
         "  --messages M --connections K publishes over K keep-alive connections\n"
         "  --rate X                     X messages/s (default: closed-loop)\n"
         "  --max-seconds S --settle S   hard limit of the run; wait for stragglers\n"
-        "  --pid PID                    sample server CPU and RSS from /proc\n"
+        "  --pid PID[,PID...]           sample server CPU and RSS from /proc (summed)\n"
         "  --label NAME                 name in the JSON line\n"
         "  --cumulative                 events carry all messages so far (seed API arrays):\n"
         "                               an event with k new messages counts k deliveries\n");
@@ -671,7 +692,7 @@ int main(int argc, char** argv) {
         if (a == "--host")
             o.host = next();
         else if (a == "--port")
-            o.port = std::stoi(next());
+            o.ports = int_list(next());
         else if (a == "--sub-path")
             o.sub_path = next();
         else if (a == "--pub-path")
@@ -697,7 +718,7 @@ int main(int argc, char** argv) {
         else if (a == "--settle")
             o.settle_seconds = std::stod(next());
         else if (a == "--pid")
-            o.pid = std::stoi(next());
+            o.pids = int_list(next());
         else if (a == "--label")
             o.label = next();
         else if (a == "--cumulative")

@@ -111,6 +111,11 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
         cluster_->presence(room->name(), user, joined);
         return;
     }
+    // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
+    // --presence-max users a room only counts (GET /rooms/{room}/presence).
+    if (static_cast<size_t>(online) > cfg_.presence_max ||
+        (!joined && static_cast<size_t>(online) == cfg_.presence_max))
+        return;
     boost::json::object o;
     o["user_id"] = user;
     o["state"] = joined ? "join" : "leave";

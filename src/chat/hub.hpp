@@ -48,6 +48,9 @@ class Hub {
     std::vector<size_t> online_counts(const std::vector<std::string>& names);
 
     void publish(std::shared_ptr<Room> room, std::string user, std::string text, Done done);
+    // A user's first stream in a room on this node opened, or their last closed; `online` is
+    // the room's local user count after it. Sends join/leave events (within --presence-max),
+    // or with a shared store registers the change cluster-wide.
     void presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                   int online);
 

@@ -25,10 +25,7 @@ void Subscriber::on_closed() {
         .fetch_sub(1, std::memory_order_relaxed);
     if (legacy) room->close_legacy();
     int online = room->leave(user);
-    // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
-    // --presence-max users a room only counts (GET /rooms/{room}/presence).
-    if (online >= 0 && static_cast<size_t>(online) < shard.hub().config().presence_max)
-        shard.hub().presence(room, user, false, online);
+    if (online >= 0) shard.hub().presence(room, user, false, online);
 }
 
 void Subscriber::on_overflow() {
@@ -126,8 +123,7 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
     add(sub.get());
     sub->open(out);
     int online = room->join(sub->user);
-    if (online >= 0 && static_cast<size_t>(online) <= hub_.config().presence_max)
-        hub_.presence(room, sub->user, true, online);
+    if (online >= 0) hub_.presence(room, sub->user, true, online);
 }
 
 void Shard::add(Subscriber* s) {

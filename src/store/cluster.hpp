@@ -50,7 +50,8 @@ class Cluster {
     // Queued; applied in order by a presence thread that also keeps the entries alive.
     virtual void presence(const std::string& room, const std::string& user, bool joined) = 0;
 
-    // Users online in a room across every live node, sorted. Throws StoreError.
+    // Users online in a room across nodes, sorted; a dead node's users count until the next
+    // sweep after their expiry. Throws StoreError.
     virtual std::vector<std::string> online(const std::string& room) = 0;
     // Distinct online users per room, one round trip. Throws StoreError.
     virtual std::vector<size_t> online_counts(const std::vector<std::string>& rooms) = 0;

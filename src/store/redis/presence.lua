@@ -2,45 +2,37 @@
 -- one node, and announces a change of the user's cluster-wide state on the log.
 --
 -- Contract
---   KEYS[1]  ZSET   the room's presence: member "<node>\31<user>", score = expiry (unix ms)
---   KEYS[2]  SET    rooms that have presence entries (what sweep.lua walks)
---   KEYS[3]  STREAM the cluster log
---   ARGV[1] room  ARGV[2] user  ARGV[3] node id  ARGV[4] now (unix ms)
---   ARGV[5] expiry for a join (unix ms)  ARGV[6] "join" or "leave"  ARGV[7] log trim length
+--   KEYS[1]  ZSET   the room's entries: member "<node>\31<user>", score = expiry (unix ms)
+--   KEYS[2]  HASH   the room's online users: user -> number of entries (nodes) they have
+--   KEYS[3]  SET    rooms that have entries (what sweep.lua walks)
+--   KEYS[4]  STREAM the cluster log
+--   ARGV[1] room  ARGV[2] user  ARGV[3] node id  ARGV[4] expiry for a join (unix ms)
+--   ARGV[5] "join" or "leave"  ARGV[6] log trim length
 -- Returns the number of distinct users online in the room afterwards.
 --
--- A user is online while any node holds a live entry for them. Nodes refresh their entries
--- by calling "join" again; entries of a node that died stop counting at their expiry, and
--- sweep.lua removes them and announces the leave. Join and leave events go on the same log
--- as messages, with k=p, so every node fans them out to its own streams.
-local zkey, rooms, log = KEYS[1], KEYS[2], KEYS[3]
-local room, user, node, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local expiry, op, logmax = ARGV[5], ARGV[6], ARGV[7]
+-- A user is online while any node holds an entry for them. Nodes refresh their entries by
+-- calling "join" again (which then changes nothing but the expiry); entries of a node that
+-- died are removed by sweep.lua once expired. Every step is O(1) in the room's size, so a
+-- room filling up with users costs O(users), not O(users^2). Join and leave events go on the
+-- same log as messages, with k=p, so every node fans them out to its own streams.
+local zkey, users, rooms, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local room, user, node, expiry, op, logmax = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local me = node .. '\31' .. user
-
-local function online_users()
-  local seen, count, has = {}, 0, false
-  for _, m in ipairs(redis.call('ZRANGE', zkey, '(' .. now, '+inf', 'BYSCORE')) do
-    local u = string.sub(m, string.find(m, '\31', 1, true) + 1)
-    if not seen[u] then
-      seen[u] = true
-      count = count + 1
-    end
-    if u == user then has = true end
-  end
-  return count, has
-end
-
-local _, before = online_users()
+local changed = false
 if op == 'join' then
-  redis.call('ZADD', zkey, expiry, me)
-  redis.call('SADD', rooms, room)
-else
-  redis.call('ZREM', zkey, me)
+  if redis.call('ZADD', zkey, expiry, me) == 1 then
+    redis.call('SADD', rooms, room)
+    changed = redis.call('HINCRBY', users, user, 1) == 1
+  end
+elseif redis.call('ZREM', zkey, me) == 1 then
+  if redis.call('HINCRBY', users, user, -1) <= 0 then
+    redis.call('HDEL', users, user)
+    changed = true
+  end
 end
-local count, after = online_users()
-if before ~= after then
+local count = redis.call('HLEN', users)
+if changed then
   redis.call('XADD', log, 'MAXLEN', '~', logmax, '*', 'k', 'p', 'r', room, 'u', user,
-             's', after and 'join' or 'leave', 'n', count)
+             's', op, 'n', count)
 end
 return count

@@ -18,6 +18,7 @@ const std::string kRooms = "ssechat:rooms";
 const std::string kLog = "ssechat:log";
 const std::string kRoomPrefix = "ssechat:room:";
 const std::string kPresencePrefix = "ssechat:presence:";
+const std::string kOnlinePrefix = "ssechat:online:";
 const std::string kPresenceRooms = "ssechat:presence-rooms";
 constexpr int kFeedBlockMs = 500;
 constexpr size_t kFeedCount = 1000;
@@ -272,10 +273,9 @@ void RedisStore::presence(const std::string& room, const std::string& user, bool
 }
 
 void RedisStore::apply_presence(RedisConn& c, const PresenceOp& op) {
-    int64_t now = now_ms();
-    c.eval(presence_, {kPresencePrefix + op.room, kPresenceRooms, kLog},
-           {op.room, op.user, opts_.node_id, std::to_string(now),
-            std::to_string(now + int64_t{opts_.presence_ttl_s} * 1000),
+    c.eval(presence_, {kPresencePrefix + op.room, kOnlinePrefix + op.room, kPresenceRooms, kLog},
+           {op.room, op.user, opts_.node_id,
+            std::to_string(now_ms() + int64_t{opts_.presence_ttl_s} * 1000),
             op.joined ? "join" : "leave", std::to_string(opts_.log_max)});
 }
 
@@ -286,12 +286,12 @@ void RedisStore::refresh_presence(RedisConn& c) {
     if (!mine_.empty()) cmds.push_back({"SCRIPT", "LOAD", presence_.body});  // EVALSHA below
     for (const auto& [room, users] : mine_)
         for (const auto& u : users)
-            cmds.push_back({"EVALSHA", presence_.sha1, "3", kPresencePrefix + room, kPresenceRooms,
-                            kLog, room, u, opts_.node_id, std::to_string(now), expiry, "join",
-                            std::to_string(opts_.log_max)});
+            cmds.push_back({"EVALSHA", presence_.sha1, "4", kPresencePrefix + room,
+                            kOnlinePrefix + room, kPresenceRooms, kLog, room, u, opts_.node_id,
+                            expiry, "join", std::to_string(opts_.log_max)});
     if (!cmds.empty()) c.pipeline(cmds);
     c.eval(sweep_, {kPresenceRooms, kLog},
-           {std::to_string(now), std::to_string(opts_.log_max), kPresencePrefix});
+           {std::to_string(now), std::to_string(opts_.log_max), kPresencePrefix, kOnlinePrefix});
 }
 
 void RedisStore::presence_loop() {
@@ -338,33 +338,24 @@ void RedisStore::presence_loop() {
     }
 }
 
-std::vector<std::string> RedisStore::users_of(const redisReply* members) {
-    std::set<std::string> users;
-    for (size_t i = 0; members && i < members->elements; ++i) {
-        std::string m = reply_string(members->element[i]);
-        users.insert(m.substr(m.find('\x1f') + 1));
-    }
-    return {users.begin(), users.end()};
-}
-
 std::vector<std::string> RedisStore::online(const std::string& room) {
     Lease c(*this);
-    auto r = c->run(
-        {"ZRANGE", kPresencePrefix + room, "(" + std::to_string(now_ms()), "+inf", "BYSCORE"});
-    return users_of(r.get());
+    auto r = c->run({"HKEYS", kOnlinePrefix + room});
+    std::vector<std::string> users;
+    for (size_t i = 0; i < r->elements; ++i) users.push_back(reply_string(r->element[i]));
+    std::sort(users.begin(), users.end());
+    return users;
 }
 
 std::vector<size_t> RedisStore::online_counts(const std::vector<std::string>& rooms) {
     if (rooms.empty()) return {};
-    std::string now = "(" + std::to_string(now_ms());
     std::vector<std::vector<std::string>> cmds;
-    for (const auto& room : rooms)
-        cmds.push_back({"ZRANGE", kPresencePrefix + room, now, "+inf", "BYSCORE"});
+    for (const auto& room : rooms) cmds.push_back({"HLEN", kOnlinePrefix + room});
     Lease c(*this);
     auto replies = c->pipeline(cmds);
     std::vector<size_t> out;
     for (auto& r : replies)
-        out.push_back(r->type == REDIS_REPLY_ARRAY ? users_of(r.get()).size() : 0);
+        out.push_back(r->type == REDIS_REPLY_INTEGER ? static_cast<size_t>(r->integer) : 0);
     return out;
 }
 

@@ -29,6 +29,7 @@ struct RedisOptions {
 //   ssechat:room:<room>      STREAM the room's messages, entry id "<id>-0"
 //   ssechat:log              STREAM every message and presence change, for the feed
 //   ssechat:presence:<room>  ZSET   "<node>\x1f<user>" scored by expiry
+//   ssechat:online:<room>    HASH   user -> entries (nodes) holding them online
 //   ssechat:presence-rooms   SET    rooms with presence entries
 class RedisStore final : public Store, public Cluster {
   public:
@@ -78,7 +79,6 @@ class RedisStore final : public Store, public Cluster {
     void presence_loop();
     void apply_presence(RedisConn& c, const PresenceOp& op);
     void refresh_presence(RedisConn& c);
-    std::vector<std::string> users_of(const redisReply* members);
 
     RedisOptions opts_;
     Script publish_, presence_, sweep_;
