@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "chat/shard.hpp"
@@ -33,6 +34,65 @@ class FlakyStore : public store::Store {
     uint64_t oldest_id(const std::string& r) override { return inner.oldest_id(r); }
     bool writable() override { return !fail; }
 };
+
+// A shared store with no Redis: ids come from the store, and the test plays the cluster feed
+// by hand, to check what the hub does with duplicates, gaps and catch-ups.
+class FakeCluster : public store::Store, public store::Cluster {
+  public:
+    store::MemoryStore inner{0};
+    std::map<std::string, uint64_t> last;
+    store::FeedHandlers feed;
+    std::vector<std::string> presence_ops;
+    // Store
+    std::vector<store::RoomMeta> rooms() override { return inner.rooms(); }
+    void append(const std::vector<Message>&) override { throw store::StoreError("shared"); }
+    std::vector<Message> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                               bool n) override {
+        return inner.range(r, a, b, l, n);
+    }
+    uint64_t oldest_id(const std::string& r) override { return inner.oldest_id(r); }
+    bool writable() override { return true; }
+    store::Cluster* cluster() override { return this; }
+    // Cluster
+    void publish(std::vector<Message>& batch) override {
+        for (auto& m : batch) m.id = ++last[m.room];
+        inner.append(batch);
+    }
+    uint64_t last_id(const std::string& r) override { return last[r]; }
+    void follow(store::FeedHandlers h) override { feed = std::move(h); }
+    void presence(const std::string& r, const std::string& u, bool joined) override {
+        presence_ops.push_back(r + ":" + u + (joined ? ":join" : ":leave"));
+    }
+    std::vector<std::string> online(const std::string&) override { return {}; }
+    std::vector<size_t> online_counts(const std::vector<std::string>& r) override {
+        return std::vector<size_t>(r.size(), 0);
+    }
+    void stop() override {}
+    // Stores messages as if another node had published them; returns them for the feed.
+    std::vector<Message> from_elsewhere(const std::string& room, int n) {
+        std::vector<Message> b(static_cast<size_t>(n));
+        for (auto& m : b) {
+            m.room = room;
+            m.user_id = "other";
+            m.text = "x";
+        }
+        publish(b);
+        return b;
+    }
+};
+
+// Runs what was posted to the shard's loop since the last call; returns how many handlers ran.
+// (A loop that ran out of work stops, so it is restarted first.)
+size_t posted(Shard& s) {
+    s.ioc().restart();
+    return s.ioc().poll();
+}
+
+std::vector<uint64_t> cached_ids(Room& r) {
+    std::vector<uint64_t> ids;
+    for (const auto& e : r.since(0).entries) ids.push_back(e.id);
+    return ids;
+}
 
 struct Result {
     PublishOutcome outcome;
@@ -131,4 +191,81 @@ TEST(Hub, CommitsReachEveryShard) {
     // Each shard got one posted delivery to run.
     EXPECT_EQ(s0.ioc().poll(), 1u);
     EXPECT_EQ(s1.ioc().poll(), 1u);
+}
+
+TEST(HubCluster, PublishTakesTheStoresIdsAndLeavesFanOutToTheFeed) {
+    Config cfg;
+    FakeCluster st;
+    Hub hub(cfg, st);
+    Shard s0(0, hub);
+    hub.set_shards({&s0});
+    hub.start();
+    st.from_elsewhere("r", 2);
+    EXPECT_EQ(publish_sync(hub, "r", "a", "mine").msg.id, 3u);
+    hub.stop();
+    EXPECT_EQ(posted(s0), 0u);  // nothing is delivered until the feed brings it
+    EXPECT_EQ(st.inner.range("r", 0, UINT64_MAX, 10, false).size(), 3u);
+}
+
+TEST(HubCluster, FeedDropsDuplicatesAndFillsGapsFromTheStore) {
+    Config cfg;
+    FakeCluster st;
+    Hub hub(cfg, st);
+    Shard s0(0, hub);
+    hub.set_shards({&s0});
+    hub.start();
+    auto room = hub.room("r");
+    auto msgs = st.from_elsewhere("r", 5);
+    store::FeedBatch tail;  // the log lost 1..3 (trimmed): only 4 and 5 arrive
+    tail.messages = {msgs[3], msgs[4]};
+    st.feed.batch(tail);
+    EXPECT_EQ(cached_ids(*room), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+    EXPECT_EQ(posted(s0), 1u);  // one delivery, in id order
+    store::FeedBatch again;
+    again.messages = {msgs[2], msgs[3], msgs[4]};
+    st.feed.batch(again);
+    EXPECT_EQ(posted(s0), 0u);
+    EXPECT_EQ(room->delivered(), 5u);
+    // A room nobody here opened is skipped; it reads its stream when it loads.
+    store::FeedBatch other;
+    other.messages = st.from_elsewhere("elsewhere", 2);
+    st.feed.batch(other);
+    EXPECT_EQ(posted(s0), 0u);
+    EXPECT_EQ(hub.room("elsewhere")->delivered(), 2u);
+    hub.stop();
+}
+
+TEST(HubCluster, CatchUpAfterAnOutageReReadsEveryLoadedRoom) {
+    Config cfg;
+    FakeCluster st;
+    Hub hub(cfg, st);
+    Shard s0(0, hub);
+    hub.set_shards({&s0});
+    hub.start();
+    auto a = hub.room("a");
+    auto b = hub.room("b");
+    st.from_elsewhere("a", 3);  // stored while this node could not read the log
+    st.feed.resumed();
+    EXPECT_EQ(cached_ids(*a), (std::vector<uint64_t>{1, 2, 3}));
+    EXPECT_EQ(b->delivered(), 0u);
+    EXPECT_EQ(posted(s0), 1u);
+    hub.stop();
+}
+
+TEST(HubCluster, PresenceChangesGoToTheClusterAndComeBackAsEvents) {
+    Config cfg;
+    FakeCluster st;
+    Hub hub(cfg, st);
+    Shard s0(0, hub);
+    hub.set_shards({&s0});
+    hub.start();
+    auto r = hub.room("p");
+    hub.presence(r, "ann", true, 1);
+    EXPECT_EQ(st.presence_ops, std::vector<std::string>{"p:ann:join"});
+    EXPECT_EQ(posted(s0), 0u);  // the event comes from the feed, as on every node
+    store::FeedBatch b;
+    b.presence.push_back({"p", "ann", true, 1});
+    st.feed.batch(b);
+    EXPECT_EQ(posted(s0), 1u);
+    hub.stop();
 }
