@@ -247,6 +247,7 @@ void Hub::commit_shared(std::vector<Pending>& batch) {
 void Hub::on_feed(store::FeedBatch& b) {
     // Consecutive messages of one room become one delivery, as a local group commit does.
     auto& msgs = b.messages;
+    metrics().feed_messages.fetch_add(msgs.size(), std::memory_order_relaxed);
     for (size_t i = 0; i < msgs.size();) {
         size_t j = i;
         while (j < msgs.size() && msgs[j].room == msgs[i].room) ++j;
@@ -285,6 +286,7 @@ void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
         size_t missing = first == UINT64_MAX ? cfg_.max_replay : first - have - 1;
         auto fill = store_.range(r->name(), have, first, std::min(missing, cfg_.max_replay),
                                  missing > cfg_.max_replay);
+        metrics().feed_gap_fills.fetch_add(fill.size(), std::memory_order_relaxed);
         msgs.insert(msgs.begin(), fill.begin(), fill.end());
     }
     if (msgs.empty()) return;
@@ -295,6 +297,7 @@ void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
 }
 
 void Hub::catch_up() {
+    metrics().feed_catchups.fetch_add(1, std::memory_order_relaxed);
     std::vector<std::shared_ptr<Room>> loaded;
     {
         std::lock_guard lk(rooms_mu_);

@@ -77,6 +77,14 @@ std::string Metrics::render() const {
              {"streams_per_user", v(too_many_streams)},
              {"connections_total", v(refused_total)},
              {"connections_per_ip", v(refused_per_ip)}});
+    line(out, "ssechat_cluster_feed_messages_total",
+         "Messages read from the cluster log (--store redis).", "counter", v(feed_messages));
+    line(out, "ssechat_cluster_catchups_total",
+         "Times every room was re-read: after a Redis outage or a log trimmed past this node.",
+         "counter", v(feed_catchups));
+    line(out, "ssechat_cluster_gap_fill_messages_total",
+         "Messages read from room streams because the log did not bring them.", "counter",
+         v(feed_gap_fills));
     publish_latency.render(out, "ssechat_publish_seconds",
                            "Time from a publish request to its acknowledgement.");
     commit_latency.render(out, "ssechat_store_commit_seconds", "Store commit latency.");

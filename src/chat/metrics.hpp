@@ -38,6 +38,9 @@ struct Metrics {
     Counter too_many_streams{0};  // streams refused by the per-user limit
     Counter refused_total{0};     // connections refused at the total limit
     Counter refused_per_ip{0};    // connections refused at the per-address limit
+    Counter feed_messages{0};     // cluster mode: messages read from the cluster log
+    Counter feed_catchups{0};     // cluster mode: rooms re-read after an outage or a trimmed log
+    Counter feed_gap_fills{0};    // cluster mode: messages read from a room stream to fill a gap
     std::atomic<int64_t> open_connections{0};  // set at scrape time from the limiter
     Histogram publish_latency{
         {.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};

@@ -179,6 +179,10 @@ TEST(Cluster, ANodeThatFellBehindTheLogCatchesUpWithoutGaps) {
     ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 62; }));
     sub.drain(300ms);
     EXPECT_EQ(ids_of(sub.events), range(1, 62));
+    // The gap was noticed and filled from the room's stream, not by luck of timing.
+    auto m = request(a.port(), "GET", "/metrics").body;
+    EXPECT_EQ(m.find("ssechat_cluster_catchups_total 0\n"), std::string::npos) << m;
+    EXPECT_EQ(m.find("ssechat_cluster_gap_fill_messages_total 0\n"), std::string::npos);
 }
 
 TEST(Cluster, NodeKilledMidStreamClientsResumeElsewhereThroughNginx) {
