@@ -13,7 +13,12 @@ node_port=${NODE_PORT:-3101}
 data=$(mkdir -p "${DATA:-./cluster-data}" && cd "${DATA:-./cluster-data}" && pwd)
 
 "$root/scripts/deps.sh"
-"$root/scripts/build.sh" "$root/build" -DSSECHAT_TESTS=OFF >/dev/null
+# A build folder that exists keeps its options (it may hold the tests); a new one gets none.
+if [ -f "$root/build/CMakeCache.txt" ]; then
+  "$root/scripts/build.sh" "$root/build" >/dev/null
+else
+  "$root/scripts/build.sh" "$root/build" -DSSECHAT_TESTS=OFF >/dev/null
+fi
 
 pids=()
 cleanup() {

@@ -161,6 +161,7 @@ TEST(Security, StreamsPerUserAndConnectionsPerAddressAreCapped) {
     more.clear();
     a.close();
     bool served = false;
+    std::string m;
     for (int i = 0; i < 50 && !served; ++i) {
         served = raw(srv.port(), "GET /rooms HTTP/1.1\r\nConnection: close\r\n\r\n")
                      .rfind("HTTP/1.1 200", 0) == 0;
@@ -332,16 +333,18 @@ TEST(Security, TotalConnectionLimitAnswers503) {
     EXPECT_NE(out.find("connection limit"), std::string::npos);
     a.close();
     bool served = false;
+    std::string m;
     for (int i = 0; i < 50 && !served; ++i) {
         // Tries made before the freed slot is seen are refused too, so the count is >= 1.
-        auto m = raw(srv.port(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+        m = raw(srv.port(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
         served =
             m.rfind("HTTP/1.1 200", 0) == 0 &&
             m.find("ssechat_refusals_total{reason=\"connections_total\"} 0") == std::string::npos &&
             m.find("ssechat_refusals_total{reason=\"connections_total\"}") != std::string::npos;
         if (!served) std::this_thread::sleep_for(20ms);
     }
-    EXPECT_TRUE(served) << "a freed slot serves again, and the refusal was counted";
+    EXPECT_TRUE(served) << "a freed slot serves again, and the refusal was counted\n"
+                        << m << srv.stderr_text() << srv.port();
 }
 
 TEST(Security, SlowRequestsAndIdleConnectionsAreClosed) {
