@@ -295,6 +295,19 @@ TEST(Cluster, StartsOnceRedisAnswersAndSaysWhyItWaits) {
     EXPECT_EQ(publish(n.port(), "late", "x", "hello"), 1u);
 }
 
+TEST(Cluster, AWrongPasswordStopsStartupWithOneLine) {
+    RedisServer redis(std::vector<std::string>{"--requirepass", "right"});
+    auto url = "redis://:wrong@127.0.0.1:" + std::to_string(redis.port());
+    auto e = run_binary({"--store", "redis", "--redis", url, "--port", "0"});
+    EXPECT_EQ(e.code, 1) << e.out;
+    EXPECT_NE(e.out.find("WRONGPASS"), std::string::npos) << e.out;
+    // The right one works, and so does a database number.
+    Server ok({"--store", "redis", "--redis",
+               "redis://:right@127.0.0.1:" + std::to_string(redis.port()) + "/3"});
+    EXPECT_EQ(publish(ok.port(), "db3", "x", "hi"), 1u);
+    EXPECT_EQ(redis.cli({"-a", "right", "-n", "3", "HGET", "ssechat:rooms", "db3"}), "1\n");
+}
+
 TEST(Cluster, BadRedisUrlIsRefusedAtOnce) {
     auto e = run_binary({"--store", "redis", "--redis", "http://localhost"});
     EXPECT_EQ(e.code, 2);

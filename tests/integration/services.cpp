@@ -91,7 +91,17 @@ int free_port() {
 
 RedisServer::RedisServer(std::vector<std::string> extra, bool start_now)
     : port_(free_port()), dir_(temp_dir()), extra_(std::move(extra)) {
-    if (start_now) start();
+    if (!start_now) return;
+    // Another test may take the port between free_port() and redis-server's bind: try another.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            start();
+            return;
+        } catch (const std::runtime_error&) {
+            if (attempt == 2) throw;
+            port_ = free_port();
+        }
+    }
 }
 
 RedisServer::~RedisServer() {
@@ -99,10 +109,13 @@ RedisServer::~RedisServer() {
 }
 
 void RedisServer::start() {
-    pid_ = spawn(
-        {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_,
-         "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"},
-        dir_ + "/redis.log");
+    std::vector<std::string> args = {"redis-server", "--port",      std::to_string(port_),
+                                     "--bind",       "127.0.0.1",   "--dir",
+                                     dir_,           "--save",      "",
+                                     "--appendonly", "yes",         "--appendfsync",
+                                     "always",       "--daemonize", "no"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    pid_ = spawn(args, dir_ + "/redis.log");
     wait_listening(port_, pid_, "redis-server");
 }
 

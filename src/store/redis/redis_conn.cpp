@@ -136,13 +136,22 @@ void RedisConn::connect() {
     if (!ctx_) throw StoreError("redis " + url_.text() + ": out of memory");
     if (ctx_->err) fail("cannot connect");
     redisSetTimeout(ctx_, to_timeval(timeout_ms_));
-    if (!url_.password.empty()) {
-        if (url_.user.empty())
-            run({"AUTH", url_.password});
-        else
-            run({"AUTH", url_.user, url_.password});
+    try {
+        if (!url_.password.empty()) {
+            if (url_.user.empty())
+                run({"AUTH", url_.password});
+            else
+                run({"AUTH", url_.user, url_.password});
+        }
+        if (url_.db != 0) run({"SELECT", std::to_string(url_.db)});
+    } catch (const StoreError& e) {
+        // Never keep a socket that is not logged in or not on the right database.
+        bool answered = ctx_ != nullptr;
+        if (ctx_) redisFree(ctx_);
+        ctx_ = nullptr;
+        if (answered) throw RedisRefused(e.what());
+        throw;
     }
-    if (url_.db != 0) run({"SELECT", std::to_string(url_.db)});
 }
 
 Reply RedisConn::run(const std::vector<std::string>& argv) {

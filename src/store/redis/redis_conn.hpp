@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "store/store.hpp"
+
 struct redisContext;
 struct redisReply;
 
@@ -25,6 +27,12 @@ struct RedisUrl {
 // redis://[[user]:password@]host[:port][/db]. nullopt, with `error` set, when malformed.
 // rediss:// (TLS) is refused: Debian 12's hiredis 0.14 has no TLS support.
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error);
+
+// Redis answered but refused the connection's setup (a wrong password, a database that does
+// not exist): a configuration error that retrying will not fix.
+struct RedisRefused : StoreError {
+    using StoreError::StoreError;
+};
 
 struct ReplyFree {
     void operator()(redisReply* r) const;
@@ -58,7 +66,7 @@ class RedisConn {
     Reply eval(const Script& s, const std::vector<std::string>& keys,
                const std::vector<std::string>& args);
 
-    void connect();  // dials now; throws StoreError saying why not
+    void connect();  // dials now; throws StoreError saying why not, RedisRefused for setup
     bool connected() const { return ctx_ != nullptr; }
 
   private:

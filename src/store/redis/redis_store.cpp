@@ -97,6 +97,8 @@ RedisStore::RedisStore(RedisOptions opts, std::function<bool()> give_up)
         try {
             writer_->run({"PING"});
             break;
+        } catch (const RedisRefused&) {
+            throw;  // a wrong password or database: waiting will not fix it
         } catch (const StoreError& e) {
             if (give_up && give_up()) throw;
             log::error(std::string(e.what()) + "; retrying in " + std::to_string(delay.count()) +

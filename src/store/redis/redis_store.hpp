@@ -34,7 +34,8 @@ struct RedisOptions {
 class RedisStore final : public Store, public Cluster {
   public:
     // Dials Redis, retrying with backoff (and saying so on stderr) until it answers or
-    // `give_up` says stop. Throws StoreError when given up.
+    // `give_up` says stop. Throws StoreError when given up, at once when Redis refuses the
+    // password or the database.
     RedisStore(RedisOptions opts, std::function<bool()> give_up = nullptr);
     ~RedisStore() override;
 
