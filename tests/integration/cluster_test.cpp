@@ -282,6 +282,27 @@ TEST(Cluster, RedisOutageAnswers503KeepsStreamsOpenAndLosesNothingAcknowledged) 
     for (uint64_t id : acked) EXPECT_LE(id, 15u);
 }
 
+TEST(Cluster, AHungRedisCostsOneTimeoutNotOnePerRequest) {
+    RedisServer redis;
+    Server a(node_args(redis));
+    SseClient open_stream(a.port(), "/rooms/kept/events?id=ann");
+    ASSERT_TRUE(open_stream.wait_until([&] { return !open_stream.head.empty(); }));
+    ::kill(redis.pid(), SIGSTOP);  // alive but silent: every call waits for its timeout
+    // The first request that needs Redis waits out the 2 s timeout and gets 503...
+    EXPECT_EQ(request(a.port(), "GET", "/rooms/new1/messages?limit=1").status, 503);
+    // ...and for a second after that, the event loop does not wait again.
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = request(a.port(), "GET", "/rooms/new2/messages?limit=1");
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(r.status, 503);
+    EXPECT_LT(took, 1000ms) << "a failing Redis should be answered at once, not after a timeout";
+    EXPECT_NE(json::parse(r.body).at("error").as_string().size(), 0u);
+    ::kill(redis.pid(), SIGCONT);
+    ASSERT_TRUE(eventually(
+        [&] { return request(a.port(), "GET", "/rooms/new2/messages?limit=1").status == 200; }));
+    EXPECT_FALSE(open_stream.closed_by_server);
+}
+
 TEST(Cluster, StartsOnceRedisAnswersAndSaysWhyItWaits) {
     RedisServer redis({}, false);
     std::thread starter([&] {

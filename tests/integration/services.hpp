@@ -20,6 +20,7 @@ class RedisServer {
     explicit RedisServer(std::vector<std::string> extra = {}, bool start_now = true);
     ~RedisServer();
     int port() const { return port_; }
+    pid_t pid() const { return pid_; }
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
     void start();  // again, on the same port and files
     void kill9();

@@ -23,6 +23,7 @@ const std::string kPresenceRooms = "ssechat:presence-rooms";
 constexpr int kFeedBlockMs = 500;
 constexpr size_t kFeedCount = 1000;
 constexpr size_t kPresenceQueue = 100000;
+constexpr int64_t kBreakerMs = 1000;  // reads from event loops fail fast this long after a failure
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -69,9 +70,17 @@ int64_t to_i64(const std::string& s) {
     }
 }
 
+int64_t steady_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
-RedisStore::Lease::Lease(RedisStore& s) : store_(s) {
+RedisStore::Lease::Lease(RedisStore& s) : store_(s), exceptions_(std::uncaught_exceptions()) {
+    // An event loop must not wait out a connect timeout on every request while Redis hangs.
+    if (steady_ms() < s.broken_until_ms_.load(std::memory_order_relaxed))
+        throw StoreError("redis " + s.opts_.url.text() + ": unavailable (a call just failed)");
     std::lock_guard lk(s.pool_mu_);
     if (!s.pool_.empty()) {
         conn_ = std::move(s.pool_.back());
@@ -81,6 +90,7 @@ RedisStore::Lease::Lease(RedisStore& s) : store_(s) {
 }
 
 RedisStore::Lease::~Lease() {
+    if (std::uncaught_exceptions() > exceptions_) store_.trip();  // the call through it failed
     std::lock_guard lk(store_.pool_mu_);
     store_.pool_.push_back(std::move(conn_));
 }
@@ -197,6 +207,10 @@ void RedisStore::publish(std::vector<chat::Message>& batch) {
         batch[i].id = static_cast<uint64_t>(reply_integer(r->element[i]));
 }
 
+void RedisStore::trip() {
+    broken_until_ms_.store(steady_ms() + kBreakerMs, std::memory_order_relaxed);
+}
+
 uint64_t RedisStore::last_id(const std::string& room) {
     Lease c(*this);
     auto r = c->run({"HGET", kRooms, room});
@@ -228,6 +242,7 @@ void RedisStore::feed_loop() {
             const redisReply* oldest = replies[0].get();
             bool trimmed = oldest->elements > 0 &&
                            stream_id_less(last, reply_string(oldest->element[0]->element[0]));
+            if (down) broken_until_ms_.store(0, std::memory_order_relaxed);
             if (down || trimmed) {
                 log::info(std::string(down ? "redis feed is back" : "fell behind the log") +
                           "; re-reading rooms after log entry " + last);
@@ -257,6 +272,7 @@ void RedisStore::feed_loop() {
                 log::error(std::string(e.what()) +
                            "; open streams stay open and catch up when Redis is back");
             down = true;
+            trip();
             for (auto waited = std::chrono::milliseconds(0); waited < delay && !stopping_;
                  waited += std::chrono::milliseconds(50))
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));

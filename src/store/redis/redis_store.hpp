@@ -61,6 +61,8 @@ class RedisStore final : public Store, public Cluster {
 
   private:
     // Borrowed from the pool for one call from any thread; returned when it goes out of scope.
+    // A call that throws while the lease is held trips the breaker: for a second, new leases
+    // throw at once instead of dialing a Redis that just failed.
     class Lease {
       public:
         explicit Lease(RedisStore& s);
@@ -69,6 +71,7 @@ class RedisStore final : public Store, public Cluster {
 
       private:
         RedisStore& store_;
+        int exceptions_;  // in flight when leased; more at release means the call failed
         std::unique_ptr<RedisConn> conn_;
     };
     struct PresenceOp {
@@ -85,6 +88,9 @@ class RedisStore final : public Store, public Cluster {
     Script publish_, presence_, sweep_;
     std::unique_ptr<RedisConn> writer_;  // publish() only: the hub's single writer thread
 
+    void trip();
+
+    std::atomic<int64_t> broken_until_ms_{0};  // steady-clock ms; leases fail fast before it
     std::mutex pool_mu_;
     std::vector<std::unique_ptr<RedisConn>> pool_;  // idle read connections
 
