@@ -278,7 +278,16 @@ void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
     uint64_t have = r->delivered();
     bool probe = msgs.empty();  // catching up: look for anything newer in the store
     std::erase_if(msgs, [&](const Message& m) { return m.id <= have; });
-    if (msgs.empty() && !probe) return;  // all seen already, through the room's warm-up read
+    if (msgs.empty() && !probe) {
+        // Normally these were seen through the room's warm-up read. But if Redis lost data
+        // (no AOF, a flush), its ids restart below ours, and this node would skip every new
+        // message of the room: say so, since only a restart of the nodes recovers.
+        if (uint64_t now = cluster_->last_id(r->name()); now < have)
+            log::error("room " + r->name() + " is at id " + std::to_string(now) +
+                       " in the store, below the " + std::to_string(have) +
+                       " this node delivered: the store lost data; restart every node");
+        return;
+    }
     uint64_t first = msgs.empty() ? UINT64_MAX : msgs.front().id;
     if (first != have + 1) {
         // A gap: the log was trimmed past entries this node had not read, or the room loaded

@@ -303,6 +303,18 @@ TEST(Cluster, AHungRedisCostsOneTimeoutNotOnePerRequest) {
     EXPECT_FALSE(open_stream.closed_by_server);
 }
 
+TEST(Cluster, AStoreThatLostDataIsReportedNotSilentlySkipped) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    SseClient sub(a.port(), "/rooms/w/events?id=ann");
+    for (int i = 0; i < 3; ++i) publish(b.port(), "w", "bob", "before");
+    ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 3; }));
+    redis.cli({"FLUSHALL"});  // what a Redis without persistence does when it restarts
+    EXPECT_EQ(publish(b.port(), "w", "bob", "after"), 1u);
+    ASSERT_TRUE(eventually([&] { return a.stderr_text().find("lost data") != std::string::npos; }))
+        << a.stderr_text();
+}
+
 TEST(Cluster, StartsOnceRedisAnswersAndSaysWhyItWaits) {
     RedisServer redis({}, false);
     std::thread starter([&] {
