@@ -2,29 +2,28 @@
 -- one node, and announces a change of the user's cluster-wide state on the log.
 --
 -- Contract
---   KEYS[1]  ZSET   the room's entries: member "<node>\31<user>", score = expiry (unix ms)
+--   KEYS[1]  ZSET   every presence entry: member "<room>\31<node>\31<user>", score = expiry
+--                   (unix ms)
 --   KEYS[2]  HASH   the room's online users: user -> number of entries (nodes) they have
---   KEYS[3]  SET    rooms that have entries (what sweep.lua walks)
---   KEYS[4]  STREAM the cluster log
+--   KEYS[3]  STREAM the cluster log
 --   ARGV[1] room  ARGV[2] user  ARGV[3] node id  ARGV[4] expiry for a join (unix ms)
 --   ARGV[5] "join" or "leave"  ARGV[6] log trim length
 -- Returns the number of distinct users online in the room afterwards.
 --
 -- A user is online while any node holds an entry for them. Nodes refresh their entries by
--- calling "join" again (which then changes nothing but the expiry); entries of a node that
--- died are removed by sweep.lua once expired. Every step is O(1) in the room's size, so a
--- room filling up with users costs O(users), not O(users^2). Join and leave events go on the
--- same log as messages, with k=p, so every node fans them out to its own streams.
-local zkey, users, rooms, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- calling "join" again (which then only moves the expiry); entries of a node that died are
+-- removed by sweep.lua once expired. Every step is O(log n), so a room filling up with users
+-- costs O(users log users), not O(users^2). Join and leave events go on the same log as
+-- messages, with k=p, so every node fans them out to its own streams.
+local entries, users, log = KEYS[1], KEYS[2], KEYS[3]
 local room, user, node, expiry, op, logmax = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local me = node .. '\31' .. user
+local me = room .. '\31' .. node .. '\31' .. user
 local changed = false
 if op == 'join' then
-  if redis.call('ZADD', zkey, expiry, me) == 1 then
-    redis.call('SADD', rooms, room)
+  if redis.call('ZADD', entries, expiry, me) == 1 then
     changed = redis.call('HINCRBY', users, user, 1) == 1
   end
-elseif redis.call('ZREM', zkey, me) == 1 then
+elseif redis.call('ZREM', entries, me) == 1 then
   if redis.call('HINCRBY', users, user, -1) <= 0 then
     redis.call('HDEL', users, user)
     changed = true

@@ -17,9 +17,8 @@ namespace {
 const std::string kRooms = "ssechat:rooms";
 const std::string kLog = "ssechat:log";
 const std::string kRoomPrefix = "ssechat:room:";
-const std::string kPresencePrefix = "ssechat:presence:";
+const std::string kPresence = "ssechat:presence";
 const std::string kOnlinePrefix = "ssechat:online:";
-const std::string kPresenceRooms = "ssechat:presence-rooms";
 constexpr int kFeedBlockMs = 500;
 constexpr size_t kFeedCount = 1000;
 constexpr size_t kPresenceQueue = 100000;
@@ -291,7 +290,7 @@ void RedisStore::presence(const std::string& room, const std::string& user, bool
 }
 
 void RedisStore::apply_presence(RedisConn& c, const PresenceOp& op) {
-    c.eval(presence_, {kPresencePrefix + op.room, kOnlinePrefix + op.room, kPresenceRooms, kLog},
+    c.eval(presence_, {kPresence, kOnlinePrefix + op.room, kLog},
            {op.room, op.user, opts_.node_id,
             std::to_string(now_ms() + int64_t{opts_.presence_ttl_s} * 1000),
             op.joined ? "join" : "leave", std::to_string(opts_.log_max)});
@@ -304,12 +303,16 @@ void RedisStore::refresh_presence(RedisConn& c) {
     if (!mine_.empty()) cmds.push_back({"SCRIPT", "LOAD", presence_.body});  // EVALSHA below
     for (const auto& [room, users] : mine_)
         for (const auto& u : users)
-            cmds.push_back({"EVALSHA", presence_.sha1, "4", kPresencePrefix + room,
-                            kOnlinePrefix + room, kPresenceRooms, kLog, room, u, opts_.node_id,
-                            expiry, "join", std::to_string(opts_.log_max)});
+            cmds.push_back({"EVALSHA", presence_.sha1, "3", kPresence, kOnlinePrefix + room, kLog,
+                            room, u, opts_.node_id, expiry, "join", std::to_string(opts_.log_max)});
     if (!cmds.empty()) c.pipeline(cmds);
-    c.eval(sweep_, {kPresenceRooms, kLog},
-           {std::to_string(now), std::to_string(opts_.log_max), kPresencePrefix, kOnlinePrefix});
+    // In slices, so one call never holds Redis for long, however many entries expired.
+    constexpr long long kSlice = 1000;
+    while (reply_integer(c.eval(sweep_, {kPresence, kLog},
+                                {std::to_string(now), std::to_string(opts_.log_max), kOnlinePrefix,
+                                 std::to_string(kSlice)})
+                             .get()) == kSlice) {
+    }
 }
 
 void RedisStore::presence_loop() {

@@ -28,9 +28,8 @@ struct RedisOptions {
 //   ssechat:rooms            HASH   room -> last id
 //   ssechat:room:<room>      STREAM the room's messages, entry id "<id>-0"
 //   ssechat:log              STREAM every message and presence change, for the feed
-//   ssechat:presence:<room>  ZSET   "<node>\x1f<user>" scored by expiry
+//   ssechat:presence         ZSET   "<room>\x1f<node>\x1f<user>" scored by expiry
 //   ssechat:online:<room>    HASH   user -> entries (nodes) holding them online
-//   ssechat:presence-rooms   SET    rooms with presence entries
 class RedisStore final : public Store, public Cluster {
   public:
     // Dials Redis, retrying with backoff (and saying so on stderr) until it answers or

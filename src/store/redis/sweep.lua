@@ -1,32 +1,31 @@
 -- sweep.lua: removes presence entries past their expiry (nodes that died without a goodbye)
--- and announces a leave for every user who is no longer online anywhere.
+-- and announces a leave for every user who is then no longer online anywhere.
 --
 -- Contract
---   KEYS[1]  SET    rooms that have presence entries
+--   KEYS[1]  ZSET   every presence entry (see presence.lua), scored by expiry
 --   KEYS[2]  STREAM the cluster log
---   ARGV[1]  now (unix ms)  ARGV[2] log trim length
---   ARGV[3]  key prefix of the entry ZSETs  ARGV[4] key prefix of the online-user HASHes
--- Returns the number of entries removed.
+--   ARGV[1]  now (unix ms)  ARGV[2] log trim length  ARGV[3] key prefix of the online HASHes
+--   ARGV[4]  most entries removed in one call
+-- Returns the number of entries removed; the caller runs it again while that is the limit.
 --
--- It reads keys named from KEYS[1] rather than passed in KEYS: fine on one Redis, but under
--- Redis Cluster each room's keys would need a hash tag and a sweep per shard.
+-- It costs O(expired entries), whatever the number of rooms or users. It updates the online
+-- HASH of each expired entry's room, a key named from the entry rather than passed in KEYS:
+-- fine on one Redis, but under Redis Cluster the entries would need one ZSET per hash slot.
 -- Every node runs it periodically. Two nodes sweeping at once do no harm: the script runs
 -- alone, so the second finds nothing left to remove and announces nothing.
-local rooms, log = KEYS[1], KEYS[2]
-local now, logmax, zprefix, uprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local removed = 0
-for _, room in ipairs(redis.call('SMEMBERS', rooms)) do
-  local zkey, users = zprefix .. room, uprefix .. room
-  for _, m in ipairs(redis.call('ZRANGE', zkey, '-inf', now, 'BYSCORE')) do
-    redis.call('ZREM', zkey, m)
-    removed = removed + 1
-    local user = string.sub(m, string.find(m, '\31', 1, true) + 1)
-    if redis.call('HINCRBY', users, user, -1) <= 0 then
-      redis.call('HDEL', users, user)
-      redis.call('XADD', log, 'MAXLEN', '~', logmax, '*', 'k', 'p', 'r', room, 'u', user,
-                 's', 'leave', 'n', redis.call('HLEN', users))
-    end
+local entries, log = KEYS[1], KEYS[2]
+local now, logmax, uprefix, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local dead = redis.call('ZRANGE', entries, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
+for _, m in ipairs(dead) do
+  redis.call('ZREM', entries, m)
+  local a = string.find(m, '\31', 1, true)
+  local b = string.find(m, '\31', a + 1, true)
+  local room, user = string.sub(m, 1, a - 1), string.sub(m, b + 1)
+  local users = uprefix .. room
+  if redis.call('HINCRBY', users, user, -1) <= 0 then
+    redis.call('HDEL', users, user)
+    redis.call('XADD', log, 'MAXLEN', '~', logmax, '*', 'k', 'p', 'r', room, 'u', user,
+               's', 'leave', 'n', redis.call('HLEN', users))
   end
-  if redis.call('EXISTS', zkey) == 0 then redis.call('SREM', rooms, room) end
 end
-return removed
+return #dead
