@@ -290,8 +290,9 @@ void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
     }
     uint64_t first = msgs.empty() ? UINT64_MAX : msgs.front().id;
     if (first != have + 1) {
-        // A gap: the log was trimmed past entries this node had not read, or the room loaded
-        // between a publish and its log entry. The room's stream has every message.
+        // A gap: the log was trimmed past entries this node had not read (it was stopped or
+        // slow), or this is a catch-up probe. The room's stream has every message; a room
+        // more than --max-replay behind takes the newest of them, as a resume would.
         size_t missing = first == UINT64_MAX ? cfg_.max_replay : first - have - 1;
         auto fill = store_.range(r->name(), have, first, std::min(missing, cfg_.max_replay),
                                  missing > cfg_.max_replay);
