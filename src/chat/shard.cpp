@@ -50,6 +50,45 @@ sse::Buffer encode_stored(const Message& m) {
 }
 }  // namespace
 
+Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Buffer>& out) {
+    auto& store = hub_.store();
+    // Deliveries already queued on this loop for ids <= snap.delivered are skipped by
+    // last_sent; later ones are posted after the snapshot, so nothing falls in between.
+    Snapshot snap = start.since ? room.since(*start.since) : room.last(start.history);
+    std::vector<Message> older;
+    if (start.since) {
+        uint64_t n = *start.since;
+        bool reset = false;
+        if (n > snap.delivered || n + 1 < snap.cache_first) {
+            uint64_t oldest = store.oldest_id(room.name());
+            // Unknown (from another server or a wiped store), or older than what is held.
+            if (n > snap.delivered || (oldest > 0 && n + 1 < oldest) || (oldest == 0 && n > 0)) {
+                reset = true;
+                n = oldest > 0 ? oldest - 1 : 0;
+            }
+        }
+        // One replay is bounded, so that resuming from far back cannot pull a whole room
+        // into memory; the client pages anything older through the history API.
+        if (size_t cap = hub_.config().max_replay; snap.delivered > n + cap) {
+            reset = true;
+            n = snap.delivered - cap;
+        }
+        if (reset) {
+            out.push_back(std::make_shared<const std::string>(
+                sse::encode("reset", "", std::to_string(snap.delivered == 0 ? 0 : n + 1))));
+            snap = room.since(n);
+        }
+        if (n + 1 < snap.cache_first)
+            older = store.range(room.name(), n, snap.cache_first, SIZE_MAX, false);
+    } else if (snap.entries.size() < start.history && snap.cache_first > 1) {
+        older = store.range(room.name(), 0, snap.cache_first, start.history - snap.entries.size(),
+                            true);
+    }
+    for (const auto& m : older) out.push_back(encode_stored(m));
+    for (const auto& e : snap.entries) out.push_back(e.event);
+    return snap;
+}
+
 void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, std::string user,
                       const StreamStart& start) {
     if (size_t b = hub_.config().stream_sndbuf) {
@@ -67,56 +106,21 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
     if (start.legacy) {
         snap = room->open_legacy();
         out.push_back(snap.legacy);
-    } else
+    } else {
+        out.push_back(retry_);
         try {
-            out.push_back(retry_);
-            auto& store = hub_.store();
-            // Deliveries already queued on this loop for ids <= snap.delivered are skipped by
-            // last_sent; later ones are posted after the snapshot, so nothing falls in between.
-            snap = start.since ? room->since(*start.since) : room->last(start.history);
-            std::vector<Message> older;
-            if (start.since) {
-                uint64_t n = *start.since;
-                bool reset = false;
-                if (n > snap.delivered || n + 1 < snap.cache_first) {
-                    uint64_t oldest = store.oldest_id(room->name());
-                    // Unknown (from another server or a wiped store), or older than what is held.
-                    if (n > snap.delivered || (oldest > 0 && n + 1 < oldest) ||
-                        (oldest == 0 && n > 0)) {
-                        reset = true;
-                        n = oldest > 0 ? oldest - 1 : 0;
-                    }
-                }
-                // One replay is bounded, so that resuming from far back cannot pull a whole room
-                // into memory; the client pages anything older through the history API.
-                if (size_t cap = hub_.config().max_replay; snap.delivered > n + cap) {
-                    reset = true;
-                    n = snap.delivered - cap;
-                }
-                if (reset) {
-                    out.push_back(std::make_shared<const std::string>(
-                        sse::encode("reset", "", std::to_string(snap.delivered == 0 ? 0 : n + 1))));
-                    snap = room->since(n);
-                }
-                if (n + 1 < snap.cache_first)
-                    older = store.range(room->name(), n, snap.cache_first, SIZE_MAX, false);
-            } else if (snap.entries.size() < start.history && snap.cache_first > 1) {
-                older = store.range(room->name(), 0, snap.cache_first,
-                                    start.history - snap.entries.size(), true);
-            }
-            for (const auto& m : older) out.push_back(encode_stored(m));
-            for (const auto& e : snap.entries) out.push_back(e.event);
+            snap = replay(*room, start, out);
         } catch (const store::StoreError&) {
             // The store is away (a Redis outage). Ending the stream at once makes the client
             // reconnect after the retry hint with the same Last-Event-ID, so nothing is skipped.
-            metrics().streams_native.fetch_add(1,
-                                               std::memory_order_relaxed);  // on_closed undoes it
-            out.resize(2);
+            metrics().streams_native.fetch_add(1, std::memory_order_relaxed);  // on_closed: -1
+            out.resize(2);  // the head and the retry hint; nothing of a half-built replay
             out.push_back(std::make_shared<const std::string>(sse::comment("store unavailable")));
             sub->open(out);
             sub->close();
             return;
         }
+    }
     sub->last_sent = snap.delivered;
     (start.legacy ? metrics().streams_legacy : metrics().streams_native)
         .fetch_add(1, std::memory_order_relaxed);

@@ -80,6 +80,10 @@ class Shard {
         sse::Buffer legacy;                // the newest seed API array in the run
         std::vector<std::string> senders;  // distinct authors in the run
     };
+    // A native stream's replay after the retry hint: a reset when the asked-for id is unknown
+    // or too old, then stored and cached messages. Throws StoreError when the store is needed
+    // and cannot be read.
+    Snapshot replay(Room& room, const StreamStart& start, std::vector<sse::Buffer>& out);
     void add(Subscriber* s);
     void heartbeat();
     void schedule_flush();

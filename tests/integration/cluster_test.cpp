@@ -265,6 +265,13 @@ TEST(Cluster, RedisOutageAnswers503KeepsStreamsOpenAndLosesNothingAcknowledged) 
     EXPECT_EQ(r.header("content-type").rfind("application/json", 0), 0u);
     EXPECT_NE(json::parse(r.body).at("error").as_string().size(), 0u);
     EXPECT_EQ(request(a.port(), "GET", "/healthz").status, 503);
+    // A new stream whose resume needs the store is ended at once, so that its client retries
+    // with the same Last-Event-ID instead of starting from a wrong place.
+    SseClient late(a.port(), "/rooms/o/events?id=cas", {{"Last-Event-ID", "999"}});
+    EXPECT_TRUE(late.wait_closed());
+    EXPECT_EQ(late.status, 200);
+    EXPECT_NE(late.body.find(": store unavailable"), std::string::npos) << late.body;
+    EXPECT_TRUE(ids_of(late.events).empty());
     std::this_thread::sleep_for(2s);
     sub.drain(100ms);
     EXPECT_FALSE(sub.closed_by_server);
