@@ -116,6 +116,11 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
     if (static_cast<size_t>(online) > cfg_.presence_max ||
         (!joined && static_cast<size_t>(online) == cfg_.presence_max))
         return;
+    announce(room, user, joined, online);
+}
+
+void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
+                   int online) {
     boost::json::object o;
     o["user_id"] = user;
     o["state"] = joined ? "join" : "leave";
@@ -183,16 +188,9 @@ void Hub::commit(std::vector<Pending>& batch) {
         store_.append(msgs);
     } catch (const store::StoreError& e) {
         for (auto& [r, id] : rewind) r->rewind_ids(id);
-        log::error(std::string("store commit failed: ") + e.what());
-        for (auto& p : batch) {
-            metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
-            p.done(PublishOutcome::StoreFailed, p.msg);
-        }
-        return;
+        return refuse(batch, e);
     }
-    auto t1 = std::chrono::steady_clock::now();
-    metrics().commit_latency.observe(std::chrono::duration<double>(t1 - t0).count());
-    metrics().commit_batch.observe(static_cast<double>(batch.size()));
+    auto t1 = committed(t0, batch.size());
 
     // One delivery per room, in id order.
     for (auto& [r, first] : rewind) {
@@ -206,6 +204,22 @@ void Hub::commit(std::vector<Pending>& batch) {
         fan_out(owner->commit(mine));
     }
     acknowledge(batch, t1);
+}
+
+std::chrono::steady_clock::time_point Hub::committed(std::chrono::steady_clock::time_point start,
+                                                     size_t n) {
+    auto now = std::chrono::steady_clock::now();
+    metrics().commit_latency.observe(std::chrono::duration<double>(now - start).count());
+    metrics().commit_batch.observe(static_cast<double>(n));
+    return now;
+}
+
+void Hub::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
+    log::error(std::string("store commit failed: ") + e.what());
+    for (auto& p : batch) {
+        metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
+        p.done(PublishOutcome::StoreFailed, p.msg);
+    }
 }
 
 void Hub::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done) {
@@ -230,16 +244,9 @@ void Hub::commit_shared(std::vector<Pending>& batch) {
     try {
         cluster_->publish(msgs);
     } catch (const store::StoreError& e) {
-        log::error(std::string("store commit failed: ") + e.what());
-        for (auto& p : batch) {
-            metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
-            p.done(PublishOutcome::StoreFailed, p.msg);
-        }
-        return;
+        return refuse(batch, e);
     }
-    auto t1 = std::chrono::steady_clock::now();
-    metrics().commit_latency.observe(std::chrono::duration<double>(t1 - t0).count());
-    metrics().commit_batch.observe(static_cast<double>(batch.size()));
+    auto t1 = committed(t0, batch.size());
     for (size_t i = 0; i < batch.size(); ++i) batch[i].msg.id = msgs[i].id;
     acknowledge(batch, t1);
 }
@@ -259,16 +266,8 @@ void Hub::on_feed(store::FeedBatch& b) {
     }
     for (auto& p : b.presence) {
         auto r = find(p.room);
-        if (!r || static_cast<size_t>(p.online) > cfg_.presence_max) continue;
-        boost::json::object o;
-        o["user_id"] = p.user;
-        o["state"] = p.joined ? "join" : "leave";
-        o["online"] = p.online;
-        auto d = std::make_shared<Delivery>();
-        d->room = r;
-        d->presence = std::make_shared<const std::string>(
-            sse::encode("presence", "", boost::json::serialize(o)));
-        fan_out(std::move(d));
+        if (r && static_cast<size_t>(p.online) <= cfg_.presence_max)
+            announce(r, p.user, p.joined, p.online);
     }
 }
 

@@ -68,7 +68,15 @@ class Hub {
     void writer_loop();
     void commit(std::vector<Pending>& batch);
     void commit_shared(std::vector<Pending>& batch);
+    // After a store commit: records its latency and size, and returns the time it ended.
+    std::chrono::steady_clock::time_point committed(std::chrono::steady_clock::time_point start,
+                                                    size_t n);
+    // The store refused the batch: every publisher gets StoreFailed.
+    void refuse(std::vector<Pending>& batch, const store::StoreError& e);
     void acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done);
+    // Sends a join/leave event to this node's streams of the room.
+    void announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
+                  int online);
     void fan_out(std::shared_ptr<Delivery> d);
     // Cluster feed (feed thread): messages of every node, deduplicated by id per room.
     void on_feed(store::FeedBatch& b);

@@ -193,13 +193,22 @@ TEST(Hub, CommitsReachEveryShard) {
     EXPECT_EQ(s1.ioc().poll(), 1u);
 }
 
-TEST(HubCluster, PublishTakesTheStoresIdsAndLeavesFanOutToTheFeed) {
+// A hub on a shared store, with one shard whose posted deliveries the test runs by hand.
+class HubCluster : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        hub.set_shards({&s0});
+        hub.start();
+    }
+    void TearDown() override { hub.stop(); }
+
     Config cfg;
     FakeCluster st;
-    Hub hub(cfg, st);
-    Shard s0(0, hub);
-    hub.set_shards({&s0});
-    hub.start();
+    Hub hub{cfg, st};
+    Shard s0{0, hub};
+};
+
+TEST_F(HubCluster, PublishTakesTheStoresIdsAndLeavesFanOutToTheFeed) {
     st.from_elsewhere("r", 2);
     EXPECT_EQ(publish_sync(hub, "r", "a", "mine").msg.id, 3u);
     hub.stop();
@@ -207,13 +216,7 @@ TEST(HubCluster, PublishTakesTheStoresIdsAndLeavesFanOutToTheFeed) {
     EXPECT_EQ(st.inner.range("r", 0, UINT64_MAX, 10, false).size(), 3u);
 }
 
-TEST(HubCluster, FeedDropsDuplicatesAndFillsGapsFromTheStore) {
-    Config cfg;
-    FakeCluster st;
-    Hub hub(cfg, st);
-    Shard s0(0, hub);
-    hub.set_shards({&s0});
-    hub.start();
+TEST_F(HubCluster, FeedDropsDuplicatesAndFillsGapsFromTheStore) {
     auto room = hub.room("r");
     auto msgs = st.from_elsewhere("r", 5);
     store::FeedBatch tail;  // the log lost 1..3 (trimmed): only 4 and 5 arrive
@@ -232,16 +235,9 @@ TEST(HubCluster, FeedDropsDuplicatesAndFillsGapsFromTheStore) {
     st.feed.batch(other);
     EXPECT_EQ(posted(s0), 0u);
     EXPECT_EQ(hub.room("elsewhere")->delivered(), 2u);
-    hub.stop();
 }
 
-TEST(HubCluster, CatchUpAfterAnOutageReReadsEveryLoadedRoom) {
-    Config cfg;
-    FakeCluster st;
-    Hub hub(cfg, st);
-    Shard s0(0, hub);
-    hub.set_shards({&s0});
-    hub.start();
+TEST_F(HubCluster, CatchUpAfterAnOutageReReadsEveryLoadedRoom) {
     auto a = hub.room("a");
     auto b = hub.room("b");
     st.from_elsewhere("a", 3);  // stored while this node could not read the log
@@ -249,16 +245,9 @@ TEST(HubCluster, CatchUpAfterAnOutageReReadsEveryLoadedRoom) {
     EXPECT_EQ(cached_ids(*a), (std::vector<uint64_t>{1, 2, 3}));
     EXPECT_EQ(b->delivered(), 0u);
     EXPECT_EQ(posted(s0), 1u);
-    hub.stop();
 }
 
-TEST(HubCluster, PresenceChangesGoToTheClusterAndComeBackAsEvents) {
-    Config cfg;
-    FakeCluster st;
-    Hub hub(cfg, st);
-    Shard s0(0, hub);
-    hub.set_shards({&s0});
-    hub.start();
+TEST_F(HubCluster, PresenceChangesGoToTheClusterAndComeBackAsEvents) {
     auto r = hub.room("p");
     hub.presence(r, "ann", true, 1);
     EXPECT_EQ(st.presence_ops, std::vector<std::string>{"p:ann:join"});
@@ -267,5 +256,4 @@ TEST(HubCluster, PresenceChangesGoToTheClusterAndComeBackAsEvents) {
     b.presence.push_back({"p", "ann", true, 1});
     st.feed.batch(b);
     EXPECT_EQ(posted(s0), 1u);
-    hub.stop();
 }

@@ -94,7 +94,7 @@ RedisStore::Lease::~Lease() {
     store_.pool_.push_back(std::move(conn_));
 }
 
-RedisStore::RedisStore(RedisOptions opts, std::function<bool()> give_up)
+RedisStore::RedisStore(RedisOptions opts)
     : opts_(std::move(opts)),
       publish_("publish.lua", std::string(scripts::publish_lua)),
       presence_("presence.lua", std::string(scripts::presence_lua)),
@@ -109,7 +109,6 @@ RedisStore::RedisStore(RedisOptions opts, std::function<bool()> give_up)
         } catch (const RedisRefused&) {
             throw;  // a wrong password or database: waiting will not fix it
         } catch (const StoreError& e) {
-            if (give_up && give_up()) throw;
             log::error(std::string(e.what()) + "; retrying in " + std::to_string(delay.count()) +
                        " ms");
             std::this_thread::sleep_for(delay);

@@ -32,10 +32,10 @@ struct RedisOptions {
 //   ssechat:online:<room>    HASH   user -> entries (nodes) holding them online
 class RedisStore final : public Store, public Cluster {
   public:
-    // Dials Redis, retrying with backoff (and saying so on stderr) until it answers or
-    // `give_up` says stop. Throws StoreError when given up, at once when Redis refuses the
-    // password or the database.
-    RedisStore(RedisOptions opts, std::function<bool()> give_up = nullptr);
+    // Dials Redis, retrying with backoff (and saying so on stderr) until it answers; SIGTERM
+    // meanwhile ends the process. Throws RedisRefused at once when Redis refuses the password
+    // or the database.
+    explicit RedisStore(RedisOptions opts);
     ~RedisStore() override;
 
     // Store
@@ -55,8 +55,6 @@ class RedisStore final : public Store, public Cluster {
     std::vector<std::string> online(const std::string& room) override;
     std::vector<size_t> online_counts(const std::vector<std::string>& rooms) override;
     void stop() override;
-
-    const std::string& node_id() const { return opts_.node_id; }
 
   private:
     // Borrowed from the pool for one call from any thread; returned when it goes out of scope.
