@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "http/auth.hpp"
+#include "http/listener.hpp"
 #include "server.hpp"
 #include "store/store.hpp"
 #include "util/text.hpp"
@@ -86,6 +87,9 @@ int main(int argc, char** argv) {
         std::string host = bind == "127.0.0.1" || bind == "::1" ? "localhost" : bind;
         std::cout << "Server is listening at http://" << host << ":" << server.port() << std::endl;
         server.run();
+    } catch (const ssechat::http::PortInUse& e) {
+        std::cerr << "ssechat: " << e.what() << "\n";
+        return 1;
     } catch (const ssechat::store::StoreError& e) {
         std::cerr << "ssechat: " << e.what() << "\n";
         return 1;

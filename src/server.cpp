@@ -44,10 +44,11 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     hub_->set_shards(raw);
     api_ = std::make_unique<http::Api>(cfg_, *hub_, raw);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.bind), cfg_.port);
-    for (auto& s : shards_) {
-        listeners_.push_back(std::make_shared<http::Listener>(s->ioc(), ep, *api_));
-        ep.port(listeners_.front()->port());  // port 0: the others join the port the first got
-    }
+    for (auto& s : shards_)
+        listeners_.push_back(
+            listeners_.empty()
+                ? std::make_shared<http::Listener>(s->ioc(), ep, *api_)
+                : std::make_shared<http::Listener>(s->ioc(), *listeners_.front(), *api_));
     // Registered before the banner is printed, so an early SIGTERM is not lost.
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->ioc(), SIGINT, SIGTERM);
     refusal_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ioc());

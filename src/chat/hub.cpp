@@ -21,35 +21,21 @@ int64_t now_ms() {
 }  // namespace
 
 Hub::Hub(const Config& cfg, store::Store& store)
-    : cfg_(cfg), store_(store), cluster_(store.cluster()) {
-    // A shared store's room list changes under us, so it is read when asked for instead.
-    if (!cluster_)
-        for (auto& r : store_.rooms()) stored_rooms_[r.name] = r.last_id;
-}
+    : cfg_(cfg),
+      store_(store),
+      cluster_(store.cluster()),
+      registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }) {}
 
 Hub::~Hub() {
     stop();
 }
 
 std::shared_ptr<Room> Hub::find(const std::string& name) {
-    std::lock_guard lk(rooms_mu_);
-    auto it = rooms_.find(name);
-    return it == rooms_.end() ? nullptr : it->second;
+    return registry_.find(name);
 }
 
-std::shared_ptr<Room> Hub::room(const std::string& name) {
-    std::lock_guard lk(rooms_mu_);
-    auto it = rooms_.find(name);
-    if (it != rooms_.end()) return it->second;
-    uint64_t last = 0;
-    if (cluster_) {
-        last = cluster_->last_id(name);
-    } else if (auto s = stored_rooms_.find(name); s != stored_rooms_.end()) {
-        last = s->second;
-        stored_rooms_.erase(s);
-    }
-    // Every room costs memory for as long as the server runs, and a GET can create one.
-    if (rooms_.size() >= cfg_.max_rooms && last == 0) return nullptr;
+std::shared_ptr<Room> Hub::load(const std::string& name) {
+    uint64_t last = store_.last_id(name);
     size_t legacy_cap = name == "general" ? cfg_.legacy_history : 0;
     auto r = std::make_shared<Room>(name, last, cfg_.cache, legacy_cap);
     if (last > 0) {
@@ -58,18 +44,20 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
         if (legacy_cap) legacy = store_.range(name, 0, UINT64_MAX, legacy_cap, true);
         r->warm(recent, legacy);
     }
-    rooms_.emplace(name, r);
     return r;
 }
 
-std::vector<std::pair<std::string, uint64_t>> Hub::rooms() {
-    std::map<std::string, uint64_t> all;
-    if (cluster_)
-        for (auto& r : store_.rooms()) all[r.name] = r.last_id;
-    std::lock_guard lk(rooms_mu_);
-    all.insert(stored_rooms_.begin(), stored_rooms_.end());
-    for (const auto& [name, r] : rooms_) all[name] = std::max(all[name], r->delivered());
-    return {all.begin(), all.end()};
+std::shared_ptr<Room> Hub::room(const std::string& name) {
+    auto got = registry_.get(name);
+    // The feed skips rooms that are not loaded. One whose log entry the feed passed while
+    // this load read the store (after the read, before the insert) would be missed: a
+    // probe reads anything newer than what the load saw.
+    if (got.loaded && cluster_) ingest(got.room, {});
+    return got.room;
+}
+
+std::vector<store::RoomMeta> Hub::rooms(const std::string& after, size_t limit) {
+    return store_.rooms(after, limit);
 }
 
 std::vector<std::string> Hub::online(const std::string& name) {
@@ -112,8 +100,9 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
         return;
     }
     // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
-    // --presence-max users a room only counts (GET /rooms/{room}/presence).
-    if (static_cast<size_t>(online) > cfg_.presence_max ||
+    // --presence-max users a room only counts (GET /rooms/{room}/presence). The last leave
+    // has no one left to hear it, and its delivery would keep an empty room from eviction.
+    if (online == 0 || static_cast<size_t>(online) > cfg_.presence_max ||
         (!joined && static_cast<size_t>(online) == cfg_.presence_max))
         return;
     announce(room, user, joined, online);
@@ -272,8 +261,9 @@ void Hub::on_feed(store::FeedBatch& b) {
 }
 
 void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
-    // Only the feed thread commits to a room in cluster mode, so delivered() cannot move
-    // between this read and the commit below.
+    // Only ingest commits to a room in cluster mode, so under ingest_mu_ delivered() cannot
+    // move between this read and the commit below.
+    std::lock_guard lk(ingest_mu_);
     uint64_t have = r->delivered();
     bool probe = msgs.empty();  // catching up: look for anything newer in the store
     std::erase_if(msgs, [&](const Message& m) { return m.id <= have; });
@@ -281,7 +271,7 @@ void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
         // Normally these were seen through the room's warm-up read. But if Redis lost data
         // (no AOF, a flush), its ids restart below ours, and this node would skip every new
         // message of the room: say so, since only a restart of the nodes recovers.
-        if (uint64_t now = cluster_->last_id(r->name()); now < have)
+        if (uint64_t now = store_.last_id(r->name()); now < have)
             log::error("room " + r->name() + " is at id " + std::to_string(now) +
                        " in the store, below the " + std::to_string(have) +
                        " this node delivered: the store lost data; restart every node");
@@ -302,17 +292,16 @@ void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
     std::vector<const Message*> ptrs;
     ptrs.reserve(msgs.size());
     for (const auto& m : msgs) ptrs.push_back(&m);
-    fan_out(r->commit(ptrs));
+    // Further behind than --max-replay, or retention trimmed the missing ids: live streams
+    // are told with a reset, as a resume would be, instead of seeing ids jump.
+    bool gap = msgs.front().id != have + 1;
+    if (gap) metrics().feed_resets.fetch_add(1, std::memory_order_relaxed);
+    fan_out(r->commit(ptrs, gap));
 }
 
 void Hub::catch_up() {
     metrics().feed_catchups.fetch_add(1, std::memory_order_relaxed);
-    std::vector<std::shared_ptr<Room>> loaded;
-    {
-        std::lock_guard lk(rooms_mu_);
-        for (const auto& [name, r] : rooms_) loaded.push_back(r);
-    }
-    for (const auto& r : loaded) ingest(r, {});
+    for (const auto& r : registry_.loaded()) ingest(r, {});
 }
 
 void Hub::fan_out(std::shared_ptr<Delivery> d) {

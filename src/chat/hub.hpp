@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "chat/registry.hpp"
 #include "chat/room.hpp"
 #include "store/cluster.hpp"
 #include "store/store.hpp"
@@ -35,13 +36,16 @@ class Hub {
     const Config& config() const { return cfg_; }
     store::Store& store() { return store_; }
 
-    // Get or create (and warm from the store) a room. The name must be valid. Null when
-    // --max-rooms rooms are loaded and this one would be new. Throws StoreError when a shared
-    // store cannot be read.
+    // Get or load (and warm from the store) a room. The name must be valid. Null when
+    // --max-rooms rooms are loaded and every one of them is in use. Throws StoreError when
+    // the store cannot be read.
     std::shared_ptr<Room> room(const std::string& name);
-    // Every room that exists in the store or in memory, with its last id. Throws StoreError.
-    std::vector<std::pair<std::string, uint64_t>> rooms();
+    // One page of the rooms that hold messages, by name (see Store::rooms). Throws StoreError.
+    std::vector<store::RoomMeta> rooms(const std::string& after, size_t limit);
     std::shared_ptr<Room> find(const std::string& name);
+    size_t rooms_loaded() { return registry_.size(); }
+    // A stream of `r` ended: an empty room nothing else holds is dropped from memory.
+    void release(const std::shared_ptr<Room>& r) { registry_.release(r); }
     // Users online in a room: on this node, or across the cluster with a shared store.
     // Throws StoreError.
     std::vector<std::string> online(const std::string& name);
@@ -80,7 +84,11 @@ class Hub {
     void fan_out(std::shared_ptr<Delivery> d);
     // Cluster feed (feed thread): messages of every node, deduplicated by id per room.
     void on_feed(store::FeedBatch& b);
+    // Delivers a room's messages from the feed in id order, filling gaps from the store.
+    // Serialized by ingest_mu_: the feed thread and a loop that just loaded the room both
+    // call it.
     void ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs);
+    std::shared_ptr<Room> load(const std::string& name);
     void catch_up();
 
     const Config& cfg_;
@@ -88,9 +96,8 @@ class Hub {
     store::Cluster* cluster_;  // set when several nodes share the store
     std::vector<Shard*> shards_;
 
-    std::mutex rooms_mu_;
-    std::map<std::string, std::shared_ptr<Room>> rooms_;
-    std::map<std::string, uint64_t> stored_rooms_;  // rooms in the store not loaded yet
+    Registry registry_;
+    std::mutex ingest_mu_;
 
     std::mutex q_mu_;
     std::condition_variable q_cv_;

@@ -85,6 +85,13 @@ std::string Metrics::render() const {
     line(out, "ssechat_cluster_gap_fill_messages_total",
          "Messages read from room streams because the log did not bring them.", "counter",
          v(feed_gap_fills));
+    line(out, "ssechat_cluster_live_resets_total",
+         "Resets sent to live streams because a room's missing ids were past --max-replay or "
+         "trimmed.",
+         "counter", v(feed_resets));
+    line(out, "ssechat_rooms_loaded",
+         "Rooms held in memory (evicted when unused, loaded again on demand).", "gauge",
+         v(rooms_loaded));
     publish_latency.render(out, "ssechat_publish_seconds",
                            "Time from a publish request to its acknowledgement.");
     commit_latency.render(out, "ssechat_store_commit_seconds", "Store commit latency.");

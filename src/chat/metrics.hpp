@@ -41,7 +41,9 @@ struct Metrics {
     Counter feed_messages{0};     // cluster mode: messages read from the cluster log
     Counter feed_catchups{0};     // cluster mode: rooms re-read after an outage or a trimmed log
     Counter feed_gap_fills{0};    // cluster mode: messages read from a room stream to fill a gap
+    Counter feed_resets{0};       // cluster mode: live resets sent for ids that will not come
     std::atomic<int64_t> open_connections{0};  // set at scrape time from the limiter
+    std::atomic<int64_t> rooms_loaded{0};      // set at scrape time from the registry
     Histogram publish_latency{
         {.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};
     Histogram commit_latency{{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};

@@ -55,9 +55,16 @@ void Room::warm(const std::vector<Message>& recent, const std::vector<Message>& 
     if (!recent.empty() && recent.back().id > delivered_) delivered_ = assigned_ = recent.back().id;
 }
 
-std::shared_ptr<Delivery> Room::commit(const std::vector<const Message*>& msgs) {
+std::shared_ptr<Delivery> Room::commit(const std::vector<const Message*>& msgs, bool gap) {
     auto d = std::make_shared<Delivery>();
     d->room = shared_from_this();
+    if (gap && !msgs.empty()) {
+        // Same id as the first message: a stream past it skips both, one before gets both.
+        uint64_t first = msgs.front()->id;
+        d->events.push_back(
+            std::make_shared<const std::string>(sse::encode("reset", "", std::to_string(first))));
+        d->ids.push_back(first);
+    }
     // Encoding happens outside the lock; only the cache update is inside it.
     std::vector<Entry> entries;
     entries.reserve(msgs.size());
@@ -69,6 +76,7 @@ std::shared_ptr<Delivery> Room::commit(const std::vector<const Message*>& msgs) 
             d->senders.push_back(m->user_id);
     }
     std::lock_guard lk(mu_);
+    if (gap) cache_.clear();
     for (size_t i = 0; i < msgs.size(); ++i) {
         cache_.push_back(std::move(entries[i]));
         if (cache_.size() > cache_cap_) cache_.pop_front();

@@ -55,8 +55,10 @@ class Room : public std::enable_shared_from_this<Room> {
     // Fills the cache and the seed array from the store, before the room is shared.
     void warm(const std::vector<Message>& recent, const std::vector<Message>& legacy_tail);
 
-    // Appends committed messages (ascending ids) and returns what to fan out.
-    std::shared_ptr<Delivery> commit(const std::vector<const Message*>& msgs);
+    // Appends committed messages (ascending ids) and returns what to fan out. With `gap`, ids
+    // before the first were skipped: the delivery starts with a reset naming the first id,
+    // and the cache restarts there, so a resume into the gap reads the store instead.
+    std::shared_ptr<Delivery> commit(const std::vector<const Message*>& msgs, bool gap = false);
 
     // Cached entries with id > after (all of them if after precedes the cache).
     Snapshot since(uint64_t after);

@@ -21,11 +21,15 @@ Subscriber::Subscriber(asio::ip::tcp::socket sock, size_t limit, Shard& s, std::
 void Subscriber::on_closed() {
     shard.remove(this);
     tickets.clear();
+    // A stream that failed while opening never joined: leaving would uncount another stream
+    // of the same user, and announce a leave that did not happen.
+    if (!joined) return;
     (legacy ? metrics().streams_legacy : metrics().streams_native)
         .fetch_sub(1, std::memory_order_relaxed);
     if (legacy) room->close_legacy();
     int online = room->leave(user);
     if (online >= 0) shard.hub().presence(room, user, false, online);
+    shard.hub().release(room);
 }
 
 void Subscriber::on_overflow() {
@@ -51,38 +55,38 @@ sse::Buffer encode_stored(const Message& m) {
 }  // namespace
 
 Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Buffer>& out) {
-    auto& store = hub_.store();
     // Deliveries already queued on this loop for ids <= snap.delivered are skipped by
     // last_sent; later ones are posted after the snapshot, so nothing falls in between.
     Snapshot snap = start.since ? room.since(*start.since) : room.last(start.history);
     std::vector<Message> older;
     if (start.since) {
         uint64_t n = *start.since;
-        bool reset = false;
-        if (n > snap.delivered || n + 1 < snap.cache_first) {
-            uint64_t oldest = store.oldest_id(room.name());
-            // Unknown (from another server or a wiped store), or older than what is held.
-            if (n > snap.delivered || (oldest > 0 && n + 1 < oldest) || (oldest == 0 && n > 0)) {
-                reset = true;
-                n = oldest > 0 ? oldest - 1 : 0;
-            }
-        }
+        // Unknown here (from another server, or a wiped store): replay what is held.
+        bool reset = n > snap.delivered;
+        if (reset) n = 0;
         // One replay is bounded, so that resuming from far back cannot pull a whole room
         // into memory; the client pages anything older through the history API.
         if (size_t cap = hub_.config().max_replay; snap.delivered > n + cap) {
             reset = true;
             n = snap.delivered - cap;
         }
-        if (reset) {
+        if (n != *start.since) snap = room.since(n);
+        if (n + 1 < snap.cache_first) {
+            // One read: ids have no holes, so where it starts shows what retention trimmed.
+            // The cache entries are all newer than n already, so they need no second look.
+            older = hub_.store().range(room.name(), n, snap.cache_first, SIZE_MAX, false);
+            uint64_t first = older.empty() ? snap.cache_first : older.front().id;
+            if (first != n + 1) {
+                reset = true;
+                n = first - 1;
+            }
+        }
+        if (reset)
             out.push_back(std::make_shared<const std::string>(
                 sse::encode("reset", "", std::to_string(snap.delivered == 0 ? 0 : n + 1))));
-            snap = room.since(n);
-        }
-        if (n + 1 < snap.cache_first)
-            older = store.range(room.name(), n, snap.cache_first, SIZE_MAX, false);
     } else if (snap.entries.size() < start.history && snap.cache_first > 1) {
-        older = store.range(room.name(), 0, snap.cache_first, start.history - snap.entries.size(),
-                            true);
+        older = hub_.store().range(room.name(), 0, snap.cache_first,
+                                   start.history - snap.entries.size(), true);
     }
     for (const auto& m : older) out.push_back(encode_stored(m));
     for (const auto& e : snap.entries) out.push_back(e.event);
@@ -113,7 +117,6 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
         } catch (const store::StoreError&) {
             // The store is away (a Redis outage). Ending the stream at once makes the client
             // reconnect after the retry hint with the same Last-Event-ID, so nothing is skipped.
-            metrics().streams_native.fetch_add(1, std::memory_order_relaxed);  // on_closed: -1
             out.resize(2);  // the head and the retry hint; nothing of a half-built replay
             out.push_back(std::make_shared<const std::string>(sse::comment("store unavailable")));
             sub->open(out);
@@ -125,6 +128,7 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
     (start.legacy ? metrics().streams_legacy : metrics().streams_native)
         .fetch_add(1, std::memory_order_relaxed);
     add(sub.get());
+    sub->joined = true;
     sub->open(out);
     int online = room->join(sub->user);
     if (online >= 0) hub_.presence(room, sub->user, true, online);

@@ -25,6 +25,7 @@ class Subscriber final : public sse::Stream {
     const std::string user;
     const bool legacy;       // seed API stream: whole arrays, no own messages, no ids
     bool presence = true;    // receives join/leave events
+    bool joined = false;     // counted in the room's presence (and, legacy, its seed streams)
     uint64_t last_sent = 0;  // newest id this stream has been given; later deliveries skip older
     size_t slot = 0;         // index in the shard's list for the room, for O(1) removal
     std::vector<std::shared_ptr<void>> tickets;  // connection and stream slots, freed on close
@@ -80,9 +81,9 @@ class Shard {
         sse::Buffer legacy;                // the newest seed API array in the run
         std::vector<std::string> senders;  // distinct authors in the run
     };
-    // A native stream's replay after the retry hint: a reset when the asked-for id is unknown
-    // or too old, then stored and cached messages. Throws StoreError when the store is needed
-    // and cannot be read.
+    // A native stream's replay after the retry hint: a reset when the asked-for id is unknown,
+    // too old, or trimmed, then stored and cached messages. Throws StoreError when the store
+    // is needed and cannot be read: an error never reads as a reset.
     Snapshot replay(Room& room, const StreamStart& start, std::vector<sse::Buffer>& out);
     void add(Subscriber* s);
     void heartbeat();

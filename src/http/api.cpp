@@ -60,16 +60,6 @@ std::string token_of(const Request& req, const http_util::Query* q) {
     return {};
 }
 
-// Why a user id cannot be used, or empty when it can.
-std::string bad_user(const std::string& id, size_t max_bytes) {
-    if (id.size() > max_bytes)
-        return "user id is longer than " + std::to_string(max_bytes) + " bytes";
-    if (!text::valid_utf8(id)) return "user id is not valid UTF-8";
-    for (unsigned char c : id)
-        if (c < 0x20 || c == 0x7F) return "user id contains a control character";
-    return {};
-}
-
 // An optional non-negative integer parameter; false when present but not a number.
 bool number_param(const http_util::Query& q, const char* name, std::optional<uint64_t>& out) {
     const std::string* v = http_util::find(q, name);
@@ -131,7 +121,20 @@ void Api::reply(Ctx& c, Response res) {
     res.version(c.req.version());
     res.keep_alive(c.req.keep_alive());
     grant_origin(res, origin_of(c.req));
+    if (c.head) {
+        // The GET's length, no body (RFC 9110 9.3.2).
+        res.prepare_payload();
+        res.body().clear();
+        return c.s->respond(std::move(res), true);
+    }
     c.s->respond(std::move(res));
+}
+
+void Api::wrong_method(Ctx& c, const char* allow) {
+    metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
+    Response res = error(status::method_not_allowed, std::string("use ") + allow);
+    res.set(bhttp::field::allow, allow);
+    reply(c, std::move(res));
 }
 
 void Api::refuse(Ctx& c, status st, const std::string& why) {
@@ -151,7 +154,7 @@ bool Api::authenticate(Ctx& c) {
         refuse(c, static_cast<status>(v.status), v.error);
         return false;
     }
-    if (auto why = bad_user(v.identity.user, cfg_.max_user); !why.empty()) {
+    if (auto why = text::bad_user_id(v.identity.user, cfg_.max_user); !why.empty()) {
         metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
         refuse(c, status::unauthorized, "token sub: " + why);
         return false;
@@ -178,7 +181,7 @@ std::optional<std::string> Api::user(Ctx& c, const char* fallback, bool seed) {
         if (fallback) return std::string(fallback);
         return fail("missing ?id= (the user id)");
     }
-    if (auto why = bad_user(*id, cfg_.max_user); !why.empty()) return fail(why);
+    if (auto why = text::bad_user_id(*id, cfg_.max_user); !why.empty()) return fail(why);
     return *id;
 }
 
@@ -206,7 +209,9 @@ bool Api::rate_ok(Ctx& c, const std::string& user) {
 void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     auto [path, query] = http_util::split_target(req.target());
     Ctx c{req, s, path, http_util::parse_query(query), std::nullopt};
-    auto method = req.method();
+    c.head = req.method() == bhttp::verb::head;
+    // HEAD is routed as GET; reply() then drops the body.
+    auto method = c.head ? bhttp::verb::get : req.method();
 
     if (method == bhttp::verb::options) {
         // The cors package's defaults: the usual methods, echo the requested headers.
@@ -218,29 +223,35 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
         }
         return reply(c, std::move(res));
     }
+    if (c.query)
+        if (const std::string* k = http_util::repeated_key(*c.query))
+            return refuse(c, status::bad_request, "query parameter " + *k + " is given twice");
     if (path == "/healthz") {
+        if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         bool ok = hub_.store().writable();
         return reply(c, ok ? make(status::ok, R"({"status":"ok"})")
                            : error(status::service_unavailable, "store is not writable"));
     }
-    if ((method == bhttp::verb::get || method == bhttp::verb::head) && serve_asset(c)) return;
+    if (method == bhttp::verb::get && serve_asset(c)) return;
     if (!authenticate(c)) return;
 
     if (path == "/messages") {
-        if (method != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         return seed_stream(c);
     }
     if (path == "/message") {
-        if (method != bhttp::verb::post) return refuse(c, status::method_not_allowed, "use POST");
+        if (method != bhttp::verb::post) return wrong_method(c, "POST");
         return seed_publish(c);
     }
     if (path == "/rooms") {
-        if (method != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         return list_rooms(c);
     }
     if (path.rfind("/rooms/", 0) == 0) return room_route(c, path.substr(7));
     if (path == "/metrics") {
+        if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
+        metrics().rooms_loaded.store(static_cast<int64_t>(hub_.rooms_loaded()));
         return reply(c, make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
     }
     refuse(c, status::not_found, "no such route: " + std::string(path));
@@ -253,8 +264,7 @@ bool Api::serve_asset(Ctx& c) {
     auto inm = c.req.find(bhttp::field::if_none_match);
     bool fresh = inm != c.req.end() && inm->value() == file->etag;
     Response res = make(fresh ? status::not_modified : status::ok,
-                        fresh || c.req.method() == bhttp::verb::head ? std::string() : file->body,
-                        file->type.c_str());
+                        fresh ? std::string() : file->body, file->type.c_str());
     res.set(bhttp::field::etag, file->etag);
     // Revalidate every time: the ETag makes that a 304, and a new build is seen at once.
     res.set(bhttp::field::cache_control, "no-cache");
@@ -268,12 +278,15 @@ bool Api::serve_asset(Ctx& c) {
 }
 
 sse::Buffer Api::stream_head(const Request& req) {
-    std::string head =
-        "HTTP/1.1 200 OK\r\n"
-        "Content-Type: text/event-stream\r\n"
-        "Cache-Control: no-cache\r\n"
-        "Connection: keep-alive\r\n"
-        "X-Accel-Buffering: no\r\n";
+    // The seed's head says keep-alive; a client that asked to close, or speaks HTTP/1.0 (for
+    // which a body without a length ends with the connection), is told the truth.
+    bool keep = req.version() >= 11 && req.keep_alive();
+    std::string head = std::string(req.version() >= 11 ? "HTTP/1.1" : "HTTP/1.0") +
+                       " 200 OK\r\n"
+                       "Content-Type: text/event-stream\r\n"
+                       "Cache-Control: no-cache\r\n" +
+                       (keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n") +
+                       "X-Accel-Buffering: no\r\n";
     if (any_origin_) {
         head += "Access-Control-Allow-Origin: *\r\n";
     } else if (auto o = req.find(bhttp::field::origin); o != req.end()) {
@@ -296,6 +309,10 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
             return refuse(c, status::bad_request, "since must be a non-negative integer");
         if (!number_param(*q, "history", history) || (history && *history > 1000))
             return refuse(c, status::bad_request, "history must be an integer from 0 to 1000");
+        if (c.req.count("Last-Event-ID") > 1)
+            return refuse(c, status::bad_request, "Last-Event-ID is given twice");
+        // Last-Event-ID wins over ?since=: an EventSource whose URL carries since= sends the
+        // header on reconnect, and it is the newer position.
         if (auto h = c.req.find("Last-Event-ID"); h != c.req.end() && !h->value().empty()) {
             since = text::parse_u64(h->value());
             if (!since)
@@ -310,6 +327,22 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
             start.presence = *p == "1";
         }
     }
+    if (c.s->pipelined()) {
+        // A request behind an endless response could never be answered.
+        Response res =
+            error(status::bad_request, "a request was pipelined behind an event stream request");
+        res.keep_alive(false);
+        return c.s->respond(std::move(res));
+    }
+    if (c.head) {
+        // The head the stream would have, and no stream.
+        Response res{status::ok, c.req.version()};
+        res.set(bhttp::field::content_type, "text/event-stream");
+        res.set(bhttp::field::cache_control, "no-cache");
+        res.keep_alive(c.req.keep_alive());
+        grant_origin(res, origin_of(c.req));
+        return c.s->respond(std::move(res), true);
+    }
     limits::Ticket ticket;
     if (streams_.admit(user, ticket) != limits::Counter::Admit::Ok) {
         metrics().too_many_streams.fetch_add(1, std::memory_order_relaxed);
@@ -319,7 +352,8 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
     }
     auto r = open_room(c, room);
     if (!r) return;
-    start.head = any_origin_ ? nullptr : stream_head(c.req);
+    bool plain = c.req.version() >= 11 && c.req.keep_alive();
+    start.head = any_origin_ && plain ? nullptr : stream_head(c.req);
     start.tickets = {std::move(ticket), c.s->ticket()};
     current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
 }
@@ -327,7 +361,8 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
 std::shared_ptr<chat::Room> Api::open_room(Ctx& c, const std::string& room) {
     try {
         if (auto r = hub_.room(room)) return r;
-        refuse(c, status::service_unavailable, "too many rooms on this server");
+        reply(c, error(status::service_unavailable,
+                       "every room this server can hold is in use, retry later"));
     } catch (const store::StoreError&) {
         reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
     }
@@ -335,9 +370,10 @@ std::shared_ptr<chat::Room> Api::open_room(Ctx& c, const std::string& room) {
 }
 
 void Api::publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed) {
+    // The limit first: a refused publish must not load (or create) its room.
+    if (!rate_ok(c, user)) return;
     auto r = open_room(c, room);
     if (!r) return;
-    if (!rate_ok(c, user)) return;
     unsigned version = c.req.version();
     bool keep = c.req.keep_alive();
     auto s = c.s;
@@ -396,17 +432,18 @@ void Api::room_route(Ctx& c, std::string_view rest) {
     std::string room(name);
     if (!room_allowed(c, room)) return;
     auto m = c.req.method();
+    if (c.head) m = bhttp::verb::get;
     if (sub == "/events") {
-        if (m != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        if (m != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         return native_stream(c, room);
     }
     if (sub == "/messages") {
         if (m == bhttp::verb::post) return native_publish(c, room);
         if (m == bhttp::verb::get) return history(c, room);
-        return refuse(c, status::method_not_allowed, "use GET or POST");
+        return wrong_method(c, "GET, HEAD, POST");
     }
     if (sub == "/presence") {
-        if (m != bhttp::verb::get) return refuse(c, status::method_not_allowed, "use GET");
+        if (m != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         return presence(c, room);
     }
     refuse(c, status::not_found, "no such route: " + std::string(c.path));
@@ -482,26 +519,47 @@ void Api::presence(Ctx& c, const std::string& room) {
 }
 
 void Api::list_rooms(Ctx& c) {
+    // Paged by name: a page costs the same however many rooms there are.
+    const auto& q = c.query;
+    if (!q) return refuse(c, status::bad_request, "malformed query string");
+    std::optional<uint64_t> limit;
+    if (!number_param(*q, "limit", limit) || (limit && (*limit < 1 || *limit > 1000)))
+        return refuse(c, status::bad_request, "limit must be an integer from 1 to 1000");
+    size_t n = limit ? *limit : 100;
+    std::string after;
+    if (const std::string* cur = http_util::find(*q, "cursor")) {
+        if (!text::valid_room(*cur))
+            return refuse(c, status::bad_request, "cursor must be the next value of a page");
+        after = *cur;
+    }
+    boost::json::object out;
     boost::json::array rooms;
     try {
-        std::vector<std::pair<std::string, uint64_t>> visible;
-        for (auto& [name, last] : hub_.rooms())
-            if (!c.identity || c.identity->may_use(name)) visible.emplace_back(name, last);
+        auto page = hub_.rooms(after, n + 1);
+        bool more = page.size() > n;
+        if (more) page.pop_back();
         std::vector<std::string> names;
-        for (const auto& v : visible) names.push_back(v.first);
+        for (const auto& r : page)
+            if (!c.identity || c.identity->may_use(r.name)) names.push_back(r.name);
         auto online = hub_.online_counts(names);
-        for (size_t i = 0; i < visible.size(); ++i) {
+        size_t i = 0;
+        for (const auto& r : page) {
+            if (c.identity && !c.identity->may_use(r.name)) continue;
             boost::json::object o;
-            o["name"] = visible[i].first;
-            o["last_id"] = visible[i].second;
-            o["online"] = online[i];
+            o["name"] = r.name;
+            o["last_id"] = r.last_id;
+            o["online"] = online[i++];
             rooms.push_back(std::move(o));
         }
+        out["rooms"] = std::move(rooms);
+        // The cursor is the last name of the page, whether or not the token shows it.
+        if (more)
+            out["next"] = page.back().name;
+        else
+            out["next"] = nullptr;
     } catch (const store::StoreError&) {
         return reply(c, error(status::service_unavailable, "the store is unavailable"));
     }
-    boost::json::object out;
-    out["rooms"] = std::move(rooms);
     reply(c, make(status::ok, boost::json::serialize(out)));
 }
 

@@ -41,12 +41,15 @@ class Api {
         std::string_view path;
         std::optional<http_util::Query> query;   // parsed once; nullopt when malformed
         std::optional<auth::Identity> identity;  // set when tokens are required
+        bool head = false;                       // HEAD: routed as GET, answered without body
     };
     void reply(Ctx& c, Response res);
     // The Origin header when only listed origins are allowed; the grant for a response.
     std::optional<std::string> origin_of(const Request& req) const;
     void grant_origin(Response& res, const std::optional<std::string>& origin) const;
     void refuse(Ctx& c, beast::http::status st, const std::string& why);
+    // 405 with the Allow header listing `allow`.
+    void wrong_method(Ctx& c, const char* allow);
     bool authenticate(Ctx& c);
     bool serve_asset(Ctx& c);
     // The acting user: the token's sub, else ?id= (or `fallback` when absent; null: required).
@@ -54,6 +57,8 @@ class Api {
     bool room_allowed(Ctx& c, const std::string& room);
     bool rate_ok(Ctx& c, const std::string& user);
     chat::Shard& current_shard(const std::shared_ptr<Session>& s);
+    // The response head of an event stream: Connection says what the request allows, and
+    // CORS what --cors-origin grants.
     sse::Buffer stream_head(const Request& req);
     // The room, or null after answering 503 (room cap reached, or the store unreachable).
     std::shared_ptr<chat::Room> open_room(Ctx& c, const std::string& room);

@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 #include <stdexcept>
 
+#include "util/strict_json.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::auth {
@@ -55,6 +56,9 @@ std::optional<std::string> unbase64url(std::string_view text) {
                             static_cast<int>(b64.size()));
     if (n < 0) return std::nullopt;
     out.resize(static_cast<size_t>(n) - pad);
+    // Unused low bits must be zero: otherwise several texts decode to the same bytes, and a
+    // signature (or token) could be varied without the change being seen.
+    if (base64url(out) != text) return std::nullopt;
     return out;
 }
 
@@ -150,28 +154,33 @@ Verdict Verifier::verify(std::string_view token, int64_t now_s) const {
     json::error_code ec;
     json::value h = json::parse(*header, ec);
     if (ec || !h.is_object()) return deny(401, "malformed token header");
+    // Which of two "alg" (or "sub", or "rooms") counts is where parsers disagree; refuse both.
+    if (strict_json::duplicate_keys(*header)) return deny(401, "token header has a duplicate key");
     const auto* alg = h.as_object().if_contains("alg");
     if (!alg || !alg->is_string() || alg->as_string() != alg_)
         return deny(401, "token algorithm must be " + alg_);
     if (!check_signature(token.substr(0, d2), *sig)) return deny(401, "bad token signature");
     json::value p = json::parse(*payload, ec);
     if (ec || !p.is_object()) return deny(401, "malformed token claims");
+    if (strict_json::duplicate_keys(*payload))
+        return deny(401, "token claims have a duplicate key");
     const auto& claims = p.as_object();
-    auto number = [&](const char* name) -> std::optional<int64_t> {
+    // NumericDate claims as whole seconds in int64. Doubles are refused rather than cast: a
+    // cast of 1e300 is undefined behaviour, and a fraction buys nothing here.
+    auto seconds = [&](const char* name, int64_t& out) -> std::string {
         const auto* v = claims.if_contains(name);
-        if (!v) return std::nullopt;
-        if (v->is_int64()) return v->as_int64();
-        if (v->is_uint64())
-            return static_cast<int64_t>(std::min<uint64_t>(v->as_uint64(), INT64_MAX));
-        if (v->is_double()) return static_cast<int64_t>(v->as_double());
-        return INT64_MIN;  // present but not a number
+        if (!v) return "missing";
+        if (v->is_int64()) return out = v->as_int64(), "";
+        if (v->is_uint64()) return "out of range";  // past INT64_MAX
+        return "not an integer";
     };
-    auto exp = number("exp");
-    if (!exp || *exp == INT64_MIN) return deny(401, "token has no numeric exp claim");
-    if (now_s > *exp + leeway_s_) return deny(401, "token expired");
-    if (auto nbf = number("nbf")) {
-        if (*nbf == INT64_MIN) return deny(401, "token nbf claim is not a number");
-        if (now_s + leeway_s_ < *nbf) return deny(401, "token not valid yet");
+    int64_t exp = 0, nbf = 0;
+    if (auto why = seconds("exp", exp); !why.empty()) return deny(401, "token exp claim is " + why);
+    // Compared as now - leeway so that a far-future exp cannot overflow; now is small.
+    if (exp < now_s - leeway_s_) return deny(401, "token expired");
+    if (auto why = seconds("nbf", nbf); why != "missing") {
+        if (!why.empty()) return deny(401, "token nbf claim is " + why);
+        if (nbf > now_s + leeway_s_) return deny(401, "token not valid yet");
     }
     const auto* sub = claims.if_contains("sub");
     if (!sub || !sub->is_string() || sub->as_string().empty())

@@ -29,18 +29,42 @@ size_t Counter::total() {
     return total_;
 }
 
+RateLimiter::RateLimiter(double rate, double burst)
+    : period_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(rate > 0 ? std::max(burst, 1.0) / rate + 1 : 1))),
+      rate_(rate),
+      burst_(burst) {}
+
+size_t RateLimiter::size() {
+    std::lock_guard lk(mu_);
+    return current_.size() + previous_.size() + dropping_.size();
+}
+
 double RateLimiter::take(const std::string& key, std::chrono::steady_clock::time_point now) {
     if (rate_ <= 0) return 0;
     std::lock_guard lk(mu_);
-    // Full buckets carry no information; dropping them bounds the map by active users.
-    if (buckets_.size() > 100000) {
-        std::erase_if(buckets_, [&](const auto& kv) {
-            double t = kv.second.tokens +
-                       std::chrono::duration<double>(now - kv.second.at).count() * rate_;
-            return t >= burst_;
-        });
+    last_swept_ = 0;
+    for (; last_swept_ < kSweepPerCall && !dropping_.empty(); ++last_swept_)
+        dropping_.erase(dropping_.begin());
+    if (now - rotated_ >= period_) {
+        // Usually dropping_ is empty by now and this is a swap. After a burst followed by a
+        // quiet period it is not; the smaller map moves into the larger, which costs at most
+        // the calls of one quiet period.
+        if (previous_.size() > dropping_.size()) dropping_.swap(previous_);
+        for (auto& kv : previous_) dropping_.insert(std::move(kv));
+        previous_.clear();
+        previous_.swap(current_);
+        rotated_ = now;
     }
-    auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now});
+    auto it = current_.find(key);
+    if (it == current_.end()) {
+        Bucket b{burst_, now};
+        if (auto old = previous_.find(key); old != previous_.end()) {
+            b = old->second;
+            previous_.erase(old);
+        }
+        it = current_.emplace(key, b).first;
+    }
     Bucket& b = it->second;
     b.tokens =
         std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate_);

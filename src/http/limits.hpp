@@ -31,19 +31,32 @@ class Counter {
 };
 
 // A token bucket per key: `rate` tokens a second, at most `burst` saved. rate 0: no limit.
+// Memory and time stay bounded when keys are free to make (anonymous user ids): buckets live
+// in two generations. Every refill period (the time an empty bucket takes to fill) the
+// current one becomes the previous one; a key found there moves back. A bucket left in the
+// previous generation for a whole period is full again, and a full bucket says nothing, so
+// that generation is dropped, a bounded number of entries per call.
 class RateLimiter {
   public:
-    RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+    RateLimiter(double rate, double burst);
     // 0 when a token was taken; otherwise the seconds until one will be there.
     double take(const std::string& key, std::chrono::steady_clock::time_point now);
+    // Buckets held, and entries freed by the last take() (for tests).
+    size_t size();
+    size_t last_swept() const { return last_swept_; }
 
   private:
     struct Bucket {
         double tokens;
         std::chrono::steady_clock::time_point at;
     };
+    using Map = std::unordered_map<std::string, Bucket>;
+    static constexpr size_t kSweepPerCall = 64;
     std::mutex mu_;
-    std::unordered_map<std::string, Bucket> buckets_;
+    Map current_, previous_, dropping_;  // dropping_: an old generation freed piecemeal
+    std::chrono::steady_clock::time_point rotated_{};
+    std::chrono::steady_clock::duration period_;
+    size_t last_swept_ = 0;
     double rate_, burst_;
 };
 

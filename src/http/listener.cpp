@@ -1,6 +1,8 @@
 // Listener: accept loop; accept errors such as EMFILE back off instead of spinning.
 #include "http/listener.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/steady_timer.hpp>
 
 #include "chat/metrics.hpp"
@@ -16,11 +18,22 @@ using tcp = asio::ip::tcp;
 Listener::Listener(asio::io_context& ioc, const tcp::endpoint& ep, Api& api)
     : acceptor_(ioc), api_(api) {
     acceptor_.open(ep.protocol());
+    // SO_REUSEADDR only lets a restart bind past connections in TIME_WAIT; a port that a
+    // live socket holds still fails.
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    int one = 1;
-    ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    acceptor_.bind(ep);
+    boost::system::error_code ec;
+    acceptor_.bind(ep, ec);
+    if (ec == boost::asio::error::address_in_use)
+        throw PortInUse("port " + std::to_string(ep.port()) + " is in use");
+    if (ec) throw boost::system::system_error(ec, "bind");
     acceptor_.listen(4096);
+}
+
+Listener::Listener(asio::io_context& ioc, const Listener& first, Api& api)
+    : acceptor_(ioc), api_(api) {
+    int fd = ::dup(const_cast<tcp::acceptor&>(first.acceptor_).native_handle());
+    if (fd < 0) throw boost::system::system_error(errno, boost::system::system_category(), "dup");
+    acceptor_.assign(first.acceptor_.local_endpoint().protocol(), fd);
 }
 
 void Listener::stop() {

@@ -1,18 +1,28 @@
-// Accepts connections for one event loop; every loop has its own acceptor on the same port.
+// Accepts connections for one event loop; every loop accepts on the same listening socket.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace ssechat::http {
 
 class Api;
 
+struct PortInUse : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 class Listener : public std::enable_shared_from_this<Listener> {
   public:
-    // Binds with SO_REUSEPORT, so the kernel spreads connections over the loops and no loop
-    // hands sockets to another. Throws boost::system::system_error when it cannot bind.
+    // Binds and listens. Throws PortInUse when another process holds the port, and
+    // boost::system::system_error for any other failure.
     Listener(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& ep, Api& api);
+    // Accepts on the same socket as `first`, from another loop. No SO_REUSEPORT: with it,
+    // any process of the same user could bind the port too and silently take a share of the
+    // connections (and of the messages, stored in its own database). Whichever loop is idle
+    // wins each accept, which spreads connections by load.
+    Listener(boost::asio::io_context& ioc, const Listener& first, Api& api);
     void start() { do_accept(); }
     void stop();
     uint16_t port() const { return acceptor_.local_endpoint().port(); }

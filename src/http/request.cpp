@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <boost/json/basic_parser_impl.hpp>
 
+#include "util/strict_json.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::http_util {
@@ -38,61 +38,21 @@ const std::string* find(const Query& q, std::string_view key) {
     return nullptr;
 }
 
+const std::string* repeated_key(const Query& q) {
+    // Sorted pointers, not a pairwise scan: a 64 KiB form body may hold thousands of pairs.
+    std::vector<const std::string*> keys;
+    keys.reserve(q.size());
+    for (const auto& kv : q) keys.push_back(&kv.first);
+    std::sort(keys.begin(), keys.end(), [](auto* a, auto* b) { return *a < *b; });
+    auto it =
+        std::adjacent_find(keys.begin(), keys.end(), [](auto* a, auto* b) { return *a == *b; });
+    return it == keys.end() ? nullptr : *it;
+}
+
 namespace {
 
 MessageBody refuse(int status, std::string why) {
     return {status, std::move(why), {}};
-}
-
-// A Boost.JSON parser handler that only notices a key repeated in the top-level object;
-// boost::json::parse keeps the last of duplicates silently, and "which one counts" is exactly
-// the ambiguity a request should not carry.
-struct DuplicateKeys {
-    constexpr static std::size_t max_object_size = std::size_t(-1);
-    constexpr static std::size_t max_array_size = std::size_t(-1);
-    constexpr static std::size_t max_key_size = std::size_t(-1);
-    constexpr static std::size_t max_string_size = std::size_t(-1);
-    int depth = 0;
-    std::string key;
-    std::vector<std::string> keys;
-    bool found = false;
-    using ec_t = boost::json::error_code;
-    using sv = boost::json::string_view;
-    bool on_document_begin(ec_t&) { return true; }
-    bool on_document_end(ec_t&) { return true; }
-    bool on_array_begin(ec_t&) { return ++depth, true; }
-    bool on_array_end(std::size_t, ec_t&) { return --depth, true; }
-    bool on_object_begin(ec_t&) { return ++depth, true; }
-    bool on_object_end(std::size_t, ec_t&) { return --depth, true; }
-    bool on_string_part(sv, std::size_t, ec_t&) { return true; }
-    bool on_string(sv, std::size_t, ec_t&) { return true; }
-    bool on_key_part(sv s, std::size_t, ec_t&) {
-        if (depth == 1) key.append(s.data(), s.size());
-        return true;
-    }
-    bool on_key(sv s, std::size_t, ec_t&) {
-        if (depth != 1) return true;
-        key.append(s.data(), s.size());
-        if (std::find(keys.begin(), keys.end(), key) != keys.end()) found = true;
-        keys.push_back(std::move(key));
-        key.clear();
-        return true;
-    }
-    bool on_number_part(sv, ec_t&) { return true; }
-    bool on_int64(int64_t, sv, ec_t&) { return true; }
-    bool on_uint64(uint64_t, sv, ec_t&) { return true; }
-    bool on_double(double, sv, ec_t&) { return true; }
-    bool on_bool(bool, ec_t&) { return true; }
-    bool on_null(ec_t&) { return true; }
-    bool on_comment_part(sv, ec_t&) { return true; }
-    bool on_comment(sv, ec_t&) { return true; }
-};
-
-bool duplicate_keys(std::string_view json) {
-    boost::json::basic_parser<DuplicateKeys> p{boost::json::parse_options{}};
-    boost::json::error_code ec;
-    p.write_some(false, json.data(), json.size(), ec);
-    return p.handler().found;
 }
 
 // Media type without parameters, lower-cased.
@@ -117,7 +77,7 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
         if (ec) return refuse(400, "body is not valid JSON");
         const auto* obj = v.if_object();
         if (!obj) return refuse(400, "body must be a JSON object");
-        if (duplicate_keys(body)) return refuse(400, "body has a duplicate key");
+        if (strict_json::duplicate_keys(body)) return refuse(400, "body has a duplicate key");
         const auto* m = obj->if_contains("message");
         if (!m) return refuse(400, "missing \"message\"");
         const auto* s = m->if_string();
@@ -128,6 +88,8 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
         if (!q) return refuse(400, "malformed percent-encoding in body");
         const std::string* m = find(*q, "message");
         if (!m) return refuse(400, "missing \"message\"");
+        if (const std::string* k = repeated_key(*q))
+            return refuse(400, "body has \"" + *k + "\" twice");
         raw = *m;
     } else {
         return refuse(400,

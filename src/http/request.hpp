@@ -22,6 +22,10 @@ std::optional<Query> parse_query(std::string_view q);
 // The first value for key, or nullptr.
 const std::string* find(const Query& q, std::string_view key);
 
+// A key given more than once, or nullptr. "id=a&id=b" is refused rather than guessed at:
+// which value counts is exactly what a proxy and this server could disagree on.
+const std::string* repeated_key(const Query& q);
+
 // What a POST body carried in its "message" field.
 struct MessageBody {
     int status = 200;     // 200, or the HTTP status to refuse with

@@ -39,6 +39,83 @@ void Session::read_request() {
     parser_->body_limit(cfg.max_body);
     parser_->header_limit(static_cast<uint32_t>(cfg.max_header));
     stream_.expires_after(std::chrono::seconds(cfg.request_timeout_s));
+    // The head first: framing and Expect are settled before a body byte is read.
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+}
+
+namespace {
+
+std::string lower(std::string_view v) {
+    std::string out(v);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// Why the request's framing is refused (RFC 9112 sections 3.2 and 6.1), or empty. Beast
+// treats a Transfer-Encoding whose last coding is not chunked as no body at all, and the
+// bytes that follow would be read as another request: request smuggling behind a proxy
+// that framed it differently. `status` is 400, or 501 for a coding this server lacks.
+std::string bad_framing(const Request& req, http::status& status) {
+    status = http::status::bad_request;
+    auto hosts = req.count(http::field::host);
+    if (hosts > 1) return "more than one Host header";
+    if (hosts == 0 && req.version() >= 11) return "an HTTP/1.1 request needs a Host header";
+    std::vector<std::string> codings;
+    auto [te, te_end] = req.equal_range(http::field::transfer_encoding);
+    for (auto f = te; f != te_end; ++f) {
+        std::string_view v = f->value();
+        for (size_t p = 0; p <= v.size();) {
+            size_t comma = v.find(',', p);
+            std::string_view c = v.substr(p, comma == v.npos ? v.npos : comma - p);
+            while (!c.empty() && (c.front() == ' ' || c.front() == '\t')) c.remove_prefix(1);
+            while (!c.empty() && (c.back() == ' ' || c.back() == '\t')) c.remove_suffix(1);
+            if (!c.empty()) codings.push_back(lower(c.substr(0, c.find(';'))));
+            if (comma == v.npos) break;
+            p = comma + 1;
+        }
+    }
+    if (codings.empty()) {
+        if (req.count(http::field::transfer_encoding)) return "empty Transfer-Encoding";
+        return {};
+    }
+    if (req.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+    if (codings.back() != "chunked") return "the final transfer coding must be chunked";
+    for (size_t i = 0; i + 1 < codings.size(); ++i) {
+        if (codings[i] == "chunked") return "chunked may be applied only once";
+        status = http::status::not_implemented;
+        return "transfer coding " + codings[i] + " is not supported";
+    }
+    return {};
+}
+
+}  // namespace
+
+void Session::on_header(beast::error_code ec, size_t n) {
+    if (ec) return on_read(ec, n);
+    const auto& req = parser_->get();
+    http::status st;
+    if (auto why = bad_framing(req, st); !why.empty()) return refuse(st, why);
+    if (auto e = req.find(http::field::expect); e != req.end()) {
+        if (lower(e->value()) != "100-continue")
+            return refuse(http::status::expectation_failed, "only Expect: 100-continue is known");
+        if (!parser_->is_done() && req.version() >= 11) {
+            // The body is wanted: say so now instead of letting the client wait for its own
+            // timeout (curl waits a second) before it sends it.
+            static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            boost::asio::async_write(stream_, boost::asio::buffer(kContinue),
+                                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                                         if (ec) return;  // the client left
+                                         self->read_body();
+                                     });
+            return;
+        }
+    }
+    if (parser_->is_done()) return on_read({}, 0);
+    read_body();
+}
+
+void Session::read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
 }
@@ -72,9 +149,9 @@ void Session::on_read(beast::error_code ec, size_t) {
     api_.handle(parser_->release(), shared_from_this());
 }
 
-void Session::respond(Response res) {
+void Session::respond(Response res, bool framed) {
     res_ = std::make_shared<Response>(std::move(res));
-    res_->prepare_payload();
+    if (!framed) res_->prepare_payload();
     bool keep_alive = res_->keep_alive();
     stream_.expires_after(std::chrono::seconds(api_.config().request_timeout_s));
     http::async_write(stream_, *res_,
@@ -86,12 +163,33 @@ void Session::respond(Response res) {
 void Session::on_write(beast::error_code ec, bool keep_alive) {
     res_.reset();
     if (ec) return;
-    if (!keep_alive) {
-        beast::error_code ignored;
-        stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
-        return;
-    }
+    if (!keep_alive) return linger();
     do_read();
+}
+
+void Session::linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    buffer_.clear();
+    stream_.expires_after(std::chrono::seconds(1));  // for the whole linger, not per read
+    linger_read();
+}
+
+void Session::linger_read() {
+    constexpr size_t kMaxLinger = 1 << 20;
+    stream_.async_read_some(buffer_.prepare(16384),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                                self->lingered_ += n;
+                                self->buffer_.clear();
+                                if (ec || self->lingered_ >= kMaxLinger) {
+                                    // EOF, the second is up, or enough was dropped: now a close
+                                    // costs nothing.
+                                    beast::error_code ignored;
+                                    self->stream_.socket().close(ignored);
+                                    return;
+                                }
+                                self->linger_read();
+                            });
 }
 
 boost::asio::ip::tcp::socket Session::release() {

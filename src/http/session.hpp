@@ -22,9 +22,13 @@ class Session : public std::enable_shared_from_this<Session> {
     ~Session();
     void run();
 
-    // Sends a response to the current request; continues with the next one on keep-alive.
-    // Must run on this session's executor.
-    void respond(Response res);
+    // Sends a response to the current request; continues with the next one on keep-alive,
+    // or closes lingering (see linger()). Must run on this session's executor. `framed`: the
+    // caller set the length fields itself (a response to HEAD keeps the GET's length).
+    void respond(Response res, bool framed = false);
+
+    // Bytes of a further request already read behind the current one.
+    bool pipelined() const { return buffer_.size() > 0; }
 
     // Gives up the connection to an event stream; the session ends.
     boost::asio::ip::tcp::socket release();
@@ -35,14 +39,23 @@ class Session : public std::enable_shared_from_this<Session> {
   private:
     void do_read();
     void read_request();
+    void on_header(beast::error_code ec, size_t n);
+    void read_body();
     void on_read(beast::error_code ec, size_t n);
     void on_write(beast::error_code ec, bool keep_alive);
     void refuse(beast::http::status status, const std::string& why);
+    // After a response that closes the connection: send FIN, then read and drop what the
+    // client still sends for up to a second or 1 MiB, as nginx's lingering close does.
+    // Closing at once with unread bytes would send a reset, and a client still uploading a
+    // refused body would see that instead of the answer.
+    void linger();
+    void linger_read();
 
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
     std::shared_ptr<Response> res_;  // alive while it is written
+    size_t lingered_ = 0;            // bytes dropped while lingering
     Api& api_;
     bool first_ = true;             // the first request gets the request timeout, later ones idle
     std::shared_ptr<void> ticket_;  // connection-limit slot; a stream keeps a copy

@@ -91,10 +91,10 @@ void Stream::arm_write() {
 }
 
 void Stream::flush() {
-    while (head_ < queue_.size()) {
+    while (!queue_.empty()) {
         iovec iov[kMaxIov];
         size_t n = 0;
-        for (size_t i = head_; i < queue_.size() && n < kMaxIov; ++i, ++n) {
+        for (size_t i = 0; i < queue_.size() && n < kMaxIov; ++i, ++n) {
             const auto& p = queue_[i];
             iov[n] = {const_cast<char*>(p.buf->data() + p.off), p.buf->size() - p.off};
         }
@@ -114,12 +114,11 @@ void Stream::flush() {
         auto left = static_cast<size_t>(w);
         queued_bytes_ -= left;
         while (left > 0) {
-            auto& p = queue_[head_];
+            auto& p = queue_.front();
             size_t rest = p.buf->size() - p.off;
             if (left >= rest) {
                 left -= rest;
-                p.buf.reset();
-                ++head_;
+                queue_.pop_front();
             } else {
                 p.off += left;
                 left = 0;
@@ -127,24 +126,25 @@ void Stream::flush() {
         }
     }
     // Drained: give the memory back and end the replay's allowance.
-    std::vector<Pending>().swap(queue_);
-    head_ = 0;
+    std::deque<Pending>().swap(queue_);
     allowance_ = 0;
     writing_ = false;
 }
 
 void Stream::watch_peer() {
-    // EventSource never sends after its request, so readable means closed (or junk to drop).
+    // EventSource never sends after its request, so readable means closed, or a request
+    // pipelined behind an endless response: it can never be answered, so the stream ends
+    // with a clean close instead of leaving the client waiting in silence.
     sock_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](
                                                            boost::system::error_code ec) {
         if (ec || self->closed_) return;
-        char scratch[512];
+        char scratch[4096];
         ssize_t r = ::recv(self->sock_.native_handle(), scratch, sizeof scratch, MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-            self->close();
-            return;
-        }
-        self->watch_peer();
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) return self->watch_peer();
+        // Read what else is there, so closing sends a FIN rather than a reset.
+        for (int i = 0; r > 0 && i < 16; ++i)
+            r = ::recv(self->sock_.native_handle(), scratch, sizeof scratch, MSG_DONTWAIT);
+        self->close();
     });
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <span>
 #include <vector>
@@ -40,6 +41,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
     bool closed() const { return closed_ || closing_; }
     std::chrono::steady_clock::time_point last_write() const { return last_write_; }
     size_t queued_bytes() const { return queued_bytes_; }
+    size_t queued_buffers() const { return queue_.size(); }
 
   protected:
     // Runs once, on the loop, when the stream closes for any reason.
@@ -60,13 +62,15 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void close_later();
 
     boost::asio::ip::tcp::socket sock_;
-    std::vector<Pending> queue_;  // empty, and unallocated, while the client keeps up
-    size_t head_ = 0;             // first unsent entry of queue_
-    size_t queued_bytes_ = 0;     // unsent bytes in queue_
-    size_t limit_;                // the configured cap
-    size_t allowance_ = 0;        // extra room granted to the initial replay, until drained
-    bool writing_ = false;        // a write handler is armed
-    bool closing_ = false;        // a deferred close is posted
+    // Unsent buffers only: each leaves as soon as it is written, so a reader that stays a
+    // little behind for ever holds what it is behind by, not everything it was ever sent.
+    // Empty, and unallocated, while the client keeps up.
+    std::deque<Pending> queue_;
+    size_t queued_bytes_ = 0;  // unsent bytes in queue_
+    size_t limit_;             // the configured cap
+    size_t allowance_ = 0;     // extra room granted to the initial replay, until drained
+    bool writing_ = false;     // a write handler is armed
+    bool closing_ = false;     // a deferred close is posted
     bool closed_ = false;
     std::chrono::steady_clock::time_point last_write_;
 };

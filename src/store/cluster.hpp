@@ -39,9 +39,6 @@ class Cluster {
     // when the reply was lost, all of it.
     virtual void publish(std::vector<chat::Message>& batch) = 0;
 
-    // The last id assigned in a room, 0 for a room without messages. Throws StoreError.
-    virtual uint64_t last_id(const std::string& room) = 0;
-
     // Starts following every node's commits and presence changes from now on. Handlers run
     // on one feed thread. Reading resumes from the last entry seen after any outage.
     virtual void follow(FeedHandlers handlers) = 0;

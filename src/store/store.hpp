@@ -29,19 +29,24 @@ class Store {
   public:
     virtual ~Store() = default;
 
-    virtual std::vector<RoomMeta> rooms() = 0;
+    // Rooms that hold messages, by name, with names after `after` ("" from the start), at
+    // most `limit` of them: one page, in time bounded by the page, not by the room count.
+    // Throws StoreError.
+    virtual std::vector<RoomMeta> rooms(const std::string& after, size_t limit) = 0;
+
+    // The last id assigned in a room, 0 for a room without messages. Throws StoreError.
+    virtual uint64_t last_id(const std::string& room) = 0;
 
     // Stores a batch atomically and durably before returning (all or nothing). Ids are already
     // assigned and increase within each room. Applies the retention limit. Throws StoreError.
     virtual void append(const std::vector<chat::Message>& batch) = 0;
 
     // Messages of `room` with after < id < before, oldest first, at most `limit` of them:
-    // the oldest ones of that range, or with `newest` the newest ones.
+    // the oldest ones of that range, or with `newest` the newest ones. One consistent read:
+    // ids in a room have no holes, so a result that does not start at after + 1 shows that
+    // retention trimmed what is missing. Throws StoreError.
     virtual std::vector<chat::Message> range(const std::string& room, uint64_t after,
                                              uint64_t before, size_t limit, bool newest) = 0;
-
-    // The oldest id still held in `room`, 0 when it holds none.
-    virtual uint64_t oldest_id(const std::string& room) = 0;
 
     // True when a write would succeed now (for /healthz).
     virtual bool writable() = 0;

@@ -112,6 +112,28 @@ bool valid_room(std::string_view s) {
     return true;
 }
 
+std::string bad_user_id(std::string_view id, size_t max_bytes) {
+    if (id.size() > max_bytes)
+        return "user id is longer than " + std::to_string(max_bytes) + " bytes";
+    if (!valid_utf8(id)) return "user id is not valid UTF-8";
+    for (size_t i = 0; i < id.size(); ++i) {
+        auto c = static_cast<unsigned char>(id[i]);
+        if (c < 0x20 || c == 0x7F) return "user id contains a control character";
+        // Valid UTF-8 is known here, so a lead byte tells the length. C1 controls are
+        // C2 80..C2 9F; the bidi controls are E2 80 AA..AE and E2 81 A6..A9.
+        if (c == 0xC2 && static_cast<unsigned char>(id[i + 1]) <= 0x9F)
+            return "user id contains a control character";
+        if (c == 0xE2) {
+            auto c1 = static_cast<unsigned char>(id[i + 1]);
+            auto c2 = static_cast<unsigned char>(id[i + 2]);
+            if ((c1 == 0x80 && c2 >= 0xAA && c2 <= 0xAE) ||
+                (c1 == 0x81 && c2 >= 0xA6 && c2 <= 0xA9))
+                return "user id contains a bidirectional text control";
+        }
+    }
+    return {};
+}
+
 std::optional<uint64_t> parse_u64(std::string_view s) {
     uint64_t v;
     if (s.empty()) return std::nullopt;

@@ -18,6 +18,11 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space
 // 1 to 64 of [A-Za-z0-9_.-], and not "." or "..", so a name is safe in paths, keys and URLs.
 bool valid_room(std::string_view s);
 
+// Why a user id (or a token's sub) cannot be used, or empty when it can: at most max_bytes of
+// valid UTF-8 with no C0 or C1 control character, DEL, or bidi override or isolate
+// (U+202A..U+202E, U+2066..U+2069), which could make one name display as another.
+std::string bad_user_id(std::string_view id, size_t max_bytes);
+
 // Strict decimal uint64 (no sign, no spaces, no overflow).
 std::optional<uint64_t> parse_u64(std::string_view s);
 

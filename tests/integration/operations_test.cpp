@@ -86,11 +86,12 @@ TEST(Operations, MalformedHttpGetsJson400AndServerStaysUp) {
         EXPECT_NE(out.find("\"error\""), std::string::npos) << out;
     }
     auto big = raw(srv.port(),
-                   "POST /message?id=a HTTP/1.1\r\nContent-Type: "
+                   "POST /message?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
                    "application/json\r\nContent-Length: 10000000\r\n\r\n");
     EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big;
     auto hdr =
-        raw(srv.port(), "GET /rooms HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+        raw(srv.port(),
+            "GET /rooms HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
     EXPECT_EQ(hdr.rfind("HTTP/1.1 431", 0), 0u) << hdr.substr(0, 100);
     EXPECT_EQ(request(srv.port(), "GET", "/healthz").status, 200);
 }

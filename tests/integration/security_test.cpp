@@ -155,7 +155,7 @@ TEST(Security, StreamsPerUserAndConnectionsPerAddressAreCapped) {
             std::make_unique<SseClient>(srv.port(), "/rooms/r/events?id=x" + std::to_string(i)));
         ASSERT_TRUE(more.back()->wait_until([&] { return more.back()->status != 0; }));
     }
-    auto refused = raw(srv.port(), "GET /rooms HTTP/1.1\r\n\r\n");
+    auto refused = raw(srv.port(), "GET /rooms HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(refused.rfind("HTTP/1.1 429", 0), 0u) << refused;
     EXPECT_NE(refused.find("too many connections"), std::string::npos);
     more.clear();
@@ -163,7 +163,7 @@ TEST(Security, StreamsPerUserAndConnectionsPerAddressAreCapped) {
     bool served = false;
     std::string m;
     for (int i = 0; i < 50 && !served; ++i) {
-        served = raw(srv.port(), "GET /rooms HTTP/1.1\r\nConnection: close\r\n\r\n")
+        served = raw(srv.port(), "GET /rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                      .rfind("HTTP/1.1 200", 0) == 0;
         if (!served) std::this_thread::sleep_for(20ms);
     }
@@ -238,76 +238,81 @@ TEST(Security, BadInputTableGets4xxAndChangesNothing) {
     std::string deep(200, '[');
     std::vector<Case> table = {
         {"malformed request line", "GARBAGE\r\n\r\n", 400},
-        {"unknown method", "BREW /rooms HTTP/1.1\r\n\r\n", 405},
+        {"unknown method", "BREW /rooms HTTP/1.1\r\nHost: x\r\n\r\n", 405},
         {"bad HTTP version", "GET /rooms HTTP/7.1\r\n\r\n", 400},
-        {"NUL in target", "GET /rooms\0x HTTP/1.1\r\n\r\n"s, 400},
-        {"bad percent-encoding in id", "GET /rooms/t/events?id=%ZZ HTTP/1.1\r\n\r\n", 400},
+        {"NUL in target", "GET /rooms\0x HTTP/1.1\r\nHost: x\r\n\r\n"s, 400},
+        {"bad percent-encoding in id", "GET /rooms/t/events?id=%ZZ HTTP/1.1\r\nHost: x\r\n\r\n",
+         400},
         {"invalid UTF-8 in id",
-         "POST /rooms/t/messages?id=%FF%FE HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=%FF%FE HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}",
          400},
         {"control character in id",
-         "POST /rooms/t/messages?id=a%0Ab HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a%0Ab HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}",
          400},
         {"invalid UTF-8 in message",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 16\r\n\r\n{\"message\":\"\xff\xfe\"}",
          400},
         {"NUL in message",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 20\r\n\r\n{\"message\":\"\\u0000\"}",
          400},
-        {"huge header", "GET /rooms HTTP/1.1\r\nX-A: " + std::string(20000, 'a') + "\r\n\r\n", 431},
+        {"huge header",
+         "GET /rooms HTTP/1.1\r\nHost: x\r\nX-A: " + std::string(20000, 'a') + "\r\n\r\n", 431},
         {"duplicate Content-Length",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\nContent-Length: 16\r\n\r\n{\"message\":\"x\"}",
          400},
         {"Transfer-Encoding plus Content-Length",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\nTransfer-Encoding: "
          "chunked\r\n\r\nf\r\n{\"message\":\"x\"}\r\n0\r\n\r\n",
          400},
         {"chunk size not hex",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
          400},
         {"chunk size overflow",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nTransfer-Encoding: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
          "chunked\r\n\r\nffffffffffffffffff\r\n",
          400},
         {"body over the limit",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 9999999\r\n\r\n",
          413},
         {"deep JSON",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 200\r\n\r\n" +
              deep,
          400},
         {"duplicate JSON keys",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 31\r\n\r\n{\"message\":\"a\",\"message\":\"b\"}  ",
          400},
         {"non-string message",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 19\r\n\r\n{\"message\":{\"a\":1}}",
          400},
         {"message too long",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
          "application/json\r\nContent-Length: 5014\r\n\r\n{\"message\":\"" +
              std::string(5000, 'm') + "\"}",
          413},
-        {"room with slash", "GET /rooms//events HTTP/1.1\r\n\r\n", 400},
-        {"room ..", "GET /rooms/../events HTTP/1.1\r\n\r\n", 400},
-        {"room %2F", "POST /rooms/a%2Fb/messages?id=a HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
-        {"negative Last-Event-ID", "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: -5\r\n\r\n",
-         400},
+        {"room with slash", "GET /rooms//events HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"room ..", "GET /rooms/../events HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"room %2F",
+         "POST /rooms/a%2Fb/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400},
+        {"negative Last-Event-ID",
+         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: -5\r\n\r\n", 400},
         {"huge Last-Event-ID",
-         "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: 999999999999999999999999\r\n\r\n", 400},
-        {"garbage Last-Event-ID", "GET /rooms/t/events HTTP/1.1\r\nLast-Event-ID: abc\r\n\r\n",
+         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: "
+         "999999999999999999999999\r\n\r\n",
          400},
-        {"unknown route", "GET /admin HTTP/1.1\r\n\r\n", 404},
+        {"garbage Last-Event-ID",
+         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: abc\r\n\r\n", 400},
+        {"unknown route", "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n", 404},
     };
     for (const auto& c : table) {
         auto out = raw(srv.port(), c.bytes, 2000ms);
@@ -328,7 +333,7 @@ TEST(Security, TotalConnectionLimitAnswers503) {
     SseClient a(srv.port(), "/rooms/r/events"), b(srv.port(), "/rooms/r/events?id=b");
     ASSERT_TRUE(a.wait_until([&] { return a.status != 0; }));
     ASSERT_TRUE(b.wait_until([&] { return b.status != 0; }));
-    auto out = raw(srv.port(), "GET /rooms HTTP/1.1\r\n\r\n");
+    auto out = raw(srv.port(), "GET /rooms HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
     EXPECT_NE(out.find("connection limit"), std::string::npos);
     a.close();
@@ -336,7 +341,7 @@ TEST(Security, TotalConnectionLimitAnswers503) {
     std::string m;
     for (int i = 0; i < 50 && !served; ++i) {
         // Tries made before the freed slot is seen are refused too, so the count is >= 1.
-        m = raw(srv.port(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+        m = raw(srv.port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         served =
             m.rfind("HTTP/1.1 200", 0) == 0 &&
             m.find("ssechat_refusals_total{reason=\"connections_total\"} 0") == std::string::npos &&
@@ -351,13 +356,13 @@ TEST(Security, SlowRequestsAndIdleConnectionsAreClosed) {
     Server srv({"--store", "memory", "--request-timeout", "1", "--idle-timeout", "1"});
     // Slowloris: headers that never end.
     auto t0 = std::chrono::steady_clock::now();
-    auto out = raw(srv.port(), "GET /rooms HTTP/1.1\r\nX-Slow: 1\r\n", 5000ms);
+    auto out = raw(srv.port(), "GET /rooms HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n", 5000ms);
     auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_EQ(out, "");
     EXPECT_LT(took, 3000ms) << "the server must close a request that does not arrive in time";
     // Keep-alive: answered, then closed once idle.
     t0 = std::chrono::steady_clock::now();
-    out = raw(srv.port(), "GET /healthz HTTP/1.1\r\n\r\n", 5000ms);
+    out = raw(srv.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 5000ms);
     took = std::chrono::steady_clock::now() - t0;
     EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u);
     EXPECT_LT(took, 3000ms);
@@ -370,7 +375,7 @@ TEST(Security, SlowRequestOnAKeptAliveConnectionGetsTheRequestTimeout) {
     c.drain(200ms);
     // The next request starts but never ends: it must be cut after ~1 s, not the 10 s idle.
     auto t0 = std::chrono::steady_clock::now();
-    c.send_raw("GET /rooms HTTP/1.1\r\nX-Slow: 1\r\n");
+    c.send_raw("GET /rooms HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n");
     EXPECT_TRUE(c.wait_closed(5000ms));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 3000ms);
 }

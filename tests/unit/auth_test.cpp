@@ -141,3 +141,80 @@ TEST(Auth, Es256WithAPublicKeyFile) {
     std::remove(path.c_str());
     EXPECT_THROW(Verifier::public_key("/nonexistent.pem"), std::runtime_error);
 }
+
+namespace {
+// Signs raw header and claims text with HS256 key "k", so duplicate keys and odd numbers can be
+// written exactly as an attacker would.
+std::string signed_raw(const std::string& header, const std::string& claims) {
+    std::string part = base64url(header) + "." + base64url(claims);
+    unsigned char md[64];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), "k", 1, reinterpret_cast<const unsigned char*>(part.data()), part.size(), md,
+         &len);
+    return part + "." + base64url(std::string(reinterpret_cast<char*>(md), len));
+}
+constexpr const char* kHs = R"({"alg":"HS256","typ":"JWT"})";
+}  // namespace
+
+TEST(Auth, DuplicateKeysAreRefusedNotLastOneWins) {
+    auto v = Verifier::hs256("k");
+    std::string exp = std::to_string(kNow + 60);
+    EXPECT_EQ(v->verify(signed_raw(kHs, R"({"sub":"alice","exp":)" + exp + "}"), kNow).status, 200);
+    struct Case {
+        const char* name;
+        std::string header, claims;
+    } cases[] = {
+        {"rooms twice", kHs, R"({"sub":"bob","rooms":["lobby"],"rooms":["*"],"exp":)" + exp + "}"},
+        {"sub twice", kHs, R"({"sub":"alice","sub":"admin","exp":)" + exp + "}"},
+        {"exp twice", kHs, R"({"sub":"a","exp":1,"exp":)" + exp + "}"},
+        {"alg twice", R"({"alg":"none","alg":"HS256"})", R"({"sub":"a","exp":)" + exp + "}"},
+        {"nested twice", kHs, R"({"sub":"a","x":{"y":1,"y":2},"exp":)" + exp + "}"},
+    };
+    for (const auto& c : cases) {
+        auto r = v->verify(signed_raw(c.header, c.claims), kNow);
+        EXPECT_EQ(r.status, 401) << c.name;
+        EXPECT_NE(r.error.find("duplicate"), std::string::npos) << c.name << ": " << r.error;
+    }
+}
+
+TEST(Auth, NonCanonicalBase64IsRefused) {
+    auto v = Verifier::hs256("k");
+    std::string good = signed_raw(kHs, R"({"sub":"a","exp":)" + std::to_string(kNow + 60) + "}");
+    ASSERT_EQ(v->verify(good, kNow).status, 200);
+    // A 32-byte HMAC is 43 characters: the last one carries 4 unused low bits. Setting one
+    // decodes to the same bytes, so the signature would still match.
+    std::string sig = good.substr(good.rfind('.') + 1);
+    ASSERT_EQ(sig.size(), 43u);
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    auto pos = alphabet.find(sig.back());
+    std::string twin = good.substr(0, good.rfind('.') + 1) + sig.substr(0, 42) +
+                       alphabet[(pos & ~size_t{3}) | ((pos & 3) ^ 1)];
+    ASSERT_NE(twin, good);
+    auto r = v->verify(twin, kNow);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_NE(r.error.find("malformed"), std::string::npos) << r.error;
+    EXPECT_FALSE(unbase64url("Zh"));  // "f" is "Zg"; "Zh" sets an unused bit
+    EXPECT_EQ(unbase64url("Zg").value(), "f");
+}
+
+TEST(Auth, TimeClaimsAreWholeSecondsWithoutOverflow) {
+    auto v = Verifier::hs256("k");
+    auto with = [&](const std::string& exp, const std::string& nbf = "") {
+        std::string claims =
+            R"({"sub":"a","exp":)" + exp + (nbf.empty() ? "" : ",\"nbf\":" + nbf) + "}";
+        return v->verify(signed_raw(kHs, claims), kNow);
+    };
+    // The far future is accepted: exp + leeway used to overflow and read as expired.
+    EXPECT_EQ(with("9223372036854775807").status, 200) << with("9223372036854775807").error;
+    EXPECT_EQ(with(std::to_string(kNow + 60), "-9223372036854775808").status, 200);
+    for (std::string bad : {"1e300", "-1e300", "1800000000.5", "18446744073709551615", "1e19"}) {
+        auto r = with(bad);
+        EXPECT_EQ(r.status, 401) << bad;
+        EXPECT_NE(r.error.find("exp"), std::string::npos) << bad << ": " << r.error;
+        auto n = with(std::to_string(kNow + 60), bad);
+        EXPECT_EQ(n.status, 401) << "nbf " << bad;
+        EXPECT_NE(n.error.find("nbf"), std::string::npos) << bad << ": " << n.error;
+    }
+    EXPECT_EQ(with(std::to_string(kNow + 60), "9223372036854775807").status, 401);  // not yet
+    EXPECT_EQ(with("-9223372036854775808").status, 401);                            // expired
+}

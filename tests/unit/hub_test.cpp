@@ -22,7 +22,10 @@ class FlakyStore : public store::Store {
   public:
     bool fail = false;
     store::MemoryStore inner{0};
-    std::vector<store::RoomMeta> rooms() override { return inner.rooms(); }
+    std::vector<store::RoomMeta> rooms(const std::string& a, size_t l) override {
+        return inner.rooms(a, l);
+    }
+    uint64_t last_id(const std::string& r) override { return inner.last_id(r); }
     void append(const std::vector<Message>& b) override {
         if (fail) throw store::StoreError("disk on fire");
         inner.append(b);
@@ -31,7 +34,6 @@ class FlakyStore : public store::Store {
                                bool n) override {
         return inner.range(r, a, b, l, n);
     }
-    uint64_t oldest_id(const std::string& r) override { return inner.oldest_id(r); }
     bool writable() override { return !fail; }
 };
 
@@ -44,13 +46,14 @@ class FakeCluster : public store::Store, public store::Cluster {
     store::FeedHandlers feed;
     std::vector<std::string> presence_ops;
     // Store
-    std::vector<store::RoomMeta> rooms() override { return inner.rooms(); }
+    std::vector<store::RoomMeta> rooms(const std::string& a, size_t l) override {
+        return inner.rooms(a, l);
+    }
     void append(const std::vector<Message>&) override { throw store::StoreError("shared"); }
     std::vector<Message> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
                                bool n) override {
         return inner.range(r, a, b, l, n);
     }
-    uint64_t oldest_id(const std::string& r) override { return inner.oldest_id(r); }
     bool writable() override { return true; }
     store::Cluster* cluster() override { return this; }
     // Cluster

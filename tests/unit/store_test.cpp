@@ -80,20 +80,45 @@ TYPED_TEST(StoreSuite, KeepsFieldsExactly) {
 TYPED_TEST(StoreSuite, RoomsRememberLastId) {
     auto s = this->factory.make(0);
     s->append({msg("a", 1), msg("a", 2), msg("b", 7)});
-    auto rooms = s->rooms();
+    auto rooms = s->rooms("", 100);
     ASSERT_EQ(rooms.size(), 2u);
     EXPECT_EQ(rooms[0].name, "a");
     EXPECT_EQ(rooms[0].last_id, 2u);
     EXPECT_EQ(rooms[1].last_id, 7u);
+    EXPECT_EQ(s->last_id("b"), 7u);
+    EXPECT_EQ(s->last_id("none"), 0u);
+}
+
+TYPED_TEST(StoreSuite, RoomsArePagedByName) {
+    auto s = this->factory.make(0);
+    for (const char* r : {"d", "a", "c", "b", "e"}) s->append({msg(r, 1)});
+    auto p1 = s->rooms("", 2);
+    ASSERT_EQ(p1.size(), 2u);
+    EXPECT_EQ(p1[0].name, "a");
+    EXPECT_EQ(p1[1].name, "b");
+    auto p2 = s->rooms("b", 2);
+    ASSERT_EQ(p2.size(), 2u);
+    EXPECT_EQ(p2[0].name, "c");
+    EXPECT_EQ(p2[1].name, "d");
+    auto p3 = s->rooms("d", 2);
+    ASSERT_EQ(p3.size(), 1u);
+    EXPECT_EQ(p3[0].name, "e");
+    EXPECT_TRUE(s->rooms("e", 2).empty());
+}
+
+TYPED_TEST(StoreSuite, RangeAfterTheLargestIdIsEmpty) {
+    auto s = this->factory.make(0);
+    s->append({msg("a", 1), msg("a", 2)});
+    EXPECT_TRUE(s->range("a", UINT64_MAX, UINT64_MAX, 10, false).empty());
+    EXPECT_TRUE(s->range("a", UINT64_MAX - 1, UINT64_MAX, 10, false).empty());
 }
 
 TYPED_TEST(StoreSuite, RetentionKeepsNewest) {
     auto s = this->factory.make(3);
     for (uint64_t i = 1; i <= 10; ++i) s->append({msg("a", i)});
     EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 100, false)), (std::vector<uint64_t>{8, 9, 10}));
-    EXPECT_EQ(s->oldest_id("a"), 8u);
-    EXPECT_EQ(s->rooms()[0].last_id, 10u);  // trimmed ids are never reused
-    EXPECT_EQ(s->oldest_id("none"), 0u);
+    EXPECT_EQ(s->rooms("", 10)[0].last_id, 10u);  // trimmed ids are never reused
+    EXPECT_EQ(s->last_id("a"), 10u);
 }
 
 TEST(SqliteStore, SurvivesReopen) {
@@ -104,7 +129,7 @@ TEST(SqliteStore, SurvivesReopen) {
     }
     auto s = f.make(0);
     EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 10, false)), (std::vector<uint64_t>{1, 2}));
-    EXPECT_EQ(s->rooms()[0].last_id, 2u);
+    EXPECT_EQ(s->rooms("", 10)[0].last_id, 2u);
 }
 
 TEST(SqliteStore, FailedBatchStoresNothing) {

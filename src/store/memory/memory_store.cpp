@@ -5,11 +5,18 @@
 
 namespace ssechat::store {
 
-std::vector<RoomMeta> MemoryStore::rooms() {
+std::vector<RoomMeta> MemoryStore::rooms(const std::string& after, size_t limit) {
     std::lock_guard lk(mu_);
     std::vector<RoomMeta> out;
-    for (const auto& [name, log] : rooms_) out.push_back({name, log.last_id});
+    for (auto it = rooms_.upper_bound(after); it != rooms_.end() && out.size() < limit; ++it)
+        out.push_back({it->first, it->second.last_id});
     return out;
+}
+
+uint64_t MemoryStore::last_id(const std::string& room) {
+    std::lock_guard lk(mu_);
+    auto it = rooms_.find(room);
+    return it == rooms_.end() ? 0 : it->second.last_id;
 }
 
 void MemoryStore::append(const std::vector<chat::Message>& batch) {
@@ -29,7 +36,8 @@ std::vector<chat::Message> MemoryStore::range(const std::string& room, uint64_t 
     std::lock_guard lk(mu_);
     std::vector<chat::Message> out;
     auto it = rooms_.find(room);
-    if (it == rooms_.end() || limit == 0) return out;
+    // after + 1 below would wrap to 0 and return everything, as SQLite does not.
+    if (it == rooms_.end() || limit == 0 || after == UINT64_MAX) return out;
     const auto& msgs = it->second.msgs;
     auto by_id = [](const chat::Message& m, uint64_t id) { return m.id < id; };
     auto lo = std::lower_bound(msgs.begin(), msgs.end(), after + 1, by_id);
@@ -39,13 +47,6 @@ std::vector<chat::Message> MemoryStore::range(const std::string& room, uint64_t 
     if (newest) lo = hi - static_cast<std::ptrdiff_t>(n);
     out.assign(lo, lo + static_cast<std::ptrdiff_t>(n));
     return out;
-}
-
-uint64_t MemoryStore::oldest_id(const std::string& room) {
-    std::lock_guard lk(mu_);
-    auto it = rooms_.find(room);
-    if (it == rooms_.end() || it->second.msgs.empty()) return 0;
-    return it->second.msgs.front().id;
 }
 
 }  // namespace ssechat::store

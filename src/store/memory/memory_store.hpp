@@ -11,11 +11,11 @@ namespace ssechat::store {
 class MemoryStore final : public Store {
   public:
     explicit MemoryStore(uint64_t retain) : retain_(retain) {}
-    std::vector<RoomMeta> rooms() override;
+    std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
+    uint64_t last_id(const std::string& room) override;
     void append(const std::vector<chat::Message>& batch) override;
     std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
                                      size_t limit, bool newest) override;
-    uint64_t oldest_id(const std::string& room) override;
     bool writable() override { return true; }
 
   private:

@@ -17,6 +17,7 @@ namespace {
 const std::string kRooms = "ssechat:rooms";
 const std::string kLog = "ssechat:log";
 const std::string kRoomPrefix = "ssechat:room:";
+const std::string kNames = "ssechat:room-names";
 const std::string kPresence = "ssechat:presence";
 const std::string kOnlinePrefix = "ssechat:online:";
 constexpr int kFeedBlockMs = 500;
@@ -115,6 +116,20 @@ RedisStore::RedisStore(RedisOptions opts)
             delay = std::min(delay * 2, std::chrono::milliseconds(5000));
         }
     }
+    // Rooms stored by a release before the sorted name index get their index entries now;
+    // ZADD of a name already there changes nothing, so nodes starting together agree.
+    auto counts = writer_->pipeline({{"HLEN", kRooms}, {"ZCARD", kNames}});
+    if (reply_integer(counts[0].get()) > reply_integer(counts[1].get())) {
+        auto all = writer_->run({"HKEYS", kRooms});
+        for (size_t i = 0; i < all->elements; i += 1000) {
+            std::vector<std::string> zadd{"ZADD", kNames};
+            for (size_t j = i; j < all->elements && j < i + 1000; ++j) {
+                zadd.push_back("0");
+                zadd.push_back(reply_string(all->element[j]));
+            }
+            writer_->run(zadd);
+        }
+    }
     // The feed starts at the log's current end; older messages are read from room streams.
     auto tail = writer_->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
     log_start_ = tail->elements ? reply_string(tail->element[0]->element[0]) : "0-0";
@@ -134,13 +149,22 @@ RedisStore::~RedisStore() {
     stop();
 }
 
-std::vector<RoomMeta> RedisStore::rooms() {
+std::vector<RoomMeta> RedisStore::rooms(const std::string& after, size_t limit) {
+    // Names from the sorted index, then their ids: two round trips for a page, however many
+    // rooms there are. A name added between the two has its id already (the same script
+    // writes both), so nothing reads as missing.
     Lease c(*this);
-    auto r = c->run({"HGETALL", kRooms});
+    auto names = c->run({"ZRANGEBYLEX", kNames, after.empty() ? "-" : "(" + after, "+", "LIMIT",
+                         "0", std::to_string(limit)});
     std::vector<RoomMeta> out;
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        out.push_back(
-            {reply_string(r->element[i]), static_cast<uint64_t>(reply_integer(r->element[i + 1]))});
+    if (names->elements == 0) return out;
+    std::vector<std::string> hmget{"HMGET", kRooms};
+    for (size_t i = 0; i < names->elements; ++i) hmget.push_back(reply_string(names->element[i]));
+    auto ids = c->run(hmget);
+    for (size_t i = 0; i < names->elements && i < ids->elements; ++i)
+        out.push_back({hmget[i + 2], ids->element[i]->type == REDIS_REPLY_NIL
+                                         ? 0
+                                         : static_cast<uint64_t>(reply_integer(ids->element[i]))});
     return out;
 }
 
@@ -168,12 +192,6 @@ std::vector<chat::Message> RedisStore::range(const std::string& room, uint64_t a
     return out;
 }
 
-uint64_t RedisStore::oldest_id(const std::string& room) {
-    Lease c(*this);
-    auto r = c->run({"XRANGE", kRoomPrefix + room, "-", "+", "COUNT", "1"});
-    return r->elements ? stream_id_number(r->element[0]->element[0]) : 0;
-}
-
 bool RedisStore::writable() {
     try {
         Lease c(*this);
@@ -186,8 +204,8 @@ bool RedisStore::writable() {
 
 void RedisStore::publish(std::vector<chat::Message>& batch) {
     if (batch.empty()) return;
-    std::vector<std::string> keys{kRooms, kLog}, args;
-    keys.reserve(batch.size() + 2);
+    std::vector<std::string> keys{kRooms, kLog, kNames}, args;
+    keys.reserve(batch.size() + 3);
     args.reserve(batch.size() * 3 + 3);
     args.push_back(std::to_string(batch.front().ts));
     args.push_back(std::to_string(opts_.retain));

@@ -26,6 +26,7 @@ struct RedisOptions {
 
 // Keys (one Redis, logical database of the URL):
 //   ssechat:rooms            HASH   room -> last id
+//   ssechat:room-names       ZSET   every room name, score 0, for paging by name
 //   ssechat:room:<room>      STREAM the room's messages, entry id "<id>-0"
 //   ssechat:log              STREAM every message and presence change, for the feed
 //   ssechat:presence         ZSET   "<room>\x1f<node>\x1f<user>" scored by expiry
@@ -39,17 +40,16 @@ class RedisStore final : public Store, public Cluster {
     ~RedisStore() override;
 
     // Store
-    std::vector<RoomMeta> rooms() override;
+    std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
+    uint64_t last_id(const std::string& room) override;
     void append(const std::vector<chat::Message>& batch) override;
     std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
                                      size_t limit, bool newest) override;
-    uint64_t oldest_id(const std::string& room) override;
     bool writable() override;
     Cluster* cluster() override { return this; }
 
     // Cluster
     void publish(std::vector<chat::Message>& batch) override;
-    uint64_t last_id(const std::string& room) override;
     void follow(FeedHandlers handlers) override;
     void presence(const std::string& room, const std::string& user, bool joined) override;
     std::vector<std::string> online(const std::string& room) override;

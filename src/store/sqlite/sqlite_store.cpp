@@ -117,7 +117,9 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         range_desc_ = prepare(rdb_,
                               "SELECT id,user_id,message,ts FROM messages WHERE room=? AND id>? "
                               "AND id<? ORDER BY id DESC LIMIT ?");
-        oldest_ = prepare(rdb_, "SELECT MIN(id) FROM messages WHERE room=?");
+        rooms_page_ =
+            prepare(rdb_, "SELECT name,last_id FROM rooms WHERE name>? ORDER BY name LIMIT ?");
+        last_id_ = prepare(rdb_, "SELECT last_id FROM rooms WHERE name=?");
     } catch (...) {
         release();
         throw;
@@ -129,9 +131,9 @@ SqliteStore::~SqliteStore() {
 }
 
 void SqliteStore::release() {
-    for (auto* s : {insert_, upsert_room_, trim_, range_asc_, range_desc_, oldest_})
+    for (auto* s : {insert_, upsert_room_, trim_, range_asc_, range_desc_, rooms_page_, last_id_})
         sqlite3_finalize(s);
-    insert_ = upsert_room_ = trim_ = range_asc_ = range_desc_ = oldest_ = nullptr;
+    insert_ = upsert_room_ = trim_ = range_asc_ = range_desc_ = rooms_page_ = last_id_ = nullptr;
     if (rdb_) sqlite3_close(rdb_);
     if (wdb_) sqlite3_close(wdb_);
     rdb_ = wdb_ = nullptr;
@@ -139,14 +141,29 @@ void SqliteStore::release() {
     lock_fd_ = -1;
 }
 
-std::vector<RoomMeta> SqliteStore::rooms() {
+std::vector<RoomMeta> SqliteStore::rooms(const std::string& after, size_t limit) {
     std::lock_guard lk(rmu_);
+    StmtGuard g{rooms_page_};
+    bind_text(rooms_page_, 1, after);
+    sqlite3_bind_int64(rooms_page_, 2,
+                       static_cast<sqlite3_int64>(std::min<size_t>(limit, INT64_MAX)));
     std::vector<RoomMeta> out;
-    sqlite3_stmt* s = prepare(rdb_, "SELECT name,last_id FROM rooms ORDER BY name");
-    while (sqlite3_step(s) == SQLITE_ROW)
-        out.push_back({column_text(s, 0), static_cast<uint64_t>(sqlite3_column_int64(s, 1))});
-    sqlite3_finalize(s);
+    int rc;
+    while ((rc = sqlite3_step(rooms_page_)) == SQLITE_ROW)
+        out.push_back({column_text(rooms_page_, 0),
+                       static_cast<uint64_t>(sqlite3_column_int64(rooms_page_, 1))});
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
     return out;
+}
+
+uint64_t SqliteStore::last_id(const std::string& room) {
+    std::lock_guard lk(rmu_);
+    StmtGuard g{last_id_};
+    bind_text(last_id_, 1, room);
+    int rc = sqlite3_step(last_id_);
+    if (rc == SQLITE_ROW) return static_cast<uint64_t>(sqlite3_column_int64(last_id_, 0));
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return 0;
 }
 
 void SqliteStore::append(const std::vector<chat::Message>& batch) {
@@ -223,16 +240,6 @@ std::vector<chat::Message> SqliteStore::range(const std::string& room, uint64_t 
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
     if (newest) std::reverse(out.begin(), out.end());
     return out;
-}
-
-uint64_t SqliteStore::oldest_id(const std::string& room) {
-    std::lock_guard lk(rmu_);
-    StmtGuard g{oldest_};
-    bind_text(oldest_, 1, room);
-    uint64_t id = 0;
-    if (sqlite3_step(oldest_) == SQLITE_ROW)
-        id = static_cast<uint64_t>(sqlite3_column_int64(oldest_, 0));
-    return id;
 }
 
 bool SqliteStore::writable() {

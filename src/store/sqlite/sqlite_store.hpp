@@ -18,11 +18,11 @@ class SqliteStore final : public Store {
     SqliteStore(const std::string& dir, bool fsync_always, uint64_t retain);
     ~SqliteStore() override;
 
-    std::vector<RoomMeta> rooms() override;
+    std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
+    uint64_t last_id(const std::string& room) override;
     void append(const std::vector<chat::Message>& batch) override;
     std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
                                      size_t limit, bool newest) override;
-    uint64_t oldest_id(const std::string& room) override;
     bool writable() override;
     const std::string& path() const { return path_; }
 
@@ -42,7 +42,8 @@ class SqliteStore final : public Store {
     sqlite3_stmt* trim_ = nullptr;
     sqlite3_stmt* range_asc_ = nullptr;
     sqlite3_stmt* range_desc_ = nullptr;
-    sqlite3_stmt* oldest_ = nullptr;
+    sqlite3_stmt* rooms_page_ = nullptr;
+    sqlite3_stmt* last_id_ = nullptr;
     std::atomic<bool> healthy_{true};  // the last commit succeeded
 };
 

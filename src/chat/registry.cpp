@@ -1,0 +1,75 @@
+// Registry: a hash map plus a recency list under one mutex; no store I/O while it is held.
+#include "chat/registry.hpp"
+
+namespace ssechat::chat {
+
+Registry::Got Registry::get(const std::string& name) {
+    {
+        std::lock_guard lk(mu_);
+        if (auto it = rooms_.find(name); it != rooms_.end()) {
+            recent_.splice(recent_.begin(), recent_, it->second.recent);
+            return {it->second.room, false};
+        }
+    }
+    // Two loops may load the same room at once; the first to insert wins and the other's
+    // copy is dropped. Both read the same state: nothing commits to a room that no one holds.
+    auto fresh = load_(name);
+    std::lock_guard lk(mu_);
+    if (auto it = rooms_.find(name); it != rooms_.end()) {
+        recent_.splice(recent_.begin(), recent_, it->second.recent);
+        return {it->second.room, false};
+    }
+    if (rooms_.size() >= max_ && !evict_one_locked()) return {nullptr, false};
+    recent_.push_front(fresh.get());
+    rooms_.emplace(name, Slot{fresh, recent_.begin()});
+    return {std::move(fresh), true};
+}
+
+bool Registry::evict_one_locked() {
+    for (size_t i = 0; i < kScan && !recent_.empty(); ++i) {
+        Room* r = recent_.back();
+        auto it = rooms_.find(r->name());
+        // use_count is exact here: every other holder got its copy from this map under this
+        // lock, or from a holder that still holds it, so 1 cannot rise while the lock is held.
+        if (it->second.room.use_count() == 1) {
+            erase_locked(it);
+            return true;
+        }
+        recent_.splice(recent_.begin(), recent_, it->second.recent);
+    }
+    return false;
+}
+
+void Registry::erase_locked(std::unordered_map<std::string, Slot>::iterator it) {
+    recent_.erase(it->second.recent);
+    rooms_.erase(it);
+}
+
+std::shared_ptr<Room> Registry::find(const std::string& name) {
+    std::lock_guard lk(mu_);
+    auto it = rooms_.find(name);
+    return it == rooms_.end() ? nullptr : it->second.room;
+}
+
+std::vector<std::shared_ptr<Room>> Registry::loaded() {
+    std::lock_guard lk(mu_);
+    std::vector<std::shared_ptr<Room>> out;
+    out.reserve(rooms_.size());
+    for (const auto& [name, slot] : rooms_) out.push_back(slot.room);
+    return out;
+}
+
+size_t Registry::size() {
+    std::lock_guard lk(mu_);
+    return rooms_.size();
+}
+
+void Registry::release(const std::shared_ptr<Room>& r) {
+    if (r->delivered() != 0) return;  // it holds messages: kept warm until space is needed
+    std::lock_guard lk(mu_);
+    auto it = rooms_.find(r->name());
+    // Two holders: the registry and the caller, who is letting go.
+    if (it != rooms_.end() && it->second.room == r && r.use_count() == 2) erase_locked(it);
+}
+
+}  // namespace ssechat::chat

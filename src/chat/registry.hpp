@@ -1,0 +1,60 @@
+// The rooms held in memory: found or loaded by name, and evicted when nothing holds them, so
+// that --max-rooms bounds memory without locking anyone out.
+#pragma once
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/room.hpp"
+
+namespace ssechat::chat {
+
+// A room is held by its streams, by publishes waiting for the store, and by deliveries on
+// their way to the shards, all through shared_ptr; the registry holds one more. A room only
+// the registry holds costs nothing to drop: everything it knows is in the store, and a later
+// get() loads it again. The lock guards the map and the recency list only; loading, which
+// reads the store, happens outside it, so a slow store never stalls the other loops.
+class Registry {
+  public:
+    // Reads a room from the store; may throw StoreError. Runs without the registry lock.
+    using Loader = std::function<std::shared_ptr<Room>(const std::string& name)>;
+    Registry(size_t max_rooms, Loader load) : max_(max_rooms), load_(std::move(load)) {}
+
+    struct Got {
+        std::shared_ptr<Room> room;  // null: max_rooms rooms are loaded and all are in use
+        bool loaded = false;         // this call read it from the store
+    };
+    // The room, loaded first when it is not in memory. Throws StoreError.
+    Got get(const std::string& name);
+    // The room when it is in memory, else null; never loads.
+    std::shared_ptr<Room> find(const std::string& name);
+    std::vector<std::shared_ptr<Room>> loaded();
+    size_t size();
+
+    // A holder of `r` is about to let go of it: a room that holds no message is dropped at
+    // once when nothing else holds it, so rooms opened and left cost nothing that lasts.
+    void release(const std::shared_ptr<Room>& r);
+
+  private:
+    struct Slot {
+        std::shared_ptr<Room> room;
+        std::list<Room*>::iterator recent;  // position in recent_
+    };
+    // Drops one room only the registry holds, looking at most kScan rooms from the least
+    // recently used end; rooms in use move to the front. False when none was found.
+    bool evict_one_locked();
+    void erase_locked(std::unordered_map<std::string, Slot>::iterator it);
+
+    static constexpr size_t kScan = 64;
+    const size_t max_;
+    const Loader load_;
+    std::mutex mu_;
+    std::unordered_map<std::string, Slot> rooms_;
+    std::list<Room*> recent_;  // most recently asked for first
+};
+
+}  // namespace ssechat::chat

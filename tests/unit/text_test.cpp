@@ -1,0 +1,37 @@
+// User ids: which characters may name a user.
+#include "util/text.hpp"
+
+#include <gtest/gtest.h>
+
+using ssechat::text::bad_user_id;
+
+TEST(Text, UserIdsRefuseControlsAndBidiOverrides) {
+    for (std::string ok : {"alice", "Zoë", "田中", "a b", "emoji-😀", "\u00a0nbsp", "\u200d",
+                           "\u2029x", "\u2065", "\u206a", "\u202f", "\u2029"})
+        EXPECT_EQ(bad_user_id(ok, 128), "") << ok;
+    struct Case {
+        std::string id;
+        const char* why;
+    } bad[] = {
+        {"a\nb", "control"},
+        {"a\x7f", "control"},
+        {"a\u0085b", "control"},
+        {"\u0080", "control"},
+        {"\u009f", "control"},
+        {"evil\u202e", "bidirectional"},
+        {"\u202aa", "bidirectional"},
+        {"\u202b", "bidirectional"},
+        {"\u202c", "bidirectional"},
+        {"\u202d", "bidirectional"},
+        {"\u2066", "bidirectional"},
+        {"\u2067", "bidirectional"},
+        {"\u2068", "bidirectional"},
+        {"x\u2069", "bidirectional"},
+        {"\xff", "UTF-8"},
+        {std::string(129, 'a'), "longer"},
+    };
+    for (const auto& c : bad) {
+        auto why = bad_user_id(c.id, 128);
+        EXPECT_NE(why.find(c.why), std::string::npos) << c.id << ": " << why;
+    }
+}
