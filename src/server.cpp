@@ -52,6 +52,7 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     // Registered before the banner is printed, so an early SIGTERM is not lost.
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->ioc(), SIGINT, SIGTERM);
     refusal_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ioc());
+    sweep_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ioc());
 }
 
 Server::~Server() {
@@ -62,6 +63,7 @@ Server::~Server() {
     // The loops go first: destroying an io_context destroys the sessions and streams still
     // queued in it, and their limit tickets point into api_, which must outlive them.
     refusal_timer_.reset();
+    sweep_timer_.reset();
     signals_.reset();
     listeners_.clear();
     shards_.clear();
@@ -83,6 +85,7 @@ void Server::run() {
         if (!ec) stop();
     });
     report_refusals();
+    sweep_rooms();
     shards_[0]->ioc().run();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
@@ -112,6 +115,15 @@ void Server::report_refusals() {
     });
 }
 
+void Server::sweep_rooms() {
+    sweep_timer_->expires_after(std::chrono::seconds(1));
+    sweep_timer_->async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        hub_->sweep_rooms();
+        sweep_rooms();
+    });
+}
+
 void Server::stop() {
     if (stopping_.exchange(true)) return;
     // Stop accepting, end every stream on its own loop, let pending commits finish, then stop
@@ -120,14 +132,23 @@ void Server::stop() {
         auto& ioc = shards_[i]->ioc();
         if (ioc.stopped()) continue;
         asio::post(ioc, [this, l = listeners_[i], s = shards_[i].get()] {
-            if (s->index() == 0) refusal_timer_->cancel();
+            if (s->index() == 0) {
+                refusal_timer_->cancel();
+                sweep_timer_->cancel();
+            }
             l->stop();
             s->close_all();
         });
     }
+    api_->drain();
     stopper_ = std::thread([this] {
+        // Every queued publish is committed and its answer handed to its loop; then the loops
+        // run until each answer owed is written. The bound only matters for a client that
+        // stopped reading its answer.
         hub_->stop();
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        if (!api_->answers().wait_idle(std::chrono::seconds(5)))
+            log::warn(std::to_string(api_->answers().held()) +
+                      " answers were still unwritten after 5 s; stopping anyway");
         for (auto& s : shards_) s->ioc().stop();
     });
 }

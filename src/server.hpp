@@ -36,6 +36,7 @@ class Server {
 
   private:
     void report_refusals();
+    void sweep_rooms();
     Config cfg_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<chat::Hub> hub_;
@@ -44,6 +45,7 @@ class Server {
     std::vector<std::shared_ptr<http::Listener>> listeners_;
     std::unique_ptr<boost::asio::signal_set> signals_;
     std::unique_ptr<boost::asio::steady_timer> refusal_timer_;
+    std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
     std::array<uint64_t, 5> refusals_seen_{};  // refusal counters at the last report
     std::vector<std::thread> threads_;         // loops 1..n-1; loop 0 runs on the caller of run()
     std::atomic<bool> stopping_{false};

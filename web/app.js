@@ -127,7 +127,15 @@
 
   async function refreshRooms() {
     try {
-      const { rooms } = await getJSON("/rooms");
+      // Paged by name; the sidebar shows the first few pages, not a server's every room.
+      const rooms = [];
+      let next = null;
+      for (let page = 0; page < 5; page++) {
+        const got = await getJSON("/rooms?limit=200" + (next ? "&cursor=" + encodeURIComponent(next) : ""));
+        rooms.push(...got.rooms);
+        next = got.next;
+        if (!next) break;
+      }
       if (!rooms.some((r) => r.name === st.room)) rooms.push({ name: st.room, online: st.online.size });
       const ul = $("rooms");
       ul.replaceChildren();

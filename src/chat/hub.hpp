@@ -46,6 +46,7 @@ class Hub {
     size_t rooms_loaded() { return registry_.size(); }
     // A stream of `r` ended: an empty room nothing else holds is dropped from memory.
     void release(const std::shared_ptr<Room>& r) { registry_.release(r); }
+    void sweep_rooms() { registry_.sweep(); }
     // Users online in a room: on this node, or across the cluster with a shared store.
     // Throws StoreError.
     std::vector<std::string> online(const std::string& name);

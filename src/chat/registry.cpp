@@ -41,6 +41,7 @@ bool Registry::evict_one_locked() {
 }
 
 void Registry::erase_locked(std::unordered_map<std::string, Slot>::iterator it) {
+    left_empty_.erase(it->first);
     recent_.erase(it->second.recent);
     rooms_.erase(it);
 }
@@ -68,8 +69,31 @@ void Registry::release(const std::shared_ptr<Room>& r) {
     if (r->delivered() != 0) return;  // it holds messages: kept warm until space is needed
     std::lock_guard lk(mu_);
     auto it = rooms_.find(r->name());
+    if (it == rooms_.end() || it->second.room != r) return;
     // Two holders: the registry and the caller, who is letting go.
-    if (it != rooms_.end() && it->second.room == r && r.use_count() == 2) erase_locked(it);
+    if (r.use_count() == 2)
+        erase_locked(it);
+    else
+        left_empty_.insert(r->name());  // a subset of the loaded rooms, so bounded by max_
+}
+
+void Registry::sweep() {
+    std::lock_guard lk(mu_);
+    size_t looked = 0;
+    for (auto c = left_empty_.begin(); c != left_empty_.end() && looked < kSweep; ++looked) {
+        auto it = rooms_.find(*c);
+        const auto& r = it->second.room;
+        // It got a message, or a stream (whose end brings it back here): not ours to drop.
+        if (r->delivered() != 0 || r->online_count() > 0) {
+            c = left_empty_.erase(c);
+        } else if (r.use_count() == 1) {
+            c = left_empty_.erase(c);
+            recent_.erase(it->second.recent);
+            rooms_.erase(it);
+        } else {
+            ++c;  // a delivery on its way to a loop still holds it
+        }
+    }
 }
 
 }  // namespace ssechat::chat

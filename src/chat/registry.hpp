@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "chat/room.hpp"
@@ -35,9 +36,14 @@ class Registry {
     std::vector<std::shared_ptr<Room>> loaded();
     size_t size();
 
-    // A holder of `r` is about to let go of it: a room that holds no message is dropped at
-    // once when nothing else holds it, so rooms opened and left cost nothing that lasts.
+    // The last stream of `r` is about to let go of it: a room that holds no message is
+    // dropped at once when nothing else holds it, so rooms opened and left cost nothing that
+    // lasts. A delivery still on its way to a loop may hold it a moment longer; then the
+    // room waits for sweep().
     void release(const std::shared_ptr<Room>& r);
+    // Drops the empty rooms release() left behind that nothing holds any more, looking at
+    // most kSweep of them per call. Called about once a second.
+    void sweep();
 
   private:
     struct Slot {
@@ -50,11 +56,13 @@ class Registry {
     void erase_locked(std::unordered_map<std::string, Slot>::iterator it);
 
     static constexpr size_t kScan = 64;
+    static constexpr size_t kSweep = 1024;
     const size_t max_;
     const Loader load_;
     std::mutex mu_;
     std::unordered_map<std::string, Slot> rooms_;
-    std::list<Room*> recent_;  // most recently asked for first
+    std::list<Room*> recent_;                     // most recently asked for first
+    std::unordered_set<std::string> left_empty_;  // loaded, empty, not droppable at release()
 };
 
 }  // namespace ssechat::chat

@@ -119,7 +119,7 @@ void Api::grant_origin(Response& res, const std::optional<std::string>& origin) 
 
 void Api::reply(Ctx& c, Response res) {
     res.version(c.req.version());
-    res.keep_alive(c.req.keep_alive());
+    res.keep_alive(c.req.keep_alive() && !draining_);
     grant_origin(res, origin_of(c.req));
     if (c.head) {
         // The GET's length, no body (RFC 9110 9.3.2).
@@ -390,7 +390,7 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
                                     : seed ? make(status::ok, kSeedOk)
                                            : make(status::created, chat::native_json(msg));
                      res.version(version);
-                     res.keep_alive(keep);
+                     res.keep_alive(keep && !draining_);
                      grant_origin(res, origin);
                      boost::asio::post(
                          ex, [s, res = std::move(res)]() mutable { s->respond(std::move(res)); });

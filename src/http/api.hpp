@@ -1,6 +1,7 @@
 // The HTTP API: routes each request to the seed API, the native API, or operations, after
 // authentication, CORS and the per-user limits.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "http/session.hpp"
 #include "sse/event.hpp"
 #include "util/config.hpp"
+#include "util/gate.hpp"
 
 namespace ssechat::chat {
 class Hub;
@@ -26,6 +28,10 @@ class Api {
     Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards);
     const Config& config() const { return cfg_; }
     limits::Counter& connections() { return connections_; }
+    // Requests read and not yet answered; shutdown waits for them.
+    Gate& answers() { return answers_; }
+    // Shutdown began: answers close their connections, and kept-alive clients go elsewhere.
+    void drain() { draining_ = true; }
 
     // Answers through s->respond(), now or after a commit, or turns s into a stream.
     void handle(Request&& req, const std::shared_ptr<Session>& s);
@@ -82,6 +88,8 @@ class Api {
     limits::Counter streams_;                   // keyed by user
     limits::RateLimiter publishes_;             // keyed by user
     bool any_origin_;                           // cors_origins is "*"
+    Gate answers_;
+    std::atomic<bool> draining_{false};
 };
 
 }  // namespace ssechat::http

@@ -146,6 +146,7 @@ void Session::on_read(beast::error_code ec, size_t) {
     }
     first_ = false;
     stream_.expires_never();
+    owed_ = api_.answers().enter();
     api_.handle(parser_->release(), shared_from_this());
 }
 
@@ -162,6 +163,7 @@ void Session::respond(Response res, bool framed) {
 
 void Session::on_write(beast::error_code ec, bool keep_alive) {
     res_.reset();
+    owed_.reset();
     if (ec) return;
     if (!keep_alive) return linger();
     do_read();
@@ -193,6 +195,7 @@ void Session::linger_read() {
 }
 
 boost::asio::ip::tcp::socket Session::release() {
+    owed_.reset();  // a stream is not an answer that shutdown waits for
     stream_.expires_never();
     return stream_.release_socket();
 }

@@ -59,6 +59,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Api& api_;
     bool first_ = true;             // the first request gets the request timeout, later ones idle
     std::shared_ptr<void> ticket_;  // connection-limit slot; a stream keeps a copy
+    std::shared_ptr<void> owed_;    // shutdown gate: a request read and not yet answered
 };
 
 }  // namespace ssechat::http

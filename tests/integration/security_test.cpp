@@ -238,81 +238,151 @@ TEST(Security, BadInputTableGets4xxAndChangesNothing) {
     std::string deep(200, '[');
     std::vector<Case> table = {
         {"malformed request line", "GARBAGE\r\n\r\n", 400},
-        {"unknown method", "BREW /rooms HTTP/1.1\r\nHost: x\r\n\r\n", 405},
+        {"unknown method", "BREW /rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405},
         {"bad HTTP version", "GET /rooms HTTP/7.1\r\n\r\n", 400},
-        {"NUL in target", "GET /rooms\0x HTTP/1.1\r\nHost: x\r\n\r\n"s, 400},
-        {"bad percent-encoding in id", "GET /rooms/t/events?id=%ZZ HTTP/1.1\r\nHost: x\r\n\r\n",
-         400},
+        {"NUL in target", "GET /rooms\0x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"s, 400},
+        {"bad percent-encoding in id",
+         "GET /rooms/t/events?id=%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
         {"invalid UTF-8 in id",
-         "POST /rooms/t/messages?id=%FF%FE HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=%FF%FE HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}",
          400},
         {"control character in id",
-         "POST /rooms/t/messages?id=a%0Ab HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a%0Ab HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}",
          400},
         {"invalid UTF-8 in message",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 16\r\n\r\n{\"message\":\"\xff\xfe\"}",
          400},
         {"NUL in message",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 20\r\n\r\n{\"message\":\"\\u0000\"}",
          400},
         {"huge header",
-         "GET /rooms HTTP/1.1\r\nHost: x\r\nX-A: " + std::string(20000, 'a') + "\r\n\r\n", 431},
+         "GET /rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-A: " + std::string(20000, 'a') +
+             "\r\n\r\n",
+         431},
         {"duplicate Content-Length",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\nContent-Length: 16\r\n\r\n{\"message\":\"x\"}",
          400},
         {"Transfer-Encoding plus Content-Length",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 15\r\nTransfer-Encoding: "
          "chunked\r\n\r\nf\r\n{\"message\":\"x\"}\r\n0\r\n\r\n",
          400},
         {"chunk size not hex",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
          400},
         {"chunk size overflow",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nTransfer-Encoding: "
          "chunked\r\n\r\nffffffffffffffffff\r\n",
          400},
         {"body over the limit",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 9999999\r\n\r\n",
          413},
         {"deep JSON",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 200\r\n\r\n" +
              deep,
          400},
         {"duplicate JSON keys",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 31\r\n\r\n{\"message\":\"a\",\"message\":\"b\"}  ",
          400},
         {"non-string message",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 19\r\n\r\n{\"message\":{\"a\":1}}",
          400},
         {"message too long",
-         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
          "application/json\r\nContent-Length: 5014\r\n\r\n{\"message\":\"" +
              std::string(5000, 'm') + "\"}",
          413},
-        {"room with slash", "GET /rooms//events HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-        {"room ..", "GET /rooms/../events HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+        {"room with slash", "GET /rooms//events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+         400},
+        {"room ..", "GET /rooms/../events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
         {"room %2F",
-         "POST /rooms/a%2Fb/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 400},
+         "POST /rooms/a%2Fb/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nContent-Length: 0\r\n\r\n",
+         400},
         {"negative Last-Event-ID",
-         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: -5\r\n\r\n", 400},
+         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: "
+         "-5\r\n\r\n",
+         400},
         {"huge Last-Event-ID",
-         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: "
+         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: "
          "999999999999999999999999\r\n\r\n",
          400},
         {"garbage Last-Event-ID",
-         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: abc\r\n\r\n", 400},
-        {"unknown route", "GET /admin HTTP/1.1\r\nHost: x\r\n\r\n", 404},
+         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: "
+         "abc\r\n\r\n",
+         400},
+        {"unknown route", "GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404},
+        // Framing (RFC 9112): the final coding must be chunked; unknown codings are 501.
+        {"Transfer-Encoding chunked, identity",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nTransfer-Encoding: chunked, "
+         "identity\r\n\r\n",
+         400},
+        {"Transfer-Encoding xchunked",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nTransfer-Encoding: xchunked\r\n\r\n",
+         400},
+        {"Transfer-Encoding chunked twice",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nTransfer-Encoding: "
+         "chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400},
+        {"Transfer-Encoding gzip, chunked",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nTransfer-Encoding: gzip, "
+         "chunked\r\n\r\n0\r\n\r\n",
+         501},
+        {"Transfer-Encoding in HTTP/1.0",
+         "POST /rooms/t/messages?id=a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400},
+        {"missing Host", "GET /rooms HTTP/1.1\r\nConnection: close\r\n\r\n", 400},
+        {"two Host headers", "GET /rooms HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        {"unknown Expect",
+         "GET /rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\nExpect: magic\r\n\r\n", 417},
+        // Ambiguous input is refused, not guessed at.
+        {"two Last-Event-ID headers",
+         "GET /rooms/t/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nLast-Event-ID: "
+         "1\r\nLast-Event-ID: "
+         "2\r\n\r\n",
+         400},
+        {"id twice",
+         "GET /rooms/t/events?id=a&id=b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+        {"message twice in a form body",
+         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+         "application/x-www-form-urlencoded\r\nContent-Length: 19\r\n\r\nmessage=a&message=b",
+         400},
+        // Ids that could display as someone else.
+        {"C1 control in id",
+         "GET /rooms/t/events?id=a%C2%85b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+        {"bidi override in id",
+         "POST /rooms/t/messages?id=admin%E2%80%AEnimda HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\nContent-Type: "
+         "application/json\r\nContent-Length: 15\r\n\r\n{\"message\":\"x\"}",
+         400},
+        {"bidi isolate in id",
+         "GET /rooms/t/events?id=a%E2%81%A6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+        // Room list paging.
+        {"room list limit 0", "GET /rooms?limit=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+         400},
+        {"room list limit 1001",
+         "GET /rooms?limit=1001 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+        {"room list bad cursor",
+         "GET /rooms?cursor=a%2Fb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+        {"405 names what is allowed",
+         "DELETE /rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405},
     };
     for (const auto& c : table) {
         auto out = raw(srv.port(), c.bytes, 2000ms);
@@ -398,4 +468,13 @@ TEST(Security, CorsOriginListIsEchoedOnlyForListedOrigins) {
     SseClient e(srv.port(), "/rooms/r/events", {{"Origin", "http://evil.test"}});
     ASSERT_TRUE(e.wait_until([&] { return e.status != 0; }));
     EXPECT_EQ(e.head.find("Access-Control-Allow-Origin"), std::string::npos);
+}
+
+TEST(Security, TokenSubAndClaimsAreCheckedStrictly) {
+    Server srv({"--store", "memory", "--jwt-secret", "k"});
+    // A token whose sub would display as someone else.
+    std::string bidi = token({"--sub", "admin\u202e", "--secret", "k"});
+    auto r = request(srv.port(), "GET", "/rooms", "", {{"Authorization", "Bearer " + bidi}});
+    EXPECT_EQ(r.status, 401);
+    EXPECT_NE(r.body.find("bidirectional"), std::string::npos) << r.body;
 }

@@ -3,7 +3,10 @@
 #include "chat/hub.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <future>
 #include <map>
@@ -21,17 +24,28 @@ namespace {
 class FlakyStore : public store::Store {
   public:
     bool fail = false;
+    std::atomic<bool> fail_reads{false};
+    // When set, last_id() of that room waits until `release` is set (a hung store).
+    std::string slow_room;
+    std::atomic<bool> in_slow{false}, release{false};
     store::MemoryStore inner{0};
     std::vector<store::RoomMeta> rooms(const std::string& a, size_t l) override {
         return inner.rooms(a, l);
     }
-    uint64_t last_id(const std::string& r) override { return inner.last_id(r); }
+    uint64_t last_id(const std::string& r) override {
+        if (r == slow_room) {
+            in_slow = true;
+            while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return inner.last_id(r);
+    }
     void append(const std::vector<Message>& b) override {
         if (fail) throw store::StoreError("disk on fire");
         inner.append(b);
     }
     std::vector<Message> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
                                bool n) override {
+        if (fail_reads) throw store::StoreError("disk on fire");
         return inner.range(r, a, b, l, n);
     }
     bool writable() override { return !fail; }
@@ -96,6 +110,28 @@ std::vector<uint64_t> cached_ids(Room& r) {
     for (const auto& e : r.since(0).entries) ids.push_back(e.id);
     return ids;
 }
+
+// A stream subscribed through a socket pair; `fd` is the client's end.
+struct Client {
+    int fd = -1;
+    Client(Shard& s, std::shared_ptr<Room> room, const std::string& user, StreamStart start) {
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) throw std::runtime_error("socketpair");
+        boost::asio::ip::tcp::socket sock(s.ioc());
+        sock.assign(boost::asio::ip::tcp::v4(), fds[0]);
+        fd = fds[1];
+        s.subscribe(std::move(sock), std::move(room), user, start);
+    }
+    ~Client() { ::close(fd); }
+    std::string read() {
+        std::string out;
+        char buf[65536];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+            out.append(buf, static_cast<size_t>(n));
+        return out;
+    }
+};
 
 struct Result {
     PublishOutcome outcome;
@@ -259,4 +295,75 @@ TEST_F(HubCluster, PresenceChangesGoToTheClusterAndComeBackAsEvents) {
     b.presence.push_back({"p", "ann", true, 1});
     st.feed.batch(b);
     EXPECT_EQ(posted(s0), 1u);
+}
+
+TEST_F(HubCluster, AGapPastMaxReplayResetsLiveStreams) {
+    cfg.max_replay = 3;
+    auto room = hub.room("r");
+    Client live(s0, room, "watcher", StreamStart{});
+    posted(s0);
+    live.read();
+    auto msgs = st.from_elsewhere("r", 10);
+    store::FeedBatch tail;  // 1..9 never came through the log, and 9 > --max-replay
+    tail.messages = {msgs[9]};
+    st.feed.batch(tail);
+    posted(s0);
+    std::string got = live.read();
+    // The stream is told, as a resume would be, instead of seeing its ids jump 0 -> 7.
+    auto reset = got.find("event: reset\ndata: 7\n");
+    ASSERT_NE(reset, std::string::npos) << got;
+    EXPECT_LT(reset, got.find("id: 7\n"));
+    EXPECT_EQ(got.find("id: 6\n"), std::string::npos);
+    EXPECT_NE(got.find("id: 10\n"), std::string::npos);
+    // The cache restarts at 7: a resume into the gap reads the store, not a silent skip.
+    EXPECT_EQ(cached_ids(*room), (std::vector<uint64_t>{7, 8, 9, 10}));
+}
+
+TEST(Hub, AStreamThatFailsToOpenIsNoLeaveAndNoReset) {
+    Config cfg;
+    cfg.cache = 2;
+    FlakyStore st;
+    Hub hub(cfg, st);
+    Shard s0(0, hub);
+    hub.set_shards({&s0});
+    hub.start();
+    for (int i = 0; i < 5; ++i) publish_sync(hub, "r", "a", "m");
+    auto room = hub.room("r");
+    StreamStart fresh;
+    fresh.history = 0;
+    Client first(s0, room, "u", fresh);
+    EXPECT_EQ(room->online_count(), 1u);
+    // The same user's second stream resumes from before the cache; the store fails.
+    st.fail_reads = true;
+    StreamStart resume;
+    resume.since = 0;
+    Client second(s0, room, "u", resume);
+    posted(s0);
+    std::string got = second.read();
+    EXPECT_NE(got.find("store unavailable"), std::string::npos) << got;
+    EXPECT_EQ(got.find("reset"), std::string::npos) << "a store error is not a reset: " << got;
+    EXPECT_EQ(room->online_count(), 1u) << "the failed stream never joined, so it cannot leave";
+    EXPECT_EQ(first.read().find("leave"), std::string::npos);
+    hub.stop();
+}
+
+TEST(Hub, ALoadWaitingOnTheStoreDoesNotHoldUpOtherRooms) {
+    Config cfg;
+    FlakyStore st;
+    st.slow_room = "slow";
+    Hub hub(cfg, st);
+    hub.start();
+    hub.room("warm");
+    auto slow = std::async(std::launch::async, [&] { return hub.room("slow"); });
+    while (!st.in_slow) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // The registry lock is not held across the store read: other rooms, loaded or new, go on.
+    auto other = std::async(std::launch::async, [&] {
+        return hub.room("warm") != nullptr && hub.room("new") != nullptr;
+    });
+    bool done = other.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    st.release = true;
+    EXPECT_TRUE(done) << "another room waited for the hung store read";
+    EXPECT_TRUE(other.get());
+    EXPECT_NE(slow.get(), nullptr);
+    hub.stop();
 }
