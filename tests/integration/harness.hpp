@@ -58,6 +58,9 @@ Response request(int port, const std::string& method, const std::string& target,
                  const std::string& body = "", const Headers& headers = {});
 Response post_json(int port, const std::string& target, const std::string& json);
 
+// A connected loopback socket (TCP_NODELAY), or -1 when nothing accepts on the port.
+int dial(int port);
+
 // Sends raw bytes, returns every byte the server sent until it closed or `limit` passed.
 std::string raw(int port, const std::string& bytes, std::chrono::milliseconds limit = 3000ms);
 

@@ -43,14 +43,9 @@ void stop(pid_t& pid, int sig) {
 }
 
 bool accepts(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
+    int fd = dial(port);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
 }
 
 void wait_listening(int port, pid_t pid, const std::string& what) {
