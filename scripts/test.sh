@@ -3,7 +3,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer build. Ends with CTest's summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh test
 # The browser tests' one npm package (playwright-core), pinned by the lock file.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 scripts/build.sh build -DSSECHAT_TESTS=ON

@@ -9,16 +9,31 @@
 #include "http/listener.hpp"
 #include "server.hpp"
 #include "store/store.hpp"
+#include "util/log.hpp"
 #include "util/text.hpp"
 
 extern char** environ;
 
 namespace {
 
+constexpr const char* kTokenUsage =
+    "usage: ssechat token --sub USER --secret S [--ttl 1h] [--rooms a,b]\n"
+    "Prints an HS256 JWT for a server started with --jwt-secret S (for tests and trials;\n"
+    "applications sign their own).\n\n"
+    "  --sub USER      the user id (the token's sub)\n"
+    "  --secret S      the server's --jwt-secret\n"
+    "  --ttl DURATION  lifetime: a number with s, m, h or d (default 1h)\n"
+    "  --rooms a,b     rooms the token may use (default: all)\n";
+
 // ssechat token --sub alice --ttl 1h --secret S [--rooms a,b]
 int token_command(const std::vector<std::string>& args) {
     std::string sub, secret, rooms_arg;
     int64_t ttl = 3600;
+    for (const auto& a : args)
+        if (a == "--help" || a == "-h") {
+            std::cout << kTokenUsage;
+            return 0;
+        }
     for (size_t i = 0; i < args.size(); ++i) {
         auto value = [&]() -> std::string {
             if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
@@ -81,6 +96,8 @@ int main(int argc, char** argv) {
         return parsed.exit_code;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    ssechat::log::setup(parsed.config->log_level, parsed.config->log_json);
+    int status = 0;
     try {
         ssechat::Server server(*parsed.config);
         const auto& bind = parsed.config->bind;
@@ -89,13 +106,13 @@ int main(int argc, char** argv) {
         server.run();
     } catch (const ssechat::http::PortInUse& e) {
         std::cerr << "ssechat: " << e.what() << "\n";
-        return 1;
+        status = 1;
     } catch (const ssechat::store::StoreError& e) {
         std::cerr << "ssechat: " << e.what() << "\n";
-        return 1;
+        status = 1;
     } catch (const std::exception& e) {
         std::cerr << "ssechat: cannot start: " << e.what() << "\n";
-        return 1;
+        status = 1;
     }
-    return 0;
+    return status;
 }

@@ -14,6 +14,7 @@
 #include "store/memory/memory_store.hpp"
 #include "store/redis/redis_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "util/build_info.hpp"
 #include "util/log.hpp"
 
 namespace ssechat {
@@ -74,6 +75,30 @@ uint16_t Server::port() const {
 }
 
 void Server::run() {
+    const auto& c = cfg_;
+    log::Fields f = {{"version", build::version},
+                     {"commit", build::commit},
+                     {"listen", c.bind + ":" + std::to_string(port())},
+                     {"store", c.store}};
+    if (c.store == "sqlite") f.emplace_back("data", c.data_dir + "/ssechat.db");
+    if (c.store == "redis") {
+        std::string why;
+        if (auto u = store::parse_redis_url(c.redis, why))
+            f.emplace_back("redis", "redis://" + u->text());  // never the password
+    }
+    auto num = [](auto v) { return std::to_string(v); };
+    char rate[64];
+    std::snprintf(rate, sizeof rate, "%g/s burst %g", c.publish_rate, c.publish_burst);
+    f.insert(f.end(), {{"threads", num(c.threads)},
+                       {"auth", api_->auth_mode()},
+                       {"max_connections", num(c.max_connections)},
+                       {"max_connections_per_ip", num(c.max_connections_per_ip)},
+                       {"max_streams_per_user", num(c.max_streams_per_user)},
+                       {"publish_rate", rate},
+                       {"max_rooms", num(c.max_rooms)},
+                       {"max_body", num(c.max_body)},
+                       {"stream_buffer", num(c.stream_buffer)}});
+    log::info("ssechat started", f);
     hub_->start();
     for (size_t i = 0; i < shards_.size(); ++i) {
         listeners_[i]->start();
@@ -90,6 +115,18 @@ void Server::run() {
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();
+    if (stopper_.joinable()) stopper_.join();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - stop_began_)
+            .count();
+    char took[32];
+    std::snprintf(took, sizeof took, "%.0f", ms);
+    log::info("ssechat stopped", {{"streams_closed", std::to_string(stop_streams_)},
+                                  {"publishes_committed", std::to_string(stop_publishes_)},
+                                  {"answers_drained", std::to_string(stop_answers_)},
+                                  {"complete", stop_complete_ ? "yes" : "no"},
+                                  {"took_ms", took},
+                                  {"exit_status", "0"}});
 }
 
 void Server::report_refusals() {
@@ -126,6 +163,9 @@ void Server::sweep_rooms() {
 
 void Server::stop() {
     if (stopping_.exchange(true)) return;
+    stop_began_ = std::chrono::steady_clock::now();
+    stop_streams_ =
+        static_cast<size_t>(metrics().streams_native.load() + metrics().streams_legacy.load());
     // Stop accepting, end every stream on its own loop, let pending commits finish, then stop
     // the loops (idle keep-alive connections do not hold shutdown up).
     for (size_t i = 0; i < shards_.size(); ++i) {
@@ -145,10 +185,13 @@ void Server::stop() {
         // Every queued publish is committed and its answer handed to its loop; then the loops
         // run until each answer owed is written. The bound only matters for a client that
         // stopped reading its answer.
+        stop_publishes_ = hub_->pending();
         hub_->stop();
-        if (!api_->answers().wait_idle(std::chrono::seconds(5)))
-            log::warn(std::to_string(api_->answers().held()) +
-                      " answers were still unwritten after 5 s; stopping anyway");
+        stop_answers_ = api_->answers().held();
+        stop_complete_ = api_->answers().wait_idle(std::chrono::seconds(5));
+        if (!stop_complete_)
+            log::warn("stopping with answers unwritten after 5 s",
+                      {{"answers", std::to_string(api_->answers().held())}});
         for (auto& s : shards_) s->ioc().stop();
     });
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -50,6 +51,10 @@ class Server {
     std::vector<std::thread> threads_;         // loops 1..n-1; loop 0 runs on the caller of run()
     std::atomic<bool> stopping_{false};
     std::thread stopper_;  // finishes commits, then stops the loops
+    // What shutdown did, for its log line.
+    std::chrono::steady_clock::time_point stop_began_;
+    size_t stop_streams_ = 0, stop_publishes_ = 0, stop_answers_ = 0;
+    bool stop_complete_ = true;
 };
 
 }  // namespace ssechat

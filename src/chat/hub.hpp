@@ -59,6 +59,12 @@ class Hub {
     void presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                   int online);
 
+    // Publishes waiting for the store.
+    size_t pending() {
+        std::lock_guard lk(q_mu_);
+        return queue_.size();
+    }
+
     void start();
     // Commits what is pending, then stops the writer.
     void stop();

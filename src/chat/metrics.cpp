@@ -1,9 +1,33 @@
 // Prometheus text rendering of the process metrics.
 #include "chat/metrics.hpp"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <fstream>
+
+#include "util/build_info.hpp"
 
 namespace ssechat {
+
+const char* route_name(Route r) {
+    static constexpr const char* names[kRouteCount] = {"/{page}",
+                                                       "/healthz",
+                                                       "/metrics",
+                                                       "/messages",
+                                                       "/message",
+                                                       "/rooms",
+                                                       "/rooms/{room}/events",
+                                                       "/rooms/{room}/messages",
+                                                       "/rooms/{room}/presence",
+                                                       "OPTIONS",
+                                                       "unmatched",
+                                                       "unparsed"};
+    return r < kRouteCount ? names[r] : "unmatched";
+}
 
 Metrics& metrics() {
     static Metrics m;
@@ -38,6 +62,46 @@ void labeled(std::string& out, const std::string& name, const std::string& help,
     for (const auto& [value, n] : values)
         out += name + "{" + label + "=\"" + value + "\"} " + num(n) + "\n";
 }
+// When the process started, for process_start_time_seconds: static initialization runs
+// before main, so this is the start within milliseconds.
+const double kStartSeconds =
+    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+
+// The standard process_* metrics of Prometheus' client libraries, from /proc and getrusage.
+void process_metrics(std::string& out) {
+    long page = ::sysconf(_SC_PAGESIZE);
+    unsigned long vsize_pages = 0, rss_pages = 0;
+    if (std::ifstream statm("/proc/self/statm"); statm) statm >> vsize_pages >> rss_pages;
+    line(out, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
+         static_cast<double>(rss_pages) * static_cast<double>(page));
+    line(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge",
+         static_cast<double>(vsize_pages) * static_cast<double>(page));
+    double fds = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++fds;
+        ::closedir(d);
+        --fds;  // the directory stream's own descriptor
+    }
+    line(out, "process_open_fds", "Number of open file descriptors.", "gauge", fds);
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    line(out, "process_max_fds", "Maximum number of open file descriptors.", "gauge",
+         lim.rlim_cur == RLIM_INFINITY ? -1 : static_cast<double>(lim.rlim_cur));
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    line(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+         "counter", secs(ru.ru_utime) + secs(ru.ru_stime));
+    line(out, "process_start_time_seconds",
+         "Start time of the process since unix epoch in seconds.", "gauge", kStartSeconds);
+    out +=
+        "# HELP ssechat_build_info The version and commit of this binary.\n"
+        "# TYPE ssechat_build_info gauge\n";
+    out += std::string("ssechat_build_info{version=\"") + build::version + "\",commit=\"" +
+           build::commit + "\"} 1\n";
+}
+
 }  // namespace
 
 void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
@@ -89,6 +153,17 @@ std::string Metrics::render() const {
          "Resets sent to live streams because a room's missing ids were past --max-replay or "
          "trimmed.",
          "counter", v(feed_resets));
+    line(out, "ssechat_users_online", "Distinct users with an event stream open on this node.",
+         "gauge", v(users_online));
+    out +=
+        "# HELP ssechat_http_requests_total HTTP requests answered, by route template and "
+        "status class.\n# TYPE ssechat_http_requests_total counter\n";
+    for (int r = 0; r < kRouteCount; ++r)
+        for (int c = 0; c < 5; ++c)
+            if (uint64_t n = http_requests[r][c].load(std::memory_order_relaxed))
+                out += std::string("ssechat_http_requests_total{route=\"") +
+                       route_name(static_cast<Route>(r)) + "\",code=\"" + char('1' + c) + "xx\"} " +
+                       std::to_string(n) + "\n";
     line(out, "ssechat_rooms_loaded",
          "Rooms held in memory (evicted when unused, loaded again on demand).", "gauge",
          v(rooms_loaded));
@@ -96,6 +171,7 @@ std::string Metrics::render() const {
                            "Time from a publish request to its acknowledgement.");
     commit_latency.render(out, "ssechat_store_commit_seconds", "Store commit latency.");
     commit_batch.render(out, "ssechat_store_commit_batch", "Messages per store commit.");
+    process_metrics(out);
     return out;
 }
 

@@ -22,6 +22,25 @@ class Histogram {
     std::atomic<double> sum_{0};
 };
 
+// Route templates for ssechat_http_requests_total and the access log: the raw path is never
+// a label (room names would make the series unbounded).
+enum Route : uint8_t {
+    kRoutePage,  // "/" and the page's files
+    kRouteHealthz,
+    kRouteMetrics,
+    kRouteSeedStream,   // GET /messages
+    kRouteSeedPublish,  // POST /message
+    kRouteRooms,
+    kRouteRoomEvents,
+    kRouteRoomMessages,
+    kRouteRoomPresence,
+    kRoutePreflight,  // OPTIONS
+    kRouteUnmatched,  // 404, and requests refused before routing
+    kRouteUnparsed,   // refused by the HTTP layer (framing, limits)
+    kRouteCount
+};
+const char* route_name(Route r);
+
 struct Metrics {
     using Counter = std::atomic<uint64_t>;
     Counter connections_total{0};  // TCP connections accepted
@@ -44,6 +63,8 @@ struct Metrics {
     Counter feed_resets{0};       // cluster mode: live resets sent for ids that will not come
     std::atomic<int64_t> open_connections{0};  // set at scrape time from the limiter
     std::atomic<int64_t> rooms_loaded{0};      // set at scrape time from the registry
+    std::atomic<int64_t> users_online{0};      // set at scrape time: users with a stream here
+    std::array<std::array<Counter, 5>, kRouteCount> http_requests{};  // [route][status / 100 - 1]
     Histogram publish_latency{
         {.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};
     Histogram commit_latency{{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}};

@@ -1,6 +1,8 @@
 // Route handlers. The seed API keeps its exact bodies; the native API says what was wrong.
 #include "http/api.hpp"
 
+#include <openssl/crypto.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <cmath>
@@ -11,6 +13,7 @@
 #include "chat/shard.hpp"
 #include "http/assets.hpp"
 #include "http/request.hpp"
+#include "util/log.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::http {
@@ -66,6 +69,23 @@ bool number_param(const http_util::Query& q, const char* name, std::optional<uin
     if (!v) return true;
     out = text::parse_u64(*v);
     return out.has_value();
+}
+
+// The "error" of a JSON error body; the body itself otherwise (tokens are never in one).
+std::string reason_of(const std::string& body) {
+    boost::json::error_code ec;
+    auto v = boost::json::parse(body, ec);
+    if (!ec && v.is_object())
+        if (const auto* e = v.as_object().if_contains("error"); e && e->is_string())
+            return std::string(e->as_string());
+    return body.substr(0, 200);
+}
+
+bool loopback(const boost::asio::ip::address& a) {
+    if (a.is_loopback()) return true;
+    return a.is_v6() && a.to_v6().is_v4_mapped() &&
+           boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6())
+               .is_loopback();  // ::ffff:127.0.0.1
 }
 
 }  // namespace
@@ -124,10 +144,52 @@ void Api::reply(Ctx& c, Response res) {
     if (c.head) {
         // The GET's length, no body (RFC 9110 9.3.2).
         res.prepare_payload();
+        record(c.req.method_string(), c.route, res.result_int(), res.body(), c.start, c.user);
         res.body().clear();
         return c.s->respond(std::move(res), true);
     }
-    c.s->respond(std::move(res));
+    send(c, std::move(res), false);
+}
+
+void Api::send(Ctx& c, Response res, bool framed) {
+    record(c.req.method_string(), c.route, res.result_int(), res.body(), c.start, c.user);
+    c.s->respond(std::move(res), framed);
+}
+
+void Api::record(std::string_view method, Route route, unsigned status, const std::string& body,
+                 std::chrono::steady_clock::time_point start, std::string_view user) const {
+    unsigned cls = status / 100;
+    if (cls >= 1 && cls <= 5)
+        metrics().http_requests[route][cls - 1].fetch_add(1, std::memory_order_relaxed);
+    if (cfg_.access_log) {
+        double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        char took[32];
+        std::snprintf(took, sizeof took, "%.3f", ms);
+        log::access({{"method", std::string(method)},
+                     {"route", route_name(route)},
+                     {"status", std::to_string(status)},
+                     {"bytes", std::to_string(body.size())},
+                     {"ms", took},
+                     {"user", std::string(user)}});
+    }
+    if (cls == 5) {
+        // A failing store can turn every request into a 503: a few lines a second say so
+        // without burying the log.
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+        if (warn_second_.exchange(now) != now) warn_count_ = 0;
+        if (warn_count_++ < 5)
+            log::warn("server error", {{"status", std::to_string(status)},
+                                       {"route", route_name(route)},
+                                       {"reason", reason_of(body)}});
+    } else if (cls == 4 && log::enabled_debug()) {
+        log::debug("client error", {{"status", std::to_string(status)},
+                                    {"route", route_name(route)},
+                                    {"reason", reason_of(body)}});
+    }
 }
 
 void Api::wrong_method(Ctx& c, const char* allow) {
@@ -160,6 +222,7 @@ bool Api::authenticate(Ctx& c) {
         return false;
     }
     c.identity = std::move(v.identity);
+    c.user = c.identity->user;
     return true;
 }
 
@@ -178,11 +241,11 @@ std::optional<std::string> Api::user(Ctx& c, const char* fallback, bool seed) {
     if (!q) return fail("malformed query string");
     const std::string* id = http_util::find(*q, "id");
     if (!id || id->empty()) {
-        if (fallback) return std::string(fallback);
+        if (fallback) return c.user = fallback;
         return fail("missing ?id= (the user id)");
     }
     if (auto why = text::bad_user_id(*id, cfg_.max_user); !why.empty()) return fail(why);
-    return *id;
+    return c.user = *id;
 }
 
 bool Api::room_allowed(Ctx& c, const std::string& room) {
@@ -214,6 +277,7 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     auto method = c.head ? bhttp::verb::get : req.method();
 
     if (method == bhttp::verb::options) {
+        c.route = kRoutePreflight;
         // The cors package's defaults: the usual methods, echo the requested headers.
         Response res{status::no_content, req.version()};
         res.set(bhttp::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
@@ -227,40 +291,66 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
         if (const std::string* k = http_util::repeated_key(*c.query))
             return refuse(c, status::bad_request, "query parameter " + *k + " is given twice");
     if (path == "/healthz") {
+        c.route = kRouteHealthz;
         if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         bool ok = hub_.store().writable();
         return reply(c, ok ? make(status::ok, R"({"status":"ok"})")
                            : error(status::service_unavailable, "store is not writable"));
     }
     if (method == bhttp::verb::get && serve_asset(c)) return;
+    if (path == "/metrics") {
+        c.route = kRouteMetrics;
+        if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
+        if (!metrics_allowed(c)) return;
+        metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
+        metrics().rooms_loaded.store(static_cast<int64_t>(hub_.rooms_loaded()));
+        metrics().users_online.store(static_cast<int64_t>(streams_.keys()));
+        return reply(c, make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
+    }
     if (!authenticate(c)) return;
 
     if (path == "/messages") {
+        c.route = kRouteSeedStream;
         if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         return seed_stream(c);
     }
     if (path == "/message") {
+        c.route = kRouteSeedPublish;
         if (method != bhttp::verb::post) return wrong_method(c, "POST");
         return seed_publish(c);
     }
     if (path == "/rooms") {
+        c.route = kRouteRooms;
         if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         return list_rooms(c);
     }
     if (path.rfind("/rooms/", 0) == 0) return room_route(c, path.substr(7));
-    if (path == "/metrics") {
-        if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
-        metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
-        metrics().rooms_loaded.store(static_cast<int64_t>(hub_.rooms_loaded()));
-        return reply(c, make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
-    }
     refuse(c, status::not_found, "no such route: " + std::string(path));
+}
+
+bool Api::metrics_allowed(Ctx& c) {
+    // Without tokens everything is open, /metrics too. With tokens, Prometheus needs neither
+    // a user's JWT nor a user's rights: a token of its own, or the loopback interface.
+    if (!verifier_) return true;
+    if (cfg_.metrics_loopback && loopback(c.s->peer())) return true;
+    if (!cfg_.metrics_token.empty()) {
+        std::string t = token_of(c.req, nullptr);
+        if (t.size() == cfg_.metrics_token.size() &&
+            CRYPTO_memcmp(t.data(), cfg_.metrics_token.data(), t.size()) == 0)
+            return true;
+    }
+    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    refuse(c, status::unauthorized,
+           "/metrics needs the --metrics-token bearer token, or a loopback client with "
+           "--metrics-loopback");
+    return false;
 }
 
 bool Api::serve_asset(Ctx& c) {
     if (c.path != "/" && c.path.find('/', 1) != std::string_view::npos) return false;
     auto file = assets::lookup(c.path, cfg_.web_root);
     if (!file) return false;
+    c.route = kRoutePage;
     auto inm = c.req.find(bhttp::field::if_none_match);
     bool fresh = inm != c.req.end() && inm->value() == file->etag;
     Response res = make(fresh ? status::not_modified : status::ok,
@@ -332,7 +422,7 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
         Response res =
             error(status::bad_request, "a request was pipelined behind an event stream request");
         res.keep_alive(false);
-        return c.s->respond(std::move(res));
+        return send(c, std::move(res), false);
     }
     if (c.head) {
         // The head the stream would have, and no stream.
@@ -341,7 +431,7 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
         res.set(bhttp::field::cache_control, "no-cache");
         res.keep_alive(c.req.keep_alive());
         grant_origin(res, origin_of(c.req));
-        return c.s->respond(std::move(res), true);
+        return send(c, std::move(res), true);
     }
     limits::Ticket ticket;
     if (streams_.admit(user, ticket) != limits::Counter::Admit::Ok) {
@@ -355,6 +445,7 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
     bool plain = c.req.version() >= 11 && c.req.keep_alive();
     start.head = any_origin_ && plain ? nullptr : stream_head(c.req);
     start.tickets = {std::move(ticket), c.s->ticket()};
+    record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
     current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
 }
 
@@ -379,9 +470,10 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
     auto s = c.s;
     auto ex = s->executor();
     auto origin = origin_of(c.req);
+    std::string method(c.req.method_string());
     hub_.publish(std::move(r), std::move(user), std::move(text),
-                 [this, s, ex, version, keep, seed, origin](chat::PublishOutcome o,
-                                                            const chat::Message& msg) {
+                 [this, s, ex, version, keep, seed, origin, method, route = c.route,
+                  start = c.start](chat::PublishOutcome o, const chat::Message& msg) {
                      Response res = o != chat::PublishOutcome::Ok
                                         ? error(status::service_unavailable,
                                                 o == chat::PublishOutcome::Overloaded
@@ -392,6 +484,7 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
                      res.version(version);
                      res.keep_alive(keep && !draining_);
                      grant_origin(res, origin);
+                     record(method, route, res.result_int(), res.body(), start, msg.user_id);
                      boost::asio::post(
                          ex, [s, res = std::move(res)]() mutable { s->respond(std::move(res)); });
                  });
@@ -433,6 +526,10 @@ void Api::room_route(Ctx& c, std::string_view rest) {
     if (!room_allowed(c, room)) return;
     auto m = c.req.method();
     if (c.head) m = bhttp::verb::get;
+    c.route = sub == "/events"     ? kRouteRoomEvents
+              : sub == "/messages" ? kRouteRoomMessages
+              : sub == "/presence" ? kRouteRoomPresence
+                                   : kRouteUnmatched;
     if (sub == "/events") {
         if (m != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
         return native_stream(c, room);

@@ -2,10 +2,12 @@
 // authentication, CORS and the per-user limits.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "chat/metrics.hpp"
 #include "http/auth.hpp"
 #include "http/limits.hpp"
 #include "http/request.hpp"
@@ -39,6 +41,16 @@ class Api {
     // {"status":N,"error":"why"} with the status.
     Response error(beast::http::status status, const std::string& why) const;
 
+    // Counts an answered request by route template and status class, writes its access-log
+    // line when --access-log is on, logs a 5xx with its reason (at most a few a second) and,
+    // at debug level, a 4xx. `body` is the answer's body, for its size and reason.
+    void record(std::string_view method, Route route, unsigned status, const std::string& body,
+                std::chrono::steady_clock::time_point start, std::string_view user) const;
+    // "anonymous", or the token algorithm.
+    std::string auth_mode() const { return verifier_ ? verifier_->algorithm() : "anonymous"; }
+    // Distinct users with an open stream.
+    size_t users_streaming() { return streams_.keys(); }
+
   private:
     // Everything a handler needs to know about the request beyond its target.
     struct Ctx {
@@ -48,7 +60,13 @@ class Api {
         std::optional<http_util::Query> query;   // parsed once; nullopt when malformed
         std::optional<auth::Identity> identity;  // set when tokens are required
         bool head = false;                       // HEAD: routed as GET, answered without body
+        Route route = kRouteUnmatched;           // the template, for metrics and the access log
+        std::string user = "-";                  // once known, for the access log
+        std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
     };
+    // Records, then hands the answer to the session.
+    void send(Ctx& c, Response res, bool framed);
+    bool metrics_allowed(Ctx& c);
     void reply(Ctx& c, Response res);
     // The Origin header when only listed origins are allowed; the grant for a response.
     std::optional<std::string> origin_of(const Request& req) const;
@@ -89,6 +107,8 @@ class Api {
     limits::RateLimiter publishes_;             // keyed by user
     bool any_origin_;                           // cors_origins is "*"
     Gate answers_;
+    mutable std::atomic<int64_t> warn_second_{0};  // 5xx log lines: the current second
+    mutable std::atomic<int> warn_count_{0};       // and how many were written in it
     std::atomic<bool> draining_{false};
 };
 

@@ -29,6 +29,11 @@ size_t Counter::total() {
     return total_;
 }
 
+size_t Counter::keys() {
+    std::lock_guard lk(mu_);
+    return per_key_.size();
+}
+
 RateLimiter::RateLimiter(double rate, double burst)
     : period_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(rate > 0 ? std::max(burst, 1.0) / rate + 1 : 1))),

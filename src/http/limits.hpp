@@ -21,6 +21,7 @@ class Counter {
     enum class Admit { Ok, Total, PerKey };
     Admit admit(const std::string& key, Ticket& ticket);
     size_t total();
+    size_t keys();  // keys holding at least one slot
 
   private:
     void release(const std::string& key);

@@ -11,6 +11,8 @@ namespace http = beast::http;
 Session::Session(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<void> ticket)
     : stream_(std::move(sock)), api_(api), ticket_(std::move(ticket)) {
     metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+    boost::system::error_code ec;
+    peer_ = stream_.socket().remote_endpoint(ec).address();
 }
 
 Session::~Session() = default;
@@ -124,6 +126,11 @@ void Session::refuse(http::status status, const std::string& why) {
     metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
     Response res = api_.error(status, why);
     res.keep_alive(false);
+    std::string_view method = parser_ && parser_->is_header_done()
+                                  ? std::string_view(parser_->get().method_string())
+                                  : std::string_view("-");
+    api_.record(method, kRouteUnparsed, res.result_int(), res.body(),
+                std::chrono::steady_clock::now(), "-");
     respond(std::move(res));
 }
 

@@ -34,6 +34,7 @@ class Session : public std::enable_shared_from_this<Session> {
     boost::asio::ip::tcp::socket release();
 
     boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+    const boost::asio::ip::address& peer() const { return peer_; }
     const std::shared_ptr<void>& ticket() const { return ticket_; }
 
   private:
@@ -60,6 +61,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool first_ = true;             // the first request gets the request timeout, later ones idle
     std::shared_ptr<void> ticket_;  // connection-limit slot; a stream keeps a copy
     std::shared_ptr<void> owed_;    // shutdown gate: a request read and not yet answered
+    boost::asio::ip::address peer_;
 };
 
 }  // namespace ssechat::http

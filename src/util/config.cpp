@@ -1,12 +1,14 @@
 // Command line and environment parsing for Config, with strict validation of every value.
 #include "util/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <map>
 #include <thread>
 
 #include "store/redis/redis_conn.hpp"
+#include "util/build_info.hpp"
 
 namespace ssechat {
 namespace {
@@ -15,7 +17,17 @@ struct Flag {
     const char* name;
     const char* help;
     std::function<bool(Config&, const std::string&)> set;  // false: the value is invalid
+    bool is_switch = false;  // takes no value: --name means on (--name=false turns it off)
 };
+
+// A switch: "--name" alone sets it; a value may be given as true/false, 1/0, on/off.
+std::function<bool(Config&, const std::string&)> on_off(bool Config::*field) {
+    return [=](Config& c, const std::string& v) {
+        if (v == "true" || v == "1" || v == "on" || v == "yes") return c.*field = true, true;
+        if (v == "false" || v == "0" || v == "off" || v == "no") return c.*field = false, true;
+        return false;
+    };
+}
 
 bool parse_uint(const std::string& s, uint64_t lo, uint64_t hi, uint64_t& out) {
     if (s.empty()) return false;
@@ -92,7 +104,9 @@ const std::vector<Flag>& flags() {
          number(&Config::legacy_history, 1, 100000)},
         {"history", "messages replayed to a fresh native stream (default 50)",
          number(&Config::history, 0, 100000)},
-        {"max-rooms", "rooms held in memory; creating more answers 503 (default 100000)",
+        {"max-rooms",
+         "rooms held in memory; unused ones make way, 503 only when all are in use (default "
+         "100000)",
          number(&Config::max_rooms, 1, 100000000)},
         {"max-replay",
          "most messages one resume replays; further back gets a reset (default 10000)",
@@ -149,6 +163,25 @@ const std::vector<Flag>& flags() {
              }
              return !c.cors_origins.empty();
          }},
+        {"log-level", "trace, debug, info (default), warn, error or off",
+         [](Config& c, const std::string& v) {
+             static const char* ok[] = {"trace", "debug", "info", "warn", "error", "off"};
+             if (std::find(std::begin(ok), std::end(ok), v) == std::end(ok)) return false;
+             c.log_level = v;
+             return true;
+         }},
+        {"log-format", "text (default) or json, one object per line",
+         [](Config& c, const std::string& v) {
+             if (v != "text" && v != "json") return false;
+             c.log_json = v == "json";
+             return true;
+         }},
+        {"access-log", "log one line per request: method, route, status, bytes, time, user",
+         on_off(&Config::access_log), true},
+        {"metrics-token", "with tokens on: a bearer token that may read /metrics",
+         text(&Config::metrics_token)},
+        {"metrics-loopback", "with tokens on: loopback clients may read /metrics without a token",
+         on_off(&Config::metrics_loopback), true},
     };
     return all;
 }
@@ -170,15 +203,81 @@ const Flag* find_flag(const std::string& name) {
 std::string usage() {
     std::string u =
         "usage: ssechat [options]\n"
-        "A Server-Sent Events chat server.\n\noptions (each also as SSECHAT_NAME in the "
-        "environment):\n";
+        "       ssechat token --sub USER --secret S [--ttl 1h] [--rooms a,b]\n"
+        "A Server-Sent Events chat server.\n\n"
+        "commands:\n"
+        "  token                   print a signed HS256 token for testing (ssechat token --help)\n"
+        "\noptions (each also as SSECHAT_NAME in the environment):\n";
     for (const auto& f : flags()) {
-        std::string left = std::string("  --") + f.name + " VALUE";
-        if (left.size() < 26) left.resize(26, ' ');
+        std::string left = std::string("  --") + f.name + (f.is_switch ? "" : " VALUE");
+        // A long name gets its text on the next line instead of running into it.
+        if (left.size() + 2 > 26)
+            left += "\n" + std::string(26, ' ');
+        else
+            left.resize(26, ' ');
         u += left + f.help + "\n";
     }
-    u += "  --help                  this text\n  --version               print the version\n";
+    u += "  --help                  this text\n  --version               print the version and "
+         "commit\n";
     return u;
+}
+
+namespace {
+// roff treats a leading '.' or '\'' as a request and '\\' as an escape.
+std::string roff(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\\')
+            out += "\\e";
+        else if (c == '-')
+            out += "\\-";
+        else
+            out += c;
+    }
+    if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
+    return out;
+}
+}  // namespace
+
+std::string man_page() {
+    std::string m = ".TH SSECHAT 1 \"\" \"ssechat " + std::string(build::version) +
+                    "\" \"User Commands\"\n"
+                    ".SH NAME\nssechat \\- a chat server over Server\\-Sent Events\n"
+                    ".SH SYNOPSIS\n.B ssechat\n[\\fIoptions\\fR]\n.br\n.B ssechat token\n"
+                    "\\-\\-sub \\fIUSER\\fR \\-\\-secret \\fIS\\fR [\\-\\-ttl \\fI1h\\fR] "
+                    "[\\-\\-rooms \\fIa,b\\fR]\n"
+                    ".SH DESCRIPTION\nssechat serves chat rooms to browsers and other clients over "
+                    "Server\\-Sent Events, with history in SQLite (or Redis, for several nodes), "
+                    "resume by Last\\-Event\\-ID, presence and JWT authentication. Open "
+                    "http://localhost:3000/ for its chat page.\n"
+                    ".SH OPTIONS\nEvery option can also be set as an environment variable "
+                    "SSECHAT_\\fINAME\\fR (\\-\\-max\\-body is SSECHAT_MAX_BODY); options "
+                    "win.\n";
+    for (const auto& f : flags()) {
+        m += ".TP\n.B \\-\\-" + roff(f.name) + (f.is_switch ? "" : " \\fIVALUE\\fR") + "\n";
+        m += roff(f.help) + "\n";
+    }
+    m += ".TP\n.B \\-\\-help\nPrint the options and exit.\n"
+         ".TP\n.B \\-\\-version\nPrint the version and commit and exit.\n"
+         ".SH SIGNALS\nSIGINT and SIGTERM stop accepting, end the streams, commit what is "
+         "pending, write the answers still owed, and exit 0.\n"
+         ".SH EXIT STATUS\n0 after a clean stop; 1 when startup fails (a port in use, a "
+         "database that cannot be opened); 2 for a bad option.\n"
+         ".SH FILES\n.TP\n.I /var/lib/ssechat/ssechat.db\nThe database of the packaged "
+         "service (its \\-\\-data folder).\n"
+         ".SH SEE ALSO\nThe README and docs/ARCHITECTURE.md of the source tree.\n";
+    return m;
+}
+
+std::string describe(const Config& c) {
+    std::string d = "store=" + c.store;
+    if (c.store == "sqlite") d += " data=" + c.data_dir + "/ssechat.db";
+    if (c.store == "redis") {
+        std::string why;
+        if (auto u = store::parse_redis_url(c.redis, why)) d += " redis=redis://" + u->text();
+    }
+    d += " threads=" + std::to_string(c.threads);
+    return d;
 }
 
 ParseResult parse_config(const std::vector<std::string>& args,
@@ -205,8 +304,12 @@ ParseResult parse_config(const std::vector<std::string>& args,
             r.output = usage();
             return r;
         }
+        if (a == "--man") {  // the build writes ssechat.1 with it
+            r.output = man_page();
+            return r;
+        }
         if (a == "--version") {
-            r.output = std::string("ssechat ") + SSECHAT_VERSION;
+            r.output = std::string("ssechat ") + build::version + " (commit " + build::commit + ")";
             return r;
         }
         if (a.rfind("--", 0) != 0) {
@@ -227,7 +330,9 @@ ParseResult parse_config(const std::vector<std::string>& args,
             r.exit_code = 2;
             return r;
         }
-        if (!inline_value) {
+        if (!inline_value && f->is_switch) {
+            value = "true";
+        } else if (!inline_value) {
             if (i + 1 >= args.size()) {
                 r.output = "ssechat: option '--" + name + "' needs a value";
                 r.exit_code = 2;

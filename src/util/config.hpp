@@ -46,6 +46,11 @@ struct Config {
     std::string jwt_secret;            // HS256 secret: tokens required when set
     std::string jwt_key;               // PEM public key file for RS256/ES256
     std::vector<std::string> cors_origins = {"*"};  // allowed Origins, or "*"
+    std::string log_level = "info";                 // trace, debug, info, warn, error, off
+    bool log_json = false;                          // --log-format json
+    bool access_log = false;                        // one line per request
+    std::string metrics_token;      // with tokens on: a bearer token that may read /metrics
+    bool metrics_loopback = false;  // with tokens on: loopback clients may read /metrics
 };
 
 // Outcome of parsing argv: either a config to run, or something to print and an exit code.
@@ -59,5 +64,11 @@ struct ParseResult {
 ParseResult parse_config(const std::vector<std::string>& args, const std::vector<std::string>& env);
 
 std::string usage();
+
+// The man page, ssechat(1), in roff, from the same flag table as usage().
+std::string man_page();
+
+// What the startup line says about the configuration (store, threads, auth, limits).
+std::string describe(const Config& c);
 
 }  // namespace ssechat

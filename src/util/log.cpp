@@ -1,28 +1,94 @@
-// Writes whole lines with one write(2) so lines from different loops never interleave.
+// spdlog with one stderr sink. The JSON format escapes through Boost.JSON, so a message or a
+// field can never break a line or the object.
 #include "util/log.hpp"
 
-#include <unistd.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
-#include <string>
+#include <atomic>
+#include <boost/json.hpp>
+#include <mutex>
 
 namespace ssechat::log {
+
 namespace {
-void emit(std::string_view level, std::string_view msg) {
-    std::string line;
-    line.reserve(level.size() + msg.size() + 2);
-    line.append(level).append(msg).push_back('\n');
-    [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+
+std::atomic<bool> json_{false};
+
+spdlog::logger& logger() {
+    static std::shared_ptr<spdlog::logger> l = [] {
+        auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+        auto lg = std::make_shared<spdlog::logger>("ssechat", sink);
+        lg->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+            "%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc));
+        lg->set_level(spdlog::level::info);
+        lg->flush_on(spdlog::level::trace);  // stderr: every line at once, even at a crash
+        return lg;
+    }();
+    return *l;
 }
+
+std::string text_line(std::string_view msg, const Fields& f) {
+    std::string out(msg);
+    for (const auto& [k, v] : f) {
+        out.append(" ").append(k).append("=");
+        bool quote = v.empty() || v.find_first_of(" \"=\n") != std::string::npos;
+        if (quote)
+            out.append(boost::json::serialize(boost::json::string(v)));
+        else
+            out.append(v);
+    }
+    return out;
+}
+
+std::string json_body(std::string_view msg, const Fields& f) {
+    // The pattern supplies {"ts":..,"level":.., and the closing brace.
+    std::string out = "\"msg\":" + boost::json::serialize(boost::json::string(msg));
+    for (const auto& [k, v] : f)
+        out.append(",\"").append(k).append("\":").append(
+            boost::json::serialize(boost::json::string(v)));
+    return out;
+}
+
+void emit(spdlog::level::level_enum lv, std::string_view msg, const Fields& f) {
+    auto& l = logger();
+    if (!l.should_log(lv)) return;
+    l.log(lv, json_ ? json_body(msg, f) : text_line(msg, f));
+}
+
 }  // namespace
 
-void info(std::string_view msg) {
-    emit("info: ", msg);
+bool setup(std::string_view level, bool json) {
+    auto lv = spdlog::level::from_str(std::string(level));
+    if (lv == spdlog::level::off && level != "off") return false;
+    auto& l = logger();
+    l.set_level(lv);
+    json_ = json;
+    l.set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        json ? R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v",
+        spdlog::pattern_time_type::utc));
+    return true;
 }
-void warn(std::string_view msg) {
-    emit("warn: ", msg);
+
+bool enabled_debug() {
+    return logger().should_log(spdlog::level::debug);
 }
-void error(std::string_view msg) {
-    emit("error: ", msg);
+
+void debug(std::string_view msg, const Fields& f) {
+    emit(spdlog::level::debug, msg, f);
+}
+void info(std::string_view msg, const Fields& f) {
+    emit(spdlog::level::info, msg, f);
+}
+void warn(std::string_view msg, const Fields& f) {
+    emit(spdlog::level::warn, msg, f);
+}
+void error(std::string_view msg, const Fields& f) {
+    emit(spdlog::level::err, msg, f);
+}
+void access(const Fields& f) {
+    emit(spdlog::level::info, "request", f);
 }
 
 }  // namespace ssechat::log

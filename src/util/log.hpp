@@ -1,11 +1,28 @@
-// Minimal leveled logging to stderr; one line per call, safe across threads.
+// Leveled logging through spdlog: one line per call, RFC 3339 UTC timestamps, text or JSON,
+// safe across threads. Every caller goes through these functions, so the format is decided
+// in one place.
 #pragma once
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ssechat::log {
 
-void info(std::string_view msg);
-void warn(std::string_view msg);
-void error(std::string_view msg);
+// Extra key/value pairs: after the message in text ("k=v"), fields of the object in JSON.
+using Fields = std::vector<std::pair<std::string_view, std::string>>;
+
+// Sets the level (trace, debug, info, warn, error, off) and the format (text or json).
+// Before it is called, lines go out as text at info. False for an unknown level.
+bool setup(std::string_view level, bool json);
+bool enabled_debug();
+
+void debug(std::string_view msg, const Fields& f = {});
+void info(std::string_view msg, const Fields& f = {});
+void warn(std::string_view msg, const Fields& f = {});
+void error(std::string_view msg, const Fields& f = {});
+
+// The same line as info() would write, for the access log, which has its own switch.
+void access(const Fields& f);
 
 }  // namespace ssechat::log

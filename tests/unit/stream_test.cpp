@@ -21,7 +21,9 @@ TEST(Stream, QueueHoldsOnlyWhatIsUnsentForAReaderThatStaysBehind) {
     asio::ip::tcp::socket server(ioc);
     server.assign(asio::ip::tcp::v4(), fds[0]);
     auto s = std::make_shared<sse::Stream>(std::move(server), 8 << 20);
-    auto ev = std::make_shared<const std::string>(std::string(99, 'x') + "\n");
+    std::string line(100, 'x');
+    line.back() = '\n';
+    auto ev = std::make_shared<const std::string>(std::move(line));
     // 200 KB behind from the start, then read exactly as fast as events are sent.
     for (int i = 0; i < 2000; ++i) ASSERT_NE(s->send(ev), sse::SendStatus::Dropped);
     size_t owed = 0, most = 0;
