@@ -23,6 +23,7 @@ const char* route_name(Route r) {
                                                        "/rooms/{room}/events",
                                                        "/rooms/{room}/messages",
                                                        "/rooms/{room}/presence",
+                                                       "/me",
                                                        "OPTIONS",
                                                        "unmatched",
                                                        "unparsed"};

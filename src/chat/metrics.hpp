@@ -34,6 +34,7 @@ enum Route : uint8_t {
     kRouteRoomEvents,
     kRouteRoomMessages,
     kRouteRoomPresence,
+    kRouteMe,         // GET /me
     kRoutePreflight,  // OPTIONS
     kRouteUnmatched,  // 404, and requests refused before routing
     kRouteUnparsed,   // refused by the HTTP layer (framing, limits)

@@ -325,6 +325,22 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
         return list_rooms(c);
     }
     if (path.rfind("/rooms/", 0) == 0) return room_route(c, path.substr(7));
+    if (path == "/me") {
+        c.route = kRouteMe;
+        if (method != bhttp::verb::get) return wrong_method(c, "GET, HEAD");
+        // Who the page is signed in as (and until when): with tokens, the token's sub;
+        // anonymous, nobody: the page then asks for a name.
+        boost::json::object o;
+        o["auth"] = auth_mode();
+        if (c.identity) {
+            o["user_id"] = c.identity->user;
+            o["expires"] = c.identity->exp;
+        } else {
+            o["user_id"] = nullptr;
+            o["expires"] = nullptr;
+        }
+        return reply(c, make(status::ok, boost::json::serialize(o)));
+    }
     refuse(c, status::not_found, "no such route: " + std::string(path));
 }
 

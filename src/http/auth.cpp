@@ -187,6 +187,7 @@ Verdict Verifier::verify(std::string_view token, int64_t now_s) const {
         return deny(401, "token has no sub claim");
     Verdict v;
     v.identity.user = std::string(sub->as_string());
+    v.identity.exp = exp;
     if (!text::valid_utf8(v.identity.user)) return deny(401, "token sub is not valid UTF-8");
     if (const auto* rooms = claims.if_contains("rooms")) {
         if (!rooms->is_array()) return deny(401, "token rooms claim must be an array");

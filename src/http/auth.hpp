@@ -12,6 +12,7 @@ namespace ssechat::auth {
 struct Identity {
     std::string user;                               // the token's "sub"
     std::optional<std::vector<std::string>> rooms;  // the "rooms" claim; absent: every room
+    int64_t exp = 0;                                // the "exp" claim, unix seconds
     bool may_use(std::string_view room) const;
 };
 

@@ -2,66 +2,23 @@
 // Run by CTest with SSECHAT_BINARY and SCREENSHOT_DIR set.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { BINARY as BIN, FLAGS, startServer as start, stopServer as stop, openAs as open, say,
+  texts, waitForText, publish as post } from "./lib.mjs";
 
-const BINARY = process.env.SSECHAT_BINARY;
+const BINARY = BIN;
 const SHOTS = process.env.SCREENSHOT_DIR || "screenshots";
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"];
 const dataDir = mkdtempSync(join(tmpdir(), "ssechat-browser-"));
 let server = null, port = 0, base = "", browser = null;
 
-function startServer(p) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BINARY, ["--port", String(p), "--data", dataDir, "--publish-rate", "0",
-      "--retry", "300", "--heartbeat", "2"], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("no banner: " + out)), 15000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/listening at http:\/\/localhost:(\d+)/);
-      if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]) }); }
-    });
-    child.on("exit", (code) => reject(new Error("server exited " + code)));
-  });
-}
-function stopServer() {
-  return new Promise((resolve) => {
-    server.child.removeAllListeners("exit");
-    server.child.on("exit", resolve);
-    server.child.kill("SIGTERM");
-  });
-}
-async function publish(room, user, message) {
-  const r = await fetch(`${base}/rooms/${room}/messages?id=${encodeURIComponent(user)}`, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ message }),
-  });
-  const body = await r.text();
-  assert.equal(r.status, 201, body);
-  return JSON.parse(body);
-}
-async function openAs(context, name, hash, viewport) {
-  await context.addInitScript((n) => localStorage.setItem("ssechat.name", n), name);
-  const page = await context.newPage();
-  if (viewport) await page.setViewportSize(viewport);
-  page.on("pageerror", (e) => { throw new Error(`page error in ${name}: ${e.message}`); });
-  await page.goto(`${base}/#${hash}`);
-  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10000 });
-  return page;
-}
-async function say(page, text) {
-  await page.fill("#text", text);
-  await page.press("#text", "Enter");
-}
-const texts = (page) => page.$$eval("#messages li.msg:not(.pending) .text", (els) => els.map((e) => e.textContent));
-async function waitForText(page, text, timeout = 10000) {
-  await page.waitForFunction((t) => [...document.querySelectorAll("#messages li.msg .text")]
-    .some((e) => e.textContent === t), text, { timeout });
-}
+const startServer = (p) => start(p, ["--data", dataDir, "--publish-rate", "0", "--retry", "300",
+  "--heartbeat", "2"]);
+const stopServer = () => stop(server);
+const publish = (room, user, message) => post(base, room, user, message);
+const openAs = (context, name, hash, viewport) => open(context, base, name, hash, viewport);
 
 before(async () => {
   assert.ok(BINARY, "SSECHAT_BINARY must name the server binary");
@@ -132,18 +89,28 @@ test("a server restart mid-chat ends with every message shown exactly once", asy
   await waitForText(bob, "before restart 1");
   await stopServer();
   await alice.waitForSelector('#conn:not([data-state="connected"])', { timeout: 10000 });
+  // Sent while the server is down: it fails, and goes again by itself after the reconnect.
+  await say(alice, "sent while down");
+  await alice.waitForSelector("#messages li.failed", { timeout: 15000 });
   server = await startServer(port);
   // While the pages reconnect, messages keep coming; Last-Event-ID brings them back.
   await publish("restart", "carol", "during reconnect");
   await alice.waitForSelector('#conn[data-state="connected"]', { timeout: 15000 });
   await bob.waitForSelector('#conn[data-state="connected"]', { timeout: 15000 });
   await say(bob, "after restart");
-  const want = ["before restart 1", "before restart 2", "during reconnect", "after restart"];
+  const want = ["before restart 1", "before restart 2", "during reconnect", "sent while down",
+    "after restart"];
   for (const page of [alice, bob]) {
-    await waitForText(page, "after restart");
-    await waitForText(page, "during reconnect");
-    assert.deepEqual(await texts(page), want);
+    for (const t of want) await waitForText(page, t);
+    const got = await texts(page);
+    assert.deepEqual([...got].sort(), [...want].sort(), "each once: " + got.join(" | "));
+    assert.deepEqual(got.slice(0, 2), want.slice(0, 2));
+    assert.equal(await page.$$eval("#messages li.failed, #messages li.pending", (e) => e.length), 0);
   }
+  // Both reconnected and joined again: each is announced to the other once, not twice.
+  const joins = await bob.$$eval("#messages li.notice", (els) =>
+    els.filter((e) => e.textContent === "alice joined").length);
+  assert.ok(joins <= 1, `"alice joined" shown ${joins} times`);
   await a.close();
   await b.close();
 });

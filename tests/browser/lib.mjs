@@ -1,0 +1,69 @@
+// What the browser tests share: chromium's flags, starting the real binary, and page helpers.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+
+export const BINARY = process.env.SSECHAT_BINARY;
+export const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"];
+
+// Starts ssechat with args (plus --port p) and resolves with { child, port } at its banner.
+export function startServer(p, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, ["--port", String(p), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("no banner: " + out)), 30000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening at http:\/\/localhost:(\d+)/);
+      if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]) }); }
+    });
+    child.on("exit", (code) => reject(new Error("server exited " + code)));
+  });
+}
+export function stopServer(server) {
+  return new Promise((resolve) => {
+    server.child.removeAllListeners("exit");
+    server.child.on("exit", resolve);
+    server.child.kill("SIGTERM");
+  });
+}
+// Runs the binary to completion (for `ssechat token`); resolves with its stdout.
+export function runBinary(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => { out += d; });
+    child.on("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error("exit " + code))));
+  });
+}
+export function failOnPageErrors(page, who) {
+  page.on("pageerror", (e) => { throw new Error(`page error in ${who}: ${e.message}`); });
+}
+// Opens the page as `name` (known to the page already, so it asks for none).
+export async function openAs(context, base, name, hash, viewport) {
+  await context.addInitScript((n) => localStorage.setItem("ssechat.name", n), name);
+  const page = await context.newPage();
+  if (viewport) await page.setViewportSize(viewport);
+  failOnPageErrors(page, name);
+  await page.goto(`${base}/#${hash}`);
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10000 });
+  return page;
+}
+export async function say(page, text) {
+  await page.fill("#text", text);
+  await page.press("#text", "Enter");
+}
+export const texts = (page) =>
+  page.$$eval("#messages li.msg:not(.pending) .text", (els) => els.map((e) => e.textContent));
+export async function waitForText(page, text, timeout = 10000) {
+  await page.waitForFunction((t) => [...document.querySelectorAll("#messages li.msg .text")]
+    .some((e) => e.textContent === t), text, { timeout });
+}
+export async function publish(base, room, user, message) {
+  const r = await fetch(`${base}/rooms/${room}/messages?id=${encodeURIComponent(user)}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ message }),
+  });
+  const body = await r.text();
+  assert.equal(r.status, 201, body);
+  return JSON.parse(body);
+}
