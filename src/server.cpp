@@ -100,6 +100,7 @@ void Server::run() {
                        {"stream_buffer", num(c.stream_buffer)}});
     log::info("ssechat started", f);
     hub_->start();
+    for (auto& sh : shards_) keep_.push_back(asio::make_work_guard(sh->ioc()));
     for (size_t i = 0; i < shards_.size(); ++i) {
         listeners_[i]->start();
         shards_[i]->start_heartbeat();
@@ -192,6 +193,7 @@ void Server::stop() {
         if (!stop_complete_)
             log::warn("stopping with answers unwritten after 5 s",
                       {{"answers", std::to_string(api_->answers().held())}});
+        for (auto& k : keep_) k.reset();
         for (auto& s : shards_) s->ioc().stop();
     });
 }

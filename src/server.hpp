@@ -2,6 +2,8 @@
 #pragma once
 #include <array>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -49,6 +51,10 @@ class Server {
     std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
     std::array<uint64_t, 5> refusals_seen_{};  // refusal counters at the last report
     std::vector<std::thread> threads_;         // loops 1..n-1; loop 0 runs on the caller of run()
+    // Keep every loop running until shutdown has written the answers it owes: a loop whose
+    // sessions all wait on the writer has no I/O pending, and would otherwise return from
+    // run() with those answers still to post.
+    std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_;
     std::atomic<bool> stopping_{false};
     std::thread stopper_;  // finishes commits, then stops the loops
     // What shutdown did, for its log line.

@@ -48,7 +48,7 @@ void Histogram::observe(double v) {
 namespace {
 std::string num(double v) {
     char b[64];
-    std::snprintf(b, sizeof b, "%.9g", v);
+    std::snprintf(b, sizeof b, "%.17g", v);  // exact for counters past 10^9
     return b;
 }
 void line(std::string& out, const std::string& name, const std::string& help, const char* type,

@@ -182,6 +182,7 @@ TEST(Holes, AnswersOwedAtShutdownAreDeliveredUnderPublishLoad) {
     std::mutex mu;
     std::set<std::string> acked;
     int answered_503 = 0, lost_answers = 0;
+    std::string server_log;
     {
         Server srv({"--data", dir, "--publish-rate", "0", "--threads", "2"});
         std::atomic<bool> stop{false};
@@ -216,6 +217,7 @@ TEST(Holes, AnswersOwedAtShutdownAreDeliveredUnderPublishLoad) {
         EXPECT_EQ(srv.terminate(10000ms), 0);
         stop = true;
         for (auto& t : ts) t.join();
+        server_log = srv.stderr_text();
     }
     ASSERT_GT(acked.size(), 50u);
     Server again({"--data", dir});
@@ -234,7 +236,8 @@ TEST(Holes, AnswersOwedAtShutdownAreDeliveredUnderPublishLoad) {
     // Every acknowledged message is stored, and every stored one was acknowledged: a commit
     // whose answer died with the process would be stored but missing from `acked`.
     for (const auto& t : acked) EXPECT_TRUE(stored.count(t)) << "acknowledged, lost: " << t;
-    for (const auto& t : stored) EXPECT_TRUE(acked.count(t)) << "stored, never answered: " << t;
+    for (const auto& t : stored)
+        EXPECT_TRUE(acked.count(t)) << "stored, never answered: " << t << "\n" << server_log;
     RecordProperty("acked", static_cast<int>(acked.size()));
     RecordProperty("refused_503", answered_503);
     RecordProperty("unanswered", lost_answers);
