@@ -91,10 +91,10 @@ void Stream::arm_write() {
 }
 
 void Stream::flush() {
-    while (!queue_.empty()) {
+    while (head_ < queue_.size()) {
         iovec iov[kMaxIov];
         size_t n = 0;
-        for (size_t i = 0; i < queue_.size() && n < kMaxIov; ++i, ++n) {
+        for (size_t i = head_; i < queue_.size() && n < kMaxIov; ++i, ++n) {
             const auto& p = queue_[i];
             iov[n] = {const_cast<char*>(p.buf->data() + p.off), p.buf->size() - p.off};
         }
@@ -104,6 +104,7 @@ void Stream::flush() {
         ssize_t w = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                drop_sent();
                 arm_write();
                 return;
             }
@@ -114,11 +115,12 @@ void Stream::flush() {
         auto left = static_cast<size_t>(w);
         queued_bytes_ -= left;
         while (left > 0) {
-            auto& p = queue_.front();
+            auto& p = queue_[head_];
             size_t rest = p.buf->size() - p.off;
             if (left >= rest) {
                 left -= rest;
-                queue_.pop_front();
+                p.buf.reset();
+                ++head_;
             } else {
                 p.off += left;
                 left = 0;
@@ -126,9 +128,17 @@ void Stream::flush() {
         }
     }
     // Drained: give the memory back and end the replay's allowance.
-    std::deque<Pending>().swap(queue_);
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
     allowance_ = 0;
     writing_ = false;
+}
+
+void Stream::drop_sent() {
+    // Amortized O(1) per entry: the sent prefix goes once it is at least half the queue.
+    if (head_ < 64 || head_ * 2 < queue_.size()) return;
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
 }
 
 void Stream::watch_peer() {
@@ -160,7 +170,8 @@ void Stream::close() {
     boost::system::error_code ec;
     sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     sock_.close(ec);
-    queue_.clear();
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
     queued_bytes_ = 0;
     on_closed();
 }

@@ -348,6 +348,16 @@ TEST(Cluster, AWrongPasswordStopsStartupWithOneLine) {
                "redis://:right@127.0.0.1:" + std::to_string(redis.port()) + "/3"});
     EXPECT_EQ(publish(ok.port(), "db3", "x", "hi"), 1u);
     EXPECT_EQ(redis.cli({"-a", "right", "-n", "3", "HGET", "ssechat:rooms", "db3"}), "1\n");
+    // The startup line names the Redis, never its password.
+    EXPECT_EQ(ok.terminate(), 0);
+    std::string err = ok.stderr_text();
+    auto start = err.substr(err.find("ssechat started"));
+    start = start.substr(0, start.find('\n'));
+    EXPECT_NE(
+        start.find("store=redis redis=redis://127.0.0.1:" + std::to_string(redis.port()) + "/3"),
+        std::string::npos)
+        << start;
+    EXPECT_EQ(err.find("right"), std::string::npos) << err;
 }
 
 TEST(Cluster, BadRedisUrlIsRefusedAtOnce) {

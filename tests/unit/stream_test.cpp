@@ -38,8 +38,9 @@ TEST(Stream, QueueHoldsOnlyWhatIsUnsentForAReaderThatStaysBehind) {
     }
     EXPECT_FALSE(s->closed());
     EXPECT_GT(s->queued_buffers(), 0u) << "the reader never caught up, as intended";
-    // Unsent entries only: about 2,000 behind, never the 100,000 sent meanwhile.
-    EXPECT_LT(most, 4000u);
+    // About 2,000 behind: the queue holds at most about twice that (sent entries are dropped
+    // in bulk), never the 100,000 sent meanwhile.
+    EXPECT_LT(most, 5000u);
     EXPECT_LT(s->queued_bytes(), size_t{400000});
     s->close();
     ::close(fds[1]);
