@@ -42,7 +42,7 @@ async function openAs(context, base, name, room) {
   const page = await context.newPage();
   page.on("pageerror", (e) => { throw new Error(`page error in ${name}: ${e.message}`); });
   await page.goto(`${base}/#${room}`);
-  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10000 });
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 20000 });
   return page;
 }
 async function waitForText(page, text) {

@@ -46,7 +46,7 @@ export async function openAs(context, base, name, hash, viewport) {
   if (viewport) await page.setViewportSize(viewport);
   failOnPageErrors(page, name);
   await page.goto(`${base}/#${hash}`);
-  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 10000 });
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 20000 });
   return page;
 }
 export async function say(page, text) {
