@@ -7,10 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "chat/message.hpp"
+#include "model/message.hpp"
 #include "sse/event.hpp"
 
 namespace ssechat::chat {
+
+using model::legacy_json;
+using model::Message;
+using model::native_event;
+using model::native_json;
 
 // A committed message, encoded once: its JSON and its SSE event are shared by every reader.
 struct Entry {

@@ -489,14 +489,14 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
     std::string method(c.req.method_string());
     hub_.publish(std::move(r), std::move(user), std::move(text),
                  [this, s, ex, version, keep, seed, origin, method, route = c.route,
-                  start = c.start](chat::PublishOutcome o, const chat::Message& msg) {
+                  start = c.start](chat::PublishOutcome o, const model::Message& msg) {
                      Response res = o != chat::PublishOutcome::Ok
                                         ? error(status::service_unavailable,
                                                 o == chat::PublishOutcome::Overloaded
                                                     ? "server is overloaded, retry later"
                                                     : "message could not be stored")
                                     : seed ? make(status::ok, kSeedOk)
-                                           : make(status::created, chat::native_json(msg));
+                                           : make(status::created, model::native_json(msg));
                      res.version(version);
                      res.keep_alive(keep && !draining_);
                      grant_origin(res, origin);
@@ -592,7 +592,7 @@ void Api::history(Ctx& c, const std::string& room) {
         return refuse(c, status::bad_request, "limit must be an integer from 1 to 500");
     size_t n = limit ? *limit : 50;
     uint64_t hi = before ? *before : UINT64_MAX;
-    std::vector<chat::Message> msgs;
+    std::vector<model::Message> msgs;
     bool has_more = false;
     try {
         if (after) {
@@ -610,7 +610,7 @@ void Api::history(Ctx& c, const std::string& room) {
     std::string body = "{\"messages\":[";
     for (size_t i = 0; i < msgs.size(); ++i) {
         if (i) body += ',';
-        body += chat::native_json(msgs[i]);
+        body += model::native_json(msgs[i]);
     }
     body += "],\"has_more\":";
     body += has_more ? "true}" : "false}";

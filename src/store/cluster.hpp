@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "chat/message.hpp"
+#include "model/message.hpp"
 
 namespace ssechat::store {
 
@@ -19,7 +19,7 @@ struct PresenceChange {
 
 // One read of the cluster feed, in log order. Messages of one room arrive in id order.
 struct FeedBatch {
-    std::vector<chat::Message> messages;
+    std::vector<model::Message> messages;
     std::vector<PresenceChange> presence;
 };
 
@@ -37,7 +37,7 @@ class Cluster {
     // Stores the batch atomically and durably, and fills in the id of each message. Throws
     // StoreError when the store cannot be reached; then nothing of the batch is stored, or,
     // when the reply was lost, all of it.
-    virtual void publish(std::vector<chat::Message>& batch) = 0;
+    virtual void publish(std::vector<model::Message>& batch) = 0;
 
     // Starts following every node's commits and presence changes from now on. Handlers run
     // on one feed thread. Reading resumes from the last entry seen after any outage.

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "chat/message.hpp"
+#include "model/message.hpp"
 
 namespace ssechat::store {
 class Cluster;
@@ -39,13 +39,13 @@ class Store {
 
     // Stores a batch atomically and durably before returning (all or nothing). Ids are already
     // assigned and increase within each room. Applies the retention limit. Throws StoreError.
-    virtual void append(const std::vector<chat::Message>& batch) = 0;
+    virtual void append(const std::vector<model::Message>& batch) = 0;
 
     // Messages of `room` with after < id < before, oldest first, at most `limit` of them:
     // the oldest ones of that range, or with `newest` the newest ones. One consistent read:
     // ids in a room have no holes, so a result that does not start at after + 1 shows that
     // retention trimmed what is missing. Throws StoreError.
-    virtual std::vector<chat::Message> range(const std::string& room, uint64_t after,
+    virtual std::vector<model::Message> range(const std::string& room, uint64_t after,
                                              uint64_t before, size_t limit, bool newest) = 0;
 
     // True when a write would succeed now (for /healthz).

@@ -7,7 +7,7 @@
 #include <map>
 #include <thread>
 
-#include "store/redis/redis_conn.hpp"
+#include "util/redis_url.hpp"
 #include "util/build_info.hpp"
 
 namespace ssechat {
@@ -79,7 +79,7 @@ const std::vector<Flag>& flags() {
         {"redis", "with --store redis: redis://[[user]:password@]host[:port][/db]",
          [](Config& c, const std::string& v) {
              std::string why;
-             if (!store::parse_redis_url(v, why)) return false;
+             if (!parse_redis_url(v, why)) return false;
              c.redis = v;
              return true;
          }},
@@ -274,7 +274,7 @@ std::string describe(const Config& c) {
     if (c.store == "sqlite") d += " data=" + c.data_dir + "/ssechat.db";
     if (c.store == "redis") {
         std::string why;
-        if (auto u = store::parse_redis_url(c.redis, why)) d += " redis=redis://" + u->text();
+        if (auto u = parse_redis_url(c.redis, why)) d += " redis=redis://" + u->text();
     }
     d += " threads=" + std::to_string(c.threads);
     return d;

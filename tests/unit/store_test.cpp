@@ -9,7 +9,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 using namespace ssechat;
-using chat::Message;
+using model::Message;
 
 namespace {
 

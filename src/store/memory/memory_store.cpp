@@ -19,7 +19,7 @@ uint64_t MemoryStore::last_id(const std::string& room) {
     return it == rooms_.end() ? 0 : it->second.last_id;
 }
 
-void MemoryStore::append(const std::vector<chat::Message>& batch) {
+void MemoryStore::append(const std::vector<model::Message>& batch) {
     std::lock_guard lk(mu_);
     for (const auto& m : batch) {
         auto& log = rooms_[m.room];
@@ -31,15 +31,15 @@ void MemoryStore::append(const std::vector<chat::Message>& batch) {
     }
 }
 
-std::vector<chat::Message> MemoryStore::range(const std::string& room, uint64_t after,
+std::vector<model::Message> MemoryStore::range(const std::string& room, uint64_t after,
                                               uint64_t before, size_t limit, bool newest) {
     std::lock_guard lk(mu_);
-    std::vector<chat::Message> out;
+    std::vector<model::Message> out;
     auto it = rooms_.find(room);
     // after + 1 below would wrap to 0 and return everything, as SQLite does not.
     if (it == rooms_.end() || limit == 0 || after == UINT64_MAX) return out;
     const auto& msgs = it->second.msgs;
-    auto by_id = [](const chat::Message& m, uint64_t id) { return m.id < id; };
+    auto by_id = [](const model::Message& m, uint64_t id) { return m.id < id; };
     auto lo = std::lower_bound(msgs.begin(), msgs.end(), after + 1, by_id);
     auto hi = std::lower_bound(msgs.begin(), msgs.end(), before, by_id);
     if (lo >= hi) return out;

@@ -13,15 +13,15 @@ class MemoryStore final : public Store {
     explicit MemoryStore(uint64_t retain) : retain_(retain) {}
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
-    void append(const std::vector<chat::Message>& batch) override;
-    std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
+    void append(const std::vector<model::Message>& batch) override;
+    std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
                                      size_t limit, bool newest) override;
     bool writable() override { return true; }
 
   private:
     struct Log {
         uint64_t last_id = 0;            // highest id ever appended
-        std::deque<chat::Message> msgs;  // ascending ids
+        std::deque<model::Message> msgs;  // ascending ids
     };
     std::mutex mu_;
     std::map<std::string, Log> rooms_;

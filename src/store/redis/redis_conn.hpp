@@ -7,26 +7,15 @@
 #include <vector>
 
 #include "store/store.hpp"
+#include "util/redis_url.hpp"
 
 struct redisContext;
 struct redisReply;
 
 namespace ssechat::store {
 
-struct RedisUrl {
-    std::string host = "127.0.0.1";
-    int port = 6379;
-    int db = 0;
-    std::string user;      // ACL user (Redis 6+); empty: the default user
-    std::string password;  // empty: no AUTH
-    std::string text() const {
-        return host + ":" + std::to_string(port) + "/" + std::to_string(db);
-    }
-};
-
-// redis://[[user]:password@]host[:port][/db]. nullopt, with `error` set, when malformed.
-// rediss:// (TLS) is refused: Debian 12's hiredis 0.14 has no TLS support.
-std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error);
+using ssechat::parse_redis_url;
+using ssechat::RedisUrl;
 
 // Redis answered but refused the connection's setup (a wrong password, a database that does
 // not exist): a configuration error that retrying will not fix.

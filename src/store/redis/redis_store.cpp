@@ -168,11 +168,11 @@ std::vector<RoomMeta> RedisStore::rooms(const std::string& after, size_t limit) 
     return out;
 }
 
-void RedisStore::append(const std::vector<chat::Message>&) {
+void RedisStore::append(const std::vector<model::Message>&) {
     throw StoreError("the redis store assigns ids itself; messages go through publish()");
 }
 
-std::vector<chat::Message> RedisStore::range(const std::string& room, uint64_t after,
+std::vector<model::Message> RedisStore::range(const std::string& room, uint64_t after,
                                              uint64_t before, size_t limit, bool newest) {
     if (limit == 0 || before <= after + 1) return {};
     std::string lo = std::to_string(after + 1) + "-0";
@@ -181,7 +181,7 @@ std::vector<chat::Message> RedisStore::range(const std::string& room, uint64_t a
     auto r = newest
                  ? c->run({"XREVRANGE", kRoomPrefix + room, hi, lo, "COUNT", std::to_string(limit)})
                  : c->run({"XRANGE", kRoomPrefix + room, lo, hi, "COUNT", std::to_string(limit)});
-    std::vector<chat::Message> out;
+    std::vector<model::Message> out;
     out.reserve(r->elements);
     for (size_t i = 0; i < r->elements; ++i) {
         const redisReply* e = r->element[i];
@@ -202,7 +202,7 @@ bool RedisStore::writable() {
     }
 }
 
-void RedisStore::publish(std::vector<chat::Message>& batch) {
+void RedisStore::publish(std::vector<model::Message>& batch) {
     if (batch.empty()) return;
     std::vector<std::string> keys{kRooms, kLog, kNames}, args;
     keys.reserve(batch.size() + 3);

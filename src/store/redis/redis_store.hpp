@@ -42,14 +42,14 @@ class RedisStore final : public Store, public Cluster {
     // Store
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
-    void append(const std::vector<chat::Message>& batch) override;
-    std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
+    void append(const std::vector<model::Message>& batch) override;
+    std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
                                      size_t limit, bool newest) override;
     bool writable() override;
     Cluster* cluster() override { return this; }
 
     // Cluster
-    void publish(std::vector<chat::Message>& batch) override;
+    void publish(std::vector<model::Message>& batch) override;
     void follow(FeedHandlers handlers) override;
     void presence(const std::string& room, const std::string& user, bool joined) override;
     std::vector<std::string> online(const std::string& room) override;

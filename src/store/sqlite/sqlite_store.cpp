@@ -166,7 +166,7 @@ uint64_t SqliteStore::last_id(const std::string& room) {
     return 0;
 }
 
-void SqliteStore::append(const std::vector<chat::Message>& batch) {
+void SqliteStore::append(const std::vector<model::Message>& batch) {
     if (batch.empty()) return;
     if (sqlite3_exec(wdb_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
         healthy_ = false;
@@ -212,9 +212,9 @@ void SqliteStore::append(const std::vector<chat::Message>& batch) {
     }
 }
 
-std::vector<chat::Message> SqliteStore::range(const std::string& room, uint64_t after,
+std::vector<model::Message> SqliteStore::range(const std::string& room, uint64_t after,
                                               uint64_t before, size_t limit, bool newest) {
-    std::vector<chat::Message> out;
+    std::vector<model::Message> out;
     if (limit == 0 || before <= after + 1) return out;
     std::lock_guard lk(rmu_);
     sqlite3_stmt* s = newest ? range_desc_ : range_asc_;
@@ -229,7 +229,7 @@ std::vector<chat::Message> SqliteStore::range(const std::string& room, uint64_t 
     sqlite3_bind_int64(s, 4, clamp(limit));
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        chat::Message m;
+        model::Message m;
         m.id = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
         m.room = room;
         m.user_id = column_text(s, 1);

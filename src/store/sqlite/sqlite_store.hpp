@@ -20,8 +20,8 @@ class SqliteStore final : public Store {
 
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
-    void append(const std::vector<chat::Message>& batch) override;
-    std::vector<chat::Message> range(const std::string& room, uint64_t after, uint64_t before,
+    void append(const std::vector<model::Message>& batch) override;
+    std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
                                      size_t limit, bool newest) override;
     bool writable() override;
     const std::string& path() const { return path_; }

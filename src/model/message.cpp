@@ -1,12 +1,12 @@
 // JSON encoding of messages through Boost.JSON, which escapes every control character, so a
 // message is always a single SSE data line.
-#include "chat/message.hpp"
+#include "model/message.hpp"
 
 #include <boost/json.hpp>
 
 #include "sse/event.hpp"
 
-namespace ssechat::chat {
+namespace ssechat::model {
 
 std::string native_json(const Message& m) {
     boost::json::object o;
@@ -29,4 +29,4 @@ std::string native_event(const Message& m, const std::string& json) {
     return sse::encode("message", std::to_string(m.id), json);
 }
 
-}  // namespace ssechat::chat
+}  // namespace ssechat::model

@@ -1,9 +1,10 @@
-// A chat message and its two JSON shapes: the native one and the seed API's.
+// The ground floor: a chat message and its two JSON shapes, the native one and the seed
+// API's. Every other layer (store, chat, http) depends on this, and it depends on none of them.
 #pragma once
 #include <cstdint>
 #include <string>
 
-namespace ssechat::chat {
+namespace ssechat::model {
 
 struct Message {
     uint64_t id = 0;  // strictly increasing within a room, assigned at commit
@@ -22,4 +23,4 @@ std::string legacy_json(const Message& m);
 // The native SSE event for m: "id: N", "event: message", data: native JSON.
 std::string native_event(const Message& m, const std::string& json);
 
-}  // namespace ssechat::chat
+}  // namespace ssechat::model
