@@ -61,6 +61,7 @@ class Api {
         std::optional<auth::Identity> identity;  // set when tokens are required
         bool head = false;                       // HEAD: routed as GET, answered without body
         Route route = kRouteUnmatched;           // the template, for metrics and the access log
+        std::string room = {};                   // the {room} of the path, once matched
         std::string user = "-";                  // once known, for the access log
         std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
     };
@@ -89,14 +90,38 @@ class Api {
     void publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed);
     void stream(Ctx& c, const std::string& room, std::string user, bool seed);
 
+    // The route table: one row per path template, a handler per method.
+    using Handler = void (Api::*)(Ctx&);
+    enum class Access {
+        Open,     // no token needed (health checks)
+        Metrics,  // its own rule: see metrics_allowed()
+        User,     // a token when tokens are on
+    };
+    struct RouteRow {
+        Route id;
+        std::string_view path;  // "{room}" stands for one segment, a room name
+        Access access;
+        std::vector<std::pair<beast::http::verb, Handler>> methods;
+    };
+    static const std::vector<RouteRow>& routes();
+    // The row for a path (and its {room}), or null.
+    static const RouteRow* match(std::string_view path, std::string& room);
+
+    // ops.cpp
+    void healthz(Ctx& c);
+    void metrics_page(Ctx& c);
+    void me(Ctx& c);
+    void preflight(Ctx& c);
+    // seed.cpp
     void seed_stream(Ctx& c);
     void seed_publish(Ctx& c);
-    void room_route(Ctx& c, std::string_view rest);
-    void native_stream(Ctx& c, const std::string& room);
-    void native_publish(Ctx& c, const std::string& room);
-    void history(Ctx& c, const std::string& room);
-    void presence(Ctx& c, const std::string& room);
+    // rooms.cpp
     void list_rooms(Ctx& c);
+    void native_stream(Ctx& c);
+    void presence(Ctx& c);
+    // messages.cpp
+    void native_publish(Ctx& c);
+    void history(Ctx& c);
 
     const Config& cfg_;
     chat::Hub& hub_;

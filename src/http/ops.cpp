@@ -1,0 +1,70 @@
+// Operations: health, metrics (with their own access rule), who am I, CORS preflights.
+#include <openssl/crypto.h>
+
+#include "chat/hub.hpp"
+#include "chat/metrics.hpp"
+#include "http/api.hpp"
+#include "http/api_detail.hpp"
+
+namespace ssechat::http {
+
+using namespace detail;
+
+void Api::healthz(Ctx& c) {
+    bool ok = hub_.store().writable();
+    reply(c, ok ? make(status::ok, R"({"status":"ok"})")
+                : error(status::service_unavailable, "store is not writable"));
+}
+
+void Api::metrics_page(Ctx& c) {
+    metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
+    metrics().rooms_loaded.store(static_cast<int64_t>(hub_.rooms_loaded()));
+    metrics().users_online.store(static_cast<int64_t>(streams_.keys()));
+    reply(c, make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
+}
+
+void Api::me(Ctx& c) {
+    // Who the page is signed in as (and until when): with tokens, the token's sub;
+    // anonymous, nobody: the page then asks for a name.
+    boost::json::object o;
+    o["auth"] = auth_mode();
+    if (c.identity) {
+        o["user_id"] = c.identity->user;
+        o["expires"] = c.identity->exp;
+    } else {
+        o["user_id"] = nullptr;
+        o["expires"] = nullptr;
+    }
+    reply(c, make(status::ok, boost::json::serialize(o)));
+}
+
+void Api::preflight(Ctx& c) {
+    // The cors package's defaults: the usual methods, echo the requested headers.
+    Response res{status::no_content, c.req.version()};
+    res.set(bhttp::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
+    if (auto h = c.req.find(bhttp::field::access_control_request_headers); h != c.req.end()) {
+        res.set(bhttp::field::access_control_allow_headers, h->value());
+        res.set(bhttp::field::vary, "Access-Control-Request-Headers");
+    }
+    reply(c, std::move(res));
+}
+
+bool Api::metrics_allowed(Ctx& c) {
+    // Without tokens everything is open, /metrics too. With tokens, Prometheus needs neither
+    // a user's JWT nor a user's rights: a token of its own, or the loopback interface.
+    if (!verifier_) return true;
+    if (cfg_.metrics_loopback && loopback(c.s->peer())) return true;
+    if (!cfg_.metrics_token.empty()) {
+        std::string t = token_of(c.req, nullptr);
+        if (t.size() == cfg_.metrics_token.size() &&
+            CRYPTO_memcmp(t.data(), cfg_.metrics_token.data(), t.size()) == 0)
+            return true;
+    }
+    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    refuse(c, status::unauthorized,
+           "/metrics needs the --metrics-token bearer token, or a loopback client with "
+           "--metrics-loopback");
+    return false;
+}
+
+}  // namespace ssechat::http
