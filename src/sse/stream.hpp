@@ -63,8 +63,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void close_later();
 
     boost::asio::ip::tcp::socket sock_;
-    // Empty, and unallocated, while the client keeps up (a std::deque would allocate about
-    // 600 bytes per idle stream). Sent entries before head_ are dropped in bulk once they
+    // Empty, and unallocated, while the client keeps up (an empty std::deque allocates 568
+    // bytes, for every idle stream). Sent entries before head_ are dropped in bulk once they
     // are half of it, so a reader that stays a little behind for ever holds about twice
     // what it is behind by, not everything it was ever sent.
     std::vector<Pending> queue_;
