@@ -40,7 +40,7 @@ double group_commit(const std::string& dir, bool fsync_always, size_t total, siz
         cv.wait(lk, [&] { return in_flight < window; });
         ++in_flight;
         lk.unlock();
-        hub.publish(room, "u" + std::to_string(i % 100), text,
+        hub.publish(room, "u" + std::to_string(i % 100), text, {},
                     [&](chat::PublishOutcome o, const model::Message&) {
                         std::lock_guard g(mu);
                         --in_flight;

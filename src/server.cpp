@@ -23,7 +23,7 @@ namespace asio = boost::asio;
 
 Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     if (cfg_.store == "memory") {
-        store_ = std::make_unique<store::MemoryStore>(cfg_.retain);
+        store_ = std::make_unique<store::MemoryStore>(cfg_.retain, cfg_.idempotency_ttl_s);
     } else if (cfg_.store == "redis") {
         std::string why;
         store::RedisOptions o;
@@ -31,10 +31,12 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
         o.retain = cfg_.retain;
         o.presence_ttl_s = cfg_.presence_ttl_s;
         o.log_max = cfg_.redis_log_max;
+        o.key_ttl_s = cfg_.idempotency_ttl_s;
         store_ = std::make_unique<store::RedisStore>(std::move(o));
     } else {
         store_ =
-            std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain);
+            std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain,
+                                                 cfg_.idempotency_ttl_s);
     }
     hub_ = std::make_unique<chat::Hub>(cfg_, *store_);
     std::vector<chat::Shard*> raw;

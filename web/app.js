@@ -372,22 +372,26 @@
   }
 
   // ---- sending --------------------------------------------------------------------------
+  // Every send carries an Idempotency-Key, the same on each retry: a send whose answer was
+  // lost (a timeout, a dropped connection) is answered with the stored message, never stored
+  // twice.
   async function send(text, li) {
     li.classList.add("pending");
     li.classList.remove("failed");
     li.querySelector(".error")?.remove();
     const room = st.room;
     const q = userQuery();
+    if (!li.dataset.idem) li.dataset.idem = crypto.randomUUID();
     try {
       const r = await fetch(`${roomPath(room)}/messages${q ? "?" + q : ""}`, {
         method: "POST",
-        headers: authHeaders({ "Content-Type": "application/json" }),
+        headers: authHeaders({ "Content-Type": "application/json", "Idempotency-Key": li.dataset.idem }),
         body: JSON.stringify({ message: text }),
         signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
       });
       const body = await r.json().catch(() => ({}));
       if (r.status === 401) signInAgain(body.error);
-      if (r.status !== 201) throw new Error(body.error || `HTTP ${r.status}`);
+      if (r.status !== 201 && r.status !== 200) throw new Error(body.error || `HTTP ${r.status}`);
       li.remove();
       if (room === st.room) addMessage(body, true);
     } catch (e) {

@@ -76,11 +76,13 @@ std::vector<size_t> Hub::online_counts(const std::vector<std::string>& names) {
     return out;
 }
 
-void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text, Done done) {
+void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text, std::string key,
+                  Done done) {
     Pending p{std::move(room), {}, std::move(done), std::chrono::steady_clock::now()};
     p.msg.room = p.room->name();
     p.msg.user_id = std::move(user);
     p.msg.text = std::move(text);
+    p.msg.key = std::move(key);
     {
         std::lock_guard lk(q_mu_);
         if (!stopping_ && queue_.size() < cfg_.max_pending) {
@@ -157,14 +159,53 @@ void Hub::writer_loop() {
     }
 }
 
+void Hub::settle_keys(std::vector<Pending>& batch, int64_t now) {
+    // Per key in this batch: its first publish, and the hash of the text the store has for
+    // it (empty when the key is new).
+    struct First {
+        size_t index;
+        std::string stored_hash;
+    };
+    std::unordered_map<std::string, First> first;
+    for (size_t i = 0; i < batch.size(); ++i) {
+        auto& m = batch[i].msg;
+        if (m.key.empty()) continue;
+        std::string k = m.room + '\x1f' + m.user_id + '\x1f' + m.key;
+        if (auto it = first.find(k); it != first.end()) {
+            // The same key again in one batch (concurrent retries): the first is stored, and
+            // the others are answered with it once it is (resolve_duplicates).
+            const auto& f = it->second;
+            bool same = f.stored_hash.empty() ? batch[f.index].msg.text == m.text
+                                              : f.stored_hash == model::text_hash(m.text);
+            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
+            continue;
+        }
+        First f{i, {}};
+        if (auto rec = store_.find_key(m.room, m.user_id, m.key, now)) {
+            bool same = rec->text_hash == model::text_hash(m.text);
+            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
+            m.id = rec->id;
+            m.ts = rec->ts;
+            f.stored_hash = rec->text_hash;
+        }
+        first.emplace(std::move(k), std::move(f));
+    }
+}
+
 void Hub::commit(std::vector<Pending>& batch) {
     if (cluster_) return commit_shared(batch);
+    int64_t ts = now_ms();
+    try {
+        settle_keys(batch, ts);
+    } catch (const store::StoreError& e) {
+        return refuse(batch, e);
+    }
     // Ids are assigned here, in queue order, so they increase in commit order per room.
     std::vector<std::pair<Room*, uint64_t>> rewind;
     std::vector<Message> msgs;
     msgs.reserve(batch.size());
-    int64_t ts = now_ms();
     for (auto& p : batch) {
+        if (p.outcome != PublishOutcome::Ok) continue;  // answered with what its key stored
         Room* r = p.room.get();
         if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
             rewind.emplace_back(r, r->assigned());
@@ -174,19 +215,20 @@ void Hub::commit(std::vector<Pending>& batch) {
     }
     auto t0 = std::chrono::steady_clock::now();
     try {
-        store_.append(msgs);
+        if (!msgs.empty()) store_.append(msgs);
     } catch (const store::StoreError& e) {
         for (auto& [r, id] : rewind) r->rewind_ids(id);
         return refuse(batch, e);
     }
-    auto t1 = committed(t0, batch.size());
+    auto t1 = committed(t0, msgs.size());
+    resolve_duplicates(batch);
 
     // One delivery per room, in id order.
     for (auto& [r, first] : rewind) {
         std::vector<const Message*> mine;
         std::shared_ptr<Room> owner;
         for (auto& p : batch)
-            if (p.room.get() == r) {
+            if (p.room.get() == r && p.outcome == PublishOutcome::Ok) {
                 mine.push_back(&p.msg);
                 owner = p.room;
             }
@@ -211,17 +253,34 @@ void Hub::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
     }
 }
 
+void Hub::resolve_duplicates(std::vector<Pending>& batch) {
+    // A publish that repeated a key earlier in the same batch now gets its original's id
+    // and ts (the original was stored, or itself replayed, just before).
+    std::unordered_map<std::string, const Message*> first;
+    for (auto& p : batch) {
+        if (p.msg.key.empty()) continue;
+        std::string k = p.msg.room + '\x1f' + p.msg.user_id + '\x1f' + p.msg.key;
+        auto [it, fresh] = first.try_emplace(std::move(k), &p.msg);
+        if (fresh) continue;
+        p.msg.id = it->second->id;
+        p.msg.ts = it->second->ts;
+    }
+}
+
 void Hub::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done) {
     for (auto& p : batch) {
-        metrics().publish_ok.fetch_add(1, std::memory_order_relaxed);
+        (p.outcome == PublishOutcome::KeyConflict ? metrics().publish_rejected
+                                                  : metrics().publish_ok)
+            .fetch_add(1, std::memory_order_relaxed);
         metrics().publish_latency.observe(std::chrono::duration<double>(done - p.since).count());
-        p.done(PublishOutcome::Ok, p.msg);
+        p.done(p.outcome, p.msg);
     }
 }
 
 void Hub::commit_shared(std::vector<Pending>& batch) {
-    // The store assigns ids; fan-out, even to this node's own streams, comes from the feed, so
-    // every node delivers the same sequence whichever node took the publish.
+    // The store assigns ids and settles keys in the same atomic step; fan-out, even to this
+    // node's own streams, comes from the feed, so every node delivers the same sequence
+    // whichever node took the publish.
     std::vector<Message> msgs;
     msgs.reserve(batch.size());
     int64_t ts = now_ms();
@@ -229,14 +288,21 @@ void Hub::commit_shared(std::vector<Pending>& batch) {
         p.msg.ts = ts;
         msgs.push_back(p.msg);
     }
+    std::vector<store::Stored> stored;
     auto t0 = std::chrono::steady_clock::now();
     try {
-        cluster_->publish(msgs);
+        cluster_->publish(msgs, stored);
     } catch (const store::StoreError& e) {
         return refuse(batch, e);
     }
     auto t1 = committed(t0, batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].msg.id = msgs[i].id;
+    for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i].msg.id = msgs[i].id;
+        batch[i].msg.ts = msgs[i].ts;
+        batch[i].outcome = stored[i] == store::Stored::New      ? PublishOutcome::Ok
+                           : stored[i] == store::Stored::Replay ? PublishOutcome::Replayed
+                                                                : PublishOutcome::KeyConflict;
+    }
     acknowledge(batch, t1);
 }
 

@@ -20,6 +20,8 @@ class Shard;
 
 enum class PublishOutcome {
     Ok,           // committed; the message carries its id and ts
+    Replayed,     // its Idempotency-Key stored this text before: the message is that one
+    KeyConflict,  // its Idempotency-Key stored another text before: nothing was stored
     Overloaded,   // too many publishes waiting for the store
     StoreFailed,  // the store refused the commit; nothing was stored
 };
@@ -52,7 +54,10 @@ class Hub {
     std::vector<std::string> online(const std::string& name);
     std::vector<size_t> online_counts(const std::vector<std::string>& names);
 
-    void publish(std::shared_ptr<Room> room, std::string user, std::string text, Done done);
+    // `key`: the sender's Idempotency-Key, or empty. A key the same user used in the same room
+    // within --idempotency-ttl stores nothing new (Replayed or KeyConflict).
+    void publish(std::shared_ptr<Room> room, std::string user, std::string text, std::string key,
+                 Done done);
     // A user's first stream in a room on this node opened, or their last closed; `online` is
     // the room's local user count after it. Sends join/leave events (within --presence-max),
     // or with a shared store registers the change cluster-wide.
@@ -75,7 +80,12 @@ class Hub {
         Message msg;
         Done done;
         std::chrono::steady_clock::time_point since;  // for the publish latency histogram
+        PublishOutcome outcome = PublishOutcome::Ok;  // decided by the commit
     };
+    // Settles the keyed publishes of a batch before ids are given: a key seen in the store
+    // or earlier in the batch makes its publish Replayed (msg becomes the original) or
+    // KeyConflict. Throws StoreError.
+    void settle_keys(std::vector<Pending>& batch, int64_t now);
     void writer_loop();
     void commit(std::vector<Pending>& batch);
     void commit_shared(std::vector<Pending>& batch);
@@ -85,6 +95,7 @@ class Hub {
     // The store refused the batch: every publisher gets StoreFailed.
     void refuse(std::vector<Pending>& batch, const store::StoreError& e);
     void acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done);
+    void resolve_duplicates(std::vector<Pending>& batch);
     // Sends a join/leave event to this node's streams of the room.
     void announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                   int online);

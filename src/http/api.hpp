@@ -87,7 +87,9 @@ class Api {
     sse::Buffer stream_head(const Request& req);
     // The room, or null after answering 503 (room cap reached, or the store unreachable).
     std::shared_ptr<chat::Room> open_room(Ctx& c, const std::string& room);
-    void publish(Ctx& c, const std::string& room, std::string user, std::string text, bool seed);
+    // `key`: the Idempotency-Key (native API only), or empty.
+    void publish(Ctx& c, const std::string& room, std::string user, std::string text,
+                 std::string key, bool seed);
     void stream(Ctx& c, const std::string& room, std::string user, bool seed);
 
     // The route table: one row per path template, a handler per method.

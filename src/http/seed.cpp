@@ -30,7 +30,7 @@ void Api::seed_publish(Ctx& c) {
         metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
         return reply(c, make(status::bad_request, kSeedBad));
     }
-    publish(c, "general", std::move(*u), std::move(body.message), true);
+    publish(c, "general", std::move(*u), std::move(body.message), {}, true);
 }
 
 }  // namespace ssechat::http

@@ -1,6 +1,7 @@
 // What a shared store adds when several nodes write it: ids assigned by the store, a feed of
 // every node's commits, and presence counted across nodes.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -23,6 +24,13 @@ struct FeedBatch {
     std::vector<PresenceChange> presence;
 };
 
+// What publish() did with one message of a batch.
+enum class Stored : uint8_t {
+    New,       // stored now, with its id and ts
+    Replay,    // its key stored the same text before: id and ts are the original's
+    Conflict,  // its key stored another text before: nothing stored
+};
+
 struct FeedHandlers {
     std::function<void(FeedBatch&)> batch;
     // The feed was cut and is back: entries may have been trimmed from the log meanwhile, so
@@ -34,10 +42,12 @@ class Cluster {
   public:
     virtual ~Cluster() = default;
 
-    // Stores the batch atomically and durably, and fills in the id of each message. Throws
-    // StoreError when the store cannot be reached; then nothing of the batch is stored, or,
-    // when the reply was lost, all of it.
-    virtual void publish(std::vector<model::Message>& batch) = 0;
+    // Stores the batch atomically and durably, and fills in the id of each message, and what
+    // happened to it in `stored`: a message whose idempotency key was used before is not
+    // stored again. Throws StoreError when the store cannot be reached; then nothing of the
+    // batch is stored, or, when the reply was lost, all of it (and a retry with the same
+    // keys finds them).
+    virtual void publish(std::vector<model::Message>& batch, std::vector<Stored>& stored) = 0;
 
     // Starts following every node's commits and presence changes from now on. Handlers run
     // on one feed thread. Reading resumes from the last entry seen after any outage.

@@ -1,6 +1,7 @@
 // The storage interface every backend implements: durable, ordered, per-room message logs.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,7 +39,8 @@ class Store {
     virtual uint64_t last_id(const std::string& room) = 0;
 
     // Stores a batch atomically and durably before returning (all or nothing). Ids are already
-    // assigned and increase within each room. Applies the retention limit. Throws StoreError.
+    // assigned and increase within each room. Applies the retention limit. A message with a
+    // key also records it, to expire ttl seconds after the message's ts. Throws StoreError.
     virtual void append(const std::vector<model::Message>& batch) = 0;
 
     // Messages of `room` with after < id < before, oldest first, at most `limit` of them:
@@ -46,7 +48,14 @@ class Store {
     // ids in a room have no holes, so a result that does not start at after + 1 shows that
     // retention trimmed what is missing. Throws StoreError.
     virtual std::vector<model::Message> range(const std::string& room, uint64_t after,
-                                             uint64_t before, size_t limit, bool newest) = 0;
+                                              uint64_t before, size_t limit, bool newest) = 0;
+
+    // The message an Idempotency-Key of `user` in `room` stored, unless it expired by now_ms.
+    // append() records a message's key in the same transaction as the message, so a key is
+    // there exactly when its message is. Writer thread only. Throws StoreError.
+    virtual std::optional<model::KeyRecord> find_key(const std::string& room,
+                                                     const std::string& user,
+                                                     const std::string& key, int64_t now_ms) = 0;
 
     // True when a write would succeed now (for /healthz).
     virtual bool writable() = 0;

@@ -104,6 +104,10 @@ const std::vector<Flag>& flags() {
          number(&Config::legacy_history, 1, 100000)},
         {"history", "messages replayed to a fresh native stream (default 50)",
          number(&Config::history, 0, 100000)},
+        {"idempotency-ttl",
+         "seconds an Idempotency-Key is remembered: a retry within it stores nothing new "
+         "(default 86400)",
+         number(&Config::idempotency_ttl_s, 1, 30 * 86400)},
         {"max-rooms",
          "rooms held in memory; unused ones make way, 503 only when all are in use (default "
          "100000)",

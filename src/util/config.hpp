@@ -34,6 +34,7 @@ struct Config {
     size_t stream_buffer = 1 << 20;        // outbound bytes queued per stream before it is dropped
     size_t stream_sndbuf = 256 * 1024;     // kernel send buffer per stream (SO_SNDBUF); 0: autotune
     size_t max_pending = 100000;           // publishes waiting for the store before 503
+    unsigned idempotency_ttl_s = 86400;    // how long an Idempotency-Key is remembered
     unsigned request_timeout_s = 10;       // a request must arrive in full within this
     unsigned idle_timeout_s = 30;          // keep-alive connections idle longer are closed
     size_t max_header = 16 * 1024;         // request line plus headers (431 above it)

@@ -196,7 +196,9 @@ test("a send with no answer turns into Retry after 10 s", async () => {
   const ctx = await browser.newContext();
   const page = await openAs(ctx, base, "patient", "slow");
   let hold = true;
+  const keys = [];
   await page.route("**/rooms/slow/messages**", (route) => {
+    if (route.request().method() === "POST") keys.push(route.request().headers()["idempotency-key"]);
     if (route.request().method() === "POST" && hold) return;  // never answered
     return route.continue();
   });
@@ -208,6 +210,10 @@ test("a send with no answer turns into Retry after 10 s", async () => {
   await page.click("#messages li.failed .retry");
   await waitForText(page, "will it arrive");
   await page.waitForFunction(() => !document.querySelector("#messages li.failed, #messages li.pending"));
+  // The retry is the same send: it carries the same Idempotency-Key, so had the first one been
+  // stored after all, the server would answer with it instead of storing it again.
+  assert.equal(keys.length, 2);
+  assert.ok(keys[0] && keys[0] === keys[1], `keys: ${keys.join(" / ")}`);
   await ctx.close();
 });
 
@@ -244,5 +250,24 @@ test("favicon, dark theme, skip link, labelled controls, and 'N online'", async 
     .map((e) => e.id || e.outerHTML.slice(0, 60)));
   assert.deepEqual(unlabelled, []);
   await page.screenshot({ path: (process.env.SCREENSHOT_DIR || "screenshots") + "/dark.png" });
+  await ctx.close();
+});
+
+test("a send whose answer was lost shows once and is stored once", async () => {
+  const ctx = await browser.newContext();
+  const page = await openAs(ctx, base, "unlucky", "lost-answers");
+  await page.route("**/rooms/lost-answers/messages**", async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    // The server stores the message, and its answer never reaches the page.
+    await route.fetch();
+    return route.abort("connectionreset");
+  });
+  await say(page, "exactly once");
+  await waitForText(page, "exactly once");
+  await page.waitForTimeout(500);
+  const shown = await page.$$eval("#messages li.msg .text", (els) => els.map((e) => e.textContent));
+  assert.deepEqual(shown, ["exactly once"]);
+  const history = await (await fetch(`${base}/rooms/lost-answers/messages`)).json();
+  assert.deepEqual(history.messages.map((m) => m.message), ["exactly once"]);
   await ctx.close();
 });

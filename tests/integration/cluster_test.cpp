@@ -365,3 +365,37 @@ TEST(Cluster, BadRedisUrlIsRefusedAtOnce) {
     EXPECT_EQ(e.code, 2);
     EXPECT_NE(e.out.find("--redis"), std::string::npos);
 }
+
+TEST(Cluster, AnIdempotencyKeyHoldsAcrossNodes) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    auto send = [](int port, const std::string& text) {
+        return request(port, "POST", "/rooms/idem/messages?id=u",
+                       json::serialize(json::object{{"message", text}}),
+                       {{"Content-Type", "application/json"}, {"Idempotency-Key", "node-key"}});
+    };
+    auto first = send(a.port(), "once");
+    ASSERT_EQ(first.status, 201) << first.body;
+    // The answer was lost; the client retries through the load balancer, on the other node.
+    auto retry = send(b.port(), "once");
+    EXPECT_EQ(retry.status, 200) << retry.body;
+    EXPECT_EQ(retry.header("idempotent-replayed"), "true");
+    EXPECT_EQ(json::parse(retry.body), json::parse(first.body));
+    EXPECT_EQ(send(b.port(), "twice?").status, 422);
+    // Both nodes at once with a fresh key: one message.
+    std::vector<std::thread> ts;
+    std::atomic<int> created{0}, replayed{0};
+    for (int i = 0; i < 8; ++i)
+        ts.emplace_back([&, i] {
+            auto r = request((i % 2 ? a : b).port(), "POST", "/rooms/idem/messages?id=u",
+                             R"({"message":"raced"})",
+                             {{"Content-Type", "application/json"}, {"Idempotency-Key", "race"}});
+            if (r.status == 201) ++created;
+            if (r.status == 200) ++replayed;
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(created.load(), 1);
+    EXPECT_EQ(replayed.load(), 7);
+    auto h = json::parse(request(a.port(), "GET", "/rooms/idem/messages").body);
+    EXPECT_EQ(h.at("messages").as_array().size(), 2u);
+}

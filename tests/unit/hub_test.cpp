@@ -48,6 +48,10 @@ class FlakyStore : public store::Store {
         if (fail_reads) throw store::StoreError("disk on fire");
         return inner.range(r, a, b, l, n);
     }
+    std::optional<model::KeyRecord> find_key(const std::string& r, const std::string& u,
+                                             const std::string& k, int64_t now) override {
+        return inner.find_key(r, u, k, now);
+    }
     bool writable() override { return !fail; }
 };
 
@@ -68,12 +72,17 @@ class FakeCluster : public store::Store, public store::Cluster {
                                bool n) override {
         return inner.range(r, a, b, l, n);
     }
+    std::optional<model::KeyRecord> find_key(const std::string&, const std::string&,
+                                             const std::string&, int64_t) override {
+        return std::nullopt;
+    }
     bool writable() override { return true; }
     store::Cluster* cluster() override { return this; }
     // Cluster
-    void publish(std::vector<Message>& batch) override {
+    void publish(std::vector<Message>& batch, std::vector<store::Stored>& stored) override {
         for (auto& m : batch) m.id = ++last[m.room];
         inner.append(batch);
+        stored.assign(batch.size(), store::Stored::New);
     }
     uint64_t last_id(const std::string& r) override { return last[r]; }
     void follow(store::FeedHandlers h) override { feed = std::move(h); }
@@ -93,7 +102,8 @@ class FakeCluster : public store::Store, public store::Cluster {
             m.user_id = "other";
             m.text = "x";
         }
-        publish(b);
+        std::vector<store::Stored> stored;
+        publish(b, stored);
         return b;
     }
 };
@@ -141,7 +151,7 @@ struct Result {
 Result publish_sync(Hub& hub, const std::string& room, const std::string& user,
                     const std::string& text) {
     std::promise<Result> p;
-    hub.publish(hub.room(room), user, text, [&](PublishOutcome o, const Message& m) {
+    hub.publish(hub.room(room), user, text, {}, [&](PublishOutcome o, const Message& m) {
         p.set_value({o, m});
     });
     return p.get_future().get();

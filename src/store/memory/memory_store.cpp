@@ -13,6 +13,19 @@ std::vector<RoomMeta> MemoryStore::rooms(const std::string& after, size_t limit)
     return out;
 }
 
+std::optional<model::KeyRecord> MemoryStore::find_key(const std::string& room,
+                                                      const std::string& user,
+                                                      const std::string& key, int64_t now_ms) {
+    std::lock_guard lk(mu_);
+    auto it = keys_.find(room + '\x1f' + user + '\x1f' + key);
+    if (it == keys_.end()) return std::nullopt;
+    if (it->second.expires_ms <= now_ms) {
+        keys_.erase(it);  // expired keys go when looked at; a memory store is for tests
+        return std::nullopt;
+    }
+    return it->second.rec;
+}
+
 uint64_t MemoryStore::last_id(const std::string& room) {
     std::lock_guard lk(mu_);
     auto it = rooms_.find(room);
@@ -27,12 +40,15 @@ void MemoryStore::append(const std::vector<model::Message>& batch) {
             throw StoreError("id " + std::to_string(m.id) + " reused in room " + m.room);
         log.last_id = m.id;
         log.msgs.push_back(m);
+        if (!m.key.empty())
+            keys_[m.room + '\x1f' + m.user_id + '\x1f' + m.key] = {
+                {m.id, m.ts, model::text_hash(m.text)}, m.ts + key_ttl_ms_};
         if (retain_ && log.msgs.size() > retain_) log.msgs.pop_front();
     }
 }
 
 std::vector<model::Message> MemoryStore::range(const std::string& room, uint64_t after,
-                                              uint64_t before, size_t limit, bool newest) {
+                                               uint64_t before, size_t limit, bool newest) {
     std::lock_guard lk(mu_);
     std::vector<model::Message> out;
     auto it = rooms_.find(room);

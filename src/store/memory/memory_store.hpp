@@ -3,6 +3,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "store/store.hpp"
 
@@ -10,22 +11,31 @@ namespace ssechat::store {
 
 class MemoryStore final : public Store {
   public:
-    explicit MemoryStore(uint64_t retain) : retain_(retain) {}
+    explicit MemoryStore(uint64_t retain, int64_t key_ttl_s = 86400)
+        : retain_(retain), key_ttl_ms_(key_ttl_s * 1000) {}
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
     void append(const std::vector<model::Message>& batch) override;
     std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
-                                     size_t limit, bool newest) override;
+                                      size_t limit, bool newest) override;
+    std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
+                                             const std::string& key, int64_t now_ms) override;
     bool writable() override { return true; }
 
   private:
     struct Log {
-        uint64_t last_id = 0;            // highest id ever appended
+        uint64_t last_id = 0;             // highest id ever appended
         std::deque<model::Message> msgs;  // ascending ids
     };
     std::mutex mu_;
     std::map<std::string, Log> rooms_;
     uint64_t retain_;  // 0 keeps everything
+    int64_t key_ttl_ms_;
+    struct Key {
+        model::KeyRecord rec;
+        int64_t expires_ms;
+    };
+    std::map<std::string, Key> keys_;  // "room\x1fuser\x1fkey"
 };
 
 }  // namespace ssechat::store

@@ -173,7 +173,7 @@ void RedisStore::append(const std::vector<model::Message>&) {
 }
 
 std::vector<model::Message> RedisStore::range(const std::string& room, uint64_t after,
-                                             uint64_t before, size_t limit, bool newest) {
+                                              uint64_t before, size_t limit, bool newest) {
     if (limit == 0 || before <= after + 1) return {};
     std::string lo = std::to_string(after + 1) + "-0";
     std::string hi = before == UINT64_MAX ? "+" : std::to_string(before - 1) + "-0";
@@ -202,25 +202,51 @@ bool RedisStore::writable() {
     }
 }
 
-void RedisStore::publish(std::vector<model::Message>& batch) {
+void RedisStore::publish(std::vector<model::Message>& batch, std::vector<Stored>& stored) {
+    stored.assign(batch.size(), Stored::New);
     if (batch.empty()) return;
     std::vector<std::string> keys{kRooms, kLog, kNames}, args;
     keys.reserve(batch.size() + 3);
-    args.reserve(batch.size() * 3 + 3);
+    args.reserve(batch.size() * 5 + 4);
     args.push_back(std::to_string(batch.front().ts));
     args.push_back(std::to_string(opts_.retain));
     args.push_back(std::to_string(opts_.log_max));
+    args.push_back(std::to_string(opts_.key_ttl_s));
     for (const auto& m : batch) {
         keys.push_back(kRoomPrefix + m.room);
         args.push_back(m.room);
         args.push_back(m.user_id);
         args.push_back(m.text);
+        args.push_back(m.key);
+        args.push_back(m.key.empty() ? std::string() : model::text_hash(m.text));
     }
     auto r = writer_->eval(publish_, keys, args);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != batch.size())
         throw StoreError("redis publish.lua: unexpected reply");
-    for (size_t i = 0; i < batch.size(); ++i)
-        batch[i].id = static_cast<uint64_t>(reply_integer(r->element[i]));
+    for (size_t i = 0; i < batch.size(); ++i) {
+        const redisReply* e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 3)
+            throw StoreError("redis publish.lua: unexpected reply");
+        batch[i].id = static_cast<uint64_t>(reply_integer(e->element[0]));
+        auto status = reply_integer(e->element[1]);
+        stored[i] = status == 0 ? Stored::New : status == 1 ? Stored::Replay : Stored::Conflict;
+        batch[i].ts = reply_integer(e->element[2]);
+    }
+}
+
+std::optional<model::KeyRecord> RedisStore::find_key(const std::string& room,
+                                                     const std::string& user,
+                                                     const std::string& key, int64_t) {
+    // Redis expires keys itself. publish.lua decides in the same step as the store, so the
+    // hub does not call this in cluster mode; it is here for tools and tests.
+    Lease c(*this);
+    auto r = c->run({"GET", "ssechat:idem:" + room + '\x1f' + user + '\x1f' + key});
+    if (r->type == REDIS_REPLY_NIL) return std::nullopt;
+    std::string v = reply_string(r.get());
+    auto a = v.find('\x1f'), b = v.find('\x1f', a + 1);
+    if (a == std::string::npos || b == std::string::npos) return std::nullopt;
+    return model::KeyRecord{std::stoull(v.substr(0, a)), std::stoll(v.substr(a + 1, b - a - 1)),
+                            v.substr(b + 1)};
 }
 
 void RedisStore::trip() {

@@ -22,6 +22,7 @@ struct RedisOptions {
     size_t log_max = 100000;       // cluster log length (approximate)
     std::string node_id;           // unique per process; random when empty
     int timeout_ms = 2000;         // per command; a hung Redis fails a publish after this
+    int64_t key_ttl_s = 86400;     // how long an Idempotency-Key is kept
 };
 
 // Keys (one Redis, logical database of the URL):
@@ -29,7 +30,8 @@ struct RedisOptions {
 //   ssechat:room-names       ZSET   every room name, score 0, for paging by name
 //   ssechat:room:<room>      STREAM the room's messages, entry id "<id>-0"
 //   ssechat:log              STREAM every message and presence change, for the feed
-//   ssechat:presence         ZSET   "<room>\x1f<node>\x1f<user>" scored by expiry
+//   ssechat:idem:<room>\x1f<user>\x1f<key>  STRING "<id>\x1f<ts>\x1f<hash>", expires with the key
+//   TTL ssechat:presence         ZSET   "<room>\x1f<node>\x1f<user>" scored by expiry
 //   ssechat:online:<room>    HASH   user -> entries (nodes) holding them online
 class RedisStore final : public Store, public Cluster {
   public:
@@ -44,12 +46,14 @@ class RedisStore final : public Store, public Cluster {
     uint64_t last_id(const std::string& room) override;
     void append(const std::vector<model::Message>& batch) override;
     std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
-                                     size_t limit, bool newest) override;
+                                      size_t limit, bool newest) override;
+    std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
+                                             const std::string& key, int64_t now_ms) override;
     bool writable() override;
     Cluster* cluster() override { return this; }
 
     // Cluster
-    void publish(std::vector<model::Message>& batch) override;
+    void publish(std::vector<model::Message>& batch, std::vector<Stored>& stored) override;
     void follow(FeedHandlers handlers) override;
     void presence(const std::string& room, const std::string& user, bool joined) override;
     std::vector<std::string> online(const std::string& room) override;

@@ -32,6 +32,26 @@ CREATE TABLE IF NOT EXISTS messages (
 ) WITHOUT ROWID;
 )sql";
 
+// Upgrades in place, one step per version, each in its own transaction. A database written
+// by the first release has user_version 0 and the tables of kSchema.
+constexpr int kVersion = 1;
+const char* kMigrations[kVersion] = {
+    // 0 -> 1: idempotency keys, written in the same transaction as their message.
+    R"sql(
+CREATE TABLE IF NOT EXISTS idempotency (
+  room      TEXT NOT NULL,
+  user_id   TEXT NOT NULL,
+  key       TEXT NOT NULL,
+  msg_id    INTEGER NOT NULL,
+  ts        INTEGER NOT NULL,
+  text_hash TEXT NOT NULL,
+  expires   INTEGER NOT NULL,
+  PRIMARY KEY (room, user_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency(expires);
+)sql",
+};
+
 // Resets a statement on scope exit so a throw never leaves it mid-step.
 struct StmtGuard {
     sqlite3_stmt* s;
@@ -64,8 +84,9 @@ sqlite3_stmt* SqliteStore::prepare(sqlite3* db, const char* sql) {
     return s;
 }
 
-SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t retain)
-    : path_(dir + "/ssechat.db"), retain_(retain) {
+SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t retain,
+                         int64_t key_ttl_s)
+    : path_(dir + "/ssechat.db"), retain_(retain), key_ttl_ms_(key_ttl_s * 1000) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) throw StoreError("cannot create data folder " + dir + ": " + ec.message());
@@ -93,6 +114,7 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
             fail(wdb_, "cannot use database");
         if (sqlite3_exec(wdb_, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK)
             fail(wdb_, "cannot use database");
+        migrate();
         // Corruption inside pages that the schema statements did not touch shows up here.
         sqlite3_stmt* qc = prepare(wdb_, "PRAGMA quick_check(1)");
         std::string verdict;
@@ -120,6 +142,15 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         rooms_page_ =
             prepare(rdb_, "SELECT name,last_id FROM rooms WHERE name>? ORDER BY name LIMIT ?");
         last_id_ = prepare(rdb_, "SELECT last_id FROM rooms WHERE name=?");
+        // Keys are read on the writer's connection: the writer decides, between commits,
+        // whether a publish is new, and must see its own last commit.
+        find_key_ = prepare(wdb_,
+                            "SELECT msg_id,ts,text_hash FROM idempotency WHERE room=? AND "
+                            "user_id=? AND key=? AND expires>?");
+        insert_key_ = prepare(wdb_,
+                              "INSERT OR REPLACE INTO idempotency(room,user_id,key,msg_id,ts,"
+                              "text_hash,expires) VALUES(?,?,?,?,?,?,?)");
+        purge_keys_ = prepare(wdb_, "DELETE FROM idempotency WHERE expires<=?");
     } catch (...) {
         release();
         throw;
@@ -131,9 +162,11 @@ SqliteStore::~SqliteStore() {
 }
 
 void SqliteStore::release() {
-    for (auto* s : {insert_, upsert_room_, trim_, range_asc_, range_desc_, rooms_page_, last_id_})
+    for (auto* s : {insert_, upsert_room_, trim_, range_asc_, range_desc_, rooms_page_, last_id_,
+                    find_key_, insert_key_, purge_keys_})
         sqlite3_finalize(s);
     insert_ = upsert_room_ = trim_ = range_asc_ = range_desc_ = rooms_page_ = last_id_ = nullptr;
+    find_key_ = insert_key_ = purge_keys_ = nullptr;
     if (rdb_) sqlite3_close(rdb_);
     if (wdb_) sqlite3_close(wdb_);
     rdb_ = wdb_ = nullptr;
@@ -183,6 +216,18 @@ void SqliteStore::append(const std::vector<model::Message>& batch) {
             bind_text(insert_, 4, m.text);
             sqlite3_bind_int64(insert_, 5, m.ts);
             if (sqlite3_step(insert_) != SQLITE_DONE) fail(wdb_, "cannot insert into");
+            if (!m.key.empty()) {
+                StmtGuard k{insert_key_};
+                bind_text(insert_key_, 1, m.room);
+                bind_text(insert_key_, 2, m.user_id);
+                bind_text(insert_key_, 3, m.key);
+                sqlite3_bind_int64(insert_key_, 4, static_cast<sqlite3_int64>(m.id));
+                sqlite3_bind_int64(insert_key_, 5, m.ts);
+                std::string h = model::text_hash(m.text);
+                bind_text(insert_key_, 6, h);
+                sqlite3_bind_int64(insert_key_, 7, m.ts + key_ttl_ms_);
+                if (sqlite3_step(insert_key_) != SQLITE_DONE) fail(wdb_, "cannot insert into");
+            }
             auto it = std::find_if(last.begin(), last.end(),
                                    [&](const auto& p) { return *p.first == m.room; });
             if (it == last.end())
@@ -202,6 +247,14 @@ void SqliteStore::append(const std::vector<model::Message>& batch) {
                 if (sqlite3_step(trim_) != SQLITE_DONE) fail(wdb_, "cannot trim");
             }
         }
+        // Expired keys go in the writer's own transactions, a minute's worth at a time.
+        int64_t now = batch.front().ts;
+        if (now - last_purge_ms_ > 60000) {
+            StmtGuard p{purge_keys_};
+            sqlite3_bind_int64(purge_keys_, 1, now);
+            if (sqlite3_step(purge_keys_) != SQLITE_DONE) fail(wdb_, "cannot purge keys in");
+            last_purge_ms_ = now;
+        }
         if (sqlite3_exec(wdb_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
             fail(wdb_, "cannot commit to");
         healthy_ = true;
@@ -213,7 +266,7 @@ void SqliteStore::append(const std::vector<model::Message>& batch) {
 }
 
 std::vector<model::Message> SqliteStore::range(const std::string& room, uint64_t after,
-                                              uint64_t before, size_t limit, bool newest) {
+                                               uint64_t before, size_t limit, bool newest) {
     std::vector<model::Message> out;
     if (limit == 0 || before <= after + 1) return out;
     std::lock_guard lk(rmu_);
@@ -240,6 +293,43 @@ std::vector<model::Message> SqliteStore::range(const std::string& room, uint64_t
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
     if (newest) std::reverse(out.begin(), out.end());
     return out;
+}
+
+std::optional<model::KeyRecord> SqliteStore::find_key(const std::string& room,
+                                                      const std::string& user,
+                                                      const std::string& key, int64_t now_ms) {
+    StmtGuard g{find_key_};
+    bind_text(find_key_, 1, room);
+    bind_text(find_key_, 2, user);
+    bind_text(find_key_, 3, key);
+    sqlite3_bind_int64(find_key_, 4, now_ms);
+    int rc = sqlite3_step(find_key_);
+    if (rc == SQLITE_ROW)
+        return model::KeyRecord{static_cast<uint64_t>(sqlite3_column_int64(find_key_, 0)),
+                                sqlite3_column_int64(find_key_, 1), column_text(find_key_, 2)};
+    if (rc != SQLITE_DONE) fail(wdb_, "cannot read");
+    return std::nullopt;
+}
+
+void SqliteStore::migrate() {
+    sqlite3_stmt* v = prepare(wdb_, "PRAGMA user_version");
+    int version = sqlite3_step(v) == SQLITE_ROW ? sqlite3_column_int(v, 0) : 0;
+    sqlite3_finalize(v);
+    if (version > kVersion)
+        throw StoreError("database " + path_ + " has schema version " + std::to_string(version) +
+                         ", written by a newer ssechat; this one knows up to " +
+                         std::to_string(kVersion));
+    for (; version < kVersion; ++version) {
+        std::string step = "BEGIN IMMEDIATE;";
+        step.append(kMigrations[version]);
+        step.append("PRAGMA user_version=").append(std::to_string(version + 1)).append(";COMMIT;");
+        if (sqlite3_exec(wdb_, step.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+            std::string why = sqlite3_errmsg(wdb_);
+            sqlite3_exec(wdb_, "ROLLBACK", nullptr, nullptr, nullptr);
+            throw StoreError("cannot upgrade database " + path_ + " to schema version " +
+                             std::to_string(version + 1) + ": " + why);
+        }
+    }
 }
 
 bool SqliteStore::writable() {

@@ -15,20 +15,25 @@ class SqliteStore final : public Store {
   public:
     // Opens or creates DIR/ssechat.db. Throws StoreError naming the file when it is corrupt,
     // locked by another ssechat, or cannot be written.
-    SqliteStore(const std::string& dir, bool fsync_always, uint64_t retain);
+    // key_ttl_s: how long an Idempotency-Key is kept. An older database is upgraded in place.
+    SqliteStore(const std::string& dir, bool fsync_always, uint64_t retain,
+                int64_t key_ttl_s = 86400);
     ~SqliteStore() override;
 
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
     void append(const std::vector<model::Message>& batch) override;
     std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
-                                     size_t limit, bool newest) override;
+                                      size_t limit, bool newest) override;
+    std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
+                                             const std::string& key, int64_t now_ms) override;
     bool writable() override;
     const std::string& path() const { return path_; }
 
   private:
     sqlite3_stmt* prepare(sqlite3* db, const char* sql);
     void release();
+    void migrate();
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
     std::string path_;
@@ -44,6 +49,11 @@ class SqliteStore final : public Store {
     sqlite3_stmt* range_desc_ = nullptr;
     sqlite3_stmt* rooms_page_ = nullptr;
     sqlite3_stmt* last_id_ = nullptr;
+    sqlite3_stmt* find_key_ = nullptr;
+    sqlite3_stmt* insert_key_ = nullptr;
+    sqlite3_stmt* purge_keys_ = nullptr;
+    int64_t key_ttl_ms_;
+    int64_t last_purge_ms_ = 0;
     std::atomic<bool> healthy_{true};  // the last commit succeeded
 };
 
