@@ -34,9 +34,8 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
         o.key_ttl_s = cfg_.idempotency_ttl_s;
         store_ = std::make_unique<store::RedisStore>(std::move(o));
     } else {
-        store_ =
-            std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain,
-                                                 cfg_.idempotency_ttl_s);
+        store_ = std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain,
+                                                      cfg_.idempotency_ttl_s);
     }
     hub_ = std::make_unique<chat::Hub>(cfg_, *store_);
     std::vector<chat::Shard*> raw;

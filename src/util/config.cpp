@@ -7,8 +7,8 @@
 #include <map>
 #include <thread>
 
-#include "util/redis_url.hpp"
 #include "util/build_info.hpp"
+#include "util/redis_url.hpp"
 
 namespace ssechat {
 namespace {
