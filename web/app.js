@@ -185,8 +185,11 @@
     st.ids.add(m.id);
     if (st.oldest === null || m.id < st.oldest) st.oldest = m.id;
     const list = $("messages");
-    const pending = list.querySelector(`li.pending[data-key="${CSS.escape(m.user_id + "\n" + m.message)}"]`);
-    if (pending && m.user_id === st.user) pending.remove();
+    // My own message arriving replaces its placeholder: pending, or failed when the answer was
+    // lost although the server stored it (a retry of it would be answered from its key anyway).
+    const key = CSS.escape(m.user_id + "\n" + m.message);
+    const mine = list.querySelector(`li.pending[data-key="${key}"], li.failed[data-key="${key}"]`);
+    if (mine && m.user_id === st.user) mine.remove();
     const stick = atBottom();
     place(messageNode(m), m.id, m.ts || Date.now());
     if (live) {

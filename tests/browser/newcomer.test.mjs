@@ -264,6 +264,9 @@ test("a send whose answer was lost shows once and is stored once", async () => {
   });
   await say(page, "exactly once");
   await waitForText(page, "exactly once");
+  // Whichever comes first, the lost answer or the message on the stream, the page settles on
+  // the one stored message.
+  await page.waitForFunction(() => !document.querySelector("#messages li.failed, #messages li.pending"));
   await page.waitForTimeout(500);
   const shown = await page.$$eval("#messages li.msg .text", (els) => els.map((e) => e.textContent));
   assert.deepEqual(shown, ["exactly once"]);
