@@ -171,7 +171,11 @@ TEST(Security, StreamsPerUserAndConnectionsPerAddressAreCapped) {
 }
 
 TEST(Security, SlowConsumersAreDroppedAndResumeWithoutLoss) {
-    Server srv({"--store", "memory", "--publish-rate", "0", "--stream-buffer", "65536", "--cache",
+    // 256 KiB per stream: a client that never reads passes it (plus its kernel buffer) long
+    // before the 1.8 MB sent below, while the reading client has about 85 messages of slack.
+    // With 64 KiB (21 messages) it was dropped once in CI, where a parallel test competed
+    // with its reading thread for the two cores.
+    Server srv({"--store", "memory", "--publish-rate", "0", "--stream-buffer", "262144", "--cache",
                 "1024", "--max-connections-per-ip", "0", "--max-streams-per-user", "0"});
     // 1,000 clients that never read, and one that does.
     std::vector<std::unique_ptr<SseClient>> slow;
