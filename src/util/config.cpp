@@ -273,17 +273,6 @@ std::string man_page() {
     return m;
 }
 
-std::string describe(const Config& c) {
-    std::string d = "store=" + c.store;
-    if (c.store == "sqlite") d += " data=" + c.data_dir + "/ssechat.db";
-    if (c.store == "redis") {
-        std::string why;
-        if (auto u = parse_redis_url(c.redis, why)) d += " redis=redis://" + u->text();
-    }
-    d += " threads=" + std::to_string(c.threads);
-    return d;
-}
-
 ParseResult parse_config(const std::vector<std::string>& args,
                          const std::vector<std::string>& env) {
     Config c;

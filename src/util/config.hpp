@@ -69,7 +69,4 @@ std::string usage();
 // The man page, ssechat(1), in roff, from the same flag table as usage().
 std::string man_page();
 
-// What the startup line says about the configuration (store, threads, auth, limits).
-std::string describe(const Config& c);
-
 }  // namespace ssechat
