@@ -41,7 +41,7 @@ double group_commit(const std::string& dir, bool fsync_always, size_t total, siz
         ++in_flight;
         lk.unlock();
         hub.publish(room, "u" + std::to_string(i % 100), text, {},
-                    [&](chat::PublishOutcome o, const model::Message&) {
+                    [&](chat::PublishOutcome o, const model::Event&) {
                         std::lock_guard g(mu);
                         --in_flight;
                         ++done;

@@ -17,17 +17,19 @@ extern char** environ;
 namespace {
 
 constexpr const char* kTokenUsage =
-    "usage: ssechat token --sub USER --secret S [--ttl 1h] [--rooms a,b]\n"
+    "usage: ssechat token --sub USER --secret S [--ttl 1h] [--rooms a,b] [--mod]\n"
     "Prints an HS256 JWT for a server started with --jwt-secret S (for tests and trials;\n"
     "applications sign their own).\n\n"
     "  --sub USER      the user id (the token's sub)\n"
     "  --secret S      the server's --jwt-secret\n"
     "  --ttl DURATION  lifetime: a number with s, m, h or d (default 1h)\n"
-    "  --rooms a,b     rooms the token may use (default: all)\n";
+    "  --rooms a,b     rooms the token may use (default: all)\n"
+    "  --mod           a moderator: may delete anyone's message\n";
 
 // ssechat token --sub alice --ttl 1h --secret S [--rooms a,b]
 int token_command(const std::vector<std::string>& args) {
     std::string sub, secret, rooms_arg;
+    bool mod = false;
     int64_t ttl = 3600;
     for (const auto& a : args)
         if (a == "--help" || a == "-h") {
@@ -46,6 +48,8 @@ int token_command(const std::vector<std::string>& args) {
                 secret = value();
             else if (args[i] == "--rooms")
                 rooms_arg = value();
+            else if (args[i] == "--mod")
+                mod = true;
             else if (args[i] == "--ttl") {
                 std::string v = value();
                 int64_t unit = 1;
@@ -80,7 +84,7 @@ int token_command(const std::vector<std::string>& args) {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
-    std::cout << ssechat::auth::sign_hs256(secret, sub, now + ttl, rooms) << "\n";
+    std::cout << ssechat::auth::sign_hs256(secret, sub, now + ttl, rooms, mod) << "\n";
     return 0;
 }
 

@@ -54,17 +54,18 @@ void Shard::flush() {
                 run = &*it;
                 break;
             }
-        bool presence = d->presence != nullptr;
-        if (!run || run->presence != presence) {
-            runs_.push_back(Run{room, presence, {}, {}, {}, {}});
+        if (!run) {
+            runs_.push_back(Run{room, {}, {}, 0, false, {}, {}});
             run = &runs_.back();
         }
-        if (presence) {
-            run->events.push_back(d->presence);
-            continue;
-        }
         run->events.insert(run->events.end(), d->events.begin(), d->events.end());
-        run->ids.insert(run->ids.end(), d->ids.begin(), d->ids.end());
+        for (uint64_t id : d->ids) {
+            run->ids.push_back(id);
+            if (id == 0)
+                run->ephemeral = true;
+            else
+                run->last = id;
+        }
         if (d->legacy) run->legacy = d->legacy;
         for (const auto& u : d->senders)
             if (std::find(run->senders.begin(), run->senders.end(), u) == run->senders.end())
@@ -114,24 +115,30 @@ void Shard::continue_flush() {
 }
 
 void Shard::send_run(Subscriber* s, const Run& r) {
-    if (r.presence) {
-        if (s->presence) s->send(r.events);
-        return;
-    }
-    const uint64_t last = r.ids.back();
-    if (s->last_sent >= last) return;
     if (s->legacy) {
-        s->last_sent = last;
-        // The seed never echoes a user's own message back to that user's streams.
+        if (!r.legacy || s->last_sent >= r.last) return;
+        s->last_sent = r.last;
+        // The seed never echoes a user's own change back to that user's streams.
         if (r.senders.size() == 1 && r.senders[0] == s->user) return;
         s->send(r.legacy);
         return;
     }
-    // Usually the whole run; after a replay that overlapped it, only the newer part.
-    auto from = static_cast<size_t>(std::upper_bound(r.ids.begin(), r.ids.end(), s->last_sent) -
-                                    r.ids.begin());
-    s->last_sent = last;
-    s->send(std::span<const sse::Buffer>(r.events).subspan(from));
+    if (!r.ephemeral) {
+        if (s->last_sent >= r.last) return;
+        // Usually the whole run; after a replay that overlapped it, only the newer part.
+        auto from = static_cast<size_t>(std::upper_bound(r.ids.begin(), r.ids.end(), s->last_sent) -
+                                        r.ids.begin());
+        s->last_sent = r.last;
+        s->send(std::span<const sse::Buffer>(r.events).subspan(from));
+        return;
+    }
+    // Stored events newer than the stream has, and the others if it wants them.
+    scratch_.clear();
+    for (size_t i = 0; i < r.ids.size(); ++i) {
+        if (r.ids[i] == 0 ? s->presence : r.ids[i] > s->last_sent) scratch_.push_back(r.events[i]);
+        if (r.ids[i] > s->last_sent) s->last_sent = r.ids[i];
+    }
+    if (!scratch_.empty()) s->send(scratch_);
 }
 
 }  // namespace ssechat::chat

@@ -40,8 +40,8 @@ std::shared_ptr<Room> Hub::load(const std::string& name) {
     auto r = std::make_shared<Room>(name, last, cfg_.cache, legacy_cap);
     if (last > 0) {
         auto recent = store_.range(name, 0, UINT64_MAX, cfg_.cache, true);
-        std::vector<Message> legacy;
-        if (legacy_cap) legacy = store_.range(name, 0, UINT64_MAX, legacy_cap, true);
+        std::vector<Event> legacy;
+        if (legacy_cap) legacy = store_.messages(name, 0, UINT64_MAX, legacy_cap, true);
         r->warm(recent, legacy);
     }
     return r;
@@ -78,11 +78,17 @@ std::vector<size_t> Hub::online_counts(const std::vector<std::string>& names) {
 
 void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text, std::string key,
                   Done done) {
-    Pending p{std::move(room), {}, std::move(done), std::chrono::steady_clock::now()};
+    Event ev;
+    ev.user_id = std::move(user);
+    ev.text = std::move(text);
+    ev.key = std::move(key);
+    publish(std::move(room), std::move(ev), false, std::move(done));
+}
+
+void Hub::publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done done) {
+    Pending p{std::move(room), std::move(ev), moderator, std::move(done),
+              std::chrono::steady_clock::now()};
     p.msg.room = p.room->name();
-    p.msg.user_id = std::move(user);
-    p.msg.text = std::move(text);
-    p.msg.key = std::move(key);
     {
         std::lock_guard lk(q_mu_);
         if (!stopping_ && queue_.size() < cfg_.max_pending) {
@@ -118,8 +124,10 @@ void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, b
     o["online"] = online;
     auto d = std::make_shared<Delivery>();
     d->room = room;
-    d->presence =
-        std::make_shared<const std::string>(sse::encode("presence", "", boost::json::serialize(o)));
+    // Presence is a kind that is not stored: no id line, and id 0 in the delivery.
+    d->events.push_back(std::make_shared<const std::string>(
+        sse::encode(model::kind_name(Kind::Presence), "", boost::json::serialize(o))));
+    d->ids.push_back(0);
     fan_out(std::move(d));
 }
 
@@ -169,7 +177,7 @@ void Hub::settle_keys(std::vector<Pending>& batch, int64_t now) {
     std::unordered_map<std::string, First> first;
     for (size_t i = 0; i < batch.size(); ++i) {
         auto& m = batch[i].msg;
-        if (m.key.empty()) continue;
+        if (m.key.empty() || m.kind != Kind::Message) continue;
         std::string k = m.room + '\x1f' + m.user_id + '\x1f' + m.key;
         if (auto it = first.find(k); it != first.end()) {
             // The same key again in one batch (concurrent retries): the first is stored, and
@@ -202,16 +210,12 @@ void Hub::commit(std::vector<Pending>& batch) {
     }
     // Ids are assigned here, in queue order, so they increase in commit order per room.
     std::vector<std::pair<Room*, uint64_t>> rewind;
-    std::vector<Message> msgs;
-    msgs.reserve(batch.size());
-    for (auto& p : batch) {
-        if (p.outcome != PublishOutcome::Ok) continue;  // answered with what its key stored
-        Room* r = p.room.get();
-        if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
-            rewind.emplace_back(r, r->assigned());
-        p.msg.id = r->assign_id();
-        p.msg.ts = ts;
-        msgs.push_back(p.msg);
+    std::vector<Event> msgs;
+    try {
+        msgs = check_and_number(batch, ts, rewind);
+    } catch (const store::StoreError& e) {
+        for (auto& [r, id] : rewind) r->rewind_ids(id);
+        return refuse(batch, e);
     }
     auto t0 = std::chrono::steady_clock::now();
     try {
@@ -225,16 +229,74 @@ void Hub::commit(std::vector<Pending>& batch) {
 
     // One delivery per room, in id order.
     for (auto& [r, first] : rewind) {
-        std::vector<const Message*> mine;
+        std::vector<const Event*> mine;
         std::shared_ptr<Room> owner;
         for (auto& p : batch)
             if (p.room.get() == r && p.outcome == PublishOutcome::Ok) {
                 mine.push_back(&p.msg);
                 owner = p.room;
             }
-        fan_out(owner->commit(mine));
+        if (owner) fan_out(owner->commit(mine));
     }
     acknowledge(batch, t1);
+}
+
+std::vector<Event> Hub::check_and_number(std::vector<Pending>& batch, int64_t ts,
+                                         std::vector<std::pair<Room*, uint64_t>>& rewind) {
+    // The messages this batch reads or changes, by room and id: read from the store once,
+    // then changed here as the batch's events apply, so that a later event of the same batch
+    // is checked against the state the earlier ones leave.
+    std::map<std::pair<const Room*, uint64_t>, std::optional<Event>> state;
+    auto lookup = [&](Pending& p, uint64_t id) -> Event* {
+        auto [it, fresh] = state.try_emplace({p.room.get(), id});
+        if (fresh) it->second = store_.message(p.msg.room, id);
+        return it->second ? &*it->second : nullptr;
+    };
+    std::vector<Event> out;
+    out.reserve(batch.size());
+    for (auto& p : batch) {
+        if (p.outcome != PublishOutcome::Ok) continue;  // answered with what its key stored
+        auto& ev = p.msg;
+        if (ev.kind == Kind::Message) {
+            if (ev.reply_to && !lookup(p, ev.reply_to)) {
+                p.outcome = PublishOutcome::BadReply;
+                continue;
+            }
+        } else {
+            Event* target = lookup(p, ev.target);
+            switch (model::check(target, ev, p.moderator)) {
+                case model::Verdict::Apply:
+                    break;
+                case model::Verdict::NoChange:
+                    p.outcome = PublishOutcome::NoChange;
+                    p.state = *target;
+                    continue;
+                case model::Verdict::NotFound:
+                    p.outcome = PublishOutcome::NotFound;
+                    continue;
+                case model::Verdict::Forbidden:
+                    p.outcome = PublishOutcome::Forbidden;
+                    continue;
+                case model::Verdict::Gone:
+                    p.outcome = PublishOutcome::Gone;
+                    continue;
+            }
+        }
+        Room* r = p.room.get();
+        if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
+            rewind.emplace_back(r, r->assigned());
+        ev.id = r->assign_id();
+        ev.ts = ts;
+        if (ev.kind == Kind::Message) {
+            state[{r, ev.id}] = ev;  // a later event of the batch may reply to it or change it
+        } else {
+            Event* target = lookup(p, ev.target);
+            model::apply(*target, ev);
+            p.state = *target;
+        }
+        out.push_back(ev);
+    }
+    return out;
 }
 
 std::chrono::steady_clock::time_point Hub::committed(std::chrono::steady_clock::time_point start,
@@ -256,9 +318,9 @@ void Hub::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
 void Hub::resolve_duplicates(std::vector<Pending>& batch) {
     // A publish that repeated a key earlier in the same batch now gets its original's id
     // and ts (the original was stored, or itself replayed, just before).
-    std::unordered_map<std::string, const Message*> first;
+    std::unordered_map<std::string, const Event*> first;
     for (auto& p : batch) {
-        if (p.msg.key.empty()) continue;
+        if (p.msg.key.empty() || p.msg.kind != Kind::Message) continue;
         std::string k = p.msg.room + '\x1f' + p.msg.user_id + '\x1f' + p.msg.key;
         auto [it, fresh] = first.try_emplace(std::move(k), &p.msg);
         if (fresh) continue;
@@ -269,11 +331,13 @@ void Hub::resolve_duplicates(std::vector<Pending>& batch) {
 
 void Hub::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done) {
     for (auto& p : batch) {
-        (p.outcome == PublishOutcome::KeyConflict ? metrics().publish_rejected
-                                                  : metrics().publish_ok)
+        bool ok = p.outcome == PublishOutcome::Ok || p.outcome == PublishOutcome::Replayed ||
+                  p.outcome == PublishOutcome::NoChange;
+        (ok ? metrics().publish_ok : metrics().publish_rejected)
             .fetch_add(1, std::memory_order_relaxed);
         metrics().publish_latency.observe(std::chrono::duration<double>(done - p.since).count());
-        p.done(p.outcome, p.msg);
+        bool change = p.msg.kind != Kind::Message;
+        p.done(p.outcome, change ? p.state : p.msg);
     }
 }
 
@@ -281,27 +345,53 @@ void Hub::commit_shared(std::vector<Pending>& batch) {
     // The store assigns ids and settles keys in the same atomic step; fan-out, even to this
     // node's own streams, comes from the feed, so every node delivers the same sequence
     // whichever node took the publish.
-    std::vector<Message> msgs;
+    std::vector<Event> msgs;
+    std::vector<bool> moderator;
     msgs.reserve(batch.size());
     int64_t ts = now_ms();
     for (auto& p : batch) {
         p.msg.ts = ts;
         msgs.push_back(p.msg);
+        moderator.push_back(p.moderator);
     }
-    std::vector<store::Stored> stored;
+    std::vector<store::Published> out;
     auto t0 = std::chrono::steady_clock::now();
     try {
-        cluster_->publish(msgs, stored);
+        cluster_->publish(msgs, moderator, out);
     } catch (const store::StoreError& e) {
         return refuse(batch, e);
     }
     auto t1 = committed(t0, batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-        batch[i].msg.id = msgs[i].id;
-        batch[i].msg.ts = msgs[i].ts;
-        batch[i].outcome = stored[i] == store::Stored::New      ? PublishOutcome::Ok
-                           : stored[i] == store::Stored::Replay ? PublishOutcome::Replayed
-                                                                : PublishOutcome::KeyConflict;
+        auto& p = batch[i];
+        p.msg.id = msgs[i].id;
+        p.msg.ts = msgs[i].ts;
+        p.state = std::move(out[i].state);
+        using store::Stored;
+        switch (out[i].status) {
+            case Stored::New:
+                p.outcome = PublishOutcome::Ok;
+                break;
+            case Stored::Replay:
+                p.outcome = PublishOutcome::Replayed;
+                break;
+            case Stored::Conflict:
+                p.outcome = PublishOutcome::KeyConflict;
+                break;
+            case Stored::NoChange:
+                p.outcome = PublishOutcome::NoChange;
+                break;
+            case Stored::NotFound:
+                p.outcome = p.msg.kind == Kind::Message ? PublishOutcome::BadReply
+                                                        : PublishOutcome::NotFound;
+                break;
+            case Stored::Forbidden:
+                p.outcome = PublishOutcome::Forbidden;
+                break;
+            case Stored::Gone:
+                p.outcome = PublishOutcome::Gone;
+                break;
+        }
     }
     acknowledge(batch, t1);
 }
@@ -326,13 +416,13 @@ void Hub::on_feed(store::FeedBatch& b) {
     }
 }
 
-void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
+void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs) {
     // Only ingest commits to a room in cluster mode, so under ingest_mu_ delivered() cannot
     // move between this read and the commit below.
     std::lock_guard lk(ingest_mu_);
     uint64_t have = r->delivered();
     bool probe = msgs.empty();  // catching up: look for anything newer in the store
-    std::erase_if(msgs, [&](const Message& m) { return m.id <= have; });
+    std::erase_if(msgs, [&](const Event& m) { return m.id <= have; });
     if (msgs.empty() && !probe) {
         // Normally these were seen through the room's warm-up read. But if Redis lost data
         // (no AOF, a flush), its ids restart below ours, and this node would skip every new
@@ -355,7 +445,7 @@ void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs) {
         msgs.insert(msgs.begin(), fill.begin(), fill.end());
     }
     if (msgs.empty()) return;
-    std::vector<const Message*> ptrs;
+    std::vector<const Event*> ptrs;
     ptrs.reserve(msgs.size());
     for (const auto& m : msgs) ptrs.push_back(&m);
     // Further behind than --max-replay, or retention trimmed the missing ids: live streams

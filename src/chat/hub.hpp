@@ -18,10 +18,17 @@ namespace ssechat::chat {
 
 class Shard;
 
+// What became of an event handed to publish(). The event answered with is the message (for
+// a new message) or the changed message's current state (for a change).
 enum class PublishOutcome {
-    Ok,           // committed; the message carries its id and ts
+    Ok,           // committed, with its id and ts
     Replayed,     // its Idempotency-Key stored this text before: the message is that one
     KeyConflict,  // its Idempotency-Key stored another text before: nothing was stored
+    NoChange,     // a reaction already there, or one to remove that is not: nothing stored
+    NotFound,     // the change names no message of the room
+    Forbidden,    // not the author's edit, or a delete by neither author nor moderator
+    Gone,         // the message was deleted
+    BadReply,     // reply_to names no message of the room
     Overloaded,   // too many publishes waiting for the store
     StoreFailed,  // the store refused the commit; nothing was stored
 };
@@ -29,7 +36,7 @@ enum class PublishOutcome {
 class Hub {
   public:
     // Runs on the writer thread; callers post back to their own loop from it.
-    using Done = std::function<void(PublishOutcome, const Message&)>;
+    using Done = std::function<void(PublishOutcome, const Event&)>;
 
     Hub(const Config& cfg, store::Store& store);
     ~Hub();
@@ -54,8 +61,12 @@ class Hub {
     std::vector<std::string> online(const std::string& name);
     std::vector<size_t> online_counts(const std::vector<std::string>& names);
 
-    // `key`: the sender's Idempotency-Key, or empty. A key the same user used in the same room
-    // within --idempotency-ttl stores nothing new (Replayed or KeyConflict).
+    // Stores an event of a stored kind in the room, checked in commit order against the
+    // message it changes (`moderator`: the user may delete others' messages), and answers
+    // with `done`. A message's key that the same user used in the same room within
+    // --idempotency-ttl stores nothing new (Replayed or KeyConflict).
+    void publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done done);
+    // A new message; `key`: the sender's Idempotency-Key, or empty.
     void publish(std::shared_ptr<Room> room, std::string user, std::string text, std::string key,
                  Done done);
     // A user's first stream in a room on this node opened, or their last closed; `online` is
@@ -77,11 +88,18 @@ class Hub {
   private:
     struct Pending {
         std::shared_ptr<Room> room;
-        Message msg;
+        Event msg;  // the event; for a message also the answer
+        bool moderator = false;
         Done done;
         std::chrono::steady_clock::time_point since;  // for the publish latency histogram
         PublishOutcome outcome = PublishOutcome::Ok;  // decided by the commit
+        Event state = {};                             // a change's answer: the message after it
     };
+    // Checks each event of the batch in order against the state of its message (the store's,
+    // then the batch's own changes before it), applies what passes to that state, and gives
+    // ids. Returns the events to store. Throws StoreError.
+    std::vector<Event> check_and_number(std::vector<Pending>& batch, int64_t ts,
+                                        std::vector<std::pair<Room*, uint64_t>>& rewind);
     // Settles the keyed publishes of a batch before ids are given: a key seen in the store
     // or earlier in the batch makes its publish Replayed (msg becomes the original) or
     // KeyConflict. Throws StoreError.
@@ -105,7 +123,7 @@ class Hub {
     // Delivers a room's messages from the feed in id order, filling gaps from the store.
     // Serialized by ingest_mu_: the feed thread and a loop that just loaded the room both
     // call it.
-    void ingest(const std::shared_ptr<Room>& r, std::vector<Message> msgs);
+    void ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs);
     std::shared_ptr<Room> load(const std::string& name);
     void catch_up();
 

@@ -14,19 +14,22 @@
 namespace ssechat {
 
 const char* route_name(Route r) {
-    static constexpr const char* names[kRouteCount] = {"/{page}",
-                                                       "/healthz",
-                                                       "/metrics",
-                                                       "/messages",
-                                                       "/message",
-                                                       "/rooms",
-                                                       "/rooms/{room}/events",
-                                                       "/rooms/{room}/messages",
-                                                       "/rooms/{room}/presence",
-                                                       "/me",
-                                                       "OPTIONS",
-                                                       "unmatched",
-                                                       "unparsed"};
+    static constexpr const char* names[kRouteCount] = {
+        "/{page}",
+        "/healthz",
+        "/metrics",
+        "/messages",
+        "/message",
+        "/rooms",
+        "/rooms/{room}/events",
+        "/rooms/{room}/messages",
+        "/rooms/{room}/presence",
+        "/rooms/{room}/messages/{id}",
+        "/rooms/{room}/messages/{id}/reactions/{emoji}",
+        "/me",
+        "OPTIONS",
+        "unmatched",
+        "unparsed"};
     return r < kRouteCount ? names[r] : "unmatched";
 }
 

@@ -34,10 +34,12 @@ enum Route : uint8_t {
     kRouteRoomEvents,
     kRouteRoomMessages,
     kRouteRoomPresence,
-    kRouteMe,         // GET /me
-    kRoutePreflight,  // OPTIONS
-    kRouteUnmatched,  // 404, and requests refused before routing
-    kRouteUnparsed,   // refused by the HTTP layer (framing, limits)
+    kRouteRoomMessage,   // one message: PATCH, DELETE, GET
+    kRouteRoomReaction,  // one user's emoji on a message: PUT, DELETE
+    kRouteMe,            // GET /me
+    kRoutePreflight,     // OPTIONS
+    kRouteUnmatched,     // 404, and requests refused before routing
+    kRouteUnparsed,      // refused by the HTTP layer (framing, limits)
     kRouteCount
 };
 const char* route_name(Route r);

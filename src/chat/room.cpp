@@ -3,6 +3,7 @@
 #include "chat/room.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 
 namespace ssechat::chat {
 
@@ -13,25 +14,84 @@ Room::Room(std::string name, uint64_t last_id, size_t cache_cap, size_t legacy_c
       assigned_(last_id),
       delivered_(last_id) {}
 
-Entry Room::make_entry(const Message& m) {
-    auto json = std::make_shared<const std::string>(native_json(m));
-    auto event = std::make_shared<const std::string>(native_event(m, *json));
-    return {m.id, std::move(json), std::move(event)};
+Entry Room::make_entry(const Event& e) {
+    return {e.id, e.kind, e.target,
+            std::make_shared<const std::string>(model::sse_event(e, model::event_json(e)))};
 }
 
-void Room::push_legacy(const Message& m) {
-    if (legacy_cap_ == 0) return;
-    std::string elem = legacy_json(m);
-    if (!legacy_body_.empty()) legacy_body_ += ',';
-    legacy_body_ += elem;
-    legacy_lens_.push_back(static_cast<uint32_t>(elem.size()));
-    // Dropping the oldest element is one memmove of the body, not a re-serialization.
-    if (legacy_lens_.size() > legacy_cap_) {
-        size_t cut = legacy_lens_.front() + 1;
-        legacy_lens_.pop_front();
-        legacy_body_.erase(0, std::min(cut, legacy_body_.size()));
+namespace {
+// The cached event with the text of a deleted message taken out: a message becomes its
+// tombstone, an edit keeps its fields with an empty text. Deletes are rare, so the JSON is
+// read back from the event rather than kept beside every entry.
+sse::Buffer without_text(const Entry& e) {
+    const std::string& ev = *e.event;
+    size_t at = ev.find("data: ");
+    if (at == std::string::npos) return e.event;
+    size_t end = ev.find('\n', at);
+    boost::json::error_code ec;
+    auto v = boost::json::parse(std::string_view(ev).substr(at + 6, end - at - 6), ec);
+    if (ec || !v.is_object()) return e.event;
+    auto& o = v.as_object();
+    model::Event x;
+    x.id = e.id;
+    x.kind = e.kind;
+    x.target = e.target;
+    if (auto* r = o.if_contains("room"); r && r->is_string()) x.room = r->as_string();
+    if (auto* u = o.if_contains("user_id"); u && u->is_string()) x.user_id = u->as_string();
+    if (auto* t = o.if_contains("ts"); t && t->is_int64()) x.ts = t->as_int64();
+    x.deleted = e.kind == Kind::Message;
+    return std::make_shared<const std::string>(model::sse_event(x, model::event_json(x)));
+}
+}  // namespace
+
+void Room::cache_push(Entry e) {
+    if (e.kind != Kind::Message) ++changes_;
+    cache_.push_back(std::move(e));
+    if (cache_.size() > cache_cap_) {
+        if (cache_.front().kind != Kind::Message) --changes_;
+        cache_.pop_front();
+    }
+}
+
+void Room::erase_cached(uint64_t target) {
+    for (auto& e : cache_)
+        if ((e.kind == Kind::Message && e.id == target) ||
+            (e.kind == Kind::Edit && e.target == target))
+            e.event = without_text(e);
+}
+
+bool Room::seed_apply(const Event& e) {
+    if (legacy_cap_ == 0) return false;
+    if (e.kind == Kind::Message) {
+        if (e.deleted) return false;
+        std::string elem = model::seed_json(e);
+        if (!legacy_body_.empty()) legacy_body_ += ',';
+        legacy_body_ += elem;
+        seed_.emplace_back(e.id, std::move(elem));
+        // Dropping the oldest element is one memmove of the body, not a re-serialization.
+        if (seed_.size() > legacy_cap_) {
+            size_t cut = seed_.front().second.size() + 1;
+            seed_.pop_front();
+            legacy_body_.erase(0, std::min(cut, legacy_body_.size()));
+        }
+        legacy_event_.reset();
+        return true;
+    }
+    if (e.kind != Kind::Edit && e.kind != Kind::Delete) return false;
+    auto it = std::lower_bound(seed_.begin(), seed_.end(), e.target,
+                               [](const auto& p, uint64_t id) { return p.first < id; });
+    if (it == seed_.end() || it->first != e.target) return false;
+    if (e.kind == Kind::Edit)
+        it->second = model::seed_json(e);  // only the author edits: user_id is theirs
+    else
+        seed_.erase(it);
+    legacy_body_.clear();
+    for (const auto& [id, elem] : seed_) {
+        if (!legacy_body_.empty()) legacy_body_ += ',';
+        legacy_body_ += elem;
     }
     legacy_event_.reset();
+    return true;
 }
 
 sse::Buffer Room::legacy_event_locked() {
@@ -44,46 +104,50 @@ sse::Buffer Room::legacy_event_locked() {
     return legacy_event_;
 }
 
-void Room::warm(const std::vector<Message>& recent, const std::vector<Message>& legacy_tail) {
+void Room::warm(const std::vector<Event>& recent, const std::vector<Event>& seed_tail) {
     std::lock_guard lk(mu_);
-    for (const auto& m : recent) {
-        cache_.push_back(make_entry(m));
-        if (cache_.size() > cache_cap_) cache_.pop_front();
-    }
-    for (const auto& m : legacy_tail) push_legacy(m);
-    // A shared store may have taken more messages between reading the last id and the cache.
+    for (const auto& e : recent) cache_push(make_entry(e));
+    for (const auto& m : seed_tail) seed_apply(m);
+    // A shared store may have taken more events between reading the last id and the cache.
     if (!recent.empty() && recent.back().id > delivered_) delivered_ = assigned_ = recent.back().id;
 }
 
-std::shared_ptr<Delivery> Room::commit(const std::vector<const Message*>& msgs, bool gap) {
+std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, bool gap) {
     auto d = std::make_shared<Delivery>();
     d->room = shared_from_this();
-    if (gap && !msgs.empty()) {
-        // Same id as the first message: a stream past it skips both, one before gets both.
-        uint64_t first = msgs.front()->id;
+    if (gap && !events.empty()) {
+        // Same id as the first event: a stream past it skips both, one before gets both.
+        uint64_t first = events.front()->id;
         d->events.push_back(
             std::make_shared<const std::string>(sse::encode("reset", "", std::to_string(first))));
         d->ids.push_back(first);
     }
     // Encoding happens outside the lock; only the cache update is inside it.
     std::vector<Entry> entries;
-    entries.reserve(msgs.size());
-    for (const Message* m : msgs) {
-        entries.push_back(make_entry(*m));
+    entries.reserve(events.size());
+    for (const Event* e : events) {
+        entries.push_back(make_entry(*e));
         d->events.push_back(entries.back().event);
-        d->ids.push_back(m->id);
-        if (std::find(d->senders.begin(), d->senders.end(), m->user_id) == d->senders.end())
-            d->senders.push_back(m->user_id);
+        d->ids.push_back(e->id);
     }
     std::lock_guard lk(mu_);
-    if (gap) cache_.clear();
-    for (size_t i = 0; i < msgs.size(); ++i) {
-        cache_.push_back(std::move(entries[i]));
-        if (cache_.size() > cache_cap_) cache_.pop_front();
-        push_legacy(*msgs[i]);
+    if (gap) {
+        cache_.clear();
+        changes_ = 0;
     }
-    if (!msgs.empty()) delivered_ = msgs.back()->id;
-    if (legacy_streams_ > 0) d->legacy = legacy_event_locked();
+    bool seed_changed = false;
+    for (size_t i = 0; i < events.size(); ++i) {
+        const Event& e = *events[i];
+        if (e.kind == Kind::Delete) erase_cached(e.target);
+        cache_push(std::move(entries[i]));
+        if (seed_apply(e)) {
+            seed_changed = true;
+            if (std::find(d->senders.begin(), d->senders.end(), e.user_id) == d->senders.end())
+                d->senders.push_back(e.user_id);
+        }
+    }
+    if (!events.empty()) delivered_ = events.back()->id;
+    if (seed_changed && legacy_streams_ > 0) d->legacy = legacy_event_locked();
     return d;
 }
 
@@ -91,6 +155,7 @@ Snapshot Room::base_locked() const {
     Snapshot s;
     s.delivered = delivered_;
     s.cache_first = cache_.empty() ? delivered_ + 1 : cache_.front().id;
+    s.messages_only = changes_ == 0;
     return s;
 }
 

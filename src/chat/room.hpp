@@ -1,4 +1,4 @@
-// A room's shared state: the recent-message cache, the seed API's array, and who is online.
+// A room's shared state: the recent-event cache, the seed API's array, and who is online.
 #pragma once
 #include <deque>
 #include <map>
@@ -7,33 +7,33 @@
 #include <string>
 #include <vector>
 
-#include "model/message.hpp"
+#include "model/event.hpp"
 #include "sse/event.hpp"
 
 namespace ssechat::chat {
 
-using model::legacy_json;
-using model::Message;
-using model::native_event;
-using model::native_json;
+using model::Event;
+using model::Kind;
 
-// A committed message, encoded once: its JSON and its SSE event are shared by every reader.
+// A stored event, encoded once: its SSE event is shared by every reader.
 struct Entry {
     uint64_t id = 0;
-    sse::Buffer json;   // native JSON, for history pages
-    sse::Buffer event;  // "id/event/data" SSE event
+    Kind kind = Kind::Message;
+    uint64_t target = 0;  // Edit: the message it changed (a delete erases its text here too)
+    sse::Buffer event;    // "id/event/data" SSE event
 };
 
 class Room;
 
-// What one commit (or one presence change) hands to every shard.
+// What one commit, or one event that is not stored (presence), hands to every shard.
 struct Delivery {
     std::shared_ptr<Room> room;
-    std::vector<sse::Buffer> events;   // new message events, ascending ids
-    std::vector<uint64_t> ids;         // their ids
-    sse::Buffer legacy;                // the seed API array after them, if a seed stream exists
-    std::vector<std::string> senders;  // distinct authors, for the seed API's sender exclusion
-    sse::Buffer presence;              // set instead of events for a presence change
+    std::vector<sse::Buffer> events;   // in order
+    std::vector<uint64_t> ids;         // their ids, ascending; 0 for an event that is not stored
+    sse::Buffer legacy;                // the seed API array after them, if they changed it and
+                                       // a seed stream exists
+    std::vector<std::string> senders;  // distinct users who changed the array, for the seed
+                                       // API's sender exclusion
     uint64_t last_id() const { return ids.empty() ? 0 : ids.back(); }
 };
 
@@ -43,6 +43,8 @@ struct Snapshot {
     uint64_t delivered = 0;      // the newest id handed out for fan-out so far
     uint64_t cache_first = 0;    // the oldest id in the cache (delivered + 1 when empty)
     sse::Buffer legacy;          // seed API snapshot event, for seed streams
+    bool messages_only = true;   // the cache holds no edit, delete or reaction: its messages
+                                 // are in their current state
 };
 
 class Room : public std::enable_shared_from_this<Room> {
@@ -57,13 +59,16 @@ class Room : public std::enable_shared_from_this<Room> {
     uint64_t assigned() const { return assigned_; }
     void rewind_ids(uint64_t to) { assigned_ = to; }
 
-    // Fills the cache and the seed array from the store, before the room is shared.
-    void warm(const std::vector<Message>& recent, const std::vector<Message>& legacy_tail);
+    // Fills the cache from the store's newest events and the seed array from its newest
+    // messages (in their current state), before the room is shared.
+    void warm(const std::vector<Event>& recent, const std::vector<Event>& seed_tail);
 
-    // Appends committed messages (ascending ids) and returns what to fan out. With `gap`, ids
-    // before the first were skipped: the delivery starts with a reset naming the first id,
-    // and the cache restarts there, so a resume into the gap reads the store instead.
-    std::shared_ptr<Delivery> commit(const std::vector<const Message*>& msgs, bool gap = false);
+    // Appends committed events (ascending ids) and returns what to fan out. A delete also
+    // erases the text of its message and of its edits from the cache, and edits and deletes
+    // rewrite the seed array. With `gap`, ids before the first were skipped: the delivery
+    // starts with a reset naming the first id, and the cache restarts there, so a resume
+    // into the gap reads the store instead.
+    std::shared_ptr<Delivery> commit(const std::vector<const Event*>& events, bool gap = false);
 
     // Cached entries with id > after (all of them if after precedes the cache).
     Snapshot since(uint64_t after);
@@ -82,20 +87,27 @@ class Room : public std::enable_shared_from_this<Room> {
     size_t online_count();
 
   private:
-    static Entry make_entry(const Message& m);
-    void push_legacy(const Message& m);
+    static Entry make_entry(const Event& e);
+    void cache_push(Entry e);
+    // What `e` does to the seed array; true when it changed.
+    bool seed_apply(const Event& e);
+    void erase_cached(uint64_t target);
     sse::Buffer legacy_event_locked();
     Snapshot base_locked() const;
 
     const std::string name_;
     const size_t cache_cap_;
     const size_t legacy_cap_;
-    uint64_t assigned_;                  // writer thread only
-    std::mutex mu_;                      // guards everything below
-    uint64_t delivered_;                 // newest committed id in the cache
-    std::deque<Entry> cache_;            // newest cache_cap_ committed entries
-    std::string legacy_body_;            // "elem,elem,..." of the last legacy_cap_ messages
-    std::deque<uint32_t> legacy_lens_;   // byte length of each element in legacy_body_
+    uint64_t assigned_;        // writer thread only
+    std::mutex mu_;            // guards everything below
+    uint64_t delivered_;       // newest committed id in the cache
+    std::deque<Entry> cache_;  // newest cache_cap_ committed entries
+    size_t changes_ = 0;       // entries in cache_ that are not messages
+    // The seed array: the last legacy_cap_ messages, deleted ones left out, as elements
+    // "{user_id,message}" by id. New messages append to legacy_body_; an edit or a delete of
+    // one of them rebuilds it.
+    std::deque<std::pair<uint64_t, std::string>> seed_;
+    std::string legacy_body_;            // "elem,elem,..." of seed_
     sse::Buffer legacy_event_;           // cached "data: [...]" for legacy_body_, or null
     int legacy_streams_ = 0;             // open seed API streams, across shards
     std::map<std::string, int> online_;  // user -> open streams in this room

@@ -49,8 +49,8 @@ Shard::Shard(unsigned index, Hub& hub) : index_(index), hub_(hub) {
 }
 
 namespace {
-sse::Buffer encode_stored(const Message& m) {
-    return std::make_shared<const std::string>(native_event(m, native_json(m)));
+sse::Buffer encode_stored(const Event& e) {
+    return std::make_shared<const std::string>(model::sse_event(e, model::event_json(e)));
 }
 }  // namespace
 
@@ -58,7 +58,7 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
     // Deliveries already queued on this loop for ids <= snap.delivered are skipped by
     // last_sent; later ones are posted after the snapshot, so nothing falls in between.
     Snapshot snap = start.since ? room.since(*start.since) : room.last(start.history);
-    std::vector<Message> older;
+    std::vector<Event> older;
     if (start.since) {
         uint64_t n = *start.since;
         // Unknown here (from another server, or a wiped store): replay what is held.
@@ -84,9 +84,17 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
         if (reset)
             out.push_back(std::make_shared<const std::string>(
                 sse::encode("reset", "", std::to_string(snap.delivered == 0 ? 0 : n + 1))));
-    } else if (snap.entries.size() < start.history && snap.cache_first > 1) {
-        older = hub_.store().range(room.name(), 0, snap.cache_first,
-                                   start.history - snap.entries.size(), true);
+    } else if (start.history > 0 && (!snap.messages_only || (snap.entries.size() < start.history &&
+                                                             snap.cache_first > 1))) {
+        // History shows messages in their current state. The cache shows events as they
+        // happened, which is the same thing only while it holds no changes; otherwise, or
+        // when it is too short, the store has the state. A change committed after the
+        // snapshot may show in the state and again live: applying it twice is harmless.
+        snap.entries.clear();
+        auto msgs = hub_.store().messages(room.name(), 0, snap.delivered + 1, start.history, true);
+        for (const auto& m : msgs)
+            out.push_back(
+                std::make_shared<const std::string>(model::sse_event(m, model::state_json(m))));
     }
     for (const auto& m : older) out.push_back(encode_stored(m));
     for (const auto& e : snap.entries) out.push_back(e.event);

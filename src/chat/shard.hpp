@@ -56,8 +56,8 @@ class Shard {
     void subscribe(boost::asio::ip::tcp::socket sock, std::shared_ptr<Room> room, std::string user,
                    const StreamStart& start);
 
-    // Queues a commit or a presence change for this shard's streams of that room. Everything
-    // queued before the next flush goes out together: one sendmsg per stream per flush.
+    // Queues a commit, or an event that is not stored, for this shard's streams of that room.
+    // Everything queued before the next flush goes out together: one sendmsg per stream per flush.
     void deliver(std::shared_ptr<const Delivery> d);
 
     void start_heartbeat();
@@ -71,15 +71,15 @@ class Shard {
         std::vector<Subscriber*> native;  // null: removed during a flush, compacted after it
         std::vector<Subscriber*> legacy;
     };
-    // What one flush sends to one room: consecutive presence changes, or consecutive commits,
-    // flattened into one list of events.
+    // What one flush sends to one room: its deliveries in order, flattened into one list.
     struct Run {
         const Room* room = nullptr;
-        bool presence = false;            // events are presence events (native streams only)
-        std::vector<sse::Buffer> events;  // message events in id order, or presence events
-        std::vector<uint64_t> ids;
+        std::vector<sse::Buffer> events;
+        std::vector<uint64_t> ids;         // 0 for an event that is not stored (presence)
+        uint64_t last = 0;                 // the newest stored id in the run, 0 if none
+        bool ephemeral = false;            // some event is not stored: streams filter per event
         sse::Buffer legacy;                // the newest seed API array in the run
-        std::vector<std::string> senders;  // distinct authors in the run
+        std::vector<std::string> senders;  // distinct users who changed the array in the run
     };
     // A native stream's replay after the retry hint: a reset when the asked-for id is unknown,
     // too old, or trimmed, then stored and cached messages. Throws StoreError when the store
@@ -110,9 +110,10 @@ class Shard {
     bool flush_scheduled_ = false;  // a flush is posted or its timer armed
     bool flushing_ = false;         // a flush is part way through runs_
     std::vector<Run> runs_;
-    size_t run_ = 0, pos_ = 0;   // the flush cursor: run, and stream within its list
-    bool legacy_phase_ = false;  // the cursor is in the run's seed API streams
-    bool tombstones_ = false;    // some list holds nulls to compact
+    std::vector<sse::Buffer> scratch_;  // one stream's share of a run with unstored events
+    size_t run_ = 0, pos_ = 0;          // the flush cursor: run, and stream within its list
+    bool legacy_phase_ = false;         // the cursor is in the run's seed API streams
+    bool tombstones_ = false;           // some list holds nulls to compact
     boost::asio::steady_timer flush_timer_{ioc_};
     std::chrono::steady_clock::time_point last_flush_{};
 };

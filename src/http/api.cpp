@@ -225,25 +225,50 @@ const std::vector<Api::RouteRow>& Api::routes() {
          Access::User,
          {{verb::get, &Api::history}, {verb::post, &Api::native_publish}}},
         {kRouteRoomPresence, "/rooms/{room}/presence", Access::User, {{verb::get, &Api::presence}}},
+        {kRouteRoomMessage,
+         "/rooms/{room}/messages/{id}",
+         Access::User,
+         {{verb::get, &Api::get_message},
+          {verb::patch, &Api::edit_message},
+          {verb::delete_, &Api::delete_message}}},
+        {kRouteRoomReaction,
+         "/rooms/{room}/messages/{id}/reactions/{emoji}",
+         Access::User,
+         {{verb::put, &Api::add_reaction}, {verb::delete_, &Api::remove_reaction}}},
     };
     return table;
 }
 
-const Api::RouteRow* Api::match(std::string_view path, std::string& room) {
+const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
+    // Segment by segment: a literal must be equal, a hole takes any segment (an empty one
+    // too, which its handler refuses with 400 rather than 404).
     for (const auto& r : routes()) {
-        std::string_view t = r.path;
-        auto hole = t.find("{room}");
-        if (hole == std::string_view::npos) {
-            if (path == t) return &r;
-            continue;
+        std::string_view t = r.path, p = path;
+        std::string room, id, emoji;
+        bool ok = true;
+        while (ok && !t.empty() && !p.empty()) {
+            if (t.front() != '/' || p.front() != '/') {
+                ok = false;
+                break;
+            }
+            t.remove_prefix(1);
+            p.remove_prefix(1);
+            auto ts = t.substr(0, t.find('/')), ps = p.substr(0, p.find('/'));
+            t.remove_prefix(ts.size());
+            p.remove_prefix(ps.size());
+            if (ts == "{room}")
+                room = ps;
+            else if (ts == "{id}")
+                id = ps;
+            else if (ts == "{emoji}")
+                emoji = ps;
+            else
+                ok = ts == ps;
         }
-        std::string_view head = t.substr(0, hole), tail = t.substr(hole + 6);
-        if (path.size() < head.size() + tail.size() || !path.starts_with(head) ||
-            !path.ends_with(tail))
-            continue;
-        std::string_view seg = path.substr(head.size(), path.size() - head.size() - tail.size());
-        if (seg.find('/') != std::string_view::npos) continue;
-        room = std::string(seg);
+        if (!ok || !t.empty() || !p.empty()) continue;
+        c.room = std::move(room);
+        c.id = std::move(id);
+        c.emoji = std::move(emoji);
         return &r;
     }
     return nullptr;
@@ -262,7 +287,7 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     if (c.query)
         if (const std::string* k = http_util::repeated_key(*c.query))
             return refuse(c, status::bad_request, "query parameter " + *k + " is given twice");
-    const RouteRow* row = match(path, c.room);
+    const RouteRow* row = match(path, c);
     if (!row) {
         if (method == bhttp::verb::get && serve_asset(c)) return;
         if (!authenticate(c)) return;

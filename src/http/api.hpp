@@ -12,6 +12,7 @@
 #include "http/limits.hpp"
 #include "http/request.hpp"
 #include "http/session.hpp"
+#include "model/event.hpp"
 #include "sse/event.hpp"
 #include "util/config.hpp"
 #include "util/gate.hpp"
@@ -62,6 +63,8 @@ class Api {
         bool head = false;                       // HEAD: routed as GET, answered without body
         Route route = kRouteUnmatched;           // the template, for metrics and the access log
         std::string room = {};                   // the {room} of the path, once matched
+        std::string id = {};                     // the {id} of the path, raw
+        std::string emoji = {};                  // the {emoji} of the path, raw
         std::string user = "-";                  // once known, for the access log
         std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
     };
@@ -89,7 +92,14 @@ class Api {
     std::shared_ptr<chat::Room> open_room(Ctx& c, const std::string& room);
     // `key`: the Idempotency-Key (native API only), or empty.
     void publish(Ctx& c, const std::string& room, std::string user, std::string text,
-                 std::string key, bool seed);
+                 std::string key, bool seed, uint64_t reply_to = 0);
+    // Stores a change (edit, delete, reaction) of message {id} and answers with its state.
+    void change(Ctx& c, model::Event ev);
+    // Rate limit, room, then the writer; answers when the commit is done.
+    void submit(Ctx& c, const std::string& room, model::Event ev, bool seed);
+    // The message {id} of the path; nullopt after answering 400.
+    std::optional<uint64_t> message_id(Ctx& c);
+    bool moderator(const Ctx& c) const;
     void stream(Ctx& c, const std::string& room, std::string user, bool seed);
 
     // The route table: one row per path template, a handler per method.
@@ -101,13 +111,13 @@ class Api {
     };
     struct RouteRow {
         Route id;
-        std::string_view path;  // "{room}" stands for one segment, a room name
+        std::string_view path;  // "{room}", "{id}", "{emoji}" each stand for one segment
         Access access;
         std::vector<std::pair<beast::http::verb, Handler>> methods;
     };
     static const std::vector<RouteRow>& routes();
-    // The row for a path (and its {room}), or null.
-    static const RouteRow* match(std::string_view path, std::string& room);
+    // The row for a path, with its {room}, {id} and {emoji} put in c; or null.
+    static const RouteRow* match(std::string_view path, Ctx& c);
 
     // ops.cpp
     void healthz(Ctx& c);
@@ -124,6 +134,12 @@ class Api {
     // messages.cpp
     void native_publish(Ctx& c);
     void history(Ctx& c);
+    void get_message(Ctx& c);
+    void edit_message(Ctx& c);
+    void delete_message(Ctx& c);
+    void add_reaction(Ctx& c);
+    void remove_reaction(Ctx& c);
+    void react(Ctx& c, bool remove);
 
     const Config& cfg_;
     chat::Hub& hub_;

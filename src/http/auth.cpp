@@ -198,11 +198,15 @@ Verdict Verifier::verify(std::string_view token, int64_t now_s) const {
         }
         v.identity.rooms = std::move(list);
     }
+    if (const auto* mod = claims.if_contains("mod")) {
+        if (!mod->is_bool()) return deny(401, "token mod claim must be true or false");
+        v.identity.moderator = mod->as_bool();
+    }
     return v;
 }
 
 std::string sign_hs256(std::string_view secret, std::string_view sub, int64_t exp,
-                       const std::vector<std::string>& rooms) {
+                       const std::vector<std::string>& rooms, bool moderator) {
     json::object claims;
     claims["sub"] = sub;
     claims["exp"] = exp;
@@ -211,6 +215,7 @@ std::string sign_hs256(std::string_view secret, std::string_view sub, int64_t ex
         for (const auto& r : rooms) a.emplace_back(r);
         claims["rooms"] = std::move(a);
     }
+    if (moderator) claims["mod"] = true;
     std::string signed_part =
         base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(json::serialize(claims));
     return signed_part + "." + base64url(hmac_sha256(secret, signed_part));

@@ -13,6 +13,7 @@ struct Identity {
     std::string user;                               // the token's "sub"
     std::optional<std::vector<std::string>> rooms;  // the "rooms" claim; absent: every room
     int64_t exp = 0;                                // the "exp" claim, unix seconds
+    bool moderator = false;                         // the "mod" claim is true
     bool may_use(std::string_view room) const;
 };
 
@@ -45,7 +46,7 @@ class Verifier {
 
 // An HS256 token for `ssechat token`.
 std::string sign_hs256(std::string_view secret, std::string_view sub, int64_t exp,
-                       const std::vector<std::string>& rooms);
+                       const std::vector<std::string>& rooms, bool moderator = false);
 
 std::string base64url(std::string_view bytes);
 std::optional<std::string> unbase64url(std::string_view text);

@@ -1,4 +1,6 @@
-// Messages: publishing (native and seed, answered after the commit) and history pages.
+// Messages: publishing (native and seed), edits, deletes and reactions, all answered after
+// their commit; history pages and single messages in their current state.
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "chat/hub.hpp"
@@ -34,12 +36,102 @@ void Api::native_publish(Ctx& c) {
                           "Idempotency-Key must be 1 to 128 visible ASCII characters");
     }
     auto body = http_util::decode_message(c.req[bhttp::field::content_type], c.req.body(),
+                                          cfg_.max_message, true);
+    if (body.status != 200) {
+        metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
+        return refuse(c, static_cast<status>(body.status), body.error);
+    }
+    publish(c, room, std::move(*u), std::move(body.message), std::move(key), false, body.reply_to);
+}
+
+std::optional<uint64_t> Api::message_id(Ctx& c) {
+    auto id = text::parse_u64(c.id);
+    if (!id || *id == 0 || *id > uint64_t{INT64_MAX}) {
+        refuse(c, status::bad_request, "the message id must be a positive integer");
+        return std::nullopt;
+    }
+    return id;
+}
+
+bool Api::moderator(const Ctx& c) const {
+    if (c.identity) return c.identity->moderator;
+    return std::find(cfg_.moderators.begin(), cfg_.moderators.end(), c.user) !=
+           cfg_.moderators.end();
+}
+
+void Api::get_message(Ctx& c) {
+    auto id = message_id(c);
+    if (!id) return;
+    std::vector<model::Event> page;
+    try {
+        page = hub_.store().messages(c.room, *id - 1, *id + 1, 1, false);
+    } catch (const store::StoreError&) {
+        return reply(c, error(status::service_unavailable, "store read failed"));
+    }
+    if (page.empty() || page.front().id != *id)
+        return refuse(c, status::not_found,
+                      "room " + c.room + " has no message " + std::to_string(*id));
+    reply(c, make(status::ok, model::state_json(page.front())));
+}
+
+void Api::edit_message(Ctx& c) {
+    auto id = message_id(c);
+    if (!id) return;
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    auto body = http_util::decode_message(c.req[bhttp::field::content_type], c.req.body(),
                                           cfg_.max_message);
     if (body.status != 200) {
         metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
         return refuse(c, static_cast<status>(body.status), body.error);
     }
-    publish(c, room, std::move(*u), std::move(body.message), std::move(key), false);
+    model::Event ev;
+    ev.kind = model::Kind::Edit;
+    ev.user_id = std::move(*u);
+    ev.target = *id;
+    ev.text = std::move(body.message);
+    change(c, std::move(ev));
+}
+
+void Api::delete_message(Ctx& c) {
+    auto id = message_id(c);
+    if (!id) return;
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    model::Event ev;
+    ev.kind = model::Kind::Delete;
+    ev.user_id = std::move(*u);
+    ev.target = *id;
+    change(c, std::move(ev));
+}
+
+void Api::add_reaction(Ctx& c) {
+    react(c, false);
+}
+
+void Api::remove_reaction(Ctx& c) {
+    react(c, true);
+}
+
+void Api::react(Ctx& c, bool remove) {
+    auto id = message_id(c);
+    if (!id) return;
+    auto emoji = text::percent_decode(c.emoji, false);
+    if (!emoji || emoji->empty() || emoji->size() > 32 || !text::valid_utf8(*emoji) ||
+        std::any_of(emoji->begin(), emoji->end(),
+                    [](unsigned char ch) { return ch <= 0x20 || ch == 0x7F; }))
+        return refuse(c, status::bad_request,
+                      "the emoji must be percent-encoded UTF-8, 1 to 32 bytes, without spaces "
+                      "or control characters");
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    model::Event ev;
+    ev.kind = model::Kind::Reaction;
+    ev.user_id = std::move(*u);
+    ev.target = *id;
+    ev.text = std::move(*emoji);
+    ev.remove = remove;
+    change(c, std::move(ev));
 }
 
 void Api::history(Ctx& c) {
@@ -55,15 +147,15 @@ void Api::history(Ctx& c) {
         return refuse(c, status::bad_request, "limit must be an integer from 1 to 500");
     size_t n = limit ? *limit : 50;
     uint64_t hi = before ? *before : UINT64_MAX;
-    std::vector<model::Message> msgs;
+    std::vector<model::Event> msgs;
     bool has_more = false;
     try {
         if (after) {
-            msgs = hub_.store().range(room, *after, hi, n + 1, false);
+            msgs = hub_.store().messages(room, *after, hi, n + 1, false);
             has_more = msgs.size() > n;
             if (has_more) msgs.pop_back();
         } else {
-            msgs = hub_.store().range(room, 0, hi, n + 1, true);
+            msgs = hub_.store().messages(room, 0, hi, n + 1, true);
             has_more = msgs.size() > n;
             if (has_more) msgs.erase(msgs.begin());
         }
@@ -73,7 +165,7 @@ void Api::history(Ctx& c) {
     std::string body = "{\"messages\":[";
     for (size_t i = 0; i < msgs.size(); ++i) {
         if (i) body += ',';
-        body += model::native_json(msgs[i]);
+        body += model::state_json(msgs[i]);
     }
     body += "],\"has_more\":";
     body += has_more ? "true}" : "false}";
@@ -81,9 +173,23 @@ void Api::history(Ctx& c) {
 }
 
 void Api::publish(Ctx& c, const std::string& room, std::string user, std::string text,
-                  std::string key, bool seed) {
-    // The limit first: a refused publish must not load (or create) its room.
-    if (!rate_ok(c, user)) return;
+                  std::string key, bool seed, uint64_t reply_to) {
+    model::Event ev;
+    ev.user_id = std::move(user);
+    ev.text = std::move(text);
+    ev.key = std::move(key);
+    ev.reply_to = reply_to;
+    submit(c, room, std::move(ev), seed);
+}
+
+void Api::change(Ctx& c, model::Event ev) {
+    submit(c, c.room, std::move(ev), false);
+}
+
+void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed) {
+    // The limit first: a refused publish must not load (or create) its room. Changes count
+    // against the same limit as messages.
+    if (!rate_ok(c, ev.user_id)) return;
     auto r = open_room(c, room);
     if (!r) return;
     unsigned version = c.req.version();
@@ -92,34 +198,68 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
     auto ex = s->executor();
     auto origin = origin_of(c.req);
     std::string method(c.req.method_string());
-    hub_.publish(std::move(r), std::move(user), std::move(text), std::move(key),
-                 [this, s, ex, version, keep, seed, origin, method, route = c.route,
-                  start = c.start](chat::PublishOutcome o, const model::Message& msg) {
-                     using chat::PublishOutcome;
-                     Response res;
-                     if (o == PublishOutcome::Ok) {
-                         res = seed ? make(status::ok, kSeedOk)
-                                    : make(status::created, model::native_json(msg));
-                     } else if (o == PublishOutcome::Replayed) {
-                         // Nothing new stored: the original message, as it was first answered.
-                         res = make(status::ok, model::native_json(msg));
-                         res.set("Idempotent-Replayed", "true");
-                     } else if (o == PublishOutcome::KeyConflict) {
-                         res = error(status::unprocessable_entity,
-                                     "this Idempotency-Key was used for a different message");
-                     } else {
-                         res = error(status::service_unavailable,
-                                     o == PublishOutcome::Overloaded
-                                         ? "server is overloaded, retry later"
-                                         : "message could not be stored");
-                     }
-                     res.version(version);
-                     res.keep_alive(keep && !draining_);
-                     grant_origin(res, origin);
-                     record(method, route, res.result_int(), res.body(), start, msg.user_id);
-                     boost::asio::post(
-                         ex, [s, res = std::move(res)]() mutable { s->respond(std::move(res)); });
-                 });
+    model::Kind kind = ev.kind;
+    uint64_t target = ev.target;
+    bool mod = moderator(c);
+    std::string actor = ev.user_id;
+    hub_.publish(
+        std::move(r), std::move(ev), mod,
+        [this, s, ex, version, keep, seed, origin, method, kind, target, room, actor,
+         route = c.route, start = c.start](chat::PublishOutcome o, const model::Event& msg) {
+            using chat::PublishOutcome;
+            std::string what = "message " + std::to_string(target) + " of room " + room;
+            Response res;
+            switch (o) {
+                case PublishOutcome::Ok:
+                    if (kind != model::Kind::Message)
+                        res = make(status::ok, model::state_json(msg));
+                    else
+                        res = seed ? make(status::ok, kSeedOk)
+                                   : make(status::created, model::event_json(msg));
+                    break;
+                case PublishOutcome::Replayed:
+                    // Nothing new stored: the original message, as it was first answered.
+                    res = make(status::ok, model::event_json(msg));
+                    res.set("Idempotent-Replayed", "true");
+                    break;
+                case PublishOutcome::NoChange:
+                    res = make(status::ok, model::state_json(msg));
+                    break;
+                case PublishOutcome::KeyConflict:
+                    res = error(status::unprocessable_entity,
+                                "this Idempotency-Key was used for a different message");
+                    break;
+                case PublishOutcome::NotFound:
+                    res = error(status::not_found, "there is no " + what);
+                    break;
+                case PublishOutcome::Forbidden:
+                    res = error(status::forbidden,
+                                kind == model::Kind::Edit
+                                    ? "only the author may edit " + what
+                                    : "only the author or a moderator may delete " + what);
+                    break;
+                case PublishOutcome::Gone:
+                    res = error(status::gone, what + " was deleted");
+                    break;
+                case PublishOutcome::BadReply:
+                    res = error(status::bad_request, "reply_to names no message of room " + room);
+                    break;
+                case PublishOutcome::Overloaded:
+                    res = error(status::service_unavailable, "server is overloaded, retry later");
+                    break;
+                case PublishOutcome::StoreFailed:
+                    res = error(status::service_unavailable,
+                                kind == model::Kind::Message ? "message could not be stored"
+                                                             : "the change could not be stored");
+                    break;
+            }
+            res.version(version);
+            res.keep_alive(keep && !draining_);
+            grant_origin(res, origin);
+            record(method, route, res.result_int(), res.body(), start, actor);
+            boost::asio::post(ex,
+                              [s, res = std::move(res)]() mutable { s->respond(std::move(res)); });
+        });
 }
 
 }  // namespace ssechat::http

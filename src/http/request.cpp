@@ -66,9 +66,12 @@ std::string media_type(std::string_view ct) {
 
 }  // namespace
 
-MessageBody decode_message(std::string_view content_type, std::string_view body, size_t max_bytes) {
+MessageBody decode_message(std::string_view content_type, std::string_view body, size_t max_bytes,
+                           bool reply_to) {
     std::string type = media_type(content_type);
     std::string raw;
+    uint64_t reply = 0;
+    const char* bad_reply = "reply_to must be a positive integer, the id of a message";
     if (type == "application/json") {
         boost::json::parse_options opt;
         opt.max_depth = 32;
@@ -83,6 +86,13 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
         const auto* s = m->if_string();
         if (!s) return refuse(400, "\"message\" must be a string");
         raw.assign(s->data(), s->size());
+        if (const auto* r = reply_to ? obj->if_contains("reply_to") : nullptr) {
+            if (r->is_uint64())
+                reply = r->as_uint64();
+            else if (r->is_int64() && r->as_int64() > 0)
+                reply = static_cast<uint64_t>(r->as_int64());
+            if (reply == 0) return refuse(400, bad_reply);
+        }
     } else if (type == "application/x-www-form-urlencoded") {
         auto q = parse_query(body);
         if (!q) return refuse(400, "malformed percent-encoding in body");
@@ -91,6 +101,11 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
         if (const std::string* k = repeated_key(*q))
             return refuse(400, "body has \"" + *k + "\" twice");
         raw = *m;
+        if (const std::string* r = reply_to ? find(*q, "reply_to") : nullptr) {
+            auto n = text::parse_u64(*r);
+            if (!n || *n == 0) return refuse(400, bad_reply);
+            reply = *n;
+        }
     } else {
         return refuse(400,
                       "Content-Type must be application/json or "
@@ -102,7 +117,7 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
     if (t.empty()) return refuse(400, "message is empty");
     if (t.size() > max_bytes)
         return refuse(413, "message is longer than " + std::to_string(max_bytes) + " bytes");
-    return {200, {}, std::string(t)};
+    return {200, {}, std::string(t), reply};
 }
 
 }  // namespace ssechat::http_util

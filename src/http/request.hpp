@@ -1,5 +1,6 @@
 // Pure request helpers: splitting targets, query strings, and decoding a chat message body.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,14 +29,18 @@ const std::string* repeated_key(const Query& q);
 
 // What a POST body carried in its "message" field.
 struct MessageBody {
-    int status = 200;     // 200, or the HTTP status to refuse with
-    std::string error;    // why it was refused
-    std::string message;  // trimmed text when status is 200
+    int status = 200;       // 200, or the HTTP status to refuse with
+    std::string error;      // why it was refused
+    std::string message;    // trimmed text when status is 200
+    uint64_t reply_to = 0;  // "reply_to", when asked for; 0 when absent
 };
 
 // Accepts application/json {"message": "..."} and application/x-www-form-urlencoded message=...
 // Refuses other types, invalid JSON, non-objects, a missing, non-string or blank message,
 // invalid UTF-8, and text longer than max_bytes after trimming (413).
-MessageBody decode_message(std::string_view content_type, std::string_view body, size_t max_bytes);
+// With `reply_to`, an optional "reply_to" (a positive integer; reply_to=N in a form) is read
+// too, and refused when it is anything else.
+MessageBody decode_message(std::string_view content_type, std::string_view body, size_t max_bytes,
+                           bool reply_to = false);
 
 }  // namespace ssechat::http_util

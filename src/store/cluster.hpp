@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/message.hpp"
+#include "model/event.hpp"
 
 namespace ssechat::store {
 
@@ -18,17 +18,28 @@ struct PresenceChange {
     int online = 0;  // distinct users online in the room, across nodes, after the change
 };
 
-// One read of the cluster feed, in log order. Messages of one room arrive in id order.
+// One read of the cluster feed, in log order. Events of one room arrive in id order.
 struct FeedBatch {
-    std::vector<model::Message> messages;
+    std::vector<model::Event> messages;  // stored events of every kind
     std::vector<PresenceChange> presence;
 };
 
-// What publish() did with one message of a batch.
+// What publish() did with one event of a batch.
 enum class Stored : uint8_t {
-    New,       // stored now, with its id and ts
-    Replay,    // its key stored the same text before: id and ts are the original's
-    Conflict,  // its key stored another text before: nothing stored
+    New,        // stored now, with its id and ts
+    Replay,     // a message whose key stored the same text before: id and ts are the original's
+    Conflict,   // a message whose key stored another text before: nothing stored
+    NoChange,   // a reaction already there, or one to remove that is not: nothing stored
+    NotFound,   // a change or reply naming no message of the room: nothing stored
+    Forbidden,  // a change the user may not make (model::check): nothing stored
+    Gone,       // a change to a deleted message: nothing stored
+};
+
+// One event's result: for a change that was stored or changed nothing, the message's state
+// right after it, with its reactions.
+struct Published {
+    Stored status = Stored::New;
+    model::Event state;
 };
 
 struct FeedHandlers {
@@ -42,12 +53,14 @@ class Cluster {
   public:
     virtual ~Cluster() = default;
 
-    // Stores the batch atomically and durably, and fills in the id of each message, and what
-    // happened to it in `stored`: a message whose idempotency key was used before is not
-    // stored again. Throws StoreError when the store cannot be reached; then nothing of the
-    // batch is stored, or, when the reply was lost, all of it (and a retry with the same
-    // keys finds them).
-    virtual void publish(std::vector<model::Message>& batch, std::vector<Stored>& stored) = 0;
+    // Checks each event against its message's state (model::check, with `moderator[i]` for a
+    // delete), stores those that pass atomically and durably, and fills in the id and ts of
+    // each, and what happened to it in `out`: a message whose idempotency key was used
+    // before is not stored again. Throws StoreError when the store cannot be reached; then
+    // nothing of the batch is stored, or, when the reply was lost, all of it (and a retry
+    // with the same keys finds them).
+    virtual void publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
+                         std::vector<Published>& out) = 0;
 
     // Starts following every node's commits and presence changes from now on. Handlers run
     // on one feed thread. Reading resumes from the last entry seen after any outage.

@@ -1,4 +1,5 @@
-// The storage interface every backend implements: durable, ordered, per-room message logs.
+// The storage interface every backend implements: durable, ordered, per-room event logs, and
+// the current state of every message in them.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -6,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "model/message.hpp"
+#include "model/event.hpp"
 
 namespace ssechat::store {
 class Cluster;
@@ -38,17 +39,32 @@ class Store {
     // The last id assigned in a room, 0 for a room without messages. Throws StoreError.
     virtual uint64_t last_id(const std::string& room) = 0;
 
-    // Stores a batch atomically and durably before returning (all or nothing). Ids are already
-    // assigned and increase within each room. Applies the retention limit. A message with a
-    // key also records it, to expire ttl seconds after the message's ts. Throws StoreError.
-    virtual void append(const std::vector<model::Message>& batch) = 0;
+    // Stores a batch of events atomically and durably before returning (all or nothing). Ids
+    // are already assigned and increase within each room; the writer has checked every change
+    // (model::check) against the state this store holds plus the batch before it. Each event
+    // also updates its message's state: an edit sets the text, a reaction adds or removes one
+    // user's emoji, and a delete erases the text of the message and of its edits from the
+    // store's files. A message with a key also records it, to expire ttl seconds after the
+    // message's ts. Applies the retention limit, in events. Throws StoreError.
+    virtual void append(const std::vector<model::Event>& batch) = 0;
 
-    // Messages of `room` with after < id < before, oldest first, at most `limit` of them:
-    // the oldest ones of that range, or with `newest` the newest ones. One consistent read:
-    // ids in a room have no holes, so a result that does not start at after + 1 shows that
-    // retention trimmed what is missing. Throws StoreError.
-    virtual std::vector<model::Message> range(const std::string& room, uint64_t after,
-                                              uint64_t before, size_t limit, bool newest) = 0;
+    // Events of `room` with after < id < before, oldest first, at most `limit` of them: the
+    // oldest ones of that range, or with `newest` the newest ones. Messages come in their
+    // current state, without reactions (those follow as their own events). One consistent
+    // read: ids in a room have no holes, so a result that does not start at after + 1 shows
+    // that retention trimmed what is missing. Throws StoreError.
+    virtual std::vector<model::Event> range(const std::string& room, uint64_t after,
+                                            uint64_t before, size_t limit, bool newest) = 0;
+
+    // Like range(), over the room's messages only, each in its current state with reactions.
+    // Throws StoreError.
+    virtual std::vector<model::Event> messages(const std::string& room, uint64_t after,
+                                               uint64_t before, size_t limit, bool newest) = 0;
+
+    // One message in its current state with every reacting user, or nullopt when the room has
+    // no message with that id (another kind's id included). Writer thread only: it sees the
+    // writer's last commit. Throws StoreError.
+    virtual std::optional<model::Event> message(const std::string& room, uint64_t id) = 0;
 
     // The message an Idempotency-Key of `user` in `room` stored, unless it expired by now_ms.
     // append() records a message's key in the same transaction as the message, so a key is
@@ -61,7 +77,7 @@ class Store {
     virtual bool writable() = 0;
 
     // Set for a store that several nodes share (Redis). Such a store assigns ids itself, so
-    // messages go through cluster()->publish() and append() is refused.
+    // events go through cluster()->publish() and append() is refused.
     virtual Cluster* cluster() { return nullptr; }
 };
 

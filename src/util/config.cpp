@@ -167,6 +167,23 @@ const std::vector<Flag>& flags() {
              }
              return !c.cors_origins.empty();
          }},
+        {"moderators",
+         "comma-separated user ids who may delete any message, without tokens (with tokens, "
+         "the \"mod\": true claim decides; anonymous ids can be claimed by anyone)",
+         [](Config& c, const std::string& v) {
+             c.moderators.clear();
+             size_t start = 0;
+             while (start <= v.size()) {
+                 size_t comma = v.find(',', start);
+                 std::string u =
+                     v.substr(start, comma == std::string::npos ? v.npos : comma - start);
+                 if (u.empty()) return false;
+                 c.moderators.push_back(u);
+                 if (comma == std::string::npos) break;
+                 start = comma + 1;
+             }
+             return true;
+         }},
         {"log-level", "trace, debug, info (default), warn, error or off",
          [](Config& c, const std::string& v) {
              static const char* ok[] = {"trace", "debug", "info", "warn", "error", "off"};

@@ -47,6 +47,8 @@ struct Config {
     std::string jwt_secret;            // HS256 secret: tokens required when set
     std::string jwt_key;               // PEM public key file for RS256/ES256
     std::vector<std::string> cors_origins = {"*"};  // allowed Origins, or "*"
+    std::vector<std::string> moderators;            // anonymous mode: users who may delete any
+                                                    // message (anyone can claim these ids)
     std::string log_level = "info";                 // trace, debug, info, warn, error, off
     bool log_json = false;                          // --log-format json
     bool access_log = false;                        // one line per request

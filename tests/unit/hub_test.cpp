@@ -39,14 +39,23 @@ class FlakyStore : public store::Store {
         }
         return inner.last_id(r);
     }
-    void append(const std::vector<Message>& b) override {
+    void append(const std::vector<Event>& b) override {
         if (fail) throw store::StoreError("disk on fire");
         inner.append(b);
     }
-    std::vector<Message> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
-                               bool n) override {
+    std::vector<Event> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                             bool n) override {
         if (fail_reads) throw store::StoreError("disk on fire");
         return inner.range(r, a, b, l, n);
+    }
+    std::vector<Event> messages(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                                bool n) override {
+        if (fail_reads) throw store::StoreError("disk on fire");
+        return inner.messages(r, a, b, l, n);
+    }
+    std::optional<Event> message(const std::string& r, uint64_t id) override {
+        if (fail_reads) throw store::StoreError("disk on fire");
+        return inner.message(r, id);
     }
     std::optional<model::KeyRecord> find_key(const std::string& r, const std::string& u,
                                              const std::string& k, int64_t now) override {
@@ -67,10 +76,17 @@ class FakeCluster : public store::Store, public store::Cluster {
     std::vector<store::RoomMeta> rooms(const std::string& a, size_t l) override {
         return inner.rooms(a, l);
     }
-    void append(const std::vector<Message>&) override { throw store::StoreError("shared"); }
-    std::vector<Message> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
-                               bool n) override {
+    void append(const std::vector<Event>&) override { throw store::StoreError("shared"); }
+    std::vector<Event> range(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                             bool n) override {
         return inner.range(r, a, b, l, n);
+    }
+    std::vector<Event> messages(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                                bool n) override {
+        return inner.messages(r, a, b, l, n);
+    }
+    std::optional<Event> message(const std::string& r, uint64_t id) override {
+        return inner.message(r, id);
     }
     std::optional<model::KeyRecord> find_key(const std::string&, const std::string&,
                                              const std::string&, int64_t) override {
@@ -79,10 +95,11 @@ class FakeCluster : public store::Store, public store::Cluster {
     bool writable() override { return true; }
     store::Cluster* cluster() override { return this; }
     // Cluster
-    void publish(std::vector<Message>& batch, std::vector<store::Stored>& stored) override {
+    void publish(std::vector<Event>& batch, const std::vector<bool>&,
+                 std::vector<store::Published>& out) override {
         for (auto& m : batch) m.id = ++last[m.room];
         inner.append(batch);
-        stored.assign(batch.size(), store::Stored::New);
+        out.assign(batch.size(), {});
     }
     uint64_t last_id(const std::string& r) override { return last[r]; }
     void follow(store::FeedHandlers h) override { feed = std::move(h); }
@@ -95,15 +112,15 @@ class FakeCluster : public store::Store, public store::Cluster {
     }
     void stop() override {}
     // Stores messages as if another node had published them; returns them for the feed.
-    std::vector<Message> from_elsewhere(const std::string& room, int n) {
-        std::vector<Message> b(static_cast<size_t>(n));
+    std::vector<Event> from_elsewhere(const std::string& room, int n) {
+        std::vector<Event> b(static_cast<size_t>(n));
         for (auto& m : b) {
             m.room = room;
             m.user_id = "other";
             m.text = "x";
         }
-        std::vector<store::Stored> stored;
-        publish(b, stored);
+        std::vector<store::Published> out;
+        publish(b, {}, out);
         return b;
     }
 };
@@ -145,13 +162,13 @@ struct Client {
 
 struct Result {
     PublishOutcome outcome;
-    Message msg;
+    Event msg;
 };
 
 Result publish_sync(Hub& hub, const std::string& room, const std::string& user,
                     const std::string& text) {
     std::promise<Result> p;
-    hub.publish(hub.room(room), user, text, {}, [&](PublishOutcome o, const Message& m) {
+    hub.publish(hub.room(room), user, text, {}, [&](PublishOutcome o, const Event& m) {
         p.set_value({o, m});
     });
     return p.get_future().get();

@@ -6,12 +6,13 @@
 #include <boost/json.hpp>
 
 using namespace ssechat::chat;
+using ssechat::model::Kind;
 
 namespace {
-Message msg(uint64_t id, const std::string& user, const std::string& text) {
+Event msg(uint64_t id, const std::string& user, const std::string& text) {
     return {id, "general", user, text, 0};
 }
-std::string full_array(const std::vector<Message>& all, size_t cap) {
+std::string full_array(const std::vector<Event>& all, size_t cap) {
     boost::json::array a;
     size_t start = all.size() > cap ? all.size() - cap : 0;
     for (size_t i = start; i < all.size(); ++i) {
@@ -26,7 +27,7 @@ std::string full_array(const std::vector<Message>& all, size_t cap) {
 
 TEST(Room, IncrementalSeedArrayMatchesFullSerialization) {
     auto room = std::make_shared<Room>("general", 0, 4, 3);
-    std::vector<Message> all;
+    std::vector<Event> all;
     EXPECT_EQ(*room->open_legacy().legacy, "data: []\n\n");
     for (uint64_t i = 1; i <= 7; ++i) {
         all.push_back(
@@ -40,13 +41,13 @@ TEST(Room, IncrementalSeedArrayMatchesFullSerialization) {
 
 TEST(Room, NoSeedArrayBuiltWithoutSeedStreams) {
     auto room = std::make_shared<Room>("general", 0, 4, 3);
-    Message m = msg(1, "a", "x");
+    Event m = msg(1, "a", "x");
     EXPECT_FALSE(room->commit({&m})->legacy);
 }
 
 TEST(Room, SnapshotsFromCache) {
     auto room = std::make_shared<Room>("r", 10, 3, 0);
-    std::vector<Message> all;
+    std::vector<Event> all;
     for (uint64_t i = 11; i <= 15; ++i) all.push_back(msg(i, "a", "x"));
     for (auto& m : all) room->commit({&m});
     auto s = room->since(12);
@@ -62,12 +63,63 @@ TEST(Room, SnapshotsFromCache) {
 }
 
 TEST(Room, DeliveryCarriesDistinctSenders) {
-    auto room = std::make_shared<Room>("r", 0, 8, 0);
-    Message a = msg(1, "a", "1"), b = msg(2, "b", "2"), c = msg(3, "a", "3");
+    auto room = std::make_shared<Room>("general", 0, 8, 8);
+    Event a = msg(1, "a", "1"), b = msg(2, "b", "2"), c = msg(3, "a", "3");
     auto d = room->commit({&a, &b, &c});
     EXPECT_EQ(d->senders, (std::vector<std::string>{"a", "b"}));
     EXPECT_EQ(d->last_id(), 3u);
     EXPECT_NE(d->events[0]->find("id: 1\nevent: message\n"), std::string::npos);
+}
+
+namespace {
+Event change(uint64_t id, Kind kind, uint64_t target, const std::string& user,
+             const std::string& text = "") {
+    Event e = msg(id, user, text);
+    e.kind = kind;
+    e.target = target;
+    return e;
+}
+}  // namespace
+
+TEST(Room, EditsAndDeletesRewriteTheSeedArrayAndReactionsDoNot) {
+    auto room = std::make_shared<Room>("general", 0, 16, 3);
+    room->open_legacy();
+    std::vector<Event> all{msg(1, "a", "one"), msg(2, "b", "two"), msg(3, "a", "three")};
+    for (auto& m : all) room->commit({&m});
+    Event edit = change(4, Kind::Edit, 1, "a", "ONE");
+    auto d = room->commit({&edit});
+    ASSERT_TRUE(d->legacy);
+    all[0].text = "ONE";
+    EXPECT_EQ(*d->legacy, full_array(all, 3));
+    EXPECT_EQ(d->senders, std::vector<std::string>{"a"});
+    Event react = change(5, Kind::Reaction, 1, "b", "👍");
+    EXPECT_FALSE(room->commit({&react})->legacy);  // the seed shape has no reactions
+    Event del = change(6, Kind::Delete, 2, "mod");
+    d = room->commit({&del});
+    ASSERT_TRUE(d->legacy);
+    EXPECT_EQ(*d->legacy, full_array({all[0], all[2]}, 3));
+    EXPECT_EQ(d->senders, std::vector<std::string>{"mod"});
+    // A message older than the array is not in it: nothing to push.
+    Event old = change(7, Kind::Delete, 99, "a");
+    EXPECT_FALSE(room->commit({&old})->legacy);
+}
+
+TEST(Room, ADeleteErasesTheTextOfItsMessageAndEditsFromTheCache) {
+    auto room = std::make_shared<Room>("r", 0, 16, 0);
+    Event m = msg(1, "a", "secret words"), other = msg(2, "b", "keep me");
+    Event edit = change(3, Kind::Edit, 1, "a", "more secret words");
+    Event del = change(4, Kind::Delete, 1, "a");
+    room->commit({&m, &other, &edit});
+    room->commit({&del});
+    auto snap = room->since(0);
+    ASSERT_EQ(snap.entries.size(), 4u);
+    std::string all;
+    for (const auto& e : snap.entries) all += *e.event;
+    EXPECT_EQ(all.find("secret"), std::string::npos) << all;
+    EXPECT_NE(all.find("keep me"), std::string::npos);
+    EXPECT_NE(snap.entries[0].event->find(R"("deleted":true)"), std::string::npos);
+    EXPECT_NE(snap.entries[3].event->find("event: delete\n"), std::string::npos);
+    EXPECT_FALSE(snap.messages_only);
 }
 
 TEST(Room, PresenceCountsDistinctUsers) {

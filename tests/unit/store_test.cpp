@@ -9,7 +9,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 using namespace ssechat;
-using model::Message;
+using model::Event;
 
 namespace {
 
@@ -18,12 +18,12 @@ std::string temp_dir() {
     return mkdtemp(tmpl);
 }
 
-Message msg(const std::string& room, uint64_t id, const std::string& text = "") {
+Event msg(const std::string& room, uint64_t id, const std::string& text = "") {
     return {id, room, "u" + std::to_string(id), text.empty() ? "m" + std::to_string(id) : text,
             1000 + static_cast<int64_t>(id)};
 }
 
-std::vector<uint64_t> ids(const std::vector<Message>& v) {
+std::vector<uint64_t> ids(const std::vector<Event>& v) {
     std::vector<uint64_t> out;
     for (auto& m : v) out.push_back(m.id);
     return out;
@@ -67,7 +67,7 @@ TYPED_TEST(StoreSuite, AppendAndRange) {
 
 TYPED_TEST(StoreSuite, KeepsFieldsExactly) {
     auto s = this->factory.make(0);
-    Message m{1, "r", "user_é", "quote \" backslash \\ newline \n emoji 😀", 123456789};
+    Event m{1, "r", "user_é", "quote \" backslash \\ newline \n emoji 😀", 123456789};
     s->append({m});
     auto got = s->range("r", 0, UINT64_MAX, 10, false);
     ASSERT_EQ(got.size(), 1u);

@@ -15,9 +15,12 @@ class MemoryStore final : public Store {
         : retain_(retain), key_ttl_ms_(key_ttl_s * 1000) {}
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
-    void append(const std::vector<model::Message>& batch) override;
-    std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
-                                      size_t limit, bool newest) override;
+    void append(const std::vector<model::Event>& batch) override;
+    std::vector<model::Event> range(const std::string& room, uint64_t after, uint64_t before,
+                                    size_t limit, bool newest) override;
+    std::vector<model::Event> messages(const std::string& room, uint64_t after, uint64_t before,
+                                       size_t limit, bool newest) override;
+    std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
     bool writable() override { return true; }
@@ -25,7 +28,8 @@ class MemoryStore final : public Store {
   private:
     struct Log {
         uint64_t last_id = 0;             // highest id ever appended
-        std::deque<model::Message> msgs;  // ascending ids
+        std::deque<model::Event> events;  // ascending ids without holes; messages in their state
+        model::Event* find(uint64_t id);
     };
     std::mutex mu_;
     std::map<std::string, Log> rooms_;

@@ -4,6 +4,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <random>
 
@@ -20,6 +22,11 @@ const std::string kRoomPrefix = "ssechat:room:";
 const std::string kNames = "ssechat:room-names";
 const std::string kPresence = "ssechat:presence";
 const std::string kOnlinePrefix = "ssechat:online:";
+const std::string kMsgPrefix = "ssechat:msg:";
+const std::string kEditPrefix = "ssechat:edit:";
+const std::string kMidsPrefix = "ssechat:mids:";
+const std::string kReactPrefix = "ssechat:react:";
+const std::string kSchema = "ssechat:schema";
 constexpr int kFeedBlockMs = 500;
 constexpr size_t kFeedCount = 1000;
 constexpr size_t kPresenceQueue = 100000;
@@ -67,6 +74,80 @@ int64_t to_i64(const std::string& s) {
         return std::stoll(s);
     } catch (const std::exception&) {
         return 0;
+    }
+}
+
+const char* kind_code(model::Kind k) {
+    switch (k) {
+        case model::Kind::Edit:
+            return "e";
+        case model::Kind::Delete:
+            return "d";
+        case model::Kind::Reaction:
+            return "r";
+        default:
+            return "m";
+    }
+}
+
+// A room stream or log entry's fields as an event. An entry without a kind was written by a
+// release before edits: a message with its text in "m".
+model::Event entry_event(std::map<std::string, std::string>& f, uint64_t id,
+                         const std::string& room) {
+    model::Event e;
+    e.id = id;
+    e.room = room;
+    e.user_id = f["u"];
+    e.ts = to_i64(f["t"]);
+    const std::string& k = f["k"];
+    e.kind = k == "e"   ? model::Kind::Edit
+             : k == "d" ? model::Kind::Delete
+             : k == "r" ? model::Kind::Reaction
+                        : model::Kind::Message;
+    e.target = static_cast<uint64_t>(to_i64(f["g"]));
+    e.reply_to = static_cast<uint64_t>(to_i64(f["y"]));
+    if (e.kind == model::Kind::Reaction) {
+        e.text = f["x"];
+        e.remove = f["o"] == "r";
+    } else {
+        e.text = f["m"];
+    }
+    return e;
+}
+
+// Puts a message state from publish.lua's JSON {u,m,t,y,e,d} into `m` (id and room set).
+void read_state(model::Event& m, const std::string& json) {
+    boost::json::error_code ec;
+    auto v = boost::json::parse(json, ec);
+    if (ec || !v.is_object()) return;
+    auto& o = v.as_object();
+    auto str = [&](const char* k) -> std::string {
+        auto* x = o.if_contains(k);
+        return x && x->is_string() ? std::string(x->as_string()) : std::string();
+    };
+    m.kind = model::Kind::Message;
+    m.user_id = str("u");
+    m.text = str("m");
+    m.ts = to_i64(str("t"));
+    m.reply_to = static_cast<uint64_t>(to_i64(str("y")));
+    m.edited_ts = to_i64(str("e"));
+    m.deleted = str("d") == "1";
+}
+
+// "emoji\x1fuser" entries in reaction order, grouped by emoji in order of first reaction.
+void read_reactions(model::Event& m, const redisReply* list) {
+    if (!list || list->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < list->elements; ++i) {
+        std::string v = reply_string(list->element[i]);
+        auto sep = v.find('\x1f');
+        if (sep == std::string::npos) continue;
+        std::string emoji = v.substr(0, sep), user = v.substr(sep + 1);
+        auto it = std::find_if(m.reactions.begin(), m.reactions.end(),
+                               [&](const model::Reactions& r) { return r.emoji == emoji; });
+        if (it == m.reactions.end())
+            m.reactions.push_back({std::move(emoji), {std::move(user)}});
+        else
+            it->users.push_back(std::move(user));
     }
 }
 
@@ -130,6 +211,7 @@ RedisStore::RedisStore(RedisOptions opts)
             writer_->run(zadd);
         }
     }
+    upgrade();
     // The feed starts at the log's current end; older messages are read from room streams.
     auto tail = writer_->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
     log_start_ = tail->elements ? reply_string(tail->element[0]->element[0]) : "0-0";
@@ -143,6 +225,41 @@ RedisStore::RedisStore(RedisOptions opts)
         // CONFIG is often renamed away on managed Redis; the warning is only advice.
     }
     log::info("redis store at " + opts_.url.text() + ", node " + opts_.node_id);
+}
+
+void RedisStore::upgrade() {
+    auto v = writer_->run({"GET", kSchema});
+    if (v->type == REDIS_REPLY_STRING && reply_string(v.get()) == "2") return;
+    // Messages stored before edits existed have their text in the room stream and no state
+    // entry. Each gets one (HSETNX: a node that upgraded first, or a new message, wins) and an
+    // entry in the message index, so history pages and changes treat them like new ones.
+    // Idempotent, so nodes starting together may both run it.
+    auto rooms = writer_->run({"HKEYS", kRooms});
+    size_t n = 0;
+    for (size_t i = 0; i < rooms->elements; ++i) {
+        std::string room = reply_string(rooms->element[i]);
+        std::string from = "-";
+        while (true) {
+            auto page = writer_->run({"XRANGE", kRoomPrefix + room, from, "+", "COUNT", "1000"});
+            if (page->elements == 0) break;
+            std::vector<std::vector<std::string>> cmds;
+            for (size_t j = 0; j < page->elements; ++j) {
+                const redisReply* e = page->element[j];
+                auto f = fields(e->element[1]);
+                if (f.contains("k")) continue;
+                std::string id = std::to_string(stream_id_number(e->element[0]));
+                boost::json::object st{{"u", f["u"]}, {"m", f["m"]}, {"t", f["t"]},
+                                       {"y", "0"},    {"e", "0"},    {"d", "0"}};
+                cmds.push_back({"HSETNX", kMsgPrefix + room, id, boost::json::serialize(st)});
+                cmds.push_back({"ZADD", kMidsPrefix + room, id, id});
+                ++n;
+            }
+            if (!cmds.empty()) writer_->pipeline(cmds);
+            from = "(" + reply_string(page->element[page->elements - 1]->element[0]);
+        }
+    }
+    writer_->run({"SET", kSchema, "2"});
+    if (n) log::info("redis data upgraded: " + std::to_string(n) + " messages indexed");
 }
 
 RedisStore::~RedisStore() {
@@ -168,12 +285,51 @@ std::vector<RoomMeta> RedisStore::rooms(const std::string& after, size_t limit) 
     return out;
 }
 
-void RedisStore::append(const std::vector<model::Message>&) {
+void RedisStore::append(const std::vector<model::Event>&) {
     throw StoreError("the redis store assigns ids itself; messages go through publish()");
 }
 
-std::vector<model::Message> RedisStore::range(const std::string& room, uint64_t after,
-                                              uint64_t before, size_t limit, bool newest) {
+void RedisStore::fill_texts(Lease& c, const std::string& room, std::vector<model::Event>& out) {
+    // Texts are not in the room stream (a delete must be able to erase them): messages take
+    // their state from the message hash, edits their text from the edit hash, in one round
+    // trip. A message from before edits has no state entry and keeps its entry's text.
+    std::vector<std::string> mget{"HMGET", kMsgPrefix + room}, eget{"HMGET", kEditPrefix + room};
+    std::vector<model::Event*> ms, es;
+    for (auto& e : out) {
+        if (e.kind == model::Kind::Message) {
+            mget.push_back(std::to_string(e.id));
+            ms.push_back(&e);
+        } else if (e.kind == model::Kind::Edit) {
+            eget.push_back(std::to_string(e.id));
+            es.push_back(&e);
+        }
+    }
+    std::vector<std::vector<std::string>> cmds;
+    if (!ms.empty()) cmds.push_back(mget);
+    if (!es.empty()) cmds.push_back(eget);
+    if (cmds.empty()) return;
+    auto replies = c->pipeline(cmds);
+    size_t at = 0;
+    if (!ms.empty()) {
+        const redisReply* r = replies[at++].get();
+        for (size_t i = 0; i < ms.size() && i < r->elements; ++i)
+            if (r->element[i]->type == REDIS_REPLY_STRING) {
+                uint64_t id = ms[i]->id;
+                read_state(*ms[i], reply_string(r->element[i]));
+                ms[i]->id = id;
+            }
+    }
+    if (!es.empty()) {
+        const redisReply* r = replies[at].get();
+        for (size_t i = 0; i < es.size() && i < r->elements; ++i)
+            es[i]->text = r->element[i]->type == REDIS_REPLY_STRING
+                              ? reply_string(r->element[i])
+                              : std::string();  // erased by a delete
+    }
+}
+
+std::vector<model::Event> RedisStore::range(const std::string& room, uint64_t after,
+                                            uint64_t before, size_t limit, bool newest) {
     if (limit == 0 || before <= after + 1) return {};
     std::string lo = std::to_string(after + 1) + "-0";
     std::string hi = before == UINT64_MAX ? "+" : std::to_string(before - 1) + "-0";
@@ -181,15 +337,65 @@ std::vector<model::Message> RedisStore::range(const std::string& room, uint64_t 
     auto r = newest
                  ? c->run({"XREVRANGE", kRoomPrefix + room, hi, lo, "COUNT", std::to_string(limit)})
                  : c->run({"XRANGE", kRoomPrefix + room, lo, hi, "COUNT", std::to_string(limit)});
-    std::vector<model::Message> out;
+    std::vector<model::Event> out;
     out.reserve(r->elements);
     for (size_t i = 0; i < r->elements; ++i) {
         const redisReply* e = r->element[i];
         auto f = fields(e->element[1]);
-        out.push_back({stream_id_number(e->element[0]), room, f["u"], f["m"], to_i64(f["t"])});
+        out.push_back(entry_event(f, stream_id_number(e->element[0]), room));
+    }
+    if (newest) std::reverse(out.begin(), out.end());
+    fill_texts(c, room, out);
+    return out;
+}
+
+std::vector<model::Event> RedisStore::messages(const std::string& room, uint64_t after,
+                                               uint64_t before, size_t limit, bool newest) {
+    if (limit == 0 || before <= after + 1) return {};
+    std::string lo = "(" + std::to_string(after);
+    std::string hi = before == UINT64_MAX ? "+inf" : "(" + std::to_string(before);
+    Lease c(*this);
+    auto ids = newest ? c->run({"ZREVRANGEBYSCORE", kMidsPrefix + room, hi, lo, "LIMIT", "0",
+                                std::to_string(limit)})
+                      : c->run({"ZRANGEBYSCORE", kMidsPrefix + room, lo, hi, "LIMIT", "0",
+                                std::to_string(limit)});
+    std::vector<model::Event> out;
+    if (ids->elements == 0) return out;
+    std::vector<std::string> hmget{"HMGET", kMsgPrefix + room};
+    std::vector<std::vector<std::string>> cmds{{}};
+    for (size_t i = 0; i < ids->elements; ++i) {
+        std::string id = reply_string(ids->element[i]);
+        hmget.push_back(id);
+        cmds.push_back({"ZRANGE", kReactPrefix + room + ":" + id, "0", "-1"});
+    }
+    cmds[0] = hmget;
+    auto replies = c->pipeline(cmds);
+    const redisReply* states = replies[0].get();
+    for (size_t i = 0; i < ids->elements && i < states->elements; ++i) {
+        model::Event m;
+        m.id = std::stoull(hmget[i + 2]);
+        m.room = room;
+        if (states->element[i]->type == REDIS_REPLY_STRING) {
+            read_state(m, reply_string(states->element[i]));
+            read_reactions(m, replies[i + 1].get());
+        } else {
+            // From before edits: the room stream entry has it.
+            auto e =
+                c->run({"XRANGE", kRoomPrefix + room, hmget[i + 2] + "-0", hmget[i + 2] + "-0"});
+            if (e->elements == 0) continue;  // trimmed meanwhile
+            auto f = fields(e->element[0]->element[1]);
+            m = entry_event(f, m.id, room);
+        }
+        out.push_back(std::move(m));
     }
     if (newest) std::reverse(out.begin(), out.end());
     return out;
+}
+
+std::optional<model::Event> RedisStore::message(const std::string& room, uint64_t id) {
+    auto page = messages(room, id - 1, id + 1, 1, false);
+    if (page.empty() || page.front().id != id) return std::nullopt;
+    return page.front();
 }
 
 bool RedisStore::writable() {
@@ -202,35 +408,54 @@ bool RedisStore::writable() {
     }
 }
 
-void RedisStore::publish(std::vector<model::Message>& batch, std::vector<Stored>& stored) {
-    stored.assign(batch.size(), Stored::New);
+void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
+                         std::vector<Published>& out) {
+    out.assign(batch.size(), {});
     if (batch.empty()) return;
     std::vector<std::string> keys{kRooms, kLog, kNames}, args;
     keys.reserve(batch.size() + 3);
-    args.reserve(batch.size() * 5 + 4);
+    args.reserve(batch.size() * 8 + 4);
     args.push_back(std::to_string(batch.front().ts));
     args.push_back(std::to_string(opts_.retain));
     args.push_back(std::to_string(opts_.log_max));
     args.push_back(std::to_string(opts_.key_ttl_s));
-    for (const auto& m : batch) {
-        keys.push_back(kRoomPrefix + m.room);
-        args.push_back(m.room);
-        args.push_back(m.user_id);
-        args.push_back(m.text);
-        args.push_back(m.key);
-        args.push_back(m.key.empty() ? std::string() : model::text_hash(m.text));
+    for (size_t i = 0; i < batch.size(); ++i) {
+        const auto& e = batch[i];
+        bool message = e.kind == model::Kind::Message;
+        keys.push_back(kRoomPrefix + e.room);
+        args.push_back(kind_code(e.kind));
+        args.push_back(e.room);
+        args.push_back(e.user_id);
+        args.push_back(e.text);
+        args.push_back(message ? e.key : std::string());
+        args.push_back(message && !e.key.empty() ? model::text_hash(e.text) : std::string());
+        args.push_back(std::to_string(message ? e.reply_to : e.target));
+        bool flag = e.kind == model::Kind::Delete ? i < moderator.size() && moderator[i]
+                                                  : e.kind == model::Kind::Reaction && e.remove;
+        args.push_back(flag ? "1" : "0");
     }
     auto r = writer_->eval(publish_, keys, args);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != batch.size())
         throw StoreError("redis publish.lua: unexpected reply");
     for (size_t i = 0; i < batch.size(); ++i) {
         const redisReply* e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 3)
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 5)
             throw StoreError("redis publish.lua: unexpected reply");
         batch[i].id = static_cast<uint64_t>(reply_integer(e->element[0]));
-        auto status = reply_integer(e->element[1]);
-        stored[i] = status == 0 ? Stored::New : status == 1 ? Stored::Replay : Stored::Conflict;
         batch[i].ts = reply_integer(e->element[2]);
+        static constexpr Stored codes[] = {Stored::New,      Stored::Replay,   Stored::Conflict,
+                                           Stored::NoChange, Stored::NotFound, Stored::Forbidden,
+                                           Stored::Gone};
+        auto status = static_cast<size_t>(reply_integer(e->element[1]));
+        out[i].status = status < std::size(codes) ? codes[status] : Stored::NotFound;
+        std::string state = reply_string(e->element[3]);
+        if (!state.empty()) {
+            auto& m = out[i].state;
+            m.id = batch[i].target;
+            m.room = batch[i].room;
+            read_state(m, state);
+            read_reactions(m, e->element[4]);
+        }
     }
 }
 
@@ -299,12 +524,13 @@ void RedisStore::feed_loop() {
             for (size_t i = 0; i < entries->elements; ++i) {
                 const redisReply* e = entries->element[i];
                 auto f = fields(e->element[1]);
-                if (f["k"] == "m") {
-                    b.messages.push_back({static_cast<uint64_t>(to_i64(f["i"])), f["r"], f["u"],
-                                          f["m"], to_i64(f["t"])});
-                } else if (f["k"] == "p") {
+                if (f["k"] == "p") {
                     b.presence.push_back(
                         {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
+                } else {
+                    std::string room = f["r"];
+                    b.messages.push_back(
+                        entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), room));
                 }
             }
             last = reply_string(entries->element[entries->elements - 1]->element[0]);

@@ -28,8 +28,10 @@ struct RedisOptions {
 // Keys (one Redis, logical database of the URL):
 //   ssechat:rooms            HASH   room -> last id
 //   ssechat:room-names       ZSET   every room name, score 0, for paging by name
-//   ssechat:room:<room>      STREAM the room's messages, entry id "<id>-0"
-//   ssechat:log              STREAM every message and presence change, for the feed
+//   ssechat:room:<room>      STREAM the room's events without texts, entry id "<id>-0"
+//   ssechat:log              STREAM every event and presence change, for the feed
+//   ssechat:msg:, ssechat:edit:, ssechat:mids:, ssechat:react:  see publish.lua
+//   ssechat:schema           STRING "2" once data from before edits is indexed
 //   ssechat:idem:<room>\x1f<user>\x1f<key>  STRING "<id>\x1f<ts>\x1f<hash>", expires with the key
 //   TTL ssechat:presence         ZSET   "<room>\x1f<node>\x1f<user>" scored by expiry
 //   ssechat:online:<room>    HASH   user -> entries (nodes) holding them online
@@ -44,16 +46,20 @@ class RedisStore final : public Store, public Cluster {
     // Store
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
-    void append(const std::vector<model::Message>& batch) override;
-    std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
-                                      size_t limit, bool newest) override;
+    void append(const std::vector<model::Event>& batch) override;
+    std::vector<model::Event> range(const std::string& room, uint64_t after, uint64_t before,
+                                    size_t limit, bool newest) override;
+    std::vector<model::Event> messages(const std::string& room, uint64_t after, uint64_t before,
+                                       size_t limit, bool newest) override;
+    std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
     bool writable() override;
     Cluster* cluster() override { return this; }
 
     // Cluster
-    void publish(std::vector<model::Message>& batch, std::vector<Stored>& stored) override;
+    void publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
+                 std::vector<Published>& out) override;
     void follow(FeedHandlers handlers) override;
     void presence(const std::string& room, const std::string& user, bool joined) override;
     std::vector<std::string> online(const std::string& room) override;
@@ -80,6 +86,9 @@ class RedisStore final : public Store, public Cluster {
         bool joined;
     };
 
+    void fill_texts(Lease& c, const std::string& room, std::vector<model::Event>& out);
+    // Data from a release before edits: its messages get entries in the message id index.
+    void upgrade();
     void feed_loop();
     void presence_loop();
     void apply_presence(RedisConn& c, const PresenceOp& op);

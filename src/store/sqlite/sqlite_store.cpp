@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 namespace ssechat::store {
 
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS messages (
 
 // Upgrades in place, one step per version, each in its own transaction. A database written
 // by the first release has user_version 0 and the tables of kSchema.
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;
 const char* kMigrations[kVersion] = {
     // 0 -> 1: idempotency keys, written in the same transaction as their message.
     R"sql(
@@ -50,7 +51,31 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency(expires);
 )sql",
+    // 1 -> 2: the message log becomes an event log. A row is an event of `kind` (0 message,
+    // 1 edit, 2 delete, 3 reaction, whose emoji is in `message`); a message row holds its
+    // current state, so reads never replay edits. Rows written before are messages.
+    R"sql(
+ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN target INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edited_ts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_only ON messages(room, id) WHERE kind = 0;
+CREATE INDEX messages_edits ON messages(room, target) WHERE kind = 1;
+CREATE TABLE reactions (
+  room    TEXT NOT NULL,
+  msg_id  INTEGER NOT NULL,
+  emoji   TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  seq     INTEGER NOT NULL,
+  PRIMARY KEY (room, msg_id, emoji, user_id)
+) WITHOUT ROWID;
+)sql",
 };
+
+// The columns every event read selects, in the order read_event() takes them.
+#define EVENT_COLUMNS "id,user_id,message,ts,kind,target,reply_to,edited_ts,deleted,removed"
 
 // Resets a statement on scope exit so a throw never leaves it mid-step.
 struct StmtGuard {
@@ -68,6 +93,36 @@ void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
 std::string column_text(sqlite3_stmt* s, int i) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
     return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+model::Event read_event(sqlite3_stmt* s, const std::string& room) {
+    model::Event e;
+    e.id = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+    e.room = room;
+    e.user_id = column_text(s, 1);
+    e.text = column_text(s, 2);
+    e.ts = sqlite3_column_int64(s, 3);
+    e.kind = static_cast<model::Kind>(sqlite3_column_int(s, 4));
+    e.target = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
+    e.reply_to = static_cast<uint64_t>(sqlite3_column_int64(s, 6));
+    e.edited_ts = sqlite3_column_int64(s, 7);
+    e.deleted = sqlite3_column_int(s, 8) != 0;
+    e.remove = sqlite3_column_int(s, 9) != 0;
+    return e;
+}
+
+// Adds one (emoji, user) row, read in reaction order, to its message's list.
+void add_reaction(model::Event& m, std::string emoji, std::string user) {
+    auto it = std::find_if(m.reactions.begin(), m.reactions.end(),
+                           [&](const model::Reactions& r) { return r.emoji == emoji; });
+    if (it == m.reactions.end())
+        m.reactions.push_back({std::move(emoji), {std::move(user)}});
+    else
+        it->users.push_back(std::move(user));
+}
+
+void step_done(sqlite3_stmt* s, const std::function<void()>& fail) {
+    if (sqlite3_step(s) != SQLITE_DONE) fail();
 }
 
 }  // namespace
@@ -108,7 +163,11 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         if (sqlite3_db_readonly(wdb_, "main") == 1)
             throw StoreError("database " + path_ + " is not writable");
         sqlite3_busy_timeout(wdb_, 2000);
-        std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+        // secure_delete zeroes what a delete or a shorter update frees, so that the text of
+        // a deleted message is in no page of the file, not only out of the table.
+        std::string pragmas = std::string(
+                                  "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON; "
+                                  "PRAGMA synchronous=") +
                               (fsync_always ? "FULL" : "NORMAL") + ";";
         if (sqlite3_exec(wdb_, pragmas.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
             fail(wdb_, "cannot use database");
@@ -127,18 +186,49 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
             fail(rdb_, "cannot open database");
         sqlite3_busy_timeout(rdb_, 2000);
 
-        insert_ =
-            prepare(wdb_, "INSERT INTO messages(room,id,user_id,message,ts) VALUES(?,?,?,?,?)");
+        insert_ = prepare(wdb_,
+                          "INSERT INTO messages(room,id,user_id,message,ts,kind,target,reply_to,"
+                          "removed) VALUES(?,?,?,?,?,?,?,?,?)");
         upsert_room_ = prepare(wdb_,
                                "INSERT INTO rooms(name,last_id) VALUES(?,?) ON CONFLICT(name) "
                                "DO UPDATE SET last_id=excluded.last_id");
         trim_ = prepare(wdb_, "DELETE FROM messages WHERE room=? AND id<=?");
-        range_asc_ = prepare(rdb_,
-                             "SELECT id,user_id,message,ts FROM messages WHERE room=? AND id>? "
-                             "AND id<? ORDER BY id ASC LIMIT ?");
-        range_desc_ = prepare(rdb_,
-                              "SELECT id,user_id,message,ts FROM messages WHERE room=? AND id>? "
-                              "AND id<? ORDER BY id DESC LIMIT ?");
+        trim_reactions_ = prepare(wdb_, "DELETE FROM reactions WHERE room=? AND msg_id<=?");
+        edit_ = prepare(wdb_,
+                        "UPDATE messages SET message=?,edited_ts=? WHERE room=? AND id=? AND "
+                        "kind=0");
+        delete_ = prepare(wdb_,
+                          "UPDATE messages SET message='',deleted=1 WHERE room=? AND id=? AND "
+                          "kind=0");
+        erase_edits_ =
+            prepare(wdb_, "UPDATE messages SET message='' WHERE room=? AND target=? AND kind=1");
+        react_add_ = prepare(wdb_,
+                             "INSERT OR IGNORE INTO reactions(room,msg_id,emoji,user_id,seq) "
+                             "VALUES(?,?,?,?,?)");
+        react_remove_ = prepare(wdb_,
+                                "DELETE FROM reactions WHERE room=? AND msg_id=? AND emoji=? AND "
+                                "user_id=?");
+        react_clear_ = prepare(wdb_, "DELETE FROM reactions WHERE room=? AND msg_id=?");
+        message_ = prepare(
+            wdb_, "SELECT " EVENT_COLUMNS " FROM messages WHERE room=? AND id=? AND kind=0");
+        message_reactions_ = prepare(wdb_,
+                                     "SELECT emoji,user_id FROM reactions WHERE room=? AND "
+                                     "msg_id=? ORDER BY seq");
+        range_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
+                                   " FROM messages WHERE room=? AND id>? AND id<? ORDER BY id "
+                                   "ASC LIMIT ?");
+        range_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
+                                    " FROM messages WHERE room=? AND id>? AND id<? ORDER BY id "
+                                    "DESC LIMIT ?");
+        msgs_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
+                                  " FROM messages WHERE room=? AND kind=0 AND id>? AND id<? "
+                                  "ORDER BY id ASC LIMIT ?");
+        msgs_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
+                                   " FROM messages WHERE room=? AND kind=0 AND id>? AND id<? "
+                                   "ORDER BY id DESC LIMIT ?");
+        page_reactions_ = prepare(rdb_,
+                                  "SELECT msg_id,emoji,user_id FROM reactions WHERE room=? AND "
+                                  "msg_id>=? AND msg_id<=? ORDER BY seq");
         rooms_page_ =
             prepare(rdb_, "SELECT name,last_id FROM rooms WHERE name>? ORDER BY name LIMIT ?");
         last_id_ = prepare(rdb_, "SELECT last_id FROM rooms WHERE name=?");
@@ -162,12 +252,13 @@ SqliteStore::~SqliteStore() {
 }
 
 void SqliteStore::release() {
-    for (auto* s : {insert_, upsert_room_, trim_, range_asc_, range_desc_, rooms_page_, last_id_,
-                    find_key_, insert_key_, purge_keys_})
-        sqlite3_finalize(s);
-    insert_ = upsert_room_ = trim_ = range_asc_ = range_desc_ = rooms_page_ = last_id_ = nullptr;
-    find_key_ = insert_key_ = purge_keys_ = nullptr;
+    for (auto** s : statements()) {
+        sqlite3_finalize(*s);
+        *s = nullptr;
+    }
     if (rdb_) sqlite3_close(rdb_);
+    // A clean stop leaves no WAL behind: it may still hold page images with erased text.
+    if (wdb_) sqlite3_exec(wdb_, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
     if (wdb_) sqlite3_close(wdb_);
     rdb_ = wdb_ = nullptr;
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -199,7 +290,7 @@ uint64_t SqliteStore::last_id(const std::string& room) {
     return 0;
 }
 
-void SqliteStore::append(const std::vector<model::Message>& batch) {
+void SqliteStore::append(const std::vector<model::Event>& batch) {
     if (batch.empty()) return;
     if (sqlite3_exec(wdb_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
         healthy_ = false;
@@ -208,32 +299,14 @@ void SqliteStore::append(const std::vector<model::Message>& batch) {
     try {
         // The last id per room in this batch; batches are small, a vector beats a map.
         std::vector<std::pair<const std::string*, uint64_t>> last;
-        for (const auto& m : batch) {
-            StmtGuard g{insert_};
-            bind_text(insert_, 1, m.room);
-            sqlite3_bind_int64(insert_, 2, static_cast<sqlite3_int64>(m.id));
-            bind_text(insert_, 3, m.user_id);
-            bind_text(insert_, 4, m.text);
-            sqlite3_bind_int64(insert_, 5, m.ts);
-            if (sqlite3_step(insert_) != SQLITE_DONE) fail(wdb_, "cannot insert into");
-            if (!m.key.empty()) {
-                StmtGuard k{insert_key_};
-                bind_text(insert_key_, 1, m.room);
-                bind_text(insert_key_, 2, m.user_id);
-                bind_text(insert_key_, 3, m.key);
-                sqlite3_bind_int64(insert_key_, 4, static_cast<sqlite3_int64>(m.id));
-                sqlite3_bind_int64(insert_key_, 5, m.ts);
-                std::string h = model::text_hash(m.text);
-                bind_text(insert_key_, 6, h);
-                sqlite3_bind_int64(insert_key_, 7, m.ts + key_ttl_ms_);
-                if (sqlite3_step(insert_key_) != SQLITE_DONE) fail(wdb_, "cannot insert into");
-            }
+        for (const auto& e : batch) {
+            write_event(e);
             auto it = std::find_if(last.begin(), last.end(),
-                                   [&](const auto& p) { return *p.first == m.room; });
+                                   [&](const auto& p) { return *p.first == e.room; });
             if (it == last.end())
-                last.emplace_back(&m.room, m.id);
+                last.emplace_back(&e.room, e.id);
             else
-                it->second = m.id;
+                it->second = e.id;
         }
         for (const auto& [room, id] : last) {
             StmtGuard g{upsert_room_};
@@ -245,10 +318,14 @@ void SqliteStore::append(const std::vector<model::Message>& batch) {
                 bind_text(trim_, 1, *room);
                 sqlite3_bind_int64(trim_, 2, static_cast<sqlite3_int64>(id - retain_));
                 if (sqlite3_step(trim_) != SQLITE_DONE) fail(wdb_, "cannot trim");
+                StmtGuard r{trim_reactions_};
+                bind_text(trim_reactions_, 1, *room);
+                sqlite3_bind_int64(trim_reactions_, 2, static_cast<sqlite3_int64>(id - retain_));
+                if (sqlite3_step(trim_reactions_) != SQLITE_DONE) fail(wdb_, "cannot trim");
             }
         }
         // Expired keys go in the writer's own transactions, a minute's worth at a time.
-        int64_t now = batch.front().ts;
+        int64_t now = batch.back().ts;
         if (now - last_purge_ms_ > 60000) {
             StmtGuard p{purge_keys_};
             sqlite3_bind_int64(purge_keys_, 1, now);
@@ -265,12 +342,74 @@ void SqliteStore::append(const std::vector<model::Message>& batch) {
     }
 }
 
-std::vector<model::Message> SqliteStore::range(const std::string& room, uint64_t after,
-                                               uint64_t before, size_t limit, bool newest) {
-    std::vector<model::Message> out;
-    if (limit == 0 || before <= after + 1) return out;
-    std::lock_guard lk(rmu_);
-    sqlite3_stmt* s = newest ? range_desc_ : range_asc_;
+void SqliteStore::write_event(const model::Event& e) {
+    auto failed = [this] { fail(wdb_, "cannot write to"); };
+    {
+        StmtGuard g{insert_};
+        bind_text(insert_, 1, e.room);
+        sqlite3_bind_int64(insert_, 2, static_cast<sqlite3_int64>(e.id));
+        bind_text(insert_, 3, e.user_id);
+        bind_text(insert_, 4, e.text);
+        sqlite3_bind_int64(insert_, 5, e.ts);
+        sqlite3_bind_int(insert_, 6, static_cast<int>(e.kind));
+        sqlite3_bind_int64(insert_, 7, static_cast<sqlite3_int64>(e.target));
+        sqlite3_bind_int64(insert_, 8, static_cast<sqlite3_int64>(e.reply_to));
+        sqlite3_bind_int(insert_, 9, e.remove ? 1 : 0);
+        step_done(insert_, failed);
+    }
+    auto target = static_cast<sqlite3_int64>(e.target);
+    switch (e.kind) {
+        case model::Kind::Message:
+            if (!e.key.empty()) {
+                StmtGuard k{insert_key_};
+                bind_text(insert_key_, 1, e.room);
+                bind_text(insert_key_, 2, e.user_id);
+                bind_text(insert_key_, 3, e.key);
+                sqlite3_bind_int64(insert_key_, 4, static_cast<sqlite3_int64>(e.id));
+                sqlite3_bind_int64(insert_key_, 5, e.ts);
+                std::string h = model::text_hash(e.text);
+                bind_text(insert_key_, 6, h);
+                sqlite3_bind_int64(insert_key_, 7, e.ts + key_ttl_ms_);
+                step_done(insert_key_, failed);
+            }
+            break;
+        case model::Kind::Edit: {
+            StmtGuard g{edit_};
+            bind_text(edit_, 1, e.text);
+            sqlite3_bind_int64(edit_, 2, e.ts);
+            bind_text(edit_, 3, e.room);
+            sqlite3_bind_int64(edit_, 4, target);
+            step_done(edit_, failed);
+            break;
+        }
+        case model::Kind::Delete:
+            for (auto* st : {delete_, erase_edits_, react_clear_}) {
+                StmtGuard g{st};
+                bind_text(st, 1, e.room);
+                sqlite3_bind_int64(st, 2, target);
+                step_done(st, failed);
+            }
+            break;
+        case model::Kind::Reaction: {
+            sqlite3_stmt* st = e.remove ? react_remove_ : react_add_;
+            StmtGuard g{st};
+            bind_text(st, 1, e.room);
+            sqlite3_bind_int64(st, 2, target);
+            bind_text(st, 3, e.text);
+            bind_text(st, 4, e.user_id);
+            if (!e.remove) sqlite3_bind_int64(st, 5, static_cast<sqlite3_int64>(e.id));
+            step_done(st, failed);
+            break;
+        }
+        default:
+            break;
+    }
+}
+
+std::vector<model::Event> SqliteStore::read(sqlite3_stmt* s, const std::string& room,
+                                            uint64_t after, uint64_t before, size_t limit,
+                                            bool newest) {
+    std::vector<model::Event> out;
     StmtGuard g{s};
     bind_text(s, 1, room);
     // SQLite integers are signed; clamp so that "no upper bound" stays the largest value.
@@ -281,18 +420,57 @@ std::vector<model::Message> SqliteStore::range(const std::string& room, uint64_t
     sqlite3_bind_int64(s, 3, clamp(before));
     sqlite3_bind_int64(s, 4, clamp(limit));
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        model::Message m;
-        m.id = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
-        m.room = room;
-        m.user_id = column_text(s, 1);
-        m.text = column_text(s, 2);
-        m.ts = sqlite3_column_int64(s, 3);
-        out.push_back(std::move(m));
-    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_event(s, room));
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
     if (newest) std::reverse(out.begin(), out.end());
     return out;
+}
+
+std::vector<model::Event> SqliteStore::range(const std::string& room, uint64_t after,
+                                             uint64_t before, size_t limit, bool newest) {
+    if (limit == 0 || before <= after + 1) return {};
+    std::lock_guard lk(rmu_);
+    return read(newest ? range_desc_ : range_asc_, room, after, before, limit, newest);
+}
+
+std::vector<model::Event> SqliteStore::messages(const std::string& room, uint64_t after,
+                                                uint64_t before, size_t limit, bool newest) {
+    if (limit == 0 || before <= after + 1) return {};
+    std::lock_guard lk(rmu_);
+    auto out = read(newest ? msgs_desc_ : msgs_asc_, room, after, before, limit, newest);
+    if (out.empty()) return out;
+    // The page's reactions in one read, in reaction order, handed to their messages.
+    StmtGuard g{page_reactions_};
+    bind_text(page_reactions_, 1, room);
+    sqlite3_bind_int64(page_reactions_, 2, static_cast<sqlite3_int64>(out.front().id));
+    sqlite3_bind_int64(page_reactions_, 3, static_cast<sqlite3_int64>(out.back().id));
+    int rc;
+    while ((rc = sqlite3_step(page_reactions_)) == SQLITE_ROW) {
+        auto id = static_cast<uint64_t>(sqlite3_column_int64(page_reactions_, 0));
+        auto it = std::lower_bound(out.begin(), out.end(), id,
+                                   [](const model::Event& m, uint64_t v) { return m.id < v; });
+        if (it != out.end() && it->id == id)
+            add_reaction(*it, column_text(page_reactions_, 1), column_text(page_reactions_, 2));
+    }
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return out;
+}
+
+std::optional<model::Event> SqliteStore::message(const std::string& room, uint64_t id) {
+    StmtGuard g{message_};
+    bind_text(message_, 1, room);
+    sqlite3_bind_int64(message_, 2, static_cast<sqlite3_int64>(std::min<uint64_t>(id, INT64_MAX)));
+    int rc = sqlite3_step(message_);
+    if (rc == SQLITE_DONE) return std::nullopt;
+    if (rc != SQLITE_ROW) fail(wdb_, "cannot read");
+    model::Event m = read_event(message_, room);
+    StmtGuard r{message_reactions_};
+    bind_text(message_reactions_, 1, room);
+    sqlite3_bind_int64(message_reactions_, 2, static_cast<sqlite3_int64>(id));
+    while ((rc = sqlite3_step(message_reactions_)) == SQLITE_ROW)
+        add_reaction(m, column_text(message_reactions_, 0), column_text(message_reactions_, 1));
+    if (rc != SQLITE_DONE) fail(wdb_, "cannot read");
+    return m;
 }
 
 std::optional<model::KeyRecord> SqliteStore::find_key(const std::string& room,

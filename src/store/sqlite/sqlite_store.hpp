@@ -22,9 +22,12 @@ class SqliteStore final : public Store {
 
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
-    void append(const std::vector<model::Message>& batch) override;
-    std::vector<model::Message> range(const std::string& room, uint64_t after, uint64_t before,
-                                      size_t limit, bool newest) override;
+    void append(const std::vector<model::Event>& batch) override;
+    std::vector<model::Event> range(const std::string& room, uint64_t after, uint64_t before,
+                                    size_t limit, bool newest) override;
+    std::vector<model::Event> messages(const std::string& room, uint64_t after, uint64_t before,
+                                       size_t limit, bool newest) override;
+    std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
     bool writable() override;
@@ -34,6 +37,18 @@ class SqliteStore final : public Store {
     sqlite3_stmt* prepare(sqlite3* db, const char* sql);
     void release();
     void migrate();
+    // One event's row and what it changes, inside append()'s transaction.
+    void write_event(const model::Event& e);
+    // Rows of a range statement (room, after, before, limit), oldest first. Under rmu_.
+    std::vector<model::Event> read(sqlite3_stmt* s, const std::string& room, uint64_t after,
+                                   uint64_t before, size_t limit, bool newest);
+    std::vector<sqlite3_stmt**> statements() {
+        return {&insert_,     &upsert_room_,       &trim_,       &trim_reactions_, &edit_,
+                &delete_,     &erase_edits_,       &react_add_,  &react_remove_,   &react_clear_,
+                &message_,    &message_reactions_, &range_asc_,  &range_desc_,     &msgs_asc_,
+                &msgs_desc_,  &page_reactions_,    &rooms_page_, &last_id_,        &find_key_,
+                &insert_key_, &purge_keys_};
+    }
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
     std::string path_;
@@ -45,6 +60,18 @@ class SqliteStore final : public Store {
     sqlite3_stmt* insert_ = nullptr;
     sqlite3_stmt* upsert_room_ = nullptr;
     sqlite3_stmt* trim_ = nullptr;
+    sqlite3_stmt* trim_reactions_ = nullptr;
+    sqlite3_stmt* edit_ = nullptr;
+    sqlite3_stmt* delete_ = nullptr;
+    sqlite3_stmt* erase_edits_ = nullptr;
+    sqlite3_stmt* react_add_ = nullptr;
+    sqlite3_stmt* react_remove_ = nullptr;
+    sqlite3_stmt* react_clear_ = nullptr;
+    sqlite3_stmt* message_ = nullptr;
+    sqlite3_stmt* message_reactions_ = nullptr;
+    sqlite3_stmt* msgs_asc_ = nullptr;
+    sqlite3_stmt* msgs_desc_ = nullptr;
+    sqlite3_stmt* page_reactions_ = nullptr;
     sqlite3_stmt* range_asc_ = nullptr;
     sqlite3_stmt* range_desc_ = nullptr;
     sqlite3_stmt* rooms_page_ = nullptr;

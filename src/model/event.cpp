@@ -1,0 +1,173 @@
+// Events: their JSON through Boost.JSON (which escapes every control character, so an event is
+// always a single SSE data line), and the rules of how a change applies to a message.
+#include "model/event.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+#include "sse/event.hpp"
+
+namespace ssechat::model {
+
+const char* kind_name(Kind k) {
+    switch (k) {
+        case Kind::Message:
+            return "message";
+        case Kind::Edit:
+            return "edit";
+        case Kind::Delete:
+            return "delete";
+        case Kind::Reaction:
+            return "reaction";
+        case Kind::Presence:
+            return "presence";
+    }
+    return "message";
+}
+
+namespace {
+boost::json::object head(const Event& e) {
+    boost::json::object o;
+    o["id"] = e.id;
+    o["room"] = e.room;
+    return o;
+}
+
+boost::json::object message_object(const Event& m) {
+    boost::json::object o = head(m);
+    o["user_id"] = m.user_id;
+    if (m.deleted) {
+        // The tombstone: who wrote it and when, and nothing of what it said.
+        o["ts"] = m.ts;
+        o["deleted"] = true;
+        return o;
+    }
+    o["message"] = m.text;
+    o["ts"] = m.ts;
+    if (m.reply_to) o["reply_to"] = m.reply_to;
+    if (m.edited_ts) o["edited_ts"] = m.edited_ts;
+    return o;
+}
+}  // namespace
+
+std::string event_json(const Event& e) {
+    if (e.kind == Kind::Message) return boost::json::serialize(message_object(e));
+    boost::json::object o = head(e);
+    o["target"] = e.target;
+    o["user_id"] = e.user_id;
+    if (e.kind == Kind::Edit) o["message"] = e.text;
+    if (e.kind == Kind::Reaction) {
+        o["emoji"] = e.text;
+        o["op"] = e.remove ? "remove" : "add";
+    }
+    o["ts"] = e.ts;
+    return boost::json::serialize(o);
+}
+
+std::string state_json(const Event& m) {
+    boost::json::object o = message_object(m);
+    if (!m.deleted && !m.reactions.empty()) {
+        boost::json::array list;
+        for (const auto& r : m.reactions) {
+            boost::json::object x;
+            x["emoji"] = r.emoji;
+            x["count"] = r.users.size();
+            boost::json::array users;
+            for (size_t i = 0; i < r.users.size() && i < kMaxListedUsers; ++i)
+                users.emplace_back(r.users[i]);
+            x["users"] = std::move(users);
+            list.push_back(std::move(x));
+        }
+        o["reactions"] = std::move(list);
+    }
+    return boost::json::serialize(o);
+}
+
+std::string seed_json(const Event& m) {
+    boost::json::object o;
+    o["user_id"] = m.user_id;
+    o["message"] = m.text;
+    return boost::json::serialize(o);
+}
+
+std::string sse_event(const Event& e, std::string_view json) {
+    return sse::encode(kind_name(e.kind), std::to_string(e.id), json);
+}
+
+std::string text_hash(const std::string& text) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(text.data(), text.size(), md, &n, EVP_sha256(), nullptr);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < n; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+namespace {
+std::vector<Reactions>::iterator find_emoji(Event& m, const std::string& emoji) {
+    return std::find_if(m.reactions.begin(), m.reactions.end(),
+                        [&](const Reactions& r) { return r.emoji == emoji; });
+}
+}  // namespace
+
+Verdict check(const Event* target, const Event& change, bool moderator) {
+    if (!target || target->kind != Kind::Message) return Verdict::NotFound;
+    if (target->deleted) return Verdict::Gone;
+    switch (change.kind) {
+        case Kind::Edit:
+            return target->user_id == change.user_id ? Verdict::Apply : Verdict::Forbidden;
+        case Kind::Delete:
+            return target->user_id == change.user_id || moderator ? Verdict::Apply
+                                                                  : Verdict::Forbidden;
+        case Kind::Reaction: {
+            const auto& list = target->reactions;
+            auto it = std::find_if(list.begin(), list.end(),
+                                   [&](const Reactions& r) { return r.emoji == change.text; });
+            bool has = it != list.end() && std::find(it->users.begin(), it->users.end(),
+                                                     change.user_id) != it->users.end();
+            return has == change.remove ? Verdict::Apply : Verdict::NoChange;
+        }
+        default:
+            return Verdict::NotFound;
+    }
+}
+
+void apply(Event& m, const Event& change) {
+    switch (change.kind) {
+        case Kind::Edit:
+            if (m.deleted) return;
+            m.text = change.text;
+            m.edited_ts = change.ts;
+            return;
+        case Kind::Delete:
+            m.deleted = true;
+            m.text.clear();
+            m.reactions.clear();
+            return;
+        case Kind::Reaction: {
+            if (m.deleted) return;
+            auto it = find_emoji(m, change.text);
+            if (change.remove) {
+                if (it == m.reactions.end()) return;
+                std::erase(it->users, change.user_id);
+                if (it->users.empty()) m.reactions.erase(it);
+            } else if (it == m.reactions.end()) {
+                m.reactions.push_back({change.text, {change.user_id}});
+            } else if (std::find(it->users.begin(), it->users.end(), change.user_id) ==
+                       it->users.end()) {
+                it->users.push_back(change.user_id);
+            }
+            return;
+        }
+        default:
+            return;
+    }
+}
+
+}  // namespace ssechat::model

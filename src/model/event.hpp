@@ -1,0 +1,94 @@
+// The ground floor: a room's event and its kinds, a message's current state, and how an event
+// changes that state. Every other layer (store, chat, http) depends on this, and it depends on
+// none of them. Adding a kind means: a Kind value and its name here, its JSON in event_json(),
+// its rule in check() and apply(), a row layout in each store, and a route in http/.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ssechat::model {
+
+// What an event is. The stored kinds share the room's one id sequence; the others are
+// delivered and never stored or replayed.
+enum class Kind : uint8_t {
+    Message = 0,   // a new message
+    Edit = 1,      // new text for a message, by its author
+    Delete = 2,    // a message removed, by its author or a moderator; its text is erased
+    Reaction = 3,  // an emoji added to or removed from a message by one user
+    Presence = 4,  // a user's first stream in a room opened, or their last closed (not stored)
+};
+
+// "message", "edit", ...: the SSE event name.
+const char* kind_name(Kind k);
+inline bool stored_kind(Kind k) {
+    return k <= Kind::Reaction;
+}
+
+// One emoji on a message: everyone who reacted with it, in the order they did.
+struct Reactions {
+    std::string emoji;
+    std::vector<std::string> users;
+};
+
+struct Event {
+    uint64_t id = 0;  // the room's next id, assigned at commit; ids in a room have no holes
+    std::string room;
+    std::string user_id;  // the author, editor, deleter or reacting user
+    std::string text;     // Message and Edit: the text ("message" on the wire); Reaction: the emoji
+    int64_t ts = 0;       // unix milliseconds, set when the event is stored
+    Kind kind = Kind::Message;
+    uint64_t target = 0;    // Edit, Delete, Reaction: the message it changes
+    uint64_t reply_to = 0;  // Message: the message it answers, 0 for none
+    bool remove = false;    // Reaction: taken back rather than added
+    std::string key = {};   // Message: the sender's Idempotency-Key, if any; never on the wire
+
+    // A Message's current state, as a store reads it back. An event as it happened has none.
+    int64_t edited_ts = 0;               // the last edit's ts, 0 if never edited
+    bool deleted = false;                // deleted: text is empty and reactions are gone
+    std::vector<Reactions> reactions{};  // by first reaction
+};
+
+// What a stored Idempotency-Key remembers of the message it stored: enough to answer a retry
+// with the original, and to tell a retry from a different message under the same key.
+struct KeyRecord {
+    uint64_t id = 0;
+    int64_t ts = 0;
+    std::string text_hash;  // text_hash() of the message
+};
+
+// SHA-256 of a message text, hex.
+std::string text_hash(const std::string& text);
+
+// The event's JSON on the stream: for a Message its fields and whatever state it carries
+// (so a message replayed from the store shows its edit or its deletion); for the others the
+// shapes of the API: {"id","room","target","user_id", "message" | "emoji","op", "ts"}.
+std::string event_json(const Event& e);
+// A Message's current state for history pages and change answers: event_json() plus
+// "reactions":[{"emoji","count","users"}] when it has any, users capped at kMaxListedUsers.
+std::string state_json(const Event& m);
+inline constexpr size_t kMaxListedUsers = 100;
+
+// {"user_id":"...","message":"..."}, the seed's element shape and key order.
+std::string seed_json(const Event& m);
+
+// The SSE event: "id: N", "event: <kind>", data: json.
+std::string sse_event(const Event& e, std::string_view json);
+
+// Whether `change` (Edit, Delete or Reaction) may apply to `target`, the current state of the
+// message it names (null: there is no such message in the room).
+enum class Verdict {
+    Apply,      // store it, then apply()
+    NoChange,   // a reaction already there, or one to remove that is not: store nothing
+    NotFound,   // no such message
+    Forbidden,  // not the author (edit), or neither author nor moderator (delete)
+    Gone,       // the message was deleted
+};
+Verdict check(const Event* target, const Event& change, bool moderator);
+
+// Applies a checked change to the message's state. Applying the same event twice leaves the
+// same state: edits set, reactions are sets, deletes are final.
+void apply(Event& message, const Event& change);
+
+}  // namespace ssechat::model
