@@ -138,6 +138,17 @@ Verdict check(const Event* target, const Event& change, bool moderator) {
     }
 }
 
+void add_reaction(std::vector<Reactions>& list, std::string emoji, std::string user, uint64_t id) {
+    auto it = std::find_if(list.begin(), list.end(),
+                           [&](const Reactions& r) { return r.emoji == emoji; });
+    if (it == list.end()) {
+        list.push_back({std::move(emoji), {std::move(user)}, {id}});
+    } else {
+        it->users.push_back(std::move(user));
+        it->ids.push_back(id);
+    }
+}
+
 void apply(Event& m, const Event& change) {
     switch (change.kind) {
         case Kind::Edit:
@@ -153,16 +164,26 @@ void apply(Event& m, const Event& change) {
         case Kind::Reaction: {
             if (m.deleted) return;
             auto it = find_emoji(m, change.text);
-            if (change.remove) {
-                if (it == m.reactions.end()) return;
-                std::erase(it->users, change.user_id);
-                if (it->users.empty()) m.reactions.erase(it);
-            } else if (it == m.reactions.end()) {
-                m.reactions.push_back({change.text, {change.user_id}});
-            } else if (std::find(it->users.begin(), it->users.end(), change.user_id) ==
-                       it->users.end()) {
-                it->users.push_back(change.user_id);
+            if (it == m.reactions.end()) {
+                if (!change.remove)
+                    m.reactions.push_back({change.text, {change.user_id}, {change.id}});
+                return;
             }
+            auto u = std::find(it->users.begin(), it->users.end(), change.user_id);
+            if (change.remove == (u == it->users.end())) return;  // nothing to change
+            if (!change.remove) {
+                it->users.push_back(change.user_id);
+                it->ids.push_back(change.id);
+                return;
+            }
+            it->ids.erase(it->ids.begin() + (u - it->users.begin()));
+            it->users.erase(u);
+            if (it->users.empty()) m.reactions.erase(it);
+            // The emoji's earliest reaction may have been this one: it moves to its next.
+            std::stable_sort(m.reactions.begin(), m.reactions.end(),
+                             [](const Reactions& a, const Reactions& b) {
+                                 return a.ids.front() < b.ids.front();
+                             });
             return;
         }
         default:

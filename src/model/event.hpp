@@ -26,11 +26,16 @@ inline bool stored_kind(Kind k) {
     return k <= Kind::Reaction;
 }
 
-// One emoji on a message: everyone who reacted with it, in the order they did.
+// One emoji on a message: everyone who has it on now, in the order they reacted, with the id
+// of each one's reaction. A message lists its emojis by their earliest such reaction.
 struct Reactions {
     std::string emoji;
     std::vector<std::string> users;
+    std::vector<uint64_t> ids;  // ascending, one per user
 };
+
+// Adds one reaction read from a store, in ascending id order, to a message's list.
+void add_reaction(std::vector<Reactions>& list, std::string emoji, std::string user, uint64_t id);
 
 struct Event {
     uint64_t id = 0;  // the room's next id, assigned at commit; ids in a room have no holes

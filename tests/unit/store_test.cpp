@@ -121,6 +121,96 @@ TYPED_TEST(StoreSuite, RetentionKeepsNewest) {
     EXPECT_EQ(s->last_id("a"), 10u);
 }
 
+namespace {
+Event change(const std::string& room, uint64_t id, model::Kind kind, uint64_t target,
+             const std::string& user, const std::string& text = "", bool remove = false) {
+    Event e{id, room, user, text, 5000 + static_cast<int64_t>(id)};
+    e.kind = kind;
+    e.target = target;
+    e.remove = remove;
+    return e;
+}
+}  // namespace
+
+TYPED_TEST(StoreSuite, ChangesKeepEachMessagesCurrentState) {
+    using model::Kind;
+    auto s = this->factory.make(0);
+    Event reply = msg("r", 2, "answer");
+    reply.reply_to = 1;
+    s->append({msg("r", 1, "first"), reply});
+    s->append({change("r", 3, Kind::Edit, 1, "u1", "first, fixed"),
+               change("r", 4, Kind::Reaction, 1, "bob", "👍"),
+               change("r", 5, Kind::Reaction, 1, "ann", "🎉"),
+               change("r", 6, Kind::Reaction, 1, "ann", "👍")});
+    s->append({change("r", 7, Kind::Reaction, 1, "bob", "👍", true)});
+    auto m = s->message("r", 1);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->text, "first, fixed");
+    EXPECT_EQ(m->edited_ts, 5003);
+    EXPECT_EQ(m->ts, 1001);  // the original's
+    // By first reaction among those still there: bob's 👍 went, so ann's 🎉 (5) is first.
+    ASSERT_EQ(m->reactions.size(), 2u);
+    EXPECT_EQ(m->reactions[0].emoji, "🎉");
+    EXPECT_EQ(m->reactions[1].emoji, "👍");
+    EXPECT_EQ(m->reactions[1].users, std::vector<std::string>{"ann"});
+    EXPECT_FALSE(s->message("r", 3)) << "an edit is not a message";
+    EXPECT_FALSE(s->message("r", 99));
+    EXPECT_EQ(s->message("r", 2)->reply_to, 1u);
+
+    // History pages see messages only, in their state; the log sees every event as stored.
+    EXPECT_EQ(ids(s->messages("r", 0, UINT64_MAX, 10, false)), (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(ids(s->messages("r", 0, UINT64_MAX, 1, true)), (std::vector<uint64_t>{2}));
+    EXPECT_EQ(ids(s->messages("r", 1, UINT64_MAX, 10, false)), (std::vector<uint64_t>{2}));
+    auto page = s->messages("r", 0, UINT64_MAX, 10, false);
+    EXPECT_EQ(page[0].reactions.size(), 2u);
+    auto log = s->range("r", 0, UINT64_MAX, 100, false);
+    ASSERT_EQ(log.size(), 7u);
+    EXPECT_EQ(log[2].kind, Kind::Edit);
+    EXPECT_EQ(log[2].target, 1u);
+    EXPECT_EQ(log[2].text, "first, fixed");
+    EXPECT_EQ(log[6].kind, Kind::Reaction);
+    EXPECT_TRUE(log[6].remove);
+    EXPECT_EQ(log[6].text, "👍");
+
+    s->append({change("r", 8, Kind::Delete, 1, "mod")});
+    m = s->message("r", 1);
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->deleted);
+    EXPECT_EQ(m->text, "");
+    EXPECT_TRUE(m->reactions.empty());
+    log = s->range("r", 0, UINT64_MAX, 100, false);
+    EXPECT_EQ(log[0].text, "") << "a deleted message's text is gone from the log";
+    EXPECT_EQ(log[2].text, "") << "and so is the text of its edits";
+    EXPECT_EQ(log[1].text, "answer");
+}
+
+TYPED_TEST(StoreSuite, RetentionCountsEventsAndTakesTheirState) {
+    using model::Kind;
+    auto s = this->factory.make(3);
+    s->append({msg("a", 1), msg("a", 2)});
+    s->append({change("a", 3, Kind::Reaction, 1, "x", "👍"), msg("a", 4), msg("a", 5)});
+    EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 100, false)), (std::vector<uint64_t>{3, 4, 5}));
+    EXPECT_EQ(ids(s->messages("a", 0, UINT64_MAX, 100, false)), (std::vector<uint64_t>{4, 5}));
+    EXPECT_FALSE(s->message("a", 1));
+}
+
+TEST(SqliteStore, ADeletedTextIsInNoFileAfterAStop) {
+    SqliteFactory f;
+    {
+        auto s = f.make(0);
+        s->append({msg("a", 1, "zebra-secret-original"), msg("a", 2, "keep-this-text")});
+        s->append({change("a", 3, model::Kind::Edit, 1, "u1", "zebra-secret-edited")});
+        s->append({change("a", 4, model::Kind::Delete, 1, "u1")});
+    }
+    std::string all;
+    for (const auto& e : std::filesystem::directory_iterator(f.dir)) {
+        std::ifstream in(e.path(), std::ios::binary);
+        all.append(std::istreambuf_iterator<char>(in), {});
+    }
+    EXPECT_NE(all.find("keep-this-text"), std::string::npos) << "the check reads the files";
+    EXPECT_EQ(all.find("zebra-secret"), std::string::npos);
+}
+
 TEST(SqliteStore, SurvivesReopen) {
     SqliteFactory f;
     {

@@ -20,7 +20,7 @@
 --   nothing; 4 no such message (the target, or a message's reply_to); 5 not allowed; 6 the
 --   message was deleted. Nothing is stored unless the status is 0.
 --   state: for a change with status 0 or 3, the message after it as JSON ('' otherwise), and
---   reactions: its "emoji\31user" entries in reaction order.
+--   reactions: its "emoji\31user" entries in reaction order, each followed by its id.
 --
 -- Why a script: the checks, the id, the room entry, the state and the log entry must be one
 -- step. Redis runs a script alone, so ids in a room are 1, 2, 3... in one order that every
@@ -40,8 +40,8 @@
 -- erase them: it clears the state, removes the edit texts and deletes the log entries.
 local ts, retain, logmax, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 
--- A message's state, or nil. A message stored by a release before edits has no state entry:
--- its text is in its room stream entry, which has no kind field.
+-- A message's state, or nil. A message stored by a release before edits may have no state
+-- entry: its text is in its room stream entry, which has no kind field.
 local function state_of(room, id)
   local raw = redis.call('HGET', 'ssechat:msg:' .. room, id)
   if raw then return cjson.decode(raw) end
@@ -50,8 +50,7 @@ local function state_of(room, id)
   local f = {}
   for j = 1, #e[1][2], 2 do f[e[1][2][j]] = e[1][2][j + 1] end
   if f['k'] then return nil end
-  return {
-    u = f['u'], m = f['m'], t = f['t'], y = '0', e = '0', d = '0', x = {}, l = {}}
+  return {u = f['u'], m = f['m'], t = f['t'], y = '0', e = '0', d = '0', x = {}, l = {}}
 end
 
 local function add_event(stream, room, fields, logfields)
@@ -88,11 +87,9 @@ for i = 1, #KEYS - 3 do
     if key ~= '' then seen = redis.call('GET', kname) end
     if seen then
       local id, sts, shash = string.match(seen, '^(%d+)\31(%d+)\31(%x+)$')
-      out[i] = {
-    tonumber(id), (shash == hash) and 1 or 2, tonumber(sts), '', {}}
+      out[i] = {tonumber(id), (shash == hash) and 1 or 2, tonumber(sts), '', {}}
     elseif num ~= '0' and not state_of(room, num) then
-      out[i] = {
-    0, 4, tonumber(ts), '', {}}
+      out[i] = {0, 4, tonumber(ts), '', {}}
     else
       local id, lid = add_event(stream, room, {'k', 'm', 'u', user, 't', ts, 'y', num},
                                 {'k', 'm', 'u', user, 'm', text, 't', ts, 'y', num})
@@ -102,8 +99,7 @@ for i = 1, #KEYS - 3 do
       if key ~= '' then
         redis.call('SET', kname, id .. '\31' .. ts .. '\31' .. hash, 'EX', ttl)
       end
-      out[i] = {
-    id, 0, tonumber(ts), '', {}}
+      out[i] = {id, 0, tonumber(ts), '', {}}
     end
   else
     local rkey = 'ssechat:react:' .. room .. ':' .. num
@@ -125,8 +121,7 @@ for i = 1, #KEYS - 3 do
     local id = 0
     if status == 0 then
       local fields = {'k', kind, 'u', user, 't', ts, 'g', num}
-      local logfields = {
-    'k', kind, 'u', user, 't', ts, 'g', num}
+      local logfields = {'k', kind, 'u', user, 't', ts, 'g', num}
       if kind == 'e' then
         table.insert(logfields, 'm')
         table.insert(logfields, text)
@@ -161,7 +156,7 @@ for i = 1, #KEYS - 3 do
     local state, reactions = '', {}
     if status == 0 or status == 3 then
       state = cjson.encode(st)
-      reactions = redis.call('ZRANGE', rkey, 0, -1)
+      reactions = redis.call('ZRANGE', rkey, 0, -1, 'WITHSCORES')
     end
     out[i] = {id, status, tonumber(ts), state, reactions}
   end

@@ -134,20 +134,15 @@ void read_state(model::Event& m, const std::string& json) {
     m.deleted = str("d") == "1";
 }
 
-// "emoji\x1fuser" entries in reaction order, grouped by emoji in order of first reaction.
+// ZRANGE WITHSCORES of a reaction set: "emoji\x1fuser", id, ... in reaction order.
 void read_reactions(model::Event& m, const redisReply* list) {
     if (!list || list->type != REDIS_REPLY_ARRAY) return;
-    for (size_t i = 0; i < list->elements; ++i) {
+    for (size_t i = 0; i + 1 < list->elements; i += 2) {
         std::string v = reply_string(list->element[i]);
         auto sep = v.find('\x1f');
         if (sep == std::string::npos) continue;
-        std::string emoji = v.substr(0, sep), user = v.substr(sep + 1);
-        auto it = std::find_if(m.reactions.begin(), m.reactions.end(),
-                               [&](const model::Reactions& r) { return r.emoji == emoji; });
-        if (it == m.reactions.end())
-            m.reactions.push_back({std::move(emoji), {std::move(user)}});
-        else
-            it->users.push_back(std::move(user));
+        model::add_reaction(m.reactions, v.substr(0, sep), v.substr(sep + 1),
+                            static_cast<uint64_t>(to_i64(reply_string(list->element[i + 1]))));
     }
 }
 
@@ -366,7 +361,7 @@ std::vector<model::Event> RedisStore::messages(const std::string& room, uint64_t
     for (size_t i = 0; i < ids->elements; ++i) {
         std::string id = reply_string(ids->element[i]);
         hmget.push_back(id);
-        cmds.push_back({"ZRANGE", kReactPrefix + room + ":" + id, "0", "-1"});
+        cmds.push_back({"ZRANGE", kReactPrefix + room + ":" + id, "0", "-1", "WITHSCORES"});
     }
     cmds[0] = hmget;
     auto replies = c->pipeline(cmds);

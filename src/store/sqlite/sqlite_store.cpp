@@ -111,16 +111,6 @@ model::Event read_event(sqlite3_stmt* s, const std::string& room) {
     return e;
 }
 
-// Adds one (emoji, user) row, read in reaction order, to its message's list.
-void add_reaction(model::Event& m, std::string emoji, std::string user) {
-    auto it = std::find_if(m.reactions.begin(), m.reactions.end(),
-                           [&](const model::Reactions& r) { return r.emoji == emoji; });
-    if (it == m.reactions.end())
-        m.reactions.push_back({std::move(emoji), {std::move(user)}});
-    else
-        it->users.push_back(std::move(user));
-}
-
 void step_done(sqlite3_stmt* s, const std::function<void()>& fail) {
     if (sqlite3_step(s) != SQLITE_DONE) fail();
 }
@@ -212,8 +202,8 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         message_ = prepare(
             wdb_, "SELECT " EVENT_COLUMNS " FROM messages WHERE room=? AND id=? AND kind=0");
         message_reactions_ = prepare(wdb_,
-                                     "SELECT emoji,user_id FROM reactions WHERE room=? AND "
-                                     "msg_id=? ORDER BY seq");
+                                     "SELECT emoji,user_id,seq FROM reactions WHERE room=? "
+                                     "AND msg_id=? ORDER BY seq");
         range_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
                                    " FROM messages WHERE room=? AND id>? AND id<? ORDER BY id "
                                    "ASC LIMIT ?");
@@ -227,8 +217,8 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
                                    " FROM messages WHERE room=? AND kind=0 AND id>? AND id<? "
                                    "ORDER BY id DESC LIMIT ?");
         page_reactions_ = prepare(rdb_,
-                                  "SELECT msg_id,emoji,user_id FROM reactions WHERE room=? AND "
-                                  "msg_id>=? AND msg_id<=? ORDER BY seq");
+                                  "SELECT msg_id,emoji,user_id,seq FROM reactions WHERE room=? "
+                                  "AND msg_id>=? AND msg_id<=? ORDER BY seq");
         rooms_page_ =
             prepare(rdb_, "SELECT name,last_id FROM rooms WHERE name>? ORDER BY name LIMIT ?");
         last_id_ = prepare(rdb_, "SELECT last_id FROM rooms WHERE name=?");
@@ -450,7 +440,9 @@ std::vector<model::Event> SqliteStore::messages(const std::string& room, uint64_
         auto it = std::lower_bound(out.begin(), out.end(), id,
                                    [](const model::Event& m, uint64_t v) { return m.id < v; });
         if (it != out.end() && it->id == id)
-            add_reaction(*it, column_text(page_reactions_, 1), column_text(page_reactions_, 2));
+            model::add_reaction(it->reactions, column_text(page_reactions_, 1),
+                                column_text(page_reactions_, 2),
+                                static_cast<uint64_t>(sqlite3_column_int64(page_reactions_, 3)));
     }
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
     return out;
@@ -468,7 +460,9 @@ std::optional<model::Event> SqliteStore::message(const std::string& room, uint64
     bind_text(message_reactions_, 1, room);
     sqlite3_bind_int64(message_reactions_, 2, static_cast<sqlite3_int64>(id));
     while ((rc = sqlite3_step(message_reactions_)) == SQLITE_ROW)
-        add_reaction(m, column_text(message_reactions_, 0), column_text(message_reactions_, 1));
+        model::add_reaction(m.reactions, column_text(message_reactions_, 0),
+                            column_text(message_reactions_, 1),
+                            static_cast<uint64_t>(sqlite3_column_int64(message_reactions_, 2)));
     if (rc != SQLITE_DONE) fail(wdb_, "cannot read");
     return m;
 }

@@ -1,0 +1,111 @@
+// The event model: the exact JSON of each kind, who may change what, and that applying an
+// event twice leaves the state it left once.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "model/event.hpp"
+
+using namespace ssechat::model;
+
+namespace {
+Event message(uint64_t id, const std::string& user, const std::string& text) {
+    return {id, "lobby", user, text, 1000};
+}
+Event change(Kind kind, uint64_t id, uint64_t target, const std::string& user,
+             const std::string& text = "", bool remove = false) {
+    Event e{id, "lobby", user, text, 2000 + static_cast<int64_t>(id)};
+    e.kind = kind;
+    e.target = target;
+    e.remove = remove;
+    return e;
+}
+}  // namespace
+
+TEST(Model, EachKindHasTheShapeOfTheApi) {
+    Event m = message(1, "alice", "hi");
+    EXPECT_EQ(event_json(m),
+              R"({"id":1,"room":"lobby","user_id":"alice","message":"hi","ts":1000})");
+    m.reply_to = 7;
+    EXPECT_EQ(event_json(m),
+              R"({"id":1,"room":"lobby","user_id":"alice","message":"hi","ts":1000,"reply_to":7})");
+    EXPECT_EQ(event_json(change(Kind::Edit, 5, 1, "alice", "new")),
+              R"({"id":5,"room":"lobby","target":1,"user_id":"alice","message":"new","ts":2005})");
+    EXPECT_EQ(event_json(change(Kind::Delete, 6, 1, "mod")),
+              R"({"id":6,"room":"lobby","target":1,"user_id":"mod","ts":2006})");
+    EXPECT_EQ(
+        event_json(change(Kind::Reaction, 7, 1, "bob", "👍")),
+        R"({"id":7,"room":"lobby","target":1,"user_id":"bob","emoji":"👍","op":"add","ts":2007})");
+    EXPECT_EQ(
+        event_json(change(Kind::Reaction, 8, 1, "bob", "👍", true)),
+        R"({"id":8,"room":"lobby","target":1,"user_id":"bob","emoji":"👍","op":"remove","ts":2008})");
+    EXPECT_EQ(sse_event(change(Kind::Delete, 6, 1, "mod"), "{}"),
+              "id: 6\nevent: delete\ndata: {}\n\n");
+    Event gone = message(1, "alice", "");
+    gone.reply_to = 3;
+    gone.deleted = true;
+    EXPECT_EQ(state_json(gone),
+              R"({"id":1,"room":"lobby","user_id":"alice","ts":1000,"deleted":true})");
+}
+
+TEST(Model, StateListsReactionsWithExactCountsAndAtMostAHundredUsers) {
+    Event m = message(1, "alice", "hi");
+    for (int i = 0; i < 150; ++i)
+        apply(m, change(Kind::Reaction, 10 + i, 1, "u" + std::to_string(i), "👍"));
+    apply(m, change(Kind::Reaction, 500, 1, "bob", "🎉"));
+    auto v = boost::json::parse(state_json(m));
+    auto& list = v.at("reactions").as_array();
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0].at("emoji").as_string(), "👍");
+    EXPECT_EQ(list[0].at("count").as_int64(), 150);
+    EXPECT_EQ(list[0].at("users").as_array().size(), kMaxListedUsers);
+    EXPECT_EQ(list[0].at("users").as_array()[0].as_string(), "u0");
+    EXPECT_EQ(list[1].at("count").as_int64(), 1);
+}
+
+TEST(Model, WhoMayChangeWhat) {
+    Event m = message(1, "alice", "hi");
+    EXPECT_EQ(check(&m, change(Kind::Edit, 2, 1, "alice", "x"), false), Verdict::Apply);
+    EXPECT_EQ(check(&m, change(Kind::Edit, 2, 1, "bob", "x"), true), Verdict::Forbidden)
+        << "a moderator deletes, but does not put words in others' mouths";
+    EXPECT_EQ(check(&m, change(Kind::Delete, 2, 1, "bob"), false), Verdict::Forbidden);
+    EXPECT_EQ(check(&m, change(Kind::Delete, 2, 1, "bob"), true), Verdict::Apply);
+    EXPECT_EQ(check(nullptr, change(Kind::Delete, 2, 1, "alice"), false), Verdict::NotFound);
+    Event edit = change(Kind::Edit, 2, 1, "alice", "x");
+    EXPECT_EQ(check(&edit, change(Kind::Reaction, 3, 2, "bob", "👍"), false), Verdict::NotFound)
+        << "only messages can be changed";
+    EXPECT_EQ(check(&m, change(Kind::Reaction, 3, 1, "bob", "👍", true), false), Verdict::NoChange);
+    apply(m, change(Kind::Reaction, 3, 1, "bob", "👍"));
+    EXPECT_EQ(check(&m, change(Kind::Reaction, 4, 1, "bob", "👍"), false), Verdict::NoChange);
+    apply(m, change(Kind::Delete, 5, 1, "alice"));
+    EXPECT_EQ(check(&m, change(Kind::Edit, 6, 1, "alice", "y"), false), Verdict::Gone);
+    EXPECT_EQ(check(&m, change(Kind::Delete, 6, 1, "alice"), false), Verdict::Gone);
+    EXPECT_EQ(check(&m, change(Kind::Reaction, 6, 1, "bob", "👍"), false), Verdict::Gone);
+}
+
+TEST(Model, ApplyingAnEventTwiceIsHarmless) {
+    std::vector<Event> events{
+        change(Kind::Edit, 2, 1, "alice", "fixed"), change(Kind::Reaction, 3, 1, "bob", "👍"),
+        change(Kind::Reaction, 4, 1, "carol", "🎉"), change(Kind::Reaction, 5, 1, "bob", "👍", true),
+        change(Kind::Delete, 6, 1, "alice")};
+    for (size_t n = 1; n <= events.size(); ++n) {
+        Event once = message(1, "alice", "hi"), twice = once;
+        for (size_t i = 0; i < n; ++i) {
+            apply(once, events[i]);
+            apply(twice, events[i]);
+            apply(twice, events[i]);
+        }
+        EXPECT_EQ(state_json(once), state_json(twice)) << n;
+    }
+}
+
+TEST(Model, AnEmojiIsListedByItsEarliestReactionStillThere) {
+    Event m = message(1, "alice", "hi");
+    apply(m, change(Kind::Reaction, 2, 1, "bob", "👍"));
+    apply(m, change(Kind::Reaction, 3, 1, "carol", "🎉"));
+    apply(m, change(Kind::Reaction, 4, 1, "dan", "👍"));
+    EXPECT_EQ(m.reactions[0].emoji, "👍");
+    apply(m, change(Kind::Reaction, 5, 1, "bob", "👍", true));  // 👍 now dates from id 4
+    EXPECT_EQ(m.reactions[0].emoji, "🎉");
+    EXPECT_EQ(m.reactions[1].users, std::vector<std::string>{"dan"});
+}
