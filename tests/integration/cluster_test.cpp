@@ -399,3 +399,71 @@ TEST(Cluster, AnIdempotencyKeyHoldsAcrossNodes) {
     auto h = json::parse(request(a.port(), "GET", "/rooms/idem/messages").body);
     EXPECT_EQ(h.at("messages").as_array().size(), 2u);
 }
+
+TEST(Cluster, ADeleteErasesTheTextFromEveryRedisStructure) {
+    RedisServer redis;
+    Server a(node_args(redis)), b(node_args(redis));
+    const Headers js{{"Content-Type", "application/json"}};
+    auto sent = request(a.port(), "POST", "/rooms/er/messages?id=u",
+                        R"({"message":"zebra-secret-one"})", js);
+    ASSERT_EQ(sent.status, 201);
+    ASSERT_EQ(request(a.port(), "PATCH", "/rooms/er/messages/1?id=u",
+                      R"({"message":"zebra-secret-two"})", js)
+                  .status,
+              200);
+    ASSERT_EQ(
+        request(a.port(), "POST", "/rooms/er/messages?id=v", R"({"message":"stays"})", js).status,
+        201);
+    auto dump = [&] {
+        std::string all;
+        for (auto cmd :
+             std::vector<std::vector<std::string>>{{"XRANGE", "ssechat:log", "-", "+"},
+                                                   {"XRANGE", "ssechat:room:er", "-", "+"},
+                                                   {"HGETALL", "ssechat:msg:er"},
+                                                   {"HGETALL", "ssechat:edit:er"}})
+            all += redis.cli(cmd);
+        return all;
+    };
+    ASSERT_NE(dump().find("zebra-secret-two"), std::string::npos) << "the check reads the data";
+    ASSERT_EQ(request(b.port(), "DELETE", "/rooms/er/messages/1?id=u").status, 200);
+    std::string after = dump();
+    EXPECT_EQ(after.find("zebra-secret"), std::string::npos) << after;
+    EXPECT_NE(after.find("stays"), std::string::npos);
+    // Both nodes serve the tombstone, and a stream resuming from the start sees no text.
+    for (int port : {a.port(), b.port()}) {
+        auto h = json::parse(request(port, "GET", "/rooms/er/messages").body).at("messages");
+        EXPECT_TRUE(h.as_array()[0].at("deleted").as_bool());
+    }
+    SseClient s(b.port(), "/rooms/er/events?since=0&presence=0");
+    ASSERT_TRUE(s.wait_events(4));
+    EXPECT_EQ(s.body.find("zebra-secret"), std::string::npos) << s.body;
+}
+
+TEST(Cluster, RedisDataOfTheLastReleaseIsUpgradedInPlace) {
+    RedisServer redis;
+    // What the release before edits wrote: room stream entries with their text, no kinds.
+    redis.cli({"HSET", "ssechat:rooms", "old", "2"});
+    redis.cli({"ZADD", "ssechat:room-names", "0", "old"});
+    redis.cli({"XADD", "ssechat:room:old", "1-0", "u", "alice", "m", "from before", "t", "1000"});
+    redis.cli({"XADD", "ssechat:room:old", "2-0", "u", "bob", "m", "second", "t", "2000"});
+    Server a(node_args(redis)), b(node_args(redis));
+    const Headers js{{"Content-Type", "application/json"}};
+    auto h = json::parse(request(b.port(), "GET", "/rooms/old/messages").body).at("messages");
+    ASSERT_EQ(h.as_array().size(), 2u);
+    EXPECT_EQ(h.as_array()[0].at("message").as_string(), "from before");
+    EXPECT_EQ(
+        request(a.port(), "PATCH", "/rooms/old/messages/1?id=alice", R"({"message":"edited"})", js)
+            .status,
+        200);
+    EXPECT_EQ(request(a.port(), "PATCH", "/rooms/old/messages/2?id=alice", R"({"message":"x"})", js)
+                  .status,
+              403);
+    EXPECT_EQ(request(b.port(), "PUT", "/rooms/old/messages/2/reactions/ok?id=alice").status, 200);
+    auto sent = request(a.port(), "POST", "/rooms/old/messages?id=u", R"({"message":"new"})", js);
+    EXPECT_EQ(json::parse(sent.body).at("id").as_int64(), 5);
+    h = json::parse(request(b.port(), "GET", "/rooms/old/messages").body).at("messages");
+    ASSERT_EQ(h.as_array().size(), 3u);
+    EXPECT_EQ(h.as_array()[0].at("message").as_string(), "edited");
+    EXPECT_EQ(h.as_array()[1].at("reactions").as_array().size(), 1u);
+    EXPECT_EQ(redis.cli({"GET", "ssechat:schema"}), "2\n");
+}
