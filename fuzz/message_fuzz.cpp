@@ -13,7 +13,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view body(reinterpret_cast<const char*>(data), size);
     for (const char* type :
          {"application/json", "application/x-www-form-urlencoded; charset=utf-8"}) {
+        // The native API also reads "reply_to": accepted only as a positive id.
+        auto with_reply = http_util::decode_message(type, body, 64, true);
+        if (with_reply.status == 200 && with_reply.message.empty()) abort();
         auto r = http_util::decode_message(type, body, 64);
+        if (r.reply_to != 0) abort();  // not asked for
+        if (with_reply.status == 200 && r.status != 200) abort();
         if (r.status == 200) {
             if (r.message.empty() || r.message.size() > 64) abort();
             if (!text::valid_utf8(r.message)) abort();

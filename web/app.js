@@ -1,6 +1,6 @@
 // ssechat web client: sign-in (a name, or a token), rooms, history, live events through a
-// shared worker, presence, and a composer that never loses what was typed. User text only
-// ever goes into textContent.
+// shared worker, presence, edits, deletes, reactions and replies, and a composer that never
+// loses what was typed. User text only ever goes into textContent.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -9,12 +9,17 @@
   const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
   const GROUP_MS = 5 * 60 * 1000;    // consecutive messages of one author within this share a header
   const SEND_TIMEOUT_MS = 10000;     // a pending send turns into "Not sent" with Retry after this
+  const PICKS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🙏"];  // the reaction picker's row
 
   const st = {
     user: "", token: "", auth: "", room: "",  // auth: "" until /me answers ids: new Set(), oldest: null, hasMore: true,
     loadingOlder: false, online: new Set(), channel: null, roomsTimer: 0, conn: "offline",
     expiryTimer: 0,
+    msgs: new Map(),        // id -> { m: the message's current state, li }
+    moderator: false, moderators: [],
+    replyTo: 0, editing: 0,  // the composer's mode: answering or editing a message
   };
+  const isModerator = () => (st.auth === "anonymous" ? st.moderators.includes(st.user) : st.moderator);
 
   // ---- server calls ---------------------------------------------------------------------
   function authHeaders(extra = {}) {
@@ -77,6 +82,8 @@
       throw e;
     }
     st.auth = me.auth;
+    st.moderator = !!me.moderator;
+    st.moderators = me.moderators || [];
     if (me.auth === "anonymous") {
       const name = localStorage.getItem("ssechat.name");
       if (!name) {
@@ -118,12 +125,39 @@
     if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
   }
 
+  function button(cls, label, title, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = cls;
+    b.textContent = label;
+    if (title) { b.title = title; b.setAttribute("aria-label", title); }
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // A short line of a message for quotes and the composer's reply bar.
+  function snippet(m) {
+    if (!m) return "an earlier message";
+    if (m.deleted) return m.user_id + ": message deleted";
+    const t = m.message.length > 80 ? m.message.slice(0, 79) + "…" : m.message;
+    return m.user_id + ": " + t;
+  }
+
   function messageNode(m) {
     const li = document.createElement("li");
     li.className = "msg" + (m.user_id === st.user ? " mine" : "");
     if (m.id) li.dataset.id = String(m.id);
     li.dataset.user = m.user_id;
     li.dataset.ts = String(m.ts || Date.now());
+    render(li, m);
+    return li;
+  }
+
+  // (Re)draws a message from its state: header, quote, text or tombstone, reactions, actions.
+  function render(li, m) {
+    const keep = li.querySelector(".error");  // a failed send's Retry stays
+    li.replaceChildren();
+    li.classList.toggle("deleted", !!m.deleted);
     const meta = document.createElement("div");
     meta.className = "meta";
     const author = document.createElement("span");
@@ -134,11 +168,64 @@
     time.dateTime = d.toISOString();
     time.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     meta.append(author, time);
+    if (m.edited_ts && !m.deleted) {
+      const ed = document.createElement("span");
+      ed.className = "edited";
+      ed.textContent = "(edited)";
+      ed.title = "edited " + new Date(m.edited_ts).toLocaleString();
+      meta.append(ed);
+    }
+    li.append(meta);
+    if (m.reply_to && !m.deleted) {
+      li.dataset.reply = String(m.reply_to);
+      const orig = st.msgs.get(m.reply_to);
+      const q = button("quote", "↪ " + snippet(orig && orig.m), "", () => showOriginal(m.reply_to));
+      q.setAttribute("aria-label", "Reply to " + snippet(orig && orig.m) + ". Show it.");
+      if (!orig) fetchOriginal(m.reply_to);
+      li.append(q);
+    }
     const body = document.createElement("div");
     body.className = "text";
-    linkify(body, m.message);
-    li.append(meta, body);
-    return li;
+    if (m.deleted) body.textContent = "message deleted";
+    else linkify(body, m.message);
+    li.append(body);
+    if (!m.id || m.deleted) {
+      if (keep) li.append(keep);
+      return;
+    }
+    if (m.reactions && m.reactions.length) {
+      const bar = document.createElement("div");
+      bar.className = "reactions";
+      for (const r of m.reactions) {
+        const mine = r.users.includes(st.user);
+        const more = r.count > r.users.length ? ` and ${r.count - r.users.length} more` : "";
+        const chip = button("chip", `${r.emoji} ${r.count}`, `${r.users.join(", ")}${more} reacted with ${r.emoji}`,
+          () => react(m.id, r.emoji, !mine));
+        chip.setAttribute("aria-pressed", String(mine));
+        bar.append(chip);
+      }
+      li.append(bar);
+    }
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    actions.append(button("act react", "☺", "Add a reaction", (e) => openPicker(m.id, e.currentTarget)),
+      button("act reply", "↪", "Reply", () => startReply(m.id)));
+    if (m.user_id === st.user) actions.append(button("act edit", "✎", "Edit", () => startEdit(m.id)));
+    if (m.user_id === st.user || isModerator())
+      actions.append(button("act delete", "🗑", "Delete", () => removeMessage(m.id)));
+    li.append(actions);
+  }
+
+  // Redraws a message after its state changed, and the quotes of its replies.
+  function update(m) {
+    const s = st.msgs.get(m.id);
+    if (!s) return;
+    s.m = m;
+    render(s.li, m);
+    for (const li of $("messages").querySelectorAll(`li[data-reply="${m.id}"]`)) {
+      const r = st.msgs.get(Number(li.dataset.id));
+      if (r) render(li, r.m);
+    }
   }
 
   // A message continues the one before it (no second header) when the same author wrote it
@@ -191,11 +278,171 @@
     const mine = list.querySelector(`li.pending[data-key="${key}"], li.failed[data-key="${key}"]`);
     if (mine && m.user_id === st.user) mine.remove();
     const stick = atBottom();
-    place(messageNode(m), m.id, m.ts || Date.now());
+    const li = messageNode(m);
+    st.msgs.set(m.id, { m, li });
+    place(li, m.id, m.ts || Date.now());
+    // Replies already shown whose original just arrived get their quote.
+    for (const r of list.querySelectorAll(`li[data-reply="${m.id}"]`)) {
+      const s = st.msgs.get(Number(r.dataset.id));
+      if (s) render(r, s.m);
+    }
     if (live) {
       if (stick || m.user_id === st.user) scrollToBottom();
       else $("new-marker").hidden = false;
     }
+  }
+
+  // A change from the stream, applied to the message it names when it is shown. Applying one
+  // twice changes nothing, so a change that also came in a fetched state is harmless.
+  function applyChange(kind, e) {
+    const s = st.msgs.get(e.target);
+    if (!s) return;
+    const m = { ...s.m, reactions: (s.m.reactions || []).map((r) => ({ ...r, users: [...r.users] })) };
+    if (kind === "edit") {
+      if (m.deleted) return;
+      m.message = e.message;
+      m.edited_ts = e.ts;
+    } else if (kind === "delete") {
+      m.deleted = true;
+      delete m.message;
+      m.reactions = [];
+      if (st.editing === e.target) cancelMode();
+    } else if (kind === "reaction") {
+      let r = m.reactions.find((x) => x.emoji === e.emoji);
+      const has = !!r && r.users.includes(e.user_id);
+      if (e.op === "add" && !has) {
+        if (!r) m.reactions.push((r = { emoji: e.emoji, count: 0, users: [] }));
+        r.count++;
+        r.users.push(e.user_id);
+      } else if (e.op === "remove" && r && (has || r.count > r.users.length)) {
+        r.count--;
+        r.users = r.users.filter((u) => u !== e.user_id);
+        if (r.count <= 0) m.reactions = m.reactions.filter((x) => x !== r);
+      }
+    }
+    update(m);
+  }
+
+  async function fetchOriginal(id) {
+    st.fetching = st.fetching || new Set();
+    if (st.fetching.has(id)) return;
+    st.fetching.add(id);
+    try {
+      const m = await getJSON(`${roomPath(st.room)}/messages/${id}`);
+      for (const li of $("messages").querySelectorAll(`li[data-reply="${id}"] .quote`))
+        li.textContent = "↪ " + snippet(m);
+    } catch (e) { /* the quote keeps its placeholder */ }
+  }
+
+  function showOriginal(id) {
+    const s = st.msgs.get(id);
+    if (!s) { notice("The original message is further up: scroll to load it."); return; }
+    s.li.scrollIntoView({ block: "center", behavior: "smooth" });
+    s.li.classList.add("flash");
+    setTimeout(() => s.li.classList.remove("flash"), 1600);
+  }
+
+  // ---- changing messages ------------------------------------------------------------------
+  async function changeCall(method, path, body) {
+    const q = userQuery();
+    const r = await fetch(`${roomPath(st.room)}/messages/${path}${q ? "?" + q : ""}`, {
+      method,
+      headers: authHeaders(body ? { "Content-Type": "application/json" } : {}),
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const got = await r.json().catch(() => ({}));
+    if (r.status === 401) signInAgain(got.error);
+    if (!r.ok) throw new HttpError(r.status, got.error || r.statusText);
+    return got;
+  }
+
+  async function react(id, emoji, add) {
+    closePicker();
+    try {
+      update(await changeCall(add ? "PUT" : "DELETE", `${id}/reactions/${encodeURIComponent(emoji)}`));
+    } catch (e) { notice("Could not react: " + e.message); }
+  }
+
+  async function removeMessage(id) {
+    if (!confirm("Delete this message? Everyone will see that it was deleted.")) return;
+    try {
+      update(await changeCall("DELETE", String(id)));
+    } catch (e) { notice("Could not delete: " + e.message); }
+  }
+
+  function setMode(text, cls) {
+    const bar = $("composer-context");
+    bar.hidden = !text;
+    bar.className = "composer-context " + (cls || "");
+    $("composer-context-text").textContent = text || "";
+  }
+  function startReply(id) {
+    const s = st.msgs.get(id);
+    if (!s) return;
+    if (st.editing) { $("text").value = ""; autosize(); }
+    st.editing = 0;
+    st.replyTo = id;
+    setMode("Replying to " + snippet(s.m), "replying");
+    $("text").focus();
+  }
+  function startEdit(id) {
+    const s = st.msgs.get(id);
+    if (!s || s.m.deleted) return;
+    st.replyTo = 0;
+    st.editing = id;
+    setMode("Editing your message · Escape cancels", "editing");
+    $("text").value = s.m.message;
+    autosize();
+    $("text").focus();
+  }
+  function cancelMode() {
+    if (st.editing) { $("text").value = ""; autosize(); }
+    st.editing = st.replyTo = 0;
+    setMode("");
+  }
+  // Arrow-up in an empty box edits my last message still standing.
+  function lastOwn() {
+    let best = 0;
+    for (const [id, s] of st.msgs) if (s.m.user_id === st.user && !s.m.deleted && id > best) best = id;
+    return best;
+  }
+
+  async function saveEdit(id, text) {
+    try {
+      update(await changeCall("PATCH", String(id), { message: text }));
+    } catch (e) {
+      notice("Could not edit: " + e.message);
+      startEdit(id);
+      $("text").value = text;
+    }
+  }
+
+  function openPicker(id, anchor) {
+    closePicker();
+    const box = document.createElement("div");
+    box.className = "picker";
+    box.id = "picker";
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-label", "Pick a reaction");
+    for (const e of PICKS) box.append(button("pick", e, "React with " + e, () => react(id, e, true)));
+    const form = document.createElement("form");
+    const input = document.createElement("input");
+    input.maxLength = 16;
+    input.placeholder = "any emoji";
+    input.setAttribute("aria-label", "Any emoji");
+    form.append(input);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const v = input.value.trim();
+      if (v) react(id, v, true);
+    });
+    box.append(form);
+    box.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { closePicker(); anchor.focus(); } });
+    anchor.closest("li").append(box);
+    box.querySelector("button").focus();
+  }
+  function closePicker() {
+    $("picker")?.remove();
   }
 
   function notice(text) {
@@ -293,6 +540,8 @@
     try { data = JSON.parse(msg.data); } catch { return; }
     if (msg.type === "message") {
       if (data.room === st.room) addMessage(data, true);
+    } else if (msg.type === "edit" || msg.type === "delete" || msg.type === "reaction") {
+      if (data.room === st.room) applyChange(msg.type, data);
     } else if (msg.type === "presence") {
       // After a server restart every stream joins again: a user already shown online is not
       // announced twice.
@@ -330,7 +579,7 @@
         es = new EventSource(url);
         es.onopen = () => onEvent({ type: "state", state: "connected" });
         es.onerror = () => onEvent({ type: "state", state: es.readyState === 2 ? "offline" : "reconnecting" });
-        for (const t of ["message", "presence", "reset"]) es.addEventListener(t, (ev) => onEvent({ type: t, data: ev.data }));
+        for (const t of ["message", "edit", "delete", "reaction", "presence", "reset"]) es.addEventListener(t, (ev) => onEvent({ type: t, data: ev.data }));
       },
       close() { if (es) es.close(); },
     };
@@ -348,6 +597,8 @@
     if (!ROOM_RE.test(room) || room === "." || room === "..") room = "general";
     st.room = room;
     st.ids = new Set();
+    st.msgs = new Map();
+    cancelMode();
     st.oldest = null;
     st.hasMore = true;
     st.online = new Set();
@@ -389,7 +640,7 @@
       const r = await fetch(`${roomPath(room)}/messages${q ? "?" + q : ""}`, {
         method: "POST",
         headers: authHeaders({ "Content-Type": "application/json", "Idempotency-Key": li.dataset.idem }),
-        body: JSON.stringify({ message: text }),
+        body: JSON.stringify(li.dataset.reply ? { message: text, reply_to: Number(li.dataset.reply) } : { message: text }),
         signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
       });
       const body = await r.json().catch(() => ({}));
@@ -426,9 +677,18 @@
     if (!text) return;
     ta.value = "";
     autosize();
-    const li = messageNode({ user_id: st.user, message: text });
+    if (st.editing) {
+      const id = st.editing;
+      cancelMode();
+      saveEdit(id, text);
+      return;
+    }
+    const reply = st.replyTo;
+    cancelMode();
+    const li = messageNode({ user_id: st.user, message: text, reply_to: reply });
     li.dataset.key = st.user + "\n" + text;
     li.dataset.text = text;
+    if (reply) li.dataset.reply = String(reply);
     $("messages").append(li);
     scrollToBottom();
     send(text, li);
@@ -515,6 +775,15 @@
     $("composer").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
     $("text").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+      else if (e.key === "Escape" && (st.editing || st.replyTo)) { e.preventDefault(); cancelMode(); }
+      else if (e.key === "ArrowUp" && !$("text").value && !st.editing) {
+        const id = lastOwn();
+        if (id) { e.preventDefault(); startEdit(id); }
+      }
+    });
+    $("composer-cancel").addEventListener("click", () => { cancelMode(); $("text").focus(); });
+    document.addEventListener("click", (e) => {
+      if ($("picker") && !e.target.closest("#picker, .act.react")) closePicker();
     });
     $("text").addEventListener("input", autosize);
     $("log").addEventListener("scroll", () => {

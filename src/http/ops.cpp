@@ -35,6 +35,15 @@ void Api::me(Ctx& c) {
         o["user_id"] = nullptr;
         o["expires"] = nullptr;
     }
+    // Whether the page shows delete on everyone's messages. Anonymous: the --moderators ids,
+    // which the page checks against the name it chose.
+    if (c.identity) {
+        o["moderator"] = c.identity->moderator;
+    } else {
+        boost::json::array mods;
+        for (const auto& m : cfg_.moderators) mods.emplace_back(m);
+        o["moderators"] = std::move(mods);
+    }
     reply(c, make(status::ok, boost::json::serialize(o)));
 }
 
