@@ -1,5 +1,5 @@
-// Hub: one writer thread batches every publish that arrives while the previous commit runs
-// (group commit), assigns ids in commit order, and fans each commit out to the shards.
+// Hub: rooms by name (loaded through the registry), presence policy, and fan-out of every
+// delivery to the shards; the writer and the cluster feed do the rest.
 #include "chat/hub.hpp"
 
 #include <boost/asio/post.hpp>
@@ -11,20 +11,14 @@
 
 namespace ssechat::chat {
 
-namespace {
-constexpr size_t kMaxBatch = 4096;
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-}  // namespace
-
 Hub::Hub(const Config& cfg, store::Store& store)
     : cfg_(cfg),
       store_(store),
       cluster_(store.cluster()),
-      registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }) {}
+      registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }),
+      writer_(cfg, store, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }),
+      feed_(cfg, store, registry_, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {
+}
 
 Hub::~Hub() {
     stop();
@@ -52,7 +46,7 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
     // The feed skips rooms that are not loaded. One whose log entry the feed passed while
     // this load read the store (after the read, before the insert) would be missed: a
     // probe reads anything newer than what the load saw.
-    if (got.loaded && cluster_) ingest(got.room, {});
+    if (got.loaded && cluster_) feed_.ingest(got.room, {});
     return got.room;
 }
 
@@ -86,18 +80,7 @@ void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text
 }
 
 void Hub::publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done done) {
-    Pending p{std::move(room), std::move(ev), moderator, std::move(done),
-              std::chrono::steady_clock::now()};
-    p.msg.room = p.room->name();
-    {
-        std::lock_guard lk(q_mu_);
-        if (!stopping_ && queue_.size() < cfg_.max_pending) {
-            queue_.push_back(std::move(p));
-            q_cv_.notify_one();
-            return;
-        }
-    }
-    p.done(PublishOutcome::Overloaded, p.msg);
+    writer_.publish(std::move(room), std::move(ev), moderator, std::move(done));
 }
 
 void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
@@ -132,332 +115,22 @@ void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, b
 }
 
 void Hub::start() {
-    writer_ = std::thread([this] { writer_loop(); });
-    if (cluster_)
-        cluster_->follow({[this](store::FeedBatch& b) { on_feed(b); }, [this] { catch_up(); }});
+    writer_.start();
+    if (!cluster_) return;
+    cluster_->follow({[this](store::FeedBatch& b) {
+                          feed_.on_batch(b);
+                          for (auto& p : b.presence) {
+                              auto r = find(p.room);
+                              if (r && static_cast<size_t>(p.online) <= cfg_.presence_max)
+                                  announce(r, p.user, p.joined, p.online);
+                          }
+                      },
+                      [this] { feed_.catch_up(); }});
 }
 
 void Hub::stop() {
-    {
-        std::lock_guard lk(q_mu_);
-        stopping_ = true;
-        q_cv_.notify_one();
-    }
-    if (writer_.joinable()) writer_.join();
+    writer_.stop();
     if (cluster_) cluster_->stop();
-}
-
-void Hub::writer_loop() {
-    std::vector<Pending> batch;
-    while (true) {
-        {
-            std::unique_lock lk(q_mu_);
-            q_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping, and everything is committed
-            if (queue_.size() <= kMaxBatch) {
-                batch.swap(queue_);
-            } else {
-                auto mid = queue_.begin() + kMaxBatch;
-                batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(mid));
-                queue_.erase(queue_.begin(), mid);
-            }
-        }
-        commit(batch);
-        batch.clear();
-    }
-}
-
-void Hub::settle_keys(std::vector<Pending>& batch, int64_t now) {
-    // Per key in this batch: its first publish, and the hash of the text the store has for
-    // it (empty when the key is new).
-    struct First {
-        size_t index;
-        std::string stored_hash;
-    };
-    std::unordered_map<std::string, First> first;
-    for (size_t i = 0; i < batch.size(); ++i) {
-        auto& m = batch[i].msg;
-        if (m.key.empty() || m.kind != Kind::Message) continue;
-        std::string k = m.room + '\x1f' + m.user_id + '\x1f' + m.key;
-        if (auto it = first.find(k); it != first.end()) {
-            // The same key again in one batch (concurrent retries): the first is stored, and
-            // the others are answered with it once it is (resolve_duplicates).
-            const auto& f = it->second;
-            bool same = f.stored_hash.empty() ? batch[f.index].msg.text == m.text
-                                              : f.stored_hash == model::text_hash(m.text);
-            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
-            continue;
-        }
-        First f{i, {}};
-        if (auto rec = store_.find_key(m.room, m.user_id, m.key, now)) {
-            bool same = rec->text_hash == model::text_hash(m.text);
-            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
-            m.id = rec->id;
-            m.ts = rec->ts;
-            f.stored_hash = rec->text_hash;
-        }
-        first.emplace(std::move(k), std::move(f));
-    }
-}
-
-void Hub::commit(std::vector<Pending>& batch) {
-    if (cluster_) return commit_shared(batch);
-    int64_t ts = now_ms();
-    try {
-        settle_keys(batch, ts);
-    } catch (const store::StoreError& e) {
-        return refuse(batch, e);
-    }
-    // Ids are assigned here, in queue order, so they increase in commit order per room.
-    std::vector<std::pair<Room*, uint64_t>> rewind;
-    std::vector<Event> msgs;
-    try {
-        msgs = check_and_number(batch, ts, rewind);
-    } catch (const store::StoreError& e) {
-        for (auto& [r, id] : rewind) r->rewind_ids(id);
-        return refuse(batch, e);
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-        if (!msgs.empty()) store_.append(msgs);
-    } catch (const store::StoreError& e) {
-        for (auto& [r, id] : rewind) r->rewind_ids(id);
-        return refuse(batch, e);
-    }
-    auto t1 = committed(t0, msgs.size());
-    resolve_duplicates(batch);
-
-    // One delivery per room, in id order.
-    for (auto& [r, first] : rewind) {
-        std::vector<const Event*> mine;
-        std::shared_ptr<Room> owner;
-        for (auto& p : batch)
-            if (p.room.get() == r && p.outcome == PublishOutcome::Ok) {
-                mine.push_back(&p.msg);
-                owner = p.room;
-            }
-        if (owner) fan_out(owner->commit(mine));
-    }
-    acknowledge(batch, t1);
-}
-
-std::vector<Event> Hub::check_and_number(std::vector<Pending>& batch, int64_t ts,
-                                         std::vector<std::pair<Room*, uint64_t>>& rewind) {
-    // The messages this batch reads or changes, by room and id: read from the store once,
-    // then changed here as the batch's events apply, so that a later event of the same batch
-    // is checked against the state the earlier ones leave.
-    std::map<std::pair<const Room*, uint64_t>, std::optional<Event>> state;
-    auto lookup = [&](Pending& p, uint64_t id) -> Event* {
-        auto [it, fresh] = state.try_emplace({p.room.get(), id});
-        if (fresh) it->second = store_.message(p.msg.room, id);
-        return it->second ? &*it->second : nullptr;
-    };
-    std::vector<Event> out;
-    out.reserve(batch.size());
-    for (auto& p : batch) {
-        if (p.outcome != PublishOutcome::Ok) continue;  // answered with what its key stored
-        auto& ev = p.msg;
-        if (ev.kind == Kind::Message) {
-            if (ev.reply_to && !lookup(p, ev.reply_to)) {
-                p.outcome = PublishOutcome::BadReply;
-                continue;
-            }
-        } else {
-            Event* target = lookup(p, ev.target);
-            switch (model::check(target, ev, p.moderator)) {
-                case model::Verdict::Apply:
-                    break;
-                case model::Verdict::NoChange:
-                    p.outcome = PublishOutcome::NoChange;
-                    p.state = *target;
-                    continue;
-                case model::Verdict::NotFound:
-                    p.outcome = PublishOutcome::NotFound;
-                    continue;
-                case model::Verdict::Forbidden:
-                    p.outcome = PublishOutcome::Forbidden;
-                    continue;
-                case model::Verdict::Gone:
-                    p.outcome = PublishOutcome::Gone;
-                    continue;
-            }
-        }
-        Room* r = p.room.get();
-        if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
-            rewind.emplace_back(r, r->assigned());
-        ev.id = r->assign_id();
-        ev.ts = ts;
-        if (ev.kind == Kind::Message) {
-            state[{r, ev.id}] = ev;  // a later event of the batch may reply to it or change it
-        } else {
-            Event* target = lookup(p, ev.target);
-            model::apply(*target, ev);
-            p.state = *target;
-        }
-        out.push_back(ev);
-    }
-    return out;
-}
-
-std::chrono::steady_clock::time_point Hub::committed(std::chrono::steady_clock::time_point start,
-                                                     size_t n) {
-    auto now = std::chrono::steady_clock::now();
-    metrics().commit_latency.observe(std::chrono::duration<double>(now - start).count());
-    metrics().commit_batch.observe(static_cast<double>(n));
-    return now;
-}
-
-void Hub::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
-    log::error(std::string("store commit failed: ") + e.what());
-    for (auto& p : batch) {
-        metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
-        p.done(PublishOutcome::StoreFailed, p.msg);
-    }
-}
-
-void Hub::resolve_duplicates(std::vector<Pending>& batch) {
-    // A publish that repeated a key earlier in the same batch now gets its original's id
-    // and ts (the original was stored, or itself replayed, just before).
-    std::unordered_map<std::string, const Event*> first;
-    for (auto& p : batch) {
-        if (p.msg.key.empty() || p.msg.kind != Kind::Message) continue;
-        std::string k = p.msg.room + '\x1f' + p.msg.user_id + '\x1f' + p.msg.key;
-        auto [it, fresh] = first.try_emplace(std::move(k), &p.msg);
-        if (fresh) continue;
-        p.msg.id = it->second->id;
-        p.msg.ts = it->second->ts;
-    }
-}
-
-void Hub::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done) {
-    for (auto& p : batch) {
-        bool ok = p.outcome == PublishOutcome::Ok || p.outcome == PublishOutcome::Replayed ||
-                  p.outcome == PublishOutcome::NoChange;
-        (ok ? metrics().publish_ok : metrics().publish_rejected)
-            .fetch_add(1, std::memory_order_relaxed);
-        metrics().publish_latency.observe(std::chrono::duration<double>(done - p.since).count());
-        bool change = p.msg.kind != Kind::Message;
-        p.done(p.outcome, change ? p.state : p.msg);
-    }
-}
-
-void Hub::commit_shared(std::vector<Pending>& batch) {
-    // The store assigns ids and settles keys in the same atomic step; fan-out, even to this
-    // node's own streams, comes from the feed, so every node delivers the same sequence
-    // whichever node took the publish.
-    std::vector<Event> msgs;
-    std::vector<bool> moderator;
-    msgs.reserve(batch.size());
-    int64_t ts = now_ms();
-    for (auto& p : batch) {
-        p.msg.ts = ts;
-        msgs.push_back(p.msg);
-        moderator.push_back(p.moderator);
-    }
-    std::vector<store::Published> out;
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-        cluster_->publish(msgs, moderator, out);
-    } catch (const store::StoreError& e) {
-        return refuse(batch, e);
-    }
-    auto t1 = committed(t0, batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-        auto& p = batch[i];
-        p.msg.id = msgs[i].id;
-        p.msg.ts = msgs[i].ts;
-        p.state = std::move(out[i].state);
-        using store::Stored;
-        switch (out[i].status) {
-            case Stored::New:
-                p.outcome = PublishOutcome::Ok;
-                break;
-            case Stored::Replay:
-                p.outcome = PublishOutcome::Replayed;
-                break;
-            case Stored::Conflict:
-                p.outcome = PublishOutcome::KeyConflict;
-                break;
-            case Stored::NoChange:
-                p.outcome = PublishOutcome::NoChange;
-                break;
-            case Stored::NotFound:
-                p.outcome = p.msg.kind == Kind::Message ? PublishOutcome::BadReply
-                                                        : PublishOutcome::NotFound;
-                break;
-            case Stored::Forbidden:
-                p.outcome = PublishOutcome::Forbidden;
-                break;
-            case Stored::Gone:
-                p.outcome = PublishOutcome::Gone;
-                break;
-        }
-    }
-    acknowledge(batch, t1);
-}
-
-void Hub::on_feed(store::FeedBatch& b) {
-    // Consecutive messages of one room become one delivery, as a local group commit does.
-    auto& msgs = b.messages;
-    metrics().feed_messages.fetch_add(msgs.size(), std::memory_order_relaxed);
-    for (size_t i = 0; i < msgs.size();) {
-        size_t j = i;
-        while (j < msgs.size() && msgs[j].room == msgs[i].room) ++j;
-        // A room nobody here has opened is skipped: it reads its stream when it loads.
-        if (auto r = find(msgs[i].room))
-            ingest(r, {std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(i)),
-                       std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(j))});
-        i = j;
-    }
-    for (auto& p : b.presence) {
-        auto r = find(p.room);
-        if (r && static_cast<size_t>(p.online) <= cfg_.presence_max)
-            announce(r, p.user, p.joined, p.online);
-    }
-}
-
-void Hub::ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs) {
-    // Only ingest commits to a room in cluster mode, so under ingest_mu_ delivered() cannot
-    // move between this read and the commit below.
-    std::lock_guard lk(ingest_mu_);
-    uint64_t have = r->delivered();
-    bool probe = msgs.empty();  // catching up: look for anything newer in the store
-    std::erase_if(msgs, [&](const Event& m) { return m.id <= have; });
-    if (msgs.empty() && !probe) {
-        // Normally these were seen through the room's warm-up read. But if Redis lost data
-        // (no AOF, a flush), its ids restart below ours, and this node would skip every new
-        // message of the room: say so, since only a restart of the nodes recovers.
-        if (uint64_t now = store_.last_id(r->name()); now < have)
-            log::error("room " + r->name() + " is at id " + std::to_string(now) +
-                       " in the store, below the " + std::to_string(have) +
-                       " this node delivered: the store lost data; restart every node");
-        return;
-    }
-    uint64_t first = msgs.empty() ? UINT64_MAX : msgs.front().id;
-    if (first != have + 1) {
-        // A gap: the log was trimmed past entries this node had not read (it was stopped or
-        // slow), or this is a catch-up probe. The room's stream has every message; a room
-        // more than --max-replay behind takes the newest of them, as a resume would.
-        size_t missing = first == UINT64_MAX ? cfg_.max_replay : first - have - 1;
-        auto fill = store_.range(r->name(), have, first, std::min(missing, cfg_.max_replay),
-                                 missing > cfg_.max_replay);
-        metrics().feed_gap_fills.fetch_add(fill.size(), std::memory_order_relaxed);
-        msgs.insert(msgs.begin(), fill.begin(), fill.end());
-    }
-    if (msgs.empty()) return;
-    std::vector<const Event*> ptrs;
-    ptrs.reserve(msgs.size());
-    for (const auto& m : msgs) ptrs.push_back(&m);
-    // Further behind than --max-replay, or retention trimmed the missing ids: live streams
-    // are told with a reset, as a resume would be, instead of seeing ids jump.
-    bool gap = msgs.front().id != have + 1;
-    if (gap) metrics().feed_resets.fetch_add(1, std::memory_order_relaxed);
-    fan_out(r->commit(ptrs, gap));
-}
-
-void Hub::catch_up() {
-    metrics().feed_catchups.fetch_add(1, std::memory_order_relaxed);
-    for (const auto& r : registry_.loaded()) ingest(r, {});
 }
 
 void Hub::fan_out(std::shared_ptr<Delivery> d) {

@@ -1,0 +1,41 @@
+// The cluster feed: with a shared store, every node's commits come back through the store's
+// log, and this delivers them to this node's loaded rooms once each, in id order, filling
+// gaps (a trimmed log, an outage) from the store.
+#pragma once
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "chat/registry.hpp"
+#include "chat/room.hpp"
+#include "store/cluster.hpp"
+#include "store/store.hpp"
+#include "util/config.hpp"
+
+namespace ssechat::chat {
+
+class Feed {
+  public:
+    using FanOut = std::function<void(std::shared_ptr<Delivery>)>;
+    Feed(const Config& cfg, store::Store& store, Registry& registry, FanOut fan_out);
+
+    // One read of the log (feed thread): events of every node, deduplicated by id per room.
+    // Rooms not loaded here are skipped: they read the store when they load.
+    void on_batch(store::FeedBatch& b);
+    // Delivers a room's events in id order, filling gaps from the store; with no events, a
+    // probe for anything newer than the room has. Serialized: the feed thread and a loop
+    // that just loaded the room both call it.
+    void ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs);
+    // The feed was cut and is back: every loaded room re-reads from its last id.
+    void catch_up();
+
+  private:
+    const Config& cfg_;
+    store::Store& store_;
+    Registry& registry_;
+    FanOut fan_out_;
+    std::mutex ingest_mu_;
+};
+
+}  // namespace ssechat::chat

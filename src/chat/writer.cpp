@@ -1,0 +1,307 @@
+// Writer: one thread batches every event that arrives while the previous commit runs (group
+// commit), settles idempotency keys, checks each change against the state it applies to,
+// assigns ids in commit order, and hands each local commit to the fan-out.
+#include "chat/writer.hpp"
+
+#include <map>
+#include <unordered_map>
+
+#include "chat/metrics.hpp"
+#include "util/log.hpp"
+
+namespace ssechat::chat {
+
+namespace {
+constexpr size_t kMaxBatch = 4096;
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Writer::Writer(const Config& cfg, store::Store& store, FanOut fan_out)
+    : cfg_(cfg), store_(store), cluster_(store.cluster()), fan_out_(std::move(fan_out)) {}
+
+Writer::~Writer() {
+    stop();
+}
+
+void Writer::start() {
+    thread_ = std::thread([this] { loop(); });
+}
+
+void Writer::stop() {
+    {
+        std::lock_guard lk(q_mu_);
+        stopping_ = true;
+        q_cv_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+}
+
+void Writer::publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done done) {
+    Pending p{std::move(room), std::move(ev), moderator, std::move(done),
+              std::chrono::steady_clock::now()};
+    p.msg.room = p.room->name();
+    {
+        std::lock_guard lk(q_mu_);
+        if (!stopping_ && queue_.size() < cfg_.max_pending) {
+            queue_.push_back(std::move(p));
+            q_cv_.notify_one();
+            return;
+        }
+    }
+    p.done(PublishOutcome::Overloaded, p.msg);
+}
+
+void Writer::loop() {
+    std::vector<Pending> batch;
+    while (true) {
+        {
+            std::unique_lock lk(q_mu_);
+            q_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, and everything is committed
+            if (queue_.size() <= kMaxBatch) {
+                batch.swap(queue_);
+            } else {
+                auto mid = queue_.begin() + kMaxBatch;
+                batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(mid));
+                queue_.erase(queue_.begin(), mid);
+            }
+        }
+        commit(batch);
+        batch.clear();
+    }
+}
+
+void Writer::settle_keys(std::vector<Pending>& batch, int64_t now) {
+    // Per key in this batch: its first publish, and the hash of the text the store has for
+    // it (empty when the key is new).
+    struct First {
+        size_t index;
+        std::string stored_hash;
+    };
+    std::unordered_map<std::string, First> first;
+    for (size_t i = 0; i < batch.size(); ++i) {
+        auto& m = batch[i].msg;
+        if (m.key.empty() || m.kind != Kind::Message) continue;
+        std::string k = m.room + '\x1f' + m.user_id + '\x1f' + m.key;
+        if (auto it = first.find(k); it != first.end()) {
+            // The same key again in one batch (concurrent retries): the first is stored, and
+            // the others are answered with it once it is (resolve_duplicates).
+            const auto& f = it->second;
+            bool same = f.stored_hash.empty() ? batch[f.index].msg.text == m.text
+                                              : f.stored_hash == model::text_hash(m.text);
+            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
+            continue;
+        }
+        First f{i, {}};
+        if (auto rec = store_.find_key(m.room, m.user_id, m.key, now)) {
+            bool same = rec->text_hash == model::text_hash(m.text);
+            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
+            m.id = rec->id;
+            m.ts = rec->ts;
+            f.stored_hash = rec->text_hash;
+        }
+        first.emplace(std::move(k), std::move(f));
+    }
+}
+
+void Writer::commit(std::vector<Pending>& batch) {
+    if (cluster_) return commit_shared(batch);
+    int64_t ts = now_ms();
+    try {
+        settle_keys(batch, ts);
+    } catch (const store::StoreError& e) {
+        return refuse(batch, e);
+    }
+    // Ids are assigned here, in queue order, so they increase in commit order per room.
+    std::vector<std::pair<Room*, uint64_t>> rewind;
+    std::vector<Event> msgs;
+    try {
+        msgs = check_and_number(batch, ts, rewind);
+    } catch (const store::StoreError& e) {
+        for (auto& [r, id] : rewind) r->rewind_ids(id);
+        return refuse(batch, e);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        if (!msgs.empty()) store_.append(msgs);
+    } catch (const store::StoreError& e) {
+        for (auto& [r, id] : rewind) r->rewind_ids(id);
+        return refuse(batch, e);
+    }
+    auto t1 = committed(t0, msgs.size());
+    resolve_duplicates(batch);
+
+    // One delivery per room, in id order.
+    for (auto& [r, first] : rewind) {
+        std::vector<const Event*> mine;
+        std::shared_ptr<Room> owner;
+        for (auto& p : batch)
+            if (p.room.get() == r && p.outcome == PublishOutcome::Ok) {
+                mine.push_back(&p.msg);
+                owner = p.room;
+            }
+        if (owner) fan_out_(owner->commit(mine));
+    }
+    acknowledge(batch, t1);
+}
+
+std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t ts,
+                                            std::vector<std::pair<Room*, uint64_t>>& rewind) {
+    // The messages this batch reads or changes, by room and id: read from the store once,
+    // then changed here as the batch's events apply, so that a later event of the same batch
+    // is checked against the state the earlier ones leave.
+    std::map<std::pair<const Room*, uint64_t>, std::optional<Event>> state;
+    auto lookup = [&](Pending& p, uint64_t id) -> Event* {
+        auto [it, fresh] = state.try_emplace({p.room.get(), id});
+        if (fresh) it->second = store_.message(p.msg.room, id);
+        return it->second ? &*it->second : nullptr;
+    };
+    std::vector<Event> out;
+    out.reserve(batch.size());
+    for (auto& p : batch) {
+        if (p.outcome != PublishOutcome::Ok) continue;  // answered with what its key stored
+        auto& ev = p.msg;
+        if (ev.kind == Kind::Message) {
+            if (ev.reply_to && !lookup(p, ev.reply_to)) {
+                p.outcome = PublishOutcome::BadReply;
+                continue;
+            }
+        } else {
+            Event* target = lookup(p, ev.target);
+            switch (model::check(target, ev, p.moderator)) {
+                case model::Verdict::Apply:
+                    break;
+                case model::Verdict::NoChange:
+                    p.outcome = PublishOutcome::NoChange;
+                    p.state = *target;
+                    continue;
+                case model::Verdict::NotFound:
+                    p.outcome = PublishOutcome::NotFound;
+                    continue;
+                case model::Verdict::Forbidden:
+                    p.outcome = PublishOutcome::Forbidden;
+                    continue;
+                case model::Verdict::Gone:
+                    p.outcome = PublishOutcome::Gone;
+                    continue;
+            }
+        }
+        Room* r = p.room.get();
+        if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
+            rewind.emplace_back(r, r->assigned());
+        ev.id = r->assign_id();
+        ev.ts = ts;
+        if (ev.kind == Kind::Message) {
+            state[{r, ev.id}] = ev;  // a later event of the batch may reply to it or change it
+        } else {
+            Event* target = lookup(p, ev.target);
+            model::apply(*target, ev);
+            p.state = *target;
+        }
+        out.push_back(ev);
+    }
+    return out;
+}
+
+std::chrono::steady_clock::time_point Writer::committed(std::chrono::steady_clock::time_point start,
+                                                        size_t n) {
+    auto now = std::chrono::steady_clock::now();
+    metrics().commit_latency.observe(std::chrono::duration<double>(now - start).count());
+    metrics().commit_batch.observe(static_cast<double>(n));
+    return now;
+}
+
+void Writer::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
+    log::error(std::string("store commit failed: ") + e.what());
+    for (auto& p : batch) {
+        metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
+        p.done(PublishOutcome::StoreFailed, p.msg);
+    }
+}
+
+void Writer::resolve_duplicates(std::vector<Pending>& batch) {
+    // A publish that repeated a key earlier in the same batch now gets its original's id
+    // and ts (the original was stored, or itself replayed, just before).
+    std::unordered_map<std::string, const Event*> first;
+    for (auto& p : batch) {
+        if (p.msg.key.empty() || p.msg.kind != Kind::Message) continue;
+        std::string k = p.msg.room + '\x1f' + p.msg.user_id + '\x1f' + p.msg.key;
+        auto [it, fresh] = first.try_emplace(std::move(k), &p.msg);
+        if (fresh) continue;
+        p.msg.id = it->second->id;
+        p.msg.ts = it->second->ts;
+    }
+}
+
+void Writer::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done) {
+    for (auto& p : batch) {
+        bool ok = p.outcome == PublishOutcome::Ok || p.outcome == PublishOutcome::Replayed ||
+                  p.outcome == PublishOutcome::NoChange;
+        (ok ? metrics().publish_ok : metrics().publish_rejected)
+            .fetch_add(1, std::memory_order_relaxed);
+        metrics().publish_latency.observe(std::chrono::duration<double>(done - p.since).count());
+        bool change = p.msg.kind != Kind::Message;
+        p.done(p.outcome, change ? p.state : p.msg);
+    }
+}
+
+void Writer::commit_shared(std::vector<Pending>& batch) {
+    // The store assigns ids and settles keys in the same atomic step; fan-out, even to this
+    // node's own streams, comes from the feed, so every node delivers the same sequence
+    // whichever node took the publish.
+    std::vector<Event> msgs;
+    std::vector<bool> moderator;
+    msgs.reserve(batch.size());
+    int64_t ts = now_ms();
+    for (auto& p : batch) {
+        p.msg.ts = ts;
+        msgs.push_back(p.msg);
+        moderator.push_back(p.moderator);
+    }
+    std::vector<store::Published> out;
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        cluster_->publish(msgs, moderator, out);
+    } catch (const store::StoreError& e) {
+        return refuse(batch, e);
+    }
+    auto t1 = committed(t0, batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+        auto& p = batch[i];
+        p.msg.id = msgs[i].id;
+        p.msg.ts = msgs[i].ts;
+        p.state = std::move(out[i].state);
+        using store::Stored;
+        switch (out[i].status) {
+            case Stored::New:
+                p.outcome = PublishOutcome::Ok;
+                break;
+            case Stored::Replay:
+                p.outcome = PublishOutcome::Replayed;
+                break;
+            case Stored::Conflict:
+                p.outcome = PublishOutcome::KeyConflict;
+                break;
+            case Stored::NoChange:
+                p.outcome = PublishOutcome::NoChange;
+                break;
+            case Stored::NotFound:
+                p.outcome = p.msg.kind == Kind::Message ? PublishOutcome::BadReply
+                                                        : PublishOutcome::NotFound;
+                break;
+            case Stored::Forbidden:
+                p.outcome = PublishOutcome::Forbidden;
+                break;
+            case Stored::Gone:
+                p.outcome = PublishOutcome::Gone;
+                break;
+        }
+    }
+    acknowledge(batch, t1);
+}
+
+}  // namespace ssechat::chat

@@ -1,0 +1,97 @@
+// The writer: the one thread that stores events. It batches what arrives while the previous
+// commit runs (group commit), settles idempotency keys, checks each change against the state
+// of its message, assigns ids in commit order, and answers each event after its commit.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "chat/room.hpp"
+#include "store/cluster.hpp"
+#include "store/store.hpp"
+#include "util/config.hpp"
+
+namespace ssechat::chat {
+
+// What became of an event handed to publish(). The event answered with is the message (for
+// a new message) or the changed message's current state (for a change).
+enum class PublishOutcome {
+    Ok,           // committed, with its id and ts
+    Replayed,     // its Idempotency-Key stored this text before: the message is that one
+    KeyConflict,  // its Idempotency-Key stored another text before: nothing was stored
+    NoChange,     // a reaction already there, or one to remove that is not: nothing stored
+    NotFound,     // the change names no message of the room
+    Forbidden,    // not the author's edit, or a delete by neither author nor moderator
+    Gone,         // the message was deleted
+    BadReply,     // reply_to names no message of the room
+    Overloaded,   // too many publishes waiting for the store
+    StoreFailed,  // the store refused the commit; nothing was stored
+};
+
+class Writer {
+  public:
+    // Runs on the writer thread; callers post back to their own loop from it.
+    using Done = std::function<void(PublishOutcome, const Event&)>;
+    // Takes what a local commit delivers (with a shared store the feed delivers instead).
+    using FanOut = std::function<void(std::shared_ptr<Delivery>)>;
+
+    Writer(const Config& cfg, store::Store& store, FanOut fan_out);
+    ~Writer();
+
+    // Queues an event of a stored kind (bounded by --max-pending: Overloaded past it).
+    void publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done done);
+    // Events waiting for the store.
+    size_t pending() {
+        std::lock_guard lk(q_mu_);
+        return queue_.size();
+    }
+    void start();
+    // Commits what is queued, then stops the thread.
+    void stop();
+
+  private:
+    struct Pending {
+        std::shared_ptr<Room> room;
+        Event msg;  // the event; for a message also the answer
+        bool moderator = false;
+        Done done;
+        std::chrono::steady_clock::time_point since;  // for the publish latency histogram
+        PublishOutcome outcome = PublishOutcome::Ok;  // decided by the commit
+        Event state = {};                             // a change's answer: the message after it
+    };
+    // Checks each event of the batch in order against the state of its message (the store's,
+    // then the batch's own changes before it), applies what passes to that state, and gives
+    // ids. Returns the events to store. Throws StoreError.
+    std::vector<Event> check_and_number(std::vector<Pending>& batch, int64_t ts,
+                                        std::vector<std::pair<Room*, uint64_t>>& rewind);
+    // Settles the keyed publishes of a batch before ids are given: a key seen in the store
+    // or earlier in the batch makes its publish Replayed (msg becomes the original) or
+    // KeyConflict. Throws StoreError.
+    void settle_keys(std::vector<Pending>& batch, int64_t now);
+    void loop();
+    void commit(std::vector<Pending>& batch);
+    void commit_shared(std::vector<Pending>& batch);
+    // After a store commit: records its latency and size, and returns the time it ended.
+    std::chrono::steady_clock::time_point committed(std::chrono::steady_clock::time_point start,
+                                                    size_t n);
+    // The store refused the batch: every publisher gets StoreFailed.
+    void refuse(std::vector<Pending>& batch, const store::StoreError& e);
+    void acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done);
+    void resolve_duplicates(std::vector<Pending>& batch);
+    const Config& cfg_;
+    store::Store& store_;
+    store::Cluster* cluster_;  // set when several nodes share the store: it assigns the ids
+    FanOut fan_out_;
+
+    std::mutex q_mu_;
+    std::condition_variable q_cv_;
+    std::vector<Pending> queue_;  // bounded by cfg_.max_pending
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace ssechat::chat
