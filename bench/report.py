@@ -10,6 +10,11 @@ for line in open(path):
     line = line.strip()
     if line.startswith("{"):
         r = json.loads(line)
+        if "/" not in r["label"]:
+            continue  # a helper run (prefill), not a scenario
+        # Server CPU per acknowledged publish, edit or reaction, whatever it fanned out to.
+        if r.get("acked"):
+            r["server_cpu_us_per_publish"] = r.get("server_cpu_s", 0) * 1e6 / r["acked"]
         server, scenario = r["label"].split("/", 1)
         runs[(scenario, server)].append(r)
 
@@ -18,6 +23,7 @@ def med(scenario, server, key):
     return statistics.median(vals) if vals else None
 
 keys = [("deliveries_per_s", "deliveries/s"), ("server_cpu_us_per_delivery", "CPU us/delivery"),
+        ("server_cpu_us_per_publish", "CPU us/publish"),
         ("lat_p50_us", "p50 us"), ("lat_p99_us", "p99 us"), ("publishes_per_s", "acked pub/s"),
         ("server_rss_bytes_per_idle_stream", "RSS B/stream"), ("missing", "missing"),
         ("duplicates", "dups"), ("subscribers", "streams")]

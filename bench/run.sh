@@ -196,6 +196,27 @@ for server in "${SERVERS[@]}"; do
   stop_server
 done
 
+# ssechat only: messages that change. Edits and reactions to 500 earlier messages, each
+# fanned out to the same 1,000 subscribers as "fanout" (so CPU per delivery compares), and
+# with no subscribers, against "publish" (so the store's share compares).
+prefill() { build-bench/ssechat-bench --port "$PORT" --subscribers 0 --messages 500 --connections 4 --label prefill >/dev/null 2>&1; }
+EDIT=(--method PATCH --pub-path '/rooms/{room}/messages/{n}?id=bench' --targets 500)
+REACT=(--method PUT --pub-path '/rooms/{room}/messages/{n}/reactions/{marker}?id=bench' --body '' --targets 500)
+for rep in 1 2 3; do
+  for kind in edit reaction; do
+    start_ssechat; prefill
+    if [ "$kind" = edit ]; then args=("${EDIT[@]}"); else args=("${REACT[@]}"); fi
+    bench ssechat "fanout_$kind" --subscribers 1000 --messages "$(scale 2000 500)" --connections 4 --max-seconds 120 "${args[@]}"
+    stop_server
+  done
+done
+for kind in edit reaction; do
+  start_ssechat; prefill
+  if [ "$kind" = edit ]; then args=("${EDIT[@]}"); else args=("${REACT[@]}"); fi
+  bench ssechat "publish_$kind" --subscribers 0 --messages "$(scale 20000 5000)" --connections 64 --max-seconds 60 "${args[@]}"
+  stop_server
+done
+
 # ssechat only: the seed API fanout (Nchan has no seed API).
 start_ssechat
 bench ssechat seed_api --subscribers 1000 --messages "$(scale 2000 500)" --connections 4 --cumulative \

@@ -39,6 +39,8 @@ struct Options {
     std::string pub_path = "/rooms/{room}/messages?id=bench";
     std::string body = R"({"message":"{marker}"})";
     std::string content_type = "application/json";
+    std::string method = "POST";  // PATCH and PUT measure edits and reactions
+    size_t targets = 1;           // {n} in the publish target cycles through 1..targets
     size_t subscribers = 100;
     size_t ramp = 5000;  // new subscriber connections per second
     size_t rooms = 1;
@@ -517,10 +519,13 @@ bool Bench::publish_one() {
     char marker[96];
     std::snprintf(marker, sizeof marker, "b:%zu:%" PRIu64 ":%" PRIu64, room, seq, now_us());
     fill(scratch_, o_.body, room, 0, marker);
-    fill(scratch2_, o_.pub_path, room, 0, "");
-    std::string req =
-        "POST " + scratch2_ + " HTTP/1.1\r\nHost: bench\r\nContent-Type: " + o_.content_type +
-        "\r\nContent-Length: " + std::to_string(scratch_.size()) + "\r\n\r\n" + scratch_;
+    fill(scratch2_, o_.pub_path, room, 0, marker);
+    if (auto n = scratch2_.find("{n}"); n != std::string::npos)
+        scratch2_.replace(n, 3, std::to_string(published_ % o_.targets + 1));
+    std::string req = o_.method + " " + scratch2_ +
+                      " HTTP/1.1\r\nHost: bench\r\nContent-Type: " + o_.content_type +
+                      "\r\nContent-Length: " + std::to_string(scratch_.size()) + "\r\n\r\n" +
+                      scratch_;
     best->out += req;
     ++best->outstanding;
     ++published_;
@@ -665,6 +670,9 @@ void usage() {
         "                               {marker} is b:<room>:<seq>:<ts us>, which\n"
         "                               receivers parse for latency, loss, duplicates\n"
         "  --content-type T             publish Content-Type\n"
+        "  --method M --targets K       publish with M (PATCH: edits, PUT: reactions); {n}\n"
+        "                               in the target cycles through message ids 1..K,\n"
+        "                               and {marker} may stand in it too (an emoji)\n"
         "  --subscribers N --ramp R     streams, opened at R per second\n"
         "  --rooms N                    spread streams and publishes over N rooms\n"
         "  --messages M --connections K publishes over K keep-alive connections\n"
@@ -701,6 +709,10 @@ int main(int argc, char** argv) {
             o.body = next();
         else if (a == "--content-type")
             o.content_type = next();
+        else if (a == "--method")
+            o.method = next();
+        else if (a == "--targets")
+            o.targets = std::max(1ul, std::stoul(next()));
         else if (a == "--subscribers")
             o.subscribers = std::stoul(next());
         else if (a == "--ramp")

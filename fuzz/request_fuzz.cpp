@@ -17,6 +17,7 @@
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/listener.hpp"
+#include "http/seed_view.hpp"
 #include "store/memory/memory_store.hpp"
 
 using namespace ssechat;
@@ -38,7 +39,7 @@ struct World {
         cfg.request_timeout_s = 1;
         cfg.idle_timeout_s = 1;
         cfg.publish_rate = 0;
-        hub = std::make_unique<chat::Hub>(cfg, store);
+        hub = std::make_unique<chat::Hub>(cfg, store, http::seed_views(cfg.legacy_history));
         shard = std::make_unique<chat::Shard>(0, *hub);
         hub->set_shards({shard.get()});
         api = std::make_unique<http::Api>(cfg, *hub, std::vector<chat::Shard*>{shard.get()});

@@ -11,6 +11,7 @@
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/listener.hpp"
+#include "http/seed_view.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/redis/redis_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -37,7 +38,8 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
         store_ = std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain,
                                                       cfg_.idempotency_ttl_s);
     }
-    hub_ = std::make_unique<chat::Hub>(cfg_, *store_);
+    // The seed API is a view of room general, kept by the chat core and defined in http/.
+    hub_ = std::make_unique<chat::Hub>(cfg_, *store_, http::seed_views(cfg_.legacy_history));
     std::vector<chat::Shard*> raw;
     for (unsigned i = 0; i < cfg_.threads; ++i) {
         shards_.push_back(std::make_unique<chat::Shard>(i, *hub_));
@@ -167,7 +169,7 @@ void Server::stop() {
     if (stopping_.exchange(true)) return;
     stop_began_ = std::chrono::steady_clock::now();
     stop_streams_ =
-        static_cast<size_t>(metrics().streams_native.load() + metrics().streams_legacy.load());
+        static_cast<size_t>(metrics().streams_native.load() + metrics().streams_view.load());
     // Stop accepting, end every stream on its own loop, let pending commits finish, then stop
     // the loops (idle keep-alive connections do not hold shutdown up).
     for (size_t i = 0; i < shards_.size(); ++i) {

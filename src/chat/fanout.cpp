@@ -55,7 +55,7 @@ void Shard::flush() {
                 break;
             }
         if (!run) {
-            runs_.push_back(Run{room, {}, {}, 0, false, {}, {}});
+            runs_.push_back(Run{room, {}, {}, 0, false, {}, {}, false});
             run = &runs_.back();
         }
         run->events.insert(run->events.end(), d->events.begin(), d->events.end());
@@ -66,14 +66,17 @@ void Shard::flush() {
             else
                 run->last = id;
         }
-        if (d->legacy) run->legacy = d->legacy;
-        for (const auto& u : d->senders)
-            if (std::find(run->senders.begin(), run->senders.end(), u) == run->senders.end())
-                run->senders.push_back(u);
+        if (d->view) {
+            run->view = d->view;
+            run->quiet_to_authors = d->quiet_to_authors;
+        }
+        for (const auto& u : d->authors)
+            if (std::find(run->authors.begin(), run->authors.end(), u) == run->authors.end())
+                run->authors.push_back(u);
     }
     pending_.clear();
     run_ = pos_ = 0;
-    legacy_phase_ = false;
+    view_phase_ = false;
     flushing_ = true;
     continue_flush();
 }
@@ -85,7 +88,7 @@ void Shard::continue_flush() {
         const Run& r = runs_[run_];
         auto it = subs_.find(r.room);
         if (it != subs_.end()) {
-            auto& list = legacy_phase_ ? it->second.legacy : it->second.native;
+            auto& list = view_phase_ ? it->second.viewers : it->second.native;
             while (pos_ < list.size() && budget > 0) {
                 Subscriber* s = list[pos_++];
                 if (!s) continue;
@@ -100,10 +103,10 @@ void Shard::continue_flush() {
             }
         }
         pos_ = 0;
-        if (!legacy_phase_ && r.legacy) {
-            legacy_phase_ = true;
+        if (!view_phase_ && r.view) {
+            view_phase_ = true;
         } else {
-            legacy_phase_ = false;
+            view_phase_ = false;
             ++run_;
         }
     }
@@ -115,12 +118,11 @@ void Shard::continue_flush() {
 }
 
 void Shard::send_run(Subscriber* s, const Run& r) {
-    if (s->legacy) {
-        if (!r.legacy || s->last_sent >= r.last) return;
+    if (s->view) {
+        if (!r.view || s->last_sent >= r.last) return;
         s->last_sent = r.last;
-        // The seed never echoes a user's own change back to that user's streams.
-        if (r.senders.size() == 1 && r.senders[0] == s->user) return;
-        s->send(r.legacy);
+        if (r.quiet_to_authors && r.authors.size() == 1 && r.authors[0] == s->user) return;
+        s->send(r.view);
         return;
     }
     if (!r.ephemeral) {

@@ -11,8 +11,9 @@
 
 namespace ssechat::chat {
 
-Hub::Hub(const Config& cfg, store::Store& store)
+Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
     : cfg_(cfg),
+      views_(std::move(views)),
       store_(store),
       cluster_(store.cluster()),
       registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }),
@@ -30,13 +31,12 @@ std::shared_ptr<Room> Hub::find(const std::string& name) {
 
 std::shared_ptr<Room> Hub::load(const std::string& name) {
     uint64_t last = store_.last_id(name);
-    size_t legacy_cap = name == "general" ? cfg_.legacy_history : 0;
-    auto r = std::make_shared<Room>(name, last, cfg_.cache, legacy_cap);
+    auto r = std::make_shared<Room>(name, last, cfg_.cache, views_ ? views_(name) : nullptr);
     if (last > 0) {
         auto recent = store_.range(name, 0, UINT64_MAX, cfg_.cache, true);
-        std::vector<Event> legacy;
-        if (legacy_cap) legacy = store_.messages(name, 0, UINT64_MAX, legacy_cap, true);
-        r->warm(recent, legacy);
+        std::vector<Event> tail;
+        if (size_t k = r->view_depth()) tail = store_.messages(name, 0, UINT64_MAX, k, true);
+        r->warm(recent, tail);
     }
     return r;
 }

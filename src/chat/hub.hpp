@@ -26,7 +26,8 @@ class Hub {
     // Runs on the writer thread; callers post back to their own loop from it.
     using Done = Writer::Done;
 
-    Hub(const Config& cfg, store::Store& store);
+    // `views`: the view each room gets when it loads (none when empty).
+    Hub(const Config& cfg, store::Store& store, ViewFactory views = {});
     ~Hub();
 
     void set_shards(std::vector<Shard*> shards) { shards_ = std::move(shards); }
@@ -78,6 +79,7 @@ class Hub {
     std::shared_ptr<Room> load(const std::string& name);
 
     const Config& cfg_;
+    ViewFactory views_;
     store::Store& store_;
     store::Cluster* cluster_;  // set when several nodes share the store
     std::vector<Shard*> shards_;

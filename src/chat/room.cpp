@@ -7,10 +7,10 @@
 
 namespace ssechat::chat {
 
-Room::Room(std::string name, uint64_t last_id, size_t cache_cap, size_t legacy_cap)
+Room::Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr<View> view)
     : name_(std::move(name)),
       cache_cap_(cache_cap),
-      legacy_cap_(legacy_cap),
+      view_(std::move(view)),
       assigned_(last_id),
       delivered_(last_id) {}
 
@@ -60,54 +60,10 @@ void Room::erase_cached(uint64_t target) {
             e.event = without_text(e);
 }
 
-bool Room::seed_apply(const Event& e) {
-    if (legacy_cap_ == 0) return false;
-    if (e.kind == Kind::Message) {
-        if (e.deleted) return false;
-        std::string elem = model::seed_json(e);
-        if (!legacy_body_.empty()) legacy_body_ += ',';
-        legacy_body_ += elem;
-        seed_.emplace_back(e.id, std::move(elem));
-        // Dropping the oldest element is one memmove of the body, not a re-serialization.
-        if (seed_.size() > legacy_cap_) {
-            size_t cut = seed_.front().second.size() + 1;
-            seed_.pop_front();
-            legacy_body_.erase(0, std::min(cut, legacy_body_.size()));
-        }
-        legacy_event_.reset();
-        return true;
-    }
-    if (e.kind != Kind::Edit && e.kind != Kind::Delete) return false;
-    auto it = std::lower_bound(seed_.begin(), seed_.end(), e.target,
-                               [](const auto& p, uint64_t id) { return p.first < id; });
-    if (it == seed_.end() || it->first != e.target) return false;
-    if (e.kind == Kind::Edit)
-        it->second = model::seed_json(e);  // only the author edits: user_id is theirs
-    else
-        seed_.erase(it);
-    legacy_body_.clear();
-    for (const auto& [id, elem] : seed_) {
-        if (!legacy_body_.empty()) legacy_body_ += ',';
-        legacy_body_ += elem;
-    }
-    legacy_event_.reset();
-    return true;
-}
-
-sse::Buffer Room::legacy_event_locked() {
-    if (!legacy_event_) {
-        std::string ev;
-        ev.reserve(legacy_body_.size() + 10);
-        ev.append("data: [").append(legacy_body_).append("]\n\n");
-        legacy_event_ = std::make_shared<const std::string>(std::move(ev));
-    }
-    return legacy_event_;
-}
-
-void Room::warm(const std::vector<Event>& recent, const std::vector<Event>& seed_tail) {
+void Room::warm(const std::vector<Event>& recent, const std::vector<Event>& view_tail) {
     std::lock_guard lk(mu_);
     for (const auto& e : recent) cache_push(make_entry(e));
-    for (const auto& m : seed_tail) seed_apply(m);
+    if (view_) view_->warm(view_tail);
     // A shared store may have taken more events between reading the last id and the cache.
     if (!recent.empty() && recent.back().id > delivered_) delivered_ = assigned_ = recent.back().id;
 }
@@ -135,19 +91,22 @@ std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, 
         cache_.clear();
         changes_ = 0;
     }
-    bool seed_changed = false;
+    bool view_changed = false;
     for (size_t i = 0; i < events.size(); ++i) {
         const Event& e = *events[i];
         if (e.kind == Kind::Delete) erase_cached(e.target);
         cache_push(std::move(entries[i]));
-        if (seed_apply(e)) {
-            seed_changed = true;
-            if (std::find(d->senders.begin(), d->senders.end(), e.user_id) == d->senders.end())
-                d->senders.push_back(e.user_id);
+        if (view_ && view_->apply(e)) {
+            view_changed = true;
+            if (std::find(d->authors.begin(), d->authors.end(), e.user_id) == d->authors.end())
+                d->authors.push_back(e.user_id);
         }
     }
     if (!events.empty()) delivered_ = events.back()->id;
-    if (seed_changed && legacy_streams_ > 0) d->legacy = legacy_event_locked();
+    if (view_changed && view_streams_ > 0) {
+        d->view = view_->render();
+        d->quiet_to_authors = view_->quiet_to_authors();
+    }
     return d;
 }
 
@@ -176,11 +135,11 @@ Snapshot Room::last(size_t k) {
     return s;
 }
 
-Snapshot Room::open_legacy() {
+Snapshot Room::open_view() {
     std::lock_guard lk(mu_);
-    ++legacy_streams_;  // under the same lock as the snapshot, so no commit misses this stream
+    ++view_streams_;  // under the same lock as the snapshot, so no commit misses this stream
     Snapshot s = base_locked();
-    s.legacy = legacy_event_locked();
+    s.view = view_->render();
     return s;
 }
 
@@ -214,9 +173,9 @@ size_t Room::online_count() {
     return online_.size();
 }
 
-void Room::close_legacy() {
+void Room::close_view() {
     std::lock_guard lk(mu_);
-    --legacy_streams_;
+    --view_streams_;
 }
 
 }  // namespace ssechat::chat

@@ -1,4 +1,4 @@
-// A room's shared state: the recent-event cache, the seed API's array, and who is online.
+// A room's shared state: the recent-event cache, its view (if it has one), and who is online.
 #pragma once
 #include <deque>
 #include <map>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/view.hpp"
 #include "model/event.hpp"
 #include "sse/event.hpp"
 
@@ -30,10 +31,10 @@ struct Delivery {
     std::shared_ptr<Room> room;
     std::vector<sse::Buffer> events;   // in order
     std::vector<uint64_t> ids;         // their ids, ascending; 0 for an event that is not stored
-    sse::Buffer legacy;                // the seed API array after them, if they changed it and
-                                       // a seed stream exists
-    std::vector<std::string> senders;  // distinct users who changed the array, for the seed
-                                       // API's sender exclusion
+    sse::Buffer view;                  // the room's view after them, if they changed it and a
+                                       // view stream exists
+    std::vector<std::string> authors;  // distinct users who changed the view
+    bool quiet_to_authors = false;     // the view is not sent back to them (View)
     uint64_t last_id() const { return ids.empty() ? 0 : ids.back(); }
 };
 
@@ -42,15 +43,15 @@ struct Snapshot {
     std::vector<Entry> entries;  // cached entries to replay
     uint64_t delivered = 0;      // the newest id handed out for fan-out so far
     uint64_t cache_first = 0;    // the oldest id in the cache (delivered + 1 when empty)
-    sse::Buffer legacy;          // seed API snapshot event, for seed streams
+    sse::Buffer view;            // the view's rendering, for view streams
     bool messages_only = true;   // the cache holds no edit, delete or reaction: its messages
                                  // are in their current state
 };
 
 class Room : public std::enable_shared_from_this<Room> {
   public:
-    // legacy_cap > 0 keeps the seed API's array of the last legacy_cap messages.
-    Room(std::string name, uint64_t last_id, size_t cache_cap, size_t legacy_cap);
+    // `view`: the room's view (see chat/view.hpp), or null.
+    Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr<View> view = {});
 
     const std::string& name() const { return name_; }
 
@@ -59,25 +60,26 @@ class Room : public std::enable_shared_from_this<Room> {
     uint64_t assigned() const { return assigned_; }
     void rewind_ids(uint64_t to) { assigned_ = to; }
 
-    // Fills the cache from the store's newest events and the seed array from its newest
-    // messages (in their current state), before the room is shared.
-    void warm(const std::vector<Event>& recent, const std::vector<Event>& seed_tail);
+    // Fills the cache from the store's newest events and the view from its newest messages
+    // (in their current state, view_depth() of them), before the room is shared.
+    void warm(const std::vector<Event>& recent, const std::vector<Event>& view_tail);
+    size_t view_depth() const { return view_ ? view_->depth() : 0; }
 
-    // Appends committed events (ascending ids) and returns what to fan out. A delete also
-    // erases the text of its message and of its edits from the cache, and edits and deletes
-    // rewrite the seed array. With `gap`, ids before the first were skipped: the delivery
-    // starts with a reset naming the first id, and the cache restarts there, so a resume
-    // into the gap reads the store instead.
+    // Appends committed events (ascending ids), applies them to the view, and returns what to
+    // fan out. A delete also erases the text of its message and of its edits from the cache. With
+    // `gap`, ids before the first were skipped: the delivery starts with a reset naming the first
+    // id, and the cache restarts there, so a resume into the gap reads the store instead.
     std::shared_ptr<Delivery> commit(const std::vector<const Event*>& events, bool gap = false);
 
     // Cached entries with id > after (all of them if after precedes the cache).
     Snapshot since(uint64_t after);
     // The newest k cached entries.
     Snapshot last(size_t k);
-    // Registers a seed API stream and returns its first event: the array of the last
-    // legacy_cap messages. close_legacy() undoes the registration.
-    Snapshot open_legacy();
-    void close_legacy();
+    // Registers a stream of the room's view and returns its first event, the rendering;
+    // close_view() undoes the registration. Only for a room with a view.
+    bool has_view() const { return view_ != nullptr; }
+    Snapshot open_view();
+    void close_view();
 
     uint64_t delivered();
     // Presence: the distinct-user count after a user's first join or last leave; -1 otherwise.
@@ -89,27 +91,18 @@ class Room : public std::enable_shared_from_this<Room> {
   private:
     static Entry make_entry(const Event& e);
     void cache_push(Entry e);
-    // What `e` does to the seed array; true when it changed.
-    bool seed_apply(const Event& e);
     void erase_cached(uint64_t target);
-    sse::Buffer legacy_event_locked();
     Snapshot base_locked() const;
 
     const std::string name_;
     const size_t cache_cap_;
-    const size_t legacy_cap_;
-    uint64_t assigned_;        // writer thread only
-    std::mutex mu_;            // guards everything below
-    uint64_t delivered_;       // newest committed id in the cache
-    std::deque<Entry> cache_;  // newest cache_cap_ committed entries
-    size_t changes_ = 0;       // entries in cache_ that are not messages
-    // The seed array: the last legacy_cap_ messages, deleted ones left out, as elements
-    // "{user_id,message}" by id. New messages append to legacy_body_; an edit or a delete of
-    // one of them rebuilds it.
-    std::deque<std::pair<uint64_t, std::string>> seed_;
-    std::string legacy_body_;            // "elem,elem,..." of seed_
-    sse::Buffer legacy_event_;           // cached "data: [...]" for legacy_body_, or null
-    int legacy_streams_ = 0;             // open seed API streams, across shards
+    const std::unique_ptr<View> view_;   // guarded by mu_ like the rest
+    uint64_t assigned_;                  // writer thread only
+    std::mutex mu_;                      // guards everything below
+    uint64_t delivered_;                 // newest committed id in the cache
+    std::deque<Entry> cache_;            // newest cache_cap_ committed entries
+    size_t changes_ = 0;                 // entries in cache_ that are not messages
+    int view_streams_ = 0;               // open streams of the view, across shards
     std::map<std::string, int> online_;  // user -> open streams in this room
 };
 

@@ -16,7 +16,7 @@ Subscriber::Subscriber(asio::ip::tcp::socket sock, size_t limit, Shard& s, std::
       shard(s),
       room(std::move(r)),
       user(std::move(u)),
-      legacy(l) {}
+      view(l) {}
 
 void Subscriber::on_closed() {
     shard.remove(this);
@@ -24,9 +24,9 @@ void Subscriber::on_closed() {
     // A stream that failed while opening never joined: leaving would uncount another stream
     // of the same user, and announce a leave that did not happen.
     if (!joined) return;
-    (legacy ? metrics().streams_legacy : metrics().streams_native)
+    (view ? metrics().streams_view : metrics().streams_native)
         .fetch_sub(1, std::memory_order_relaxed);
-    if (legacy) room->close_legacy();
+    if (view) room->close_view();
     int online = room->leave(user);
     if (online >= 0) shard.hub().presence(room, user, false, online);
     shard.hub().release(room);
@@ -110,14 +110,17 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
         sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
     }
     auto sub = std::make_shared<Subscriber>(std::move(sock), hub_.config().stream_buffer, *this,
-                                            room, std::move(user), start.legacy);
+                                            room, std::move(user), start.view);
     sub->tickets = start.tickets;
-    sub->presence = start.presence && !start.legacy;
+    sub->presence = start.presence && !start.view;
     std::vector<sse::Buffer> out{start.head ? start.head : head_};
     Snapshot snap;
-    if (start.legacy) {
-        snap = room->open_legacy();
-        out.push_back(snap.legacy);
+    if (start.view && !room->has_view()) {
+        sub->close();  // a room without a view has nothing for a view stream
+        return;
+    } else if (start.view) {
+        snap = room->open_view();
+        out.push_back(snap.view);
     } else {
         out.push_back(retry_);
         try {
@@ -133,7 +136,7 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
         }
     }
     sub->last_sent = snap.delivered;
-    (start.legacy ? metrics().streams_legacy : metrics().streams_native)
+    (start.view ? metrics().streams_view : metrics().streams_native)
         .fetch_add(1, std::memory_order_relaxed);
     add(sub.get());
     sub->joined = true;
@@ -144,7 +147,7 @@ void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, st
 
 void Shard::add(Subscriber* s) {
     auto& subs = subs_[s->room.get()];
-    auto& list = s->legacy ? subs.legacy : subs.native;
+    auto& list = s->view ? subs.viewers : subs.native;
     s->slot = list.size();
     list.push_back(s);
 }
@@ -152,7 +155,7 @@ void Shard::add(Subscriber* s) {
 void Shard::remove(Subscriber* s) {
     auto it = subs_.find(s->room.get());
     if (it == subs_.end()) return;
-    auto& list = s->legacy ? it->second.legacy : it->second.native;
+    auto& list = s->view ? it->second.viewers : it->second.native;
     if (s->slot >= list.size() || list[s->slot] != s) return;
     if (flushing_) {
         // Moving another stream into this slot now could make the flush cursor skip it.
@@ -163,17 +166,17 @@ void Shard::remove(Subscriber* s) {
     list[s->slot] = list.back();
     list[s->slot]->slot = s->slot;
     list.pop_back();
-    if (it->second.native.empty() && it->second.legacy.empty()) subs_.erase(it);
+    if (it->second.native.empty() && it->second.viewers.empty()) subs_.erase(it);
 }
 
 void Shard::compact() {
     tombstones_ = false;
     for (auto it = subs_.begin(); it != subs_.end();) {
-        for (auto* list : {&it->second.native, &it->second.legacy}) {
+        for (auto* list : {&it->second.native, &it->second.viewers}) {
             std::erase(*list, nullptr);
             for (size_t i = 0; i < list->size(); ++i) (*list)[i]->slot = i;
         }
-        if (it->second.native.empty() && it->second.legacy.empty())
+        if (it->second.native.empty() && it->second.viewers.empty())
             it = subs_.erase(it);
         else
             ++it;
@@ -195,7 +198,7 @@ void Shard::heartbeat() {
                       std::chrono::seconds(hub_.config().heartbeat_s) +
                       std::chrono::milliseconds(100);
     for (auto& [room, subs] : subs_) {
-        for (auto* list : {&subs.native, &subs.legacy})
+        for (auto* list : {&subs.native, &subs.viewers})
             for (Subscriber* s : *list)
                 if (s && s->last_write() <= idle_since) s->send(ping_);
     }
@@ -206,7 +209,7 @@ void Shard::close_all() {
     flush_timer_.cancel();
     keep_.clear();
     for (auto& [room, subs] : subs_)
-        for (auto* list : {&subs.native, &subs.legacy})
+        for (auto* list : {&subs.native, &subs.viewers})
             for (Subscriber* s : *list)
                 if (s) keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
     // close() removes each stream from subs_, so iterate the copy.

@@ -18,14 +18,14 @@ class Shard;
 class Subscriber final : public sse::Stream {
   public:
     Subscriber(boost::asio::ip::tcp::socket sock, size_t limit, Shard& shard,
-               std::shared_ptr<Room> room, std::string user, bool legacy);
+               std::shared_ptr<Room> room, std::string user, bool view);
 
     Shard& shard;
     const std::shared_ptr<Room> room;
     const std::string user;
-    const bool legacy;       // seed API stream: whole arrays, no own messages, no ids
+    const bool view;         // takes the room's view (whole renderings, no ids), not its events
     bool presence = true;    // receives join/leave events
-    bool joined = false;     // counted in the room's presence (and, legacy, its seed streams)
+    bool joined = false;     // counted in the room's presence (and its view streams)
     uint64_t last_sent = 0;  // newest id this stream has been given; later deliveries skip older
     size_t slot = 0;         // index in the shard's list for the room, for O(1) removal
     std::vector<std::shared_ptr<void>> tickets;  // connection and stream slots, freed on close
@@ -37,11 +37,11 @@ class Subscriber final : public sse::Stream {
 
 // How a new stream wants to start.
 struct StreamStart {
-    bool legacy = false;
-    std::optional<uint64_t> since;               // Last-Event-ID or ?since=
-    size_t history = 0;                          // replay on a fresh stream
-    bool presence = true;                        // wants join/leave events
-    sse::Buffer head;                            // response head; null: the shared default
+    bool view = false;              // a stream of the room's view (the room must have one)
+    std::optional<uint64_t> since;  // Last-Event-ID or ?since=
+    size_t history = 0;             // replay on a fresh stream
+    bool presence = true;           // wants join/leave events
+    sse::Buffer head;               // response head; null: the shared default
     std::vector<std::shared_ptr<void>> tickets;  // limit slots held while the stream lives
 };
 
@@ -69,7 +69,7 @@ class Shard {
   private:
     struct Subs {
         std::vector<Subscriber*> native;  // null: removed during a flush, compacted after it
-        std::vector<Subscriber*> legacy;
+        std::vector<Subscriber*> viewers;
     };
     // What one flush sends to one room: its deliveries in order, flattened into one list.
     struct Run {
@@ -78,8 +78,9 @@ class Shard {
         std::vector<uint64_t> ids;         // 0 for an event that is not stored (presence)
         uint64_t last = 0;                 // the newest stored id in the run, 0 if none
         bool ephemeral = false;            // some event is not stored: streams filter per event
-        sse::Buffer legacy;                // the newest seed API array in the run
-        std::vector<std::string> senders;  // distinct users who changed the array in the run
+        sse::Buffer view;                  // the newest rendering of the view in the run
+        std::vector<std::string> authors;  // distinct users who changed the view in the run
+        bool quiet_to_authors = false;
     };
     // A native stream's replay after the retry hint: a reset when the asked-for id is unknown,
     // too old, or trimmed, then stored and cached messages. Throws StoreError when the store
@@ -112,7 +113,7 @@ class Shard {
     std::vector<Run> runs_;
     std::vector<sse::Buffer> scratch_;  // one stream's share of a run with unstored events
     size_t run_ = 0, pos_ = 0;          // the flush cursor: run, and stream within its list
-    bool legacy_phase_ = false;         // the cursor is in the run's seed API streams
+    bool view_phase_ = false;           // the cursor is in the run's view streams
     bool tombstones_ = false;           // some list holds nulls to compact
     boost::asio::steady_timer flush_timer_{ioc_};
     std::chrono::steady_clock::time_point last_flush_{};

@@ -99,7 +99,7 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
     const auto& q = c.query;
     if (!q) return refuse(c, status::bad_request, "malformed query string");
     chat::StreamStart start;
-    start.legacy = seed;
+    start.view = seed;
     if (!seed) {
         std::optional<uint64_t> since, history;
         if (!number_param(*q, "since", since))

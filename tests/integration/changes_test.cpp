@@ -511,7 +511,9 @@ TEST(ChangesCrash, Kill9DuringChangesLosesNothingAcknowledged) {
                                 {{"Content-Type", "application/json"}, {"Idempotency-Key", key}});
                             if (r.status != 201 && r.status != 200) break;
                             uint64_t id = json::parse(r.body).at("id").to_number<uint64_t>();
-                            if (me.keys.count(key)) EXPECT_EQ(me.keys[key], id);
+                            if (me.keys.count(key)) {
+                                EXPECT_EQ(me.keys[key], id);
+                            }
                             me.keys[key] = id;
                             me.last_acked[id] = text;
                             mine.push_back(id);
@@ -594,7 +596,9 @@ TEST(ChangesCrash, Kill9DuringChangesLosesNothingAcknowledged) {
             if (m.contains("reactions"))
                 for (auto& r : m.at("reactions").as_array())
                     for (auto& who : r.at("users").as_array()) has |= who.as_string() == u.name;
-            if (!u.in_flight_reaction[id]) EXPECT_EQ(has, want) << id;
+            if (!u.in_flight_reaction[id]) {
+                EXPECT_EQ(has, want) << id;
+            }
         }
         // A key retried after the kill still answers with its message: stored once.
         for (auto& [key, id] : u.keys) {
@@ -602,7 +606,9 @@ TEST(ChangesCrash, Kill9DuringChangesLosesNothingAcknowledged) {
                              json::serialize(json::object{{"message", "text of " + key}}),
                              {{"Content-Type", "application/json"}, {"Idempotency-Key", key}});
             EXPECT_EQ(r.status, 200) << key << " " << r.body;
-            if (r.status == 200) EXPECT_EQ(json::parse(r.body).at("id").to_number<uint64_t>(), id);
+            if (r.status == 200) {
+                EXPECT_EQ(json::parse(r.body).at("id").to_number<uint64_t>(), id);
+            }
             break;  // one per user keeps the test short; the texts below cover all
         }
     }
@@ -610,7 +616,9 @@ TEST(ChangesCrash, Kill9DuringChangesLosesNothingAcknowledged) {
     for (auto& [id, m] : state)
         if (m.contains("message")) {
             std::string text(m.at("message").as_string());
-            if (text.rfind("text of ", 0) == 0) EXPECT_EQ(++seen_texts[text], 1) << text;
+            if (text.rfind("text of ", 0) == 0) {
+                EXPECT_EQ(++seen_texts[text], 1) << text;
+            }
         }
     // Every event id from 1 to the last, with no hole and nothing twice.
     SseClient all(port, "/rooms/crash/events?since=0&presence=0");

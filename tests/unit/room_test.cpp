@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "http/seed_view.hpp"
+
 using namespace ssechat::chat;
 using ssechat::model::Kind;
 
@@ -26,27 +28,29 @@ std::string full_array(const std::vector<Event>& all, size_t cap) {
 }  // namespace
 
 TEST(Room, IncrementalSeedArrayMatchesFullSerialization) {
-    auto room = std::make_shared<Room>("general", 0, 4, 3);
+    auto room =
+        std::make_shared<Room>("general", 0, 4, std::make_unique<ssechat::http::SeedView>(3));
     std::vector<Event> all;
-    EXPECT_EQ(*room->open_legacy().legacy, "data: []\n\n");
+    EXPECT_EQ(*room->open_view().view, "data: []\n\n");
     for (uint64_t i = 1; i <= 7; ++i) {
         all.push_back(
             msg(i, "u" + std::to_string(i % 2), "text \"" + std::to_string(i) + "\" 😀\n"));
         auto d = room->commit({&all.back()});
-        ASSERT_TRUE(d->legacy);  // a seed stream is open
-        EXPECT_EQ(*d->legacy, full_array(all, 3)) << i;
+        ASSERT_TRUE(d->view);  // a seed stream is open
+        EXPECT_EQ(*d->view, full_array(all, 3)) << i;
     }
-    EXPECT_EQ(*room->open_legacy().legacy, full_array(all, 3));
+    EXPECT_EQ(*room->open_view().view, full_array(all, 3));
 }
 
 TEST(Room, NoSeedArrayBuiltWithoutSeedStreams) {
-    auto room = std::make_shared<Room>("general", 0, 4, 3);
+    auto room =
+        std::make_shared<Room>("general", 0, 4, std::make_unique<ssechat::http::SeedView>(3));
     Event m = msg(1, "a", "x");
-    EXPECT_FALSE(room->commit({&m})->legacy);
+    EXPECT_FALSE(room->commit({&m})->view);
 }
 
 TEST(Room, SnapshotsFromCache) {
-    auto room = std::make_shared<Room>("r", 10, 3, 0);
+    auto room = std::make_shared<Room>("r", 10, 3);
     std::vector<Event> all;
     for (uint64_t i = 11; i <= 15; ++i) all.push_back(msg(i, "a", "x"));
     for (auto& m : all) room->commit({&m});
@@ -63,10 +67,11 @@ TEST(Room, SnapshotsFromCache) {
 }
 
 TEST(Room, DeliveryCarriesDistinctSenders) {
-    auto room = std::make_shared<Room>("general", 0, 8, 8);
+    auto room =
+        std::make_shared<Room>("general", 0, 8, std::make_unique<ssechat::http::SeedView>(8));
     Event a = msg(1, "a", "1"), b = msg(2, "b", "2"), c = msg(3, "a", "3");
     auto d = room->commit({&a, &b, &c});
-    EXPECT_EQ(d->senders, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(d->authors, (std::vector<std::string>{"a", "b"}));
     EXPECT_EQ(d->last_id(), 3u);
     EXPECT_NE(d->events[0]->find("id: 1\nevent: message\n"), std::string::npos);
 }
@@ -82,30 +87,31 @@ Event change(uint64_t id, Kind kind, uint64_t target, const std::string& user,
 }  // namespace
 
 TEST(Room, EditsAndDeletesRewriteTheSeedArrayAndReactionsDoNot) {
-    auto room = std::make_shared<Room>("general", 0, 16, 3);
-    room->open_legacy();
+    auto room =
+        std::make_shared<Room>("general", 0, 16, std::make_unique<ssechat::http::SeedView>(3));
+    room->open_view();
     std::vector<Event> all{msg(1, "a", "one"), msg(2, "b", "two"), msg(3, "a", "three")};
     for (auto& m : all) room->commit({&m});
     Event edit = change(4, Kind::Edit, 1, "a", "ONE");
     auto d = room->commit({&edit});
-    ASSERT_TRUE(d->legacy);
+    ASSERT_TRUE(d->view);
     all[0].text = "ONE";
-    EXPECT_EQ(*d->legacy, full_array(all, 3));
-    EXPECT_EQ(d->senders, std::vector<std::string>{"a"});
+    EXPECT_EQ(*d->view, full_array(all, 3));
+    EXPECT_EQ(d->authors, std::vector<std::string>{"a"});
     Event react = change(5, Kind::Reaction, 1, "b", "👍");
-    EXPECT_FALSE(room->commit({&react})->legacy);  // the seed shape has no reactions
+    EXPECT_FALSE(room->commit({&react})->view);  // the seed shape has no reactions
     Event del = change(6, Kind::Delete, 2, "mod");
     d = room->commit({&del});
-    ASSERT_TRUE(d->legacy);
-    EXPECT_EQ(*d->legacy, full_array({all[0], all[2]}, 3));
-    EXPECT_EQ(d->senders, std::vector<std::string>{"mod"});
+    ASSERT_TRUE(d->view);
+    EXPECT_EQ(*d->view, full_array({all[0], all[2]}, 3));
+    EXPECT_EQ(d->authors, std::vector<std::string>{"mod"});
     // A message older than the array is not in it: nothing to push.
     Event old = change(7, Kind::Delete, 99, "a");
-    EXPECT_FALSE(room->commit({&old})->legacy);
+    EXPECT_FALSE(room->commit({&old})->view);
 }
 
 TEST(Room, ADeleteErasesTheTextOfItsMessageAndEditsFromTheCache) {
-    auto room = std::make_shared<Room>("r", 0, 16, 0);
+    auto room = std::make_shared<Room>("r", 0, 16);
     Event m = msg(1, "a", "secret words"), other = msg(2, "b", "keep me");
     Event edit = change(3, Kind::Edit, 1, "a", "more secret words");
     Event del = change(4, Kind::Delete, 1, "a");
@@ -123,7 +129,7 @@ TEST(Room, ADeleteErasesTheTextOfItsMessageAndEditsFromTheCache) {
 }
 
 TEST(Room, PresenceCountsDistinctUsers) {
-    Room room("r", 0, 8, 0);
+    Room room("r", 0, 8);
     EXPECT_EQ(room.join("a"), 1);
     EXPECT_EQ(room.join("a"), -1);  // second tab: no new join
     EXPECT_EQ(room.join("b"), 2);
