@@ -19,7 +19,7 @@ for line in open(path):
         runs[(scenario, server)].append(r)
 
 def med(scenario, server, key):
-    vals = [r[key] for r in runs.get((scenario, server), [])]
+    vals = [r[key] for r in runs.get((scenario, server), []) if key in r]
     return statistics.median(vals) if vals else None
 
 keys = [("deliveries_per_s", "deliveries/s"), ("server_cpu_us_per_delivery", "CPU us/delivery"),

@@ -13,6 +13,8 @@ namespace ssechat::chat {
 
 namespace {
 constexpr size_t kMaxBatch = 4096;
+// Message states the writer keeps, so that a change to a recent message needs no store read.
+constexpr size_t kStateCache = 8192;
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -119,8 +121,9 @@ void Writer::commit(std::vector<Pending>& batch) {
     // Ids are assigned here, in queue order, so they increase in commit order per room.
     std::vector<std::pair<Room*, uint64_t>> rewind;
     std::vector<Event> msgs;
+    Touched touched;
     try {
-        msgs = check_and_number(batch, ts, rewind);
+        msgs = check_and_number(batch, ts, rewind, touched);
     } catch (const store::StoreError& e) {
         for (auto& [r, id] : rewind) r->rewind_ids(id);
         return refuse(batch, e);
@@ -134,6 +137,7 @@ void Writer::commit(std::vector<Pending>& batch) {
     }
     auto t1 = committed(t0, msgs.size());
     resolve_duplicates(batch);
+    remember(touched);
 
     // One delivery per room, in id order.
     for (auto& [r, first] : rewind) {
@@ -150,14 +154,21 @@ void Writer::commit(std::vector<Pending>& batch) {
 }
 
 std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t ts,
-                                            std::vector<std::pair<Room*, uint64_t>>& rewind) {
-    // The messages this batch reads or changes, by room and id: read from the store once,
-    // then changed here as the batch's events apply, so that a later event of the same batch
-    // is checked against the state the earlier ones leave.
-    std::map<std::pair<const Room*, uint64_t>, std::optional<Event>> state;
+                                            std::vector<std::pair<Room*, uint64_t>>& rewind,
+                                            Touched& state) {
+    // The messages this batch reads or changes, by room and id: from the writer's cache or
+    // the store once, then changed here as the batch's events apply, so that a later event
+    // of the same batch is checked against the state the earlier ones leave.
     auto lookup = [&](Pending& p, uint64_t id) -> Event* {
-        auto [it, fresh] = state.try_emplace({p.room.get(), id});
-        if (fresh) it->second = store_.message(p.msg.room, id);
+        auto [it, fresh] = state.try_emplace(state_key(p.msg.room, id));
+        if (fresh) {
+            auto c = cache_.find(it->first);
+            bool trimmed = cfg_.retain && id + cfg_.retain <= p.room->assigned();
+            if (c != cache_.end() && !trimmed)
+                it->second = c->second;
+            else
+                it->second = store_.message(p.msg.room, id);
+        }
         return it->second ? &*it->second : nullptr;
     };
     std::vector<Event> out;
@@ -196,7 +207,10 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
         ev.id = r->assign_id();
         ev.ts = ts;
         if (ev.kind == Kind::Message) {
-            state[{r, ev.id}] = ev;  // a later event of the batch may reply to it or change it
+            // A later event of the batch, or of a later batch, may reply to it or change it.
+            auto& st = state[state_key(ev.room, ev.id)];
+            st = ev;
+            st->key.clear();
         } else {
             Event* target = lookup(p, ev.target);
             model::apply(*target, ev);
@@ -205,6 +219,21 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
         out.push_back(ev);
     }
     return out;
+}
+
+std::string Writer::state_key(const std::string& room, uint64_t id) {
+    std::string k = room;
+    k += '\x1f';
+    k += std::to_string(id);
+    return k;
+}
+
+void Writer::remember(Touched& touched) {
+    // Only after a commit: a failed one leaves the cache as the store is. A cache past its
+    // bound starts over; what it held is in the store.
+    if (cache_.size() + touched.size() > kStateCache) cache_.clear();
+    for (auto& [k, st] : touched)
+        if (st) cache_.insert_or_assign(k, std::move(*st));
 }
 
 std::chrono::steady_clock::time_point Writer::committed(std::chrono::steady_clock::time_point start,

@@ -7,7 +7,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "chat/room.hpp"
@@ -66,8 +69,15 @@ class Writer {
     // Checks each event of the batch in order against the state of its message (the store's,
     // then the batch's own changes before it), applies what passes to that state, and gives
     // ids. Returns the events to store. Throws StoreError.
+    // The messages a batch read or changed, by state_key(), and their state after it (nullopt:
+    // no such message).
+    using Touched = std::unordered_map<std::string, std::optional<Event>>;
     std::vector<Event> check_and_number(std::vector<Pending>& batch, int64_t ts,
-                                        std::vector<std::pair<Room*, uint64_t>>& rewind);
+                                        std::vector<std::pair<Room*, uint64_t>>& rewind,
+                                        Touched& state);
+    static std::string state_key(const std::string& room, uint64_t id);
+    // Keeps a committed batch's message states for the next batches (local stores only).
+    void remember(Touched& touched);
     // Settles the keyed publishes of a batch before ids are given: a key seen in the store
     // or earlier in the batch makes its publish Replayed (msg becomes the original) or
     // KeyConflict. Throws StoreError.
@@ -86,6 +96,9 @@ class Writer {
     store::Store& store_;
     store::Cluster* cluster_;  // set when several nodes share the store: it assigns the ids
     FanOut fan_out_;
+    // Writer thread only: message states as the last commits left them. Local stores only
+    // (in cluster mode other nodes change messages too), and never for a trimmed id.
+    std::unordered_map<std::string, Event> cache_;
 
     std::mutex q_mu_;
     std::condition_variable q_cv_;

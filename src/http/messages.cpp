@@ -117,12 +117,13 @@ void Api::react(Ctx& c, bool remove) {
     auto id = message_id(c);
     if (!id) return;
     auto emoji = text::percent_decode(c.emoji, false);
-    if (!emoji || emoji->empty() || emoji->size() > 32 || !text::valid_utf8(*emoji) ||
-        std::any_of(emoji->begin(), emoji->end(),
-                    [](unsigned char ch) { return ch <= 0x20 || ch == 0x7F; }))
+    // The rules of user ids (no C0, C1 or bidirectional controls: what could disguise
+    // itself as something else) plus no spaces.
+    if (!emoji || emoji->empty() || !text::bad_user_id(*emoji, 32).empty() ||
+        emoji->find(' ') != std::string::npos)
         return refuse(c, status::bad_request,
-                      "the emoji must be percent-encoded UTF-8, 1 to 32 bytes, without spaces "
-                      "or control characters");
+                      "the emoji must be percent-encoded UTF-8, 1 to 32 bytes, without spaces, "
+                      "control characters or bidirectional text controls");
     auto u = user(c, nullptr, false);
     if (!u) return;
     model::Event ev;

@@ -265,8 +265,9 @@ TEST_P(Changes, ReactionsAreSetsOfUsersPerEmoji) {
     // Emoji: percent-encoded UTF-8 of 1 to 32 bytes.
     EXPECT_EQ(react("PUT", "rx", id, "%E2%9D%A4%EF%B8%8F", "bob").status, 200);  // ❤️
     EXPECT_EQ(react("PUT", "rx", id, "ok", "bob").status, 200);
-    for (const std::string& bad : {std::string("%ZZ"), std::string("%FF"), std::string(33, 'a'),
-                                   std::string("a%20b"), std::string("%0A"), std::string("")}) {
+    for (const std::string& bad :
+         {std::string("%ZZ"), std::string("%FF"), std::string(33, 'a'), std::string("a%20b"),
+          std::string("%0A"), std::string(""), std::string("%C2%85"), std::string("%E2%80%AE")}) {
         auto b = react("PUT", "rx", id, bad, "bob");
         EXPECT_EQ(b.status, 400) << "'" << bad << "' " << b.body;
     }

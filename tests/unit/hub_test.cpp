@@ -221,6 +221,57 @@ TEST(Hub, StoreFailureAcknowledgesNothingAndReusesNoVisibleId) {
     hub.stop();
 }
 
+namespace {
+Result change_sync(Hub& hub, const std::string& room, model::Kind kind, uint64_t target,
+                   const std::string& user, const std::string& text = "", bool mod = false) {
+    std::promise<Result> p;
+    Event ev;
+    ev.kind = kind;
+    ev.target = target;
+    ev.user_id = user;
+    ev.text = text;
+    hub.publish(hub.room(room), ev, mod, [&](PublishOutcome o, const Event& m) {
+        p.set_value({o, m});
+    });
+    return p.get_future().get();
+}
+}  // namespace
+
+TEST(Hub, ChangesAreCheckedAgainstWhatWasCommittedNotWhatFailed) {
+    Config cfg;
+    FlakyStore st;
+    Hub hub(cfg, st);
+    hub.start();
+    ASSERT_EQ(publish_sync(hub, "r", "a", "zero").msg.id, 1u);
+    auto one = change_sync(hub, "r", model::Kind::Edit, 1, "a", "one");
+    ASSERT_EQ(one.outcome, PublishOutcome::Ok);
+    EXPECT_EQ(one.msg.text, "one");
+    EXPECT_EQ(one.msg.id, 1u) << "a change answers with its message";
+    st.fail = true;
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Edit, 1, "a", "two").outcome,
+              PublishOutcome::StoreFailed);
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Delete, 1, "a").outcome,
+              PublishOutcome::StoreFailed);
+    st.fail = false;
+    // The failed edit and delete left no trace in what the writer checks against.
+    auto react = change_sync(hub, "r", model::Kind::Reaction, 1, "b", "👍");
+    ASSERT_EQ(react.outcome, PublishOutcome::Ok);
+    EXPECT_EQ(react.msg.text, "one");
+    EXPECT_FALSE(react.msg.deleted);
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Edit, 1, "b", "x").outcome,
+              PublishOutcome::Forbidden);
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Delete, 1, "b").outcome,
+              PublishOutcome::Forbidden);
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Delete, 1, "b", "", true).outcome,
+              PublishOutcome::Ok);
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Reaction, 1, "b", "👍").outcome,
+              PublishOutcome::Gone);
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Edit, 99, "a", "x").outcome,
+              PublishOutcome::NotFound);
+    EXPECT_TRUE(st.inner.message("r", 1)->deleted);
+    hub.stop();
+}
+
 TEST(Hub, OverloadIsRefusedNotQueuedWithoutBound) {
     Config cfg;
     cfg.max_pending = 0;
