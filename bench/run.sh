@@ -2,18 +2,23 @@
 # Runs every benchmark scenario against ssechat and Nchan in turn, on loopback, with the
 # server pinned to CPU 0 and the load tool to CPU 1. Each run is bounded in count and time.
 # Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
-# bench/out/latency.png. Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only]
+# bench/out/latency.png. Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes]
+# --changes: only what messages that change are judged by, at full size: fanout and idle
+# memory against Nchan (fanout five times, the two servers taking turns, since one noisy
+# minute should not land on one of them only), and edits and reactions against publishes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 NCHAN=1
 SINGLE=1
+CHANGES=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-nchan) NCHAN=0 ;;
     --cluster-only) SINGLE=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only]" >&2; exit 2 ;;
+    --changes) CHANGES=1; SINGLE=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes]" >&2; exit 2 ;;
   esac
 done
 
@@ -161,6 +166,43 @@ scale() { if ((QUICK)); then echo "$2"; else echo "$1"; fi; }
 SERVERS=(ssechat)
 ((NCHAN)) && SERVERS+=(nchan)
 
+# Edits and reactions need messages to change: prefill N stores N, by the user the bench
+# edits as, and each run then changes each of them once (--targets N): one edit, or one
+# reaction, per message, as in a chat, rather than one message piling up thousands.
+prefill() { build-bench/ssechat-bench --port "$PORT" --subscribers 0 --messages "$1" --connections 16 --label prefill >/dev/null 2>&1; }
+EDIT=(--method PATCH --pub-path '/rooms/{room}/messages/{n}?id=bench')
+REACT=(--method PUT --pub-path '/rooms/{room}/messages/{n}/reactions/{marker}?id=bench' --body '')
+
+if ((CHANGES)); then
+  for server in "${SERVERS[@]}"; do
+    start_$server
+    bench "$server" idle --subscribers 10000 --ramp 4000 --messages 0 --settle 0 --max-seconds 60
+    stop_server
+  done
+  for rep in 1 2 3 4 5; do
+    for server in "${SERVERS[@]}"; do
+      start_$server
+      bench "$server" fanout --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120
+      stop_server
+    done
+    for kind in edit reaction; do
+      start_ssechat; prefill 2000
+      if [ "$kind" = edit ]; then args=("${EDIT[@]}"); else args=("${REACT[@]}"); fi
+      bench ssechat "fanout_$kind" --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120 --targets 2000 "${args[@]}"
+      stop_server
+    done
+  done
+  for rep in 1 2 3; do
+    for kind in plain edit reaction; do
+      start_ssechat; prefill 20000
+      case $kind in plain) args=() ;; edit) args=("${EDIT[@]}" --targets 20000) ;; reaction) args=("${REACT[@]}" --targets 20000) ;; esac
+      sc=publish; [ "$kind" = plain ] || sc="publish_$kind"
+      bench ssechat "$sc" --subscribers 0 --messages 20000 --connections 64 --max-seconds 60 ${args[@]+"${args[@]}"}
+      stop_server
+    done
+  done
+fi
+
 if ((SINGLE)); then
 # First, before other runs leave thousands of loopback ports in TIME_WAIT: the most streams
 # one process holds here (the machine caps open files at 20,000 per process), one message to all.
@@ -199,21 +241,20 @@ done
 # ssechat only: messages that change. Edits and reactions to 500 earlier messages, each
 # fanned out to the same 1,000 subscribers as "fanout" (so CPU per delivery compares), and
 # with no subscribers, against "publish" (so the store's share compares).
-prefill() { build-bench/ssechat-bench --port "$PORT" --subscribers 0 --messages 500 --connections 4 --label prefill >/dev/null 2>&1; }
-EDIT=(--method PATCH --pub-path '/rooms/{room}/messages/{n}?id=bench' --targets 500)
-REACT=(--method PUT --pub-path '/rooms/{room}/messages/{n}/reactions/{marker}?id=bench' --body '' --targets 500)
 for rep in 1 2 3; do
   for kind in edit reaction; do
-    start_ssechat; prefill
+    n=$(scale 2000 500)
+    start_ssechat; prefill "$n"
     if [ "$kind" = edit ]; then args=("${EDIT[@]}"); else args=("${REACT[@]}"); fi
-    bench ssechat "fanout_$kind" --subscribers 1000 --messages "$(scale 2000 500)" --connections 4 --max-seconds 120 "${args[@]}"
+    bench ssechat "fanout_$kind" --subscribers 1000 --messages "$n" --connections 4 --max-seconds 120 --targets "$n" "${args[@]}"
     stop_server
   done
 done
 for kind in edit reaction; do
-  start_ssechat; prefill
+  n=$(scale 20000 5000)
+  start_ssechat; prefill "$n"
   if [ "$kind" = edit ]; then args=("${EDIT[@]}"); else args=("${REACT[@]}"); fi
-  bench ssechat "publish_$kind" --subscribers 0 --messages "$(scale 20000 5000)" --connections 64 --max-seconds 60 "${args[@]}"
+  bench ssechat "publish_$kind" --subscribers 0 --messages "$n" --connections 64 --max-seconds 60 --targets "$n" "${args[@]}"
   stop_server
 done
 
@@ -226,7 +267,7 @@ stop_server
 fi
 
 # Cluster: one SQLite node, then the Redis store with one node and with two, the same load.
-for setup in "sqlite 1" "redis 1" "redis 2"; do
+((CHANGES)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do
