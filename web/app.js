@@ -585,12 +585,19 @@
     };
   }
 
-  async function loadPresence() {
-    const room = st.room;
-    const presence = await getJSON(`${roomPath(room)}/presence`);
-    if (room !== st.room) return;
-    st.online = new Set(presence.online);
-    renderOnline();
+  // Joining a room reads who is online, and so does the stream's (re)connect, which on a
+  // join happens at the same moment: one read serves both when they come within a second.
+  function loadPresence() {
+    const room = st.room, p = st.presence;
+    if (p && p.room === room && (p.pending || Date.now() - p.at < 1000)) return p.promise;
+    const entry = { room, pending: true, at: 0 };
+    entry.promise = getJSON(`${roomPath(room)}/presence`).then((presence) => {
+      if (room !== st.room) return;
+      st.online = new Set(presence.online);
+      renderOnline();
+    }).finally(() => { entry.pending = false; entry.at = Date.now(); });
+    st.presence = entry;
+    return entry.promise;
   }
 
   async function joinRoom(room) {

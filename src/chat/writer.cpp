@@ -254,15 +254,21 @@ void Writer::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
 
 void Writer::resolve_duplicates(std::vector<Pending>& batch) {
     // A publish that repeated a key earlier in the same batch now gets its original's id
-    // and ts (the original was stored, or itself replayed, just before).
-    std::unordered_map<std::string, const Event*> first;
+    // and ts (the original was stored, or itself replayed, just before), or, when the
+    // original was refused (a bad reply_to), the same refusal.
+    std::unordered_map<std::string, const Pending*> first;
     for (auto& p : batch) {
         if (p.msg.key.empty() || p.msg.kind != Kind::Message) continue;
         std::string k = p.msg.room + '\x1f' + p.msg.user_id + '\x1f' + p.msg.key;
-        auto [it, fresh] = first.try_emplace(std::move(k), &p.msg);
+        auto [it, fresh] = first.try_emplace(std::move(k), &p);
         if (fresh) continue;
-        p.msg.id = it->second->id;
-        p.msg.ts = it->second->ts;
+        const Pending& orig = *it->second;
+        if (orig.outcome == PublishOutcome::BadReply) {
+            p.outcome = PublishOutcome::BadReply;
+            continue;
+        }
+        p.msg.id = orig.msg.id;
+        p.msg.ts = orig.msg.ts;
     }
 }
 

@@ -272,6 +272,30 @@ TEST(Hub, ChangesAreCheckedAgainstWhatWasCommittedNotWhatFailed) {
     hub.stop();
 }
 
+TEST(Hub, ARetryInTheSameBatchAsARefusedSendIsRefusedToo) {
+    Config cfg;
+    FlakyStore st;
+    Hub hub(cfg, st);
+    // Queued before the writer starts, so both are one batch.
+    std::promise<Result> a, b;
+    for (auto* p : {&a, &b}) {
+        Event ev;
+        ev.user_id = "u";
+        ev.text = "answer";
+        ev.key = "k1";
+        ev.reply_to = 99;  // no such message
+        hub.publish(hub.room("r"), ev, false, [p](PublishOutcome o, const Event& m) {
+            p->set_value({o, m});
+        });
+    }
+    hub.start();
+    EXPECT_EQ(a.get_future().get().outcome, PublishOutcome::BadReply);
+    EXPECT_EQ(b.get_future().get().outcome, PublishOutcome::BadReply)
+        << "not a replay of a message that was never stored";
+    EXPECT_TRUE(st.inner.range("r", 0, UINT64_MAX, 10, false).empty());
+    hub.stop();
+}
+
 TEST(Hub, OverloadIsRefusedNotQueuedWithoutBound) {
     Config cfg;
     cfg.max_pending = 0;
