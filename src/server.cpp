@@ -161,6 +161,7 @@ void Server::sweep_rooms() {
     sweep_timer_->async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         hub_->sweep_rooms();
+        hub_->sweep_typing();
         sweep_rooms();
     });
 }

@@ -55,10 +55,11 @@ void Shard::flush() {
                 break;
             }
         if (!run) {
-            runs_.push_back(Run{room, {}, {}, 0, false, {}, {}, false});
+            runs_.push_back(Run{room, {}, {}, {}, 0, false, {}, {}, false});
             run = &runs_.back();
         }
         run->events.insert(run->events.end(), d->events.begin(), d->events.end());
+        run->from.insert(run->from.end(), d->events.size(), d.get());
         for (uint64_t id : d->ids) {
             run->ids.push_back(id);
             if (id == 0)
@@ -74,6 +75,7 @@ void Shard::flush() {
             if (std::find(run->authors.begin(), run->authors.end(), u) == run->authors.end())
                 run->authors.push_back(u);
     }
+    held_.swap(pending_);
     pending_.clear();
     run_ = pos_ = 0;
     view_phase_ = false;
@@ -113,6 +115,7 @@ void Shard::continue_flush() {
     metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
     flushing_ = false;
     runs_.clear();
+    held_.clear();
     if (tombstones_) compact();
     if (!pending_.empty()) schedule_flush();
 }
@@ -134,11 +137,19 @@ void Shard::send_run(Subscriber* s, const Run& r) {
         s->send(std::span<const sse::Buffer>(r.events).subspan(from));
         return;
     }
-    // Stored events newer than the stream has, and the others if it wants them.
+    // Stored events newer than the stream has, and the others if they are for it: presence
+    // when it asked for it, and typing unless it is the typist's own.
     scratch_.clear();
     for (size_t i = 0; i < r.ids.size(); ++i) {
-        if (r.ids[i] == 0 ? s->presence : r.ids[i] > s->last_sent) scratch_.push_back(r.events[i]);
-        if (r.ids[i] > s->last_sent) s->last_sent = r.ids[i];
+        bool want;
+        if (r.ids[i] != 0) {
+            want = r.ids[i] > s->last_sent;
+            if (want) s->last_sent = r.ids[i];
+        } else {
+            const Delivery& d = *r.from[i];
+            want = (d.unstored != Kind::Presence || s->presence) && d.skip_user != s->user;
+        }
+        if (want) scratch_.push_back(r.events[i]);
     }
     if (!scratch_.empty()) s->send(scratch_);
 }

@@ -114,11 +114,66 @@ void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, b
     fan_out(std::move(d));
 }
 
+namespace {
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void Hub::typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) {
+    {
+        std::lock_guard lk(typing_mu_);
+        typing_rooms_.insert(room);
+    }
+    if (auto send = room->typing(user, on, now_ms())) send_typing(room, user, *send);
+}
+
+void Hub::sweep_typing() {
+    std::vector<std::shared_ptr<Room>> rooms;
+    {
+        std::lock_guard lk(typing_mu_);
+        rooms.assign(typing_rooms_.begin(), typing_rooms_.end());
+    }
+    int64_t now = now_ms();
+    for (const auto& r : rooms) {
+        for (const auto& [user, on] : r->typing_due(now)) send_typing(r, user, on);
+        if (!r->anyone_typing()) {
+            // A typing() between the check and the erase re-inserts after it: it takes the
+            // lock after this erase, or its insert came first and the room is not idle.
+            std::lock_guard lk(typing_mu_);
+            if (!r->anyone_typing()) typing_rooms_.erase(r);
+        }
+    }
+}
+
+void Hub::send_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) {
+    if (cluster_) {
+        // Back through the feed to every node, this one too, as presence does.
+        cluster_->typing(room->name(), user, on);
+        return;
+    }
+    announce_typing(room, user, on);
+}
+
+void Hub::announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) {
+    auto d = std::make_shared<Delivery>();
+    d->room = room;
+    d->events.push_back(std::make_shared<const std::string>(sse::encode(
+        model::kind_name(Kind::Typing), "", model::typing_json(room->name(), user, on))));
+    d->ids.push_back(0);
+    d->unstored = Kind::Typing;
+    d->skip_user = user;  // a user's own streams do not hear their own typing
+    fan_out(std::move(d));
+}
+
 void Hub::start() {
     writer_.start();
     if (!cluster_) return;
     cluster_->follow({[this](store::FeedBatch& b) {
                           feed_.on_batch(b);
+                          for (auto& t : b.typing)
+                              if (auto r = find(t.room)) announce_typing(r, t.user, t.on);
                           for (auto& p : b.presence) {
                               auto r = find(p.room);
                               if (r && static_cast<size_t>(p.online) <= cfg_.presence_max)

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -64,6 +65,13 @@ class Hub {
     void presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                   int online);
 
+    // `user` started or stopped typing in `room`: the others' streams of the room hear of it
+    // (not the user's own), throttled and lapsing as Room::typing says. Not stored. With a
+    // shared store it goes out through the cluster log to every node.
+    void typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
+    // Sends the typing states that came due (lapsed, or held back by the throttle).
+    void sweep_typing();
+
     // Publishes waiting for the store.
     size_t pending() { return writer_.pending(); }
 
@@ -77,6 +85,9 @@ class Hub {
                   int online);
     void fan_out(std::shared_ptr<Delivery> d);
     std::shared_ptr<Room> load(const std::string& name);
+    // Sends a typing event to this node's streams of the room, or to the cluster.
+    void send_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
+    void announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
 
     const Config& cfg_;
     ViewFactory views_;
@@ -84,6 +95,8 @@ class Hub {
     store::Cluster* cluster_;  // set when several nodes share the store
     std::vector<Shard*> shards_;
 
+    std::mutex typing_mu_;
+    std::set<std::shared_ptr<Room>> typing_rooms_;  // rooms with typing state to sweep
     Registry registry_;
     Writer writer_;
     Feed feed_;

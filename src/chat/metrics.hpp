@@ -36,6 +36,7 @@ enum Route : uint8_t {
     kRouteRoomPresence,
     kRouteRoomMessage,   // one message: PATCH, DELETE, GET
     kRouteRoomReaction,  // one user's emoji on a message: PUT, DELETE
+    kRouteRoomTyping,
     kRouteMe,            // GET /me
     kRoutePreflight,     // OPTIONS
     kRouteUnmatched,     // 404, and requests refused before routing

@@ -173,6 +173,48 @@ size_t Room::online_count() {
     return online_.size();
 }
 
+namespace {
+constexpr int64_t kTypingLapseMs = 6000;  // a typing state lasts this long unless renewed
+constexpr int64_t kTypingGapMs = 2000;    // at most one typing event per user per this
+}  // namespace
+
+std::optional<bool> Room::typing(const std::string& user, bool on, int64_t now) {
+    std::lock_guard lk(mu_);
+    auto& t = typing_[user];
+    if (on) t.expires = now + kTypingLapseMs;
+    t.want = on;
+    // The same as the others know (a renewal, or a change undone in time): nothing to send.
+    if (t.want == t.sent || now < t.next_ok) return std::nullopt;
+    t.sent = t.want;
+    t.next_ok = now + kTypingGapMs;
+    return t.sent;
+}
+
+std::vector<std::pair<std::string, bool>> Room::typing_due(int64_t now) {
+    std::lock_guard lk(mu_);
+    std::vector<std::pair<std::string, bool>> out;
+    for (auto it = typing_.begin(); it != typing_.end();) {
+        auto& t = it->second;
+        if (t.want && t.expires <= now) t.want = false;
+        if (t.want != t.sent && now >= t.next_ok) {
+            t.sent = t.want;
+            t.next_ok = now + kTypingGapMs;
+            out.emplace_back(it->first, t.sent);
+        }
+        // An entry that says nothing and waits for nothing is forgotten.
+        if (!t.want && !t.sent && now >= t.next_ok)
+            it = typing_.erase(it);
+        else
+            ++it;
+    }
+    return out;
+}
+
+bool Room::anyone_typing() {
+    std::lock_guard lk(mu_);
+    return !typing_.empty();
+}
+
 void Room::close_view() {
     std::lock_guard lk(mu_);
     --view_streams_;

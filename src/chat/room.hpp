@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ struct Delivery {
                                        // view stream exists
     std::vector<std::string> authors;  // distinct users who changed the view
     bool quiet_to_authors = false;     // the view is not sent back to them (View)
+    Kind unstored = Kind::Presence;    // the kind of its events with id 0
+    std::string skip_user;             // whose streams do not get its events with id 0
     uint64_t last_id() const { return ids.empty() ? 0 : ids.back(); }
 };
 
@@ -88,6 +91,14 @@ class Room : public std::enable_shared_from_this<Room> {
     std::vector<std::string> online();
     size_t online_count();
 
+    // Typing: `user` says they are typing (or stopped) at `now` (ms). Returns the state to
+    // send to the room now, if any: at most one per user per 2 s; a state that must wait is
+    // sent by typing_due() when its turn comes, and typing lapses 6 s after the last renewal.
+    std::optional<bool> typing(const std::string& user, bool on, int64_t now);
+    // The typing states due by `now`: lapsed ones (false) and ones that had to wait.
+    std::vector<std::pair<std::string, bool>> typing_due(int64_t now);
+    bool anyone_typing();
+
   private:
     static Entry make_entry(const Event& e);
     void cache_push(Entry e);
@@ -103,6 +114,13 @@ class Room : public std::enable_shared_from_this<Room> {
     std::deque<Entry> cache_;            // newest cache_cap_ committed entries
     size_t changes_ = 0;                 // entries in cache_ that are not messages
     int view_streams_ = 0;               // open streams of the view, across shards
+    struct Typing {
+        bool want = false;    // what the user says now
+        bool sent = false;    // what the others were last told
+        int64_t expires = 0;  // when `want` lapses unless renewed
+        int64_t next_ok = 0;  // the earliest time another event may go out
+    };
+    std::map<std::string, Typing> typing_;  // user -> state, while it matters
     std::map<std::string, int> online_;  // user -> open streams in this room
 };
 

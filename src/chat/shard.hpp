@@ -75,7 +75,8 @@ class Shard {
     struct Run {
         const Room* room = nullptr;
         std::vector<sse::Buffer> events;
-        std::vector<uint64_t> ids;         // 0 for an event that is not stored (presence)
+        std::vector<uint64_t> ids;         // 0 for an event that is not stored (presence, typing)
+        std::vector<const Delivery*> from;  // the delivery of each event (held by held_)
         uint64_t last = 0;                 // the newest stored id in the run, 0 if none
         bool ephemeral = false;            // some event is not stored: streams filter per event
         sse::Buffer view;                  // the newest rendering of the view in the run
@@ -108,6 +109,7 @@ class Shard {
     // slices and yields between them, so requests and acknowledgements are served while a
     // large room is written to, and commits arriving meanwhile gather for the next flush.
     std::vector<std::shared_ptr<const Delivery>> pending_;
+    std::vector<std::shared_ptr<const Delivery>> held_;  // what runs_ came from, while it flushes
     bool flush_scheduled_ = false;  // a flush is posted or its timer armed
     bool flushing_ = false;         // a flush is part way through runs_
     std::vector<Run> runs_;

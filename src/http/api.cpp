@@ -33,6 +33,7 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
       connections_(cfg.max_connections, cfg.max_connections_per_ip),
       streams_(0, cfg.max_streams_per_user),
       publishes_(cfg.publish_rate, cfg.publish_burst),
+      typings_(cfg.typing_rate, cfg.typing_burst),
       any_origin_(cfg.cors_origins.size() == 1 && cfg.cors_origins[0] == "*") {
     if (!cfg.jwt_secret.empty()) verifier_ = auth::Verifier::hs256(cfg.jwt_secret);
     if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
@@ -225,6 +226,7 @@ const std::vector<Api::RouteRow>& Api::routes() {
          Access::User,
          {{verb::get, &Api::history}, {verb::post, &Api::native_publish}}},
         {kRouteRoomPresence, "/rooms/{room}/presence", Access::User, {{verb::get, &Api::presence}}},
+        {kRouteRoomTyping, "/rooms/{room}/typing", Access::User, {{verb::post, &Api::typing}}},
         {kRouteRoomMessage,
          "/rooms/{room}/messages/{id}",
          Access::User,

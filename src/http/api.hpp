@@ -131,6 +131,7 @@ class Api {
     void list_rooms(Ctx& c);
     void native_stream(Ctx& c);
     void presence(Ctx& c);
+    void typing(Ctx& c);
     // messages.cpp
     void native_publish(Ctx& c);
     void history(Ctx& c);
@@ -148,6 +149,7 @@ class Api {
     limits::Counter connections_;               // keyed by client address
     limits::Counter streams_;                   // keyed by user
     limits::RateLimiter publishes_;             // keyed by user
+    limits::RateLimiter typings_;               // keyed by user: typing is not publishing
     bool any_origin_;                           // cors_origins is "*"
     Gate answers_;
     mutable std::atomic<int64_t> warn_second_{0};  // 5xx log lines: the current second

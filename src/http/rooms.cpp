@@ -4,6 +4,7 @@
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
+#include "util/strict_json.hpp"
 
 namespace ssechat::http {
 
@@ -74,6 +75,28 @@ void Api::presence(Ctx& c) {
     o["count"] = users.size();
     o["online"] = std::move(users);
     reply(c, make(status::ok, boost::json::serialize(o)));
+}
+
+void Api::typing(Ctx& c) {
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    boost::json::error_code ec;
+    auto v = boost::json::parse(c.req.body(), ec);
+    const boost::json::value* on = nullptr;
+    if (!ec && v.is_object() && !ssechat::strict_json::duplicate_keys(c.req.body()))
+        on = v.as_object().if_contains("typing");
+    if (!on || !on->is_bool())
+        return refuse(c, status::bad_request, R"(the body must be {"typing":true} or {"typing":false})");
+    if (typings_.take(*u, std::chrono::steady_clock::now()) != 0) {
+        Response res = error(status::too_many_requests, "typing notices: too many, slow down");
+        res.set(bhttp::field::retry_after, "1");
+        return reply(c, std::move(res));
+    }
+    auto r = open_room(c, c.room);
+    if (!r) return;
+    hub_.typing(r, *u, on->as_bool());
+    Response res{status::no_content, c.req.version()};
+    reply(c, std::move(res));
 }
 
 sse::Buffer Api::stream_head(const Request& req) {

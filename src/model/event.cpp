@@ -23,6 +23,8 @@ const char* kind_name(Kind k) {
             return "reaction";
         case Kind::Presence:
             return "presence";
+        case Kind::Typing:
+            return "typing";
     }
     return "message";
 }
@@ -82,6 +84,14 @@ std::string state_json(const Event& m) {
         }
         o["reactions"] = std::move(list);
     }
+    return boost::json::serialize(o);
+}
+
+std::string typing_json(const std::string& room, const std::string& user, bool typing) {
+    boost::json::object o;
+    o["room"] = room;
+    o["user_id"] = user;
+    o["typing"] = typing;
     return boost::json::serialize(o);
 }
 

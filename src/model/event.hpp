@@ -18,6 +18,7 @@ enum class Kind : uint8_t {
     Delete = 2,    // a message removed, by its author or a moderator; its text is erased
     Reaction = 3,  // an emoji added to or removed from a message by one user
     Presence = 4,  // a user's first stream in a room opened, or their last closed (not stored)
+    Typing = 5,    // a user started or stopped typing in a room (not stored)
 };
 
 // "message", "edit", ...: the SSE event name.
@@ -74,6 +75,9 @@ std::string event_json(const Event& e);
 // "reactions":[{"emoji","count","users"}] when it has any, users capped at kMaxListedUsers.
 std::string state_json(const Event& m);
 inline constexpr size_t kMaxListedUsers = 100;
+
+// {"room":..,"user_id":..,"typing":true|false}
+std::string typing_json(const std::string& room, const std::string& user, bool typing);
 
 // {"user_id":"...","message":"..."}, the seed's element shape and key order.
 std::string seed_json(const Event& m);

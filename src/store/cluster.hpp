@@ -18,10 +18,18 @@ struct PresenceChange {
     int online = 0;  // distinct users online in the room, across nodes, after the change
 };
 
+// A user started or stopped typing in a room, on some node.
+struct TypingChange {
+    std::string room;
+    std::string user;
+    bool on = false;
+};
+
 // One read of the cluster feed, in log order. Events of one room arrive in id order.
 struct FeedBatch {
     std::vector<model::Event> messages;  // stored events of every kind
     std::vector<PresenceChange> presence;
+    std::vector<TypingChange> typing;
 };
 
 // What publish() did with one event of a batch.
@@ -69,6 +77,10 @@ class Cluster {
     // This node's streams: the first one of `user` in `room` opened, or the last closed.
     // Queued; applied in order by a presence thread that also keeps the entries alive.
     virtual void presence(const std::string& room, const std::string& user, bool joined) = 0;
+
+    // Announces a typing change to every node through the log (queued like presence; lost,
+    // not retried, while the store is away: typing is not worth a backlog).
+    virtual void typing(const std::string& room, const std::string& user, bool on) = 0;
 
     // Users online in a room across nodes, sorted; a dead node's users count until the next
     // sweep after their expiry. Throws StoreError.

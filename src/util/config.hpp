@@ -43,6 +43,8 @@ struct Config {
     size_t max_streams_per_user = 32;  // open event streams per user (429 above it); 0: no limit
     double publish_rate = 20;          // publishes per second per user; 0: no limit
     double publish_burst = 40;         // publishes a user may save up
+    double typing_rate = 2;            // POST .../typing per second per user; 0: no limit
+    double typing_burst = 6;
     std::string web_root;              // serve the page from here instead of the built-in copy
     std::string jwt_secret;            // HS256 secret: tokens required when set
     std::string jwt_key;               // PEM public key file for RS256/ES256

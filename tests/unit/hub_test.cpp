@@ -106,6 +106,9 @@ class FakeCluster : public store::Store, public store::Cluster {
     void presence(const std::string& r, const std::string& u, bool joined) override {
         presence_ops.push_back(r + ":" + u + (joined ? ":join" : ":leave"));
     }
+    void typing(const std::string& r, const std::string& u, bool on) override {
+        presence_ops.push_back(r + ":" + u + (on ? ":typing" : ":idle"));
+    }
     std::vector<std::string> online(const std::string&) override { return {}; }
     std::vector<size_t> online_counts(const std::vector<std::string>& r) override {
         return std::vector<size_t>(r.size(), 0);

@@ -128,6 +128,34 @@ TEST(Room, ADeleteErasesTheTextOfItsMessageAndEditsFromTheCache) {
     EXPECT_FALSE(snap.messages_only);
 }
 
+TEST(Room, TypingIsThrottledToOneEventPerTwoSecondsAndLapsesAfterSix) {
+    Room room("r", 0, 8);
+    EXPECT_EQ(room.typing("a", true, 1000), std::optional<bool>(true));
+    EXPECT_EQ(room.typing("a", true, 1500), std::nullopt) << "a renewal sends nothing";
+    EXPECT_EQ(room.typing("a", false, 2000), std::nullopt) << "held back until 3000";
+    EXPECT_TRUE(room.typing_due(2500).empty());
+    auto due = room.typing_due(3000);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0], (std::pair<std::string, bool>{"a", false}));
+    // Started again and stopped again before its turn: the others need not hear anything.
+    EXPECT_EQ(room.typing("a", true, 3500), std::nullopt);
+    EXPECT_EQ(room.typing("a", false, 4000), std::nullopt);
+    EXPECT_TRUE(room.typing_due(6000).empty());
+    // Lapses six seconds after the last renewal.
+    EXPECT_EQ(room.typing("a", true, 10000), std::optional<bool>(true));
+    EXPECT_EQ(room.typing("a", true, 12000), std::nullopt);
+    EXPECT_TRUE(room.typing_due(17999).empty());
+    due = room.typing_due(18000);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_FALSE(due[0].second);
+    // Users are throttled each on their own.
+    EXPECT_EQ(room.typing("b", true, 18000), std::optional<bool>(true));
+    EXPECT_TRUE(room.typing_due(30000).size() == 1u);  // b lapsed
+    EXPECT_TRUE(room.anyone_typing()) << "kept while its throttle runs";
+    EXPECT_TRUE(room.typing_due(32000).empty());
+    EXPECT_FALSE(room.anyone_typing()) << "then forgotten";
+}
+
 TEST(Room, PresenceCountsDistinctUsers) {
     Room room("r", 0, 8);
     EXPECT_EQ(room.join("a"), 1);

@@ -519,7 +519,9 @@ void RedisStore::feed_loop() {
             for (size_t i = 0; i < entries->elements; ++i) {
                 const redisReply* e = entries->element[i];
                 auto f = fields(e->element[1]);
-                if (f["k"] == "p") {
+                if (f["k"] == "t") {
+                    b.typing.push_back({f["r"], f["u"], f["s"] == "1"});
+                } else if (f["k"] == "p") {
                     b.presence.push_back(
                         {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
                 } else {
@@ -550,6 +552,13 @@ void RedisStore::presence(const std::string& room, const std::string& user, bool
     // a lost leave by expiry, so the queue never grows without limit while Redis is away.
     if (stopping_ || p_queue_.size() >= kPresenceQueue) return;
     p_queue_.push_back({room, user, joined});
+    p_cv_.notify_one();
+}
+
+void RedisStore::typing(const std::string& room, const std::string& user, bool on) {
+    std::lock_guard lk(p_mu_);
+    if (stopping_ || p_queue_.size() >= kPresenceQueue) return;
+    p_queue_.push_back({room, user, on, true});
     p_cv_.notify_one();
 }
 
@@ -593,15 +602,22 @@ void RedisStore::presence_loop() {
         }
         if (stopping_) break;
         try {
+            std::vector<std::vector<std::string>> typing;
             for (const auto& op : ops) {
-                if (op.joined) {
+                if (op.typing) {
+                    typing.push_back({"XADD", kLog, "MAXLEN", "~", std::to_string(opts_.log_max),
+                                      "*", "k", "t", "r", op.room, "u", op.user, "s",
+                                      op.joined ? "1" : "0"});
+                } else if (op.joined) {
                     mine_[op.room].insert(op.user);
                 } else if (auto it = mine_.find(op.room); it != mine_.end()) {
                     it->second.erase(op.user);
                     if (it->second.empty()) mine_.erase(it);
                 }
             }
-            for (const auto& op : ops) apply_presence(c, op);
+            for (const auto& op : ops)
+                if (!op.typing) apply_presence(c, op);
+            if (!typing.empty()) c.pipeline(typing);
             if (std::chrono::steady_clock::now() >= next_refresh) {
                 next_refresh = std::chrono::steady_clock::now() + period;
                 refresh_presence(c);

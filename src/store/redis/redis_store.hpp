@@ -29,7 +29,7 @@ struct RedisOptions {
 //   ssechat:rooms            HASH   room -> last id
 //   ssechat:room-names       ZSET   every room name, score 0, for paging by name
 //   ssechat:room:<room>      STREAM the room's events without texts, entry id "<id>-0"
-//   ssechat:log              STREAM every event and presence change, for the feed
+//   ssechat:log              STREAM every event, presence and typing change, for the feed
 //   ssechat:msg:, ssechat:edit:, ssechat:mids:, ssechat:react:  see publish.lua
 //   ssechat:schema           STRING "2" once data from before edits is indexed
 //   ssechat:idem:<room>\x1f<user>\x1f<key>  STRING "<id>\x1f<ts>\x1f<hash>", expires with the key
@@ -62,6 +62,7 @@ class RedisStore final : public Store, public Cluster {
                  std::vector<Published>& out) override;
     void follow(FeedHandlers handlers) override;
     void presence(const std::string& room, const std::string& user, bool joined) override;
+    void typing(const std::string& room, const std::string& user, bool on) override;
     std::vector<std::string> online(const std::string& room) override;
     std::vector<size_t> online_counts(const std::vector<std::string>& rooms) override;
     void stop() override;
@@ -84,6 +85,7 @@ class RedisStore final : public Store, public Cluster {
     struct PresenceOp {
         std::string room, user;
         bool joined;
+        bool typing = false;  // a typing change (joined: typing or not), not presence
     };
 
     void fill_texts(Lease& c, const std::string& room, std::vector<model::Event>& out);
