@@ -18,6 +18,8 @@
     msgs: new Map(),        // id -> { m: the message's current state, li }
     moderator: false, moderators: [],
     replyTo: 0, editing: 0,  // the composer's mode: answering or editing a message
+    typists: new Map(),      // user -> timer that forgets them if their "stopped" is lost
+    typingSaid: 0,           // when this page last said it is typing; 0: it said it stopped
   };
   const isModerator = () => (st.auth === "anonymous" ? st.moderators.includes(st.user) : st.moderator);
 
@@ -540,6 +542,8 @@
     try { data = JSON.parse(msg.data); } catch { return; }
     if (msg.type === "message") {
       if (data.room === st.room) addMessage(data, true);
+    } else if (msg.type === "typing") {
+      if (data.room === st.room && data.user_id !== st.user) typist(data.user_id, data.typing);
     } else if (msg.type === "edit" || msg.type === "delete" || msg.type === "reaction") {
       if (data.room === st.room) applyChange(msg.type, data);
     } else if (msg.type === "presence") {
@@ -579,10 +583,36 @@
         es = new EventSource(url);
         es.onopen = () => onEvent({ type: "state", state: "connected" });
         es.onerror = () => onEvent({ type: "state", state: es.readyState === 2 ? "offline" : "reconnecting" });
-        for (const t of ["message", "edit", "delete", "reaction", "presence", "reset"]) es.addEventListener(t, (ev) => onEvent({ type: t, data: ev.data }));
+        for (const t of ["message", "edit", "delete", "reaction", "typing", "presence", "reset"]) es.addEventListener(t, (ev) => onEvent({ type: t, data: ev.data }));
       },
       close() { if (es) es.close(); },
     };
+  }
+
+  // ---- typing -----------------------------------------------------------------------------
+  // Who else is typing here, under the messages. The server says when someone stops, or
+  // their typing lapses; the page forgets them after 8 s anyway, in case that is lost.
+  function typist(user, on) {
+    clearTimeout(st.typists.get(user));
+    if (on) st.typists.set(user, setTimeout(() => typist(user, false), 8000));
+    else st.typists.delete(user);
+    const names = [...st.typists.keys()].sort();
+    $("typing").textContent = names.length === 0 ? ""
+      : names.length === 1 ? `${names[0]} is typing…`
+      : names.length === 2 ? `${names[0]} and ${names[1]} are typing…`
+      : "Several people are typing…";
+  }
+  // Says "typing" at most every 3 s while the box has text (the server lets it lapse after
+  // 6 s), and "stopped" once when it empties or the message goes.
+  function sayTyping(on) {
+    const now = Date.now();
+    if (on ? now - st.typingSaid < 3000 : !st.typingSaid) return;
+    st.typingSaid = on ? now : 0;
+    const q = userQuery();
+    fetch(`${roomPath(st.room)}/typing${q ? "?" + q : ""}`, {
+      method: "POST", headers: authHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ typing: on }),
+    }).catch(() => {});
   }
 
   // Joining a room reads who is online, and so does the stream's (re)connect, which on a
@@ -605,6 +635,10 @@
     st.room = room;
     st.ids = new Set();
     st.msgs = new Map();
+    for (const t of st.typists.values()) clearTimeout(t);
+    st.typists = new Map();
+    $("typing").textContent = "";
+    if (st.typingSaid) sayTyping(false);
     cancelMode();
     st.oldest = null;
     st.hasMore = true;
@@ -684,6 +718,7 @@
     if (!text) return;
     ta.value = "";
     autosize();
+    sayTyping(false);
     if (st.editing) {
       const id = st.editing;
       cancelMode();
@@ -792,7 +827,10 @@
     document.addEventListener("click", (e) => {
       if ($("picker") && !e.target.closest("#picker, .act.react")) closePicker();
     });
-    $("text").addEventListener("input", autosize);
+    $("text").addEventListener("input", () => {
+      autosize();
+      if (!st.editing) sayTyping($("text").value.trim() !== "");
+    });
     $("log").addEventListener("scroll", () => {
       if ($("log").scrollTop < 60) loadOlder();
       if (atBottom()) $("new-marker").hidden = true;

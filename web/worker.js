@@ -32,7 +32,7 @@ function subscribe(port, room, user, token, anonymous) {
     const setState = (state) => { s.state = state; broadcast(s, { type: "state", state }); };
     s.es.onopen = () => setState("connected");
     s.es.onerror = () => setState(s.es.readyState === EventSource.CLOSED ? "offline" : "reconnecting");
-    for (const type of ["message", "edit", "delete", "reaction", "presence", "reset"])
+    for (const type of ["message", "edit", "delete", "reaction", "typing", "presence", "reset"])
       s.es.addEventListener(type, (ev) => broadcast(s, { type, data: ev.data }));
     streams.set(key, s);
   }

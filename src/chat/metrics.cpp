@@ -1,6 +1,8 @@
 // Prometheus text rendering of the process metrics.
 #include "chat/metrics.hpp"
 
+#include <iterator>
+
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,7 +16,8 @@
 namespace ssechat {
 
 const char* route_name(Route r) {
-    static constexpr const char* names[kRouteCount] = {
+    // Unsized, so that a route added to the enum but not here fails to compile.
+    static constexpr const char* names[] = {
         "/{page}",
         "/healthz",
         "/metrics",
@@ -26,10 +29,12 @@ const char* route_name(Route r) {
         "/rooms/{room}/presence",
         "/rooms/{room}/messages/{id}",
         "/rooms/{room}/messages/{id}/reactions/{emoji}",
+        "/rooms/{room}/typing",
         "/me",
         "OPTIONS",
         "unmatched",
         "unparsed"};
+    static_assert(std::size(names) == kRouteCount, "a route without a name");
     return r < kRouteCount ? names[r] : "unmatched";
 }
 

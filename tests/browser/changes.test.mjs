@@ -1,5 +1,5 @@
 // Browser tests of messages that change: two users in two browser contexts edit, delete,
-// react and reply, and a moderator deletes someone else's message.
+// react and reply, and a moderator deletes someone else's message; and who is typing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -149,4 +149,16 @@ test("a moderator sees delete on everyone's messages; others only on their own",
   await alice.waitForSelector("#messages li.msg.deleted");
   await a.close();
   await m.close();
+});
+
+test("who is typing shows under the messages, and goes when they send", async () => {
+  const { alice, bob, close } = await pair("typing");
+  await alice.type("#text", "hello th");
+  await bob.waitForFunction(() => document.getElementById("typing").textContent === "alice is typing…");
+  assert.equal(await alice.textContent("#typing"), "", "one's own typing is not shown");
+  await alice.type("#text", "ere");
+  await alice.press("#text", "Enter");
+  await waitForText(bob, "hello there");
+  await bob.waitForFunction(() => document.getElementById("typing").textContent === "", null, { timeout: 6000 });
+  await close();
 });
