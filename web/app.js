@@ -732,6 +732,7 @@
     li.dataset.text = text;
     if (reply) li.dataset.reply = String(reply);
     $("messages").append(li);
+    regroup(li);  // a pending message continues its author's group at once
     scrollToBottom();
     send(text, li);
   }

@@ -138,7 +138,9 @@ test("notices keep time order; messages group by author; bubbles for everyone", 
   await say(bob, "b1");
   await waitForText(alice, "b1");
   for (const t of ["a1", "a2", "a3"]) await say(alice, t);
-  await waitForText(alice, "a3");
+  // Stored, not only shown as pending.
+  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.msg:not(.pending)")]
+    .some((e) => e.querySelector(".text")?.textContent === "a3"));
   const rows = await alice.$$eval("#messages li", (els) => els.map((e) =>
     (e.classList.contains("notice") ? "notice:" : "msg:") + (e.querySelector(".text")?.textContent ?? e.textContent) +
     (e.classList.contains("cont") ? "+" : "")));
