@@ -1,13 +1,11 @@
 // The hub: what the HTTP layer talks to. It owns the room registry, the writer and the cluster
 // feed, decides presence policy, and fans every delivery out to the shards.
 #pragma once
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "chat/feed.hpp"

@@ -96,6 +96,7 @@ void Writer::settle_keys(std::vector<Pending>& batch, int64_t now) {
             bool same = f.stored_hash.empty() ? batch[f.index].msg.text == m.text
                                               : f.stored_hash == model::text_hash(m.text);
             batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
+            batch[i].first = f.index;
             continue;
         }
         First f{i, {}};
@@ -253,16 +254,12 @@ void Writer::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
 }
 
 void Writer::resolve_duplicates(std::vector<Pending>& batch) {
-    // A publish that repeated a key earlier in the same batch now gets its original's id
-    // and ts (the original was stored, or itself replayed, just before), or, when the
-    // original was refused (a bad reply_to), the same refusal.
-    std::unordered_map<std::string, const Pending*> first;
+    // A publish that repeated a key earlier in the same batch (settle_keys) now gets its
+    // original's id and ts (the original was stored, or itself replayed, just before), or,
+    // when the original was refused (a bad reply_to), the same refusal.
     for (auto& p : batch) {
-        if (p.msg.key.empty() || p.msg.kind != Kind::Message) continue;
-        std::string k = p.msg.room + '\x1f' + p.msg.user_id + '\x1f' + p.msg.key;
-        auto [it, fresh] = first.try_emplace(std::move(k), &p);
-        if (fresh) continue;
-        const Pending& orig = *it->second;
+        if (p.first == kNone) continue;
+        const Pending& orig = batch[p.first];
         if (orig.outcome == PublishOutcome::BadReply) {
             p.outcome = PublishOutcome::BadReply;
             continue;

@@ -65,7 +65,9 @@ class Writer {
         std::chrono::steady_clock::time_point since;  // for the publish latency histogram
         PublishOutcome outcome = PublishOutcome::Ok;  // decided by the commit
         Event state = {};                             // a change's answer: the message after it
+        size_t first = kNone;  // an earlier publish of the batch with the same key, if any
     };
+    static constexpr size_t kNone = SIZE_MAX;
     // Checks each event of the batch in order against the state of its message (the store's,
     // then the batch's own changes before it), applies what passes to that state, and gives
     // ids. Returns the events to store. Throws StoreError.
