@@ -635,6 +635,7 @@
     st.room = room;
     st.ids = new Set();
     st.msgs = new Map();
+    st.presence = null;  // who is online is read afresh for every join (a rename is one too)
     for (const t of st.typists.values()) clearTimeout(t);
     st.typists = new Map();
     $("typing").textContent = "";
