@@ -80,6 +80,8 @@ void Shard::flush() {
     run_ = pos_ = 0;
     view_phase_ = false;
     flushing_ = true;
+    // User streams first, in one go: each gets one write for all its rooms.
+    flush_users();
     continue_flush();
 }
 

@@ -17,7 +17,9 @@ Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
       store_(store),
       cluster_(store.cluster()),
       registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }),
-      writer_(cfg, store, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }),
+      writer_(
+          cfg, store, seq_, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); },
+          [this](const store::MemberOp& op, const std::shared_ptr<Room>& r) { notify(op, r); }),
       feed_(cfg, store, registry_, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {
 }
 
@@ -102,6 +104,7 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
 void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                    int online) {
     boost::json::object o;
+    o["room"] = room->name();
     o["user_id"] = user;
     o["state"] = joined ? "join" : "leave";
     o["online"] = online;
@@ -138,6 +141,7 @@ void Hub::sweep_typing() {
     int64_t now = now_ms();
     for (const auto& r : rooms) {
         for (const auto& [user, on] : r->typing_due(now)) send_typing(r, user, on);
+        for (const auto& [user, id] : r->receipts_due(now)) send_receipt(r, user, id);
         if (!r->anyone_typing()) {
             // A typing() between the check and the erase re-inserts after it: it takes the
             // lock after this erase, or its insert came first and the room is not idle.
@@ -167,7 +171,82 @@ void Hub::announce_typing(const std::shared_ptr<Room>& room, const std::string& 
     fan_out(std::move(d));
 }
 
+void Hub::member(store::MemberOp op, std::shared_ptr<Room> room, Writer::MemberDone done) {
+    writer_.member(std::move(op), std::move(room), std::move(done));
+}
+
+void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
+    // Writer thread, under the sequence lock: posted to each loop in order with deliveries.
+    using Op = store::MemberOp::Op;
+    boost::json::object o;
+    o["room"] = op.room;
+    if (op.op == Op::Read) {
+        o["id"] = op.read;
+        auto ev = std::make_shared<const std::string>(
+            sse::encode(model::kind_name(Kind::Read), "", boost::json::serialize(o)));
+        for (Shard* s : shards_)
+            boost::asio::post(s->ioc(), [s, ev, user = op.user] { s->to_user(user, ev); });
+        {
+            std::lock_guard lk(typing_mu_);
+            typing_rooms_.insert(room);
+        }
+        if (auto id = room->receipt(op.user, op.read, now_ms())) send_receipt(room, op.user, *id);
+        return;
+    }
+    bool joined = op.op == Op::Join;
+    if (joined) {
+        o["read"] = op.read;
+        o["last_id"] = op.id;
+    }
+    auto ev = std::make_shared<const std::string>(sse::encode(
+        model::kind_name(joined ? Kind::Joined : Kind::Left), "", boost::json::serialize(o)));
+    for (Shard* s : shards_)
+        boost::asio::post(s->ioc(), [s, ev, room, joined, user = op.user] {
+            s->membership(user, room, joined, ev);
+        });
+}
+
+void Hub::send_receipt(const std::shared_ptr<Room>& room, const std::string& user, uint64_t id) {
+    auto d = std::make_shared<Delivery>();
+    d->room = room;
+    d->events.push_back(std::make_shared<const std::string>(sse::encode(
+        model::kind_name(Kind::Receipt), "", model::receipt_json(room->name(), user, id))));
+    d->ids.push_back(0);
+    d->unstored = Kind::Receipt;
+    d->skip_user = user;  // their own streams hear of it as `read`
+    fan_out(std::move(d));
+}
+
+model::Summary Hub::summary(const std::string& user, const std::string& room, uint64_t read) {
+    model::Summary s;
+    s.name = room;
+    auto r = find(room);
+    s.last_id = r ? r->delivered() : store_.last_id(room);
+    s.read = read;
+    auto u = store_.unread(room, user, read, model::kMaxCount);
+    s.unread = u.unread;
+    s.unread_more = u.unread_more;
+    s.mentions = u.mentions;
+    s.mentions_more = u.mentions_more;
+    s.online = online_counts({room}).front();
+    return s;
+}
+
+std::vector<model::Summary> Hub::summaries(const std::string& user,
+                                           const std::vector<store::Membership>& joined) {
+    std::vector<model::Summary> out;
+    out.reserve(joined.size());
+    std::vector<std::string> names;
+    for (const auto& m : joined) {
+        out.push_back(summary(user, m.room, m.read));
+        names.push_back(m.room);
+    }
+    return out;
+}
+
 void Hub::start() {
+    seq_.epoch = store_.epoch();
+    seq_.pos = cluster_ ? 0 : store_.last_pos();
     writer_.start();
     if (!cluster_) return;
     cluster_->follow({[this](store::FeedBatch& b) {

@@ -70,6 +70,17 @@ class Hub {
     // Sends the typing states that came due (lapsed, or held back by the throttle).
     void sweep_typing();
 
+    // Membership changes (join, leave, read marker) through the writer, answered by `done` on
+    // the writer thread. Applied ones reach the user's streams on every loop, in order with
+    // the deliveries; a moved marker also goes to the room as a receipt (one per user per
+    // second, the latest winning).
+    void member(store::MemberOp op, std::shared_ptr<Room> room, Writer::MemberDone done);
+    // A joined room as GET /me/rooms shows it. Throws StoreError.
+    model::Summary summary(const std::string& user, const std::string& room, uint64_t read);
+    std::vector<model::Summary> summaries(const std::string& user,
+                                          const std::vector<store::Membership>& joined);
+    Sequence& sequence() { return seq_; }
+
     // Publishes waiting for the store.
     size_t pending() { return writer_.pending(); }
 
@@ -86,6 +97,8 @@ class Hub {
     // Sends a typing event to this node's streams of the room, or to the cluster.
     void send_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
     void announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
+    void notify(const store::MemberOp& op, const std::shared_ptr<Room>& room);
+    void send_receipt(const std::shared_ptr<Room>& room, const std::string& user, uint64_t id);
 
     const Config& cfg_;
     ViewFactory views_;
@@ -94,7 +107,8 @@ class Hub {
     std::vector<Shard*> shards_;
 
     std::mutex typing_mu_;
-    std::set<std::shared_ptr<Room>> typing_rooms_;  // rooms with typing state to sweep
+    std::set<std::shared_ptr<Room>> typing_rooms_;  // rooms with typing or receipts to sweep
+    Sequence seq_;
     Registry registry_;
     Writer writer_;
     Feed feed_;

@@ -1,8 +1,6 @@
 // Prometheus text rendering of the process metrics.
 #include "chat/metrics.hpp"
 
-#include <iterator>
-
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -10,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "util/build_info.hpp"
 
@@ -17,23 +16,27 @@ namespace ssechat {
 
 const char* route_name(Route r) {
     // Unsized, so that a route added to the enum but not here fails to compile.
-    static constexpr const char* names[] = {
-        "/{page}",
-        "/healthz",
-        "/metrics",
-        "/messages",
-        "/message",
-        "/rooms",
-        "/rooms/{room}/events",
-        "/rooms/{room}/messages",
-        "/rooms/{room}/presence",
-        "/rooms/{room}/messages/{id}",
-        "/rooms/{room}/messages/{id}/reactions/{emoji}",
-        "/rooms/{room}/typing",
-        "/me",
-        "OPTIONS",
-        "unmatched",
-        "unparsed"};
+    static constexpr const char* names[] = {"/{page}",
+                                            "/healthz",
+                                            "/metrics",
+                                            "/messages",
+                                            "/message",
+                                            "/rooms",
+                                            "/rooms/{room}/events",
+                                            "/rooms/{room}/messages",
+                                            "/rooms/{room}/presence",
+                                            "/rooms/{room}/messages/{id}",
+                                            "/rooms/{room}/messages/{id}/reactions/{emoji}",
+                                            "/rooms/{room}/typing",
+                                            "/me",
+                                            "/me/rooms",
+                                            "/me/rooms/{room}",
+                                            "/me/rooms/{room}/read",
+                                            "/me/events",
+                                            "/rooms/{room}/receipts",
+                                            "OPTIONS",
+                                            "unmatched",
+                                            "unparsed"};
     static_assert(std::size(names) == kRouteCount, "a route without a name");
     return r < kRouteCount ? names[r] : "unmatched";
 }

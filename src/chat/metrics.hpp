@@ -38,6 +38,11 @@ enum Route : uint8_t {
     kRouteRoomReaction,  // one user's emoji on a message: PUT, DELETE
     kRouteRoomTyping,
     kRouteMe,            // GET /me
+    kRouteMeRooms,       // GET /me/rooms
+    kRouteMeRoom,        // PUT, DELETE /me/rooms/{room}
+    kRouteMeRead,        // PUT /me/rooms/{room}/read
+    kRouteMeEvents,      // GET /me/events
+    kRouteRoomReceipts,  // GET /rooms/{room}/receipts
     kRoutePreflight,     // OPTIONS
     kRouteUnmatched,     // 404, and requests refused before routing
     kRouteUnparsed,      // refused by the HTTP layer (framing, limits)

@@ -14,9 +14,24 @@ Room::Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr
       assigned_(last_id),
       delivered_(last_id) {}
 
-Entry Room::make_entry(const Event& e) {
-    return {e.id, e.kind, e.target,
-            std::make_shared<const std::string>(model::sse_event(e, model::event_json(e)))};
+Entry Room::make_entry(const Event& e, const std::string* epoch) {
+    std::string json = model::event_json(e);
+    Entry out{e.id,
+              e.kind,
+              e.target,
+              e.pos,
+              std::make_shared<const std::string>(model::sse_event(e, json)),
+              nullptr};
+    if (epoch && e.pos)
+        out.user_event = std::make_shared<const std::string>(
+            sse::encode(model::kind_name(e.kind), model::cursor(*epoch, e.pos), json));
+    return out;
+}
+
+sse::Buffer user_form(const Entry& e, std::string_view epoch) {
+    if (e.user_event) return e.user_event;
+    return std::make_shared<const std::string>(
+        sse::replace_id(*e.event, model::cursor(epoch, e.pos)));
 }
 
 namespace {
@@ -56,8 +71,10 @@ void Room::cache_push(Entry e) {
 void Room::erase_cached(uint64_t target) {
     for (auto& e : cache_)
         if ((e.kind == Kind::Message && e.id == target) ||
-            (e.kind == Kind::Edit && e.target == target))
+            (e.kind == Kind::Edit && e.target == target)) {
             e.event = without_text(e);
+            e.user_event = nullptr;  // made again from the erased event when needed
+        }
 }
 
 void Room::warm(const std::vector<Event>& recent, const std::vector<Event>& view_tail) {
@@ -68,23 +85,29 @@ void Room::warm(const std::vector<Event>& recent, const std::vector<Event>& view
     if (!recent.empty() && recent.back().id > delivered_) delivered_ = assigned_ = recent.back().id;
 }
 
-std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, bool gap) {
+std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, bool gap,
+                                       const std::string* epoch) {
     auto d = std::make_shared<Delivery>();
     d->room = shared_from_this();
+    d->gap = gap;
     if (gap && !events.empty()) {
         // Same id as the first event: a stream past it skips both, one before gets both.
         uint64_t first = events.front()->id;
         d->events.push_back(
             std::make_shared<const std::string>(sse::encode("reset", "", std::to_string(first))));
         d->ids.push_back(first);
+        d->pos.push_back(0);
+        d->user_events.push_back(nullptr);
     }
     // Encoding happens outside the lock; only the cache update is inside it.
     std::vector<Entry> entries;
     entries.reserve(events.size());
     for (const Event* e : events) {
-        entries.push_back(make_entry(*e));
+        entries.push_back(make_entry(*e, epoch));
         d->events.push_back(entries.back().event);
+        d->user_events.push_back(entries.back().user_event);
         d->ids.push_back(e->id);
+        d->pos.push_back(e->pos);
     }
     std::lock_guard lk(mu_);
     if (gap) {
@@ -124,6 +147,17 @@ Snapshot Room::since(uint64_t after) {
     auto it = std::upper_bound(cache_.begin(), cache_.end(), after,
                                [](uint64_t v, const Entry& e) { return v < e.id; });
     s.entries.assign(it, cache_.end());
+    return s;
+}
+
+Snapshot Room::since_pos(uint64_t pos) {
+    std::lock_guard lk(mu_);
+    Snapshot s = base_locked();
+    // Positions increase with ids within a room (events from before positions have 0).
+    auto it = std::upper_bound(cache_.begin(), cache_.end(), pos,
+                               [](uint64_t v, const Entry& e) { return v < e.pos; });
+    s.entries.assign(it, cache_.end());
+    s.covered = delivered_ == 0 || s.cache_first == 1 || it != cache_.begin();
     return s;
 }
 
@@ -212,7 +246,40 @@ std::vector<std::pair<std::string, bool>> Room::typing_due(int64_t now) {
 
 bool Room::anyone_typing() {
     std::lock_guard lk(mu_);
-    return !typing_.empty();
+    return !typing_.empty() || !receipts_.empty();
+}
+
+namespace {
+constexpr int64_t kReceiptGapMs = 1000;  // at most one receipt per user per this
+}  // namespace
+
+std::optional<uint64_t> Room::receipt(const std::string& user, uint64_t id, int64_t now) {
+    std::lock_guard lk(mu_);
+    auto& r = receipts_[user];
+    r.want = std::max(r.want, id);
+    if (r.want == r.sent || now < r.next_ok) return std::nullopt;
+    r.sent = r.want;
+    r.next_ok = now + kReceiptGapMs;
+    return r.sent;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Room::receipts_due(int64_t now) {
+    std::lock_guard lk(mu_);
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (auto it = receipts_.begin(); it != receipts_.end();) {
+        auto& r = it->second;
+        if (r.want != r.sent && now >= r.next_ok) {
+            r.sent = r.want;
+            r.next_ok = now + kReceiptGapMs;
+            out.emplace_back(it->first, r.sent);
+        }
+        // Nothing held and the gap over: forgotten (the next receipt goes out at once).
+        if (r.want == r.sent && now >= r.next_ok)
+            it = receipts_.erase(it);
+        else
+            ++it;
+    }
+    return out;
 }
 
 void Room::close_view() {

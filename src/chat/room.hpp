@@ -21,23 +21,33 @@ using model::Kind;
 struct Entry {
     uint64_t id = 0;
     Kind kind = Kind::Message;
-    uint64_t target = 0;  // Edit: the message it changed (a delete erases its text here too)
-    sse::Buffer event;    // "id/event/data" SSE event
+    uint64_t target = 0;     // Edit: the message it changed (a delete erases its text here too)
+    uint64_t pos = 0;        // its position (Event::pos): user streams order and resume by it
+    sse::Buffer event;       // "id/event/data" SSE event, for room streams
+    sse::Buffer user_event;  // the same with the user-stream cursor as its id; null until a
+                             // user stream needs it (user_form)
 };
+
+// The event as user streams carry it: its id is the cursor of its position.
+sse::Buffer user_form(const Entry& e, std::string_view epoch);
 
 class Room;
 
 // What one commit, or one event that is not stored (presence), hands to every shard.
 struct Delivery {
     std::shared_ptr<Room> room;
-    std::vector<sse::Buffer> events;   // in order
-    std::vector<uint64_t> ids;         // their ids, ascending; 0 for an event that is not stored
-    sse::Buffer view;                  // the room's view after them, if they changed it and a
-                                       // view stream exists
-    std::vector<std::string> authors;  // distinct users who changed the view
-    bool quiet_to_authors = false;     // the view is not sent back to them (View)
-    Kind unstored = Kind::Presence;    // the kind of its events with id 0
-    std::string skip_user;             // whose streams do not get its events with id 0
+    std::vector<sse::Buffer> events;  // in order
+    std::vector<uint64_t> ids;        // their ids, ascending; 0 for an event that is not stored
+    std::vector<uint64_t> pos;        // their positions (0 for events that are not stored)
+    std::vector<sse::Buffer> user_events;  // stored events as user streams carry them (null
+                                           // when no user stream was open at the commit)
+    bool gap = false;                      // ids before the first were skipped (a cluster gap)
+    sse::Buffer view;                      // the room's view after them, if they changed it and a
+                                           // view stream exists
+    std::vector<std::string> authors;      // distinct users who changed the view
+    bool quiet_to_authors = false;         // the view is not sent back to them (View)
+    Kind unstored = Kind::Presence;        // the kind of its events with id 0
+    std::string skip_user;                 // whose streams do not get its events with id 0
     uint64_t last_id() const { return ids.empty() ? 0 : ids.back(); }
 };
 
@@ -49,6 +59,7 @@ struct Snapshot {
     sse::Buffer view;            // the view's rendering, for view streams
     bool messages_only = true;   // the cache holds no edit, delete or reaction: its messages
                                  // are in their current state
+    bool covered = true;         // since_pos(): the cache holds every event after that position
 };
 
 class Room : public std::enable_shared_from_this<Room> {
@@ -72,10 +83,15 @@ class Room : public std::enable_shared_from_this<Room> {
     // fan out. A delete also erases the text of its message and of its edits from the cache. With
     // `gap`, ids before the first were skipped: the delivery starts with a reset naming the first
     // id, and the cache restarts there, so a resume into the gap reads the store instead.
-    std::shared_ptr<Delivery> commit(const std::vector<const Event*>& events, bool gap = false);
+    // With `epoch`, each event is also encoded for user streams (Delivery::user_events).
+    std::shared_ptr<Delivery> commit(const std::vector<const Event*>& events, bool gap = false,
+                                     const std::string* epoch = nullptr);
 
     // Cached entries with id > after (all of them if after precedes the cache).
     Snapshot since(uint64_t after);
+    // Cached entries with a position after `pos`; `covered` says whether they are all of
+    // the room's events after it.
+    Snapshot since_pos(uint64_t pos);
     // The newest k cached entries.
     Snapshot last(size_t k);
     // Registers a stream of the room's view and returns its first event, the rendering;
@@ -99,21 +115,27 @@ class Room : public std::enable_shared_from_this<Room> {
     std::vector<std::pair<std::string, bool>> typing_due(int64_t now);
     bool anyone_typing();
 
+    // Read receipts: `user`'s marker moved to `id` at `now` (ms). Returns the id to announce
+    // now, if any: at most one per user per second, the latest marker winning; a held one is
+    // returned by receipts_due() when its second is up.
+    std::optional<uint64_t> receipt(const std::string& user, uint64_t id, int64_t now);
+    std::vector<std::pair<std::string, uint64_t>> receipts_due(int64_t now);
+
   private:
-    static Entry make_entry(const Event& e);
+    static Entry make_entry(const Event& e, const std::string* epoch = nullptr);
     void cache_push(Entry e);
     void erase_cached(uint64_t target);
     Snapshot base_locked() const;
 
     const std::string name_;
     const size_t cache_cap_;
-    const std::unique_ptr<View> view_;   // guarded by mu_ like the rest
-    uint64_t assigned_;                  // writer thread only
-    std::mutex mu_;                      // guards everything below
-    uint64_t delivered_;                 // newest committed id in the cache
-    std::deque<Entry> cache_;            // newest cache_cap_ committed entries
-    size_t changes_ = 0;                 // entries in cache_ that are not messages
-    int view_streams_ = 0;               // open streams of the view, across shards
+    const std::unique_ptr<View> view_;  // guarded by mu_ like the rest
+    uint64_t assigned_;                 // writer thread only
+    std::mutex mu_;                     // guards everything below
+    uint64_t delivered_;                // newest committed id in the cache
+    std::deque<Entry> cache_;           // newest cache_cap_ committed entries
+    size_t changes_ = 0;                // entries in cache_ that are not messages
+    int view_streams_ = 0;              // open streams of the view, across shards
     struct Typing {
         bool want = false;    // what the user says now
         bool sent = false;    // what the others were last told
@@ -121,7 +143,13 @@ class Room : public std::enable_shared_from_this<Room> {
         int64_t next_ok = 0;  // the earliest time another event may go out
     };
     std::map<std::string, Typing> typing_;  // user -> state, while it matters
-    std::map<std::string, int> online_;  // user -> open streams in this room
+    struct Receipt {
+        uint64_t want = 0;    // the newest marker
+        uint64_t sent = 0;    // the last one announced
+        int64_t next_ok = 0;  // the earliest time another may go out
+    };
+    std::map<std::string, Receipt> receipts_;  // user -> receipt state, while one is held
+    std::map<std::string, int> online_;        // user -> open streams in this room
 };
 
 }  // namespace ssechat::chat

@@ -166,7 +166,7 @@ void Shard::remove(Subscriber* s) {
     list[s->slot] = list.back();
     list[s->slot]->slot = s->slot;
     list.pop_back();
-    if (it->second.native.empty() && it->second.viewers.empty()) subs_.erase(it);
+    if (it->second.empty()) subs_.erase(it);
 }
 
 void Shard::compact() {
@@ -176,7 +176,7 @@ void Shard::compact() {
             std::erase(*list, nullptr);
             for (size_t i = 0; i < list->size(); ++i) (*list)[i]->slot = i;
         }
-        if (it->second.native.empty() && it->second.viewers.empty())
+        if (it->second.empty())
             it = subs_.erase(it);
         else
             ++it;
@@ -202,6 +202,9 @@ void Shard::heartbeat() {
             for (Subscriber* s : *list)
                 if (s && s->last_write() <= idle_since) s->send(ping_);
     }
+    for (auto& [user, m] : members_)
+        for (UserStream* s : m->streams)
+            if (s->last_write() <= idle_since) s->send(ping_);
 }
 
 void Shard::close_all() {
@@ -212,8 +215,13 @@ void Shard::close_all() {
         for (auto* list : {&subs.native, &subs.viewers})
             for (Subscriber* s : *list)
                 if (s) keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
+    std::vector<std::shared_ptr<UserStream>> users;
+    for (auto& [user, m] : members_)
+        for (UserStream* s : m->streams)
+            users.push_back(std::static_pointer_cast<UserStream>(s->shared_from_this()));
     // close() removes each stream from subs_, so iterate the copy.
     for (auto& s : keep_) s->close();
+    for (auto& s : users) s->close();
     keep_.clear();
 }
 

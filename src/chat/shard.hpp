@@ -35,6 +35,35 @@ class Subscriber final : public sse::Stream {
     void on_overflow() override;
 };
 
+struct Member;
+
+// A user stream (GET /me/events): every room the user is in, on one stream. It holds nothing
+// per room: the rooms are in the user's Member, which the per-room indexes point at.
+class UserStream final : public sse::Stream {
+  public:
+    UserStream(boost::asio::ip::tcp::socket sock, size_t limit, Shard& shard, std::string user);
+
+    Shard& shard;
+    const std::string user;
+    uint64_t last_pos = 0;     // newest position given; deliveries at or before it are skipped
+    Member* member = nullptr;  // set while registered with the shard
+    size_t slot = 0;           // index in member->streams
+    bool counted = false;      // counted in Sequence::user_streams
+    std::vector<std::shared_ptr<void>> tickets;
+
+  private:
+    void on_closed() override;
+    void on_overflow() override;
+};
+
+// One user's rooms on one shard, shared by all their user streams there. Each room's index
+// on the shard points here; `rooms` holds each room and this member's slot in its index.
+struct Member {
+    std::string user;
+    std::vector<std::pair<std::shared_ptr<Room>, size_t>> rooms;
+    std::vector<UserStream*> streams;
+};
+
 // How a new stream wants to start.
 struct StreamStart {
     bool view = false;              // a stream of the room's view (the room must have one)
@@ -66,21 +95,41 @@ class Shard {
 
     void remove(Subscriber* s);
 
+    // Takes over a socket whose request asked for the user stream of `user`; `cursor`: its
+    // Last-Event-ID, if any. Runs on this shard's loop.
+    void subscribe_user(boost::asio::ip::tcp::socket sock, std::string user,
+                        std::optional<std::string> cursor, sse::Buffer head,
+                        std::vector<std::shared_ptr<void>> tickets);
+    void remove(UserStream* s);
+    // `user` joined or left `room` (posted by the hub in commit order): their user streams
+    // here add or drop it, and get `event`.
+    void membership(const std::string& user, const std::shared_ptr<Room>& room, bool joined,
+                    const sse::Buffer& event);
+    // An event for `user`'s user streams here only (read markers).
+    void to_user(const std::string& user, const sse::Buffer& event);
+
   private:
     struct Subs {
         std::vector<Subscriber*> native;  // null: removed during a flush, compacted after it
         std::vector<Subscriber*> viewers;
+        std::vector<Member*> users;  // users with a user stream here who are in the room
+        bool empty() const { return native.empty() && viewers.empty() && users.empty(); }
     };
+    // Puts a member in a room's index (and the room in the member), or takes it out.
+    void index(Member* m, std::shared_ptr<Room> room);
+    void unindex(Member* m, size_t i);
+    // The user streams' share of a finished flush, in commit order per stream.
+    void flush_users();
     // What one flush sends to one room: its deliveries in order, flattened into one list.
     struct Run {
         const Room* room = nullptr;
         std::vector<sse::Buffer> events;
-        std::vector<uint64_t> ids;         // 0 for an event that is not stored (presence, typing)
+        std::vector<uint64_t> ids;          // 0 for an event that is not stored (presence, typing)
         std::vector<const Delivery*> from;  // the delivery of each event (held by held_)
-        uint64_t last = 0;                 // the newest stored id in the run, 0 if none
-        bool ephemeral = false;            // some event is not stored: streams filter per event
-        sse::Buffer view;                  // the newest rendering of the view in the run
-        std::vector<std::string> authors;  // distinct users who changed the view in the run
+        uint64_t last = 0;                  // the newest stored id in the run, 0 if none
+        bool ephemeral = false;             // some event is not stored: streams filter per event
+        sse::Buffer view;                   // the newest rendering of the view in the run
+        std::vector<std::string> authors;   // distinct users who changed the view in the run
         bool quiet_to_authors = false;
     };
     // A native stream's replay after the retry hint: a reset when the asked-for id is unknown,
@@ -104,14 +153,16 @@ class Shard {
     sse::Buffer head_;                               // the response head, shared
     sse::Buffer retry_;                              // "retry:" line, shared
     std::vector<std::shared_ptr<Subscriber>> keep_;  // reused scratch for close_all
+    std::unordered_map<std::string, std::unique_ptr<Member>> members_;  // by user
+    std::vector<std::pair<UserStream*, const Delivery*>> gather_;       // flush_users scratch
 
     // Fan-out state. Deliveries wait in pending_ until a flush; a flush walks the streams in
     // slices and yields between them, so requests and acknowledgements are served while a
     // large room is written to, and commits arriving meanwhile gather for the next flush.
     std::vector<std::shared_ptr<const Delivery>> pending_;
     std::vector<std::shared_ptr<const Delivery>> held_;  // what runs_ came from, while it flushes
-    bool flush_scheduled_ = false;  // a flush is posted or its timer armed
-    bool flushing_ = false;         // a flush is part way through runs_
+    bool flush_scheduled_ = false;                       // a flush is posted or its timer armed
+    bool flushing_ = false;                              // a flush is part way through runs_
     std::vector<Run> runs_;
     std::vector<sse::Buffer> scratch_;  // one stream's share of a run with unstored events
     size_t run_ = 0, pos_ = 0;          // the flush cursor: run, and stream within its list

@@ -22,14 +22,21 @@ int64_t now_ms() {
 }
 }  // namespace
 
-Writer::Writer(const Config& cfg, store::Store& store, FanOut fan_out)
-    : cfg_(cfg), store_(store), cluster_(store.cluster()), fan_out_(std::move(fan_out)) {}
+Writer::Writer(const Config& cfg, store::Store& store, Sequence& seq, FanOut fan_out,
+               MemberNotify notify)
+    : cfg_(cfg),
+      store_(store),
+      cluster_(store.cluster()),
+      seq_(seq),
+      fan_out_(std::move(fan_out)),
+      notify_(std::move(notify)) {}
 
 Writer::~Writer() {
     stop();
 }
 
 void Writer::start() {
+    pos_ = seq_.pos;
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -57,13 +64,27 @@ void Writer::publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done 
     p.done(PublishOutcome::Overloaded, p.msg);
 }
 
+void Writer::member(store::MemberOp op, std::shared_ptr<Room> room, MemberDone done) {
+    {
+        std::lock_guard lk(q_mu_);
+        if (!stopping_ && members_.size() < cfg_.max_pending) {
+            members_.push_back({std::move(op), std::move(room), std::move(done)});
+            q_cv_.notify_one();
+            return;
+        }
+    }
+    done(false, op);
+}
+
 void Writer::loop() {
     std::vector<Pending> batch;
+    std::vector<MemberJob> jobs;
     while (true) {
         {
             std::unique_lock lk(q_mu_);
-            q_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping, and everything is committed
+            q_cv_.wait(lk, [&] { return stopping_ || !queue_.empty() || !members_.empty(); });
+            if (queue_.empty() && members_.empty()) return;  // stopping, all committed
+            jobs.swap(members_);
             if (queue_.size() <= kMaxBatch) {
                 batch.swap(queue_);
             } else {
@@ -72,9 +93,37 @@ void Writer::loop() {
                 queue_.erase(queue_.begin(), mid);
             }
         }
-        commit(batch);
+        if (!batch.empty()) commit(batch);
         batch.clear();
+        // After the events taken with them: a join's position covers those commits.
+        if (!jobs.empty()) commit_members(jobs);
+        jobs.clear();
     }
+}
+
+void Writer::commit_members(std::vector<MemberJob>& jobs) {
+    std::vector<store::MemberOp> ops;
+    ops.reserve(jobs.size());
+    for (auto& j : jobs) {
+        if (j.op.op == store::MemberOp::Op::Join) {
+            j.op.id = j.room->delivered();
+            j.op.pos = pos_;
+        }
+        ops.push_back(j.op);
+    }
+    try {
+        store_.members(ops);
+    } catch (const store::StoreError& e) {
+        log::error(std::string("store commit failed: ") + e.what());
+        for (auto& j : jobs) j.done(false, j.op);
+        return;
+    }
+    {
+        std::lock_guard lk(seq_.mu);
+        for (size_t i = 0; i < jobs.size(); ++i)
+            if (ops[i].result == store::MemberOp::Result::Done) notify_(ops[i], jobs[i].room);
+    }
+    for (size_t i = 0; i < jobs.size(); ++i) jobs[i].done(true, ops[i]);
 }
 
 void Writer::settle_keys(std::vector<Pending>& batch, int64_t now) {
@@ -119,14 +168,17 @@ void Writer::commit(std::vector<Pending>& batch) {
     } catch (const store::StoreError& e) {
         return refuse(batch, e);
     }
-    // Ids are assigned here, in queue order, so they increase in commit order per room.
+    // Ids are assigned here, in queue order, so they increase in commit order per room;
+    // positions likewise across rooms.
     std::vector<std::pair<Room*, uint64_t>> rewind;
+    uint64_t pos_before = pos_;
     std::vector<Event> msgs;
     Touched touched;
     try {
         msgs = check_and_number(batch, ts, rewind, touched);
     } catch (const store::StoreError& e) {
         for (auto& [r, id] : rewind) r->rewind_ids(id);
+        pos_ = pos_before;
         return refuse(batch, e);
     }
     auto t0 = std::chrono::steady_clock::now();
@@ -134,22 +186,28 @@ void Writer::commit(std::vector<Pending>& batch) {
         if (!msgs.empty()) store_.append(msgs);
     } catch (const store::StoreError& e) {
         for (auto& [r, id] : rewind) r->rewind_ids(id);
+        pos_ = pos_before;
         return refuse(batch, e);
     }
     auto t1 = committed(t0, msgs.size());
     resolve_duplicates(batch);
     remember(touched);
 
-    // One delivery per room, in id order.
-    for (auto& [r, first] : rewind) {
-        std::vector<const Event*> mine;
-        std::shared_ptr<Room> owner;
-        for (auto& p : batch)
-            if (p.room.get() == r && p.outcome == PublishOutcome::Ok) {
-                mine.push_back(&p.msg);
-                owner = p.room;
-            }
-        if (owner) fan_out_(owner->commit(mine));
+    // One delivery per room, in id order; user streams see the batch whole or not at all.
+    {
+        std::lock_guard lk(seq_.mu);
+        const std::string* epoch = seq_.user_streams ? &seq_.epoch : nullptr;
+        for (auto& [r, first] : rewind) {
+            std::vector<const Event*> mine;
+            std::shared_ptr<Room> owner;
+            for (auto& p : batch)
+                if (p.room.get() == r && p.outcome == PublishOutcome::Ok) {
+                    mine.push_back(&p.msg);
+                    owner = p.room;
+                }
+            if (owner) fan_out_(owner->commit(mine, false, epoch));
+        }
+        seq_.pos = pos_;
     }
     acknowledge(batch, t1);
 }
@@ -206,6 +264,7 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
         if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
             rewind.emplace_back(r, r->assigned());
         ev.id = r->assign_id();
+        ev.pos = ++pos_;
         ev.ts = ts;
         if (ev.kind == Kind::Message) {
             // A later event of the batch, or of a later batch, may reply to it or change it.

@@ -35,6 +35,17 @@ enum class PublishOutcome {
     StoreFailed,  // the store refused the commit; nothing was stored
 };
 
+// The order in which commits reach the shards. The writer (or the cluster feed) holds `mu`
+// while it hands a commit to the shards and moves `pos`; a user stream holds it while it reads
+// where each of its rooms stands. So a new user stream sees every commit up to `pos` in its
+// replay and every later one live, across all its rooms at once.
+struct Sequence {
+    std::mutex mu;
+    uint64_t pos = 0;         // the newest position handed to the shards
+    size_t user_streams = 0;  // open user streams: commits encode a user form only if any
+    std::string epoch;        // the store's epoch, for cursors; set before the writer starts
+};
+
 class Writer {
   public:
     // Runs on the writer thread; callers post back to their own loop from it.
@@ -42,11 +53,20 @@ class Writer {
     // Takes what a local commit delivers (with a shared store the feed delivers instead).
     using FanOut = std::function<void(std::shared_ptr<Delivery>)>;
 
-    Writer(const Config& cfg, store::Store& store, FanOut fan_out);
+    // What a membership change answers, on the writer thread: false when the store refused.
+    using MemberDone = std::function<void(bool, const store::MemberOp&)>;
+    // Told of each applied membership change, in commit order with the deliveries.
+    using MemberNotify = std::function<void(const store::MemberOp&, const std::shared_ptr<Room>&)>;
+
+    Writer(const Config& cfg, store::Store& store, Sequence& seq, FanOut fan_out,
+           MemberNotify notify);
     ~Writer();
 
     // Queues an event of a stored kind (bounded by --max-pending: Overloaded past it).
     void publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done done);
+    // Queues a membership change of `room` (bounded like publishes). A join starts with the
+    // room's last id as its marker and the position of the last commit.
+    void member(store::MemberOp op, std::shared_ptr<Room> room, MemberDone done);
     // Events waiting for the store.
     size_t pending() {
         std::lock_guard lk(q_mu_);
@@ -86,6 +106,12 @@ class Writer {
     void settle_keys(std::vector<Pending>& batch, int64_t now);
     void loop();
     void commit(std::vector<Pending>& batch);
+    struct MemberJob {
+        store::MemberOp op;
+        std::shared_ptr<Room> room;
+        MemberDone done;
+    };
+    void commit_members(std::vector<MemberJob>& jobs);
     void commit_shared(std::vector<Pending>& batch);
     // After a store commit: records its latency and size, and returns the time it ended.
     std::chrono::steady_clock::time_point committed(std::chrono::steady_clock::time_point start,
@@ -97,14 +123,18 @@ class Writer {
     const Config& cfg_;
     store::Store& store_;
     store::Cluster* cluster_;  // set when several nodes share the store: it assigns the ids
+    Sequence& seq_;
     FanOut fan_out_;
+    MemberNotify notify_;
+    uint64_t pos_ = 0;  // writer thread: the last position given (local stores)
     // Writer thread only: message states as the last commits left them. Local stores only
     // (in cluster mode other nodes change messages too), and never for a trimmed id.
     std::unordered_map<std::string, Event> cache_;
 
     std::mutex q_mu_;
     std::condition_variable q_cv_;
-    std::vector<Pending> queue_;  // bounded by cfg_.max_pending
+    std::vector<Pending> queue_;      // bounded by cfg_.max_pending
+    std::vector<MemberJob> members_;  // bounded by cfg_.max_pending
     bool stopping_ = false;
     std::thread thread_;
 };

@@ -14,6 +14,7 @@
 #include "http/session.hpp"
 #include "model/event.hpp"
 #include "sse/event.hpp"
+#include "store/store.hpp"
 #include "util/config.hpp"
 #include "util/gate.hpp"
 
@@ -101,6 +102,9 @@ class Api {
     std::optional<uint64_t> message_id(Ctx& c);
     bool moderator(const Ctx& c) const;
     void stream(Ctx& c, const std::string& room, std::string user, bool seed);
+    // Answers a stream request that cannot become a stream (pipelined behind, HEAD, too many
+    // streams of the user) and returns false; else takes the user's stream slot.
+    bool stream_admitted(Ctx& c, const std::string& user, limits::Ticket& ticket);
 
     // The route table: one row per path template, a handler per method.
     using Handler = void (Api::*)(Ctx&);
@@ -132,6 +136,14 @@ class Api {
     void native_stream(Ctx& c);
     void presence(Ctx& c);
     void typing(Ctx& c);
+    // me.cpp
+    void my_rooms(Ctx& c);
+    void join_room(Ctx& c);
+    void leave_room(Ctx& c);
+    void mark_read(Ctx& c);
+    void member_op(Ctx& c, store::MemberOp::Op op, uint64_t id);
+    void receipts(Ctx& c);
+    void user_stream(Ctx& c);
     // messages.cpp
     void native_publish(Ctx& c);
     void history(Ctx& c);

@@ -86,7 +86,8 @@ void Api::typing(Ctx& c) {
     if (!ec && v.is_object() && !ssechat::strict_json::duplicate_keys(c.req.body()))
         on = v.as_object().if_contains("typing");
     if (!on || !on->is_bool())
-        return refuse(c, status::bad_request, R"(the body must be {"typing":true} or {"typing":false})");
+        return refuse(c, status::bad_request,
+                      R"(the body must be {"typing":true} or {"typing":false})");
     if (typings_.take(*u, std::chrono::steady_clock::now()) != 0) {
         Response res = error(status::too_many_requests, "typing notices: too many, slow down");
         res.set(bhttp::field::retry_after, "1");
@@ -147,12 +148,25 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
             start.presence = *p == "1";
         }
     }
+    limits::Ticket ticket;
+    if (!stream_admitted(c, user, ticket)) return;
+    auto r = open_room(c, room);
+    if (!r) return;
+    bool plain = c.req.version() >= 11 && c.req.keep_alive();
+    start.head = any_origin_ && plain ? nullptr : stream_head(c.req);
+    start.tickets = {std::move(ticket), c.s->ticket()};
+    record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
+    current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
+}
+
+bool Api::stream_admitted(Ctx& c, const std::string& user, limits::Ticket& ticket) {
     if (c.s->pipelined()) {
         // A request behind an endless response could never be answered.
         Response res =
             error(status::bad_request, "a request was pipelined behind an event stream request");
         res.keep_alive(false);
-        return send(c, std::move(res), false);
+        send(c, std::move(res), false);
+        return false;
     }
     if (c.head) {
         // The head the stream would have, and no stream.
@@ -161,22 +175,17 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
         res.set(bhttp::field::cache_control, "no-cache");
         res.keep_alive(c.req.keep_alive());
         grant_origin(res, origin_of(c.req));
-        return send(c, std::move(res), true);
+        send(c, std::move(res), true);
+        return false;
     }
-    limits::Ticket ticket;
     if (streams_.admit(user, ticket) != limits::Counter::Admit::Ok) {
         metrics().too_many_streams.fetch_add(1, std::memory_order_relaxed);
-        return refuse(c, status::too_many_requests,
-                      "too many open streams for this user (limit " +
-                          std::to_string(cfg_.max_streams_per_user) + ")");
+        refuse(c, status::too_many_requests,
+               "too many open streams for this user (limit " +
+                   std::to_string(cfg_.max_streams_per_user) + ")");
+        return false;
     }
-    auto r = open_room(c, room);
-    if (!r) return;
-    bool plain = c.req.version() >= 11 && c.req.keep_alive();
-    start.head = any_origin_ && plain ? nullptr : stream_head(c.req);
-    start.tickets = {std::move(ticket), c.s->ticket()};
-    record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
-    current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
+    return true;
 }
 
 std::shared_ptr<chat::Room> Api::open_room(Ctx& c, const std::string& room) {

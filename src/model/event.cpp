@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "sse/event.hpp"
 
@@ -25,6 +26,14 @@ const char* kind_name(Kind k) {
             return "presence";
         case Kind::Typing:
             return "typing";
+        case Kind::Receipt:
+            return "receipt";
+        case Kind::Read:
+            return "read";
+        case Kind::Joined:
+            return "joined";
+        case Kind::Left:
+            return "left";
     }
     return "message";
 }
@@ -93,6 +102,91 @@ std::string typing_json(const std::string& room, const std::string& user, bool t
     o["user_id"] = user;
     o["typing"] = typing;
     return boost::json::serialize(o);
+}
+
+std::string receipt_json(const std::string& room, const std::string& user, uint64_t id) {
+    boost::json::object o;
+    o["room"] = room;
+    o["user_id"] = user;
+    o["id"] = id;
+    return boost::json::serialize(o);
+}
+
+std::string read_json(const std::string& room, uint64_t id) {
+    boost::json::object o;
+    o["room"] = room;
+    o["id"] = id;
+    return boost::json::serialize(o);
+}
+
+namespace {
+// A character that could continue a word or a user id ("@bob" is not in "@bobby" or "x@bob").
+bool word_char(char c) {
+    auto u = static_cast<unsigned char>(c);
+    return std::isalnum(u) || c == '_' || c == '-' || u >= 0x80;
+}
+}  // namespace
+
+bool mentions(std::string_view text, std::string_view user) {
+    if (user.empty()) return false;
+    for (size_t at = text.find('@'); at != std::string_view::npos; at = text.find('@', at + 1)) {
+        if (at > 0 && word_char(text[at - 1])) continue;
+        if (text.substr(at + 1, user.size()) != user) continue;
+        size_t end = at + 1 + user.size();
+        // "@bob." ends a sentence; "@bob.smith" names someone else.
+        if (end < text.size() &&
+            (word_char(text[end]) ||
+             (text[end] == '.' && end + 1 < text.size() && word_char(text[end + 1]))))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+std::string summary_json(const Summary& s) {
+    boost::json::object o;
+    o["name"] = s.name;
+    o["last_id"] = s.last_id;
+    o["read"] = s.read;
+    o["unread"] = s.unread;
+    if (s.unread_more) o["unread_more"] = true;
+    o["mentions"] = s.mentions;
+    if (s.mentions_more) o["mentions_more"] = true;
+    o["online"] = s.online;
+    return boost::json::serialize(o);
+}
+
+std::string rooms_json(const std::vector<Summary>& list) {
+    std::string out = "{\"rooms\":[";
+    for (size_t i = 0; i < list.size(); ++i) {
+        if (i) out += ',';
+        out += summary_json(list[i]);
+    }
+    out += "]}";
+    return out;
+}
+
+std::string cursor(std::string_view epoch, uint64_t pos) {
+    std::string out(epoch);
+    out += '.';
+    out += std::to_string(pos);
+    return out;
+}
+
+std::optional<uint64_t> parse_cursor(std::string_view text, std::string_view epoch,
+                                     uint64_t newest) {
+    if (text.size() <= epoch.size() + 1 || text.substr(0, epoch.size()) != epoch ||
+        text[epoch.size()] != '.')
+        return std::nullopt;
+    std::string_view digits = text.substr(epoch.size() + 1);
+    if (digits.size() > 19 || (digits.size() > 1 && digits[0] == '0')) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (v > newest) return std::nullopt;  // from a store that was wiped, or made up
+    return v;
 }
 
 std::string seed_json(const Event& m) {

@@ -4,6 +4,7 @@
 // its rule in check() and apply(), a row layout in each store, and a route in http/.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,10 @@ enum class Kind : uint8_t {
     Reaction = 3,  // an emoji added to or removed from a message by one user
     Presence = 4,  // a user's first stream in a room opened, or their last closed (not stored)
     Typing = 5,    // a user started or stopped typing in a room (not stored)
+    Receipt = 6,   // a user's read marker in a room moved (not stored as an event)
+    Read = 7,      // the same, to that user's own streams, so other devices clear a badge
+    Joined = 8,    // the user joined a room (to their own user streams)
+    Left = 9,      // the user left a room (to their own user streams)
 };
 
 // "message", "edit", ...: the SSE event name.
@@ -49,6 +54,8 @@ struct Event {
     uint64_t reply_to = 0;  // Message: the message it answers, 0 for none
     bool remove = false;    // Reaction: taken back rather than added
     std::string key = {};   // Message: the sender's Idempotency-Key, if any; never on the wire
+    uint64_t pos = 0;       // the event's place in the store's one sequence over all rooms
+                            // (user streams resume by it); 0 for events stored before it
 
     // A Message's current state, as a store reads it back. An event as it happened has none.
     int64_t edited_ts = 0;               // the last edit's ts, 0 if never edited
@@ -78,6 +85,37 @@ inline constexpr size_t kMaxListedUsers = 100;
 
 // {"room":..,"user_id":..,"typing":true|false}
 std::string typing_json(const std::string& room, const std::string& user, bool typing);
+
+// {"room":..,"user_id":..,"id":N}
+std::string receipt_json(const std::string& room, const std::string& user, uint64_t id);
+// {"room":..,"id":N}
+std::string read_json(const std::string& room, uint64_t id);
+
+// Whether `text` mentions `user`: "@<user>" not inside a longer word or id on either side.
+bool mentions(std::string_view text, std::string_view user);
+
+// One joined room as GET /me/rooms and the user stream's `rooms` event show it. Counts are
+// exact up to kMaxCount; past it they say kMaxCount and `more`.
+struct Summary {
+    std::string name;
+    uint64_t last_id = 0;
+    uint64_t read = 0;  // the user's read marker
+    size_t unread = 0;  // messages after it from others, not deleted
+    bool unread_more = false;
+    size_t mentions = 0;  // those of them that mention the user
+    bool mentions_more = false;
+    size_t online = 0;
+};
+inline constexpr size_t kMaxCount = 999;
+std::string summary_json(const Summary& s);
+// {"rooms":[summary, ...]}
+std::string rooms_json(const std::vector<Summary>& list);
+
+// A user stream's cursor, its SSE id: the store's epoch (a wiped store makes a new one) and a
+// position. parse_cursor answers nullopt for anything else, or a position past `newest`.
+std::string cursor(std::string_view epoch, uint64_t pos);
+std::optional<uint64_t> parse_cursor(std::string_view text, std::string_view epoch,
+                                     uint64_t newest);
 
 // {"user_id":"...","message":"..."}, the seed's element shape and key order.
 std::string seed_json(const Event& m);

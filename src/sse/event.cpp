@@ -33,6 +33,20 @@ std::string encode(std::string_view event, std::string_view id, std::string_view
     return out;
 }
 
+std::string replace_id(std::string_view event, std::string_view id) {
+    if (event.substr(0, 4) == "id: ") {
+        size_t nl = event.find('\n');
+        event.remove_prefix(nl == std::string_view::npos ? event.size() : nl + 1);
+    }
+    std::string out;
+    std::string clean;
+    append_clean(clean, id);
+    out.reserve(event.size() + clean.size() + 5);
+    if (!clean.empty()) out.append("id: ").append(clean).push_back('\n');
+    out.append(event);
+    return out;
+}
+
 std::string comment(std::string_view text) {
     std::string out = ": ";
     append_clean(out, text);

@@ -17,6 +17,9 @@ using Buffer = std::shared_ptr<const std::string>;
 // CR, LF and NUL are dropped from id and event, where the format cannot carry them.
 std::string encode(std::string_view event, std::string_view id, std::string_view data);
 
+// An encoded event (from encode()) with its id line replaced by `id`, or one put first.
+std::string replace_id(std::string_view event, std::string_view id);
+
 // A comment line, e.g. ": ping\n\n"; ignored by EventSource, keeps proxies from timing out.
 std::string comment(std::string_view text);
 

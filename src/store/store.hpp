@@ -25,6 +25,44 @@ struct RoomMeta {
     uint64_t last_id = 0;  // the highest id ever assigned in the room, even if trimmed since
 };
 
+// A user's membership of a room.
+struct Membership {
+    std::string room;
+    uint64_t read = 0;   // the read marker: the newest id the user has seen
+    uint64_t since = 0;  // the store's position when they joined (Event::pos)
+};
+
+// A change of memberships, applied by the writer thread; members() fills in the result.
+struct MemberOp {
+    enum class Op : uint8_t { Join, Leave, Read };
+    enum class Result : uint8_t {
+        Done,       // applied
+        Unchanged,  // already a member (Join), or a marker at or past that id (Read)
+        NotMember,  // Leave or Read by someone who is not a member
+        TooMany,    // Join past max_rooms
+    };
+    Op op = Op::Join;
+    std::string user;
+    std::string room;
+    uint64_t id = 0;       // Join: the first marker; Read: the marker asked for
+    uint64_t pos = 0;      // Join: the position now
+    size_t max_rooms = 0;  // Join: the most rooms a user may be in
+    Result result = Result::Done;
+    uint64_t read = 0;  // the marker after the change (Leave: the one it had)
+};
+
+// How many of a room's messages after a marker are from others and not deleted, and how many
+// of those mention the user: exact up to `cap`, else cap and `more`.
+struct Unread {
+    size_t unread = 0;
+    bool unread_more = false;
+    size_t mentions = 0;
+    bool mentions_more = false;
+};
+
+// A fresh epoch (Store::epoch): 8 random hex digits. Throws StoreError.
+std::string make_epoch();
+
 // Thread model: append() is called from one writer thread only; the read calls may come from
 // any thread concurrently with it.
 class Store {
@@ -72,6 +110,26 @@ class Store {
     virtual std::optional<model::KeyRecord> find_key(const std::string& room,
                                                      const std::string& user,
                                                      const std::string& key, int64_t now_ms) = 0;
+
+    // The epoch names this store's data: it is made when the store is created, so a cursor
+    // from a store that was wiped since is recognised as foreign.
+    virtual const std::string& epoch() = 0;
+    // The newest position given to an event (Event::pos), 0 when none was. Throws StoreError.
+    virtual uint64_t last_pos() = 0;
+    // The id of the room's oldest event with a position after `pos`, nullopt when there is
+    // none. Throws StoreError.
+    virtual std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) = 0;
+
+    // Applies membership changes in one transaction, durably, filling in each one's result.
+    // Writer thread only. Throws StoreError (then nothing was applied).
+    virtual void members(std::vector<MemberOp>& ops) = 0;
+    // The rooms a user is in, by name. Throws StoreError.
+    virtual std::vector<Membership> memberships(const std::string& user) = 0;
+    // A room's members and their read markers, by user. Throws StoreError.
+    virtual std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) = 0;
+    // What `user` has not read in `room` after `after`. Throws StoreError.
+    virtual Unread unread(const std::string& room, const std::string& user, uint64_t after,
+                          size_t cap) = 0;
 
     // True when a write would succeed now (for /healthz).
     virtual bool writable() = 0;

@@ -112,6 +112,8 @@ const std::vector<Flag>& flags() {
          "rooms held in memory; unused ones make way, 503 only when all are in use (default "
          "100000)",
          number(&Config::max_rooms, 1, 100000000)},
+        {"max-rooms-per-user", "rooms one user may join (PUT /me/rooms/{room}; default 1000)",
+         number(&Config::max_rooms_per_user, 1, 1000000)},
         {"max-replay",
          "most messages one resume replays; further back gets a reset (default 10000)",
          number(&Config::max_replay, 1, 10000000)},
@@ -146,7 +148,8 @@ const std::vector<Flag>& flags() {
          decimal(&Config::publish_rate)},
         {"publish-burst", "publishes a user may save up (default 40)",
          decimal(&Config::publish_burst)},
-        {"typing-rate", "typing notices per second per user, a limit of their own (default 2; 0: off)",
+        {"typing-rate",
+         "typing notices per second per user, a limit of their own (default 2; 0: off)",
          decimal(&Config::typing_rate)},
         {"typing-burst", "typing notices a user may save up (default 6)",
          decimal(&Config::typing_burst)},

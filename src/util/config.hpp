@@ -23,6 +23,7 @@ struct Config {
     size_t legacy_history = 1000;          // messages in the seed API's snapshot array
     size_t history = 50;                   // default replay on a fresh native stream
     size_t max_rooms = 100000;             // rooms held in memory; new ones past it get 503
+    size_t max_rooms_per_user = 1000;      // memberships per user
     size_t max_replay = 10000;             // most messages one resume replays before a reset
     unsigned heartbeat_s = 15;             // ": ping" interval on idle streams
     unsigned retry_ms = 3000;              // the SSE "retry:" hint
@@ -45,9 +46,9 @@ struct Config {
     double publish_burst = 40;         // publishes a user may save up
     double typing_rate = 2;            // POST .../typing per second per user; 0: no limit
     double typing_burst = 6;
-    std::string web_root;              // serve the page from here instead of the built-in copy
-    std::string jwt_secret;            // HS256 secret: tokens required when set
-    std::string jwt_key;               // PEM public key file for RS256/ES256
+    std::string web_root;    // serve the page from here instead of the built-in copy
+    std::string jwt_secret;  // HS256 secret: tokens required when set
+    std::string jwt_key;     // PEM public key file for RS256/ES256
     std::vector<std::string> cors_origins = {"*"};  // allowed Origins, or "*"
     std::vector<std::string> moderators;            // anonymous mode: users who may delete any
                                                     // message (anyone can claim these ids)

@@ -61,6 +61,25 @@ class FlakyStore : public store::Store {
                                              const std::string& k, int64_t now) override {
         return inner.find_key(r, u, k, now);
     }
+    const std::string& epoch() override { return inner.epoch(); }
+    uint64_t last_pos() override { return inner.last_pos(); }
+    std::optional<uint64_t> first_after(const std::string& r, uint64_t p) override {
+        return inner.first_after(r, p);
+    }
+    void members(std::vector<store::MemberOp>& ops) override {
+        if (fail) throw store::StoreError("disk on fire");
+        inner.members(ops);
+    }
+    std::vector<store::Membership> memberships(const std::string& u) override {
+        return inner.memberships(u);
+    }
+    std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& r) override {
+        return inner.receipts(r);
+    }
+    store::Unread unread(const std::string& r, const std::string& u, uint64_t a,
+                         size_t c) override {
+        return inner.unread(r, u, a, c);
+    }
     bool writable() override { return !fail; }
 };
 
@@ -91,6 +110,22 @@ class FakeCluster : public store::Store, public store::Cluster {
     std::optional<model::KeyRecord> find_key(const std::string&, const std::string&,
                                              const std::string&, int64_t) override {
         return std::nullopt;
+    }
+    const std::string& epoch() override { return inner.epoch(); }
+    uint64_t last_pos() override { return inner.last_pos(); }
+    std::optional<uint64_t> first_after(const std::string& r, uint64_t p) override {
+        return inner.first_after(r, p);
+    }
+    void members(std::vector<store::MemberOp>& ops) override { inner.members(ops); }
+    std::vector<store::Membership> memberships(const std::string& u) override {
+        return inner.memberships(u);
+    }
+    std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& r) override {
+        return inner.receipts(r);
+    }
+    store::Unread unread(const std::string& r, const std::string& u, uint64_t a,
+                         size_t c) override {
+        return inner.unread(r, u, a, c);
     }
     bool writable() override { return true; }
     store::Cluster* cluster() override { return this; }

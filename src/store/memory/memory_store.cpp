@@ -45,6 +45,7 @@ void MemoryStore::append(const std::vector<model::Event>& batch) {
         if (e.id <= log.last_id)
             throw StoreError("id " + std::to_string(e.id) + " reused in room " + e.room);
         log.last_id = e.id;
+        last_pos_ = std::max(last_pos_, e.pos);
         log.events.push_back(e);
         if (e.kind == model::Kind::Message && !e.key.empty())
             keys_[e.room + '\x1f' + e.user_id + '\x1f' + e.key] = {
@@ -113,6 +114,116 @@ std::optional<model::Event> MemoryStore::message(const std::string& room, uint64
     model::Event* m = it->second.find(id);
     if (!m || m->kind != model::Kind::Message) return std::nullopt;
     return *m;
+}
+
+}  // namespace ssechat::store
+
+namespace ssechat::store {
+
+uint64_t MemoryStore::last_pos() {
+    std::lock_guard lk(mu_);
+    return last_pos_;
+}
+
+std::optional<uint64_t> MemoryStore::first_after(const std::string& room, uint64_t pos) {
+    std::lock_guard lk(mu_);
+    auto it = rooms_.find(room);
+    if (it == rooms_.end()) return std::nullopt;
+    const auto& ev = it->second.events;
+    // Positions increase with ids within a room; events from before positions have 0.
+    auto p = std::upper_bound(ev.begin(), ev.end(), pos,
+                              [](uint64_t v, const model::Event& e) { return v < e.pos; });
+    if (p == ev.end()) return std::nullopt;
+    return p->id;
+}
+
+void MemoryStore::members(std::vector<MemberOp>& ops) {
+    std::lock_guard lk(mu_);
+    using R = MemberOp::Result;
+    for (auto& op : ops) {
+        auto& mine = members_[op.user];
+        auto it = mine.find(op.room);
+        switch (op.op) {
+            case MemberOp::Op::Join:
+                if (it != mine.end()) {
+                    op.result = R::Unchanged;
+                    op.read = it->second.read;
+                } else if (mine.size() >= op.max_rooms) {
+                    op.result = R::TooMany;
+                } else {
+                    mine.emplace(op.room, Membership{op.room, op.id, op.pos});
+                    readers_[op.room][op.user] = op.id;
+                    op.result = R::Done;
+                    op.read = op.id;
+                }
+                break;
+            case MemberOp::Op::Leave:
+                if (it == mine.end()) {
+                    op.result = R::NotMember;
+                } else {
+                    op.read = it->second.read;
+                    mine.erase(it);
+                    readers_[op.room].erase(op.user);
+                    if (readers_[op.room].empty()) readers_.erase(op.room);
+                    op.result = R::Done;
+                }
+                break;
+            case MemberOp::Op::Read:
+                if (it == mine.end()) {
+                    op.result = R::NotMember;
+                } else if (it->second.read >= op.id) {
+                    op.result = R::Unchanged;  // markers never move back
+                    op.read = it->second.read;
+                } else {
+                    it->second.read = op.id;
+                    readers_[op.room][op.user] = op.id;
+                    op.result = R::Done;
+                    op.read = op.id;
+                }
+                break;
+        }
+        if (mine.empty()) members_.erase(op.user);
+    }
+}
+
+std::vector<Membership> MemoryStore::memberships(const std::string& user) {
+    std::lock_guard lk(mu_);
+    std::vector<Membership> out;
+    if (auto it = members_.find(user); it != members_.end())
+        for (const auto& [room, m] : it->second) out.push_back(m);
+    return out;
+}
+
+std::vector<std::pair<std::string, uint64_t>> MemoryStore::receipts(const std::string& room) {
+    std::lock_guard lk(mu_);
+    std::vector<std::pair<std::string, uint64_t>> out;
+    if (auto it = readers_.find(room); it != readers_.end())
+        out.assign(it->second.begin(), it->second.end());
+    return out;
+}
+
+Unread MemoryStore::unread(const std::string& room, const std::string& user, uint64_t after,
+                           size_t cap) {
+    std::lock_guard lk(mu_);
+    Unread u;
+    auto it = rooms_.find(room);
+    if (it == rooms_.end()) return u;
+    auto [lo, hi] = slice(it->second.events, after, UINT64_MAX);
+    for (auto p = lo; p != hi; ++p) {
+        if (p->kind != model::Kind::Message || p->deleted || p->user_id == user) continue;
+        if (u.unread < cap)
+            ++u.unread;
+        else
+            u.unread_more = true;
+        if (model::mentions(p->text, user)) {
+            if (u.mentions < cap)
+                ++u.mentions;
+            else
+                u.mentions_more = true;
+        }
+        if (u.unread_more && u.mentions_more) break;
+    }
+    return u;
 }
 
 }  // namespace ssechat::store

@@ -23,6 +23,14 @@ class MemoryStore final : public Store {
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
+    const std::string& epoch() override { return epoch_; }
+    uint64_t last_pos() override;
+    std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
+    void members(std::vector<MemberOp>& ops) override;
+    std::vector<Membership> memberships(const std::string& user) override;
+    std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) override;
+    Unread unread(const std::string& room, const std::string& user, uint64_t after,
+                  size_t cap) override;
     bool writable() override { return true; }
 
   private:
@@ -40,6 +48,11 @@ class MemoryStore final : public Store {
         int64_t expires_ms;
     };
     std::map<std::string, Key> keys_;  // "room\x1fuser\x1fkey"
+    uint64_t last_pos_ = 0;
+    std::string epoch_ = make_epoch();  // a new one per process: nothing outlives it
+    // user -> room -> membership, and room -> user -> read marker (the per-room index)
+    std::map<std::string, std::map<std::string, Membership>> members_;
+    std::map<std::string, std::map<std::string, uint64_t>> readers_;
 };
 
 }  // namespace ssechat::store

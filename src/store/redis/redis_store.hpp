@@ -54,6 +54,14 @@ class RedisStore final : public Store, public Cluster {
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
+    const std::string& epoch() override;
+    uint64_t last_pos() override { return 0; }
+    std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
+    void members(std::vector<MemberOp>& ops) override;
+    std::vector<Membership> memberships(const std::string& user) override;
+    std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) override;
+    Unread unread(const std::string& room, const std::string& user, uint64_t after,
+                  size_t cap) override;
     bool writable() override;
     Cluster* cluster() override { return this; }
 

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS messages (
 
 // Upgrades in place, one step per version, each in its own transaction. A database written
 // by the first release has user_version 0 and the tables of kSchema.
-constexpr int kVersion = 2;
+constexpr int kVersion = 3;
 const char* kMigrations[kVersion] = {
     // 0 -> 1: idempotency keys, written in the same transaction as their message.
     R"sql(
@@ -72,10 +72,29 @@ CREATE TABLE reactions (
   PRIMARY KEY (room, msg_id, emoji, user_id)
 ) WITHOUT ROWID;
 )sql",
+    // 2 -> 3: positions (one sequence over every room, for user streams to resume by; rows
+    // from before have none), memberships with read markers, and the store's epoch.
+    R"sql(
+ALTER TABLE messages ADD COLUMN pos INTEGER;
+CREATE INDEX messages_pos ON messages(room, pos) WHERE pos IS NOT NULL;
+CREATE TABLE members (
+  user_id TEXT NOT NULL,
+  room    TEXT NOT NULL,
+  read    INTEGER NOT NULL,
+  since   INTEGER NOT NULL,
+  PRIMARY KEY (user_id, room)
+) WITHOUT ROWID;
+CREATE INDEX members_room ON members(room, user_id);
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 // The columns every event read selects, in the order read_event() takes them.
-#define EVENT_COLUMNS "id,user_id,message,ts,kind,target,reply_to,edited_ts,deleted,removed"
+#define EVENT_COLUMNS \
+    "id,user_id,message,ts,kind,target,reply_to,edited_ts,deleted,removed,coalesce(pos,0)"
 
 // Resets a statement on scope exit so a throw never leaves it mid-step.
 struct StmtGuard {
@@ -108,6 +127,7 @@ model::Event read_event(sqlite3_stmt* s, const std::string& room) {
     e.edited_ts = sqlite3_column_int64(s, 7);
     e.deleted = sqlite3_column_int(s, 8) != 0;
     e.remove = sqlite3_column_int(s, 9) != 0;
+    e.pos = static_cast<uint64_t>(sqlite3_column_int64(s, 10));
     return e;
 }
 
@@ -178,7 +198,7 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
 
         insert_ = prepare(wdb_,
                           "INSERT INTO messages(room,id,user_id,message,ts,kind,target,reply_to,"
-                          "removed) VALUES(?,?,?,?,?,?,?,?,?)");
+                          "removed,pos) VALUES(?,?,?,?,?,?,?,?,?,?)");
         upsert_room_ = prepare(wdb_,
                                "INSERT INTO rooms(name,last_id) VALUES(?,?) ON CONFLICT(name) "
                                "DO UPDATE SET last_id=excluded.last_id");
@@ -231,6 +251,26 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
                               "INSERT OR REPLACE INTO idempotency(room,user_id,key,msg_id,ts,"
                               "text_hash,expires) VALUES(?,?,?,?,?,?,?)");
         purge_keys_ = prepare(wdb_, "DELETE FROM idempotency WHERE expires<=?");
+        set_pos_ = prepare(wdb_, "INSERT OR REPLACE INTO meta(key,value) VALUES('pos',?)");
+        first_after_ =
+            prepare(rdb_, "SELECT id FROM messages WHERE room=? AND pos>? ORDER BY pos LIMIT 1");
+        member_get_ = prepare(wdb_, "SELECT read FROM members WHERE user_id=? AND room=?");
+        member_count_ = prepare(wdb_, "SELECT count(*) FROM members WHERE user_id=?");
+        member_insert_ =
+            prepare(wdb_, "INSERT INTO members(user_id,room,read,since) VALUES(?,?,?,?)");
+        member_delete_ = prepare(wdb_, "DELETE FROM members WHERE user_id=? AND room=?");
+        member_read_ = prepare(wdb_, "UPDATE members SET read=? WHERE user_id=? AND room=?");
+        memberships_ =
+            prepare(rdb_, "SELECT room,read,since FROM members WHERE user_id=? ORDER BY room");
+        receipts_ = prepare(rdb_, "SELECT user_id,read FROM members WHERE room=? ORDER BY user_id");
+        unread_ = prepare(rdb_,
+                          "SELECT message FROM messages WHERE room=? AND kind=0 AND id>? AND "
+                          "deleted=0 AND user_id<>? ORDER BY id LIMIT ?");
+        // Past the unread cap, mentions are looked for among the messages that hold the name.
+        mentions_ = prepare(rdb_,
+                            "SELECT message FROM messages WHERE room=? AND kind=0 AND id>? AND "
+                            "deleted=0 AND user_id<>? AND instr(message,?)>0 ORDER BY id LIMIT ?");
+        load_meta();
     } catch (...) {
         release();
         throw;
@@ -314,6 +354,12 @@ void SqliteStore::append(const std::vector<model::Event>& batch) {
                 if (sqlite3_step(trim_reactions_) != SQLITE_DONE) fail(wdb_, "cannot trim");
             }
         }
+        if (uint64_t pos = batch.back().pos; pos > 0) {
+            StmtGuard p{set_pos_};
+            sqlite3_bind_int64(set_pos_, 1, static_cast<sqlite3_int64>(pos));
+            if (sqlite3_step(set_pos_) != SQLITE_DONE) fail(wdb_, "cannot write to");
+            last_pos_ = pos;
+        }
         // Expired keys go in the writer's own transactions, a minute's worth at a time.
         int64_t now = batch.back().ts;
         if (now - last_purge_ms_ > 60000) {
@@ -345,6 +391,7 @@ void SqliteStore::write_event(const model::Event& e) {
         sqlite3_bind_int64(insert_, 7, static_cast<sqlite3_int64>(e.target));
         sqlite3_bind_int64(insert_, 8, static_cast<sqlite3_int64>(e.reply_to));
         sqlite3_bind_int(insert_, 9, e.remove ? 1 : 0);
+        sqlite3_bind_int64(insert_, 10, static_cast<sqlite3_int64>(e.pos));
         step_done(insert_, failed);
     }
     auto target = static_cast<sqlite3_int64>(e.target);
@@ -481,6 +528,201 @@ std::optional<model::KeyRecord> SqliteStore::find_key(const std::string& room,
                                 sqlite3_column_int64(find_key_, 1), column_text(find_key_, 2)};
     if (rc != SQLITE_DONE) fail(wdb_, "cannot read");
     return std::nullopt;
+}
+
+void SqliteStore::load_meta() {
+    // The epoch is made once, with the database (or its upgrade); the position is the newest
+    // one a commit wrote.
+    sqlite3_stmt* ins = prepare(wdb_, "INSERT OR IGNORE INTO meta(key,value) VALUES('epoch',?)");
+    std::string fresh = make_epoch();
+    bind_text(ins, 1, fresh);
+    int rc = sqlite3_step(ins);
+    sqlite3_finalize(ins);
+    if (rc != SQLITE_DONE) fail(wdb_, "cannot write to");
+    sqlite3_stmt* q = prepare(wdb_, "SELECT key,value FROM meta");
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        std::string k = column_text(q, 0), v = column_text(q, 1);
+        if (k == "epoch") epoch_ = v;
+        if (k == "pos") last_pos_ = std::strtoull(v.c_str(), nullptr, 10);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) fail(wdb_, "cannot read");
+}
+
+std::optional<uint64_t> SqliteStore::first_after(const std::string& room, uint64_t pos) {
+    std::lock_guard lk(rmu_);
+    StmtGuard g{first_after_};
+    bind_text(first_after_, 1, room);
+    sqlite3_bind_int64(first_after_, 2,
+                       static_cast<sqlite3_int64>(std::min<uint64_t>(pos, INT64_MAX)));
+    int rc = sqlite3_step(first_after_);
+    if (rc == SQLITE_ROW) return static_cast<uint64_t>(sqlite3_column_int64(first_after_, 0));
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return std::nullopt;
+}
+
+void SqliteStore::members(std::vector<MemberOp>& ops) {
+    if (ops.empty()) return;
+    if (sqlite3_exec(wdb_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        healthy_ = false;
+        fail(wdb_, "cannot begin a transaction on");
+    }
+    auto failed = [this] { fail(wdb_, "cannot write to"); };
+    using R = MemberOp::Result;
+    try {
+        for (auto& op : ops) {
+            std::optional<uint64_t> have;
+            {
+                StmtGuard g{member_get_};
+                bind_text(member_get_, 1, op.user);
+                bind_text(member_get_, 2, op.room);
+                int rc = sqlite3_step(member_get_);
+                if (rc == SQLITE_ROW)
+                    have = static_cast<uint64_t>(sqlite3_column_int64(member_get_, 0));
+                else if (rc != SQLITE_DONE)
+                    failed();
+            }
+            switch (op.op) {
+                case MemberOp::Op::Join: {
+                    if (have) {
+                        op.result = R::Unchanged;
+                        op.read = *have;
+                        break;
+                    }
+                    StmtGuard c{member_count_};
+                    bind_text(member_count_, 1, op.user);
+                    if (sqlite3_step(member_count_) != SQLITE_ROW) failed();
+                    if (static_cast<size_t>(sqlite3_column_int64(member_count_, 0)) >=
+                        op.max_rooms) {
+                        op.result = R::TooMany;
+                        break;
+                    }
+                    StmtGuard g{member_insert_};
+                    bind_text(member_insert_, 1, op.user);
+                    bind_text(member_insert_, 2, op.room);
+                    sqlite3_bind_int64(member_insert_, 3, static_cast<sqlite3_int64>(op.id));
+                    sqlite3_bind_int64(member_insert_, 4, static_cast<sqlite3_int64>(op.pos));
+                    step_done(member_insert_, failed);
+                    op.result = R::Done;
+                    op.read = op.id;
+                    break;
+                }
+                case MemberOp::Op::Leave: {
+                    if (!have) {
+                        op.result = R::NotMember;
+                        break;
+                    }
+                    StmtGuard g{member_delete_};
+                    bind_text(member_delete_, 1, op.user);
+                    bind_text(member_delete_, 2, op.room);
+                    step_done(member_delete_, failed);
+                    op.result = R::Done;
+                    op.read = *have;
+                    break;
+                }
+                case MemberOp::Op::Read: {
+                    if (!have) {
+                        op.result = R::NotMember;
+                        break;
+                    }
+                    if (*have >= op.id) {  // markers never move back
+                        op.result = R::Unchanged;
+                        op.read = *have;
+                        break;
+                    }
+                    StmtGuard g{member_read_};
+                    sqlite3_bind_int64(member_read_, 1, static_cast<sqlite3_int64>(op.id));
+                    bind_text(member_read_, 2, op.user);
+                    bind_text(member_read_, 3, op.room);
+                    step_done(member_read_, failed);
+                    op.result = R::Done;
+                    op.read = op.id;
+                    break;
+                }
+            }
+        }
+        if (sqlite3_exec(wdb_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+            fail(wdb_, "cannot commit to");
+        healthy_ = true;
+    } catch (...) {
+        sqlite3_exec(wdb_, "ROLLBACK", nullptr, nullptr, nullptr);
+        healthy_ = false;
+        throw;
+    }
+}
+
+std::vector<Membership> SqliteStore::memberships(const std::string& user) {
+    std::lock_guard lk(rmu_);
+    StmtGuard g{memberships_};
+    bind_text(memberships_, 1, user);
+    std::vector<Membership> out;
+    int rc;
+    while ((rc = sqlite3_step(memberships_)) == SQLITE_ROW)
+        out.push_back({column_text(memberships_, 0),
+                       static_cast<uint64_t>(sqlite3_column_int64(memberships_, 1)),
+                       static_cast<uint64_t>(sqlite3_column_int64(memberships_, 2))});
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return out;
+}
+
+std::vector<std::pair<std::string, uint64_t>> SqliteStore::receipts(const std::string& room) {
+    std::lock_guard lk(rmu_);
+    StmtGuard g{receipts_};
+    bind_text(receipts_, 1, room);
+    std::vector<std::pair<std::string, uint64_t>> out;
+    int rc;
+    while ((rc = sqlite3_step(receipts_)) == SQLITE_ROW)
+        out.emplace_back(column_text(receipts_, 0),
+                         static_cast<uint64_t>(sqlite3_column_int64(receipts_, 1)));
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return out;
+}
+
+Unread SqliteStore::unread(const std::string& room, const std::string& user, uint64_t after,
+                           size_t cap) {
+    std::lock_guard lk(rmu_);
+    Unread u;
+    {
+        StmtGuard g{unread_};
+        bind_text(unread_, 1, room);
+        sqlite3_bind_int64(unread_, 2,
+                           static_cast<sqlite3_int64>(std::min<uint64_t>(after, INT64_MAX)));
+        bind_text(unread_, 3, user);
+        sqlite3_bind_int64(unread_, 4, static_cast<sqlite3_int64>(cap + 1));
+        int rc;
+        while ((rc = sqlite3_step(unread_)) == SQLITE_ROW) {
+            if (u.unread == cap) {
+                u.unread_more = true;
+                break;
+            }
+            ++u.unread;
+            if (model::mentions(column_text(unread_, 0), user)) ++u.mentions;
+        }
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(rdb_, "cannot read");
+    }
+    if (!u.unread_more) return u;
+    // More unread than the cap: count mentions over all of them, among the rows holding the
+    // name (a bounded read: ten times the cap of candidates).
+    u.mentions = 0;
+    StmtGuard g{mentions_};
+    bind_text(mentions_, 1, room);
+    sqlite3_bind_int64(mentions_, 2,
+                       static_cast<sqlite3_int64>(std::min<uint64_t>(after, INT64_MAX)));
+    bind_text(mentions_, 3, user);
+    std::string at = "@" + user;
+    bind_text(mentions_, 4, at);
+    sqlite3_bind_int64(mentions_, 5, static_cast<sqlite3_int64>(cap * 10));
+    int rc;
+    while ((rc = sqlite3_step(mentions_)) == SQLITE_ROW) {
+        if (!model::mentions(column_text(mentions_, 0), user)) continue;
+        if (u.mentions == cap) {
+            u.mentions_more = true;
+            break;
+        }
+        ++u.mentions;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(rdb_, "cannot read");
+    return u;
 }
 
 void SqliteStore::migrate() {

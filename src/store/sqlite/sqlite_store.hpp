@@ -30,6 +30,14 @@ class SqliteStore final : public Store {
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
+    const std::string& epoch() override { return epoch_; }
+    uint64_t last_pos() override { return last_pos_; }
+    std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
+    void members(std::vector<MemberOp>& ops) override;
+    std::vector<Membership> memberships(const std::string& user) override;
+    std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) override;
+    Unread unread(const std::string& room, const std::string& user, uint64_t after,
+                  size_t cap) override;
     bool writable() override;
     const std::string& path() const { return path_; }
 
@@ -37,17 +45,22 @@ class SqliteStore final : public Store {
     sqlite3_stmt* prepare(sqlite3* db, const char* sql);
     void release();
     void migrate();
+    void load_meta();
     // One event's row and what it changes, inside append()'s transaction.
     void write_event(const model::Event& e);
     // Rows of a range statement (room, after, before, limit), oldest first. Under rmu_.
     std::vector<model::Event> read(sqlite3_stmt* s, const std::string& room, uint64_t after,
                                    uint64_t before, size_t limit, bool newest);
     std::vector<sqlite3_stmt**> statements() {
-        return {&insert_,     &upsert_room_,       &trim_,       &trim_reactions_, &edit_,
-                &delete_,     &erase_edits_,       &react_add_,  &react_remove_,   &react_clear_,
-                &message_,    &message_reactions_, &range_asc_,  &range_desc_,     &msgs_asc_,
-                &msgs_desc_,  &page_reactions_,    &rooms_page_, &last_id_,        &find_key_,
-                &insert_key_, &purge_keys_};
+        return {&insert_,         &upsert_room_,  &trim_,          &trim_reactions_,
+                &edit_,           &delete_,       &erase_edits_,   &react_add_,
+                &react_remove_,   &react_clear_,  &message_,       &message_reactions_,
+                &range_asc_,      &range_desc_,   &msgs_asc_,      &msgs_desc_,
+                &page_reactions_, &rooms_page_,   &last_id_,       &find_key_,
+                &insert_key_,     &purge_keys_,   &set_pos_,       &first_after_,
+                &member_get_,     &member_count_, &member_insert_, &member_delete_,
+                &member_read_,    &memberships_,  &receipts_,      &unread_,
+                &mentions_};
     }
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
@@ -79,6 +92,19 @@ class SqliteStore final : public Store {
     sqlite3_stmt* find_key_ = nullptr;
     sqlite3_stmt* insert_key_ = nullptr;
     sqlite3_stmt* purge_keys_ = nullptr;
+    sqlite3_stmt* set_pos_ = nullptr;
+    sqlite3_stmt* first_after_ = nullptr;
+    sqlite3_stmt* member_get_ = nullptr;
+    sqlite3_stmt* member_count_ = nullptr;
+    sqlite3_stmt* member_insert_ = nullptr;
+    sqlite3_stmt* member_delete_ = nullptr;
+    sqlite3_stmt* member_read_ = nullptr;
+    sqlite3_stmt* memberships_ = nullptr;
+    sqlite3_stmt* receipts_ = nullptr;
+    sqlite3_stmt* unread_ = nullptr;
+    sqlite3_stmt* mentions_ = nullptr;
+    std::string epoch_;
+    std::atomic<uint64_t> last_pos_{0};  // newest position committed (writer thread writes)
     int64_t key_ttl_ms_;
     int64_t last_purge_ms_ = 0;
     std::atomic<bool> healthy_{true};  // the last commit succeeded

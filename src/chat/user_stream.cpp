@@ -1,0 +1,298 @@
+// User streams (GET /me/events): one stream for every room a user is in. The per-room index on
+// each shard points at the user's Member; a flush hands each user stream its rooms' events in
+// commit order, with the cursor of each event's position as its id, so that a resume is exact
+// across all rooms at once.
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <tuple>
+
+#include "chat/hub.hpp"
+#include "chat/metrics.hpp"
+#include "chat/shard.hpp"
+
+namespace ssechat::chat {
+
+namespace asio = boost::asio;
+
+UserStream::UserStream(asio::ip::tcp::socket sock, size_t limit, Shard& s, std::string u)
+    : sse::Stream(std::move(sock), limit), shard(s), user(std::move(u)) {}
+
+void UserStream::on_closed() {
+    shard.remove(this);
+    tickets.clear();
+}
+
+void UserStream::on_overflow() {
+    metrics().slow_disconnects.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+sse::Buffer buffer(std::string s) {
+    return std::make_shared<const std::string>(std::move(s));
+}
+
+std::string room_reset(const std::string& room, uint64_t oldest) {
+    boost::json::object o;
+    o["room"] = room;
+    o["oldest"] = oldest;
+    return sse::encode("reset", "", boost::json::serialize(o));
+}
+}  // namespace
+
+void Shard::index(Member* m, std::shared_ptr<Room> room) {
+    auto& list = subs_[room.get()].users;
+    m->rooms.emplace_back(std::move(room), list.size());
+    list.push_back(m);
+}
+
+void Shard::unindex(Member* m, size_t i) {
+    Room* room = m->rooms[i].first.get();
+    size_t slot = m->rooms[i].second;
+    if (auto it = subs_.find(room); it != subs_.end()) {
+        auto& list = it->second.users;
+        if (slot < list.size() && list[slot] == m) {
+            // The member moved into the slot learns its new place in this room's index.
+            Member* moved = list.back();
+            list[slot] = moved;
+            list.pop_back();
+            if (moved != m)
+                for (auto& [r, sl] : moved->rooms)
+                    if (r.get() == room) sl = slot;
+        }
+        if (it->second.empty()) {
+            if (flushing_)
+                tombstones_ = true;  // compacted when the flush ends
+            else
+                subs_.erase(it);
+        }
+    }
+    m->rooms[i] = std::move(m->rooms.back());
+    m->rooms.pop_back();
+}
+
+void Shard::subscribe_user(asio::ip::tcp::socket sock, std::string user,
+                           std::optional<std::string> cursor, sse::Buffer head,
+                           std::vector<std::shared_ptr<void>> tickets) {
+    if (size_t b = hub_.config().stream_sndbuf) {
+        boost::system::error_code ec;
+        sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
+    }
+    auto st = std::make_shared<UserStream>(std::move(sock), hub_.config().stream_buffer, *this,
+                                           std::move(user));
+    st->tickets = std::move(tickets);
+    std::vector<sse::Buffer> out{head ? head : head_, retry_};
+    auto& seq = hub_.sequence();
+    const size_t cap = hub_.config().max_replay;
+    std::vector<std::shared_ptr<Room>> rooms;
+    std::vector<store::Membership> joined;
+    try {
+        joined = hub_.store().memberships(st->user);
+        for (const auto& m : joined) {
+            auto r = hub_.room(m.room);
+            if (!r) throw store::StoreError("every room this server can hold is in use");
+            rooms.push_back(std::move(r));
+        }
+        // Where every room stands, at one position: everything up to it is replayed (or in
+        // the snapshot), everything after it comes live, for all the rooms alike.
+        std::vector<Snapshot> snaps(rooms.size());
+        std::optional<uint64_t> from;
+        uint64_t now;
+        {
+            std::lock_guard lk(seq.mu);
+            now = seq.pos;
+            if (cursor) from = model::parse_cursor(*cursor, seq.epoch, now);
+            if (from)
+                for (size_t i = 0; i < rooms.size(); ++i)
+                    snaps[i] = rooms[i]->since_pos(std::max(*from, joined[i].since));
+            ++seq.user_streams;
+            st->counted = true;
+        }
+        st->last_pos = now;
+        if (!from) {
+            // A fresh stream, or a cursor this store did not write: where every room stands.
+            if (cursor) out.push_back(buffer(sse::encode("reset", "", R"({"room":null})")));
+            out.push_back(buffer(sse::encode("rooms", model::cursor(seq.epoch, now),
+                                             model::rooms_json(hub_.summaries(st->user, joined)))));
+        } else {
+            // Each room from where the cursor left it (or from the join, for a room joined
+            // since), merged by position so the stream's order is the commit order.
+            std::vector<std::pair<uint64_t, sse::Buffer>> items;
+            for (size_t i = 0; i < rooms.size(); ++i) {
+                const Room& r = *rooms[i];
+                const Snapshot& snap = snaps[i];
+                uint64_t after = std::max(*from, joined[i].since);
+                if (joined[i].since > *from) {
+                    boost::json::object o;
+                    o["room"] = r.name();
+                    o["read"] = joined[i].read;
+                    out.push_back(buffer(sse::encode("joined", "", boost::json::serialize(o))));
+                }
+                std::vector<Event> older;
+                bool reset = false;
+                uint64_t oldest = 0;
+                if (!snap.covered) {
+                    auto first = hub_.store().first_after(r.name(), after);
+                    uint64_t start = first ? std::min(*first, snap.cache_first) : snap.cache_first;
+                    if (start < snap.cache_first)
+                        older =
+                            hub_.store().range(r.name(), start - 1, snap.cache_first, cap, true);
+                    uint64_t got = older.empty() ? snap.cache_first : older.front().id;
+                    // More than --max-replay behind (the newest were read), or what came
+                    // before the first event found was trimmed: whether that was after the
+                    // cursor cannot be told, so the room says where it starts again.
+                    if (got > start ||
+                        (got > 1 && hub_.store().range(r.name(), got - 2, got, 1, false).empty())) {
+                        reset = true;
+                        oldest = got;
+                    }
+                }
+                // The room's replay, bounded as a room stream's is: the newest `cap`.
+                std::vector<std::tuple<uint64_t, uint64_t, sse::Buffer>> mine;  // id, pos, event
+                for (const auto& e : older)
+                    mine.emplace_back(
+                        e.id, e.pos,
+                        buffer(sse::encode(model::kind_name(e.kind),
+                                           model::cursor(seq.epoch, e.pos), model::event_json(e))));
+                for (const auto& e : snap.entries)
+                    mine.emplace_back(e.id, e.pos, user_form(e, seq.epoch));
+                if (mine.size() > cap) {
+                    mine.erase(mine.begin(), mine.end() - static_cast<std::ptrdiff_t>(cap));
+                    reset = true;
+                    oldest = std::get<0>(mine.front());
+                }
+                for (auto& [id, p, b] : mine) items.emplace_back(p, std::move(b));
+                if (reset) out.push_back(buffer(room_reset(r.name(), oldest)));
+            }
+            std::stable_sort(items.begin(), items.end(),
+                             [](const auto& a, const auto& b) { return a.first < b.first; });
+            for (auto& [p, b] : items) out.push_back(std::move(b));
+        }
+    } catch (const store::StoreError&) {
+        // As a room stream does: end at once, and the client comes back with its cursor.
+        out.resize(2);
+        out.push_back(buffer(sse::comment("store unavailable")));
+        st->open(out);
+        st->close();
+        return;
+    }
+    auto& m = members_[st->user];
+    if (!m) {
+        // The user's first user stream here: they are in their rooms' indexes, and online.
+        m = std::make_unique<Member>();
+        m->user = st->user;
+        for (auto& r : rooms) {
+            index(m.get(), r);
+            int online = r->join(m->user);
+            if (online >= 0) hub_.presence(r, m->user, true, online);
+        }
+    }
+    st->member = m.get();
+    st->slot = m->streams.size();
+    m->streams.push_back(st.get());
+    metrics().streams_native.fetch_add(1, std::memory_order_relaxed);
+    st->open(out);
+}
+
+void Shard::remove(UserStream* s) {
+    if (s->counted) {
+        std::lock_guard lk(hub_.sequence().mu);
+        --hub_.sequence().user_streams;
+        s->counted = false;
+    }
+    Member* m = s->member;
+    if (!m) return;
+    s->member = nullptr;
+    metrics().streams_native.fetch_sub(1, std::memory_order_relaxed);
+    auto& list = m->streams;
+    list[s->slot] = list.back();
+    list[s->slot]->slot = s->slot;
+    list.pop_back();
+    if (!list.empty()) return;
+    // The user's last user stream here: out of the indexes, and offline in those rooms.
+    std::string user = m->user;
+    while (!m->rooms.empty()) {
+        auto r = m->rooms.back().first;
+        unindex(m, m->rooms.size() - 1);
+        int online = r->leave(user);
+        if (online >= 0) hub_.presence(r, user, false, online);
+        hub_.release(r);
+    }
+    members_.erase(user);
+}
+
+void Shard::membership(const std::string& user, const std::shared_ptr<Room>& room, bool joined,
+                       const sse::Buffer& event) {
+    auto it = members_.find(user);
+    if (it == members_.end()) return;
+    Member* m = it->second.get();
+    size_t i = 0;
+    while (i < m->rooms.size() && m->rooms[i].first != room) ++i;
+    if (joined && i == m->rooms.size()) {
+        index(m, room);
+        int online = room->join(user);
+        if (online >= 0) hub_.presence(room, user, true, online);
+    } else if (!joined && i < m->rooms.size()) {
+        unindex(m, i);
+        int online = room->leave(user);
+        if (online >= 0) hub_.presence(room, user, false, online);
+    }
+    for (UserStream* s : m->streams) s->send(event);
+}
+
+void Shard::to_user(const std::string& user, const sse::Buffer& event) {
+    auto it = members_.find(user);
+    if (it == members_.end()) return;
+    for (UserStream* s : it->second->streams) s->send(event);
+}
+
+void Shard::flush_users() {
+    if (members_.empty()) return;
+    gather_.clear();
+    for (const auto& d : held_) {
+        auto it = subs_.find(d->room.get());
+        if (it == subs_.end()) continue;
+        for (Member* m : it->second.users)
+            for (UserStream* s : m->streams) gather_.emplace_back(s, d.get());
+    }
+    // Per stream, its deliveries in the order they came, which is commit order.
+    std::stable_sort(gather_.begin(), gather_.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    const std::string& epoch = hub_.sequence().epoch;
+    std::vector<std::shared_ptr<UserStream>> cut;
+    uint64_t count = 0;
+    for (size_t i = 0; i < gather_.size();) {
+        UserStream* s = gather_[i].first;
+        scratch_.clear();
+        bool gap = false;
+        for (; i < gather_.size() && gather_[i].first == s; ++i) {
+            const Delivery& d = *gather_[i].second;
+            gap = gap || d.gap;
+            for (size_t k = 0; k < d.ids.size(); ++k) {
+                if (d.ids[k] != 0) {
+                    if (d.pos[k] == 0 || d.pos[k] <= s->last_pos) continue;
+                    s->last_pos = d.pos[k];
+                    scratch_.push_back(d.user_events[k]
+                                           ? d.user_events[k]
+                                           : buffer(sse::replace_id(
+                                                 *d.events[k], model::cursor(epoch, d.pos[k]))));
+                } else if (d.skip_user != s->user) {
+                    scratch_.push_back(d.events[k]);
+                }
+            }
+        }
+        if (gap) {
+            // The cluster feed skipped ids (a trimmed log): a resume by cursor reads them from
+            // the store in order, which a live stream cannot.
+            cut.push_back(std::static_pointer_cast<UserStream>(s->shared_from_this()));
+            continue;
+        }
+        if (!scratch_.empty()) {
+            s->send(scratch_);
+            ++count;
+        }
+    }
+    metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
+    for (auto& s : cut) s->close();
+}
+
+}  // namespace ssechat::chat

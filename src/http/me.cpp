@@ -1,0 +1,149 @@
+// The user's own resources: the rooms they are in (membership, read markers, summaries), a
+// room's receipts, and the user stream that carries all their rooms.
+#include "chat/hub.hpp"
+#include "chat/metrics.hpp"
+#include "chat/shard.hpp"
+#include "http/api.hpp"
+#include "http/api_detail.hpp"
+#include "util/strict_json.hpp"
+
+namespace ssechat::http {
+
+using namespace detail;
+using Op = store::MemberOp::Op;
+
+namespace {
+// Memberships are not in the Redis store yet; say so plainly instead of failing later.
+bool shared_store(chat::Hub& hub) {
+    return hub.store().cluster() != nullptr;
+}
+constexpr const char* kNotShared =
+    "rooms you join, read markers and /me/events need --store sqlite or memory for now";
+}  // namespace
+
+void Api::my_rooms(Ctx& c) {
+    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    try {
+        auto joined = hub_.store().memberships(*u);
+        reply(c, make(status::ok, model::rooms_json(hub_.summaries(*u, joined))));
+    } catch (const store::StoreError&) {
+        reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+}
+
+void Api::join_room(Ctx& c) {
+    member_op(c, Op::Join, 0);
+}
+
+void Api::leave_room(Ctx& c) {
+    member_op(c, Op::Leave, 0);
+}
+
+void Api::mark_read(Ctx& c) {
+    boost::json::error_code ec;
+    auto v = boost::json::parse(c.req.body(), ec);
+    const boost::json::value* id = nullptr;
+    if (!ec && v.is_object() && !strict_json::duplicate_keys(c.req.body()))
+        id = v.as_object().if_contains("id");
+    std::optional<uint64_t> n;
+    if (id && id->is_uint64()) n = id->as_uint64();
+    if (id && id->is_int64() && id->as_int64() >= 0) n = static_cast<uint64_t>(id->as_int64());
+    if (!n) return refuse(c, status::bad_request, R"(the body must be {"id":N}, N a message id)");
+    member_op(c, Op::Read, *n);
+}
+
+void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
+    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    auto r = open_room(c, c.room);
+    if (!r) return;
+    if (op == Op::Read)
+        if (uint64_t last = r->delivered(); id > last)
+            return refuse(c, status::bad_request,
+                          "id " + std::to_string(id) + " is past the last id of room " + c.room +
+                              " (" + std::to_string(last) + ")");
+    store::MemberOp m;
+    m.op = op;
+    m.user = *u;
+    m.room = c.room;
+    m.id = id;
+    m.max_rooms = cfg_.max_rooms_per_user;
+    auto s = c.s;
+    auto ex = s->executor();
+    unsigned version = c.req.version();
+    bool keep = c.req.keep_alive();
+    auto origin = origin_of(c.req);
+    std::string method(c.req.method_string());
+    hub_.member(
+        std::move(m), std::move(r),
+        [this, s, ex, version, keep, origin, method, route = c.route, start = c.start](
+            bool ok, const store::MemberOp& done) {
+            // The summary reads the store: on the request's loop, not the writer's.
+            boost::asio::post(ex, [this, s, version, keep, origin, method, route, start, ok, done] {
+                using R = store::MemberOp::Result;
+                Response res;
+                if (!ok) {
+                    res = error(status::service_unavailable,
+                                "the change could not be stored, retry later");
+                } else if (done.result == R::TooMany) {
+                    res = error(status::forbidden, "a user may join at most " +
+                                                       std::to_string(cfg_.max_rooms_per_user) +
+                                                       " rooms (--max-rooms-per-user)");
+                } else if (done.result == R::NotMember) {
+                    res = error(status::not_found, "you are not in room " + done.room);
+                } else {
+                    try {
+                        res = make(status::ok, model::summary_json(
+                                                   hub_.summary(done.user, done.room, done.read)));
+                    } catch (const store::StoreError&) {
+                        res = error(status::service_unavailable,
+                                    "the store is unavailable, retry later");
+                    }
+                }
+                res.version(version);
+                res.keep_alive(keep && !draining_);
+                grant_origin(res, origin);
+                record(method, route, res.result_int(), res.body(), start, done.user);
+                s->respond(std::move(res));
+            });
+        });
+}
+
+void Api::receipts(Ctx& c) {
+    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
+    boost::json::object o;
+    o["room"] = c.room;
+    boost::json::object list;
+    try {
+        for (auto& [u, id] : hub_.store().receipts(c.room)) list[u] = id;
+    } catch (const store::StoreError&) {
+        return reply(c, error(status::service_unavailable, "the store is unavailable"));
+    }
+    o["receipts"] = std::move(list);
+    reply(c, make(status::ok, boost::json::serialize(o)));
+}
+
+void Api::user_stream(Ctx& c) {
+    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    if (c.req.count("Last-Event-ID") > 1)
+        return refuse(c, status::bad_request, "Last-Event-ID is given twice");
+    // Any cursor is taken: one the server cannot read starts over with a reset, never an
+    // error page, so that an EventSource is never stuck on a bad id.
+    std::optional<std::string> cursor;
+    if (auto h = c.req.find("Last-Event-ID"); h != c.req.end() && !h->value().empty())
+        cursor = std::string(h->value());
+    limits::Ticket ticket;
+    if (!stream_admitted(c, *u, ticket)) return;
+    bool plain = c.req.version() >= 11 && c.req.keep_alive();
+    sse::Buffer head = any_origin_ && plain ? nullptr : stream_head(c.req);
+    record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
+    current_shard(c.s).subscribe_user(c.s->release(), std::move(*u), std::move(cursor),
+                                      std::move(head), {std::move(ticket), c.s->ticket()});
+}
+
+}  // namespace ssechat::http

@@ -1,0 +1,373 @@
+// One connection per user: rooms a user joins (PUT/DELETE /me/rooms/{room}), their summaries
+// with unread and mention counts, read markers and receipts, and GET /me/events, one stream
+// for every joined room that resumes exactly by an opaque cursor, across a kill -9 too.
+// In memory and in SQLite; with Redis the routes say they are not there yet (501).
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "harness.hpp"
+#include "services.hpp"
+
+using namespace itest;
+namespace json = boost::json;
+
+namespace {
+
+const Headers kJson{{"Content-Type", "application/json"}};
+
+Response join(int port, const std::string& user, const std::string& room) {
+    return request(port, "PUT", "/me/rooms/" + room + "?id=" + user);
+}
+
+Response leave(int port, const std::string& user, const std::string& room) {
+    return request(port, "DELETE", "/me/rooms/" + room + "?id=" + user);
+}
+
+Response mark(int port, const std::string& user, const std::string& room, const std::string& body) {
+    return request(port, "PUT", "/me/rooms/" + room + "/read?id=" + user, body, kJson);
+}
+
+json::object summary_of(const Response& r) {
+    return json::parse(r.body).as_object();
+}
+
+// The summary of `room` in GET /me/rooms, or an empty object.
+json::object listed(int port, const std::string& user, const std::string& room) {
+    auto r = request(port, "GET", "/me/rooms?id=" + user);
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto all = json::parse(r.body);
+    for (const auto& v : all.at("rooms").as_array())
+        if (v.at("name").as_string() == room) return v.as_object();
+    return {};
+}
+
+uint64_t num(const json::object& o, const char* k) {
+    return o.at(k).to_number<uint64_t>();
+}
+
+// The events of a kind a stream got, with their data parsed.
+std::vector<json::object> of_kind(const SseClient& c, const std::string& kind) {
+    std::vector<json::object> out;
+    for (const auto& e : c.events)
+        if (e.event == kind) out.push_back(json::parse(e.data).as_object());
+    return out;
+}
+
+// "room:id" of every message event, in stream order.
+std::vector<std::string> messages(const SseClient& c) {
+    std::vector<std::string> out;
+    for (const auto& e : c.events)
+        if (e.event == "message") {
+            auto o = json::parse(e.data).as_object();
+            out.push_back(std::string(o.at("room").as_string()) + ":" +
+                          std::to_string(o.at("id").to_number<uint64_t>()));
+        }
+    return out;
+}
+
+std::string last_cursor(const SseClient& c) {
+    std::string id;
+    for (const auto& e : c.events)
+        if (e.has_id) id = e.id;
+    return id;
+}
+
+class Users : public ::testing::TestWithParam<std::string> {
+  protected:
+    void SetUp() override {
+        dir_ = temp_dir();
+        start();
+    }
+    void start(std::vector<std::string> extra = {}) {
+        srv_.reset();
+        std::vector<std::string> args{"--publish-rate", "0", "--typing-rate", "0"};
+        if (GetParam() == "sqlite")
+            args.insert(args.end(), {"--store", "sqlite", "--data", dir_});
+        else
+            args.insert(args.end(), {"--store", "memory"});
+        args.insert(args.end(), extra.begin(), extra.end());
+        srv_ = std::make_unique<Server>(args);
+    }
+    int port() const { return srv_->port(); }
+    std::string dir_;
+    std::unique_ptr<Server> srv_;
+};
+
+}  // namespace
+
+TEST_P(Users, JoinLeaveSummariesUnreadAndMentions) {
+    auto r = join(port(), "alice", "lobby");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body,
+              R"({"name":"lobby","last_id":0,"read":0,"unread":0,"mentions":0,"online":0})");
+    EXPECT_EQ(join(port(), "alice", "lobby").status, 200) << "joining twice is harmless";
+    publish(port(), "lobby", "bob", "hello");
+    publish(port(), "lobby", "bob", "@alice look");
+    publish(port(), "lobby", "bob", "mail me at bob@alice.example or @alicia");
+    publish(port(), "lobby", "alice", "my own: not unread");
+    auto s = listed(port(), "alice", "lobby");
+    EXPECT_EQ(num(s, "last_id"), 4u);
+    EXPECT_EQ(num(s, "unread"), 3u);
+    EXPECT_EQ(num(s, "mentions"), 1u);
+    EXPECT_FALSE(s.contains("unread_more"));
+    // A deleted message is no longer unread, nor a mention.
+    r = request(port(), "DELETE", "/rooms/lobby/messages/2?id=bob");
+    ASSERT_EQ(r.status, 200) << r.body;
+    s = listed(port(), "alice", "lobby");
+    EXPECT_EQ(num(s, "unread"), 2u);
+    EXPECT_EQ(num(s, "mentions"), 0u);
+    // An edit that mentions counts.
+    r = request(port(), "PATCH", "/rooms/lobby/messages/1?id=bob", R"({"message":"hi @alice!"})",
+                kJson);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(num(listed(port(), "alice", "lobby"), "mentions"), 1u);
+    // Read markers: forward only; past the last id is 400; the answer is the summary.
+    r = mark(port(), "alice", "lobby", R"({"id":1})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(num(summary_of(r), "read"), 1u);
+    EXPECT_EQ(num(summary_of(r), "unread"), 1u);
+    r = mark(port(), "alice", "lobby", R"({"id":0})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(num(summary_of(r), "read"), 1u) << "a marker never moves back";
+    r = mark(port(), "alice", "lobby", R"({"id":99})");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("past the last id"), std::string::npos) << r.body;
+    EXPECT_EQ(mark(port(), "carol", "lobby", R"({"id":1})").status, 404) << "not a member";
+    for (const char* bad : {"", "{}", R"({"id":-1})", R"({"id":"3"})", R"({"id":1.5})", "[1]",
+                            R"({"id":1,"id":2})"}) {
+        r = mark(port(), "alice", "lobby", bad);
+        EXPECT_EQ(r.status, 400) << bad;
+        EXPECT_NE(r.body.find("\"error\""), std::string::npos);
+    }
+    // Receipts: every member's marker (bob joined at the last id, 6: four messages, a
+    // delete and an edit).
+    ASSERT_EQ(join(port(), "bob", "lobby").status, 200);
+    r = request(port(), "GET", "/rooms/lobby/receipts?id=x");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, R"({"room":"lobby","receipts":{"alice":1,"bob":6}})");
+    // Leaving answers the summary and drops the room from the list.
+    r = leave(port(), "alice", "lobby");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(summary_of(r).at("name").as_string(), "lobby");
+    EXPECT_EQ(request(port(), "GET", "/me/rooms?id=alice").body, R"({"rooms":[]})");
+    EXPECT_EQ(leave(port(), "alice", "lobby").status, 404);
+    EXPECT_EQ(request(port(), "GET", "/me/rooms").status, 400) << "no user";
+    EXPECT_EQ(join(port(), "alice", "bad%20room").status, 400);
+}
+
+TEST_P(Users, CountsStopAt999) {
+    ASSERT_EQ(join(port(), "alice", "big").status, 200);
+    for (int i = 0; i < 1001; ++i)
+        ASSERT_EQ(publish_raw(port(), "big", "bob", i % 2 ? "@alice hi" : "hi").status, 201);
+    auto s = listed(port(), "alice", "big");
+    EXPECT_EQ(num(s, "unread"), 999u);
+    EXPECT_TRUE(s.at("unread_more").as_bool());
+    EXPECT_EQ(num(s, "mentions"), 500u) << "mentions counted over every unread message";
+}
+
+TEST_P(Users, TheRoomLimitPerUser) {
+    start({"--max-rooms-per-user", "2"});
+    EXPECT_EQ(join(port(), "u", "r1").status, 200);
+    EXPECT_EQ(join(port(), "u", "r2").status, 200);
+    auto r = join(port(), "u", "r3");
+    EXPECT_EQ(r.status, 403);
+    EXPECT_NE(r.body.find("max-rooms-per-user"), std::string::npos) << r.body;
+    EXPECT_EQ(leave(port(), "u", "r1").status, 200);
+    EXPECT_EQ(join(port(), "u", "r3").status, 200);
+}
+
+TEST_P(Users, OneStreamCarriesEveryJoinedRoomLive) {
+    ASSERT_EQ(join(port(), "alice", "a").status, 200);
+    ASSERT_EQ(join(port(), "alice", "b").status, 200);
+    publish(port(), "a", "bob", "before");
+    SseClient me(port(), "/me/events?id=alice");
+    ASSERT_TRUE(me.wait_events(1));
+    ASSERT_EQ(me.events[0].event, "rooms");
+    EXPECT_TRUE(me.events[0].has_id) << "the snapshot is a place to resume from";
+    auto rooms = json::parse(me.events[0].data).at("rooms").as_array();
+    ASSERT_EQ(rooms.size(), 2u);
+    EXPECT_EQ(rooms[0].at("name").as_string(), "a");
+    EXPECT_EQ(rooms[0].at("last_id").to_number<uint64_t>(), 1u);
+    EXPECT_EQ(rooms[1].at("name").as_string(), "b");
+    publish(port(), "a", "bob", "one");
+    publish(port(), "c", "bob", "not joined");
+    publish(port(), "b", "bob", "two");
+    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 2; })) << me.body;
+    EXPECT_EQ(messages(me), (std::vector<std::string>{"a:2", "b:1"}));
+    for (const auto& e : me.events)
+        if (e.event == "message") {
+            EXPECT_NE(e.id, "2") << "the id is a cursor, not a room id";
+        }
+    // Joined live: the room is added; left: it is gone.
+    ASSERT_EQ(join(port(), "alice", "c").status, 200);
+    ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "joined").size() == 1; }));
+    EXPECT_EQ(of_kind(me, "joined")[0].at("room").as_string(), "c");
+    publish(port(), "c", "bob", "now joined");
+    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 3; }));
+    EXPECT_EQ(messages(me).back(), "c:2");
+    ASSERT_EQ(leave(port(), "alice", "a").status, 200);
+    ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "left").size() == 1; }));
+    publish(port(), "a", "bob", "after leaving");
+    publish(port(), "b", "bob", "still here");
+    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 4; }));
+    EXPECT_EQ(messages(me).back(), "b:2");
+    // Typing, receipts and read markers: the room streams and the user's own streams.
+    SseClient bob_room(port(), "/rooms/b/events?id=bob&presence=0");
+    ASSERT_TRUE(bob_room.wait_until([&] { return bob_room.status == 200; }));
+    ASSERT_EQ(request(port(), "POST", "/rooms/b/typing?id=bob", R"({"typing":true})", kJson).status,
+              204);
+    ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "typing").size() == 1; }));
+    EXPECT_EQ(json::serialize(of_kind(me, "typing")[0]),
+              R"({"room":"b","user_id":"bob","typing":true})");
+    ASSERT_EQ(mark(port(), "alice", "b", R"({"id":2})").status, 200);
+    ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "read").size() == 1; }));
+    EXPECT_EQ(json::serialize(of_kind(me, "read")[0]), R"({"room":"b","id":2})");
+    ASSERT_TRUE(bob_room.wait_until([&] { return of_kind(bob_room, "receipt").size() == 1; }));
+    EXPECT_EQ(json::serialize(of_kind(bob_room, "receipt")[0]),
+              R"({"room":"b","user_id":"alice","id":2})");
+    for (const auto& e : bob_room.events)
+        if (e.event == "receipt") {
+            EXPECT_FALSE(e.has_id) << "receipts carry no id";
+        }
+    // Presence of others in joined rooms names its room.
+    auto presence = of_kind(me, "presence");
+    ASSERT_FALSE(presence.empty());
+    EXPECT_EQ(presence.back().at("room").as_string(), "b");
+}
+
+TEST_P(Users, ReceiptsAreThrottledToOneASecondTheLatestWinning) {
+    ASSERT_EQ(join(port(), "alice", "r").status, 200);
+    for (int i = 0; i < 5; ++i) publish(port(), "r", "bob", "m");
+    SseClient room(port(), "/rooms/r/events?id=bob&presence=0&history=0");
+    ASSERT_TRUE(room.wait_until([&] { return room.status == 200; }));
+    for (const char* b : {R"({"id":1})", R"({"id":2})", R"({"id":3})", R"({"id":4})"})
+        ASSERT_EQ(mark(port(), "alice", "r", b).status, 200);
+    ASSERT_TRUE(room.wait_until([&] { return of_kind(room, "receipt").size() == 2; }, 4000ms));
+    room.drain(1500ms);
+    auto got = of_kind(room, "receipt");
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(num(got[0], "id"), 1u);
+    EXPECT_EQ(num(got[1], "id"), 4u) << "the held one is the latest";
+}
+
+TEST_P(Users, AResumeContinuesEveryRoomExactlyIncludingRoomsJoinedSince) {
+    ASSERT_EQ(join(port(), "alice", "a").status, 200);
+    ASSERT_EQ(join(port(), "alice", "b").status, 200);
+    std::string cursor;
+    {
+        SseClient me(port(), "/me/events?id=alice");
+        ASSERT_TRUE(me.wait_events(1));
+        publish(port(), "a", "bob", "a1");
+        publish(port(), "b", "bob", "b1");
+        ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 2; }));
+        cursor = last_cursor(me);
+    }
+    // While away: both rooms move, and a room is joined and talked in.
+    publish(port(), "b", "bob", "b2");
+    publish(port(), "a", "bob", "a2");
+    publish(port(), "c", "bob", "c1 before joining");
+    ASSERT_EQ(join(port(), "alice", "c").status, 200);
+    publish(port(), "c", "bob", "c2");
+    publish(port(), "a", "bob", "a3");
+    SseClient again(port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
+    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 4; })) << again.body;
+    again.drain(300ms);
+    EXPECT_EQ(messages(again), (std::vector<std::string>{"b:2", "a:2", "c:2", "a:3"}))
+        << "in commit order, nothing twice, nothing before the join";
+    EXPECT_EQ(of_kind(again, "rooms").size(), 0u);
+    ASSERT_EQ(of_kind(again, "joined").size(), 1u);
+    EXPECT_EQ(of_kind(again, "joined")[0].at("room").as_string(), "c");
+    // Live after the replay, with no duplicate.
+    publish(port(), "b", "bob", "b3");
+    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() == 5; }));
+    EXPECT_EQ(messages(again).back(), "b:3");
+    // Changes replay too, as their own kinds.
+    ASSERT_EQ(request(port(), "PATCH", "/rooms/b/messages/3?id=bob", R"({"message":"b3!"})", kJson)
+                  .status,
+              200);
+    ASSERT_TRUE(again.wait_until([&] { return of_kind(again, "edit").size() == 1; }));
+}
+
+TEST_P(Users, ACursorTheServerCannotReadStartsOverWithAReset) {
+    ASSERT_EQ(join(port(), "alice", "a").status, 200);
+    for (std::string bad : {"garbage", "12", "deadbeef.99999999", "\xff\xfe", "x.1"}) {
+        SseClient me(port(), "/me/events?id=alice", {{"Last-Event-ID", bad}});
+        ASSERT_TRUE(me.wait_events(2)) << bad;
+        EXPECT_EQ(me.status, 200);
+        EXPECT_EQ(me.events[0].event, "reset");
+        EXPECT_EQ(me.events[0].data, R"({"room":null})");
+        EXPECT_EQ(me.events[1].event, "rooms");
+    }
+}
+
+TEST_P(Users, TheCursorStaysSmallInAThousandRooms) {
+    for (int i = 0; i < 1000; ++i)
+        ASSERT_EQ(join(port(), "alice", "room" + std::to_string(i)).status, 200);
+    for (int i = 0; i < 1000; i += 100) publish(port(), "room" + std::to_string(i), "bob", "x");
+    SseClient me(port(), "/me/events?id=alice");
+    ASSERT_TRUE(me.wait_events(1, 10000ms));
+    publish(port(), "room999", "bob", "y");
+    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 1; }));
+    EXPECT_LE(last_cursor(me).size(), 4096u);
+    EXPECT_LE(last_cursor(me).size(), 40u) << "it does not grow with the rooms";
+    EXPECT_EQ(json::parse(me.events[0].data).at("rooms").as_array().size(), 1000u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, Users, ::testing::Values("memory", "sqlite"));
+
+TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
+    std::string dir = temp_dir();
+    std::vector<std::string> args{"--store", "sqlite", "--data", dir, "--publish-rate", "0"};
+    std::string c1, c2;
+    {
+        Server srv(args);
+        for (auto room : {"a", "b", "c"}) ASSERT_EQ(join(srv.port(), "alice", room).status, 200);
+        ASSERT_EQ(join(srv.port(), "bob", "a").status, 200);
+        SseClient one(srv.port(), "/me/events?id=alice");
+        SseClient two(srv.port(), "/me/events?id=bob");
+        ASSERT_TRUE(one.wait_events(1));
+        ASSERT_TRUE(two.wait_events(1));
+        publish(srv.port(), "a", "carol", "a1");
+        publish(srv.port(), "b", "carol", "b1");
+        ASSERT_TRUE(one.wait_until([&] { return messages(one).size() == 2; }));
+        ASSERT_TRUE(two.wait_until([&] { return messages(two).size() == 1; }));
+        c1 = last_cursor(one);
+        c2 = last_cursor(two);
+        ASSERT_EQ(mark(srv.port(), "alice", "a", R"({"id":1})").status, 200);
+        ASSERT_EQ(leave(srv.port(), "alice", "c").status, 200);
+        publish(srv.port(), "c", "carol", "c1");
+        publish(srv.port(), "a", "carol", "a2");
+        publish(srv.port(), "b", "carol", "b2");
+        srv.kill9();
+    }
+    Server srv(args);
+    publish(srv.port(), "a", "carol", "a3");
+    SseClient one(srv.port(), "/me/events?id=alice", {{"Last-Event-ID", c1}});
+    SseClient two(srv.port(), "/me/events?id=bob", {{"Last-Event-ID", c2}});
+    ASSERT_TRUE(one.wait_until([&] { return messages(one).size() >= 3; }));
+    ASSERT_TRUE(two.wait_until([&] { return messages(two).size() >= 2; }));
+    one.drain(300ms);
+    EXPECT_EQ(messages(one), (std::vector<std::string>{"a:2", "b:2", "a:3"}));
+    EXPECT_EQ(messages(two), (std::vector<std::string>{"a:2", "a:3"}));
+    EXPECT_EQ(num(listed(srv.port(), "alice", "a"), "read"), 1u);
+    EXPECT_TRUE(listed(srv.port(), "alice", "c").empty()) << "the leave was kept";
+    EXPECT_FALSE(listed(srv.port(), "alice", "b").empty());
+}
+
+TEST(UsersCluster, RedisSaysTheRoutesAreNotThereYet) {
+    RedisServer redis;
+    Server srv({"--store", "redis", "--redis", redis.url()});
+    for (auto [m, t] :
+         std::vector<std::pair<std::string, std::string>>{{"GET", "/me/rooms?id=u"},
+                                                          {"PUT", "/me/rooms/a?id=u"},
+                                                          {"GET", "/me/events?id=u"},
+                                                          {"GET", "/rooms/a/receipts?id=u"}}) {
+        auto r = request(srv.port(), m, t);
+        EXPECT_EQ(r.status, 501) << t;
+        EXPECT_NE(r.body.find("--store sqlite"), std::string::npos);
+    }
+}
