@@ -7,16 +7,24 @@
 
 namespace ssechat::chat {
 
-Feed::Feed(const Config& cfg, store::Store& store, Registry& registry, FanOut fan_out)
-    : cfg_(cfg), store_(store), registry_(registry), fan_out_(std::move(fan_out)) {}
+Feed::Feed(const Config& cfg, store::Store& store, Registry& registry, Sequence& seq,
+           FanOut fan_out)
+    : cfg_(cfg), store_(store), registry_(registry), seq_(seq), fan_out_(std::move(fan_out)) {}
 
-void Feed::on_batch(store::FeedBatch& b) {
+void Feed::advance(uint64_t pos) {
+    std::lock_guard lk(seq_.mu);
+    if (pos > seq_.pos) {
+        seq_.pos = pos;
+        seq_.moved.notify_all();
+    }
+}
+
+void Feed::on_batch(std::vector<Event>& msgs, size_t from, size_t to) {
     // Consecutive messages of one room become one delivery, as a local group commit does.
-    auto& msgs = b.messages;
-    metrics().feed_messages.fetch_add(msgs.size(), std::memory_order_relaxed);
-    for (size_t i = 0; i < msgs.size();) {
+    metrics().feed_messages.fetch_add(to - from, std::memory_order_relaxed);
+    for (size_t i = from; i < to;) {
         size_t j = i;
-        while (j < msgs.size() && msgs[j].room == msgs[i].room) ++j;
+        while (j < to && msgs[j].room == msgs[i].room) ++j;
         // A room nobody here has opened is skipped: it reads its stream when it loads.
         if (auto r = registry_.find(msgs[i].room))
             ingest(r, {std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(i)),
@@ -43,7 +51,8 @@ void Feed::ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs) {
         return;
     }
     uint64_t first = msgs.empty() ? UINT64_MAX : msgs.front().id;
-    if (first != have + 1) {
+    bool filled = first != have + 1;
+    if (filled) {
         // A gap: the log was trimmed past entries this node had not read (it was stopped or
         // slow), or this is a catch-up probe. The room's stream has every message; a room
         // more than --max-replay behind takes the newest of them, as a resume would.
@@ -61,7 +70,18 @@ void Feed::ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs) {
     // are told with a reset, as a resume would be, instead of seeing ids jump.
     bool gap = msgs.front().id != have + 1;
     if (gap) metrics().feed_resets.fetch_add(1, std::memory_order_relaxed);
-    fan_out_(r->commit(ptrs, gap));
+    // Under the sequence lock, with the position moved in the same step: a user stream
+    // opening now sees this commit in its snapshot or live, never both or neither.
+    std::lock_guard seq(seq_.mu);
+    auto d = r->commit(ptrs, gap, seq_.user_streams ? &seq_.epoch : nullptr);
+    // Filled events are older than positions user streams may have passed: those streams
+    // are cut, and resume by cursor from the store, in order.
+    d->gap = d->gap || filled;
+    fan_out_(std::move(d));
+    if (msgs.back().pos > seq_.pos) {
+        seq_.pos = msgs.back().pos;
+        seq_.moved.notify_all();
+    }
 }
 
 void Feed::catch_up() {

@@ -9,6 +9,7 @@
 
 #include "chat/registry.hpp"
 #include "chat/room.hpp"
+#include "chat/writer.hpp"
 #include "store/cluster.hpp"
 #include "store/store.hpp"
 #include "util/config.hpp"
@@ -18,11 +19,13 @@ namespace ssechat::chat {
 class Feed {
   public:
     using FanOut = std::function<void(std::shared_ptr<Delivery>)>;
-    Feed(const Config& cfg, store::Store& store, Registry& registry, FanOut fan_out);
+    Feed(const Config& cfg, store::Store& store, Registry& registry, Sequence& seq, FanOut fan_out);
 
-    // One read of the log (feed thread): events of every node, deduplicated by id per room.
-    // Rooms not loaded here are skipped: they read the store when they load.
-    void on_batch(store::FeedBatch& b);
+    // Events [from, to) of one read of the log (feed thread): every node's, deduplicated by
+    // id per room. Rooms not loaded here are skipped: they read the store when they load.
+    void on_batch(std::vector<Event>& msgs, size_t from, size_t to);
+    // The feed read everything up to `pos`: user streams opening now start from there.
+    void advance(uint64_t pos);
     // Delivers a room's events in id order, filling gaps from the store; with no events, a
     // probe for anything newer than the room has. Serialized: the feed thread and a loop
     // that just loaded the room both call it.
@@ -34,6 +37,7 @@ class Feed {
     const Config& cfg_;
     store::Store& store_;
     Registry& registry_;
+    Sequence& seq_;
     FanOut fan_out_;
     std::mutex ingest_mu_;
 };

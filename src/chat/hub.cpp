@@ -20,8 +20,8 @@ Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
       writer_(
           cfg, store, seq_, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); },
           [this](const store::MemberOp& op, const std::shared_ptr<Room>& r) { notify(op, r); }),
-      feed_(cfg, store, registry_, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {
-}
+      feed_(cfg, store, registry_, seq_,
+            [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {}
 
 Hub::~Hub() {
     stop();
@@ -186,6 +186,7 @@ void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
             sse::encode(model::kind_name(Kind::Read), "", boost::json::serialize(o)));
         for (Shard* s : shards_)
             boost::asio::post(s->ioc(), [s, ev, user = op.user] { s->to_user(user, ev); });
+        if (!room) return;  // not loaded here: no stream here to tell
         {
             std::lock_guard lk(typing_mu_);
             typing_rooms_.insert(room);
@@ -204,6 +205,25 @@ void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
         boost::asio::post(s->ioc(), [s, ev, room, joined, user = op.user] {
             s->membership(user, room, joined, ev);
         });
+}
+
+void Hub::member_changed(const store::MemberOp& op) {
+    // Feed thread. A join or leave matters here only to this node's user streams of that
+    // user, which need the room loaded; a marker needs a room only for its receipt.
+    bool here;
+    {
+        std::lock_guard lk(seq_.mu);
+        here = seq_.streaming.contains(op.user);
+    }
+    std::shared_ptr<Room> r;
+    try {
+        r = op.op == store::MemberOp::Op::Read || !here ? find(op.room) : room(op.room);
+    } catch (const store::StoreError&) {
+        // The user streams here miss the change; the store has it for their next resume.
+    }
+    if (!r && op.op != store::MemberOp::Op::Read) return;
+    std::lock_guard lk(seq_.mu);
+    notify(op, r);
 }
 
 void Hub::send_receipt(const std::shared_ptr<Room>& room, const std::string& user, uint64_t id) {
@@ -246,11 +266,21 @@ std::vector<model::Summary> Hub::summaries(const std::string& user,
 
 void Hub::start() {
     seq_.epoch = store_.epoch();
-    seq_.pos = cluster_ ? 0 : store_.last_pos();
+    seq_.pos = store_.last_pos();
     writer_.start();
     if (!cluster_) return;
     cluster_->follow({[this](store::FeedBatch& b) {
-                          feed_.on_batch(b);
+                          // Membership changes in their place among the events.
+                          size_t done = 0;
+                          for (auto& m : b.members) {
+                              feed_.on_batch(b.messages, done, m.at);
+                              done = m.at;
+                              member_changed(m.op);
+                          }
+                          feed_.on_batch(b.messages, done, b.messages.size());
+                          uint64_t pos = 0;
+                          for (const auto& e : b.messages) pos = std::max(pos, e.pos);
+                          feed_.advance(pos);
                           for (auto& t : b.typing)
                               if (auto r = find(t.room)) announce_typing(r, t.user, t.on);
                           for (auto& p : b.presence) {

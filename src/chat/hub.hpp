@@ -97,7 +97,11 @@ class Hub {
     // Sends a typing event to this node's streams of the room, or to the cluster.
     void send_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
     void announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
+    // Under the sequence lock: a membership change reaches the user's streams on every loop.
+    // `room` may be null for a read marker (no receipt then).
     void notify(const store::MemberOp& op, const std::shared_ptr<Room>& room);
+    // A membership change read from the cluster feed.
+    void member_changed(const store::MemberOp& op);
     void send_receipt(const std::shared_ptr<Room>& room, const std::string& user, uint64_t id);
 
     const Config& cfg_;

@@ -97,17 +97,26 @@ void Shard::subscribe_user(asio::ip::tcp::socket sock, std::string user,
         std::vector<Snapshot> snaps(rooms.size());
         std::optional<uint64_t> from;
         uint64_t now;
+        // With a shared store, a room just loaded may hold events this node's feed has not
+        // passed yet; waiting (briefly) for the feed to get there keeps every snapshot within
+        // the position the stream starts from. A cursor from another node may be ahead of
+        // this one's feed, too: it is valid up to the store's position.
+        uint64_t stored = hub_.store().cluster() ? hub_.store().last_pos() : 0;
         {
-            std::lock_guard lk(seq.mu);
+            std::unique_lock lk(seq.mu);
+            if (stored > seq.pos)
+                seq.moved.wait_for(lk, std::chrono::seconds(1), [&] { return seq.pos >= stored; });
             now = seq.pos;
-            if (cursor) from = model::parse_cursor(*cursor, seq.epoch, now);
+            if (cursor) from = model::parse_cursor(*cursor, seq.epoch, std::max(now, stored));
             if (from)
                 for (size_t i = 0; i < rooms.size(); ++i)
                     snaps[i] = rooms[i]->since_pos(std::max(*from, joined[i].since));
             ++seq.user_streams;
+            ++seq.streaming[st->user];
             st->counted = true;
         }
-        st->last_pos = now;
+        // A cursor ahead of the feed here: what lies between comes live and was seen.
+        st->last_pos = from ? std::max(now, *from) : now;
         if (!from) {
             // A fresh stream, or a cursor this store did not write: where every room stands.
             if (cursor) out.push_back(buffer(sse::encode("reset", "", R"({"room":null})")));
@@ -195,8 +204,10 @@ void Shard::subscribe_user(asio::ip::tcp::socket sock, std::string user,
 
 void Shard::remove(UserStream* s) {
     if (s->counted) {
-        std::lock_guard lk(hub_.sequence().mu);
-        --hub_.sequence().user_streams;
+        auto& seq = hub_.sequence();
+        std::lock_guard lk(seq.mu);
+        --seq.user_streams;
+        if (--seq.streaming[s->user] == 0) seq.streaming.erase(s->user);
         s->counted = false;
     }
     Member* m = s->member;

@@ -105,7 +105,8 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
     std::vector<store::MemberOp> ops;
     ops.reserve(jobs.size());
     for (auto& j : jobs) {
-        if (j.op.op == store::MemberOp::Op::Join) {
+        // A shared store fills these in its own atomic step.
+        if (j.op.op == store::MemberOp::Op::Join && !cluster_) {
             j.op.id = j.room->delivered();
             j.op.pos = pos_;
         }
@@ -118,7 +119,8 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
         for (auto& j : jobs) j.done(false, j.op);
         return;
     }
-    {
+    if (!cluster_) {
+        // With a shared store every node, this one too, hears of the change from the feed.
         std::lock_guard lk(seq_.mu);
         for (size_t i = 0; i < jobs.size(); ++i)
             if (ops[i].result == store::MemberOp::Result::Done) notify_(ops[i], jobs[i].room);

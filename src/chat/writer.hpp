@@ -41,9 +41,11 @@ enum class PublishOutcome {
 // replay and every later one live, across all its rooms at once.
 struct Sequence {
     std::mutex mu;
-    uint64_t pos = 0;         // the newest position handed to the shards
-    size_t user_streams = 0;  // open user streams: commits encode a user form only if any
-    std::string epoch;        // the store's epoch, for cursors; set before the writer starts
+    std::condition_variable moved;  // pos moved (cluster mode: a user stream waits for the feed)
+    uint64_t pos = 0;               // the newest position handed to the shards
+    size_t user_streams = 0;        // open user streams: commits encode a user form only if any
+    std::unordered_map<std::string, int> streaming;  // users with user streams on this node
+    std::string epoch;  // the store's epoch, for cursors; set before the writer starts
 };
 
 class Writer {

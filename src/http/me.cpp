@@ -12,17 +12,7 @@ namespace ssechat::http {
 using namespace detail;
 using Op = store::MemberOp::Op;
 
-namespace {
-// Memberships are not in the Redis store yet; say so plainly instead of failing later.
-bool shared_store(chat::Hub& hub) {
-    return hub.store().cluster() != nullptr;
-}
-constexpr const char* kNotShared =
-    "rooms you join, read markers and /me/events need --store sqlite or memory for now";
-}  // namespace
-
 void Api::my_rooms(Ctx& c) {
-    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
     auto u = user(c, nullptr, false);
     if (!u) return;
     try {
@@ -55,7 +45,6 @@ void Api::mark_read(Ctx& c) {
 }
 
 void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
-    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
     auto u = user(c, nullptr, false);
     if (!u) return;
     auto r = open_room(c, c.room);
@@ -113,7 +102,6 @@ void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
 }
 
 void Api::receipts(Ctx& c) {
-    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
     boost::json::object o;
     o["room"] = c.room;
     boost::json::object list;
@@ -127,7 +115,6 @@ void Api::receipts(Ctx& c) {
 }
 
 void Api::user_stream(Ctx& c) {
-    if (shared_store(hub_)) return refuse(c, status::not_implemented, kNotShared);
     auto u = user(c, nullptr, false);
     if (!u) return;
     if (c.req.count("Last-Event-ID") > 1)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/event.hpp"
+#include "store/store.hpp"
 
 namespace ssechat::store {
 
@@ -25,11 +26,19 @@ struct TypingChange {
     bool on = false;
 };
 
+// A membership change (join, leave, read marker) made on some node: `op` as applied, with its
+// result Done, `read` and, for a join, `pos`.
+struct MemberChange {
+    MemberOp op;
+    size_t at = 0;  // how many of the batch's messages came before it in the log
+};
+
 // One read of the cluster feed, in log order. Events of one room arrive in id order.
 struct FeedBatch {
     std::vector<model::Event> messages;  // stored events of every kind
     std::vector<PresenceChange> presence;
     std::vector<TypingChange> typing;
+    std::vector<MemberChange> members;  // ordered among `messages` by `at`
 };
 
 // What publish() did with one event of a batch.

@@ -85,16 +85,21 @@ class Users : public ::testing::TestWithParam<std::string> {
     void start(std::vector<std::string> extra = {}) {
         srv_.reset();
         std::vector<std::string> args{"--publish-rate", "0", "--typing-rate", "0"};
-        if (GetParam() == "sqlite")
+        if (GetParam() == "sqlite") {
             args.insert(args.end(), {"--store", "sqlite", "--data", dir_});
-        else
+        } else if (GetParam() == "redis") {
+            redis_ = std::make_unique<RedisServer>();  // a fresh one for each start
+            args.insert(args.end(), {"--store", "redis", "--redis", redis_->url()});
+        } else {
             args.insert(args.end(), {"--store", "memory"});
+        }
         args.insert(args.end(), extra.begin(), extra.end());
         srv_ = std::make_unique<Server>(args);
     }
     int port() const { return srv_->port(); }
     std::string dir_;
     std::unique_ptr<Server> srv_;
+    std::unique_ptr<RedisServer> redis_;
 };
 
 }  // namespace
@@ -317,7 +322,7 @@ TEST_P(Users, TheCursorStaysSmallInAThousandRooms) {
     EXPECT_EQ(json::parse(me.events[0].data).at("rooms").as_array().size(), 1000u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, Users, ::testing::Values("memory", "sqlite"));
+INSTANTIATE_TEST_SUITE_P(Stores, Users, ::testing::Values("memory", "sqlite", "redis"));
 
 TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
     std::string dir = temp_dir();
@@ -358,16 +363,39 @@ TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
     EXPECT_FALSE(listed(srv.port(), "alice", "b").empty());
 }
 
-TEST(UsersCluster, RedisSaysTheRoutesAreNotThereYet) {
+TEST(UsersCluster, OneUserOnTwoNodesAndAResumeThatMovesAcross) {
     RedisServer redis;
-    Server srv({"--store", "redis", "--redis", redis.url()});
-    for (auto [m, t] :
-         std::vector<std::pair<std::string, std::string>>{{"GET", "/me/rooms?id=u"},
-                                                          {"PUT", "/me/rooms/a?id=u"},
-                                                          {"GET", "/me/events?id=u"},
-                                                          {"GET", "/rooms/a/receipts?id=u"}}) {
-        auto r = request(srv.port(), m, t);
-        EXPECT_EQ(r.status, 501) << t;
-        EXPECT_NE(r.body.find("--store sqlite"), std::string::npos);
-    }
+    std::vector<std::string> args{"--store",   "redis",          "--redis",
+                                  redis.url(), "--publish-rate", "0"};
+    Server a(args), b(args);
+    ASSERT_EQ(join(a.port(), "alice", "x").status, 200);
+    SseClient on_a(a.port(), "/me/events?id=alice");
+    SseClient on_b(b.port(), "/me/events?id=alice");
+    ASSERT_TRUE(on_a.wait_events(1));
+    ASSERT_TRUE(on_b.wait_events(1));
+    EXPECT_EQ(on_b.events[0].event, "rooms");
+    publish(a.port(), "x", "bob", "x1");
+    publish(b.port(), "x", "bob", "x2");
+    ASSERT_TRUE(on_a.wait_until([&] { return messages(on_a).size() == 2; }));
+    ASSERT_TRUE(on_b.wait_until([&] { return messages(on_b).size() == 2; }));
+    EXPECT_EQ(last_cursor(on_a), last_cursor(on_b)) << "one cursor for the same place";
+    // A join on one node reaches the user's stream on the other, which adds the room live.
+    ASSERT_EQ(join(b.port(), "alice", "y").status, 200);
+    ASSERT_TRUE(on_a.wait_until([&] { return of_kind(on_a, "joined").size() == 1; }));
+    publish(b.port(), "y", "bob", "y1");
+    ASSERT_TRUE(on_a.wait_until([&] { return messages(on_a).size() == 3; }));
+    EXPECT_EQ(messages(on_a).back(), "y:1");
+    // A marker set on B reaches the stream on A.
+    ASSERT_EQ(mark(b.port(), "alice", "y", R"({"id":1})").status, 200);
+    ASSERT_TRUE(on_a.wait_until([&] { return of_kind(on_a, "read").size() == 1; }));
+    // The stream on A stops; it resumes on B exactly.
+    std::string cursor = last_cursor(on_a);
+    on_a.close();
+    publish(a.port(), "y", "bob", "y2");
+    publish(b.port(), "x", "bob", "x3");
+    SseClient moved(b.port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
+    ASSERT_TRUE(moved.wait_until([&] { return messages(moved).size() >= 2; }));
+    moved.drain(300ms);
+    EXPECT_EQ(messages(moved), (std::vector<std::string>{"y:2", "x:3"}));
+    EXPECT_TRUE(of_kind(moved, "reset").empty());
 }

@@ -36,6 +36,7 @@
 --   ssechat:mids:<room>       ZSET  message ids, for history pages over messages only
 --   ssechat:react:<room>:<id> ZSET  "emoji\31user" scored by the id of the reaction
 --   ssechat:idem:<room>\31<user>\31<key>  STRING "<id>\31<ts>\31<hash>", expiring with the key
+--   ssechat:pos               STRING the last position given (field 'p' of room and log entries)
 -- Texts live in the two hashes and the log, never in the room stream, so that a delete can
 -- erase them: it clears the state, removes the edit texts and deletes the log entries.
 local ts, retain, logmax, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -55,6 +56,13 @@ end
 
 local function add_event(stream, room, fields, logfields)
   local id = redis.call('HINCRBY', KEYS[1], room, 1)
+  -- The event's place in one sequence over every room, which user streams resume by. Log
+  -- order is position order: both are taken here, in one step.
+  local pos = redis.call('INCR', 'ssechat:pos')
+  for _, t in ipairs({fields, logfields}) do
+    table.insert(t, 'p')
+    table.insert(t, pos)
+  end
   if id == 1 then redis.call('ZADD', KEYS[3], 0, room) end
   local sid = string.format('%d-0', id)
   if retain > 0 then

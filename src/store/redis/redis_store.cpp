@@ -105,6 +105,7 @@ model::Event entry_event(std::map<std::string, std::string>& f, uint64_t id,
              : k == "r" ? model::Kind::Reaction
                         : model::Kind::Message;
     e.target = static_cast<uint64_t>(to_i64(f["g"]));
+    e.pos = static_cast<uint64_t>(to_i64(f["p"]));  // 0 for entries from before positions
     e.reply_to = static_cast<uint64_t>(to_i64(f["y"]));
     if (e.kind == model::Kind::Reaction) {
         e.text = f["x"];
@@ -175,7 +176,8 @@ RedisStore::RedisStore(RedisOptions opts)
     : opts_(std::move(opts)),
       publish_("publish.lua", std::string(scripts::publish_lua)),
       presence_("presence.lua", std::string(scripts::presence_lua)),
-      sweep_("sweep.lua", std::string(scripts::sweep_lua)) {
+      sweep_("sweep.lua", std::string(scripts::sweep_lua)),
+      members_("members.lua", std::string(scripts::members_lua)) {
     if (opts_.node_id.empty()) opts_.node_id = random_node_id();
     writer_ = std::make_unique<RedisConn>(opts_.url, opts_.timeout_ms);
     auto delay = std::chrono::milliseconds(250);
@@ -207,6 +209,9 @@ RedisStore::RedisStore(RedisOptions opts)
         }
     }
     upgrade();
+    // The first node to start on empty data makes the epoch; every node reads the same one.
+    writer_->run({"SET", "ssechat:epoch", make_epoch(), "NX"});
+    epoch_ = reply_string(writer_->run({"GET", "ssechat:epoch"}).get());
     // The feed starts at the log's current end; older messages are read from room streams.
     auto tail = writer_->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
     log_start_ = tail->elements ? reply_string(tail->element[0]->element[0]) : "0-0";
@@ -521,6 +526,18 @@ void RedisStore::feed_loop() {
                 auto f = fields(e->element[1]);
                 if (f["k"] == "t") {
                     b.typing.push_back({f["r"], f["u"], f["s"] == "1"});
+                } else if (f["k"] == "j") {
+                    MemberChange m;
+                    m.op.op = f["o"] == "j"   ? MemberOp::Op::Join
+                              : f["o"] == "l" ? MemberOp::Op::Leave
+                                              : MemberOp::Op::Read;
+                    m.op.user = f["u"];
+                    m.op.room = f["r"];
+                    m.op.read = static_cast<uint64_t>(to_i64(f["i"]));
+                    m.op.id = m.op.read;
+                    m.op.pos = static_cast<uint64_t>(to_i64(f["p"]));
+                    m.at = b.messages.size();
+                    b.members.push_back(std::move(m));
                 } else if (f["k"] == "p") {
                     b.presence.push_back(
                         {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
@@ -670,32 +687,131 @@ void RedisStore::stop() {
     if (presence_thread_.joinable()) presence_thread_.join();
 }
 
-// Memberships and user streams are not in the Redis store yet: the routes that need them
-// answer 501 in cluster mode (http/me.cpp), so these are never reached from there.
-namespace {
-[[noreturn]] void no_users() {
-    throw StoreError("user streams and memberships are not available with --store redis yet");
-}
-}  // namespace
-
 const std::string& RedisStore::epoch() {
-    static const std::string none = "redis";
-    return none;
+    return epoch_;
 }
-std::optional<uint64_t> RedisStore::first_after(const std::string&, uint64_t) {
-    no_users();
+
+uint64_t RedisStore::last_pos() {
+    Lease c(*this);
+    auto r = c->run({"GET", "ssechat:pos"});
+    return r->type == REDIS_REPLY_NIL ? 0 : static_cast<uint64_t>(to_i64(reply_string(r.get())));
 }
-void RedisStore::members(std::vector<MemberOp>&) {
-    no_users();
+
+std::optional<uint64_t> RedisStore::first_after(const std::string& room, uint64_t pos) {
+    // Positions increase with ids in a room: walk back from the newest entry until one is at
+    // or before `pos`. A resume is normally recent, so this reads a page or two.
+    Lease c(*this);
+    std::optional<uint64_t> first;
+    std::string from = "+";
+    for (size_t read = 0; read < 1000000;) {
+        auto r = c->run({"XREVRANGE", kRoomPrefix + room, from, "-", "COUNT", "256"});
+        if (r->elements == 0) break;
+        for (size_t i = 0; i < r->elements; ++i) {
+            const redisReply* e = r->element[i];
+            auto f = fields(e->element[1]);
+            if (static_cast<uint64_t>(to_i64(f["p"])) <= pos) return first;
+            first = stream_id_number(e->element[0]);
+        }
+        read += r->elements;
+        uint64_t oldest = *first;
+        if (oldest <= 1) break;
+        from = std::to_string(oldest - 1) + "-0";
+    }
+    return first;
 }
-std::vector<Membership> RedisStore::memberships(const std::string&) {
-    no_users();
+
+void RedisStore::members(std::vector<MemberOp>& ops) {
+    if (ops.empty()) return;
+    std::vector<std::string> keys{kRooms, kLog}, args{std::to_string(opts_.log_max)};
+    for (const auto& op : ops) {
+        args.push_back(op.op == MemberOp::Op::Join    ? "j"
+                       : op.op == MemberOp::Op::Leave ? "l"
+                                                      : "r");
+        args.push_back(op.user);
+        args.push_back(op.room);
+        args.push_back(std::to_string(op.op == MemberOp::Op::Join ? op.max_rooms : op.id));
+    }
+    auto r = writer_->eval(members_, keys, args);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != ops.size())
+        throw StoreError("redis members.lua: unexpected reply");
+    static constexpr MemberOp::Result codes[] = {
+        MemberOp::Result::Done, MemberOp::Result::Unchanged, MemberOp::Result::NotMember,
+        MemberOp::Result::TooMany};
+    for (size_t i = 0; i < ops.size(); ++i) {
+        const redisReply* e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 3)
+            throw StoreError("redis members.lua: unexpected reply");
+        auto code = static_cast<size_t>(reply_integer(e->element[0]));
+        ops[i].result = code < std::size(codes) ? codes[code] : MemberOp::Result::NotMember;
+        ops[i].read = static_cast<uint64_t>(reply_integer(e->element[1]));
+        if (ops[i].op == MemberOp::Op::Join) {
+            ops[i].id = ops[i].read;
+            ops[i].pos = static_cast<uint64_t>(reply_integer(e->element[2]));
+        }
+    }
 }
-std::vector<std::pair<std::string, uint64_t>> RedisStore::receipts(const std::string&) {
-    no_users();
+
+std::vector<Membership> RedisStore::memberships(const std::string& user) {
+    Lease c(*this);
+    auto r = c->run({"HGETALL", "ssechat:member:" + user});
+    std::vector<Membership> out;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        std::string v = reply_string(r->element[i + 1]);
+        auto sep = v.find('\x1f');
+        out.push_back(
+            {reply_string(r->element[i]), static_cast<uint64_t>(to_i64(v.substr(0, sep))),
+             sep == std::string::npos ? 0 : static_cast<uint64_t>(to_i64(v.substr(sep + 1)))});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Membership& a, const Membership& b) { return a.room < b.room; });
+    return out;
 }
-Unread RedisStore::unread(const std::string&, const std::string&, uint64_t, size_t) {
-    no_users();
+
+std::vector<std::pair<std::string, uint64_t>> RedisStore::receipts(const std::string& room) {
+    Lease c(*this);
+    auto r = c->run({"HGETALL", "ssechat:readers:" + room});
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        out.emplace_back(reply_string(r->element[i]),
+                         static_cast<uint64_t>(to_i64(reply_string(r->element[i + 1]))));
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+Unread RedisStore::unread(const std::string& room, const std::string& user, uint64_t after,
+                          size_t cap) {
+    // Messages after the marker, a page at a time, each checked in its state: from others,
+    // not deleted. Past the cap only mentions are still counted, over ten times the cap.
+    Lease c(*this);
+    Unread u;
+    std::string lo = "(" + std::to_string(after);
+    for (size_t seen = 0; seen < cap * 10;) {
+        auto ids = c->run({"ZRANGEBYSCORE", kMidsPrefix + room, lo, "+inf", "LIMIT", "0", "500"});
+        if (ids->elements == 0) break;
+        std::vector<std::string> hmget{"HMGET", kMsgPrefix + room};
+        for (size_t i = 0; i < ids->elements; ++i) hmget.push_back(reply_string(ids->element[i]));
+        auto states = c->run(hmget);
+        for (size_t i = 0; i < states->elements; ++i) {
+            if (states->element[i]->type != REDIS_REPLY_STRING) continue;
+            model::Event m;
+            read_state(m, reply_string(states->element[i]));
+            if (m.deleted || m.user_id == user) continue;
+            if (u.unread < cap)
+                ++u.unread;
+            else
+                u.unread_more = true;
+            if (model::mentions(m.text, user)) {
+                if (u.mentions < cap)
+                    ++u.mentions;
+                else
+                    u.mentions_more = true;
+            }
+        }
+        seen += ids->elements;
+        if (u.unread_more && u.mentions_more) break;
+        lo = "(" + hmget.back();
+    }
+    return u;
 }
 
 }  // namespace ssechat::store

@@ -32,6 +32,9 @@ struct RedisOptions {
 //   ssechat:log              STREAM every event, presence and typing change, for the feed
 //   ssechat:msg:, ssechat:edit:, ssechat:mids:, ssechat:react:  see publish.lua
 //   ssechat:schema           STRING "2" once data from before edits is indexed
+//   ssechat:pos              STRING the last position given to an event (publish.lua)
+//   ssechat:epoch            STRING made once: names this data for user-stream cursors
+//   ssechat:member:, ssechat:readers:  memberships and read markers, see members.lua
 //   ssechat:idem:<room>\x1f<user>\x1f<key>  STRING "<id>\x1f<ts>\x1f<hash>", expires with the key
 //   TTL ssechat:presence         ZSET   "<room>\x1f<node>\x1f<user>" scored by expiry
 //   ssechat:online:<room>    HASH   user -> entries (nodes) holding them online
@@ -55,7 +58,7 @@ class RedisStore final : public Store, public Cluster {
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
     const std::string& epoch() override;
-    uint64_t last_pos() override { return 0; }
+    uint64_t last_pos() override;
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
     void members(std::vector<MemberOp>& ops) override;
     std::vector<Membership> memberships(const std::string& user) override;
@@ -105,7 +108,8 @@ class RedisStore final : public Store, public Cluster {
     void refresh_presence(RedisConn& c);
 
     RedisOptions opts_;
-    Script publish_, presence_, sweep_;
+    Script publish_, presence_, sweep_, members_;
+    std::string epoch_;
     std::unique_ptr<RedisConn> writer_;  // publish() only: the hub's single writer thread
 
     void trip();
