@@ -2,23 +2,30 @@
 # Runs every benchmark scenario against ssechat and Nchan in turn, on loopback, with the
 # server pinned to CPU 0 and the load tool to CPU 1. Each run is bounded in count and time.
 # Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
-# bench/out/latency.png. Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes]
+# bench/out/latency.png.
+# Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users]
 # --changes: only what messages that change are judged by, at full size: fanout and idle
 # memory against Nchan (fanout five times, the two servers taking turns, since one noisy
 # minute should not land on one of them only), and edits and reactions against publishes.
+# --users: only what one connection per user is judged by: 1,000 users each in 10 of 100
+# rooms, on user streams (1,000 connections) and on room streams (10,000), under the same
+# publish load, three times each, taking turns; and idle memory of 10,000 user streams each
+# in 10 of 1,000 rooms, against 10,000 room streams over the same rooms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 NCHAN=1
 SINGLE=1
 CHANGES=0
+USERS=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-nchan) NCHAN=0 ;;
     --cluster-only) SINGLE=0 ;;
     --changes) CHANGES=1; SINGLE=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes]" >&2; exit 2 ;;
+    --users) USERS=1; SINGLE=0; NCHAN=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users]" >&2; exit 2 ;;
   esac
 done
 
@@ -203,6 +210,24 @@ if ((CHANGES)); then
   done
 fi
 
+if ((USERS)); then
+  USER_STREAMS=(--member-of 10 --sub-path '/me/events?id=s{sub}')
+  for rep in 1 2 3; do
+    start_ssechat
+    bench ssechat users_on_room_streams --subscribers 10000 --rooms 100 --ramp 4000 --messages 10000 --rate 2000 --connections 8 --max-seconds 120
+    stop_server
+    start_ssechat
+    bench ssechat users_on_user_streams --subscribers 1000 --rooms 100 --ramp 4000 --messages 10000 --rate 2000 --connections 8 --max-seconds 120 "${USER_STREAMS[@]}"
+    stop_server
+  done
+  start_ssechat
+  bench ssechat idle_room_streams_1000_rooms --subscribers 10000 --rooms 1000 --ramp 4000 --messages 0 --settle 0 --max-seconds 60
+  stop_server
+  start_ssechat
+  bench ssechat idle_user_streams_10_of_1000 --subscribers 10000 --rooms 1000 --ramp 4000 --messages 0 --settle 0 --max-seconds 120 "${USER_STREAMS[@]}"
+  stop_server
+fi
+
 if ((SINGLE)); then
 # First, before other runs leave thousands of loopback ports in TIME_WAIT: the most streams
 # one process holds here (the machine caps open files at 20,000 per process), one message to all.
@@ -267,7 +292,7 @@ stop_server
 fi
 
 # Cluster: one SQLite node, then the Redis store with one node and with two, the same load.
-((CHANGES)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+((CHANGES || USERS)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do

@@ -52,6 +52,10 @@ struct Options {
     std::vector<int> pids;      // server processes to sample; CPU and RSS are summed
     std::string label = "run";
     bool cumulative = false;  // each event carries every message so far (seed API arrays)
+    // User streams: each subscriber first joins this many rooms (PUT join_path), spread so
+    // that every room has the same number of members, and one stream carries them all.
+    size_t member_of = 0;
+    std::string join_path = "/me/rooms/{room}?id=s{sub}";
 };
 
 // Marker put in every published message: "b:<room>:<seq>:<us>" - found again in the event.
@@ -125,8 +129,13 @@ struct Conn {
     // SSE state
     bool event_has_marker = false;
     uint64_t event_seq = 0, event_ts = 0;
+    size_t event_room = 0;
     std::vector<uint64_t> seen;  // bitmap of room sequences received, sized before publishing
     uint64_t distinct = 0;       // bits set in seen
+    // --member-of: the rooms this stream carries, and a bitmap and count per room
+    std::vector<size_t> rooms;
+    std::vector<std::vector<uint64_t>> seens;
+    std::vector<uint64_t> distincts;
     // publisher state
     std::string out;  // bytes not yet written
     size_t out_off = 0;
@@ -212,6 +221,7 @@ class Bench {
     void flush_out(Conn& c);
     void close_conn(Conn& c, bool error);
     bool publish_one();
+    bool join_all();
     void poll_once(int timeout_ms);
     void progress(const char* phase);
 
@@ -425,14 +435,27 @@ void Bench::sse_line(Conn& c, const char* p, size_t n) {
             st_.lat.add(now > c.event_ts ? now - c.event_ts : 0);
             // Publishers race each other, so order across them is not checked; each sequence
             // number must arrive exactly once.
+            std::vector<uint64_t>* seen = &c.seen;
+            uint64_t* distinct = &c.distinct;
+            if (!c.rooms.empty()) {
+                auto it = std::find(c.rooms.begin(), c.rooms.end(), c.event_room);
+                if (it == c.rooms.end()) {
+                    ++st_.errors;  // an event of a room this user is not in
+                    c.event_has_marker = false;
+                    return;
+                }
+                auto j = static_cast<size_t>(it - c.rooms.begin());
+                seen = &c.seens[j];
+                distinct = &c.distincts[j];
+            }
             size_t w = c.event_seq / 64;
             uint64_t bit = uint64_t{1} << (c.event_seq % 64);
-            if (w < c.seen.size()) {
-                if (c.seen[w] & bit) {
+            if (w < seen->size()) {
+                if ((*seen)[w] & bit) {
                     ++st_.duplicates;
                 } else {
-                    c.seen[w] |= bit;
-                    ++c.distinct;
+                    (*seen)[w] |= bit;
+                    ++*distinct;
                 }
             }
         }
@@ -453,10 +476,11 @@ void Bench::sse_line(Conn& c, const char* p, size_t n) {
             unsigned long long seq = std::strtoull(e + 1, &e, 10);
             if (e < end && *e == ':') {
                 unsigned long long ts = std::strtoull(e + 1, &e, 10);
-                if (room == c.room) {
+                if (room == c.room || !c.rooms.empty()) {
                     c.event_has_marker = true;
                     c.event_seq = seq;
                     c.event_ts = ts;
+                    c.event_room = room;
                     return;
                 }
             }
@@ -550,8 +574,71 @@ void Bench::progress(const char* phase) {
                  published_, st_.pub_ok, st_.deliveries, st_.errors + st_.pub_err);
 }
 
+// The rooms subscriber `sub` is in with --member-of: K rooms spaced R/K apart, so every room
+// has subscribers*K/R members.
+std::vector<size_t> member_rooms(const Options& o, size_t sub) {
+    std::vector<size_t> out;
+    size_t stride = std::max<size_t>(1, o.rooms / std::max<size_t>(o.member_of, 1));
+    for (size_t j = 0; j < o.member_of; ++j) out.push_back((sub + j * stride) % o.rooms);
+    return out;
+}
+
+// Setup for --member-of: every join, pipelined 100 at a time on one blocking keep-alive
+// connection. Returns false when one failed.
+bool Bench::join_all() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 ||
+        ::connect(fd, reinterpret_cast<const sockaddr*>(&addrs_[0]), sizeof addrs_[0]) != 0)
+        return false;
+    std::vector<std::pair<size_t, size_t>> all;  // (sub, room)
+    for (size_t i = 0; i < o_.subscribers; ++i)
+        for (size_t r : member_rooms(o_, i)) all.emplace_back(i, r);
+    std::string path, req, in;
+    bool ok = true;
+    for (size_t at = 0; at < all.size() && ok;) {
+        size_t n = std::min<size_t>(100, all.size() - at);
+        req.clear();
+        for (size_t k = 0; k < n; ++k) {
+            fill(path, o_.join_path, all[at + k].second, all[at + k].first, "");
+            req += "PUT " + path + " HTTP/1.1\r\nHost: bench\r\nContent-Length: 0\r\n\r\n";
+        }
+        for (size_t off = 0; off < req.size();) {
+            ssize_t w = ::write(fd, req.data() + off, req.size() - off);
+            if (w <= 0) return ::close(fd), false;
+            off += static_cast<size_t>(w);
+        }
+        // Each answer: a head with Content-Length, then that many bytes.
+        for (size_t got = 0; got < n;) {
+            size_t end = in.find("\r\n\r\n");
+            if (end != std::string::npos) {
+                size_t cl = 0;
+                auto p = in.find("Content-Length: ");
+                if (p != std::string::npos && p < end)
+                    cl = std::strtoul(in.c_str() + p + 16, nullptr, 10);
+                if (in.size() >= end + 4 + cl) {
+                    if (in.compare(9, 3, "200") != 0) ok = false;
+                    in.erase(0, end + 4 + cl);
+                    ++got;
+                    continue;
+                }
+            }
+            char b[65536];
+            ssize_t r = ::read(fd, b, sizeof b);
+            if (r <= 0) return ::close(fd), false;
+            in.append(b, static_cast<size_t>(r));
+        }
+        at += n;
+    }
+    ::close(fd);
+    return ok;
+}
+
 int Bench::run() {
     uint64_t deadline = start_us_ + static_cast<uint64_t>(o_.max_seconds * 1e6);
+    if (o_.member_of && !join_all()) {
+        std::fprintf(stderr, "joining rooms failed\n");
+        return 1;
+    }
     ProcSample base = sample(o_.pids);
     // 1. Subscribers, at a bounded ramp.
     size_t opened = 0;
@@ -567,7 +654,11 @@ int Bench::run() {
             fill(path, o_.sub_path, room, opened, "");
             std::string req =
                 "GET " + path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n";
-            if (open_conn(Kind::Sub, opened, room, req) < 0) ++st_.sub_failed;
+            if (open_conn(Kind::Sub, opened, room, req) < 0) {
+                ++st_.sub_failed;
+            } else if (o_.member_of) {
+                conns_.back()->rooms = member_rooms(o_, opened);
+            }
             ++opened;
         }
         poll_once(5);
@@ -578,7 +669,11 @@ int Bench::run() {
     ProcSample idle = sample(o_.pids);
     // 2. Publishers. Receive bitmaps are allocated now, never per event.
     for (auto& c : conns_)
-        if (c->kind == Kind::Sub) c->seen.assign(o_.messages / o_.rooms / 64 + 2, 0);
+        if (c->kind == Kind::Sub) {
+            c->seen.assign(o_.messages / o_.rooms / 64 + 2, 0);
+            c->seens.assign(c->rooms.size(), c->seen);
+            c->distincts.assign(c->rooms.size(), 0);
+        }
     for (size_t i = 0; i < o_.connections; ++i) open_conn(Kind::Pub, i, 0, "");
     for (uint64_t until = now_us() + 200000; now_us() < until;) poll_once(10);
     ProcSample before = sample(o_.pids);
@@ -598,8 +693,10 @@ int Bench::run() {
         progress("publish");
     }
     // 3. Wait for acknowledgements and the last deliveries.
-    uint64_t expected =
-        static_cast<uint64_t>(o_.messages) * (o_.subscribers / std::max<size_t>(o_.rooms, 1));
+    // Members per room: one stream each, or with --member-of K streams spread over the rooms.
+    uint64_t per_room = o_.member_of ? o_.subscribers * o_.member_of / o_.rooms
+                                     : o_.subscribers / std::max<size_t>(o_.rooms, 1);
+    uint64_t expected = static_cast<uint64_t>(o_.messages) * per_room;
     uint64_t settle_until = now_us() + static_cast<uint64_t>(o_.settle_seconds * 1e6);
     while (
         now_us() < std::min(settle_until, deadline) &&
@@ -611,8 +708,13 @@ int Bench::run() {
     ProcSample after = sample(o_.pids);
     // Missing: what each open subscriber never saw of its room's sequence.
     for (auto& c : conns_)
-        if (c->kind == Kind::Sub && c->fd >= 0 && c->head_done)
-            st_.missing += room_seq_[c->room] - std::min(room_seq_[c->room], c->distinct);
+        if (c->kind == Kind::Sub && c->fd >= 0 && c->head_done) {
+            if (c->rooms.empty())
+                st_.missing += room_seq_[c->room] - std::min(room_seq_[c->room], c->distinct);
+            for (size_t j = 0; j < c->rooms.size(); ++j)
+                st_.missing +=
+                    room_seq_[c->rooms[j]] - std::min(room_seq_[c->rooms[j]], c->distincts[j]);
+        }
     double secs = std::max(static_cast<double>(t1 - t0) / 1e6, 1e-6);
     uint64_t delivered = st_.deliveries - deliveries_before;
     double cpu_us_per_delivery =
@@ -681,7 +783,10 @@ void usage() {
         "  --pid PID[,PID...]           sample server CPU and RSS from /proc (summed)\n"
         "  --label NAME                 name in the JSON line\n"
         "  --cumulative                 events carry all messages so far (seed API arrays):\n"
-        "                               an event with k new messages counts k deliveries\n");
+        "                               an event with k new messages counts k deliveries\n"
+        "  --member-of K                user streams: each subscriber first joins K of the\n"
+        "                               rooms (PUT --join-path, {room} {sub} replaced), and\n"
+        "                               its one stream is checked per room\n");
 }
 
 }  // namespace
@@ -735,6 +840,10 @@ int main(int argc, char** argv) {
             o.label = next();
         else if (a == "--cumulative")
             o.cumulative = true;
+        else if (a == "--member-of")
+            o.member_of = std::stoul(next());
+        else if (a == "--join-path")
+            o.join_path = next();
         else {
             usage();
             return a == "--help" ? 0 : 2;

@@ -182,9 +182,23 @@ uint64_t Room::delivered() {
     return delivered_;
 }
 
+namespace {
+auto by_name = [](const std::string* a, const std::string& b) { return *a < b; };
+}  // namespace
+
+bool Room::member_online_locked(const std::string& user) const {
+    auto it = std::lower_bound(members_online_.begin(), members_online_.end(), user, by_name);
+    return it != members_online_.end() && **it == user;
+}
+
 int Room::join(const std::string& user) {
     std::lock_guard lk(mu_);
-    return ++online_[user] == 1 ? static_cast<int>(online_.size()) : -1;
+    if (++online_[user] != 1) return -1;
+    if (member_online_locked(user)) {
+        ++overlap_;  // online already, through a user stream
+        return -1;
+    }
+    return static_cast<int>(online_locked());
 }
 
 int Room::leave(const std::string& user) {
@@ -192,19 +206,54 @@ int Room::leave(const std::string& user) {
     auto it = online_.find(user);
     if (it == online_.end() || --it->second > 0) return -1;
     online_.erase(it);
-    return static_cast<int>(online_.size());
+    if (member_online_locked(user)) {
+        --overlap_;  // still online, through a user stream
+        return -1;
+    }
+    return static_cast<int>(online_locked());
+}
+
+int Room::join_member(const std::string* user) {
+    std::lock_guard lk(mu_);
+    auto it = std::lower_bound(members_online_.begin(), members_online_.end(), *user, by_name);
+    if (it != members_online_.end() && **it == *user) return -1;
+    members_online_.insert(it, user);
+    if (online_.contains(*user)) {
+        ++overlap_;
+        return -1;
+    }
+    return static_cast<int>(online_locked());
+}
+
+int Room::leave_member(const std::string* user) {
+    std::lock_guard lk(mu_);
+    auto it = std::lower_bound(members_online_.begin(), members_online_.end(), *user, by_name);
+    if (it == members_online_.end() || **it != *user) return -1;
+    members_online_.erase(it);
+    if (members_online_.empty()) members_online_.shrink_to_fit();
+    if (online_.contains(*user)) {
+        --overlap_;
+        return -1;
+    }
+    return static_cast<int>(online_locked());
 }
 
 std::vector<std::string> Room::online() {
     std::lock_guard lk(mu_);
     std::vector<std::string> out;
-    for (const auto& [u, n] : online_) out.push_back(u);
+    auto m = members_online_.begin();
+    for (const auto& [u, n] : online_) {
+        for (; m != members_online_.end() && **m < u; ++m) out.push_back(**m);
+        if (m != members_online_.end() && **m == u) ++m;
+        out.push_back(u);
+    }
+    for (; m != members_online_.end(); ++m) out.push_back(**m);
     return out;
 }
 
 size_t Room::online_count() {
     std::lock_guard lk(mu_);
-    return online_.size();
+    return online_locked();
 }
 
 namespace {

@@ -106,6 +106,11 @@ class Room : public std::enable_shared_from_this<Room> {
     int leave(const std::string& user);
     std::vector<std::string> online();
     size_t online_count();
+    // Presence through user streams: a user's user streams all live on one loop, whose one
+    // record of the user (Member) joins each of their rooms once; `user` stays valid until the
+    // matching leave. Same results as join() and leave(), counting users online either way once.
+    int join_member(const std::string* user);
+    int leave_member(const std::string* user);
 
     // Typing: `user` says they are typing (or stopped) at `now` (ms). Returns the state to
     // send to the room now, if any: at most one per user per 2 s; a state that must wait is
@@ -150,6 +155,12 @@ class Room : public std::enable_shared_from_this<Room> {
     };
     std::map<std::string, Receipt> receipts_;  // user -> receipt state, while one is held
     std::map<std::string, int> online_;        // user -> open streams in this room
+    // Users online through a user stream, sorted by name: a pointer each, since a user in many
+    // rooms is in each one's list (no per-room copy of the name).
+    std::vector<const std::string*> members_online_;
+    size_t overlap_ = 0;  // users in both online_ and members_online_
+    bool member_online_locked(const std::string& user) const;
+    size_t online_locked() const { return online_.size() + members_online_.size() - overlap_; }
 };
 
 }  // namespace ssechat::chat

@@ -56,11 +56,12 @@ class UserStream final : public sse::Stream {
     void on_overflow() override;
 };
 
-// One user's rooms on one shard, shared by all their user streams there. Each room's index
-// on the shard points here; `rooms` holds each room and this member's slot in its index.
+// One user's rooms on this node: all of a user's user streams are served by one loop (their
+// home), and share this. Each room's index on the loop points here; `rooms` holds each room
+// and this member's slot in its index (the index holds the room).
 struct Member {
     std::string user;
-    std::vector<std::pair<std::shared_ptr<Room>, size_t>> rooms;
+    std::vector<std::pair<Room*, uint32_t>> rooms;
     std::vector<UserStream*> streams;
 };
 
@@ -113,6 +114,7 @@ class Shard {
         std::vector<Subscriber*> native;  // null: removed during a flush, compacted after it
         std::vector<Subscriber*> viewers;
         std::vector<Member*> users;  // users with a user stream here who are in the room
+        std::shared_ptr<Room> hold;  // keeps the room while `users` need it
         bool empty() const { return native.empty() && viewers.empty() && users.empty(); }
     };
     // Puts a member in a room's index (and the room in the member), or takes it out.

@@ -40,34 +40,43 @@ std::string room_reset(const std::string& room, uint64_t oldest) {
 }  // namespace
 
 void Shard::index(Member* m, std::shared_ptr<Room> room) {
-    auto& list = subs_[room.get()].users;
-    m->rooms.emplace_back(std::move(room), list.size());
-    list.push_back(m);
+    auto& subs = subs_[room.get()];
+    m->rooms.emplace_back(room.get(), static_cast<uint32_t>(subs.users.size()));
+    subs.users.push_back(m);
+    if (!subs.hold) subs.hold = std::move(room);
+    int online = m->rooms.back().first->join_member(&m->user);
+    if (online >= 0) hub_.presence(subs.hold, m->user, true, online);
 }
 
 void Shard::unindex(Member* m, size_t i) {
-    Room* room = m->rooms[i].first.get();
+    Room* room = m->rooms[i].first;
     size_t slot = m->rooms[i].second;
-    if (auto it = subs_.find(room); it != subs_.end()) {
-        auto& list = it->second.users;
-        if (slot < list.size() && list[slot] == m) {
-            // The member moved into the slot learns its new place in this room's index.
-            Member* moved = list.back();
-            list[slot] = moved;
-            list.pop_back();
-            if (moved != m)
-                for (auto& [r, sl] : moved->rooms)
-                    if (r.get() == room) sl = slot;
-        }
-        if (it->second.empty()) {
-            if (flushing_)
-                tombstones_ = true;  // compacted when the flush ends
-            else
-                subs_.erase(it);
-        }
-    }
-    m->rooms[i] = std::move(m->rooms.back());
+    m->rooms[i] = m->rooms.back();
     m->rooms.pop_back();
+    auto it = subs_.find(room);
+    if (it == subs_.end()) return;
+    auto& list = it->second.users;
+    if (slot < list.size() && list[slot] == m) {
+        // The member moved into the slot learns its new place in this room's index.
+        Member* moved = list.back();
+        list[slot] = moved;
+        list.pop_back();
+        if (moved != m)
+            for (auto& [r, sl] : moved->rooms)
+                if (r == room) sl = static_cast<uint32_t>(slot);
+    }
+    std::shared_ptr<Room> held = it->second.hold;
+    bool last = list.empty();
+    if (last) it->second.hold.reset();
+    if (it->second.empty()) {
+        if (flushing_)
+            tombstones_ = true;  // compacted when the flush ends
+        else
+            subs_.erase(it);
+    }
+    int online = room->leave_member(&m->user);
+    if (online >= 0) hub_.presence(held, m->user, false, online);
+    if (last) hub_.release(held);
 }
 
 void Shard::subscribe_user(asio::ip::tcp::socket sock, std::string user,
@@ -189,11 +198,8 @@ void Shard::subscribe_user(asio::ip::tcp::socket sock, std::string user,
         // The user's first user stream here: they are in their rooms' indexes, and online.
         m = std::make_unique<Member>();
         m->user = st->user;
-        for (auto& r : rooms) {
-            index(m.get(), r);
-            int online = r->join(m->user);
-            if (online >= 0) hub_.presence(r, m->user, true, online);
-        }
+        m->rooms.reserve(rooms.size());
+        for (auto& r : rooms) index(m.get(), std::move(r));
     }
     st->member = m.get();
     st->slot = m->streams.size();
@@ -219,16 +225,9 @@ void Shard::remove(UserStream* s) {
     list[s->slot]->slot = s->slot;
     list.pop_back();
     if (!list.empty()) return;
-    // The user's last user stream here: out of the indexes, and offline in those rooms.
-    std::string user = m->user;
-    while (!m->rooms.empty()) {
-        auto r = m->rooms.back().first;
-        unindex(m, m->rooms.size() - 1);
-        int online = r->leave(user);
-        if (online >= 0) hub_.presence(r, user, false, online);
-        hub_.release(r);
-    }
-    members_.erase(user);
+    // The user's last user stream: out of the indexes, and offline in those rooms.
+    while (!m->rooms.empty()) unindex(m, m->rooms.size() - 1);
+    members_.erase(std::string(m->user));
 }
 
 void Shard::membership(const std::string& user, const std::shared_ptr<Room>& room, bool joined,
@@ -237,16 +236,11 @@ void Shard::membership(const std::string& user, const std::shared_ptr<Room>& roo
     if (it == members_.end()) return;
     Member* m = it->second.get();
     size_t i = 0;
-    while (i < m->rooms.size() && m->rooms[i].first != room) ++i;
-    if (joined && i == m->rooms.size()) {
+    while (i < m->rooms.size() && m->rooms[i].first != room.get()) ++i;
+    if (joined && i == m->rooms.size())
         index(m, room);
-        int online = room->join(user);
-        if (online >= 0) hub_.presence(room, user, true, online);
-    } else if (!joined && i < m->rooms.size()) {
+    else if (!joined && i < m->rooms.size())
         unindex(m, i);
-        int online = room->leave(user);
-        if (online >= 0) hub_.presence(room, user, false, online);
-    }
     for (UserStream* s : m->streams) s->send(event);
 }
 

@@ -1,5 +1,9 @@
 // The user's own resources: the rooms they are in (membership, read markers, summaries), a
 // room's receipts, and the user stream that carries all their rooms.
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
 #include "chat/hub.hpp"
 #include "chat/metrics.hpp"
 #include "chat/shard.hpp"
@@ -129,8 +133,32 @@ void Api::user_stream(Ctx& c) {
     bool plain = c.req.version() >= 11 && c.req.keep_alive();
     sse::Buffer head = any_origin_ && plain ? nullptr : stream_head(c.req);
     record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
-    current_shard(c.s).subscribe_user(c.s->release(), std::move(*u), std::move(cursor),
-                                      std::move(head), {std::move(ticket), c.s->ticket()});
+    // Every user stream of a user is served by one loop, their home: it keeps one record of
+    // the user's rooms for all of them, and the rooms count the user online once.
+    chat::Shard& here = current_shard(c.s);
+    chat::Shard* home = shards_[std::hash<std::string>{}(*u) % shards_.size()];
+    std::vector<std::shared_ptr<void>> tickets{std::move(ticket), c.s->ticket()};
+    auto sock = c.s->release();
+    if (home == &here)
+        return home->subscribe_user(std::move(sock), std::move(*u), std::move(cursor),
+                                    std::move(head), std::move(tickets));
+    boost::system::error_code ec;
+    auto protocol = sock.local_endpoint(ec).protocol();
+    int fd = ec ? -1 : sock.release(ec);
+    if (ec || fd < 0) return;  // the client is gone already
+    boost::asio::post(home->ioc(),
+                      [home, fd, protocol, user = std::move(*u), cursor = std::move(cursor),
+                       head = std::move(head), tickets = std::move(tickets)]() mutable {
+                          boost::asio::ip::tcp::socket moved(home->ioc());
+                          boost::system::error_code e;
+                          moved.assign(protocol, fd, e);
+                          if (e) {
+                              ::close(fd);
+                              return;
+                          }
+                          home->subscribe_user(std::move(moved), std::move(user), std::move(cursor),
+                                               std::move(head), std::move(tickets));
+                      });
 }
 
 }  // namespace ssechat::http
