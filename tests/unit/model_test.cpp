@@ -109,3 +109,45 @@ TEST(Model, AnEmojiIsListedByItsEarliestReactionStillThere) {
     EXPECT_EQ(m.reactions[0].emoji, "🎉");
     EXPECT_EQ(m.reactions[1].users, std::vector<std::string>{"dan"});
 }
+
+TEST(Model, AMentionIsTheUserIdAsAWord) {
+    EXPECT_TRUE(mentions("@alice look", "alice"));
+    EXPECT_TRUE(mentions("hi @alice", "alice"));
+    EXPECT_TRUE(mentions("hi @alice.", "alice")) << "the end of a sentence";
+    EXPECT_TRUE(mentions("(@alice), @bob", "alice"));
+    EXPECT_TRUE(mentions("x @alicia and @alice!", "alice")) << "a later one counts";
+    EXPECT_FALSE(mentions("@alicia", "alice"));
+    EXPECT_FALSE(mentions("bob@alice.example", "alice")) << "an address";
+    EXPECT_FALSE(mentions("@alice.smith", "alice")) << "someone else's id";
+    EXPECT_FALSE(mentions("@alice_2", "alice"));
+    EXPECT_FALSE(mentions("alice", "alice")) << "a name without @";
+    EXPECT_FALSE(mentions("@", "alice"));
+    EXPECT_FALSE(mentions("@alice", ""));
+    EXPECT_TRUE(mentions("@a.b", "a.b"));
+}
+
+TEST(Model, ACursorIsTheEpochAndAPositionAndNothingElseParses) {
+    std::string c = cursor("3f9a01c2", 18244);
+    EXPECT_EQ(c, "3f9a01c2.18244");
+    EXPECT_EQ(parse_cursor(c, "3f9a01c2", 20000), 18244u);
+    EXPECT_EQ(parse_cursor("3f9a01c2.0", "3f9a01c2", 0), 0u);
+    EXPECT_FALSE(parse_cursor(c, "00000000", 20000)) << "another store's";
+    EXPECT_FALSE(parse_cursor(c, "3f9a01c2", 18243)) << "past what this store gave";
+    for (std::string bad : {"", "3f9a01c2", "3f9a01c2.", "3f9a01c2.-1", "3f9a01c2.1x",
+                            "3f9a01c2.01", "3f9a01c2.99999999999999999999", "3f9a01c2:5", "5"})
+        EXPECT_FALSE(parse_cursor(bad, "3f9a01c2", UINT64_MAX)) << bad;
+    EXPECT_LT(cursor("3f9a01c2", UINT64_MAX).size(), 30u);
+}
+
+TEST(Model, SummariesHaveTheShapeOfTheApi) {
+    Summary s{"lobby", 41, 38, 3, false, 1, false, 2};
+    EXPECT_EQ(summary_json(s),
+              R"({"name":"lobby","last_id":41,"read":38,"unread":3,"mentions":1,"online":2})");
+    s.unread = kMaxCount;
+    s.unread_more = true;
+    EXPECT_EQ(summary_json(s), R"({"name":"lobby","last_id":41,"read":38,"unread":999,)"
+                               R"("unread_more":true,"mentions":1,"online":2})");
+    EXPECT_EQ(rooms_json({}), R"({"rooms":[]})");
+    EXPECT_EQ(receipt_json("r", "u", 5), R"({"room":"r","user_id":"u","id":5})");
+    EXPECT_EQ(read_json("r", 5), R"({"room":"r","id":5})");
+}

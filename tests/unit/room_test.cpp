@@ -166,3 +166,43 @@ TEST(Room, PresenceCountsDistinctUsers) {
     EXPECT_EQ(room.online(), std::vector<std::string>{"b"});
     EXPECT_EQ(room.leave("zzz"), -1);
 }
+
+TEST(Room, UsersOnlineThroughUserStreamsAndRoomStreamsCountOnce) {
+    Room r("lobby", 0, 16);
+    std::string alice = "alice", bob = "bob";
+    EXPECT_EQ(r.join_member(&alice), 1);
+    EXPECT_EQ(r.join_member(&alice), -1) << "already in";
+    EXPECT_EQ(r.join("alice"), -1) << "online already, through a user stream";
+    EXPECT_EQ(r.join("bob"), 2);
+    EXPECT_EQ(r.join_member(&bob), -1);
+    EXPECT_EQ(r.online_count(), 2u);
+    EXPECT_EQ(r.online(), (std::vector<std::string>{"alice", "bob"}));
+    EXPECT_EQ(r.leave_member(&alice), -1) << "still online through a room stream";
+    EXPECT_EQ(r.leave("alice"), 1);
+    EXPECT_EQ(r.leave("bob"), -1);
+    EXPECT_EQ(r.leave_member(&bob), 0);
+    EXPECT_EQ(r.online_count(), 0u);
+}
+
+TEST(Room, SnapshotsByPositionSayWhetherTheCacheCoversThem) {
+    auto room = std::make_shared<Room>("lobby", 0, 2);
+    Room& r = *room;
+    std::vector<Event> evs;
+    for (uint64_t i = 1; i <= 3; ++i) {
+        Event e = msg(i, "u", "m");
+        e.pos = 10 * i;
+        evs.push_back(e);
+    }
+    for (auto& e : evs) r.commit({&e});
+    auto s = r.since_pos(20);  // the cache holds ids 2 and 3 (positions 20, 30)
+    ASSERT_EQ(s.entries.size(), 1u);
+    EXPECT_EQ(s.entries[0].id, 3u);
+    EXPECT_TRUE(s.covered);
+    s = r.since_pos(5);  // id 1 (position 10) is no longer cached
+    EXPECT_EQ(s.entries.size(), 2u);
+    EXPECT_FALSE(s.covered);
+    // The user-stream form: the same event with the cursor as its id.
+    const std::string& room_form = *s.entries[0].event;
+    EXPECT_EQ(room_form.substr(0, 6), "id: 2\n");
+    EXPECT_EQ(*user_form(s.entries[0], "ep"), "id: ep.20\n" + room_form.substr(6));
+}
