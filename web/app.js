@@ -1,6 +1,7 @@
-// ssechat web client: sign-in (a name, or a token), rooms, history, live events through a
-// shared worker, presence, edits, deletes, reactions and replies, and a composer that never
-// loses what was typed. User text only ever goes into textContent.
+// ssechat web client: sign-in (a name, or a token), the rooms one is in with unread and mention
+// counts, history, one user stream for every room through a shared worker, read markers synced
+// across devices, "seen by", presence, typing, edits, deletes, reactions and replies, and a
+// composer that never loses what was typed. User text only ever goes into textContent.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -20,6 +21,11 @@
     replyTo: 0, editing: 0,  // the composer's mode: answering or editing a message
     typists: new Map(),      // user -> timer that forgets them if their "stopped" is lost
     typingSaid: 0,           // when this page last said it is typing; 0: it said it stopped
+    joined: new Map(),       // room -> its summary {name,last_id,read,unread,mentions,online}
+    others: [],              // rooms with messages one is not in (from GET /rooms)
+    lastEvent: 0,            // the newest event id seen in the open room (the marker's limit)
+    receipts: new Map(),     // the open room's read markers: user -> id
+    markTimer: 0, myRoomsTimer: 0,
   };
   const isModerator = () => (st.auth === "anonymous" ? st.moderators.includes(st.user) : st.moderator);
 
@@ -289,6 +295,7 @@
       if (s) render(r, s.m);
     }
     if (live) {
+      decorate();
       if (stick || m.user_id === st.user) scrollToBottom();
       else $("new-marker").hidden = false;
     }
@@ -478,35 +485,186 @@
     if (state === "connected" && was !== "connected") onReconnected();
   }
 
-  async function refreshRooms() {
-    try {
-      // Paged by name; the sidebar shows the first few pages, not a server's every room.
-      const rooms = [];
-      let next = null;
-      for (let page = 0; page < 5; page++) {
-        const got = await getJSON("/rooms?limit=200" + (next ? "&cursor=" + encodeURIComponent(next) : ""));
-        rooms.push(...got.rooms);
-        next = got.next;
-        if (!next) break;
-      }
-      if (!rooms.some((r) => r.name === st.room)) rooms.push({ name: st.room, online: st.online.size });
-      const ul = $("rooms");
-      ul.replaceChildren();
-      for (const r of rooms.sort((a, b) => a.name.localeCompare(b.name))) {
-        const li = document.createElement("li");
-        const a = document.createElement("a");
-        a.href = "#" + r.name;
-        if (r.name === st.room) a.setAttribute("aria-current", "page");
-        const name = document.createElement("span");
-        name.textContent = "# " + r.name;
+  // ---- the rooms one is in: summaries, unread counts, read markers ------------------------
+  const count = (n, more) => (more || n > 999 ? "999+" : String(n));
+  const mentionsMe = (text) => {
+    const at = "@" + st.user;
+    for (let i = text.indexOf(at); i >= 0; i = text.indexOf(at, i + 1)) {
+      const before = i > 0 ? text[i - 1] : " ", after = text.slice(i + at.length, i + at.length + 2);
+      if (/[\p{L}\p{N}_-]/u.test(before)) continue;
+      if (/^[\p{L}\p{N}_-]/u.test(after) || /^\.[\p{L}\p{N}_-]/u.test(after)) continue;
+      return true;
+    }
+    return false;
+  };
+
+  function renderRooms() {
+    const ul = $("rooms");
+    ul.replaceChildren();
+    let total = 0;
+    for (const r of [...st.joined.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      const li = document.createElement("li");
+      li.dataset.room = r.name;
+      const a = document.createElement("a");
+      a.href = "#" + r.name;
+      if (r.name === st.room) a.setAttribute("aria-current", "page");
+      a.classList.toggle("unread", r.unread > 0);
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = "# " + r.name;
+      a.append(name);
+      // Counts when there is something unread; who is online otherwise (the room's title).
+      a.title = `#${r.name}: ${r.online} online`;
+      if (!r.unread && !r.mentions) {
         const badge = document.createElement("span");
         badge.className = "badge";
         badge.textContent = r.online + " online";
-        a.append(name, badge);
-        li.append(a);
-        ul.append(li);
+        a.append(badge);
       }
+      if (r.mentions > 0) {
+        const m = document.createElement("span");
+        m.className = "mentions";
+        m.textContent = "@" + count(r.mentions, r.mentions_more);
+        m.title = r.mentions + " mentioning you";
+        a.append(m);
+      }
+      if (r.unread > 0) {
+        const u = document.createElement("span");
+        u.className = "count";
+        u.textContent = count(r.unread, r.unread_more);
+        u.title = r.unread + " unread";
+        a.append(u);
+        total += r.unread;
+      }
+      li.append(a, button("leave", "✕", "Leave #" + r.name, () => leaveRoom(r.name)));
+      ul.append(li);
+    }
+    const more = $("more-rooms");
+    more.replaceChildren();
+    for (const r of st.others.filter((o) => !st.joined.has(o.name)).slice(0, 50)) {
+      const li = document.createElement("li");
+      const name = document.createElement("span");
+      name.textContent = "# " + r.name;
+      li.append(name, button("join", "Join", "Join #" + r.name, () => { location.hash = "#" + r.name; }));
+      more.append(li);
+    }
+    $("more-h").hidden = more.childElementCount === 0;
+    document.title = (total ? `(${total > 999 ? "999+" : total}) ` : "") + `#${st.room} · ssechat`;
+  }
+
+  // Every joined room's summary, exact from the server (counts are also kept up live).
+  async function loadMyRooms() {
+    try {
+      const got = await getJSON("/me/rooms" + (userQuery() ? "?" + userQuery() : ""));
+      st.joined = new Map(got.rooms.map((r) => [r.name, r]));
+      if (st.joined.has(st.room)) st.joined.get(st.room).online = st.online.size || st.joined.get(st.room).online;
+      renderRooms();
+    } catch (e) { /* read again on the next event or tick */ }
+  }
+  function loadMyRoomsSoon() {
+    clearTimeout(st.myRoomsTimer);
+    st.myRoomsTimer = setTimeout(loadMyRooms, 300);
+  }
+  // Rooms with messages one is not in, to join from the list.
+  async function refreshRooms() {
+    try {
+      const got = await getJSON("/rooms?limit=200");
+      st.others = got.rooms;
+      renderRooms();
     } catch (e) { /* the list refreshes again shortly */ }
+  }
+
+  async function memberCall(method, room, suffix = "", body) {
+    const q = userQuery();
+    const r = await fetch(`/me/rooms/${encodeURIComponent(room)}${suffix}${q ? "?" + q : ""}`, {
+      method, headers: authHeaders(body ? { "Content-Type": "application/json" } : {}),
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const got = await r.json().catch(() => ({}));
+    if (r.status === 401) signInAgain(got.error);
+    if (!r.ok) throw new HttpError(r.status, got.error || r.statusText);
+    return got;
+  }
+  async function leaveRoom(room) {
+    try {
+      await memberCall("DELETE", room);
+      st.joined.delete(room);
+      renderRooms();
+      if (room === st.room) location.hash = "#" + ([...st.joined.keys()][0] || "general");
+    } catch (e) { notice("Could not leave #" + room + ": " + e.message); }
+  }
+
+  // The marker follows what was seen: the open room's newest event, while the page is visible
+  // and scrolled to the bottom. Other devices clear their badge when the server says `read`.
+  function markRead() {
+    clearTimeout(st.markTimer);
+    st.markTimer = setTimeout(async () => {
+      const s = st.joined.get(st.room);
+      if (!s || document.visibilityState !== "visible" || !atBottom()) return;
+      const id = Math.max(st.lastEvent, s.last_id || 0);
+      if (!id || id <= s.read) {
+        if (s.unread) { s.unread = 0; s.mentions = 0; renderRooms(); }
+        return;
+      }
+      const room = st.room;
+      try {
+        const got = await memberCall("PUT", room, "/read", { id });
+        st.joined.set(room, { ...got, online: st.joined.get(room)?.online ?? got.online });
+        renderRooms();
+      } catch (e) { /* the next scroll or message tries again */ }
+    }, 300);
+  }
+
+  // "Seen by": under one's own last message, who has read up to it.
+  function renderSeen() {
+    $("messages").querySelector("li.seen")?.remove();
+    const mine = [...$("messages").querySelectorAll("li.msg.mine[data-id]")].pop();
+    if (!mine) return;
+    const id = Number(mine.dataset.id);
+    const who = [...st.receipts].filter(([u, r]) => u !== st.user && r >= id).map(([u]) => u).sort();
+    if (!who.length) return;
+    const li = document.createElement("li");
+    li.className = "seen";
+    li.textContent = "Seen by " + (who.length > 5 ? who.slice(0, 5).join(", ") + ` and ${who.length - 5} more` : who.join(", "));
+    mine.after(li);
+  }
+  async function loadReceipts() {
+    const room = st.room;
+    try {
+      const got = await getJSON(`${roomPath(room)}/receipts${userQuery() ? "?" + userQuery() : ""}`);
+      if (room !== st.room) return;
+      st.receipts = new Map(Object.entries(got.receipts));
+      renderSeen();
+    } catch (e) { /* shown when the next receipt comes */ }
+  }
+
+  // Day separators, before the first message of each day; the "new messages" line stays.
+  function decorate() {
+    const list = $("messages");
+    for (const d of list.querySelectorAll("li.day")) d.remove();
+    let day = "";
+    for (const li of list.querySelectorAll("li.msg")) {
+      const d = new Date(Number(li.dataset.ts));
+      const key = d.toDateString();
+      if (key === day) continue;
+      day = key;
+      const sep = document.createElement("li");
+      sep.className = "day";
+      const today = new Date().toDateString();
+      const yesterday = new Date(Date.now() - 864e5).toDateString();
+      sep.textContent = key === today ? "Today" : key === yesterday ? "Yesterday"
+        : d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+      li.before(sep);
+      li.classList.remove("cont");
+    }
+    renderSeen();
+  }
+
+  // A desktop notification for a mention while the page is hidden (after the permission prompt).
+  function notifyMention(m) {
+    if (!document.hidden || !window.Notification || Notification.permission !== "granted") return;
+    const n = new Notification(`${m.user_id} in #${m.room}`, { body: m.message, tag: `${m.room}:${m.id}` });
+    n.onclick = () => { window.focus(); location.hash = "#" + m.room; n.close(); };
   }
 
   async function loadOlder() {
@@ -521,6 +679,7 @@
       if (room !== st.room) return;
       page.messages.forEach((m) => addMessage(m, false));
       st.hasMore = page.has_more;
+      decorate();
       log.scrollTop += log.scrollHeight - before;  // keep what the reader was looking at
     } catch (e) {
       notice("Could not load older messages: " + e.message);
@@ -540,13 +699,33 @@
     }
     let data;
     try { data = JSON.parse(msg.data); } catch { return; }
-    if (msg.type === "message") {
-      if (data.room === st.room) addMessage(data, true);
+    const here = data && data.room === st.room;
+    const sum = data && st.joined.get(data.room);
+    if (sum && typeof data.id === "number" && ["message", "edit", "delete", "reaction"].includes(msg.type))
+      sum.last_id = Math.max(sum.last_id || 0, data.id);
+    if (here && typeof data.id === "number" && msg.type !== "read") st.lastEvent = Math.max(st.lastEvent, data.id);
+    if (msg.type === "rooms") {
+      st.joined = new Map(data.rooms.map((r) => [r.name, r]));
+      renderRooms();
+    } else if (msg.type === "message") {
+      if (here) addMessage(data, true);
+      if (sum && data.user_id !== st.user && data.id > sum.read) {
+        const seen = here && document.visibilityState === "visible" && atBottom();
+        if (!seen) {
+          sum.unread++;
+          if (mentionsMe(data.message || "")) { sum.mentions++; notifyMention(data); }
+        }
+        renderRooms();
+      }
+      if (here) markRead();
     } else if (msg.type === "typing") {
-      if (data.room === st.room && data.user_id !== st.user) typist(data.user_id, data.typing);
+      if (here && data.user_id !== st.user) typist(data.user_id, data.typing);
     } else if (msg.type === "edit" || msg.type === "delete" || msg.type === "reaction") {
-      if (data.room === st.room) applyChange(msg.type, data);
+      if (here) applyChange(msg.type, data);
+      if (msg.type === "delete" && sum) loadMyRoomsSoon();  // a deleted message is unread no more
     } else if (msg.type === "presence") {
+      if (sum && typeof data.online === "number") { sum.online = data.online; renderRooms(); }
+      if (!here) return;
       // After a server restart every stream joins again: a user already shown online is not
       // announced twice.
       const known = st.online.has(data.user_id);
@@ -555,35 +734,44 @@
       if (data.user_id !== st.user && known !== (data.state === "join"))
         notice(`${data.user_id} ${data.state === "join" ? "joined" : "left"}`);
       renderOnline();
-      clearTimeout(st.roomsTimer);
-      st.roomsTimer = setTimeout(refreshRooms, 500);  // the counts in the room list follow
+    } else if (msg.type === "receipt") {
+      if (here) { st.receipts.set(data.user_id, data.id); renderSeen(); }
+    } else if (msg.type === "read") {
+      // Another device (or tab) moved the marker: its counts are the server's.
+      if (sum && data.id > sum.read) loadMyRoomsSoon();
+    } else if (msg.type === "joined" || msg.type === "left") {
+      loadMyRoomsSoon();
     } else if (msg.type === "reset") {
-      notice("Some older messages are no longer available.");
+      // A cursor the server could not read ({"room":null}), or a room whose history no
+      // longer reaches back: read what is there again.
+      if (data.room === null || here) { loadMyRoomsSoon(); if (st.room) joinRoom(st.room); }
+      else loadMyRoomsSoon();
     }
   }
 
   // A SharedWorker when the browser has one (one stream for every tab), else a direct stream.
+  // Either way it is the user stream: every joined room on one connection.
   function openChannel() {
     if (window.SharedWorker) {
       const w = new SharedWorker("/worker.js", { name: "ssechat" });
       w.port.onmessage = (e) => onEvent(e.data);
       w.port.start();
       return {
-        subscribe: (room, user) => w.port.postMessage({ type: "subscribe", room, user, token: st.token,
+        subscribe: (user) => w.port.postMessage({ type: "subscribe", user, token: st.token,
           anonymous: st.auth === "anonymous" }),
         close: () => w.port.postMessage({ type: "unsubscribe" }),
       };
     }
     let es = null;
     return {
-      subscribe(room) {
+      subscribe() {
         if (es) es.close();
-        let url = `${roomPath(room)}/events?history=0&${userQuery()}`;
-        if (st.token) url += "&token=" + encodeURIComponent(st.token);
-        es = new EventSource(url);
+        const q = [userQuery(), st.token ? "token=" + encodeURIComponent(st.token) : ""].filter(Boolean);
+        es = new EventSource("/me/events" + (q.length ? "?" + q.join("&") : ""));
         es.onopen = () => onEvent({ type: "state", state: "connected" });
         es.onerror = () => onEvent({ type: "state", state: es.readyState === 2 ? "offline" : "reconnecting" });
-        for (const t of ["message", "edit", "delete", "reaction", "typing", "presence", "reset"]) es.addEventListener(t, (ev) => onEvent({ type: t, data: ev.data }));
+        for (const t of ["rooms", "message", "edit", "delete", "reaction", "typing", "presence", "receipt", "read", "joined", "left", "reset"])
+          es.addEventListener(t, (ev) => onEvent({ type: t, data: ev.data }));
       },
       close() { if (es) es.close(); },
     };
@@ -635,6 +823,8 @@
     st.room = room;
     st.ids = new Set();
     st.msgs = new Map();
+    st.lastEvent = 0;
+    st.receipts = new Map();
     st.presence = null;  // who is online is read afresh for every join (a rename is one too)
     for (const t of st.typists.values()) clearTimeout(t);
     st.typists = new Map();
@@ -647,22 +837,40 @@
     $("messages").replaceChildren();
     $("title").textContent = "# " + room;
     $("text").placeholder = "Message #" + room;
-    document.title = `#${room} · ssechat`;
     if (location.hash !== "#" + room) history.replaceState(null, "", "#" + room);
-    setConn("reconnecting");
+    renderRooms();
     $("text").focus();
-    // Subscribe first, then read history: whatever commits in between arrives live, and ids
-    // remove the overlap.
-    st.channel.subscribe(room, st.user);
     try {
+      // Opening a room joins it (the user stream then carries it); the marker it had says
+      // where the unread messages start.
+      let s = st.joined.get(room);
+      if (!s) {
+        s = await memberCall("PUT", room);
+        if (room !== st.room) return;
+        st.joined.set(room, s);
+        renderRooms();
+        loadMyRoomsSoon();  // events of the join may have come before this answer
+      }
+      const marker = s.read;
       const page = await getJSON(`${roomPath(room)}/messages?limit=50`);
       if (room !== st.room) return;
       page.messages.forEach((m) => addMessage(m, false));
       st.hasMore = page.has_more;
-      await loadPresence();
-      scrollToBottom();
+      const first = page.messages.find((m) => m.id > marker && m.user_id !== st.user);
+      if (first && st.msgs.get(first.id)) {
+        const line = document.createElement("li");
+        line.className = "unread-line";
+        line.textContent = "New messages";
+        st.msgs.get(first.id).li.before(line);
+      }
+      decorate();
+      await Promise.all([loadPresence(), loadReceipts()]);
+      const line = $("messages").querySelector("li.unread-line");
+      if (line) line.scrollIntoView({ block: "center" });
+      else scrollToBottom();
+      markRead();
     } catch (e) {
-      if (e.status !== 401) notice("Could not load history: " + e.message);
+      if (e.status !== 401) notice("Could not open #" + room + ": " + e.message);
     }
     refreshRooms();
   }
@@ -711,6 +919,7 @@
   function onReconnected() {
     for (const li of $("messages").querySelectorAll("li.failed")) send(li.dataset.text, li);
     if (st.room) loadPresence().catch(() => {});
+    loadMyRooms();
   }
 
   function submit() {
@@ -745,11 +954,13 @@
   }
 
   // ---- wiring ---------------------------------------------------------------------------
-  function rename(n) {
+  async function rename(n) {
     if (!n || n === st.user) return;
     st.user = n;
     $("name").value = n;
     renderOnline();
+    st.channel.subscribe(n);
+    await loadMyRooms();
     joinRoom(st.room);
   }
 
@@ -757,6 +968,8 @@
     if (!(await identify())) return;
     hideGate();
     if (!st.channel) st.channel = openChannel();
+    st.channel.subscribe(st.user);
+    await loadMyRooms();
     joinRoom(decodeURIComponent(location.hash.slice(1)) || "general");
   }
 
@@ -835,7 +1048,7 @@
     });
     $("log").addEventListener("scroll", () => {
       if ($("log").scrollTop < 60) loadOlder();
-      if (atBottom()) $("new-marker").hidden = true;
+      if (atBottom()) { $("new-marker").hidden = true; markRead(); }
     });
     $("new-marker").addEventListener("click", scrollToBottom);
     $("menu").addEventListener("click", () => {
@@ -845,7 +1058,14 @@
     window.addEventListener("online", () => setConn("reconnecting"));
     window.addEventListener("offline", () => setConn("offline"));
     window.addEventListener("pagehide", () => st.channel && st.channel.close());
-    setInterval(() => st.channel && refreshRooms(), 10000);
+    setInterval(() => { if (st.channel) { refreshRooms(); loadMyRooms(); } }, 10000);
+    // Seen: back to the page, or scrolled to the bottom, the marker moves.
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) markRead(); });
+    $("notify").addEventListener("click", async () => {
+      if (window.Notification) await Notification.requestPermission();
+      $("notify").hidden = !window.Notification || Notification.permission !== "default";
+    });
+    $("notify").hidden = !window.Notification || Notification.permission !== "default";
     enter().catch((e) => { setConn("offline"); notice("Could not reach the server: " + e.message); });
   }
   start();

@@ -142,9 +142,11 @@ test("notices keep time order; messages group by author; bubbles for everyone", 
   await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.msg:not(.pending)")]
     .some((e) => e.querySelector(".text")?.textContent === "a3"));
   const rows = await alice.$$eval("#messages li", (els) => els.map((e) =>
-    (e.classList.contains("notice") ? "notice:" : "msg:") + (e.querySelector(".text")?.textContent ?? e.textContent) +
+    (e.classList.contains("notice") ? "notice:" : e.classList.contains("day") ? "day:" : "msg:") +
+    (e.querySelector(".text")?.textContent ?? e.textContent) +
     (e.classList.contains("cont") ? "+" : "")));
-  assert.deepEqual(rows, ["notice:bob joined", "msg:b1", "msg:a1", "msg:a2+", "msg:a3+"]);
+  // A day separator opens the day's messages.
+  assert.deepEqual(rows, ["notice:bob joined", "day:Today", "msg:b1", "msg:a1", "msg:a2+", "msg:a3+"]);
   const bg = await alice.$eval('#messages li.msg[data-user="bob"]', (e) => getComputedStyle(e).backgroundColor);
   assert.notEqual(bg, "rgba(0, 0, 0, 0)", "other people's messages get a bubble too");
   await say(bob, "long ".repeat(200));
