@@ -226,6 +226,10 @@ if ((USERS)); then
   start_ssechat
   bench ssechat idle_user_streams_10_of_1000 --subscribers 10000 --rooms 1000 --ramp 4000 --messages 0 --settle 0 --max-seconds 120 "${USER_STREAMS[@]}"
   stop_server
+  # The stream alone, with one room: what grows with more rooms is in the per-room indexes.
+  start_ssechat
+  bench ssechat idle_user_streams_1_of_1000 --subscribers 10000 --rooms 1000 --ramp 4000 --messages 0 --settle 0 --max-seconds 120 --member-of 1 --sub-path '/me/events?id=s{sub}'
+  stop_server
 fi
 
 if ((SINGLE)); then

@@ -220,7 +220,17 @@ TEST_P(Users, OneStreamCarriesEveryJoinedRoomLive) {
     publish(port(), "b", "bob", "still here");
     ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 4; }));
     EXPECT_EQ(messages(me).back(), "b:2");
+    // Changes of every kind, in their rooms.
+    ASSERT_EQ(request(port(), "PUT", "/rooms/b/messages/2/reactions/%F0%9F%91%8D?id=bob").status,
+              200);
+    ASSERT_EQ(request(port(), "DELETE", "/rooms/b/messages/1?id=bob").status, 200);
+    ASSERT_TRUE(me.wait_until(
+        [&] { return of_kind(me, "reaction").size() == 1 && of_kind(me, "delete").size() == 1; }));
+    EXPECT_EQ(of_kind(me, "delete")[0].at("room").as_string(), "b");
     // Typing, receipts and read markers: the room streams and the user's own streams.
+    ASSERT_EQ(join(port(), "bob", "b").status, 200);
+    SseClient bob_user(port(), "/me/events?id=bob");
+    ASSERT_TRUE(bob_user.wait_events(1));
     SseClient bob_room(port(), "/rooms/b/events?id=bob&presence=0");
     ASSERT_TRUE(bob_room.wait_until([&] { return bob_room.status == 200; }));
     ASSERT_EQ(request(port(), "POST", "/rooms/b/typing?id=bob", R"({"typing":true})", kJson).status,
@@ -228,12 +238,15 @@ TEST_P(Users, OneStreamCarriesEveryJoinedRoomLive) {
     ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "typing").size() == 1; }));
     EXPECT_EQ(json::serialize(of_kind(me, "typing")[0]),
               R"({"room":"b","user_id":"bob","typing":true})");
-    ASSERT_EQ(mark(port(), "alice", "b", R"({"id":2})").status, 200);
+    ASSERT_EQ(mark(port(), "alice", "b", R"({"id":4})").status, 200);
     ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "read").size() == 1; }));
-    EXPECT_EQ(json::serialize(of_kind(me, "read")[0]), R"({"room":"b","id":2})");
+    EXPECT_EQ(json::serialize(of_kind(me, "read")[0]), R"({"room":"b","id":4})");
     ASSERT_TRUE(bob_room.wait_until([&] { return of_kind(bob_room, "receipt").size() == 1; }));
+    ASSERT_TRUE(bob_user.wait_until([&] { return of_kind(bob_user, "receipt").size() == 1; }));
+    me.drain(200ms);
+    EXPECT_TRUE(of_kind(me, "receipt").empty()) << "one's own marker comes as read";
     EXPECT_EQ(json::serialize(of_kind(bob_room, "receipt")[0]),
-              R"({"room":"b","user_id":"alice","id":2})");
+              R"({"room":"b","user_id":"alice","id":4})");
     for (const auto& e : bob_room.events)
         if (e.event == "receipt") {
             EXPECT_FALSE(e.has_id) << "receipts carry no id";
@@ -322,7 +335,72 @@ TEST_P(Users, TheCursorStaysSmallInAThousandRooms) {
     EXPECT_EQ(json::parse(me.events[0].data).at("rooms").as_array().size(), 1000u);
 }
 
+TEST_P(Users, ARoomWhoseHistoryNoLongerReachesBackSaysWhereItStarts) {
+    // A cache of two, so that the resume reads the store, which keeps three events a room.
+    start({"--cache", "2", "--retain", "3"});
+    ASSERT_EQ(join(port(), "alice", "a").status, 200);
+    ASSERT_EQ(join(port(), "alice", "b").status, 200);
+    std::string cursor;
+    {
+        SseClient me(port(), "/me/events?id=alice");
+        ASSERT_TRUE(me.wait_events(1));
+        publish(port(), "a", "bob", "a1");
+        ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 1; }));
+        cursor = last_cursor(me);
+    }
+    for (int i = 2; i <= 7; ++i) publish(port(), "a", "bob", "a" + std::to_string(i));
+    publish(port(), "b", "bob", "b1");
+    SseClient again(port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
+    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 4; })) << again.body;
+    again.drain(300ms);
+    auto resets = of_kind(again, "reset");
+    ASSERT_EQ(resets.size(), 1u) << again.body;
+    EXPECT_EQ(json::serialize(resets[0]), R"({"room":"a","oldest":5})");
+    EXPECT_EQ(messages(again), (std::vector<std::string>{"a:5", "a:6", "a:7", "b:1"}));
+}
+
+TEST_P(Users, AResumeFurtherBehindThanMaxReplayIsCutWithAReset) {
+    start({"--max-replay", "2"});
+    ASSERT_EQ(join(port(), "alice", "a").status, 200);
+    std::string cursor;
+    {
+        SseClient me(port(), "/me/events?id=alice");
+        ASSERT_TRUE(me.wait_events(1));
+        publish(port(), "a", "bob", "a1");
+        ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 1; }));
+        cursor = last_cursor(me);
+    }
+    for (int i = 2; i <= 6; ++i) publish(port(), "a", "bob", "a" + std::to_string(i));
+    SseClient again(port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
+    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 2; })) << again.body;
+    again.drain(300ms);
+    ASSERT_EQ(of_kind(again, "reset").size(), 1u);
+    EXPECT_EQ(json::serialize(of_kind(again, "reset")[0]), R"({"room":"a","oldest":5})");
+    EXPECT_EQ(messages(again), (std::vector<std::string>{"a:5", "a:6"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, Users, ::testing::Values("memory", "sqlite", "redis"));
+
+TEST(UsersTokens, TheRoomsClaimDecidesWhatAUserMayJoin) {
+    Server srv({"--store", "memory", "--jwt-secret", "k"});
+    auto tok = run_binary({"token", "--sub", "zoe", "--secret", "k", "--rooms", "lobby"});
+    ASSERT_EQ(tok.code, 0) << tok.out;
+    Headers auth{{"Authorization", "Bearer " + tok.out.substr(0, tok.out.find('\n'))}};
+    EXPECT_EQ(request(srv.port(), "PUT", "/me/rooms/lobby", "", auth).status, 200);
+    auto r = request(srv.port(), "PUT", "/me/rooms/secret", "", auth);
+    EXPECT_EQ(r.status, 403);
+    EXPECT_NE(r.body.find("does not allow room secret"), std::string::npos) << r.body;
+    EXPECT_EQ(request(srv.port(), "PUT", "/me/rooms/lobby?id=mallory", "", auth).status, 200)
+        << "?id= does not choose the user with a token";
+    r = request(srv.port(), "GET", "/me/rooms", "", auth);
+    EXPECT_NE(r.body.find(R"("name":"lobby")"), std::string::npos);
+    EXPECT_EQ(request(srv.port(), "GET", "/me/rooms?id=mallory").status, 401);
+    SseClient me(srv.port(), "/me/events", auth);
+    ASSERT_TRUE(me.wait_events(1));
+    EXPECT_EQ(me.status, 200);
+    EXPECT_EQ(me.events[0].event, "rooms");
+    EXPECT_NE(me.events[0].data.find(R"("name":"lobby")"), std::string::npos);
+}
 
 TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
     std::string dir = temp_dir();
