@@ -136,7 +136,7 @@ std::string Metrics::render() const {
     line(out, "ssechat_connections_open", "TCP connections open now.", "gauge",
          v(open_connections));
     labeled(out, "ssechat_streams", "Event streams open now, by API.", "gauge", "api",
-            {{"native", v(streams_native)}, {"seed", v(streams_view)}});
+            {{"native", v(streams_native)}, {"seed", v(streams_view)}, {"user", v(streams_user)}});
     line(out, "ssechat_deliveries_total", "Live events handed to streams.", "counter",
          v(deliveries));
     labeled(

@@ -55,6 +55,7 @@ struct Metrics {
     Counter connections_total{0};  // TCP connections accepted
     std::atomic<int64_t> streams_native{0};
     std::atomic<int64_t> streams_view{0};
+    std::atomic<int64_t> streams_user{0};  // GET /me/events
     Counter deliveries{0};  // events handed to a stream (replays excluded)
     Counter publish_ok{0};
     Counter publish_rejected{0};  // refused for bad input (4xx)

@@ -204,7 +204,7 @@ void Shard::subscribe_user(asio::ip::tcp::socket sock, std::string user,
     st->member = m.get();
     st->slot = m->streams.size();
     m->streams.push_back(st.get());
-    metrics().streams_native.fetch_add(1, std::memory_order_relaxed);
+    metrics().streams_user.fetch_add(1, std::memory_order_relaxed);
     st->open(out);
 }
 
@@ -219,7 +219,7 @@ void Shard::remove(UserStream* s) {
     Member* m = s->member;
     if (!m) return;
     s->member = nullptr;
-    metrics().streams_native.fetch_sub(1, std::memory_order_relaxed);
+    metrics().streams_user.fetch_sub(1, std::memory_order_relaxed);
     auto& list = m->streams;
     list[s->slot] = list.back();
     list[s->slot]->slot = s->slot;

@@ -251,6 +251,9 @@ TEST_P(Users, OneStreamCarriesEveryJoinedRoomLive) {
         if (e.event == "receipt") {
             EXPECT_FALSE(e.has_id) << "receipts carry no id";
         }
+    // Operators see user streams apart.
+    auto m = request(port(), "GET", "/metrics");
+    EXPECT_NE(m.body.find(R"(ssechat_streams{api="user"} 2)"), std::string::npos);
     // Presence of others in joined rooms names its room.
     auto presence = of_kind(me, "presence");
     ASSERT_FALSE(presence.empty());
@@ -441,7 +444,7 @@ TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
     EXPECT_FALSE(listed(srv.port(), "alice", "b").empty());
 }
 
-TEST(UsersCluster, OneUserOnTwoNodesAndAResumeThatMovesAcross) {
+TEST(UsersCluster, OneUserOnTwoNodesAndAResumeThatMovesAcrossAfterAKillNine) {
     RedisServer redis;
     std::vector<std::string> args{"--store",   "redis",          "--redis",
                                   redis.url(), "--publish-rate", "0"};
@@ -466,10 +469,11 @@ TEST(UsersCluster, OneUserOnTwoNodesAndAResumeThatMovesAcross) {
     // A marker set on B reaches the stream on A.
     ASSERT_EQ(mark(b.port(), "alice", "y", R"({"id":1})").status, 200);
     ASSERT_TRUE(on_a.wait_until([&] { return of_kind(on_a, "read").size() == 1; }));
-    // The stream on A stops; it resumes on B exactly.
+    // Node A dies (kill -9) under the open stream; it resumes on B exactly.
     std::string cursor = last_cursor(on_a);
-    on_a.close();
-    publish(a.port(), "y", "bob", "y2");
+    a.kill9();
+    ASSERT_TRUE(on_a.wait_closed());
+    publish(b.port(), "y", "bob", "y2");
     publish(b.port(), "x", "bob", "x3");
     SseClient moved(b.port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
     ASSERT_TRUE(moved.wait_until([&] { return messages(moved).size() >= 2; }));
