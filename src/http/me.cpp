@@ -53,11 +53,23 @@ void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
     if (!u) return;
     auto r = open_room(c, c.room);
     if (!r) return;
-    if (op == Op::Read)
-        if (uint64_t last = r->delivered(); id > last)
+    if (op == Op::Read) {
+        uint64_t last = r->delivered();
+        // With a shared store this node may not have delivered the newest ids yet: the store
+        // has the room's last id.
+        if (id > last && hub_.store().cluster()) {
+            try {
+                last = std::max(last, hub_.store().last_id(c.room));
+            } catch (const store::StoreError&) {
+                return reply(
+                    c, error(status::service_unavailable, "the store is unavailable, retry later"));
+            }
+        }
+        if (id > last)
             return refuse(c, status::bad_request,
                           "id " + std::to_string(id) + " is past the last id of room " + c.room +
                               " (" + std::to_string(last) + ")");
+    }
     store::MemberOp m;
     m.op = op;
     m.user = *u;
