@@ -237,7 +237,7 @@ void Hub::send_receipt(const std::shared_ptr<Room>& room, const std::string& use
     fan_out(std::move(d));
 }
 
-model::Summary Hub::summary(const std::string& user, const std::string& room, uint64_t read) {
+model::Summary Hub::counted(const std::string& user, const std::string& room, uint64_t read) {
     model::Summary s;
     s.name = room;
     auto r = find(room);
@@ -248,6 +248,11 @@ model::Summary Hub::summary(const std::string& user, const std::string& room, ui
     s.unread_more = u.unread_more;
     s.mentions = u.mentions;
     s.mentions_more = u.mentions_more;
+    return s;
+}
+
+model::Summary Hub::summary(const std::string& user, const std::string& room, uint64_t read) {
+    model::Summary s = counted(user, room, read);
     s.online = online_counts({room}).front();
     return s;
 }
@@ -258,9 +263,12 @@ std::vector<model::Summary> Hub::summaries(const std::string& user,
     out.reserve(joined.size());
     std::vector<std::string> names;
     for (const auto& m : joined) {
-        out.push_back(summary(user, m.room, m.read));
+        out.push_back(counted(user, m.room, m.read));
         names.push_back(m.room);
     }
+    // Who is online in every room at once: one round trip to a shared store, not one a room.
+    auto online = online_counts(names);
+    for (size_t i = 0; i < out.size() && i < online.size(); ++i) out[i].online = online[i];
     return out;
 }
 

@@ -100,6 +100,8 @@ class Hub {
     // Under the sequence lock: a membership change reaches the user's streams on every loop.
     // `room` may be null for a read marker (no receipt then).
     void notify(const store::MemberOp& op, const std::shared_ptr<Room>& room);
+    // A summary without its online count (which summaries() reads for all rooms at once).
+    model::Summary counted(const std::string& user, const std::string& room, uint64_t read);
     // A membership change read from the cluster feed.
     void member_changed(const store::MemberOp& op);
     void send_receipt(const std::shared_ptr<Room>& room, const std::string& user, uint64_t id);
