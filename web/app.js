@@ -701,15 +701,19 @@
     try { data = JSON.parse(msg.data); } catch { return; }
     const here = data && data.room === st.room;
     const sum = data && st.joined.get(data.room);
-    if (sum && typeof data.id === "number" && ["message", "edit", "delete", "reaction"].includes(msg.type))
+    // An event at or before the summary's last id is in its counts already.
+    let fresh = false;
+    if (sum && typeof data.id === "number" && ["message", "edit", "delete", "reaction"].includes(msg.type)) {
+      fresh = data.id > (sum.last_id || 0);
       sum.last_id = Math.max(sum.last_id || 0, data.id);
+    }
     if (here && typeof data.id === "number" && msg.type !== "read") st.lastEvent = Math.max(st.lastEvent, data.id);
     if (msg.type === "rooms") {
       st.joined = new Map(data.rooms.map((r) => [r.name, r]));
       renderRooms();
     } else if (msg.type === "message") {
       if (here) addMessage(data, true);
-      if (sum && data.user_id !== st.user && data.id > sum.read) {
+      if (sum && fresh && data.user_id !== st.user && data.id > sum.read) {
         const seen = here && document.visibilityState === "visible" && atBottom();
         if (!seen) {
           sum.unread++;
