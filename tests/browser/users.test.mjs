@@ -117,3 +117,33 @@ test("a reload resumes: every message once, in order", async () => {
   assert.equal(await page.locator("#rooms li[data-room='reload']").count(), 1);
   await ctx.close();
 });
+
+test("a mention while the page is hidden shows a desktop notification (after permission)", async () => {
+  const ctx = await browser.newContext();
+  // A Notification that records what it was asked to show, already allowed, and a page that
+  // says it is hidden (headless pages are always visible otherwise).
+  await ctx.addInitScript(() => {
+    window.shown = [];
+    window.Notification = class {
+      static permission = "granted";
+      static requestPermission() { return Promise.resolve("granted"); }
+      constructor(title, opts) { window.shown.push({ title, body: opts.body }); }
+      close() {}
+    };
+  });
+  const page = await openAs(ctx, base, "kim", "notify-home");
+  await page.goto(`${base}/#notify-news`);
+  await page.waitForSelector('#conn[data-state="connected"]');
+  await page.goto(`${base}/#notify-home`);
+  await page.waitForSelector('#rooms li[data-room="notify-news"]');
+  await publish(base, "notify-news", "lee", "no mention while visible @kimberly");
+  await publish(base, "notify-news", "lee", "@kim visible, so no notification");
+  await waitCount(page, "notify-news", "2");
+  await page.evaluate(() => Object.defineProperty(document, "hidden", { value: true, configurable: true }));
+  await publish(base, "notify-news", "lee", "hidden: @kim look");
+  await publish(base, "notify-news", "lee", "hidden but not for kim");
+  await waitCount(page, "notify-news", "4");
+  const shown = await page.evaluate(() => window.shown);
+  assert.deepEqual(shown, [{ title: "lee in #notify-news", body: "hidden: @kim look" }]);
+  await ctx.close();
+});
