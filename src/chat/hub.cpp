@@ -240,7 +240,9 @@ void Hub::send_receipt(const std::shared_ptr<Room>& room, const std::string& use
 model::Summary Hub::counted(const std::string& user, const std::string& room, uint64_t read) {
     model::Summary s;
     s.name = room;
-    auto r = find(room);
+    // With a shared store this node's copy of the room may lag its feed; the store's last id
+    // is the one the counts below are read against.
+    auto r = cluster_ ? nullptr : find(room);
     s.last_id = r ? r->delivered() : store_.last_id(room);
     s.read = read;
     auto u = store_.unread(room, user, read, model::kMaxCount);

@@ -88,6 +88,8 @@ test("a read marker moves on one device and the badge clears on the other", asyn
 test("typing shows, and goes when it lapses", async () => {
   const ctx = await browser.newContext();
   const page = await openAs(ctx, base, "fay", "typing-lapse");
+  // Opening the room joins it; the user stream carries the room once the join is stored.
+  await page.waitForSelector('#rooms li[data-room="typing-lapse"]');
   const r = await fetch(`${base}/rooms/typing-lapse/typing?id=gus`, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: '{"typing":true}',
   });
