@@ -7,6 +7,7 @@
 
 #include "http/auth.hpp"
 #include "http/listener.hpp"
+#include "http/tls.hpp"
 #include "server.hpp"
 #include "store/store.hpp"
 #include "util/log.hpp"
@@ -106,12 +107,16 @@ int main(int argc, char** argv) {
         ssechat::Server server(*parsed.config);
         const auto& bind = parsed.config->bind;
         std::string host = bind == "127.0.0.1" || bind == "::1" ? "localhost" : bind;
-        std::cout << "Server is listening at http://" << host << ":" << server.port() << std::endl;
+        std::cout << "Server is listening at " << (server.tls() ? "https" : "http") << "://" << host
+                  << ":" << server.port() << std::endl;
         server.run();
     } catch (const ssechat::http::PortInUse& e) {
         std::cerr << "ssechat: " << e.what() << "\n";
         status = 1;
     } catch (const ssechat::store::StoreError& e) {
+        std::cerr << "ssechat: " << e.what() << "\n";
+        status = 1;
+    } catch (const ssechat::http::TlsError& e) {
         std::cerr << "ssechat: " << e.what() << "\n";
         status = 1;
     } catch (const std::exception& e) {

@@ -11,6 +11,8 @@
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/listener.hpp"
+#include "http/redirect.hpp"
+#include "http/tls.hpp"
 #include "http/seed_view.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/redis/redis_store.hpp"
@@ -47,14 +49,23 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     }
     hub_->set_shards(raw);
     api_ = std::make_unique<http::Api>(cfg_, *hub_, raw);
+    // A certificate or key that cannot be used stops startup here (TlsError names the file).
+    if (!cfg_.tls_cert.empty()) tls_ = std::make_unique<http::Tls>(cfg_.tls_cert, cfg_.tls_key);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.bind), cfg_.port);
     for (auto& s : shards_)
         listeners_.push_back(
             listeners_.empty()
-                ? std::make_shared<http::Listener>(s->ioc(), ep, *api_)
-                : std::make_shared<http::Listener>(s->ioc(), *listeners_.front(), *api_));
+                ? std::make_shared<http::Listener>(s->ioc(), ep, *api_, tls_.get())
+                : std::make_shared<http::Listener>(s->ioc(), *listeners_.front(), *api_,
+                                                   tls_.get()));
+    if (cfg_.redirect_http)
+        redirector_ = std::make_shared<http::Redirector>(
+            shards_[0]->ioc(), asio::ip::tcp::endpoint(ep.address(), cfg_.redirect_http),
+            listeners_.front()->port());
     // Registered before the banner is printed, so an early SIGTERM is not lost.
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->ioc(), SIGINT, SIGTERM);
+    hup_ = std::make_unique<asio::signal_set>(shards_[0]->ioc(), SIGHUP);
+    rotate_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ioc());
     refusal_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ioc());
     sweep_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ioc());
 }
@@ -68,7 +79,10 @@ Server::~Server() {
     // queued in it, and their limit tickets point into api_, which must outlive them.
     refusal_timer_.reset();
     sweep_timer_.reset();
+    rotate_timer_.reset();
     signals_.reset();
+    hup_.reset();
+    redirector_.reset();
     listeners_.clear();
     shards_.clear();
 }
@@ -82,6 +96,7 @@ void Server::run() {
     log::Fields f = {{"version", build::version},
                      {"commit", build::commit},
                      {"listen", c.bind + ":" + std::to_string(port())},
+                     {"tls", tls_ ? "on" : "off"},
                      {"store", c.store}};
     if (c.store == "sqlite") f.emplace_back("data", c.data_dir + "/ssechat.db");
     if (c.store == "redis") {
@@ -113,6 +128,9 @@ void Server::run() {
     signals_->async_wait([this](boost::system::error_code ec, int) {
         if (!ec) stop();
     });
+    if (redirector_) redirector_->start();
+    on_hup();
+    rotate_tickets();
     report_refusals();
     sweep_rooms();
     shards_[0]->ioc().run();
@@ -156,6 +174,34 @@ void Server::report_refusals() {
     });
 }
 
+void Server::on_hup() {
+    hup_->async_wait([this](boost::system::error_code ec, int) {
+        if (ec) return;
+        if (!tls_) {
+            log::info("SIGHUP: nothing to reload (no TLS)");
+        } else if (auto why = tls_->reload()) {
+            // Open connections and streams keep the context they started with either way.
+            log::error("TLS reload failed, keeping the current certificate: " + *why);
+        } else {
+            log::info("TLS certificate and key reloaded", {{"cert", tls_->cert_file()}});
+        }
+        on_hup();
+    });
+}
+
+void Server::rotate_tickets() {
+    // Session tickets are encrypted with keys each context makes at random; a fresh context
+    // every 12 hours rotates them (tickets from the old keys are just not resumed).
+    if (!tls_) return;
+    rotate_timer_->expires_after(std::chrono::hours(12));
+    rotate_timer_->async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        if (auto why = tls_->reload())
+            log::error("TLS ticket key rotation failed, keeping the current keys: " + *why);
+        rotate_tickets();
+    });
+}
+
 void Server::sweep_rooms() {
     sweep_timer_->expires_after(std::chrono::seconds(1));
     sweep_timer_->async_wait([this](boost::system::error_code ec) {
@@ -169,8 +215,9 @@ void Server::sweep_rooms() {
 void Server::stop() {
     if (stopping_.exchange(true)) return;
     stop_began_ = std::chrono::steady_clock::now();
-    stop_streams_ =
-        static_cast<size_t>(metrics().streams_native.load() + metrics().streams_view.load());
+    stop_streams_ = static_cast<size_t>(metrics().streams_native.load() +
+                                        metrics().streams_view.load() +
+                                        metrics().streams_user.load());
     // Stop accepting, end every stream on its own loop, let pending commits finish, then stop
     // the loops (idle keep-alive connections do not hold shutdown up).
     for (size_t i = 0; i < shards_.size(); ++i) {
@@ -180,6 +227,10 @@ void Server::stop() {
             if (s->index() == 0) {
                 refusal_timer_->cancel();
                 sweep_timer_->cancel();
+                rotate_timer_->cancel();
+                boost::system::error_code ignored;
+                hup_->cancel(ignored);
+                if (redirector_) redirector_->stop();
             }
             l->stop();
             s->close_all();

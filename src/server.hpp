@@ -22,6 +22,8 @@ class Shard;
 namespace http {
 class Api;
 class Listener;
+class Redirector;
+class Tls;
 }  // namespace http
 namespace store {
 class Store;
@@ -33,6 +35,7 @@ class Server {
     explicit Server(Config cfg);
     ~Server();
     uint16_t port() const;
+    bool tls() const { return tls_ != nullptr; }
     // Runs the loops until stop() or SIGINT/SIGTERM.
     void run();
     void stop();
@@ -40,15 +43,21 @@ class Server {
   private:
     void report_refusals();
     void sweep_rooms();
+    void on_hup();
+    void rotate_tickets();
     Config cfg_;
     std::unique_ptr<store::Store> store_;
     std::unique_ptr<chat::Hub> hub_;
     std::vector<std::unique_ptr<chat::Shard>> shards_;
     std::unique_ptr<http::Api> api_;
+    std::unique_ptr<http::Tls> tls_;  // with --tls-cert: the context, reloaded by SIGHUP
     std::vector<std::shared_ptr<http::Listener>> listeners_;
+    std::shared_ptr<http::Redirector> redirector_;  // --redirect-http
     std::unique_ptr<boost::asio::signal_set> signals_;
     std::unique_ptr<boost::asio::steady_timer> refusal_timer_;
     std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
+    std::unique_ptr<boost::asio::signal_set> hup_;
+    std::unique_ptr<boost::asio::steady_timer> rotate_timer_;
     std::array<uint64_t, 5> refusals_seen_{};  // refusal counters at the last report
     std::vector<std::thread> threads_;         // loops 1..n-1; loop 0 runs on the caller of run()
     // Keep every loop running until shutdown has written the answers it owes: a loop whose

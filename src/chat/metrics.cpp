@@ -1,6 +1,9 @@
 // Prometheus text rendering of the process metrics.
 #include "chat/metrics.hpp"
 
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
+
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -128,6 +131,22 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
     out += name + "_count " + std::to_string(count_.load(std::memory_order_relaxed)) + "\n";
 }
 
+void Metrics::tls_handshake(const boost::system::error_code& ec) {
+    tls_connections.fetch_add(1, std::memory_order_relaxed);
+    if (!ec) {
+        tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    // Timeouts (beast's), and the peer speaking something else or an old protocol (OpenSSL's
+    // errors) are told apart; a reset or an EOF mid-handshake is "other".
+    if (ec == boost::beast::error::timeout)
+        tls_fail_timeout.fetch_add(1, std::memory_order_relaxed);
+    else if (ec.category() == boost::asio::error::get_ssl_category())
+        tls_fail_protocol.fetch_add(1, std::memory_order_relaxed);
+    else
+        tls_fail_other.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string Metrics::render() const {
     std::string out;
     auto v = [](const auto& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); };
@@ -139,6 +158,14 @@ std::string Metrics::render() const {
             {{"native", v(streams_native)}, {"seed", v(streams_view)}, {"user", v(streams_user)}});
     line(out, "ssechat_deliveries_total", "Live events handed to streams.", "counter",
          v(deliveries));
+    line(out, "ssechat_tls_connections_total", "TLS connections accepted.", "counter",
+         v(tls_connections));
+    line(out, "ssechat_tls_handshakes_total", "TLS handshakes completed.", "counter",
+         v(tls_handshakes));
+    labeled(out, "ssechat_tls_handshake_failures_total", "TLS handshakes that failed, by reason.",
+            "counter", "reason",
+            {{"timeout", v(tls_fail_timeout)}, {"protocol", v(tls_fail_protocol)},
+             {"other", v(tls_fail_other)}});
     labeled(
         out, "ssechat_publishes_total", "Publishes by outcome.", "counter", "outcome",
         {{"ok", v(publish_ok)}, {"rejected", v(publish_rejected)}, {"failed", v(publish_failed)}});

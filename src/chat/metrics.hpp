@@ -1,5 +1,6 @@
 // Process-wide counters and histograms, rendered in the Prometheus text format at /metrics.
 #pragma once
+#include <boost/system/error_code.hpp>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -56,6 +57,11 @@ struct Metrics {
     std::atomic<int64_t> streams_native{0};
     std::atomic<int64_t> streams_view{0};
     std::atomic<int64_t> streams_user{0};  // GET /me/events
+    // TLS: connections, handshakes done, and failed ones by reason.
+    Counter tls_connections{};
+    Counter tls_handshakes{};
+    Counter tls_fail_timeout{}, tls_fail_protocol{}, tls_fail_other{};
+    void tls_handshake(const boost::system::error_code& ec);
     Counter deliveries{0};  // events handed to a stream (replays excluded)
     Counter publish_ok{0};
     Counter publish_rejected{0};  // refused for bad input (4xx)

@@ -215,9 +215,17 @@ int Room::leave(const std::string& user) {
 
 int Room::join_member(const std::string* user) {
     std::lock_guard lk(mu_);
-    auto it = std::lower_bound(members_online_.begin(), members_online_.end(), *user, by_name);
-    if (it != members_online_.end() && **it == *user) return -1;
-    members_online_.insert(it, user);
+    // A user's members on several loops (TLS user streams stay on the loop that accepted
+    // them) each have an entry; the user counts once.
+    auto [lo, hi] = std::equal_range(members_online_.begin(), members_online_.end(), user,
+                                     [](const std::string* a, const std::string* b) {
+                                         return *a < *b;
+                                     });
+    if (std::find(lo, hi, user) != hi) return -1;
+    bool first = lo == hi;
+    members_online_.insert(hi, user);
+    if (!first) return -1;
+    ++distinct_members_;
     if (online_.contains(*user)) {
         ++overlap_;
         return -1;
@@ -227,10 +235,17 @@ int Room::join_member(const std::string* user) {
 
 int Room::leave_member(const std::string* user) {
     std::lock_guard lk(mu_);
-    auto it = std::lower_bound(members_online_.begin(), members_online_.end(), *user, by_name);
-    if (it == members_online_.end() || **it != *user) return -1;
+    auto [lo, hi] = std::equal_range(members_online_.begin(), members_online_.end(), user,
+                                     [](const std::string* a, const std::string* b) {
+                                         return *a < *b;
+                                     });
+    auto it = std::find(lo, hi, user);
+    if (it == hi) return -1;
+    bool last = hi - lo == 1;
     members_online_.erase(it);
     if (members_online_.empty()) members_online_.shrink_to_fit();
+    if (!last) return -1;
+    --distinct_members_;
     if (online_.contains(*user)) {
         --overlap_;
         return -1;
@@ -242,12 +257,15 @@ std::vector<std::string> Room::online() {
     std::lock_guard lk(mu_);
     std::vector<std::string> out;
     auto m = members_online_.begin();
+    auto add = [&](const std::string& u) {
+        if (out.empty() || out.back() != u) out.push_back(u);
+    };
     for (const auto& [u, n] : online_) {
-        for (; m != members_online_.end() && **m < u; ++m) out.push_back(**m);
-        if (m != members_online_.end() && **m == u) ++m;
-        out.push_back(u);
+        for (; m != members_online_.end() && **m < u; ++m) add(**m);
+        while (m != members_online_.end() && **m == u) ++m;
+        add(u);
     }
-    for (; m != members_online_.end(); ++m) out.push_back(**m);
+    for (; m != members_online_.end(); ++m) add(**m);
     return out;
 }
 

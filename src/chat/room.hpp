@@ -158,9 +158,10 @@ class Room : public std::enable_shared_from_this<Room> {
     // Users online through a user stream, sorted by name: a pointer each, since a user in many
     // rooms is in each one's list (no per-room copy of the name).
     std::vector<const std::string*> members_online_;
-    size_t overlap_ = 0;  // users in both online_ and members_online_
+    size_t distinct_members_ = 0;  // distinct names in members_online_
+    size_t overlap_ = 0;           // users in both online_ and members_online_
     bool member_online_locked(const std::string& user) const;
-    size_t online_locked() const { return online_.size() + members_online_.size() - overlap_; }
+    size_t online_locked() const { return online_.size() + distinct_members_ - overlap_; }
 };
 
 }  // namespace ssechat::chat

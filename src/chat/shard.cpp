@@ -10,9 +10,9 @@ namespace ssechat::chat {
 
 namespace asio = boost::asio;
 
-Subscriber::Subscriber(asio::ip::tcp::socket sock, size_t limit, Shard& s, std::shared_ptr<Room> r,
+Subscriber::Subscriber(sse::Conn conn, size_t limit, Shard& s, std::shared_ptr<Room> r,
                        std::string u, bool l)
-    : sse::Stream(std::move(sock), limit),
+    : sse::Stream(std::move(conn), limit),
       shard(s),
       room(std::move(r)),
       user(std::move(u)),
@@ -101,15 +101,15 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
     return snap;
 }
 
-void Shard::subscribe(asio::ip::tcp::socket sock, std::shared_ptr<Room> room, std::string user,
+void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string user,
                       const StreamStart& start) {
     if (size_t b = hub_.config().stream_sndbuf) {
         // Bounds what the kernel holds for a client that stopped reading; autotuning would
         // let it grow to megabytes per socket, outside the --stream-buffer policy.
         boost::system::error_code ec;
-        sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
+        conn.lowest().set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
     }
-    auto sub = std::make_shared<Subscriber>(std::move(sock), hub_.config().stream_buffer, *this,
+    auto sub = std::make_shared<Subscriber>(std::move(conn), hub_.config().stream_buffer, *this,
                                             room, std::move(user), start.view);
     sub->tickets = start.tickets;
     sub->presence = start.presence && !start.view;

@@ -17,7 +17,7 @@ class Shard;
 // A stream subscribed to one room on one shard.
 class Subscriber final : public sse::Stream {
   public:
-    Subscriber(boost::asio::ip::tcp::socket sock, size_t limit, Shard& shard,
+    Subscriber(sse::Conn conn, size_t limit, Shard& shard,
                std::shared_ptr<Room> room, std::string user, bool view);
 
     Shard& shard;
@@ -41,7 +41,7 @@ struct Member;
 // per room: the rooms are in the user's Member, which the per-room indexes point at.
 class UserStream final : public sse::Stream {
   public:
-    UserStream(boost::asio::ip::tcp::socket sock, size_t limit, Shard& shard, std::string user);
+    UserStream(sse::Conn conn, size_t limit, Shard& shard, std::string user);
 
     Shard& shard;
     const std::string user;
@@ -83,7 +83,7 @@ class Shard {
     Hub& hub() { return hub_; }
 
     // Takes over a socket whose request asked for a stream; runs on this shard's loop.
-    void subscribe(boost::asio::ip::tcp::socket sock, std::shared_ptr<Room> room, std::string user,
+    void subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string user,
                    const StreamStart& start);
 
     // Queues a commit, or an event that is not stored, for this shard's streams of that room.
@@ -98,7 +98,7 @@ class Shard {
 
     // Takes over a socket whose request asked for the user stream of `user`; `cursor`: its
     // Last-Event-ID, if any. Runs on this shard's loop.
-    void subscribe_user(boost::asio::ip::tcp::socket sock, std::string user,
+    void subscribe_user(sse::Conn conn, std::string user,
                         std::optional<std::string> cursor, sse::Buffer head,
                         std::vector<std::shared_ptr<void>> tickets);
     void remove(UserStream* s);

@@ -14,8 +14,8 @@ namespace ssechat::chat {
 
 namespace asio = boost::asio;
 
-UserStream::UserStream(asio::ip::tcp::socket sock, size_t limit, Shard& s, std::string u)
-    : sse::Stream(std::move(sock), limit), shard(s), user(std::move(u)) {}
+UserStream::UserStream(sse::Conn conn, size_t limit, Shard& s, std::string u)
+    : sse::Stream(std::move(conn), limit), shard(s), user(std::move(u)) {}
 
 void UserStream::on_closed() {
     shard.remove(this);
@@ -79,14 +79,14 @@ void Shard::unindex(Member* m, size_t i) {
     if (last) hub_.release(held);
 }
 
-void Shard::subscribe_user(asio::ip::tcp::socket sock, std::string user,
+void Shard::subscribe_user(sse::Conn conn, std::string user,
                            std::optional<std::string> cursor, sse::Buffer head,
                            std::vector<std::shared_ptr<void>> tickets) {
     if (size_t b = hub_.config().stream_sndbuf) {
         boost::system::error_code ec;
-        sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
+        conn.lowest().set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
     }
-    auto st = std::make_shared<UserStream>(std::move(sock), hub_.config().stream_buffer, *this,
+    auto st = std::make_shared<UserStream>(std::move(conn), hub_.config().stream_buffer, *this,
                                            std::move(user));
     st->tickets = std::move(tickets);
     std::vector<sse::Buffer> out{head ? head : head_, retry_};

@@ -8,6 +8,7 @@
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
 #include "http/session.hpp"
+#include "http/tls.hpp"
 #include "util/log.hpp"
 
 namespace ssechat::http {
@@ -15,8 +16,8 @@ namespace ssechat::http {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Listener::Listener(asio::io_context& ioc, const tcp::endpoint& ep, Api& api)
-    : acceptor_(ioc), api_(api) {
+Listener::Listener(asio::io_context& ioc, const tcp::endpoint& ep, Api& api, Tls* tls)
+    : acceptor_(ioc), api_(api), tls_(tls) {
     acceptor_.open(ep.protocol());
     // SO_REUSEADDR only lets a restart bind past connections in TIME_WAIT; a port that a
     // live socket holds still fails.
@@ -29,8 +30,8 @@ Listener::Listener(asio::io_context& ioc, const tcp::endpoint& ep, Api& api)
     acceptor_.listen(4096);
 }
 
-Listener::Listener(asio::io_context& ioc, const Listener& first, Api& api)
-    : acceptor_(ioc), api_(api) {
+Listener::Listener(asio::io_context& ioc, const Listener& first, Api& api, Tls* tls)
+    : acceptor_(ioc), api_(api), tls_(tls) {
     int fd = ::dup(const_cast<tcp::acceptor&>(first.acceptor_).native_handle());
     if (fd < 0) throw boost::system::system_error(errno, boost::system::system_category(), "dup");
     acceptor_.assign(first.acceptor_.local_endpoint().protocol(), fd);
@@ -48,7 +49,11 @@ void Listener::admit(tcp::socket sock) {
     std::shared_ptr<void> ticket;
     auto verdict = api_.connections().admit(peer.address().to_string(), ticket);
     if (verdict == limits::Counter::Admit::Ok) {
-        std::make_shared<Session>(std::move(sock), api_, std::move(ticket))->run();
+        if (tls_)
+            std::make_shared<TlsSession>(std::move(sock), api_, std::move(ticket), tls_->context())
+                ->run();
+        else
+            std::make_shared<PlainSession>(std::move(sock), api_, std::move(ticket))->run();
         return;
     }
     // Refused before any parsing: one best-effort non-blocking write, then close.

@@ -145,32 +145,33 @@ void Api::user_stream(Ctx& c) {
     bool plain = c.req.version() >= 11 && c.req.keep_alive();
     sse::Buffer head = any_origin_ && plain ? nullptr : stream_head(c.req);
     record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
-    // Every user stream of a user is served by one loop, their home: it keeps one record of
-    // the user's rooms for all of them, and the rooms count the user online once.
+    // Every plain user stream of a user is served by one loop, their home: it keeps one record
+    // of the user's rooms for all of them. A TLS connection cannot change loops (its TLS
+    // state lives on this one), so it stays; rooms count a user online once either way.
     chat::Shard& here = current_shard(c.s);
     chat::Shard* home = shards_[std::hash<std::string>{}(*u) % shards_.size()];
     std::vector<std::shared_ptr<void>> tickets{std::move(ticket), c.s->ticket()};
-    auto sock = c.s->release();
-    if (home == &here)
-        return home->subscribe_user(std::move(sock), std::move(*u), std::move(cursor),
-                                    std::move(head), std::move(tickets));
+    auto conn = c.s->release();
+    if (home == &here || conn.tls)
+        return here.subscribe_user(std::move(conn), std::move(*u), std::move(cursor),
+                                   std::move(head), std::move(tickets));
     boost::system::error_code ec;
-    auto protocol = sock.local_endpoint(ec).protocol();
-    int fd = ec ? -1 : sock.release(ec);
+    auto protocol = conn.sock.local_endpoint(ec).protocol();
+    int fd = ec ? -1 : conn.sock.release(ec);
     if (ec || fd < 0) return;  // the client is gone already
-    boost::asio::post(home->ioc(),
-                      [home, fd, protocol, user = std::move(*u), cursor = std::move(cursor),
-                       head = std::move(head), tickets = std::move(tickets)]() mutable {
-                          boost::asio::ip::tcp::socket moved(home->ioc());
-                          boost::system::error_code e;
-                          moved.assign(protocol, fd, e);
-                          if (e) {
-                              ::close(fd);
-                              return;
-                          }
-                          home->subscribe_user(std::move(moved), std::move(user), std::move(cursor),
-                                               std::move(head), std::move(tickets));
-                      });
+    boost::asio::post(home->ioc(), [home, fd, protocol, user = std::move(*u),
+                                     cursor = std::move(cursor), head = std::move(head),
+                                     tickets = std::move(tickets)]() mutable {
+        sse::Conn moved{boost::asio::ip::tcp::socket(home->ioc()), nullptr, nullptr};
+        boost::system::error_code e;
+        moved.sock.assign(protocol, fd, e);
+        if (e) {
+            ::close(fd);
+            return;
+        }
+        home->subscribe_user(std::move(moved), std::move(user), std::move(cursor),
+                             std::move(head), std::move(tickets));
+    });
 }
 
 }  // namespace ssechat::http

@@ -1,6 +1,9 @@
 // Session: Beast reads and writes; every read has a deadline and every body a size limit.
 #include "http/session.hpp"
 
+#include <boost/asio/ssl/error.hpp>
+#include <type_traits>
+
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
 
@@ -8,42 +11,77 @@ namespace ssechat::http {
 
 namespace http = beast::http;
 
-Session::Session(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<void> ticket)
-    : stream_(std::move(sock)), api_(api), ticket_(std::move(ticket)) {
+namespace {
+constexpr bool is_tls(const beast::tcp_stream*) {
+    return false;
+}
+constexpr bool is_tls(const sse::TlsSocket*) {
+    return true;
+}
+}  // namespace
+
+template <class S>
+BasicSession<S>::BasicSession(boost::asio::ip::tcp::socket sock, Api& api,
+                              std::shared_ptr<void> ticket,
+                              std::shared_ptr<boost::asio::ssl::context> tls)
+    : Session(std::move(ticket), is_tls(static_cast<S*>(nullptr))),
+      ctx_(std::move(tls)),
+      stream_([&]() -> S {
+          if constexpr (std::is_same_v<S, beast::tcp_stream>)
+              return beast::tcp_stream(std::move(sock));
+          else
+              return S(beast::tcp_stream(std::move(sock)), *ctx_);
+      }()),
+      api_(api) {
     metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
     boost::system::error_code ec;
-    peer_ = stream_.socket().remote_endpoint(ec).address();
+    peer_ = lowest().socket().remote_endpoint(ec).address();
 }
 
-Session::~Session() = default;
+template <class S>
+BasicSession<S>::~BasicSession() = default;
 
-void Session::run() {
-    do_read();
+template <class S>
+void BasicSession<S>::run() {
+    if constexpr (std::is_same_v<S, beast::tcp_stream>) {
+        do_read();
+    } else {
+        // The handshake gets the request timeout, like a request's head.
+        lowest().expires_after(std::chrono::seconds(api_.config().request_timeout_s));
+        stream_.async_handshake(boost::asio::ssl::stream_base::server,
+                                [self = self()](beast::error_code ec) {
+                                    metrics().tls_handshake(ec);
+                                    if (ec) return;  // a scanner, a plain-HTTP client, a timeout
+                                    self->do_read();
+                                });
+    }
 }
 
-void Session::do_read() {
+template <class S>
+void BasicSession<S>::do_read() {
     const auto& cfg = api_.config();
     if (first_ || buffer_.size() > 0) return read_request();
     // A kept-alive connection may wait --idle-timeout for its next request to begin; from its
     // first byte on, the request gets --request-timeout like any other (no slowloris there).
-    stream_.expires_after(std::chrono::seconds(cfg.idle_timeout_s));
+    lowest().expires_after(std::chrono::seconds(cfg.idle_timeout_s));
     stream_.async_read_some(
-        buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+        buffer_.prepare(4096), [self = self()](beast::error_code ec, size_t n) {
             self->buffer_.commit(n);
             if (ec) return;  // closed, reset or idle too long: an ordinary end, nothing to answer
             self->read_request();
         });
 }
 
-void Session::read_request() {
+template <class S>
+void BasicSession<S>::read_request() {
     const auto& cfg = api_.config();
     parser_.emplace();
     parser_->body_limit(cfg.max_body);
     parser_->header_limit(static_cast<uint32_t>(cfg.max_header));
-    stream_.expires_after(std::chrono::seconds(cfg.request_timeout_s));
+    lowest().expires_after(std::chrono::seconds(cfg.request_timeout_s));
     // The head first: framing and Expect are settled before a body byte is read.
     http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+                            beast::bind_front_handler(&BasicSession::on_header, self()));
 }
 
 namespace {
@@ -93,7 +131,8 @@ std::string bad_framing(const Request& req, http::status& status) {
 
 }  // namespace
 
-void Session::on_header(beast::error_code ec, size_t n) {
+template <class S>
+void BasicSession<S>::on_header(beast::error_code ec, size_t n) {
     if (ec) return on_read(ec, n);
     const auto& req = parser_->get();
     http::status st;
@@ -106,7 +145,7 @@ void Session::on_header(beast::error_code ec, size_t n) {
             // timeout (curl waits a second) before it sends it.
             static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
             boost::asio::async_write(stream_, boost::asio::buffer(kContinue),
-                                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                                     [self = self()](beast::error_code ec, size_t) {
                                          if (ec) return;  // the client left
                                          self->read_body();
                                      });
@@ -117,12 +156,14 @@ void Session::on_header(beast::error_code ec, size_t n) {
     read_body();
 }
 
-void Session::read_body() {
+template <class S>
+void BasicSession<S>::read_body() {
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+                     beast::bind_front_handler(&BasicSession::on_read, self()));
 }
 
-void Session::refuse(http::status status, const std::string& why) {
+template <class S>
+void BasicSession<S>::refuse(http::status status, const std::string& why) {
     metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
     Response res = api_.error(status, why);
     res.keep_alive(false);
@@ -134,12 +175,14 @@ void Session::refuse(http::status status, const std::string& why) {
     respond(std::move(res));
 }
 
-void Session::on_read(beast::error_code ec, size_t) {
+template <class S>
+void BasicSession<S>::on_read(beast::error_code ec, size_t) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == boost::asio::ssl::error::stream_truncated ||
         ec == boost::asio::error::connection_reset || ec == boost::asio::error::operation_aborted) {
         // Ordinary ends of a connection; nothing to say and nothing to log.
         beast::error_code ignored;
-        stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+        lowest().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
         return;
     }
     if (ec == http::error::body_limit)
@@ -152,23 +195,25 @@ void Session::on_read(beast::error_code ec, size_t) {
         return refuse(http::status::bad_request, "malformed HTTP request: " + ec.message());
     }
     first_ = false;
-    stream_.expires_never();
+    lowest().expires_never();
     owed_ = api_.answers().enter();
     api_.handle(parser_->release(), shared_from_this());
 }
 
-void Session::respond(Response res, bool framed) {
+template <class S>
+void BasicSession<S>::respond(Response res, bool framed) {
     res_ = std::make_shared<Response>(std::move(res));
     if (!framed) res_->prepare_payload();
     bool keep_alive = res_->keep_alive();
-    stream_.expires_after(std::chrono::seconds(api_.config().request_timeout_s));
+    lowest().expires_after(std::chrono::seconds(api_.config().request_timeout_s));
     http::async_write(stream_, *res_,
-                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                      [self = self(), keep_alive](beast::error_code ec, size_t) {
                           self->on_write(ec, keep_alive);
                       });
 }
 
-void Session::on_write(beast::error_code ec, bool keep_alive) {
+template <class S>
+void BasicSession<S>::on_write(beast::error_code ec, bool keep_alive) {
     res_.reset();
     owed_.reset();
     if (ec) return;
@@ -176,35 +221,46 @@ void Session::on_write(beast::error_code ec, bool keep_alive) {
     do_read();
 }
 
-void Session::linger() {
+template <class S>
+void BasicSession<S>::linger() {
     beast::error_code ignored;
-    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    lowest().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     buffer_.clear();
-    stream_.expires_after(std::chrono::seconds(1));  // for the whole linger, not per read
+    lowest().expires_after(std::chrono::seconds(1));  // for the whole linger, not per read
     linger_read();
 }
 
-void Session::linger_read() {
+template <class S>
+void BasicSession<S>::linger_read() {
     constexpr size_t kMaxLinger = 1 << 20;
     stream_.async_read_some(buffer_.prepare(16384),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = self()](beast::error_code ec, size_t n) {
                                 self->lingered_ += n;
                                 self->buffer_.clear();
                                 if (ec || self->lingered_ >= kMaxLinger) {
                                     // EOF, the second is up, or enough was dropped: now a close
                                     // costs nothing.
                                     beast::error_code ignored;
-                                    self->stream_.socket().close(ignored);
+                                    self->lowest().socket().close(ignored);
                                     return;
                                 }
                                 self->linger_read();
                             });
 }
 
-boost::asio::ip::tcp::socket Session::release() {
+template <class S>
+sse::Conn BasicSession<S>::release() {
     owed_.reset();  // a stream is not an answer that shutdown waits for
-    stream_.expires_never();
-    return stream_.release_socket();
+    lowest().expires_never();
+    if constexpr (std::is_same_v<S, beast::tcp_stream>) {
+        return {stream_.release_socket(), nullptr, nullptr};
+    } else {
+        auto ex = stream_.get_executor();
+        return {boost::asio::ip::tcp::socket(ex), std::make_unique<S>(std::move(stream_)), ctx_};
+    }
 }
+
+template class BasicSession<beast::tcp_stream>;
+template class BasicSession<sse::TlsSocket>;
 
 }  // namespace ssechat::http

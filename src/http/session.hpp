@@ -4,8 +4,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
+
+#include "sse/stream.hpp"
 
 namespace ssechat::http {
 
@@ -15,29 +18,55 @@ using Response = beast::http::response<beast::http::string_body>;
 
 class Api;
 
+// One HTTP/1.1 connection as the API sees it, over plain TCP or TLS.
 class Session : public std::enable_shared_from_this<Session> {
   public:
-    // `ticket` holds the connection's slot in the connection limits.
-    Session(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<void> ticket);
-    ~Session();
-    void run();
+    virtual ~Session() = default;
+    virtual void run() = 0;
 
     // Sends a response to the current request; continues with the next one on keep-alive,
     // or closes lingering (see linger()). Must run on this session's executor. `framed`: the
     // caller set the length fields itself (a response to HEAD keeps the GET's length).
-    void respond(Response res, bool framed = false);
+    virtual void respond(Response res, bool framed = false) = 0;
 
     // Bytes of a further request already read behind the current one.
-    bool pipelined() const { return buffer_.size() > 0; }
+    virtual bool pipelined() const = 0;
 
     // Gives up the connection to an event stream; the session ends.
-    boost::asio::ip::tcp::socket release();
+    virtual sse::Conn release() = 0;
 
-    boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+    virtual boost::asio::any_io_executor executor() = 0;
+    bool tls() const { return tls_; }
     const boost::asio::ip::address& peer() const { return peer_; }
     const std::shared_ptr<void>& ticket() const { return ticket_; }
 
+  protected:
+    Session(std::shared_ptr<void> ticket, bool tls) : ticket_(std::move(ticket)), tls_(tls) {}
+    std::shared_ptr<void> ticket_;  // connection-limit slot; a stream keeps a copy
+    bool tls_;
+    boost::asio::ip::address peer_;
+};
+
+// `S` is beast::tcp_stream, or sse::TlsSocket (TLS over it, handshake first).
+template <class S>
+class BasicSession final : public Session {
+  public:
+    // `ticket` holds the connection's slot in the connection limits; `tls` the context for
+    // a TLS connection (null for plain TCP).
+    BasicSession(boost::asio::ip::tcp::socket sock, Api& api, std::shared_ptr<void> ticket,
+                 std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+    ~BasicSession() override;
+    void run() override;
+    void respond(Response res, bool framed = false) override;
+    bool pipelined() const override { return buffer_.size() > 0; }
+    sse::Conn release() override;
+    boost::asio::any_io_executor executor() override { return stream_.get_executor(); }
+
   private:
+    std::shared_ptr<BasicSession> self() {
+        return std::static_pointer_cast<BasicSession>(shared_from_this());
+    }
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
     void do_read();
     void read_request();
     void on_header(beast::error_code ec, size_t n);
@@ -52,16 +81,18 @@ class Session : public std::enable_shared_from_this<Session> {
     void linger();
     void linger_read();
 
-    beast::tcp_stream stream_;
+    std::shared_ptr<boost::asio::ssl::context> ctx_;  // TLS: kept while the connection lives
+    S stream_;
     beast::flat_buffer buffer_;
     std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
     std::shared_ptr<Response> res_;  // alive while it is written
     size_t lingered_ = 0;            // bytes dropped while lingering
     Api& api_;
-    bool first_ = true;             // the first request gets the request timeout, later ones idle
-    std::shared_ptr<void> ticket_;  // connection-limit slot; a stream keeps a copy
-    std::shared_ptr<void> owed_;    // shutdown gate: a request read and not yet answered
-    boost::asio::ip::address peer_;
+    bool first_ = true;           // the first request gets the request timeout, later ones idle
+    std::shared_ptr<void> owed_;  // shutdown gate: a request read and not yet answered
 };
+
+using PlainSession = BasicSession<beast::tcp_stream>;
+using TlsSession = BasicSession<sse::TlsSocket>;
 
 }  // namespace ssechat::http

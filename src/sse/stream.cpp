@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 namespace ssechat::sse {
 
@@ -14,10 +15,15 @@ namespace {
 constexpr size_t kMaxIov = 64;
 }
 
-Stream::Stream(asio::ip::tcp::socket sock, size_t limit) : sock_(std::move(sock)), limit_(limit) {
+Stream::Stream(Conn conn, size_t limit)
+    : sock_(std::move(conn.sock)),
+      tls_(std::move(conn.tls)),
+      keep_(std::move(conn.keep)),
+      limit_(limit) {
     boost::system::error_code ec;
-    sock_.non_blocking(true, ec);
-    sock_.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
+    raw.non_blocking(true, ec);
+    raw.set_option(asio::ip::tcp::no_delay(true), ec);
     last_write_ = std::chrono::steady_clock::now();
 }
 
@@ -48,6 +54,12 @@ size_t Stream::write_now(std::span<const Buffer> bufs, bool& failed) {
 SendStatus Stream::send(std::span<const Buffer> bufs) {
     if (closed()) return SendStatus::Dropped;
     if (bufs.empty()) return SendStatus::Success;
+    if (tls_) {
+        // Encrypted per connection: the TLS layer writes from the queue, one write at a time.
+        auto status = enqueue(bufs, limit_ + allowance_);
+        if (status != SendStatus::Dropped && !writing_) tls_write();
+        return status;
+    }
     if (!writing_) {
         bool failed = false;
         size_t written = write_now(bufs, failed);
@@ -112,22 +124,50 @@ void Stream::flush() {
             return;
         }
         last_write_ = std::chrono::steady_clock::now();
-        auto left = static_cast<size_t>(w);
-        queued_bytes_ -= left;
-        while (left > 0) {
-            auto& p = queue_[head_];
-            size_t rest = p.buf->size() - p.off;
-            if (left >= rest) {
-                left -= rest;
-                p.buf.reset();
-                ++head_;
-            } else {
-                p.off += left;
-                left = 0;
-            }
-        }
+        consumed(static_cast<size_t>(w));
     }
     // Drained: give the memory back and end the replay's allowance.
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
+    allowance_ = 0;
+    writing_ = false;
+}
+
+void Stream::consumed(size_t n) {
+    queued_bytes_ -= n;
+    while (n > 0) {
+        auto& p = queue_[head_];
+        size_t rest = p.buf->size() - p.off;
+        if (n >= rest) {
+            n -= rest;
+            p.buf.reset();
+            ++head_;
+        } else {
+            p.off += n;
+            n = 0;
+        }
+    }
+}
+
+void Stream::tls_write() {
+    writing_ = true;
+    std::vector<asio::const_buffer> out;
+    for (size_t i = head_; i < queue_.size() && out.size() < kMaxIov; ++i)
+        out.emplace_back(queue_[i].buf->data() + queue_[i].off, queue_[i].buf->size() - queue_[i].off);
+    asio::async_write(*tls_, out, [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+        self->tls_written(ec, n);
+    });
+}
+
+void Stream::tls_written(boost::system::error_code ec, size_t n) {
+    if (closed_) return;
+    if (ec) return close();  // the peer is gone; an expected end, not an error
+    last_write_ = std::chrono::steady_clock::now();
+    consumed(n);
+    if (head_ < queue_.size()) {
+        drop_sent();
+        return tls_write();
+    }
     std::vector<Pending>().swap(queue_);
     head_ = 0;
     allowance_ = 0;
@@ -145,6 +185,13 @@ void Stream::watch_peer() {
     // EventSource never sends after its request, so readable means closed, or a request
     // pipelined behind an endless response: it can never be answered, so the stream ends
     // with a clean close instead of leaving the client waiting in silence.
+    if (tls_) {
+        tls_->async_read_some(asio::buffer(peek_),
+                              [self = shared_from_this()](boost::system::error_code, size_t) {
+                                  self->close();
+                              });
+        return;
+    }
     sock_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](
                                                            boost::system::error_code ec) {
         if (ec || self->closed_) return;
@@ -168,8 +215,9 @@ void Stream::close() {
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ec;
-    sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    sock_.close(ec);
+    auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
+    raw.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    raw.close(ec);
     std::vector<Pending>().swap(queue_);
     head_ = 0;
     queued_bytes_ = 0;

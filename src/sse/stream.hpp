@@ -1,6 +1,9 @@
 // One client's event stream: a socket, a bounded outbound queue, and backpressure made visible.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <array>
 #include <chrono>
 #include <memory>
 #include <span>
@@ -9,6 +12,21 @@
 #include "sse/event.hpp"
 
 namespace ssechat::sse {
+
+using TlsSocket = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+// A connection a stream takes over: a plain socket, or a TLS connection after its handshake.
+struct Conn {
+    Conn(boost::asio::ip::tcp::socket s) : sock(std::move(s)) {}  // NOLINT: plain, implicitly
+    Conn(boost::asio::ip::tcp::socket s, std::unique_ptr<TlsSocket> t, std::shared_ptr<void> k)
+        : sock(std::move(s)), tls(std::move(t)), keep(std::move(k)) {}
+    boost::asio::ip::tcp::socket sock;  // plain; with TLS unopened, on the connection's loop
+    std::unique_ptr<TlsSocket> tls;     // set for TLS
+    std::shared_ptr<void> keep;         // what `tls` needs alive (its ssl::context)
+    boost::asio::ip::tcp::socket& lowest() {
+        return tls ? boost::beast::get_lowest_layer(*tls).socket() : sock;
+    }
+};
 
 // What happened to a send, so callers see backpressure instead of it being hidden.
 enum class SendStatus {
@@ -23,7 +41,10 @@ enum class SendStatus {
 // All members run on the owning event loop only.
 class Stream : public std::enable_shared_from_this<Stream> {
   public:
-    Stream(boost::asio::ip::tcp::socket sock, size_t limit);
+    // A plain connection is written straight to its socket (sendmsg, write handler only after
+    // a partial write). TLS encrypts per connection, so a TLS stream queues and lets the TLS
+    // layer write; the limit applies the same way.
+    Stream(Conn conn, size_t limit);
     virtual ~Stream() = default;
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
@@ -61,8 +82,15 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void drop_sent();
     void watch_peer();
     void close_later();
+    void tls_write();
+    void tls_written(boost::system::error_code ec, size_t n);
+    // Marks `n` queued bytes as sent.
+    void consumed(size_t n);
 
     boost::asio::ip::tcp::socket sock_;
+    std::unique_ptr<TlsSocket> tls_;      // null for plain connections
+    std::shared_ptr<void> keep_;          // the TLS context, while tls_ lives
+    std::array<char, 16> peek_{};         // TLS: a read that only ever means "closed"
     // Empty, and unallocated, while the client keeps up (an empty std::deque allocates 568
     // bytes, for every idle stream). Sent entries before head_ are dropped in bulk once they
     // are half of it, so a reader that stays a little behind for ever holds about twice

@@ -67,7 +67,16 @@ std::function<bool(Config&, const std::string&)> decimal(double Config::*field) 
 
 const std::vector<Flag>& flags() {
     static const std::vector<Flag> all = {
-        {"port", "TCP port (default 3000; 0 picks a free one)", number(&Config::port, 0, 65535)},
+        {"port", "TCP port (default 3000, 3443 with TLS; 0 picks a free one)",
+         [](Config& c, const std::string& v) {
+             c.port_set = true;
+             return number(&Config::port, 0, 65535)(c, v);
+         }},
+        {"tls-cert", "PEM certificate chain: serve HTTPS (with --tls-key); SIGHUP reloads it",
+         text(&Config::tls_cert)},
+        {"tls-key", "PEM private key of --tls-cert", text(&Config::tls_key)},
+        {"redirect-http", "with TLS, also listen in clear on this port and answer 308 to https",
+         number(&Config::redirect_http, 1, 65535)},
         {"bind", "address to listen on (default 127.0.0.1)", text(&Config::bind)},
         {"threads", "event loops (default: one per core)", number(&Config::threads, 1, 256)},
         {"store", "sqlite (default), memory, or redis (several nodes share rooms)",
@@ -288,7 +297,8 @@ std::string man_page() {
     m += ".TP\n.B \\-\\-help\nPrint the options and exit.\n"
          ".TP\n.B \\-\\-version\nPrint the version and commit and exit.\n"
          ".SH SIGNALS\nSIGINT and SIGTERM stop accepting, end the streams, commit what is "
-         "pending, write the answers still owed, and exit 0.\n"
+         "pending, write the answers still owed, and exit 0. SIGHUP reloads the TLS "
+         "certificate and key (the old ones stay when the new files cannot be used).\n"
          ".SH EXIT STATUS\n0 after a clean stop; 1 when startup fails (a port in use, a "
          "database that cannot be opened); 2 for a bad option.\n"
          ".SH FILES\n.TP\n.I /var/lib/ssechat/ssechat.db\nThe database of the packaged "
@@ -369,6 +379,17 @@ ParseResult parse_config(const std::vector<std::string>& args,
         r.exit_code = 2;
         return r;
     }
+    if (c.tls_cert.empty() != c.tls_key.empty()) {
+        r.output = "ssechat: --tls-cert and --tls-key go together";
+        r.exit_code = 2;
+        return r;
+    }
+    if (c.redirect_http && c.tls_cert.empty()) {
+        r.output = "ssechat: --redirect-http needs --tls-cert and --tls-key";
+        r.exit_code = 2;
+        return r;
+    }
+    if (!c.tls_cert.empty() && !c.port_set) c.port = 3443;
     r.config = c;
     return r;
 }

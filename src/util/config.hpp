@@ -11,6 +11,9 @@ namespace ssechat {
 struct Config {
     std::string bind = "127.0.0.1";                // address to listen on
     uint16_t port = 3000;                          // 0 picks a free port (tests use it)
+    bool port_set = false;                         // --port was given (TLS moves the default)
+    std::string tls_cert, tls_key;                 // PEM files: serve HTTPS when both are set
+    uint16_t redirect_http = 0;                    // with TLS: a clear port answering 308
     unsigned threads = 0;                          // event loops; 0 means one per core
     std::string store = "sqlite";                  // sqlite | memory | redis
     std::string redis = "redis://127.0.0.1:6379";  // the shared store, with --store redis

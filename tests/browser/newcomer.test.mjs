@@ -137,10 +137,13 @@ test("notices keep time order; messages group by author; bubbles for everyone", 
     .some((e) => e.textContent === "bob joined"));
   await say(bob, "b1");
   await waitForText(alice, "b1");
-  for (const t of ["a1", "a2", "a3"]) await say(alice, t);
-  // Stored, not only shown as pending.
-  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.msg:not(.pending)")]
-    .some((e) => e.querySelector(".text")?.textContent === "a3"));
+  // One after the other, each stored before the next: sends in flight at once travel on
+  // separate connections, and the server may store them in either order.
+  for (const t of ["a1", "a2", "a3"]) {
+    await say(alice, t);
+    await alice.waitForFunction((x) => [...document.querySelectorAll("#messages li.msg:not(.pending)")]
+      .some((e) => e.querySelector(".text")?.textContent === x), t);
+  }
   const rows = await alice.$$eval("#messages li", (els) => els.map((e) =>
     (e.classList.contains("notice") ? "notice:" : e.classList.contains("day") ? "day:" : "msg:") +
     (e.querySelector(".text")?.textContent ?? e.textContent) +

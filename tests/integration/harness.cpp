@@ -119,7 +119,9 @@ Server::Server(std::vector<std::string> args) {
     }
     ::close(out[0]);
     auto colon = banner_.rfind(':');
-    if (banner_.rfind("Server is listening at http://", 0) != 0 || colon == std::string::npos) {
+    if ((banner_.rfind("Server is listening at http://", 0) != 0 &&
+         banner_.rfind("Server is listening at https://", 0) != 0) ||
+        colon == std::string::npos) {
         kill9();
         throw std::runtime_error("server did not start: '" + banner_ + "' " + stderr_text());
     }

@@ -76,3 +76,17 @@ TEST(Config, RedisUrls) {
     EXPECT_TRUE(parse_config({"--store", "redis", "--redis", "redis://h:1"}, {}).config);
     EXPECT_EQ(parse_config({"--redis", "redis://h:x"}, {}).exit_code, 2);
 }
+
+TEST(Config, TlsMovesTheDefaultPortAndItsFlagsGoTogether) {
+    auto r = parse_config({"--tls-cert", "c.pem", "--tls-key", "k.pem"}, {});
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->port, 3443);
+    r = parse_config({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--port", "8443"}, {});
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->port, 8443) << "an explicit port wins";
+    r = parse_config({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--port", "3000"}, {});
+    EXPECT_EQ(r.config->port, 3000);
+    EXPECT_EQ(parse_config({"--tls-key", "k.pem"}, {}).exit_code, 2);
+    EXPECT_EQ(parse_config({"--redirect-http", "80"}, {}).exit_code, 2) << "needs TLS";
+    EXPECT_EQ(parse_config({}, {}).config->port, 3000);
+}

@@ -206,3 +206,16 @@ TEST(Room, SnapshotsByPositionSayWhetherTheCacheCoversThem) {
     EXPECT_EQ(room_form.substr(0, 6), "id: 2\n");
     EXPECT_EQ(*user_form(s.entries[0], "ep"), "id: ep.20\n" + room_form.substr(6));
 }
+
+TEST(Room, AUserWithRecordsOnTwoLoopsCountsOnce) {
+    Room r("lobby", 0, 16);
+    std::string one = "ann", two = "ann";  // two loops' records of one user (TLS streams)
+    EXPECT_EQ(r.join_member(&one), 1);
+    EXPECT_EQ(r.join_member(&two), -1);
+    EXPECT_EQ(r.online_count(), 1u);
+    EXPECT_EQ(r.online(), (std::vector<std::string>{"ann"}));
+    EXPECT_EQ(r.leave_member(&one), -1) << "still online on the other loop";
+    EXPECT_EQ(r.online_count(), 1u);
+    EXPECT_EQ(r.leave_member(&two), 0);
+    EXPECT_EQ(r.online_count(), 0u);
+}

@@ -1,0 +1,256 @@
+// HTTPS (the first part of issue 15): the real binary with --tls-cert/--tls-key, certificates
+// made at test time by the openssl command (a test CA and a server certificate for
+// 127.0.0.1), and a client on OpenSSL that verifies against that CA. Requests, room and user
+// streams over TLS, TLS 1.1 refused, startup errors naming the file, SIGHUP reloading the
+// certificate under an open stream (and keeping it when the new file is bad), and the 308
+// redirect port.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace itest;
+
+namespace {
+
+void sh(const std::string& cmd) {
+    ASSERT_EQ(std::system((cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
+}
+
+// A test CA and a server certificate for 127.0.0.1 (and localhost) signed by it, with the
+// subject's CN set to `cn`.
+struct Certs {
+    std::string dir = temp_dir();
+    std::string ca() const { return dir + "/ca.pem"; }
+    std::string cert() const { return dir + "/server.pem"; }
+    std::string key() const { return dir + "/server.key"; }
+    Certs() {
+        sh("cd " + dir +
+           " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+           "-subj '/CN=ssechat test CA'");
+        issue("first");
+    }
+    // A new server certificate (and key) with this CN, signed by the CA.
+    void issue(const std::string& cn) {
+        sh("cd " + dir + " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out s.csr "
+           "-subj '/CN=" + cn + "' && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > "
+           "ext.cnf && openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+           "-out server.pem -days 2 -extfile ext.cnf");
+    }
+};
+
+// A blocking TLS client that verifies the server against the test CA.
+class TlsClient {
+  public:
+    TlsClient(int port, const std::string& ca, int max_version = 0) {
+        ctx_ = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_load_verify_locations(ctx_, ca.c_str(), nullptr);
+        SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+        if (max_version) SSL_CTX_set_max_proto_version(ctx_, max_version);
+        fd_ = dial(port);
+        timeval tv{0, 200000};
+        setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ssl_ = SSL_new(ctx_);
+        SSL_set_fd(ssl_, fd_);
+        SSL_set1_host(ssl_, "127.0.0.1");
+        ok_ = fd_ >= 0 && SSL_connect(ssl_) == 1;
+        ERR_clear_error();
+    }
+    ~TlsClient() {
+        if (ssl_) SSL_free(ssl_);
+        if (fd_ >= 0) ::close(fd_);
+        SSL_CTX_free(ctx_);
+    }
+    bool ok() const { return ok_; }
+    std::string subject_cn() const {
+        X509* c = SSL_get1_peer_certificate(ssl_);
+        if (!c) return "";
+        char buf[256] = {};
+        X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, buf, sizeof buf);
+        X509_free(c);
+        return buf;
+    }
+    void send(const std::string& bytes) { SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())); }
+    // Reads until pred(all bytes so far) or the limit.
+    bool read_until(const std::function<bool(const std::string&)>& pred,
+                    std::chrono::milliseconds limit = 5000ms) {
+        auto end = std::chrono::steady_clock::now() + limit;
+        while (!pred(got)) {
+            if (std::chrono::steady_clock::now() > end) return false;
+            char buf[4096];
+            int n = SSL_read(ssl_, buf, sizeof buf);
+            if (n > 0) {
+                got.append(buf, static_cast<size_t>(n));
+            } else {
+                int e = SSL_get_error(ssl_, n);
+                ERR_clear_error();
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_SYSCALL) return pred(got);
+                if (e == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EWOULDBLOCK) return pred(got);
+            }
+        }
+        return true;
+    }
+    std::string got;
+
+  private:
+    SSL_CTX* ctx_ = nullptr;
+    SSL* ssl_ = nullptr;
+    int fd_ = -1;
+    bool ok_ = false;
+};
+
+std::string get(const std::string& target) {
+    return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+}
+
+std::string post(const std::string& target, const std::string& json) {
+    return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           "Content-Length: " + std::to_string(json.size()) + "\r\nConnection: close\r\n\r\n" + json;
+}
+
+// One request on its own TLS connection: the whole answer.
+std::string once(int port, const Certs& c, const std::string& req) {
+    TlsClient t(port, c.ca());
+    EXPECT_TRUE(t.ok());
+    t.send(req);
+    t.read_until([](const std::string&) { return false; }, 1500ms);
+    return t.got;
+}
+
+size_t count(const std::string& hay, const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST(Tls, RequestsAndStreamsOverHttps) {
+    Certs c;
+    Server srv({"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key",
+                c.key()});
+    EXPECT_NE(srv.banner().find("https://"), std::string::npos) << srv.banner();
+    auto r = once(srv.port(), c, get("/healthz"));
+    EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 200") << r;
+    // A room stream and a user stream, both over TLS, get live events.
+    TlsClient room(srv.port(), c.ca()), user(srv.port(), c.ca());
+    ASSERT_TRUE(room.ok());
+    ASSERT_TRUE(user.ok());
+    EXPECT_EQ(once(srv.port(), c, "PUT /me/rooms/lobby?id=bob HTTP/1.1\r\nHost: x\r\n"
+                                  "Content-Length: 0\r\nConnection: close\r\n\r\n")
+                  .substr(0, 12),
+              "HTTP/1.1 200");
+    room.send(get("/rooms/lobby/events?id=ann&history=0"));
+    user.send(get("/me/events?id=bob"));
+    ASSERT_TRUE(room.read_until([](const std::string& s) { return s.find("retry:") != s.npos; }));
+    ASSERT_TRUE(user.read_until([](const std::string& s) { return s.find("event: rooms") != s.npos; }));
+    for (int i = 0; i < 20; ++i) {
+        auto p = once(srv.port(), c, post("/rooms/lobby/messages?id=cy", "{\"message\":\"over tls " +
+                                                                            std::to_string(i) + "\"}"));
+        ASSERT_EQ(p.substr(0, 12), "HTTP/1.1 201") << p;
+    }
+    EXPECT_TRUE(room.read_until([](const std::string& s) { return count(s, "over tls") == 20; }))
+        << room.got;
+    EXPECT_TRUE(user.read_until([](const std::string& s) { return count(s, "over tls") == 20; }))
+        << user.got;
+    // A client that speaks TLS 1.1 at most gets no connection.
+    TlsClient old(srv.port(), c.ca(), TLS1_1_VERSION);
+    EXPECT_FALSE(old.ok());
+    auto m = once(srv.port(), c, get("/metrics"));
+    EXPECT_NE(m.find("ssechat_tls_handshake_failures_total{reason=\"protocol\"} 1"), std::string::npos)
+        << m;
+}
+
+TEST(Tls, SighupReloadsTheCertificateUnderAnOpenStreamAndKeepsItWhenTheNewOneIsBad) {
+    Certs c;
+    Server srv({"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key",
+                c.key()});
+    TlsClient stream(srv.port(), c.ca());
+    ASSERT_TRUE(stream.ok());
+    EXPECT_EQ(stream.subject_cn(), "first");
+    stream.send(get("/rooms/r/events?id=ann&history=0"));
+    ASSERT_TRUE(stream.read_until([](const std::string& s) { return s.find("retry:") != s.npos; }));
+    c.issue("second");
+    ASSERT_EQ(::kill(srv.pid(), SIGHUP), 0);
+    bool moved = false;
+    for (int i = 0; i < 50 && !moved; ++i) {
+        TlsClient t(srv.port(), c.ca());
+        moved = t.ok() && t.subject_cn() == "second";
+        if (!moved) std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_TRUE(moved) << "new connections get the new certificate";
+    once(srv.port(), c, post("/rooms/r/messages?id=cy", R"({"message":"after reload"})"));
+    EXPECT_TRUE(stream.read_until([](const std::string& s) { return s.find("after reload") != s.npos; }))
+        << "the open stream was not dropped";
+    // A bad file: the old certificate stays, and the log says so in one line.
+    { std::ofstream(c.cert()) << "not a certificate\n"; }
+    ASSERT_EQ(::kill(srv.pid(), SIGHUP), 0);
+    std::this_thread::sleep_for(300ms);
+    TlsClient after(srv.port(), c.ca());
+    EXPECT_TRUE(after.ok());
+    EXPECT_EQ(after.subject_cn(), "second");
+    EXPECT_NE(srv.stderr_text().find("TLS reload failed, keeping the current certificate"),
+              std::string::npos);
+}
+
+TEST(Tls, StartupStopsWithOneLineNamingTheFile) {
+    Certs c;
+    auto missing = run_binary({"--store", "memory", "--port", "0", "--tls-cert", c.dir + "/nope.pem",
+                               "--tls-key", c.key()});
+    EXPECT_EQ(missing.code, 1);
+    EXPECT_NE(missing.out.find("nope.pem"), std::string::npos) << missing.out;
+    // A key that is not the certificate's.
+    sh("cd " + c.dir + " && openssl genpkey -algorithm RSA -out other.key");
+    auto wrong = run_binary({"--store", "memory", "--port", "0", "--tls-cert", c.cert(), "--tls-key",
+                             c.dir + "/other.key"});
+    EXPECT_EQ(wrong.code, 1);
+    EXPECT_NE(wrong.out.find("does not match"), std::string::npos) << wrong.out;
+    EXPECT_NE(wrong.out.find("other.key"), std::string::npos);
+    auto half = run_binary({"--store", "memory", "--tls-cert", c.cert()});
+    EXPECT_EQ(half.code, 2);
+    EXPECT_NE(half.out.find("--tls-key"), std::string::npos);
+}
+
+TEST(Tls, TheRedirectPortAnswers308ToHttps) {
+    Certs c;
+    int clear = 0;
+    {
+        // A free port for the redirect listener.
+        int s = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t len = sizeof a;
+        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+        clear = ntohs(a.sin_port);
+        ::close(s);
+    }
+    Server srv({"--store", "memory", "--tls-cert", c.cert(), "--tls-key", c.key(),
+                "--redirect-http", std::to_string(clear)});
+    auto r = raw(clear, "GET /rooms/lobby/messages?limit=5 HTTP/1.1\r\nHost: chat.example:" +
+                            std::to_string(clear) + "\r\n\r\n");
+    EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 308") << r;
+    EXPECT_NE(r.find("Location: https://chat.example:" + std::to_string(srv.port()) +
+                     "/rooms/lobby/messages?limit=5\r\n"),
+              std::string::npos)
+        << r;
+    auto nohost = raw(clear, "GET / HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(nohost.substr(0, 12), "HTTP/1.1 400") << nohost;
+    // Plain HTTP to the TLS port gets no answer (the handshake fails), and is counted.
+    auto plain = raw(srv.port(), get("/healthz"), 1000ms);
+    EXPECT_EQ(plain.find("HTTP/1.1 200"), std::string::npos);
+}
