@@ -12,8 +12,8 @@
 #include "http/api.hpp"
 #include "http/listener.hpp"
 #include "http/redirect.hpp"
-#include "http/tls.hpp"
 #include "http/seed_view.hpp"
+#include "http/tls.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/redis/redis_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -53,11 +53,10 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     if (!cfg_.tls_cert.empty()) tls_ = std::make_unique<http::Tls>(cfg_.tls_cert, cfg_.tls_key);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.bind), cfg_.port);
     for (auto& s : shards_)
-        listeners_.push_back(
-            listeners_.empty()
-                ? std::make_shared<http::Listener>(s->ioc(), ep, *api_, tls_.get())
-                : std::make_shared<http::Listener>(s->ioc(), *listeners_.front(), *api_,
-                                                   tls_.get()));
+        listeners_.push_back(listeners_.empty()
+                                 ? std::make_shared<http::Listener>(s->ioc(), ep, *api_, tls_.get())
+                                 : std::make_shared<http::Listener>(s->ioc(), *listeners_.front(),
+                                                                    *api_, tls_.get()));
     if (cfg_.redirect_http)
         redirector_ = std::make_shared<http::Redirector>(
             shards_[0]->ioc(), asio::ip::tcp::endpoint(ep.address(), cfg_.redirect_http),
@@ -215,9 +214,9 @@ void Server::sweep_rooms() {
 void Server::stop() {
     if (stopping_.exchange(true)) return;
     stop_began_ = std::chrono::steady_clock::now();
-    stop_streams_ = static_cast<size_t>(metrics().streams_native.load() +
-                                        metrics().streams_view.load() +
-                                        metrics().streams_user.load());
+    stop_streams_ =
+        static_cast<size_t>(metrics().streams_native.load() + metrics().streams_view.load() +
+                            metrics().streams_user.load());
     // Stop accepting, end every stream on its own loop, let pending commits finish, then stop
     // the loops (idle keep-alive connections do not hold shutdown up).
     for (size_t i = 0; i < shards_.size(); ++i) {

@@ -1,13 +1,12 @@
 // Prometheus text rendering of the process metrics.
 #include "chat/metrics.hpp"
 
-#include <boost/asio/ssl/error.hpp>
-#include <boost/beast/core/error.hpp>
-
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -164,7 +163,8 @@ std::string Metrics::render() const {
          v(tls_handshakes));
     labeled(out, "ssechat_tls_handshake_failures_total", "TLS handshakes that failed, by reason.",
             "counter", "reason",
-            {{"timeout", v(tls_fail_timeout)}, {"protocol", v(tls_fail_protocol)},
+            {{"timeout", v(tls_fail_timeout)},
+             {"protocol", v(tls_fail_protocol)},
              {"other", v(tls_fail_other)}});
     labeled(
         out, "ssechat_publishes_total", "Publishes by outcome.", "counter", "outcome",

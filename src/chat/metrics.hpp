@@ -1,8 +1,8 @@
 // Process-wide counters and histograms, rendered in the Prometheus text format at /metrics.
 #pragma once
-#include <boost/system/error_code.hpp>
 #include <array>
 #include <atomic>
+#include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <string>
 

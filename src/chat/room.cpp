@@ -184,6 +184,9 @@ uint64_t Room::delivered() {
 
 namespace {
 auto by_name = [](const std::string* a, const std::string& b) { return *a < b; };
+bool name_less(const std::string* a, const std::string* b) {
+    return *a < *b;
+}
 }  // namespace
 
 bool Room::member_online_locked(const std::string& user) const {
@@ -217,10 +220,8 @@ int Room::join_member(const std::string* user) {
     std::lock_guard lk(mu_);
     // A user's members on several loops (TLS user streams stay on the loop that accepted
     // them) each have an entry; the user counts once.
-    auto [lo, hi] = std::equal_range(members_online_.begin(), members_online_.end(), user,
-                                     [](const std::string* a, const std::string* b) {
-                                         return *a < *b;
-                                     });
+    auto [lo, hi] =
+        std::equal_range(members_online_.begin(), members_online_.end(), user, name_less);
     if (std::find(lo, hi, user) != hi) return -1;
     bool first = lo == hi;
     members_online_.insert(hi, user);
@@ -235,10 +236,8 @@ int Room::join_member(const std::string* user) {
 
 int Room::leave_member(const std::string* user) {
     std::lock_guard lk(mu_);
-    auto [lo, hi] = std::equal_range(members_online_.begin(), members_online_.end(), user,
-                                     [](const std::string* a, const std::string* b) {
-                                         return *a < *b;
-                                     });
+    auto [lo, hi] =
+        std::equal_range(members_online_.begin(), members_online_.end(), user, name_less);
     auto it = std::find(lo, hi, user);
     if (it == hi) return -1;
     bool last = hi - lo == 1;

@@ -106,9 +106,10 @@ class Room : public std::enable_shared_from_this<Room> {
     int leave(const std::string& user);
     std::vector<std::string> online();
     size_t online_count();
-    // Presence through user streams: a user's user streams all live on one loop, whose one
-    // record of the user (Member) joins each of their rooms once; `user` stays valid until the
-    // matching leave. Same results as join() and leave(), counting users online either way once.
+    // Presence through user streams: each loop's record of a user (Member) joins each of
+    // their rooms once; `user` (the record's name) stays valid until the matching leave. A
+    // user normally has one record (their home loop); TLS streams, which cannot change loops,
+    // may add more. Same results as join() and leave(): a user online any way counts once.
     int join_member(const std::string* user);
     int leave_member(const std::string* user);
 

@@ -17,8 +17,8 @@ class Shard;
 // A stream subscribed to one room on one shard.
 class Subscriber final : public sse::Stream {
   public:
-    Subscriber(sse::Conn conn, size_t limit, Shard& shard,
-               std::shared_ptr<Room> room, std::string user, bool view);
+    Subscriber(sse::Conn conn, size_t limit, Shard& shard, std::shared_ptr<Room> room,
+               std::string user, bool view);
 
     Shard& shard;
     const std::shared_ptr<Room> room;
@@ -98,9 +98,8 @@ class Shard {
 
     // Takes over a socket whose request asked for the user stream of `user`; `cursor`: its
     // Last-Event-ID, if any. Runs on this shard's loop.
-    void subscribe_user(sse::Conn conn, std::string user,
-                        std::optional<std::string> cursor, sse::Buffer head,
-                        std::vector<std::shared_ptr<void>> tickets);
+    void subscribe_user(sse::Conn conn, std::string user, std::optional<std::string> cursor,
+                        sse::Buffer head, std::vector<std::shared_ptr<void>> tickets);
     void remove(UserStream* s);
     // `user` joined or left `room` (posted by the hub in commit order): their user streams
     // here add or drop it, and get `event`.

@@ -79,9 +79,8 @@ void Shard::unindex(Member* m, size_t i) {
     if (last) hub_.release(held);
 }
 
-void Shard::subscribe_user(sse::Conn conn, std::string user,
-                           std::optional<std::string> cursor, sse::Buffer head,
-                           std::vector<std::shared_ptr<void>> tickets) {
+void Shard::subscribe_user(sse::Conn conn, std::string user, std::optional<std::string> cursor,
+                           sse::Buffer head, std::vector<std::shared_ptr<void>> tickets) {
     if (size_t b = hub_.config().stream_sndbuf) {
         boost::system::error_code ec;
         conn.lowest().set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);

@@ -89,11 +89,12 @@ void Redirector::stop() {
 }
 
 void Redirector::accept() {
-    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
-        if (!self->acceptor_.is_open()) return;
-        if (!ec) std::make_shared<Hop>(std::move(s), self->https_port_)->run();
-        self->accept();
-    });
+    acceptor_.async_accept(
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
+            if (!self->acceptor_.is_open()) return;
+            if (!ec) std::make_shared<Hop>(std::move(s), self->https_port_)->run();
+            self->accept();
+        });
 }
 
 }  // namespace ssechat::http

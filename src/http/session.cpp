@@ -64,12 +64,11 @@ void BasicSession<S>::do_read() {
     // A kept-alive connection may wait --idle-timeout for its next request to begin; from its
     // first byte on, the request gets --request-timeout like any other (no slowloris there).
     lowest().expires_after(std::chrono::seconds(cfg.idle_timeout_s));
-    stream_.async_read_some(
-        buffer_.prepare(4096), [self = self()](beast::error_code ec, size_t n) {
-            self->buffer_.commit(n);
-            if (ec) return;  // closed, reset or idle too long: an ordinary end, nothing to answer
-            self->read_request();
-        });
+    stream_.async_read_some(buffer_.prepare(4096), [self = self()](beast::error_code ec, size_t n) {
+        self->buffer_.commit(n);
+        if (ec) return;  // closed, reset or idle too long: an ordinary end, nothing to answer
+        self->read_request();
+    });
 }
 
 template <class S>
@@ -206,10 +205,9 @@ void BasicSession<S>::respond(Response res, bool framed) {
     if (!framed) res_->prepare_payload();
     bool keep_alive = res_->keep_alive();
     lowest().expires_after(std::chrono::seconds(api_.config().request_timeout_s));
-    http::async_write(stream_, *res_,
-                      [self = self(), keep_alive](beast::error_code ec, size_t) {
-                          self->on_write(ec, keep_alive);
-                      });
+    http::async_write(stream_, *res_, [self = self(), keep_alive](beast::error_code ec, size_t) {
+        self->on_write(ec, keep_alive);
+    });
 }
 
 template <class S>

@@ -2,9 +2,9 @@
 // hands the socket over when a request turns into an event stream.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
 

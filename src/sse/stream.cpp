@@ -153,10 +153,12 @@ void Stream::tls_write() {
     writing_ = true;
     std::vector<asio::const_buffer> out;
     for (size_t i = head_; i < queue_.size() && out.size() < kMaxIov; ++i)
-        out.emplace_back(queue_[i].buf->data() + queue_[i].off, queue_[i].buf->size() - queue_[i].off);
-    asio::async_write(*tls_, out, [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-        self->tls_written(ec, n);
-    });
+        out.emplace_back(queue_[i].buf->data() + queue_[i].off,
+                         queue_[i].buf->size() - queue_[i].off);
+    asio::async_write(*tls_, out,
+                      [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                          self->tls_written(ec, n);
+                      });
 }
 
 void Stream::tls_written(boost::system::error_code ec, size_t n) {
@@ -186,10 +188,9 @@ void Stream::watch_peer() {
     // pipelined behind an endless response: it can never be answered, so the stream ends
     // with a clean close instead of leaving the client waiting in silence.
     if (tls_) {
-        tls_->async_read_some(asio::buffer(peek_),
-                              [self = shared_from_this()](boost::system::error_code, size_t) {
-                                  self->close();
-                              });
+        tls_->async_read_some(
+            asio::buffer(peek_),
+            [self = shared_from_this()](boost::system::error_code, size_t) { self->close(); });
         return;
     }
     sock_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](

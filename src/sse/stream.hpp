@@ -1,9 +1,9 @@
 // One client's event stream: a socket, a bounded outbound queue, and backpressure made visible.
 #pragma once
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <array>
 #include <chrono>
 #include <memory>
 #include <span>
@@ -88,9 +88,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void consumed(size_t n);
 
     boost::asio::ip::tcp::socket sock_;
-    std::unique_ptr<TlsSocket> tls_;      // null for plain connections
-    std::shared_ptr<void> keep_;          // the TLS context, while tls_ lives
-    std::array<char, 16> peek_{};         // TLS: a read that only ever means "closed"
+    std::unique_ptr<TlsSocket> tls_;  // null for plain connections
+    std::shared_ptr<void> keep_;      // the TLS context, while tls_ lives
+    std::array<char, 16> peek_{};     // TLS: a read that only ever means "closed"
     // Empty, and unallocated, while the client keeps up (an empty std::deque allocates 568
     // bytes, for every idle stream). Sent entries before head_ are dropped in bulk once they
     // are half of it, so a reader that stays a little behind for ever holds about twice

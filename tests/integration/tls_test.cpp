@@ -45,8 +45,11 @@ struct Certs {
     }
     // A new server certificate (and key) with this CN, signed by the CA.
     void issue(const std::string& cn) {
-        sh("cd " + dir + " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out s.csr "
-           "-subj '/CN=" + cn + "' && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > "
+        sh("cd " + dir +
+           " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out s.csr "
+           "-subj '/CN=" +
+           cn +
+           "' && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > "
            "ext.cnf && openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
            "-out server.pem -days 2 -extfile ext.cnf");
     }
@@ -83,7 +86,9 @@ class TlsClient {
         X509_free(c);
         return buf;
     }
-    void send(const std::string& bytes) { SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())); }
+    void send(const std::string& bytes) {
+        SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+    }
     // Reads until pred(all bytes so far) or the limit.
     bool read_until(const std::function<bool(const std::string&)>& pred,
                     std::chrono::milliseconds limit = 5000ms) {
@@ -98,7 +103,8 @@ class TlsClient {
                 int e = SSL_get_error(ssl_, n);
                 ERR_clear_error();
                 if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_SYSCALL) return pred(got);
-                if (e == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EWOULDBLOCK) return pred(got);
+                if (e == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EWOULDBLOCK)
+                    return pred(got);
             }
         }
         return true;
@@ -117,8 +123,10 @@ std::string get(const std::string& target) {
 }
 
 std::string post(const std::string& target, const std::string& json) {
-    return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-           "Content-Length: " + std::to_string(json.size()) + "\r\nConnection: close\r\n\r\n" + json;
+    return "POST " + target +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           "Content-Length: " +
+           std::to_string(json.size()) + "\r\nConnection: close\r\n\r\n" + json;
 }
 
 // One request on its own TLS connection: the whole answer.
@@ -140,8 +148,8 @@ size_t count(const std::string& hay, const std::string& needle) {
 
 TEST(Tls, RequestsAndStreamsOverHttps) {
     Certs c;
-    Server srv({"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key",
-                c.key()});
+    Server srv(
+        {"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key", c.key()});
     EXPECT_NE(srv.banner().find("https://"), std::string::npos) << srv.banner();
     auto r = once(srv.port(), c, get("/healthz"));
     EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 200") << r;
@@ -149,17 +157,20 @@ TEST(Tls, RequestsAndStreamsOverHttps) {
     TlsClient room(srv.port(), c.ca()), user(srv.port(), c.ca());
     ASSERT_TRUE(room.ok());
     ASSERT_TRUE(user.ok());
-    EXPECT_EQ(once(srv.port(), c, "PUT /me/rooms/lobby?id=bob HTTP/1.1\r\nHost: x\r\n"
-                                  "Content-Length: 0\r\nConnection: close\r\n\r\n")
+    EXPECT_EQ(once(srv.port(), c,
+                   "PUT /me/rooms/lobby?id=bob HTTP/1.1\r\nHost: x\r\n"
+                   "Content-Length: 0\r\nConnection: close\r\n\r\n")
                   .substr(0, 12),
               "HTTP/1.1 200");
     room.send(get("/rooms/lobby/events?id=ann&history=0"));
     user.send(get("/me/events?id=bob"));
     ASSERT_TRUE(room.read_until([](const std::string& s) { return s.find("retry:") != s.npos; }));
-    ASSERT_TRUE(user.read_until([](const std::string& s) { return s.find("event: rooms") != s.npos; }));
+    ASSERT_TRUE(
+        user.read_until([](const std::string& s) { return s.find("event: rooms") != s.npos; }));
     for (int i = 0; i < 20; ++i) {
-        auto p = once(srv.port(), c, post("/rooms/lobby/messages?id=cy", "{\"message\":\"over tls " +
-                                                                            std::to_string(i) + "\"}"));
+        auto p = once(srv.port(), c,
+                      post("/rooms/lobby/messages?id=cy",
+                           "{\"message\":\"over tls " + std::to_string(i) + "\"}"));
         ASSERT_EQ(p.substr(0, 12), "HTTP/1.1 201") << p;
     }
     EXPECT_TRUE(room.read_until([](const std::string& s) { return count(s, "over tls") == 20; }))
@@ -170,14 +181,15 @@ TEST(Tls, RequestsAndStreamsOverHttps) {
     TlsClient old(srv.port(), c.ca(), TLS1_1_VERSION);
     EXPECT_FALSE(old.ok());
     auto m = once(srv.port(), c, get("/metrics"));
-    EXPECT_NE(m.find("ssechat_tls_handshake_failures_total{reason=\"protocol\"} 1"), std::string::npos)
+    EXPECT_NE(m.find("ssechat_tls_handshake_failures_total{reason=\"protocol\"} 1"),
+              std::string::npos)
         << m;
 }
 
 TEST(Tls, SighupReloadsTheCertificateUnderAnOpenStreamAndKeepsItWhenTheNewOneIsBad) {
     Certs c;
-    Server srv({"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key",
-                c.key()});
+    Server srv(
+        {"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key", c.key()});
     TlsClient stream(srv.port(), c.ca());
     ASSERT_TRUE(stream.ok());
     EXPECT_EQ(stream.subject_cn(), "first");
@@ -193,8 +205,9 @@ TEST(Tls, SighupReloadsTheCertificateUnderAnOpenStreamAndKeepsItWhenTheNewOneIsB
     }
     EXPECT_TRUE(moved) << "new connections get the new certificate";
     once(srv.port(), c, post("/rooms/r/messages?id=cy", R"({"message":"after reload"})"));
-    EXPECT_TRUE(stream.read_until([](const std::string& s) { return s.find("after reload") != s.npos; }))
-        << "the open stream was not dropped";
+    EXPECT_TRUE(stream.read_until([](const std::string& s) {
+        return s.find("after reload") != s.npos;
+    })) << "the open stream was not dropped";
     // A bad file: the old certificate stays, and the log says so in one line.
     { std::ofstream(c.cert()) << "not a certificate\n"; }
     ASSERT_EQ(::kill(srv.pid(), SIGHUP), 0);
@@ -208,14 +221,14 @@ TEST(Tls, SighupReloadsTheCertificateUnderAnOpenStreamAndKeepsItWhenTheNewOneIsB
 
 TEST(Tls, StartupStopsWithOneLineNamingTheFile) {
     Certs c;
-    auto missing = run_binary({"--store", "memory", "--port", "0", "--tls-cert", c.dir + "/nope.pem",
-                               "--tls-key", c.key()});
+    auto missing = run_binary({"--store", "memory", "--port", "0", "--tls-cert",
+                               c.dir + "/nope.pem", "--tls-key", c.key()});
     EXPECT_EQ(missing.code, 1);
     EXPECT_NE(missing.out.find("nope.pem"), std::string::npos) << missing.out;
     // A key that is not the certificate's.
     sh("cd " + c.dir + " && openssl genpkey -algorithm RSA -out other.key");
-    auto wrong = run_binary({"--store", "memory", "--port", "0", "--tls-cert", c.cert(), "--tls-key",
-                             c.dir + "/other.key"});
+    auto wrong = run_binary({"--store", "memory", "--port", "0", "--tls-cert", c.cert(),
+                             "--tls-key", c.dir + "/other.key"});
     EXPECT_EQ(wrong.code, 1);
     EXPECT_NE(wrong.out.find("does not match"), std::string::npos) << wrong.out;
     EXPECT_NE(wrong.out.find("other.key"), std::string::npos);
