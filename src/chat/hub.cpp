@@ -176,7 +176,8 @@ void Hub::member(store::MemberOp op, std::shared_ptr<Room> room, Writer::MemberD
 }
 
 void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
-    // Writer thread, under the sequence lock: posted to each loop in order with deliveries.
+    // The writer thread (the feed with a shared store), under the sequence lock: posted to
+    // each loop in order with the deliveries.
     using Op = store::MemberOp::Op;
     boost::json::object o;
     o["room"] = op.room;
