@@ -11,20 +11,11 @@ namespace ssechat::http {
 
 namespace http = beast::http;
 
-namespace {
-constexpr bool is_tls(const beast::tcp_stream*) {
-    return false;
-}
-constexpr bool is_tls(const sse::TlsSocket*) {
-    return true;
-}
-}  // namespace
-
 template <class S>
 BasicSession<S>::BasicSession(boost::asio::ip::tcp::socket sock, Api& api,
                               std::shared_ptr<void> ticket,
                               std::shared_ptr<boost::asio::ssl::context> tls)
-    : Session(std::move(ticket), is_tls(static_cast<S*>(nullptr))),
+    : Session(std::move(ticket)),
       ctx_(std::move(tls)),
       stream_([&]() -> S {
           if constexpr (std::is_same_v<S, beast::tcp_stream>)

@@ -36,14 +36,12 @@ class Session : public std::enable_shared_from_this<Session> {
     virtual sse::Conn release() = 0;
 
     virtual boost::asio::any_io_executor executor() = 0;
-    bool tls() const { return tls_; }
     const boost::asio::ip::address& peer() const { return peer_; }
     const std::shared_ptr<void>& ticket() const { return ticket_; }
 
   protected:
-    Session(std::shared_ptr<void> ticket, bool tls) : ticket_(std::move(ticket)), tls_(tls) {}
+    explicit Session(std::shared_ptr<void> ticket) : ticket_(std::move(ticket)) {}
     std::shared_ptr<void> ticket_;  // connection-limit slot; a stream keeps a copy
-    bool tls_;
     boost::asio::ip::address peer_;
 };
 
