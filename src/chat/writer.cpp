@@ -95,6 +95,11 @@ void Writer::loop() {
         }
         if (!batch.empty()) commit(batch);
         batch.clear();
+        try {
+            store_.end_batch();
+        } catch (const store::StoreError& e) {
+            log::error(std::string("store: ") + e.what());
+        }
         // After the events taken with them: a join's position covers those commits.
         if (!jobs.empty()) commit_members(jobs);
         jobs.clear();

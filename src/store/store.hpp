@@ -86,6 +86,12 @@ class Store {
     // message's ts. Applies the retention limit, in events. Throws StoreError.
     virtual void append(const std::vector<model::Event>& batch) = 0;
 
+    // The writer calls this after each batch, appended or not. A store may keep a batch's
+    // reads (message(), find_key()) and its append() in one transaction; this ends one that
+    // reads opened and no append() closed (every event of the batch refused). Writer thread
+    // only.
+    virtual void end_batch() {}
+
     // Events of `room` with after < id < before, oldest first, at most `limit` of them: the
     // oldest ones of that range, or with `newest` the newest ones. Messages come in their
     // current state, without reactions (those follow as their own events). One consistent

@@ -270,6 +270,9 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         mentions_ = prepare(rdb_,
                             "SELECT message FROM messages WHERE room=? AND kind=0 AND id>? AND "
                             "deleted=0 AND user_id<>? AND instr(message,?)>0 ORDER BY id LIMIT ?");
+        begin_ = prepare(wdb_, "BEGIN IMMEDIATE");
+        commit_ = prepare(wdb_, "COMMIT");
+        rollback_ = prepare(wdb_, "ROLLBACK");
         load_meta();
     } catch (...) {
         release();
@@ -322,10 +325,7 @@ uint64_t SqliteStore::last_id(const std::string& room) {
 
 void SqliteStore::append(const std::vector<model::Event>& batch) {
     if (batch.empty()) return;
-    if (sqlite3_exec(wdb_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-        healthy_ = false;
-        fail(wdb_, "cannot begin a transaction on");
-    }
+    begin_batch();
     try {
         // The last id per room in this batch; batches are small, a vector beats a map.
         std::vector<std::pair<const std::string*, uint64_t>> last;
@@ -368,14 +368,36 @@ void SqliteStore::append(const std::vector<model::Event>& batch) {
             if (sqlite3_step(purge_keys_) != SQLITE_DONE) fail(wdb_, "cannot purge keys in");
             last_purge_ms_ = now;
         }
-        if (sqlite3_exec(wdb_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
-            fail(wdb_, "cannot commit to");
+        finish_batch(commit_);
         healthy_ = true;
     } catch (...) {
-        sqlite3_exec(wdb_, "ROLLBACK", nullptr, nullptr, nullptr);
+        if (in_batch_) finish_batch(rollback_);
         healthy_ = false;
         throw;
     }
+}
+
+void SqliteStore::begin_batch() {
+    if (in_batch_) return;
+    StmtGuard g{begin_};
+    if (sqlite3_step(begin_) != SQLITE_DONE) {
+        healthy_ = false;
+        fail(wdb_, "cannot begin a transaction on");
+    }
+    in_batch_ = true;
+}
+
+void SqliteStore::finish_batch(sqlite3_stmt* how) {
+    StmtGuard g{how};
+    int rc = sqlite3_step(how);
+    // A failed COMMIT may leave the transaction open; the caller's ROLLBACK then ends it.
+    if (rc == SQLITE_DONE || how == rollback_ || sqlite3_get_autocommit(wdb_)) in_batch_ = false;
+    if (rc != SQLITE_DONE) fail(wdb_, how == commit_ ? "cannot commit to" : "cannot roll back");
+}
+
+void SqliteStore::end_batch() {
+    // Only reads ran in it: nothing to keep.
+    if (in_batch_) finish_batch(rollback_);
 }
 
 void SqliteStore::write_event(const model::Event& e) {
@@ -496,6 +518,7 @@ std::vector<model::Event> SqliteStore::messages(const std::string& room, uint64_
 }
 
 std::optional<model::Event> SqliteStore::message(const std::string& room, uint64_t id) {
+    begin_batch();
     StmtGuard g{message_};
     bind_text(message_, 1, room);
     sqlite3_bind_int64(message_, 2, static_cast<sqlite3_int64>(std::min<uint64_t>(id, INT64_MAX)));
@@ -517,6 +540,7 @@ std::optional<model::Event> SqliteStore::message(const std::string& room, uint64
 std::optional<model::KeyRecord> SqliteStore::find_key(const std::string& room,
                                                       const std::string& user,
                                                       const std::string& key, int64_t now_ms) {
+    begin_batch();
     StmtGuard g{find_key_};
     bind_text(find_key_, 1, room);
     bind_text(find_key_, 2, user);
@@ -563,10 +587,7 @@ std::optional<uint64_t> SqliteStore::first_after(const std::string& room, uint64
 
 void SqliteStore::members(std::vector<MemberOp>& ops) {
     if (ops.empty()) return;
-    if (sqlite3_exec(wdb_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-        healthy_ = false;
-        fail(wdb_, "cannot begin a transaction on");
-    }
+    begin_batch();
     auto failed = [this] { fail(wdb_, "cannot write to"); };
     using R = MemberOp::Result;
     try {
@@ -641,11 +662,10 @@ void SqliteStore::members(std::vector<MemberOp>& ops) {
                 }
             }
         }
-        if (sqlite3_exec(wdb_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
-            fail(wdb_, "cannot commit to");
+        finish_batch(commit_);
         healthy_ = true;
     } catch (...) {
-        sqlite3_exec(wdb_, "ROLLBACK", nullptr, nullptr, nullptr);
+        if (in_batch_) finish_batch(rollback_);
         healthy_ = false;
         throw;
     }

@@ -23,6 +23,7 @@ class SqliteStore final : public Store {
     std::vector<RoomMeta> rooms(const std::string& after, size_t limit) override;
     uint64_t last_id(const std::string& room) override;
     void append(const std::vector<model::Event>& batch) override;
+    void end_batch() override;
     std::vector<model::Event> range(const std::string& room, uint64_t after, uint64_t before,
                                     size_t limit, bool newest) override;
     std::vector<model::Event> messages(const std::string& room, uint64_t after, uint64_t before,
@@ -44,6 +45,10 @@ class SqliteStore final : public Store {
   private:
     sqlite3_stmt* prepare(sqlite3* db, const char* sql);
     void release();
+    // Opens the writer's transaction unless one is open: the batch's reads run in it, so
+    // that a batch takes SQLite's file locks once, not once per message it looks up.
+    void begin_batch();
+    void finish_batch(sqlite3_stmt* how);
     void migrate();
     void load_meta();
     // One event's row and what it changes, inside append()'s transaction.
@@ -60,7 +65,7 @@ class SqliteStore final : public Store {
                 &insert_key_,     &purge_keys_,   &set_pos_,       &first_after_,
                 &member_get_,     &member_count_, &member_insert_, &member_delete_,
                 &member_read_,    &memberships_,  &receipts_,      &unread_,
-                &mentions_};
+                &mentions_,       &begin_,        &commit_,        &rollback_};
     }
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
@@ -103,6 +108,10 @@ class SqliteStore final : public Store {
     sqlite3_stmt* receipts_ = nullptr;
     sqlite3_stmt* unread_ = nullptr;
     sqlite3_stmt* mentions_ = nullptr;
+    sqlite3_stmt* begin_ = nullptr;
+    sqlite3_stmt* commit_ = nullptr;
+    sqlite3_stmt* rollback_ = nullptr;
+    bool in_batch_ = false;  // begin_batch() opened a transaction on wdb_
     std::string epoch_;
     std::atomic<uint64_t> last_pos_{0};  // newest position committed (writer thread writes)
     int64_t key_ttl_ms_;
