@@ -10,6 +10,7 @@
 #include "chat/metrics.hpp"
 #include "chat/shard.hpp"
 #include "http/api.hpp"
+#include "http/h2.hpp"
 #include "http/listener.hpp"
 #include "http/redirect.hpp"
 #include "http/seed_view.hpp"
@@ -232,6 +233,7 @@ void Server::stop() {
                 if (redirector_) redirector_->stop();
             }
             l->stop();
+            http::h2_goaway_all();
             s->close_all();
         });
     }

@@ -157,6 +157,16 @@ std::string Metrics::render() const {
             {{"native", v(streams_native)}, {"seed", v(streams_view)}, {"user", v(streams_user)}});
     line(out, "ssechat_deliveries_total", "Live events handed to streams.", "counter",
          v(deliveries));
+    line(out, "ssechat_h2_connections_total", "HTTP/2 connections (h2 over TLS, h2c in clear).",
+         "counter", v(h2_connections));
+    labeled(out, "ssechat_h2_streams_total",
+            "HTTP/2 streams opened by clients, by what they became.", "counter", "kind",
+            {{"request", v(h2_streams) - v(h2_event_streams)}, {"events", v(h2_event_streams)}});
+    labeled(out, "ssechat_h2_resets_total", "HTTP/2 RST_STREAM frames, by who sent them.",
+            "counter", "by", {{"client", v(h2_resets_received)}, {"server", v(h2_resets_sent)}});
+    labeled(out, "ssechat_h2_goaways_total",
+            "HTTP/2 connections ended with GOAWAY for an error, by kind.", "counter", "reason",
+            {{"flood", v(h2_goaway_flood)}, {"protocol", v(h2_goaway_protocol)}});
     line(out, "ssechat_tls_connections_total", "TLS connections accepted.", "counter",
          v(tls_connections));
     line(out, "ssechat_tls_handshakes_total", "TLS handshakes completed.", "counter",

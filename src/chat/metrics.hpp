@@ -58,6 +58,9 @@ struct Metrics {
     std::atomic<int64_t> streams_view{0};
     std::atomic<int64_t> streams_user{0};  // GET /me/events
     // TLS: connections, handshakes done, and failed ones by reason.
+    Counter h2_connections{}, h2_streams{}, h2_event_streams{};
+    Counter h2_resets_received{}, h2_resets_sent{};
+    Counter h2_goaway_flood{}, h2_goaway_protocol{};
     Counter tls_connections{};
     Counter tls_handshakes{};
     Counter tls_fail_timeout{}, tls_fail_protocol{}, tls_fail_other{};

@@ -146,13 +146,13 @@ void Api::user_stream(Ctx& c) {
     sse::Buffer head = any_origin_ && plain ? nullptr : stream_head(c.req);
     record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
     // Every plain user stream of a user is served by one loop, their home: it keeps one record
-    // of the user's rooms for all of them. A TLS connection cannot change loops (its TLS
+    // of the user's rooms for all of them. A TLS or HTTP/2 connection cannot change loops (its
     // state lives on this one), so it stays; rooms count a user online once either way.
     chat::Shard& here = current_shard(c.s);
     chat::Shard* home = shards_[std::hash<std::string>{}(*u) % shards_.size()];
     std::vector<std::shared_ptr<void>> tickets{std::move(ticket), c.s->ticket()};
     auto conn = c.s->release();
-    if (home == &here || conn.tls)
+    if (home == &here || !conn.movable())
         return here.subscribe_user(std::move(conn), std::move(*u), std::move(cursor),
                                    std::move(head), std::move(tickets));
     boost::system::error_code ec;

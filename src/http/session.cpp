@@ -1,11 +1,15 @@
 // Session: Beast reads and writes; every read has a deadline and every body a size limit.
 #include "http/session.hpp"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/ssl/error.hpp>
+#include <cstring>
 #include <type_traits>
 
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
+#include "http/h2.hpp"
 
 namespace ssechat::http {
 
@@ -35,17 +39,44 @@ BasicSession<S>::~BasicSession() = default;
 template <class S>
 void BasicSession<S>::run() {
     if constexpr (std::is_same_v<S, beast::tcp_stream>) {
-        do_read();
+        sniff();
     } else {
         // The handshake gets the request timeout, like a request's head.
         lowest().expires_after(std::chrono::seconds(api_.config().request_timeout_s));
-        stream_.async_handshake(boost::asio::ssl::stream_base::server,
-                                [self = self()](beast::error_code ec) {
-                                    metrics().tls_handshake(ec);
-                                    if (ec) return;  // a scanner, a plain-HTTP client, a timeout
-                                    self->do_read();
-                                });
+        stream_.async_handshake(boost::asio::ssl::stream_base::server, [self = self()](
+                                                                           beast::error_code ec) {
+            metrics().tls_handshake(ec);
+            if (ec) return;  // a scanner, a plain-HTTP client, a timeout
+            const unsigned char* p = nullptr;
+            unsigned len = 0;
+            SSL_get0_alpn_selected(self->stream_.native_handle(), &p, &len);
+            if (len == 2 && std::memcmp(p, "h2", 2) == 0) {
+                self->lowest().expires_never();
+                return serve_h2(std::move(self->stream_), self->ctx_, self->api_, self->ticket_);
+            }
+            self->do_read();
+        });
     }
+}
+
+template <class S>
+void BasicSession<S>::sniff() {
+    // In clear, HTTP/2 comes with prior knowledge (h2c, from a proxy): its preface is not an
+    // HTTP/1.1 request line, so the first bytes tell the two apart.
+    lowest().expires_after(std::chrono::seconds(api_.config().request_timeout_s));
+    stream_.async_read_some(buffer_.prepare(4096), [self = self()](beast::error_code ec, size_t n) {
+        self->buffer_.commit(n);
+        if (ec) return;  // closed before a request: nothing to answer
+        std::string_view got(static_cast<const char*>(self->buffer_.data().data()),
+                             self->buffer_.size());
+        if (got.size() < kH2Preface.size() && kH2Preface.starts_with(got)) return self->sniff();
+        if (got.starts_with(kH2Preface)) {
+            if constexpr (std::is_same_v<S, beast::tcp_stream>)
+                serve_h2(std::move(self->stream_), std::string(got), self->api_, self->ticket_);
+            return;
+        }
+        self->read_request();
+    });
 }
 
 template <class S>

@@ -66,6 +66,7 @@ class BasicSession final : public Session {
     }
     beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
     void do_read();
+    void sniff();
     void read_request();
     void on_header(beast::error_code ec, size_t n);
     void read_body();

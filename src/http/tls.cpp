@@ -35,13 +35,16 @@ void readable(const std::string& file, const char* what) {
                        std::strerror(errno));
 }
 
-// ALPN: HTTP/1.1 is all this server speaks so far; a client that offers only h2 gets no
+// ALPN: h2 when the client offers it, else HTTP/1.1. A client that offers neither gets no
 // protocol, and OpenSSL ends the handshake for it.
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned inlen, void*) {
-    static const unsigned char kH1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    static const unsigned char kOurs[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     unsigned char* sel = nullptr;
-    if (SSL_select_next_proto(&sel, outlen, kH1, sizeof kH1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    // Our list is the preference order: SSL_select_next_proto picks the first of ours that
+    // the client lists.
+    if (SSL_select_next_proto(&sel, outlen, kOurs, sizeof kOurs, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;

@@ -19,15 +19,24 @@ Stream::Stream(Conn conn, size_t limit)
     : sock_(std::move(conn.sock)),
       tls_(std::move(conn.tls)),
       keep_(std::move(conn.keep)),
+      h2_(std::move(conn.h2)),
+      h2_id_(conn.h2_id),
       limit_(limit) {
+    last_write_ = std::chrono::steady_clock::now();
+    if (h2_) return;  // the connection's socket is the connection's
     boost::system::error_code ec;
     auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
     raw.non_blocking(true, ec);
     raw.set_option(asio::ip::tcp::no_delay(true), ec);
-    last_write_ = std::chrono::steady_clock::now();
 }
 
 void Stream::open(std::span<const Buffer> initial) {
+    if (h2_) {
+        // The first buffer is the HTTP/1.1 head; HTTP/2 sends it as a HEADERS frame.
+        if (initial.empty()) return;
+        h2_->h2_open(h2_id_, *initial.front(), weak_from_this());
+        initial = initial.subspan(1);
+    }
     size_t total = 0;
     for (const auto& b : initial) total += b->size();
     allowance_ = total;
@@ -54,6 +63,16 @@ size_t Stream::write_now(std::span<const Buffer> bufs, bool& failed) {
 SendStatus Stream::send(std::span<const Buffer> bufs) {
     if (closed()) return SendStatus::Dropped;
     if (bufs.empty()) return SendStatus::Success;
+    if (h2_) {
+        // The connection takes from the queue as the stream's flow-control window opens;
+        // a peer that does not open it fills the queue up to the limit, like a slow reader.
+        auto status = enqueue(bufs, limit_ + allowance_);
+        if (status != SendStatus::Dropped && !writing_) {
+            writing_ = true;
+            h2_->h2_ready(h2_id_);
+        }
+        return status;
+    }
     if (tls_) {
         // Encrypted per connection: the TLS layer writes from the queue, one write at a time.
         auto status = enqueue(bufs, limit_ + allowance_);
@@ -176,6 +195,33 @@ void Stream::tls_written(boost::system::error_code ec, size_t n) {
     writing_ = false;
 }
 
+void Stream::h2_take(size_t n, std::vector<Piece>& out) {
+    n = std::min(n, queued_bytes_);
+    queued_bytes_ -= n;
+    while (n > 0) {
+        auto& p = queue_[head_];
+        size_t len = std::min(n, p.buf->size() - p.off);
+        out.push_back({p.buf, p.off, len});
+        p.off += len;
+        n -= len;
+        if (p.off == p.buf->size()) {
+            p.buf.reset();
+            ++head_;
+        }
+    }
+    last_write_ = std::chrono::steady_clock::now();
+    if (head_ < queue_.size()) return drop_sent();
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
+    allowance_ = 0;
+    writing_ = false;
+}
+
+void Stream::h2_gone() {
+    h2_.reset();  // nothing more to tell the connection
+    close();
+}
+
 void Stream::drop_sent() {
     // Amortized O(1) per entry: the sent prefix goes once it is at least half the queue.
     if (head_ < 64 || head_ * 2 < queue_.size()) return;
@@ -187,6 +233,7 @@ void Stream::watch_peer() {
     // EventSource never sends after its request, so readable means closed, or a request
     // pipelined behind an endless response: it can never be answered, so the stream ends
     // with a clean close instead of leaving the client waiting in silence.
+    if (h2_) return;  // the connection reads; it ends the stream on RST_STREAM or its own end
     if (tls_) {
         tls_->async_read_some(
             asio::buffer(peek_),
@@ -215,6 +262,14 @@ void Stream::close_later() {
 void Stream::close() {
     if (closed_) return;
     closed_ = true;
+    if (h2_ || h2_id_) {
+        std::vector<Pending>().swap(queue_);
+        head_ = 0;
+        queued_bytes_ = 0;
+        if (auto link = std::move(h2_)) link->h2_closed(h2_id_);
+        on_closed();
+        return;
+    }
     boost::system::error_code ec;
     auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
     raw.shutdown(asio::ip::tcp::socket::shutdown_both, ec);

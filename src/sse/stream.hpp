@@ -15,14 +15,39 @@ namespace ssechat::sse {
 
 using TlsSocket = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
-// A connection a stream takes over: a plain socket, or a TLS connection after its handshake.
+class Stream;
+
+// An HTTP/2 connection, as the streams it carries see it. The connection frames what a
+// stream queued (Stream::h2_take) into DATA frames as its flow-control windows allow.
+// Called on the connection's loop only.
+class H2Link {
+  public:
+    virtual ~H2Link() = default;
+    // The stream starts: its response head, given as the HTTP/1.1 head the stream would
+    // have written, becomes a HEADERS frame.
+    virtual void h2_open(int32_t id, const std::string& head, std::weak_ptr<Stream> s) = 0;
+    // The stream has queued bytes to send.
+    virtual void h2_ready(int32_t id) = 0;
+    // The stream closed on this side (its limit, or the server ending it): RST_STREAM.
+    virtual void h2_closed(int32_t id) = 0;
+};
+
+// A connection a stream takes over: a plain socket, a TLS connection after its handshake,
+// or one stream of an HTTP/2 connection.
 struct Conn {
     Conn(boost::asio::ip::tcp::socket s) : sock(std::move(s)) {}  // NOLINT: plain, implicitly
     Conn(boost::asio::ip::tcp::socket s, std::unique_ptr<TlsSocket> t, std::shared_ptr<void> k)
         : sock(std::move(s)), tls(std::move(t)), keep(std::move(k)) {}
-    boost::asio::ip::tcp::socket sock;  // plain; with TLS unopened, on the connection's loop
+    Conn(boost::asio::ip::tcp::socket s, std::shared_ptr<H2Link> link, int32_t id)
+        : sock(std::move(s)), h2(std::move(link)), h2_id(id) {}
+    boost::asio::ip::tcp::socket sock;  // plain; otherwise unopened, on the connection's loop
     std::unique_ptr<TlsSocket> tls;     // set for TLS
     std::shared_ptr<void> keep;         // what `tls` needs alive (its ssl::context)
+    std::shared_ptr<H2Link> h2;         // set for a stream of an HTTP/2 connection
+    int32_t h2_id = 0;
+    // Whether the stream may move to another loop: only a plain socket can.
+    bool movable() const { return !tls && !h2; }
+    // The TCP socket under it (for HTTP/2, an unopened one: the connection's is shared).
     boost::asio::ip::tcp::socket& lowest() {
         return tls ? boost::beast::get_lowest_layer(*tls).socket() : sock;
     }
@@ -64,6 +89,17 @@ class Stream : public std::enable_shared_from_this<Stream> {
     // Entries held, sent ones not yet dropped included (for tests of the bound).
     size_t queued_buffers() const { return queue_.size(); }
 
+    // HTTP/2: a piece of a queued buffer, held by the connection until it is written.
+    struct Piece {
+        Buffer buf;
+        size_t off;
+        size_t len;
+    };
+    // HTTP/2: takes the next `n` queued bytes (n <= queued_bytes()) for one DATA frame.
+    void h2_take(size_t n, std::vector<Piece>& out);
+    // HTTP/2: the peer reset the stream or the connection ended; no RST_STREAM is owed.
+    void h2_gone();
+
   protected:
     // Runs once, on the loop, when the stream closes for any reason.
     virtual void on_closed() {}
@@ -91,6 +127,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
     std::unique_ptr<TlsSocket> tls_;  // null for plain connections
     std::shared_ptr<void> keep_;      // the TLS context, while tls_ lives
     std::array<char, 16> peek_{};     // TLS: a read that only ever means "closed"
+    std::shared_ptr<H2Link> h2_;      // HTTP/2: the connection that frames this stream
+    int32_t h2_id_ = 0;
     // Empty, and unallocated, while the client keeps up (an empty std::deque allocates 568
     // bytes, for every idle stream). Sent entries before head_ are dropped in bulk once they
     // are half of it, so a reader that stays a little behind for ever holds about twice

@@ -151,6 +151,8 @@ const std::vector<Flag>& flags() {
          number(&Config::max_connections, 1, 10000000)},
         {"max-connections-per-ip", "open connections per client address (default 1024; 0: off)",
          number(&Config::max_connections_per_ip, 0, 10000000)},
+        {"h2-max-streams", "concurrent streams per HTTP/2 connection (default 128)",
+         number(&Config::h2_max_streams, 1, 100000)},
         {"max-streams-per-user", "open event streams per user (default 32; 0: off)",
          number(&Config::max_streams_per_user, 0, 10000000)},
         {"publish-rate", "publishes per second per user (default 20; 0: off)",

@@ -44,6 +44,7 @@ struct Config {
     size_t max_header = 16 * 1024;         // request line plus headers (431 above it)
     size_t max_connections = 16384;        // open TCP connections in total (503 above it)
     size_t max_connections_per_ip = 1024;  // per client address (429 above it); 0: no limit
+    uint32_t h2_max_streams = 128;         // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
     size_t max_streams_per_user = 32;  // open event streams per user (429 above it); 0: no limit
     double publish_rate = 20;          // publishes per second per user; 0: no limit
     double publish_burst = 40;         // publishes a user may save up

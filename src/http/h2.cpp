@@ -1,0 +1,604 @@
+// HTTP/2: nghttp2 parses and frames; requests go to the same Api as HTTP/1.1 ones, and an
+// event stream becomes one HTTP/2 stream whose DATA frames point into the shared event
+// buffers (the 9-byte frame header is the only byte written per recipient).
+#include "http/h2.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "chat/metrics.hpp"
+#include "http/api.hpp"
+#include "http/session.hpp"
+
+namespace ssechat::http {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Output the connection holds before it stops asking nghttp2 for more frames.
+constexpr size_t kMaxOut = 256 * 1024;
+// Frames that cost us work but carry no request: a client may send some (a browser pings now
+// and then, and sends SETTINGS once), not a stream of them. Per kind: a burst, then this many
+// per second; past that, GOAWAY with ENHANCE_YOUR_CALM.
+constexpr double kFrameBurst = 100;
+constexpr double kFrameRate = 10;
+// Rapid reset (CVE-2023-44487): streams a client opens and resets at once cost the server a
+// request each. nghttp2 keeps the budget: a burst of 200 resets, then 33 per second.
+constexpr uint64_t kResetBurst = 200;
+constexpr uint64_t kResetRate = 33;
+// CONTINUATION frames after one HEADERS frame (a flood of them is CVE-2024-27316's kind).
+constexpr size_t kMaxContinuations = 8;
+
+struct Budget {
+    double tokens = kFrameBurst;
+    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+    bool take() {
+        auto now = std::chrono::steady_clock::now();
+        tokens = std::min(kFrameBurst,
+                          tokens + kFrameRate * std::chrono::duration<double>(now - last).count());
+        last = now;
+        if (tokens < 1) return false;
+        tokens -= 1;
+        return true;
+    }
+};
+
+std::string lower(std::string_view v) {
+    std::string out(v);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// Fields that belong to an HTTP/1.1 connection and that HTTP/2 forbids (RFC 9113 8.2.2).
+bool connection_specific(std::string_view lname) {
+    return lname == "connection" || lname == "keep-alive" || lname == "transfer-encoding" ||
+           lname == "upgrade" || lname == "proxy-connection";
+}
+
+nghttp2_nv make_nv(const std::string& name, const std::string& value) {
+    return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+            reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+            NGHTTP2_NV_FLAG_NONE};
+}
+
+// The connection as the registry for GOAWAY at shutdown sees it.
+class H2Base : public sse::H2Link {
+  public:
+    virtual void goaway() = 0;
+    std::thread::id loop = std::this_thread::get_id();
+};
+
+std::mutex g_mu;
+std::unordered_set<H2Base*> g_conns;
+
+}  // namespace
+
+template <class S>
+class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S>> {
+  public:
+    H2Conn(S s, Api& api, std::shared_ptr<void> ticket, std::shared_ptr<asio::ssl::context> ctx)
+        : ctx_(std::move(ctx)),
+          stream_(std::move(s)),
+          api_(api),
+          ticket_(std::move(ticket)),
+          idle_(stream_.get_executor()) {
+        boost::system::error_code ec;
+        peer_ = lowest().socket().remote_endpoint(ec).address();
+        std::lock_guard lk(g_mu);
+        g_conns.insert(this);
+    }
+
+    ~H2Conn() override {
+        {
+            std::lock_guard lk(g_mu);
+            g_conns.erase(this);
+        }
+        if (session_) nghttp2_session_del(session_);
+    }
+
+    void start(std::string read) {
+        metrics().h2_connections.fetch_add(1, std::memory_order_relaxed);
+        if (!make_session()) return close_now();
+        const auto& cfg = api_.config();
+        nghttp2_settings_entry iv[] = {
+            {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg.h2_max_streams},
+            {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(cfg.max_header)},
+            {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        };
+        nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, std::size(iv));
+        lowest().expires_never();
+        arm_idle();
+        if (!read.empty() && !feed(reinterpret_cast<const uint8_t*>(read.data()), read.size()))
+            return;
+        flush();
+        do_read();
+    }
+
+    // An exchange (one request) answers.
+    void respond(int32_t id, Response res, bool framed) {
+        auto it = reqs_.find(id);
+        if (it == reqs_.end() || dead_) return;  // reset by the peer meanwhile
+        Req& r = *it->second;
+        r.owed.reset();
+        if (!framed) res.prepare_payload();
+        std::vector<std::string> strs;
+        strs.reserve(2 + 2 * 32);
+        strs.push_back(":status");
+        strs.push_back(std::to_string(res.result_int()));
+        for (const auto& f : res) {
+            std::string n = lower(f.name_string());
+            if (connection_specific(n)) continue;
+            strs.push_back(std::move(n));
+            strs.emplace_back(f.value());
+        }
+        std::vector<nghttp2_nv> nv;
+        for (size_t i = 0; i + 1 < strs.size(); i += 2) nv.push_back(make_nv(strs[i], strs[i + 1]));
+        r.body = std::move(res.body());
+        r.off = 0;
+        nghttp2_data_provider prd{};
+        prd.read_callback = &H2Conn::body_read;
+        nghttp2_submit_response(session_, id, nv.data(), nv.size(),
+                                r.body.empty() ? nullptr : &prd);
+        schedule_flush();
+    }
+
+    sse::Conn release(int32_t id) {
+        if (auto it = reqs_.find(id); it != reqs_.end()) it->second->owed.reset();
+        return sse::Conn(asio::ip::tcp::socket(stream_.get_executor()), this->shared_from_this(),
+                         id);
+    }
+
+    // sse::H2Link
+    void h2_open(int32_t id, const std::string& head, std::weak_ptr<sse::Stream> s) override {
+        auto it = reqs_.find(id);
+        if (it == reqs_.end() || dead_) {
+            if (auto st = s.lock()) asio::post(stream_.get_executor(), [st] { st->h2_gone(); });
+            return;
+        }
+        Req& r = *it->second;
+        r.sse = s.lock();
+        metrics().h2_event_streams.fetch_add(1, std::memory_order_relaxed);
+        // The head is this server's own HTTP/1.1 head: a status line and "Name: value" lines.
+        std::vector<std::string> strs{":status", "200"};
+        size_t eol = head.find("\r\n");
+        if (eol != std::string::npos && eol > 12) strs[1] = head.substr(9, 3);
+        for (size_t p = eol == std::string::npos ? head.size() : eol + 2; p < head.size();) {
+            size_t e = head.find("\r\n", p);
+            if (e == std::string::npos || e == p) break;
+            std::string_view line(head.data() + p, e - p);
+            p = e + 2;
+            size_t colon = line.find(':');
+            if (colon == std::string_view::npos) continue;
+            std::string n = lower(line.substr(0, colon));
+            if (connection_specific(n)) continue;
+            std::string_view v = line.substr(colon + 1);
+            while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+            strs.push_back(std::move(n));
+            strs.emplace_back(v);
+        }
+        std::vector<nghttp2_nv> nv;
+        for (size_t i = 0; i + 1 < strs.size(); i += 2) nv.push_back(make_nv(strs[i], strs[i + 1]));
+        nghttp2_data_provider prd{};
+        prd.read_callback = &H2Conn::stream_read;
+        nghttp2_submit_response(session_, id, nv.data(), nv.size(), &prd);
+        schedule_flush();
+    }
+
+    void h2_ready(int32_t id) override {
+        if (dead_) return;
+        nghttp2_session_resume_data(session_, id);
+        schedule_flush();
+    }
+
+    void h2_closed(int32_t id) override {
+        auto it = reqs_.find(id);
+        if (it == reqs_.end() || dead_) return;
+        // Not released here: the stream is inside its close() and may hold no other reference.
+        asio::post(stream_.get_executor(), [st = std::move(it->second->sse)] {});
+        metrics().h2_resets_sent.fetch_add(1, std::memory_order_relaxed);
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        schedule_flush();
+    }
+
+    void goaway() override {
+        if (dead_ || going_away_) return;
+        going_away_ = true;
+        // No new streams; open ones end as the server closes them.
+        nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                              nullptr, 0);
+        schedule_flush();
+    }
+
+    asio::any_io_executor executor() { return stream_.get_executor(); }
+    const asio::ip::address& peer() const { return peer_; }
+    const std::shared_ptr<void>& ticket() const { return ticket_; }
+
+  private:
+    struct Req {
+        std::unique_ptr<Request> req = std::make_unique<Request>();
+        size_t header_bytes = 0;
+        bool dispatched = false;
+        std::shared_ptr<void> owed;  // shutdown gate: a request not yet answered
+        std::string body;            // the response body, while it is sent
+        size_t off = 0;
+        // Set for an event stream, which this holds: no socket operation of its own does.
+        std::shared_ptr<sse::Stream> sse;
+    };
+
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+    bool make_session() {
+        nghttp2_session_callbacks* cb = nullptr;
+        if (nghttp2_session_callbacks_new(&cb) != 0) return false;
+        nghttp2_session_callbacks_set_send_callback(cb, &H2Conn::on_send);
+        nghttp2_session_callbacks_set_send_data_callback(cb, &H2Conn::on_send_data);
+        nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &H2Conn::on_begin_frame);
+        nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &H2Conn::on_begin_headers);
+        nghttp2_session_callbacks_set_on_header_callback(cb, &H2Conn::on_header);
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2Conn::on_data);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2Conn::on_frame);
+        nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Conn::on_close);
+        nghttp2_option* opt = nullptr;
+        nghttp2_option_new(&opt);
+        nghttp2_option_set_stream_reset_rate_limit(opt, kResetBurst, kResetRate);
+        nghttp2_option_set_max_continuations(opt, kMaxContinuations);
+        // A client that does not read what it asked for (PING and SETTINGS acknowledgements
+        // pile up) is dropped well before it costs memory.
+        nghttp2_option_set_max_outbound_ack(opt, 100);
+        nghttp2_option_set_max_settings(opt, 16);
+        int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
+        nghttp2_option_del(opt);
+        nghttp2_session_callbacks_del(cb);
+        return rv == 0;
+    }
+
+    static H2Conn& self(void* u) { return *static_cast<H2Conn*>(u); }
+
+    void do_read() {
+        if (dead_ || calm_) return;
+        stream_.async_read_some(asio::buffer(rbuf_),
+                                [s = this->shared_from_this()](beast::error_code ec, size_t n) {
+                                    if (ec) return s->close_now();  // the peer left: ordinary
+                                    s->active_ = true;
+                                    if (!s->feed(s->rbuf_.data(), n)) return;
+                                    s->flush();
+                                    s->do_read();
+                                });
+    }
+
+    bool feed(const uint8_t* p, size_t n) {
+        if (calm_) return true;
+        in_recv_ = true;
+        auto rv = nghttp2_session_mem_recv(session_, p, n);
+        in_recv_ = false;
+        if (rv < 0) {
+            // A protocol error, or one of nghttp2's own flood limits: it queued GOAWAY;
+            // send it, then close.
+            metrics().h2_goaway_protocol.fetch_add(1, std::memory_order_relaxed);
+            calm_ = true;
+            flush();
+            return false;
+        }
+        return true;
+    }
+
+    // Ends the connection for abuse: GOAWAY with ENHANCE_YOUR_CALM, then close once sent.
+    void calm_down() {
+        if (calm_) return;
+        calm_ = true;
+        metrics().h2_goaway_flood.fetch_add(1, std::memory_order_relaxed);
+        nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+
+    void schedule_flush() {
+        if (flush_posted_ || dead_) return;
+        flush_posted_ = true;
+        asio::post(stream_.get_executor(), [s = this->shared_from_this()] {
+            s->flush_posted_ = false;
+            s->flush();
+        });
+    }
+
+    void flush() {
+        if (dead_ || writing_ || in_recv_ || in_send_) return;
+        in_send_ = true;
+        int rv = nghttp2_session_send(session_);
+        in_send_ = false;
+        if (rv != 0) return close_now();
+        if (out_.empty()) {
+            if (calm_ ||
+                (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)))
+                close_now();
+            return;
+        }
+        write_out();
+    }
+
+    void write_out() {
+        writing_ = true;
+        wbufs_.clear();
+        for (const auto& p : out_)
+            wbufs_.emplace_back((p.buf ? p.buf->data() : scratch_.data()) + p.off, p.len);
+        asio::async_write(stream_, wbufs_,
+                          [s = this->shared_from_this()](beast::error_code ec, size_t) {
+                              s->writing_ = false;
+                              s->out_.clear();
+                              s->scratch_.clear();
+                              s->out_bytes_ = 0;
+                              if (ec) return s->close_now();  // the peer left
+                              s->flush();
+                          });
+    }
+
+    void close_now() {
+        if (dead_) return;
+        dead_ = true;
+        idle_.cancel();
+        boost::system::error_code ec;
+        lowest().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        lowest().socket().close(ec);
+        auto reqs = std::move(reqs_);
+        reqs_.clear();
+        for (auto& [id, r] : reqs)
+            if (auto st = r->sse) st->h2_gone();
+    }
+
+    void arm_idle() {
+        // A connection with no stream open and nothing read for --idle-timeout is ended, as
+        // an idle HTTP/1.1 keep-alive connection is.
+        idle_.expires_after(std::chrono::seconds(api_.config().idle_timeout_s));
+        idle_.async_wait([w = this->weak_from_this()](boost::system::error_code ec) {
+            auto s = w.lock();
+            if (ec || !s || s->dead_) return;
+            if (s->reqs_.empty() && !s->active_) {
+                s->goaway();
+                s->calm_ = true;  // closes once GOAWAY is written
+                return;
+            }
+            s->active_ = false;
+            s->arm_idle();
+        });
+    }
+
+    // --- nghttp2 callbacks ---
+    static ssize_t on_send(nghttp2_session*, const uint8_t* data, size_t len, int, void* u) {
+        auto& c = self(u);
+        if (c.out_bytes_ >= kMaxOut) return NGHTTP2_ERR_WOULDBLOCK;
+        size_t off = c.scratch_.size();
+        c.scratch_.append(reinterpret_cast<const char*>(data), len);
+        if (!c.out_.empty() && !c.out_.back().buf && c.out_.back().off + c.out_.back().len == off)
+            c.out_.back().len += len;
+        else
+            c.out_.push_back({nullptr, off, len});
+        c.out_bytes_ += len;
+        return static_cast<ssize_t>(len);
+    }
+
+    static int on_send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                            size_t length, nghttp2_data_source*, void* u) {
+        auto& c = self(u);
+        if (c.out_bytes_ >= kMaxOut) return NGHTTP2_ERR_WOULDBLOCK;
+        auto it = c.reqs_.find(frame->hd.stream_id);
+        std::shared_ptr<sse::Stream> st;
+        if (it != c.reqs_.end()) st = it->second->sse;
+        if (!st || st->queued_bytes() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        size_t off = c.scratch_.size();
+        c.scratch_.append(reinterpret_cast<const char*>(framehd), 9);
+        c.out_.push_back({nullptr, off, 9});
+        st->h2_take(length, c.out_);
+        c.out_bytes_ += 9 + length;
+        return 0;
+    }
+
+    static ssize_t body_read(nghttp2_session*, int32_t id, uint8_t* buf, size_t len,
+                             uint32_t* flags, nghttp2_data_source*, void* u) {
+        auto& c = self(u);
+        auto it = c.reqs_.find(id);
+        if (it == c.reqs_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        Req& r = *it->second;
+        size_t n = std::min(len, r.body.size() - r.off);
+        std::memcpy(buf, r.body.data() + r.off, n);
+        r.off += n;
+        if (r.off == r.body.size()) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            std::string().swap(r.body);
+        }
+        return static_cast<ssize_t>(n);
+    }
+
+    static ssize_t stream_read(nghttp2_session*, int32_t id, uint8_t*, size_t len, uint32_t* flags,
+                               nghttp2_data_source*, void* u) {
+        auto& c = self(u);
+        auto it = c.reqs_.find(id);
+        if (it == c.reqs_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        auto& st = it->second->sse;
+        if (!st) return NGHTTP2_ERR_DEFERRED;
+        size_t n = std::min(len, st->queued_bytes());
+        if (n == 0) return NGHTTP2_ERR_DEFERRED;  // h2_ready resumes it
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        return static_cast<ssize_t>(n);
+    }
+
+    static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* u) {
+        auto& c = self(u);
+        bool ok = true;
+        if (hd->type == NGHTTP2_PING && !(hd->flags & NGHTTP2_FLAG_ACK))
+            ok = c.pings_.take();
+        else if (hd->type == NGHTTP2_SETTINGS && !(hd->flags & NGHTTP2_FLAG_ACK))
+            ok = c.settings_.take();
+        else if (hd->length == 0 &&
+                 ((hd->type == NGHTTP2_DATA && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) ||
+                  hd->type == NGHTTP2_CONTINUATION ||
+                  (hd->type == NGHTTP2_HEADERS && !(hd->flags & NGHTTP2_FLAG_END_STREAM))))
+            ok = c.empty_.take();
+        if (!ok) c.calm_down();
+        return 0;
+    }
+
+    static int on_begin_headers(nghttp2_session*, const nghttp2_frame* f, void* u) {
+        auto& c = self(u);
+        if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        if (c.calm_ || c.going_away_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        c.reqs_[f->hd.stream_id] = std::make_unique<Req>();
+        c.active_ = true;
+        metrics().h2_streams.fetch_add(1, std::memory_order_relaxed);
+        return 0;
+    }
+
+    static int on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name,
+                         size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* u) {
+        auto& c = self(u);
+        auto it = c.reqs_.find(f->hd.stream_id);
+        if (it == c.reqs_.end() || f->hd.type != NGHTTP2_HEADERS) return 0;
+        Req& r = *it->second;
+        // RFC 9113 6.5.2's measure. The limit is in our SETTINGS, so a client past it is not
+        // a client that made a mistake: an HPACK bomb decodes to far more than it sent.
+        r.header_bytes += namelen + valuelen + 32;
+        if (r.header_bytes > c.api_.config().max_header) {
+            c.calm_down();
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        std::string_view n(reinterpret_cast<const char*>(name), namelen);
+        std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+        auto& req = *r.req;
+        if (n == ":method")
+            req.method_string(v);
+        else if (n == ":path")
+            req.target(v);
+        else if (n == ":authority")
+            req.set(beast::http::field::host, v);
+        else if (!n.empty() && n.front() == ':')
+            return 0;  // :scheme; nghttp2 checked the set
+        else if (n == "host" && req.count(beast::http::field::host))
+            return 0;  // :authority wins
+        else
+            req.insert(n, v);
+        return 0;
+    }
+
+    static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
+                       void* u) {
+        auto& c = self(u);
+        auto it = c.reqs_.find(id);
+        if (it == c.reqs_.end() || it->second->dispatched) return 0;
+        Req& r = *it->second;
+        auto& body = r.req->body();
+        if (body.size() + len > c.api_.config().max_body) {
+            r.dispatched = true;
+            c.respond(
+                id,
+                c.api_.error(beast::http::status::payload_too_large, "request body is too large"),
+                false);
+            return 0;
+        }
+        body.append(reinterpret_cast<const char*>(data), len);
+        return 0;
+    }
+
+    static int on_frame(nghttp2_session*, const nghttp2_frame* f, void* u) {
+        auto& c = self(u);
+        if (f->hd.type == NGHTTP2_RST_STREAM)
+            metrics().h2_resets_received.fetch_add(1, std::memory_order_relaxed);
+        if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+            !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            return 0;
+        auto it = c.reqs_.find(f->hd.stream_id);
+        if (it == c.reqs_.end() || it->second->dispatched) return 0;
+        c.dispatch(f->hd.stream_id, *it->second);
+        return 0;
+    }
+
+    static int on_close(nghttp2_session*, int32_t id, uint32_t, void* u) {
+        auto& c = self(u);
+        auto it = c.reqs_.find(id);
+        if (it == c.reqs_.end()) return 0;
+        auto r = std::move(it->second);
+        c.reqs_.erase(it);
+        if (auto st = r->sse) st->h2_gone();
+        return 0;
+    }
+
+    void dispatch(int32_t id, Req& r) {
+        r.dispatched = true;
+        auto req = std::move(r.req);
+        req->version(11);
+        req->keep_alive(true);
+        if (!req->body().empty()) req->prepare_payload();
+        r.owed = api_.answers().enter();
+        api_.handle(std::move(*req), std::make_shared<Exchange>(this->shared_from_this(), id));
+    }
+
+    // One request, as the Api sees a connection.
+    class Exchange final : public Session {
+      public:
+        Exchange(std::shared_ptr<H2Conn> c, int32_t id)
+            : Session(c->ticket()), conn_(std::move(c)), id_(id) {
+            peer_ = conn_->peer();
+        }
+        void run() override {}
+        void respond(Response res, bool framed) override {
+            conn_->respond(id_, std::move(res), framed);
+        }
+        bool pipelined() const override { return false; }
+        sse::Conn release() override { return conn_->release(id_); }
+        asio::any_io_executor executor() override { return conn_->executor(); }
+
+      private:
+        std::shared_ptr<H2Conn> conn_;
+        int32_t id_;
+    };
+
+    std::shared_ptr<asio::ssl::context> ctx_;  // TLS: kept while the connection lives
+    S stream_;
+    Api& api_;
+    std::shared_ptr<void> ticket_;
+    asio::ip::address peer_;
+    asio::steady_timer idle_;
+    nghttp2_session* session_ = nullptr;
+    std::unordered_map<int32_t, std::unique_ptr<Req>> reqs_;
+    std::array<uint8_t, 4096> rbuf_{};
+    std::vector<sse::Stream::Piece> out_;  // what the next write sends, in order
+    std::string scratch_;                  // frames nghttp2 serialized (out_ pieces with no buf)
+    std::vector<asio::const_buffer> wbufs_;
+    size_t out_bytes_ = 0;
+    Budget pings_, settings_, empty_;
+    bool writing_ = false;
+    bool in_recv_ = false;
+    bool in_send_ = false;
+    bool flush_posted_ = false;
+    bool dead_ = false;
+    bool calm_ = false;        // GOAWAY queued for abuse or an error: close once it is sent
+    bool going_away_ = false;  // GOAWAY sent for shutdown: no new streams
+    bool active_ = false;      // read something since the idle check
+};
+
+void serve_h2(beast::tcp_stream s, std::string read, Api& api, std::shared_ptr<void> ticket) {
+    auto c =
+        std::make_shared<H2Conn<beast::tcp_stream>>(std::move(s), api, std::move(ticket), nullptr);
+    c->start(std::move(read));
+}
+
+void serve_h2(sse::TlsSocket s, std::shared_ptr<asio::ssl::context> ctx, Api& api,
+              std::shared_ptr<void> ticket) {
+    auto c = std::make_shared<H2Conn<sse::TlsSocket>>(std::move(s), api, std::move(ticket),
+                                                      std::move(ctx));
+    c->start({});
+}
+
+void h2_goaway_all() {
+    std::lock_guard lk(g_mu);
+    for (auto* c : g_conns)
+        if (c->loop == std::this_thread::get_id()) c->goaway();
+}
+
+}  // namespace ssechat::http
