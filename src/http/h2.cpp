@@ -32,19 +32,21 @@ constexpr size_t kMaxOut = 256 * 1024;
 constexpr double kFrameBurst = 100;
 constexpr double kFrameRate = 10;
 // Rapid reset (CVE-2023-44487): streams a client opens and resets at once cost the server a
-// request each. nghttp2 keeps the budget: a burst of 200 resets, then 33 per second.
-constexpr uint64_t kResetBurst = 200;
-constexpr uint64_t kResetRate = 33;
+// request each. A browser resets a stream for every EventSource it closes, so the budget is
+// larger: a burst of 200, then 33 per second. nghttp2's own limit stays behind it.
+constexpr double kResetBurst = 200;
+constexpr double kResetRate = 33;
 // CONTINUATION frames after one HEADERS frame (a flood of them is CVE-2024-27316's kind).
 constexpr size_t kMaxContinuations = 8;
 
 struct Budget {
-    double tokens = kFrameBurst;
+    double burst = kFrameBurst;
+    double rate = kFrameRate;
+    double tokens = burst;
     std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
     bool take() {
         auto now = std::chrono::steady_clock::now();
-        tokens = std::min(kFrameBurst,
-                          tokens + kFrameRate * std::chrono::duration<double>(now - last).count());
+        tokens = std::min(burst, tokens + rate * std::chrono::duration<double>(now - last).count());
         last = now;
         if (tokens < 1) return false;
         tokens -= 1;
@@ -250,11 +252,11 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Conn::on_close);
         nghttp2_option* opt = nullptr;
         nghttp2_option_new(&opt);
-        nghttp2_option_set_stream_reset_rate_limit(opt, kResetBurst, kResetRate);
+        nghttp2_option_set_stream_reset_rate_limit(opt, 2 * kResetBurst, 2 * kResetRate);
         nghttp2_option_set_max_continuations(opt, kMaxContinuations);
         // A client that does not read what it asked for (PING and SETTINGS acknowledgements
         // pile up) is dropped well before it costs memory.
-        nghttp2_option_set_max_outbound_ack(opt, 100);
+        nghttp2_option_set_max_outbound_ack(opt, 1000);
         nghttp2_option_set_max_settings(opt, 16);
         int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
         nghttp2_option_del(opt);
@@ -282,9 +284,15 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto rv = nghttp2_session_mem_recv(session_, p, n);
         in_recv_ = false;
         if (rv < 0) {
-            // A protocol error, or one of nghttp2's own flood limits: it queued GOAWAY;
-            // send it, then close.
-            metrics().h2_goaway_protocol.fetch_add(1, std::memory_order_relaxed);
+            // nghttp2 queues GOAWAY for a protocol error it finds in a frame, but not when
+            // its own flood limits (CONTINUATION frames, unread acknowledgements) or a bad
+            // preface end the session: then it is ours to queue. Send it, then close.
+            if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_FLOODED) {
+                calm_down();
+            } else {
+                if (!calm_) metrics().h2_goaway_protocol.fetch_add(1, std::memory_order_relaxed);
+                nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+            }
             calm_ = true;
             flush();
             return false;
@@ -318,7 +326,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         if (out_.empty()) {
             if (calm_ ||
                 (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)))
-                close_now();
+                linger();
             return;
         }
         write_out();
@@ -338,6 +346,29 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
                               if (ec) return s->close_now();  // the peer left
                               s->flush();
                           });
+    }
+
+    // After GOAWAY: send FIN, then drop what the client still sends for up to a second before
+    // closing, so that a close with unread bytes does not reset the connection and take the
+    // GOAWAY with it (nginx's lingering close).
+    void linger() {
+        if (dead_ || lingering_) return;
+        lingering_ = true;
+        boost::system::error_code ec;
+        lowest().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+        idle_.cancel();
+        idle_.expires_after(std::chrono::seconds(1));
+        idle_.async_wait(
+            [s = this->shared_from_this()](boost::system::error_code) { s->close_now(); });
+        drain();
+    }
+
+    void drain() {
+        lowest().socket().async_read_some(
+            asio::buffer(rbuf_), [s = this->shared_from_this()](beast::error_code ec, size_t) {
+                if (ec) return s->close_now();
+                s->drain();
+            });
     }
 
     void close_now() {
@@ -432,7 +463,9 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* u) {
         auto& c = self(u);
         bool ok = true;
-        if (hd->type == NGHTTP2_PING && !(hd->flags & NGHTTP2_FLAG_ACK))
+        if (hd->type == NGHTTP2_RST_STREAM)
+            ok = c.resets_.take();
+        else if (hd->type == NGHTTP2_PING && !(hd->flags & NGHTTP2_FLAG_ACK))
             ok = c.pings_.take();
         else if (hd->type == NGHTTP2_SETTINGS && !(hd->flags & NGHTTP2_FLAG_ACK))
             ok = c.settings_.take();
@@ -572,6 +605,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     std::vector<asio::const_buffer> wbufs_;
     size_t out_bytes_ = 0;
     Budget pings_, settings_, empty_;
+    Budget resets_{kResetBurst, kResetRate};
     bool writing_ = false;
     bool in_recv_ = false;
     bool in_send_ = false;
@@ -580,6 +614,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     bool calm_ = false;        // GOAWAY queued for abuse or an error: close once it is sent
     bool going_away_ = false;  // GOAWAY sent for shutdown: no new streams
     bool active_ = false;      // read something since the idle check
+    bool lingering_ = false;
 };
 
 void serve_h2(beast::tcp_stream s, std::string read, Api& api, std::shared_ptr<void> ticket) {
