@@ -14,7 +14,7 @@ export function startServer(p, args) {
     const timer = setTimeout(() => reject(new Error("no banner: " + out)), 30000);
     child.stdout.on("data", (d) => {
       out += d;
-      const m = out.match(/listening at http:\/\/localhost:(\d+)/);
+      const m = out.match(/listening at https?:\/\/localhost:(\d+)/);
       if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]) }); }
     });
     child.on("exit", (code) => reject(new Error("server exited " + code)));

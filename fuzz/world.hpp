@@ -1,0 +1,102 @@
+// The fuzz targets' server: the real HTTP stack (listener, sessions, API, hub with the memory
+// store) on one loop in this process, and a loopback client that sends one input and collects
+// what comes back.
+#pragma once
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "chat/hub.hpp"
+#include "chat/shard.hpp"
+#include "http/api.hpp"
+#include "http/listener.hpp"
+#include "http/seed_view.hpp"
+#include "store/memory/memory_store.hpp"
+
+using namespace ssechat;
+
+namespace {
+
+struct World {
+    Config cfg;
+    store::MemoryStore store{100};
+    std::unique_ptr<chat::Hub> hub;
+    std::unique_ptr<chat::Shard> shard;
+    std::unique_ptr<http::Api> api;
+    std::shared_ptr<http::Listener> listener;
+    uint16_t port = 0;
+
+    World() {
+        cfg.threads = 1;
+        cfg.store = "memory";
+        cfg.request_timeout_s = 1;
+        cfg.idle_timeout_s = 1;
+        cfg.publish_rate = 0;
+        hub = std::make_unique<chat::Hub>(cfg, store, http::seed_views(cfg.legacy_history));
+        shard = std::make_unique<chat::Shard>(0, *hub);
+        hub->set_shards({shard.get()});
+        api = std::make_unique<http::Api>(cfg, *hub, std::vector<chat::Shard*>{shard.get()});
+        listener = std::make_shared<http::Listener>(
+            shard->ioc(),
+            boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), *api);
+        port = listener->port();
+        hub->start();
+        listener->start();
+    }
+};
+
+World& world() {
+    // Never destroyed: libFuzzer ends with exit(), and tearing the server down from a static
+    // destructor would race the writer thread for nothing.
+    static World* w = new World;
+    return *w;
+}
+
+// Sends `prefix` then `data` on a fresh connection, half-closes it, and runs the server until
+// it closes the connection or 3 s pass. Returns what the server wrote; `eof` says whether it
+// closed.
+inline std::string exchange(std::string_view prefix, const uint8_t* data, size_t size, bool& eof) {
+    World& w = world();
+    std::string in(prefix);
+    in.append(reinterpret_cast<const char*>(data), size);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(w.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    size_t sent = 0;
+    std::string out;
+    eof = false;
+    bool shut = false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!eof && std::chrono::steady_clock::now() < deadline) {
+        if (sent < in.size()) {
+            ssize_t n = ::send(fd, in.data() + sent, in.size() - sent, MSG_NOSIGNAL);
+            if (n > 0) sent += static_cast<size_t>(n);
+        } else if (!shut) {
+            ::shutdown(fd, SHUT_WR);  // the end of input ends keep-alive and streams alike
+            shut = true;
+        }
+        w.shard->ioc().run_for(std::chrono::milliseconds(1));
+        char buf[65536];
+        ssize_t r;
+        while ((r = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(r));
+        if (r == 0) eof = true;
+        if (r < 0 && errno != EAGAIN && errno != ENOTCONN) eof = true;
+    }
+    ::close(fd);
+    return out;
+}
+
+}  // namespace
+
