@@ -1,10 +1,15 @@
 // ssechat-bench: a single-threaded epoll load generator for any SSE server. It opens
 // subscriber streams, publishes over keep-alive connections, and measures delivery latency,
-// throughput, loss and duplicates, and (given --pid) the server's CPU and memory.
+// throughput, loss and duplicates, and (given --pid) the server's CPU and memory. With --tls
+// every connection is TLS (no verification: loopback only); with --h2 K the subscribers share
+// HTTP/2 connections, K streams each (h2 by ALPN over TLS, else h2c with prior knowledge).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -56,6 +61,8 @@ struct Options {
     // that every room has the same number of members, and one stream carries them all.
     size_t member_of = 0;
     std::string join_path = "/me/rooms/{room}?id=s{sub}";
+    bool tls = false;
+    size_t h2 = 0;  // streams per HTTP/2 connection; 0: one HTTP/1.1 connection per stream
 };
 
 // Marker put in every published message: "b:<room>:<seq>:<us>" - found again in the event.
@@ -111,12 +118,22 @@ struct Histogram {
     }
 };
 
-enum class Kind { Sub, Pub };
+enum class Kind { Sub, Pub, Mux };
 
 struct Conn {
     Kind kind;
     int fd = -1;
-    size_t index = 0;  // subscriber number or publisher number
+    SSL* ssl = nullptr;
+    bool hs_done = false;  // TLS handshake finished (always true without TLS)
+    // HTTP/2: a subscriber's stream rides on `mux` (which owns the socket); a Mux lists them
+    // by stream id / 2 and keeps the frame reassembly and HPACK state.
+    Conn* mux = nullptr;
+    int32_t h2_id = 0;
+    std::vector<Conn*> streams;
+    std::string frames;
+    nghttp2_hd_inflater* inflater = nullptr;
+    uint64_t unacked = 0;  // DATA bytes received since the last connection WINDOW_UPDATE
+    size_t index = 0;      // subscriber number or publisher number
     size_t room = 0;
     bool connected = false;
     bool head_done = false;
@@ -206,6 +223,12 @@ class Bench {
             addrs_.push_back(a);
         }
         buf_.resize(1 << 18);
+        if (o_.tls) {
+            tls_ = SSL_CTX_new(TLS_client_method());
+            SSL_CTX_set_verify(tls_, SSL_VERIFY_NONE, nullptr);
+            SSL_CTX_set_mode(tls_,
+                             SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        }
     }
 
     int run();
@@ -224,8 +247,15 @@ class Bench {
     bool join_all();
     void poll_once(int timeout_ms);
     void progress(const char* phase);
+    ssize_t io_recv(Conn& c, char* b, size_t n);
+    ssize_t io_send(Conn& c, const char* b, size_t n);
+    bool handshake(Conn& c);
+    void open_h2_stream(size_t index, size_t room, const std::string& path);
+    void on_mux_bytes(Conn& m, const char* p, size_t n);
+    void mux_frame(Conn& m, uint8_t type, uint8_t flags, int32_t id, const char* p, size_t n);
 
     Options o_;
+    SSL_CTX* tls_ = nullptr;
     int ep_;
     std::vector<sockaddr_in> addrs_;
     std::vector<std::unique_ptr<Conn>> conns_;
@@ -254,6 +284,20 @@ int Bench::open_conn(Kind k, size_t index, size_t room, const std::string& reque
     auto c = std::make_unique<Conn>();
     c->kind = k;
     c->fd = fd;
+    c->hs_done = !tls_;
+    if (tls_) {
+        c->ssl = SSL_new(tls_);
+        SSL_set_fd(c->ssl, fd);
+        // Subscribers over HTTP/2 ask for h2; everything else for HTTP/1.1.
+        static const unsigned char kH2[] = {2, 'h', '2'};
+        static const unsigned char kH1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        if (k == Kind::Mux)
+            SSL_set_alpn_protos(c->ssl, kH2, sizeof kH2);
+        else
+            SSL_set_alpn_protos(c->ssl, kH1, sizeof kH1);
+        SSL_set_connect_state(c->ssl);
+    }
+    if (k == Kind::Mux) nghttp2_hd_inflate_new(&c->inflater);
     c->index = index;
     c->room = room;
     c->out = request;
@@ -268,9 +312,21 @@ int Bench::open_conn(Kind k, size_t index, size_t room, const std::string& reque
 
 void Bench::close_conn(Conn& c, bool error) {
     if (c.fd < 0) return;
-    epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
-    ::close(c.fd);
+    if (c.kind == Kind::Mux) {
+        for (Conn* s : c.streams) close_conn(*s, error);
+        if (c.ssl) SSL_free(c.ssl);
+        c.ssl = nullptr;
+        if (c.inflater) nghttp2_hd_inflate_del(c.inflater);
+        c.inflater = nullptr;
+    }
+    if (!c.mux) {
+        epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+        if (c.ssl) SSL_free(c.ssl);
+        c.ssl = nullptr;
+        ::close(c.fd);
+    }
     c.fd = -1;
+    if (c.kind == Kind::Mux) return;
     if (c.kind == Kind::Sub) {
         ++st_.sub_closed;
         if (error) ++st_.errors;
@@ -286,7 +342,7 @@ void Bench::close_conn(Conn& c, bool error) {
 
 void Bench::flush_out(Conn& c) {
     while (c.out_off < c.out.size()) {
-        ssize_t w = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+        ssize_t w = io_send(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
         if (w < 0) {
             if (errno == EAGAIN) break;
             close_conn(c, true);
@@ -319,13 +375,17 @@ void Bench::on_event(Conn& c, uint32_t ev) {
         }
         c.connected = true;
     }
+    if (!c.hs_done) {
+        if (!handshake(c)) return;
+        ev |= EPOLLOUT;  // the request waits for the handshake
+    }
     if (ev & EPOLLOUT) flush_out(c);
     if (c.fd >= 0 && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) on_readable(c);
 }
 
 void Bench::on_readable(Conn& c) {
     while (c.fd >= 0) {
-        ssize_t r = ::recv(c.fd, buf_.data(), buf_.size(), 0);
+        ssize_t r = io_recv(c, buf_.data(), buf_.size());
         if (r == 0) {
             close_conn(c, c.kind == Kind::Sub);
             return;
@@ -336,6 +396,12 @@ void Bench::on_readable(Conn& c) {
         }
         const char* p = buf_.data();
         size_t n = static_cast<size_t>(r);
+        if (c.kind == Kind::Mux) {
+            on_mux_bytes(c, p, n);
+            if (c.fd >= 0) flush_out(c);  // WINDOW_UPDATE and SETTINGS acknowledgements
+            if (!c.ssl && static_cast<size_t>(r) < buf_.size()) return;
+            continue;
+        }
         if (!c.head_done && c.kind == Kind::Sub) {
             // Response head: find the blank line; keep only what is needed from it.
             size_t i = 0;
@@ -364,7 +430,216 @@ void Bench::on_readable(Conn& c) {
             else
                 feed_pub(c, p, n);
         }
-        if (static_cast<size_t>(r) < buf_.size()) return;
+        // TLS may hold decrypted records that the socket no longer signals: read until empty.
+        if (!c.ssl && static_cast<size_t>(r) < buf_.size()) return;
+    }
+}
+
+ssize_t Bench::io_recv(Conn& c, char* b, size_t n) {
+    if (!c.ssl) return ::recv(c.fd, b, n, 0);
+    int r = SSL_read(c.ssl, b, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+    if (r > 0) return r;
+    int e = SSL_get_error(c.ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = ECONNRESET;
+    return -1;
+}
+
+ssize_t Bench::io_send(Conn& c, const char* b, size_t n) {
+    if (!c.ssl) return ::send(c.fd, b, n, MSG_NOSIGNAL);
+    if (!c.hs_done) {
+        errno = EAGAIN;
+        return -1;
+    }
+    int r = SSL_write(c.ssl, b, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+    if (r > 0) return r;
+    int e = SSL_get_error(c.ssl, r);
+    ERR_clear_error();
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : ECONNRESET;
+    return -1;
+}
+
+bool Bench::handshake(Conn& c) {
+    int r = SSL_do_handshake(c.ssl);
+    if (r == 1) {
+        c.hs_done = true;
+        return true;
+    }
+    int e = SSL_get_error(c.ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+    if (c.kind == Kind::Mux)
+        for (Conn* s : c.streams) ++st_.sub_failed, s->fd = -1;
+    else if (c.kind == Kind::Sub)
+        ++st_.sub_failed;
+    close_conn(c, true);
+    return false;
+}
+
+namespace {
+std::string frame_bytes(uint8_t type, uint8_t flags, int32_t id, const std::string& payload) {
+    std::string h(9, '\0');
+    h[0] = static_cast<char>(payload.size() >> 16);
+    h[1] = static_cast<char>(payload.size() >> 8);
+    h[2] = static_cast<char>(payload.size());
+    h[3] = static_cast<char>(type);
+    h[4] = static_cast<char>(flags);
+    for (int i = 0; i < 4; ++i)
+        h[5 + i] = static_cast<char>(static_cast<uint32_t>(id) >> (24 - 8 * i));
+    return h + payload;
+}
+std::string be32(uint32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
+    return s;
+}
+// An HPACK string or length with a 7-bit prefix (RFC 7541 5.1), no Huffman coding.
+void hpack_len(std::string& out, size_t n) {
+    if (n < 127) {
+        out.push_back(static_cast<char>(n));
+        return;
+    }
+    out.push_back(127);
+    n -= 127;
+    while (n >= 128) {
+        out.push_back(static_cast<char>((n & 127) | 128));
+        n >>= 7;
+    }
+    out.push_back(static_cast<char>(n));
+}
+void hpack_literal(std::string& out, const std::string& name, const std::string& value) {
+    out.push_back(0);  // literal, not indexed
+    hpack_len(out, name.size());
+    out += name;
+    hpack_len(out, value.size());
+    out += value;
+}
+constexpr uint32_t kBenchWindow = 1u << 30;
+}  // namespace
+
+// Subscriber `index` as a stream on the current HTTP/2 connection, opening one every o_.h2.
+void Bench::open_h2_stream(size_t index, size_t room, const std::string& path) {
+    Conn* m = nullptr;
+    if (index % o_.h2 == 0) {
+        std::string hello = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        hello += frame_bytes(4, 0, 0, std::string("\x00\x04", 2) + be32(kBenchWindow));
+        hello += frame_bytes(8, 0, 0, be32(kBenchWindow - 65535));
+        if (open_conn(Kind::Mux, index, 0, hello) < 0) {
+            ++st_.sub_failed;
+            return;
+        }
+        m = conns_.back().get();
+    } else {
+        for (auto it = conns_.rbegin(); it != conns_.rend(); ++it)
+            if ((*it)->kind == Kind::Mux) {
+                m = it->get();
+                break;
+            }
+        if (!m || m->fd < 0) {
+            ++st_.sub_failed;
+            return;
+        }
+    }
+    auto s = std::make_unique<Conn>();
+    s->kind = Kind::Sub;
+    s->fd = m->fd;
+    s->mux = m;
+    s->index = index;
+    s->room = room;
+    s->connected = true;
+    s->hs_done = true;
+    s->h2_id = static_cast<int32_t>(2 * m->streams.size() + 1);
+    std::string block;
+    hpack_literal(block, ":method", "GET");
+    hpack_literal(block, ":scheme", o_.tls ? "https" : "http");
+    hpack_literal(block, ":authority", "bench");
+    hpack_literal(block, ":path", path);
+    hpack_literal(block, "accept", "text/event-stream");
+    m->out += frame_bytes(1, 0x5, s->h2_id, block);  // END_STREAM | END_HEADERS
+    m->streams.push_back(s.get());
+    conns_.push_back(std::move(s));
+    if (m->connected && m->hs_done) flush_out(*m);
+}
+
+void Bench::on_mux_bytes(Conn& m, const char* p, size_t n) {
+    m.frames.append(p, n);
+    size_t at = 0;
+    while (m.fd >= 0 && m.frames.size() - at >= 9) {
+        auto* h = reinterpret_cast<const uint8_t*>(m.frames.data() + at);
+        size_t len = (size_t{h[0]} << 16) | (size_t{h[1]} << 8) | h[2];
+        if (m.frames.size() - at < 9 + len) break;
+        int32_t id = static_cast<int32_t>(((h[5] & 0x7fu) << 24) | (uint32_t{h[6]} << 16) |
+                                          (uint32_t{h[7]} << 8) | h[8]);
+        mux_frame(m, h[3], h[4], id, m.frames.data() + at + 9, len);
+        at += 9 + len;
+    }
+    if (m.fd >= 0) m.frames.erase(0, at);
+}
+
+void Bench::mux_frame(Conn& m, uint8_t type, uint8_t flags, int32_t id, const char* p, size_t n) {
+    Conn* s = nullptr;
+    if (id > 0 && static_cast<size_t>(id / 2) < m.streams.size()) s = m.streams[id / 2];
+    switch (type) {
+        case 0:  // DATA
+            if (s && s->fd >= 0 && s->head_done) feed_sse(*s, p, n);
+            m.unacked += n;
+            if (m.unacked > kBenchWindow / 2) {
+                m.out += frame_bytes(8, 0, 0, be32(static_cast<uint32_t>(m.unacked)));
+                m.unacked = 0;
+            }
+            break;
+        case 1: {  // HEADERS: the status decides whether the stream opened
+            if (!s || s->head_done) break;
+            std::string status;
+            auto* in = reinterpret_cast<uint8_t*>(const_cast<char*>(p));
+            size_t left = n;
+            if (flags & 0x8) {  // PADDED
+                size_t pad = in[0];
+                ++in;
+                left = left > pad + 1 ? left - pad - 1 : 0;
+            }
+            if (flags & 0x20) in += 5, left -= std::min<size_t>(left, 5);  // PRIORITY
+            while (left > 0) {
+                nghttp2_nv nv;
+                int out_flags = 0;
+                auto r = nghttp2_hd_inflate_hd2(m.inflater, &nv, &out_flags, in, left, 1);
+                if (r < 0) break;
+                in += r;
+                left -= static_cast<size_t>(r);
+                if ((out_flags & NGHTTP2_HD_INFLATE_EMIT) && nv.namelen == 7 &&
+                    std::memcmp(nv.name, ":status", 7) == 0)
+                    status.assign(reinterpret_cast<char*>(nv.value), nv.valuelen);
+                if (out_flags & NGHTTP2_HD_INFLATE_FINAL) break;
+            }
+            nghttp2_hd_inflate_end_headers(m.inflater);
+            if (status == "200") {
+                s->head_done = true;
+                ++st_.sub_open;
+            } else {
+                ++st_.sub_failed;
+                s->fd = -1;
+            }
+            break;
+        }
+        case 3:  // RST_STREAM
+            if (s) close_conn(*s, true);
+            break;
+        case 4:  // SETTINGS
+            if (!(flags & 1)) m.out += frame_bytes(4, 1, 0, "");
+            break;
+        case 6:  // PING
+            if (!(flags & 1)) m.out += frame_bytes(6, 1, 0, std::string(p, n));
+            break;
+        case 7:  // GOAWAY
+            close_conn(m, true);
+            break;
+        default:
+            break;
     }
 }
 
@@ -654,7 +929,11 @@ int Bench::run() {
             fill(path, o_.sub_path, room, opened, "");
             std::string req =
                 "GET " + path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n";
-            if (open_conn(Kind::Sub, opened, room, req) < 0) {
+            if (o_.h2) {
+                open_h2_stream(opened, room, path);
+                if (o_.member_of && !conns_.empty())
+                    conns_.back()->rooms = member_rooms(o_, opened);
+            } else if (open_conn(Kind::Sub, opened, room, req) < 0) {
                 ++st_.sub_failed;
             } else if (o_.member_of) {
                 conns_.back()->rooms = member_rooms(o_, opened);
@@ -786,7 +1065,10 @@ void usage() {
         "                               an event with k new messages counts k deliveries\n"
         "  --member-of K                user streams: each subscriber first joins K of the\n"
         "                               rooms (PUT --join-path, {room} {sub} replaced), and\n"
-        "                               its one stream is checked per room\n");
+        "                               its one stream is checked per room\n"
+        "  --tls                        every connection over TLS (not verified)\n"
+        "  --h2 K                       subscribers as HTTP/2 streams, K per connection\n"
+        "                               (h2 by ALPN with --tls, else h2c prior knowledge)\n");
 }
 
 }  // namespace
@@ -844,6 +1126,10 @@ int main(int argc, char** argv) {
             o.member_of = std::stoul(next());
         else if (a == "--join-path")
             o.join_path = next();
+        else if (a == "--tls")
+            o.tls = true;
+        else if (a == "--h2")
+            o.h2 = std::stoul(next());
         else {
             usage();
             return a == "--help" ? 0 : 2;
