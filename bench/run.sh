@@ -3,7 +3,7 @@
 # server pinned to CPU 0 and the load tool to CPU 1. Each run is bounded in count and time.
 # Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
 # bench/out/latency.png.
-# Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users]
+# Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls]
 # --changes: only what messages that change are judged by, at full size: fanout and idle
 # memory against Nchan (fanout five times, the two servers taking turns, since one noisy
 # minute should not land on one of them only), and edits and reactions against publishes.
@@ -11,6 +11,10 @@
 # rooms, on user streams (1,000 connections) and on room streams (10,000), under the same
 # publish load, three times each, taking turns; and idle memory of 10,000 user streams each
 # in 10 of 1,000 rooms, against 10,000 room streams over the same rooms.
+# --tls: only what HTTPS and HTTP/2 are judged by: fanout to 1,000 subscribers over plain
+# HTTP/1.1, HTTPS HTTP/1.1 and HTTPS HTTP/2 (100 streams per connection), and Nchan behind
+# nginx with TLS (HTTP/1.1), three times each, taking turns; idle memory per HTTPS stream
+# (both servers), and per HTTP/2 stream with 1 and with 100 streams per connection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -18,6 +22,7 @@ NCHAN=1
 SINGLE=1
 CHANGES=0
 USERS=0
+TLS=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
@@ -25,7 +30,8 @@ for a in "$@"; do
     --cluster-only) SINGLE=0 ;;
     --changes) CHANGES=1; SINGLE=0 ;;
     --users) USERS=1; SINGLE=0; NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users]" >&2; exit 2 ;;
+    --tls) TLS=1; SINGLE=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls]" >&2; exit 2 ;;
   esac
 done
 
@@ -71,8 +77,11 @@ start_ssechat() {
   wait_port "$PORT"
 }
 
+# start_nchan [ssl]: with ssl, the listener is TLS (HTTP/1.1: Nchan's SSE over HTTP/2 is broken).
 start_nchan() {
   PORT=$(free_port)
+  local listen="listen 127.0.0.1:$PORT;"
+  [ "${1:-}" = ssl ] && listen="listen 127.0.0.1:$PORT ssl; ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
   mkdir -p "$WORK/nginx/logs"
   cat >"$WORK/nginx/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
@@ -87,7 +96,7 @@ http {
   keepalive_requests 1000000;
   client_body_temp_path $WORK/nginx;
   server {
-    listen 127.0.0.1:$PORT;
+    $listen
     location ~ ^/sub/(\w+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
     location ~ ^/pub/(\w+)\$ {
       nchan_publisher;
@@ -296,7 +305,44 @@ stop_server
 fi
 
 # Cluster: one SQLite node, then the Redis store with one node and with two, the same load.
-((CHANGES || USERS)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+if ((TLS)); then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$WORK/key.pem" \
+    -out "$WORK/cert.pem" -days 2 -subj '/CN=127.0.0.1' -addext 'subjectAltName=IP:127.0.0.1' 2>/dev/null
+  TLSARGS=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
+  for rep in 1 2 3; do
+    start_ssechat
+    bench ssechat fanout_http1 --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120
+    stop_server
+    start_ssechat "${TLSARGS[@]}"
+    bench ssechat fanout_https1 --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120 --tls
+    stop_server
+    start_ssechat "${TLSARGS[@]}"
+    bench ssechat fanout_https2 --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120 --tls --h2 100
+    stop_server
+    if ((NCHAN)); then
+      start_nchan ssl
+      bench nchan fanout_https1 --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120 --tls
+      stop_server
+    fi
+  done
+  start_ssechat "${TLSARGS[@]}"
+  bench ssechat idle_https1 --subscribers 10000 --ramp 2000 --messages 0 --settle 0 --max-seconds 120 --tls
+  stop_server
+  if ((NCHAN)); then
+    start_nchan ssl
+    bench nchan idle_https1 --subscribers 10000 --ramp 2000 --messages 0 --settle 0 --max-seconds 120 --tls
+    stop_server
+  fi
+  # Per extra HTTP/2 stream: 100 connections with 1 stream each, then with 100 each.
+  start_ssechat "${TLSARGS[@]}"
+  bench ssechat idle_https2_1_per_conn --subscribers 100 --ramp 2000 --messages 0 --settle 0 --max-seconds 60 --tls --h2 1
+  stop_server
+  start_ssechat "${TLSARGS[@]}"
+  bench ssechat idle_https2_100_per_conn --subscribers 10000 --ramp 4000 --messages 0 --settle 0 --max-seconds 120 --tls --h2 100
+  stop_server
+fi
+
+((CHANGES || USERS || TLS)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do

@@ -159,19 +159,19 @@ void Api::user_stream(Ctx& c) {
     auto protocol = conn.sock.local_endpoint(ec).protocol();
     int fd = ec ? -1 : conn.sock.release(ec);
     if (ec || fd < 0) return;  // the client is gone already
-    boost::asio::post(
-        home->ioc(), [home, fd, protocol, user = std::move(*u), cursor = std::move(cursor),
-                      head = std::move(head), tickets = std::move(tickets)]() mutable {
-            sse::Conn moved{boost::asio::ip::tcp::socket(home->ioc()), nullptr, nullptr};
-            boost::system::error_code e;
-            moved.sock.assign(protocol, fd, e);
-            if (e) {
-                ::close(fd);
-                return;
-            }
-            home->subscribe_user(std::move(moved), std::move(user), std::move(cursor),
-                                 std::move(head), std::move(tickets));
-        });
+    boost::asio::post(home->ioc(),
+                      [home, fd, protocol, user = std::move(*u), cursor = std::move(cursor),
+                       head = std::move(head), tickets = std::move(tickets)]() mutable {
+                          sse::Conn moved(boost::asio::ip::tcp::socket(home->ioc()));
+                          boost::system::error_code e;
+                          moved.sock.assign(protocol, fd, e);
+                          if (e) {
+                              ::close(fd);
+                              return;
+                          }
+                          home->subscribe_user(std::move(moved), std::move(user), std::move(cursor),
+                                               std::move(head), std::move(tickets));
+                      });
 }
 
 }  // namespace ssechat::http

@@ -1,11 +1,14 @@
 // Stream: direct non-blocking writes with a queue only for what the kernel would not take.
 #include "sse/stream.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
 
 namespace ssechat::sse {
 
@@ -13,6 +16,13 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr size_t kMaxIov = 64;
+// One TLS record's worth of plaintext, gathered from the queue for SSL_write (which takes
+// one buffer); per loop thread, not per stream.
+constexpr size_t kRecord = 16384;
+}  // namespace
+
+void SslFree::operator()(ssl_st* s) const {
+    SSL_free(s);
 }
 
 Stream::Stream(Conn conn, size_t limit)
@@ -21,6 +31,7 @@ Stream::Stream(Conn conn, size_t limit)
       keep_(std::move(conn.keep)),
       h2_(std::move(conn.h2)),
       h2_id_(conn.h2_id),
+      ssl_(std::move(conn.ssl)),
       limit_(limit) {
     last_write_ = std::chrono::steady_clock::now();
     if (h2_) return;  // the connection's socket is the connection's
@@ -63,6 +74,13 @@ size_t Stream::write_now(std::span<const Buffer> bufs, bool& failed) {
 SendStatus Stream::send(std::span<const Buffer> bufs) {
     if (closed()) return SendStatus::Dropped;
     if (bufs.empty()) return SendStatus::Success;
+    if (ssl_) {
+        // Written at once, like a plain stream: OpenSSL encrypts into its own record and
+        // writes the socket; what the kernel does not take stays queued.
+        auto status = enqueue(bufs, limit_ + allowance_);
+        if (status == SendStatus::Dropped || writing_) return status;
+        return ssl_flush() ? SendStatus::Success : status;
+    }
     if (h2_) {
         // The connection takes from the queue as the stream's flow-control window opens;
         // a peer that does not open it fills the queue up to the limit, like a slow reader.
@@ -222,6 +240,51 @@ void Stream::h2_gone() {
     close();
 }
 
+bool Stream::ssl_flush() {
+    static thread_local std::array<char, kRecord> scratch;
+    while (head_ < queue_.size()) {
+        // A write that blocked is retried from the same first byte with at least as much
+        // data (the queue only grows behind it), as SSL_write requires.
+        size_t n = 0;
+        for (size_t i = head_; i < queue_.size() && n < scratch.size(); ++i) {
+            const auto& p = queue_[i];
+            size_t take = std::min(p.buf->size() - p.off, scratch.size() - n);
+            std::memcpy(scratch.data() + n, p.buf->data() + p.off, take);
+            n += take;
+        }
+        ERR_clear_error();
+        int r = SSL_write(ssl_.get(), scratch.data(), static_cast<int>(n));
+        if (r > 0) {
+            last_write_ = std::chrono::steady_clock::now();
+            consumed(static_cast<size_t>(r));
+            continue;
+        }
+        int e = SSL_get_error(ssl_.get(), r);
+        ERR_clear_error();
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            drop_sent();
+            ssl_wait(e == SSL_ERROR_WANT_READ);
+            return false;
+        }
+        close_later();  // the peer is gone; an expected end, not an error
+        return false;
+    }
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
+    allowance_ = 0;
+    writing_ = false;
+    return true;
+}
+
+void Stream::ssl_wait(bool read) {
+    writing_ = true;
+    sock_.async_wait(read ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                         if (ec || self->closed_) return;
+                         self->ssl_flush();
+                     });
+}
+
 void Stream::drop_sent() {
     // Amortized O(1) per entry: the sent prefix goes once it is at least half the queue.
     if (head_ < 64 || head_ * 2 < queue_.size()) return;
@@ -234,6 +297,24 @@ void Stream::watch_peer() {
     // pipelined behind an endless response: it can never be answered, so the stream ends
     // with a clean close instead of leaving the client waiting in silence.
     if (h2_) return;  // the connection reads; it ends the stream on RST_STREAM or its own end
+    if (ssl_) {
+        sock_.async_wait(asio::ip::tcp::socket::wait_read,
+                         [self = shared_from_this()](boost::system::error_code ec) {
+                             if (ec || self->closed_) return;
+                             char scratch[4096];
+                             ERR_clear_error();
+                             int r = SSL_read(self->ssl_.get(), scratch, sizeof scratch);
+                             if (r <= 0) {
+                                 int e = SSL_get_error(self->ssl_.get(), r);
+                                 ERR_clear_error();
+                                 // A record with no data for us (a key update, say).
+                                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                                     return self->watch_peer();
+                             }
+                             self->close();  // closed, or a request it cannot answer
+                         });
+        return;
+    }
     if (tls_) {
         tls_->async_read_some(
             asio::buffer(peek_),
@@ -274,6 +355,7 @@ void Stream::close() {
     auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
     raw.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     raw.close(ec);
+    ssl_.reset();
     std::vector<Pending>().swap(queue_);
     head_ = 0;
     queued_bytes_ = 0;

@@ -11,7 +11,16 @@
 
 #include "sse/event.hpp"
 
+struct ssl_st;
+
 namespace ssechat::sse {
+
+// A TLS connection taken over from Asio after its handshake (Session::release): OpenSSL
+// writes on the socket itself, so no Asio buffers stay allocated for an idle stream.
+struct SslFree {
+    void operator()(ssl_st* s) const;
+};
+using SslPtr = std::unique_ptr<ssl_st, SslFree>;
 
 using TlsSocket = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
@@ -40,13 +49,16 @@ struct Conn {
         : sock(std::move(s)), tls(std::move(t)), keep(std::move(k)) {}
     Conn(boost::asio::ip::tcp::socket s, std::shared_ptr<H2Link> link, int32_t id)
         : sock(std::move(s)), h2(std::move(link)), h2_id(id) {}
+    Conn(boost::asio::ip::tcp::socket s, SslPtr ssl, std::shared_ptr<void> k)
+        : sock(std::move(s)), keep(std::move(k)), ssl(std::move(ssl)) {}
     boost::asio::ip::tcp::socket sock;  // plain; otherwise unopened, on the connection's loop
     std::unique_ptr<TlsSocket> tls;     // set for TLS
     std::shared_ptr<void> keep;         // what `tls` needs alive (its ssl::context)
     std::shared_ptr<H2Link> h2;         // set for a stream of an HTTP/2 connection
     int32_t h2_id = 0;
+    SslPtr ssl;  // TLS written by OpenSSL on `sock` (instead of `tls`)
     // Whether the stream may move to another loop: only a plain socket can.
-    bool movable() const { return !tls && !h2; }
+    bool movable() const { return !tls && !h2 && !ssl; }
     // The TCP socket under it (for HTTP/2, an unopened one: the connection's is shared).
     boost::asio::ip::tcp::socket& lowest() {
         return tls ? boost::beast::get_lowest_layer(*tls).socket() : sock;
@@ -120,6 +132,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void close_later();
     void tls_write();
     void tls_written(boost::system::error_code ec, size_t n);
+    // TLS on the socket: writes what is queued; true when it drained. Otherwise a wait is
+    // armed (the kernel or OpenSSL would block) or the stream is closing.
+    bool ssl_flush();
+    void ssl_wait(bool read);
     // Marks `n` queued bytes as sent.
     void consumed(size_t n);
 
@@ -129,6 +145,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
     std::array<char, 16> peek_{};     // TLS: a read that only ever means "closed"
     std::shared_ptr<H2Link> h2_;      // HTTP/2: the connection that frames this stream
     int32_t h2_id_ = 0;
+    SslPtr ssl_;  // TLS written on sock_ by OpenSSL
     // Empty, and unallocated, while the client keeps up (an empty std::deque allocates 568
     // bytes, for every idle stream). Sent entries before head_ are dropped in bulk once they
     // are half of it, so a reader that stays a little behind for ever holds about twice

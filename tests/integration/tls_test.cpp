@@ -299,12 +299,40 @@ TEST(Tls, AlpnChoosesHttp2AndAStreamWorksOverIt) {
     });
     std::this_thread::sleep_for(1000ms);
     for (int i = 0; i < 5; ++i)
-        EXPECT_EQ(run(curl + "--http2 -o /dev/null -w '%{http_code}' -H 'Content-Type: "
-                             "application/json' -d '{\"message\":\"h2 tls " +
+        EXPECT_EQ(run(curl +
+                      "--http2 -o /dev/null -w '%{http_code}' -H 'Content-Type: "
+                      "application/json' -d '{\"message\":\"h2 tls " +
                       std::to_string(i) + "\"}' '" + base + "/rooms/tls2/messages?id=cy'"),
                   "201");
     reader.join();
     EXPECT_EQ(count(out, "h2 tls "), 5u) << out;
     auto m = run(curl + "--http2 " + base + "/metrics");
     EXPECT_NE(m.find("ssechat_h2_connections_total"), std::string::npos) << m;
+}
+
+TEST(Tls, ASlowHttpsStreamIsCutAtItsLimitAndAFastOneGetsEverything) {
+    Certs c;
+    Server srv({"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key",
+                c.key(), "--stream-buffer", "65536", "--stream-sndbuf", "4096"});
+    // The slow client reads nothing after its head; the fast one reads everything.
+    TlsClient slow(srv.port(), c.ca()), fast(srv.port(), c.ca());
+    ASSERT_TRUE(slow.ok());
+    ASSERT_TRUE(fast.ok());
+    slow.send(get("/rooms/slowtls/events?id=ann&presence=0"));
+    fast.send(get("/rooms/slowtls/events?id=bob&presence=0"));
+    ASSERT_TRUE(slow.read_until([](const std::string& s) { return s.find("retry:") != s.npos; }));
+    ASSERT_TRUE(fast.read_until([](const std::string& s) { return s.find("retry:") != s.npos; }));
+    std::string text(2000, 'z');
+    for (int i = 0; i < 300; ++i) {
+        auto r = once(srv.port(), c,
+                      post("/rooms/slowtls/messages?id=cy",
+                           "{\"message\":\"" + text + std::to_string(i) + "\"}"));
+        ASSERT_EQ(r.substr(0, 12), "HTTP/1.1 201") << r;
+        if (i % 20 == 0) fast.read_until([](const std::string&) { return false; }, 10ms);
+    }
+    EXPECT_TRUE(fast.read_until(
+        [&](const std::string& s) { return s.find(text + "299") != std::string::npos; }, 10000ms));
+    EXPECT_EQ(count(fast.got, "\"message\":\"zz"), 300u);
+    auto m = once(srv.port(), c, get("/metrics"));
+    EXPECT_NE(m.find("ssechat_slow_disconnects_total 1"), std::string::npos) << m;
 }
