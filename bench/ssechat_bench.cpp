@@ -943,8 +943,9 @@ int Bench::run() {
         poll_once(5);
         progress("subscribe");
     }
-    // Let the server settle, then sample its idle memory.
-    for (uint64_t until = now_us() + 500000; now_us() < until;) poll_once(50);
+    // Let the server settle (ssechat gives freed heap back within two seconds of a burst of
+    // TLS handshakes), then sample its idle memory.
+    for (uint64_t until = now_us() + 3000000; now_us() < until;) poll_once(50);
     ProcSample idle = sample(o_.pids);
     // 2. Publishers. Receive bitmaps are allocated now, never per event.
     for (auto& c : conns_)

@@ -1,6 +1,8 @@
 // Server wiring and lifecycle.
 #include "server.hpp"
 
+#include <malloc.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -208,8 +210,32 @@ void Server::sweep_rooms() {
         if (ec) return;
         hub_->sweep_rooms();
         hub_->sweep_typing();
+        trim_heap();
         sweep_rooms();
     });
+}
+
+void Server::trim_heap() {
+    // A TLS handshake leaves its transient allocations (OpenSSL's, and Asio's TLS buffers that
+    // a stream lets go once it owns the socket) freed in the middle of the heap, where malloc
+    // keeps them: measured, three quarters of an idle HTTPS stream's RSS. After a batch of
+    // handshakes, hand the free pages back. It walks the heap (under a millisecond for 90 MB
+    // here), so once a second, and only for five seconds after the last new TLS connection:
+    // measured, the pages of a burst become free a few seconds after it, not at once.
+    if (!tls_) return;
+    auto n = metrics().tls_handshakes.load(std::memory_order_relaxed);
+    if (n != handshakes_seen_) {
+        handshakes_seen_ = n;
+        trims_left_ = 5;
+    }
+    if (trims_left_ == 0) return;
+    --trims_left_;
+    auto t0 = std::chrono::steady_clock::now();
+    malloc_trim(0);
+    log::debug("heap trimmed",
+               {{"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - t0)
+                                          .count())}});
 }
 
 void Server::stop() {

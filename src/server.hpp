@@ -43,6 +43,7 @@ class Server {
   private:
     void report_refusals();
     void sweep_rooms();
+    void trim_heap();
     void on_hup();
     void rotate_tickets();
     Config cfg_;
@@ -51,6 +52,8 @@ class Server {
     std::vector<std::unique_ptr<chat::Shard>> shards_;
     std::unique_ptr<http::Api> api_;
     std::unique_ptr<http::Tls> tls_;  // with --tls-cert: the context, reloaded by SIGHUP
+    uint64_t handshakes_seen_ = 0;    // TLS handshakes counted at the last trim_heap()
+    int trims_left_ = 0;              // seconds of trimming left after the last of them
     std::vector<std::shared_ptr<http::Listener>> listeners_;
     std::shared_ptr<http::Redirector> redirector_;  // --redirect-http
     std::unique_ptr<boost::asio::signal_set> signals_;

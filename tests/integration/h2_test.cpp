@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "services.hpp"
 
 using namespace itest;
 namespace sse = ssechat::sse;
@@ -258,12 +259,7 @@ TEST(H2c, RoutesAnswerAsOverHttp11) {
         "curl -s -o /dev/null -w '%{http_version}' --http2-prior-knowledge "
         "'http://127.0.0.1:" +
         std::to_string(s.port()) + "/rooms/h2/messages?id=alice'";
-    FILE* p = popen(cmd.c_str(), "r");
-    char out[16] = {};
-    ASSERT_NE(p, nullptr);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    pclose(p);
-    EXPECT_EQ(std::string(out, n), "2");
+    EXPECT_EQ(capture(cmd), "2");
 }
 
 TEST(H2c, TwoHundredStreamsOnOneConnectionReceiveEveryEvent) {

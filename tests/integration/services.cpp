@@ -59,6 +59,9 @@ void wait_listening(int port, pid_t pid, const std::string& what) {
     throw std::runtime_error(what + " did not start listening on " + std::to_string(port));
 }
 
+
+}  // namespace
+
 std::string capture(const std::string& cmd) {
     std::string out;
     FILE* p = popen(cmd.c_str(), "r");
@@ -69,8 +72,6 @@ std::string capture(const std::string& cmd) {
     pclose(p);
     return out;
 }
-
-}  // namespace
 
 int free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

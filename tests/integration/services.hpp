@@ -10,6 +10,8 @@ namespace itest {
 
 // A loopback TCP port nobody listens on right now.
 int free_port();
+// Runs a shell command and returns its standard output.
+std::string capture(const std::string& cmd);
 
 // redis-server with an append-only file fsynced on every write, so kill -9 loses nothing
 // it acknowledged.

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "services.hpp"
 
 using namespace itest;
 
@@ -268,45 +269,32 @@ TEST(Tls, TheRedirectPortAnswers308ToHttps) {
     EXPECT_EQ(plain.find("HTTP/1.1 200"), std::string::npos);
 }
 
-namespace {
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    pclose(p);
-    return out;
-}
-}  // namespace
-
 TEST(Tls, AlpnChoosesHttp2AndAStreamWorksOverIt) {
     Certs c;
     Server srv(
         {"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key", c.key()});
     std::string base = "https://127.0.0.1:" + std::to_string(srv.port());
     std::string curl = "curl -s --cacert " + c.ca() + " ";
-    EXPECT_EQ(run(curl + "--http2 -o /dev/null -w '%{http_version}' " + base + "/healthz"), "2");
+    EXPECT_EQ(capture(curl + "--http2 -o /dev/null -w '%{http_version}' " + base + "/healthz"), "2");
     // A client that offers HTTP/1.1 only keeps it.
-    EXPECT_EQ(run(curl + "--http1.1 -o /dev/null -w '%{http_version}' " + base + "/healthz"),
+    EXPECT_EQ(capture(curl + "--http1.1 -o /dev/null -w '%{http_version}' " + base + "/healthz"),
               "1.1");
     // An event stream over h2, live, while messages are posted over h2 too.
     std::string out;
     std::thread reader([&] {
-        out = run(curl + "--http2 -N --max-time 4 '" + base +
+        out = capture(curl + "--http2 -N --max-time 4 '" + base +
                   "/rooms/tls2/events?id=ann&presence=0'");
     });
     std::this_thread::sleep_for(1000ms);
     for (int i = 0; i < 5; ++i)
-        EXPECT_EQ(run(curl +
+        EXPECT_EQ(capture(curl +
                       "--http2 -o /dev/null -w '%{http_code}' -H 'Content-Type: "
                       "application/json' -d '{\"message\":\"h2 tls " +
                       std::to_string(i) + "\"}' '" + base + "/rooms/tls2/messages?id=cy'"),
                   "201");
     reader.join();
     EXPECT_EQ(count(out, "h2 tls "), 5u) << out;
-    auto m = run(curl + "--http2 " + base + "/metrics");
+    auto m = capture(curl + "--http2 " + base + "/metrics");
     EXPECT_NE(m.find("ssechat_h2_connections_total"), std::string::npos) << m;
 }
 
