@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "sse/stream.hpp"
 #include "util/build_info.hpp"
 
 namespace ssechat {
@@ -155,6 +156,11 @@ std::string Metrics::render() const {
          v(open_connections));
     labeled(out, "ssechat_streams", "Event streams open now, by API.", "gauge", "api",
             {{"native", v(streams_native)}, {"seed", v(streams_view)}, {"user", v(streams_user)}});
+    {
+        auto& sc = sse::stream_counts();
+        labeled(out, "ssechat_streams_by_protocol", "Event streams open now, by protocol.", "gauge",
+                "protocol", {{"http1", v(sc.http1)}, {"https1", v(sc.https1)}, {"h2", v(sc.h2)}});
+    }
     line(out, "ssechat_deliveries_total", "Live events handed to streams.", "counter",
          v(deliveries));
     line(out, "ssechat_h2_connections_total", "HTTP/2 connections (h2 over TLS, h2c in clear).",

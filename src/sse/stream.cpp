@@ -25,6 +25,11 @@ void SslFree::operator()(ssl_st* s) const {
     SSL_free(s);
 }
 
+StreamCounts& stream_counts() {
+    static StreamCounts c;
+    return c;
+}
+
 Stream::Stream(Conn conn, size_t limit)
     : sock_(std::move(conn.sock)),
       tls_(std::move(conn.tls)),
@@ -32,13 +37,21 @@ Stream::Stream(Conn conn, size_t limit)
       h2_(std::move(conn.h2)),
       h2_id_(conn.h2_id),
       ssl_(std::move(conn.ssl)),
+      counted_(h2_              ? &stream_counts().h2
+               : (ssl_ || tls_) ? &stream_counts().https1
+                                : &stream_counts().http1),
       limit_(limit) {
+    counted_->fetch_add(1, std::memory_order_relaxed);
     last_write_ = std::chrono::steady_clock::now();
     if (h2_) return;  // the connection's socket is the connection's
     boost::system::error_code ec;
     auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
     raw.non_blocking(true, ec);
     raw.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+Stream::~Stream() {
+    counted_->fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Stream::open(std::span<const Buffer> initial) {

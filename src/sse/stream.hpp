@@ -1,6 +1,7 @@
 // One client's event stream: a socket, a bounded outbound queue, and backpressure made visible.
 #pragma once
 #include <array>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -65,6 +66,12 @@ struct Conn {
     }
 };
 
+// Streams open now, by how they are carried (for metrics).
+struct StreamCounts {
+    std::atomic<int64_t> http1{0}, https1{0}, h2{0};
+};
+StreamCounts& stream_counts();
+
 // What happened to a send, so callers see backpressure instead of it being hidden.
 enum class SendStatus {
     Success,       // written to the socket in full
@@ -82,7 +89,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
     // a partial write). TLS encrypts per connection, so a TLS stream queues and lets the TLS
     // layer write; the limit applies the same way.
     Stream(Conn conn, size_t limit);
-    virtual ~Stream() = default;
+    virtual ~Stream();
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
 
@@ -145,7 +152,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
     std::array<char, 16> peek_{};     // TLS: a read that only ever means "closed"
     std::shared_ptr<H2Link> h2_;      // HTTP/2: the connection that frames this stream
     int32_t h2_id_ = 0;
-    SslPtr ssl_;  // TLS written on sock_ by OpenSSL
+    SslPtr ssl_;                     // TLS written on sock_ by OpenSSL
+    std::atomic<int64_t>* counted_;  // this stream's entry in stream_counts()
     // Empty, and unallocated, while the client keeps up (an empty std::deque allocates 568
     // bytes, for every idle stream). Sent entries before head_ are dropped in bulk once they
     // are half of it, so a reader that stays a little behind for ever holds about twice

@@ -281,6 +281,8 @@ TEST(H2c, TwoHundredStreamsOnOneConnectionReceiveEveryEvent) {
     for (int32_t id : ids) EXPECT_EQ(ids_of(c.events(id)), range(1, 20)) << "stream " << id;
     auto m = request(s.port(), "GET", "/metrics");
     EXPECT_NE(m.body.find("ssechat_h2_streams_total{kind=\"events\"} 200"), std::string::npos);
+    EXPECT_NE(m.body.find("ssechat_streams_by_protocol{protocol=\"h2\"} 200"), std::string::npos)
+        << m.body;
 }
 
 TEST(H2c, StreamsPastTheConcurrencyLimitAreRefused) {

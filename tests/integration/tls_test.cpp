@@ -185,6 +185,8 @@ TEST(Tls, RequestsAndStreamsOverHttps) {
     EXPECT_NE(m.find("ssechat_tls_handshake_failures_total{reason=\"protocol\"} 1"),
               std::string::npos)
         << m;
+    // The room stream and the user stream, both HTTPS over HTTP/1.1.
+    EXPECT_NE(m.find("ssechat_streams_by_protocol{protocol=\"https1\"} 2"), std::string::npos) << m;
 }
 
 TEST(Tls, SighupReloadsTheCertificateUnderAnOpenStreamAndKeepsItWhenTheNewOneIsBad) {
@@ -275,7 +277,8 @@ TEST(Tls, AlpnChoosesHttp2AndAStreamWorksOverIt) {
         {"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key", c.key()});
     std::string base = "https://127.0.0.1:" + std::to_string(srv.port());
     std::string curl = "curl -s --cacert " + c.ca() + " ";
-    EXPECT_EQ(capture(curl + "--http2 -o /dev/null -w '%{http_version}' " + base + "/healthz"), "2");
+    EXPECT_EQ(capture(curl + "--http2 -o /dev/null -w '%{http_version}' " + base + "/healthz"),
+              "2");
     // A client that offers HTTP/1.1 only keeps it.
     EXPECT_EQ(capture(curl + "--http1.1 -o /dev/null -w '%{http_version}' " + base + "/healthz"),
               "1.1");
@@ -283,14 +286,14 @@ TEST(Tls, AlpnChoosesHttp2AndAStreamWorksOverIt) {
     std::string out;
     std::thread reader([&] {
         out = capture(curl + "--http2 -N --max-time 4 '" + base +
-                  "/rooms/tls2/events?id=ann&presence=0'");
+                      "/rooms/tls2/events?id=ann&presence=0'");
     });
     std::this_thread::sleep_for(1000ms);
     for (int i = 0; i < 5; ++i)
         EXPECT_EQ(capture(curl +
-                      "--http2 -o /dev/null -w '%{http_code}' -H 'Content-Type: "
-                      "application/json' -d '{\"message\":\"h2 tls " +
-                      std::to_string(i) + "\"}' '" + base + "/rooms/tls2/messages?id=cy'"),
+                          "--http2 -o /dev/null -w '%{http_code}' -H 'Content-Type: "
+                          "application/json' -d '{\"message\":\"h2 tls " +
+                          std::to_string(i) + "\"}' '" + base + "/rooms/tls2/messages?id=cy'"),
                   "201");
     reader.join();
     EXPECT_EQ(count(out, "h2 tls "), 5u) << out;
