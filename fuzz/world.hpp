@@ -9,6 +9,7 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "http/api.hpp"
 #include "http/listener.hpp"
 #include "http/seed_view.hpp"
+#include "http/tls.hpp"
 #include "store/memory/memory_store.hpp"
 
 using namespace ssechat;
@@ -34,8 +36,17 @@ struct World {
     std::unique_ptr<http::Api> api;
     std::shared_ptr<http::Listener> listener;
     uint16_t port = 0;
+#ifdef FUZZ_WITH_TLS
+    // A second listener with TLS, its certificate made at startup by the openssl command.
+    std::unique_ptr<http::Tls> tls;
+    std::shared_ptr<http::Listener> tls_listener;
+    uint16_t tls_port = 0;
+#endif
 
     World() {
+        // As main() does: a write to a closed socket (OpenSSL's socket BIO uses write(), not
+        // send() with MSG_NOSIGNAL) must fail with EPIPE, not end the process.
+        std::signal(SIGPIPE, SIG_IGN);
         cfg.threads = 1;
         cfg.store = "memory";
         cfg.request_timeout_s = 1;
@@ -49,6 +60,23 @@ struct World {
             shard->ioc(),
             boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), *api);
         port = listener->port();
+#ifdef FUZZ_WITH_TLS
+        char dir[] = "/tmp/ssechat-fuzz-tls-XXXXXX";
+        if (!mkdtemp(dir)) abort();
+        std::string d = dir;
+        std::string cmd = "cd " + d +
+                          " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                          "-nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=127.0.0.1 "
+                          ">/dev/null 2>&1";
+        if (std::system(cmd.c_str()) != 0) abort();
+        tls = std::make_unique<http::Tls>(d + "/cert.pem", d + "/key.pem");
+        tls_listener = std::make_shared<http::Listener>(
+            shard->ioc(),
+            boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), *api,
+            tls.get());
+        tls_port = tls_listener->port();
+        tls_listener->start();
+#endif
         hub->start();
         listener->start();
     }
@@ -99,4 +127,3 @@ inline std::string exchange(std::string_view prefix, const uint8_t* data, size_t
 }
 
 }  // namespace
-

@@ -7,7 +7,7 @@ secs=${FUZZ_SECONDS:-60}
 CC=clang-14 CXX=clang++-14 scripts/build.sh build-fuzz -DSSECHAT_FUZZ=ON -DSSECHAT_TESTS=OFF
 work=$(mktemp -d /tmp/ssechat-fuzz-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-for t in request message sse h2; do
+for t in request message sse h2 tls; do
   echo "== fuzz_$t for ${secs}s =="
   mkdir -p "$work/$t"
   # New inputs go to a scratch folder; the committed corpus stays as it is.
@@ -16,4 +16,4 @@ for t in request message sse h2; do
     { tail -50 "$work/$t.log"; echo "fuzz_$t FAILED"; exit 1; }
   grep -E "stat::number_of_executed_units|Done" "$work/$t.log" | tail -2
 done
-echo "fuzz: 4 passed, 0 failed"
+echo "fuzz: 5 passed, 0 failed"

@@ -282,7 +282,9 @@ sse::Conn BasicSession<S>::release() {
         // it lives: about 70 KB for every idle event stream. When nothing is buffered inside
         // it (no input it read ahead, no output unsent: an event stream's client sends
         // nothing after its request), OpenSSL takes the socket over itself and Asio's TLS
-        // layer goes; OpenSSL releases its record buffers while idle (RELEASE_BUFFERS).
+        // layer goes; OpenSSL releases its record buffers while idle (RELEASE_BUFFERS). Its
+        // socket BIO writes with write(), so a peer that left gives EPIPE only because main()
+        // ignores SIGPIPE.
         BIO* pair = SSL_get_rbio(ssl);
         bool clean = buffer_.size() == 0 && SSL_pending(ssl) == 0 && pair &&
                      BIO_ctrl_pending(pair) == 0 && BIO_ctrl_wpending(pair) == 0;

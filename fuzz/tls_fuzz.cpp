@@ -1,0 +1,120 @@
+// Fuzz target: raw bytes after a TLS handshake, into the real HTTP stack's TLS listener. The
+// first input byte picks the protocol the client offers by ALPN (HTTP/1.1 or h2); the rest is
+// sent encrypted. Whatever arrives, the server answers well-formed HTTP/1.1 (nothing 5xx but
+// its limits) or whole HTTP/2 frames, and closes once the input ends.
+#define FUZZ_WITH_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "http/h2.hpp"
+#include "world.hpp"
+
+namespace {
+
+SSL_CTX* client_ctx() {
+    static SSL_CTX* c = [] {
+        SSL_CTX* x = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_verify(x, SSL_VERIFY_NONE, nullptr);
+        SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        return x;
+    }();
+    return c;
+}
+
+// Runs an SSL call until it stops asking to wait, turning the server's loop in between.
+template <class F>
+int pump(World& w, SSL* ssl, F call, std::chrono::steady_clock::time_point deadline) {
+    while (std::chrono::steady_clock::now() < deadline) {
+        ERR_clear_error();
+        int r = call();
+        if (r > 0) return r;
+        int e = SSL_get_error(ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return r;
+        w.shard->ioc().run_for(std::chrono::milliseconds(1));
+    }
+    return -1;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size == 0) return 0;
+    World& w = world();
+    bool h2 = data[0] & 1;
+    ++data;
+    --size;
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(w.tls_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    SSL* ssl = SSL_new(client_ctx());
+    SSL_set_fd(ssl, fd);
+    static const unsigned char kH2[] = {2, 'h', '2'};
+    static const unsigned char kH1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (h2)
+        SSL_set_alpn_protos(ssl, kH2, sizeof kH2);
+    else
+        SSL_set_alpn_protos(ssl, kH1, sizeof kH1);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    if (pump(
+            w, ssl, [&] { return SSL_connect(ssl); }, deadline) != 1)
+        abort();  // no handshake
+    std::string in = h2 ? std::string(ssechat::http::kH2Preface) : std::string();
+    in.append(reinterpret_cast<const char*>(data), size);
+    size_t sent = 0;
+    std::string out;
+    char buf[65536];
+    bool eof = false;
+    while (!eof && std::chrono::steady_clock::now() < deadline) {
+        if (sent < in.size()) {
+            ERR_clear_error();
+            int n = SSL_write(ssl, in.data() + sent, static_cast<int>(in.size() - sent));
+            if (n > 0) sent += static_cast<size_t>(n);
+            if (n <= 0) {
+                int e = SSL_get_error(ssl, n);
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) sent = in.size();
+            }
+            if (sent == in.size()) ::shutdown(fd, SHUT_WR);  // the end of input, as in clear
+        }
+        w.shard->ioc().run_for(std::chrono::milliseconds(1));
+        while (true) {
+            ERR_clear_error();
+            int r = SSL_read(ssl, buf, sizeof buf);
+            if (r > 0) {
+                out.append(buf, static_cast<size_t>(r));
+                continue;
+            }
+            int e = SSL_get_error(ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) eof = true;
+            break;
+        }
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+    ::close(fd);
+    if (!eof) abort();  // the server neither answered in full nor closed
+    if (out.empty()) return 0;
+    if (h2) {
+        if (out.size() < 9 || out[3] != 4) abort();  // a SETTINGS frame first
+        size_t p = 0;
+        while (p + 9 <= out.size())
+            p += 9 + ((static_cast<uint8_t>(out[p]) << 16) |
+                      (static_cast<uint8_t>(out[p + 1]) << 8) | static_cast<uint8_t>(out[p + 2]));
+        if (p != out.size()) abort();  // a cut frame
+        return 0;
+    }
+    if (out.rfind("HTTP/1.", 0) != 0) abort();
+    for (size_t p = out.find("HTTP/1.1 "); p != std::string::npos;
+         p = out.find("HTTP/1.1 ", p + 1)) {
+        if (p + 12 > out.size()) abort();
+        if (out[p + 9] == '5' && out.compare(p + 9, 3, "503") != 0 &&
+            out.compare(p + 9, 3, "501") != 0)
+            abort();
+    }
+    return 0;
+}
