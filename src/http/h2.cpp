@@ -385,13 +385,18 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     }
 
     void arm_idle() {
-        // A connection with no stream open and nothing read for --idle-timeout is ended, as
-        // an idle HTTP/1.1 keep-alive connection is.
+        // A connection that read nothing for --idle-timeout and has no event stream and no
+        // request being answered is ended, as an idle HTTP/1.1 keep-alive connection is.
+        // Requests still arriving count for nothing: a client that opens streams and never
+        // finishes them (a slowloris over HTTP/2) is ended the same way.
         idle_.expires_after(std::chrono::seconds(api_.config().idle_timeout_s));
         idle_.async_wait([w = this->weak_from_this()](boost::system::error_code ec) {
             auto s = w.lock();
             if (ec || !s || s->dead_) return;
-            if (s->reqs_.empty() && !s->active_) {
+            bool live = std::any_of(s->reqs_.begin(), s->reqs_.end(), [](const auto& r) {
+                return r.second->sse || r.second->dispatched;
+            });
+            if (!live && !s->active_) {
                 s->goaway();
                 s->calm_ = true;  // closes once GOAWAY is written
                 return;

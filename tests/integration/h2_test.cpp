@@ -436,3 +436,27 @@ TEST(H2c, ShutdownSendsGoaway) {
     ASSERT_TRUE(c.goaway.has_value());
     EXPECT_EQ(*c.goaway, 0u);  // NO_ERROR
 }
+
+TEST(H2c, StreamsThatNeverFinishTheirRequestDoNotKeepTheConnection) {
+    Server s({"--store", "memory", "--idle-timeout", "1"});
+    H2 c(s.port());
+    // Ten requests whose bodies never end, and an event stream on another connection.
+    H2 other(s.port());
+    int32_t live = other.request("GET", "/rooms/lori/events?presence=0&id=ok");
+    for (int i = 0; i < 10; ++i) {
+        int32_t id = 1 + 2 * i;
+        c.frame(kHeaders, kEndHeaders, id,
+                c.block({{":method", "POST"},
+                         {":scheme", "http"},
+                         {":authority", "x"},
+                         {":path", "/rooms/lori/messages?id=a"}}));
+        c.frame(kData, 0, id, "{\"mess");
+    }
+    ASSERT_TRUE(c.until([&] { return c.goaway.has_value() || c.closed_; }, 5000ms));
+    EXPECT_TRUE(c.goaway.has_value());
+    // The event stream, idle as long, stays.
+    ASSERT_TRUE(other.until([&] { return other.status.count(live) > 0; }));
+    publish(s.port(), "lori", "b", "still here");
+    ASSERT_TRUE(other.until([&] { return ids_of(other.events(live)).size() == 1; }));
+    EXPECT_FALSE(other.goaway.has_value());
+}
