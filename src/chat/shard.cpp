@@ -107,7 +107,7 @@ void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string us
         // Bounds what the kernel holds for a client that stopped reading; autotuning would
         // let it grow to megabytes per socket, outside the --stream-buffer policy.
         boost::system::error_code ec;
-        conn.lowest().set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
+        conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
     }
     auto sub = std::make_shared<Subscriber>(std::move(conn), hub_.config().stream_buffer, *this,
                                             room, std::move(user), start.view);

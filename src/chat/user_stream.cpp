@@ -83,7 +83,7 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, std::optional<std::
                            sse::Buffer head, std::vector<std::shared_ptr<void>> tickets) {
     if (size_t b = hub_.config().stream_sndbuf) {
         boost::system::error_code ec;
-        conn.lowest().set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
+        conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
     }
     auto st = std::make_shared<UserStream>(std::move(conn), hub_.config().stream_buffer, *this,
                                            std::move(user));

@@ -279,12 +279,13 @@ sse::Conn BasicSession<S>::release() {
         auto ex = stream_.get_executor();
         SSL* ssl = stream_.native_handle();
         // Asio's TLS stream keeps two 17 KB buffers, and its BIO pair two more, for as long as
-        // it lives: about 70 KB for every idle event stream. When nothing is buffered inside
-        // it (no input it read ahead, no output unsent: an event stream's client sends
-        // nothing after its request), OpenSSL takes the socket over itself and Asio's TLS
-        // layer goes; OpenSSL releases its record buffers while idle (RELEASE_BUFFERS). Its
-        // socket BIO writes with write(), so a peer that left gives EPIPE only because main()
-        // ignores SIGPIPE.
+        // it lives: about 70 KB for every idle event stream. So OpenSSL takes the socket over
+        // itself and Asio's TLS layer goes; OpenSSL releases its record buffers while idle
+        // (RELEASE_BUFFERS). Its socket BIO writes with write(), so a peer that left gives
+        // EPIPE only because main() ignores SIGPIPE. That needs nothing buffered inside Asio's
+        // layer: an event stream's client sends nothing after its request, and bytes that
+        // did come behind it are a request pipelined behind an endless response, which can
+        // never be answered; as in clear, the stream then ends.
         BIO* pair = SSL_get_rbio(ssl);
         bool clean = buffer_.size() == 0 && SSL_pending(ssl) == 0 && pair &&
                      BIO_ctrl_pending(pair) == 0 && BIO_ctrl_wpending(pair) == 0;
@@ -303,9 +304,8 @@ sse::Conn BasicSession<S>::release() {
                 SSL_free(ssl);
             }
             if (fd >= 0) ::close(fd);
-            return {boost::asio::ip::tcp::socket(ex)};  // closed: the stream ends at once
         }
-        return {boost::asio::ip::tcp::socket(ex), std::make_unique<S>(std::move(stream_)), ctx_};
+        return sse::Conn(boost::asio::ip::tcp::socket(ex));  // unopened: the stream ends at once
     }
 }
 

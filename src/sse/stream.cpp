@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
@@ -32,22 +33,20 @@ StreamCounts& stream_counts() {
 
 Stream::Stream(Conn conn, size_t limit)
     : sock_(std::move(conn.sock)),
-      tls_(std::move(conn.tls)),
       keep_(std::move(conn.keep)),
       h2_(std::move(conn.h2)),
       h2_id_(conn.h2_id),
       ssl_(std::move(conn.ssl)),
-      counted_(h2_              ? &stream_counts().h2
-               : (ssl_ || tls_) ? &stream_counts().https1
-                                : &stream_counts().http1),
+      counted_(h2_    ? &stream_counts().h2
+               : ssl_ ? &stream_counts().https1
+                      : &stream_counts().http1),
       limit_(limit) {
     counted_->fetch_add(1, std::memory_order_relaxed);
     last_write_ = std::chrono::steady_clock::now();
     if (h2_) return;  // the connection's socket is the connection's
     boost::system::error_code ec;
-    auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
-    raw.non_blocking(true, ec);
-    raw.set_option(asio::ip::tcp::no_delay(true), ec);
+    sock_.non_blocking(true, ec);
+    sock_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
 Stream::~Stream() {
@@ -102,12 +101,6 @@ SendStatus Stream::send(std::span<const Buffer> bufs) {
             writing_ = true;
             h2_->h2_ready(h2_id_);
         }
-        return status;
-    }
-    if (tls_) {
-        // Encrypted per connection: the TLS layer writes from the queue, one write at a time.
-        auto status = enqueue(bufs, limit_ + allowance_);
-        if (status != SendStatus::Dropped && !writing_) tls_write();
         return status;
     }
     if (!writing_) {
@@ -197,33 +190,6 @@ void Stream::consumed(size_t n) {
             n = 0;
         }
     }
-}
-
-void Stream::tls_write() {
-    writing_ = true;
-    std::vector<asio::const_buffer> out;
-    for (size_t i = head_; i < queue_.size() && out.size() < kMaxIov; ++i)
-        out.emplace_back(queue_[i].buf->data() + queue_[i].off,
-                         queue_[i].buf->size() - queue_[i].off);
-    asio::async_write(*tls_, out,
-                      [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                          self->tls_written(ec, n);
-                      });
-}
-
-void Stream::tls_written(boost::system::error_code ec, size_t n) {
-    if (closed_) return;
-    if (ec) return close();  // the peer is gone; an expected end, not an error
-    last_write_ = std::chrono::steady_clock::now();
-    consumed(n);
-    if (head_ < queue_.size()) {
-        drop_sent();
-        return tls_write();
-    }
-    std::vector<Pending>().swap(queue_);
-    head_ = 0;
-    allowance_ = 0;
-    writing_ = false;
 }
 
 void Stream::h2_take(size_t n, std::vector<Piece>& out) {
@@ -328,12 +294,6 @@ void Stream::watch_peer() {
                          });
         return;
     }
-    if (tls_) {
-        tls_->async_read_some(
-            asio::buffer(peek_),
-            [self = shared_from_this()](boost::system::error_code, size_t) { self->close(); });
-        return;
-    }
     sock_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](
                                                            boost::system::error_code ec) {
         if (ec || self->closed_) return;
@@ -365,9 +325,8 @@ void Stream::close() {
         return;
     }
     boost::system::error_code ec;
-    auto& raw = tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : sock_;
-    raw.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    raw.close(ec);
+    sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    sock_.close(ec);
     ssl_.reset();
     std::vector<Pending>().swap(queue_);
     head_ = 0;

@@ -1,6 +1,5 @@
 // One client's event stream: a socket, a bounded outbound queue, and backpressure made visible.
 #pragma once
-#include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -46,24 +45,20 @@ class H2Link {
 // or one stream of an HTTP/2 connection.
 struct Conn {
     Conn(boost::asio::ip::tcp::socket s) : sock(std::move(s)) {}  // NOLINT: plain, implicitly
-    Conn(boost::asio::ip::tcp::socket s, std::unique_ptr<TlsSocket> t, std::shared_ptr<void> k)
-        : sock(std::move(s)), tls(std::move(t)), keep(std::move(k)) {}
     Conn(boost::asio::ip::tcp::socket s, std::shared_ptr<H2Link> link, int32_t id)
         : sock(std::move(s)), h2(std::move(link)), h2_id(id) {}
     Conn(boost::asio::ip::tcp::socket s, SslPtr ssl, std::shared_ptr<void> k)
         : sock(std::move(s)), keep(std::move(k)), ssl(std::move(ssl)) {}
-    boost::asio::ip::tcp::socket sock;  // plain; otherwise unopened, on the connection's loop
-    std::unique_ptr<TlsSocket> tls;     // set for TLS
-    std::shared_ptr<void> keep;         // what `tls` needs alive (its ssl::context)
-    std::shared_ptr<H2Link> h2;         // set for a stream of an HTTP/2 connection
+    // The socket, plain or TLS; for HTTP/2 an unopened one on the connection's loop (the
+    // connection's own is shared).
+    boost::asio::ip::tcp::socket sock;
+    std::shared_ptr<void> keep;  // what `ssl` needs alive (its ssl::context)
+    std::shared_ptr<H2Link> h2;  // set for a stream of an HTTP/2 connection
     int32_t h2_id = 0;
-    SslPtr ssl;  // TLS written by OpenSSL on `sock` (instead of `tls`)
-    // Whether the stream may move to another loop: only a plain socket can.
-    bool movable() const { return !tls && !h2 && !ssl; }
-    // The TCP socket under it (for HTTP/2, an unopened one: the connection's is shared).
-    boost::asio::ip::tcp::socket& lowest() {
-        return tls ? boost::beast::get_lowest_layer(*tls).socket() : sock;
-    }
+    SslPtr ssl;  // set for TLS: OpenSSL writes on `sock`
+    // Whether the stream may move to another loop: only a plain socket can (TLS state and an
+    // HTTP/2 connection live on this one).
+    bool movable() const { return !h2 && !ssl; }
 };
 
 // Streams open now, by how they are carried (for metrics).
@@ -137,8 +132,6 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void drop_sent();
     void watch_peer();
     void close_later();
-    void tls_write();
-    void tls_written(boost::system::error_code ec, size_t n);
     // TLS on the socket: writes what is queued; true when it drained. Otherwise a wait is
     // armed (the kernel or OpenSSL would block) or the stream is closing.
     bool ssl_flush();
@@ -147,10 +140,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void consumed(size_t n);
 
     boost::asio::ip::tcp::socket sock_;
-    std::unique_ptr<TlsSocket> tls_;  // null for plain connections
-    std::shared_ptr<void> keep_;      // the TLS context, while tls_ lives
-    std::array<char, 16> peek_{};     // TLS: a read that only ever means "closed"
-    std::shared_ptr<H2Link> h2_;      // HTTP/2: the connection that frames this stream
+    std::shared_ptr<void> keep_;  // the TLS context, while ssl_ lives
+    std::shared_ptr<H2Link> h2_;  // HTTP/2: the connection that frames this stream
     int32_t h2_id_ = 0;
     SslPtr ssl_;                     // TLS written on sock_ by OpenSSL
     std::atomic<int64_t>* counted_;  // this stream's entry in stream_counts()

@@ -327,3 +327,19 @@ TEST(Tls, ASlowHttpsStreamIsCutAtItsLimitAndAFastOneGetsEverything) {
     auto m = once(srv.port(), c, get("/metrics"));
     EXPECT_NE(m.find("ssechat_slow_disconnects_total 1"), std::string::npos) << m;
 }
+
+TEST(Tls, ARequestPipelinedBehindAnHttpsStreamEndsIt) {
+    Certs c;
+    Server srv({"--store", "memory", "--tls-cert", c.cert(), "--tls-key", c.key()});
+    TlsClient client(srv.port(), c.ca());
+    ASSERT_TRUE(client.ok());
+    // Both in one write: the second can never be answered behind an endless response.
+    client.send(get("/rooms/pipe/events?id=ann") + get("/healthz"));
+    auto t0 = std::chrono::steady_clock::now();
+    client.read_until([](const std::string&) { return false; }, 5000ms);  // until closed
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 3000ms) << client.got;
+    EXPECT_EQ(client.got.find("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream"),
+              std::string::npos);
+    // The server goes on.
+    EXPECT_EQ(once(srv.port(), c, get("/healthz")).substr(0, 12), "HTTP/1.1 200");
+}
