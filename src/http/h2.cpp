@@ -214,11 +214,14 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     void goaway() override {
         if (dead_ || going_away_) return;
         going_away_ = true;
-        // No new streams; open ones end as the server closes them.
+        // No new streams; open ones end as the server closes them. Shutdown stops the loop
+        // once every answer owed is written; the GOAWAY is one, so it is not cut off, and it
+        // goes out now rather than from a posted flush that a stopping loop may never run.
+        goaway_owed_ = api_.answers().enter();
         nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                               nullptr, 0);
-        schedule_flush();
+        flush();
     }
 
     asio::any_io_executor executor() { return stream_.get_executor(); }
@@ -337,15 +340,19 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         wbufs_.clear();
         for (const auto& p : out_)
             wbufs_.emplace_back((p.buf ? p.buf->data() : scratch_.data()) + p.off, p.len);
-        asio::async_write(stream_, wbufs_,
-                          [s = this->shared_from_this()](beast::error_code ec, size_t) {
-                              s->writing_ = false;
-                              s->out_.clear();
-                              s->scratch_.clear();
-                              s->out_bytes_ = 0;
-                              if (ec) return s->close_now();  // the peer left
-                              s->flush();
-                          });
+        // A write begun after goaway() carries the GOAWAY (nghttp2 sends it before any DATA).
+        bool carries_goaway = going_away_;
+        asio::async_write(
+            stream_, wbufs_,
+            [s = this->shared_from_this(), carries_goaway](beast::error_code ec, size_t) {
+                s->writing_ = false;
+                if (carries_goaway) s->goaway_owed_.reset();
+                s->out_.clear();
+                s->scratch_.clear();
+                s->out_bytes_ = 0;
+                if (ec) return s->close_now();  // the peer left
+                s->flush();
+            });
     }
 
     // After GOAWAY: send FIN, then drop what the client still sends for up to a second before
@@ -374,6 +381,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     void close_now() {
         if (dead_) return;
         dead_ = true;
+        goaway_owed_.reset();
         idle_.cancel();
         boost::system::error_code ec;
         lowest().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -620,6 +628,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     bool going_away_ = false;  // GOAWAY sent for shutdown: no new streams
     bool active_ = false;      // read something since the idle check
     bool lingering_ = false;
+    std::shared_ptr<void> goaway_owed_;  // shutdown gate: a GOAWAY not yet written
 };
 
 void serve_h2(beast::tcp_stream s, std::string read, Api& api, std::shared_ptr<void> ticket) {
