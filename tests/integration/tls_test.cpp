@@ -242,19 +242,7 @@ TEST(Tls, StartupStopsWithOneLineNamingTheFile) {
 
 TEST(Tls, TheRedirectPortAnswers308ToHttps) {
     Certs c;
-    int clear = 0;
-    {
-        // A free port for the redirect listener.
-        int s = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        socklen_t len = sizeof a;
-        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-        clear = ntohs(a.sin_port);
-        ::close(s);
-    }
+    int clear = free_port();  // for the redirect listener
     Server srv({"--store", "memory", "--tls-cert", c.cert(), "--tls-key", c.key(),
                 "--redirect-http", std::to_string(clear)});
     auto r = raw(clear, "GET /rooms/lobby/messages?limit=5 HTTP/1.1\r\nHost: chat.example:" +
