@@ -273,7 +273,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         if (dead_ || calm_) return;
         stream_.async_read_some(asio::buffer(rbuf_),
                                 [s = this->shared_from_this()](beast::error_code ec, size_t n) {
-                                    if (ec) return s->close_now();  // the peer left: ordinary
+                                    if (ec) return s->peer_left();
                                     s->active_ = true;
                                     if (!s->feed(s->rbuf_.data(), n)) return;
                                     s->flush();
@@ -335,8 +335,23 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         write_out();
     }
 
+    // The client's end of input (or a read error) ends the connection, as the end of input
+    // ends an HTTP/1.1 stream. Not in the middle of a write: closing then would cut a frame in
+    // half. What nghttp2 has queued (answers, GOAWAY) goes out whole first.
+    void peer_left() {
+        if (dead_) return;
+        peer_done_ = true;
+        if (writing_) return;  // its completion closes
+        in_send_ = true;
+        int rv = nghttp2_session_send(session_);
+        in_send_ = false;
+        if (rv != 0 || out_.empty()) return close_now();
+        write_out();
+    }
+
     void write_out() {
         writing_ = true;
+        write_began_ = std::chrono::steady_clock::now();
         wbufs_.clear();
         for (const auto& p : out_)
             wbufs_.emplace_back((p.buf ? p.buf->data() : scratch_.data()) + p.off, p.len);
@@ -350,7 +365,9 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
                 s->out_.clear();
                 s->scratch_.clear();
                 s->out_bytes_ = 0;
-                if (ec) return s->close_now();  // the peer left
+                // An error is the peer leaving. After its end of input, the frames queued
+                // when it came are out: close.
+                if (ec || s->peer_done_) return s->close_now();
                 s->flush();
             });
     }
@@ -401,6 +418,12 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         idle_.async_wait([w = this->weak_from_this()](boost::system::error_code ec) {
             auto s = w.lock();
             if (ec || !s || s->dead_) return;
+            // A peer that has not taken one write (at most kMaxOut bytes) in a whole idle
+            // period is not reading: end it, as a full queue ends a slow HTTP/1.1 stream.
+            // Without this a connection whose reader stopped would hold its buffers forever.
+            if (s->writing_ && std::chrono::steady_clock::now() - s->write_began_ >=
+                                   std::chrono::seconds(s->api_.config().idle_timeout_s))
+                return s->close_now();
             bool live = std::any_of(s->reqs_.begin(), s->reqs_.end(), [](const auto& r) {
                 return r.second->sse || r.second->dispatched;
             });
@@ -628,6 +651,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     bool going_away_ = false;  // GOAWAY sent for shutdown: no new streams
     bool active_ = false;      // read something since the idle check
     bool lingering_ = false;
+    bool peer_done_ = false;  // the client's input ended: close after this write
+    std::chrono::steady_clock::time_point write_began_;
     std::shared_ptr<void> goaway_owed_;  // shutdown gate: a GOAWAY not yet written
 };
 

@@ -58,6 +58,15 @@ class H2 {
         nghttp2_hd_inflate_del(inflater_);
     }
 
+    // A small receive buffer, so that a server writing faster than this reads blocks soon.
+    void small_receive_buffer() {
+        int n = 16384;
+        setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+    }
+    void end_input() { ::shutdown(fd_, SHUT_WR); }
+    // Bytes read that do not make a whole frame.
+    size_t partial() const { return buf_.size(); }
+
     void write(const std::string& bytes) {
         size_t off = 0;
         while (off < bytes.size()) {
@@ -459,4 +468,42 @@ TEST(H2c, StreamsThatNeverFinishTheirRequestDoNotKeepTheConnection) {
     publish(s.port(), "lori", "b", "still here");
     ASSERT_TRUE(other.until([&] { return ids_of(other.events(live)).size() == 1; }));
     EXPECT_FALSE(other.goaway.has_value());
+}
+
+// A replay far larger than the socket buffers, so that the server is in the middle of a write.
+static void big_history(int port, const std::string& room) {
+    std::string text(50000, 'x');
+    for (int i = 0; i < 200; ++i) publish(port, room, "alice", text);
+}
+
+TEST(H2c, TheEndOfInputDuringAWriteEndsTheConnectionOnAWholeFrame) {
+    Server s({"--store", "memory", "--publish-rate", "0", "--max-message", "60000",
+              "--stream-buffer", "33554432"});
+    big_history(s.port(), "big");
+    H2 c(s.port());
+    c.small_receive_buffer();
+    int32_t id =
+        c.request("GET", "/rooms/big/events?presence=0&id=bob", "", {{"last-event-id", "0"}});
+    std::this_thread::sleep_for(300ms);  // the server fills the socket and waits
+    c.end_input();
+    std::this_thread::sleep_for(300ms);
+    ASSERT_TRUE(c.until([&] { return c.closed_; }, 10000ms));
+    EXPECT_EQ(c.partial(), 0u);  // no frame cut in half
+    EXPECT_FALSE(c.body[id].empty());
+    still_serving(s.port());
+}
+
+TEST(H2c, AConnectionWhoseReaderStoppedIsEnded) {
+    Server s({"--store", "memory", "--publish-rate", "0", "--max-message", "60000",
+              "--stream-buffer", "33554432", "--idle-timeout", "1"});
+    big_history(s.port(), "stuck");
+    H2 c(s.port());
+    c.small_receive_buffer();
+    c.request("GET", "/rooms/stuck/events?presence=0&id=bob", "", {{"last-event-id", "0"}});
+    // Reading nothing for three idle periods; the server's write cannot finish meanwhile.
+    std::this_thread::sleep_for(3500ms);
+    // It has given up on this reader: what it managed to send before ends in a close, long
+    // before the 10 MB replay could have been read.
+    EXPECT_TRUE(c.until([&] { return c.closed_; }, 5000ms));
+    still_serving(s.port());
 }
