@@ -1,6 +1,6 @@
 // HTTP/2 against the real binary: h2c with prior knowledge from a frame-level client (HPACK
 // from nghttp2's own coder, everything else by hand, so that tests can also send what a
-// well-behaved client never would), and h2 over TLS with curl.
+// well-behaved client never would), with curl, and with nghttp (nghttp2-client).
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 #include <sys/socket.h>
@@ -506,4 +506,24 @@ TEST(H2c, AConnectionWhoseReaderStoppedIsEnded) {
     // before the 10 MB replay could have been read.
     EXPECT_TRUE(c.until([&] { return c.closed_; }, 5000ms));
     still_serving(s.port());
+}
+
+// nghttp, a third-party HTTP/2 client: fifty event streams of one user on its one connection
+// (-m), live. The per-user limit (32) counts HTTP/2 streams: 32 receive every message posted
+// while they are open, the other 18 are refused with 429.
+TEST(H2c, NghttpFiftyStreamsOnOneConnectionReceiveEveryEvent) {
+    Server s({"--store", "memory", "--publish-rate", "0"});
+    std::string port = std::to_string(s.port());
+    std::string post;
+    for (int i = 0; i < 4; ++i)
+        post +=
+            "curl -s -o /dev/null -H 'Content-Type: application/json' -d "
+            "'{\"message\":\"via nghttp " +
+            std::to_string(i) + "\"}' 'http://127.0.0.1:" + port + "/rooms/ng/messages?id=alice'; ";
+    std::string out = capture("nghttp -m 50 -t 4 'http://127.0.0.1:" + port +
+                              "/rooms/ng/events?presence=0&id=bob' & sleep 1.5; " + post + "wait");
+    for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(count(out, "via nghttp " + std::to_string(i)), 32u) << out.substr(0, 2000);
+    EXPECT_EQ(count(out, "retry: "), 32u);
+    EXPECT_EQ(count(out, "\"status\":429"), 18u);
 }

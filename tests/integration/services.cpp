@@ -59,7 +59,6 @@ void wait_listening(int port, pid_t pid, const std::string& what) {
     throw std::runtime_error(what + " did not start listening on " + std::to_string(port));
 }
 
-
 }  // namespace
 
 std::string capture(const std::string& cmd) {
@@ -71,6 +70,12 @@ std::string capture(const std::string& cmd) {
     while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
     pclose(p);
     return out;
+}
+
+size_t count(const std::string& hay, const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+    return n;
 }
 
 int free_port() {

@@ -12,6 +12,8 @@ namespace itest {
 int free_port();
 // Runs a shell command and returns its standard output.
 std::string capture(const std::string& cmd);
+// How many times `needle` occurs in `hay`.
+size_t count(const std::string& hay, const std::string& needle);
 
 // redis-server with an append-only file fsynced on every write, so kill -9 loses nothing
 // it acknowledged.

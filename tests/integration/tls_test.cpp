@@ -139,12 +139,6 @@ std::string once(int port, const Certs& c, const std::string& req) {
     return t.got;
 }
 
-size_t count(const std::string& hay, const std::string& needle) {
-    size_t n = 0;
-    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
-    return n;
-}
-
 }  // namespace
 
 TEST(Tls, RequestsAndStreamsOverHttps) {
@@ -287,6 +281,27 @@ TEST(Tls, AlpnChoosesHttp2AndAStreamWorksOverIt) {
     EXPECT_EQ(count(out, "h2 tls "), 5u) << out;
     auto m = capture(curl + "--http2 " + base + "/metrics");
     EXPECT_NE(m.find("ssechat_h2_connections_total"), std::string::npos) << m;
+}
+
+// nghttp over TLS (ALPN h2): twenty event streams share its one connection and each gets the
+// messages posted while they are open.
+TEST(Tls, NghttpStreamsOverHttp2ReceiveEveryEvent) {
+    Certs c;
+    Server srv(
+        {"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(), "--tls-key", c.key()});
+    std::string base = "https://127.0.0.1:" + std::to_string(srv.port());
+    std::string post;
+    for (int i = 0; i < 3; ++i)
+        post += "curl -s -o /dev/null --cacert " + c.ca() +
+                " -H 'Content-Type: application/json' -d '{\"message\":\"nghttp tls " +
+                std::to_string(i) + "\"}' '" + base + "/rooms/ngtls/messages?id=alice'; ";
+    // -v prints the frames, so the negotiated protocol shows as SETTINGS and DATA frames.
+    std::string out =
+        capture("nghttp -v -m 20 -t 4 '" + base +
+                "/rooms/ngtls/events?presence=0&id=bob' & sleep 1.5; " + post + "wait");
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(count(out, "nghttp tls " + std::to_string(i)), 20u) << out.substr(0, 3000);
+    EXPECT_NE(out.find("recv DATA frame"), std::string::npos);
 }
 
 TEST(Tls, ASlowHttpsStreamIsCutAtItsLimitAndAFastOneGetsEverything) {
