@@ -14,6 +14,16 @@ namespace ssechat::chat {
 class Hub;
 class Shard;
 
+// The limit slots a stream holds while it lives: its user's stream slot and its connection's
+// slot. Dropping them frees the slots. Two fields, not a vector: no allocation per stream.
+struct Slots {
+    std::shared_ptr<void> stream, conn;
+    void clear() {
+        stream.reset();
+        conn.reset();
+    }
+};
+
 // A stream subscribed to one room on one shard.
 class Subscriber final : public sse::Stream {
   public:
@@ -28,7 +38,7 @@ class Subscriber final : public sse::Stream {
     bool joined = false;     // counted in the room's presence (and its view streams)
     uint64_t last_sent = 0;  // newest id this stream has been given; later deliveries skip older
     size_t slot = 0;         // index in the shard's list for the room, for O(1) removal
-    std::vector<std::shared_ptr<void>> tickets;  // connection and stream slots, freed on close
+    Slots tickets;           // freed on close
 
   private:
     void on_closed() override;
@@ -49,7 +59,7 @@ class UserStream final : public sse::Stream {
     Member* member = nullptr;  // set while registered with the shard
     size_t slot = 0;           // index in member->streams
     bool counted = false;      // counted in Sequence::user_streams
-    std::vector<std::shared_ptr<void>> tickets;
+    Slots tickets;
 
   private:
     void on_closed() override;
@@ -72,7 +82,7 @@ struct StreamStart {
     size_t history = 0;             // replay on a fresh stream
     bool presence = true;           // wants join/leave events
     sse::Buffer head;               // response head; null: the shared default
-    std::vector<std::shared_ptr<void>> tickets;  // limit slots held while the stream lives
+    Slots tickets;                  // limit slots held while the stream lives
 };
 
 class Shard {
@@ -99,7 +109,7 @@ class Shard {
     // Takes over a socket whose request asked for the user stream of `user`; `cursor`: its
     // Last-Event-ID, if any. Runs on this shard's loop.
     void subscribe_user(sse::Conn conn, std::string user, std::optional<std::string> cursor,
-                        sse::Buffer head, std::vector<std::shared_ptr<void>> tickets);
+                        sse::Buffer head, Slots tickets);
     void remove(UserStream* s);
     // `user` joined or left `room` (posted by the hub in commit order): their user streams
     // here add or drop it, and get `event`.

@@ -80,7 +80,7 @@ void Shard::unindex(Member* m, size_t i) {
 }
 
 void Shard::subscribe_user(sse::Conn conn, std::string user, std::optional<std::string> cursor,
-                           sse::Buffer head, std::vector<std::shared_ptr<void>> tickets) {
+                           sse::Buffer head, Slots tickets) {
     if (size_t b = hub_.config().stream_sndbuf) {
         boost::system::error_code ec;
         conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);

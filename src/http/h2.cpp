@@ -129,7 +129,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     void respond(int32_t id, Response res, bool framed) {
         auto it = reqs_.find(id);
         if (it == reqs_.end() || dead_) return;  // reset by the peer meanwhile
-        Req& r = *it->second;
+        Req& r = it->second;
         r.owed.reset();
         if (!framed) res.prepare_payload();
         std::vector<std::string> strs;
@@ -144,17 +144,15 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         }
         std::vector<nghttp2_nv> nv;
         for (size_t i = 0; i + 1 < strs.size(); i += 2) nv.push_back(make_nv(strs[i], strs[i + 1]));
-        r.body = std::move(res.body());
-        r.off = 0;
+        if (!res.body().empty()) r.out = std::make_unique<Body>(Body{std::move(res.body()), 0});
         nghttp2_data_provider prd{};
         prd.read_callback = &H2Conn::body_read;
-        nghttp2_submit_response(session_, id, nv.data(), nv.size(),
-                                r.body.empty() ? nullptr : &prd);
+        nghttp2_submit_response(session_, id, nv.data(), nv.size(), r.out ? &prd : nullptr);
         schedule_flush();
     }
 
     sse::Conn release(int32_t id) {
-        if (auto it = reqs_.find(id); it != reqs_.end()) it->second->owed.reset();
+        if (auto it = reqs_.find(id); it != reqs_.end()) it->second.owed.reset();
         return sse::Conn(asio::ip::tcp::socket(stream_.get_executor()), this->shared_from_this(),
                          id);
     }
@@ -166,7 +164,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
             if (auto st = s.lock()) asio::post(stream_.get_executor(), [st] { st->h2_gone(); });
             return;
         }
-        Req& r = *it->second;
+        Req& r = it->second;
         r.sse = s.lock();
         metrics().h2_event_streams.fetch_add(1, std::memory_order_relaxed);
         // The head is this server's own HTTP/1.1 head: a status line and "Name: value" lines.
@@ -189,23 +187,32 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         }
         std::vector<nghttp2_nv> nv;
         for (size_t i = 0; i + 1 < strs.size(); i += 2) nv.push_back(make_nv(strs[i], strs[i + 1]));
-        nghttp2_data_provider prd{};
-        prd.read_callback = &H2Conn::stream_read;
-        nghttp2_submit_response(session_, id, nv.data(), nv.size(), &prd);
+        // HEADERS without END_STREAM; DATA follows whenever events are queued (h2_ready).
+        nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, id, nullptr, nv.data(), nv.size(),
+                               nullptr);
         schedule_flush();
     }
 
     void h2_ready(int32_t id) override {
-        if (dead_) return;
-        nghttp2_session_resume_data(session_, id);
+        auto it = reqs_.find(id);
+        if (it == reqs_.end() || dead_) return;
+        Req& r = it->second;
+        if (!r.data_armed)
+            arm(id, r);
+        else if (!r.data_last)
+            nghttp2_session_resume_data(session_, id);
+        // Else the source's last frame is still to go; once it has, on_frame_sent arms a new
+        // source for what came meanwhile.
         schedule_flush();
     }
+
+    asio::any_io_executor h2_executor() override { return stream_.get_executor(); }
 
     void h2_closed(int32_t id) override {
         auto it = reqs_.find(id);
         if (it == reqs_.end() || dead_) return;
         // Not released here: the stream is inside its close() and may hold no other reference.
-        asio::post(stream_.get_executor(), [st = std::move(it->second->sse)] {});
+        asio::post(stream_.get_executor(), [st = std::move(it->second.sse)] {});
         metrics().h2_resets_sent.fetch_add(1, std::memory_order_relaxed);
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
         schedule_flush();
@@ -229,15 +236,25 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     const std::shared_ptr<void>& ticket() const { return ticket_; }
 
   private:
+    struct Body {
+        std::string text;
+        size_t off = 0;  // bytes sent
+    };
+    // What the connection keeps per stream. An idle event stream is most of them, so this is
+    // kept small: what only a request or a response needs is allocated for it alone.
     struct Req {
-        std::unique_ptr<Request> req = std::make_unique<Request>();
-        size_t header_bytes = 0;
-        bool dispatched = false;
+        std::unique_ptr<Request> req = std::make_unique<Request>();  // until dispatched
         std::shared_ptr<void> owed;  // shutdown gate: a request not yet answered
-        std::string body;            // the response body, while it is sent
-        size_t off = 0;
         // Set for an event stream, which this holds: no socket operation of its own does.
         std::shared_ptr<sse::Stream> sse;
+        std::unique_ptr<Body> out;  // a response body, while it is sent
+        uint32_t header_bytes = 0;
+        bool dispatched = false;
+        // An event stream's DATA source is submitted to nghttp2 only while it has bytes
+        // queued, and its last frame ends the source (not the stream), so that an idle stream
+        // holds no nghttp2 outbound item (about 150 bytes each).
+        bool data_armed = false;
+        bool data_last = false;  // the frame that ends the source is decided, not yet sent
     };
 
     beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
@@ -253,6 +270,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2Conn::on_data);
         nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2Conn::on_frame);
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Conn::on_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(cb, &H2Conn::on_frame_sent);
         nghttp2_option* opt = nullptr;
         nghttp2_option_new(&opt);
         nghttp2_option_set_stream_reset_rate_limit(opt, 2 * kResetBurst, 2 * kResetRate);
@@ -322,10 +340,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
 
     void flush() {
         if (dead_ || writing_ || in_recv_ || in_send_) return;
-        in_send_ = true;
-        int rv = nghttp2_session_send(session_);
-        in_send_ = false;
-        if (rv != 0) return close_now();
+        if (!send_frames()) return close_now();
         if (out_.empty()) {
             if (calm_ ||
                 (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)))
@@ -342,11 +357,26 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         if (dead_) return;
         peer_done_ = true;
         if (writing_) return;  // its completion closes
+        if (!send_frames() || out_.empty()) return close_now();
+        write_out();
+    }
+
+    // Has nghttp2 serialize what it can into out_; false on a fatal session error.
+    bool send_frames() {
         in_send_ = true;
         int rv = nghttp2_session_send(session_);
+        // Sources whose last frame went out while more was queued get a new one: a bounded
+        // loop, since each pass takes what is queued or stops at kMaxOut.
+        while (rv == 0 && !rearm_.empty()) {
+            auto ids = std::move(rearm_);
+            rearm_.clear();
+            for (int32_t id : ids)
+                if (auto it = reqs_.find(id); it != reqs_.end() && !it->second.data_armed)
+                    arm(id, it->second);
+            rv = nghttp2_session_send(session_);
+        }
         in_send_ = false;
-        if (rv != 0 || out_.empty()) return close_now();
-        write_out();
+        return rv == 0;
     }
 
     void write_out() {
@@ -406,7 +436,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto reqs = std::move(reqs_);
         reqs_.clear();
         for (auto& [id, r] : reqs)
-            if (auto st = r->sse) st->h2_gone();
+            if (auto st = r.sse) st->h2_gone();
     }
 
     void arm_idle() {
@@ -425,7 +455,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
                                    std::chrono::seconds(s->api_.config().idle_timeout_s))
                 return s->close_now();
             bool live = std::any_of(s->reqs_.begin(), s->reqs_.end(), [](const auto& r) {
-                return r.second->sse || r.second->dispatched;
+                return r.second.sse || r.second.dispatched;
             });
             if (!live && !s->active_) {
                 s->goaway();
@@ -457,7 +487,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         if (c.out_bytes_ >= kMaxOut) return NGHTTP2_ERR_WOULDBLOCK;
         auto it = c.reqs_.find(frame->hd.stream_id);
         std::shared_ptr<sse::Stream> st;
-        if (it != c.reqs_.end()) st = it->second->sse;
+        if (it != c.reqs_.end()) st = it->second.sse;
         if (!st || st->queued_bytes() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         size_t off = c.scratch_.size();
         c.scratch_.append(reinterpret_cast<const char*>(framehd), 9);
@@ -472,13 +502,15 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         auto it = c.reqs_.find(id);
         if (it == c.reqs_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        Req& r = *it->second;
-        size_t n = std::min(len, r.body.size() - r.off);
-        std::memcpy(buf, r.body.data() + r.off, n);
-        r.off += n;
-        if (r.off == r.body.size()) {
+        Req& r = it->second;
+        if (!r.out) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        Body& b = *r.out;
+        size_t n = std::min(len, b.text.size() - b.off);
+        std::memcpy(buf, b.text.data() + b.off, n);
+        b.off += n;
+        if (b.off == b.text.size()) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
-            std::string().swap(r.body);
+            r.out.reset();
         }
         return static_cast<ssize_t>(n);
     }
@@ -488,12 +520,39 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         auto it = c.reqs_.find(id);
         if (it == c.reqs_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        auto& st = it->second->sse;
-        if (!st) return NGHTTP2_ERR_DEFERRED;
-        size_t n = std::min(len, st->queued_bytes());
+        Req& r = it->second;
+        if (!r.sse) return NGHTTP2_ERR_DEFERRED;
+        size_t queued = r.sse->queued_bytes();
+        size_t n = std::min(len, queued);
         if (n == 0) return NGHTTP2_ERR_DEFERRED;  // h2_ready resumes it
         *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        if (n == queued) {
+            // Everything queued fits: this frame ends the source, not the stream.
+            *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            r.data_last = true;
+        }
         return static_cast<ssize_t>(n);
+    }
+
+    // Submits an event stream's DATA source, if it has anything queued.
+    void arm(int32_t id, Req& r) {
+        if (!r.sse || r.sse->queued_bytes() == 0) return;
+        nghttp2_data_provider prd{};
+        prd.read_callback = &H2Conn::stream_read;
+        if (nghttp2_submit_data(session_, NGHTTP2_FLAG_NONE, id, &prd) == 0) r.data_armed = true;
+    }
+
+    static int on_frame_sent(nghttp2_session*, const nghttp2_frame* f, void* u) {
+        auto& c = self(u);
+        if (f->hd.type != NGHTTP2_DATA) return 0;
+        auto it = c.reqs_.find(f->hd.stream_id);
+        if (it == c.reqs_.end() || !it->second.data_last) return 0;
+        // nghttp2 detaches the source only after this callback, so what was queued since its
+        // last frame was decided gets a new source once nghttp2_session_send returns.
+        Req& r = it->second;
+        r.data_armed = r.data_last = false;
+        if (r.sse && r.sse->queued_bytes() > 0) c.rearm_.push_back(f->hd.stream_id);
+        return 0;
     }
 
     static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* u) {
@@ -518,7 +577,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
         if (c.calm_ || c.going_away_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        c.reqs_[f->hd.stream_id] = std::make_unique<Req>();
+        c.reqs_.insert_or_assign(f->hd.stream_id, Req{});
         c.active_ = true;
         metrics().h2_streams.fetch_add(1, std::memory_order_relaxed);
         return 0;
@@ -529,14 +588,15 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         auto it = c.reqs_.find(f->hd.stream_id);
         if (it == c.reqs_.end() || f->hd.type != NGHTTP2_HEADERS) return 0;
-        Req& r = *it->second;
+        Req& r = it->second;
         // RFC 9113 6.5.2's measure. The limit is in our SETTINGS, so a client past it is not
         // a client that made a mistake: an HPACK bomb decodes to far more than it sent.
-        r.header_bytes += namelen + valuelen + 32;
-        if (r.header_bytes > c.api_.config().max_header) {
+        size_t total = r.header_bytes + namelen + valuelen + 32;
+        if (total > c.api_.config().max_header) {
             c.calm_down();
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
+        r.header_bytes = static_cast<uint32_t>(total);
         std::string_view n(reinterpret_cast<const char*>(name), namelen);
         std::string_view v(reinterpret_cast<const char*>(value), valuelen);
         auto& req = *r.req;
@@ -559,8 +619,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
                        void* u) {
         auto& c = self(u);
         auto it = c.reqs_.find(id);
-        if (it == c.reqs_.end() || it->second->dispatched) return 0;
-        Req& r = *it->second;
+        if (it == c.reqs_.end() || it->second.dispatched) return 0;
+        Req& r = it->second;
         auto& body = r.req->body();
         if (body.size() + len > c.api_.config().max_body) {
             r.dispatched = true;
@@ -582,8 +642,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
             !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
             return 0;
         auto it = c.reqs_.find(f->hd.stream_id);
-        if (it == c.reqs_.end() || it->second->dispatched) return 0;
-        c.dispatch(f->hd.stream_id, *it->second);
+        if (it == c.reqs_.end() || it->second.dispatched) return 0;
+        c.dispatch(f->hd.stream_id, it->second);
         return 0;
     }
 
@@ -591,9 +651,9 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         auto it = c.reqs_.find(id);
         if (it == c.reqs_.end()) return 0;
-        auto r = std::move(it->second);
+        auto st = std::move(it->second.sse);
         c.reqs_.erase(it);
-        if (auto st = r->sse) st->h2_gone();
+        if (st) st->h2_gone();
         return 0;
     }
 
@@ -634,11 +694,13 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     asio::ip::address peer_;
     asio::steady_timer idle_;
     nghttp2_session* session_ = nullptr;
-    std::unordered_map<int32_t, std::unique_ptr<Req>> reqs_;
+    // Node-based: a Req stays put while callbacks hold it, whatever is added meanwhile.
+    std::unordered_map<int32_t, Req> reqs_;
     std::array<uint8_t, 4096> rbuf_{};
     std::vector<sse::Stream::Piece> out_;  // what the next write sends, in order
     std::string scratch_;                  // frames nghttp2 serialized (out_ pieces with no buf)
     std::vector<asio::const_buffer> wbufs_;
+    std::vector<int32_t> rearm_;  // event streams to give a new DATA source (on_frame_sent)
     size_t out_bytes_ = 0;
     Budget pings_, settings_, empty_;
     Budget resets_{kResetBurst, kResetRate};

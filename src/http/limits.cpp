@@ -8,12 +8,15 @@ namespace ssechat::limits {
 Counter::Admit Counter::admit(const std::string& key, Ticket& ticket) {
     std::lock_guard lk(mu_);
     if (max_total_ && total_ >= max_total_) return Admit::Total;
-    size_t& n = per_key_[key];
-    if (max_per_key_ && n >= max_per_key_) return Admit::PerKey;
-    ++n;
+    auto& entry = *per_key_.try_emplace(key, 0).first;
+    if (max_per_key_ && entry.second >= max_per_key_) return Admit::PerKey;
+    ++entry.second;
     ++total_;
-    // The ticket's deleter gives the slot back, whoever drops the last reference.
-    ticket = Ticket(static_cast<void*>(this), [this, key](void*) { release(key); });
+    // The ticket's deleter gives the slot back, whoever drops the last reference. It names
+    // the key by the map's own copy, which lives while any slot of it is held (elements of
+    // an unordered_map do not move when it rehashes): no string per ticket.
+    const std::string* k = &entry.first;
+    ticket = Ticket(static_cast<void*>(this), [this, k](void*) { release(*k); });
     return Admit::Ok;
 }
 

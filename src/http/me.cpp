@@ -150,7 +150,7 @@ void Api::user_stream(Ctx& c) {
     // state lives on this one), so it stays; rooms count a user online once either way.
     chat::Shard& here = current_shard(c.s);
     chat::Shard* home = shards_[std::hash<std::string>{}(*u) % shards_.size()];
-    std::vector<std::shared_ptr<void>> tickets{std::move(ticket), c.s->ticket()};
+    chat::Slots tickets{std::move(ticket), c.s->ticket()};
     auto conn = c.s->release();
     if (home == &here || !conn.movable())
         return here.subscribe_user(std::move(conn), std::move(*u), std::move(cursor),

@@ -32,18 +32,19 @@ StreamCounts& stream_counts() {
 }
 
 Stream::Stream(Conn conn, size_t limit)
-    : sock_(std::move(conn.sock)),
-      keep_(std::move(conn.keep)),
-      h2_(std::move(conn.h2)),
-      h2_id_(conn.h2_id),
-      ssl_(std::move(conn.ssl)),
-      counted_(h2_    ? &stream_counts().h2
-               : ssl_ ? &stream_counts().https1
-                      : &stream_counts().http1),
-      limit_(limit) {
+    : counted_(conn.h2    ? &stream_counts().h2
+               : conn.ssl ? &stream_counts().https1
+                          : &stream_counts().http1),
+      limit_(limit),
+      h2_mode_(static_cast<bool>(conn.h2)) {
     counted_->fetch_add(1, std::memory_order_relaxed);
     last_write_ = std::chrono::steady_clock::now();
-    if (h2_) return;  // the connection's socket is the connection's
+    if (h2_mode_) {
+        new (&h2_) H2Ref{std::move(conn.h2), conn.h2_id};
+        return;  // the connection's socket is the connection's
+    }
+    new (&sock_) asio::ip::tcp::socket(std::move(conn.sock));
+    if (conn.ssl) tls_.reset(new TlsState{std::move(conn.keep), std::move(conn.ssl)});
     boost::system::error_code ec;
     sock_.non_blocking(true, ec);
     sock_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -51,13 +52,18 @@ Stream::Stream(Conn conn, size_t limit)
 
 Stream::~Stream() {
     counted_->fetch_sub(1, std::memory_order_relaxed);
+    tls_.reset();  // OpenSSL before the socket it writes on
+    if (h2_mode_)
+        h2_.~H2Ref();
+    else
+        sock_.~basic_stream_socket();
 }
 
 void Stream::open(std::span<const Buffer> initial) {
-    if (h2_) {
+    if (h2_mode_) {
         // The first buffer is the HTTP/1.1 head; HTTP/2 sends it as a HEADERS frame.
-        if (initial.empty()) return;
-        h2_->h2_open(h2_id_, *initial.front(), weak_from_this());
+        if (initial.empty() || !h2_.link) return;
+        h2_.link->h2_open(h2_.id, *initial.front(), weak_from_this());
         initial = initial.subspan(1);
     }
     size_t total = 0;
@@ -86,20 +92,20 @@ size_t Stream::write_now(std::span<const Buffer> bufs, bool& failed) {
 SendStatus Stream::send(std::span<const Buffer> bufs) {
     if (closed()) return SendStatus::Dropped;
     if (bufs.empty()) return SendStatus::Success;
-    if (ssl_) {
+    if (tls_) {
         // Written at once, like a plain stream: OpenSSL encrypts into its own record and
         // writes the socket; what the kernel does not take stays queued.
         auto status = enqueue(bufs, limit_ + allowance_);
         if (status == SendStatus::Dropped || writing_) return status;
         return ssl_flush() ? SendStatus::Success : status;
     }
-    if (h2_) {
+    if (h2_mode_) {
         // The connection takes from the queue as the stream's flow-control window opens;
         // a peer that does not open it fills the queue up to the limit, like a slow reader.
         auto status = enqueue(bufs, limit_ + allowance_);
-        if (status != SendStatus::Dropped && !writing_) {
+        if (status != SendStatus::Dropped && !writing_ && h2_.link) {
             writing_ = true;
-            h2_->h2_ready(h2_id_);
+            h2_.link->h2_ready(h2_.id);
         }
         return status;
     }
@@ -215,7 +221,7 @@ void Stream::h2_take(size_t n, std::vector<Piece>& out) {
 }
 
 void Stream::h2_gone() {
-    h2_.reset();  // nothing more to tell the connection
+    h2_.link.reset();  // nothing more to tell the connection
     close();
 }
 
@@ -232,13 +238,13 @@ bool Stream::ssl_flush() {
             n += take;
         }
         ERR_clear_error();
-        int r = SSL_write(ssl_.get(), scratch.data(), static_cast<int>(n));
+        int r = SSL_write(tls_->ssl.get(), scratch.data(), static_cast<int>(n));
         if (r > 0) {
             last_write_ = std::chrono::steady_clock::now();
             consumed(static_cast<size_t>(r));
             continue;
         }
-        int e = SSL_get_error(ssl_.get(), r);
+        int e = SSL_get_error(tls_->ssl.get(), r);
         ERR_clear_error();
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
             drop_sent();
@@ -275,16 +281,16 @@ void Stream::watch_peer() {
     // EventSource never sends after its request, so readable means closed, or a request
     // pipelined behind an endless response: it can never be answered, so the stream ends
     // with a clean close instead of leaving the client waiting in silence.
-    if (h2_) return;  // the connection reads; it ends the stream on RST_STREAM or its own end
-    if (ssl_) {
+    if (h2_mode_) return;  // the connection reads; it ends the stream on RST_STREAM or its end
+    if (tls_) {
         sock_.async_wait(asio::ip::tcp::socket::wait_read,
                          [self = shared_from_this()](boost::system::error_code ec) {
                              if (ec || self->closed_) return;
                              char scratch[4096];
                              ERR_clear_error();
-                             int r = SSL_read(self->ssl_.get(), scratch, sizeof scratch);
+                             int r = SSL_read(self->tls_->ssl.get(), scratch, sizeof scratch);
                              if (r <= 0) {
-                                 int e = SSL_get_error(self->ssl_.get(), r);
+                                 int e = SSL_get_error(self->tls_->ssl.get(), r);
                                  ERR_clear_error();
                                  // A record with no data for us (a key update, say).
                                  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
@@ -310,24 +316,28 @@ void Stream::watch_peer() {
 void Stream::close_later() {
     if (closing_ || closed_) return;
     closing_ = true;
-    asio::post(sock_.get_executor(), [self = shared_from_this()] { self->close(); });
+    auto ex = !h2_mode_  ? sock_.get_executor()
+              : h2_.link ? h2_.link->h2_executor()
+                         : asio::any_io_executor();
+    if (!ex) return;  // an HTTP/2 stream whose connection is gone: h2_gone closes it
+    asio::post(ex, [self = shared_from_this()] { self->close(); });
 }
 
 void Stream::close() {
     if (closed_) return;
     closed_ = true;
-    if (h2_ || h2_id_) {
+    if (h2_mode_) {
         std::vector<Pending>().swap(queue_);
         head_ = 0;
         queued_bytes_ = 0;
-        if (auto link = std::move(h2_)) link->h2_closed(h2_id_);
+        if (auto link = std::move(h2_.link)) link->h2_closed(h2_.id);
         on_closed();
         return;
     }
     boost::system::error_code ec;
     sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     sock_.close(ec);
-    ssl_.reset();
+    tls_.reset();
     std::vector<Pending>().swap(queue_);
     head_ = 0;
     queued_bytes_ = 0;

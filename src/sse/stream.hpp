@@ -39,6 +39,8 @@ class H2Link {
     virtual void h2_ready(int32_t id) = 0;
     // The stream closed on this side (its limit, or the server ending it): RST_STREAM.
     virtual void h2_closed(int32_t id) = 0;
+    // The connection's loop, where its streams run.
+    virtual boost::asio::any_io_executor h2_executor() = 0;
 };
 
 // A connection a stream takes over: a plain socket, a TLS connection after its handshake,
@@ -139,11 +141,22 @@ class Stream : public std::enable_shared_from_this<Stream> {
     // Marks `n` queued bytes as sent.
     void consumed(size_t n);
 
-    boost::asio::ip::tcp::socket sock_;
-    std::shared_ptr<void> keep_;  // the TLS context, while ssl_ lives
-    std::shared_ptr<H2Link> h2_;  // HTTP/2: the connection that frames this stream
-    int32_t h2_id_ = 0;
-    SslPtr ssl_;                     // TLS written on sock_ by OpenSSL
+    struct H2Ref {
+        std::shared_ptr<H2Link> link;  // the connection that frames this stream; null once gone
+        int32_t id;
+    };
+    struct TlsState {
+        std::shared_ptr<void> keep;  // the TLS context, while ssl lives
+        SslPtr ssl;                  // OpenSSL, writing on sock_
+    };
+    // How the stream is carried: a socket of its own (plain, or TLS with tls_ set), or one
+    // stream of an HTTP/2 connection, which has no socket of its own. A union, and TLS state
+    // apart: an idle stream is mostly this object, so it holds what its kind needs only.
+    union {
+        boost::asio::ip::tcp::socket sock_;  // unless h2_mode_
+        H2Ref h2_;                           // if h2_mode_
+    };
+    std::unique_ptr<TlsState> tls_;
     std::atomic<int64_t>* counted_;  // this stream's entry in stream_counts()
     // Empty, and unallocated, while the client keeps up (an empty std::deque allocates 568
     // bytes, for every idle stream). Sent entries before head_ are dropped in bulk once they
@@ -154,10 +167,12 @@ class Stream : public std::enable_shared_from_this<Stream> {
     size_t queued_bytes_ = 0;  // unsent bytes in queue_
     size_t limit_;             // the configured cap
     size_t allowance_ = 0;     // extra room granted to the initial replay, until drained
-    bool writing_ = false;     // a write handler is armed
-    bool closing_ = false;     // a deferred close is posted
-    bool closed_ = false;
     std::chrono::steady_clock::time_point last_write_;
+    // Last, together, so that they share one word.
+    const bool h2_mode_;
+    bool writing_ = false;  // a write handler is armed
+    bool closing_ = false;  // a deferred close is posted
+    bool closed_ = false;
 };
 
 }  // namespace ssechat::sse
