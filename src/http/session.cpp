@@ -300,7 +300,18 @@ sse::Conn BasicSession<S>::release() {
                 SSL_set_bio(ssl, bio, bio);
                 boost::asio::ip::tcp::socket sock(ex);
                 sock.assign(protocol, fd, ec);
-                if (!ec) return {std::move(sock), sse::SslPtr(ssl), ctx_};
+                if (!ec) {
+                    // TLS 1.3: the stream seals its records itself, and OpenSSL's connection
+                    // object (about 10 KB) goes now. Else OpenSSL keeps writing.
+                    if (auto keys = sse::Tls13Keys::take_over(ssl)) {
+                        SSL_free(ssl);  // ours; Asio's reference goes with this session
+                        metrics().tls_streams_sealed.fetch_add(1, std::memory_order_relaxed);
+                        return {std::move(sock),
+                                std::make_unique<sse::Tls13Keys>(std::move(*keys))};
+                    }
+                    metrics().tls_streams_openssl.fetch_add(1, std::memory_order_relaxed);
+                    return {std::move(sock), sse::SslPtr(ssl), ctx_};
+                }
                 SSL_free(ssl);
             }
             if (fd >= 0) ::close(fd);

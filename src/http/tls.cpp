@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sse/tls13.hpp"
+
 namespace ssechat::http {
 
 namespace {
@@ -100,6 +102,7 @@ std::shared_ptr<boost::asio::ssl::context> Tls::make(const std::string& cert,
     // has fresh random ticket keys, so a reload (and the daily one) rotates them.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
+    sse::tls13_prepare(c);  // event streams then write TLS 1.3 records without OpenSSL's object
     return ctx;
 }
 

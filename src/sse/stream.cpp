@@ -32,9 +32,9 @@ StreamCounts& stream_counts() {
 }
 
 Stream::Stream(Conn conn, size_t limit)
-    : counted_(conn.h2    ? &stream_counts().h2
-               : conn.ssl ? &stream_counts().https1
-                          : &stream_counts().http1),
+    : counted_(conn.h2                 ? &stream_counts().h2
+               : conn.ssl || conn.keys ? &stream_counts().https1
+                                       : &stream_counts().http1),
       limit_(limit),
       h2_mode_(static_cast<bool>(conn.h2)) {
     counted_->fetch_add(1, std::memory_order_relaxed);
@@ -44,7 +44,12 @@ Stream::Stream(Conn conn, size_t limit)
         return;  // the connection's socket is the connection's
     }
     new (&sock_) asio::ip::tcp::socket(std::move(conn.sock));
-    if (conn.ssl) tls_.reset(new TlsState{std::move(conn.keep), std::move(conn.ssl)});
+    if (conn.ssl || conn.keys) {
+        tls_ = std::make_unique<TlsState>();
+        tls_->keep = std::move(conn.keep);
+        tls_->ssl = std::move(conn.ssl);
+        tls_->keys = std::move(conn.keys);
+    }
     boost::system::error_code ec;
     sock_.non_blocking(true, ec);
     sock_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -97,7 +102,7 @@ SendStatus Stream::send(std::span<const Buffer> bufs) {
         // writes the socket; what the kernel does not take stays queued.
         auto status = enqueue(bufs, limit_ + allowance_);
         if (status == SendStatus::Dropped || writing_) return status;
-        return ssl_flush() ? SendStatus::Success : status;
+        return (tls_->keys ? rec_flush() : ssl_flush()) ? SendStatus::Success : status;
     }
     if (h2_mode_) {
         // The connection takes from the queue as the stream's flow-control window opens;
@@ -261,6 +266,79 @@ bool Stream::ssl_flush() {
     return true;
 }
 
+bool Stream::rec_flush() {
+    static thread_local std::array<char, Tls13Keys::kMaxPlain> plain;
+    static thread_local std::array<char, Tls13Keys::kMaxPlain + Tls13Keys::kOverhead> record;
+    auto& t = *tls_;
+    const int fd = sock_.native_handle();
+    auto blocked = [](ssize_t w) {
+        return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+    };
+    while (true) {
+        if (t.pending_off < t.pending.size()) {
+            ssize_t w = ::send(fd, t.pending.data() + t.pending_off,
+                               t.pending.size() - t.pending_off, MSG_NOSIGNAL);
+            if (w < 0 && !blocked(w)) {
+                close_later();  // the peer is gone; an expected end, not an error
+                return false;
+            }
+            if (w > 0) {
+                last_write_ = std::chrono::steady_clock::now();
+                t.pending_off += static_cast<size_t>(w);
+            }
+            if (t.pending_off < t.pending.size()) {
+                drop_sent();
+                rec_wait();
+                return false;
+            }
+            std::string().swap(t.pending);
+            t.pending_off = 0;
+        }
+        if (head_ >= queue_.size()) break;
+        size_t n = 0;
+        for (size_t i = head_; i < queue_.size() && n < plain.size(); ++i) {
+            const auto& p = queue_[i];
+            size_t take = std::min(p.buf->size() - p.off, plain.size() - n);
+            std::memcpy(plain.data() + n, p.buf->data() + p.off, take);
+            n += take;
+        }
+        size_t r = t.keys->seal(plain.data(), n, record.data());
+        if (r == 0) {
+            close_later();
+            return false;
+        }
+        consumed(n);  // sealed: from here on the record, not the plaintext, is what is owed
+        ssize_t w = ::send(fd, record.data(), r, MSG_NOSIGNAL);
+        if (w < 0 && !blocked(w)) {
+            close_later();
+            return false;
+        }
+        size_t done = w > 0 ? static_cast<size_t>(w) : 0;
+        if (done > 0) last_write_ = std::chrono::steady_clock::now();
+        if (done < r) {
+            t.pending.assign(record.data() + done, r - done);
+            t.pending_off = 0;
+            drop_sent();
+            rec_wait();
+            return false;
+        }
+    }
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
+    allowance_ = 0;
+    writing_ = false;
+    return true;
+}
+
+void Stream::rec_wait() {
+    writing_ = true;
+    sock_.async_wait(asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                         if (ec || self->closed_) return;
+                         self->rec_flush();
+                     });
+}
+
 void Stream::ssl_wait(bool read) {
     writing_ = true;
     sock_.async_wait(read ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
@@ -282,7 +360,7 @@ void Stream::watch_peer() {
     // pipelined behind an endless response: it can never be answered, so the stream ends
     // with a clean close instead of leaving the client waiting in silence.
     if (h2_mode_) return;  // the connection reads; it ends the stream on RST_STREAM or its end
-    if (tls_) {
+    if (tls_ && tls_->ssl) {
         sock_.async_wait(asio::ip::tcp::socket::wait_read,
                          [self = shared_from_this()](boost::system::error_code ec) {
                              if (ec || self->closed_) return;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sse/event.hpp"
+#include "sse/tls13.hpp"
 
 struct ssl_st;
 
@@ -51,16 +52,19 @@ struct Conn {
         : sock(std::move(s)), h2(std::move(link)), h2_id(id) {}
     Conn(boost::asio::ip::tcp::socket s, SslPtr ssl, std::shared_ptr<void> k)
         : sock(std::move(s)), keep(std::move(k)), ssl(std::move(ssl)) {}
+    Conn(boost::asio::ip::tcp::socket s, std::unique_ptr<Tls13Keys> k)
+        : sock(std::move(s)), keys(std::move(k)) {}
     // The socket, plain or TLS; for HTTP/2 an unopened one on the connection's loop (the
     // connection's own is shared).
     boost::asio::ip::tcp::socket sock;
     std::shared_ptr<void> keep;  // what `ssl` needs alive (its ssl::context)
     std::shared_ptr<H2Link> h2;  // set for a stream of an HTTP/2 connection
     int32_t h2_id = 0;
-    SslPtr ssl;  // set for TLS: OpenSSL writes on `sock`
+    SslPtr ssl;                       // set for TLS written by OpenSSL on `sock`
+    std::unique_ptr<Tls13Keys> keys;  // set for TLS 1.3 sealed here (no OpenSSL object left)
     // Whether the stream may move to another loop: only a plain socket can (TLS state and an
     // HTTP/2 connection live on this one).
-    bool movable() const { return !h2 && !ssl; }
+    bool movable() const { return !h2 && !ssl && !keys; }
 };
 
 // Streams open now, by how they are carried (for metrics).
@@ -138,6 +142,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
     // armed (the kernel or OpenSSL would block) or the stream is closing.
     bool ssl_flush();
     void ssl_wait(bool read);
+    // The same for records sealed here: a record is sealed once, and what of it the kernel
+    // did not take is kept and written first, never sealed again.
+    bool rec_flush();
+    void rec_wait();
     // Marks `n` queued bytes as sent.
     void consumed(size_t n);
 
@@ -145,9 +153,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
         std::shared_ptr<H2Link> link;  // the connection that frames this stream; null once gone
         int32_t id;
     };
+    // TLS: OpenSSL writing on sock_, or, for TLS 1.3, records sealed here with `keys`.
     struct TlsState {
         std::shared_ptr<void> keep;  // the TLS context, while ssl lives
-        SslPtr ssl;                  // OpenSSL, writing on sock_
+        SslPtr ssl;
+        std::unique_ptr<Tls13Keys> keys;
+        std::string pending;  // the unwritten end of a sealed record, while the kernel is full
+        size_t pending_off = 0;
     };
     // How the stream is carried: a socket of its own (plain, or TLS with tls_ set), or one
     // stream of an HTTP/2 connection, which has no socket of its own. A union, and TLS state

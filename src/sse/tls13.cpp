@@ -1,0 +1,219 @@
+// TLS 1.3 record sealing after the handshake (RFC 8446 5.2, 5.3, 7.1, 7.2, 4.6.3).
+#include "sse/tls13.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/ssl.h>
+
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+namespace ssechat::sse {
+
+namespace {
+
+// What the callbacks keep per TLS connection until it is taken over (or freed with it).
+struct Captured {
+    uint8_t secret[48];
+    uint8_t len = 0;
+    bool moved = false;  // a KeyUpdate went one way or the other: the secret is stale
+};
+
+void free_captured(void*, void* p, CRYPTO_EX_DATA*, int, long, void*) {
+    if (p) OPENSSL_clear_free(p, sizeof(Captured));
+}
+
+int index() {
+    static const int i = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_captured);
+    return i;
+}
+
+Captured* captured(const SSL* ssl, bool create) {
+    auto* c = static_cast<Captured*>(SSL_get_ex_data(ssl, index()));
+    if (c || !create) return c;
+    void* mem = OPENSSL_zalloc(sizeof(Captured));
+    if (!mem) return nullptr;
+    c = new (mem) Captured;
+    // The callbacks are given a const SSL; the ex_data slot is ours.
+    if (SSL_set_ex_data(const_cast<SSL*>(ssl), index(), c) != 1) {
+        OPENSSL_clear_free(mem, sizeof(Captured));
+        return nullptr;
+    }
+    return c;
+}
+
+int hex(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+// OpenSSL reports each secret as one NSS key-log line: "LABEL <client random> <secret>".
+void on_keylog(const SSL* ssl, const char* line) {
+    constexpr std::string_view kLabel = "SERVER_TRAFFIC_SECRET_0 ";
+    std::string_view l(line);
+    if (l.substr(0, kLabel.size()) != kLabel) return;
+    size_t sp = l.find(' ', kLabel.size());
+    if (sp == std::string_view::npos) return;
+    std::string_view h = l.substr(sp + 1);
+    if (h.size() % 2 != 0 || h.size() / 2 > sizeof(Captured::secret)) return;
+    Captured* c = captured(ssl, true);
+    if (!c) return;
+    for (size_t i = 0; i < h.size() / 2; ++i) {
+        int hi = hex(h[2 * i]), lo = hex(h[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            c->len = 0;
+            return;
+        }
+        c->secret[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    c->len = static_cast<uint8_t>(h.size() / 2);
+}
+
+void on_message(int, int, int content_type, const void* buf, size_t len, SSL* ssl, void*) {
+    if (content_type != SSL3_RT_HANDSHAKE || len == 0) return;
+    if (static_cast<const uint8_t*>(buf)[0] != SSL3_MT_KEY_UPDATE) return;
+    if (Captured* c = captured(ssl, true)) c->moved = true;
+}
+
+// HKDF-Expand-Label(secret, label, "", n) (RFC 8446 7.1), by OpenSSL's own TLS 1.3 KDF.
+bool expand_label(const char* digest, const uint8_t* secret, size_t secret_len,
+                  std::string_view label, uint8_t* out, size_t n) {
+    std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(
+        EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_TLS1_3_KDF, nullptr), EVP_KDF_free);
+    if (!kdf) return false;
+    std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(kdf.get()),
+                                                                  EVP_KDF_CTX_free);
+    if (!ctx) return false;
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    static const char kPrefix[] = "tls13 ";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(secret),
+                                          secret_len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, const_cast<char*>(kPrefix),
+                                          sizeof kPrefix - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, const_cast<char*>(label.data()),
+                                          label.size()),
+        OSSL_PARAM_construct_end(),
+    };
+    return EVP_KDF_derive(ctx.get(), out, n, params) == 1;
+}
+
+const EVP_CIPHER* cipher_of(uint8_t aead) {
+    switch (aead) {
+        case 0:
+            return EVP_aes_128_gcm();
+        case 1:
+            return EVP_aes_256_gcm();
+        default:
+            return EVP_chacha20_poly1305();
+    }
+}
+
+}  // namespace
+
+void tls13_prepare(SSL_CTX* ctx) {
+    index();
+    SSL_CTX_set_keylog_callback(ctx, on_keylog);
+    SSL_CTX_set_msg_callback(ctx, on_message);
+}
+
+std::optional<Tls13Keys> Tls13Keys::take_over(SSL* ssl) {
+    if (SSL_version(ssl) != TLS1_3_VERSION) return std::nullopt;
+    Captured* c = captured(ssl, false);
+    if (!c || c->len == 0 || c->moved) return std::nullopt;
+    const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+    Tls13Keys k;
+    const char* digest = "SHA256";
+    size_t hash_len = 32;
+    switch (cipher ? SSL_CIPHER_get_id(cipher) : 0) {
+        case 0x03001301:  // TLS_AES_128_GCM_SHA256
+            k.aead_ = 0;
+            k.key_len_ = 16;
+            break;
+        case 0x03001302:  // TLS_AES_256_GCM_SHA384
+            k.aead_ = 1;
+            k.key_len_ = 32;
+            digest = "SHA384";
+            hash_len = 48;
+            break;
+        case 0x03001303:  // TLS_CHACHA20_POLY1305_SHA256
+            k.aead_ = 2;
+            k.key_len_ = 32;
+            break;
+        default:
+            return std::nullopt;
+    }
+    if (c->len != hash_len) return std::nullopt;
+    // OpenSSL writes the KeyUpdate and moves to the next keys itself; from then on only we
+    // write, starting at sequence number 0 of keys nothing was sealed with.
+    ERR_clear_error();
+    if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1 || SSL_do_handshake(ssl) != 1) {
+        ERR_clear_error();
+        return std::nullopt;
+    }
+    uint8_t next[48];
+    bool ok = expand_label(digest, c->secret, hash_len, "traffic upd", next, hash_len) &&
+              expand_label(digest, next, hash_len, "key", k.key_, k.key_len_) &&
+              expand_label(digest, next, hash_len, "iv", k.iv_, sizeof k.iv_);
+    OPENSSL_cleanse(next, sizeof next);
+    OPENSSL_cleanse(c->secret, sizeof c->secret);
+    c->len = 0;
+    if (!ok) {
+        // OpenSSL has moved on to keys we could not derive; the caller keeps it writing.
+        ERR_clear_error();
+        return std::nullopt;
+    }
+    return k;
+}
+
+size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
+    static thread_local std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(
+        EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+    if (!ctx || n == 0 || n > kMaxPlain) return 0;
+    const size_t body = n + 1 + 16;
+    auto* o = reinterpret_cast<uint8_t*>(out);
+    o[0] = 0x17;  // application_data
+    o[1] = 0x03;
+    o[2] = 0x03;
+    o[3] = static_cast<uint8_t>(body >> 8);
+    o[4] = static_cast<uint8_t>(body);
+    uint8_t nonce[12];
+    std::memcpy(nonce, iv_, sizeof nonce);
+    for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<uint8_t>(seq_ >> (8 * i));
+    const uint8_t type = 0x17;  // the inner content type
+    int len = 0;
+    bool ok = EVP_EncryptInit_ex(ctx.get(), cipher_of(aead_), nullptr, key_, nonce) == 1 &&
+              EVP_EncryptUpdate(ctx.get(), nullptr, &len, o, 5) == 1 &&
+              EVP_EncryptUpdate(ctx.get(), o + 5, &len, reinterpret_cast<const uint8_t*>(in),
+                                static_cast<int>(n)) == 1 &&
+              EVP_EncryptUpdate(ctx.get(), o + 5 + n, &len, &type, 1) == 1 &&
+              EVP_EncryptFinal_ex(ctx.get(), o + 5 + n + 1, &len) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, 16, o + 5 + n + 1) == 1;
+    OPENSSL_cleanse(nonce, sizeof nonce);
+    if (!ok) {
+        ERR_clear_error();
+        return 0;
+    }
+    ++seq_;  // one nonce per record, never again
+    return 5 + body;
+}
+
+Tls13Keys::Tls13Keys(Tls13Keys&& o) noexcept : seq_(o.seq_), key_len_(o.key_len_), aead_(o.aead_) {
+    std::memcpy(key_, o.key_, sizeof key_);
+    std::memcpy(iv_, o.iv_, sizeof iv_);
+    OPENSSL_cleanse(o.key_, sizeof o.key_);
+}
+
+Tls13Keys::~Tls13Keys() {
+    OPENSSL_cleanse(key_, sizeof key_);
+}
+
+}  // namespace ssechat::sse

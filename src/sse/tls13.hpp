@@ -1,0 +1,53 @@
+// TLS 1.3 application-data records written without OpenSSL's connection object, for event
+// streams after their handshake: OpenSSL's SSL object is about 10 KB per connection (its
+// record layer keeps arrays for 32 pipelines), held for as long as an idle stream lives.
+// What a stream needs to keep writing is a key, an IV and a sequence number. This is what
+// kernel TLS does with the same keys (OpenSSL hands them to the kernel); these machines have
+// no kernel TLS, so the records are sealed here, with OpenSSL's own AEAD and key derivation.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+struct ssl_st;
+struct ssl_ctx_st;
+
+namespace ssechat::sse {
+
+class Tls13Keys {
+  public:
+    static constexpr size_t kMaxPlain = 16384;       // RFC 8446 5.1
+    static constexpr size_t kOverhead = 5 + 1 + 16;  // header, inner content type, AEAD tag
+
+    // Takes the write side of `ssl` over: a TLS 1.3 connection after its handshake, with a
+    // socket BIO. OpenSSL sends a KeyUpdate (not requested back), so that the keys that follow
+    // start at sequence number 0 and have sealed nothing yet; they are derived from the
+    // secret captured at the handshake (tls13_prepare). Nothing when the connection is not
+    // TLS 1.3, its cipher is not one of the three TLS 1.3 AEADs this seals with, its keys
+    // changed since the handshake, or the KeyUpdate could not be written at once: the caller
+    // then keeps OpenSSL writing, which is always correct.
+    static std::optional<Tls13Keys> take_over(ssl_st* ssl);
+
+    // Seals `n` (1..kMaxPlain) bytes of application data into one record at `out`, which
+    // has room for n + kOverhead bytes. Returns the record's size, or 0 if the AEAD failed.
+    size_t seal(const char* in, size_t n, char* out);
+
+    ~Tls13Keys();
+    Tls13Keys(Tls13Keys&& o) noexcept;
+    Tls13Keys& operator=(Tls13Keys&&) = delete;
+    Tls13Keys(const Tls13Keys&) = delete;
+
+  private:
+    Tls13Keys() = default;
+    uint8_t key_[32] = {};
+    uint8_t iv_[12] = {};
+    uint64_t seq_ = 0;
+    uint8_t key_len_ = 0;
+    uint8_t aead_ = 0;  // 0 AES-128-GCM, 1 AES-256-GCM, 2 ChaCha20-Poly1305
+};
+
+// Installs on a server context what take_over needs: the server's first application traffic
+// secret of each TLS 1.3 connection, and whether a KeyUpdate has gone either way since.
+void tls13_prepare(ssl_ctx_st* ctx);
+
+}  // namespace ssechat::sse
