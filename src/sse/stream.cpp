@@ -181,10 +181,7 @@ void Stream::flush() {
         consumed(static_cast<size_t>(w));
     }
     // Drained: give the memory back and end the replay's allowance.
-    std::vector<Pending>().swap(queue_);
-    head_ = 0;
-    allowance_ = 0;
-    writing_ = false;
+    drained();
 }
 
 void Stream::consumed(size_t n) {
@@ -219,10 +216,7 @@ void Stream::h2_take(size_t n, std::vector<Piece>& out) {
     }
     last_write_ = std::chrono::steady_clock::now();
     if (head_ < queue_.size()) return drop_sent();
-    std::vector<Pending>().swap(queue_);
-    head_ = 0;
-    allowance_ = 0;
-    writing_ = false;
+    drained();
 }
 
 void Stream::h2_gone() {
@@ -235,13 +229,7 @@ bool Stream::ssl_flush() {
     while (head_ < queue_.size()) {
         // A write that blocked is retried from the same first byte with at least as much
         // data (the queue only grows behind it), as SSL_write requires.
-        size_t n = 0;
-        for (size_t i = head_; i < queue_.size() && n < scratch.size(); ++i) {
-            const auto& p = queue_[i];
-            size_t take = std::min(p.buf->size() - p.off, scratch.size() - n);
-            std::memcpy(scratch.data() + n, p.buf->data() + p.off, take);
-            n += take;
-        }
+        size_t n = gather(scratch.data(), scratch.size());
         ERR_clear_error();
         int r = SSL_write(tls_->ssl.get(), scratch.data(), static_cast<int>(n));
         if (r > 0) {
@@ -253,16 +241,13 @@ bool Stream::ssl_flush() {
         ERR_clear_error();
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
             drop_sent();
-            ssl_wait(e == SSL_ERROR_WANT_READ);
+            tls_wait(e == SSL_ERROR_WANT_READ);
             return false;
         }
         close_later();  // the peer is gone; an expected end, not an error
         return false;
     }
-    std::vector<Pending>().swap(queue_);
-    head_ = 0;
-    allowance_ = 0;
-    writing_ = false;
+    drained();
     return true;
 }
 
@@ -288,20 +273,14 @@ bool Stream::rec_flush() {
             }
             if (t.pending_off < t.pending.size()) {
                 drop_sent();
-                rec_wait();
+                tls_wait(false);
                 return false;
             }
             std::string().swap(t.pending);
             t.pending_off = 0;
         }
         if (head_ >= queue_.size()) break;
-        size_t n = 0;
-        for (size_t i = head_; i < queue_.size() && n < plain.size(); ++i) {
-            const auto& p = queue_[i];
-            size_t take = std::min(p.buf->size() - p.off, plain.size() - n);
-            std::memcpy(plain.data() + n, p.buf->data() + p.off, take);
-            n += take;
-        }
+        size_t n = gather(plain.data(), plain.size());
         size_t r = t.keys->seal(plain.data(), n, record.data());
         if (r == 0) {
             close_later();
@@ -319,33 +298,39 @@ bool Stream::rec_flush() {
             t.pending.assign(record.data() + done, r - done);
             t.pending_off = 0;
             drop_sent();
-            rec_wait();
+            tls_wait(false);
             return false;
         }
     }
-    std::vector<Pending>().swap(queue_);
-    head_ = 0;
-    allowance_ = 0;
-    writing_ = false;
+    drained();
     return true;
 }
 
-void Stream::rec_wait() {
-    writing_ = true;
-    sock_.async_wait(asio::ip::tcp::socket::wait_write,
-                     [self = shared_from_this()](boost::system::error_code ec) {
-                         if (ec || self->closed_) return;
-                         self->rec_flush();
-                     });
-}
-
-void Stream::ssl_wait(bool read) {
+void Stream::tls_wait(bool read) {
     writing_ = true;
     sock_.async_wait(read ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
                      [self = shared_from_this()](boost::system::error_code ec) {
                          if (ec || self->closed_) return;
-                         self->ssl_flush();
+                         self->tls_->keys ? self->rec_flush() : self->ssl_flush();
                      });
+}
+
+size_t Stream::gather(char* dst, size_t cap) const {
+    size_t n = 0;
+    for (size_t i = head_; i < queue_.size() && n < cap; ++i) {
+        const auto& p = queue_[i];
+        size_t take = std::min(p.buf->size() - p.off, cap - n);
+        std::memcpy(dst + n, p.buf->data() + p.off, take);
+        n += take;
+    }
+    return n;
+}
+
+void Stream::drained() {
+    std::vector<Pending>().swap(queue_);
+    head_ = 0;
+    allowance_ = 0;
+    writing_ = false;
 }
 
 void Stream::drop_sent() {

@@ -141,11 +141,15 @@ class Stream : public std::enable_shared_from_this<Stream> {
     // TLS on the socket: writes what is queued; true when it drained. Otherwise a wait is
     // armed (the kernel or OpenSSL would block) or the stream is closing.
     bool ssl_flush();
-    void ssl_wait(bool read);
     // The same for records sealed here: a record is sealed once, and what of it the kernel
     // did not take is kept and written first, never sealed again.
     bool rec_flush();
-    void rec_wait();
+    // Waits until the socket is writable (or readable, for OpenSSL), then flushes again.
+    void tls_wait(bool read);
+    // Copies up to `cap` unsent bytes to `dst` (TLS encrypts one record from them).
+    size_t gather(char* dst, size_t cap) const;
+    // The queue is empty: its memory goes, and no write is pending.
+    void drained();
     // Marks `n` queued bytes as sent.
     void consumed(size_t n);
 
