@@ -11,7 +11,7 @@ import { chromium } from "playwright-core";
 import { BINARY, FLAGS, startServer, stopServer, openAs, say, waitForText } from "./lib.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "ssechat-https-"));
-let server = null, base = "", browser = null;
+let server = null, base = "", browser = null, spkiHash = "";
 
 function makeCerts() {
   const sh = (cmd) => execSync(cmd, { cwd: dir, stdio: ["ignore", "pipe", "ignore"] }).toString();
@@ -26,6 +26,7 @@ function makeCerts() {
 before(async () => {
   assert.ok(BINARY, "SSECHAT_BINARY must name the server binary");
   const spki = makeCerts();
+  spkiHash = spki;
   server = await startServer(0, ["--data", join(dir, "data"), "--publish-rate", "0",
     "--tls-cert", join(dir, "server.pem"), "--tls-key", join(dir, "server.key")]);
   base = `https://127.0.0.1:${server.port}`;
@@ -90,4 +91,31 @@ test("the chat page works over HTTPS", async () => {
   assert.equal(proto, "h2");
   await a.close();
   await b.close();
+});
+
+test("over HTTPS with HTTP/1.1, the page's event streams are sealed by the server after a TLS 1.3 KeyUpdate", async () => {
+  // A second chromium that does not speak HTTP/2: its event streams are HTTPS HTTP/1.1, which
+  // leave OpenSSL after their handshake. Chromium's TLS (BoringSSL) must take the KeyUpdate
+  // and every record sealed after it.
+  const h1 = await chromium.launch({ executablePath: "/usr/bin/chromium",
+    args: [...FLAGS, "--disable-http2", `--ignore-certificate-errors-spki-list=${spkiHash}`] });
+  try {
+    const a = await h1.newContext(), b = await h1.newContext();
+    const alice = await openAs(a, base, "alice", "sealed");
+    const bob = await openAs(b, base, "bob", "sealed");
+    await say(alice, "hello over sealed records");
+    await waitForText(bob, "hello over sealed records");
+    const long = "x".repeat(3000) + " and a long one back";
+    await say(bob, long);
+    await waitForText(alice, long);
+    const proto = await alice.evaluate(() => performance.getEntriesByType("navigation")[0].nextHopProtocol);
+    assert.equal(proto, "http/1.1");
+    const m = (await inPage(alice, "/metrics")).text;
+    const sealed = Number(m.match(/^ssechat_tls_event_streams_total\{writer="ssechat"\} (\d+)/m)[1]);
+    assert.ok(sealed >= 2, m);
+    await a.close();
+    await b.close();
+  } finally {
+    await h1.close();
+  }
 });
