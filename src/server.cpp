@@ -17,6 +17,7 @@
 #include "http/redirect.hpp"
 #include "http/seed_view.hpp"
 #include "http/tls.hpp"
+#include "sse/tls13.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/redis/redis_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -118,6 +119,8 @@ void Server::run() {
                        {"max_rooms", num(c.max_rooms)},
                        {"max_body", num(c.max_body)},
                        {"stream_buffer", num(c.stream_buffer)}});
+    // Whether TLS 1.3 event streams can be handed to the kernel, or are sealed here.
+    if (tls_) f.emplace_back("kernel_tls", sse::kernel_tls_loaded() ? "loaded" : "not loaded");
     log::info("ssechat started", f);
     hub_->start();
     for (auto& sh : shards_) keep_.push_back(asio::make_work_guard(sh->ioc()));

@@ -179,9 +179,11 @@ std::string Metrics::render() const {
          v(tls_handshakes));
     labeled(out, "ssechat_tls_event_streams_total",
             "HTTPS event streams by who writes their TLS records: ssechat (TLS 1.3, OpenSSL's "
-            "connection object freed) or openssl.",
+            "connection object freed), kernel (kernel TLS, likewise) or openssl.",
             "counter", "writer",
-            {{"ssechat", v(tls_streams_sealed)}, {"openssl", v(tls_streams_openssl)}});
+            {{"ssechat", v(tls_streams_sealed)},
+             {"kernel", v(tls_streams_kernel)},
+             {"openssl", v(tls_streams_openssl)}});
     labeled(out, "ssechat_tls_handshake_failures_total", "TLS handshakes that failed, by reason.",
             "counter", "reason",
             {{"timeout", v(tls_fail_timeout)},

@@ -65,7 +65,7 @@ struct Metrics {
     Counter tls_handshakes{};
     Counter tls_fail_timeout{}, tls_fail_protocol{}, tls_fail_other{};
     // HTTPS event streams by who writes their records after the handshake.
-    Counter tls_streams_sealed{}, tls_streams_openssl{};
+    Counter tls_streams_sealed{}, tls_streams_openssl{}, tls_streams_kernel{};
     void tls_handshake(const boost::system::error_code& ec);
     Counter deliveries{0};  // events handed to a stream (replays excluded)
     Counter publish_ok{0};

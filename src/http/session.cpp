@@ -305,6 +305,13 @@ sse::Conn BasicSession<S>::release() {
                     // object (about 10 KB) goes now. Else OpenSSL keeps writing.
                     if (auto keys = sse::Tls13Keys::take_over(ssl)) {
                         SSL_free(ssl);  // ours; Asio's reference goes with this session
+                        if (keys->kernel()) {
+                            // The kernel encrypts: the stream writes plaintext, as in clear.
+                            metrics().tls_streams_kernel.fetch_add(1, std::memory_order_relaxed);
+                            sse::Conn plain(std::move(sock));
+                            plain.kernel_tls = true;
+                            return plain;
+                        }
                         metrics().tls_streams_sealed.fetch_add(1, std::memory_order_relaxed);
                         return {std::move(sock),
                                 std::make_unique<sse::Tls13Keys>(std::move(*keys))};

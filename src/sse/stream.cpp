@@ -32,9 +32,9 @@ StreamCounts& stream_counts() {
 }
 
 Stream::Stream(Conn conn, size_t limit)
-    : counted_(conn.h2                 ? &stream_counts().h2
-               : conn.ssl || conn.keys ? &stream_counts().https1
-                                       : &stream_counts().http1),
+    : counted_(conn.h2                                    ? &stream_counts().h2
+               : conn.ssl || conn.keys || conn.kernel_tls ? &stream_counts().https1
+                                                          : &stream_counts().http1),
       limit_(limit),
       h2_mode_(static_cast<bool>(conn.h2)) {
     counted_->fetch_add(1, std::memory_order_relaxed);

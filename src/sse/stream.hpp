@@ -62,9 +62,10 @@ struct Conn {
     int32_t h2_id = 0;
     SslPtr ssl;                       // set for TLS written by OpenSSL on `sock`
     std::unique_ptr<Tls13Keys> keys;  // set for TLS 1.3 sealed here (no OpenSSL object left)
+    bool kernel_tls = false;          // TLS 1.3 sealed by the kernel: written as plain
     // Whether the stream may move to another loop: only a plain socket can (TLS state and an
     // HTTP/2 connection live on this one).
-    bool movable() const { return !h2 && !ssl && !keys; }
+    bool movable() const { return !h2 && !ssl && !keys && !kernel_tls; }
 };
 
 // Streams open now, by how they are carried (for metrics).

@@ -9,7 +9,9 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace ssechat::sse {
@@ -121,6 +123,9 @@ const EVP_CIPHER* cipher_of(uint8_t aead) {
 
 void tls13_prepare(SSL_CTX* ctx) {
     index();
+    // OpenSSL sets kernel TLS up at a key change on a socket BIO, which is what take_over's
+    // KeyUpdate is; the handshake, on Asio's memory BIOs, never gets it.
+    SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_keylog_callback(ctx, on_keylog);
     SSL_CTX_set_msg_callback(ctx, on_message);
 }
@@ -159,6 +164,12 @@ std::optional<Tls13Keys> Tls13Keys::take_over(SSL* ssl) {
         ERR_clear_error();
         return std::nullopt;
     }
+    if (BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1) {
+        OPENSSL_cleanse(c->secret, sizeof c->secret);
+        c->len = 0;
+        k.kernel_ = true;
+        return k;
+    }
     uint8_t next[48];
     bool ok = expand_label(digest, c->secret, hash_len, "traffic upd", next, hash_len) &&
               expand_label(digest, next, hash_len, "key", k.key_, k.key_len_) &&
@@ -172,6 +183,14 @@ std::optional<Tls13Keys> Tls13Keys::take_over(SSL* ssl) {
         return std::nullopt;
     }
     return k;
+}
+
+bool kernel_tls_loaded() {
+    std::ifstream f("/proc/sys/net/ipv4/tcp_available_ulp");
+    std::string w;
+    while (f >> w)
+        if (w == "tls") return true;
+    return false;
 }
 
 size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
@@ -206,7 +225,8 @@ size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
     return 5 + body;
 }
 
-Tls13Keys::Tls13Keys(Tls13Keys&& o) noexcept : seq_(o.seq_), key_len_(o.key_len_), aead_(o.aead_) {
+Tls13Keys::Tls13Keys(Tls13Keys&& o) noexcept
+    : seq_(o.seq_), key_len_(o.key_len_), aead_(o.aead_), kernel_(o.kernel_) {
     std::memcpy(key_, o.key_, sizeof key_);
     std::memcpy(iv_, o.iv_, sizeof iv_);
     OPENSSL_cleanse(o.key_, sizeof o.key_);

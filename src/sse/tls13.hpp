@@ -28,6 +28,11 @@ class Tls13Keys {
     // then keeps OpenSSL writing, which is always correct.
     static std::optional<Tls13Keys> take_over(ssl_st* ssl);
 
+    // The kernel took the keys over (kernel TLS, which OpenSSL turns on at the KeyUpdate when
+    // the kernel offers it): the stream then writes plaintext to the socket, scatter-gather,
+    // and seals nothing itself.
+    bool kernel() const { return kernel_; }
+
     // Seals `n` (1..kMaxPlain) bytes of application data into one record at `out`, which
     // has room for n + kOverhead bytes. Returns the record's size, or 0 if the AEAD failed.
     size_t seal(const char* in, size_t n, char* out);
@@ -44,10 +49,16 @@ class Tls13Keys {
     uint64_t seq_ = 0;
     uint8_t key_len_ = 0;
     uint8_t aead_ = 0;  // 0 AES-128-GCM, 1 AES-256-GCM, 2 ChaCha20-Poly1305
+    bool kernel_ = false;
 };
 
 // Installs on a server context what take_over needs: the server's first application traffic
-// secret of each TLS 1.3 connection, and whether a KeyUpdate has gone either way since.
+// secret of each TLS 1.3 connection, and whether a KeyUpdate has gone either way since; and
+// asks OpenSSL for kernel TLS where it can have it.
 void tls13_prepare(ssl_ctx_st* ctx);
+
+// Whether this kernel has its TLS module loaded (the "tls" upper-layer protocol), for the
+// startup log; it may also load on first use.
+bool kernel_tls_loaded();
 
 }  // namespace ssechat::sse
