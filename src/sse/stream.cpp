@@ -303,6 +303,7 @@ bool Stream::rec_flush() {
         }
     }
     drained();
+    t.keys->relax();
     return true;
 }
 

@@ -194,9 +194,21 @@ bool kernel_tls_loaded() {
 }
 
 size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
-    static thread_local std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(
-        EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
-    if (!ctx || n == 0 || n > kMaxPlain) return 0;
+    if (n == 0 || n > kMaxPlain) return 0;
+    if (!ctx_) {
+        // Keyed once; OpenSSL's key schedule and GCM tables are most of what a context costs
+        // to set up, and each record then only sets its nonce.
+        ctx_ = EVP_CIPHER_CTX_new();
+        if (!ctx_ || EVP_EncryptInit_ex(ctx_, cipher_of(aead_), nullptr, key_, nullptr) != 1) {
+            EVP_CIPHER_CTX_free(ctx_);
+            ctx_ = nullptr;
+            ERR_clear_error();
+            return 0;
+        }
+    }
+    auto now = std::chrono::steady_clock::now();
+    busy_ = now - last_seal_ < std::chrono::seconds(1);
+    last_seal_ = now;
     const size_t body = n + 1 + 16;
     auto* o = reinterpret_cast<uint8_t*>(out);
     o[0] = 0x17;  // application_data
@@ -209,13 +221,13 @@ size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
     for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<uint8_t>(seq_ >> (8 * i));
     const uint8_t type = 0x17;  // the inner content type
     int len = 0;
-    bool ok = EVP_EncryptInit_ex(ctx.get(), cipher_of(aead_), nullptr, key_, nonce) == 1 &&
-              EVP_EncryptUpdate(ctx.get(), nullptr, &len, o, 5) == 1 &&
-              EVP_EncryptUpdate(ctx.get(), o + 5, &len, reinterpret_cast<const uint8_t*>(in),
+    bool ok = EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce) == 1 &&
+              EVP_EncryptUpdate(ctx_, nullptr, &len, o, 5) == 1 &&
+              EVP_EncryptUpdate(ctx_, o + 5, &len, reinterpret_cast<const uint8_t*>(in),
                                 static_cast<int>(n)) == 1 &&
-              EVP_EncryptUpdate(ctx.get(), o + 5 + n, &len, &type, 1) == 1 &&
-              EVP_EncryptFinal_ex(ctx.get(), o + 5 + n + 1, &len) == 1 &&
-              EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, 16, o + 5 + n + 1) == 1;
+              EVP_EncryptUpdate(ctx_, o + 5 + n, &len, &type, 1) == 1 &&
+              EVP_EncryptFinal_ex(ctx_, o + 5 + n + 1, &len) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, 16, o + 5 + n + 1) == 1;
     OPENSSL_cleanse(nonce, sizeof nonce);
     if (!ok) {
         ERR_clear_error();
@@ -225,14 +237,28 @@ size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
     return 5 + body;
 }
 
+void Tls13Keys::relax() {
+    if (busy_ || !ctx_) return;
+    EVP_CIPHER_CTX_free(ctx_);  // clears the key schedule it holds
+    ctx_ = nullptr;
+}
+
 Tls13Keys::Tls13Keys(Tls13Keys&& o) noexcept
-    : seq_(o.seq_), key_len_(o.key_len_), aead_(o.aead_), kernel_(o.kernel_) {
+    : seq_(o.seq_),
+      key_len_(o.key_len_),
+      aead_(o.aead_),
+      kernel_(o.kernel_),
+      busy_(o.busy_),
+      ctx_(o.ctx_),
+      last_seal_(o.last_seal_) {
     std::memcpy(key_, o.key_, sizeof key_);
     std::memcpy(iv_, o.iv_, sizeof iv_);
     OPENSSL_cleanse(o.key_, sizeof o.key_);
+    o.ctx_ = nullptr;
 }
 
 Tls13Keys::~Tls13Keys() {
+    EVP_CIPHER_CTX_free(ctx_);
     OPENSSL_cleanse(key_, sizeof key_);
 }
 

@@ -5,12 +5,14 @@
 // kernel TLS does with the same keys (OpenSSL hands them to the kernel); these machines have
 // no kernel TLS, so the records are sealed here, with OpenSSL's own AEAD and key derivation.
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 
 struct ssl_st;
 struct ssl_ctx_st;
+struct evp_cipher_ctx_st;
 
 namespace ssechat::sse {
 
@@ -37,6 +39,11 @@ class Tls13Keys {
     // has room for n + kOverhead bytes. Returns the record's size, or 0 if the AEAD failed.
     size_t seal(const char* in, size_t n, char* out);
 
+    // The stream's queue drained: a stream that seals rarely (an idle one: its head, a
+    // heartbeat now and then) gives its cipher context back (about 1 KB); one that seals
+    // often keeps it, since keying a context costs more than sealing a small record.
+    void relax();
+
     ~Tls13Keys();
     Tls13Keys(Tls13Keys&& o) noexcept;
     Tls13Keys& operator=(Tls13Keys&&) = delete;
@@ -50,6 +57,9 @@ class Tls13Keys {
     uint8_t key_len_ = 0;
     uint8_t aead_ = 0;  // 0 AES-128-GCM, 1 AES-256-GCM, 2 ChaCha20-Poly1305
     bool kernel_ = false;
+    bool busy_ = false;                 // the seal before the last was under a second ago
+    evp_cipher_ctx_st* ctx_ = nullptr;  // keyed; only the nonce changes per record
+    std::chrono::steady_clock::time_point last_seal_;
 };
 
 // Installs on a server context what take_over needs: the server's first application traffic
