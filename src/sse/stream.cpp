@@ -102,7 +102,7 @@ SendStatus Stream::send(std::span<const Buffer> bufs) {
         // writes the socket; what the kernel does not take stays queued.
         auto status = enqueue(bufs, limit_ + allowance_);
         if (status == SendStatus::Dropped || writing_) return status;
-        return (tls_->keys ? rec_flush() : ssl_flush()) ? SendStatus::Success : status;
+        return tls_flush() ? SendStatus::Success : status;
     }
     if (h2_mode_) {
         // The connection takes from the queue as the stream's flow-control window opens;
@@ -251,6 +251,10 @@ bool Stream::ssl_flush() {
     return true;
 }
 
+bool Stream::tls_flush() {
+    return tls_->keys ? rec_flush() : ssl_flush();
+}
+
 bool Stream::rec_flush() {
     static thread_local std::array<char, Tls13Keys::kMaxPlain> plain;
     static thread_local std::array<char, Tls13Keys::kMaxPlain + Tls13Keys::kOverhead> record;
@@ -312,7 +316,7 @@ void Stream::tls_wait(bool read) {
     sock_.async_wait(read ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
                      [self = shared_from_this()](boost::system::error_code ec) {
                          if (ec || self->closed_) return;
-                         self->tls_->keys ? self->rec_flush() : self->ssl_flush();
+                         self->tls_flush();
                      });
 }
 

@@ -145,6 +145,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
     // The same for records sealed here: a record is sealed once, and what of it the kernel
     // did not take is kept and written first, never sealed again.
     bool rec_flush();
+    // Whichever of the two writes this TLS stream.
+    bool tls_flush();
     // Waits until the socket is writable (or readable, for OpenSSL), then flushes again.
     void tls_wait(bool read);
     // Copies up to `cap` unsent bytes to `dst` (TLS encrypts one record from them).

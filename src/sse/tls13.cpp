@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/text.hpp"
+
 namespace ssechat::sse {
 
 namespace {
@@ -48,13 +50,6 @@ Captured* captured(const SSL* ssl, bool create) {
     return c;
 }
 
-int hex(char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
 // OpenSSL reports each secret as one NSS key-log line: "LABEL <client random> <secret>".
 void on_keylog(const SSL* ssl, const char* line) {
     constexpr std::string_view kLabel = "SERVER_TRAFFIC_SECRET_0 ";
@@ -67,7 +62,7 @@ void on_keylog(const SSL* ssl, const char* line) {
     Captured* c = captured(ssl, true);
     if (!c) return;
     for (size_t i = 0; i < h.size() / 2; ++i) {
-        int hi = hex(h[2 * i]), lo = hex(h[2 * i + 1]);
+        int hi = text::hex_digit(h[2 * i]), lo = text::hex_digit(h[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             c->len = 0;
             return;

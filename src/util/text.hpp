@@ -12,6 +12,9 @@ bool valid_utf8(std::string_view s);
 // line terminators. The seed trims with it, so the same input must store the same text.
 std::string_view trim(std::string_view s);
 
+// The value of one hexadecimal digit, or -1.
+int hex_digit(char c);
+
 // Decodes %XX and, for form and query data, '+' as space. nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space);
 
