@@ -6,7 +6,8 @@
 # Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls]
 # --changes: only what messages that change are judged by, at full size: fanout and idle
 # memory against Nchan (fanout five times, the two servers taking turns, since one noisy
-# minute should not land on one of them only), and edits and reactions against publishes.
+# minute should not land on one of them only), and edits and reactions against publishes
+# (with the writer's state cache, and without it).
 # --users: only what one connection per user is judged by: 1,000 users each in 10 of 100
 # rooms, on user streams (1,000 connections) and on room streams (10,000), under the same
 # publish load, three times each, taking turns; and idle memory of 10,000 user streams each
@@ -208,10 +209,18 @@ if ((CHANGES)); then
       stop_server
     done
   done
+  # The *_uncached runs change the same messages with the writer's state cache off
+  # (--state-cache 2), so that every change first reads its message from the store: what a
+  # change to a message older than the cache's newest half costs.
   for rep in 1 2 3; do
-    for kind in plain edit reaction; do
-      start_ssechat; prefill 20000
-      case $kind in plain) args=() ;; edit) args=("${EDIT[@]}" --targets 20000) ;; reaction) args=("${REACT[@]}" --targets 20000) ;; esac
+    for kind in plain edit reaction edit_uncached reaction_uncached; do
+      sargs=(); [[ "$kind" == *_uncached ]] && sargs=(--state-cache 2)
+      start_ssechat "${sargs[@]}"; prefill 20000
+      case $kind in
+        plain) args=() ;;
+        edit*) args=("${EDIT[@]}" --targets 20000) ;;
+        reaction*) args=("${REACT[@]}" --targets 20000) ;;
+      esac
       sc=publish; [ "$kind" = plain ] || sc="publish_$kind"
       bench ssechat "$sc" --subscribers 0 --messages 20000 --connections 64 --max-seconds 60 ${args[@]+"${args[@]}"}
       stop_server

@@ -27,10 +27,13 @@ void Shard::schedule_flush() {
     flush_scheduled_ = true;
     // Adaptive coalescing: the first delivery after a quiet spell goes out at once (posted
     // behind what is already queued, so a backlog still leaves as one write). Under load a
-    // flush waits until --coalesce-us after the previous one, so that each stream gets many
-    // events per sendmsg: the kernel's per-call cost, not ours, dominates a delivery.
+    // flush waits until --coalesce-us after the previous one began, so that each stream gets
+    // many events per sendmsg: the kernel's per-call cost, not ours, dominates a delivery.
+    // And it waits a quarter of the previous pass after that pass ended: flushes back to back
+    // would leave publishes only the gaps between slices, so fewer events would reach each
+    // pass and every event would cost more writes (bench/RESULTS.md, "Coalescing").
     auto interval = std::chrono::microseconds(hub_.config().coalesce_us);
-    auto due = last_flush_ + interval;
+    auto due = std::max(last_flush_ + interval, last_flush_end_ + last_pass_ / 4);
     if (interval.count() == 0 || std::chrono::steady_clock::now() >= due) {
         asio::post(ioc_, [this] { flush(); });
     } else {
@@ -116,6 +119,8 @@ void Shard::continue_flush() {
     }
     metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
     flushing_ = false;
+    last_flush_end_ = std::chrono::steady_clock::now();
+    last_pass_ = last_flush_end_ - last_flush_;
     runs_.clear();
     held_.clear();
     if (tombstones_) compact();

@@ -180,7 +180,9 @@ class Shard {
     bool view_phase_ = false;           // the cursor is in the run's view streams
     bool tombstones_ = false;           // some list holds nulls to compact
     boost::asio::steady_timer flush_timer_{ioc_};
-    std::chrono::steady_clock::time_point last_flush_{};
+    std::chrono::steady_clock::time_point last_flush_{};      // when the last flush began
+    std::chrono::steady_clock::time_point last_flush_end_{};  // and ended
+    std::chrono::steady_clock::duration last_pass_{};
 };
 
 }  // namespace ssechat::chat

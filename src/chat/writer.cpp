@@ -13,8 +13,6 @@ namespace ssechat::chat {
 
 namespace {
 constexpr size_t kMaxBatch = 4096;
-// Message states the writer keeps, so that a change to a recent message needs no store read.
-constexpr size_t kStateCache = 8192;
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -186,6 +184,7 @@ void Writer::commit(std::vector<Pending>& batch) {
     } catch (const store::StoreError& e) {
         for (auto& [r, id] : rewind) r->rewind_ids(id);
         pos_ = pos_before;
+        forget(touched);
         return refuse(batch, e);
     }
     auto t0 = std::chrono::steady_clock::now();
@@ -194,11 +193,11 @@ void Writer::commit(std::vector<Pending>& batch) {
     } catch (const store::StoreError& e) {
         for (auto& [r, id] : rewind) r->rewind_ids(id);
         pos_ = pos_before;
+        forget(touched);
         return refuse(batch, e);
     }
     auto t1 = committed(t0, msgs.size());
     resolve_duplicates(batch);
-    remember(touched);
 
     // One delivery per room, in id order; user streams see the batch whole or not at all.
     {
@@ -217,6 +216,8 @@ void Writer::commit(std::vector<Pending>& batch) {
         seq_.pos = pos_;
     }
     acknowledge(batch, t1);
+    // After the answers, which may still point into `touched`.
+    remember(touched);
 }
 
 std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t ts,
@@ -225,36 +226,46 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
     // The messages this batch reads or changes, by room and id: from the writer's cache or
     // the store once, then changed here as the batch's events apply, so that a later event
     // of the same batch is checked against the state the earlier ones leave.
-    auto lookup = [&](Pending& p, uint64_t id) -> Event* {
+    auto lookup = [&](Pending& p, uint64_t id) -> Touch& {
         auto [it, fresh] = state.try_emplace(state_key(p.msg.room, id));
         if (fresh) {
-            auto c = cache_.find(it->first);
             bool trimmed = cfg_.retain && id + cfg_.retain <= p.room->assigned();
-            if (c != cache_.end() && !trimmed)
-                it->second = c->second;
-            else
-                it->second = store_.message(p.msg.room, id);
+            if (!trimmed) it->second.state = take_cached(it->first);
+            if (!it->second.state) it->second.state = store_.message(p.msg.room, id);
         }
-        return it->second ? &*it->second : nullptr;
+        return it->second;
     };
     std::vector<Event> out;
     out.reserve(batch.size());
     for (auto& p : batch) {
         if (p.outcome != PublishOutcome::Ok) continue;  // answered with what its key stored
         auto& ev = p.msg;
+        Touch* touch = nullptr;  // a change's message, in `state` (its nodes do not move)
+        Event* target = nullptr;
+        // The answer of the batch's earlier change to this message is the state before this
+        // one: that change gets a copy of it now.
+        auto answers = [&] {
+            if (Pending* earlier = touch->last) {
+                earlier->state = *target;
+                earlier->answer = &earlier->state;
+            }
+            touch->last = &p;
+            p.answer = target;
+        };
         if (ev.kind == Kind::Message) {
-            if (ev.reply_to && !lookup(p, ev.reply_to)) {
+            if (ev.reply_to && !lookup(p, ev.reply_to).state) {
                 p.outcome = PublishOutcome::BadReply;
                 continue;
             }
         } else {
-            Event* target = lookup(p, ev.target);
+            touch = &lookup(p, ev.target);
+            target = touch->state ? &*touch->state : nullptr;
             switch (model::check(target, ev, p.moderator)) {
                 case model::Verdict::Apply:
                     break;
                 case model::Verdict::NoChange:
                     p.outcome = PublishOutcome::NoChange;
-                    p.state = *target;
+                    answers();
                     continue;
                 case model::Verdict::NotFound:
                     p.outcome = PublishOutcome::NotFound;
@@ -275,13 +286,12 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
         ev.ts = ts;
         if (ev.kind == Kind::Message) {
             // A later event of the batch, or of a later batch, may reply to it or change it.
-            auto& st = state[state_key(ev.room, ev.id)];
+            auto& st = state[state_key(ev.room, ev.id)].state;
             st = ev;
             st->key.clear();
         } else {
-            Event* target = lookup(p, ev.target);
+            answers();
             model::apply(*target, ev);
-            p.state = *target;
         }
         out.push_back(ev);
     }
@@ -295,12 +305,32 @@ std::string Writer::state_key(const std::string& room, uint64_t id) {
     return k;
 }
 
+std::optional<Event> Writer::take_cached(const std::string& key) {
+    // Moved, not copied: the batch's commit puts the state back (remember), and a failed
+    // commit drops the key (forget).
+    if (auto c = young_.find(key); c != young_.end()) return std::move(c->second);
+    if (auto c = old_.find(key); c != old_.end()) return std::move(c->second);
+    return std::nullopt;
+}
+
 void Writer::remember(Touched& touched) {
-    // Only after a commit: a failed one leaves the cache as the store is. A cache past its
-    // bound starts over; what it held is in the store.
-    if (cache_.size() + touched.size() > kStateCache) cache_.clear();
-    for (auto& [k, st] : touched)
-        if (st) cache_.insert_or_assign(k, std::move(*st));
+    size_t half = std::max<size_t>(cfg_.state_cache / 2, 1);
+    for (auto& [k, t] : touched) {
+        if (!t.state) continue;
+        if (!old_.empty()) old_.erase(k);
+        young_.insert_or_assign(k, std::move(*t.state));
+        if (young_.size() >= half) {
+            old_ = std::move(young_);
+            young_.clear();
+        }
+    }
+}
+
+void Writer::forget(const Touched& touched) {
+    for (const auto& [k, t] : touched) {
+        young_.erase(k);
+        old_.erase(k);
+    }
 }
 
 std::chrono::steady_clock::time_point Writer::committed(std::chrono::steady_clock::time_point start,
@@ -343,7 +373,7 @@ void Writer::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock:
             .fetch_add(1, std::memory_order_relaxed);
         metrics().publish_latency.observe(std::chrono::duration<double>(done - p.since).count());
         bool change = p.msg.kind != Kind::Message;
-        p.done(p.outcome, change ? p.state : p.msg);
+        p.done(p.outcome, !change ? p.msg : p.answer ? *p.answer : p.state);
     }
 }
 

@@ -86,7 +86,10 @@ class Writer {
         Done done;
         std::chrono::steady_clock::time_point since;  // for the publish latency histogram
         PublishOutcome outcome = PublishOutcome::Ok;  // decided by the commit
-        Event state = {};                             // a change's answer: the message after it
+        // A change's answer, the message after it: its entry in the batch's states while no
+        // later change of the batch touched that message, else a copy taken before that one.
+        const Event* answer = nullptr;
+        Event state = {};
         size_t first = kNone;  // an earlier publish of the batch with the same key, if any
     };
     static constexpr size_t kNone = SIZE_MAX;
@@ -94,14 +97,23 @@ class Writer {
     // then the batch's own changes before it), applies what passes to that state, and gives
     // ids. Returns the events to store. Throws StoreError.
     // The messages a batch read or changed, by state_key(), and their state after it (nullopt:
-    // no such message).
-    using Touched = std::unordered_map<std::string, std::optional<Event>>;
+    // no such message), with the batch's last change to each, whose answer that state is.
+    struct Touch {
+        std::optional<Event> state;
+        Pending* last = nullptr;
+    };
+    using Touched = std::unordered_map<std::string, Touch>;
     std::vector<Event> check_and_number(std::vector<Pending>& batch, int64_t ts,
                                         std::vector<std::pair<Room*, uint64_t>>& rewind,
                                         Touched& state);
     static std::string state_key(const std::string& room, uint64_t id);
     // Keeps a committed batch's message states for the next batches (local stores only).
     void remember(Touched& touched);
+    // A batch that was not committed: the states it took out of the cache go (the store
+    // has them).
+    void forget(const Touched& touched);
+    // A cached state, moved out of the cache for the batch to change; nullopt when not cached.
+    std::optional<Event> take_cached(const std::string& key);
     // Settles the keyed publishes of a batch before ids are given: a key seen in the store
     // or earlier in the batch makes its publish Replayed (msg becomes the original) or
     // KeyConflict. Throws StoreError.
@@ -129,9 +141,12 @@ class Writer {
     FanOut fan_out_;
     MemberNotify notify_;
     uint64_t pos_ = 0;  // writer thread: the last position given (local stores)
-    // Writer thread only: message states as the last commits left them. Local stores only
-    // (in cluster mode other nodes change messages too), and never for a trimmed id.
-    std::unordered_map<std::string, Event> cache_;
+    // Writer thread only: message states as the last commits left them, by state_key(). Local
+    // stores only (in cluster mode other nodes change messages too), and never for a trimmed id.
+    // Two halves of --state-cache / 2: a state is written to young_; a full young_ becomes
+    // old_, and the old old_ is dropped. A state found in old_ moves back to young_ when its
+    // batch commits. So the newest half is always here, at a cost of one extra lookup.
+    std::unordered_map<std::string, Event> young_, old_;
 
     std::mutex q_mu_;
     std::condition_variable q_cv_;

@@ -251,10 +251,13 @@ const std::vector<Api::RouteRow>& Api::routes() {
 
 const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
     // Segment by segment: a literal must be equal, a hole takes any segment (an empty one
-    // too, which its handler refuses with 400 rather than 404).
+    // too, which its handler refuses with 400 rather than 404). A route with another number
+    // of segments is passed over at once.
+    size_t segments = static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
     for (const auto& r : routes()) {
+        if (r.segments != segments) continue;
         std::string_view t = r.path, p = path;
-        std::string room, id, emoji;
+        std::string_view room, id, emoji;
         bool ok = true;
         while (ok && !t.empty() && !p.empty()) {
             if (t.front() != '/' || p.front() != '/') {
@@ -276,9 +279,9 @@ const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
                 ok = ts == ps;
         }
         if (!ok || !t.empty() || !p.empty()) continue;
-        c.room = std::move(room);
-        c.id = std::move(id);
-        c.emoji = std::move(emoji);
+        c.room = room;
+        c.id = id;
+        c.emoji = emoji;
         return &r;
     }
     return nullptr;

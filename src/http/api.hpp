@@ -1,6 +1,7 @@
 // The HTTP API: routes each request to the seed API, the native API, or operations, after
 // authentication, CORS and the per-user limits.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -118,6 +119,7 @@ class Api {
         std::string_view path;  // "{room}", "{id}", "{emoji}" each stand for one segment
         Access access;
         std::vector<std::pair<beast::http::verb, Handler>> methods;
+        size_t segments = static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
     };
     static const std::vector<RouteRow>& routes();
     // The row for a path, with its {room}, {id} and {emoji} put in c; or null.

@@ -208,7 +208,7 @@ void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed) {
         [this, s, ex, version, keep, seed, origin, method, kind, target, room, actor,
          route = c.route, start = c.start](chat::PublishOutcome o, const model::Event& msg) {
             using chat::PublishOutcome;
-            std::string what = "message " + std::to_string(target) + " of room " + room;
+            auto what = [&] { return "message " + std::to_string(target) + " of room " + room; };
             Response res;
             switch (o) {
                 case PublishOutcome::Ok:
@@ -231,16 +231,16 @@ void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed) {
                                 "this Idempotency-Key was used for a different message");
                     break;
                 case PublishOutcome::NotFound:
-                    res = error(status::not_found, "there is no " + what);
+                    res = error(status::not_found, "there is no " + what());
                     break;
                 case PublishOutcome::Forbidden:
                     res = error(status::forbidden,
                                 kind == model::Kind::Edit
-                                    ? "only the author may edit " + what
-                                    : "only the author or a moderator may delete " + what);
+                                    ? "only the author may edit " + what()
+                                    : "only the author or a moderator may delete " + what());
                     break;
                 case PublishOutcome::Gone:
-                    res = error(status::gone, what + " was deleted");
+                    res = error(status::gone, what() + " was deleted");
                     break;
                 case PublishOutcome::BadReply:
                     res = error(status::bad_request, "reply_to names no message of room " + room);

@@ -39,59 +39,82 @@ const char* kind_name(Kind k) {
 }
 
 namespace {
-boost::json::object head(const Event& e) {
-    boost::json::object o;
-    o["id"] = e.id;
-    o["room"] = e.room;
+// An event's JSON is built to be serialized once and dropped, so its keys, strings and arrays
+// take their memory from a buffer on the stack, bumped and never freed one by one: a message
+// with its reactions costs no malloc below this size.
+class Scratch {
+  public:
+    boost::json::storage_ptr sp() { return &mr_; }
+
+  private:
+    alignas(16) unsigned char buf_[2048];
+    boost::json::monotonic_resource mr_{buf_, sizeof buf_};
+};
+
+// Room for every key a message's state has, so that the object never grows. Keys are
+// emplaced: each is new, and operator[] would first insert a null and then assign.
+constexpr size_t kKeys = 8;
+
+boost::json::object head(const Event& e, const boost::json::storage_ptr& sp) {
+    boost::json::object o(sp);
+    o.reserve(kKeys);
+    o.emplace("id", e.id);
+    o.emplace("room", e.room);
     return o;
 }
 
-boost::json::object message_object(const Event& m) {
-    boost::json::object o = head(m);
-    o["user_id"] = m.user_id;
+boost::json::object message_object(const Event& m, const boost::json::storage_ptr& sp) {
+    boost::json::object o = head(m, sp);
+    o.emplace("user_id", m.user_id);
     if (m.deleted) {
         // The tombstone: who wrote it and when, and nothing of what it said.
-        o["ts"] = m.ts;
-        o["deleted"] = true;
+        o.emplace("ts", m.ts);
+        o.emplace("deleted", true);
         return o;
     }
-    o["message"] = m.text;
-    o["ts"] = m.ts;
-    if (m.reply_to) o["reply_to"] = m.reply_to;
-    if (m.edited_ts) o["edited_ts"] = m.edited_ts;
+    o.emplace("message", m.text);
+    o.emplace("ts", m.ts);
+    if (m.reply_to) o.emplace("reply_to", m.reply_to);
+    if (m.edited_ts) o.emplace("edited_ts", m.edited_ts);
     return o;
 }
 }  // namespace
 
 std::string event_json(const Event& e) {
-    if (e.kind == Kind::Message) return boost::json::serialize(message_object(e));
-    boost::json::object o = head(e);
-    o["target"] = e.target;
-    o["user_id"] = e.user_id;
-    if (e.kind == Kind::Edit) o["message"] = e.text;
+    Scratch scratch;
+    if (e.kind == Kind::Message) return boost::json::serialize(message_object(e, scratch.sp()));
+    boost::json::object o = head(e, scratch.sp());
+    o.emplace("target", e.target);
+    o.emplace("user_id", e.user_id);
+    if (e.kind == Kind::Edit) o.emplace("message", e.text);
     if (e.kind == Kind::Reaction) {
-        o["emoji"] = e.text;
-        o["op"] = e.remove ? "remove" : "add";
+        o.emplace("emoji", e.text);
+        o.emplace("op", e.remove ? "remove" : "add");
     }
-    o["ts"] = e.ts;
+    o.emplace("ts", e.ts);
     return boost::json::serialize(o);
 }
 
 std::string state_json(const Event& m) {
-    boost::json::object o = message_object(m);
+    Scratch scratch;
+    auto sp = scratch.sp();
+    boost::json::object o = message_object(m, sp);
     if (!m.deleted && !m.reactions.empty()) {
-        boost::json::array list;
+        boost::json::array list(sp);
+        list.reserve(m.reactions.size());
         for (const auto& r : m.reactions) {
-            boost::json::object x;
-            x["emoji"] = r.emoji;
-            x["count"] = r.users.size();
-            boost::json::array users;
+            boost::json::object x(sp);
+            x.reserve(3);
+            x.emplace("emoji", r.emoji);
+            x.emplace("count", r.users.size());
+            boost::json::array users(sp);
+            users.reserve(std::min(r.users.size(), kMaxListedUsers));
             for (size_t i = 0; i < r.users.size() && i < kMaxListedUsers; ++i)
                 users.emplace_back(r.users[i]);
-            x["users"] = std::move(users);
+            x.emplace("users", std::move(users));
             list.push_back(std::move(x));
         }
-        o["reactions"] = std::move(list);
+        o.emplace("reactions", std::move(list));
     }
     return boost::json::serialize(o);
 }

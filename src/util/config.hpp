@@ -31,13 +31,14 @@ struct Config {
     unsigned heartbeat_s = 15;             // ": ping" interval on idle streams
     unsigned retry_ms = 3000;              // the SSE "retry:" hint
     size_t presence_max = 1000;            // rooms with more users online send no join/leave events
-    unsigned coalesce_us = 1000;           // minimum gap between two fan-out writes to a stream
+    unsigned coalesce_us = 8000;           // minimum gap between two fan-out writes to a stream
     size_t max_body = 64 * 1024;           // request body limit (413 above it)
     size_t max_message = 4096;             // message bytes after trimming (413 above it)
     size_t max_user = 128;                 // user id bytes
     size_t stream_buffer = 1 << 20;        // outbound bytes queued per stream before it is dropped
     size_t stream_sndbuf = 256 * 1024;     // kernel send buffer per stream (SO_SNDBUF); 0: autotune
     size_t max_pending = 100000;           // publishes waiting for the store before 503
+    size_t state_cache = 65536;            // message states the writer keeps (two halves)
     unsigned idempotency_ttl_s = 86400;    // how long an Idempotency-Key is remembered
     unsigned request_timeout_s = 10;       // a request must arrive in full within this
     unsigned idle_timeout_s = 30;          // keep-alive connections idle longer are closed

@@ -1,6 +1,7 @@
 // Security against the real binary: tokens, limits, slow consumers, and a table of bad input.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <fstream>
 #include <thread>
@@ -189,13 +190,25 @@ TEST(Security, SlowConsumersAreDroppedAndResumeWithoutLoss) {
     long rss_before = rss_kib(srv.pid());
     std::string big(3000, 'z');
     constexpr int kMessages = 600;  // 1.8 MB per client: far past what buffers may hold
-    // The reader keeps reading on its own thread while the talker publishes.
+    // The reader keeps reading on its own thread while the talker publishes. The talker stays
+    // at most 120 messages (360 KB, inside the reader's 512 KiB) ahead of what the reader has
+    // read: with both cores busy, a reading thread that gets no CPU for a while is a slow
+    // consumer too, and this test is about one that keeps up.
     bool got_all = false;
+    std::atomic<size_t> read_so_far{0};
     std::thread reading([&] {
-        got_all =
-            reader.wait_until([&] { return ids_of(reader.events).size() >= kMessages; }, 60000ms);
+        got_all = reader.wait_until(
+            [&] {
+                read_so_far = ids_of(reader.events).size();
+                return read_so_far >= kMessages;
+            },
+            60000ms);
     });
     for (int i = 0; i < kMessages; ++i) {
+        auto until = std::chrono::steady_clock::now() + 10s;
+        while (read_so_far + 120 < static_cast<size_t>(i) &&
+               std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(1ms);
         auto r = post_json(srv.port(), "/rooms/flood/messages?id=talker",
                            "{\"message\":\"" + std::to_string(i) + big + "\"}");
         if (r.status != 201) {

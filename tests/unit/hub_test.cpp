@@ -310,6 +310,76 @@ TEST(Hub, ChangesAreCheckedAgainstWhatWasCommittedNotWhatFailed) {
     hub.stop();
 }
 
+TEST(Hub, ChangesToMessagesThatLeftTheStateCacheAreCheckedAgainstTheStore) {
+    Config cfg;
+    cfg.state_cache = 2;  // one state per half: each commit pushes older ones out
+    FlakyStore st;
+    Hub hub(cfg, st);
+    hub.start();
+    for (int i = 1; i <= 6; ++i)
+        ASSERT_EQ(publish_sync(hub, "r", i % 2 ? "a" : "b", std::to_string(i)).msg.id,
+                  static_cast<uint64_t>(i));
+    auto edit = change_sync(hub, "r", model::Kind::Edit, 1, "a", "one");
+    ASSERT_EQ(edit.outcome, PublishOutcome::Ok);
+    EXPECT_EQ(edit.msg.text, "one");
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Edit, 2, "a", "x").outcome,
+              PublishOutcome::Forbidden);
+    ASSERT_EQ(change_sync(hub, "r", model::Kind::Reaction, 2, "a", "👍").outcome,
+              PublishOutcome::Ok);
+    ASSERT_EQ(change_sync(hub, "r", model::Kind::Delete, 3, "a").outcome, PublishOutcome::Ok);
+    for (int i = 4; i <= 6; ++i) publish_sync(hub, "r", "c", "push the others out");
+    // Each read back from the store, in the state the changes above left.
+    auto again = change_sync(hub, "r", model::Kind::Reaction, 1, "b", "🎉");
+    ASSERT_EQ(again.outcome, PublishOutcome::Ok);
+    EXPECT_EQ(again.msg.text, "one");
+    EXPECT_GT(again.msg.edited_ts, 0);
+    auto same = change_sync(hub, "r", model::Kind::Reaction, 2, "a", "👍");
+    EXPECT_EQ(same.outcome, PublishOutcome::NoChange) << "the reaction is in the store";
+    ASSERT_EQ(same.msg.reactions.size(), 1u);
+    EXPECT_EQ(change_sync(hub, "r", model::Kind::Edit, 3, "a", "back").outcome,
+              PublishOutcome::Gone);
+    hub.stop();
+}
+
+TEST(Hub, EachChangeInOneBatchAnswersWithTheStateItLeft) {
+    Config cfg;
+    FlakyStore st;
+    Hub hub(cfg, st);
+    // Queued before the writer starts, so that all five are one batch.
+    std::vector<std::promise<Result>> ps(5);
+    auto queue = [&](size_t i, model::Kind kind, const std::string& user, const std::string& text) {
+        Event ev;
+        ev.kind = kind;
+        ev.target = kind == model::Kind::Message ? 0 : 1;
+        ev.user_id = user;
+        ev.text = text;
+        hub.publish(hub.room("r"), ev, false,
+                    [&ps, i](PublishOutcome o, const Event& m) { ps[i].set_value({o, m}); });
+    };
+    queue(0, model::Kind::Message, "a", "zero");
+    queue(1, model::Kind::Edit, "a", "one");
+    queue(2, model::Kind::Reaction, "b", "👍");
+    queue(3, model::Kind::Reaction, "b", "👍");  // already there: no change
+    queue(4, model::Kind::Edit, "a", "two");
+    hub.start();
+    std::vector<Result> r;
+    for (auto& p : ps) r.push_back(p.get_future().get());
+    ASSERT_EQ(r[0].outcome, PublishOutcome::Ok);
+    ASSERT_EQ(r[1].outcome, PublishOutcome::Ok);
+    EXPECT_EQ(r[1].msg.text, "one");
+    EXPECT_TRUE(r[1].msg.reactions.empty()) << "the reaction came after this edit";
+    ASSERT_EQ(r[2].outcome, PublishOutcome::Ok);
+    EXPECT_EQ(r[2].msg.text, "one");
+    EXPECT_EQ(r[2].msg.reactions.size(), 1u);
+    EXPECT_EQ(r[3].outcome, PublishOutcome::NoChange);
+    EXPECT_EQ(r[3].msg.text, "one");
+    ASSERT_EQ(r[4].outcome, PublishOutcome::Ok);
+    EXPECT_EQ(r[4].msg.text, "two");
+    EXPECT_EQ(r[4].msg.reactions.size(), 1u);
+    EXPECT_EQ(st.inner.message("r", 1)->text, "two");
+    hub.stop();
+}
+
 TEST(Hub, ARetryInTheSameBatchAsARefusedSendIsRefusedToo) {
     Config cfg;
     FlakyStore st;

@@ -92,9 +92,19 @@ CREATE TABLE meta (
 )sql",
 };
 
-// The columns every event read selects, in the order read_event() takes them.
-#define EVENT_COLUMNS \
-    "id,user_id,message,ts,kind,target,reply_to,edited_ts,deleted,removed,coalesce(pos,0)"
+// What every event read selects, in the order read_event() takes it, from `messages m`
+// joined to its latest edit (EVENT_FROM). A message row keeps the text it was sent with; its
+// current text and edited_ts are those of its newest edit, found through the edits index (one
+// seek per message read). So an edit writes one row, as a message does, and history never
+// replays edits. Rows an earlier release wrote hold the edited text themselves, which is the
+// newest edit's text too.
+#define EVENT_COLUMNS                                                               \
+    "m.id,m.user_id,coalesce(e.message,m.message),m.ts,m.kind,m.target,m.reply_to," \
+    "coalesce(e.ts,m.edited_ts),m.deleted,m.removed,coalesce(m.pos,0)"
+#define EVENT_FROM                                                                          \
+    " FROM messages m LEFT JOIN messages e ON m.kind=0 AND e.room=m.room AND e.id=(SELECT " \
+    "max(x.id) FROM messages x INDEXED BY messages_edits WHERE x.room=m.room AND "          \
+    "x.target=m.id AND x.kind=1) "
 
 // Resets a statement on scope exit so a throw never leaves it mid-step.
 struct StmtGuard {
@@ -204,9 +214,6 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
                                "DO UPDATE SET last_id=excluded.last_id");
         trim_ = prepare(wdb_, "DELETE FROM messages WHERE room=? AND id<=?");
         trim_reactions_ = prepare(wdb_, "DELETE FROM reactions WHERE room=? AND msg_id<=?");
-        edit_ = prepare(wdb_,
-                        "UPDATE messages SET message=?,edited_ts=? WHERE room=? AND id=? AND "
-                        "kind=0");
         delete_ = prepare(wdb_,
                           "UPDATE messages SET message='',deleted=1 WHERE room=? AND id=? AND "
                           "kind=0");
@@ -220,22 +227,22 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
                                 "user_id=?");
         react_clear_ = prepare(wdb_, "DELETE FROM reactions WHERE room=? AND msg_id=?");
         message_ = prepare(
-            wdb_, "SELECT " EVENT_COLUMNS " FROM messages WHERE room=? AND id=? AND kind=0");
+            wdb_, "SELECT " EVENT_COLUMNS EVENT_FROM "WHERE m.room=? AND m.id=? AND m.kind=0");
         message_reactions_ = prepare(wdb_,
                                      "SELECT emoji,user_id,seq FROM reactions WHERE room=? "
                                      "AND msg_id=? ORDER BY seq");
-        range_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
-                                   " FROM messages WHERE room=? AND id>? AND id<? ORDER BY id "
-                                   "ASC LIMIT ?");
-        range_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
-                                    " FROM messages WHERE room=? AND id>? AND id<? ORDER BY id "
-                                    "DESC LIMIT ?");
-        msgs_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
-                                  " FROM messages WHERE room=? AND kind=0 AND id>? AND id<? "
-                                  "ORDER BY id ASC LIMIT ?");
-        msgs_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS
-                                   " FROM messages WHERE room=? AND kind=0 AND id>? AND id<? "
-                                   "ORDER BY id DESC LIMIT ?");
+        range_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS EVENT_FROM
+                                   "WHERE m.room=? AND m.id>? AND m.id<? ORDER BY m.id ASC "
+                                   "LIMIT ?");
+        range_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS EVENT_FROM
+                                    "WHERE m.room=? AND m.id>? AND m.id<? ORDER BY m.id DESC "
+                                    "LIMIT ?");
+        msgs_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS EVENT_FROM
+                                  "WHERE m.room=? AND m.kind=0 AND m.id>? AND m.id<? "
+                                  "ORDER BY m.id ASC LIMIT ?");
+        msgs_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS EVENT_FROM
+                                   "WHERE m.room=? AND m.kind=0 AND m.id>? AND m.id<? "
+                                   "ORDER BY m.id DESC LIMIT ?");
         page_reactions_ = prepare(rdb_,
                                   "SELECT msg_id,emoji,user_id,seq FROM reactions WHERE room=? "
                                   "AND msg_id>=? AND msg_id<=? ORDER BY seq");
@@ -263,13 +270,14 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         memberships_ =
             prepare(rdb_, "SELECT room,read,since FROM members WHERE user_id=? ORDER BY room");
         receipts_ = prepare(rdb_, "SELECT user_id,read FROM members WHERE room=? ORDER BY user_id");
-        unread_ = prepare(rdb_,
-                          "SELECT message FROM messages WHERE room=? AND kind=0 AND id>? AND "
-                          "deleted=0 AND user_id<>? ORDER BY id LIMIT ?");
+        unread_ = prepare(rdb_, "SELECT coalesce(e.message,m.message)" EVENT_FROM
+                                "WHERE m.room=? AND m.kind=0 AND m.id>? AND m.deleted=0 AND "
+                                "m.user_id<>? ORDER BY m.id LIMIT ?");
         // Past the unread cap, mentions are looked for among the messages that hold the name.
-        mentions_ = prepare(rdb_,
-                            "SELECT message FROM messages WHERE room=? AND kind=0 AND id>? AND "
-                            "deleted=0 AND user_id<>? AND instr(message,?)>0 ORDER BY id LIMIT ?");
+        mentions_ = prepare(rdb_, "SELECT coalesce(e.message,m.message)" EVENT_FROM
+                                  "WHERE m.room=? AND m.kind=0 AND m.id>? AND m.deleted=0 AND "
+                                  "m.user_id<>? AND instr(coalesce(e.message,m.message),?)>0 "
+                                  "ORDER BY m.id LIMIT ?");
         begin_ = prepare(wdb_, "BEGIN IMMEDIATE");
         commit_ = prepare(wdb_, "COMMIT");
         rollback_ = prepare(wdb_, "ROLLBACK");
@@ -432,15 +440,8 @@ void SqliteStore::write_event(const model::Event& e) {
                 step_done(insert_key_, failed);
             }
             break;
-        case model::Kind::Edit: {
-            StmtGuard g{edit_};
-            bind_text(edit_, 1, e.text);
-            sqlite3_bind_int64(edit_, 2, e.ts);
-            bind_text(edit_, 3, e.room);
-            sqlite3_bind_int64(edit_, 4, target);
-            step_done(edit_, failed);
-            break;
-        }
+        case model::Kind::Edit:
+            break;  // its row is the message's current text (EVENT_FROM)
         case model::Kind::Delete:
             for (auto* st : {delete_, erase_edits_, react_clear_}) {
                 StmtGuard g{st};

@@ -57,15 +57,41 @@ class SqliteStore final : public Store {
     std::vector<model::Event> read(sqlite3_stmt* s, const std::string& room, uint64_t after,
                                    uint64_t before, size_t limit, bool newest);
     std::vector<sqlite3_stmt**> statements() {
-        return {&insert_,         &upsert_room_,  &trim_,          &trim_reactions_,
-                &edit_,           &delete_,       &erase_edits_,   &react_add_,
-                &react_remove_,   &react_clear_,  &message_,       &message_reactions_,
-                &range_asc_,      &range_desc_,   &msgs_asc_,      &msgs_desc_,
-                &page_reactions_, &rooms_page_,   &last_id_,       &find_key_,
-                &insert_key_,     &purge_keys_,   &set_pos_,       &first_after_,
-                &member_get_,     &member_count_, &member_insert_, &member_delete_,
-                &member_read_,    &memberships_,  &receipts_,      &unread_,
-                &mentions_,       &begin_,        &commit_,        &rollback_};
+        return {&insert_,
+                &upsert_room_,
+                &trim_,
+                &trim_reactions_,
+                &delete_,
+                &erase_edits_,
+                &react_add_,
+                &react_remove_,
+                &react_clear_,
+                &message_,
+                &message_reactions_,
+                &range_asc_,
+                &range_desc_,
+                &msgs_asc_,
+                &msgs_desc_,
+                &page_reactions_,
+                &rooms_page_,
+                &last_id_,
+                &find_key_,
+                &insert_key_,
+                &purge_keys_,
+                &set_pos_,
+                &first_after_,
+                &member_get_,
+                &member_count_,
+                &member_insert_,
+                &member_delete_,
+                &member_read_,
+                &memberships_,
+                &receipts_,
+                &unread_,
+                &mentions_,
+                &begin_,
+                &commit_,
+                &rollback_};
     }
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
@@ -79,7 +105,6 @@ class SqliteStore final : public Store {
     sqlite3_stmt* upsert_room_ = nullptr;
     sqlite3_stmt* trim_ = nullptr;
     sqlite3_stmt* trim_reactions_ = nullptr;
-    sqlite3_stmt* edit_ = nullptr;
     sqlite3_stmt* delete_ = nullptr;
     sqlite3_stmt* erase_edits_ = nullptr;
     sqlite3_stmt* react_add_ = nullptr;
