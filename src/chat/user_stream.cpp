@@ -236,9 +236,14 @@ void Shard::membership(const std::string& user, const std::shared_ptr<Room>& roo
     Member* m = it->second.get();
     size_t i = 0;
     while (i < m->rooms.size() && m->rooms[i].first != room.get()) ++i;
-    if (joined && i == m->rooms.size())
+    bool known = joined ? i < m->rooms.size() : i == m->rooms.size();
+    // Already so: the user's streams here opened after the change was stored and before this
+    // word of it came (from the cluster feed, which may lag the store), so they read the
+    // room from the store and told their clients then. Telling them again would say it twice.
+    if (known) return;
+    if (joined)
         index(m, room);
-    else if (!joined && i < m->rooms.size())
+    else
         unindex(m, i);
     for (UserStream* s : m->streams) s->send(event);
 }

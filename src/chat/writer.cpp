@@ -313,15 +313,32 @@ std::optional<Event> Writer::take_cached(const std::string& key) {
     return std::nullopt;
 }
 
+namespace {
+// Bytes a cached state holds, about: its map node and its strings (ignoring the short ones'
+// inline storage). A message of --max-message bytes is 4 KiB, so the cache is bounded in bytes
+// too, not only in states.
+size_t approx_bytes(const std::string& key, const Event& e) {
+    size_t n = sizeof(Event) + 64 + key.size() + e.text.size() + e.user_id.size();
+    for (const auto& r : e.reactions) {
+        n += sizeof(r) + r.emoji.size();
+        for (const auto& u : r.users) n += sizeof(u) + u.size();
+    }
+    return n;
+}
+}  // namespace
+
 void Writer::remember(Touched& touched) {
     size_t half = std::max<size_t>(cfg_.state_cache / 2, 1);
     for (auto& [k, t] : touched) {
         if (!t.state) continue;
         if (!old_.empty()) old_.erase(k);
+        // An overwrite counts again: the half only fills sooner.
+        young_bytes_ += approx_bytes(k, *t.state);
         young_.insert_or_assign(k, std::move(*t.state));
-        if (young_.size() >= half) {
+        if (young_.size() >= half || young_bytes_ >= kStateCacheBytes / 2) {
             old_ = std::move(young_);
             young_.clear();
+            young_bytes_ = 0;
         }
     }
 }

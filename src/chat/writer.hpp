@@ -143,10 +143,15 @@ class Writer {
     uint64_t pos_ = 0;  // writer thread: the last position given (local stores)
     // Writer thread only: message states as the last commits left them, by state_key(). Local
     // stores only (in cluster mode other nodes change messages too), and never for a trimmed id.
-    // Two halves of --state-cache / 2: a state is written to young_; a full young_ becomes
-    // old_, and the old old_ is dropped. A state found in old_ moves back to young_ when its
-    // batch commits. So the newest half is always here, at a cost of one extra lookup.
+    // Two halves of --state-cache / 2 states (or kStateCacheBytes / 2): a state is written
+    // to young_; a full young_ becomes old_, and the old old_ is dropped. A state found in old_
+    // moves back to young_ when its batch commits. So the newest half is always here, at a cost of
+    // one extra lookup.
     std::unordered_map<std::string, Event> young_, old_;
+    size_t young_bytes_ = 0;  // about (approx_bytes)
+    // The cache's bound in bytes, whatever --state-cache says: 4 KiB messages would otherwise
+    // make 65,536 states a quarter of a gigabyte.
+    static constexpr size_t kStateCacheBytes = size_t{64} << 20;
 
     std::mutex q_mu_;
     std::condition_variable q_cv_;

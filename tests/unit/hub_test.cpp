@@ -53,7 +53,9 @@ class FlakyStore : public store::Store {
         if (fail_reads) throw store::StoreError("disk on fire");
         return inner.messages(r, a, b, l, n);
     }
+    std::atomic<int> message_reads{0};
     std::optional<Event> message(const std::string& r, uint64_t id) override {
+        ++message_reads;
         if (fail_reads) throw store::StoreError("disk on fire");
         return inner.message(r, id);
     }
@@ -339,6 +341,35 @@ TEST(Hub, ChangesToMessagesThatLeftTheStateCacheAreCheckedAgainstTheStore) {
     EXPECT_EQ(change_sync(hub, "r", model::Kind::Edit, 3, "a", "back").outcome,
               PublishOutcome::Gone);
     hub.stop();
+}
+
+TEST(Hub, TheStateCacheIsBoundedInBytesAsWellAsInStates) {
+    // 16,500 messages: short ones all stay cached (65,536 states), while of 4,000-byte ones
+    // only the newest 64 MiB do, so the first has to be read back.
+    for (size_t size : {10, 4000}) {
+        Config cfg;
+        FlakyStore st;
+        Hub hub(cfg, st);
+        hub.start();
+        std::string text(size, 'x');
+        constexpr int kMessages = 16500;
+        std::promise<void> last;
+        for (int i = 1; i <= kMessages; ++i) {
+            Event ev;
+            ev.user_id = "a";
+            ev.text = text;
+            hub.publish(hub.room("r"), ev, false, [&last, i](PublishOutcome o, const Event&) {
+                EXPECT_EQ(o, PublishOutcome::Ok);
+                if (i == kMessages) last.set_value();
+            });
+        }
+        last.get_future().get();
+        int before = st.message_reads;
+        ASSERT_EQ(change_sync(hub, "r", model::Kind::Edit, 1, "a", "one").outcome,
+                  PublishOutcome::Ok);
+        EXPECT_EQ(st.message_reads - before, size == 10 ? 0 : 1) << size << "-byte messages";
+        hub.stop();
+    }
 }
 
 TEST(Hub, EachChangeInOneBatchAnswersWithTheStateItLeft) {
