@@ -24,6 +24,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -173,8 +174,20 @@ struct ProcSample {
     double rss_kib = 0;
 };
 
+// A process's CPU time from its CPU-time clock, in nanoseconds: /proc/PID/stat counts whole
+// clock ticks (10 ms), and a run that costs the server half a second of CPU would be read to
+// within 2%, too coarse to tell an edit's cost from a message's. Nullopt where the clock is
+// not available, and /proc is read instead.
+std::optional<double> cpu_clock_s(int pid) {
+    clockid_t id;
+    timespec ts{};
+    if (clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0) return std::nullopt;
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 ProcSample sample_one(int pid) {
     ProcSample s;
+    auto precise = cpu_clock_s(pid);
     std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
     std::string content((std::istreambuf_iterator<char>(st)), {});
     auto p = content.rfind(')');
@@ -187,6 +200,7 @@ ProcSample sample_one(int pid) {
             s.cpu_s =
                 (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
     }
+    if (precise) s.cpu_s = *precise;
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(status, line))

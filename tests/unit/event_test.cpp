@@ -26,6 +26,10 @@ TEST(SseEncode, SimpleEvent) {
 
 TEST(SseEncode, MultilineDataBecomesSeveralDataLines) {
     EXPECT_EQ(encode("", "", "a\nb\r\nc\rd"), "data: a\ndata: b\ndata: c\ndata: d\n\n");
+    // Line ends of each kind after one another, first and last: LF CR is two line ends.
+    EXPECT_EQ(encode("", "", "\r\n\n\rx\n\ry\r"),
+              "data: \ndata: \ndata: \ndata: x\ndata: \ndata: y\ndata: \n\n");
+    EXPECT_EQ(encode("", "", "\n"), "data: \ndata: \n\n");
 }
 
 TEST(SseEncode, IdAndEventCannotInjectFields) {

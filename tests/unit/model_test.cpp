@@ -63,6 +63,97 @@ TEST(Model, StateListsReactionsWithExactCountsAndAtMostAHundredUsers) {
     EXPECT_EQ(list[1].at("count").as_int64(), 1);
 }
 
+namespace {
+// The oracle for event_json() and state_json(), which write JSON directly: the same objects built
+// as Boost.JSON trees and serialized by Boost.JSON.
+boost::json::object tree_of_message(const Event& m) {
+    boost::json::object o;
+    o["id"] = m.id;
+    o["room"] = m.room;
+    o["user_id"] = m.user_id;
+    if (m.deleted) {
+        o["ts"] = m.ts;
+        o["deleted"] = true;
+        return o;
+    }
+    o["message"] = m.text;
+    o["ts"] = m.ts;
+    if (m.reply_to) o["reply_to"] = m.reply_to;
+    if (m.edited_ts) o["edited_ts"] = m.edited_ts;
+    return o;
+}
+
+std::string tree_event_json(const Event& e) {
+    if (e.kind == Kind::Message) return boost::json::serialize(tree_of_message(e));
+    boost::json::object o;
+    o["id"] = e.id;
+    o["room"] = e.room;
+    o["target"] = e.target;
+    o["user_id"] = e.user_id;
+    if (e.kind == Kind::Edit) o["message"] = e.text;
+    if (e.kind == Kind::Reaction) {
+        o["emoji"] = e.text;
+        o["op"] = e.remove ? "remove" : "add";
+    }
+    o["ts"] = e.ts;
+    return boost::json::serialize(o);
+}
+
+std::string tree_state_json(const Event& m) {
+    boost::json::object o = tree_of_message(m);
+    if (!m.deleted && !m.reactions.empty()) {
+        boost::json::array list;
+        for (const auto& r : m.reactions) {
+            boost::json::array users;
+            for (size_t i = 0; i < r.users.size() && i < kMaxListedUsers; ++i)
+                users.emplace_back(r.users[i]);
+            list.push_back(boost::json::object{
+                {"emoji", r.emoji}, {"count", r.users.size()}, {"users", std::move(users)}});
+        }
+        o["reactions"] = std::move(list);
+    }
+    return boost::json::serialize(o);
+}
+}  // namespace
+
+TEST(Model, JsonIsWhatBoostJsonSerializesForTheSameObject) {
+    // Strings that need escaping, of every control character, quotes and backslashes,
+    // non-ASCII and invalid UTF-8, and longer than the writer's 512-byte chunks.
+    std::string controls;
+    for (int c = 0; c < 0x20; ++c) controls += static_cast<char>(c);
+    controls += "\x7f\"\\/";
+    std::vector<std::string> texts = {"",
+                                      "hi",
+                                      controls,
+                                      "ünïcödé 👍 \xe2\x80\xa8 \xff\xfe",
+                                      std::string(700, '"'),
+                                      std::string(1500, 'x')};
+    texts.back().append("\n").append(controls);
+    for (const auto& t : texts) {
+        Event m = message(42, t.empty() ? "a" : t.substr(0, 40), t);
+        m.room = "r-" + std::to_string(t.size());
+        EXPECT_EQ(event_json(m), tree_event_json(m));
+        EXPECT_EQ(state_json(m), tree_state_json(m));
+        m.reply_to = 7;
+        m.edited_ts = 123456789012345;
+        EXPECT_EQ(event_json(m), tree_event_json(m));
+        for (int i = 0; i < 120; ++i)
+            apply(m, change(Kind::Reaction, 100 + i, 42, t + std::to_string(i), t.substr(0, 32)));
+        apply(m, change(Kind::Reaction, 300, 42, "bob", "🎉"));
+        EXPECT_EQ(state_json(m), tree_state_json(m));
+        for (Kind k : {Kind::Edit, Kind::Delete, Kind::Reaction}) {
+            for (bool remove : {false, true}) {
+                Event c = change(k, UINT64_MAX, 42, t, t, remove);
+                c.ts = -5;
+                EXPECT_EQ(event_json(c), tree_event_json(c));
+            }
+        }
+        m.deleted = true;
+        EXPECT_EQ(event_json(m), tree_event_json(m));
+        EXPECT_EQ(state_json(m), tree_state_json(m));
+    }
+}
+
 TEST(Model, WhoMayChangeWhat) {
     Event m = message(1, "alice", "hi");
     EXPECT_EQ(check(&m, change(Kind::Edit, 2, 1, "alice", "x"), false), Verdict::Apply);
