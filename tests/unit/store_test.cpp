@@ -184,6 +184,39 @@ TYPED_TEST(StoreSuite, ChangesKeepEachMessagesCurrentState) {
     EXPECT_EQ(log[1].text, "answer");
 }
 
+TYPED_TEST(StoreSuite, ManyReactionsInOneBatchKeepTheirOrderWithRemovesAndDeletes) {
+    // SQLite writes a batch's added reactions several rows to a statement: this batch has more
+    // than two statements' worth, a removal of one of them and a delete of a message that
+    // has some, each of which must see the adds before it.
+    using model::Kind;
+    auto s = this->factory.make(0);
+    s->append({msg("r", 1), msg("r", 2), msg("r", 3)});
+    std::vector<Event> batch;
+    uint64_t id = 4;
+    for (int i = 0; i < 40; ++i)
+        batch.push_back(change("r", id++, Kind::Reaction, 1 + i % 3, "u" + std::to_string(i), "👍"));
+    batch.push_back(change("r", id++, Kind::Reaction, 1, "u0", "👍", true));
+    batch.push_back(change("r", id++, Kind::Delete, 2, "mod"));
+    for (int i = 0; i < 20; ++i)
+        batch.push_back(change("r", id++, Kind::Reaction, 3, "v" + std::to_string(i), "🎉"));
+    batch.push_back(change("r", id++, Kind::Reaction, 1, "u3", "👍", true));
+    s->append(batch);
+
+    auto one = s->message("r", 1);
+    ASSERT_TRUE(one);
+    ASSERT_EQ(one->reactions.size(), 1u);
+    std::vector<std::string> want;  // u0, u3, u6, ... less u0 and u3, who took theirs back
+    for (int i = 6; i < 40; i += 3) want.push_back("u" + std::to_string(i));
+    EXPECT_EQ(one->reactions[0].users, want);
+    EXPECT_TRUE(s->message("r", 2)->reactions.empty()) << "deleted after its reactions";
+    auto three = s->message("r", 3);
+    ASSERT_EQ(three->reactions.size(), 2u);
+    EXPECT_EQ(three->reactions[0].emoji, "👍");
+    EXPECT_EQ(three->reactions[0].users.size(), 13u);
+    EXPECT_EQ(three->reactions[1].users.size(), 20u);
+    EXPECT_EQ(three->reactions[1].users.front(), "v0");
+}
+
 TYPED_TEST(StoreSuite, RetentionCountsEventsAndTakesTheirState) {
     using model::Kind;
     auto s = this->factory.make(3);

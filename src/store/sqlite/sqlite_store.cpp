@@ -219,9 +219,10 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
                           "kind=0");
         erase_edits_ =
             prepare(wdb_, "UPDATE messages SET message='' WHERE room=? AND target=? AND kind=1");
-        react_add_ = prepare(wdb_,
-                             "INSERT OR IGNORE INTO reactions(room,msg_id,emoji,user_id,seq) "
-                             "VALUES(?,?,?,?,?)");
+        std::string add = "INSERT OR IGNORE INTO reactions(room,msg_id,emoji,user_id,seq) VALUES";
+        react_add_ = prepare(wdb_, (add + "(?,?,?,?,?)").c_str());
+        for (int i = 0; i < kAddRows; ++i) add += i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)";
+        react_add_many_ = prepare(wdb_, add.c_str());
         react_remove_ = prepare(wdb_,
                                 "DELETE FROM reactions WHERE room=? AND msg_id=? AND emoji=? AND "
                                 "user_id=?");
@@ -337,6 +338,7 @@ void SqliteStore::append(const std::vector<model::Event>& batch) {
     try {
         // The last id per room in this batch; batches are small, a vector beats a map.
         std::vector<std::pair<const std::string*, uint64_t>> last;
+        adds_.clear();
         for (const auto& e : batch) {
             write_event(e);
             auto it = std::find_if(last.begin(), last.end(),
@@ -346,6 +348,7 @@ void SqliteStore::append(const std::vector<model::Event>& batch) {
             else
                 it->second = e.id;
         }
+        flush_adds();  // before the trim below
         for (const auto& [room, id] : last) {
             StmtGuard g{upsert_room_};
             bind_text(upsert_room_, 1, *room);
@@ -379,6 +382,7 @@ void SqliteStore::append(const std::vector<model::Event>& batch) {
         finish_batch(commit_);
         healthy_ = true;
     } catch (...) {
+        adds_.clear();
         if (in_batch_) finish_batch(rollback_);
         healthy_ = false;
         throw;
@@ -443,6 +447,7 @@ void SqliteStore::write_event(const model::Event& e) {
         case model::Kind::Edit:
             break;  // its row is the message's current text (EVENT_FROM)
         case model::Kind::Delete:
+            flush_adds();
             for (auto* st : {delete_, erase_edits_, react_clear_}) {
                 StmtGuard g{st};
                 bind_text(st, 1, e.room);
@@ -451,19 +456,42 @@ void SqliteStore::write_event(const model::Event& e) {
             }
             break;
         case model::Kind::Reaction: {
-            sqlite3_stmt* st = e.remove ? react_remove_ : react_add_;
-            StmtGuard g{st};
-            bind_text(st, 1, e.room);
-            sqlite3_bind_int64(st, 2, target);
-            bind_text(st, 3, e.text);
-            bind_text(st, 4, e.user_id);
-            if (!e.remove) sqlite3_bind_int64(st, 5, static_cast<sqlite3_int64>(e.id));
-            step_done(st, failed);
+            if (!e.remove) {
+                adds_.push_back(&e);
+                break;
+            }
+            flush_adds();  // the reaction taken back may be one of them
+            StmtGuard g{react_remove_};
+            bind_text(react_remove_, 1, e.room);
+            sqlite3_bind_int64(react_remove_, 2, target);
+            bind_text(react_remove_, 3, e.text);
+            bind_text(react_remove_, 4, e.user_id);
+            step_done(react_remove_, failed);
             break;
         }
         default:
             break;
     }
+}
+
+void SqliteStore::flush_adds() {
+    size_t i = 0;
+    auto write = [&](sqlite3_stmt* st, size_t rows) {
+        StmtGuard g{st};
+        for (size_t r = 0; r < rows; ++r, ++i) {
+            const model::Event& e = *adds_[i];
+            int at = static_cast<int>(r) * 5;
+            bind_text(st, at + 1, e.room);
+            sqlite3_bind_int64(st, at + 2, static_cast<sqlite3_int64>(e.target));
+            bind_text(st, at + 3, e.text);
+            bind_text(st, at + 4, e.user_id);
+            sqlite3_bind_int64(st, at + 5, static_cast<sqlite3_int64>(e.id));
+        }
+        if (sqlite3_step(st) != SQLITE_DONE) fail(wdb_, "cannot write to");
+    };
+    while (adds_.size() - i >= kAddRows) write(react_add_many_, kAddRows);
+    while (i < adds_.size()) write(react_add_, 1);
+    adds_.clear();
 }
 
 std::vector<model::Event> SqliteStore::read(sqlite3_stmt* s, const std::string& room,
