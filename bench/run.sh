@@ -7,7 +7,7 @@
 # --changes: only what messages that change are judged by, at full size: fanout and idle
 # memory against Nchan (fanout five times, the two servers taking turns, since one noisy
 # minute should not land on one of them only), and edits and reactions against publishes
-# (with the writer's state cache, and without it).
+# (with the writer's state cache, and without it; five times each, taking turns).
 # --users: only what one connection per user is judged by: 1,000 users each in 10 of 100
 # rooms, on user streams (1,000 connections) and on room streams (10,000), under the same
 # publish load, three times each, taking turns; and idle memory of 10,000 user streams each
@@ -211,8 +211,9 @@ if ((CHANGES)); then
   done
   # The *_uncached runs change the same messages with the writer's state cache off
   # (--state-cache 2), so that every change first reads its message from the store: what a
-  # change to a message older than the cache's newest half costs.
-  for rep in 1 2 3; do
+  # change to a message older than the cache's newest half costs. Five rounds, taking turns:
+  # a run is about 0.3 s of server CPU, and runs of one binary differ by 3% and more.
+  for rep in 1 2 3 4 5; do
     for kind in plain edit reaction edit_uncached reaction_uncached; do
       sargs=(); [[ "$kind" == *_uncached ]] && sargs=(--state-cache 2)
       start_ssechat "${sargs[@]}"; prefill 20000

@@ -243,12 +243,13 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
     // of the same batch is checked against the state the earlier ones leave.
     auto lookup = [&](Pending& p, uint64_t id) -> Touch& {
         auto [it, fresh] = state.try_emplace(state_key(p.msg.room, id));
+        Touch& t = it->second;
         if (fresh) {
             bool trimmed = cfg_.retain && id + cfg_.retain <= p.room->assigned();
-            if (!trimmed) it->second.state = take_cached(it->first);
-            if (!it->second.state) it->second.state = store_.message(p.msg.room, id);
+            if (!trimmed) find_cached(it->first, t);
+            if (!t.state()) t.own = store_.message(p.msg.room, id);
         }
-        return it->second;
+        return t;
     };
     std::vector<Event> out;
     out.reserve(batch.size());
@@ -268,13 +269,13 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
             p.answer = target;
         };
         if (ev.kind == Kind::Message) {
-            if (ev.reply_to && !lookup(p, ev.reply_to).state) {
+            if (ev.reply_to && !lookup(p, ev.reply_to).state()) {
                 p.outcome = PublishOutcome::BadReply;
                 continue;
             }
         } else {
             touch = &lookup(p, ev.target);
-            target = touch->state ? &*touch->state : nullptr;
+            target = touch->state();
             switch (model::check(target, ev, p.moderator)) {
                 case model::Verdict::Apply:
                     break;
@@ -301,9 +302,10 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
         ev.ts = ts;
         if (ev.kind == Kind::Message) {
             // A later event of the batch, or of a later batch, may reply to it or change it.
-            auto& st = state[state_key(ev.room, ev.id)].state;
-            st = ev;
-            st->key.clear();
+            Touch& t = state[state_key(ev.room, ev.id)];
+            t.cached = nullptr;
+            t.own = ev;
+            t.own->key.clear();
         } else {
             answers();
             model::apply(*target, ev);
@@ -320,12 +322,14 @@ std::string Writer::state_key(const std::string& room, uint64_t id) {
     return k;
 }
 
-std::optional<Event> Writer::take_cached(const std::string& key) {
-    // Moved, not copied: the batch's commit puts the state back (remember), and a failed
-    // commit drops the key (forget).
-    if (auto c = young_.find(key); c != young_.end()) return std::move(c->second);
-    if (auto c = old_.find(key); c != old_.end()) return std::move(c->second);
-    return std::nullopt;
+void Writer::find_cached(const std::string& key, Touch& t) {
+    // Neither copied: the batch changes a young state where it is, and moves an old one out
+    // for its commit to put in young_ (remember). A failed commit drops the key (forget).
+    if (auto c = young_.find(key); c != young_.end()) {
+        t.cached = &c->second;
+    } else if (auto o = old_.find(key); o != old_.end()) {
+        t.own = std::move(o->second);
+    }
 }
 
 namespace {
@@ -345,11 +349,17 @@ size_t approx_bytes(const std::string& key, const Event& e) {
 void Writer::remember(Touched& touched) {
     size_t half = std::max<size_t>(cfg_.state_cache / 2, 1);
     for (auto& [k, t] : touched) {
-        if (!t.state) continue;
-        if (!old_.empty()) old_.erase(k);
-        // An overwrite counts again: the half only fills sooner.
-        young_bytes_ += approx_bytes(k, *t.state);
-        young_.insert_or_assign(k, std::move(*t.state));
+        // A state changed in place, or put back, counts again: the half only fills sooner.
+        if (t.cached) {
+            young_bytes_ += approx_bytes(k, *t.cached);
+        } else if (t.own) {
+            if (!old_.empty()) old_.erase(k);
+            young_bytes_ += approx_bytes(k, *t.own);
+            young_.insert_or_assign(k, std::move(*t.own));
+        } else {
+            continue;
+        }
+        // young_'s nodes, and the states the batch changed in them, move to old_ whole.
         if (young_.size() >= half || young_bytes_ >= kStateCacheBytes / 2) {
             old_ = std::move(young_);
             young_.clear();

@@ -96,11 +96,15 @@ class Writer {
     // Checks each event of the batch in order against the state of its message (the store's,
     // then the batch's own changes before it), applies what passes to that state, and gives
     // ids. Returns the events to store. Throws StoreError.
-    // The messages a batch read or changed, by state_key(), and their state after it (nullopt:
+    // The messages a batch read or changed, by state_key(), and their state after it (null:
     // no such message), with the batch's last change to each, whose answer that state is.
+    // A state in young_ is changed where it is, and so costs no second lookup to put back;
+    // one read from the store, new, or found in old_ is the batch's own until remember().
     struct Touch {
-        std::optional<Event> state;
+        Event* cached = nullptr;  // in young_
+        std::optional<Event> own;
         Pending* last = nullptr;
+        Event* state() { return cached ? cached : own ? &*own : nullptr; }
     };
     using Touched = std::unordered_map<std::string, Touch>;
     std::vector<Event> check_and_number(std::vector<Pending>& batch, int64_t ts,
@@ -109,11 +113,12 @@ class Writer {
     static std::string state_key(const std::string& room, uint64_t id);
     // Keeps a committed batch's message states for the next batches (local stores only).
     void remember(Touched& touched);
-    // A batch that was not committed: the states it took out of the cache go (the store
-    // has them).
+    // A batch that was not committed: the states it touched leave the cache, changed or moved
+    // out as they may be (the store has them).
     void forget(const Touched& touched);
-    // A cached state, moved out of the cache for the batch to change; nullopt when not cached.
-    std::optional<Event> take_cached(const std::string& key);
+    // Points `t` at the cached state of `key`, in young_, or moves it out of old_; neither
+    // when it is not cached.
+    void find_cached(const std::string& key, Touch& t);
     // Settles the keyed publishes of a batch before ids are given: a key seen in the store
     // or earlier in the batch makes its publish Replayed (msg becomes the original) or
     // KeyConflict. Throws StoreError.
@@ -146,7 +151,7 @@ class Writer {
     // Two halves of --state-cache / 2 states (or kStateCacheBytes / 2): a state is written
     // to young_; a full young_ becomes old_, and the old old_ is dropped. A state found in old_
     // moves back to young_ when its batch commits. So the newest half is always here, at a cost of
-    // one extra lookup.
+    // one extra lookup. young_ and old_ never hold the same key.
     std::unordered_map<std::string, Event> young_, old_;
     size_t young_bytes_ = 0;  // about (approx_bytes)
     // The cache's bound in bytes, whatever --state-cache says: 4 KiB messages would otherwise
