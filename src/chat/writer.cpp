@@ -82,9 +82,9 @@ void Writer::loop() {
     // The writer is a batch thread: it should not preempt the event loop that feeds it the
     // moment one publish wakes it, but run once the loop has handed over what it has read (or
     // used its time slice). Where the two share a core (the benchmarks pin the server to one)
-    // this made batches ten times larger and a publish's CPU 30% smaller, and left latency at
-    // a fixed rate unchanged; on an idle core the writer runs at once, as before.
-    // bench/RESULTS.md, "The writer as a batch thread".
+    // this made batches ten times larger and a publish's CPU 30% smaller, and latency at fixed
+    // rates the same or lower; a closed loop at saturation got a later tail. On an idle core
+    // the writer runs at once, as before. bench/RESULTS.md, "The writer as a batch thread".
 #ifdef SCHED_BATCH
     sched_param sp{};
     if (int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp); rc != 0)
