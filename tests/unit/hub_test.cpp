@@ -181,6 +181,7 @@ std::vector<uint64_t> cached_ids(Room& r) {
 // A stream subscribed through a socket pair; `fd` is the client's end.
 struct Client {
     int fd = -1;
+    Client() = default;
     Client(Shard& s, std::shared_ptr<Room> room, const std::string& user, StreamStart start) {
         int fds[2];
         if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) throw std::runtime_error("socketpair");
@@ -384,8 +385,9 @@ TEST(Hub, EachChangeInOneBatchAnswersWithTheStateItLeft) {
         ev.target = kind == model::Kind::Message ? 0 : 1;
         ev.user_id = user;
         ev.text = text;
-        hub.publish(hub.room("r"), ev, false,
-                    [&ps, i](PublishOutcome o, const Event& m) { ps[i].set_value({o, m}); });
+        hub.publish(hub.room("r"), ev, false, [&ps, i](PublishOutcome o, const Event& m) {
+            ps[i].set_value({o, m});
+        });
     };
     queue(0, model::Kind::Message, "a", "zero");
     queue(1, model::Kind::Edit, "a", "one");
@@ -558,6 +560,51 @@ TEST_F(HubCluster, AGapPastMaxReplayResetsLiveStreams) {
     EXPECT_NE(got.find("id: 10\n"), std::string::npos);
     // The cache restarts at 7: a resume into the gap reads the store, not a silent skip.
     EXPECT_EQ(cached_ids(*room), (std::vector<uint64_t>{7, 8, 9, 10}));
+}
+
+TEST_F(HubCluster, AJoinAUserStreamReadFromTheStoreIsNotAnnouncedAgainWhenTheFeedBringsIt) {
+    // The race CI met once: a join stored by another node, a user stream that opens here after
+    // it was stored and before the feed brings word of it. The stream lists the room from the
+    // store; the word, when it comes, must not tell the client of the join a second time.
+    hub.room("r");
+    std::vector<store::MemberOp> ops(1);
+    ops[0].user = "ann";
+    ops[0].room = "r";
+    ops[0].max_rooms = 10;
+    st.inner.members(ops);
+    ASSERT_EQ(ops[0].result, store::MemberOp::Result::Done);
+
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    boost::asio::ip::tcp::socket sock(s0.ioc());
+    sock.assign(boost::asio::ip::tcp::v4(), fds[0]);
+    Client user;  // takes the client's end only
+    user.fd = fds[1];
+    s0.subscribe_user(std::move(sock), "ann", std::nullopt, nullptr, Slots{});
+    posted(s0);
+    std::string opened = user.read();
+    ASSERT_NE(opened.find("event: rooms\n"), std::string::npos) << opened;
+    ASSERT_NE(opened.find("\"name\":\"r\""), std::string::npos) << opened;
+
+    store::FeedBatch word;
+    word.members.push_back({ops[0], 0});
+    st.feed.batch(word);
+    posted(s0);
+    std::string later = user.read();
+    EXPECT_EQ(later.find("event: joined"), std::string::npos) << later;
+
+    // A leave the stream has not seen is told, once.
+    ops[0].op = store::MemberOp::Op::Leave;
+    st.inner.members(ops);
+    store::FeedBatch leave;
+    leave.members.push_back({ops[0], 0});
+    st.feed.batch(leave);
+    st.feed.batch(leave);
+    posted(s0);
+    later = user.read();
+    size_t left = later.find("event: left");
+    ASSERT_NE(left, std::string::npos) << later;
+    EXPECT_EQ(later.find("event: left", left + 1), std::string::npos) << later;
 }
 
 TEST(Hub, AStreamThatFailsToOpenIsNoLeaveAndNoReset) {
