@@ -181,16 +181,24 @@ std::vector<uint64_t> cached_ids(Room& r) {
 // A stream subscribed through a socket pair; `fd` is the client's end.
 struct Client {
     int fd = -1;
-    Client() = default;
+    // A room stream.
     Client(Shard& s, std::shared_ptr<Room> room, const std::string& user, StreamStart start) {
+        s.subscribe(connect(s), std::move(room), user, start);
+    }
+    // The user stream of `user`, fresh (no cursor).
+    Client(Shard& s, const std::string& user) {
+        s.subscribe_user(connect(s), user, std::nullopt, nullptr, Slots{});
+    }
+    ~Client() { ::close(fd); }
+    // The server's end, on the shard's loop; keeps the client's end in `fd`.
+    boost::asio::ip::tcp::socket connect(Shard& s) {
         int fds[2];
         if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) throw std::runtime_error("socketpair");
         boost::asio::ip::tcp::socket sock(s.ioc());
         sock.assign(boost::asio::ip::tcp::v4(), fds[0]);
         fd = fds[1];
-        s.subscribe(std::move(sock), std::move(room), user, start);
+        return sock;
     }
-    ~Client() { ::close(fd); }
     std::string read() {
         std::string out;
         char buf[65536];
@@ -574,13 +582,7 @@ TEST_F(HubCluster, AJoinAUserStreamReadFromTheStoreIsNotAnnouncedAgainWhenTheFee
     st.inner.members(ops);
     ASSERT_EQ(ops[0].result, store::MemberOp::Result::Done);
 
-    int fds[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    boost::asio::ip::tcp::socket sock(s0.ioc());
-    sock.assign(boost::asio::ip::tcp::v4(), fds[0]);
-    Client user;  // takes the client's end only
-    user.fd = fds[1];
-    s0.subscribe_user(std::move(sock), "ann", std::nullopt, nullptr, Slots{});
+    Client user(s0, "ann");
     posted(s0);
     std::string opened = user.read();
     ASSERT_NE(opened.find("event: rooms\n"), std::string::npos) << opened;
