@@ -18,7 +18,8 @@ Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
       cluster_(store.cluster()),
       registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }),
       writer_(
-          cfg, store, seq_, [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); },
+          cfg, store, seq_,
+          [this](std::vector<std::shared_ptr<const Delivery>> ds) { fan_out(std::move(ds)); },
           [this](const store::MemberOp& op, const std::shared_ptr<Room>& r) { notify(op, r); }),
       feed_(cfg, store, registry_, seq_,
             [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {}
@@ -186,7 +187,8 @@ void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
         auto ev = std::make_shared<const std::string>(
             sse::encode(model::kind_name(Kind::Read), "", boost::json::serialize(o)));
         for (Shard* s : shards_)
-            boost::asio::post(s->ioc(), [s, ev, user = op.user] { s->to_user(user, ev); });
+            boost::asio::post(
+                s->ioc(), [s, ev, user = op.user, room = op.room] { s->to_user(user, room, ev); });
         if (!room) return;  // not loaded here: no stream here to tell
         {
             std::lock_guard lk(typing_mu_);
@@ -310,6 +312,16 @@ void Hub::stop() {
 
 void Hub::fan_out(std::shared_ptr<Delivery> d) {
     for (Shard* s : shards_) boost::asio::post(s->ioc(), [s, d] { s->deliver(d); });
+}
+
+void Hub::fan_out(std::vector<std::shared_ptr<const Delivery>> ds) {
+    // One handler per loop for the whole batch: no flush can fall between its rooms.
+    auto batch =
+        std::make_shared<const std::vector<std::shared_ptr<const Delivery>>>(std::move(ds));
+    for (Shard* s : shards_)
+        boost::asio::post(s->ioc(), [s, batch] {
+            for (const auto& d : *batch) s->deliver(d);
+        });
 }
 
 }  // namespace ssechat::chat

@@ -93,6 +93,7 @@ class Hub {
     void announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                   int online);
     void fan_out(std::shared_ptr<Delivery> d);
+    void fan_out(std::vector<std::shared_ptr<const Delivery>> ds);  // a commit's, together
     std::shared_ptr<Room> load(const std::string& name);
     // Sends a typing event to this node's streams of the room, or to the cluster.
     void send_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);

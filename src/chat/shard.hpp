@@ -7,7 +7,9 @@
 #include <unordered_map>
 
 #include "chat/room.hpp"
+#include "model/scope.hpp"
 #include "sse/stream.hpp"
+#include "store/store.hpp"
 
 namespace ssechat::chat {
 
@@ -51,10 +53,14 @@ struct Member;
 // per room: the rooms are in the user's Member, which the per-room indexes point at.
 class UserStream final : public sse::Stream {
   public:
-    UserStream(sse::Conn conn, size_t limit, Shard& shard, std::string user);
+    UserStream(sse::Conn conn, size_t limit, Shard& shard, std::string user,
+               model::RoomScope scope);
 
     Shard& shard;
     const std::string user;
+    // The rooms its credential reaches: the user's other rooms are not its to carry (the
+    // user's Member, shared by all their streams here, holds every room).
+    const model::RoomScope scope;
     uint64_t last_pos = 0;     // newest position given; deliveries at or before it are skipped
     Member* member = nullptr;  // set while registered with the shard
     size_t slot = 0;           // index in member->streams
@@ -106,17 +112,18 @@ class Shard {
 
     void remove(Subscriber* s);
 
-    // Takes over a socket whose request asked for the user stream of `user`; `cursor`: its
-    // Last-Event-ID, if any. Runs on this shard's loop.
-    void subscribe_user(sse::Conn conn, std::string user, std::optional<std::string> cursor,
-                        sse::Buffer head, Slots tickets);
+    // Takes over a socket whose request asked for the user stream of `user`, carrying the
+    // rooms of `scope` they are in; `cursor`: its Last-Event-ID, if any. Runs on this shard's
+    // loop.
+    void subscribe_user(sse::Conn conn, std::string user, model::RoomScope scope,
+                        std::optional<std::string> cursor, sse::Buffer head, Slots tickets);
     void remove(UserStream* s);
     // `user` joined or left `room` (posted by the hub in commit order): their user streams
     // here add or drop it, and get `event`.
     void membership(const std::string& user, const std::shared_ptr<Room>& room, bool joined,
                     const sse::Buffer& event);
-    // An event for `user`'s user streams here only (read markers).
-    void to_user(const std::string& user, const sse::Buffer& event);
+    // An event of `room` for `user`'s user streams here only (read markers).
+    void to_user(const std::string& user, const std::string& room, const sse::Buffer& event);
 
   private:
     struct Subs {
@@ -131,6 +138,11 @@ class Shard {
     void unindex(Member* m, size_t i);
     // The user streams' share of a finished flush, in commit order per stream.
     void flush_users();
+    // One room's part of a user stream's resume from position `from`: its joined and reset
+    // notices into `out`, its events with their positions into `items` (merged after).
+    void replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,
+                     uint64_t from, std::vector<sse::Buffer>& out,
+                     std::vector<std::pair<uint64_t, sse::Buffer>>& items);
     // What one flush sends to one room: its deliveries in order, flattened into one list.
     struct Run {
         const Room* room = nullptr;
@@ -166,6 +178,7 @@ class Shard {
     std::vector<std::shared_ptr<Subscriber>> keep_;  // reused scratch for close_all
     std::unordered_map<std::string, std::unique_ptr<Member>> members_;  // by user
     std::vector<std::pair<UserStream*, const Delivery*>> gather_;       // flush_users scratch
+    std::vector<std::pair<uint64_t, sse::Buffer>> ordered_;  // one user stream's share, by position
 
     // Fan-out state. Deliveries wait in pending_ until a flush; a flush walks the streams in
     // slices and yields between them, so requests and acknowledgements are served while a

@@ -14,8 +14,8 @@ namespace ssechat::chat {
 
 namespace asio = boost::asio;
 
-UserStream::UserStream(sse::Conn conn, size_t limit, Shard& s, std::string u)
-    : sse::Stream(std::move(conn), limit), shard(s), user(std::move(u)) {}
+UserStream::UserStream(sse::Conn conn, size_t limit, Shard& s, std::string u, model::RoomScope sc)
+    : sse::Stream(std::move(conn), limit), shard(s), user(std::move(u)), scope(std::move(sc)) {}
 
 void UserStream::on_closed() {
     shard.remove(this);
@@ -79,30 +79,32 @@ void Shard::unindex(Member* m, size_t i) {
     if (last) hub_.release(held);
 }
 
-void Shard::subscribe_user(sse::Conn conn, std::string user, std::optional<std::string> cursor,
-                           sse::Buffer head, Slots tickets) {
+void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope scope,
+                           std::optional<std::string> cursor, sse::Buffer head, Slots tickets) {
     if (size_t b = hub_.config().stream_sndbuf) {
         boost::system::error_code ec;
         conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
     }
     auto st = std::make_shared<UserStream>(std::move(conn), hub_.config().stream_buffer, *this,
-                                           std::move(user));
+                                           std::move(user), std::move(scope));
     st->tickets = std::move(tickets);
     std::vector<sse::Buffer> out{head ? head : head_, retry_};
     auto& seq = hub_.sequence();
-    const size_t cap = hub_.config().max_replay;
+    // Every room the user is in is indexed (the Member serves all their streams here); the
+    // stream itself tells only of those its scope covers.
     std::vector<std::shared_ptr<Room>> rooms;
-    std::vector<store::Membership> joined;
     try {
-        joined = hub_.store().memberships(st->user);
-        for (const auto& m : joined) {
-            auto r = hub_.room(m.room);
+        std::vector<store::Membership> joined = hub_.store().memberships(st->user);
+        std::vector<Snapshot> snaps;
+        std::vector<size_t> shown;  // indexes into joined/rooms of the rooms this stream tells of
+        for (size_t i = 0; i < joined.size(); ++i) {
+            auto r = hub_.room(joined[i].room);
             if (!r) throw store::StoreError("every room this server can hold is in use");
             rooms.push_back(std::move(r));
+            if (st->scope.covers(joined[i].room)) shown.push_back(i);
         }
         // Where every room stands, at one position: everything up to it is replayed (or in
         // the snapshot), everything after it comes live, for all the rooms alike.
-        std::vector<Snapshot> snaps(rooms.size());
         std::optional<uint64_t> from;
         uint64_t now;
         // With a shared store, a room just loaded may hold events this node's feed has not
@@ -117,8 +119,8 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, std::optional<std::
             now = seq.pos;
             if (cursor) from = model::parse_cursor(*cursor, seq.epoch, std::max(now, stored));
             if (from)
-                for (size_t i = 0; i < rooms.size(); ++i)
-                    snaps[i] = rooms[i]->since_pos(std::max(*from, joined[i].since));
+                for (size_t i : shown)
+                    snaps.push_back(rooms[i]->since_pos(std::max(*from, joined[i].since)));
             ++seq.user_streams;
             ++seq.streaming[st->user];
             st->counted = true;
@@ -127,59 +129,17 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, std::optional<std::
         st->last_pos = from ? std::max(now, *from) : now;
         if (!from) {
             // A fresh stream, or a cursor this store did not write: where every room stands.
+            std::vector<store::Membership> listed;
+            for (size_t i : shown) listed.push_back(joined[i]);
             if (cursor) out.push_back(buffer(sse::encode("reset", "", R"({"room":null})")));
             out.push_back(buffer(sse::encode("rooms", model::cursor(seq.epoch, now),
-                                             model::rooms_json(hub_.summaries(st->user, joined)))));
+                                             model::rooms_json(hub_.summaries(st->user, listed)))));
         } else {
             // Each room from where the cursor left it (or from the join, for a room joined
             // since), merged by position so the stream's order is the commit order.
             std::vector<std::pair<uint64_t, sse::Buffer>> items;
-            for (size_t i = 0; i < rooms.size(); ++i) {
-                const Room& r = *rooms[i];
-                const Snapshot& snap = snaps[i];
-                uint64_t after = std::max(*from, joined[i].since);
-                if (joined[i].since > *from) {
-                    boost::json::object o;
-                    o["room"] = r.name();
-                    o["read"] = joined[i].read;
-                    out.push_back(buffer(sse::encode("joined", "", boost::json::serialize(o))));
-                }
-                std::vector<Event> older;
-                bool reset = false;
-                uint64_t oldest = 0;
-                if (!snap.covered) {
-                    auto first = hub_.store().first_after(r.name(), after);
-                    uint64_t start = first ? std::min(*first, snap.cache_first) : snap.cache_first;
-                    if (start < snap.cache_first)
-                        older =
-                            hub_.store().range(r.name(), start - 1, snap.cache_first, cap, true);
-                    uint64_t got = older.empty() ? snap.cache_first : older.front().id;
-                    // More than --max-replay behind (the newest were read), or what came
-                    // before the first event found was trimmed: whether that was after the
-                    // cursor cannot be told, so the room says where it starts again.
-                    if (got > start ||
-                        (got > 1 && hub_.store().range(r.name(), got - 2, got, 1, false).empty())) {
-                        reset = true;
-                        oldest = got;
-                    }
-                }
-                // The room's replay, bounded as a room stream's is: the newest `cap`.
-                std::vector<std::tuple<uint64_t, uint64_t, sse::Buffer>> mine;  // id, pos, event
-                for (const auto& e : older)
-                    mine.emplace_back(
-                        e.id, e.pos,
-                        buffer(sse::encode(model::kind_name(e.kind),
-                                           model::cursor(seq.epoch, e.pos), model::event_json(e))));
-                for (const auto& e : snap.entries)
-                    mine.emplace_back(e.id, e.pos, user_form(e, seq.epoch));
-                if (mine.size() > cap) {
-                    mine.erase(mine.begin(), mine.end() - static_cast<std::ptrdiff_t>(cap));
-                    reset = true;
-                    oldest = std::get<0>(mine.front());
-                }
-                for (auto& [id, p, b] : mine) items.emplace_back(p, std::move(b));
-                if (reset) out.push_back(buffer(room_reset(r.name(), oldest)));
-            }
+            for (size_t k = 0; k < shown.size(); ++k)
+                replay_room(*rooms[shown[k]], snaps[k], joined[shown[k]], *from, out, items);
             std::stable_sort(items.begin(), items.end(),
                              [](const auto& a, const auto& b) { return a.first < b.first; });
             for (auto& [p, b] : items) out.push_back(std::move(b));
@@ -205,6 +165,52 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, std::optional<std::
     m->streams.push_back(st.get());
     metrics().streams_user.fetch_add(1, std::memory_order_relaxed);
     st->open(out);
+}
+
+void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,
+                        uint64_t from, std::vector<sse::Buffer>& out,
+                        std::vector<std::pair<uint64_t, sse::Buffer>>& items) {
+    const std::string& epoch = hub_.sequence().epoch;
+    const size_t cap = hub_.config().max_replay;
+    uint64_t after = std::max(from, joined.since);
+    if (joined.since > from) {
+        boost::json::object o;
+        o["room"] = r.name();
+        o["read"] = joined.read;
+        out.push_back(buffer(sse::encode("joined", "", boost::json::serialize(o))));
+    }
+    std::vector<Event> older;
+    bool reset = false;
+    uint64_t oldest = 0;
+    if (!snap.covered) {
+        auto first = hub_.store().first_after(r.name(), after);
+        uint64_t start = first ? std::min(*first, snap.cache_first) : snap.cache_first;
+        if (start < snap.cache_first)
+            older = hub_.store().range(r.name(), start - 1, snap.cache_first, cap, true);
+        uint64_t got = older.empty() ? snap.cache_first : older.front().id;
+        // More than --max-replay behind (the newest were read), or what came before the
+        // first event found was trimmed: whether that was after the cursor cannot be told,
+        // so the room says where it starts again.
+        if (got > start ||
+            (got > 1 && hub_.store().range(r.name(), got - 2, got, 1, false).empty())) {
+            reset = true;
+            oldest = got;
+        }
+    }
+    // The room's replay, bounded as a room stream's is: the newest `cap`.
+    std::vector<std::tuple<uint64_t, uint64_t, sse::Buffer>> mine;  // id, pos, event
+    for (const auto& e : older)
+        mine.emplace_back(e.id, e.pos,
+                          buffer(sse::encode(model::kind_name(e.kind), model::cursor(epoch, e.pos),
+                                             model::event_json(e))));
+    for (const auto& e : snap.entries) mine.emplace_back(e.id, e.pos, user_form(e, epoch));
+    if (mine.size() > cap) {
+        mine.erase(mine.begin(), mine.end() - static_cast<std::ptrdiff_t>(cap));
+        reset = true;
+        oldest = std::get<0>(mine.front());
+    }
+    for (auto& [id, p, b] : mine) items.emplace_back(p, std::move(b));
+    if (reset) out.push_back(buffer(room_reset(r.name(), oldest)));
 }
 
 void Shard::remove(UserStream* s) {
@@ -245,13 +251,15 @@ void Shard::membership(const std::string& user, const std::shared_ptr<Room>& roo
         index(m, room);
     else
         unindex(m, i);
-    for (UserStream* s : m->streams) s->send(event);
+    for (UserStream* s : m->streams)
+        if (s->scope.covers(room->name())) s->send(event);
 }
 
-void Shard::to_user(const std::string& user, const sse::Buffer& event) {
+void Shard::to_user(const std::string& user, const std::string& room, const sse::Buffer& event) {
     auto it = members_.find(user);
     if (it == members_.end()) return;
-    for (UserStream* s : it->second->streams) s->send(event);
+    for (UserStream* s : it->second->streams)
+        if (s->scope.covers(room)) s->send(event);
 }
 
 void Shard::flush_users() {
@@ -261,9 +269,10 @@ void Shard::flush_users() {
         auto it = subs_.find(d->room.get());
         if (it == subs_.end()) continue;
         for (Member* m : it->second.users)
-            for (UserStream* s : m->streams) gather_.emplace_back(s, d.get());
+            for (UserStream* s : m->streams)
+                if (s->scope.covers(d->room->name())) gather_.emplace_back(s, d.get());
     }
-    // Per stream, its deliveries in the order they came, which is commit order.
+    // Per stream, its deliveries in the order they came.
     std::stable_sort(gather_.begin(), gather_.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     const std::string& epoch = hub_.sequence().epoch;
@@ -271,24 +280,38 @@ void Shard::flush_users() {
     uint64_t count = 0;
     for (size_t i = 0; i < gather_.size();) {
         UserStream* s = gather_[i].first;
-        scratch_.clear();
+        ordered_.clear();
         bool gap = false;
+        // Each room's delivery is in position order, but one commit's positions interleave
+        // across its rooms: the stream gets them merged, so that its cursor only rises and a
+        // resume from any event misses nothing. An event that is not stored keeps its place
+        // after the stored one it followed.
+        uint64_t last = s->last_pos;
         for (; i < gather_.size() && gather_[i].first == s; ++i) {
             const Delivery& d = *gather_[i].second;
             gap = gap || d.gap;
+            uint64_t after = s->last_pos;
             for (size_t k = 0; k < d.ids.size(); ++k) {
                 if (d.ids[k] != 0) {
+                    // At or before the stream's start: in its replay already.
                     if (d.pos[k] == 0 || d.pos[k] <= s->last_pos) continue;
-                    s->last_pos = d.pos[k];
-                    scratch_.push_back(d.user_events[k]
-                                           ? d.user_events[k]
-                                           : buffer(sse::replace_id(
-                                                 *d.events[k], model::cursor(epoch, d.pos[k]))));
+                    after = d.pos[k];
+                    last = std::max(last, after);
+                    ordered_.emplace_back(
+                        after, d.user_events[k]
+                                   ? d.user_events[k]
+                                   : buffer(sse::replace_id(*d.events[k],
+                                                            model::cursor(epoch, d.pos[k]))));
                 } else if (d.skip_user != s->user) {
-                    scratch_.push_back(d.events[k]);
+                    ordered_.emplace_back(after, d.events[k]);
                 }
             }
         }
+        s->last_pos = last;
+        std::stable_sort(ordered_.begin(), ordered_.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        scratch_.clear();
+        for (auto& [p, b] : ordered_) scratch_.push_back(std::move(b));
         if (gap) {
             // The cluster feed skipped ids (a trimmed log): a resume by cursor reads them from
             // the store in order, which a live stream cannot.

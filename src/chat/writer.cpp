@@ -218,6 +218,8 @@ void Writer::commit(std::vector<Pending>& batch) {
     {
         std::lock_guard lk(seq_.mu);
         const std::string* epoch = seq_.user_streams ? &seq_.epoch : nullptr;
+        std::vector<std::shared_ptr<const Delivery>> out;
+        out.reserve(rewind.size());
         for (auto& [r, first] : rewind) {
             std::vector<const Event*> mine;
             std::shared_ptr<Room> owner;
@@ -226,8 +228,9 @@ void Writer::commit(std::vector<Pending>& batch) {
                     mine.push_back(&p.msg);
                     owner = p.room;
                 }
-            if (owner) fan_out_(owner->commit(mine, false, epoch));
+            if (owner) out.push_back(owner->commit(mine, false, epoch));
         }
+        if (!out.empty()) fan_out_(std::move(out));
         seq_.pos = pos_;
     }
     acknowledge(batch, t1);

@@ -52,8 +52,11 @@ class Writer {
   public:
     // Runs on the writer thread; callers post back to their own loop from it.
     using Done = std::function<void(PublishOutcome, const Event&)>;
-    // Takes what a local commit delivers (with a shared store the feed delivers instead).
-    using FanOut = std::function<void(std::shared_ptr<Delivery>)>;
+    // Takes what a local commit delivers, one delivery per room (with a shared store the feed
+    // delivers instead). A batch's positions interleave across its rooms, so its deliveries
+    // must reach each loop together: a flush between two of them would show a user stream a
+    // later position before an earlier one.
+    using FanOut = std::function<void(std::vector<std::shared_ptr<const Delivery>>)>;
 
     // What a membership change answers, on the writer thread: false when the store refused.
     using MemberDone = std::function<void(bool, const store::MemberOp&)>;

@@ -186,7 +186,7 @@ std::optional<std::string> Api::user(Ctx& c, const char* fallback, bool seed) {
 }
 
 bool Api::room_allowed(Ctx& c, const std::string& room) {
-    if (!c.identity || c.identity->may_use(room)) return true;
+    if (scope(c).covers(room)) return true;
     metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
     refuse(c, status::forbidden, "token does not allow room " + room);
     return false;

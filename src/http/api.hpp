@@ -85,6 +85,10 @@ class Api {
     // The acting user: the token's sub, else ?id= (or `fallback` when absent; null: required).
     std::optional<std::string> user(Ctx& c, const char* fallback, bool seed);
     bool room_allowed(Ctx& c, const std::string& room);
+    // The rooms the caller's credential reaches (every room without a token).
+    static model::RoomScope scope(const Ctx& c) {
+        return c.identity ? c.identity->rooms : model::RoomScope();
+    }
     bool rate_ok(Ctx& c, const std::string& user);
     chat::Shard& current_shard(const std::shared_ptr<Session>& s);
     // The response head of an event stream: Connection says what the request allows, and

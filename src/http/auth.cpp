@@ -20,12 +20,6 @@ namespace ssechat::auth {
 
 namespace json = boost::json;
 
-bool Identity::may_use(std::string_view room) const {
-    if (!rooms) return true;
-    return std::any_of(rooms->begin(), rooms->end(),
-                       [&](const std::string& r) { return r == "*" || r == room; });
-}
-
 std::string base64url(std::string_view bytes) {
     std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -196,7 +190,7 @@ Verdict Verifier::verify(std::string_view token, int64_t now_s) const {
             if (!r.is_string()) return deny(401, "token rooms claim must hold strings");
             list.emplace_back(r.as_string());
         }
-        v.identity.rooms = std::move(list);
+        v.identity.rooms = model::RoomScope(std::move(list));
     }
     if (const auto* mod = claims.if_contains("mod")) {
         if (!mod->is_bool()) return deny(401, "token mod claim must be true or false");

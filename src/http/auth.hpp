@@ -7,14 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "model/scope.hpp"
+
 namespace ssechat::auth {
 
 struct Identity {
-    std::string user;                               // the token's "sub"
-    std::optional<std::vector<std::string>> rooms;  // the "rooms" claim; absent: every room
-    int64_t exp = 0;                                // the "exp" claim, unix seconds
-    bool moderator = false;                         // the "mod" claim is true
-    bool may_use(std::string_view room) const;
+    std::string user;        // the token's "sub"
+    model::RoomScope rooms;  // the "rooms" claim; absent: every room
+    int64_t exp = 0;         // the "exp" claim, unix seconds
+    bool moderator = false;  // the "mod" claim is true
 };
 
 struct Verdict {

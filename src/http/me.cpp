@@ -21,6 +21,7 @@ void Api::my_rooms(Ctx& c) {
     if (!u) return;
     try {
         auto joined = hub_.store().memberships(*u);
+        std::erase_if(joined, [sc = scope(c)](const auto& m) { return !sc.covers(m.room); });
         reply(c, make(status::ok, model::rooms_json(hub_.summaries(*u, joined))));
     } catch (const store::StoreError&) {
         reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
@@ -153,25 +154,25 @@ void Api::user_stream(Ctx& c) {
     chat::Slots tickets{std::move(ticket), c.s->ticket()};
     auto conn = c.s->release();
     if (home == &here || !conn.movable())
-        return here.subscribe_user(std::move(conn), std::move(*u), std::move(cursor),
+        return here.subscribe_user(std::move(conn), std::move(*u), scope(c), std::move(cursor),
                                    std::move(head), std::move(tickets));
     boost::system::error_code ec;
     auto protocol = conn.sock.local_endpoint(ec).protocol();
     int fd = ec ? -1 : conn.sock.release(ec);
     if (ec || fd < 0) return;  // the client is gone already
-    boost::asio::post(home->ioc(),
-                      [home, fd, protocol, user = std::move(*u), cursor = std::move(cursor),
-                       head = std::move(head), tickets = std::move(tickets)]() mutable {
-                          sse::Conn moved(boost::asio::ip::tcp::socket(home->ioc()));
-                          boost::system::error_code e;
-                          moved.sock.assign(protocol, fd, e);
-                          if (e) {
-                              ::close(fd);
-                              return;
-                          }
-                          home->subscribe_user(std::move(moved), std::move(user), std::move(cursor),
-                                               std::move(head), std::move(tickets));
-                      });
+    boost::asio::post(home->ioc(), [home, fd, protocol, user = std::move(*u), sc = scope(c),
+                                    cursor = std::move(cursor), head = std::move(head),
+                                    tickets = std::move(tickets)]() mutable {
+        sse::Conn moved(boost::asio::ip::tcp::socket(home->ioc()));
+        boost::system::error_code e;
+        moved.sock.assign(protocol, fd, e);
+        if (e) {
+            ::close(fd);
+            return;
+        }
+        home->subscribe_user(std::move(moved), std::move(user), std::move(sc), std::move(cursor),
+                             std::move(head), std::move(tickets));
+    });
 }
 
 }  // namespace ssechat::http

@@ -4,6 +4,7 @@
 // In memory and in SQLite; with Redis the routes say they are not there yet (501).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <map>
 #include <set>
@@ -74,6 +75,52 @@ std::string last_cursor(const SseClient& c) {
     for (const auto& e : c.events)
         if (e.has_id) id = e.id;
     return id;
+}
+
+// Eight clients post 300 messages each, round-robin over five rooms, to `ports` (several
+// nodes: spread over them) while `user` reads them all on one user stream at `stream_port`.
+// Every message arrives once, each room's ids with no hole, and the cursors rise in stream
+// order (a resume from any of them is exact).
+void concurrent_publishers_reach_one_user_stream(const std::vector<int>& ports, int stream_port) {
+    const std::vector<std::string> rooms{"r0", "r1", "r2", "r3", "r4"};
+    for (const auto& r : rooms) ASSERT_EQ(join(stream_port, "ursula", r).status, 200);
+    SseClient me(stream_port, "/me/events?id=ursula");
+    ASSERT_TRUE(me.wait_events(1));
+    constexpr int kClients = 8, kEach = 300;
+    std::vector<std::thread> clients;
+    std::atomic<int> failed{0};
+    for (int c = 0; c < kClients; ++c)
+        clients.emplace_back([&, c] {
+            for (int i = 0; i < kEach; ++i) {
+                int port = ports[static_cast<size_t>(c + i) % ports.size()];
+                auto r = publish_raw(port, rooms[static_cast<size_t>(c + i) % rooms.size()],
+                                     "p" + std::to_string(c), "m" + std::to_string(i));
+                if (r.status != 201) ++failed;
+            }
+        });
+    for (auto& t : clients) t.join();
+    ASSERT_EQ(failed.load(), 0);
+    const size_t total = kClients * kEach;
+    me.wait_until([&] { return messages(me).size() >= total; }, 20000ms);
+    me.drain(300ms);
+    std::map<std::string, std::vector<uint64_t>> by_room;
+    for (const auto& m : messages(me)) {
+        auto colon = m.find(':');
+        by_room[m.substr(0, colon)].push_back(std::stoull(m.substr(colon + 1)));
+    }
+    size_t got = 0;
+    for (const auto& r : rooms) {
+        auto& ids = by_room[r];
+        got += ids.size();
+        EXPECT_EQ(ids, range(1, ids.size())) << "room " << r << ": every id once, in order";
+    }
+    EXPECT_EQ(got, total) << "every message reached the user stream";
+    std::vector<std::string> cursors;
+    for (const auto& e : me.events)
+        if (e.event == "message") cursors.push_back(e.id);
+    auto pos = [](const std::string& c) { return std::stoull(c.substr(c.rfind('.') + 1)); };
+    for (size_t i = 1; i < cursors.size(); ++i)
+        ASSERT_LT(pos(cursors[i - 1]), pos(cursors[i])) << "cursors rise in stream order";
 }
 
 class Users : public ::testing::TestWithParam<std::string> {
@@ -382,6 +429,11 @@ TEST_P(Users, AResumeFurtherBehindThanMaxReplayIsCutWithAReset) {
     EXPECT_EQ(messages(again), (std::vector<std::string>{"a:5", "a:6"}));
 }
 
+TEST_P(Users, ConcurrentPublishersToSeveralRoomsReachAUserStreamWhole) {
+    start({"--threads", "2"});
+    concurrent_publishers_reach_one_user_stream({port()}, port());
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, Users, ::testing::Values("memory", "sqlite", "redis"));
 
 TEST(UsersTokens, TheRoomsClaimDecidesWhatAUserMayJoin) {
@@ -403,6 +455,83 @@ TEST(UsersTokens, TheRoomsClaimDecidesWhatAUserMayJoin) {
     EXPECT_EQ(me.status, 200);
     EXPECT_EQ(me.events[0].event, "rooms");
     EXPECT_NE(me.events[0].data.find(R"("name":"lobby")"), std::string::npos);
+}
+
+// A token limited to some rooms sees nothing of the user's other rooms on the user's own
+// routes: not in /me/rooms, not live or on a resume on /me/events, not in /rooms' pages.
+TEST(UsersTokens, TheRoomsClaimBoundsTheUserStreamTheUsersRoomsAndTheRoomList) {
+    Server srv({"--store", "memory", "--jwt-secret", "k", "--publish-rate", "0"});
+    auto token = [](std::vector<std::string> rooms) {
+        std::vector<std::string> args{"token", "--sub", "zoe", "--secret", "k"};
+        for (auto& r : rooms) args.insert(args.end(), {"--rooms", r});
+        auto t = run_binary(args);
+        EXPECT_EQ(t.code, 0) << t.out;
+        return Headers{{"Authorization", "Bearer " + t.out.substr(0, t.out.find('\n'))}};
+    };
+    Headers wide = token({}), narrow = token({"lobby"}), other = token({"bob"});
+    for (auto room : {"lobby", "secret", "hr-salaries"})
+        ASSERT_EQ(request(srv.port(), "PUT", std::string("/me/rooms/") + room, "", wide).status,
+                  200);
+    auto post = [&](const std::string& room, const std::string& text) {
+        auto r = request(srv.port(), "POST", "/rooms/" + room + "/messages",
+                         R"({"message":")" + text + R"("})",
+                         {wide[0], {"Content-Type", "application/json"}});
+        ASSERT_EQ(r.status, 201) << r.body;
+    };
+    post("secret", "before");
+    post("bob", "b");
+    auto mine = request(srv.port(), "GET", "/me/rooms", "", narrow);
+    EXPECT_NE(mine.body.find(R"("name":"lobby")"), std::string::npos) << mine.body;
+    EXPECT_EQ(mine.body.find("secret"), std::string::npos) << mine.body;
+    EXPECT_EQ(mine.body.find("hr-salaries"), std::string::npos) << mine.body;
+
+    SseClient live(srv.port(), "/me/events", narrow);
+    SseClient all(srv.port(), "/me/events", wide);
+    ASSERT_TRUE(live.wait_events(1));
+    ASSERT_TRUE(all.wait_events(1));
+    EXPECT_EQ(live.events[0].data.find("secret"), std::string::npos) << live.events[0].data;
+    post("secret", "live secret");
+    post("lobby", "live lobby");
+    ASSERT_TRUE(all.wait_until([&] { return messages(all).size() == 2; }));
+    ASSERT_TRUE(live.wait_until([&] { return messages(live).size() == 1; }));
+    ASSERT_EQ(request(srv.port(), "POST", "/rooms/secret/typing", R"({"typing":true})",
+                      {wide[0], {"Content-Type", "application/json"}})
+                  .status,
+              204);
+    ASSERT_EQ(request(srv.port(), "PUT", "/me/rooms/secret/read", R"({"id":2})",
+                      {wide[0], {"Content-Type", "application/json"}})
+                  .status,
+              200);
+    live.drain(500ms);
+    EXPECT_EQ(messages(live), (std::vector<std::string>{"lobby:1"}));
+    EXPECT_EQ(live.body.find("secret"), std::string::npos) << live.body;
+
+    // A resume from the start of the epoch replays only what the token covers.
+    std::string epoch = live.events[0].id.substr(0, live.events[0].id.find('.'));
+    SseClient again(srv.port(), "/me/events", {narrow[0], {"Last-Event-ID", epoch + ".0"}});
+    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 1; }));
+    again.drain(300ms);
+    EXPECT_EQ(messages(again), (std::vector<std::string>{"lobby:1"}));
+    EXPECT_EQ(again.body.find("secret"), std::string::npos) << again.body;
+
+    // Pages of /rooms: neither a page nor its cursor names a room the token does not cover.
+    std::string seen;
+    std::string cursor;
+    for (int i = 0; i < 10; ++i) {
+        auto r = request(srv.port(), "GET",
+                         "/rooms?limit=1" + (cursor.empty() ? "" : "&cursor=" + cursor), "", other);
+        ASSERT_EQ(r.status, 200) << r.body;
+        seen += r.body;
+        auto next = json::parse(r.body).at("next");
+        if (next.is_null()) break;
+        cursor = std::string(next.as_string());
+    }
+    EXPECT_NE(seen.find(R"("name":"bob")"), std::string::npos) << seen;
+    for (auto hidden : {"lobby", "secret", "hr-salaries"})
+        EXPECT_EQ(seen.find(hidden), std::string::npos) << seen;
+    auto wide_page = request(srv.port(), "GET", "/rooms?limit=1", "", wide);
+    EXPECT_EQ(json::parse(wide_page.body).at("next"), "bob")
+        << "an unlimited token pages as before";
 }
 
 TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
@@ -480,4 +609,12 @@ TEST(UsersCluster, OneUserOnTwoNodesAndAResumeThatMovesAcrossAfterAKillNine) {
     moved.drain(300ms);
     EXPECT_EQ(messages(moved), (std::vector<std::string>{"y:2", "x:3"}));
     EXPECT_TRUE(of_kind(moved, "reset").empty());
+}
+
+TEST(UsersCluster, ConcurrentPublishersOnTwoNodesReachAUserStreamWhole) {
+    RedisServer redis;
+    std::vector<std::string> args{"--store",        "redis", "--redis",   redis.url(),
+                                  "--publish-rate", "0",     "--threads", "2"};
+    Server a(args), b(args);
+    concurrent_publishers_reach_one_user_stream({a.port(), b.port()}, a.port());
 }

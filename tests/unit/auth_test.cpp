@@ -39,10 +39,14 @@ TEST(Auth, AcceptsAGoodHs256Token) {
     auto r = v->verify(t, kNow);
     ASSERT_EQ(r.status, 200) << r.error;
     EXPECT_EQ(r.identity.user, "alice");
-    EXPECT_TRUE(r.identity.may_use("lobby"));
-    EXPECT_FALSE(r.identity.may_use("general"));
+    EXPECT_TRUE(r.identity.rooms.covers("lobby"));
+    EXPECT_FALSE(r.identity.rooms.covers("general"));
     auto any = v->verify(sign_hs256("s3cret", "bob", kNow + 60, {}), kNow);
-    EXPECT_TRUE(any.identity.may_use("anything"));
+    EXPECT_TRUE(any.identity.rooms.covers("anything"));
+    auto star = v->verify(sign_hs256("s3cret", "bob", kNow + 60, {"a", "*"}), kNow);
+    EXPECT_TRUE(star.identity.rooms.every());
+    auto narrow = v->verify(sign_hs256("s3cret", "bob", kNow + 60, {"b", "a", "b"}), kNow);
+    EXPECT_EQ(narrow.identity.rooms.names(), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(Auth, RefusesBadTokens) {

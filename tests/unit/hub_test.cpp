@@ -187,7 +187,7 @@ struct Client {
     }
     // The user stream of `user`, fresh (no cursor).
     Client(Shard& s, const std::string& user) {
-        s.subscribe_user(connect(s), user, std::nullopt, nullptr, Slots{});
+        s.subscribe_user(connect(s), user, {}, std::nullopt, nullptr, Slots{});
     }
     ~Client() { ::close(fd); }
     // The server's end, on the shard's loop; keeps the client's end in `fd`.
