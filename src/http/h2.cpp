@@ -610,7 +610,13 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
             return 0;  // :scheme; nghttp2 checked the set
         else if (n == "host" && req.count(beast::http::field::host))
             return 0;  // :authority wins
-        else
+        else if (auto ck = req.find(beast::http::field::cookie); n == "cookie" && ck != req.end()) {
+            // HTTP/2 splits Cookie into fields (RFC 9113 8.2.3); HTTP/1.1 code reads one.
+            std::string joined(ck->value());
+            joined += "; ";
+            joined += v;
+            req.set(beast::http::field::cookie, joined);
+        } else
             req.insert(n, v);
         return 0;
     }

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/ssl/error.hpp>
 #include <cstring>
 #include <type_traits>
@@ -15,6 +16,20 @@
 namespace ssechat::http {
 
 namespace http = beast::http;
+
+namespace {
+// Chunk extensions carry nothing this server uses; a request may send this many bytes of
+// them in all (nginx keeps none).
+constexpr size_t kMaxChunkExtensions = 4096;
+// Beast's limits cover a request's head and body, not a chunk's size line or the trailers:
+// each must be whole in the read buffer before it is parsed. So the buffer is bounded: the
+// head's limit plus room for one read ahead. A longer chunk line or trailer section is 400.
+constexpr size_t kReadAhead = 16384;
+constexpr auto kLingerTime = std::chrono::seconds(30);  // nginx's lingering_time
+constexpr auto kLingerQuiet = std::chrono::seconds(5);  // nginx's lingering_timeout
+constexpr int kMaxLingering = 1024;
+std::atomic<int> lingering{0};
+}  // namespace
 
 template <class S>
 BasicSession<S>::BasicSession(boost::asio::ip::tcp::socket sock, Api& api,
@@ -30,6 +45,11 @@ BasicSession<S>::BasicSession(boost::asio::ip::tcp::socket sock, Api& api,
       }()),
       api_(api) {
     metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+    buffer_.max_size(api_.config().max_header + kReadAhead);
+    on_chunk_ = [this](uint64_t, std::string_view ext, beast::error_code& e) {
+        chunk_ext_ += ext.size();
+        if (chunk_ext_ > kMaxChunkExtensions) e = http::error::bad_chunk_extension;
+    };
     boost::system::error_code ec;
     peer_ = lowest().socket().remote_endpoint(ec).address();
 }
@@ -100,6 +120,8 @@ void BasicSession<S>::read_request() {
     parser_.emplace();
     parser_->body_limit(cfg.max_body);
     parser_->header_limit(static_cast<uint32_t>(cfg.max_header));
+    chunk_ext_ = 0;
+    parser_->on_chunk_header(on_chunk_);
     lowest().expires_after(std::chrono::seconds(cfg.request_timeout_s));
     // The head first: framing and Expect are settled before a body byte is read.
     http::async_read_header(stream_, buffer_, *parser_,
@@ -212,6 +234,14 @@ void BasicSession<S>::on_read(beast::error_code ec, size_t) {
     if (ec == http::error::header_limit)
         return refuse(http::status::request_header_fields_too_large,
                       "request headers are too large");
+    if (ec == http::error::bad_chunk_extension && chunk_ext_ > kMaxChunkExtensions)
+        return refuse(http::status::bad_request, "chunk extensions are too long (at most " +
+                                                     std::to_string(kMaxChunkExtensions) +
+                                                     " bytes in a request)");
+    if (ec == http::error::buffer_overflow)
+        return refuse(http::status::bad_request,
+                      "a chunk size line or the trailers are too long (at most " +
+                          std::to_string(buffer_.max_size()) + " bytes)");
     if (ec) {
         if (!parser_->is_header_done() && buffer_.size() == 0 && !parser_->got_some()) return;
         return refuse(http::status::bad_request, "malformed HTTP request: " + ec.message());
@@ -247,22 +277,36 @@ void BasicSession<S>::linger() {
     beast::error_code ignored;
     lowest().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     buffer_.clear();
-    lowest().expires_after(std::chrono::seconds(1));  // for the whole linger, not per read
+    if (lingering.fetch_add(1, std::memory_order_relaxed) >= kMaxLingering) {
+        lingering.fetch_sub(1, std::memory_order_relaxed);
+        lowest().socket().close(ignored);  // too many already: this one may see a reset
+        return;
+    }
+    lingering_ = std::shared_ptr<void>(
+        nullptr, [](void*) { lingering.fetch_sub(1, std::memory_order_relaxed); });
+    linger_end_ = std::chrono::steady_clock::now() + kLingerTime;
     linger_read();
 }
 
 template <class S>
 void BasicSession<S>::linger_read() {
-    constexpr size_t kMaxLinger = 1 << 20;
-    stream_.async_read_some(buffer_.prepare(16384),
-                            [self = self()](beast::error_code ec, size_t n) {
-                                self->lingered_ += n;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= linger_end_) {
+        beast::error_code ignored;
+        lowest().socket().close(ignored);
+        lingering_.reset();
+        return;
+    }
+    lowest().expires_after(
+        std::min<std::chrono::steady_clock::duration>(kLingerQuiet, linger_end_ - now));
+    stream_.async_read_some(buffer_.prepare(kReadAhead),
+                            [self = self()](beast::error_code ec, size_t) {
                                 self->buffer_.clear();
-                                if (ec || self->lingered_ >= kMaxLinger) {
-                                    // EOF, the second is up, or enough was dropped: now a close
-                                    // costs nothing.
+                                if (ec) {
+                                    // EOF, or quiet too long: now a close costs nothing.
                                     beast::error_code ignored;
                                     self->lowest().socket().close(ignored);
+                                    self->lingering_.reset();
                                     return;
                                 }
                                 self->linger_read();

@@ -5,6 +5,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -74,18 +75,23 @@ class BasicSession final : public Session {
     void on_write(beast::error_code ec, bool keep_alive);
     void refuse(beast::http::status status, const std::string& why);
     // After a response that closes the connection: send FIN, then read and drop what the
-    // client still sends for up to a second or 1 MiB, as nginx's lingering close does.
-    // Closing at once with unread bytes would send a reset, and a client still uploading a
-    // refused body would see that instead of the answer.
+    // client still sends, as nginx's lingering close does: bounded by time (kLingerTime in
+    // all, kLingerQuiet without a byte), not by bytes, since a client that sends its whole
+    // body before it reads (many do) sees a reset instead of the answer if we stop first. At
+    // most kMaxLingering connections linger at once; past that one closes at once.
     void linger();
     void linger_read();
 
     std::shared_ptr<boost::asio::ssl::context> ctx_;  // TLS: kept while the connection lives
     S stream_;
-    beast::flat_buffer buffer_;
+    beast::flat_buffer buffer_;  // bounded: see read_request()
     std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
-    std::shared_ptr<Response> res_;  // alive while it is written
-    size_t lingered_ = 0;            // bytes dropped while lingering
+    std::shared_ptr<Response> res_;                     // alive while it is written
+    std::chrono::steady_clock::time_point linger_end_;  // when lingering stops whatever comes
+    std::shared_ptr<void> lingering_;                   // a slot of kMaxLingering, while held
+    size_t chunk_ext_ = 0;                              // chunk extension bytes of this request
+    // Counts them; the parser keeps a reference to it, so it lives as long as the session.
+    std::function<void(uint64_t, std::string_view, beast::error_code&)> on_chunk_;
     Api& api_;
     bool first_ = true;           // the first request gets the request timeout, later ones idle
     std::shared_ptr<void> owed_;  // shutdown gate: a request read and not yet answered

@@ -527,3 +527,20 @@ TEST(H2c, NghttpFiftyStreamsOnOneConnectionReceiveEveryEvent) {
     EXPECT_EQ(count(out, "retry: "), 32u);
     EXPECT_EQ(count(out, "\"status\":429"), 18u);
 }
+
+// HTTP/2 may split Cookie into several fields (RFC 9113 8.2.3): they are one header again
+// before anything reads it, so a token in the second field counts.
+TEST(H2c, CookieFieldsAreJoinedBeforeTheTokenIsRead) {
+    Server s({"--store", "memory", "--jwt-secret", "k"});
+    auto tok = run_binary({"token", "--sub", "carla", "--secret", "k"});
+    ASSERT_EQ(tok.code, 0) << tok.out;
+    std::string token = tok.out.substr(0, tok.out.find('\n'));
+    H2 c(s.port());
+    int32_t split = c.request("GET", "/me", "",
+                              {{"cookie", "theme=dark"}, {"cookie", "ssechat_token=" + token}});
+    int32_t none = c.request("GET", "/me/rooms", "", {{"cookie", "theme=dark"}});
+    ASSERT_TRUE(c.until([&] { return c.ended[split] && c.ended[none]; }));
+    EXPECT_EQ(c.status[split], "200") << c.body[split];
+    EXPECT_NE(c.body[split].find(R"("user_id":"carla")"), std::string::npos) << c.body[split];
+    EXPECT_EQ(c.status[none], "401");
+}

@@ -402,3 +402,98 @@ TEST(Holes, MemoryStoreAfterTheLargestIdReturnsNothing) {
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(json::parse(r.body).at("messages").as_array().size(), 0u);
 }
+
+namespace {
+// Sends `head`, then `piece` over and over (up to `most` bytes) on another thread while this
+// one waits for the answer: what a client that streams a hostile body sees.
+struct Flood {
+    std::string answer;
+    size_t sent = 0;
+};
+Flood flood(int port, const std::string& head, const std::string& piece, size_t most) {
+    Flood f;
+    int fd = dial(port);
+    EXPECT_GE(fd, 0);
+    if (fd < 0) return f;
+    ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+    std::atomic<bool> done{false};
+    std::thread sender([&] {
+        while (!done && f.sent < most) {
+            ssize_t w = ::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w > 0)
+                f.sent += static_cast<size_t>(w);
+            else if (w < 0 && errno != EAGAIN)
+                break;
+            else
+                std::this_thread::sleep_for(1ms);
+        }
+    });
+    f.answer = read_until(
+        fd, [](const std::string& s) { return s.find("}") != std::string::npos; }, 10000ms);
+    done = true;
+    sender.join();
+    ::close(fd);
+    return f;
+}
+const std::string kChunkedHead =
+    "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
+}  // namespace
+
+// Beast bounds a request's head and body, not a chunk's extensions or its trailers: both
+// were kept in an unbounded read buffer (900 MiB from one connection in 6.5 s).
+TEST(Holes, ChunkExtensionsAndTrailersAreBoundedBeforeAnythingElse) {
+    Server srv({"--store", "memory"});
+    // One endless extension on the first chunk's size line.
+    auto one = flood(srv.port(), kChunkedHead + "1;", std::string(65536, 'e'), 256u << 20);
+    EXPECT_EQ(one.answer.rfind("HTTP/1.1 400", 0), 0u) << one.answer.substr(0, 300);
+    EXPECT_NE(one.answer.find("too long"), std::string::npos) << one.answer.substr(0, 300);
+    EXPECT_LT(one.sent, 64u << 20) << "answered long before the client stopped sending";
+    // Many chunks, each with a modest extension: the sum is bounded too.
+    std::string chunk = "1;" + std::string(200, 'e') + "\r\nx\r\n";
+    auto many = flood(srv.port(), kChunkedHead, chunk, 64u << 20);
+    EXPECT_EQ(many.answer.rfind("HTTP/1.1 400", 0), 0u) << many.answer.substr(0, 300);
+    EXPECT_NE(many.answer.find("chunk extensions are too long"), std::string::npos)
+        << many.answer.substr(0, 300);
+    // Endless trailers after the last chunk.
+    auto trailers = flood(srv.port(), kChunkedHead + "0\r\n",
+                          "X-T: " + std::string(1000, 't') + "\r\n", 256u << 20);
+    EXPECT_EQ(trailers.answer.rfind("HTTP/1.1 400", 0), 0u) << trailers.answer.substr(0, 300);
+    EXPECT_LT(trailers.sent, 64u << 20);
+    // Ordinary chunked requests, with a short extension and a trailer, still work.
+    std::string ok = raw(srv.port(),
+                         "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\n"
+                         "Connection: close\r\nContent-Type: application/json\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n"
+                         "f;a=b\r\n{\"message\":\"x\"}\r\n0\r\nX-T: 1\r\n\r\n");
+    EXPECT_EQ(ok.rfind("HTTP/1.1 201", 0), 0u) << ok;
+    EXPECT_EQ(request(srv.port(), "GET", "/healthz").status, 200);
+}
+
+// A client that sends its whole body before reading (Python's urllib, many others) gets the
+// 413: the server drains it for as long as it comes (bounded by time), not for 1 MiB only.
+TEST(Holes, ARefusedBodySentWholeBeforeReadingIsStillAnswered) {
+    Server srv({"--store", "memory"});
+    int fd = dial(srv.port());
+    ASSERT_GE(fd, 0);
+    const size_t size = 16u << 20;
+    std::string head =
+        "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(size) + "\r\n\r\n";
+    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(head.size()));
+    std::string piece(65536, 'x');
+    size_t sent = 0;
+    while (sent < size) {
+        ssize_t w = ::send(fd, piece.data(), std::min(piece.size(), size - sent), MSG_NOSIGNAL);
+        ASSERT_GT(w, 0) << "the server cut the upload: " << strerror(errno);
+        sent += static_cast<size_t>(w);
+    }
+    int err = 0;
+    std::string out = read_until(
+        fd, [](const std::string& s) { return s.find("}") != std::string::npos; }, 5000ms, &err);
+    ::close(fd);
+    EXPECT_EQ(err, 0) << "the client saw " << strerror(err) << " instead of the answer";
+    EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out;
+}
