@@ -754,16 +754,21 @@ void Bench::sse_line(Conn& c, const char* p, size_t n) {
     if (n < 5 || memcmp(p, "data:", 5) != 0) return;
     // The last marker in the line is the newest message (seed API events carry whole arrays).
     std::string_view line(p, n);
-    size_t m = line.rfind("b:");
+    auto last = [&](size_t before) {
+        size_t a = line.rfind("b:", before), b = line.rfind("b_", before);
+        return a == std::string_view::npos ? b : b == std::string_view::npos ? a : std::max(a, b);
+    };
+    size_t m = last(std::string_view::npos);
     while (m != std::string_view::npos) {
-        // b:<room>:<seq>:<us>
+        // b:<room>:<seq>:<us>, or b_<room>_<seq>_<us> (a reaction's name)
+        const char sep = p[m + 1];
         const char* q = p + m + 2;
         const char* end = p + n;
         char* e;
         unsigned long room = std::strtoul(q, &e, 10);
-        if (e < end && *e == ':') {
+        if (e < end && *e == sep) {
             unsigned long long seq = std::strtoull(e + 1, &e, 10);
-            if (e < end && *e == ':') {
+            if (e < end && *e == sep) {
                 unsigned long long ts = std::strtoull(e + 1, &e, 10);
                 if (room == c.room || !c.rooms.empty()) {
                     c.event_has_marker = true;
@@ -775,7 +780,7 @@ void Bench::sse_line(Conn& c, const char* p, size_t n) {
             }
         }
         if (m == 0) break;
-        m = line.rfind("b:", m - 1);
+        m = last(m - 1);
     }
 }
 
@@ -829,10 +834,14 @@ bool Bench::publish_one() {
     if (!best || (o_.rate == 0 && best->outstanding > 0)) return false;
     size_t room = published_ % o_.rooms;
     uint64_t seq = ++room_seq_[room];
-    char marker[96];
-    std::snprintf(marker, sizeof marker, "b:%zu:%" PRIu64 ":%" PRIu64, room, seq, now_us());
+    char marker[96], name[96];
+    uint64_t now = now_us();
+    std::snprintf(marker, sizeof marker, "b:%zu:%" PRIu64 ":%" PRIu64, room, seq, now);
+    // In a path (a reaction's emoji) the marker is a short name, which the server accepts
+    // as a reaction: :b_<room>_<seq>_<us>:.
+    std::snprintf(name, sizeof name, ":b_%zu_%" PRIu64 "_%" PRIu64 ":", room, seq, now);
     fill(scratch_, o_.body, room, 0, marker);
-    fill(scratch2_, o_.pub_path, room, 0, marker);
+    fill(scratch2_, o_.pub_path, room, 0, name);
     if (auto n = scratch2_.find("{n}"); n != std::string::npos)
         scratch2_.replace(n, 3, std::to_string(published_ % o_.targets + 1));
     std::string req = o_.method + " " + scratch2_ +
@@ -1068,7 +1077,8 @@ void usage() {
         "  --content-type T             publish Content-Type\n"
         "  --method M --targets K       publish with M (PATCH: edits, PUT: reactions); {n}\n"
         "                               in the target cycles through message ids 1..K,\n"
-        "                               and {marker} may stand in it too (an emoji)\n"
+        "                               and {marker} may stand in it too (an emoji:\n"
+        "                               there it is :b_<room>_<seq>_<us>:)\n"
         "  --subscribers N --ramp R     streams, opened at R per second\n"
         "  --rooms N                    spread streams and publishes over N rooms\n"
         "  --messages M --connections K publishes over K keep-alive connections\n"

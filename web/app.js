@@ -436,9 +436,9 @@
     for (const e of PICKS) box.append(button("pick", e, "React with " + e, () => react(id, e, true)));
     const form = document.createElement("form");
     const input = document.createElement("input");
-    input.maxLength = 16;
-    input.placeholder = "any emoji";
-    input.setAttribute("aria-label", "Any emoji");
+    input.maxLength = 32;
+    input.placeholder = "an emoji or :name:";
+    input.setAttribute("aria-label", "An emoji, or a name like :tada:");
     form.append(input);
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();

@@ -295,6 +295,12 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
                 case model::Verdict::Gone:
                     p.outcome = PublishOutcome::Gone;
                     continue;
+                case model::Verdict::TooManyKinds:
+                    p.outcome = PublishOutcome::TooManyKinds;
+                    continue;
+                case model::Verdict::TooManyOfUser:
+                    p.outcome = PublishOutcome::TooManyOfUser;
+                    continue;
             }
         }
         Room* r = p.room.get();
@@ -471,6 +477,12 @@ void Writer::commit_shared(std::vector<Pending>& batch) {
                 break;
             case Stored::Gone:
                 p.outcome = PublishOutcome::Gone;
+                break;
+            case Stored::TooManyKinds:
+                p.outcome = PublishOutcome::TooManyKinds;
+                break;
+            case Stored::TooManyOfUser:
+                p.outcome = PublishOutcome::TooManyOfUser;
                 break;
         }
     }

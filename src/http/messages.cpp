@@ -117,13 +117,12 @@ void Api::react(Ctx& c, bool remove) {
     auto id = message_id(c);
     if (!id) return;
     auto emoji = text::percent_decode(c.emoji, false);
-    // The rules of user ids (no C0, C1 or bidirectional controls: what could disguise
-    // itself as something else) plus no spaces.
-    if (!emoji || emoji->empty() || !text::bad_user_id(*emoji, 32).empty() ||
-        emoji->find(' ') != std::string::npos)
+    // What a person can type as one reaction: anything else would let a client fill a
+    // message with arbitrary strings.
+    if (!emoji || !text::valid_reaction(*emoji))
         return refuse(c, status::bad_request,
-                      "the emoji must be percent-encoded UTF-8, 1 to 32 bytes, without spaces, "
-                      "control characters or bidirectional text controls");
+                      "the emoji must be one emoji (percent-encoded UTF-8, at most 32 bytes) or "
+                      "a name like :party_parrot: (1 to 30 of a-z 0-9 _ + -)");
     auto u = user(c, nullptr, false);
     if (!u) return;
     model::Event ev;
@@ -241,6 +240,16 @@ void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed) {
                     break;
                 case PublishOutcome::Gone:
                     res = error(status::gone, what() + " was deleted");
+                    break;
+                case PublishOutcome::TooManyKinds:
+                    res = error(status::conflict,
+                                what() + " has " + std::to_string(model::kMaxReactionKinds) +
+                                    " different reactions, the most a message may carry");
+                    break;
+                case PublishOutcome::TooManyOfUser:
+                    res = error(status::conflict,
+                                "you have " + std::to_string(model::kMaxReactionsPerUser) +
+                                    " reactions on " + what() + ", the most one user may add");
                     break;
                 case PublishOutcome::BadReply:
                     res = error(status::bad_request, "reply_to names no message of room " + room);

@@ -284,11 +284,24 @@ Verdict check(const Event* target, const Event& change, bool moderator) {
                                    [&](const Reactions& r) { return r.emoji == change.text; });
             bool has = it != list.end() && std::find(it->users.begin(), it->users.end(),
                                                      change.user_id) != it->users.end();
-            return has == change.remove ? Verdict::Apply : Verdict::NoChange;
+            if (has != change.remove) return Verdict::NoChange;
+            if (change.remove) return Verdict::Apply;
+            if (it == list.end() && list.size() >= kMaxReactionKinds) return Verdict::TooManyKinds;
+            size_t mine = 0;
+            for (const auto& r : list)
+                mine += std::find(r.users.begin(), r.users.end(), change.user_id) != r.users.end();
+            return mine >= kMaxReactionsPerUser ? Verdict::TooManyOfUser : Verdict::Apply;
         }
-        default:
-            return Verdict::NotFound;
+        case Kind::Message:
+        case Kind::Presence:
+        case Kind::Typing:
+        case Kind::Receipt:
+        case Kind::Read:
+        case Kind::Joined:
+        case Kind::Left:
+            break;  // not a change of a message
     }
+    return Verdict::NotFound;
 }
 
 void add_reaction(std::vector<Reactions>& list, std::string emoji, std::string user, uint64_t id) {
@@ -339,8 +352,14 @@ void apply(Event& m, const Event& change) {
                              });
             return;
         }
-        default:
-            return;
+        case Kind::Message:
+        case Kind::Presence:
+        case Kind::Typing:
+        case Kind::Receipt:
+        case Kind::Read:
+        case Kind::Joined:
+        case Kind::Left:
+            return;  // changes no message
     }
 }
 

@@ -123,14 +123,22 @@ std::string seed_json(const Event& m);
 // The SSE event: "id: N", "event: <kind>", data: json.
 std::string sse_event(const Event& e, std::string_view json);
 
+// A message's reactions are bounded, so that its state, a replay of it, and the scans over
+// it cost the same however hostile its readers: at most kMaxReactionKinds different emoji
+// (Slack's number), and at most kMaxReactionsPerUser of them from any one user.
+inline constexpr size_t kMaxReactionKinds = 50;
+inline constexpr size_t kMaxReactionsPerUser = 20;
+
 // Whether `change` (Edit, Delete or Reaction) may apply to `target`, the current state of the
 // message it names (null: there is no such message in the room).
 enum class Verdict {
-    Apply,      // store it, then apply()
-    NoChange,   // a reaction already there, or one to remove that is not: store nothing
-    NotFound,   // no such message
-    Forbidden,  // not the author (edit), or neither author nor moderator (delete)
-    Gone,       // the message was deleted
+    Apply,          // store it, then apply()
+    NoChange,       // a reaction already there, or one to remove that is not: store nothing
+    NotFound,       // no such message
+    Forbidden,      // not the author (edit), or neither author nor moderator (delete)
+    Gone,           // the message was deleted
+    TooManyKinds,   // a new emoji on a message that has kMaxReactionKinds already
+    TooManyOfUser,  // a reaction from a user who has kMaxReactionsPerUser on it already
 };
 Verdict check(const Event* target, const Event& change, bool moderator);
 

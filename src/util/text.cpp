@@ -1,6 +1,7 @@
 // Implementation of the text helpers; all pure functions, covered by unit tests and fuzzing.
 #include "util/text.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 
@@ -141,6 +142,112 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
     return v;
+}
+
+namespace {
+
+// The next code point of valid UTF-8 at s[i], advancing i; 0 past the end or on a bad byte.
+char32_t next_code_point(std::string_view s, size_t& i) {
+    if (i >= s.size()) return 0;
+    auto b = static_cast<unsigned char>(s[i]);
+    int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    if (!len || i + static_cast<size_t>(len) > s.size()) return 0;
+    char32_t cp = len == 1 ? b : b & (0x7F >> len);
+    for (int k = 1; k < len; ++k) {
+        auto c = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
+        if ((c & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (c & 0x3F);
+    }
+    i += static_cast<size_t>(len);
+    return cp;
+}
+
+bool regional_indicator(char32_t c) {
+    return c >= 0x1F1E6 && c <= 0x1F1FF;
+}
+bool skin_tone(char32_t c) {
+    return c >= 0x1F3FB && c <= 0x1F3FF;
+}
+bool emoji_tag(char32_t c) {
+    return c >= 0xE0020 && c <= 0xE007F;
+}
+
+// Unicode's Extended_Pictographic, in the blocks emoji are drawn from (ranges kept coarse
+// where a block is all symbols), less the pieces that only modify or pair.
+bool pictograph(char32_t c) {
+    static constexpr std::pair<char32_t, char32_t> ranges[] = {
+        {0x00A9, 0x00A9},   {0x00AE, 0x00AE},   {0x203C, 0x203C},   {0x2049, 0x2049},
+        {0x2122, 0x2122},   {0x2139, 0x2139},   {0x2194, 0x2199},   {0x21A9, 0x21AA},
+        {0x231A, 0x231B},   {0x2328, 0x2328},   {0x23CF, 0x23CF},   {0x23E9, 0x23F3},
+        {0x23F8, 0x23FA},   {0x24C2, 0x24C2},   {0x25AA, 0x25AB},   {0x25B6, 0x25B6},
+        {0x25C0, 0x25C0},   {0x25FB, 0x25FE},   {0x2600, 0x27BF},   {0x2934, 0x2935},
+        {0x2B05, 0x2B07},   {0x2B1B, 0x2B1C},   {0x2B50, 0x2B50},   {0x2B55, 0x2B55},
+        {0x3030, 0x3030},   {0x303D, 0x303D},   {0x3297, 0x3297},   {0x3299, 0x3299},
+        {0x1F000, 0x1F0FF}, {0x1F10D, 0x1F1AD}, {0x1F201, 0x1F2FF}, {0x1F300, 0x1FAFF},
+    };
+    if (regional_indicator(c) || skin_tone(c)) return false;
+    for (auto [lo, hi] : ranges)
+        if (c >= lo && c <= hi) return true;
+    return false;
+}
+
+}  // namespace
+
+bool valid_reaction(std::string_view s) {
+    if (s.empty() || s.size() > 32) return false;
+    if (s.size() >= 3 && s.front() == ':' && s.back() == ':') {
+        std::string_view name = s.substr(1, s.size() - 2);
+        if (name.size() > 30) return false;
+        return std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '+' ||
+                   c == '-';
+        });
+    }
+    size_t i = 0;
+    for (;;) {
+        // One element: a flag (two regional indicators), a keycap, or a pictograph with an
+        // optional presentation selector, skin tone and tag sequence.
+        char32_t c = next_code_point(s, i);
+        if (regional_indicator(c)) {
+            if (!regional_indicator(next_code_point(s, i))) return false;
+        } else if ((c >= '0' && c <= '9') || c == '#' || c == '*') {
+            size_t j = i;
+            char32_t n = next_code_point(s, j);
+            if (n == 0xFE0F) {
+                i = j;
+                n = next_code_point(s, j);
+            }
+            if (n != 0x20E3) return false;
+            i = j;
+        } else if (pictograph(c)) {
+            size_t j = i;
+            char32_t n = next_code_point(s, j);
+            if (n == 0xFE0F || n == 0xFE0E) {
+                i = j;
+                n = next_code_point(s, j);
+            }
+            if (skin_tone(n)) {
+                i = j;
+                n = next_code_point(s, j);
+            }
+            if (emoji_tag(n)) {  // a subdivision flag: tags, ended by CANCEL TAG
+                char32_t last = 0;
+                while (emoji_tag(n)) {
+                    last = n;
+                    i = j;
+                    n = next_code_point(s, j);
+                }
+                if (last != 0xE007F) return false;
+            }
+        } else {
+            return false;
+        }
+        if (i == s.size()) return true;
+        size_t j = i;
+        if (next_code_point(s, j) != 0x200D) return false;  // only ZWJ joins elements
+        i = j;
+        if (i == s.size()) return false;
+    }
 }
 
 }  // namespace ssechat::text

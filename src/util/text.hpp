@@ -26,6 +26,12 @@ bool valid_room(std::string_view s);
 // (U+202A..U+202E, U+2066..U+2069), which could make one name display as another.
 std::string bad_user_id(std::string_view id, size_t max_bytes);
 
+// Whether `s` is a reaction a person can type: one emoji as a keyboard or picker makes it (a
+// pictograph with its variation selector, skin tone and tags, a keycap, a flag, or such
+// pieces joined by ZWJ), or a short name `:name:` of 1 to 30 of [a-z0-9_+-]. At most 32
+// bytes either way.
+bool valid_reaction(std::string_view s);
+
 // Strict decimal uint64 (no sign, no spaces, no overflow).
 std::optional<uint64_t> parse_u64(std::string_view s);
 

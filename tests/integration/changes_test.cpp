@@ -264,7 +264,7 @@ TEST_P(Changes, ReactionsAreSetsOfUsersPerEmoji) {
 
     // Emoji: percent-encoded UTF-8 of 1 to 32 bytes.
     EXPECT_EQ(react("PUT", "rx", id, "%E2%9D%A4%EF%B8%8F", "bob").status, 200);  // ❤️
-    EXPECT_EQ(react("PUT", "rx", id, "ok", "bob").status, 200);
+    EXPECT_EQ(react("PUT", "rx", id, ":ok:", "bob").status, 200);
     for (const std::string& bad :
          {std::string("%ZZ"), std::string("%FF"), std::string(33, 'a'), std::string("a%20b"),
           std::string("%0A"), std::string(""), std::string("%C2%85"), std::string("%E2%80%AE")}) {
@@ -359,6 +359,42 @@ TEST_P(Changes, AHundredUsersAreListedAndTheCountStaysExact) {
         EXPECT_EQ(r.at("users").as_array().size(), 100u);
         EXPECT_EQ(r.at("users").as_array()[0].as_string(), "u0");
     }
+}
+
+// A message's reactions are bounded: a new emoji past 50 different ones, or a user's 21st
+// reaction on one message, is refused with 409 and nothing stored; taking one back and adding
+// an emoji already there still work.
+TEST_P(Changes, ReactionsPerMessageAndPerUserAreCapped) {
+    uint64_t id = post_id("cap", "alice", "react to me");
+    // 👍 and 49 short names, from 50 users: the message's 50 different reactions.
+    ASSERT_EQ(react("PUT", "cap", id, kThumb, "u0").status, 200);
+    for (int i = 1; i < 50; ++i) {
+        auto r = react("PUT", "cap", id, ":e" + std::to_string(i) + ":", "u" + std::to_string(i));
+        ASSERT_EQ(r.status, 200) << i << " " << r.body;
+    }
+    auto full = react("PUT", "cap", id, ":one_more:", "bob");
+    EXPECT_EQ(full.status, 409) << full.body;
+    EXPECT_NE(full.body.find("50 different reactions"), std::string::npos) << full.body;
+    EXPECT_EQ(react("PUT", "cap", id, kThumb, "bob").status, 200) << "an emoji already there";
+    ASSERT_EQ(react("DELETE", "cap", id, ":e49:", "u49").status, 200);
+    EXPECT_EQ(react("PUT", "cap", id, ":one_more:", "bob").status, 200) << "a place came free";
+    auto h = history("cap");
+    EXPECT_EQ(h[0].at("reactions").as_array().size(), 50u);
+
+    // One user's reactions on one message.
+    uint64_t other = post_id("cap", "alice", "and me");
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(react("PUT", "cap", other, ":m" + std::to_string(i) + ":", "greedy").status, 200);
+    auto mine = react("PUT", "cap", other, ":m20:", "greedy");
+    EXPECT_EQ(mine.status, 409) << mine.body;
+    EXPECT_NE(mine.body.find("20 reactions"), std::string::npos) << mine.body;
+    EXPECT_EQ(react("PUT", "cap", other, ":m20:", "someone").status, 200) << "others still may";
+    ASSERT_EQ(react("DELETE", "cap", other, ":m0:", "greedy").status, 200);
+    EXPECT_EQ(react("PUT", "cap", other, ":m20:", "greedy").status, 200);
+    // Text that is not one emoji is not a reaction at all.
+    for (const std::string& bad : {std::string("hello"), std::string("%F0%9F%91%8D%F0%9F%91%8D"),
+                                   std::string("%3Aa%20b%3A")})
+        EXPECT_EQ(react("PUT", "cap", other, bad, "bob").status, 400) << bad;
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, Changes, ::testing::Values("memory", "sqlite", "redis"),

@@ -463,7 +463,8 @@ TEST(Cluster, RedisDataOfTheLastReleaseIsUpgradedInPlace) {
     EXPECT_EQ(request(a.port(), "PATCH", "/rooms/old/messages/2?id=alice", R"({"message":"x"})", js)
                   .status,
               403);
-    EXPECT_EQ(request(b.port(), "PUT", "/rooms/old/messages/2/reactions/ok?id=alice").status, 200);
+    EXPECT_EQ(request(b.port(), "PUT", "/rooms/old/messages/2/reactions/:ok:?id=alice").status,
+              200);
     auto sent = request(a.port(), "POST", "/rooms/old/messages?id=u", R"({"message":"new"})", js);
     EXPECT_EQ(json::parse(sent.body).at("id").as_int64(), 5);
     h = json::parse(request(b.port(), "GET", "/rooms/old/messages").body).at("messages");

@@ -35,3 +35,21 @@ TEST(Text, UserIdsRefuseControlsAndBidiOverrides) {
         EXPECT_NE(why.find(c.why), std::string::npos) << c.id << ": " << why;
     }
 }
+
+TEST(Text, AReactionIsOneEmojiAsTypedOrAShortName) {
+    for (const char* ok :
+         {"👍", "❤️", "👍🏽", "👨‍👩‍👧", "🏳️‍🌈", "🇫🇷", "1️⃣", "#⃣",
+          "©️", "☕", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
+          "👩🏽‍💻", ":+1:", ":party_parrot:", ":ok:", ":a-b:"})
+        EXPECT_TRUE(ssechat::text::valid_reaction(ok)) << ok;
+    std::string long_name(33, 'a');  // ":aaa…a:", 31 letters
+    long_name.front() = long_name.back() = ':';
+    for (const std::string& bad :
+         {std::string(), std::string("ok"), std::string("a"), std::string("👍👍"), std::string("👍 "),
+          std::string("🇫"), std::string("1"), std::string("‍👍"), std::string("👍‍"),
+          std::string("::"), std::string(":Big:"), std::string(":a b:"), long_name,
+          std::string("\xf0\x9f\x91"), std::string("\xff"), std::string("\u202e👍"),
+          std::string("🏴\U000E0067"),
+          std::string("👨‍👩‍👧‍👦‍👨‍👩‍👧")})
+        EXPECT_FALSE(ssechat::text::valid_reaction(bad)) << bad;
+}

@@ -10,7 +10,9 @@
 --   ARGV[2]    events kept per room stream; 0 keeps all
 --   ARGV[3]    approximate length the cluster log is trimmed to
 --   ARGV[4]    seconds an idempotency key is kept
---   ARGV[4+8(i-1)+1..8]  event i: kind ('m' message, 'e' edit, 'd' delete, 'r' reaction),
+--   ARGV[5]    the most different emoji one message may carry (model::kMaxReactionKinds)
+--   ARGV[6]    the most reactions one user may put on one message (model::kMaxReactionsPerUser)
+--   ARGV[6+8(i-1)+1..8]  event i: kind ('m' message, 'e' edit, 'd' delete, 'r' reaction),
 --              room, user id, text (the emoji of a reaction), idempotency key ('' for none),
 --              text hash, number (a message's reply_to, '0' for none; a change's target),
 --              flag ('1': a delete by a moderator, or a reaction taken back)
@@ -18,7 +20,8 @@
 --   status 0 stored now; 1 a message whose key was used before for the same text (id and ts
 --   are the original's); 2 its key was used for another text; 3 a reaction that changes
 --   nothing; 4 no such message (the target, or a message's reply_to); 5 not allowed; 6 the
---   message was deleted. Nothing is stored unless the status is 0.
+--   message was deleted; 7 a new emoji past ARGV[5]; 8 a reaction past ARGV[6]. Nothing is
+--   stored unless the status is 0.
 --   state: for a change with status 0 or 3, the message after it as JSON ('' otherwise), and
 --   reactions: its "emoji\31user" entries in reaction order, each followed by its id.
 --
@@ -40,6 +43,7 @@
 -- Texts live in the two hashes and the log, never in the room stream, so that a delete can
 -- erase them: it clears the state, removes the edit texts and deletes the log entries.
 local ts, retain, logmax, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local maxkinds, maxmine = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 -- A message's state, or nil. A message stored by a release before edits may have no state
 -- entry: its text is in its room stream entry, which has no kind field.
@@ -85,7 +89,7 @@ end
 
 local out = {}
 for i = 1, #KEYS - 3 do
-  local b = 4 + 8 * (i - 1)
+  local b = 6 + 8 * (i - 1)
   local kind, room, user, text = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local key, hash, num, flag = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local stream, mkey = KEYS[3 + i], 'ssechat:msg:' .. room
@@ -124,7 +128,28 @@ for i = 1, #KEYS - 3 do
       if st.u ~= user and flag ~= '1' then status = 5 end
     else
       local has = redis.call('ZSCORE', rkey, member) ~= false
-      if has == (flag ~= '1') then status = 3 end
+      if has == (flag ~= '1') then
+        status = 3
+      elseif flag ~= '1' then
+        -- model::check's bounds: different emoji on the message, and this user's reactions.
+        -- Neither an emoji nor a user id holds a control character, so \31 splits them.
+        local kinds, mine, known, seen = 0, 0, false, {}
+        for _, m in ipairs(redis.call('ZRANGE', rkey, 0, -1)) do
+          local sep = string.find(m, '\31', 1, true)
+          local e, u = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)
+          if not seen[e] then
+            seen[e] = true
+            kinds = kinds + 1
+          end
+          if e == text then known = true end
+          if u == user then mine = mine + 1 end
+        end
+        if not known and kinds >= maxkinds then
+          status = 7
+        elseif mine >= maxmine then
+          status = 8
+        end
+      end
     end
     local id = 0
     if status == 0 then

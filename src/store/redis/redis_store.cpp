@@ -414,11 +414,13 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
     if (batch.empty()) return;
     std::vector<std::string> keys{kRooms, kLog, kNames}, args;
     keys.reserve(batch.size() + 3);
-    args.reserve(batch.size() * 8 + 4);
+    args.reserve(batch.size() * 8 + 6);
     args.push_back(std::to_string(batch.front().ts));
     args.push_back(std::to_string(opts_.retain));
     args.push_back(std::to_string(opts_.log_max));
     args.push_back(std::to_string(opts_.key_ttl_s));
+    args.push_back(std::to_string(model::kMaxReactionKinds));
+    args.push_back(std::to_string(model::kMaxReactionsPerUser));
     for (size_t i = 0; i < batch.size(); ++i) {
         const auto& e = batch[i];
         bool message = e.kind == model::Kind::Message;
@@ -443,9 +445,11 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
             throw StoreError("redis publish.lua: unexpected reply");
         batch[i].id = static_cast<uint64_t>(reply_integer(e->element[0]));
         batch[i].ts = reply_integer(e->element[2]);
-        static constexpr Stored codes[] = {Stored::New,      Stored::Replay,   Stored::Conflict,
-                                           Stored::NoChange, Stored::NotFound, Stored::Forbidden,
-                                           Stored::Gone};
+        // publish.lua's status codes, in order.
+        static constexpr Stored codes[] = {
+            Stored::New,      Stored::Replay,       Stored::Conflict,
+            Stored::NoChange, Stored::NotFound,     Stored::Forbidden,
+            Stored::Gone,     Stored::TooManyKinds, Stored::TooManyOfUser};
         auto status = static_cast<size_t>(reply_integer(e->element[1]));
         out[i].status = status < std::size(codes) ? codes[status] : Stored::NotFound;
         std::string state = reply_string(e->element[3]);
