@@ -102,25 +102,29 @@ int main(int argc, char** argv) {
     }
     std::signal(SIGPIPE, SIG_IGN);
     ssechat::log::setup(parsed.config->log_level, parsed.config->log_json);
+    namespace log = ssechat::log;
+    auto fail = [](const std::string& why) { std::cerr << log::line("error", why) << "\n"; };
     int status = 0;
     try {
         ssechat::Server server(*parsed.config);
         const auto& bind = parsed.config->bind;
         std::string host = bind == "127.0.0.1" || bind == "::1" ? "localhost" : bind;
-        std::cout << "Server is listening at " << (server.tls() ? "https" : "http") << "://" << host
-                  << ":" << server.port() << std::endl;
+        std::string url = std::string(server.tls() ? "https" : "http") + "://" + host + ":" +
+                          std::to_string(server.port());
+        std::cout << log::line("info", "Server is listening at " + url, {{"listen", url}})
+                  << std::endl;
         server.run();
     } catch (const ssechat::http::PortInUse& e) {
-        std::cerr << "ssechat: " << e.what() << "\n";
+        fail(std::string("ssechat: ") + e.what());
         status = 1;
     } catch (const ssechat::store::StoreError& e) {
-        std::cerr << "ssechat: " << e.what() << "\n";
+        fail(std::string("ssechat: ") + e.what());
         status = 1;
     } catch (const ssechat::http::TlsError& e) {
-        std::cerr << "ssechat: " << e.what() << "\n";
+        fail(std::string("ssechat: ") + e.what());
         status = 1;
     } catch (const std::exception& e) {
-        std::cerr << "ssechat: cannot start: " << e.what() << "\n";
+        fail(std::string("ssechat: cannot start: ") + e.what());
         status = 1;
     }
     return status;

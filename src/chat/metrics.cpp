@@ -172,7 +172,12 @@ std::string Metrics::render() const {
             "counter", "by", {{"client", v(h2_resets_received)}, {"server", v(h2_resets_sent)}});
     labeled(out, "ssechat_h2_goaways_total",
             "HTTP/2 connections ended with GOAWAY for an error, by kind.", "counter", "reason",
-            {{"flood", v(h2_goaway_flood)}, {"protocol", v(h2_goaway_protocol)}});
+            {{"flood", v(h2_goaway_flood)},
+             {"protocol", v(h2_goaway_protocol)},
+             {"stalled", v(h2_goaway_stalled)}});
+    line(out, "ssechat_h2_refused_bodies_total",
+         "HTTP/2 responses answered 503 because the connection held too many unread bodies.",
+         "counter", v(h2_refused_bodies));
     line(out, "ssechat_tls_connections_total", "TLS connections accepted.", "counter",
          v(tls_connections));
     line(out, "ssechat_tls_handshakes_total", "TLS handshakes completed.", "counter",

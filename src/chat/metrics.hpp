@@ -60,7 +60,8 @@ struct Metrics {
     // TLS: connections, handshakes done, and failed ones by reason.
     Counter h2_connections{}, h2_streams{}, h2_event_streams{};
     Counter h2_resets_received{}, h2_resets_sent{};
-    Counter h2_goaway_flood{}, h2_goaway_protocol{};
+    Counter h2_goaway_flood{}, h2_goaway_protocol{}, h2_goaway_stalled{};
+    Counter h2_refused_bodies{};  // 503s for too many bodies held by flow control
     Counter tls_connections{};
     Counter tls_handshakes{};
     Counter tls_fail_timeout{}, tls_fail_protocol{}, tls_fail_other{};

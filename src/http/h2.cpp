@@ -36,8 +36,17 @@ constexpr double kFrameRate = 10;
 // larger: a burst of 200, then 33 per second. nghttp2's own limit stays behind it.
 constexpr double kResetBurst = 200;
 constexpr double kResetRate = 33;
+// A reset counts against that budget when it ends a stream younger than this: rapid reset is
+// about streams reset before or soon after their response starts, and a page that closes
+// the event streams it held for minutes has done nothing costly.
+constexpr auto kYoungStream = std::chrono::seconds(1);
 // CONTINUATION frames after one HEADERS frame (a flood of them is CVE-2024-27316's kind).
 constexpr size_t kMaxContinuations = 8;
+// Response bodies a connection holds while flow control keeps them from going out: a client
+// that never opens its window must not make the server keep what it asked for. Past this a
+// response is 503 (its body is dropped), and a connection that sends nothing for a whole
+// --idle-timeout while bodies wait is idle, and ends.
+constexpr size_t kMaxQueuedBodies = 4 << 20;
 
 struct Budget {
     double burst = kFrameBurst;
@@ -131,6 +140,14 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         if (it == reqs_.end() || dead_) return;  // reset by the peer meanwhile
         Req& r = it->second;
         r.owed.reset();
+        if (queued_bodies_ + res.body().size() > kMaxQueuedBodies && !res.body().empty()) {
+            metrics().h2_refused_bodies.fetch_add(1, std::memory_order_relaxed);
+            res = api_.error(beast::http::status::service_unavailable,
+                             "too many responses wait on this connection for the client to "
+                             "read them (HTTP/2 flow control)");
+            res.set(beast::http::field::retry_after, "1");
+            framed = false;
+        }
         if (!framed) res.prepare_payload();
         std::vector<std::string> strs;
         strs.reserve(2 + 2 * 32);
@@ -144,7 +161,10 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         }
         std::vector<nghttp2_nv> nv;
         for (size_t i = 0; i + 1 < strs.size(); i += 2) nv.push_back(make_nv(strs[i], strs[i + 1]));
-        if (!res.body().empty()) r.out = std::make_unique<Body>(Body{std::move(res.body()), 0});
+        if (!res.body().empty()) {
+            queued_bodies_ += res.body().size();
+            r.out = std::make_unique<Body>(Body{std::move(res.body()), 0});
+        }
         nghttp2_data_provider prd{};
         prd.read_callback = &H2Conn::body_read;
         nghttp2_submit_response(session_, id, nv.data(), nv.size(), r.out ? &prd : nullptr);
@@ -243,6 +263,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     // What the connection keeps per stream. An idle event stream is most of them, so this is
     // kept small: what only a request or a response needs is allocated for it alone.
     struct Req {
+        std::chrono::steady_clock::time_point opened;
         std::unique_ptr<Request> req = std::make_unique<Request>();  // until dispatched
         std::shared_ptr<void> owed;  // shutdown gate: a request not yet answered
         // Set for an event stream, which this holds: no socket operation of its own does.
@@ -286,6 +307,14 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     }
 
     static H2Conn& self(void* u) { return *static_cast<H2Conn*>(u); }
+
+    // A reset of this stream would count as a rapid one: it is unknown (never opened, or
+    // closed already) or opened less than kYoungStream ago.
+    bool young(int32_t id) const {
+        auto it = reqs_.find(id);
+        return it == reqs_.end() ||
+               std::chrono::steady_clock::now() - it->second.opened < kYoungStream;
+    }
 
     void do_read() {
         if (dead_ || calm_) return;
@@ -435,6 +464,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         lowest().socket().close(ec);
         auto reqs = std::move(reqs_);
         reqs_.clear();
+        queued_bodies_ = 0;
         for (auto& [id, r] : reqs)
             if (auto st = r.sse) st->h2_gone();
     }
@@ -454,6 +484,16 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
             if (s->writing_ && std::chrono::steady_clock::now() - s->write_began_ >=
                                    std::chrono::seconds(s->api_.config().idle_timeout_s))
                 return s->close_now();
+            // Nothing sent for a whole period while bodies wait: the client keeps its flow
+            // control window shut (reading, and answering PING, all along). That is idle.
+            bool stalled = !s->moved_ && s->queued_bodies_ > 0;
+            s->moved_ = false;
+            if (stalled) {
+                metrics().h2_goaway_stalled.fetch_add(1, std::memory_order_relaxed);
+                s->goaway();
+                s->calm_ = true;  // closes once GOAWAY is written
+                return;
+            }
             bool live = std::any_of(s->reqs_.begin(), s->reqs_.end(), [](const auto& r) {
                 return r.second.sse || r.second.dispatched;
             });
@@ -494,6 +534,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         c.out_.push_back({nullptr, off, 9});
         st->h2_take(length, c.out_);
         c.out_bytes_ += 9 + length;
+        c.moved_ = true;
         return 0;
     }
 
@@ -508,6 +549,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         size_t n = std::min(len, b.text.size() - b.off);
         std::memcpy(buf, b.text.data() + b.off, n);
         b.off += n;
+        c.queued_bodies_ -= n;
+        c.moved_ = true;
         if (b.off == b.text.size()) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             r.out.reset();
@@ -544,6 +587,14 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
 
     static int on_frame_sent(nghttp2_session*, const nghttp2_frame* f, void* u) {
         auto& c = self(u);
+        // A reset the client made us send (a malformed frame on a stream, a window update of
+        // zero: MadeYouReset, CVE-2025-8671) costs what one it sent costs, and is counted in
+        // the same budget. CANCEL is ours, for a stream whose client stopped reading.
+        if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code != NGHTTP2_CANCEL) {
+            metrics().h2_resets_sent.fetch_add(1, std::memory_order_relaxed);
+            if (!c.resets_.take()) c.calm_down();
+            return 0;
+        }
         if (f->hd.type != NGHTTP2_DATA) return 0;
         auto it = c.reqs_.find(f->hd.stream_id);
         if (it == c.reqs_.end() || !it->second.data_last) return 0;
@@ -559,7 +610,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         bool ok = true;
         if (hd->type == NGHTTP2_RST_STREAM)
-            ok = c.resets_.take();
+            ok = !c.young(hd->stream_id) || c.resets_.take();
         else if (hd->type == NGHTTP2_PING && !(hd->flags & NGHTTP2_FLAG_ACK))
             ok = c.pings_.take();
         else if (hd->type == NGHTTP2_SETTINGS && !(hd->flags & NGHTTP2_FLAG_ACK))
@@ -577,7 +628,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
         if (c.calm_ || c.going_away_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        c.reqs_.insert_or_assign(f->hd.stream_id, Req{});
+        c.reqs_.insert_or_assign(f->hd.stream_id, Req{std::chrono::steady_clock::now()});
         c.active_ = true;
         metrics().h2_streams.fetch_add(1, std::memory_order_relaxed);
         return 0;
@@ -658,6 +709,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto it = c.reqs_.find(id);
         if (it == c.reqs_.end()) return 0;
         auto st = std::move(it->second.sse);
+        if (const auto& b = it->second.out) c.queued_bodies_ -= b->text.size() - b->off;
         c.reqs_.erase(it);
         if (st) st->h2_gone();
         return 0;
@@ -708,6 +760,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     std::vector<asio::const_buffer> wbufs_;
     std::vector<int32_t> rearm_;  // event streams to give a new DATA source (on_frame_sent)
     size_t out_bytes_ = 0;
+    size_t queued_bodies_ = 0;  // bytes of response bodies not yet handed to nghttp2 frames
+    bool moved_ = false;        // some DATA went out since the idle check
     Budget pings_, settings_, empty_;
     Budget resets_{kResetBurst, kResetRate};
     bool writing_ = false;

@@ -95,7 +95,7 @@ std::string read_json(const std::string& room, uint64_t id);
 bool mentions(std::string_view text, std::string_view user);
 
 // One joined room as GET /me/rooms and the user stream's `rooms` event show it. Counts are
-// exact up to kMaxCount; past it they say kMaxCount and `more`.
+// exact up to kMaxCount; past it they say kMaxCount and `more` (store::Unread).
 struct Summary {
     std::string name;
     uint64_t last_id = 0;

@@ -52,7 +52,10 @@ struct MemberOp {
 };
 
 // How many of a room's messages after a marker are from others and not deleted, and how many
-// of those mention the user: exact up to `cap`, else cap and `more`.
+// of those mention the user. A count reads at most `cap` + 1 such messages, whatever the
+// room holds, so that a summary costs the same for a room with a million unread: `unread`
+// is exact up to `cap`, else cap and `unread_more`; `mentions` counts those among the first
+// `cap`, and past them `mentions_more` says more may follow.
 struct Unread {
     size_t unread = 0;
     bool unread_more = false;

@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <mutex>
 
 namespace ssechat::log {
@@ -69,6 +72,21 @@ bool setup(std::string_view level, bool json) {
         json ? R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v",
         spdlog::pattern_time_type::utc));
     return true;
+}
+
+std::string line(std::string_view level, std::string_view msg, const Fields& f) {
+    if (!json_) return std::string(msg);
+    auto now = std::chrono::system_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+    std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char ts[80];
+    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms.count() % 1000));
+    return std::string(R"({"ts":")") + ts + R"(","level":)" +
+           boost::json::serialize(boost::json::string(level)) + "," + json_body(msg, f) + "}";
 }
 
 bool enabled_debug() {

@@ -25,4 +25,10 @@ void error(std::string_view msg, const Fields& f = {});
 // The same line as info() would write, for the access log, which has its own switch.
 void access(const Fields& f);
 
+// A line for the process's own stdout or stderr outside the logger (the listening banner, a
+// startup error): `msg` itself in text mode, which is what the seed prints; in JSON mode the
+// same record the logger writes ({"ts","level","msg",fields}), so that a pipeline reading
+// both streams as JSON never meets a plain line.
+std::string line(std::string_view level, std::string_view msg, const Fields& f = {});
+
 }  // namespace ssechat::log

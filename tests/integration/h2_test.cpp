@@ -544,3 +544,79 @@ TEST(H2c, CookieFieldsAreJoinedBeforeTheTokenIsRead) {
     EXPECT_NE(c.body[split].find(R"("user_id":"carla")"), std::string::npos) << c.body[split];
     EXPECT_EQ(c.status[none], "401");
 }
+
+// MadeYouReset (CVE-2025-8671): frames that make the server reset a stream it had begun to
+// answer (here a WINDOW_UPDATE that overflows its window) count in the same budget as resets the
+// client sends.
+TEST(H2c, ResetsTheClientMakesTheServerSendEndInGoaway) {
+    Server s;
+    H2 c(s.port());
+    std::string burst;
+    for (int i = 0; i < 3000 && burst.size() < (4u << 20); ++i) {
+        int32_t id = 1 + 2 * i;
+        burst += H2::encode_frame(kHeaders, kEndHeaders | kEndStream, id,
+                                  c.block({{":method", "GET"},
+                                           {":scheme", "http"},
+                                           {":authority", "x"},
+                                           {":path", "/healthz"}}));
+        // A window past 2^31-1 for the stream being answered: a stream error.
+        burst += H2::encode_frame(kWindowUpdate, 0, id, u32(0x7fffffff));
+    }
+    c.write(burst);
+    ASSERT_TRUE(c.until([&] { return c.goaway.has_value(); }, 10000ms));
+    EXPECT_EQ(*c.goaway, kEnhanceYourCalm);
+    EXPECT_GT(c.reset.size(), 100u) << "the server did reset streams before it stopped";
+    still_serving(s.port());
+}
+
+// Rapid reset is about streams reset as they start. A page that closes the event streams it
+// held for a while (twice 200 of them here) is no flood, and keeps its connection.
+TEST(H2c, ResettingLongLivedStreamsIsNotARapidReset) {
+    Server s({"--store", "memory", "--h2-max-streams", "256"});
+    H2 c(s.port());
+    for (int round = 0; round < 2; ++round) {
+        std::vector<int32_t> ids;
+        for (int i = 0; i < 200; ++i)
+            ids.push_back(
+                c.request("GET", "/rooms/long/events?presence=0&id=u" + std::to_string(i)));
+        ASSERT_TRUE(c.until([&] {
+            return std::all_of(ids.begin(), ids.end(),
+                               [&](int32_t id) { return c.status.count(id); });
+        }));
+        c.until([] { return false; }, 1500ms);  // they live a while
+        std::string rst;
+        for (int32_t id : ids) rst += H2::encode_frame(kRst, 0, id, u32(8));
+        c.write(rst);
+    }
+    int32_t after = c.request("GET", "/healthz");
+    ASSERT_TRUE(c.until([&] { return c.ended[after] || c.goaway.has_value(); }));
+    EXPECT_FALSE(c.goaway.has_value()) << "GOAWAY " << c.goaway.value_or(0);
+    EXPECT_EQ(c.status[after], "200");
+}
+
+// A client that never opens its flow-control window (SETTINGS_INITIAL_WINDOW_SIZE 0) cannot
+// make the server hold what it asked for: past a bound the answers are 503 without a body,
+// and a connection that takes no DATA for --idle-timeout is ended with GOAWAY, though it
+// keeps sending PINGs.
+TEST(H2c, AClientThatNeverOpensItsWindowIsBoundedAndEnded) {
+    Server s({"--store", "memory", "--idle-timeout", "2", "--h2-max-streams", "256"});
+    H2 c(s.port(), 0);
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 128; ++i) ids.push_back(c.request("GET", "/app.js"));
+    ASSERT_TRUE(c.until([&] {
+        return std::all_of(ids.begin(), ids.end(), [&](int32_t id) { return c.status.count(id); });
+    }));
+    size_t refused = 0;
+    for (int32_t id : ids) refused += c.status[id] == "503";
+    EXPECT_GT(refused, 20u) << "past the bound, answers are refused, not held";
+    EXPECT_LT(refused, 128u) << "the first ones are held until the window opens";
+    auto begun = std::chrono::steady_clock::now();
+    while (!c.goaway && !c.closed_ && std::chrono::steady_clock::now() - begun < 15s) {
+        c.frame(kPing, 0, 0, std::string(8, 'p'));
+        c.until([] { return false; }, 300ms);
+    }
+    ASSERT_TRUE(c.goaway.has_value()) << "a stalled connection is idle";
+    EXPECT_EQ(*c.goaway, 0u);  // NO_ERROR
+    EXPECT_LT(std::chrono::steady_clock::now() - begun, 8s);
+    still_serving(s.port());
+}

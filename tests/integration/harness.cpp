@@ -118,6 +118,14 @@ Server::Server(std::vector<std::string> args) {
         banner_ += c;
     }
     ::close(out[0]);
+    line_ = banner_;
+    // With --log-format json the banner is a JSON record whose msg is the plain line.
+    if (!banner_.empty() && banner_.front() == '{') {
+        boost::json::error_code ec;
+        auto v = boost::json::parse(banner_, ec);
+        if (!ec && v.is_object() && v.as_object().contains("msg"))
+            banner_ = std::string(v.as_object().at("msg").as_string());
+    }
     auto colon = banner_.rfind(':');
     if ((banner_.rfind("Server is listening at http://", 0) != 0 &&
          banner_.rfind("Server is listening at https://", 0) != 0) ||

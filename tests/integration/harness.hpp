@@ -23,6 +23,7 @@ class Server {
     int port() const { return port_; }
     pid_t pid() const { return pid_; }
     const std::string& banner() const { return banner_; }
+    const std::string& stdout_line() const { return line_; }  // the banner as printed
     void kill9();
     // SIGTERM, then the exit status (or -1 when it did not exit within `limit`).
     int terminate(std::chrono::milliseconds limit = 5000ms);
@@ -32,6 +33,7 @@ class Server {
     pid_t pid_ = -1;
     int port_ = 0;
     std::string banner_;
+    std::string line_;
     std::string err_path_;
 };
 

@@ -117,6 +117,24 @@ TEST(Operators, JsonLogsAreOneObjectPerLine) {
     EXPECT_TRUE(msgs.count("ssechat started"));
     EXPECT_TRUE(msgs.count("request"));
     EXPECT_TRUE(msgs.count("ssechat stopped"));
+    // stdout too: the banner is a record, with the address as its own field.
+    json::error_code ec;
+    auto banner = json::parse(srv.stdout_line(), ec);
+    ASSERT_FALSE(ec) << srv.stdout_line();
+    EXPECT_EQ(banner.at("level").as_string(), "info");
+    EXPECT_EQ(banner.at("msg").as_string(),
+              "Server is listening at http://localhost:" + std::to_string(srv.port()));
+    EXPECT_EQ(banner.at("listen").as_string(), "http://localhost:" + std::to_string(srv.port()));
+    // And a startup error.
+    Server busy({"--store", "memory"});
+    auto second = run_binary(
+        {"--store", "memory", "--log-format", "json", "--port", std::to_string(busy.port())});
+    EXPECT_EQ(second.code, 1);
+    auto err = json::parse(second.out, ec);
+    ASSERT_FALSE(ec) << second.out;
+    EXPECT_EQ(err.at("level").as_string(), "error");
+    EXPECT_EQ(err.at("msg").as_string(),
+              "ssechat: port " + std::to_string(busy.port()) + " is in use");
 }
 
 TEST(Operators, ServerErrorsAreLoggedWithTheirReasonClientErrorsOnlyCounted) {

@@ -79,8 +79,8 @@ TEST(Typing, ThrottledToOneEventEveryTwoSecondsAndLapsingAfterSix) {
 }
 
 TEST(Typing, BadBodiesAndItsOwnRateLimit) {
-    Server srv({"--store", "memory", "--typing-rate", "1", "--typing-burst", "2",
-                "--publish-rate", "1", "--publish-burst", "1"});
+    Server srv({"--store", "memory", "--typing-rate", "1", "--typing-burst", "2", "--publish-rate",
+                "1", "--publish-burst", "1"});
     for (const char* bad : {"", "{}", R"({"typing":"yes"})", R"({"typing":1})", "[true]",
                             R"({"typing":true,"typing":false})"}) {
         auto r = request(srv.port(), "POST", "/rooms/t/typing?id=u", bad,
@@ -102,7 +102,8 @@ TEST(Typing, BadBodiesAndItsOwnRateLimit) {
 
 TEST(Typing, ReachesStreamsOnAnotherClusterNode) {
     RedisServer redis;
-    std::vector<std::string> args{"--store", "redis", "--redis", redis.url(), "--publish-rate", "0"};
+    std::vector<std::string> args{"--store",   "redis",          "--redis",
+                                  redis.url(), "--publish-rate", "0"};
     Server a(args), b(args);
     SseClient alice(b.port(), "/rooms/t/events?id=alice&presence=0");
     SseClient bob(a.port(), "/rooms/t/events?id=bob&presence=0");

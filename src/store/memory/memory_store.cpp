@@ -211,17 +211,12 @@ Unread MemoryStore::unread(const std::string& room, const std::string& user, uin
     auto [lo, hi] = slice(it->second.events, after, UINT64_MAX);
     for (auto p = lo; p != hi; ++p) {
         if (p->kind != model::Kind::Message || p->deleted || p->user_id == user) continue;
-        if (u.unread < cap)
-            ++u.unread;
-        else
-            u.unread_more = true;
-        if (model::mentions(p->text, user)) {
-            if (u.mentions < cap)
-                ++u.mentions;
-            else
-                u.mentions_more = true;
+        if (u.unread == cap) {
+            u.unread_more = u.mentions_more = true;
+            break;
         }
-        if (u.unread_more && u.mentions_more) break;
+        ++u.unread;
+        if (model::mentions(p->text, user)) ++u.mentions;
     }
     return u;
 }

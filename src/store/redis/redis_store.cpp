@@ -785,11 +785,11 @@ std::vector<std::pair<std::string, uint64_t>> RedisStore::receipts(const std::st
 Unread RedisStore::unread(const std::string& room, const std::string& user, uint64_t after,
                           size_t cap) {
     // Messages after the marker, a page at a time, each checked in its state: from others,
-    // not deleted. Past the cap only mentions are still counted, over ten times the cap.
+    // not deleted.
     Lease c(*this);
     Unread u;
     std::string lo = "(" + std::to_string(after);
-    for (size_t seen = 0; seen < cap * 10;) {
+    while (!u.unread_more) {
         auto ids = c->run({"ZRANGEBYSCORE", kMidsPrefix + room, lo, "+inf", "LIMIT", "0", "500"});
         if (ids->elements == 0) break;
         std::vector<std::string> hmget{"HMGET", kMsgPrefix + room};
@@ -800,19 +800,13 @@ Unread RedisStore::unread(const std::string& room, const std::string& user, uint
             model::Event m;
             read_state(m, reply_string(states->element[i]));
             if (m.deleted || m.user_id == user) continue;
-            if (u.unread < cap)
-                ++u.unread;
-            else
-                u.unread_more = true;
-            if (model::mentions(m.text, user)) {
-                if (u.mentions < cap)
-                    ++u.mentions;
-                else
-                    u.mentions_more = true;
+            if (u.unread == cap) {
+                u.unread_more = u.mentions_more = true;
+                break;
             }
+            ++u.unread;
+            if (model::mentions(m.text, user)) ++u.mentions;
         }
-        seen += ids->elements;
-        if (u.unread_more && u.mentions_more) break;
         lo = "(" + hmget.back();
     }
     return u;

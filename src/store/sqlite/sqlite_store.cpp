@@ -274,11 +274,6 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         unread_ = prepare(rdb_, "SELECT coalesce(e.message,m.message)" EVENT_FROM
                                 "WHERE m.room=? AND m.kind=0 AND m.id>? AND m.deleted=0 AND "
                                 "m.user_id<>? ORDER BY m.id LIMIT ?");
-        // Past the unread cap, mentions are looked for among the messages that hold the name.
-        mentions_ = prepare(rdb_, "SELECT coalesce(e.message,m.message)" EVENT_FROM
-                                  "WHERE m.room=? AND m.kind=0 AND m.id>? AND m.deleted=0 AND "
-                                  "m.user_id<>? AND instr(coalesce(e.message,m.message),?)>0 "
-                                  "ORDER BY m.id LIMIT ?");
         begin_ = prepare(wdb_, "BEGIN IMMEDIATE");
         commit_ = prepare(wdb_, "COMMIT");
         rollback_ = prepare(wdb_, "ROLLBACK");
@@ -749,28 +744,7 @@ Unread SqliteStore::unread(const std::string& room, const std::string& user, uin
         }
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(rdb_, "cannot read");
     }
-    if (!u.unread_more) return u;
-    // More unread than the cap: count mentions over all of them, among the rows holding the
-    // name (a bounded read: ten times the cap of candidates).
-    u.mentions = 0;
-    StmtGuard g{mentions_};
-    bind_text(mentions_, 1, room);
-    sqlite3_bind_int64(mentions_, 2,
-                       static_cast<sqlite3_int64>(std::min<uint64_t>(after, INT64_MAX)));
-    bind_text(mentions_, 3, user);
-    std::string at = "@" + user;
-    bind_text(mentions_, 4, at);
-    sqlite3_bind_int64(mentions_, 5, static_cast<sqlite3_int64>(cap * 10));
-    int rc;
-    while ((rc = sqlite3_step(mentions_)) == SQLITE_ROW) {
-        if (!model::mentions(column_text(mentions_, 0), user)) continue;
-        if (u.mentions == cap) {
-            u.mentions_more = true;
-            break;
-        }
-        ++u.mentions;
-    }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(rdb_, "cannot read");
+    u.mentions_more = u.unread_more;
     return u;
 }
 

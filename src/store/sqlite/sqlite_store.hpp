@@ -70,7 +70,7 @@ class SqliteStore final : public Store {
                 &insert_key_,     &purge_keys_,   &set_pos_,       &first_after_,
                 &member_get_,     &member_count_, &member_insert_, &member_delete_,
                 &member_read_,    &memberships_,  &receipts_,      &unread_,
-                &mentions_,       &begin_,        &commit_,        &rollback_};
+                &begin_,          &commit_,       &rollback_};
     }
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
 
@@ -114,7 +114,6 @@ class SqliteStore final : public Store {
     sqlite3_stmt* memberships_ = nullptr;
     sqlite3_stmt* receipts_ = nullptr;
     sqlite3_stmt* unread_ = nullptr;
-    sqlite3_stmt* mentions_ = nullptr;
     sqlite3_stmt* begin_ = nullptr;
     sqlite3_stmt* commit_ = nullptr;
     sqlite3_stmt* rollback_ = nullptr;
