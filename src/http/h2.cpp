@@ -628,7 +628,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         auto& c = self(u);
         if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
         if (c.calm_ || c.going_away_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        c.reqs_.insert_or_assign(f->hd.stream_id, Req{std::chrono::steady_clock::now()});
+        c.reqs_.insert_or_assign(f->hd.stream_id, Req{}).first->second.opened =
+            std::chrono::steady_clock::now();
         c.active_ = true;
         metrics().h2_streams.fetch_add(1, std::memory_order_relaxed);
         return 0;

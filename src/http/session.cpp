@@ -347,7 +347,9 @@ sse::Conn BasicSession<S>::release() {
                 if (!ec) {
                     // TLS 1.3: the stream seals its records itself, and OpenSSL's connection
                     // object (about 10 KB) goes now. Else OpenSSL keeps writing.
-                    if (auto keys = sse::Tls13Keys::take_over(ssl)) {
+                    auto keys = api_.config().tls_seal ? sse::Tls13Keys::take_over(ssl)
+                                                       : std::nullopt;
+                    if (keys) {
                         SSL_free(ssl);  // ours; Asio's reference goes with this session
                         if (keys->kernel()) {
                             // The kernel encrypts: the stream writes plaintext, as in clear.

@@ -350,6 +350,14 @@ void Stream::watch_peer() {
     // pipelined behind an endless response: it can never be answered, so the stream ends
     // with a clean close instead of leaving the client waiting in silence.
     if (h2_mode_) return;  // the connection reads; it ends the stream on RST_STREAM or its end
+    if (tls_ && tls_->keys) {
+        sock_.async_wait(asio::ip::tcp::socket::wait_read,
+                         [self = shared_from_this()](boost::system::error_code ec) {
+                             if (ec || self->closed_) return;
+                             self->hear_client();
+                         });
+        return;
+    }
     if (tls_ && tls_->ssl) {
         sock_.async_wait(asio::ip::tcp::socket::wait_read,
                          [self = shared_from_this()](boost::system::error_code ec) {
@@ -381,6 +389,64 @@ void Stream::watch_peer() {
     });
 }
 
+void Stream::hear_client() {
+    auto& t = *tls_;
+    const int fd = sock_.native_handle();
+    char buf[4096];
+    for (;;) {
+        ssize_t r = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r == 0) return close();  // the client's end: an ordinary one
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+            return close();
+        }
+        t.in.append(buf, static_cast<size_t>(r));
+        while (t.in.size() >= 5) {
+            size_t len = 5 + (static_cast<size_t>(static_cast<uint8_t>(t.in[3])) << 8 |
+                              static_cast<uint8_t>(t.in[4]));
+            if (len > Tls13Keys::kMaxRecord) return close();
+            if (t.in.size() < len) break;
+            auto heard = t.keys->open(reinterpret_cast<uint8_t*>(t.in.data()), len);
+            t.in.erase(0, len);
+            if (heard == Tls13Keys::Heard::Close) return close();
+            if (heard == Tls13Keys::Heard::Update) {
+                // Ours goes out before any more data, behind whatever record is half-written.
+                char rec[32];
+                size_t n = t.keys->seal_key_update(rec);
+                if (n == 0) return close();
+                if (t.pending_off > 0) {
+                    t.pending.erase(0, t.pending_off);
+                    t.pending_off = 0;
+                }
+                t.pending.append(rec, n);
+                if (!writing_) tls_flush();
+                if (closed_ || closing_) return;
+            }
+        }
+    }
+    if (t.in.empty()) std::string().swap(t.in);  // an idle stream holds no buffer
+    watch_peer();
+}
+
+void Stream::say_goodbye() {
+    if (!tls_) return;
+    auto& t = *tls_;
+    if (t.ssl) {
+        ERR_clear_error();
+        SSL_shutdown(t.ssl.get());  // writes close_notify; the socket never blocks
+        ERR_clear_error();
+        return;
+    }
+    if (!t.keys || t.keys->kernel()) return;
+    char rec[32];
+    size_t n = t.keys->seal_close_notify(rec);
+    if (n == 0) return;
+    // Behind the end of a record half-written, or it would not be a record.
+    std::string out = t.pending.substr(t.pending_off);
+    out.append(rec, n);
+    (void)::send(sock_.native_handle(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void Stream::close_later() {
     if (closing_ || closed_) return;
     closing_ = true;
@@ -402,6 +468,7 @@ void Stream::close() {
         on_closed();
         return;
     }
+    say_goodbye();
     boost::system::error_code ec;
     sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     sock_.close(ec);

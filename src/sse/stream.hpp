@@ -138,6 +138,12 @@ class Stream : public std::enable_shared_from_this<Stream> {
     void flush();
     void drop_sent();
     void watch_peer();
+    // A sealed TLS stream reads what its client sends: KeyUpdates are followed (and answered
+    // when asked), anything else ends the stream, as on any other stream.
+    void hear_client();
+    // Writes the end of a sealed stream: close_notify, or, on an OpenSSL stream, SSL_shutdown.
+    // Best effort: a peer that is gone or a full socket gets none.
+    void say_goodbye();
     void close_later();
     // TLS on the socket: writes what is queued; true when it drained. Otherwise a wait is
     // armed (the kernel or OpenSSL would block) or the stream is closing.
@@ -167,6 +173,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
         std::unique_ptr<Tls13Keys> keys;
         std::string pending;  // the unwritten end of a sealed record, while the kernel is full
         size_t pending_off = 0;
+        std::string in;  // a sealed stream: the start of a client record not yet whole
     };
     // How the stream is carried: a socket of its own (plain, or TLS with tls_ set), or one
     // stream of an HTTP/2 connection, which has no socket of its own. A union, and TLS state

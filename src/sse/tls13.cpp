@@ -22,9 +22,10 @@ namespace {
 
 // What the callbacks keep per TLS connection until it is taken over (or freed with it).
 struct Captured {
-    uint8_t secret[48];
-    uint8_t len = 0;
-    bool moved = false;  // a KeyUpdate went one way or the other: the secret is stale
+    uint8_t secret[48];   // the server's first application traffic secret
+    uint8_t client[48];   // the client's
+    uint8_t len = 0, client_len = 0;
+    bool moved = false;  // a KeyUpdate went one way or the other: the secrets are stale
 };
 
 void free_captured(void*, void* p, CRYPTO_EX_DATA*, int, long, void*) {
@@ -52,24 +53,28 @@ Captured* captured(const SSL* ssl, bool create) {
 
 // OpenSSL reports each secret as one NSS key-log line: "LABEL <client random> <secret>".
 void on_keylog(const SSL* ssl, const char* line) {
-    constexpr std::string_view kLabel = "SERVER_TRAFFIC_SECRET_0 ";
+    constexpr std::string_view kServer = "SERVER_TRAFFIC_SECRET_0 ";
+    constexpr std::string_view kClient = "CLIENT_TRAFFIC_SECRET_0 ";
     std::string_view l(line);
-    if (l.substr(0, kLabel.size()) != kLabel) return;
-    size_t sp = l.find(' ', kLabel.size());
+    bool server = l.substr(0, kServer.size()) == kServer;
+    if (!server && l.substr(0, kClient.size()) != kClient) return;
+    size_t sp = l.find(' ', kServer.size());
     if (sp == std::string_view::npos) return;
     std::string_view h = l.substr(sp + 1);
     if (h.size() % 2 != 0 || h.size() / 2 > sizeof(Captured::secret)) return;
     Captured* c = captured(ssl, true);
     if (!c) return;
+    uint8_t* out = server ? c->secret : c->client;
+    uint8_t& len = server ? c->len : c->client_len;
     for (size_t i = 0; i < h.size() / 2; ++i) {
         int hi = text::hex_digit(h[2 * i]), lo = text::hex_digit(h[2 * i + 1]);
         if (hi < 0 || lo < 0) {
-            c->len = 0;
+            len = 0;
             return;
         }
-        c->secret[i] = static_cast<uint8_t>(hi << 4 | lo);
+        out[i] = static_cast<uint8_t>(hi << 4 | lo);
     }
-    c->len = static_cast<uint8_t>(h.size() / 2);
+    len = static_cast<uint8_t>(h.size() / 2);
 }
 
 void on_message(int, int, int content_type, const void* buf, size_t len, SSL* ssl, void*) {
@@ -103,6 +108,10 @@ bool expand_label(const char* digest, const uint8_t* secret, size_t secret_len,
     return EVP_KDF_derive(ctx.get(), out, n, params) == 1;
 }
 
+const char* digest_of(uint8_t hash_len) {
+    return hash_len == 48 ? "SHA384" : "SHA256";
+}
+
 const EVP_CIPHER* cipher_of(uint8_t aead) {
     switch (aead) {
         case 0:
@@ -131,7 +140,6 @@ std::optional<Tls13Keys> Tls13Keys::take_over(SSL* ssl) {
     if (!c || c->len == 0 || c->moved) return std::nullopt;
     const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
     Tls13Keys k;
-    const char* digest = "SHA256";
     size_t hash_len = 32;
     switch (cipher ? SSL_CIPHER_get_id(cipher) : 0) {
         case 0x03001301:  // TLS_AES_128_GCM_SHA256
@@ -141,7 +149,6 @@ std::optional<Tls13Keys> Tls13Keys::take_over(SSL* ssl) {
         case 0x03001302:  // TLS_AES_256_GCM_SHA384
             k.aead_ = 1;
             k.key_len_ = 32;
-            digest = "SHA384";
             hash_len = 48;
             break;
         case 0x03001303:  // TLS_CHACHA20_POLY1305_SHA256
@@ -151,7 +158,7 @@ std::optional<Tls13Keys> Tls13Keys::take_over(SSL* ssl) {
         default:
             return std::nullopt;
     }
-    if (c->len != hash_len) return std::nullopt;
+    if (c->len != hash_len || c->client_len != hash_len) return std::nullopt;
     // OpenSSL writes the KeyUpdate and moves to the next keys itself; from then on only we
     // write, starting at sequence number 0 of keys nothing was sealed with.
     ERR_clear_error();
@@ -160,18 +167,15 @@ std::optional<Tls13Keys> Tls13Keys::take_over(SSL* ssl) {
         return std::nullopt;
     }
     if (BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1) {
-        OPENSSL_cleanse(c->secret, sizeof c->secret);
-        c->len = 0;
+        OPENSSL_cleanse(c, sizeof *c);
         k.kernel_ = true;
         return k;
     }
-    uint8_t next[48];
-    bool ok = expand_label(digest, c->secret, hash_len, "traffic upd", next, hash_len) &&
-              expand_label(digest, next, hash_len, "key", k.key_, k.key_len_) &&
-              expand_label(digest, next, hash_len, "iv", k.iv_, sizeof k.iv_);
-    OPENSSL_cleanse(next, sizeof next);
-    OPENSSL_cleanse(c->secret, sizeof c->secret);
-    c->len = 0;
+    k.hash_len_ = static_cast<uint8_t>(hash_len);
+    std::memcpy(k.wsecret_, c->secret, hash_len);
+    std::memcpy(k.rsecret_, c->client, hash_len);
+    OPENSSL_cleanse(c, sizeof *c);
+    bool ok = k.next_secret(k.wsecret_) && k.install_write_keys();
     if (!ok) {
         // OpenSSL has moved on to keys we could not derive; the caller keeps it writing.
         ERR_clear_error();
@@ -188,7 +192,25 @@ bool kernel_tls_loaded() {
     return false;
 }
 
-size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
+bool Tls13Keys::next_secret(uint8_t* secret) {
+    uint8_t next[48];
+    bool ok = expand_label(digest_of(hash_len_), secret, hash_len_, "traffic upd", next, hash_len_);
+    if (ok) std::memcpy(secret, next, hash_len_);
+    OPENSSL_cleanse(next, sizeof next);
+    return ok;
+}
+
+bool Tls13Keys::install_write_keys() {
+    const char* digest = digest_of(hash_len_);
+    bool ok = expand_label(digest, wsecret_, hash_len_, "key", key_, key_len_) &&
+              expand_label(digest, wsecret_, hash_len_, "iv", iv_, sizeof iv_);
+    EVP_CIPHER_CTX_free(ctx_);  // keyed with the old key
+    ctx_ = nullptr;
+    seq_ = 0;
+    return ok;
+}
+
+size_t Tls13Keys::seal_as(uint8_t type, const char* in, size_t n, char* out) {
     if (n == 0 || n > kMaxPlain) return 0;
     if (!ctx_) {
         // Keyed once; OpenSSL's key schedule and GCM tables are most of what a context costs
@@ -214,8 +236,7 @@ size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
     uint8_t nonce[12];
     std::memcpy(nonce, iv_, sizeof nonce);
     for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<uint8_t>(seq_ >> (8 * i));
-    const uint8_t type = 0x17;  // the inner content type
-    int len = 0;
+    int len = 0;  // `type` is the inner content type
     bool ok = EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce) == 1 &&
               EVP_EncryptUpdate(ctx_, nullptr, &len, o, 5) == 1 &&
               EVP_EncryptUpdate(ctx_, o + 5, &len, reinterpret_cast<const uint8_t*>(in),
@@ -232,6 +253,86 @@ size_t Tls13Keys::seal(const char* in, size_t n, char* out) {
     return 5 + body;
 }
 
+size_t Tls13Keys::seal_key_update(char* out) {
+    const char msg[] = {24, 0, 0, 1, 0};  // KeyUpdate, length 1, update_not_requested
+    size_t n = seal_as(0x16, msg, sizeof msg, out);
+    if (n == 0 || !next_secret(wsecret_) || !install_write_keys()) return 0;
+    return n;
+}
+
+size_t Tls13Keys::seal_close_notify(char* out) {
+    const char alert[] = {1, 0};  // warning, close_notify
+    return seal_as(0x15, alert, sizeof alert, out);
+}
+
+Tls13Keys::Heard Tls13Keys::open(uint8_t* rec, size_t n) {
+    // Every record after the handshake is application_data outside (RFC 8446 5.2).
+    if (n < 5 + 1 + 16 || n > kMaxRecord || rec[0] != 0x17) return Heard::Close;
+    const char* digest = digest_of(hash_len_);
+    uint8_t key[32], iv[12];
+    if (!expand_label(digest, rsecret_, hash_len_, "key", key, key_len_) ||
+        !expand_label(digest, rsecret_, hash_len_, "iv", iv, sizeof iv)) {
+        ERR_clear_error();
+        return Heard::Close;
+    }
+    const size_t body = n - 5 - 16;
+    std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(EVP_CIPHER_CTX_new(),
+                                                                        EVP_CIPHER_CTX_free);
+    std::string plain(body, '\0');
+    // The client's records before the take-over (its request, most often one) were read by
+    // OpenSSL, whose count of them is not public: the first record here is tried at the
+    // next few sequence numbers, and the AEAD's tag tells which one is right.
+    uint64_t first = rseq_known_ ? rseq_ : 0, last = rseq_known_ ? rseq_ : 31;
+    bool opened = false;
+    for (uint64_t seq = first; ctx && seq <= last && !opened; ++seq) {
+        uint8_t nonce[12];
+        std::memcpy(nonce, iv, sizeof nonce);
+        for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<uint8_t>(seq >> (8 * i));
+        int len = 0;
+        opened = EVP_DecryptInit_ex(ctx.get(), cipher_of(aead_), nullptr, key, nonce) == 1 &&
+                 EVP_DecryptUpdate(ctx.get(), nullptr, &len, rec, 5) == 1 &&
+                 EVP_DecryptUpdate(ctx.get(), reinterpret_cast<uint8_t*>(plain.data()), &len,
+                                   rec + 5, static_cast<int>(body)) == 1 &&
+                 EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, 16, rec + 5 + body) ==
+                     1 &&
+                 EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<uint8_t*>(plain.data()) + len,
+                                     &len) == 1;
+        if (opened) {
+            rseq_ = seq + 1;
+            rseq_known_ = true;
+        }
+    }
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(iv, sizeof iv);
+    ERR_clear_error();
+    if (!opened) return Heard::Close;
+    // The inner content type is the last byte that is not padding (RFC 8446 5.4).
+    size_t end = plain.size();
+    while (end > 0 && plain[end - 1] == 0) --end;
+    if (end == 0) return Heard::Close;
+    uint8_t type = static_cast<uint8_t>(plain[end - 1]);
+    std::string_view content(plain.data(), end - 1);
+    struct Wipe {
+        std::string& s;
+        ~Wipe() { OPENSSL_cleanse(s.data(), s.size()); }
+    } wipe{plain};
+    if (type != 0x16) return Heard::Close;  // an alert, or data
+    // Handshake messages: after the handshake a client may send only KeyUpdate.
+    Heard heard = Heard::Nothing;
+    while (!content.empty()) {
+        if (content.size() < 5 || static_cast<uint8_t>(content[0]) != 24 || content[1] != 0 ||
+            content[2] != 0 || content[3] != 1)
+            return Heard::Close;
+        auto request = static_cast<uint8_t>(content[4]);
+        if (request > 1) return Heard::Close;
+        if (!next_secret(rsecret_)) return Heard::Close;
+        rseq_ = 0;
+        if (request == 1) heard = Heard::Update;
+        content.remove_prefix(5);
+    }
+    return heard;
+}
+
 void Tls13Keys::relax() {
     if (busy_ || !ctx_) return;
     EVP_CIPHER_CTX_free(ctx_);  // clears the key schedule it holds
@@ -239,7 +340,10 @@ void Tls13Keys::relax() {
 }
 
 Tls13Keys::Tls13Keys(Tls13Keys&& o) noexcept
-    : seq_(o.seq_),
+    : rseq_(o.rseq_),
+      rseq_known_(o.rseq_known_),
+      hash_len_(o.hash_len_),
+      seq_(o.seq_),
       key_len_(o.key_len_),
       aead_(o.aead_),
       kernel_(o.kernel_),
@@ -248,13 +352,19 @@ Tls13Keys::Tls13Keys(Tls13Keys&& o) noexcept
       last_seal_(o.last_seal_) {
     std::memcpy(key_, o.key_, sizeof key_);
     std::memcpy(iv_, o.iv_, sizeof iv_);
+    std::memcpy(wsecret_, o.wsecret_, sizeof wsecret_);
+    std::memcpy(rsecret_, o.rsecret_, sizeof rsecret_);
     OPENSSL_cleanse(o.key_, sizeof o.key_);
+    OPENSSL_cleanse(o.wsecret_, sizeof o.wsecret_);
+    OPENSSL_cleanse(o.rsecret_, sizeof o.rsecret_);
     o.ctx_ = nullptr;
 }
 
 Tls13Keys::~Tls13Keys() {
     EVP_CIPHER_CTX_free(ctx_);
     OPENSSL_cleanse(key_, sizeof key_);
+    OPENSSL_cleanse(wsecret_, sizeof wsecret_);
+    OPENSSL_cleanse(rsecret_, sizeof rsecret_);
 }
 
 }  // namespace ssechat::sse

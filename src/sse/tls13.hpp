@@ -37,7 +37,24 @@ class Tls13Keys {
 
     // Seals `n` (1..kMaxPlain) bytes of application data into one record at `out`, which
     // has room for n + kOverhead bytes. Returns the record's size, or 0 if the AEAD failed.
-    size_t seal(const char* in, size_t n, char* out);
+    size_t seal(const char* in, size_t n, char* out) { return seal_as(0x17, in, n, out); }
+
+    // What a record the client sent asks of the stream.
+    enum class Heard {
+        Nothing,  // a KeyUpdate that asks nothing back: the client's next keys are installed
+        Update,   // a KeyUpdate that asks for ours: write seal_key_update() before more data
+        Close,    // an alert (close_notify, say), data (a request behind an endless
+                  // response), or a record that does not open: the stream ends
+    };
+    // The longest record a client may send (RFC 8446 5.2: 2^14 + 256 of ciphertext).
+    static constexpr size_t kMaxRecord = 5 + (1 << 14) + 256;
+    // Opens one whole record of the client's (header included) in place.
+    Heard open(uint8_t* rec, size_t n);
+    // Our own KeyUpdate (update_not_requested), sealed with the keys now, into `out` (room for
+    // 32 bytes); the keys after it are the next generation. 0 if the AEAD failed.
+    size_t seal_key_update(char* out);
+    // A close_notify alert into `out` (room for 32 bytes), for a clean end (RFC 8446 6.1).
+    size_t seal_close_notify(char* out);
 
     // The stream's queue drained: a stream that seals rarely (an idle one: its head, a
     // heartbeat now and then) gives its cipher context back (about 1 KB); one that seals
@@ -51,6 +68,17 @@ class Tls13Keys {
 
   private:
     Tls13Keys() = default;
+    size_t seal_as(uint8_t type, const char* in, size_t n, char* out);
+    // The next generation of a traffic secret (RFC 8446 7.2), in place.
+    bool next_secret(uint8_t* secret);
+    bool install_write_keys();
+    // The traffic secrets of each direction, kept for KeyUpdates: ours as of the keys in
+    // key_/iv_, the client's as of the records it sends now.
+    uint8_t wsecret_[48] = {};
+    uint8_t rsecret_[48] = {};
+    uint64_t rseq_ = 0;
+    bool rseq_known_ = false;  // the client's first record after the take-over pins it down
+    uint8_t hash_len_ = 0;
     uint8_t key_[32] = {};
     uint8_t iv_[12] = {};
     uint64_t seq_ = 0;

@@ -75,6 +75,10 @@ const std::vector<Flag>& flags() {
         {"tls-cert", "PEM certificate chain: serve HTTPS (with --tls-key); SIGHUP reloads it",
          text(&Config::tls_cert)},
         {"tls-key", "PEM private key of --tls-cert", text(&Config::tls_key)},
+        {"tls-seal",
+         "on (default): TLS 1.3 event streams seal their own records and free OpenSSL's "
+         "connection object (about 10 KB each); off: OpenSSL writes every stream",
+         on_off(&Config::tls_seal)},
         {"redirect-http", "with TLS, also listen in clear on this port and answer 308 to https",
          number(&Config::redirect_http, 1, 65535)},
         {"bind", "address to listen on (default 127.0.0.1)", text(&Config::bind)},

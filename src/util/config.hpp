@@ -13,6 +13,7 @@ struct Config {
     uint16_t port = 3000;                          // 0 picks a free port (tests use it)
     bool port_set = false;                         // --port was given (TLS moves the default)
     std::string tls_cert, tls_key;                 // PEM files: serve HTTPS when both are set
+    bool tls_seal = true;  // TLS 1.3 event streams write their own records (off: OpenSSL does)
     uint16_t redirect_http = 0;                    // with TLS: a clear port answering 308
     unsigned threads = 0;                          // event loops; 0 means one per core
     std::string store = "sqlite";                  // sqlite | memory | redis

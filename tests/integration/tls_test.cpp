@@ -70,6 +70,13 @@ class TlsClient {
         ssl_ = SSL_new(ctx_);
         SSL_set_fd(ssl_, fd_);
         SSL_set1_host(ssl_, "127.0.0.1");
+        SSL_set_msg_callback(ssl_, [](int write_p, int, int type, const void* buf, size_t len,
+                                      SSL*, void* me) {
+            if (!write_p && type == SSL3_RT_HANDSHAKE && len > 0 &&
+                static_cast<const uint8_t*>(buf)[0] == SSL3_MT_KEY_UPDATE)
+                ++static_cast<TlsClient*>(me)->heard_;
+        });
+        SSL_set_msg_callback_arg(ssl_, this);
         ok_ = fd_ >= 0 && SSL_connect(ssl_) == 1;
         ERR_clear_error();
     }
@@ -90,6 +97,18 @@ class TlsClient {
     void send(const std::string& bytes) {
         SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
     }
+    // Sends a KeyUpdate now (TLS 1.3), asking for the server's in return or not.
+    bool key_update(bool requested) {
+        ERR_clear_error();
+        bool ok = SSL_key_update(ssl_, requested ? SSL_KEY_UPDATE_REQUESTED
+                                                 : SSL_KEY_UPDATE_NOT_REQUESTED) == 1 &&
+                  SSL_do_handshake(ssl_) == 1;
+        ERR_clear_error();
+        return ok;
+    }
+    // KeyUpdates received from the server so far.
+    int key_updates_heard() const { return heard_; }
+    bool clean_close = false;  // the server's close came with close_notify
     // Reads until pred(all bytes so far) or the limit.
     bool read_until(const std::function<bool(const std::string&)>& pred,
                     std::chrono::milliseconds limit = 5000ms) {
@@ -103,6 +122,7 @@ class TlsClient {
             } else {
                 int e = SSL_get_error(ssl_, n);
                 ERR_clear_error();
+                if (e == SSL_ERROR_ZERO_RETURN) clean_close = true;
                 if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_SYSCALL) return pred(got);
                 if (e == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EWOULDBLOCK)
                     return pred(got);
@@ -117,6 +137,7 @@ class TlsClient {
     SSL* ssl_ = nullptr;
     int fd_ = -1;
     bool ok_ = false;
+    int heard_ = 0;
 };
 
 std::string get(const std::string& target) {
@@ -386,3 +407,50 @@ TEST(Tls, ARequestPipelinedBehindAnHttpsStreamEndsIt) {
     // The server goes on.
     EXPECT_EQ(once(srv.port(), c, get("/healthz")).substr(0, 12), "HTTP/1.1 200");
 }
+
+// A client that rotates its keys keeps its sealed stream: a KeyUpdate that asks nothing is
+// followed, one that asks for ours is answered, generation after generation; and the end of
+// the stream comes with close_notify (RFC 8446 6.1), not a bare FIN.
+class TlsSeal : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TlsSeal, AStreamFollowsTheClientsKeyUpdatesAndEndsWithCloseNotify) {
+    Certs c;
+    auto srv = std::make_unique<Server>(
+        std::vector<std::string>{"--store", "memory", "--publish-rate", "0", "--tls-cert",
+                                 c.cert(), "--tls-key", c.key(), "--tls-seal", GetParam()});
+    const bool sealed = GetParam() == "on";
+    int port = srv->port();
+    TlsClient t(port, c.ca());
+    ASSERT_TRUE(t.ok());
+    t.send("GET /rooms/ku/events?presence=0&id=k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    ASSERT_TRUE(t.read_until([](const std::string& s) { return s.find("retry:") != s.npos; }));
+    int n = 0;
+    auto next = [&] {
+        std::string text = "after update " + std::to_string(++n);
+        auto p = once(port, c, post("/rooms/ku/messages?id=p", "{\"message\":\"" + text + "\"}"));
+        EXPECT_EQ(p.substr(0, 12), "HTTP/1.1 201") << p.substr(0, 200);
+        return t.read_until([&](const std::string& s) { return s.find(text) != s.npos; });
+    };
+    ASSERT_TRUE(next()) << "sealed stream before any update";
+    int heard = t.key_updates_heard();  // sealed: the server's own, when it took over
+    for (int round = 0; round < 3; ++round) {
+        ASSERT_TRUE(t.key_update(false));
+        ASSERT_TRUE(next()) << "the stream outlives an update that asks nothing, round " << round
+                            << srv->stderr_text();
+        ASSERT_TRUE(t.key_update(true));
+        ASSERT_TRUE(next()) << "and one that asks for ours, round " << round;
+        EXPECT_EQ(t.key_updates_heard(), heard + round + 1) << "ours came back once per ask";
+    }
+    auto m = once(port, c, get("/metrics"));
+    EXPECT_NE(m.find(sealed ? "ssechat_tls_event_streams_total{writer=\"ssechat\"} 1"
+                            : "ssechat_tls_event_streams_total{writer=\"openssl\"} 1"),
+              std::string::npos)
+        << m;
+    // The server ends the stream at shutdown: with close_notify.
+    EXPECT_EQ(srv->terminate(), 0);
+    t.read_until([](const std::string&) { return false; }, 2000ms);
+    EXPECT_TRUE(t.clean_close) << "the end came without close_notify";
+}
+
+INSTANTIATE_TEST_SUITE_P(Writers, TlsSeal, ::testing::Values("on", "off"),
+                         [](const auto& info) { return "seal_" + info.param; });
