@@ -274,6 +274,20 @@ void BasicSession<S>::on_write(beast::error_code ec, bool keep_alive) {
 
 template <class S>
 void BasicSession<S>::linger() {
+    if constexpr (!std::is_same_v<S, beast::tcp_stream>) {
+        if (!tls_closed_) {
+            // TLS ends with close_notify (RFC 8446 6.1), so the client can tell the end of
+            // the answer from a cut connection. Asio's shutdown writes it, then waits for the
+            // client's; that wait is bounded, and whatever the client does (answers, keeps
+            // uploading, says nothing) the lingering close below follows.
+            tls_closed_ = true;
+            // Not held back by Nagle behind the answer's last segment (a delayed ACK away).
+            beast::error_code ec;
+            lowest().socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);
+            lowest().expires_after(std::chrono::seconds(1));
+            return stream_.async_shutdown([self = self()](beast::error_code) { self->linger(); });
+        }
+    }
     beast::error_code ignored;
     lowest().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     buffer_.clear();
@@ -299,18 +313,19 @@ void BasicSession<S>::linger_read() {
     }
     lowest().expires_after(
         std::min<std::chrono::steady_clock::duration>(kLingerQuiet, linger_end_ - now));
-    stream_.async_read_some(buffer_.prepare(kReadAhead),
-                            [self = self()](beast::error_code ec, size_t) {
-                                self->buffer_.clear();
-                                if (ec) {
-                                    // EOF, or quiet too long: now a close costs nothing.
-                                    beast::error_code ignored;
-                                    self->lowest().socket().close(ignored);
-                                    self->lingering_.reset();
-                                    return;
-                                }
-                                self->linger_read();
-                            });
+    // The raw socket: after close_notify nothing more is decrypted, only dropped.
+    lowest().async_read_some(buffer_.prepare(kReadAhead),
+                             [self = self()](beast::error_code ec, size_t) {
+                                 self->buffer_.clear();
+                                 if (ec) {
+                                     // EOF, or quiet too long: now a close costs nothing.
+                                     beast::error_code ignored;
+                                     self->lowest().socket().close(ignored);
+                                     self->lingering_.reset();
+                                     return;
+                                 }
+                                 self->linger_read();
+                             });
 }
 
 template <class S>
@@ -347,8 +362,8 @@ sse::Conn BasicSession<S>::release() {
                 if (!ec) {
                     // TLS 1.3: the stream seals its records itself, and OpenSSL's connection
                     // object (about 10 KB) goes now. Else OpenSSL keeps writing.
-                    auto keys = api_.config().tls_seal ? sse::Tls13Keys::take_over(ssl)
-                                                       : std::nullopt;
+                    auto keys =
+                        api_.config().tls_seal ? sse::Tls13Keys::take_over(ssl) : std::nullopt;
                     if (keys) {
                         SSL_free(ssl);  // ours; Asio's reference goes with this session
                         if (keys->kernel()) {

@@ -90,6 +90,7 @@ class BasicSession final : public Session {
     std::chrono::steady_clock::time_point linger_end_;  // when lingering stops whatever comes
     std::shared_ptr<void> lingering_;                   // a slot of kMaxLingering, while held
     size_t chunk_ext_ = 0;                              // chunk extension bytes of this request
+    bool tls_closed_ = false;                           // close_notify written (TLS)
     // Counts them; the parser keeps a reference to it, so it lives as long as the session.
     std::function<void(uint64_t, std::string_view, beast::error_code&)> on_chunk_;
     Api& api_;

@@ -22,8 +22,8 @@ namespace {
 
 // What the callbacks keep per TLS connection until it is taken over (or freed with it).
 struct Captured {
-    uint8_t secret[48];   // the server's first application traffic secret
-    uint8_t client[48];   // the client's
+    uint8_t secret[48];  // the server's first application traffic secret
+    uint8_t client[48];  // the client's
     uint8_t len = 0, client_len = 0;
     bool moved = false;  // a KeyUpdate went one way or the other: the secrets are stale
 };
@@ -293,8 +293,7 @@ Tls13Keys::Heard Tls13Keys::open(uint8_t* rec, size_t n) {
                  EVP_DecryptUpdate(ctx.get(), nullptr, &len, rec, 5) == 1 &&
                  EVP_DecryptUpdate(ctx.get(), reinterpret_cast<uint8_t*>(plain.data()), &len,
                                    rec + 5, static_cast<int>(body)) == 1 &&
-                 EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, 16, rec + 5 + body) ==
-                     1 &&
+                 EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, 16, rec + 5 + body) == 1 &&
                  EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<uint8_t*>(plain.data()) + len,
                                      &len) == 1;
         if (opened) {

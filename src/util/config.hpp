@@ -9,10 +9,10 @@
 namespace ssechat {
 
 struct Config {
-    std::string bind = "127.0.0.1";                // address to listen on
-    uint16_t port = 3000;                          // 0 picks a free port (tests use it)
-    bool port_set = false;                         // --port was given (TLS moves the default)
-    std::string tls_cert, tls_key;                 // PEM files: serve HTTPS when both are set
+    std::string bind = "127.0.0.1";  // address to listen on
+    uint16_t port = 3000;            // 0 picks a free port (tests use it)
+    bool port_set = false;           // --port was given (TLS moves the default)
+    std::string tls_cert, tls_key;   // PEM files: serve HTTPS when both are set
     bool tls_seal = true;  // TLS 1.3 event streams write their own records (off: OpenSSL does)
     uint16_t redirect_http = 0;                    // with TLS: a clear port answering 308
     unsigned threads = 0;                          // event loops; 0 means one per core

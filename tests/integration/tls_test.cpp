@@ -70,12 +70,12 @@ class TlsClient {
         ssl_ = SSL_new(ctx_);
         SSL_set_fd(ssl_, fd_);
         SSL_set1_host(ssl_, "127.0.0.1");
-        SSL_set_msg_callback(ssl_, [](int write_p, int, int type, const void* buf, size_t len,
-                                      SSL*, void* me) {
-            if (!write_p && type == SSL3_RT_HANDSHAKE && len > 0 &&
-                static_cast<const uint8_t*>(buf)[0] == SSL3_MT_KEY_UPDATE)
-                ++static_cast<TlsClient*>(me)->heard_;
-        });
+        SSL_set_msg_callback(
+            ssl_, [](int write_p, int, int type, const void* buf, size_t len, SSL*, void* me) {
+                if (!write_p && type == SSL3_RT_HANDSHAKE && len > 0 &&
+                    static_cast<const uint8_t*>(buf)[0] == SSL3_MT_KEY_UPDATE)
+                    ++static_cast<TlsClient*>(me)->heard_;
+            });
         SSL_set_msg_callback_arg(ssl_, this);
         ok_ = fd_ >= 0 && SSL_connect(ssl_) == 1;
         ERR_clear_error();
@@ -411,13 +411,34 @@ TEST(Tls, ARequestPipelinedBehindAnHttpsStreamEndsIt) {
 // A client that rotates its keys keeps its sealed stream: a KeyUpdate that asks nothing is
 // followed, one that asks for ours is answered, generation after generation; and the end of
 // the stream comes with close_notify (RFC 8446 6.1), not a bare FIN.
+// An answer that closes its HTTPS connection ends with close_notify, not a bare FIN.
+TEST(Tls, AClosingAnswerEndsWithCloseNotify) {
+    Certs c;
+    Server srv({"--store", "memory", "--tls-cert", c.cert(), "--tls-key", c.key()});
+    TlsClient t(srv.port(), c.ca());
+    ASSERT_TRUE(t.ok());
+    t.send(get("/healthz"));
+    t.read_until([](const std::string&) { return false; }, 2000ms);
+    EXPECT_EQ(t.got.substr(0, 12), "HTTP/1.1 200") << t.got;
+    EXPECT_TRUE(t.clean_close);
+    // A body refused while the client still sends: the 413 arrives, then close_notify.
+    TlsClient big(srv.port(), c.ca());
+    ASSERT_TRUE(big.ok());
+    big.send(
+        "POST /rooms/t/messages?id=a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: 200000\r\n\r\n" +
+        std::string(100000, 'x'));
+    big.read_until([](const std::string& s) { return s.find('}') != s.npos; }, 3000ms);
+    EXPECT_EQ(big.got.substr(0, 12), "HTTP/1.1 413") << big.got;
+}
+
 class TlsSeal : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TlsSeal, AStreamFollowsTheClientsKeyUpdatesAndEndsWithCloseNotify) {
     Certs c;
     auto srv = std::make_unique<Server>(
-        std::vector<std::string>{"--store", "memory", "--publish-rate", "0", "--tls-cert",
-                                 c.cert(), "--tls-key", c.key(), "--tls-seal", GetParam()});
+        std::vector<std::string>{"--store", "memory", "--publish-rate", "0", "--tls-cert", c.cert(),
+                                 "--tls-key", c.key(), "--tls-seal", GetParam()});
     const bool sealed = GetParam() == "on";
     int port = srv->port();
     TlsClient t(port, c.ca());
