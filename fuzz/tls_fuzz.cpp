@@ -1,5 +1,7 @@
 // Fuzz target: raw bytes after a TLS handshake, into the real HTTP stack's TLS listener. The
-// first input byte picks the protocol the client offers by ALPN (HTTP/1.1 or h2); the rest is
+// first input byte picks the protocol the client offers by ALPN (bit 0: HTTP/1.1 or h2), and
+// whether the client sends a KeyUpdate once its input is sent (bit 1; bit 2: asking for the
+// server's in return), as a client rotating its keys under an event stream does; the rest is
 // sent encrypted. Whatever arrives, the server answers well-formed HTTP/1.1 (nothing 5xx but
 // its limits) or whole HTTP/2 frames in records that decrypt, and closes once the input ends.
 #define FUZZ_WITH_TLS
@@ -44,6 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     World& w = world();
     bool h2 = data[0] & 1;
+    bool key_update = data[0] & 2;
+    bool requested = data[0] & 4;
     ++data;
     --size;
     int fd = dial(w.tls_port);
@@ -74,7 +78,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 int e = SSL_get_error(ssl, n);
                 if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) sent = in.size();
             }
-            if (sent == in.size()) ::shutdown(fd, SHUT_WR);  // the end of input, as in clear
+            if (sent == in.size()) {
+                if (key_update) {
+                    // Let the server take the stream over first, then rotate under it.
+                    w.shard->ioc().run_for(std::chrono::milliseconds(20));
+                    SSL_key_update(ssl, requested ? SSL_KEY_UPDATE_REQUESTED
+                                                  : SSL_KEY_UPDATE_NOT_REQUESTED);
+                    pump(w, ssl, [&] { return SSL_do_handshake(ssl); }, deadline);
+                    w.shard->ioc().run_for(std::chrono::milliseconds(20));
+                }
+                ::shutdown(fd, SHUT_WR);  // the end of input, as in clear
+            }
         }
         w.shard->ioc().run_for(std::chrono::milliseconds(1));
         while (true) {
