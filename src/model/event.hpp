@@ -31,6 +31,12 @@ const char* kind_name(Kind k);
 inline bool stored_kind(Kind k) {
     return k <= Kind::Reaction;
 }
+// The stored kind a store's number for it names (the enum's value), or nullopt for any other
+// number: a row written by a newer release, or damaged, is an error, never a message.
+inline std::optional<Kind> stored_kind(int code) {
+    if (code < 0 || code > static_cast<int>(Kind::Reaction)) return std::nullopt;
+    return static_cast<Kind>(code);
+}
 
 // One emoji on a message: everyone who has it on now, in the order they reacted, with the id
 // of each one's reaction. A message lists its emojis by their earliest such reaction.

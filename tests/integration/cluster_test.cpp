@@ -473,3 +473,34 @@ TEST(Cluster, RedisDataOfTheLastReleaseIsUpgradedInPlace) {
     EXPECT_EQ(h.as_array()[1].at("reactions").as_array().size(), 1u);
     EXPECT_EQ(redis.cli({"GET", "ssechat:schema"}), "2\n");
 }
+
+// An entry of a kind this release does not know (a newer node's, during a rolling upgrade) is
+// never read as a message: the cluster log passes over it with an error logged, and a read of
+// the room stream that meets it fails as a store error (a replay ends, to come back). Other
+// rooms go on.
+TEST(Cluster, AnEntryOfAnUnknownKindIsNeverAMessage) {
+    RedisServer redis;
+    Server a(node_args(redis));
+    publish(a.port(), "nk", "alice", "one");
+    SseClient live(a.port(), "/rooms/nk/events?presence=0");
+    SseClient other(a.port(), "/rooms/fine/events?presence=0");
+    ASSERT_TRUE(live.wait_until([&] { return live.status == 200; }));
+    ASSERT_TRUE(other.wait_until([&] { return other.status == 200; }));
+    redis.cli({"HSET", "ssechat:rooms", "nk", "2"});
+    redis.cli({"XADD", "ssechat:room:nk", "2-0", "k", "z", "u", "zed", "m", "not a message", "t",
+               "2000", "p", "99"});
+    redis.cli({"XADD", "ssechat:log", "*", "r", "nk", "i", "2", "k", "z", "u", "zed", "m",
+               "not a message", "t", "2000", "p", "99"});
+    publish(a.port(), "fine", "alice", "still here");
+    ASSERT_TRUE(other.wait_until([&] { return ids_of(other.events).size() == 1; }));
+    // A node that loads the room now reads the entry from the room stream.
+    Server b(node_args(redis));
+    SseClient replay(b.port(), "/rooms/nk/events?since=0&presence=0");
+    replay.wait_closed(3000ms);
+    live.drain(300ms);
+    for (const auto* c : {&live, &replay})
+        EXPECT_EQ(c->body.find("not a message"), std::string::npos) << c->body;
+    EXPECT_TRUE(replay.status == 503 || replay.body.find("store unavailable") != std::string::npos)
+        << replay.status << " " << replay.body;
+    EXPECT_NE(a.stderr_text().find("unknown kind 'z'"), std::string::npos) << a.stderr_text();
+}

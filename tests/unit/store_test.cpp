@@ -1,5 +1,6 @@
 // One test suite run against every store backend, plus the SQLite file's own guarantees.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -253,6 +254,32 @@ TEST(SqliteStore, SurvivesReopen) {
     auto s = f.make(0);
     EXPECT_EQ(ids(s->range("a", 0, UINT64_MAX, 10, false)), (std::vector<uint64_t>{1, 2}));
     EXPECT_EQ(s->rooms("", 10)[0].last_id, 2u);
+}
+
+// A row of a kind this release does not know (a newer release's, or damage) is an error on
+// every read that meets it, never a message.
+TEST(SqliteStore, AnUnknownStoredKindIsAnErrorNotAMessage) {
+    SqliteFactory f;
+    {
+        auto s = f.make(0);
+        s->append({msg("a", 1), msg("a", 2)});
+    }
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((f.dir + "/ssechat.db").c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "UPDATE messages SET kind=9 WHERE room='a' AND id=2", nullptr,
+                               nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto s = f.make(0);
+    try {
+        s->range("a", 0, UINT64_MAX, 10, false);
+        FAIL() << "read a kind-9 row as something";
+    } catch (const store::StoreError& e) {
+        EXPECT_NE(std::string(e.what()).find("unknown kind (9)"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(ids(s->range("a", 0, 2, 10, false)), (std::vector<uint64_t>{1}));
 }
 
 TEST(SqliteStore, FailedBatchStoresNothing) {

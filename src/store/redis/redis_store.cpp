@@ -77,17 +77,26 @@ int64_t to_i64(const std::string& s) {
     }
 }
 
+// The "k" field of a stored kind (publish.lua's codes).
 const char* kind_code(model::Kind k) {
     switch (k) {
+        case model::Kind::Message:
+            return "m";
         case model::Kind::Edit:
             return "e";
         case model::Kind::Delete:
             return "d";
         case model::Kind::Reaction:
             return "r";
-        default:
-            return "m";
+        case model::Kind::Presence:
+        case model::Kind::Typing:
+        case model::Kind::Receipt:
+        case model::Kind::Read:
+        case model::Kind::Joined:
+        case model::Kind::Left:
+            break;
     }
+    throw StoreError(std::string("a ") + model::kind_name(k) + " event is never stored");
 }
 
 // A room stream or log entry's fields as an event. An entry without a kind was written by a
@@ -99,11 +108,20 @@ model::Event entry_event(std::map<std::string, std::string>& f, uint64_t id,
     e.room = room;
     e.user_id = f["u"];
     e.ts = to_i64(f["t"]);
+    // No "k" at all: an entry from before edits, a message. Any other code (a newer
+    // release's kind, or damage) is an error, never a message.
     const std::string& k = f["k"];
-    e.kind = k == "e"   ? model::Kind::Edit
-             : k == "d" ? model::Kind::Delete
-             : k == "r" ? model::Kind::Reaction
-                        : model::Kind::Message;
+    if (k.empty() || k == "m")
+        e.kind = model::Kind::Message;
+    else if (k == "e")
+        e.kind = model::Kind::Edit;
+    else if (k == "d")
+        e.kind = model::Kind::Delete;
+    else if (k == "r")
+        e.kind = model::Kind::Reaction;
+    else
+        throw StoreError("room " + room + " holds event " + std::to_string(id) +
+                         " of an unknown kind '" + k + "': was it written by a newer release?");
     e.target = static_cast<uint64_t>(to_i64(f["g"]));
     e.pos = static_cast<uint64_t>(to_i64(f["p"]));  // 0 for entries from before positions
     e.reply_to = static_cast<uint64_t>(to_i64(f["y"]));
@@ -547,8 +565,14 @@ void RedisStore::feed_loop() {
                         {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
                 } else {
                     std::string room = f["r"];
-                    b.messages.push_back(
-                        entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), room));
+                    try {
+                        b.messages.push_back(
+                            entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), room));
+                    } catch (const StoreError& unknown) {
+                        // A kind this release does not know (a newer node's): said, and
+                        // passed over, rather than read as a message or stalling the feed.
+                        log::error(unknown.what());
+                    }
                 }
             }
             last = reply_string(entries->element[entries->elements - 1]->element[0]);

@@ -131,7 +131,12 @@ model::Event read_event(sqlite3_stmt* s, const std::string& room) {
     e.user_id = column_text(s, 1);
     e.text = column_text(s, 2);
     e.ts = sqlite3_column_int64(s, 3);
-    e.kind = static_cast<model::Kind>(sqlite3_column_int(s, 4));
+    auto kind = model::stored_kind(sqlite3_column_int(s, 4));
+    if (!kind)
+        throw StoreError("room " + room + " holds event " + std::to_string(e.id) +
+                         " of an unknown kind (" + std::to_string(sqlite3_column_int(s, 4)) +
+                         "): was the database written by a newer release?");
+    e.kind = *kind;
     e.target = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
     e.reply_to = static_cast<uint64_t>(sqlite3_column_int64(s, 6));
     e.edited_ts = sqlite3_column_int64(s, 7);
@@ -464,8 +469,14 @@ void SqliteStore::write_event(const model::Event& e) {
             step_done(react_remove_, failed);
             break;
         }
-        default:
-            break;
+        case model::Kind::Presence:
+        case model::Kind::Typing:
+        case model::Kind::Receipt:
+        case model::Kind::Read:
+        case model::Kind::Joined:
+        case model::Kind::Left:
+            throw StoreError(std::string("a ") + model::kind_name(e.kind) +
+                             " event is never stored");
     }
 }
 
