@@ -16,16 +16,16 @@ Room::Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr
 
 Entry Room::make_entry(const Event& e, const std::string* epoch) {
     std::string json = model::event_json(e);
-    Entry out{e.id,
-              e.kind,
-              e.target,
-              e.pos,
-              std::make_shared<const std::string>(model::sse_event(e, json)),
-              nullptr};
+    Entry out{e.id, e.kind, e.target, e.pos, room_form(e, json), nullptr};
     if (epoch && e.pos)
         out.user_event = std::make_shared<const std::string>(
             sse::encode(model::kind_name(e.kind), model::cursor(*epoch, e.pos), json));
     return out;
+}
+
+sse::Buffer room_form(const Event& e, std::string_view json) {
+    return std::make_shared<const std::string>(
+        sse::encode(model::kind_name(e.kind), std::to_string(e.id), json));
 }
 
 sse::Buffer user_form(const Entry& e, std::string_view epoch) {
@@ -55,7 +55,7 @@ sse::Buffer without_text(const Entry& e) {
     if (auto* u = o.if_contains("user_id"); u && u->is_string()) x.user_id = u->as_string();
     if (auto* t = o.if_contains("ts"); t && t->is_int64()) x.ts = t->as_int64();
     x.deleted = e.kind == Kind::Message;
-    return std::make_shared<const std::string>(model::sse_event(x, model::event_json(x)));
+    return room_form(x, model::event_json(x));
 }
 }  // namespace
 

@@ -28,6 +28,8 @@ struct Entry {
                              // user stream needs it (user_form)
 };
 
+// The event as room streams carry it: "id: N", "event: <kind>", data: `json`, encoded once.
+sse::Buffer room_form(const Event& e, std::string_view json);
 // The event as user streams carry it: its id is the cursor of its position.
 sse::Buffer user_form(const Entry& e, std::string_view epoch);
 

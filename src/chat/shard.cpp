@@ -38,19 +38,12 @@ void Subscriber::on_overflow() {
 
 Shard::Shard(unsigned index, Hub& hub) : index_(index), hub_(hub) {
     ping_ = std::make_shared<const std::string>(sse::comment("ping"));
-    head_ = std::make_shared<const std::string>(
-        "HTTP/1.1 200 OK\r\n"
-        "Content-Type: text/event-stream\r\n"
-        "Cache-Control: no-cache\r\n"
-        "Connection: keep-alive\r\n"
-        "Access-Control-Allow-Origin: *\r\n"
-        "X-Accel-Buffering: no\r\n\r\n");
     retry_ = std::make_shared<const std::string>(sse::retry(hub.config().retry_ms));
 }
 
 namespace {
 sse::Buffer encode_stored(const Event& e) {
-    return std::make_shared<const std::string>(model::sse_event(e, model::event_json(e)));
+    return room_form(e, model::event_json(e));
 }
 }  // namespace
 
@@ -92,9 +85,7 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
         // snapshot may show in the state and again live: applying it twice is harmless.
         snap.entries.clear();
         auto msgs = hub_.store().messages(room.name(), 0, snap.delivered + 1, start.history, true);
-        for (const auto& m : msgs)
-            out.push_back(
-                std::make_shared<const std::string>(model::sse_event(m, model::state_json(m))));
+        for (const auto& m : msgs) out.push_back(room_form(m, model::state_json(m)));
     }
     for (const auto& m : older) out.push_back(encode_stored(m));
     for (const auto& e : snap.entries) out.push_back(e.event);
@@ -113,7 +104,8 @@ void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string us
                                             room, std::move(user), start.view);
     sub->tickets = start.tickets;
     sub->presence = start.presence && !start.view;
-    std::vector<sse::Buffer> out{start.head ? start.head : head_};
+    std::vector<sse::Buffer> out;
+    if (start.head) out.push_back(start.head);
     Snapshot snap;
     if (start.view && !room->has_view()) {
         sub->close();  // a room without a view has nothing for a view stream
@@ -123,12 +115,13 @@ void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string us
         out.push_back(snap.view);
     } else {
         out.push_back(retry_);
+        const size_t preamble = out.size();  // the head and the retry hint
         try {
             snap = replay(*room, start, out);
         } catch (const store::StoreError&) {
             // The store is away (a Redis outage). Ending the stream at once makes the client
             // reconnect after the retry hint with the same Last-Event-ID, so nothing is skipped.
-            out.resize(2);  // the head and the retry hint; nothing of a half-built replay
+            out.resize(preamble);  // nothing of a half-built replay
             out.push_back(std::make_shared<const std::string>(sse::comment("store unavailable")));
             sub->open(out);
             sub->close();

@@ -87,7 +87,7 @@ struct StreamStart {
     std::optional<uint64_t> since;  // Last-Event-ID or ?since=
     size_t history = 0;             // replay on a fresh stream
     bool presence = true;           // wants join/leave events
-    sse::Buffer head;               // response head; null: the shared default
+    sse::Buffer head;               // the HTTP response head (the HTTP layer's); null: none
     Slots tickets;                  // limit slots held while the stream lives
 };
 
@@ -173,7 +173,6 @@ class Shard {
     boost::asio::steady_timer heartbeat_timer_{ioc_};
     std::unordered_map<const Room*, Subs> subs_;     // streams by room, this loop only
     sse::Buffer ping_;                               // ": ping" comment, shared
-    sse::Buffer head_;                               // the response head, shared
     sse::Buffer retry_;                              // "retry:" line, shared
     std::vector<std::shared_ptr<Subscriber>> keep_;  // reused scratch for close_all
     std::unordered_map<std::string, std::unique_ptr<Member>> members_;  // by user

@@ -88,7 +88,10 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope sc
     auto st = std::make_shared<UserStream>(std::move(conn), hub_.config().stream_buffer, *this,
                                            std::move(user), std::move(scope));
     st->tickets = std::move(tickets);
-    std::vector<sse::Buffer> out{head ? head : head_, retry_};
+    std::vector<sse::Buffer> out;
+    if (head) out.push_back(std::move(head));
+    out.push_back(retry_);
+    const size_t preamble = out.size();
     auto& seq = hub_.sequence();
     // Every room the user is in is indexed (the Member serves all their streams here); the
     // stream itself tells only of those its scope covers.
@@ -146,7 +149,7 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope sc
         }
     } catch (const store::StoreError&) {
         // As a room stream does: end at once, and the client comes back with its cursor.
-        out.resize(2);
+        out.resize(preamble);
         out.push_back(buffer(sse::comment("store unavailable")));
         st->open(out);
         st->close();

@@ -35,6 +35,8 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
       publishes_(cfg.publish_rate, cfg.publish_burst),
       typings_(cfg.typing_rate, cfg.typing_burst),
       any_origin_(cfg.cors_origins.size() == 1 && cfg.cors_origins[0] == "*") {
+    Request kept;  // HTTP/1.1, kept alive
+    shared_head_ = stream_head(kept);
     if (!cfg.jwt_secret.empty()) verifier_ = auth::Verifier::hs256(cfg.jwt_secret);
     if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
 }

@@ -169,6 +169,7 @@ class Api {
     limits::RateLimiter publishes_;             // keyed by user
     limits::RateLimiter typings_;               // keyed by user: typing is not publishing
     bool any_origin_;                           // cors_origins is "*"
+    sse::Buffer shared_head_;  // a kept-alive stream's head when any origin may read: one for all
     Gate answers_;
     mutable std::atomic<int64_t> warn_second_{0};  // 5xx log lines: the current second
     mutable std::atomic<int> warn_count_{0};       // and how many were written in it

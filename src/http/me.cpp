@@ -144,7 +144,7 @@ void Api::user_stream(Ctx& c) {
     limits::Ticket ticket;
     if (!stream_admitted(c, *u, ticket)) return;
     bool plain = c.req.version() >= 11 && c.req.keep_alive();
-    sse::Buffer head = any_origin_ && plain ? nullptr : stream_head(c.req);
+    sse::Buffer head = any_origin_ && plain ? shared_head_ : stream_head(c.req);
     record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
     // Every plain user stream of a user is served by one loop, their home: it keeps one record
     // of the user's rooms for all of them. A TLS or HTTP/2 connection cannot change loops (its

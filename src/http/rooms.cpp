@@ -160,7 +160,7 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
     auto r = open_room(c, room);
     if (!r) return;
     bool plain = c.req.version() >= 11 && c.req.keep_alive();
-    start.head = any_origin_ && plain ? nullptr : stream_head(c.req);
+    start.head = any_origin_ && plain ? shared_head_ : stream_head(c.req);
     start.tickets = {std::move(ticket), c.s->ticket()};
     record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
     current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);

@@ -9,8 +9,6 @@
 #include <cctype>
 #include <charconv>
 
-#include "sse/event.hpp"
-
 namespace ssechat::model {
 
 const char* kind_name(Kind k) {
@@ -243,10 +241,6 @@ std::string seed_json(const Event& m) {
     o["user_id"] = m.user_id;
     o["message"] = m.text;
     return boost::json::serialize(o);
-}
-
-std::string sse_event(const Event& e, std::string_view json) {
-    return sse::encode(kind_name(e.kind), std::to_string(e.id), json);
 }
 
 std::string text_hash(const std::string& text) {

@@ -126,9 +126,6 @@ std::optional<uint64_t> parse_cursor(std::string_view text, std::string_view epo
 // {"user_id":"...","message":"..."}, the seed's element shape and key order.
 std::string seed_json(const Event& m);
 
-// The SSE event: "id: N", "event: <kind>", data: json.
-std::string sse_event(const Event& e, std::string_view json);
-
 // A message's reactions are bounded, so that its state, a replay of it, and the scans over
 // it cost the same however hostile its readers: at most kMaxReactionKinds different emoji
 // (Slack's number), and at most kMaxReactionsPerUser of them from any one user.

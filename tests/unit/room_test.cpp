@@ -219,3 +219,9 @@ TEST(Room, AUserWithRecordsOnTwoLoopsCountsOnce) {
     EXPECT_EQ(r.leave_member(&two), 0);
     EXPECT_EQ(r.online_count(), 0u);
 }
+
+TEST(Room, AnEventAsRoomStreamsCarryIt) {
+    ssechat::model::Event e{6, "lobby", "mod", "", 2006};
+    e.kind = ssechat::model::Kind::Delete;
+    EXPECT_EQ(*ssechat::chat::room_form(e, "{}"), "id: 6\nevent: delete\ndata: {}\n\n");
+}
