@@ -180,12 +180,9 @@ void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
     // The writer thread (the feed with a shared store), under the sequence lock: posted to
     // each loop in order with the deliveries.
     using Op = store::MemberOp::Op;
-    boost::json::object o;
-    o["room"] = op.room;
     if (op.op == Op::Read) {
-        o["id"] = op.read;
         auto ev = std::make_shared<const std::string>(
-            sse::encode(model::kind_name(Kind::Read), "", boost::json::serialize(o)));
+            sse::encode(model::kind_name(Kind::Read), "", model::read_json(op.room, op.read)));
         for (Shard* s : shards_)
             boost::asio::post(
                 s->ioc(), [s, ev, user = op.user, room = op.room] { s->to_user(user, room, ev); });
@@ -198,12 +195,9 @@ void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
         return;
     }
     bool joined = op.op == Op::Join;
-    if (joined) {
-        o["read"] = op.read;
-        o["last_id"] = op.id;
-    }
     auto ev = std::make_shared<const std::string>(sse::encode(
-        model::kind_name(joined ? Kind::Joined : Kind::Left), "", boost::json::serialize(o)));
+        model::kind_name(joined ? Kind::Joined : Kind::Left), "",
+        joined ? model::joined_json(op.room, op.read, op.id) : model::left_json(op.room)));
     for (Shard* s : shards_)
         boost::asio::post(s->ioc(), [s, ev, room, joined, user = op.user] {
             s->membership(user, room, joined, ev);

@@ -177,10 +177,8 @@ void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Member
     const size_t cap = hub_.config().max_replay;
     uint64_t after = std::max(from, joined.since);
     if (joined.since > from) {
-        boost::json::object o;
-        o["room"] = r.name();
-        o["read"] = joined.read;
-        out.push_back(buffer(sse::encode("joined", "", boost::json::serialize(o))));
+        out.push_back(buffer(sse::encode(model::kind_name(Kind::Joined), "",
+                                         model::joined_json(r.name(), joined.read))));
     }
     std::vector<Event> older;
     bool reset = false;

@@ -166,6 +166,20 @@ std::string read_json(const std::string& room, uint64_t id) {
     return boost::json::serialize(o);
 }
 
+std::string joined_json(const std::string& room, uint64_t read, std::optional<uint64_t> last_id) {
+    boost::json::object o;
+    o["room"] = room;
+    o["read"] = read;
+    if (last_id) o["last_id"] = *last_id;
+    return boost::json::serialize(o);
+}
+
+std::string left_json(const std::string& room) {
+    boost::json::object o;
+    o["room"] = room;
+    return boost::json::serialize(o);
+}
+
 namespace {
 // A character that could continue a word or a user id ("@bob" is not in "@bobby" or "x@bob").
 bool word_char(char c) {

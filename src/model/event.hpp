@@ -96,6 +96,11 @@ std::string typing_json(const std::string& room, const std::string& user, bool t
 std::string receipt_json(const std::string& room, const std::string& user, uint64_t id);
 // {"room":..,"id":N}
 std::string read_json(const std::string& room, uint64_t id);
+// {"room":..,"read":N} and, told live, "last_id":N: a room the user joined, to their streams.
+std::string joined_json(const std::string& room, uint64_t read,
+                        std::optional<uint64_t> last_id = std::nullopt);
+// {"room":..}: a room the user left.
+std::string left_json(const std::string& room);
 
 // Whether `text` mentions `user`: "@<user>" not inside a longer word or id on either side.
 bool mentions(std::string_view text, std::string_view user);
