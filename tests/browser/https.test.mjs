@@ -3,29 +3,18 @@
 // server key's SPKI hash), so nothing outside the test is trusted or changed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { BINARY, FLAGS, startServer, stopServer, openAs, say, waitForText } from "./lib.mjs";
+import { BINARY, FLAGS, makeTestCerts, startServer, stopServer, openAs, say, waitForText } from "./lib.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "ssechat-https-"));
 let server = null, base = "", browser = null, spkiHash = "";
 
-function makeCerts() {
-  const sh = (cmd) => execSync(cmd, { cwd: dir, stdio: ["ignore", "pipe", "ignore"] }).toString();
-  sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=ssechat test CA'");
-  sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out s.csr -subj '/CN=127.0.0.1'");
-  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  sh("openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
-  return sh("openssl x509 -in server.pem -pubkey -noout | openssl pkey -pubin -outform der | " +
-    "openssl dgst -sha256 -binary | base64").trim();
-}
-
 before(async () => {
   assert.ok(BINARY, "SSECHAT_BINARY must name the server binary");
-  const spki = makeCerts();
+  const spki = makeTestCerts(dir);
   spkiHash = spki;
   server = await startServer(0, ["--data", join(dir, "data"), "--publish-rate", "0",
     "--tls-cert", join(dir, "server.pem"), "--tls-key", join(dir, "server.key")]);

@@ -1,6 +1,8 @@
 // What the browser tests share: chromium's flags, starting the real binary, and page helpers.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execSync, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export const BINARY = process.env.SSECHAT_BINARY;
 export const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -66,4 +68,17 @@ export async function publish(base, room, user, message) {
   const body = await r.text();
   assert.equal(r.status, 201, body);
   return JSON.parse(body);
+}
+
+// A test CA and a server certificate for 127.0.0.1 signed by it, made in `dir` by the openssl
+// command (ca.pem, server.pem, server.key); answers the server key's SPKI hash, which
+// chromium's --ignore-certificate-errors-spki-list trusts, so nothing outside the test is.
+export function makeTestCerts(dir) {
+  const sh = (cmd) => execSync(cmd, { cwd: dir, stdio: ["ignore", "pipe", "ignore"] }).toString();
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=ssechat test CA'");
+  sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out s.csr -subj '/CN=127.0.0.1'");
+  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  sh("openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
+  return sh("openssl x509 -in server.pem -pubkey -noout | openssl pkey -pubin -outform der | " +
+    "openssl dgst -sha256 -binary | base64").trim();
 }

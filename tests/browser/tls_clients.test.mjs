@@ -6,33 +6,23 @@
 // sealed each stream itself.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { connect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { BINARY, FLAGS, startServer, stopServer } from "./lib.mjs";
+import { BINARY, FLAGS, makeTestCerts, startServer, stopServer } from "./lib.mjs";
 
 const HOLD = Number(process.env.HOLD_SECONDS || 60);
 const dir = mkdtempSync(join(tmpdir(), "ssechat-tlsclients-"));
 let server = null, port = 0, spki = "", ca = null;
 const children = [];
 
-function makeCerts() {
-  const sh = (cmd) => execSync(cmd, { cwd: dir, stdio: ["ignore", "pipe", "ignore"] }).toString();
-  sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=ssechat test CA'");
-  sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out s.csr -subj '/CN=127.0.0.1'");
-  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  sh("openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
-  return sh("openssl x509 -in server.pem -pubkey -noout | openssl pkey -pubin -outform der | " +
-    "openssl dgst -sha256 -binary | base64").trim();
-}
-
 before(async () => {
   assert.ok(BINARY, "SSECHAT_BINARY must name the server binary");
-  spki = makeCerts();
+  spki = makeTestCerts(dir);
   ca = readFileSync(join(dir, "ca.pem"));
   server = await startServer(0, ["--store", "memory", "--publish-rate", "0",
     "--tls-cert", join(dir, "server.pem"), "--tls-key", join(dir, "server.key")]);

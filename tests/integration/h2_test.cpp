@@ -233,6 +233,21 @@ class H2 {
 
 constexpr uint32_t kEnhanceYourCalm = 0xb;
 
+// `n` GET /healthz requests in one write, each followed on its stream by `after(id)`.
+std::string healthz_burst(H2& c, int n, const std::function<std::string(int32_t)>& after) {
+    std::string burst;
+    for (int i = 0; i < n; ++i) {
+        int32_t id = 1 + 2 * i;
+        burst += H2::encode_frame(kHeaders, kEndHeaders | kEndStream, id,
+                                  c.block({{":method", "GET"},
+                                           {":scheme", "http"},
+                                           {":authority", "x"},
+                                           {":path", "/healthz"}}));
+        burst += after(id);
+    }
+    return burst;
+}
+
 // A fresh client is still served: the server outlived whatever came before.
 void still_serving(int port) {
     H2 c(port);
@@ -349,17 +364,8 @@ TEST(H2c, AWindowStalledStreamIsResetAndItsNeighbourKeepsUp) {
 TEST(H2c, RapidResetEndsInGoaway) {
     Server s;
     H2 c(s.port());
-    std::string burst;
-    for (int i = 0; i < 400; ++i) {
-        int32_t id = 1 + 2 * i;
-        burst += H2::encode_frame(kHeaders, kEndHeaders | kEndStream, id,
-                                  c.block({{":method", "GET"},
-                                           {":scheme", "http"},
-                                           {":authority", "x"},
-                                           {":path", "/healthz"}}));
-        burst += H2::encode_frame(kRst, 0, id, u32(8));
-    }
-    c.write(burst);
+    c.write(
+        healthz_burst(c, 400, [](int32_t id) { return H2::encode_frame(kRst, 0, id, u32(8)); }));
     ASSERT_TRUE(c.until([&] { return c.goaway.has_value(); }));
     EXPECT_EQ(*c.goaway, kEnhanceYourCalm);
     still_serving(s.port());
@@ -551,18 +557,10 @@ TEST(H2c, CookieFieldsAreJoinedBeforeTheTokenIsRead) {
 TEST(H2c, ResetsTheClientMakesTheServerSendEndInGoaway) {
     Server s;
     H2 c(s.port());
-    std::string burst;
-    for (int i = 0; i < 3000 && burst.size() < (4u << 20); ++i) {
-        int32_t id = 1 + 2 * i;
-        burst += H2::encode_frame(kHeaders, kEndHeaders | kEndStream, id,
-                                  c.block({{":method", "GET"},
-                                           {":scheme", "http"},
-                                           {":authority", "x"},
-                                           {":path", "/healthz"}}));
-        // A window past 2^31-1 for the stream being answered: a stream error.
-        burst += H2::encode_frame(kWindowUpdate, 0, id, u32(0x7fffffff));
-    }
-    c.write(burst);
+    // A window past 2^31-1 for the stream being answered: a stream error.
+    c.write(healthz_burst(c, 3000, [](int32_t id) {
+        return H2::encode_frame(kWindowUpdate, 0, id, u32(0x7fffffff));
+    }));
     ASSERT_TRUE(c.until([&] { return c.goaway.has_value(); }, 10000ms));
     EXPECT_EQ(*c.goaway, kEnhanceYourCalm);
     EXPECT_GT(c.reset.size(), 100u) << "the server did reset streams before it stopped";
