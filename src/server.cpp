@@ -252,7 +252,7 @@ void Server::stop() {
     for (size_t i = 0; i < shards_.size(); ++i) {
         auto& ioc = shards_[i]->ioc();
         if (ioc.stopped()) continue;
-        asio::post(ioc, [this, l = listeners_[i], s = shards_[i].get()] {
+        asio::post(ioc, [this, l = listeners_[i], s = shards_[i].get(), held = ending_.enter()] {
             if (s->index() == 0) {
                 refusal_timer_->cancel();
                 sweep_timer_->cancel();
@@ -273,6 +273,8 @@ void Server::stop() {
         // stopped reading its answer.
         stop_publishes_ = hub_->pending();
         hub_->stop();
+        if (!ending_.wait_idle(std::chrono::seconds(5)))
+            log::warn("stopping with streams not yet ended after 5 s");
         stop_answers_ = api_->answers().held();
         stop_complete_ = api_->answers().wait_idle(std::chrono::seconds(5));
         if (!stop_complete_)

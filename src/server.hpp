@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "util/config.hpp"
+#include "util/gate.hpp"
 
 namespace ssechat {
 
@@ -69,6 +70,9 @@ class Server {
     std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_;
     std::atomic<bool> stopping_{false};
     std::thread stopper_;  // finishes commits, then stops the loops
+    // Held by each loop's share of shutdown until its streams are ended: stopping a loop drops
+    // what was posted to it, so a loop stopped first would end its streams with a bare FIN.
+    Gate ending_;
     // What shutdown did, for its log line.
     std::chrono::steady_clock::time_point stop_began_;
     size_t stop_streams_ = 0, stop_publishes_ = 0, stop_answers_ = 0;
