@@ -35,6 +35,7 @@ std::shared_ptr<Room> Hub::find(const std::string& name) {
 std::shared_ptr<Room> Hub::load(const std::string& name) {
     uint64_t last = store_.last_id(name);
     auto r = std::make_shared<Room>(name, last, cfg_.cache, views_ ? views_(name) : nullptr);
+    r->set_roster(store_.roster(name));
     if (last > 0) {
         auto recent = store_.range(name, 0, UINT64_MAX, cfg_.cache, true);
         std::vector<Event> tail;
@@ -54,7 +55,24 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
 }
 
 std::vector<store::RoomMeta> Hub::rooms(const std::string& after, size_t limit) {
-    return store_.rooms(after, limit);
+    // Public rooms only: a private room or a direct message is listed to its members, in
+    // their own rooms. Pages of the store are read until this one is full.
+    std::vector<store::RoomMeta> out;
+    std::string from = after;
+    while (out.size() < limit) {
+        auto page = store_.rooms(from, limit);
+        for (auto& m : page)
+            if (out.size() < limit && listed(m.name)) out.push_back(std::move(m));
+        if (page.size() < limit) break;
+        from = page.back().name;
+    }
+    return out;
+}
+
+bool Hub::listed(const std::string& name) {
+    if (auto r = find(name)) return r->visibility() == model::Visibility::Public;
+    auto p = store_.profile(name);
+    return !p || p->visibility == model::Visibility::Public;
 }
 
 std::vector<std::string> Hub::online(const std::string& name) {
@@ -194,13 +212,41 @@ void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
         if (auto id = room->receipt(op.user, op.read, now_ms())) send_receipt(room, op.user, *id);
         return;
     }
-    bool joined = op.op == Op::Join;
-    auto ev = std::make_shared<const std::string>(sse::encode(
-        model::kind_name(joined ? Kind::Joined : Kind::Left), "",
-        joined ? model::joined_json(op.room, op.read, op.id) : model::left_json(op.room)));
+    if (room && op.op != Op::Settings) room->apply(op);  // again, from the feed: the same
+    const char* reason = nullptr;                        // the user is no longer in the room: why
+    bool ends_streams = false;                           // and their streams of the room end
+    switch (op.op) {
+        case Op::Join:
+        case Op::Add:
+            if (op.was_member || !room) return;  // a new role: nothing for the user streams
+            break;
+        case Op::Leave:
+            reason = op.by.empty() || op.by == op.user ? "left" : "removed";
+            ends_streams = room && room->visibility() != model::Visibility::Public;
+            break;
+        case Op::Ban:
+            reason = "banned";
+            ends_streams = true;  // banned is out, whatever the room
+            break;
+        case Op::Read:
+        case Op::Unban:
+        case Op::Mute:
+        case Op::Unmute:
+        case Op::Profile:
+        case Op::Settings:
+            return;
+    }
+    if (!room) return;
+    const bool joined = reason == nullptr;
+    bool tell = joined || op.op != Op::Ban || op.was_member;
+    auto ev = std::make_shared<const std::string>(
+        sse::encode(model::kind_name(joined ? Kind::Joined : Kind::Left), "",
+                    joined ? model::joined_json(op.room, op.read, op.id)
+                           : model::left_json(op.room, reason, op.by.empty() ? op.user : op.by)));
     for (Shard* s : shards_)
-        boost::asio::post(s->ioc(), [s, ev, room, joined, user = op.user] {
-            s->membership(user, room, joined, ev);
+        boost::asio::post(s->ioc(), [s, ev, room, joined, tell, ends_streams, user = op.user] {
+            if (tell) s->membership(user, room, joined, ev);
+            if (ends_streams) s->evict(user, room);
         });
 }
 
@@ -242,6 +288,19 @@ model::Summary Hub::counted(const std::string& user, const std::string& room, ui
     auto r = cluster_ ? nullptr : find(room);
     s.last_id = r ? r->delivered() : store_.last_id(room);
     s.read = read;
+    auto p =
+        r ? r->with_roster([](const model::Roster& x) { return x.profile; }) : store_.profile(room);
+    if (p) {
+        s.kind = p->visibility;
+        s.title = p->name;
+        if (p->visibility == model::Visibility::Dm) {
+            // "a\nb": the other one, or the user for notes to self.
+            auto nl = p->with.find('\n');
+            std::string a = p->with.substr(0, nl);
+            std::string b = nl == std::string::npos ? a : p->with.substr(nl + 1);
+            s.with = a == user ? b : a;
+        }
+    }
     auto u = store_.unread(room, user, read, model::kMaxCount);
     s.unread = u.unread;
     s.unread_more = u.unread_more;

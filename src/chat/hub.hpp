@@ -37,8 +37,11 @@ class Hub {
     // --max-rooms rooms are loaded and every one of them is in use. Throws StoreError when
     // the store cannot be read.
     std::shared_ptr<Room> room(const std::string& name);
-    // One page of the rooms that hold messages, by name (see Store::rooms). Throws StoreError.
+    // One page of the public rooms that hold messages, by name (see Store::rooms). Throws
+    // StoreError.
     std::vector<store::RoomMeta> rooms(const std::string& after, size_t limit);
+    // Whether a room is listed to everyone (public). Throws StoreError.
+    bool listed(const std::string& name);
     std::shared_ptr<Room> find(const std::string& name);
     size_t rooms_loaded() { return registry_.size(); }
     // A stream of `r` ended: an empty room nothing else holds is dropped from memory.
@@ -75,6 +78,11 @@ class Hub {
     // the deliveries; a moved marker also goes to the room as a receipt (one per user per
     // second, the latest winning).
     void member(store::MemberOp op, std::shared_ptr<Room> room, Writer::MemberDone done);
+    // Several changes of one room in one transaction (Writer::members).
+    void members(std::vector<store::MemberOp> ops, std::shared_ptr<Room> room,
+                 Writer::MemberDone done) {
+        writer_.members(std::move(ops), std::move(room), std::move(done));
+    }
     // A joined room as GET /me/rooms shows it. Throws StoreError.
     model::Summary summary(const std::string& user, const std::string& room, uint64_t read);
     std::vector<model::Summary> summaries(const std::string& user,

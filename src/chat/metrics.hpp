@@ -44,6 +44,15 @@ enum Route : uint8_t {
     kRouteMeRead,        // PUT /me/rooms/{room}/read
     kRouteMeEvents,      // GET /me/events
     kRouteRoomReceipts,  // GET /rooms/{room}/receipts
+    kRouteRoom,          // GET, PATCH /rooms/{room}
+    kRouteRoomMembers,   // GET /rooms/{room}/members
+    kRouteRoomMember,    // PUT, DELETE /rooms/{room}/members/{user}
+    kRouteRoomBans,      // GET /rooms/{room}/bans
+    kRouteRoomBan,       // PUT, DELETE /rooms/{room}/bans/{user}
+    kRouteRoomMutes,     // GET /rooms/{room}/mutes
+    kRouteRoomMute,      // PUT, DELETE /rooms/{room}/mutes/{user}
+    kRouteMeDm,          // PUT /me/dms/{user}
+    kRouteMeSettings,    // GET, PUT /me/settings
     kRoutePreflight,     // OPTIONS
     kRouteUnmatched,     // 404, and requests refused before routing
     kRouteUnparsed,      // refused by the HTTP layer (framing, limits)

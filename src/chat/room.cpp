@@ -353,4 +353,24 @@ void Room::close_view() {
     --view_streams_;
 }
 
+void Room::set_roster(model::Roster r) {
+    std::lock_guard lk(rules_mu_);
+    roster_ = std::move(r);
+}
+
+void Room::apply(const store::MemberOp& op) {
+    std::lock_guard lk(rules_mu_);
+    store::apply(roster_, op);
+}
+
+model::Visibility Room::visibility() {
+    std::lock_guard lk(rules_mu_);
+    return roster_.visibility();
+}
+
+model::Standing Room::standing(std::string_view user, model::Role server, int64_t now_ms) {
+    std::lock_guard lk(rules_mu_);
+    return roster_.standing(user, server, now_ms);
+}
+
 }  // namespace ssechat::chat

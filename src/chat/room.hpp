@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "chat/view.hpp"
+#include "model/access.hpp"
 #include "model/event.hpp"
 #include "sse/event.hpp"
+#include "store/store.hpp"
 
 namespace ssechat::chat {
 
@@ -129,6 +131,20 @@ class Room : public std::enable_shared_from_this<Room> {
     std::optional<uint64_t> receipt(const std::string& user, uint64_t id, int64_t now);
     std::vector<std::pair<std::string, uint64_t>> receipts_due(int64_t now);
 
+    // The room's rules (model::Roster), read from the store when the room loads and kept
+    // current by each change committed here (the writer) or heard from other nodes (the
+    // feed), so that no access check reads the store while the room is loaded.
+    void set_roster(model::Roster r);
+    void apply(const store::MemberOp& op);
+    model::Visibility visibility();
+    model::Standing standing(std::string_view user, model::Role server, int64_t now_ms);
+    // Runs f(const model::Roster&) under the rules' lock: for answers that list them.
+    template <class F>
+    auto with_roster(F&& f) {
+        std::lock_guard lk(rules_mu_);
+        return f(static_cast<const model::Roster&>(roster_));
+    }
+
   private:
     static Entry make_entry(const Event& e, const std::string* epoch = nullptr);
     void cache_push(Entry e);
@@ -158,6 +174,8 @@ class Room : public std::enable_shared_from_this<Room> {
     };
     std::map<std::string, Receipt> receipts_;  // user -> receipt state, while one is held
     std::map<std::string, int> online_;        // user -> open streams in this room
+    std::mutex rules_mu_;                      // guards roster_ alone: never held with mu_
+    model::Roster roster_;
     // Users online through a user stream, sorted by name: a pointer each, since a user in many
     // rooms is in each one's list (no per-room copy of the name).
     std::vector<const std::string*> members_online_;

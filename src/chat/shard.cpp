@@ -200,6 +200,18 @@ void Shard::heartbeat() {
             if (s->last_write() <= idle_since) s->send(ping_);
 }
 
+void Shard::evict(const std::string& user, const std::shared_ptr<Room>& room) {
+    auto it = subs_.find(room.get());
+    if (it == subs_.end()) return;
+    std::vector<std::shared_ptr<Subscriber>> out;
+    for (auto* list : {&it->second.native, &it->second.viewers})
+        for (Subscriber* s : *list)
+            if (s && s->user == user)
+                out.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
+    // close() takes each out of the lists, which may drop the room's entry: not while walking.
+    for (auto& s : out) s->close();
+}
+
 void Shard::close_all() {
     heartbeat_timer_.cancel();
     flush_timer_.cancel();

@@ -122,6 +122,9 @@ class Shard {
     // here add or drop it, and get `event`.
     void membership(const std::string& user, const std::shared_ptr<Room>& room, bool joined,
                     const sse::Buffer& event);
+    // `user` may no longer read `room` (removed from a private room, or banned): their room
+    // streams of it here end. Their user streams drop it through membership().
+    void evict(const std::string& user, const std::shared_ptr<Room>& room);
     // An event of `room` for `user`'s user streams here only (read markers).
     void to_user(const std::string& user, const std::string& room, const sse::Buffer& event);
 

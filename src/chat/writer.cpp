@@ -78,6 +78,22 @@ void Writer::member(store::MemberOp op, std::shared_ptr<Room> room, MemberDone d
     done(false, op);
 }
 
+void Writer::members(std::vector<store::MemberOp> ops, std::shared_ptr<Room> room,
+                     MemberDone done) {
+    if (ops.empty()) return;
+    {
+        std::lock_guard lk(q_mu_);
+        if (!stopping_ && members_.size() + ops.size() <= cfg_.max_pending) {
+            for (size_t i = 0; i + 1 < ops.size(); ++i)
+                members_.push_back({std::move(ops[i]), room, [](bool, const store::MemberOp&) {}});
+            members_.push_back({std::move(ops.back()), std::move(room), std::move(done)});
+            q_cv_.notify_one();
+            return;
+        }
+    }
+    done(false, ops.back());
+}
+
 void Writer::loop() {
     // The writer is a batch thread: it should not preempt the event loop that feeds it the
     // moment one publish wakes it, but run once the loop has handed over what it has read (or
@@ -120,30 +136,72 @@ void Writer::loop() {
 }
 
 void Writer::commit_members(std::vector<MemberJob>& jobs) {
+    using Op = store::MemberOp::Op;
+    using R = store::MemberOp::Result;
+    // The checks that depend on order are made here, against the room's rules as the
+    // changes before this one left them: two owners leaving at once cannot both go.
+    std::vector<MemberJob*> kept;
     std::vector<store::MemberOp> ops;
     ops.reserve(jobs.size());
     for (auto& j : jobs) {
         // A shared store fills these in its own atomic step.
-        if (j.op.op == store::MemberOp::Op::Join && !cluster_) {
+        if ((j.op.op == Op::Join || j.op.op == Op::Add) && !cluster_) {
             j.op.id = j.room->delivered();
             j.op.pos = pos_;
         }
+        bool drops = j.op.op == Op::Leave || j.op.op == Op::Ban || j.op.op == Op::Add;
+        if (drops && j.room) {
+            auto after = j.op.op == Op::Add ? j.op.role : model::Role::None;
+            bool refused = j.room->with_roster(
+                [&](const model::Roster& r) { return !r.keeps_owner(j.op.user, after).ok(); });
+            if (refused) {
+                j.op.result = R::LastOwner;
+                continue;
+            }
+        }
         ops.push_back(j.op);
+        kept.push_back(&j);
+        if (j.room) {
+            // Provisionally, so the next change of the batch is checked against it; a store
+            // failure reloads the room's rules below.
+            store::MemberOp probe = j.op;
+            probe.result = R::Done;
+            if (probe.op != Op::Read && probe.op != Op::Settings) j.room->apply(probe);
+        }
     }
     try {
         store_.members(ops);
     } catch (const store::StoreError& e) {
         log::error(std::string("store commit failed: ") + e.what());
+        reload_rules(kept);
         for (auto& j : jobs) j.done(false, j.op);
         return;
     }
+    // A change the store found nothing to do for (or refused) must not stay applied.
+    std::vector<MemberJob*> undo;
+    for (size_t i = 0; i < kept.size(); ++i)
+        if (ops[i].result != R::Done) undo.push_back(kept[i]);
+    if (!undo.empty()) reload_rules(undo);
+    for (size_t i = 0; i < kept.size(); ++i) kept[i]->op = ops[i];
     if (!cluster_) {
         // With a shared store every node, this one too, hears of the change from the feed.
         std::lock_guard lk(seq_.mu);
-        for (size_t i = 0; i < jobs.size(); ++i)
-            if (ops[i].result == store::MemberOp::Result::Done) notify_(ops[i], jobs[i].room);
+        for (auto* j : kept)
+            if (j->op.result == R::Done) notify_(j->op, j->room);
     }
-    for (size_t i = 0; i < jobs.size(); ++i) jobs[i].done(true, ops[i]);
+    for (auto& j : jobs) j.done(true, j.op);
+}
+
+void Writer::reload_rules(const std::vector<MemberJob*>& jobs) {
+    for (auto* j : jobs) {
+        if (!j->room) continue;
+        try {
+            j->room->set_roster(store_.roster(j->room->name()));
+        } catch (const store::StoreError& e) {
+            log::error(std::string("store: cannot re-read the rules of room ") + j->room->name() +
+                       ": " + e.what());
+        }
+    }
 }
 
 void Writer::settle_keys(std::vector<Pending>& batch, int64_t now) {

@@ -74,6 +74,9 @@ class Writer {
     // Queues a membership change of `room` (bounded like publishes). A join starts with the
     // room's last id as its marker and the position of the last commit.
     void member(store::MemberOp op, std::shared_ptr<Room> room, MemberDone done);
+    // Several changes of one room, committed in one store transaction (they are queued
+    // together, so one batch takes them all); `done` answers the last one.
+    void members(std::vector<store::MemberOp> ops, std::shared_ptr<Room> room, MemberDone done);
     // Events waiting for the store.
     size_t pending() {
         std::lock_guard lk(q_mu_);
@@ -136,6 +139,9 @@ class Writer {
         MemberDone done;
     };
     void commit_members(std::vector<MemberJob>& jobs);
+    // Reads the rules of the jobs' rooms from the store again, after changes applied to them
+    // ahead of the store were not stored.
+    void reload_rules(const std::vector<MemberJob*>& jobs);
     void commit_shared(std::vector<Pending>& batch);
     // After a store commit: records its latency and size, and returns the time it ended.
     std::chrono::steady_clock::time_point committed(std::chrono::steady_clock::time_point start,

@@ -194,6 +194,90 @@ bool Api::room_allowed(Ctx& c, const std::string& room) {
     return false;
 }
 
+model::Role Api::server_role(const Ctx& c, const std::string& user) const {
+    auto listed = [&](const std::vector<std::string>& users) {
+        return !user.empty() && std::find(users.begin(), users.end(), user) != users.end();
+    };
+    if (c.identity)
+        return c.identity->admin       ? model::Role::Owner
+               : c.identity->moderator ? model::Role::Moderator
+                                       : model::Role::None;
+    return listed(cfg_.admins)       ? model::Role::Owner
+           : listed(cfg_.moderators) ? model::Role::Moderator
+                                     : model::Role::None;
+}
+
+bool Api::admit(Ctx& c, model::Act act) {
+    // The acting user as the handler will take it; an anonymous request without a valid
+    // ?id= acts as nobody in particular (public rooms let it read).
+    std::string who;
+    if (c.identity) {
+        who = c.identity->user;
+    } else if (c.query) {
+        if (const std::string* id = http_util::find(*c.query, "id");
+            id && text::bad_user_id(*id, cfg_.max_user).empty())
+            who = *id;
+    }
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    const model::Role server = server_role(c, who);
+    // A loaded room holds its rules; for another, the store's entries for this user only, so
+    // that neither a check nor a refusal loads a room (or costs more for a larger one).
+    if (auto r = hub_.find(c.room)) {
+        c.standing = r->standing(who, server, now);
+        c.visibility = r->visibility();
+        c.loaded = std::move(r);
+    } else {
+        try {
+            auto rules = hub_.store().roster_of(c.room, who);
+            c.standing = rules.standing(who, server, now);
+            c.visibility = rules.visibility();
+        } catch (const store::StoreError&) {
+            reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+            return false;
+        }
+    }
+    // A name kept for direct messages that is not one is no room at all: nobody can make it
+    // by posting to it, and so take the name of a direct message before it exists.
+    model::Decision d = model::dm_reserved(c.room) && c.visibility != model::Visibility::Dm
+                            ? model::Decision{404, model::kNoSuchRoom}
+                            : model::may(c.visibility, c.standing, act);
+    if (!d.ok()) {
+        metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+        refuse(c, static_cast<status>(d.status), d.error);
+        return false;
+    }
+    c.actor = std::move(who);
+    return true;
+}
+
+bool Api::load(Ctx& c) {
+    if (!c.loaded) c.loaded = open_room(c, c.room);
+    return c.loaded != nullptr;
+}
+
+bool Api::exists(const Ctx& c) {
+    if (!c.loaded) return false;
+    bool rules = c.loaded->with_roster(
+        [](const model::Roster& r) { return r.profile || !r.members.empty(); });
+    return rules || c.loaded->delivered() > 0;
+}
+
+bool Api::page_limit(Ctx& c, size_t& n) {
+    std::optional<uint64_t> limit;
+    if (!c.query) {
+        refuse(c, status::bad_request, "malformed query string");
+        return false;
+    }
+    if (!number_param(*c.query, "limit", limit) || (limit && (*limit < 1 || *limit > 1000))) {
+        refuse(c, status::bad_request, "limit must be an integer from 1 to 1000");
+        return false;
+    }
+    n = limit ? *limit : 100;
+    return true;
+}
+
 bool Api::rate_ok(Ctx& c, const std::string& user) {
     double wait = publishes_.take(user, std::chrono::steady_clock::now());
     if (wait == 0) return true;
@@ -212,6 +296,7 @@ const std::vector<Api::RouteRow>& Api::routes() {
     using bhttp::verb;
     // {room} stands for one path segment, checked as a room name before any handler runs.
     // Allow comes from the handlers listed; HEAD goes wherever GET does.
+    using model::Act;
     static const std::vector<RouteRow> table = {
         {kRouteHealthz, "/healthz", Access::Open, {{verb::get, &Api::healthz}}},
         {kRouteMetrics, "/metrics", Access::Metrics, {{verb::get, &Api::metrics_page}}},
@@ -220,13 +305,55 @@ const std::vector<Api::RouteRow>& Api::routes() {
         {kRouteMeRoom,
          "/me/rooms/{room}",
          Access::User,
-         {{verb::put, &Api::join_room}, {verb::delete_, &Api::leave_room}}},
-        {kRouteMeRead, "/me/rooms/{room}/read", Access::User, {{verb::put, &Api::mark_read}}},
+         {{verb::put, &Api::join_room, Act::Join}, {verb::delete_, &Api::leave_room, Act::Leave}}},
+        {kRouteMeRead,
+         "/me/rooms/{room}/read",
+         Access::User,
+         {{verb::put, &Api::mark_read, Act::Mark}}},
         {kRouteMeEvents, "/me/events", Access::User, {{verb::get, &Api::user_stream}}},
+        {kRouteMeDm, "/me/dms/{user}", Access::User, {{verb::put, &Api::open_dm}}},
+        {kRouteMeSettings,
+         "/me/settings",
+         Access::User,
+         {{verb::get, &Api::get_settings}, {verb::put, &Api::put_settings}}},
         {kRouteRoomReceipts, "/rooms/{room}/receipts", Access::User, {{verb::get, &Api::receipts}}},
         {kRouteSeedStream, "/messages", Access::User, {{verb::get, &Api::seed_stream}}},
         {kRouteSeedPublish, "/message", Access::User, {{verb::post, &Api::seed_publish}}},
-        {kRouteRooms, "/rooms", Access::User, {{verb::get, &Api::list_rooms}}},
+        {kRouteRooms,
+         "/rooms",
+         Access::User,
+         {{verb::get, &Api::list_rooms}, {verb::post, &Api::create_room}}},
+        {kRouteRoom,
+         "/rooms/{room}",
+         Access::User,
+         {{verb::get, &Api::get_room}, {verb::patch, &Api::patch_room, Act::Profile}}},
+        {kRouteRoomMembers,
+         "/rooms/{room}/members",
+         Access::User,
+         {{verb::get, &Api::list_members}}},
+        {kRouteRoomMember,
+         "/rooms/{room}/members/{user}",
+         Access::User,
+         // What these may do depends on whom they act on: the handlers ask may_act_on().
+         {{verb::put, &Api::put_member}, {verb::delete_, &Api::remove_member}}},
+        {kRouteRoomBans,
+         "/rooms/{room}/bans",
+         Access::User,
+         {{verb::get, &Api::list_bans, Act::Restrict}}},
+        {kRouteRoomBan,
+         "/rooms/{room}/bans/{user}",
+         Access::User,
+         {{verb::put, &Api::put_ban, Act::Restrict},
+          {verb::delete_, &Api::lift_ban, Act::Restrict}}},
+        {kRouteRoomMutes,
+         "/rooms/{room}/mutes",
+         Access::User,
+         {{verb::get, &Api::list_mutes, Act::Restrict}}},
+        {kRouteRoomMute,
+         "/rooms/{room}/mutes/{user}",
+         Access::User,
+         {{verb::put, &Api::put_mute, Act::Restrict},
+          {verb::delete_, &Api::lift_mute, Act::Restrict}}},
         {kRouteRoomEvents,
          "/rooms/{room}/events",
          Access::User,
@@ -234,19 +361,23 @@ const std::vector<Api::RouteRow>& Api::routes() {
         {kRouteRoomMessages,
          "/rooms/{room}/messages",
          Access::User,
-         {{verb::get, &Api::history}, {verb::post, &Api::native_publish}}},
+         {{verb::get, &Api::history}, {verb::post, &Api::native_publish, Act::Post}}},
         {kRouteRoomPresence, "/rooms/{room}/presence", Access::User, {{verb::get, &Api::presence}}},
-        {kRouteRoomTyping, "/rooms/{room}/typing", Access::User, {{verb::post, &Api::typing}}},
+        {kRouteRoomTyping,
+         "/rooms/{room}/typing",
+         Access::User,
+         {{verb::post, &Api::typing, Act::Type}}},
         {kRouteRoomMessage,
          "/rooms/{room}/messages/{id}",
          Access::User,
          {{verb::get, &Api::get_message},
-          {verb::patch, &Api::edit_message},
-          {verb::delete_, &Api::delete_message}}},
+          {verb::patch, &Api::edit_message, Act::Change},
+          {verb::delete_, &Api::delete_message, Act::Change}}},
         {kRouteRoomReaction,
          "/rooms/{room}/messages/{id}/reactions/{emoji}",
          Access::User,
-         {{verb::put, &Api::add_reaction}, {verb::delete_, &Api::remove_reaction}}},
+         {{verb::put, &Api::add_reaction, Act::Change},
+          {verb::delete_, &Api::remove_reaction, Act::Change}}},
     };
     return table;
 }
@@ -259,7 +390,7 @@ const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
     for (const auto& r : routes()) {
         if (r.segments != segments) continue;
         std::string_view t = r.path, p = path;
-        std::string_view room, id, emoji;
+        std::string_view room, id, emoji, user;
         bool ok = true;
         while (ok && !t.empty() && !p.empty()) {
             if (t.front() != '/' || p.front() != '/') {
@@ -277,6 +408,8 @@ const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
                 id = ps;
             else if (ts == "{emoji}")
                 emoji = ps;
+            else if (ts == "{user}")
+                user = ps;
             else
                 ok = ts == ps;
         }
@@ -284,6 +417,7 @@ const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
         c.room = room;
         c.id = id;
         c.emoji = emoji;
+        c.target = user;
         return &r;
     }
     return nullptr;
@@ -310,22 +444,25 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     }
     c.route = row->id;
     if (row->access == Access::User && !authenticate(c)) return;
-    if (row->path.find("{room}") != std::string_view::npos) {
+    const bool in_room = row->path.find("{room}") != std::string_view::npos;
+    if (in_room) {
         if (!text::valid_room(c.room))
             return refuse(c, status::bad_request,
                           "room names are 1 to 64 of A-Z a-z 0-9 _ . - (not . or ..)");
         if (!room_allowed(c, c.room)) return;
     }
-    Handler h = nullptr;
+    const Method* m = nullptr;
     std::string allow;
-    for (const auto& [v, fn] : row->methods) {
-        if (v == method) h = fn;
+    for (const auto& each : row->methods) {
+        if (each.verb == method) m = &each;
         if (!allow.empty()) allow += ", ";
-        allow += v == bhttp::verb::get ? "GET, HEAD" : std::string(bhttp::to_string(v));
+        allow +=
+            each.verb == bhttp::verb::get ? "GET, HEAD" : std::string(bhttp::to_string(each.verb));
     }
-    if (!h) return wrong_method(c, allow.c_str());
+    if (!m) return wrong_method(c, allow.c_str());
     if (row->access == Access::Metrics && !metrics_allowed(c)) return;
-    (this->*h)(c);
+    if (in_room && !admit(c, m->act)) return;
+    (this->*(m->handler))(c);
 }
 
 bool Api::serve_asset(Ctx& c) {

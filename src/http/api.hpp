@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "http/limits.hpp"
 #include "http/request.hpp"
 #include "http/session.hpp"
+#include "model/access.hpp"
 #include "model/event.hpp"
 #include "sse/event.hpp"
 #include "store/store.hpp"
@@ -67,7 +69,14 @@ class Api {
         std::string room = {};                   // the {room} of the path, once matched
         std::string id = {};                     // the {id} of the path, raw
         std::string emoji = {};                  // the {emoji} of the path, raw
-        std::string user = "-";                  // once known, for the access log
+        std::string target = {};                 // the {user} of the path, raw
+        // Set by admit() for a route with {room}: the room, loaded, and the caller's place
+        // in it (the acting user is `actor`, "" when anonymous and unnamed).
+        std::shared_ptr<chat::Room> loaded = {};  // when it was loaded already (else load())
+        model::Standing standing = {};
+        model::Visibility visibility = model::Visibility::Public;
+        std::string actor = {};
+        std::string user = "-";  // once known, for the access log
         std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
     };
     // Records, then hands the answer to the session.
@@ -85,11 +94,26 @@ class Api {
     // The acting user: the token's sub, else ?id= (or `fallback` when absent; null: required).
     std::optional<std::string> user(Ctx& c, const char* fallback, bool seed);
     bool room_allowed(Ctx& c, const std::string& room);
+    // The one access check: loads c.room, finds the caller's standing in it and asks
+    // model::may() whether they may `act`; answers (404 no such room, 403 why, or 503) and
+    // returns false when not. Every route with {room}, and the seed API for its room, pass
+    // through it before their handler runs.
+    bool admit(Ctx& c, model::Act act);
+    // The caller's server-wide role: the token's admin and mod claims, or --admins and
+    // --moderators without tokens.
+    model::Role server_role(const Ctx& c, const std::string& user) const;
+    // Loads the admitted room into c.loaded for a handler that needs all of its rules; false
+    // after answering 503.
+    bool load(Ctx& c);
+    // Whether the room of c (loaded) was ever used: a profile, members or an event.
+    static bool exists(const Ctx& c);
     // The rooms the caller's credential reaches (every room without a token).
     static model::RoomScope scope(const Ctx& c) {
         return c.identity ? c.identity->rooms : model::RoomScope();
     }
     bool rate_ok(Ctx& c, const std::string& user);
+    // A list's ?limit= (1 to 1000, 100 when absent) into n; false after answering 400.
+    bool page_limit(Ctx& c, size_t& n);
     chat::Shard& current_shard(const std::shared_ptr<Session>& s);
     // The response head of an event stream: Connection says what the request allows, and
     // CORS what --cors-origin grants.
@@ -105,14 +129,19 @@ class Api {
     void submit(Ctx& c, const std::string& room, model::Event ev, bool seed);
     // The message {id} of the path; nullopt after answering 400.
     std::optional<uint64_t> message_id(Ctx& c);
-    bool moderator(const Ctx& c) const;
     void stream(Ctx& c, const std::string& room, std::string user, bool seed);
     // Answers a stream request that cannot become a stream (pipelined behind, HEAD, too many
     // streams of the user) and returns false; else takes the user's stream slot.
     bool stream_admitted(Ctx& c, const std::string& user, limits::Ticket& ticket);
 
-    // The route table: one row per path template, a handler per method.
+    // The route table: one row per path template, a handler per method, and for a path with
+    // {room} what the method does there (admit() checks it before the handler runs).
     using Handler = void (Api::*)(Ctx&);
+    struct Method {
+        beast::http::verb verb;
+        Handler handler;
+        model::Act act = model::Act::Read;
+    };
     enum class Access {
         Open,     // no token needed (health checks)
         Metrics,  // its own rule: see metrics_allowed()
@@ -120,9 +149,9 @@ class Api {
     };
     struct RouteRow {
         Route id;
-        std::string_view path;  // "{room}", "{id}", "{emoji}" each stand for one segment
+        std::string_view path;  // "{room}", "{id}", "{emoji}", "{user}": one segment each
         Access access;
-        std::vector<std::pair<beast::http::verb, Handler>> methods;
+        std::vector<Method> methods;
         size_t segments = static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
     };
     static const std::vector<RouteRow>& routes();
@@ -150,6 +179,31 @@ class Api {
     void member_op(Ctx& c, store::MemberOp::Op op, uint64_t id);
     void receipts(Ctx& c);
     void user_stream(Ctx& c);
+    void open_dm(Ctx& c);
+    void get_settings(Ctx& c);
+    void put_settings(Ctx& c);
+    // room_rules.cpp: profiles, members, roles, bans and mutes
+    void create_room(Ctx& c);
+    void get_room(Ctx& c);
+    void patch_room(Ctx& c);
+    void list_members(Ctx& c);
+    void put_member(Ctx& c);
+    void remove_member(Ctx& c);
+    void list_bans(Ctx& c);
+    void list_mutes(Ctx& c);
+    void put_ban(Ctx& c);
+    void put_mute(Ctx& c);
+    void lift_ban(Ctx& c);
+    void lift_mute(Ctx& c);
+    void restrict(Ctx& c, store::MemberOp::Op op);
+    void list_restrictions(Ctx& c, bool bans);
+    // The {user} of the path, decoded and checked; nullopt after answering 400.
+    std::optional<std::string> target_user(Ctx& c);
+    // Queues changes of rules (one transaction) and answers with what `answer` makes of the
+    // last one's result, on the request's loop; a store failure answers 503.
+    using RulesAnswer = std::function<Response(const store::MemberOp&)>;
+    void change_rules(Ctx& c, std::vector<store::MemberOp> ops, std::shared_ptr<chat::Room> room,
+                      RulesAnswer answer);
     // messages.cpp
     void native_publish(Ctx& c);
     void history(Ctx& c);

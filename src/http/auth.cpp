@@ -20,42 +20,6 @@ namespace ssechat::auth {
 
 namespace json = boost::json;
 
-std::string base64url(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(bytes.data()),
-                            static_cast<int>(bytes.size()));
-    out.resize(static_cast<size_t>(n));
-    while (!out.empty() && out.back() == '=') out.pop_back();
-    for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-    return out;
-}
-
-std::optional<std::string> unbase64url(std::string_view text) {
-    std::string b64(text);
-    for (auto& c : b64) {
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (c == '+' || c == '/' || c == '=')
-            return std::nullopt;  // not the url alphabet
-    }
-    if (b64.size() % 4 == 1) return std::nullopt;
-    size_t pad = (4 - b64.size() % 4) % 4;
-    b64.append(pad, '=');
-    std::string out(b64.size() / 4 * 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(b64.data()),
-                            static_cast<int>(b64.size()));
-    if (n < 0) return std::nullopt;
-    out.resize(static_cast<size_t>(n) - pad);
-    // Unused low bits must be zero: otherwise several texts decode to the same bytes, and a
-    // signature (or token) could be varied without the change being seen.
-    if (base64url(out) != text) return std::nullopt;
-    return out;
-}
-
 namespace {
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
@@ -195,6 +159,10 @@ Verdict Verifier::verify(std::string_view token, int64_t now_s) const {
     if (const auto* mod = claims.if_contains("mod")) {
         if (!mod->is_bool()) return deny(401, "token mod claim must be true or false");
         v.identity.moderator = mod->as_bool();
+    }
+    if (const auto* admin = claims.if_contains("admin")) {
+        if (!admin->is_bool()) return deny(401, "token admin claim must be true or false");
+        v.identity.admin = admin->as_bool();
     }
     return v;
 }

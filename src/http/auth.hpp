@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/scope.hpp"
+#include "util/text.hpp"
 
 namespace ssechat::auth {
 
@@ -15,7 +16,8 @@ struct Identity {
     std::string user;        // the token's "sub"
     model::RoomScope rooms;  // the "rooms" claim; absent: every room
     int64_t exp = 0;         // the "exp" claim, unix seconds
-    bool moderator = false;  // the "mod" claim is true
+    bool moderator = false;  // the "mod" claim is true: a moderator of every room
+    bool admin = false;      // the "admin" claim is true: an owner of every room
 };
 
 struct Verdict {
@@ -49,7 +51,7 @@ class Verifier {
 std::string sign_hs256(std::string_view secret, std::string_view sub, int64_t exp,
                        const std::vector<std::string>& rooms, bool moderator = false);
 
-std::string base64url(std::string_view bytes);
-std::optional<std::string> unbase64url(std::string_view text);
+using text::base64url;
+using text::unbase64url;
 
 }  // namespace ssechat::auth

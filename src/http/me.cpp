@@ -76,46 +76,139 @@ void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
     m.user = *u;
     m.room = c.room;
     m.id = id;
+    m.by = *u;
+    m.ts = std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
     m.max_rooms = cfg_.max_rooms_per_user;
-    auto s = c.s;
-    auto ex = s->executor();
-    unsigned version = c.req.version();
-    bool keep = c.req.keep_alive();
-    auto origin = origin_of(c.req);
-    std::string method(c.req.method_string());
-    hub_.member(
-        std::move(m), std::move(r),
-        [this, s, ex, version, keep, origin, method, route = c.route, start = c.start](
-            bool ok, const store::MemberOp& done) {
-            // The summary reads the store: on the request's loop, not the writer's.
-            boost::asio::post(ex, [this, s, version, keep, origin, method, route, start, ok, done] {
-                using R = store::MemberOp::Result;
-                Response res;
-                if (!ok) {
-                    res = error(status::service_unavailable,
-                                "the change could not be stored, retry later");
-                } else if (done.result == R::TooMany) {
-                    res = error(status::forbidden, "a user may join at most " +
-                                                       std::to_string(cfg_.max_rooms_per_user) +
-                                                       " rooms (--max-rooms-per-user)");
-                } else if (done.result == R::NotMember) {
-                    res = error(status::not_found, "you are not in room " + done.room);
-                } else {
-                    try {
-                        res = make(status::ok, model::summary_json(
-                                                   hub_.summary(done.user, done.room, done.read)));
-                    } catch (const store::StoreError&) {
-                        res = error(status::service_unavailable,
-                                    "the store is unavailable, retry later");
-                    }
+    change_rules(c, {std::move(m)}, std::move(r), [this](const store::MemberOp& done) {
+        // The summary reads the store: on the request's loop, not the writer's.
+        if (done.result == store::MemberOp::Result::NotMember)
+            return error(status::not_found, "you are not in room " + done.room);
+        try {
+            return make(status::ok,
+                        model::summary_json(hub_.summary(done.user, done.room, done.read)));
+        } catch (const store::StoreError&) {
+            return error(status::service_unavailable, "the store is unavailable, retry later");
+        }
+    });
+}
+
+void Api::open_dm(Ctx& c) {
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    if (!c.identity)
+        return refuse(c, status::bad_request,
+                      "direct messages need a signed-in user: without tokens anyone can claim "
+                      "any id, so nothing could be kept private");
+    auto other = target_user(c);
+    if (!other) return;
+    if (!scope(c).every())
+        return refuse(c, status::forbidden,
+                      "this token is limited to the rooms of its claim: it cannot open direct "
+                      "messages");
+    c.room = model::dm_room(*u, *other);
+    auto r = open_room(c, c.room);
+    if (!r) return;
+    auto [mine, fresh] = r->with_roster([&](const model::Roster& x) {
+        return std::pair{x.role(*u), !x.profile.has_value()};
+    });
+    if (mine == model::Role::None && *other != *u) {
+        try {
+            if (!hub_.store().settings(*other).dms_from_anyone) {
+                // Only from someone in a room with them: a room both are members of.
+                auto theirs = hub_.store().memberships(*other);
+                auto ours = hub_.store().memberships(*u);
+                bool shared = false;
+                for (size_t i = 0, j = 0; i < ours.size() && j < theirs.size() && !shared;) {
+                    int cmp = ours[i].room.compare(theirs[j].room);
+                    shared = cmp == 0 && ours[i].room != c.room;
+                    if (cmp <= 0) ++i;
+                    if (cmp >= 0) ++j;
                 }
-                res.version(version);
-                res.keep_alive(keep && !draining_);
-                grant_origin(res, origin);
-                record(method, route, res.result_int(), res.body(), start, done.user);
-                s->respond(std::move(res));
-            });
-        });
+                if (!shared)
+                    return refuse(c, status::forbidden,
+                                  "this user accepts messages only from people in a shared room");
+            }
+        } catch (const store::StoreError&) {
+            return reply(c, error(status::service_unavailable, "the store is unavailable"));
+        }
+    }
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    std::vector<store::MemberOp> ops;
+    auto add = [&](const std::string& who) {
+        store::MemberOp op;
+        op.op = Op::Join;
+        op.room = c.room;
+        op.user = who;
+        op.by = *u;
+        op.ts = now;
+        op.max_rooms = cfg_.max_rooms_per_user;
+        ops.push_back(std::move(op));
+    };
+    if (fresh) {
+        store::MemberOp p;
+        p.op = Op::Profile;
+        p.room = c.room;
+        p.user = *u;
+        p.profile.visibility = model::Visibility::Dm;
+        p.profile.created_by = *u;
+        p.profile.created_at = now;
+        p.profile.with = std::min(*u, *other) + "\n" + std::max(*u, *other);
+        if (*u == *other) p.profile.with = *u;
+        ops.push_back(std::move(p));
+        if (*other != *u) add(*other);
+    }
+    add(*u);  // last: its result is the answer
+    std::string me = *u;
+    change_rules(c, std::move(ops), r, [this, me, fresh](const store::MemberOp& done) {
+        try {
+            auto s = hub_.summary(me, done.room, done.read);
+            return make(fresh ? status::created : status::ok, model::summary_json(s));
+        } catch (const store::StoreError&) {
+            return error(status::service_unavailable, "the store is unavailable, retry later");
+        }
+    });
+}
+
+namespace {
+std::string settings_json(const store::Settings& s) {
+    return s.dms_from_anyone ? R"({"dms":"anyone"})" : R"({"dms":"shared_rooms"})";
+}
+}  // namespace
+
+void Api::get_settings(Ctx& c) {
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    try {
+        reply(c, make(status::ok, settings_json(hub_.store().settings(*u))));
+    } catch (const store::StoreError&) {
+        reply(c, error(status::service_unavailable, "the store is unavailable"));
+    }
+}
+
+void Api::put_settings(Ctx& c) {
+    auto u = user(c, nullptr, false);
+    if (!u) return;
+    boost::json::error_code ec;
+    auto v = boost::json::parse(c.req.body(), ec);
+    const boost::json::value* dms = nullptr;
+    if (!ec && v.is_object() && v.as_object().size() == 1 &&
+        !strict_json::duplicate_keys(c.req.body()))
+        dms = v.as_object().if_contains("dms");
+    if (!dms || !dms->is_string() ||
+        (dms->as_string() != "anyone" && dms->as_string() != "shared_rooms"))
+        return refuse(c, status::bad_request,
+                      R"(the body must be {"dms":"anyone"} or {"dms":"shared_rooms"})");
+    store::MemberOp op;
+    op.op = Op::Settings;
+    op.user = *u;
+    op.settings.dms_from_anyone = dms->as_string() == "anyone";
+    change_rules(c, {op}, nullptr, [](const store::MemberOp& done) {
+        return make(status::ok, settings_json(done.settings));
+    });
 }
 
 void Api::receipts(Ctx& c) {

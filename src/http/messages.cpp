@@ -53,12 +53,6 @@ std::optional<uint64_t> Api::message_id(Ctx& c) {
     return id;
 }
 
-bool Api::moderator(const Ctx& c) const {
-    if (c.identity) return c.identity->moderator;
-    return std::find(cfg_.moderators.begin(), cfg_.moderators.end(), c.user) !=
-           cfg_.moderators.end();
-}
-
 void Api::get_message(Ctx& c) {
     auto id = message_id(c);
     if (!id) return;
@@ -200,7 +194,8 @@ void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed) {
     std::string method(c.req.method_string());
     model::Kind kind = ev.kind;
     uint64_t target = ev.target;
-    bool mod = moderator(c);
+    // Deleting someone else's message: the room's moderators and owners, and the server's.
+    bool mod = model::may(c.visibility, c.standing, model::Act::Moderate).ok();
     std::string actor = ev.user_id;
     hub_.publish(
         std::move(r), std::move(ev), mod,

@@ -13,11 +13,8 @@ using namespace detail;
 void Api::list_rooms(Ctx& c) {
     // Paged by name: a page costs the same however many rooms there are.
     const auto& q = c.query;
-    if (!q) return refuse(c, status::bad_request, "malformed query string");
-    std::optional<uint64_t> limit;
-    if (!number_param(*q, "limit", limit) || (limit && (*limit < 1 || *limit > 1000)))
-        return refuse(c, status::bad_request, "limit must be an integer from 1 to 1000");
-    size_t n = limit ? *limit : 100;
+    size_t n = 0;
+    if (!page_limit(c, n)) return;
     std::string after;
     if (const std::string* cur = http_util::find(*q, "cursor")) {
         if (!text::valid_room(*cur))

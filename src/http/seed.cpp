@@ -9,14 +9,16 @@ namespace ssechat::http {
 using namespace detail;
 
 void Api::seed_stream(Ctx& c) {
-    if (!room_allowed(c, "general")) return;
+    c.room = "general";
+    if (!room_allowed(c, c.room) || !admit(c, model::Act::Read)) return;
     auto u = user(c, "guest", false);
     if (!u) return;
     stream(c, "general", std::move(*u), true);
 }
 
 void Api::seed_publish(Ctx& c) {
-    if (!room_allowed(c, "general")) return;
+    c.room = "general";
+    if (!room_allowed(c, c.room) || !admit(c, model::Act::Post)) return;
     auto u = user(c, nullptr, true);
     if (!u) return;
     auto body = http_util::decode_message(c.req[bhttp::field::content_type], c.req.body(),

@@ -174,9 +174,11 @@ std::string joined_json(const std::string& room, uint64_t read, std::optional<ui
     return boost::json::serialize(o);
 }
 
-std::string left_json(const std::string& room) {
+std::string left_json(const std::string& room, std::string_view reason, std::string_view by) {
     boost::json::object o;
     o["room"] = room;
+    o["reason"] = reason;
+    o["by"] = by;
     return boost::json::serialize(o);
 }
 
@@ -214,6 +216,9 @@ std::string summary_json(const Summary& s) {
     o["mentions"] = s.mentions;
     if (s.mentions_more) o["mentions_more"] = true;
     o["online"] = s.online;
+    o["kind"] = visibility_name(s.kind);
+    if (!s.title.empty()) o["title"] = s.title;
+    if (s.kind == Visibility::Dm) o["with"] = s.with;
     return boost::json::serialize(o);
 }
 

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "model/access.hpp"
+
 namespace ssechat::model {
 
 // What an event is. The stored kinds share the room's one id sequence; the others are
@@ -99,8 +101,9 @@ std::string read_json(const std::string& room, uint64_t id);
 // {"room":..,"read":N} and, told live, "last_id":N: a room the user joined, to their streams.
 std::string joined_json(const std::string& room, uint64_t read,
                         std::optional<uint64_t> last_id = std::nullopt);
-// {"room":..}: a room the user left.
-std::string left_json(const std::string& room);
+// {"room":..,"reason":"left"|"removed"|"banned","by":..}: a room the user is no longer in,
+// and who made it so.
+std::string left_json(const std::string& room, std::string_view reason, std::string_view by);
 
 // Whether `text` mentions `user`: "@<user>" not inside a longer word or id on either side.
 bool mentions(std::string_view text, std::string_view user);
@@ -116,6 +119,9 @@ struct Summary {
     size_t mentions = 0;  // those of them that mention the user
     bool mentions_more = false;
     size_t online = 0;
+    Visibility kind = Visibility::Public;
+    std::string title;  // the profile's name, when it has one
+    std::string with;   // Dm: the other user (the user themself for notes to self)
 };
 inline constexpr size_t kMaxCount = 999;
 std::string summary_json(const Summary& s);

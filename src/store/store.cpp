@@ -17,4 +17,41 @@ std::string make_epoch() {
     return out;
 }
 
+void apply(model::Roster& r, const MemberOp& op) {
+    using Op = MemberOp::Op;
+    switch (op.op) {
+        case Op::Join:  // a member joining again keeps their role
+            r.members.try_emplace(op.user, model::RoomMember{op.user, op.role, op.ts});
+            break;
+        case Op::Add:
+            if (auto it = r.members.find(op.user); it != r.members.end())
+                it->second.role = op.role;
+            else
+                r.members.emplace(op.user, model::RoomMember{op.user, op.role, op.ts});
+            break;
+        case Op::Leave:
+            r.members.erase(op.user);
+            break;
+        case Op::Ban:
+            r.members.erase(op.user);
+            r.bans[op.user] = op.restriction;
+            break;
+        case Op::Mute:
+            r.mutes[op.user] = op.restriction;
+            break;
+        case Op::Unban:
+            r.bans.erase(op.user);
+            break;
+        case Op::Unmute:
+            r.mutes.erase(op.user);
+            break;
+        case Op::Profile:
+            r.profile = op.profile;
+            break;
+        case Op::Read:
+        case Op::Settings:
+            break;
+    }
+}
+
 }  // namespace ssechat::store

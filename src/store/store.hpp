@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/access.hpp"
 #include "model/event.hpp"
 
 namespace ssechat::store {
@@ -32,23 +33,51 @@ struct Membership {
     uint64_t since = 0;  // the store's position when they joined (Event::pos)
 };
 
-// A change of memberships, applied by the writer thread; members() fills in the result.
+// A user's own settings.
+struct Settings {
+    bool dms_from_anyone = true;  // false: only from people in a room with them
+};
+
+// A change of memberships or of a room's rules, applied by the writer thread in commit order;
+// members() fills in the result. The writer has checked it against the rules (model/access)
+// first: a store only applies it, atomically with the rest of its batch.
 struct MemberOp {
-    enum class Op : uint8_t { Join, Leave, Read };
+    enum class Op : uint8_t {
+        Join,      // the user joins (or is made a member of a room being created) with `role`
+        Leave,     // the user leaves, or `by` removes them
+        Read,      // the user's read marker moves to `id`
+        Add,       // `by` adds the user with `role`, or gives a member `role`
+        Ban,       // `restriction` bans the user, who stops being a member
+        Unban,     // lifts the user's ban
+        Mute,      // `restriction` mutes the user
+        Unmute,    // lifts the user's mute
+        Profile,   // the room's profile becomes `profile` (made, or changed)
+        Settings,  // the user's settings become `settings`
+    };
     enum class Result : uint8_t {
         Done,       // applied
-        Unchanged,  // already a member (Join), or a marker at or past that id (Read)
-        NotMember,  // Leave or Read by someone who is not a member
-        TooMany,    // Join past max_rooms
+        Unchanged,  // already a member with that role (Join, Add), or a marker at or past that
+                    // id (Read)
+        NotMember,  // Leave or Read by someone who is not a member; Unban or Unmute of
+                    // someone who is not banned or muted
+        TooMany,    // Join or Add past max_rooms
+        LastOwner,  // refused before the store: it would leave the room without an owner
     };
     Op op = Op::Join;
     std::string user;
     std::string room;
-    uint64_t id = 0;       // Join: the first marker; Read: the marker asked for
-    uint64_t pos = 0;      // Join: the position now
-    size_t max_rooms = 0;  // Join: the most rooms a user may be in
+    uint64_t id = 0;       // Join, Add: the first marker; Read: the marker asked for
+    uint64_t pos = 0;      // Join, Add: the position now
+    size_t max_rooms = 0;  // Join, Add: the most rooms a user may be in
+    model::Role role = model::Role::Member;  // Join, Add
+    std::string by;                          // Leave (a removal), Add, Ban, Mute: who did it
+    int64_t ts = 0;                          // unix ms it was made
+    model::Restriction restriction{};        // Ban, Mute
+    model::Profile profile{};                // Profile
+    Settings settings{};                     // Settings
     Result result = Result::Done;
-    uint64_t read = 0;  // the marker after the change (Leave: the one it had)
+    uint64_t read = 0;        // the marker after the change (Leave, Ban: the one it had)
+    bool was_member = false;  // Ban: the user was a member, and is no longer
 };
 
 // How many of a room's messages after a marker are from others and not deleted, and how many
@@ -62,6 +91,11 @@ struct Unread {
     size_t mentions = 0;
     bool mentions_more = false;
 };
+
+// What an applied change (result Done) does to a room's rules, as the stores hold them and a
+// loaded room keeps them. Applying one twice leaves the same state (the cluster feed brings
+// back a node's own changes).
+void apply(model::Roster& r, const MemberOp& op);
 
 // A fresh epoch (Store::epoch): 8 random hex digits. Throws StoreError.
 std::string make_epoch();
@@ -134,6 +168,17 @@ class Store {
     virtual void members(std::vector<MemberOp>& ops) = 0;
     // The rooms a user is in, by name. Throws StoreError.
     virtual std::vector<Membership> memberships(const std::string& user) = 0;
+    // A room's rules: its profile (none for an implicit room), members with their roles, bans
+    // and mutes (lapsed ones too). Throws StoreError.
+    virtual model::Roster roster(const std::string& room) = 0;
+    // What an access check needs of a room that is not loaded: its profile and, of its
+    // members, bans and mutes, `user`'s entries only, in time that does not grow with the
+    // room. Throws StoreError.
+    virtual model::Roster roster_of(const std::string& room, const std::string& user) = 0;
+    // A room's profile alone, nullopt for an implicit room. Throws StoreError.
+    virtual std::optional<model::Profile> profile(const std::string& room) = 0;
+    // A user's settings (the defaults when never set). Throws StoreError.
+    virtual Settings settings(const std::string& user) = 0;
     // A room's members and their read markers, by user. Throws StoreError.
     virtual std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) = 0;
     // What `user` has not read in `room` after `after`. Throws StoreError.

@@ -13,6 +13,21 @@
 namespace ssechat {
 namespace {
 
+// "a,b,c" into its user ids; false for an empty one.
+bool user_list(const std::string& v, std::vector<std::string>& out) {
+    out.clear();
+    size_t start = 0;
+    while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string u = v.substr(start, comma == std::string::npos ? v.npos : comma - start);
+        if (u.empty()) return false;
+        out.push_back(u);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return true;
+}
+
 struct Flag {
     const char* name;
     const char* help;
@@ -196,20 +211,11 @@ const std::vector<Flag>& flags() {
         {"moderators",
          "comma-separated user ids who may delete any message, without tokens (with tokens, "
          "the \"mod\": true claim decides; anonymous ids can be claimed by anyone)",
-         [](Config& c, const std::string& v) {
-             c.moderators.clear();
-             size_t start = 0;
-             while (start <= v.size()) {
-                 size_t comma = v.find(',', start);
-                 std::string u =
-                     v.substr(start, comma == std::string::npos ? v.npos : comma - start);
-                 if (u.empty()) return false;
-                 c.moderators.push_back(u);
-                 if (comma == std::string::npos) break;
-                 start = comma + 1;
-             }
-             return true;
-         }},
+         [](Config& c, const std::string& v) { return user_list(v, c.moderators); }},
+        {"admins",
+         "comma-separated user ids who own every room (public and private), without tokens "
+         "(with tokens, the \"admin\": true claim decides)",
+         [](Config& c, const std::string& v) { return user_list(v, c.admins); }},
         {"log-level", "trace, debug, info (default), warn, error or off",
          [](Config& c, const std::string& v) {
              static const char* ok[] = {"trace", "debug", "info", "warn", "error", "off"};

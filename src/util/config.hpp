@@ -58,11 +58,12 @@ struct Config {
     std::vector<std::string> cors_origins = {"*"};  // allowed Origins, or "*"
     std::vector<std::string> moderators;            // anonymous mode: users who may delete any
                                                     // message (anyone can claim these ids)
-    std::string log_level = "info";                 // trace, debug, info, warn, error, off
-    bool log_json = false;                          // --log-format json
-    bool access_log = false;                        // one line per request
-    std::string metrics_token;      // with tokens on: a bearer token that may read /metrics
-    bool metrics_loopback = false;  // with tokens on: loopback clients may read /metrics
+    std::vector<std::string> admins;  // anonymous mode: users who own every room (the same)
+    std::string log_level = "info";   // trace, debug, info, warn, error, off
+    bool log_json = false;            // --log-format json
+    bool access_log = false;          // one line per request
+    std::string metrics_token;        // with tokens on: a bearer token that may read /metrics
+    bool metrics_loopback = false;    // with tokens on: loopback clients may read /metrics
 };
 
 // Outcome of parsing argv: either a config to run, or something to print and an exit code.

@@ -1,6 +1,8 @@
 // Implementation of the text helpers; all pure functions, covered by unit tests and fuzzing.
 #include "util/text.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -248,6 +250,42 @@ bool valid_reaction(std::string_view s) {
         i = j;
         if (i == s.size()) return false;
     }
+}
+
+std::string base64url(std::string_view bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(bytes.data()),
+                            static_cast<int>(bytes.size()));
+    out.resize(static_cast<size_t>(n));
+    while (!out.empty() && out.back() == '=') out.pop_back();
+    for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return out;
+}
+
+std::optional<std::string> unbase64url(std::string_view text) {
+    std::string b64(text);
+    for (auto& c : b64) {
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        else if (c == '+' || c == '/' || c == '=')
+            return std::nullopt;  // not the url alphabet
+    }
+    if (b64.size() % 4 == 1) return std::nullopt;
+    size_t pad = (4 - b64.size() % 4) % 4;
+    b64.append(pad, '=');
+    std::string out(b64.size() / 4 * 3, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(b64.data()),
+                            static_cast<int>(b64.size()));
+    if (n < 0) return std::nullopt;
+    out.resize(static_cast<size_t>(n) - pad);
+    // Unused low bits must be zero: otherwise several texts decode to the same bytes, and a
+    // signature (or token) could be varied without the change being seen.
+    if (base64url(out) != text) return std::nullopt;
+    return out;
 }
 
 }  // namespace ssechat::text

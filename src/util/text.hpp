@@ -32,6 +32,12 @@ std::string bad_user_id(std::string_view id, size_t max_bytes);
 // bytes either way.
 bool valid_reaction(std::string_view s);
 
+// Base64url without padding (RFC 4648 5), as JWTs and room ids use it.
+std::string base64url(std::string_view bytes);
+// Its inverse: nullopt for any other alphabet, padding, or unused bits that are not zero (so
+// that one text decodes from one encoding only).
+std::optional<std::string> unbase64url(std::string_view text);
+
 // Strict decimal uint64 (no sign, no spaces, no overflow).
 std::optional<uint64_t> parse_u64(std::string_view s);
 

@@ -75,6 +75,14 @@ class FlakyStore : public store::Store {
     std::vector<store::Membership> memberships(const std::string& u) override {
         return inner.memberships(u);
     }
+    model::Roster roster(const std::string& r) override { return inner.roster(r); }
+    model::Roster roster_of(const std::string& r, const std::string& u) override {
+        return inner.roster_of(r, u);
+    }
+    std::optional<model::Profile> profile(const std::string& r) override {
+        return inner.profile(r);
+    }
+    store::Settings settings(const std::string& u) override { return inner.settings(u); }
     std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& r) override {
         return inner.receipts(r);
     }
@@ -122,6 +130,14 @@ class FakeCluster : public store::Store, public store::Cluster {
     std::vector<store::Membership> memberships(const std::string& u) override {
         return inner.memberships(u);
     }
+    model::Roster roster(const std::string& r) override { return inner.roster(r); }
+    model::Roster roster_of(const std::string& r, const std::string& u) override {
+        return inner.roster_of(r, u);
+    }
+    std::optional<model::Profile> profile(const std::string& r) override {
+        return inner.profile(r);
+    }
+    store::Settings settings(const std::string& u) override { return inner.settings(u); }
     std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& r) override {
         return inner.receipts(r);
     }

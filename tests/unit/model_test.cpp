@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "model/access.hpp"
 #include "model/event.hpp"
 
 using namespace ssechat::model;
@@ -229,14 +230,85 @@ TEST(Model, ACursorIsTheEpochAndAPositionAndNothingElseParses) {
 }
 
 TEST(Model, SummariesHaveTheShapeOfTheApi) {
-    Summary s{"lobby", 41, 38, 3, false, 1, false, 2};
+    Summary s{"lobby", 41, 38, 3, false, 1, false, 2, Visibility::Public, "", ""};
     EXPECT_EQ(summary_json(s),
-              R"({"name":"lobby","last_id":41,"read":38,"unread":3,"mentions":1,"online":2})");
+              R"({"name":"lobby","last_id":41,"read":38,"unread":3,"mentions":1,"online":2,)"
+              R"("kind":"public"})");
     s.unread = kMaxCount;
     s.unread_more = true;
     EXPECT_EQ(summary_json(s), R"({"name":"lobby","last_id":41,"read":38,"unread":999,)"
-                               R"("unread_more":true,"mentions":1,"online":2})");
+                               R"("unread_more":true,"mentions":1,"online":2,"kind":"public"})");
+    s.kind = Visibility::Dm;
+    s.with = "bob";
+    s.unread_more = false;
+    EXPECT_EQ(summary_json(s), R"({"name":"lobby","last_id":41,"read":38,"unread":999,)"
+                               R"("mentions":1,"online":2,"kind":"dm","with":"bob"})");
     EXPECT_EQ(rooms_json({}), R"({"rooms":[]})");
     EXPECT_EQ(receipt_json("r", "u", 5), R"({"room":"r","user_id":"u","id":5})");
     EXPECT_EQ(read_json("r", 5), R"({"room":"r","id":5})");
+}
+
+// The access table, cell by cell where it matters: what each kind of room shows to whom, what
+// each role may do, and that a refusal to someone who may not see the room is always 404.
+TEST(Access, WhoMaySeeAndDoWhatInEachKindOfRoom) {
+    Standing nobody, member{Role::Member}, mod{Role::Moderator}, owner{Role::Owner};
+    Standing server_mod{Role::None, Role::Moderator}, admin{Role::None, Role::Owner};
+    for (Act a : {Act::Read, Act::Post, Act::Join, Act::Profile, Act::Restrict, Act::Grant}) {
+        EXPECT_EQ(may(Visibility::Private, nobody, a).status, 404);
+        EXPECT_EQ(may(Visibility::Private, nobody, a).error, kNoSuchRoom);
+        EXPECT_EQ(may(Visibility::Dm, admin, a).status, 404) << "a DM is its two members' alone";
+    }
+    EXPECT_TRUE(may(Visibility::Public, nobody, Act::Read).ok());
+    EXPECT_TRUE(may(Visibility::Public, nobody, Act::Post).ok());
+    EXPECT_TRUE(may(Visibility::Private, server_mod, Act::Read).ok());
+    EXPECT_TRUE(may(Visibility::Private, admin, Act::Grant).ok());
+    EXPECT_TRUE(may(Visibility::Private, member, Act::Post).ok());
+    EXPECT_EQ(may(Visibility::Private, member, Act::Invite).status, 403);
+    EXPECT_TRUE(may(Visibility::Private, mod, Act::Invite).ok());
+    EXPECT_EQ(may(Visibility::Private, mod, Act::Visibility).status, 403);
+    EXPECT_TRUE(may(Visibility::Private, owner, Act::Visibility).ok());
+    EXPECT_EQ(may(Visibility::Dm, member, Act::Invite).status, 403);
+    EXPECT_EQ(may(Visibility::Dm, member, Act::Moderate).status, 403);
+    EXPECT_TRUE(may(Visibility::Dm, member, Act::Post).ok());
+
+    Standing banned{Role::None, Role::None, true}, muted{Role::Member, Role::None, false, true};
+    EXPECT_EQ(may(Visibility::Public, banned, Act::Post).error, "banned from this room");
+    EXPECT_EQ(may(Visibility::Public, banned, Act::Join).status, 403);
+    EXPECT_TRUE(may(Visibility::Public, banned, Act::Read).ok());
+    EXPECT_EQ(may(Visibility::Public, muted, Act::Type).error, "muted in this room");
+    EXPECT_TRUE(may(Visibility::Public, muted, Act::Mark).ok());
+
+    // Acting on others: a moderator never on an owner; roles above member only from owners.
+    EXPECT_EQ(may_act_on(Visibility::Private, mod, Act::Remove, Role::Owner, Role::None).status,
+              403);
+    EXPECT_TRUE(may_act_on(Visibility::Private, mod, Act::Restrict, Role::Member, Role::None).ok());
+    EXPECT_TRUE(may_act_on(Visibility::Private, mod, Act::Grant, Role::None, Role::Member).ok());
+    EXPECT_EQ(may_act_on(Visibility::Private, mod, Act::Grant, Role::None, Role::Moderator).status,
+              403);
+    EXPECT_EQ(
+        may_act_on(Visibility::Private, mod, Act::Grant, Role::Moderator, Role::Member).status,
+        403);
+    EXPECT_TRUE(may_act_on(Visibility::Private, owner, Act::Remove, Role::Owner, Role::None).ok());
+}
+
+TEST(Access, ARoomKeepsAnOwnerAndDirectMessagesHaveOneNamePerPair) {
+    Roster r;
+    r.members["alice"] = {"alice", Role::Owner, 1};
+    r.members["bob"] = {"bob", Role::Member, 2};
+    EXPECT_EQ(r.keeps_owner("alice", Role::None).status, 400);
+    EXPECT_EQ(r.keeps_owner("alice", Role::Member).status, 400);
+    EXPECT_TRUE(r.keeps_owner("bob", Role::None).ok());
+    r.members["bob"].role = Role::Owner;
+    EXPECT_TRUE(r.keeps_owner("alice", Role::None).ok());
+    r.bans["carl"] = {"carl", "alice", "", 5000, 1};
+    EXPECT_TRUE(r.standing("carl", Role::None, 4999).banned);
+    EXPECT_FALSE(r.standing("carl", Role::None, 5000).banned) << "a ban lapses at its until";
+
+    EXPECT_EQ(dm_room("alice", "bob"), dm_room("bob", "alice"));
+    EXPECT_NE(dm_room("alice", "bob"), dm_room("alic", "ebob")) << "the pair, not the bytes";
+    EXPECT_EQ(dm_room("alice", "bob").substr(0, 3), "dm.");
+    EXPECT_EQ(dm_room("alice", "bob").size(), 25u);
+    EXPECT_NE(private_room_id(), private_room_id());
+    EXPECT_TRUE(dm_reserved("dm.x"));
+    EXPECT_FALSE(dm_reserved("dmx"));
 }

@@ -139,51 +139,108 @@ std::optional<uint64_t> MemoryStore::first_after(const std::string& room, uint64
 
 void MemoryStore::members(std::vector<MemberOp>& ops) {
     std::lock_guard lk(mu_);
+    for (auto& op : ops) apply(op);
+}
+
+void MemoryStore::apply(MemberOp& op) {
     using R = MemberOp::Result;
-    for (auto& op : ops) {
-        auto& mine = members_[op.user];
-        auto it = mine.find(op.room);
-        switch (op.op) {
-            case MemberOp::Op::Join:
-                if (it != mine.end()) {
-                    op.result = R::Unchanged;
-                    op.read = it->second.read;
-                } else if (mine.size() >= op.max_rooms) {
-                    op.result = R::TooMany;
-                } else {
-                    mine.emplace(op.room, Membership{op.room, op.id, op.pos});
-                    readers_[op.room][op.user] = op.id;
-                    op.result = R::Done;
-                    op.read = op.id;
-                }
-                break;
-            case MemberOp::Op::Leave:
-                if (it == mine.end()) {
-                    op.result = R::NotMember;
-                } else {
-                    op.read = it->second.read;
-                    mine.erase(it);
-                    readers_[op.room].erase(op.user);
-                    if (readers_[op.room].empty()) readers_.erase(op.room);
-                    op.result = R::Done;
-                }
-                break;
-            case MemberOp::Op::Read:
-                if (it == mine.end()) {
-                    op.result = R::NotMember;
-                } else if (it->second.read >= op.id) {
-                    op.result = R::Unchanged;  // markers never move back
-                    op.read = it->second.read;
-                } else {
-                    it->second.read = op.id;
-                    readers_[op.room][op.user] = op.id;
-                    op.result = R::Done;
-                    op.read = op.id;
-                }
-                break;
-        }
-        if (mine.empty()) members_.erase(op.user);
+    using Op = MemberOp::Op;
+    op.result = R::Done;
+    if (op.op == Op::Settings) {
+        settings_[op.user] = op.settings;
+        return;
     }
+    auto& roster = rosters_[op.room];
+    auto& mine = members_[op.user];
+    auto it = mine.find(op.room);
+    auto drop = [&] {
+        op.read = it->second.read;
+        mine.erase(it);
+        readers_[op.room].erase(op.user);
+        if (readers_[op.room].empty()) readers_.erase(op.room);
+    };
+    switch (op.op) {
+        case Op::Join:
+        case Op::Add:
+            op.was_member = it != mine.end();
+            if (it != mine.end()) {
+                op.read = it->second.read;
+                if (op.op == Op::Join || roster.role(op.user) == op.role) op.result = R::Unchanged;
+            } else if (mine.size() >= op.max_rooms) {
+                op.result = R::TooMany;
+            } else {
+                mine.emplace(op.room, Membership{op.room, op.id, op.pos});
+                readers_[op.room][op.user] = op.id;
+                op.read = op.id;
+            }
+            break;
+        case Op::Leave:
+            if (it == mine.end())
+                op.result = R::NotMember;
+            else
+                drop();
+            break;
+        case Op::Read:
+            if (it == mine.end()) {
+                op.result = R::NotMember;
+            } else if (it->second.read >= op.id) {
+                op.result = R::Unchanged;  // markers never move back
+                op.read = it->second.read;
+            } else {
+                it->second.read = op.id;
+                readers_[op.room][op.user] = op.id;
+                op.read = op.id;
+            }
+            break;
+        case Op::Ban:
+            op.was_member = it != mine.end();
+            if (op.was_member) drop();
+            break;
+        case Op::Unban:
+        case Op::Unmute:
+            if (!(op.op == Op::Unban ? roster.bans : roster.mutes).contains(op.user))
+                op.result = R::NotMember;
+            break;
+        case Op::Mute:
+        case Op::Profile:
+        case Op::Settings:
+            break;
+    }
+    if (op.result == R::Done) store::apply(roster, op);
+    if (mine.empty()) members_.erase(op.user);
+    if (!roster.profile && roster.members.empty() && roster.bans.empty() && roster.mutes.empty())
+        rosters_.erase(op.room);
+}
+
+model::Roster MemoryStore::roster(const std::string& room) {
+    std::lock_guard lk(mu_);
+    auto it = rosters_.find(room);
+    return it == rosters_.end() ? model::Roster{} : it->second;
+}
+
+model::Roster MemoryStore::roster_of(const std::string& room, const std::string& user) {
+    std::lock_guard lk(mu_);
+    model::Roster out;
+    auto it = rosters_.find(room);
+    if (it == rosters_.end()) return out;
+    const auto& r = it->second;
+    out.profile = r.profile;
+    if (auto m = r.members.find(user); m != r.members.end()) out.members.insert(*m);
+    if (auto b = r.bans.find(user); b != r.bans.end()) out.bans.insert(*b);
+    if (auto m = r.mutes.find(user); m != r.mutes.end()) out.mutes.insert(*m);
+    return out;
+}
+
+std::optional<model::Profile> MemoryStore::profile(const std::string& room) {
+    std::lock_guard lk(mu_);
+    auto it = rosters_.find(room);
+    return it == rosters_.end() ? std::nullopt : it->second.profile;
+}
+
+Settings MemoryStore::settings(const std::string& user) {
+    std::lock_guard lk(mu_);
+    auto it = settings_.find(user);
+    return it == settings_.end() ? Settings{} : it->second;
 }
 
 std::vector<Membership> MemoryStore::memberships(const std::string& user) {

@@ -28,6 +28,10 @@ class MemoryStore final : public Store {
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
     void members(std::vector<MemberOp>& ops) override;
     std::vector<Membership> memberships(const std::string& user) override;
+    model::Roster roster(const std::string& room) override;
+    model::Roster roster_of(const std::string& room, const std::string& user) override;
+    std::optional<model::Profile> profile(const std::string& room) override;
+    Settings settings(const std::string& user) override;
     std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) override;
     Unread unread(const std::string& room, const std::string& user, uint64_t after,
                   size_t cap) override;
@@ -53,6 +57,9 @@ class MemoryStore final : public Store {
     // user -> room -> membership, and room -> user -> read marker (the per-room index)
     std::map<std::string, std::map<std::string, Membership>> members_;
     std::map<std::string, std::map<std::string, uint64_t>> readers_;
+    std::map<std::string, model::Roster> rosters_;  // room -> its rules, once it has any
+    std::map<std::string, Settings> settings_;      // user -> settings, once set
+    void apply(MemberOp& op);
 };
 
 }  // namespace ssechat::store

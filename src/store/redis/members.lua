@@ -1,49 +1,89 @@
--- members.lua: users join and leave rooms and move their read markers, atomically, and every
--- node hears of each change through the cluster log.
+-- members.lua: memberships, read markers and the room rules' state (roles, bans, mutes,
+-- profiles, settings), changed atomically; every node hears of each change through the
+-- cluster log. The rules themselves (who may) are checked by the node before it asks.
 --
 -- Contract
 --   KEYS[1]    HASH   room name -> the last id assigned in that room
 --   KEYS[2]    STREAM the cluster log
 --   ARGV[1]    approximate length the cluster log is trimmed to
---   ARGV[1+4(i-1)+1..4]  change i: op ('j' join, 'l' leave, 'r' read marker), user, room,
---              number (join: the most rooms a user may be in; read: the marker asked for)
--- Returns, per change, {result, read, pos}: result 0 applied, 1 nothing to do (already a
--- member, or a marker at or past that id), 2 not a member, 3 too many rooms; read: the marker
--- after it (a leave: the one it had); pos: the position now (a join starts there).
+--   ARGV[1+5(i-1)+1..5]  change i: op, user, room, number, payload (fields joined by \31)
+--     'j' join, 'a' add:  number = the most rooms a user may be in; payload role, ms
+--     'l' leave; 'r' read marker: number = the marker asked for
+--     'b' ban, 'm' mute:  payload by, reason, until, ts;  'B' unban, 'M' unmute
+--     'p' profile:        payload visibility, name, topic, created_by, created_at, with
+--     's' settings:       payload dms (0 anyone, 1 shared rooms)
+-- Returns, per change, {result, read, pos, was_member}: result 0 applied, 1 nothing to do
+-- (already a member with that role, or a marker at or past that id), 2 not a member (or not
+-- banned or muted), 3 too many rooms; read: the marker after it (a leave or ban: the one it
+-- had); pos: the position now (a join starts there); was_member: the user was a member before
+-- (a join or add: only a role changed; a ban: it removed a member).
 --
 -- Keys:
---   ssechat:member:<user>   HASH room -> "<read>\31<position when joined>"
---   ssechat:readers:<room>  HASH user -> read marker (the room's receipts)
+--   ssechat:member:<user>   HASH room -> "<read>\31<position when joined>[\31<role>\31<ms>]"
+--   ssechat:readers:<room>  HASH user -> read marker (the room's members and receipts)
+--   ssechat:roles:<room>    HASH user -> "<role>\31<ms>" (absent: a member from before roles)
+--   ssechat:bans:<room>, ssechat:mutes:<room>  HASH user -> "<by>\31<reason>\31<until>\31<ts>"
+--   ssechat:profile:<room>  STRING the payload of 'p'
+--   ssechat:settings:<user> STRING the payload of 's'
 -- A join starts with the room's last id as its marker, so only later messages are unread.
 local logmax = ARGV[1]
 local pos = redis.call('GET', 'ssechat:pos') or '0'
 local out = {}
-for i = 0, (#ARGV - 1) / 4 - 1 do
-  local b = 2 + 4 * i
-  local op, user, room, num = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
+for i = 0, (#ARGV - 1) / 5 - 1 do
+  local b = 2 + 5 * i
+  local op, user, room, num, payload =
+    ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]), ARGV[b + 4]
   local mkey, rkey = 'ssechat:member:' .. user, 'ssechat:readers:' .. room
-  local have = redis.call('HGET', mkey, room)
-  local read, since = 0, pos
+  local roles = 'ssechat:roles:' .. room
+  local have = nil
+  if op ~= 's' and op ~= 'p' then have = redis.call('HGET', mkey, room) end
+  local read, since, role = 0, pos, '1'
   if have then
-    local r, s = string.match(have, '^(%d+)\31(%d+)$')
+    local r, s = string.match(have, '^(%d+)\31(%d+)')
     read, since = tonumber(r), s
+    local held = redis.call('HGET', roles, user)
+    if held then role = string.match(held, '^(%d+)') end
   end
-  local result = 0
-  if op == 'j' then
+  local result, was = 0, 0
+  if op == 'j' or op == 'a' then
+    local want, ms = string.match(payload, '^(%d+)\31(%d+)$')
     if have then
-      result = 1
+      was = 1
+      if op == 'j' or role == want then
+        result = 1
+      else
+        redis.call('HSET', roles, user, want .. '\31' .. ms)
+      end
     elseif redis.call('HLEN', mkey) >= num then
       result = 3
     else
       read = tonumber(redis.call('HGET', KEYS[1], room) or '0')
       redis.call('HSET', mkey, room, read .. '\31' .. pos)
       redis.call('HSET', rkey, user, read)
+      redis.call('HSET', roles, user, want .. '\31' .. ms)
     end
+  elseif op == 'b' or op == 'm' then
+    if op == 'b' and have then
+      redis.call('HDEL', mkey, room)
+      redis.call('HDEL', rkey, user)
+      redis.call('HDEL', roles, user)
+      was = 1
+    end
+    redis.call('HSET', (op == 'b' and 'ssechat:bans:' or 'ssechat:mutes:') .. room, user, payload)
+  elseif op == 'B' or op == 'M' then
+    if redis.call('HDEL', (op == 'B' and 'ssechat:bans:' or 'ssechat:mutes:') .. room, user) == 0 then
+      result = 2
+    end
+  elseif op == 'p' then
+    redis.call('SET', 'ssechat:profile:' .. room, payload)
+  elseif op == 's' then
+    redis.call('SET', 'ssechat:settings:' .. user, payload)
   elseif not have then
     result = 2
   elseif op == 'l' then
     redis.call('HDEL', mkey, room)
     redis.call('HDEL', rkey, user)
+    redis.call('HDEL', roles, user)
   elseif read >= num then
     result = 1
   else
@@ -51,10 +91,10 @@ for i = 0, (#ARGV - 1) / 4 - 1 do
     redis.call('HSET', mkey, room, read .. '\31' .. since)
     redis.call('HSET', rkey, user, read)
   end
-  if result == 0 then
+  if result == 0 and op ~= 's' then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', logmax, '*', 'k', 'j', 'o', op, 'r', room,
-               'u', user, 'i', read, 'p', pos)
+               'u', user, 'i', read, 'p', pos, 'x', payload, 'w', was)
   end
-  out[#out + 1] = {result, read, tonumber(pos)}
+  out[#out + 1] = {result, read, tonumber(pos), was}
 end
 return out

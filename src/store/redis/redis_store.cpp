@@ -170,6 +170,169 @@ int64_t steady_ms() {
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+char op_code(MemberOp::Op op) {
+    using Op = MemberOp::Op;
+    switch (op) {
+        case Op::Join:
+            return 'j';
+        case Op::Add:
+            return 'a';
+        case Op::Leave:
+            return 'l';
+        case Op::Read:
+            return 'r';
+        case Op::Ban:
+            return 'b';
+        case Op::Mute:
+            return 'm';
+        case Op::Unban:
+            return 'B';
+        case Op::Unmute:
+            return 'M';
+        case Op::Profile:
+            return 'p';
+        case Op::Settings:
+            return 's';
+    }
+    return 'r';
+}
+
+std::optional<MemberOp::Op> op_of(const std::string& code) {
+    using Op = MemberOp::Op;
+    if (code.size() != 1) return std::nullopt;
+    switch (code[0]) {
+        case 'j':
+            return Op::Join;
+        case 'a':
+            return Op::Add;
+        case 'l':
+            return Op::Leave;
+        case 'r':
+            return Op::Read;
+        case 'b':
+            return Op::Ban;
+        case 'm':
+            return Op::Mute;
+        case 'B':
+            return Op::Unban;
+        case 'M':
+            return Op::Unmute;
+        case 'p':
+            return Op::Profile;
+        case 's':
+            return Op::Settings;
+    }
+    return std::nullopt;
+}
+
+std::string joined(std::initializer_list<std::string> parts) {
+    std::string out;
+    for (const auto& p : parts) {
+        if (!out.empty() || &p != parts.begin()) out += '\x1f';
+        out += p;
+    }
+    return out;
+}
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out(1);
+    for (char c : s) {
+        if (c == '\x1f')
+            out.emplace_back();
+        else
+            out.back() += c;
+    }
+    return out;
+}
+
+model::Role role_of(const std::string& code) {
+    return code == "2"   ? model::Role::Moderator
+           : code == "3" ? model::Role::Owner
+                         : model::Role::Member;
+}
+
+// What a change carries besides its user and room (members.lua's payload).
+std::string payload(const MemberOp& op) {
+    using Op = MemberOp::Op;
+    const auto& r = op.restriction;
+    const auto& p = op.profile;
+    switch (op.op) {
+        case Op::Join:
+        case Op::Add:
+            return joined({std::to_string(static_cast<int>(op.role)), std::to_string(op.ts)});
+        case Op::Ban:
+        case Op::Mute:
+            return joined({r.by, r.reason, std::to_string(r.until), std::to_string(r.ts)});
+        case Op::Profile:
+            return joined({std::to_string(static_cast<int>(p.visibility)), p.name, p.topic,
+                           p.created_by, std::to_string(p.created_at), p.with});
+        case Op::Settings:
+            return op.settings.dms_from_anyone ? "0" : "1";
+        case Op::Leave:
+        case Op::Unban:
+        case Op::Unmute:
+            return op.by;
+        case Op::Read:
+            return "";
+    }
+    return "";
+}
+
+model::Restriction restriction_of(const std::string& user, const std::string& text) {
+    auto f = split(text);
+    f.resize(4);
+    return {user, f[0], f[1], to_i64(f[2]), to_i64(f[3])};
+}
+
+model::Profile profile_of(const std::string& text) {
+    auto f = split(text);
+    f.resize(6);
+    model::Profile p;
+    p.visibility = f[0] == "0"   ? model::Visibility::Public
+                   : f[0] == "2" ? model::Visibility::Dm
+                                 : model::Visibility::Private;
+    p.name = f[1];
+    p.topic = f[2];
+    p.created_by = f[3];
+    p.created_at = to_i64(f[4]);
+    p.with = f[5];
+    return p;
+}
+
+// Fills in what a change read from the log carries (its payload), as the node that made it
+// had it.
+void read_payload(MemberOp& op, const std::string& text) {
+    using Op = MemberOp::Op;
+    switch (op.op) {
+        case Op::Join:
+        case Op::Add: {
+            auto f = split(text);
+            f.resize(2);
+            op.role = role_of(f[0]);
+            op.ts = to_i64(f[1]);
+            break;
+        }
+        case Op::Ban:
+        case Op::Mute:
+            op.restriction = restriction_of(op.user, text);
+            op.by = op.restriction.by;
+            break;
+        case Op::Profile:
+            op.profile = profile_of(text);
+            break;
+        case Op::Settings:
+            op.settings.dms_from_anyone = text != "1";
+            break;
+        case Op::Leave:
+        case Op::Unban:
+        case Op::Unmute:
+            op.by = text;
+            break;
+        case Op::Read:
+            break;
+    }
+}
+
 }  // namespace
 
 RedisStore::Lease::Lease(RedisStore& s) : store_(s), exceptions_(std::uncaught_exceptions()) {
@@ -550,14 +713,22 @@ void RedisStore::feed_loop() {
                     b.typing.push_back({f["r"], f["u"], f["s"] == "1"});
                 } else if (f["k"] == "j") {
                     MemberChange m;
-                    m.op.op = f["o"] == "j"   ? MemberOp::Op::Join
-                              : f["o"] == "l" ? MemberOp::Op::Leave
-                                              : MemberOp::Op::Read;
+                    auto op = op_of(f["o"]);
+                    if (!op) {
+                        log::error(
+                            "the cluster log holds a membership change of an unknown "
+                            "kind (" +
+                            f["o"] + "): passed over");
+                        continue;
+                    }
+                    m.op.op = *op;
                     m.op.user = f["u"];
                     m.op.room = f["r"];
                     m.op.read = static_cast<uint64_t>(to_i64(f["i"]));
                     m.op.id = m.op.read;
                     m.op.pos = static_cast<uint64_t>(to_i64(f["p"]));
+                    m.op.was_member = f["w"] == "1";
+                    read_payload(m.op, f["x"]);
                     m.at = b.messages.size();
                     b.members.push_back(std::move(m));
                 } else if (f["k"] == "p") {
@@ -752,12 +923,12 @@ void RedisStore::members(std::vector<MemberOp>& ops) {
     if (ops.empty()) return;
     std::vector<std::string> keys{kRooms, kLog}, args{std::to_string(opts_.log_max)};
     for (const auto& op : ops) {
-        args.push_back(op.op == MemberOp::Op::Join    ? "j"
-                       : op.op == MemberOp::Op::Leave ? "l"
-                                                      : "r");
+        args.push_back(std::string(1, op_code(op.op)));
         args.push_back(op.user);
         args.push_back(op.room);
-        args.push_back(std::to_string(op.op == MemberOp::Op::Join ? op.max_rooms : op.id));
+        bool joins = op.op == MemberOp::Op::Join || op.op == MemberOp::Op::Add;
+        args.push_back(std::to_string(joins ? op.max_rooms : op.id));
+        args.push_back(payload(op));
     }
     auto r = writer_->eval(members_, keys, args);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != ops.size())
@@ -767,16 +938,101 @@ void RedisStore::members(std::vector<MemberOp>& ops) {
         MemberOp::Result::TooMany};
     for (size_t i = 0; i < ops.size(); ++i) {
         const redisReply* e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 3)
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 4)
             throw StoreError("redis members.lua: unexpected reply");
         auto code = static_cast<size_t>(reply_integer(e->element[0]));
         ops[i].result = code < std::size(codes) ? codes[code] : MemberOp::Result::NotMember;
         ops[i].read = static_cast<uint64_t>(reply_integer(e->element[1]));
-        if (ops[i].op == MemberOp::Op::Join) {
+        ops[i].was_member = reply_integer(e->element[3]) != 0;
+        if (ops[i].op == MemberOp::Op::Join || ops[i].op == MemberOp::Op::Add) {
             ops[i].id = ops[i].read;
             ops[i].pos = static_cast<uint64_t>(reply_integer(e->element[2]));
         }
     }
+}
+
+model::Roster RedisStore::roster(const std::string& room) {
+    Lease c(*this);
+    auto replies = c->pipeline({{"GET", "ssechat:profile:" + room},
+                                {"HGETALL", "ssechat:readers:" + room},
+                                {"HGETALL", "ssechat:roles:" + room},
+                                {"HGETALL", "ssechat:bans:" + room},
+                                {"HGETALL", "ssechat:mutes:" + room}});
+    for (auto& rep : replies)
+        if (rep->type == REDIS_REPLY_ERROR)
+            throw StoreError("redis: " + std::string(rep->str, rep->len));
+    model::Roster out;
+    if (replies[0]->type == REDIS_REPLY_STRING)
+        out.profile = profile_of(reply_string(replies[0].get()));
+    const redisReply* readers = replies[1].get();
+    for (size_t i = 0; i + 1 < readers->elements; i += 2) {
+        std::string u = reply_string(readers->element[i]);
+        out.members.emplace(u, model::RoomMember{u, model::Role::Member, 0});
+    }
+    const redisReply* roles = replies[2].get();
+    for (size_t i = 0; i + 1 < roles->elements; i += 2) {
+        auto it = out.members.find(reply_string(roles->element[i]));
+        if (it == out.members.end()) continue;
+        auto f = split(reply_string(roles->element[i + 1]));
+        f.resize(2);
+        it->second.role = role_of(f[0]);
+        it->second.since = to_i64(f[1]);
+    }
+    for (int k : {3, 4}) {
+        const redisReply* list = replies[static_cast<size_t>(k)].get();
+        for (size_t i = 0; i + 1 < list->elements; i += 2) {
+            std::string u = reply_string(list->element[i]);
+            (k == 3 ? out.bans : out.mutes)
+                .emplace(u, restriction_of(u, reply_string(list->element[i + 1])));
+        }
+    }
+    return out;
+}
+
+model::Roster RedisStore::roster_of(const std::string& room, const std::string& user) {
+    Lease c(*this);
+    auto replies = c->pipeline({{"GET", "ssechat:profile:" + room},
+                                {"HGET", "ssechat:readers:" + room, user},
+                                {"HGET", "ssechat:roles:" + room, user},
+                                {"HGET", "ssechat:bans:" + room, user},
+                                {"HGET", "ssechat:mutes:" + room, user}});
+    for (auto& rep : replies)
+        if (rep->type == REDIS_REPLY_ERROR)
+            throw StoreError("redis: " + std::string(rep->str, rep->len));
+    model::Roster out;
+    auto str = [&](size_t i) -> std::optional<std::string> {
+        if (replies[i]->type != REDIS_REPLY_STRING) return std::nullopt;
+        return reply_string(replies[i].get());
+    };
+    if (auto p = str(0)) out.profile = profile_of(*p);
+    if (str(1)) {
+        model::RoomMember m{user, model::Role::Member, 0};
+        if (auto role = str(2)) {
+            auto f = split(*role);
+            f.resize(2);
+            m.role = role_of(f[0]);
+            m.since = to_i64(f[1]);
+        }
+        out.members.emplace(user, std::move(m));
+    }
+    if (auto b = str(3)) out.bans.emplace(user, restriction_of(user, *b));
+    if (auto m = str(4)) out.mutes.emplace(user, restriction_of(user, *m));
+    return out;
+}
+
+std::optional<model::Profile> RedisStore::profile(const std::string& room) {
+    Lease c(*this);
+    auto r = c->run({"GET", "ssechat:profile:" + room});
+    if (r->type != REDIS_REPLY_STRING) return std::nullopt;
+    return profile_of(reply_string(r.get()));
+}
+
+Settings RedisStore::settings(const std::string& user) {
+    Lease c(*this);
+    auto r = c->run({"GET", "ssechat:settings:" + user});
+    Settings s;
+    if (r->type == REDIS_REPLY_STRING) s.dms_from_anyone = reply_string(r.get()) != "1";
+    return s;
 }
 
 std::vector<Membership> RedisStore::memberships(const std::string& user) {

@@ -35,6 +35,7 @@ struct RedisOptions {
 //   ssechat:pos              STRING the last position given to an event (publish.lua)
 //   ssechat:epoch            STRING made once: names this data for user-stream cursors
 //   ssechat:member:, ssechat:readers:  memberships and read markers, see members.lua
+//   ssechat:roles:, :bans:, :mutes:, :profile:, :settings:  the room rules, see members.lua
 //   ssechat:idem:<room>\x1f<user>\x1f<key>  STRING "<id>\x1f<ts>\x1f<hash>", expires with the key
 //   TTL ssechat:presence         ZSET   "<room>\x1f<node>\x1f<user>" scored by expiry
 //   ssechat:online:<room>    HASH   user -> entries (nodes) holding them online
@@ -62,6 +63,10 @@ class RedisStore final : public Store, public Cluster {
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
     void members(std::vector<MemberOp>& ops) override;
     std::vector<Membership> memberships(const std::string& user) override;
+    model::Roster roster(const std::string& room) override;
+    model::Roster roster_of(const std::string& room, const std::string& user) override;
+    std::optional<model::Profile> profile(const std::string& room) override;
+    Settings settings(const std::string& user) override;
     std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) override;
     Unread unread(const std::string& room, const std::string& user, uint64_t after,
                   size_t cap) override;

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS messages (
 
 // Upgrades in place, one step per version, each in its own transaction. A database written
 // by the first release has user_version 0 and the tables of kSchema.
-constexpr int kVersion = 3;
+constexpr int kVersion = 4;
 const char* kMigrations[kVersion] = {
     // 0 -> 1: idempotency keys, written in the same transaction as their message.
     R"sql(
@@ -88,6 +88,36 @@ CREATE INDEX members_room ON members(room, user_id);
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
+    // 3 -> 4: room rules. Members get roles (1 member, 2 moderator, 3 owner) and the time they
+    // joined; a room made by POST /rooms or as a direct message has a profile (a room without
+    // one is public, as every room before was); bans (kind 0) and mutes (kind 1); settings.
+    R"sql(
+ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE members ADD COLUMN joined_ms INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE room_profiles (
+  room       TEXT PRIMARY KEY,
+  visibility INTEGER NOT NULL,
+  name       TEXT NOT NULL,
+  topic      TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  dm_with    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE restrictions (
+  room    TEXT NOT NULL,
+  kind    INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  by      TEXT NOT NULL,
+  reason  TEXT NOT NULL,
+  until   INTEGER NOT NULL,
+  ts      INTEGER NOT NULL,
+  PRIMARY KEY (room, kind, user_id)
+) WITHOUT ROWID;
+CREATE TABLE settings (
+  user_id TEXT PRIMARY KEY,
+  dms     INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
 };
@@ -148,6 +178,13 @@ model::Event read_event(sqlite3_stmt* s, const std::string& room) {
 
 void step_done(sqlite3_stmt* s, const std::function<void()>& fail) {
     if (sqlite3_step(s) != SQLITE_DONE) fail();
+}
+
+// A stored role; anything else (a newer release's) reads as a plain member, never as more.
+model::Role stored_role(int code) {
+    return code == 2   ? model::Role::Moderator
+           : code == 3 ? model::Role::Owner
+                       : model::Role::Member;
 }
 
 }  // namespace
@@ -267,10 +304,11 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         set_pos_ = prepare(wdb_, "INSERT OR REPLACE INTO meta(key,value) VALUES('pos',?)");
         first_after_ =
             prepare(rdb_, "SELECT id FROM messages WHERE room=? AND pos>? ORDER BY pos LIMIT 1");
-        member_get_ = prepare(wdb_, "SELECT read FROM members WHERE user_id=? AND room=?");
+        member_get_ = prepare(wdb_, "SELECT read,role FROM members WHERE user_id=? AND room=?");
         member_count_ = prepare(wdb_, "SELECT count(*) FROM members WHERE user_id=?");
-        member_insert_ =
-            prepare(wdb_, "INSERT INTO members(user_id,room,read,since) VALUES(?,?,?,?)");
+        member_insert_ = prepare(
+            wdb_,
+            "INSERT INTO members(user_id,room,read,since,role,joined_ms) VALUES(?,?,?,?,?,?)");
         member_delete_ = prepare(wdb_, "DELETE FROM members WHERE user_id=? AND room=?");
         member_read_ = prepare(wdb_, "UPDATE members SET read=? WHERE user_id=? AND room=?");
         memberships_ =
@@ -297,6 +335,10 @@ void SqliteStore::release() {
     for (auto** s : statements()) {
         sqlite3_finalize(*s);
         *s = nullptr;
+    }
+    for (auto* rare : {&rare_write_, &rare_read_}) {
+        for (auto& [sql, st] : *rare) sqlite3_finalize(st);
+        rare->clear();
     }
     if (rdb_) sqlite3_close(rdb_);
     // A clean stop leaves no WAL behind: it may still hold page images with erased text.
@@ -628,21 +670,36 @@ void SqliteStore::members(std::vector<MemberOp>& ops) {
     try {
         for (auto& op : ops) {
             std::optional<uint64_t> have;
+            int have_role = 0;
             {
                 StmtGuard g{member_get_};
                 bind_text(member_get_, 1, op.user);
                 bind_text(member_get_, 2, op.room);
                 int rc = sqlite3_step(member_get_);
-                if (rc == SQLITE_ROW)
+                if (rc == SQLITE_ROW) {
                     have = static_cast<uint64_t>(sqlite3_column_int64(member_get_, 0));
-                else if (rc != SQLITE_DONE)
+                    have_role = sqlite3_column_int(member_get_, 1);
+                } else if (rc != SQLITE_DONE) {
                     failed();
+                }
             }
             switch (op.op) {
-                case MemberOp::Op::Join: {
+                case MemberOp::Op::Join:
+                case MemberOp::Op::Add: {
+                    op.was_member = have.has_value();
                     if (have) {
-                        op.result = R::Unchanged;
                         op.read = *have;
+                        if (op.op == MemberOp::Op::Join || have_role == static_cast<int>(op.role)) {
+                            op.result = R::Unchanged;
+                            break;
+                        }
+                        write("UPDATE members SET role=? WHERE user_id=? AND room=?",
+                              [&](sqlite3_stmt* st) {
+                                  sqlite3_bind_int(st, 1, static_cast<int>(op.role));
+                                  bind_text(st, 2, op.user);
+                                  bind_text(st, 3, op.room);
+                              });
+                        op.result = R::Done;
                         break;
                     }
                     StmtGuard c{member_count_};
@@ -658,11 +715,75 @@ void SqliteStore::members(std::vector<MemberOp>& ops) {
                     bind_text(member_insert_, 2, op.room);
                     sqlite3_bind_int64(member_insert_, 3, static_cast<sqlite3_int64>(op.id));
                     sqlite3_bind_int64(member_insert_, 4, static_cast<sqlite3_int64>(op.pos));
+                    sqlite3_bind_int(member_insert_, 5, static_cast<int>(op.role));
+                    sqlite3_bind_int64(member_insert_, 6, op.ts);
                     step_done(member_insert_, failed);
                     op.result = R::Done;
                     op.read = op.id;
                     break;
                 }
+                case MemberOp::Op::Ban:
+                case MemberOp::Op::Mute: {
+                    const bool ban = op.op == MemberOp::Op::Ban;
+                    op.was_member = ban && have.has_value();
+                    if (op.was_member) {
+                        op.read = *have;
+                        StmtGuard g{member_delete_};
+                        bind_text(member_delete_, 1, op.user);
+                        bind_text(member_delete_, 2, op.room);
+                        step_done(member_delete_, failed);
+                    }
+                    const auto& r = op.restriction;
+                    write(
+                        "INSERT OR REPLACE INTO restrictions(room,kind,user_id,by,reason,until,"
+                        "ts) VALUES(?,?,?,?,?,?,?)",
+                        [&](sqlite3_stmt* st) {
+                            bind_text(st, 1, op.room);
+                            sqlite3_bind_int(st, 2, ban ? 0 : 1);
+                            bind_text(st, 3, op.user);
+                            bind_text(st, 4, r.by);
+                            bind_text(st, 5, r.reason);
+                            sqlite3_bind_int64(st, 6, r.until);
+                            sqlite3_bind_int64(st, 7, r.ts);
+                        });
+                    op.result = R::Done;
+                    break;
+                }
+                case MemberOp::Op::Unban:
+                case MemberOp::Op::Unmute:
+                    write("DELETE FROM restrictions WHERE room=? AND kind=? AND user_id=?",
+                          [&](sqlite3_stmt* st) {
+                              bind_text(st, 1, op.room);
+                              sqlite3_bind_int(st, 2, op.op == MemberOp::Op::Unban ? 0 : 1);
+                              bind_text(st, 3, op.user);
+                          });
+                    op.result = sqlite3_changes(wdb_) > 0 ? R::Done : R::NotMember;
+                    break;
+                case MemberOp::Op::Profile: {
+                    const auto& pr = op.profile;
+                    write(
+                        "INSERT OR REPLACE INTO room_profiles(room,visibility,name,topic,"
+                        "created_by,created_at,dm_with) VALUES(?,?,?,?,?,?,?)",
+                        [&](sqlite3_stmt* st) {
+                            bind_text(st, 1, op.room);
+                            sqlite3_bind_int(st, 2, static_cast<int>(pr.visibility));
+                            bind_text(st, 3, pr.name);
+                            bind_text(st, 4, pr.topic);
+                            bind_text(st, 5, pr.created_by);
+                            sqlite3_bind_int64(st, 6, pr.created_at);
+                            bind_text(st, 7, pr.with);
+                        });
+                    op.result = R::Done;
+                    break;
+                }
+                case MemberOp::Op::Settings:
+                    write("INSERT OR REPLACE INTO settings(user_id,dms) VALUES(?,?)",
+                          [&](sqlite3_stmt* st) {
+                              bind_text(st, 1, op.user);
+                              sqlite3_bind_int(st, 2, op.settings.dms_from_anyone ? 0 : 1);
+                          });
+                    op.result = R::Done;
+                    break;
                 case MemberOp::Op::Leave: {
                     if (!have) {
                         op.result = R::NotMember;
@@ -717,6 +838,99 @@ std::vector<Membership> SqliteStore::memberships(const std::string& user) {
                        static_cast<uint64_t>(sqlite3_column_int64(memberships_, 1)),
                        static_cast<uint64_t>(sqlite3_column_int64(memberships_, 2))});
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return out;
+}
+
+void SqliteStore::write(const char* sql, const std::function<void(sqlite3_stmt*)>& bind) {
+    // The rules' changes are rare next to messages: a statement each, prepared once.
+    auto& st = rare_write_[sql];
+    if (!st) st = prepare(wdb_, sql);
+    StmtGuard g{st};
+    bind(st);
+    if (sqlite3_step(st) != SQLITE_DONE) fail(wdb_, "cannot write to");
+}
+
+void SqliteStore::read_rows(const char* sql, const std::function<void(sqlite3_stmt*)>& bind,
+                            const std::function<void(sqlite3_stmt*)>& row) {
+    auto& st = rare_read_[sql];
+    if (!st) st = prepare(rdb_, sql);
+    StmtGuard g{st};
+    bind(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) row(st);
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+}
+
+std::optional<model::Profile> SqliteStore::profile_locked(const std::string& room) {
+    std::optional<model::Profile> out;
+    read_rows(
+        "SELECT visibility,name,topic,created_by,created_at,dm_with FROM room_profiles WHERE "
+        "room=?",
+        [&](sqlite3_stmt* st) { bind_text(st, 1, room); },
+        [&](sqlite3_stmt* st) {
+            model::Profile p;
+            int v = sqlite3_column_int(st, 0);
+            // An unknown visibility (a newer release's) is the most closed one known.
+            p.visibility = v == 0   ? model::Visibility::Public
+                           : v == 2 ? model::Visibility::Dm
+                                    : model::Visibility::Private;
+            p.name = column_text(st, 1);
+            p.topic = column_text(st, 2);
+            p.created_by = column_text(st, 3);
+            p.created_at = sqlite3_column_int64(st, 4);
+            p.with = column_text(st, 5);
+            out = std::move(p);
+        });
+    return out;
+}
+
+std::optional<model::Profile> SqliteStore::profile(const std::string& room) {
+    std::lock_guard lk(rmu_);
+    return profile_locked(room);
+}
+
+model::Roster SqliteStore::roster(const std::string& room) {
+    std::lock_guard lk(rmu_);
+    return roster_locked(room, nullptr);
+}
+
+model::Roster SqliteStore::roster_of(const std::string& room, const std::string& user) {
+    std::lock_guard lk(rmu_);
+    return roster_locked(room, &user);
+}
+
+model::Roster SqliteStore::roster_locked(const std::string& room, const std::string* user) {
+    model::Roster r;
+    r.profile = profile_locked(room);
+    auto bind = [&](sqlite3_stmt* st) {
+        bind_text(st, 1, room);
+        if (user) bind_text(st, 2, *user);
+    };
+    read_rows(user ? "SELECT user_id,role,joined_ms FROM members WHERE room=? AND user_id=?"
+                   : "SELECT user_id,role,joined_ms FROM members WHERE room=?",
+              bind, [&](sqlite3_stmt* st) {
+                  model::RoomMember m{column_text(st, 0), stored_role(sqlite3_column_int(st, 1)),
+                                      sqlite3_column_int64(st, 2)};
+                  r.members.emplace(m.user, std::move(m));
+              });
+    read_rows(user ? "SELECT kind,user_id,by,reason,until,ts FROM restrictions WHERE room=? AND "
+                     "user_id=?"
+                   : "SELECT kind,user_id,by,reason,until,ts FROM restrictions WHERE room=?",
+              bind, [&](sqlite3_stmt* st) {
+                  model::Restriction x{column_text(st, 1), column_text(st, 2), column_text(st, 3),
+                                       sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5)};
+                  (sqlite3_column_int(st, 0) == 0 ? r.bans : r.mutes).emplace(x.user, std::move(x));
+              });
+    return r;
+}
+
+Settings SqliteStore::settings(const std::string& user) {
+    std::lock_guard lk(rmu_);
+    Settings out;
+    read_rows(
+        "SELECT dms FROM settings WHERE user_id=?",
+        [&](sqlite3_stmt* st) { bind_text(st, 1, user); },
+        [&](sqlite3_stmt* st) { out.dms_from_anyone = sqlite3_column_int(st, 0) == 0; });
     return out;
 }
 

@@ -1,6 +1,8 @@
 // The default store: one SQLite file in WAL mode, written by one thread in group commits.
 #pragma once
 #include <atomic>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -36,6 +38,10 @@ class SqliteStore final : public Store {
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
     void members(std::vector<MemberOp>& ops) override;
     std::vector<Membership> memberships(const std::string& user) override;
+    model::Roster roster(const std::string& room) override;
+    model::Roster roster_of(const std::string& room, const std::string& user) override;
+    std::optional<model::Profile> profile(const std::string& room) override;
+    Settings settings(const std::string& user) override;
     std::vector<std::pair<std::string, uint64_t>> receipts(const std::string& room) override;
     Unread unread(const std::string& room, const std::string& user, uint64_t after,
                   size_t cap) override;
@@ -73,6 +79,16 @@ class SqliteStore final : public Store {
                 &begin_,          &commit_,       &rollback_};
     }
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
+    // One statement of the room rules on the writer connection (in the open batch), or rows
+    // read on the reader connection (under rmu_); each prepared once, and kept.
+    void write(const char* sql, const std::function<void(sqlite3_stmt*)>& bind);
+    void read_rows(const char* sql, const std::function<void(sqlite3_stmt*)>& bind,
+                   const std::function<void(sqlite3_stmt*)>& row);
+    std::optional<model::Profile> profile_locked(const std::string& room);
+    // The rules of `room`, of every member or of `user` only. Under rmu_.
+    model::Roster roster_locked(const std::string& room, const std::string* user);
+    std::map<const char*, sqlite3_stmt*> rare_write_;  // writer thread
+    std::map<const char*, sqlite3_stmt*> rare_read_;   // under rmu_
 
     std::string path_;
     int lock_fd_ = -1;  // flock'd so that two servers never share one file
