@@ -228,11 +228,17 @@ void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
             reason = "banned";
             ends_streams = true;  // banned is out, whatever the room
             break;
+        case Op::Profile:
+            // Made private: whoever is not a member stops reading it now, not at their next
+            // request.
+            if (room && op.profile.visibility != model::Visibility::Public)
+                for (Shard* s : shards_)
+                    boost::asio::post(s->ioc(), [s, room] { s->evict_outsiders(room); });
+            return;
         case Op::Read:
         case Op::Unban:
         case Op::Mute:
         case Op::Unmute:
-        case Op::Profile:
         case Op::Settings:
             return;
     }

@@ -201,15 +201,27 @@ void Shard::heartbeat() {
 }
 
 void Shard::evict(const std::string& user, const std::shared_ptr<Room>& room) {
+    evict_if(room, [&](const std::string& u) { return u == user; });
+}
+
+void Shard::evict_outsiders(const std::shared_ptr<Room>& room) {
+    evict_if(room, [&](const std::string& u) {
+        return room->with_roster([&](const model::Roster& r) { return r.role(u); }) ==
+               model::Role::None;
+    });
+}
+
+void Shard::evict_if(const std::shared_ptr<Room>& room,
+                     const std::function<bool(const std::string&)>& out) {
     auto it = subs_.find(room.get());
     if (it == subs_.end()) return;
-    std::vector<std::shared_ptr<Subscriber>> out;
+    std::vector<std::shared_ptr<Subscriber>> ending;
     for (auto* list : {&it->second.native, &it->second.viewers})
         for (Subscriber* s : *list)
-            if (s && s->user == user)
-                out.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
+            if (s && out(s->user))
+                ending.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
     // close() takes each out of the lists, which may drop the room's entry: not while walking.
-    for (auto& s : out) s->close();
+    for (auto& s : ending) s->close();
 }
 
 void Shard::close_all() {

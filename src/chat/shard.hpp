@@ -3,6 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 
@@ -125,6 +126,8 @@ class Shard {
     // `user` may no longer read `room` (removed from a private room, or banned): their room
     // streams of it here end. Their user streams drop it through membership().
     void evict(const std::string& user, const std::shared_ptr<Room>& room);
+    // The room became private: the room streams here of users who are not members end.
+    void evict_outsiders(const std::shared_ptr<Room>& room);
     // An event of `room` for `user`'s user streams here only (read markers).
     void to_user(const std::string& user, const std::string& room, const sse::Buffer& event);
 
@@ -163,6 +166,8 @@ class Shard {
     // is needed and cannot be read: an error never reads as a reset.
     Snapshot replay(Room& room, const StreamStart& start, std::vector<sse::Buffer>& out);
     void add(Subscriber* s);
+    void evict_if(const std::shared_ptr<Room>& room,
+                  const std::function<bool(const std::string&)>& out);
     void heartbeat();
     void schedule_flush();
     void flush();

@@ -2,6 +2,7 @@
 // store. A room the caller may not see answers exactly what a room that never existed answers.
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
+#include <sqlite3.h>
 
 #include <boost/json.hpp>
 #include <thread>
@@ -353,8 +354,129 @@ TEST_P(Access, PublicRoomsAreMadeOnceAndBadInputSaysWhy) {
     EXPECT_EQ(call("alice", "GET", "/rooms/lobby2/members?limit=0").status, 400);
 }
 
+TEST_P(Access, MakingARoomPrivateEndsTheStreamsOfThoseNotInIt) {
+    ASSERT_EQ(call("alice", "POST", "/rooms", R"({"room":"club"})").status, 201);
+    ASSERT_EQ(call("alice", "PUT", "/rooms/club/members/bob").status, 200);
+    SseClient in(port(), "/rooms/club/events", as("bob"));
+    SseClient out(port(), "/rooms/club/events", as("eve"));
+    ASSERT_TRUE(in.wait_until([&] { return in.status == 200; }));
+    ASSERT_TRUE(out.wait_until([&] { return out.status == 200; }));
+    auto p = call("alice", "PATCH", "/rooms/club", R"({"visibility":"private"})");
+    ASSERT_EQ(p.status, 200) << p.body;
+    EXPECT_EQ(body_of(p).at("visibility").as_string(), "private");
+    EXPECT_TRUE(out.wait_closed(1500ms));
+    ASSERT_EQ(call("alice", "POST", "/rooms/club/messages", R"({"message":"members only"})").status,
+              201);
+    EXPECT_TRUE(in.wait_until([&] { return in.body.find("members only") != std::string::npos; }));
+    EXPECT_EQ(call("eve", "GET", "/rooms/club/messages").status, 404);
+    EXPECT_EQ(call("bob", "PATCH", "/rooms/club", R"({"visibility":"public"})").status, 403);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, Access, ::testing::Values("memory", "sqlite", "redis"),
                          [](const auto& info) { return info.param; });
+
+// On two nodes of one Redis: a change made on one holds on the other at once, and a kick or a
+// ban made on one ends the user's streams on the other within a second.
+TEST(AccessCluster, AKickOrBanOnOneNodeEndsStreamsOnAnother) {
+    RedisServer redis;
+    std::vector<std::string> args{"--store",        "redis", "--redis",      redis.url(),
+                                  "--publish-rate", "0",     "--jwt-secret", kSecret};
+    Server a(args), b(args);
+    auto made = request(a.port(), "POST", "/rooms", R"({"visibility":"private"})", as("alice"));
+    ASSERT_EQ(made.status, 201) << made.body;
+    std::string room(body_of(made).at("room").as_string());
+    ASSERT_EQ(request(a.port(), "PUT", "/rooms/" + room + "/members/bob", "", as("alice")).status,
+              200);
+    // Node b loaded nothing of it yet: its first check reads the store.
+    EXPECT_EQ(request(b.port(), "GET", "/rooms/" + room + "/messages", "", as("carol")).status,
+              404);
+    SseClient live(b.port(), "/rooms/" + room + "/events", as("bob"));
+    ASSERT_TRUE(live.wait_until([&] { return live.status == 200; })) << live.head;
+    SseClient mine(b.port(), "/me/events", as("bob"));
+    ASSERT_TRUE(mine.wait_events(1));
+    ASSERT_EQ(
+        request(a.port(), "DELETE", "/rooms/" + room + "/members/bob", "", as("alice")).status,
+        204);
+    EXPECT_TRUE(live.wait_closed(1500ms)) << "the room stream on the other node ends";
+    EXPECT_TRUE(mine.wait_until([&] {
+        for (const auto& e : mine.events)
+            if (e.event == "left" && e.data.find(room) != std::string::npos) return true;
+        return false;
+    }));
+    // Loaded on b now: b's copy of the rules changed with a's change.
+    EXPECT_EQ(request(b.port(), "GET", "/rooms/" + room + "/messages", "", as("bob")).status, 404);
+
+    ASSERT_EQ(request(a.port(), "POST", "/rooms", R"({"room":"square"})", as("alice")).status, 201);
+    SseClient troll(b.port(), "/rooms/square/events", as("troll"));
+    ASSERT_TRUE(troll.wait_until([&] { return troll.status == 200; }));
+    ASSERT_EQ(request(a.port(), "PUT", "/rooms/square/bans/troll", "", as("alice")).status, 200);
+    EXPECT_TRUE(troll.wait_closed(1500ms));
+    EXPECT_EQ(request(b.port(), "POST", "/rooms/square/messages", R"({"message":"x"})", as("troll"))
+                  .status,
+              403);
+}
+
+// A database of the previous release (schema 3: memberships without roles) opens and is
+// upgraded in place: its rooms are public, its members members, and nothing else changes.
+TEST(AccessUpgrade, ADatabaseOfThePreviousReleaseKeepsItsRoomsPublicAndItsMembers) {
+    std::string dir = temp_dir();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/ssechat.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(
+            db,
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE rooms (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE messages (room TEXT NOT NULL, id INTEGER NOT NULL, user_id TEXT NOT "
+            "NULL, message TEXT NOT NULL, ts INTEGER NOT NULL, kind INTEGER NOT NULL DEFAULT 0, "
+            "target INTEGER NOT NULL DEFAULT 0, reply_to INTEGER NOT NULL DEFAULT 0, edited_ts "
+            "INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0, removed INTEGER NOT "
+            "NULL DEFAULT 0, pos INTEGER, PRIMARY KEY (room, id)) WITHOUT ROWID;"
+            "CREATE INDEX messages_only ON messages(room, id) WHERE kind = 0;"
+            "CREATE INDEX messages_edits ON messages(room, target) WHERE kind = 1;"
+            "CREATE INDEX messages_pos ON messages(room, pos) WHERE pos IS NOT NULL;"
+            "CREATE TABLE idempotency (room TEXT NOT NULL, user_id TEXT NOT NULL, key TEXT NOT "
+            "NULL, msg_id INTEGER NOT NULL, ts INTEGER NOT NULL, text_hash TEXT NOT NULL, "
+            "expires INTEGER NOT NULL, PRIMARY KEY (room, user_id, key)) WITHOUT ROWID;"
+            "CREATE TABLE reactions (room TEXT NOT NULL, msg_id INTEGER NOT NULL, emoji TEXT NOT "
+            "NULL, user_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (room, msg_id, "
+            "emoji, user_id)) WITHOUT ROWID;"
+            "CREATE TABLE members (user_id TEXT NOT NULL, room TEXT NOT NULL, read INTEGER NOT "
+            "NULL, since INTEGER NOT NULL, PRIMARY KEY (user_id, room)) WITHOUT ROWID;"
+            "CREATE INDEX members_room ON members(room, user_id);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+            "INSERT INTO meta VALUES('epoch','0badc0de'),('pos','1');"
+            "INSERT INTO messages(room,id,user_id,message,ts,pos) "
+            "VALUES('old',1,'ann','from before',1700000000000,1);"
+            "INSERT INTO rooms VALUES('old',1);"
+            "INSERT INTO members VALUES('ann','old',1,1);"
+            "PRAGMA user_version=3;",
+            nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+    Server srv({"--data", dir, "--jwt-secret", kSecret});
+    auto profile = request(srv.port(), "GET", "/rooms/old", "", as("zoe"));
+    ASSERT_EQ(profile.status, 200) << profile.body;
+    EXPECT_EQ(body_of(profile).at("visibility").as_string(), "public");
+    EXPECT_EQ(body_of(profile).at("members").as_int64(), 1);
+    EXPECT_NE(
+        request(srv.port(), "GET", "/rooms/old/messages", "", as("zoe")).body.find("from before"),
+        std::string::npos);
+    auto mine = request(srv.port(), "GET", "/me/rooms", "", as("ann"));
+    EXPECT_NE(mine.body.find(R"("name":"old","last_id":1,"read":1)"), std::string::npos)
+        << mine.body;
+    auto members = body_of(request(srv.port(), "GET", "/rooms/old/members", "", as("zoe")));
+    EXPECT_EQ(members.at("members").as_array()[0].at("role").as_string(), "member");
+    // And the new rules work on it.
+    json::object admin;
+    admin["admin"] = true;
+    EXPECT_EQ(request(srv.port(), "PUT", "/rooms/old/members/ann", R"({"role":"owner"})",
+                      as("root", admin))
+                  .status,
+              200);
+    EXPECT_EQ(body_of(request(srv.port(), "GET", "/rooms/old", "", as("ann"))).at("my_role"),
+              "owner");
+}
 
 // Without tokens anyone can claim any id: nothing private can be made, and the server says so.
 TEST(AccessAnonymous, PrivateRoomsAndDirectMessagesNeedSignedInUsers) {
