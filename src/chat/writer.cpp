@@ -190,6 +190,72 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
             if (j->op.result == R::Done) notify_(j->op, j->room);
     }
     for (auto& j : jobs) j.done(true, j.op);
+    // Each applied change of a room's rules goes into the room's log as an event of its own,
+    // right after, so that streams and resumes carry "alice added bob" in its place.
+    // In a public room joining and leaving is one's own list, not the room's business (anyone
+    // reads and posts there whether a member or not): those are not recorded; the rest is.
+    std::vector<Pending> records;
+    for (auto* j : kept) {
+        if (!j->room || j->op.result != R::Done) continue;
+        bool own = (j->op.op == Op::Join || j->op.op == Op::Leave) &&
+                   (j->op.by.empty() || j->op.by == j->op.user);
+        if (own && j->room->visibility() == model::Visibility::Public) continue;
+        if (auto ev = record_of(j->op)) {
+            Pending p;
+            p.room = j->room;
+            p.msg = std::move(*ev);
+            p.done = [](PublishOutcome, const Event&) {};
+            p.since = std::chrono::steady_clock::now();
+            records.push_back(std::move(p));
+        }
+    }
+    if (!records.empty()) commit(records);
+}
+
+std::optional<Event> Writer::record_of(const store::MemberOp& op) {
+    using Op = store::MemberOp::Op;
+    Event ev;
+    ev.room = op.room;
+    ev.user_id = op.user;
+    ev.kind = Kind::Member;
+    const std::string& by = op.by.empty() ? op.user : op.by;
+    switch (op.op) {
+        case Op::Join:
+            if (op.was_member) return std::nullopt;
+            ev.text = model::member_text(op.by.empty() || op.by == op.user ? "joined" : "added",
+                                         op.role, by);
+            break;
+        case Op::Add:
+            ev.text = model::member_text(op.was_member   ? "role"
+                                         : by == op.user ? "joined"
+                                                         : "added",
+                                         op.role, by);
+            break;
+        case Op::Leave:
+            ev.text = model::member_text(by == op.user ? "left" : "removed", model::Role::None, by);
+            break;
+        case Op::Ban:
+            ev.text = model::member_text("banned", model::Role::None, op.restriction.by);
+            break;
+        case Op::Unban:
+            ev.text = model::member_text("unbanned", model::Role::None, by);
+            break;
+        case Op::Mute:
+            ev.text = model::member_text("muted", model::Role::None, op.restriction.by);
+            break;
+        case Op::Unmute:
+            ev.text = model::member_text("unmuted", model::Role::None, by);
+            break;
+        case Op::Profile:
+            ev.kind = Kind::RoomChange;
+            ev.user_id = by;
+            ev.text = model::room_text(op.profile, by);
+            break;
+        case Op::Read:
+        case Op::Settings:
+            return std::nullopt;
+    }
+    return ev;
 }
 
 void Writer::reload_rules(const std::vector<MemberJob*>& jobs) {
@@ -329,7 +395,9 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
             touch->last = &p;
             p.answer = target;
         };
-        if (ev.kind == Kind::Message) {
+        if (model::rules_kind(ev.kind)) {
+            // A record of a change the members commit applied: nothing to check.
+        } else if (ev.kind == Kind::Message) {
             if (ev.reply_to && !lookup(p, ev.reply_to).state()) {
                 p.outcome = PublishOutcome::BadReply;
                 continue;
@@ -373,7 +441,7 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
             t.cached = nullptr;
             t.own = ev;
             t.own->key.clear();
-        } else {
+        } else if (target) {
             answers();
             model::apply(*target, ev);
         }

@@ -142,6 +142,8 @@ class Writer {
     // Reads the rules of the jobs' rooms from the store again, after changes applied to them
     // ahead of the store were not stored.
     void reload_rules(const std::vector<MemberJob*>& jobs);
+    // The event that records an applied change in the room's log, if it is one that does.
+    static std::optional<Event> record_of(const store::MemberOp& op);
     void commit_shared(std::vector<Pending>& batch);
     // After a store commit: records its latency and size, and returns the time it ended.
     std::chrono::steady_clock::time_point committed(std::chrono::steady_clock::time_point start,

@@ -163,10 +163,11 @@ void Api::open_dm(Ctx& c) {
     }
     add(*u);  // last: its result is the answer
     std::string me = *u;
-    change_rules(c, std::move(ops), r, [this, me, fresh](const store::MemberOp& done) {
+    bool made = fresh;  // a structured binding cannot be captured (clang)
+    change_rules(c, std::move(ops), r, [this, me, made](const store::MemberOp& done) {
         try {
             auto s = hub_.summary(me, done.room, done.read);
-            return make(fresh ? status::created : status::ok, model::summary_json(s));
+            return make(made ? status::created : status::ok, model::summary_json(s));
         } catch (const store::StoreError&) {
             return error(status::service_unavailable, "the store is unavailable, retry later");
         }

@@ -33,6 +33,10 @@ const char* kind_name(Kind k) {
             return "joined";
         case Kind::Left:
             return "left";
+        case Kind::Member:
+            return "member";
+        case Kind::RoomChange:
+            return "room";
     }
     return "message";
 }
@@ -96,7 +100,42 @@ void message_members(JsonOut& j, const Event& m) {
 constexpr size_t kJsonOverhead = 160;
 }  // namespace
 
+std::string member_text(std::string_view action, Role role, std::string_view by) {
+    boost::json::object o;
+    o["action"] = action;
+    if (role != Role::None) o["role"] = role_name(role);
+    o["by"] = by;
+    return boost::json::serialize(o);
+}
+
+std::string room_text(const Profile& p, std::string_view by) {
+    boost::json::object o;
+    o["name"] = p.name;
+    o["topic"] = p.topic;
+    o["visibility"] = visibility_name(p.visibility);
+    o["by"] = by;
+    return boost::json::serialize(o);
+}
+
+namespace {
+// A rules event's JSON: its stored text's fields between the room's and the ts. A text that
+// is not an object (never written so) shows as nothing rather than failing a whole replay.
+std::string rules_json(const Event& e) {
+    boost::json::object o;
+    o["room"] = e.room;
+    o["id"] = e.id;
+    if (e.kind == Kind::Member) o["user_id"] = e.user_id;
+    boost::json::error_code ec;
+    auto v = boost::json::parse(e.text, ec);
+    if (!ec && v.is_object())
+        for (auto& kv : v.as_object()) o[kv.key()] = kv.value();
+    o["ts"] = e.ts;
+    return boost::json::serialize(o);
+}
+}  // namespace
+
 std::string event_json(const Event& e) {
+    if (rules_kind(e.kind)) return rules_json(e);
     std::string out;
     out.reserve(kJsonOverhead + e.room.size() + e.user_id.size() + e.text.size());
     JsonOut j(out);
@@ -312,6 +351,8 @@ Verdict check(const Event* target, const Event& change, bool moderator) {
         case Kind::Read:
         case Kind::Joined:
         case Kind::Left:
+        case Kind::Member:
+        case Kind::RoomChange:
             break;  // not a change of a message
     }
     return Verdict::NotFound;
@@ -372,6 +413,8 @@ void apply(Event& m, const Event& change) {
         case Kind::Read:
         case Kind::Joined:
         case Kind::Left:
+        case Kind::Member:
+        case Kind::RoomChange:
             return;  // changes no message
     }
 }

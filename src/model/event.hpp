@@ -16,28 +16,36 @@ namespace ssechat::model {
 // What an event is. The stored kinds share the room's one id sequence; the others are
 // delivered and never stored or replayed.
 enum class Kind : uint8_t {
-    Message = 0,   // a new message
-    Edit = 1,      // new text for a message, by its author
-    Delete = 2,    // a message removed, by its author or a moderator; its text is erased
-    Reaction = 3,  // an emoji added to or removed from a message by one user
-    Presence = 4,  // a user's first stream in a room opened, or their last closed (not stored)
-    Typing = 5,    // a user started or stopped typing in a room (not stored)
-    Receipt = 6,   // a user's read marker in a room moved (not stored as an event)
-    Read = 7,      // the same, to that user's own streams, so other devices clear a badge
-    Joined = 8,    // the user joined a room (to their own user streams)
-    Left = 9,      // the user left a room (to their own user streams)
+    Message = 0,      // a new message
+    Edit = 1,         // new text for a message, by its author
+    Delete = 2,       // a message removed, by its author or a moderator; its text is erased
+    Reaction = 3,     // an emoji added to or removed from a message by one user
+    Presence = 4,     // a user's first stream in a room opened, or their last closed (not stored)
+    Typing = 5,       // a user started or stopped typing in a room (not stored)
+    Receipt = 6,      // a user's read marker in a room moved (not stored as an event)
+    Read = 7,         // the same, to that user's own streams, so other devices clear a badge
+    Joined = 8,       // the user joined a room (to their own user streams)
+    Left = 9,         // the user left a room (to their own user streams)
+    Member = 10,      // someone joined, left, was added, removed, banned, muted, or got a role
+    RoomChange = 11,  // the room's name, topic or visibility changed
 };
 
 // "message", "edit", ...: the SSE event name.
 const char* kind_name(Kind k);
 inline bool stored_kind(Kind k) {
-    return k <= Kind::Reaction;
+    return k <= Kind::Reaction || k == Kind::Member || k == Kind::RoomChange;
 }
 // The stored kind a store's number for it names (the enum's value), or nullopt for any other
 // number: a row written by a newer release, or damaged, is an error, never a message.
 inline std::optional<Kind> stored_kind(int code) {
-    if (code < 0 || code > static_cast<int>(Kind::Reaction)) return std::nullopt;
-    return static_cast<Kind>(code);
+    if (code < 0 || code > static_cast<int>(Kind::RoomChange)) return std::nullopt;
+    auto k = static_cast<Kind>(code);
+    return stored_kind(k) ? std::optional<Kind>(k) : std::nullopt;
+}
+// Member and RoomChange events record a change of the room's rules: they carry no text of
+// anyone's, and nothing checks or changes them.
+inline bool rules_kind(Kind k) {
+    return k == Kind::Member || k == Kind::RoomChange;
 }
 
 // One emoji on a message: everyone who has it on now, in the order they reacted, with the id
@@ -54,8 +62,10 @@ void add_reaction(std::vector<Reactions>& list, std::string emoji, std::string u
 struct Event {
     uint64_t id = 0;  // the room's next id, assigned at commit; ids in a room have no holes
     std::string room;
-    std::string user_id;  // the author, editor, deleter or reacting user
-    std::string text;     // Message and Edit: the text ("message" on the wire); Reaction: the emoji
+    std::string user_id;  // the author, editor, deleter or reacting user; Member: whose
+                          // membership changed; RoomChange: who changed the room
+    std::string text;     // Message and Edit: the text ("message" on the wire); Reaction: the
+                          // emoji; Member, RoomChange: what changed (member_text, room_text)
     int64_t ts = 0;       // unix milliseconds, set when the event is stored
     Kind kind = Kind::Message;
     uint64_t target = 0;    // Edit, Delete, Reaction: the message it changes
@@ -78,6 +88,12 @@ struct KeyRecord {
     int64_t ts = 0;
     std::string text_hash;  // text_hash() of the message
 };
+
+// What a Member event stores: the action ("joined", "left", "added", "removed", "banned",
+// "unbanned", "muted", "unmuted", "role"), the role where one applies, and who did it.
+std::string member_text(std::string_view action, Role role, std::string_view by);
+// What a RoomChange event stores: the profile after the change, and who changed it.
+std::string room_text(const Profile& p, std::string_view by);
 
 // SHA-256 of a message text, hex.
 std::string text_hash(const std::string& text);

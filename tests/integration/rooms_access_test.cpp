@@ -252,10 +252,14 @@ TEST_P(Access, RolesBoundWhoMayDoWhatAndARoomKeepsAnOwner) {
     // A moderator adds and removes members, deletes anyone's message, but does not touch an
     // owner and does not hand out roles.
     EXPECT_EQ(call("mod", "PUT", base + "/members/carol").status, 200);
-    ASSERT_EQ(call("bob", "POST", base + "/messages", R"({"message":"oops"})").status, 201);
-    ASSERT_EQ(call("bob", "POST", base + "/messages", R"({"message":"fine"})").status, 201);
-    EXPECT_EQ(call("mod", "DELETE", base + "/messages/1").status, 200);
-    EXPECT_EQ(call("carol", "DELETE", base + "/messages/2").status, 403);
+    auto id_of = [&](const std::string& text) {
+        auto r = call("bob", "POST", base + "/messages", R"({"message":")" + text + R"("})");
+        EXPECT_EQ(r.status, 201) << r.body;
+        return std::to_string(body_of(r).at("id").as_int64());
+    };
+    std::string oops = id_of("oops"), fine = id_of("fine");
+    EXPECT_EQ(call("mod", "DELETE", base + "/messages/" + oops).status, 200);
+    EXPECT_EQ(call("carol", "DELETE", base + "/messages/" + fine).status, 403);
     auto up = call("mod", "PUT", base + "/members/carol", R"({"role":"moderator"})");
     EXPECT_EQ(up.status, 403);
     EXPECT_NE(up.body.find("owner role"), std::string::npos) << up.body;
@@ -370,6 +374,57 @@ TEST_P(Access, MakingARoomPrivateEndsTheStreamsOfThoseNotInIt) {
     EXPECT_TRUE(in.wait_until([&] { return in.body.find("members only") != std::string::npos; }));
     EXPECT_EQ(call("eve", "GET", "/rooms/club/messages").status, 404);
     EXPECT_EQ(call("bob", "PATCH", "/rooms/club", R"({"visibility":"public"})").status, 403);
+}
+
+// Changes of membership and of the profile are events of the room's log: streams carry them
+// live, and a resume replays them in their place among the messages.
+TEST_P(Access, MemberAndRoomChangesAreEventsInTheLog) {
+    std::string room = make_private("alice");
+    const std::string base = "/rooms/" + room;
+    ASSERT_EQ(call("alice", "PUT", base + "/members/bob").status, 200);
+    ASSERT_EQ(call("alice", "POST", base + "/messages", R"({"message":"welcome"})").status, 201);
+    // From the start: the room made, alice in it, bob added, then the message.
+    SseClient all(port(), base + "/events?since=0&presence=0", as("bob"));
+    ASSERT_TRUE(all.wait_events(4)) << all.body;
+    std::vector<std::string> kinds;
+    for (const auto& e : all.events) kinds.push_back(e.event);
+    EXPECT_EQ(kinds, (std::vector<std::string>{"room", "member", "member", "message"}));
+    auto first = json::parse(all.events[0].data).as_object();
+    EXPECT_EQ(first.at("name").as_string(), "Plans");
+    EXPECT_EQ(first.at("visibility").as_string(), "private");
+    EXPECT_EQ(first.at("by").as_string(), "alice");
+    EXPECT_EQ(all.events[0].id, "1");
+    auto added = json::parse(all.events[2].data).as_object();
+    EXPECT_EQ(added.at("user_id").as_string(), "bob");
+    EXPECT_EQ(added.at("action").as_string(), "added");
+    EXPECT_EQ(added.at("role").as_string(), "member");
+    EXPECT_EQ(added.at("by").as_string(), "alice");
+    EXPECT_EQ(added.at("room").as_string(), room);
+    EXPECT_EQ(all.events[3].id, "4");
+    // Live, on room streams and on the user stream of a member.
+    SseClient mine(port(), "/me/events", as("bob"));
+    ASSERT_TRUE(mine.wait_events(1));
+    ASSERT_EQ(call("alice", "PUT", base + "/members/carol", R"({"role":"moderator"})").status, 200);
+    ASSERT_EQ(call("alice", "PUT", base + "/mutes/carol").status, 200);
+    ASSERT_EQ(call("alice", "PATCH", base, R"({"topic":"Q4"})").status, 200);
+    auto seen = [](const SseClient& c, const std::string& kind, const std::string& has) {
+        for (const auto& e : c.events)
+            if (e.event == kind && e.data.find(has) != std::string::npos) return true;
+        return false;
+    };
+    EXPECT_TRUE(all.wait_until([&] { return seen(all, "room", R"("topic":"Q4")"); }));
+    EXPECT_TRUE(seen(all, "member", R"("action":"added","role":"moderator")"));
+    EXPECT_TRUE(seen(all, "member", R"("action":"muted")"));
+    EXPECT_TRUE(mine.wait_until([&] { return seen(mine, "room", R"("topic":"Q4")"); }));
+    EXPECT_TRUE(seen(mine, "member", R"("action":"muted")"));
+    // History stays messages only, and unread counts count messages only.
+    auto h = body_of(call("bob", "GET", base + "/messages"));
+    ASSERT_EQ(h.at("messages").as_array().size(), 1u);
+    EXPECT_NE(call("bob", "GET", "/me/rooms").body.find(R"("unread":1)"), std::string::npos);
+    // Joining and leaving a public room is one's own list: not recorded there.
+    ASSERT_EQ(call("bob", "PUT", "/me/rooms/open").status, 200);
+    auto pub = body_of(call("bob", "POST", "/rooms/open/messages", R"({"message":"x"})"));
+    EXPECT_EQ(pub.at("id").as_int64(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, Access, ::testing::Values("memory", "sqlite", "redis"),

@@ -310,5 +310,20 @@ TEST(Access, ARoomKeepsAnOwnerAndDirectMessagesHaveOneNamePerPair) {
     EXPECT_EQ(dm_room("alice", "bob").size(), 25u);
     EXPECT_NE(private_room_id(), private_room_id());
     EXPECT_TRUE(dm_reserved("dm.x"));
+    // The rules' record kinds are stored; the notices between them never are.
+    EXPECT_EQ(stored_kind(10), Kind::Member);
+    EXPECT_EQ(stored_kind(11), Kind::RoomChange);
+    EXPECT_FALSE(stored_kind(9));
+    EXPECT_FALSE(stored_kind(12));
+    Event m{3, "r", "bob", member_text("added", Role::Moderator, "alice"), 7, Kind::Member};
+    EXPECT_EQ(event_json(m), R"({"room":"r","id":3,"user_id":"bob","action":"added",)"
+                             R"("role":"moderator","by":"alice","ts":7})");
+    Profile p;
+    p.visibility = Visibility::Private;
+    p.name = "Plans";
+    p.topic = "Q3";
+    Event change{4, "r", "alice", room_text(p, "alice"), 8, Kind::RoomChange};
+    EXPECT_EQ(event_json(change), R"({"room":"r","id":4,"name":"Plans","topic":"Q3",)"
+                                  R"("visibility":"private","by":"alice","ts":8})");
     EXPECT_FALSE(dm_reserved("dmx"));
 }

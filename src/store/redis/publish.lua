@@ -12,7 +12,8 @@
 --   ARGV[4]    seconds an idempotency key is kept
 --   ARGV[5]    the most different emoji one message may carry (model::kMaxReactionKinds)
 --   ARGV[6]    the most reactions one user may put on one message (model::kMaxReactionsPerUser)
---   ARGV[6+8(i-1)+1..8]  event i: kind ('m' message, 'e' edit, 'd' delete, 'r' reaction),
+--   ARGV[6+8(i-1)+1..8]  event i: kind ('m' message, 'e' edit, 'd' delete, 'r' reaction,
+--              'M' member, 'R' room: a change of the room's rules, stored as it comes),
 --              room, user id, text (the emoji of a reaction), idempotency key ('' for none),
 --              text hash, number (a message's reply_to, '0' for none; a change's target),
 --              flag ('1': a delete by a moderator, or a reaction taken back)
@@ -93,7 +94,13 @@ for i = 1, #KEYS - 3 do
   local kind, room, user, text = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local key, hash, num, flag = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local stream, mkey = KEYS[3 + i], 'ssechat:msg:' .. room
-  if kind == 'm' then
+  if kind == 'M' or kind == 'R' then
+    -- The node checked the change and the members script applied it: this is its record,
+    -- text and all in both entries (it holds nobody's words, and no delete erases it).
+    local f = {'k', kind, 'u', user, 'm', text, 't', ts}
+    local id = add_event(stream, room, f, {unpack(f)})
+    out[i] = {id, 0, tonumber(ts), '', {}}
+  elseif kind == 'm' then
     local kname = 'ssechat:idem:' .. room .. '\31' .. user .. '\31' .. key
     local seen = false
     if key ~= '' then seen = redis.call('GET', kname) end

@@ -88,6 +88,10 @@ const char* kind_code(model::Kind k) {
             return "d";
         case model::Kind::Reaction:
             return "r";
+        case model::Kind::Member:
+            return "M";
+        case model::Kind::RoomChange:
+            return "R";
         case model::Kind::Presence:
         case model::Kind::Typing:
         case model::Kind::Receipt:
@@ -119,6 +123,10 @@ model::Event entry_event(std::map<std::string, std::string>& f, uint64_t id,
         e.kind = model::Kind::Delete;
     else if (k == "r")
         e.kind = model::Kind::Reaction;
+    else if (k == "M")
+        e.kind = model::Kind::Member;
+    else if (k == "R")
+        e.kind = model::Kind::RoomChange;
     else
         throw StoreError("room " + room + " holds event " + std::to_string(id) +
                          " of an unknown kind '" + k + "': was it written by a newer release?");

@@ -488,6 +488,9 @@ void SqliteStore::write_event(const model::Event& e) {
             break;
         case model::Kind::Edit:
             break;  // its row is the message's current text (EVENT_FROM)
+        case model::Kind::Member:
+        case model::Kind::RoomChange:
+            break;  // its row is all of it
         case model::Kind::Delete:
             flush_adds();
             for (auto* st : {delete_, erase_edits_, react_clear_}) {
