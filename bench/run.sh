@@ -4,6 +4,7 @@
 # Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
 # bench/out/latency.png.
 # Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls]
+#                     [--rules]
 # --changes: only what messages that change are judged by, at full size: fanout and idle
 # memory against Nchan (fanout five times, the two servers taking turns, since one noisy
 # minute should not land on one of them only), and edits and reactions against publishes
@@ -16,6 +17,9 @@
 # HTTP/1.1, HTTPS HTTP/1.1 and HTTPS HTTP/2 (100 streams per connection), and Nchan behind
 # nginx with TLS (HTTP/1.1), three times each, taking turns; idle memory per HTTPS stream
 # (both servers), and per HTTP/2 stream with 1 and with 100 streams per connection.
+# --rules: only what room rules are judged by, everyone signed in with tokens: fanout to a
+# private room of 1,000 members against a public room of 1,000 subscribers (five times each,
+# taking turns), and idle memory of 1,000 streams in each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -24,6 +28,7 @@ SINGLE=1
 CHANGES=0
 USERS=0
 TLS=0
+RULES=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
@@ -32,7 +37,8 @@ for a in "$@"; do
     --changes) CHANGES=1; SINGLE=0 ;;
     --users) USERS=1; SINGLE=0; NCHAN=0 ;;
     --tls) TLS=1; SINGLE=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls]" >&2; exit 2 ;;
+    --rules) RULES=1; SINGLE=0; NCHAN=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules]" >&2; exit 2 ;;
   esac
 done
 
@@ -227,6 +233,39 @@ if ((CHANGES)); then
       stop_server
     done
   done
+fi
+
+if ((RULES)); then
+  SECRET=bench-rules-secret
+  OWNER="Authorization: Bearer $(build-bench/ssechat token --sub bench --secret "$SECRET" | head -1)"
+  # A private room of bench and s0..s999; its id is the server's, so the paths are fixed.
+  private_room() {
+    local id
+    id=$(curl -sf -X POST "http://127.0.0.1:$PORT/rooms" -H "$OWNER" \
+      -d '{"visibility":"private","name":"bench"}' | sed 's/.*"room":"\([^"]*\)".*/\1/')
+    for ((i = 0; i < 1000; i++)); do echo "url = \"http://127.0.0.1:$PORT/rooms/$id/members/s$i\""; done |
+      curl -sf -K - -X PUT -H "$OWNER" >/dev/null
+    echo "$id"
+  }
+  TOK=(--token-secret "$SECRET")
+  for rep in 1 2 3 4 5; do
+    start_ssechat --jwt-secret "$SECRET"
+    bench ssechat fanout_public_signed_in --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120 "${TOK[@]}"
+    stop_server
+    start_ssechat --jwt-secret "$SECRET"
+    room=$(private_room)
+    bench ssechat fanout_private_1000_members --subscribers 1000 --messages 2000 --connections 4 --max-seconds 120 "${TOK[@]}" \
+      --sub-path "/rooms/$room/events?history=0&presence=0" --pub-path "/rooms/$room/messages"
+    stop_server
+  done
+  start_ssechat --jwt-secret "$SECRET"
+  bench ssechat idle_public_signed_in --subscribers 1000 --messages 0 --settle 0 --max-seconds 60 "${TOK[@]}"
+  stop_server
+  start_ssechat --jwt-secret "$SECRET"
+  room=$(private_room)
+  bench ssechat idle_private_1000_members --subscribers 1000 --messages 0 --settle 0 --max-seconds 60 "${TOK[@]}" \
+    --sub-path "/rooms/$room/events?history=0&presence=0"
+  stop_server
 fi
 
 if ((USERS)); then

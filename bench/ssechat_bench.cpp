@@ -9,6 +9,8 @@
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -64,7 +66,34 @@ struct Options {
     std::string join_path = "/me/rooms/{room}?id=s{sub}";
     bool tls = false;
     size_t h2 = 0;  // streams per HTTP/2 connection; 0: one HTTP/1.1 connection per stream
+    // With a secret, every HTTP/1.1 request carries an HS256 token: subscriber n's sub is
+    // "s<n>", the publisher's "bench" (for rooms whose rules need signed-in users).
+    std::string token_secret;
 };
+
+std::string b64url(const unsigned char* p, size_t n) {
+    std::string out(4 * ((n + 2) / 3) + 1, '\0');
+    int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, static_cast<int>(n));
+    out.resize(static_cast<size_t>(len));
+    while (!out.empty() && out.back() == '=') out.pop_back();
+    for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return out;
+}
+
+// "Authorization: Bearer <HS256 token for sub>\r\n", or "" without a secret.
+std::string auth_line(const Options& o, const std::string& sub) {
+    if (o.token_secret.empty()) return "";
+    auto enc = [](const std::string& s) {
+        return b64url(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+    };
+    std::string part = enc(R"({"alg":"HS256","typ":"JWT"})") + "." +
+                       enc("{\"sub\":\"" + sub + "\",\"exp\":4102444800}");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), o.token_secret.data(), static_cast<int>(o.token_secret.size()),
+         reinterpret_cast<const unsigned char*>(part.data()), part.size(), md, &len);
+    return "Authorization: Bearer " + part + "." + b64url(md, len) + "\r\n";
+}
 
 // Marker put in every published message: "b:<room>:<seq>:<us>" - found again in the event.
 // The room-local sequence finds gaps and duplicates; the timestamp gives latency.
@@ -277,6 +306,7 @@ class Bench {
     std::vector<uint64_t> room_seq_;  // published so far per room
     std::string buf_;                 // one large read buffer shared by every connection
     std::string scratch_, scratch2_;
+    std::string publisher_auth_ = auth_line(o_, "bench");  // signed once
     Stats st_;
     size_t published_ = 0;
     uint64_t last_progress_ = 0;
@@ -844,8 +874,8 @@ bool Bench::publish_one() {
     fill(scratch2_, o_.pub_path, room, 0, name);
     if (auto n = scratch2_.find("{n}"); n != std::string::npos)
         scratch2_.replace(n, 3, std::to_string(published_ % o_.targets + 1));
-    std::string req = o_.method + " " + scratch2_ +
-                      " HTTP/1.1\r\nHost: bench\r\nContent-Type: " + o_.content_type +
+    std::string req = o_.method + " " + scratch2_ + " HTTP/1.1\r\nHost: bench\r\n" +
+                      publisher_auth_ + "Content-Type: " + o_.content_type +
                       "\r\nContent-Length: " + std::to_string(scratch_.size()) + "\r\n\r\n" +
                       scratch_;
     best->out += req;
@@ -950,8 +980,9 @@ int Bench::run() {
         while (opened < allowed) {
             size_t room = opened % o_.rooms;
             fill(path, o_.sub_path, room, opened, "");
-            std::string req =
-                "GET " + path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n";
+            std::string req = "GET " + path + " HTTP/1.1\r\nHost: bench\r\n" +
+                              auth_line(o_, "s" + std::to_string(opened)) +
+                              "Accept: text/event-stream\r\n\r\n";
             if (o_.h2) {
                 open_h2_stream(opened, room, path);
                 if (o_.member_of && !conns_.empty())
@@ -1071,6 +1102,8 @@ void usage() {
         "usage: ssechat-bench [options]\n"
         "  --host H --port P[,P...]     server, or cluster nodes taken in turn (loopback only)\n"
         "  --sub-path T                 subscriber target; {room} {sub} are replaced\n"
+        "  --token-secret S             sign an HS256 token per request: sub s<n> for\n"
+        "                               subscriber n, bench for the publisher (HTTP/1.1)\n"
         "  --pub-path T --body T        publish target and body; {room} {marker} replaced;\n"
         "                               {marker} is b:<room>:<seq>:<ts us>, which\n"
         "                               receivers parse for latency, loss, duplicates\n"
@@ -1151,6 +1184,8 @@ int main(int argc, char** argv) {
             o.member_of = std::stoul(next());
         else if (a == "--join-path")
             o.join_path = next();
+        else if (a == "--token-secret")
+            o.token_secret = next();
         else if (a == "--tls")
             o.tls = true;
         else if (a == "--h2")

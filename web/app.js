@@ -26,7 +26,15 @@
     lastEvent: 0,            // the newest event id seen in the open room (the marker's limit)
     receipts: new Map(),     // the open room's read markers: user -> id
     markTimer: 0, myRoomsTimer: 0,
+    profile: null,           // the open room's profile (GET /rooms/{room}), null for a new room
+    members: [],             // the open room's members, while the members panel is open
   };
+  const RANK = { member: 1, moderator: 2, owner: 3 };
+  // The open room's role of this user, with server-wide moderators counted.
+  const myRank = () => Math.max(RANK[st.profile && st.profile.my_role] || 0, isModerator() ? 2 : 0);
+  const canModerate = () => !!st.profile && st.profile.visibility !== "dm" && myRank() >= 2;
+  // What the sidebar and the header call a room: its name, a DM by the other person.
+  const label = (r) => (r.kind === "dm" ? "@ " + r.with : r.kind === "private" ? "🔒 " + (r.title || r.name) : "# " + (r.title || r.name));
   const isModerator = () => (st.auth === "anonymous" ? st.moderators.includes(st.user) : st.moderator);
 
   // ---- server calls ---------------------------------------------------------------------
@@ -171,6 +179,9 @@
     const author = document.createElement("span");
     author.className = "author";
     author.textContent = m.user_id;
+    author.tabIndex = 0;
+    author.setAttribute("role", "button");
+    author.addEventListener("click", (e) => openNameMenu(m.user_id, e.currentTarget));
     const time = document.createElement("time");
     const d = new Date(m.ts || Date.now());
     time.dateTime = d.toISOString();
@@ -219,7 +230,7 @@
     actions.append(button("act react", "☺", "Add a reaction", (e) => openPicker(m.id, e.currentTarget)),
       button("act reply", "↪", "Reply", () => startReply(m.id)));
     if (m.user_id === st.user) actions.append(button("act edit", "✎", "Edit", () => startEdit(m.id)));
-    if (m.user_id === st.user || isModerator())
+    if (m.user_id === st.user || isModerator() || canModerate())
       actions.append(button("act delete", "🗑", "Delete", () => removeMessage(m.id)));
     li.append(actions);
   }
@@ -499,10 +510,11 @@
   };
 
   function renderRooms() {
-    const ul = $("rooms");
-    ul.replaceChildren();
+    const lists = { public: $("rooms"), private: $("private-rooms"), dm: $("dms") };
+    for (const ul of Object.values(lists)) ul.replaceChildren();
     let total = 0;
-    for (const r of [...st.joined.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const r of [...st.joined.values()].sort((a, b) => label(a).localeCompare(label(b)))) {
+      const ul = lists[r.kind] || lists.public;
       const li = document.createElement("li");
       li.dataset.room = r.name;
       const a = document.createElement("a");
@@ -511,10 +523,10 @@
       a.classList.toggle("unread", r.unread > 0);
       const name = document.createElement("span");
       name.className = "name";
-      name.textContent = "# " + r.name;
+      name.textContent = label(r);
       a.append(name);
       // Counts when there is something unread; who is online otherwise (the room's title).
-      a.title = `#${r.name}: ${r.online} online`;
+      a.title = `${label(r)}: ${r.online} online`;
       if (!r.unread && !r.mentions) {
         const badge = document.createElement("span");
         badge.className = "badge";
@@ -536,9 +548,11 @@
         a.append(u);
         total += r.unread;
       }
-      li.append(a, button("leave", "✕", "Leave #" + r.name, () => leaveRoom(r.name)));
+      li.append(a, button("leave", "✕", "Leave " + label(r), () => leaveRoom(r.name)));
       ul.append(li);
     }
+    $("private-h").hidden = lists.private.childElementCount === 0;
+    $("dms-h").hidden = lists.dm.childElementCount === 0;
     const more = $("more-rooms");
     more.replaceChildren();
     for (const r of st.others.filter((o) => !st.joined.has(o.name)).slice(0, 50)) {
@@ -743,6 +757,27 @@
     } else if (msg.type === "read") {
       // Another device (or tab) moved the marker: its counts are the server's.
       if (sum && data.id > sum.read) loadMyRoomsSoon();
+    } else if (msg.type === "member" || msg.type === "room") {
+      if (here) {
+        rulesLine(msg.type, data);
+        if (msg.type === "room") loadProfile(st.room);
+        else if (!$("members-panel").hidden || data.user_id === st.user) loadProfile(st.room);
+      }
+      if (msg.type === "room") loadMyRoomsSoon();
+    } else if (msg.type === "left" && data.reason && data.reason !== "left" && data.by !== st.user) {
+      // Someone else took this user out: say who, and the room leaves the sidebar.
+      const s = st.joined.get(data.room);
+      const what = s ? label(s) : "#" + data.room;
+      const said = `You were ${data.reason === "banned" ? "banned from" : "removed from"} ${what} by ${data.by}`;
+      st.joined.delete(data.room);
+      renderRooms();
+      loadMyRoomsSoon();
+      if (data.room === st.room && (data.reason !== "banned" || st.profile?.visibility !== "public")) {
+        st.carried = said;  // shown in the room the page goes to
+        location.hash = "#general";
+      } else {
+        notice(said);
+      }
     } else if (msg.type === "joined" || msg.type === "left") {
       loadMyRoomsSoon();
     } else if (msg.type === "reset") {
@@ -774,7 +809,7 @@
         es = new EventSource("/me/events" + (q.length ? "?" + q.join("&") : ""));
         es.onopen = () => onEvent({ type: "state", state: "connected" });
         es.onerror = () => onEvent({ type: "state", state: es.readyState === 2 ? "offline" : "reconnecting" });
-        for (const t of ["rooms", "message", "edit", "delete", "reaction", "typing", "presence", "receipt", "read", "joined", "left", "reset"])
+        for (const t of ["rooms", "message", "edit", "delete", "reaction", "typing", "presence", "receipt", "read", "joined", "left", "reset", "member", "room"])
           es.addEventListener(t, (ev) => onEvent({ type: t, data: ev.data }));
       },
       close() { if (es) es.close(); },
@@ -839,7 +874,13 @@
     st.hasMore = true;
     st.online = new Set();
     $("messages").replaceChildren();
+    if (st.carried) { notice(st.carried); st.carried = ""; }
     $("title").textContent = "# " + room;
+    $("topic").hidden = true;
+    st.profile = null;
+    $("members-panel").hidden = true;
+    $("app").classList.remove("panel-open");
+    $("members-btn").setAttribute("aria-expanded", "false");
     $("text").placeholder = "Message #" + room;
     if (location.hash !== "#" + room) history.replaceState(null, "", "#" + room);
     renderRooms();
@@ -856,6 +897,7 @@
         loadMyRoomsSoon();  // events of the join may have come before this answer
       }
       const marker = s.read;
+      loadProfile(room);
       const page = await getJSON(`${roomPath(room)}/messages?limit=50`);
       if (room !== st.room) return;
       page.messages.forEach((m) => addMessage(m, false));
@@ -877,6 +919,134 @@
       if (e.status !== 401) notice("Could not open #" + room + ": " + e.message);
     }
     refreshRooms();
+  }
+
+  // ---- room rules: profiles, members, roles, direct messages ----------------------------
+  async function rulesCall(method, path, body) {
+    const q = userQuery();
+    const r = await fetch(path + (q ? (path.includes("?") ? "&" : "?") + q : ""), {
+      method, headers: authHeaders(body ? { "Content-Type": "application/json" } : {}),
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const got = await r.json().catch(() => ({}));
+    if (r.status === 401) signInAgain(got.error);
+    if (!r.ok) throw new HttpError(r.status, got.error || r.statusText);
+    return got;
+  }
+  // The open room's profile: its name and topic in the header, and this user's role (what
+  // the members panel offers). A room nobody made yet has none.
+  async function loadProfile(room) {
+    try {
+      const p = await getJSON(roomPath(room) + (userQuery() ? "?" + userQuery() : ""));
+      if (room !== st.room) return;
+      st.profile = p;
+      const s = st.joined.get(room);
+      $("title").textContent = p.visibility === "dm" && s ? label(s)
+        : (p.visibility === "private" ? "🔒 " : "# ") + p.name;
+      $("topic").textContent = p.topic || "";
+      $("topic").hidden = !p.topic;
+      $("text").placeholder = "Message " + $("title").textContent;
+      if (!$("members-panel").hidden) loadMembers();
+      st.msgs.forEach((x) => render(x.li, x.m));  // delete buttons follow the role
+    } catch (e) {
+      if (room === st.room) st.profile = null;
+    }
+  }
+  async function loadMembers() {
+    const room = st.room;
+    try {
+      const got = await rulesCall("GET", roomPath(room) + "/members?limit=1000");
+      if (room !== st.room) return;
+      st.members = got.members;
+    } catch (e) { st.members = []; }
+    const ul = $("members");
+    ul.replaceChildren();
+    const mod = canModerate(), owner = myRank() >= 3 && st.profile.visibility !== "dm";
+    for (const m of st.members) {
+      const li = document.createElement("li");
+      li.dataset.user = m.user_id;
+      const who = document.createElement("span");
+      who.className = "author";
+      who.textContent = m.user_id;
+      who.addEventListener("click", (e) => openNameMenu(m.user_id, e.currentTarget));
+      const role = document.createElement("span");
+      role.className = "role";
+      role.textContent = m.role;
+      li.append(who, role);
+      const mine = m.user_id === st.user;
+      if (!mine && mod && (m.role !== "owner" || owner)) {
+        li.append(button("kick", "Remove", "Remove " + m.user_id, () => actOn("DELETE", "members", m.user_id)),
+          button("ban", "Ban", "Ban " + m.user_id, () => actOn("PUT", "bans", m.user_id)),
+          button("mute", "Mute", "Mute " + m.user_id, () => actOn("PUT", "mutes", m.user_id)));
+      }
+      if (!mine && owner && m.role === "member")
+        li.append(button("promote", "Make moderator", "Make " + m.user_id + " a moderator",
+          () => actOn("PUT", "members", m.user_id, { role: "moderator" })));
+      ul.append(li);
+    }
+    $("invite-form").hidden = !mod;
+  }
+  async function actOn(method, what, user, body) {
+    try {
+      await rulesCall(method, `${roomPath(st.room)}/${what}/${encodeURIComponent(user)}`, body);
+      loadMembers();
+    } catch (e) { notice(`Could not change ${user}: ${e.message}`); }
+  }
+  // A quiet line in the timeline for a change of the room: "alice added bob".
+  function rulesLine(kind, d) {
+    const said = {
+      joined: "joined", left: "left", added: `added ${d.user_id}`, removed: `removed ${d.user_id}`,
+      banned: `banned ${d.user_id}`, unbanned: `let ${d.user_id} back in`, muted: `muted ${d.user_id}`,
+      unmuted: `unmuted ${d.user_id}`, role: `made ${d.user_id} ${d.role}`,
+    };
+    let text;
+    if (kind === "room") text = `${d.by} set the room to “${d.name || st.room}”${d.topic ? " — " + d.topic : ""}`;
+    else if (d.action === "joined" || d.action === "left") text = `${d.user_id} ${said[d.action]}`;
+    else text = `${d.by} ${said[d.action] || d.action}`;
+    const li = document.createElement("li");
+    li.className = "rules";
+    li.textContent = text;
+    li.dataset.ts = String(d.ts || Date.now());
+    const stick = atBottom();
+    place(li, d.id || Infinity, d.ts || Date.now());
+    if (stick) scrollToBottom();
+  }
+  // Clicking a name offers a direct message with that person.
+  function openNameMenu(user, anchor) {
+    const menu = $("name-menu");
+    const r = anchor.getBoundingClientRect();
+    menu.style.left = Math.round(r.left) + "px";
+    menu.style.top = Math.round(r.bottom + 4) + "px";
+    menu.dataset.user = user;
+    $("name-menu-dm").textContent = user === st.user ? "Notes to self" : "Message " + user;
+    menu.hidden = false;
+    $("name-menu-dm").focus();
+  }
+  async function openDm(user) {
+    $("name-menu").hidden = true;
+    try {
+      const s = await rulesCall("PUT", "/me/dms/" + encodeURIComponent(user));
+      st.joined.set(s.name, s);
+      renderRooms();
+      location.hash = "#" + s.name;
+    } catch (e) { notice(`Could not message ${user}: ${e.message}`); }
+  }
+  async function createRoom() {
+    const err = $("new-room-error");
+    const visibility = document.querySelector("#new-room-form input[name=visibility]:checked").value;
+    try {
+      const p = await rulesCall("POST", "/rooms", {
+        visibility, name: $("new-room-name").value.trim(), topic: $("new-room-topic").value.trim(),
+      });
+      err.hidden = true;
+      $("new-room-form").reset();
+      $("new-room").open = false;
+      await loadMyRooms();
+      location.hash = "#" + p.room;
+    } catch (e) {
+      err.textContent = e.message;
+      err.hidden = false;
+    }
   }
 
   // ---- sending --------------------------------------------------------------------------
@@ -1043,6 +1213,26 @@
       }
     });
     $("composer-cancel").addEventListener("click", () => { cancelMode(); $("text").focus(); });
+    $("new-room-form").addEventListener("submit", (e) => { e.preventDefault(); createRoom(); });
+    $("members-btn").addEventListener("click", () => {
+      const open = $("members-panel").hidden;
+      $("members-panel").hidden = !open;
+      $("app").classList.toggle("panel-open", open);
+      $("members-btn").setAttribute("aria-expanded", String(open));
+      if (open) loadMembers();
+    });
+    $("invite-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const u = $("invite").value.trim();
+      if (!u) return;
+      $("invite").value = "";
+      actOn("PUT", "members", u);
+    });
+    $("name-menu-dm").addEventListener("click", () => openDm($("name-menu").dataset.user));
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("name-menu").hidden = true; });
+    document.addEventListener("click", (e) => {
+      if (!e.target.closest("#name-menu, .author")) $("name-menu").hidden = true;
+    });
     document.addEventListener("click", (e) => {
       if ($("picker") && !e.target.closest("#picker, .act.react")) closePicker();
     });

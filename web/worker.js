@@ -5,7 +5,7 @@
 "use strict";
 const streams = new Map(); // "user\ntoken" -> { es, ports: Set<MessagePort>, state }
 const KINDS = ["rooms", "message", "edit", "delete", "reaction", "typing", "presence", "receipt",
-  "read", "joined", "left", "reset"];
+  "read", "joined", "left", "reset", "member", "room"];
 
 function broadcast(s, msg) {
   for (const p of s.ports) p.postMessage(msg);

@@ -34,7 +34,8 @@ void Api::list_rooms(Ctx& c) {
             const auto& names = sc.names();
             for (auto it = std::upper_bound(names.begin(), names.end(), after);
                  it != names.end() && page.size() <= n; ++it)
-                if (uint64_t last = hub_.store().last_id(*it)) page.push_back({*it, last});
+                if (uint64_t last = hub_.store().last_id(*it); last && hub_.listed(*it))
+                    page.push_back({*it, last});
         }
         bool more = page.size() > n;
         if (more) page.pop_back();
