@@ -689,9 +689,9 @@
     const before = log.scrollHeight;
     try {
       const room = st.room;
-      const page = await getJSON(`${roomPath(room)}/messages?limit=50&before=${st.oldest}`);
+      const page = await getJSON(`${roomPath(room)}/messages?limit=50&include=member,room&before=${st.oldest}`);
       if (room !== st.room) return;
-      page.messages.forEach((m) => addMessage(m, false));
+      page.messages.forEach(showItem);
       st.hasMore = page.has_more;
       decorate();
       log.scrollTop += log.scrollHeight - before;  // keep what the reader was looking at
@@ -898,11 +898,11 @@
       }
       const marker = s.read;
       loadProfile(room);
-      const page = await getJSON(`${roomPath(room)}/messages?limit=50`);
+      const page = await getJSON(`${roomPath(room)}/messages?limit=50&include=member,room`);
       if (room !== st.room) return;
-      page.messages.forEach((m) => addMessage(m, false));
+      page.messages.forEach(showItem);
       st.hasMore = page.has_more;
-      const first = page.messages.find((m) => m.id > marker && m.user_id !== st.user);
+      const first = page.messages.find((m) => m.kind === "message" && m.id > marker && m.user_id !== st.user);
       if (first && st.msgs.get(first.id)) {
         const line = document.createElement("li");
         line.className = "unread-line";
@@ -992,8 +992,22 @@
       loadMembers();
     } catch (e) { notice(`Could not change ${user}: ${e.message}`); }
   }
-  // A quiet line in the timeline for a change of the room: "alice added bob".
+  // An item of a history page: a message, or the record of a change of the room.
+  function showItem(m) {
+    if (m.kind === "member" || m.kind === "room") {
+      rulesLine(m.kind, m);
+      if (st.oldest === null || m.id < st.oldest) st.oldest = m.id;
+    } else {
+      addMessage(m, false);
+    }
+  }
+  // A quiet line in the timeline for a change of the room: "alice added bob". Once per id:
+  // a history page and the live stream may both bring one.
   function rulesLine(kind, d) {
+    if (typeof d.id === "number") {
+      if (st.ids.has(d.id)) return;
+      st.ids.add(d.id);
+    }
     const said = {
       joined: "joined", left: "left", added: `added ${d.user_id}`, removed: `removed ${d.user_id}`,
       banned: `banned ${d.user_id}`, unbanned: `let ${d.user_id} back in`, muted: `muted ${d.user_id}`,

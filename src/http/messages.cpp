@@ -141,15 +141,35 @@ void Api::history(Ctx& c) {
         return refuse(c, status::bad_request, "limit must be an integer from 1 to 500");
     size_t n = limit ? *limit : 50;
     uint64_t hi = before ? *before : UINT64_MAX;
+    // ?include=member,room: the records of the room's rules among the messages, each item
+    // with its "kind", so a page can show "alice added bob" after a reload.
+    bool rules = false;
+    if (const std::string* inc = http_util::find(*q, "include")) {
+        for (size_t p = 0; p <= inc->size();) {
+            size_t comma = inc->find(',', p);
+            std::string_view part(inc->data() + p,
+                                  (comma == std::string::npos ? inc->size() : comma) - p);
+            if (part != "member" && part != "room")
+                return refuse(c, status::bad_request,
+                              "include must list member and room, comma-separated");
+            rules = true;
+            if (comma == std::string::npos) break;
+            p = comma + 1;
+        }
+    }
     std::vector<model::Event> msgs;
     bool has_more = false;
     try {
+        auto& st = hub_.store();
+        auto read = [&](uint64_t a, size_t k, bool newest) {
+            return rules ? st.shown(room, a, hi, k, newest) : st.messages(room, a, hi, k, newest);
+        };
         if (after) {
-            msgs = hub_.store().messages(room, *after, hi, n + 1, false);
+            msgs = read(*after, n + 1, false);
             has_more = msgs.size() > n;
             if (has_more) msgs.pop_back();
         } else {
-            msgs = hub_.store().messages(room, 0, hi, n + 1, true);
+            msgs = read(0, n + 1, true);
             has_more = msgs.size() > n;
             if (has_more) msgs.erase(msgs.begin());
         }
@@ -159,7 +179,13 @@ void Api::history(Ctx& c) {
     std::string body = "{\"messages\":[";
     for (size_t i = 0; i < msgs.size(); ++i) {
         if (i) body += ',';
-        body += model::state_json(msgs[i]);
+        std::string item = msgs[i].kind == model::Kind::Message ? model::state_json(msgs[i])
+                                                                : model::event_json(msgs[i]);
+        if (rules) {
+            // {"kind":"message",...}: the kind first, then the item's own fields.
+            item.insert(1, std::string("\"kind\":\"") + model::kind_name(msgs[i].kind) + "\",");
+        }
+        body += item;
     }
     body += "],\"has_more\":";
     body += has_more ? "true}" : "false}";

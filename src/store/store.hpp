@@ -142,6 +142,11 @@ class Store {
     virtual std::vector<model::Event> messages(const std::string& room, uint64_t after,
                                                uint64_t before, size_t limit, bool newest) = 0;
 
+    // Like messages(), with the records of the room's rules (Member, RoomChange events) among
+    // them in id order: what a page shows of a room after a reload. Throws StoreError.
+    virtual std::vector<model::Event> shown(const std::string& room, uint64_t after,
+                                            uint64_t before, size_t limit, bool newest) = 0;
+
     // One message in its current state with every reacting user, or nullopt when the room has
     // no message with that id (another kind's id included). Writer thread only: it sees the
     // writer's last commit. Throws StoreError.

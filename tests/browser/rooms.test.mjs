@@ -65,6 +65,9 @@ test("a private room is its members' alone; removal takes it out of the sidebar 
   await bob.page.waitForSelector(`#private-rooms li[data-room="${room}"]`);
   await bob.page.click(`#private-rooms li[data-room="${room}"] a`);
   await waitForText(bob.page, "the plan is secret");
+  // Opened after the fact, the room's history shows the change in its place.
+  await bob.page.waitForFunction(() => [...document.querySelectorAll("#messages li.rules")]
+    .some((e) => e.textContent === "alice added bob"));
   await alice.page.screenshot({ path: join(SHOTS, "private-room-members.png") });
 
   // carol sees nothing of it: not listed, and opening it by id answers what a missing room does.

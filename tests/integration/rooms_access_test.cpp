@@ -420,6 +420,23 @@ TEST_P(Access, MemberAndRoomChangesAreEventsInTheLog) {
     // History stays messages only, and unread counts count messages only.
     auto h = body_of(call("bob", "GET", base + "/messages"));
     ASSERT_EQ(h.at("messages").as_array().size(), 1u);
+    // Unless asked: then the records come in their place, each with its kind.
+    auto with = body_of(call("bob", "GET", base + "/messages?include=member,room"));
+    std::vector<std::string> shown;
+    for (const auto& v : with.at("messages").as_array())
+        shown.push_back(std::string(v.at("kind").as_string()));
+    EXPECT_EQ(shown, (std::vector<std::string>{"room", "member", "member", "message", "member",
+                                               "member", "room"}));
+    EXPECT_EQ(with.at("messages").as_array()[3].at("message").as_string(), "welcome");
+    auto page = body_of(call("bob", "GET", base + "/messages?include=member,room&limit=2"));
+    ASSERT_EQ(page.at("messages").as_array().size(), 2u);
+    EXPECT_TRUE(page.at("has_more").as_bool());
+    EXPECT_EQ(page.at("messages").as_array()[1].at("kind").as_string(), "room");
+    auto older =
+        body_of(call("bob", "GET", base + "/messages?include=member,room&limit=3&after=2"));
+    ASSERT_EQ(older.at("messages").as_array().size(), 3u);
+    EXPECT_EQ(older.at("messages").as_array()[1].at("id").as_int64(), 4);
+    EXPECT_EQ(call("bob", "GET", base + "/messages?include=edits").status, 400);
     EXPECT_NE(call("bob", "GET", "/me/rooms").body.find(R"("unread":1)"), std::string::npos);
     // Joining and leaving a public room is one's own list: not recorded there.
     ASSERT_EQ(call("bob", "PUT", "/me/rooms/open").status, 200);

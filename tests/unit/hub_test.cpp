@@ -53,6 +53,10 @@ class FlakyStore : public store::Store {
         if (fail_reads) throw store::StoreError("disk on fire");
         return inner.messages(r, a, b, l, n);
     }
+    std::vector<model::Event> shown(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                                    bool n) override {
+        return inner.shown(r, a, b, l, n);
+    }
     std::atomic<int> message_reads{0};
     std::optional<Event> message(const std::string& r, uint64_t id) override {
         ++message_reads;
@@ -113,6 +117,10 @@ class FakeCluster : public store::Store, public store::Cluster {
     std::vector<Event> messages(const std::string& r, uint64_t a, uint64_t b, size_t l,
                                 bool n) override {
         return inner.messages(r, a, b, l, n);
+    }
+    std::vector<model::Event> shown(const std::string& r, uint64_t a, uint64_t b, size_t l,
+                                    bool n) override {
+        return inner.shown(r, a, b, l, n);
     }
     std::optional<Event> message(const std::string& r, uint64_t id) override {
         return inner.message(r, id);

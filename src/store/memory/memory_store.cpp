@@ -91,18 +91,32 @@ std::vector<model::Event> MemoryStore::range(const std::string& room, uint64_t a
 
 std::vector<model::Event> MemoryStore::messages(const std::string& room, uint64_t after,
                                                 uint64_t before, size_t limit, bool newest) {
+    return pick(room, after, before, limit, newest, false);
+}
+
+std::vector<model::Event> MemoryStore::shown(const std::string& room, uint64_t after,
+                                             uint64_t before, size_t limit, bool newest) {
+    return pick(room, after, before, limit, newest, true);
+}
+
+std::vector<model::Event> MemoryStore::pick(const std::string& room, uint64_t after,
+                                            uint64_t before, size_t limit, bool newest,
+                                            bool rules) {
     std::lock_guard lk(mu_);
     std::vector<model::Event> out;
     auto it = rooms_.find(room);
     if (it == rooms_.end() || limit == 0 || after == UINT64_MAX) return out;
     auto [lo, hi] = slice(it->second.events, after, before);
+    auto wanted = [&](const model::Event& e) {
+        return e.kind == model::Kind::Message || (rules && model::rules_kind(e.kind));
+    };
     if (newest) {
         for (auto p = hi; p != lo && out.size() < limit;)
-            if ((--p)->kind == model::Kind::Message) out.push_back(*p);
+            if (wanted(*--p)) out.push_back(*p);
         std::reverse(out.begin(), out.end());
     } else {
         for (auto p = lo; p != hi && out.size() < limit; ++p)
-            if (p->kind == model::Kind::Message) out.push_back(*p);
+            if (wanted(*p)) out.push_back(*p);
     }
     return out;
 }

@@ -20,6 +20,8 @@ class MemoryStore final : public Store {
                                     size_t limit, bool newest) override;
     std::vector<model::Event> messages(const std::string& room, uint64_t after, uint64_t before,
                                        size_t limit, bool newest) override;
+    std::vector<model::Event> shown(const std::string& room, uint64_t after, uint64_t before,
+                                    size_t limit, bool newest) override;
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
@@ -60,6 +62,9 @@ class MemoryStore final : public Store {
     std::map<std::string, model::Roster> rosters_;  // room -> its rules, once it has any
     std::map<std::string, Settings> settings_;      // user -> settings, once set
     void apply(MemberOp& op);
+    // Messages (and with `rules` the rules' records) of a slice of a room, oldest first.
+    std::vector<model::Event> pick(const std::string& room, uint64_t after, uint64_t before,
+                                   size_t limit, bool newest, bool rules);
 };
 
 }  // namespace ssechat::store

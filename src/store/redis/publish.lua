@@ -38,6 +38,7 @@
 --                                   and the log entries that carry its text
 --   ssechat:edit:<room>       HASH  edit id -> its text
 --   ssechat:mids:<room>       ZSET  message ids, for history pages over messages only
+--   ssechat:rids:<room>       ZSET  ids of the rules' records ('M', 'R'), for pages that show them
 --   ssechat:react:<room>:<id> ZSET  "emoji\31user" scored by the id of the reaction
 --   ssechat:idem:<room>\31<user>\31<key>  STRING "<id>\31<ts>\31<hash>", expiring with the key
 --   ssechat:pos               STRING the last position given (field 'p' of room and log entries)
@@ -78,6 +79,7 @@ local function add_event(stream, room, fields, logfields)
       redis.call('HDEL', 'ssechat:msg:' .. room, old)
       redis.call('HDEL', 'ssechat:edit:' .. room, old)
       redis.call('ZREM', 'ssechat:mids:' .. room, old)
+      redis.call('ZREM', 'ssechat:rids:' .. room, old)
       redis.call('DEL', 'ssechat:react:' .. room .. ':' .. old)
     end
   else
@@ -99,6 +101,7 @@ for i = 1, #KEYS - 3 do
     -- text and all in both entries (it holds nobody's words, and no delete erases it).
     local f = {'k', kind, 'u', user, 'm', text, 't', ts}
     local id = add_event(stream, room, f, {unpack(f)})
+    redis.call('ZADD', 'ssechat:rids:' .. room, id, id)
     out[i] = {id, 0, tonumber(ts), '', {}}
   elseif kind == 'm' then
     local kname = 'ssechat:idem:' .. room .. '\31' .. user .. '\31' .. key

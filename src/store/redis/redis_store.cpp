@@ -581,6 +581,41 @@ std::vector<model::Event> RedisStore::messages(const std::string& room, uint64_t
     return out;
 }
 
+std::vector<model::Event> RedisStore::shown(const std::string& room, uint64_t after,
+                                            uint64_t before, size_t limit, bool newest) {
+    if (limit == 0 || before <= after + 1) return {};
+    std::string lo = "(" + std::to_string(after);
+    std::string hi = before == UINT64_MAX ? "+inf" : "(" + std::to_string(before);
+    std::vector<uint64_t> rules;
+    {
+        Lease c(*this);
+        auto ids = newest ? c->run({"ZREVRANGEBYSCORE", "ssechat:rids:" + room, hi, lo, "LIMIT",
+                                    "0", std::to_string(limit)})
+                          : c->run({"ZRANGEBYSCORE", "ssechat:rids:" + room, lo, hi, "LIMIT", "0",
+                                    std::to_string(limit)});
+        for (size_t i = 0; i < ids->elements; ++i)
+            rules.push_back(std::stoull(reply_string(ids->element[i])));
+    }
+    // The page is the first `limit` of the two lists merged: each list's first `limit` hold it.
+    auto msgs = messages(room, after, before, limit, newest);
+    std::vector<model::Event> out;
+    for (uint64_t id : rules) {
+        Lease c(*this);
+        auto e = c->run(
+            {"XRANGE", kRoomPrefix + room, std::to_string(id) + "-0", std::to_string(id) + "-0"});
+        if (e->elements == 0) continue;  // trimmed meanwhile
+        auto f = fields(e->element[0]->element[1]);
+        out.push_back(entry_event(f, id, room));
+    }
+    for (auto& m : msgs) out.push_back(std::move(m));
+    std::sort(out.begin(), out.end(),
+              [](const model::Event& a, const model::Event& b) { return a.id < b.id; });
+    if (out.size() > limit)
+        out.erase(newest ? out.begin() : out.begin() + static_cast<std::ptrdiff_t>(limit),
+                  newest ? out.end() - static_cast<std::ptrdiff_t>(limit) : out.end());
+    return out;
+}
+
 std::optional<model::Event> RedisStore::message(const std::string& room, uint64_t id) {
     auto page = messages(room, id - 1, id + 1, 1, false);
     if (page.empty() || page.front().id != id) return std::nullopt;

@@ -55,6 +55,8 @@ class RedisStore final : public Store, public Cluster {
                                     size_t limit, bool newest) override;
     std::vector<model::Event> messages(const std::string& room, uint64_t after, uint64_t before,
                                        size_t limit, bool newest) override;
+    std::vector<model::Event> shown(const std::string& room, uint64_t after, uint64_t before,
+                                    size_t limit, bool newest) override;
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;

@@ -119,6 +119,7 @@ CREATE TABLE settings (
   user_id TEXT PRIMARY KEY,
   dms     INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX messages_shown ON messages(room, id) WHERE kind IN (0, 10, 11);
 )sql",
 };
 
@@ -286,6 +287,12 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         msgs_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS EVENT_FROM
                                    "WHERE m.room=? AND m.kind=0 AND m.id>? AND m.id<? "
                                    "ORDER BY m.id DESC LIMIT ?");
+        shown_asc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS EVENT_FROM
+                                   "WHERE m.room=? AND m.kind IN (0,10,11) AND m.id>? AND m.id<? "
+                                   "ORDER BY m.id ASC LIMIT ?");
+        shown_desc_ = prepare(rdb_, "SELECT " EVENT_COLUMNS EVENT_FROM
+                                    "WHERE m.room=? AND m.kind IN (0,10,11) AND m.id>? AND "
+                                    "m.id<? ORDER BY m.id DESC LIMIT ?");
         page_reactions_ = prepare(rdb_,
                                   "SELECT msg_id,emoji,user_id,seq FROM reactions WHERE room=? "
                                   "AND msg_id>=? AND msg_id<=? ORDER BY seq");
@@ -594,6 +601,31 @@ std::vector<model::Event> SqliteStore::messages(const std::string& room, uint64_
                                 static_cast<uint64_t>(sqlite3_column_int64(page_reactions_, 3)));
     }
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return out;
+}
+
+std::vector<model::Event> SqliteStore::shown(const std::string& room, uint64_t after,
+                                             uint64_t before, size_t limit, bool newest) {
+    if (limit == 0 || before <= after + 1) return {};
+    std::vector<model::Event> out;
+    {
+        std::lock_guard lk(rmu_);
+        out = read(newest ? shown_desc_ : shown_asc_, room, after, before, limit, newest);
+    }
+    // The messages among them in their whole state (reactions too), read as messages() does.
+    for (size_t i = 0; i < out.size();) {
+        if (out[i].kind != model::Kind::Message) {
+            ++i;
+            continue;
+        }
+        size_t j = i;
+        while (j < out.size() && out[j].kind == model::Kind::Message) ++j;
+        auto run = messages(room, out[i].id - 1, out[j - 1].id + 1, j - i, false);
+        for (auto& m : run)
+            for (size_t k = i; k < j; ++k)
+                if (out[k].id == m.id) out[k] = std::move(m);
+        i = j;
+    }
     return out;
 }
 

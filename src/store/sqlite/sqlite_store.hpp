@@ -30,6 +30,8 @@ class SqliteStore final : public Store {
                                     size_t limit, bool newest) override;
     std::vector<model::Event> messages(const std::string& room, uint64_t after, uint64_t before,
                                        size_t limit, bool newest) override;
+    std::vector<model::Event> shown(const std::string& room, uint64_t after, uint64_t before,
+                                    size_t limit, bool newest) override;
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
@@ -71,7 +73,7 @@ class SqliteStore final : public Store {
         return {&insert_,         &upsert_room_,  &trim_,          &trim_reactions_,
                 &delete_,         &erase_edits_,  &react_add_,     &react_add_many_,
                 &react_remove_,   &react_clear_,  &message_,       &message_reactions_,
-                &range_asc_,      &range_desc_,   &msgs_asc_,      &msgs_desc_,
+                &range_asc_,      &range_desc_,   &msgs_asc_,      &msgs_desc_,      &shown_asc_,     &shown_desc_,
                 &page_reactions_, &rooms_page_,   &last_id_,       &find_key_,
                 &insert_key_,     &purge_keys_,   &set_pos_,       &first_after_,
                 &member_get_,     &member_count_, &member_insert_, &member_delete_,
@@ -112,6 +114,8 @@ class SqliteStore final : public Store {
     sqlite3_stmt* message_reactions_ = nullptr;
     sqlite3_stmt* msgs_asc_ = nullptr;
     sqlite3_stmt* msgs_desc_ = nullptr;
+    sqlite3_stmt* shown_asc_ = nullptr;
+    sqlite3_stmt* shown_desc_ = nullptr;
     sqlite3_stmt* page_reactions_ = nullptr;
     sqlite3_stmt* range_asc_ = nullptr;
     sqlite3_stmt* range_desc_ = nullptr;
