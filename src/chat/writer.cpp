@@ -209,7 +209,13 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
             records.push_back(std::move(p));
         }
     }
-    if (!records.empty()) commit(records);
+    if (records.empty()) return;
+    commit(records);
+    try {
+        store_.end_batch();
+    } catch (const store::StoreError& e) {
+        log::error(std::string("store: ") + e.what());
+    }
 }
 
 std::optional<Event> Writer::record_of(const store::MemberOp& op) {

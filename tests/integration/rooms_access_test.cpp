@@ -550,6 +550,27 @@ TEST(AccessUpgrade, ADatabaseOfThePreviousReleaseKeepsItsRoomsPublicAndItsMember
               "owner");
 }
 
+// The same for Redis: memberships written by the previous release (no roles anywhere) read
+// as members of public rooms.
+TEST(AccessUpgrade, ARedisOfThePreviousReleaseKeepsItsRoomsPublicAndItsMembers) {
+    RedisServer redis;
+    redis.cli({"HSET", "ssechat:member:ann", "old", std::string("0\x1f") + "0"});
+    redis.cli({"HSET", "ssechat:readers:old", "ann", "0"});
+    Server srv({"--store", "redis", "--redis", redis.url(), "--jwt-secret", kSecret});
+    auto profile = request(srv.port(), "GET", "/rooms/old", "", as("zoe"));
+    ASSERT_EQ(profile.status, 200) << profile.body;
+    EXPECT_EQ(body_of(profile).at("visibility").as_string(), "public");
+    EXPECT_EQ(body_of(profile).at("members").as_int64(), 1);
+    auto members = body_of(request(srv.port(), "GET", "/rooms/old/members", "", as("zoe")));
+    EXPECT_EQ(members.at("members").as_array()[0].at("role").as_string(), "member");
+    auto mine = request(srv.port(), "GET", "/me/rooms", "", as("ann"));
+    EXPECT_NE(mine.body.find(R"("name":"old")"), std::string::npos) << mine.body;
+    EXPECT_NE(mine.body.find(R"("kind":"public")"), std::string::npos) << mine.body;
+    EXPECT_EQ(
+        request(srv.port(), "POST", "/rooms/old/messages", R"({"message":"hi"})", as("ann")).status,
+        201);
+}
+
 // Without tokens anyone can claim any id: nothing private can be made, and the server says so.
 TEST(AccessAnonymous, PrivateRoomsAndDirectMessagesNeedSignedInUsers) {
     Server srv({"--store", "memory"});
