@@ -444,6 +444,50 @@ TEST_P(Access, MemberAndRoomChangesAreEventsInTheLog) {
     EXPECT_EQ(pub.at("id").as_int64(), 1);
 }
 
+// A user stream that resumes after being away: a room bob was added to meanwhile comes with
+// its history since the addition; a room he was removed from meanwhile brings nothing of what
+// was said after.
+TEST_P(Access, AResumeAcrossMembershipChangesCarriesWhatTheUserMayRead) {
+    std::string kept = make_private("alice", "Kept");
+    std::string gone = make_private("alice", "Gone");
+    ASSERT_EQ(call("alice", "PUT", "/rooms/" + gone + "/members/bob").status, 200);
+    std::string cursor;
+    {
+        SseClient me(port(), "/me/events", as("bob"));
+        ASSERT_TRUE(me.wait_events(1));
+        ASSERT_EQ(
+            call("alice", "POST", "/rooms/" + gone + "/messages", R"({"message":"g1"})").status,
+            201);
+        ASSERT_TRUE(me.wait_until([&] { return me.body.find("g1") != std::string::npos; }));
+        for (const auto& e : me.events)
+            if (e.has_id) cursor = e.id;
+    }
+    ASSERT_FALSE(cursor.empty());
+    ASSERT_EQ(call("alice", "DELETE", "/rooms/" + gone + "/members/bob").status, 204);
+    ASSERT_EQ(
+        call("alice", "POST", "/rooms/" + gone + "/messages", R"({"message":"after you"})").status,
+        201);
+    ASSERT_EQ(call("alice", "PUT", "/rooms/" + kept + "/members/bob").status, 200);
+    ASSERT_EQ(call("alice", "POST", "/rooms/" + kept + "/messages", R"({"message":"k1"})").status,
+              201);
+    Headers h = as("bob");
+    h.emplace_back("Last-Event-ID", cursor);
+    SseClient again(port(), "/me/events", h);
+    ASSERT_TRUE(again.wait_until([&] { return again.body.find("k1") != std::string::npos; }))
+        << again.body;
+    again.drain(300ms);
+    EXPECT_EQ(again.body.find("after you"), std::string::npos) << again.body;
+    bool joined = false, added = false;
+    for (const auto& e : again.events) {
+        if (e.event == "joined" && e.data.find(kept) != std::string::npos) joined = true;
+        if (e.event == "member" && e.data.find(R"("action":"added")") != std::string::npos &&
+            e.data.find(kept) != std::string::npos)
+            added = true;
+    }
+    EXPECT_TRUE(joined) << again.body;
+    EXPECT_TRUE(added) << "the record of the addition comes with the room" << again.body;
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, Access, ::testing::Values("memory", "sqlite", "redis"),
                          [](const auto& info) { return info.param; });
 
