@@ -51,6 +51,18 @@
     if (!r.ok) throw new HttpError(r.status, body.error || r.statusText);
     return body;
   }
+  // A call that changes something: JSON in and out, the user's id or token, errors thrown.
+  async function apiCall(method, path, body) {
+    const q = userQuery();
+    const r = await fetch(path + (q ? (path.includes("?") ? "&" : "?") + q : ""), {
+      method, headers: authHeaders(body ? { "Content-Type": "application/json" } : {}),
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const got = await r.json().catch(() => ({}));
+    if (r.status === 401) signInAgain(got.error);
+    if (!r.ok) throw new HttpError(r.status, got.error || r.statusText);
+    return got;
+  }
   const roomPath = (room) => "/rooms/" + encodeURIComponent(room);
   const userQuery = () => (st.auth === "anonymous" ? "id=" + encodeURIComponent(st.user) : "");
 
@@ -588,16 +600,8 @@
     } catch (e) { /* the list refreshes again shortly */ }
   }
 
-  async function memberCall(method, room, suffix = "", body) {
-    const q = userQuery();
-    const r = await fetch(`/me/rooms/${encodeURIComponent(room)}${suffix}${q ? "?" + q : ""}`, {
-      method, headers: authHeaders(body ? { "Content-Type": "application/json" } : {}),
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const got = await r.json().catch(() => ({}));
-    if (r.status === 401) signInAgain(got.error);
-    if (!r.ok) throw new HttpError(r.status, got.error || r.statusText);
-    return got;
+  function memberCall(method, room, suffix = "", body) {
+    return apiCall(method, `/me/rooms/${encodeURIComponent(room)}${suffix}`, body);
   }
   async function leaveRoom(room) {
     try {
@@ -922,17 +926,6 @@
   }
 
   // ---- room rules: profiles, members, roles, direct messages ----------------------------
-  async function rulesCall(method, path, body) {
-    const q = userQuery();
-    const r = await fetch(path + (q ? (path.includes("?") ? "&" : "?") + q : ""), {
-      method, headers: authHeaders(body ? { "Content-Type": "application/json" } : {}),
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const got = await r.json().catch(() => ({}));
-    if (r.status === 401) signInAgain(got.error);
-    if (!r.ok) throw new HttpError(r.status, got.error || r.statusText);
-    return got;
-  }
   // The open room's profile: its name and topic in the header, and this user's role (what
   // the members panel offers). A room nobody made yet has none.
   async function loadProfile(room) {
@@ -955,7 +948,7 @@
   async function loadMembers() {
     const room = st.room;
     try {
-      const got = await rulesCall("GET", roomPath(room) + "/members?limit=1000");
+      const got = await apiCall("GET", roomPath(room) + "/members?limit=1000");
       if (room !== st.room) return;
       st.members = got.members;
     } catch (e) { st.members = []; }
@@ -988,7 +981,7 @@
   }
   async function actOn(method, what, user, body) {
     try {
-      await rulesCall(method, `${roomPath(st.room)}/${what}/${encodeURIComponent(user)}`, body);
+      await apiCall(method, `${roomPath(st.room)}/${what}/${encodeURIComponent(user)}`, body);
       loadMembers();
     } catch (e) { notice(`Could not change ${user}: ${e.message}`); }
   }
@@ -1039,7 +1032,7 @@
   async function openDm(user) {
     $("name-menu").hidden = true;
     try {
-      const s = await rulesCall("PUT", "/me/dms/" + encodeURIComponent(user));
+      const s = await apiCall("PUT", "/me/dms/" + encodeURIComponent(user));
       st.joined.set(s.name, s);
       renderRooms();
       location.hash = "#" + s.name;
@@ -1049,7 +1042,7 @@
     const err = $("new-room-error");
     const visibility = document.querySelector("#new-room-form input[name=visibility]:checked").value;
     try {
-      const p = await rulesCall("POST", "/rooms", {
+      const p = await apiCall("POST", "/rooms", {
         visibility, name: $("new-room-name").value.trim(), topic: $("new-room-topic").value.trim(),
       });
       err.hidden = true;
