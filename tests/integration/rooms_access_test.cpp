@@ -615,6 +615,38 @@ TEST(AccessUpgrade, ARedisOfThePreviousReleaseKeepsItsRoomsPublicAndItsMembers) 
         201);
 }
 
+// Two owners leaving at once through two nodes: each node's copy of the room says there is
+// another owner, so only the store, deciding in one step, can keep the last one.
+TEST(AccessCluster, TwoOwnersLeavingAtOnceOnTwoNodesLeaveOne) {
+    RedisServer redis;
+    std::vector<std::string> args{"--store",        "redis", "--redis",      redis.url(),
+                                  "--publish-rate", "0",     "--jwt-secret", kSecret};
+    Server a(args), b(args);
+    for (int round = 0; round < 10; ++round) {
+        auto made = request(a.port(), "POST", "/rooms", R"({"visibility":"private"})", as("alice"));
+        ASSERT_EQ(made.status, 201) << made.body;
+        std::string room(body_of(made).at("room").as_string());
+        ASSERT_EQ(request(a.port(), "PUT", "/rooms/" + room + "/members/bob", R"({"role":"owner"})",
+                          as("alice"))
+                      .status,
+                  200);
+        // Both nodes have the room loaded, with both owners in it.
+        for (int port : {a.port(), b.port()})
+            ASSERT_EQ(request(port, "GET", "/rooms/" + room + "/members", "", as("alice")).status,
+                      200);
+        std::this_thread::sleep_for(50ms);  // b has heard of bob's role from the feed
+        int sa = 0, sb = 0;
+        std::thread t1(
+            [&] { sa = request(a.port(), "DELETE", "/me/rooms/" + room, "", as("alice")).status; });
+        std::thread t2(
+            [&] { sb = request(b.port(), "DELETE", "/me/rooms/" + room, "", as("bob")).status; });
+        t1.join();
+        t2.join();
+        EXPECT_FALSE(sa == 200 && sb == 200) << "round " << round << ": both owners left";
+        EXPECT_TRUE(sa == 200 || sb == 200) << "round " << round << ": " << sa << " " << sb;
+    }
+}
+
 // Without tokens anyone can claim any id: nothing private can be made, and the server says so.
 TEST(AccessAnonymous, PrivateRoomsAndDirectMessagesNeedSignedInUsers) {
     Server srv({"--store", "memory"});

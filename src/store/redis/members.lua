@@ -14,7 +14,8 @@
 --     's' settings:       payload dms (0 anyone, 1 shared rooms)
 -- Returns, per change, {result, read, pos, was_member}: result 0 applied, 1 nothing to do
 -- (already a member with that role, or a marker at or past that id), 2 not a member (or not
--- banned or muted), 3 too many rooms; read: the marker after it (a leave or ban: the one it
+-- banned or muted), 3 too many rooms, 4 it would leave the room without an owner (the node
+-- checked that against its copy of the room; here it holds against every node's changes); read: the marker after it (a leave or ban: the one it
 -- had); pos: the position now (a join starts there); was_member: the user was a member before
 -- (a join or add: only a role changed; a ban: it removed a member).
 --
@@ -45,7 +46,20 @@ for i = 0, (#ARGV - 1) / 5 - 1 do
     if held then role = string.match(held, '^(%d+)') end
   end
   local result, was = 0, 0
-  if op == 'j' or op == 'a' then
+  -- model::Roster::keeps_owner, made atomic: the last owner does not leave, is not banned,
+  -- and is not made less than owner.
+  local drops_owner = have and role == '3' and
+    (op == 'l' or op == 'b' or (op == 'a' and string.match(payload, '^(%d+)') ~= '3'))
+  if drops_owner then
+    local owners = 0
+    for _, v in ipairs(redis.call('HVALS', roles)) do
+      if string.match(v, '^3\31') then owners = owners + 1 end
+    end
+    if owners <= 1 then result = 4 end
+  end
+  if result ~= 0 then
+    -- refused above: nothing changes
+  elseif op == 'j' or op == 'a' then
     local want, ms = string.match(payload, '^(%d+)\31(%d+)$')
     if have then
       was = 1

@@ -978,7 +978,7 @@ void RedisStore::members(std::vector<MemberOp>& ops) {
         throw StoreError("redis members.lua: unexpected reply");
     static constexpr MemberOp::Result codes[] = {
         MemberOp::Result::Done, MemberOp::Result::Unchanged, MemberOp::Result::NotMember,
-        MemberOp::Result::TooMany};
+        MemberOp::Result::TooMany, MemberOp::Result::LastOwner};
     for (size_t i = 0; i < ops.size(); ++i) {
         const redisReply* e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 4)
