@@ -70,15 +70,15 @@ class SqliteStore final : public Store {
     std::vector<model::Event> read(sqlite3_stmt* s, const std::string& room, uint64_t after,
                                    uint64_t before, size_t limit, bool newest);
     std::vector<sqlite3_stmt**> statements() {
-        return {&insert_,         &upsert_room_,  &trim_,          &trim_reactions_,
-                &delete_,         &erase_edits_,  &react_add_,     &react_add_many_,
-                &react_remove_,   &react_clear_,  &message_,       &message_reactions_,
-                &range_asc_,      &range_desc_,   &msgs_asc_,      &msgs_desc_,      &shown_asc_,     &shown_desc_,
-                &page_reactions_, &rooms_page_,   &last_id_,       &find_key_,
-                &insert_key_,     &purge_keys_,   &set_pos_,       &first_after_,
-                &member_get_,     &member_count_, &member_insert_, &member_delete_,
-                &member_read_,    &memberships_,  &receipts_,      &unread_,
-                &begin_,          &commit_,       &rollback_};
+        return {
+            &insert_,      &upsert_room_,       &trim_,           &trim_reactions_, &delete_,
+            &erase_edits_, &react_add_,         &react_add_many_, &react_remove_,   &react_clear_,
+            &message_,     &message_reactions_, &range_asc_,      &range_desc_,     &msgs_asc_,
+            &msgs_desc_,   &shown_asc_,         &shown_desc_,     &page_reactions_, &rooms_page_,
+            &last_id_,     &find_key_,          &insert_key_,     &purge_keys_,     &set_pos_,
+            &first_after_, &member_get_,        &member_count_,   &member_insert_,  &member_delete_,
+            &member_read_, &memberships_,       &receipts_,       &unread_,         &begin_,
+            &commit_,      &rollback_};
     }
     [[noreturn]] void fail(sqlite3* db, const std::string& what);
     // One statement of the room rules on the writer connection (in the open batch), or rows
