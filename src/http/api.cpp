@@ -218,9 +218,7 @@ bool Api::admit(Ctx& c, model::Act act) {
             id && text::bad_user_id(*id, cfg_.max_user).empty())
             who = *id;
     }
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    auto now = unix_now_ms();
     const model::Role server = server_role(c, who);
     // A loaded room holds its rules; for another, the store's entries for this user only, so
     // that neither a check nor a refusal loads a room (or costs more for a larger one).

@@ -33,6 +33,11 @@ inline int64_t unix_now() {
     return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
+inline int64_t unix_now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
 // The token from "Authorization: Bearer", the ssechat_token cookie, or ?token=
 // (EventSource cannot set headers).
 inline std::string token_of(const Request& req, const http_util::Query* q) {

@@ -77,9 +77,7 @@ void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
     m.room = c.room;
     m.id = id;
     m.by = *u;
-    m.ts = std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
+    m.ts = unix_now_ms();
     m.max_rooms = cfg_.max_rooms_per_user;
     change_rules(c, {std::move(m)}, std::move(r), [this](const store::MemberOp& done) {
         // The summary reads the store: on the request's loop, not the writer's.
@@ -134,9 +132,7 @@ void Api::open_dm(Ctx& c) {
             return reply(c, error(status::service_unavailable, "the store is unavailable"));
         }
     }
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    auto now = unix_now_ms();
     std::vector<store::MemberOp> ops;
     auto add = [&](const std::string& who) {
         store::MemberOp op;

@@ -18,11 +18,6 @@ using model::Visibility;
 
 namespace {
 
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 constexpr size_t kMaxName = 80, kMaxTopic = 250, kMaxReason = 250;
 
 // A JSON object body, an empty body standing for {}; nullopt for anything else.
@@ -173,7 +168,7 @@ void Api::create_room(Ctx& c) {
     p.name = *name;
     p.topic = *topic;
     p.created_by = *u;
-    p.created_at = now_ms();
+    p.created_at = unix_now_ms();
     store::MemberOp profile;
     profile.op = Op::Profile;
     profile.room = room;
@@ -297,7 +292,7 @@ void Api::put_member(Ctx& c) {
                           "role must be \"member\", \"moderator\" or \"owner\"");
         to = *parsed;
     }
-    auto now = now_ms();
+    auto now = unix_now_ms();
     auto [theirs, mode] = c.loaded->with_roster([&](const model::Roster& r) {
         return std::pair{r.standing(*target, Role::None, now), r.visibility()};
     });
@@ -340,7 +335,7 @@ void Api::remove_member(Ctx& c) {
     op.room = c.room;
     op.user = *target;
     op.by = c.actor;
-    op.ts = now_ms();
+    op.ts = unix_now_ms();
     change_rules(c, {op}, c.loaded, [](const store::MemberOp& done) {
         using R = store::MemberOp::Result;
         if (done.result == R::NotMember)
@@ -371,7 +366,7 @@ void Api::restrict(Ctx& c, Op kind) {
     if (!target) return;
     const bool ban = kind == Op::Ban || kind == Op::Unban;
     const bool lift = kind == Op::Unban || kind == Op::Unmute;
-    auto now = now_ms();
+    auto now = unix_now_ms();
     model::Restriction r{*target, c.actor, "", 0, now};
     if (!lift) {
         auto body = object_body(c.req.body());
@@ -423,7 +418,7 @@ void Api::list_mutes(Ctx& c) {
 
 void Api::list_restrictions(Ctx& c, bool bans) {
     if (!load(c)) return;
-    auto now = now_ms();
+    auto now = unix_now_ms();
     auto body = c.loaded->with_roster([&](const model::Roster& r) {
         std::string out = bans ? "{\"bans\":[" : "{\"mutes\":[";
         bool first = true;
