@@ -428,6 +428,12 @@ TEST_P(Access, MemberAndRoomChangesAreEventsInTheLog) {
     EXPECT_EQ(shown, (std::vector<std::string>{"room", "member", "member", "message", "member",
                                                "member", "room"}));
     EXPECT_EQ(with.at("messages").as_array()[3].at("message").as_string(), "welcome");
+    // Its messages come whole, reactions too, as history shows them.
+    ASSERT_EQ(call("bob", "PUT", base + "/messages/4/reactions/:ok:").status, 200);
+    auto reacted =
+        body_of(call("bob", "GET", base + "/messages?include=member,room&limit=1&after=3"));
+    EXPECT_EQ(reacted.at("messages").as_array()[0].at("reactions").as_array()[0].at("emoji"),
+              ":ok:");
     auto page = body_of(call("bob", "GET", base + "/messages?include=member,room&limit=2"));
     ASSERT_EQ(page.at("messages").as_array().size(), 2u);
     EXPECT_TRUE(page.at("has_more").as_bool());

@@ -584,7 +584,12 @@ std::vector<model::Event> SqliteStore::messages(const std::string& room, uint64_
     if (limit == 0 || before <= after + 1) return {};
     std::lock_guard lk(rmu_);
     auto out = read(newest ? msgs_desc_ : msgs_asc_, room, after, before, limit, newest);
-    if (out.empty()) return out;
+    add_reactions(room, out);
+    return out;
+}
+
+void SqliteStore::add_reactions(const std::string& room, std::vector<model::Event>& out) {
+    if (out.empty()) return;
     // The page's reactions in one read, in reaction order, handed to their messages.
     StmtGuard g{page_reactions_};
     bind_text(page_reactions_, 1, room);
@@ -595,37 +600,20 @@ std::vector<model::Event> SqliteStore::messages(const std::string& room, uint64_
         auto id = static_cast<uint64_t>(sqlite3_column_int64(page_reactions_, 0));
         auto it = std::lower_bound(out.begin(), out.end(), id,
                                    [](const model::Event& m, uint64_t v) { return m.id < v; });
-        if (it != out.end() && it->id == id)
+        if (it != out.end() && it->id == id && it->kind == model::Kind::Message)
             model::add_reaction(it->reactions, column_text(page_reactions_, 1),
                                 column_text(page_reactions_, 2),
                                 static_cast<uint64_t>(sqlite3_column_int64(page_reactions_, 3)));
     }
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
-    return out;
 }
 
 std::vector<model::Event> SqliteStore::shown(const std::string& room, uint64_t after,
                                              uint64_t before, size_t limit, bool newest) {
     if (limit == 0 || before <= after + 1) return {};
-    std::vector<model::Event> out;
-    {
-        std::lock_guard lk(rmu_);
-        out = read(newest ? shown_desc_ : shown_asc_, room, after, before, limit, newest);
-    }
-    // The messages among them in their whole state (reactions too), read as messages() does.
-    for (size_t i = 0; i < out.size();) {
-        if (out[i].kind != model::Kind::Message) {
-            ++i;
-            continue;
-        }
-        size_t j = i;
-        while (j < out.size() && out[j].kind == model::Kind::Message) ++j;
-        auto run = messages(room, out[i].id - 1, out[j - 1].id + 1, j - i, false);
-        for (auto& m : run)
-            for (size_t k = i; k < j; ++k)
-                if (out[k].id == m.id) out[k] = std::move(m);
-        i = j;
-    }
+    std::lock_guard lk(rmu_);
+    auto out = read(newest ? shown_desc_ : shown_asc_, room, after, before, limit, newest);
+    add_reactions(room, out);
     return out;
 }
 

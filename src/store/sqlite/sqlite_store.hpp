@@ -69,6 +69,8 @@ class SqliteStore final : public Store {
     // Rows of a range statement (room, after, before, limit), oldest first. Under rmu_.
     std::vector<model::Event> read(sqlite3_stmt* s, const std::string& room, uint64_t after,
                                    uint64_t before, size_t limit, bool newest);
+    // Gives the messages of a page (ascending ids) their reactions, in one read. Under rmu_.
+    void add_reactions(const std::string& room, std::vector<model::Event>& out);
     std::vector<sqlite3_stmt**> statements() {
         return {
             &insert_,      &upsert_room_,       &trim_,           &trim_reactions_, &delete_,
