@@ -61,6 +61,7 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
                                  ? std::make_shared<http::Listener>(s->ioc(), ep, *api_, tls_.get())
                                  : std::make_shared<http::Listener>(s->ioc(), *listeners_.front(),
                                                                     *api_, tls_.get()));
+    api_->set_port(listeners_.front()->port());
     if (cfg_.redirect_http)
         redirector_ = std::make_shared<http::Redirector>(
             shards_[0]->ioc(), asio::ip::tcp::endpoint(ep.address(), cfg_.redirect_http),
@@ -87,6 +88,7 @@ Server::~Server() {
     hup_.reset();
     redirector_.reset();
     listeners_.clear();
+    if (auto* s = api_->sign_ins()) s->stop();
     shards_.clear();
 }
 

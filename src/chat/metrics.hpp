@@ -38,24 +38,36 @@ enum Route : uint8_t {
     kRouteRoomMessage,   // one message: PATCH, DELETE, GET
     kRouteRoomReaction,  // one user's emoji on a message: PUT, DELETE
     kRouteRoomTyping,
-    kRouteMe,            // GET /me
-    kRouteMeRooms,       // GET /me/rooms
-    kRouteMeRoom,        // PUT, DELETE /me/rooms/{room}
-    kRouteMeRead,        // PUT /me/rooms/{room}/read
-    kRouteMeEvents,      // GET /me/events
-    kRouteRoomReceipts,  // GET /rooms/{room}/receipts
-    kRouteRoom,          // GET, PATCH /rooms/{room}
-    kRouteRoomMembers,   // GET /rooms/{room}/members
-    kRouteRoomMember,    // PUT, DELETE /rooms/{room}/members/{user}
-    kRouteRoomBans,      // GET /rooms/{room}/bans
-    kRouteRoomBan,       // PUT, DELETE /rooms/{room}/bans/{user}
-    kRouteRoomMutes,     // GET /rooms/{room}/mutes
-    kRouteRoomMute,      // PUT, DELETE /rooms/{room}/mutes/{user}
-    kRouteMeDm,          // PUT /me/dms/{user}
-    kRouteMeSettings,    // GET, PUT /me/settings
-    kRoutePreflight,     // OPTIONS
-    kRouteUnmatched,     // 404, and requests refused before routing
-    kRouteUnparsed,      // refused by the HTTP layer (framing, limits)
+    kRouteMe,             // GET /me
+    kRouteMeRooms,        // GET /me/rooms
+    kRouteMeRoom,         // PUT, DELETE /me/rooms/{room}
+    kRouteMeRead,         // PUT /me/rooms/{room}/read
+    kRouteMeEvents,       // GET /me/events
+    kRouteRoomReceipts,   // GET /rooms/{room}/receipts
+    kRouteRoom,           // GET, PATCH /rooms/{room}
+    kRouteRoomMembers,    // GET /rooms/{room}/members
+    kRouteRoomMember,     // PUT, DELETE /rooms/{room}/members/{user}
+    kRouteRoomBans,       // GET /rooms/{room}/bans
+    kRouteRoomBan,        // PUT, DELETE /rooms/{room}/bans/{user}
+    kRouteRoomMutes,      // GET /rooms/{room}/mutes
+    kRouteRoomMute,       // PUT, DELETE /rooms/{room}/mutes/{user}
+    kRouteMeDm,           // PUT /me/dms/{user}
+    kRouteMeSettings,     // GET, PUT /me/settings
+    kRouteAuthLogin,      // POST /auth/login
+    kRouteAuthLogout,     // POST /auth/logout
+    kRouteAuthLogoutAll,  // POST /auth/logout-all
+    kRouteAuthSignup,     // POST /auth/signup
+    kRouteAuthInvites,    // GET, POST /auth/invites
+    kRouteAuthInvite,     // DELETE /auth/invites/{code}
+    kRouteAuthAccept,     // POST /auth/invites/{code}/accept
+    kRouteMeSessions,     // GET /me/sessions
+    kRouteMeSession,      // DELETE /me/sessions/{id}
+    kRouteMePassword,     // PUT /me/password
+    kRouteUsers,          // GET /users?ids=
+    kRouteUser,           // GET /users/{user}
+    kRoutePreflight,      // OPTIONS
+    kRouteUnmatched,      // 404, and requests refused before routing
+    kRouteUnparsed,       // refused by the HTTP layer (framing, limits)
     kRouteCount
 };
 const char* route_name(Route r);

@@ -136,6 +136,8 @@ void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string us
     sub->open(out);
     int online = room->join(sub->user);
     if (online >= 0) hub_.presence(room, sub->user, true, online);
+    // Revoked while this was on its way here: end_revoked() may have run before it.
+    if (sub->tickets.revoked()) sub->close();
 }
 
 void Shard::add(Subscriber* s) {
@@ -227,15 +229,25 @@ void Shard::evict_if(const std::shared_ptr<Room>& room,
 void Shard::close_all() {
     heartbeat_timer_.cancel();
     flush_timer_.cancel();
+    close_if([](const Slots&) { return true; });
+}
+
+void Shard::end_revoked() {
+    close_if([](const Slots& t) { return t.revoked(); });
+}
+
+void Shard::close_if(const std::function<bool(const Slots&)>& out) {
     keep_.clear();
     for (auto& [room, subs] : subs_)
         for (auto* list : {&subs.native, &subs.viewers})
             for (Subscriber* s : *list)
-                if (s) keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
+                if (s && out(s->tickets))
+                    keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
     std::vector<std::shared_ptr<UserStream>> users;
     for (auto& [user, m] : members_)
         for (UserStream* s : m->streams)
-            users.push_back(std::static_pointer_cast<UserStream>(s->shared_from_this()));
+            if (out(s->tickets))
+                users.push_back(std::static_pointer_cast<UserStream>(s->shared_from_this()));
     // close() removes each stream from subs_, so iterate the copy.
     for (auto& s : keep_) s->close();
     for (auto& s : users) s->close();

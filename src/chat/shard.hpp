@@ -1,5 +1,6 @@
 // A shard: one event loop and the streams it owns; nothing here is shared with other loops.
 #pragma once
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,13 +18,27 @@ namespace ssechat::chat {
 class Hub;
 class Shard;
 
+// What a stream was opened with that can end before the stream does: a sign-in session
+// that is signed out, or whose account is disabled. Shared by every stream of that session;
+// Shard::end_revoked() ends the streams of a revoked one.
+struct Credential {
+    std::atomic<bool> revoked{false};
+};
+
 // The limit slots a stream holds while it lives: its user's stream slot and its connection's
-// slot. Dropping them frees the slots. Two fields, not a vector: no allocation per stream.
+// slot, and the credential it was opened with (null: one that cannot end, such as a token
+// until it expires). Dropping them frees the slots. Fields, not a vector: no allocation per
+// stream.
 struct Slots {
     std::shared_ptr<void> stream, conn;
+    std::shared_ptr<const Credential> credential = {};
     void clear() {
         stream.reset();
         conn.reset();
+        credential.reset();
+    }
+    bool revoked() const {
+        return credential && credential->revoked.load(std::memory_order_relaxed);
     }
 };
 
@@ -110,6 +125,8 @@ class Shard {
     void start_heartbeat();
     // Ends every stream (shutdown).
     void close_all();
+    // Ends the streams whose credential was revoked (posted to every shard when one is).
+    void end_revoked();
 
     void remove(Subscriber* s);
 
@@ -168,6 +185,8 @@ class Shard {
     void add(Subscriber* s);
     void evict_if(const std::shared_ptr<Room>& room,
                   const std::function<bool(const std::string&)>& out);
+    // Ends every stream here, room and user streams, for which `out` holds.
+    void close_if(const std::function<bool(const Slots&)>& out);
     void heartbeat();
     void schedule_flush();
     void flush();

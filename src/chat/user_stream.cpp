@@ -168,6 +168,8 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope sc
     m->streams.push_back(st.get());
     metrics().streams_user.fetch_add(1, std::memory_order_relaxed);
     st->open(out);
+    // Revoked while this was on its way here: end_revoked() may have run before it.
+    if (st->tickets.revoked()) st->close();
 }
 
 void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,

@@ -16,7 +16,9 @@
 #include "http/api_detail.hpp"
 #include "http/assets.hpp"
 #include "http/request.hpp"
+#include "store/accounts.hpp"
 #include "util/log.hpp"
+#include "util/password.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::http {
@@ -39,6 +41,87 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
     shared_head_ = stream_head(kept);
     if (!cfg.jwt_secret.empty()) verifier_ = auth::Verifier::hs256(cfg.jwt_secret);
     if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
+    if (cfg.accounts) {
+        sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
+        if (!cfg.first_admin.empty()) first_admin();
+    }
+}
+
+void Api::first_admin() {
+    auto& store = sign_ins_->store();
+    if (store.any_admin()) return;
+    if (auto why = text::bad_user_id(cfg_.first_admin, cfg_.max_user); !why.empty())
+        throw std::runtime_error("--first-admin: " + why);
+    if (auto why = model::password_problem(cfg_.first_admin_password); !why.empty())
+        throw std::runtime_error("SSECHAT_FIRST_ADMIN_PASSWORD: " + why);
+    model::Account a;
+    a.user_id = cfg_.first_admin;
+    a.hash = password::hash(cfg_.first_admin_password);
+    a.admin = true;
+    a.created_at = unix_now_ms();
+    if (!store.add_account(a)) {
+        // The id has an account already: it becomes the admin, with this password.
+        auto old = store.account(a.user_id);
+        a.display_name = old ? old->display_name : "";
+        store.update_account(a);
+    }
+    log::info("made the first admin account", {{"user", a.user_id}});
+}
+
+void Api::set_port(uint16_t port) {
+    own_origins_.clear();
+    const std::string scheme = cfg_.tls_cert.empty() ? "http://" : "https://";
+    const std::string p = ":" + std::to_string(port);
+    if (!cfg_.public_url.empty()) {
+        own_origins_.push_back(cfg_.public_url);
+    } else {
+        std::string host =
+            cfg_.bind.find(':') != std::string::npos ? "[" + cfg_.bind + "]" : cfg_.bind;
+        own_origins_.push_back(scheme + host + p);
+        // The banner names a loopback server "localhost"; a browser may use any of these.
+        boost::system::error_code ec;
+        auto a = boost::asio::ip::make_address(cfg_.bind, ec);
+        if (!ec && a.is_loopback())
+            for (const char* h : {"localhost", "127.0.0.1", "[::1]"})
+                own_origins_.push_back(scheme + h + p);
+    }
+    for (const auto& o : cfg_.allowed_origins) own_origins_.push_back(o);
+}
+
+bool Api::same_origin(const Ctx& c) const {
+    auto o = c.req.find(bhttp::field::origin);
+    if (o == c.req.end()) return false;
+    std::string_view origin = o->value();
+    for (const auto& own : own_origins_)
+        if (origin == own) return true;
+    // Without --public-url, the origin the browser was sent to is ours: a page elsewhere
+    // cannot make a browser send another site's Host with its own Origin.
+    if (cfg_.public_url.empty())
+        if (auto h = c.req.find(bhttp::field::host); h != c.req.end()) {
+            std::string self =
+                (cfg_.tls_cert.empty() ? "http://" : "https://") + std::string(h->value());
+            return origin == self;
+        }
+    return false;
+}
+
+Api::Later Api::later(Ctx& c) {
+    auto s = c.s;
+    auto ex = s->executor();
+    unsigned version = c.req.version();
+    bool keep = c.req.keep_alive();
+    auto origin = origin_of(c.req);
+    std::string method(c.req.method_string());
+    return [this, s, ex, version, keep, origin, method, user = c.user, route = c.route,
+            start = c.start](Response res) {
+        boost::asio::post(ex, [=, this, res = std::move(res)]() mutable {
+            res.version(version);
+            res.keep_alive(keep && !draining_);
+            grant_origin(res, origin);
+            record(method, route, res.result_int(), res.body(), start, user);
+            s->respond(std::move(res));
+        });
+    };
 }
 
 Response Api::error(status st, const std::string& why) const {
@@ -146,7 +229,54 @@ void Api::refuse(Ctx& c, status st, const std::string& why) {
 }
 
 bool Api::authenticate(Ctx& c) {
+    if (sign_ins_) return authenticate_account(c);
     if (!verifier_) return true;
+    return authenticate_token(c);
+}
+
+bool Api::authenticate_account(Ctx& c) {
+    if (c.query && http_util::find(*c.query, "id")) {
+        refuse(c, status::unauthorized, "?id= is not accepted on a server with accounts: sign in");
+        return false;
+    }
+    // An API client's bearer token wins over a cookie; it is not a browser's ambient
+    // credential, so it needs no Origin.
+    bool bearer = c.req.find(bhttp::field::authorization) != c.req.end();
+    std::string secret = bearer ? std::string() : cookie_of(c.req, kSessionCookie);
+    if (!secret.empty()) {
+        std::optional<Signed> s;
+        try {
+            s = sign_ins_->check(secret, unix_now_ms());
+        } catch (const store::StoreError&) {
+            reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+            return false;
+        }
+        if (s) {
+            auto m = c.req.method();
+            bool safe = m == bhttp::verb::get || m == bhttp::verb::head;
+            if (!safe && !same_origin(c)) {
+                metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+                refuse(c, status::forbidden, "cross-site request refused");
+                return false;
+            }
+            auth::Identity id;
+            id.user = s->account.user_id;
+            id.admin = s->account.admin;
+            c.identity = std::move(id);
+            c.user = c.identity->user;
+            c.session = std::move(s);
+            return true;
+        }
+    }
+    if (verifier_ && (bearer || !token_of(c.req, c.query ? &*c.query : nullptr).empty()))
+        return authenticate_token(c);
+    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    refuse(c, status::unauthorized,
+           secret.empty() ? "sign in first" : "this session has ended: sign in again");
+    return false;
+}
+
+bool Api::authenticate_token(Ctx& c) {
     const auto& q = c.query;
     auth::Verdict v = verifier_->verify(token_of(c.req, q ? &*q : nullptr), unix_now());
     if (v.status != 200) {
@@ -298,7 +428,28 @@ const std::vector<Api::RouteRow>& Api::routes() {
     static const std::vector<RouteRow> table = {
         {kRouteHealthz, "/healthz", Access::Open, {{verb::get, &Api::healthz}}},
         {kRouteMetrics, "/metrics", Access::Metrics, {{verb::get, &Api::metrics_page}}},
-        {kRouteMe, "/me", Access::User, {{verb::get, &Api::me}}},
+        {kRouteMe, "/me", Access::User, {{verb::get, &Api::me}, {verb::patch, &Api::patch_me}}},
+        {kRouteAuthLogin, "/auth/login", Access::Open, {{verb::post, &Api::login}}},
+        {kRouteAuthLogout, "/auth/logout", Access::User, {{verb::post, &Api::logout}}},
+        {kRouteAuthLogoutAll, "/auth/logout-all", Access::User, {{verb::post, &Api::logout_all}}},
+        {kRouteAuthSignup, "/auth/signup", Access::Open, {{verb::post, &Api::signup}}},
+        {kRouteAuthInvites,
+         "/auth/invites",
+         Access::User,
+         {{verb::get, &Api::list_invites}, {verb::post, &Api::create_invite}}},
+        {kRouteAuthInvite,
+         "/auth/invites/{id}",
+         Access::User,
+         {{verb::delete_, &Api::drop_invite}}},
+        {kRouteAuthAccept,
+         "/auth/invites/{id}/accept",
+         Access::Open,
+         {{verb::post, &Api::accept_invite}}},
+        {kRouteMeSessions, "/me/sessions", Access::User, {{verb::get, &Api::list_sessions}}},
+        {kRouteMeSession, "/me/sessions/{id}", Access::User, {{verb::delete_, &Api::end_session}}},
+        {kRouteMePassword, "/me/password", Access::User, {{verb::put, &Api::put_password}}},
+        {kRouteUsers, "/users", Access::User, {{verb::get, &Api::list_users}}},
+        {kRouteUser, "/users/{user}", Access::User, {{verb::get, &Api::get_user}}},
         {kRouteMeRooms, "/me/rooms", Access::User, {{verb::get, &Api::my_rooms}}},
         {kRouteMeRoom,
          "/me/rooms/{room}",

@@ -14,6 +14,7 @@
 #include "http/limits.hpp"
 #include "http/request.hpp"
 #include "http/session.hpp"
+#include "http/sign_ins.hpp"
 #include "model/access.hpp"
 #include "model/event.hpp"
 #include "sse/event.hpp"
@@ -51,8 +52,15 @@ class Api {
     // at debug level, a 4xx. `body` is the answer's body, for its size and reason.
     void record(std::string_view method, Route route, unsigned status, const std::string& body,
                 std::chrono::steady_clock::time_point start, std::string_view user) const;
-    // "anonymous", or the token algorithm.
-    std::string auth_mode() const { return verifier_ ? verifier_->algorithm() : "anonymous"; }
+    // "anonymous", "accounts", or the token algorithm.
+    std::string auth_mode() const {
+        return sign_ins_ ? "accounts" : verifier_ ? verifier_->algorithm() : "anonymous";
+    }
+    // The port the server listens on, once bound: the default --public-url needs it.
+    void set_port(uint16_t port);
+    static constexpr const char* kSessionCookie = "ssechat_session";
+    // With --accounts, the sign-ins (null without).
+    SignIns* sign_ins() { return sign_ins_.get(); }
     // Distinct users with an open stream.
     size_t users_streaming() { return streams_.keys(); }
 
@@ -63,7 +71,8 @@ class Api {
         const std::shared_ptr<Session>& s;
         std::string_view path;
         std::optional<http_util::Query> query;   // parsed once; nullopt when malformed
-        std::optional<auth::Identity> identity;  // set when tokens are required
+        std::optional<auth::Identity> identity;  // set when tokens or accounts are required
+        std::optional<Signed> session = {};      // signed in with the session cookie
         bool head = false;                       // HEAD: routed as GET, answered without body
         Route route = kRouteUnmatched;           // the template, for metrics and the access log
         std::string room = {};                   // the {room} of the path, once matched
@@ -90,6 +99,17 @@ class Api {
     // 405 with the Allow header listing `allow`.
     void wrong_method(Ctx& c, const char* allow);
     bool authenticate(Ctx& c);
+    bool authenticate_token(Ctx& c);
+    // --first-admin: makes the account when no admin exists.
+    void first_admin();
+    // With --accounts: the session cookie (checked against CSRF), else a bearer token.
+    bool authenticate_account(Ctx& c);
+    // Whether a cookie-authenticated request that changes something comes from our origin.
+    bool same_origin(const Ctx& c) const;
+    // An answer given later, from another thread: it is recorded and sent on the request's
+    // loop. Holds what it needs of the request, which is gone by then.
+    using Later = std::function<void(Response)>;
+    Later later(Ctx& c);
     bool serve_asset(Ctx& c);
     // The acting user: the token's sub, else ?id= (or `fallback` when absent; null: required).
     std::optional<std::string> user(Ctx& c, const char* fallback, bool seed);
@@ -204,6 +224,31 @@ class Api {
     using RulesAnswer = std::function<Response(const store::MemberOp&)>;
     void change_rules(Ctx& c, std::vector<store::MemberOp> ops, std::shared_ptr<chat::Room> room,
                       RulesAnswer answer);
+    // accounts.cpp: sign-in, sessions, invites, the account and user names
+    void login(Ctx& c);
+    void logout(Ctx& c);
+    void logout_all(Ctx& c);
+    void list_sessions(Ctx& c);
+    void end_session(Ctx& c);
+    void patch_me(Ctx& c);
+    void put_password(Ctx& c);
+    void create_invite(Ctx& c);
+    void list_invites(Ctx& c);
+    void drop_invite(Ctx& c);
+    void accept_invite(Ctx& c);
+    void signup(Ctx& c);
+    void get_user(Ctx& c);
+    void list_users(Ctx& c);
+    // Accounts are on, else false after answering 404.
+    bool accounts_on(Ctx& c);
+    // The caller is an admin (an admin account, or a token's admin claim), else false after
+    // answering 403.
+    bool admin_only(Ctx& c);
+    // Makes an account from {"user_id","password","display_name"} with invite `code` ("":
+    // an open sign-up) and signs it in.
+    void claim(Ctx& c, const std::string& code);
+    // The Set-Cookie of a session (an empty secret clears it).
+    std::string session_cookie(const std::string& secret) const;
     // messages.cpp
     void native_publish(Ctx& c);
     void history(Ctx& c);
@@ -218,6 +263,8 @@ class Api {
     chat::Hub& hub_;
     std::vector<chat::Shard*> shards_;
     std::unique_ptr<auth::Verifier> verifier_;  // null in anonymous mode
+    std::unique_ptr<SignIns> sign_ins_;         // --accounts
+    std::vector<std::string> own_origins_;      // signed-in requests may come from these
     limits::Counter connections_;               // keyed by client address
     limits::Counter streams_;                   // keyed by user
     limits::RateLimiter publishes_;             // keyed by user

@@ -27,14 +27,30 @@ void Api::me(Ctx& c) {
     // Who the page is signed in as (and until when): with tokens, the token's sub;
     // anonymous, nobody: the page then asks for a name.
     boost::json::object o;
-    o["auth"] = auth_mode();
+    o["auth"] = c.session ? "session" : c.identity ? "token" : "anonymous";
     if (c.identity) {
         o["user_id"] = c.identity->user;
-        o["expires"] = c.identity->exp;
+        o["display_name"] = c.identity->user;
+        o["admin"] = c.identity->admin;
+        o["expires"] = c.identity->exp ? boost::json::value(c.identity->exp) : nullptr;
     } else {
         o["user_id"] = nullptr;
+        o["display_name"] = nullptr;
+        o["admin"] = false;
         o["expires"] = nullptr;
     }
+    // With accounts, the account's name (a token's user may have an account too).
+    if (c.session) {
+        o["display_name"] = model::user_json(c.session->account).at("display_name");
+    } else if (c.identity && sign_ins_) {
+        try {
+            if (auto a = sign_ins_->store().account(c.identity->user))
+                o["display_name"] = model::user_json(*a).at("display_name");
+        } catch (const store::StoreError&) {
+        }  // the id stands in for the name
+    }
+    o["accounts"] = sign_ins_ != nullptr;
+    o["signup"] = sign_ins_ && cfg_.signup_open ? "open" : "invite";
     // Whether the page shows delete on everyone's messages. Anonymous: the --moderators ids,
     // which the page checks against the name it chose.
     if (c.identity) {

@@ -20,22 +20,6 @@ namespace {
 
 constexpr size_t kMaxName = 80, kMaxTopic = 250, kMaxReason = 250;
 
-// A JSON object body, an empty body standing for {}; nullopt for anything else.
-std::optional<boost::json::object> object_body(const std::string& body) {
-    if (body.empty()) return boost::json::object{};
-    boost::json::error_code ec;
-    auto v = boost::json::parse(body, ec);
-    if (ec || !v.is_object() || strict_json::duplicate_keys(body)) return std::nullopt;
-    return std::move(v.as_object());
-}
-
-// Only the keys listed: a misspelt one is an error, not silently nothing.
-std::string unknown_key(const boost::json::object& o, std::initializer_list<std::string_view> ok) {
-    for (const auto& kv : o)
-        if (std::find(ok.begin(), ok.end(), kv.key()) == ok.end()) return std::string(kv.key());
-    return {};
-}
-
 // A string field of at most `max` bytes of text a person can read; "" when absent. Sets why.
 std::optional<std::string> text_field(const boost::json::object& o, const char* key, size_t max,
                                       std::string& why) {

@@ -159,7 +159,7 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
     if (!r) return;
     bool plain = c.req.version() >= 11 && c.req.keep_alive();
     start.head = any_origin_ && plain ? shared_head_ : stream_head(c.req);
-    start.tickets = {std::move(ticket), c.s->ticket()};
+    start.tickets = {std::move(ticket), c.s->ticket(), c.session ? c.session->credential : nullptr};
     record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
     current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
 }

@@ -61,6 +61,34 @@ std::function<bool(Config&, const std::string&)> number(T Config::*field, uint64
     };
 }
 
+// A duration: a number with s, m, h or d (seconds without), within [lo, hi] seconds.
+std::function<bool(Config&, const std::string&)> duration(unsigned Config::*field, uint64_t lo,
+                                                          uint64_t hi) {
+    return [=](Config& c, const std::string& v) {
+        std::string n = v;
+        uint64_t unit = 1;
+        char last = n.empty() ? '\0' : n.back();
+        if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
+            unit = last == 'm' ? 60 : last == 'h' ? 3600 : last == 'd' ? 86400 : 1;
+            n.pop_back();
+        }
+        uint64_t k;
+        if (!parse_uint(n, 1, hi, k) || k * unit < lo || k * unit > hi) return false;
+        c.*field = static_cast<unsigned>(k * unit);
+        return true;
+    };
+}
+
+// An origin: scheme://host[:port], nothing after it.
+bool origin_ok(const std::string& o) {
+    auto p = o.find("://");
+    if (p == std::string::npos || p == 0) return false;
+    std::string scheme = o.substr(0, p);
+    if (scheme != "http" && scheme != "https") return false;
+    std::string rest = o.substr(p + 3);
+    return !rest.empty() && rest.find_first_of("/?# ") == std::string::npos;
+}
+
 // A non-empty string.
 std::function<bool(Config&, const std::string&)> text(std::string Config::*field) {
     return [=](Config& c, const std::string& v) {
@@ -235,6 +263,42 @@ const std::vector<Flag>& flags() {
          text(&Config::metrics_token)},
         {"metrics-loopback", "with tokens on: loopback clients may read /metrics without a token",
          on_off(&Config::metrics_loopback), true},
+        {"accounts",
+         "sign in with accounts: every route needs a session (or a token with --jwt-secret or "
+         "--jwt-key); ?id= is refused",
+         on_off(&Config::accounts), true},
+        {"signup", "with --accounts: who may make an account, invite (default) or open",
+         [](Config& c, const std::string& v) {
+             if (v != "invite" && v != "open") return false;
+             c.signup_open = v == "open";
+             return true;
+         }},
+        {"session-idle", "with --accounts: a session unused this long ends (default 30d)",
+         duration(&Config::session_idle_s, 60, 3650u * 86400)},
+        {"public-url",
+         "the server's own origin, scheme://host[:port] (default http://<bind>:<port>, https "
+         "with TLS): signed-in requests from other origins are refused",
+         [](Config& c, const std::string& v) {
+             std::string o = v;
+             while (!o.empty() && o.back() == '/') o.pop_back();
+             if (!origin_ok(o)) return false;
+             c.public_url = o;
+             return true;
+         }},
+        {"allowed-origins",
+         "comma-separated origins besides --public-url whose signed-in requests are allowed",
+         [](Config& c, const std::string& v) {
+             if (!user_list(v, c.allowed_origins)) return false;
+             return std::all_of(c.allowed_origins.begin(), c.allowed_origins.end(), origin_ok);
+         }},
+        {"first-admin",
+         "with --accounts: when no admin account exists, make this one at start, with the "
+         "password in SSECHAT_FIRST_ADMIN_PASSWORD",
+         text(&Config::first_admin)},
+        {"password-threads", "threads that check passwords (default 2)",
+         number(&Config::password_threads, 1, 64)},
+        {"password-queue", "password checks that may wait; more are answered 503 (default 64)",
+         number(&Config::password_queue, 1, 100000)},
     };
     return all;
 }
@@ -331,6 +395,10 @@ ParseResult parse_config(const std::vector<std::string>& args,
         auto eq = kv.find('=');
         if (eq == std::string::npos || kv.rfind("SSECHAT_", 0) != 0) continue;
         std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+        if (key == "SSECHAT_FIRST_ADMIN_PASSWORD") {
+            c.first_admin_password = value;
+            continue;
+        }
         const Flag* f = nullptr;
         for (const auto& cand : flags())
             if (env_name(cand.name) == key) f = &cand;
@@ -390,6 +458,13 @@ ParseResult parse_config(const std::vector<std::string>& args,
         }
     }
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (!c.first_admin.empty() && (!c.accounts || c.first_admin_password.empty())) {
+        r.output =
+            "ssechat: --first-admin needs --accounts and the password in "
+            "SSECHAT_FIRST_ADMIN_PASSWORD";
+        r.exit_code = 2;
+        return r;
+    }
     if (!c.jwt_secret.empty() && !c.jwt_key.empty()) {
         r.output = "ssechat: use --jwt-secret or --jwt-key, not both";
         r.exit_code = 2;

@@ -64,6 +64,16 @@ struct Config {
     bool access_log = false;          // one line per request
     std::string metrics_token;        // with tokens on: a bearer token that may read /metrics
     bool metrics_loopback = false;    // with tokens on: loopback clients may read /metrics
+    bool accounts = false;            // sign-in with accounts; every route needs a session or token
+    bool signup_open = false;         // --signup open: anyone may make an account
+    unsigned session_idle_s = 30 * 86400;      // a session unused this long ends
+    std::string public_url;                    // the server's own origin (CSRF, invite links)
+    std::vector<std::string> allowed_origins;  // other origins whose cookie requests are allowed
+    std::string first_admin;           // made at start, when no admin exists, with the password in
+                                       // SSECHAT_FIRST_ADMIN_PASSWORD
+    std::string first_admin_password;  // from the environment only: never on a command line
+    unsigned password_threads = 2;     // threads that hash passwords
+    size_t password_queue = 64;        // password checks waiting; more get 503
 };
 
 // Outcome of parsing argv: either a config to run, or something to print and an exit code.

@@ -1,0 +1,377 @@
+// Accounts as resources (--accounts): signing in and out, one's sessions and password, the
+// invites admins hand out, and the names other users go by. Password work runs on the
+// SignIns pool; its answers come back through later().
+#include <boost/json.hpp>
+
+#include "chat/metrics.hpp"
+#include "http/api.hpp"
+#include "http/api_detail.hpp"
+#include "model/account.hpp"
+#include "util/password.hpp"
+
+namespace ssechat::http {
+
+using namespace detail;
+
+namespace {
+
+constexpr int64_t kDefaultInviteTtlS = 7 * 86400;
+constexpr int64_t kMaxInviteTtlS = 90 * 86400;
+constexpr size_t kMaxUsersAsked = 100;
+
+// A string field that must be there.
+const boost::json::string* string_field(const boost::json::object& o, const char* key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? &v->as_string() : nullptr;
+}
+
+std::string user_agent(const Request& req) {
+    auto h = req.find(bhttp::field::user_agent);
+    return h == req.end() ? std::string() : std::string(h->value().substr(0, 256));
+}
+
+}  // namespace
+
+bool Api::accounts_on(Ctx& c) {
+    if (sign_ins_) return true;
+    refuse(c, status::not_found, "accounts are off on this server (start it with --accounts)");
+    return false;
+}
+
+bool Api::admin_only(Ctx& c) {
+    if (c.identity && server_role(c, c.identity->user) == model::Role::Owner) return true;
+    refuse(c, status::forbidden, "only an admin may manage invites");
+    return false;
+}
+
+std::string Api::session_cookie(const std::string& secret) const {
+    std::string v = std::string(kSessionCookie) + "=" + secret + "; HttpOnly; SameSite=Lax; Path=/";
+    v += secret.empty() ? "; Max-Age=0" : "; Max-Age=" + std::to_string(cfg_.session_idle_s);
+    if (!cfg_.tls_cert.empty()) v += "; Secure";
+    return v;
+}
+
+// What a refused sign-in (or password check) answers.
+static Response refusal(const Api& api, const SignInResult& r) {
+    Response res = api.error(static_cast<status>(r.status), r.error);
+    if (r.retry_after_s) res.set(bhttp::field::retry_after, std::to_string(r.retry_after_s));
+    return res;
+}
+
+void Api::login(Ctx& c) {
+    if (!accounts_on(c)) return;
+    auto body = object_body(c.req.body());
+    const boost::json::string *id = nullptr, *pw = nullptr;
+    if (body && unknown_key(*body, {"user_id", "password"}).empty()) {
+        id = string_field(*body, "user_id");
+        pw = string_field(*body, "password");
+    }
+    if (!id || !pw)
+        return refuse(c, status::bad_request, R"(the body must be {"user_id":"…","password":"…"})");
+    if (pw->size() > model::kMaxPassword)
+        return refuse(c, status::bad_request, "a password is at most 1024 bytes");
+    std::string user(*id);
+    if (!text::bad_user_id(user, cfg_.max_user).empty())
+        // No account can have this id; the answer is the one for any wrong pair.
+        return refuse(c, status::unauthorized, "wrong user id or password");
+    c.user = user;
+    auto done = later(c);
+    sign_ins_->sign_in(user, std::string(*pw), c.s->peer().to_string(), user_agent(c.req),
+                       [this, done](SignInResult r) {
+                           if (r.status != 200) {
+                               metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+                               return done(refusal(*this, r));
+                           }
+                           Response res = make(
+                               status::ok, boost::json::serialize(model::account_json(r.account)));
+                           res.set(bhttp::field::set_cookie, session_cookie(r.secret));
+                           done(std::move(res));
+                       });
+}
+
+void Api::logout(Ctx& c) {
+    if (!accounts_on(c)) return;
+    if (!c.session) return refuse(c, status::bad_request, "this request has no session to end");
+    try {
+        sign_ins_->end(c.session->sign_in.key);
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    Response res = make(status::no_content, "");
+    res.set(bhttp::field::set_cookie, session_cookie(""));
+    reply(c, std::move(res));
+}
+
+void Api::logout_all(Ctx& c) {
+    if (!accounts_on(c)) return;
+    try {
+        sign_ins_->end_all(c.identity->user, "");
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    Response res = make(status::no_content, "");
+    res.set(bhttp::field::set_cookie, session_cookie(""));
+    reply(c, std::move(res));
+}
+
+void Api::list_sessions(Ctx& c) {
+    if (!accounts_on(c)) return;
+    boost::json::array list;
+    try {
+        int64_t now = unix_now_ms();
+        for (const auto& s : sign_ins_->store().sign_ins(c.identity->user)) {
+            if (model::expired(s, now, static_cast<int64_t>(cfg_.session_idle_s) * 1000)) continue;
+            list.push_back(model::sign_in_json(s, c.session && c.session->sign_in.key == s.key));
+        }
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"sessions", list}})));
+}
+
+void Api::end_session(Ctx& c) {
+    if (!accounts_on(c)) return;
+    try {
+        for (const auto& s : sign_ins_->store().sign_ins(c.identity->user))
+            if (s.id == c.id) {
+                sign_ins_->end(s.key);
+                Response res = make(status::no_content, "");
+                if (c.session && c.session->sign_in.key == s.key)
+                    res.set(bhttp::field::set_cookie, session_cookie(""));
+                return reply(c, std::move(res));
+            }
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    refuse(c, status::not_found, "no such session");
+}
+
+void Api::patch_me(Ctx& c) {
+    if (!accounts_on(c)) return;
+    auto body = object_body(c.req.body());
+    const boost::json::string* name = nullptr;
+    if (body && body->size() == 1) name = string_field(*body, "display_name");
+    if (!name) return refuse(c, status::bad_request, R"(the body must be {"display_name":"…"})");
+    if (auto why = model::display_name_problem(*name); !why.empty())
+        return refuse(c, status::bad_request, why);
+    try {
+        auto a = sign_ins_->store().account(c.identity->user);
+        if (!a) return refuse(c, status::not_found, "no account for " + c.identity->user);
+        a->display_name = std::string(text::trim(std::string_view(*name)));
+        sign_ins_->store().update_account(*a);
+        sign_ins_->forget_user(a->user_id);
+        auto o = model::account_json(*a);
+        o["auth"] = c.session ? "session" : "token";
+        reply(c, make(status::ok, boost::json::serialize(o)));
+    } catch (const store::StoreError&) {
+        reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+}
+
+void Api::put_password(Ctx& c) {
+    if (!accounts_on(c)) return;
+    auto body = object_body(c.req.body());
+    const boost::json::string *old_pw = nullptr, *new_pw = nullptr;
+    if (body && unknown_key(*body, {"old", "new"}).empty()) {
+        old_pw = string_field(*body, "old");
+        new_pw = string_field(*body, "new");
+    }
+    if (!old_pw || !new_pw)
+        return refuse(c, status::bad_request, R"(the body must be {"old":"…","new":"…"})");
+    if (auto why = model::password_problem(*new_pw); !why.empty())
+        return refuse(c, status::bad_request, why);
+    std::string user = c.identity->user;
+    std::string keep = c.session ? c.session->sign_in.key : std::string();
+    auto done = later(c);
+    sign_ins_->check_password(
+        user, std::string(*old_pw), c.s->peer().to_string(),
+        [this, done, user, keep, fresh = std::string(*new_pw)](SignInResult r) {
+            if (r.status == 401) r = {403, "wrong password"};
+            if (r.status != 200) return done(refusal(*this, r));
+            try {
+                // On the pool thread already: the new hash costs what the check did.
+                r.account.hash = password::hash(fresh);
+                sign_ins_->store().update_account(r.account);
+                sign_ins_->end_all(user, keep);
+            } catch (const store::StoreError&) {
+                return done(
+                    error(status::service_unavailable, "the store is unavailable, retry later"));
+            }
+            done(make(status::no_content, ""));
+        });
+}
+
+void Api::create_invite(Ctx& c) {
+    if (!accounts_on(c) || !admin_only(c)) return;
+    auto body = object_body(c.req.body());
+    if (!body || !unknown_key(*body, {"admin", "ttl_s"}).empty())
+        return refuse(c, status::bad_request,
+                      R"(the body must be {"admin":false,"ttl_s":604800}, each optional)");
+    model::Invite inv;
+    if (const auto* a = body->if_contains("admin")) {
+        if (!a->is_bool()) return refuse(c, status::bad_request, "admin must be true or false");
+        inv.admin = a->as_bool();
+    }
+    int64_t ttl = kDefaultInviteTtlS;
+    if (const auto* t = body->if_contains("ttl_s")) {
+        if (!t->is_int64() || t->as_int64() < 60 || t->as_int64() > kMaxInviteTtlS)
+            return refuse(c, status::bad_request,
+                          "ttl_s must be a whole number of seconds from 60 to 7776000 (90 days)");
+        ttl = t->as_int64();
+    }
+    inv.code = random_token(16);
+    inv.created_at = unix_now_ms();
+    inv.expires = inv.created_at + ttl * 1000;
+    inv.created_by = c.identity->user;
+    try {
+        sign_ins_->store().add_invite(inv);
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    boost::json::object o{
+        {"code", inv.code}, {"url", "/#invite=" + inv.code}, {"expires", inv.expires}};
+    reply(c, make(status::created, boost::json::serialize(o)));
+}
+
+void Api::list_invites(Ctx& c) {
+    if (!accounts_on(c) || !admin_only(c)) return;
+    boost::json::array list;
+    try {
+        for (const auto& i : sign_ins_->store().invites()) list.push_back(model::invite_json(i));
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"invites", list}})));
+}
+
+void Api::drop_invite(Ctx& c) {
+    if (!accounts_on(c) || !admin_only(c)) return;
+    try {
+        if (!sign_ins_->store().drop_invite(c.id))
+            return refuse(c, status::not_found, "no such invite");
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    reply(c, make(status::no_content, ""));
+}
+
+void Api::accept_invite(Ctx& c) {
+    if (!accounts_on(c)) return;
+    claim(c, c.id);
+}
+
+void Api::signup(Ctx& c) {
+    if (!accounts_on(c)) return;
+    if (!cfg_.signup_open)
+        return refuse(c, status::forbidden,
+                      "sign-up here is by invitation: ask an admin for an invite");
+    claim(c, "");
+}
+
+void Api::claim(Ctx& c, const std::string& code) {
+    auto body = object_body(c.req.body());
+    const boost::json::string *id = nullptr, *pw = nullptr, *name = nullptr;
+    bool shape = body && unknown_key(*body, {"user_id", "password", "display_name"}).empty();
+    if (shape) {
+        id = string_field(*body, "user_id");
+        pw = string_field(*body, "password");
+        if (body->contains("display_name")) {
+            name = string_field(*body, "display_name");
+            shape = name != nullptr;
+        }
+    }
+    if (!shape || !id || !pw)
+        return refuse(c, status::bad_request,
+                      R"(the body must be {"user_id":"…","password":"…","display_name":"…"})");
+    std::string user(*id);
+    if (auto why = text::bad_user_id(user, cfg_.max_user); !why.empty())
+        return refuse(c, status::bad_request, "user_id: " + why);
+    if (auto why = model::password_problem(*pw); !why.empty())
+        return refuse(c, status::bad_request, why);
+    if (name)
+        if (auto why = model::display_name_problem(*name); !why.empty())
+            return refuse(c, status::bad_request, why);
+    c.user = user;
+    auto done = later(c);
+    auto job = [this, done, code, user, pw = std::string(*pw),
+                name = name ? std::string(text::trim(std::string_view(*name))) : std::string(),
+                agent = user_agent(c.req)] {
+        model::Account a;
+        a.user_id = user;
+        a.display_name = name;
+        a.hash = password::hash(pw);
+        a.created_at = unix_now_ms();
+        try {
+            switch (sign_ins_->store().claim(code, a, a.created_at)) {
+                case model::Claim::Gone:
+                    return done(
+                        error(status::gone, "this invite was used, withdrawn, or has expired"));
+                case model::Claim::Taken:
+                    return done(error(status::conflict, "the user id " + user + " is taken"));
+                case model::Claim::Created:
+                    break;
+            }
+            Response res = make(status::created, boost::json::serialize(model::account_json(a)));
+            res.set(bhttp::field::set_cookie,
+                    session_cookie(sign_ins_->start_session(user, agent)));
+            done(std::move(res));
+        } catch (const store::StoreError&) {
+            done(error(status::service_unavailable, "the store is unavailable, retry later"));
+        }
+    };
+    if (!sign_ins_->hash_later(std::move(job))) {
+        Response res = error(status::service_unavailable, "too many sign-ups at once: retry");
+        res.set(bhttp::field::retry_after, "1");
+        reply(c, std::move(res));
+    }
+}
+
+void Api::get_user(Ctx& c) {
+    auto who = target_user(c);
+    if (!who) return;
+    try {
+        if (sign_ins_)
+            if (auto a = sign_ins_->store().account(*who))
+                return reply(c, make(status::ok, boost::json::serialize(model::user_json(*a))));
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    refuse(c, status::not_found, "no such user");
+}
+
+void Api::list_users(Ctx& c) {
+    const std::string* ids = c.query ? http_util::find(*c.query, "ids") : nullptr;
+    if (!ids || ids->empty())
+        return refuse(c, status::bad_request, "?ids= lists the user ids, comma-separated");
+    std::vector<std::string> asked;
+    for (size_t p = 0; p <= ids->size();) {
+        size_t comma = ids->find(',', p);
+        asked.push_back(ids->substr(p, comma == std::string::npos ? std::string::npos : comma - p));
+        if (comma == std::string::npos) break;
+        p = comma + 1;
+    }
+    if (asked.size() > kMaxUsersAsked)
+        return refuse(c, status::bad_request, "at most 100 ids at a time");
+    boost::json::array list;
+    try {
+        for (const auto& id : asked) {
+            if (!text::bad_user_id(id, cfg_.max_user).empty()) continue;
+            if (sign_ins_)
+                if (auto a = sign_ins_->store().account(id)) list.push_back(model::user_json(*a));
+        }
+    } catch (const store::StoreError&) {
+        return reply(c,
+                     error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"users", list}})));
+}
+
+}  // namespace ssechat::http

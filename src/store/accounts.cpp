@@ -1,0 +1,20 @@
+#include "store/accounts.hpp"
+
+#include "store/memory/memory_accounts.hpp"
+#include "store/redis/redis_accounts.hpp"
+#include "store/sqlite/sqlite_accounts.hpp"
+
+namespace ssechat::store {
+
+std::unique_ptr<Accounts> open_accounts(const Config& cfg) {
+    if (cfg.store == "memory") return std::make_unique<MemoryAccounts>();
+    if (cfg.store == "redis") {
+        std::string why;
+        auto url = parse_redis_url(cfg.redis, why);
+        if (!url) throw StoreError("--redis: " + why);
+        return std::make_unique<RedisAccounts>(*url, 2000);
+    }
+    return std::make_unique<SqliteAccounts>(cfg.data_dir);
+}
+
+}  // namespace ssechat::store

@@ -1,0 +1,240 @@
+#include "store/redis/redis_accounts.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+
+#include "redis_scripts.hpp"
+#include "util/text.hpp"
+
+namespace ssechat::store {
+
+namespace {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+const std::string* field(const Fields& f, std::string_view name) {
+    for (const auto& [k, v] : f)
+        if (k == name) return &v;
+    return nullptr;
+}
+
+std::string str(const Fields& f, std::string_view name) {
+    const std::string* v = field(f, name);
+    return v ? *v : std::string();
+}
+
+int64_t num(const Fields& f, std::string_view name) {
+    const std::string* v = field(f, name);
+    if (!v) return 0;
+    auto n = text::parse_u64(*v);
+    return n ? static_cast<int64_t>(*n) : 0;
+}
+
+model::Account account_of(const std::string& user, const Fields& f) {
+    model::Account a;
+    a.user_id = user;
+    a.display_name = str(f, "d");
+    a.hash = str(f, "h");
+    a.admin = str(f, "a") == "1";
+    a.disabled = str(f, "x") == "1";
+    a.created_at = num(f, "c");
+    return a;
+}
+
+model::SignIn sign_in_of(const std::string& key, const Fields& f) {
+    model::SignIn s;
+    s.key = key;
+    s.id = str(f, "i");
+    s.user_id = str(f, "u");
+    s.user_agent = str(f, "g");
+    s.created = num(f, "c");
+    s.last_seen = num(f, "s");
+    return s;
+}
+
+const char* flag(bool b) {
+    return b ? "1" : "0";
+}
+
+}  // namespace
+
+RedisAccounts::RedisAccounts(RedisUrl url, int timeout_ms)
+    : conn_(std::move(url), timeout_ms),
+      script_("accounts.lua", std::string(scripts::accounts_lua)) {}
+
+Reply RedisAccounts::change(const std::vector<std::string>& args) {
+    return conn_.eval(script_, {}, args);
+}
+
+std::vector<Fields> RedisAccounts::hashes(const std::vector<std::string>& keys) {
+    std::vector<std::vector<std::string>> cmds;
+    cmds.reserve(keys.size());
+    for (const auto& k : keys) cmds.push_back({"HGETALL", k});
+    auto replies = conn_.pipeline(cmds);
+    std::vector<Fields> out;
+    for (auto& r : replies) {
+        if (r->type != REDIS_REPLY_ARRAY)
+            throw StoreError("redis: HGETALL answered " + std::to_string(r->type));
+        Fields f;
+        for (size_t i = 0; i + 1 < r->elements; i += 2)
+            f.emplace_back(reply_string(r->element[i]), reply_string(r->element[i + 1]));
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
+std::vector<std::string> RedisAccounts::members(const std::string& set) {
+    auto r = conn_.run({"SMEMBERS", set});
+    std::vector<std::string> out;
+    for (size_t i = 0; i < r->elements; ++i) out.push_back(reply_string(r->element[i]));
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::optional<model::Account> RedisAccounts::account(const std::string& user) {
+    std::lock_guard lk(mu_);
+    auto f = hashes({"ssechat:account:" + user});
+    if (f[0].empty()) return std::nullopt;
+    return account_of(user, f[0]);
+}
+
+bool RedisAccounts::add_account(const model::Account& a) {
+    std::lock_guard lk(mu_);
+    auto r = change(
+        {"add", a.user_id, a.display_name, a.hash, flag(a.admin), std::to_string(a.created_at)});
+    return reply_integer(r.get()) == 1;
+}
+
+bool RedisAccounts::update_account(const model::Account& a) {
+    std::lock_guard lk(mu_);
+    auto r = change({"update", a.user_id, a.display_name, a.hash, flag(a.admin), flag(a.disabled)});
+    return reply_integer(r.get()) == 1;
+}
+
+std::vector<model::Account> RedisAccounts::accounts() {
+    std::lock_guard lk(mu_);
+    auto ids = members("ssechat:accounts");
+    std::vector<std::string> keys;
+    for (const auto& id : ids) keys.push_back("ssechat:account:" + id);
+    auto f = hashes(keys);
+    std::vector<model::Account> out;
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (!f[i].empty()) out.push_back(account_of(ids[i], f[i]));
+    return out;
+}
+
+bool RedisAccounts::any_admin() {
+    auto all = accounts();
+    return std::any_of(all.begin(), all.end(), [](const auto& a) { return a.admin; });
+}
+
+void RedisAccounts::add_sign_in(const model::SignIn& s) {
+    std::lock_guard lk(mu_);
+    change({"signin", s.key, s.id, s.user_id, s.user_agent, std::to_string(s.created),
+            std::to_string(s.last_seen)});
+}
+
+std::optional<model::SignIn> RedisAccounts::sign_in(const std::string& key) {
+    std::lock_guard lk(mu_);
+    auto f = hashes({"ssechat:signin:" + key});
+    if (f[0].empty()) return std::nullopt;
+    return sign_in_of(key, f[0]);
+}
+
+std::vector<model::SignIn> RedisAccounts::sign_ins(const std::string& user) {
+    std::lock_guard lk(mu_);
+    auto keys = members("ssechat:signins:" + user);
+    std::vector<std::string> full;
+    for (const auto& k : keys) full.push_back("ssechat:signin:" + k);
+    auto f = hashes(full);
+    std::vector<model::SignIn> out;
+    for (size_t i = 0; i < keys.size(); ++i)
+        if (!f[i].empty()) out.push_back(sign_in_of(keys[i], f[i]));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return a.created != b.created ? a.created < b.created : a.id < b.id;
+    });
+    return out;
+}
+
+void RedisAccounts::seen(const std::string& key, int64_t at) {
+    std::lock_guard lk(mu_);
+    change({"seen", key, std::to_string(at)});
+}
+
+bool RedisAccounts::end_sign_in(const std::string& key) {
+    std::lock_guard lk(mu_);
+    return reply_integer(change({"end", key}).get()) == 1;
+}
+
+size_t RedisAccounts::end_sign_ins(const std::string& user, const std::string& keep) {
+    std::lock_guard lk(mu_);
+    return static_cast<size_t>(reply_integer(change({"end_all", user, keep}).get()));
+}
+
+void RedisAccounts::add_invite(const model::Invite& i) {
+    std::lock_guard lk(mu_);
+    conn_.pipeline(
+        {{"HSET", "ssechat:invite:" + i.code, "a", flag(i.admin), "e", std::to_string(i.expires),
+          "b", i.created_by, "c", std::to_string(i.created_at)},
+         {"SADD", "ssechat:invites", i.code}});
+}
+
+std::vector<model::Invite> RedisAccounts::invites() {
+    std::lock_guard lk(mu_);
+    auto codes = members("ssechat:invites");
+    std::vector<std::string> keys;
+    for (const auto& c : codes) keys.push_back("ssechat:invite:" + c);
+    auto f = hashes(keys);
+    std::vector<model::Invite> out;
+    for (size_t i = 0; i < codes.size(); ++i) {
+        if (f[i].empty()) continue;
+        model::Invite inv;
+        inv.code = codes[i];
+        inv.admin = str(f[i], "a") == "1";
+        inv.expires = num(f[i], "e");
+        inv.created_by = str(f[i], "b");
+        inv.created_at = num(f[i], "c");
+        out.push_back(std::move(inv));
+    }
+    return out;
+}
+
+bool RedisAccounts::drop_invite(const std::string& code) {
+    std::lock_guard lk(mu_);
+    auto r = conn_.pipeline({{"DEL", "ssechat:invite:" + code}, {"SREM", "ssechat:invites", code}});
+    return reply_integer(r[0].get()) > 0;
+}
+
+model::Claim RedisAccounts::claim(const std::string& code, model::Account& a, int64_t now) {
+    std::lock_guard lk(mu_);
+    auto r = change({"claim", code, std::to_string(now), a.user_id, a.display_name, a.hash,
+                     std::to_string(a.created_at)});
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        throw StoreError("redis: accounts.lua claim answered in another shape");
+    auto result = reply_integer(r->element[0]);
+    a.admin = reply_string(r->element[1]) == "1";
+    return result == 0   ? model::Claim::Created
+           : result == 1 ? model::Claim::Gone
+                         : model::Claim::Taken;
+}
+
+uint64_t RedisAccounts::revision() {
+    std::lock_guard lk(mu_);
+    auto r = conn_.run({"GET", "ssechat:auth:revision"});
+    if (r->type == REDIS_REPLY_NIL) return 0;
+    auto n = text::parse_u64(reply_string(r.get()));
+    return n ? *n : 0;
+}
+
+int RedisAccounts::failures(const std::string& key, bool add, int64_t, int64_t window_ms,
+                            int64_t& retry_ms) {
+    std::lock_guard lk(mu_);
+    auto r = change({"fail", key, add ? "1" : "0", std::to_string(window_ms)});
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        throw StoreError("redis: accounts.lua fail answered in another shape");
+    retry_ms = reply_integer(r->element[1]);
+    return static_cast<int>(reply_integer(r->element[0]));
+}
+
+}  // namespace ssechat::store

@@ -1,0 +1,316 @@
+#include "store/sqlite/sqlite_accounts.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+
+namespace ssechat::store {
+
+namespace {
+
+// Created when missing: a database from an earlier release gains them in place, and so does
+// one that `ssechat user` opens before any server has.
+constexpr const char* kTables = R"sql(
+CREATE TABLE IF NOT EXISTS accounts(
+    user_id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL DEFAULT '',
+    hash TEXT NOT NULL DEFAULT '',
+    admin INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sign_ins(
+    key TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    user_agent TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sign_ins_user ON sign_ins(user_id);
+CREATE TABLE IF NOT EXISTS invites(
+    code TEXT PRIMARY KEY,
+    admin INTEGER NOT NULL DEFAULT 0,
+    expires INTEGER NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS auth_revision(one INTEGER PRIMARY KEY CHECK(one = 1), n INTEGER);
+INSERT OR IGNORE INTO auth_revision VALUES(1, 0);
+)sql";
+
+std::string text_of(sqlite3_stmt* s, int i) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+model::Account account_of(sqlite3_stmt* s) {
+    model::Account a;
+    a.user_id = text_of(s, 0);
+    a.display_name = text_of(s, 1);
+    a.hash = text_of(s, 2);
+    a.admin = sqlite3_column_int(s, 3) != 0;
+    a.disabled = sqlite3_column_int(s, 4) != 0;
+    a.created_at = sqlite3_column_int64(s, 5);
+    return a;
+}
+
+model::SignIn sign_in_of(sqlite3_stmt* s) {
+    model::SignIn x;
+    x.key = text_of(s, 0);
+    x.id = text_of(s, 1);
+    x.user_id = text_of(s, 2);
+    x.user_agent = text_of(s, 3);
+    x.created = sqlite3_column_int64(s, 4);
+    x.last_seen = sqlite3_column_int64(s, 5);
+    return x;
+}
+
+}  // namespace
+
+// A statement prepared for one call and finalized after it: account calls are rare next to
+// the message traffic, and the CLI is a short process.
+class SqliteAccounts::Stmt {
+  public:
+    Stmt(SqliteAccounts& a, const char* sql) : a_(a) {
+        if (sqlite3_prepare_v2(a.db_, sql, -1, &s_, nullptr) != SQLITE_OK)
+            a.fail("cannot prepare a statement on");
+    }
+    ~Stmt() { sqlite3_finalize(s_); }
+    Stmt& text(int i, const std::string& v) {
+        sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Stmt& num(int i, int64_t v) {
+        sqlite3_bind_int64(s_, i, v);
+        return *this;
+    }
+    // True for a row, false when done.
+    bool step() {
+        int rc = sqlite3_step(s_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc != SQLITE_DONE) a_.fail("cannot use");
+        return false;
+    }
+    sqlite3_stmt* get() { return s_; }
+
+  private:
+    SqliteAccounts& a_;
+    sqlite3_stmt* s_ = nullptr;
+};
+
+SqliteAccounts::SqliteAccounts(const std::string& dir) : path_(dir + "/ssechat.db") {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw StoreError("cannot create data folder " + dir + ": " + ec.message());
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK)
+        fail("cannot open database");
+    // The server's writer holds the write lock for a batch at a time: milliseconds.
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON;");
+    exec(kTables);
+}
+
+SqliteAccounts::~SqliteAccounts() {
+    sqlite3_close_v2(db_);
+}
+
+void SqliteAccounts::fail(const std::string& what) {
+    std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    throw StoreError(what + " database " + path_ + ": " + why);
+}
+
+void SqliteAccounts::exec(const char* sql) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail("cannot use");
+}
+
+void SqliteAccounts::bump() {
+    Stmt(*this, "UPDATE auth_revision SET n = n + 1").step();
+}
+
+std::optional<model::Account> SqliteAccounts::account(const std::string& user) {
+    std::lock_guard lk(mu_);
+    Stmt s(*this,
+           "SELECT user_id,display_name,hash,admin,disabled,created_at FROM accounts WHERE "
+           "user_id=?");
+    s.text(1, user);
+    if (!s.step()) return std::nullopt;
+    return account_of(s.get());
+}
+
+bool SqliteAccounts::add_account(const model::Account& a) {
+    std::lock_guard lk(mu_);
+    Stmt s(*this,
+           "INSERT OR IGNORE INTO accounts(user_id,display_name,hash,admin,disabled,created_at) "
+           "VALUES(?,?,?,?,?,?)");
+    s.text(1, a.user_id).text(2, a.display_name).text(3, a.hash);
+    s.num(4, a.admin).num(5, a.disabled).num(6, a.created_at).step();
+    return sqlite3_changes(db_) > 0;
+}
+
+bool SqliteAccounts::update_account(const model::Account& a) {
+    std::lock_guard lk(mu_);
+    exec("BEGIN IMMEDIATE");
+    try {
+        Stmt s(*this,
+               "UPDATE accounts SET display_name=?,hash=?,admin=?,disabled=? WHERE user_id=?");
+        s.text(1, a.display_name).text(2, a.hash).num(3, a.admin).num(4, a.disabled);
+        s.text(5, a.user_id).step();
+        bool found = sqlite3_changes(db_) > 0;
+        if (found) bump();
+        exec("COMMIT");
+        return found;
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+std::vector<model::Account> SqliteAccounts::accounts() {
+    std::lock_guard lk(mu_);
+    Stmt s(*this,
+           "SELECT user_id,display_name,hash,admin,disabled,created_at FROM accounts ORDER BY "
+           "user_id");
+    std::vector<model::Account> out;
+    while (s.step()) out.push_back(account_of(s.get()));
+    return out;
+}
+
+bool SqliteAccounts::any_admin() {
+    std::lock_guard lk(mu_);
+    Stmt s(*this, "SELECT 1 FROM accounts WHERE admin=1 LIMIT 1");
+    return s.step();
+}
+
+void SqliteAccounts::add_sign_in(const model::SignIn& x) {
+    std::lock_guard lk(mu_);
+    Stmt s(*this,
+           "INSERT INTO sign_ins(key,id,user_id,user_agent,created,last_seen) "
+           "VALUES(?,?,?,?,?,?)");
+    s.text(1, x.key).text(2, x.id).text(3, x.user_id).text(4, x.user_agent);
+    s.num(5, x.created).num(6, x.last_seen).step();
+}
+
+std::optional<model::SignIn> SqliteAccounts::sign_in(const std::string& key) {
+    std::lock_guard lk(mu_);
+    Stmt s(*this, "SELECT key,id,user_id,user_agent,created,last_seen FROM sign_ins WHERE key=?");
+    s.text(1, key);
+    if (!s.step()) return std::nullopt;
+    return sign_in_of(s.get());
+}
+
+std::vector<model::SignIn> SqliteAccounts::sign_ins(const std::string& user) {
+    std::lock_guard lk(mu_);
+    Stmt s(*this,
+           "SELECT key,id,user_id,user_agent,created,last_seen FROM sign_ins WHERE user_id=? "
+           "ORDER BY created,id");
+    s.text(1, user);
+    std::vector<model::SignIn> out;
+    while (s.step()) out.push_back(sign_in_of(s.get()));
+    return out;
+}
+
+void SqliteAccounts::seen(const std::string& key, int64_t at) {
+    std::lock_guard lk(mu_);
+    Stmt(*this, "UPDATE sign_ins SET last_seen=max(last_seen,?) WHERE key=?")
+        .num(1, at)
+        .text(2, key)
+        .step();
+}
+
+bool SqliteAccounts::end_sign_in(const std::string& key) {
+    std::lock_guard lk(mu_);
+    exec("BEGIN IMMEDIATE");
+    try {
+        Stmt(*this, "DELETE FROM sign_ins WHERE key=?").text(1, key).step();
+        bool found = sqlite3_changes(db_) > 0;
+        if (found) bump();
+        exec("COMMIT");
+        return found;
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+size_t SqliteAccounts::end_sign_ins(const std::string& user, const std::string& keep) {
+    std::lock_guard lk(mu_);
+    exec("BEGIN IMMEDIATE");
+    try {
+        Stmt(*this, "DELETE FROM sign_ins WHERE user_id=? AND key<>?")
+            .text(1, user)
+            .text(2, keep)
+            .step();
+        auto n = static_cast<size_t>(sqlite3_changes(db_));
+        if (n) bump();
+        exec("COMMIT");
+        return n;
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+void SqliteAccounts::add_invite(const model::Invite& i) {
+    std::lock_guard lk(mu_);
+    Stmt s(*this,
+           "INSERT INTO invites(code,admin,expires,created_by,created_at) VALUES(?,?,?,?,?)");
+    s.text(1, i.code).num(2, i.admin).num(3, i.expires).text(4, i.created_by);
+    s.num(5, i.created_at).step();
+}
+
+std::vector<model::Invite> SqliteAccounts::invites() {
+    std::lock_guard lk(mu_);
+    Stmt s(*this, "SELECT code,admin,expires,created_by,created_at FROM invites ORDER BY code");
+    std::vector<model::Invite> out;
+    while (s.step()) {
+        model::Invite i;
+        i.code = text_of(s.get(), 0);
+        i.admin = sqlite3_column_int(s.get(), 1) != 0;
+        i.expires = sqlite3_column_int64(s.get(), 2);
+        i.created_by = text_of(s.get(), 3);
+        i.created_at = sqlite3_column_int64(s.get(), 4);
+        out.push_back(std::move(i));
+    }
+    return out;
+}
+
+bool SqliteAccounts::drop_invite(const std::string& code) {
+    std::lock_guard lk(mu_);
+    Stmt(*this, "DELETE FROM invites WHERE code=?").text(1, code).step();
+    return sqlite3_changes(db_) > 0;
+}
+
+model::Claim SqliteAccounts::claim(const std::string& code, model::Account& a, int64_t now) {
+    std::lock_guard lk(mu_);
+    exec("BEGIN IMMEDIATE");
+    try {
+        auto result = [&] {
+            if (!code.empty()) {
+                Stmt s(*this, "SELECT admin FROM invites WHERE code=? AND expires>?");
+                s.text(1, code).num(2, now);
+                if (!s.step()) return model::Claim::Gone;
+                a.admin = sqlite3_column_int(s.get(), 0) != 0;
+            }
+            Stmt add(*this,
+                     "INSERT OR IGNORE INTO accounts(user_id,display_name,hash,admin,disabled,"
+                     "created_at) VALUES(?,?,?,?,0,?)");
+            add.text(1, a.user_id).text(2, a.display_name).text(3, a.hash);
+            add.num(4, a.admin).num(5, a.created_at).step();
+            if (sqlite3_changes(db_) == 0) return model::Claim::Taken;
+            if (!code.empty()) Stmt(*this, "DELETE FROM invites WHERE code=?").text(1, code).step();
+            return model::Claim::Created;
+        }();
+        exec("COMMIT");
+        return result;
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+uint64_t SqliteAccounts::revision() {
+    std::lock_guard lk(mu_);
+    Stmt s(*this, "SELECT n FROM auth_revision");
+    return s.step() ? static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0)) : 0;
+}
+
+}  // namespace ssechat::store
