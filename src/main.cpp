@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/user_command.hpp"
 #include "http/auth.hpp"
 #include "http/listener.hpp"
 #include "http/tls.hpp"
@@ -95,6 +96,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc), env;
     if (!args.empty() && args[0] == "token") return token_command({args.begin() + 1, args.end()});
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    if (!args.empty() && args[0] == "user")
+        return ssechat::cli::user_command({args.begin() + 1, args.end()}, env);
     auto parsed = ssechat::parse_config(args, env);
     if (!parsed.config) {
         (parsed.exit_code ? std::cerr : std::cout) << parsed.output << "\n";

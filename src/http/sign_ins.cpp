@@ -98,24 +98,42 @@ std::optional<Signed> SignIns::check(const std::string& secret, int64_t now) {
         }
     }
     // Not cached (or its last_seen is due): the store decides.
-    auto si = store_->sign_in(key);
-    if (!si) return std::nullopt;
-    if (model::expired(*si, now, idle_ms_)) {
-        store_->end_sign_in(key);
-        return std::nullopt;
+    while (true) {
+        uint64_t generation;
+        {
+            std::lock_guard lk(mu_);
+            generation = generation_;
+        }
+        auto si = store_->sign_in(key);
+        if (!si) return std::nullopt;
+        if (model::expired(*si, now, idle_ms_)) {
+            store_->end_sign_in(key);
+            return std::nullopt;
+        }
+        auto account = store_->account(si->user_id);
+        if (!account || account->disabled) return std::nullopt;
+        if (now - si->last_seen >= kSeenEveryMs) {
+            store_->seen(key, now);
+            si->last_seen = now;
+        }
+        std::lock_guard lk(mu_);
+        if (generation != generation_) continue;  // sessions ended meanwhile: read again
+        return remember_locked(key, std::move(*si), std::move(*account));
     }
-    auto account = store_->account(si->user_id);
-    if (!account || account->disabled) return std::nullopt;
-    if (now - si->last_seen >= kSeenEveryMs) {
-        store_->seen(key, now);
-        si->last_seen = now;
+}
+
+Signed SignIns::remember_locked(const std::string& key, model::SignIn si, model::Account account) {
+    if (cache_.size() >= kMaxCached) {
+        // Sessions without an open stream go first: an entry that holds a stream's credential
+        // is how its streams end.
+        std::erase_if(cache_,
+                      [](const auto& kv) { return kv.second.s.credential.use_count() == 1; });
+        if (cache_.size() >= kMaxCached) cache_.clear();
     }
-    std::lock_guard lk(mu_);
-    if (cache_.size() >= kMaxCached) cache_.clear();
     auto& e = cache_[key];
     if (!e.s.credential) e.s.credential = std::make_shared<chat::Credential>();
-    e.s.account = std::move(*account);
-    e.s.sign_in = std::move(*si);
+    e.s.account = std::move(account);
+    e.s.sign_in = std::move(si);
     e.seen_written = e.s.sign_in.last_seen;
     return e.s;
 }
@@ -235,6 +253,7 @@ void SignIns::end_all(const std::string& user, const std::string& keep) {
         for (const auto& [k, e] : cache_)
             if (e.s.account.user_id == user && k != keep) keys.push_back(k);
         for (const auto& k : keys) revoke_locked(k);
+        ++generation_;
     }
     end_streams();
 }
@@ -246,6 +265,7 @@ void SignIns::forget_user(const std::string& user) {
 }
 
 void SignIns::revoke_locked(const std::string& key) {
+    ++generation_;
     auto it = cache_.find(key);
     if (it == cache_.end()) return;
     it->second.s.credential->revoked = true;
@@ -277,6 +297,7 @@ void SignIns::recheck() {
         std::lock_guard lk(mu_);
         if (rev == revision_) return;
         revision_ = rev;
+        ++generation_;
         for (const auto& [k, e] : cache_) live.emplace_back(k, e.s.account.user_id);
     }
     // Outside the lock: requests go on while the store is asked about each live session.

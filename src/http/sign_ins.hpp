@@ -85,6 +85,8 @@ class SignIns {
     void watch();
     void recheck();
     void revoke_locked(const std::string& key);
+    // Caches a session the store just vouched for; under mu_.
+    Signed remember_locked(const std::string& key, model::SignIn si, model::Account account);
     void end_streams();
 
     const Config& cfg_;
@@ -97,6 +99,10 @@ class SignIns {
     std::mutex mu_;
     std::unordered_map<std::string, Entry> cache_;  // by key
     uint64_t revision_ = 0;
+    // Moves whenever sessions may have ended (here, or the revision moved): a check that read
+    // the store before it moved reads again, so that it cannot cache a session that ended
+    // while it was reading.
+    uint64_t generation_ = 0;
 
     std::mutex w_mu_;
     std::condition_variable w_cv_;

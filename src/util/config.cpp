@@ -321,9 +321,11 @@ std::string usage() {
     std::string u =
         "usage: ssechat [options]\n"
         "       ssechat token --sub USER --secret S [--ttl 1h] [--rooms a,b]\n"
+        "       ssechat user add|passwd|disable|enable|list|invite ... (ssechat user --help)\n"
         "A Server-Sent Events chat server.\n\n"
         "commands:\n"
         "  token                   print a signed HS256 token for testing (ssechat token --help)\n"
+        "  user                    manage accounts on the store (ssechat user --help)\n"
         "\noptions (each also as SSECHAT_NAME in the environment):\n";
     for (const auto& f : flags()) {
         std::string left = std::string("  --") + f.name + (f.is_switch ? "" : " VALUE");
