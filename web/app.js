@@ -5,6 +5,7 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
+  const accounts = window.ssechatAccounts;
   const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
   const ROOM_RULE = "Room names are 1 to 64 of the letters A-Z and a-z, digits, _ . and -.";
   const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
@@ -81,6 +82,7 @@
     $("gate").hidden = false;
     $("gate-name").hidden = which !== "name";
     $("gate-token").hidden = which !== "token";
+    $("gate-account").hidden = $("gate-invite").hidden = true;
     if (which === "token") $("gate-token-why").textContent = why || "";
     $(which === "name" ? "gate-name-input" : "gate-token-input").focus();
   }
@@ -88,9 +90,16 @@
     $("gate").hidden = true;
   }
 
-  // A 401 after sign-in means the token expired or was revoked: ask again, say why.
+  // A 401 after sign-in means the token expired or was revoked, or the session ended: ask
+  // again, say why.
   function signInAgain(why) {
     if (st.auth === "anonymous") return;
+    if (accounts.mode() === "accounts") {
+      if (st.channel) st.channel.close();
+      setConn("offline");
+      accounts.gate(/ended/.test(why || "") ? "You were signed out." : "");
+      return;
+    }
     localStorage.removeItem("ssechat.token");
     st.token = "";
     if (st.channel) st.channel.close();
@@ -106,7 +115,7 @@
     try {
       me = await getJSON("/me");
     } catch (e) {
-      if (e.status === 401) return false;  // the gate is showing
+      if (e.status === 401) return false;  // the gate is showing (signInAgain)
       throw e;
     }
     st.auth = me.auth;
@@ -126,7 +135,7 @@
       st.user = me.user_id;
       $("name-form").hidden = true;
       $("signed-in").hidden = false;
-      $("signed-in-user").textContent = me.user_id;
+      accounts.signedIn(me);  // the name, the id on hover, and the account menu
       clearTimeout(st.expiryTimer);
       if (me.expires) {
         const ms = me.expires * 1000 - Date.now();
@@ -190,7 +199,7 @@
     meta.className = "meta";
     const author = document.createElement("span");
     author.className = "author";
-    author.textContent = m.user_id;
+    accounts.showUser(author, m.user_id);
     author.tabIndex = 0;
     author.setAttribute("role", "button");
     author.addEventListener("click", (e) => openNameMenu(m.user_id, e.currentTarget));
@@ -492,7 +501,8 @@
     ul.replaceChildren();
     for (const u of [...st.online].sort()) {
       const li = document.createElement("li");
-      li.textContent = u + (u === st.user ? " (you)" : "");
+      accounts.showUser(li, u);
+      if (u === st.user) li.append(" (you)");
       ul.append(li);
     }
     $("online-count").textContent = String(st.online.size);
@@ -827,7 +837,7 @@
     clearTimeout(st.typists.get(user));
     if (on) st.typists.set(user, setTimeout(() => typist(user, false), 8000));
     else st.typists.delete(user);
-    const names = [...st.typists.keys()].sort();
+    const names = [...st.typists.keys()].sort().map(accounts.nameOf);
     $("typing").textContent = names.length === 0 ? ""
       : names.length === 1 ? `${names[0]} is typing…`
       : names.length === 2 ? `${names[0]} and ${names[1]} are typing…`
@@ -960,7 +970,7 @@
       li.dataset.user = m.user_id;
       const who = document.createElement("span");
       who.className = "author";
-      who.textContent = m.user_id;
+      accounts.showUser(who, m.user_id);
       who.addEventListener("click", (e) => openNameMenu(m.user_id, e.currentTarget));
       const role = document.createElement("span");
       role.className = "role";
@@ -1154,7 +1164,13 @@
     joinRoom(decodeURIComponent(location.hash.slice(1)) || "general");
   }
 
-  function start() {
+  async function start() {
+    // Accounts first: their gate, and the names shown for ids.
+    await accounts.setup(() => enter());
+    window.addEventListener("ssechat:signed-out", () => {
+      if (st.channel) st.channel.close();
+      setConn("offline");
+    });
     st.token = takeTokenFromUrl() || localStorage.getItem("ssechat.token") || "";
     if (st.token) localStorage.setItem("ssechat.token", st.token);
     $("gate-name").addEventListener("submit", (e) => {
@@ -1269,5 +1285,5 @@
     $("notify").hidden = !window.Notification || Notification.permission !== "default";
     enter().catch((e) => { setConn("offline"); notice("Could not reach the server: " + e.message); });
   }
-  start();
+  start().catch((e) => notice("Could not start: " + e.message));
 })();

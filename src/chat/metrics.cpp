@@ -46,6 +46,7 @@ const char* route_name(Route r) {
                                             "/rooms/{room}/mutes/{user}",
                                             "/me/dms/{user}",
                                             "/me/settings",
+                                            "/auth",
                                             "/auth/login",
                                             "/auth/logout",
                                             "/auth/logout-all",

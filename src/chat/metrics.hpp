@@ -53,6 +53,7 @@ enum Route : uint8_t {
     kRouteRoomMute,       // PUT, DELETE /rooms/{room}/mutes/{user}
     kRouteMeDm,           // PUT /me/dms/{user}
     kRouteMeSettings,     // GET, PUT /me/settings
+    kRouteAuth,           // GET /auth: how to sign in here
     kRouteAuthLogin,      // POST /auth/login
     kRouteAuthLogout,     // POST /auth/logout
     kRouteAuthLogoutAll,  // POST /auth/logout-all

@@ -58,6 +58,15 @@ static Response refusal(const Api& api, const SignInResult& r) {
     return res;
 }
 
+void Api::auth_info(Ctx& c) {
+    // Asked before anyone is signed in: which sign-in the page offers.
+    boost::json::object o;
+    o["mode"] = sign_ins_ ? "accounts" : verifier_ ? "token" : "anonymous";
+    o["signup"] = sign_ins_ && cfg_.signup_open ? "open" : "invite";
+    o["tokens"] = verifier_ != nullptr;
+    reply(c, make(status::ok, boost::json::serialize(o)));
+}
+
 void Api::login(Ctx& c) {
     if (!accounts_on(c)) return;
     auto body = object_body(c.req.body());
@@ -190,7 +199,7 @@ void Api::put_password(Ctx& c) {
     sign_ins_->check_password(
         user, std::string(*old_pw), c.s->peer().to_string(),
         [this, done, user, keep, fresh = std::string(*new_pw)](SignInResult r) {
-            if (r.status == 401) r = {403, "wrong password"};
+            if (r.status == 401) r = refused(403, "wrong password");
             if (r.status != 200) return done(refusal(*this, r));
             try {
                 // On the pool thread already: the new hash costs what the check did.

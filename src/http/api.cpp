@@ -429,6 +429,7 @@ const std::vector<Api::RouteRow>& Api::routes() {
         {kRouteHealthz, "/healthz", Access::Open, {{verb::get, &Api::healthz}}},
         {kRouteMetrics, "/metrics", Access::Metrics, {{verb::get, &Api::metrics_page}}},
         {kRouteMe, "/me", Access::User, {{verb::get, &Api::me}, {verb::patch, &Api::patch_me}}},
+        {kRouteAuth, "/auth", Access::Open, {{verb::get, &Api::auth_info}}},
         {kRouteAuthLogin, "/auth/login", Access::Open, {{verb::post, &Api::login}}},
         {kRouteAuthLogout, "/auth/logout", Access::User, {{verb::post, &Api::logout}}},
         {kRouteAuthLogoutAll, "/auth/logout-all", Access::User, {{verb::post, &Api::logout_all}}},

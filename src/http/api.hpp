@@ -225,6 +225,7 @@ class Api {
     void change_rules(Ctx& c, std::vector<store::MemberOp> ops, std::shared_ptr<chat::Room> room,
                       RulesAnswer answer);
     // accounts.cpp: sign-in, sessions, invites, the account and user names
+    void auth_info(Ctx& c);
     void login(Ctx& c);
     void logout(Ctx& c);
     void logout_all(Ctx& c);

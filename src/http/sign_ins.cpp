@@ -187,7 +187,7 @@ void SignIns::sign_in(std::string user, std::string password, std::string addres
     try {
         if (auto t = throttled(user, address, now_ms()); t.status != 200) return done(t);
     } catch (const store::StoreError&) {
-        return done({503, "the store is unavailable, retry later", 1});
+        return done(refused(503, "the store is unavailable, retry later", 1));
     }
     auto job = [this, user = std::move(user), password = std::move(password),
                 address = std::move(address), user_agent = std::move(user_agent), done]() {
@@ -196,12 +196,12 @@ void SignIns::sign_in(std::string user, std::string password, std::string addres
             verify(user, password, address, r);
             if (r.status == 200) r.secret = start_session(user, user_agent);
         } catch (const store::StoreError&) {
-            r = {503, "the store is unavailable, retry later", 1};
+            r = refused(503, "the store is unavailable, retry later", 1);
         }
         done(std::move(r));
     };
     if (!pool_.submit(std::move(job)))
-        done({503, "too many sign-ins at once: retry in a moment", 1});
+        done(refused(503, "too many sign-ins at once: retry in a moment", 1));
 }
 
 void SignIns::check_password(std::string user, std::string password, std::string address,
@@ -209,7 +209,7 @@ void SignIns::check_password(std::string user, std::string password, std::string
     try {
         if (auto t = throttled(user, address, now_ms()); t.status != 200) return done(t);
     } catch (const store::StoreError&) {
-        return done({503, "the store is unavailable, retry later", 1});
+        return done(refused(503, "the store is unavailable, retry later", 1));
     }
     auto job = [this, user = std::move(user), password = std::move(password),
                 address = std::move(address), done]() {
@@ -217,11 +217,11 @@ void SignIns::check_password(std::string user, std::string password, std::string
         try {
             verify(user, password, address, r);
         } catch (const store::StoreError&) {
-            r = {503, "the store is unavailable, retry later", 1};
+            r = refused(503, "the store is unavailable, retry later", 1);
         }
         done(std::move(r));
     };
-    if (!pool_.submit(std::move(job))) done({503, "too busy checking passwords: retry", 1});
+    if (!pool_.submit(std::move(job))) done(refused(503, "too busy checking passwords: retry", 1));
 }
 
 std::string SignIns::start_session(const std::string& user, const std::string& user_agent) {

@@ -37,6 +37,14 @@ struct SignInResult {
     std::string secret;  // 200 from sign_in(): the cookie's value
 };
 
+inline SignInResult refused(int status, std::string error, int retry_after_s = 0) {
+    SignInResult r;
+    r.status = status;
+    r.error = std::move(error);
+    r.retry_after_s = retry_after_s;
+    return r;
+}
+
 class SignIns {
   public:
     SignIns(const Config& cfg, std::unique_ptr<store::Accounts> accounts,
