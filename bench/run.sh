@@ -4,7 +4,7 @@
 # Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
 # bench/out/latency.png.
 # Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls]
-#                     [--rules]
+#                     [--rules] [--logins]
 # --changes: only what messages that change are judged by, at full size: fanout and idle
 # memory against Nchan (fanout five times, the two servers taking turns, since one noisy
 # minute should not land on one of them only), and edits and reactions against publishes
@@ -20,6 +20,9 @@
 # --rules: only what room rules are judged by, everyone signed in with tokens: fanout to a
 # private room of 1,000 members against a public room of 1,000 subscribers (five times each,
 # taking turns), and idle memory of 1,000 streams in each.
+# --logins: only what accounts are judged by: a stream's message latency at a fixed publish
+# rate, quiet and while 200 clients at a time sign in (4,000 tries at most, 40 s at most),
+# three times each; how the sign-ins were answered (200, 429, 503) goes in the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -29,6 +32,7 @@ CHANGES=0
 USERS=0
 TLS=0
 RULES=0
+LOGINS=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
@@ -38,7 +42,8 @@ for a in "$@"; do
     --users) USERS=1; SINGLE=0; NCHAN=0 ;;
     --tls) TLS=1; SINGLE=0 ;;
     --rules) RULES=1; SINGLE=0; NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules]" >&2; exit 2 ;;
+    --logins) LOGINS=1; SINGLE=0; NCHAN=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins]" >&2; exit 2 ;;
   esac
 done
 
@@ -266,6 +271,36 @@ if ((RULES)); then
   bench ssechat idle_private_1000_members --subscribers 1000 --messages 0 --settle 0 --max-seconds 60 "${TOK[@]}" \
     --sub-path "/rooms/$room/events?history=0&presence=0"
   stop_server
+fi
+
+if ((LOGINS)); then
+  SECRET=bench-logins-secret
+  export SSECHAT_FIRST_ADMIN_PASSWORD=bench-root-password
+  TOK=(--token-secret "$SECRET")
+  STREAM=(--subscribers 100 --messages 3000 --rate 100 --connections 2 --max-seconds 60 "${TOK[@]}")
+  # 200 sign-ins at a time with the right password (each one a hash, none throttled), on the
+  # load tool's core; every answer's status goes to $WORK/logins.
+  flood() {
+    seq 1 4000 | timeout 40 taskset -c 1 xargs -P 200 -I{} curl -s -o /dev/null -w '%{http_code}\n' \
+      --max-time 10 -X POST "http://127.0.0.1:$PORT/auth/login" -H 'Content-Type: application/json' \
+      -H 'User-Agent: bench' -d '{"user_id":"root","password":"bench-root-password"}' >"$WORK/logins" || true
+  }
+  for rep in 1 2 3; do
+    start_ssechat --accounts --first-admin root --jwt-secret "$SECRET"
+    bench ssechat stream_quiet "${STREAM[@]}"
+    stop_server
+    start_ssechat --accounts --first-admin root --jwt-secret "$SECRET"
+    flood &
+    FLOOD=$!
+    sleep 1
+    bench ssechat stream_during_login_flood "${STREAM[@]}"
+    wait "$FLOOD"
+    printf '{"label":"ssechat/login_flood","tries":%d,"ok":%d,"throttled":%d,"busy":%d,"other":%d}\n' \
+      "$(wc -l <"$WORK/logins")" "$(grep -c '^200' "$WORK/logins" || true)" \
+      "$(grep -c '^429' "$WORK/logins" || true)" "$(grep -c '^503' "$WORK/logins" || true)" \
+      "$(grep -vc '^\(200\|429\|503\)' "$WORK/logins" || true)" | tee -a "$RESULTS"
+    stop_server
+  done
 fi
 
 if ((USERS)); then

@@ -75,6 +75,8 @@ window.ssechatAccounts = (() => {
     if (inviteCode()) showForm("gate-invite", why);
     else showForm("gate-account", why);
     $("gate-signup").hidden = info.signup !== "open";
+    $("gate-oidc").hidden = !info.oidc;
+    if (info.oidc) $("gate-oidc").textContent = "Sign in with " + info.oidc;
   }
   function tooMany(e) {
     return e.status === 429
@@ -189,6 +191,7 @@ window.ssechatAccounts = (() => {
       showForm("gate-invite");
       $("gate-invite-title").textContent = "Make an account";
     });
+    $("gate-oidc").addEventListener("click", () => { location.href = "/auth/oidc/start"; });
     $("account-btn").addEventListener("click", openMenu);
     $("account-name-form").addEventListener("submit", saveName);
     $("account-password-form").addEventListener("submit", changePassword);

@@ -54,6 +54,8 @@ const char* route_name(Route r) {
                                             "/auth/invites",
                                             "/auth/invites/{code}",
                                             "/auth/invites/{code}/accept",
+                                            "/auth/oidc/start",
+                                            "/auth/oidc/callback",
                                             "/me/sessions",
                                             "/me/sessions/{id}",
                                             "/me/password",

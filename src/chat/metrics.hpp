@@ -61,6 +61,8 @@ enum Route : uint8_t {
     kRouteAuthInvites,    // GET, POST /auth/invites
     kRouteAuthInvite,     // DELETE /auth/invites/{code}
     kRouteAuthAccept,     // POST /auth/invites/{code}/accept
+    kRouteOidcStart,      // GET /auth/oidc/start
+    kRouteOidcCallback,   // GET /auth/oidc/callback
     kRouteMeSessions,     // GET /me/sessions
     kRouteMeSession,      // DELETE /me/sessions/{id}
     kRouteMePassword,     // PUT /me/password

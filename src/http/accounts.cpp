@@ -64,6 +64,14 @@ void Api::auth_info(Ctx& c) {
     o["mode"] = sign_ins_ ? "accounts" : verifier_ ? "token" : "anonymous";
     o["signup"] = sign_ins_ && cfg_.signup_open ? "open" : "invite";
     o["tokens"] = verifier_ != nullptr;
+    // Single sign-on: the provider's host, for "Sign in with …".
+    if (oidc_) {
+        std::string host = oidc_->issuer();
+        if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
+        o["oidc"] = host.substr(0, host.find('/'));
+    } else {
+        o["oidc"] = nullptr;
+    }
     reply(c, make(status::ok, boost::json::serialize(o)));
 }
 
@@ -96,6 +104,111 @@ void Api::login(Ctx& c) {
                            res.set(bhttp::field::set_cookie, session_cookie(r.secret));
                            done(std::move(res));
                        });
+}
+
+Response Api::oidc_page(int st, const std::string& why) const {
+    std::string text;
+    for (char ch : why) {
+        switch (ch) {
+            case '<':
+                text += "&lt;";
+                break;
+            case '>':
+                text += "&gt;";
+                break;
+            case '&':
+                text += "&amp;";
+                break;
+            case '"':
+                text += "&quot;";
+                break;
+            default:
+                text += ch;
+        }
+    }
+    Response res = make(static_cast<status>(st),
+                        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">"
+                        "<meta name=\"viewport\" content=\"width=device-width\">"
+                        "<title>Sign-in failed</title><h1>Sign-in failed</h1><p id=\"why\">" +
+                            text + "</p><p><a href=\"/\">Back to the chat</a></p></html>",
+                        "text/html; charset=utf-8");
+    res.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    // The state cookie has done its work, whatever the outcome.
+    res.set(bhttp::field::set_cookie, oidc_cookie(""));
+    return res;
+}
+
+std::string Api::oidc_cookie(const std::string& value) const {
+    return "ssechat_oidc=" + value +
+           "; HttpOnly; SameSite=Lax; Path=/auth/oidc; Max-Age=" + (value.empty() ? "0" : "600") +
+           (cfg_.tls_cert.empty() ? "" : "; Secure");
+}
+
+void Api::oidc_start(Ctx& c) {
+    if (!oidc_) return refuse(c, status::not_found, "single sign-on is not configured here");
+    auto done = later(c);
+    bool queued = sign_ins_->hash_later([this, done] {
+        try {
+            auto s = oidc_->start();
+            Response res = make(status::found, "");
+            res.set(bhttp::field::location, s.location);
+            res.set(bhttp::field::set_cookie, oidc_cookie(s.cookie));
+            done(std::move(res));
+        } catch (const OidcError& e) {
+            done(oidc_page(e.status, e.what()));
+        }
+    });
+    if (!queued) reply(c, oidc_page(503, "The server is busy: try again in a moment."));
+}
+
+void Api::oidc_callback(Ctx& c) {
+    if (!oidc_) return refuse(c, status::not_found, "single sign-on is not configured here");
+    auto param = [&](const char* k) {
+        const std::string* v = c.query ? http_util::find(*c.query, k) : nullptr;
+        return v ? *v : std::string();
+    };
+    if (auto err = param("error"); !err.empty()) {
+        std::string desc = param("error_description");
+        return reply(c, oidc_page(401, "The sign-in provider refused: " + err +
+                                           (desc.empty() ? "" : " (" + desc + ")")));
+    }
+    auto done = later(c);
+    bool queued = sign_ins_->hash_later([this, done, cookie = cookie_of(c.req, "ssechat_oidc"),
+                                         state = param("state"), code = param("code"),
+                                         agent = user_agent(c.req)] {
+        try {
+            OidcUser u = oidc_->finish(cookie, state, code);
+            if (auto why = text::bad_user_id(u.user_id, cfg_.max_user); !why.empty())
+                throw OidcError(403, "Your sign-in name cannot be a user id here: " + why);
+            auto& store = sign_ins_->store();
+            auto a = store.account(u.user_id);
+            if (!a) {
+                if (!cfg_.signup_open && !cfg_.oidc_auto_create)
+                    throw OidcError(403, "There is no account " + u.user_id +
+                                             " here yet: ask an admin for an invite.");
+                model::Account fresh;
+                fresh.user_id = u.user_id;
+                if (model::display_name_problem(u.display_name).empty())
+                    fresh.display_name = u.display_name;
+                fresh.created_at = unix_now_ms();
+                store.add_account(fresh);  // or another sign-in made it a moment ago
+                a = store.account(u.user_id);
+                if (!a) throw OidcError(503, "The account could not be made: try again.");
+            }
+            if (a->disabled) throw OidcError(403, "This account is disabled.");
+            Response res = make(status::found, "");
+            res.set(bhttp::field::location, "/");
+            res.set(bhttp::field::set_cookie,
+                    session_cookie(sign_ins_->start_session(u.user_id, agent)));
+            res.insert(bhttp::field::set_cookie, oidc_cookie(""));
+            done(std::move(res));
+        } catch (const OidcError& e) {
+            done(oidc_page(e.status, e.what()));
+        } catch (const store::StoreError&) {
+            done(oidc_page(503, "The server cannot reach its store: try again later."));
+        }
+    });
+    if (!queued) reply(c, oidc_page(503, "The server is busy: try again in a moment."));
 }
 
 void Api::logout(Ctx& c) {

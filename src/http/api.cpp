@@ -44,6 +44,7 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
     if (cfg.accounts) {
         sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
         if (!cfg.first_admin.empty()) first_admin();
+        if (!cfg.oidc_issuer.empty()) oidc_ = std::make_unique<Oidc>(cfg);
     }
 }
 
@@ -86,6 +87,7 @@ void Api::set_port(uint16_t port) {
                 own_origins_.push_back(scheme + h + p);
     }
     for (const auto& o : cfg_.allowed_origins) own_origins_.push_back(o);
+    if (oidc_) oidc_->set_origin(own_origins_.front());
 }
 
 bool Api::same_origin(const Ctx& c) const {
@@ -446,6 +448,11 @@ const std::vector<Api::RouteRow>& Api::routes() {
          "/auth/invites/{id}/accept",
          Access::Open,
          {{verb::post, &Api::accept_invite}}},
+        {kRouteOidcStart, "/auth/oidc/start", Access::Open, {{verb::get, &Api::oidc_start}}},
+        {kRouteOidcCallback,
+         "/auth/oidc/callback",
+         Access::Open,
+         {{verb::get, &Api::oidc_callback}}},
         {kRouteMeSessions, "/me/sessions", Access::User, {{verb::get, &Api::list_sessions}}},
         {kRouteMeSession, "/me/sessions/{id}", Access::User, {{verb::delete_, &Api::end_session}}},
         {kRouteMePassword, "/me/password", Access::User, {{verb::put, &Api::put_password}}},

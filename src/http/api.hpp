@@ -12,6 +12,7 @@
 #include "chat/metrics.hpp"
 #include "http/auth.hpp"
 #include "http/limits.hpp"
+#include "http/oidc.hpp"
 #include "http/request.hpp"
 #include "http/session.hpp"
 #include "http/sign_ins.hpp"
@@ -227,6 +228,12 @@ class Api {
     // accounts.cpp: sign-in, sessions, invites, the account and user names
     void auth_info(Ctx& c);
     void login(Ctx& c);
+    void oidc_start(Ctx& c);
+    void oidc_callback(Ctx& c);
+    // A page for the person at the browser after single sign-on went wrong.
+    Response oidc_page(int status, const std::string& why) const;
+    // The Set-Cookie of a sign-in's state (empty: clears it).
+    std::string oidc_cookie(const std::string& value) const;
     void logout(Ctx& c);
     void logout_all(Ctx& c);
     void list_sessions(Ctx& c);
@@ -265,6 +272,7 @@ class Api {
     std::vector<chat::Shard*> shards_;
     std::unique_ptr<auth::Verifier> verifier_;  // null in anonymous mode
     std::unique_ptr<SignIns> sign_ins_;         // --accounts
+    std::unique_ptr<Oidc> oidc_;                // --oidc-issuer
     std::vector<std::string> own_origins_;      // signed-in requests may come from these
     limits::Counter connections_;               // keyed by client address
     limits::Counter streams_;                   // keyed by user

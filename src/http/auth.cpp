@@ -73,8 +73,12 @@ bool Verifier::check_signature(std::string_view signed_part, const std::string& 
         std::string want = hmac_sha256(secret_, signed_part);
         return sig.size() == want.size() && CRYPTO_memcmp(sig.data(), want.data(), sig.size()) == 0;
     }
+    return verify_signature(key_, alg_ == "ES256", signed_part, sig);
+}
+
+bool verify_signature(void* key, bool es256, std::string_view signed_part, const std::string& sig) {
     std::string der;
-    if (alg_ == "ES256") {
+    if (es256) {
         // JWS carries r||s; OpenSSL verifies the DER form.
         if (sig.size() != 64) return false;
         ECDSA_SIG* es = ECDSA_SIG_new();
@@ -88,10 +92,10 @@ bool Verifier::check_signature(std::string_view signed_part, const std::string& 
         ECDSA_SIG_free(es);
         if (der.empty()) return false;
     }
-    const std::string& raw = alg_ == "ES256" ? der : sig;
+    const std::string& raw = es256 ? der : sig;
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     bool ok = EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr,
-                                   static_cast<EVP_PKEY*>(key_)) == 1 &&
+                                   static_cast<EVP_PKEY*>(key)) == 1 &&
               EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(raw.data()), raw.size(),
                                reinterpret_cast<const unsigned char*>(signed_part.data()),
                                signed_part.size()) == 1;

@@ -47,6 +47,9 @@ class Verifier {
     int leeway_s_ = 30;
 };
 
+// A JWS signature made with `key` (an EVP_PKEY*): RS256, or ES256 in JOSE's r||s form.
+bool verify_signature(void* key, bool es256, std::string_view signed_part, const std::string& sig);
+
 // An HS256 token for `ssechat token`.
 std::string sign_hs256(std::string_view secret, std::string_view sub, int64_t exp,
                        const std::vector<std::string>& rooms, bool moderator = false);

@@ -295,6 +295,25 @@ const std::vector<Flag>& flags() {
          "with --accounts: when no admin account exists, make this one at start, with the "
          "password in SSECHAT_FIRST_ADMIN_PASSWORD",
          text(&Config::first_admin)},
+        {"oidc-issuer",
+         "with --accounts: single sign-on with this OpenID Connect provider (its issuer URL)",
+         [](Config& c, const std::string& v) {
+             std::string u = v;
+             while (u.size() > 8 && u.back() == '/') u.pop_back();
+             if (u.rfind("https://", 0) != 0 && u.rfind("http://", 0) != 0) return false;
+             c.oidc_issuer = u;
+             return true;
+         }},
+        {"oidc-client-id", "the client id registered with the OpenID provider",
+         text(&Config::oidc_client_id)},
+        {"oidc-client-secret",
+         "its client secret (better: in SSECHAT_OIDC_CLIENT_SECRET, out of the process list)",
+         text(&Config::oidc_client_secret)},
+        {"oidc-user-claim",
+         "the ID token claim that is the account's id (default preferred_username, else sub)",
+         text(&Config::oidc_user_claim)},
+        {"oidc-auto-create", "a first single sign-on makes the account (without: an invite first)",
+         on_off(&Config::oidc_auto_create), true},
         {"password-threads", "threads that check passwords (default 2)",
          number(&Config::password_threads, 1, 64)},
         {"password-queue", "password checks that may wait; more are answered 503 (default 64)",
@@ -460,6 +479,14 @@ ParseResult parse_config(const std::vector<std::string>& args,
         }
     }
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (!c.oidc_issuer.empty() &&
+        (!c.accounts || c.oidc_client_id.empty() || c.oidc_client_secret.empty())) {
+        r.output =
+            "ssechat: --oidc-issuer needs --accounts, --oidc-client-id and a client secret "
+            "(--oidc-client-secret or SSECHAT_OIDC_CLIENT_SECRET)";
+        r.exit_code = 2;
+        return r;
+    }
     if (!c.first_admin.empty() && (!c.accounts || c.first_admin_password.empty())) {
         r.output =
             "ssechat: --first-admin needs --accounts and the password in "

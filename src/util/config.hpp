@@ -72,8 +72,13 @@ struct Config {
     std::string first_admin;           // made at start, when no admin exists, with the password in
                                        // SSECHAT_FIRST_ADMIN_PASSWORD
     std::string first_admin_password;  // from the environment only: never on a command line
-    unsigned password_threads = 2;     // threads that hash passwords
-    size_t password_queue = 64;        // password checks waiting; more get 503
+    std::string oidc_issuer;           // single sign-on: the OpenID provider's issuer URL
+    std::string oidc_client_id;
+    std::string oidc_client_secret;                      // also SSECHAT_OIDC_CLIENT_SECRET
+    std::string oidc_user_claim = "preferred_username";  // the account id (falls back to sub)
+    bool oidc_auto_create = false;                       // a first sign-in makes the account
+    unsigned password_threads = 2;                       // threads that hash passwords
+    size_t password_queue = 64;                          // password checks waiting; more get 503
 };
 
 // Outcome of parsing argv: either a config to run, or something to print and an exit code.
