@@ -82,9 +82,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 if (key_update) {
                     // Let the server take the stream over first, then rotate under it.
                     w.shard->ioc().run_for(std::chrono::milliseconds(20));
-                    SSL_key_update(ssl, requested ? SSL_KEY_UPDATE_REQUESTED
-                                                  : SSL_KEY_UPDATE_NOT_REQUESTED);
-                    pump(w, ssl, [&] { return SSL_do_handshake(ssl); }, deadline);
+                    SSL_key_update(
+                        ssl, requested ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED);
+                    pump(
+                        w, ssl, [&] { return SSL_do_handshake(ssl); }, deadline);
                     w.shard->ioc().run_for(std::chrono::milliseconds(20));
                 }
                 ::shutdown(fd, SHUT_WR);  // the end of input, as in clear

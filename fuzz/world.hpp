@@ -36,6 +36,12 @@ struct World {
     std::unique_ptr<http::Api> api;
     std::shared_ptr<http::Listener> listener;
     uint16_t port = 0;
+    // The same hub behind a second API with accounts on (--accounts, a first admin), on a
+    // port of its own: sign-in, sessions, invites and the cookie's CSRF rule.
+    Config accounts_cfg;
+    std::unique_ptr<http::Api> accounts_api;
+    std::shared_ptr<http::Listener> accounts_listener;
+    uint16_t accounts_port = 0;
 #ifdef FUZZ_WITH_TLS
     // A second listener with TLS, its certificate made at startup by the openssl command.
     std::unique_ptr<http::Tls> tls;
@@ -60,6 +66,20 @@ struct World {
             shard->ioc(),
             boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0), *api);
         port = listener->port();
+        accounts_cfg = cfg;
+        accounts_cfg.accounts = true;
+        accounts_cfg.first_admin = "root";
+        accounts_cfg.first_admin_password = "root-password-long";
+        accounts_cfg.password_threads = 1;
+        accounts_cfg.password_queue = 4;
+        accounts_api =
+            std::make_unique<http::Api>(accounts_cfg, *hub, std::vector<chat::Shard*>{shard.get()});
+        accounts_listener = std::make_shared<http::Listener>(
+            shard->ioc(),
+            boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0),
+            *accounts_api);
+        accounts_port = accounts_listener->port();
+        accounts_api->set_port(accounts_port);
 #ifdef FUZZ_WITH_TLS
         char dir[] = "/tmp/ssechat-fuzz-tls-XXXXXX";
         if (!mkdtemp(dir)) abort();
@@ -79,6 +99,7 @@ struct World {
 #endif
         hub->start();
         listener->start();
+        accounts_listener->start();
     }
 };
 
@@ -129,11 +150,12 @@ inline void check_h2(const std::string& out) {
     if (p != out.size()) abort();  // a cut frame
 }
 
-inline std::string exchange(std::string_view prefix, const uint8_t* data, size_t size, bool& eof) {
+inline std::string exchange(std::string_view prefix, const uint8_t* data, size_t size, bool& eof,
+                            bool accounts = false) {
     World& w = world();
     std::string in(prefix);
     in.append(reinterpret_cast<const char*>(data), size);
-    int fd = dial(w.port);
+    int fd = dial(accounts ? w.accounts_port : w.port);
     size_t sent = 0;
     std::string out;
     eof = false;

@@ -649,7 +649,7 @@
     const mine = [...$("messages").querySelectorAll("li.msg.mine[data-id]")].pop();
     if (!mine) return;
     const id = Number(mine.dataset.id);
-    const who = [...st.receipts].filter(([u, r]) => u !== st.user && r >= id).map(([u]) => u).sort();
+    const who = [...st.receipts].filter(([u, r]) => u !== st.user && r >= id).map(([u]) => accounts.nameOf(u)).sort();
     if (!who.length) return;
     const li = document.createElement("li");
     li.className = "seen";
@@ -764,7 +764,7 @@
       if (data.state === "join") st.online.add(data.user_id);
       else st.online.delete(data.user_id);
       if (data.user_id !== st.user && known !== (data.state === "join"))
-        notice(`${data.user_id} ${data.state === "join" ? "joined" : "left"}`);
+        notice(`${accounts.nameOf(data.user_id)} ${data.state === "join" ? "joined" : "left"}`);
       renderOnline();
     } else if (msg.type === "receipt") {
       if (here) { st.receipts.set(data.user_id, data.id); renderSeen(); }
@@ -1011,15 +1011,16 @@
       if (st.ids.has(d.id)) return;
       st.ids.add(d.id);
     }
+    const who = accounts.nameOf(d.user_id), by = accounts.nameOf(d.by);
     const said = {
-      joined: "joined", left: "left", added: `added ${d.user_id}`, removed: `removed ${d.user_id}`,
-      banned: `banned ${d.user_id}`, unbanned: `let ${d.user_id} back in`, muted: `muted ${d.user_id}`,
-      unmuted: `unmuted ${d.user_id}`, role: `made ${d.user_id} ${d.role}`,
+      joined: "joined", left: "left", added: `added ${who}`, removed: `removed ${who}`,
+      banned: `banned ${who}`, unbanned: `let ${who} back in`, muted: `muted ${who}`,
+      unmuted: `unmuted ${who}`, role: `made ${who} ${d.role}`,
     };
     let text;
-    if (kind === "room") text = `${d.by} set the room to “${d.name || st.room}”${d.topic ? " — " + d.topic : ""}`;
-    else if (d.action === "joined" || d.action === "left") text = `${d.user_id} ${said[d.action]}`;
-    else text = `${d.by} ${said[d.action] || d.action}`;
+    if (kind === "room") text = `${by} set the room to “${d.name || st.room}”${d.topic ? " — " + d.topic : ""}`;
+    else if (d.action === "joined" || d.action === "left") text = `${who} ${said[d.action]}`;
+    else text = `${by} ${said[d.action] || d.action}`;
     const li = document.createElement("li");
     li.className = "rules";
     li.textContent = text;

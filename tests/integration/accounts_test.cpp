@@ -467,6 +467,24 @@ TEST(AccountsUpgrade, ADatabaseFromBeforeAccountsKeepsItsMessages) {
     EXPECT_NE(history.body.find("from before"), std::string::npos) << history.body;
 }
 
+// Redis written before accounts: its rooms stay, and accounts are added beside them.
+TEST(AccountsUpgrade, ARedisFromBeforeAccountsKeepsItsMessages) {
+    RedisServer redis;
+    {
+        Server old({"--store", "redis", "--redis", redis.url()});
+        publish(old.port(), "general", "amy", "from before");
+    }
+    ::setenv("SSECHAT_FIRST_ADMIN_PASSWORD", kRootPassword, 1);
+    Server now({"--store", "redis", "--redis", redis.url(), "--accounts", "--first-admin", "root"});
+    auto r = request(now.port(), "POST", "/auth/login",
+                     R"({"user_id":"root","password":"root-password-long"})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto history = request(now.port(), "GET", "/rooms/general/messages", "",
+                           {{"Cookie", "ssechat_session=" + secret_of(r)}});
+    ASSERT_EQ(history.status, 200);
+    EXPECT_NE(history.body.find("from before"), std::string::npos) << history.body;
+}
+
 // With Redis, a session ended on one node ends its streams on the other.
 TEST(AccountsCluster, ASessionEndedOnOneNodeEndsItsStreamsOnAnother) {
     ::setenv("SSECHAT_FIRST_ADMIN_PASSWORD", kRootPassword, 1);

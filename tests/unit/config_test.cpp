@@ -90,3 +90,39 @@ TEST(Config, TlsMovesTheDefaultPortAndItsFlagsGoTogether) {
     EXPECT_EQ(parse_config({"--redirect-http", "80"}, {}).exit_code, 2) << "needs TLS";
     EXPECT_EQ(parse_config({}, {}).config->port, 3000);
 }
+
+TEST(Config, AccountsFlags) {
+    auto r = parse_config(
+        {"--accounts", "--signup", "open", "--session-idle", "7d", "--public-url",
+         "https://chat.example/", "--allowed-origins", "https://a.example,http://b.example:8080"},
+        {"SSECHAT_FIRST_ADMIN_PASSWORD=from-the-env"});
+    ASSERT_TRUE(r.config) << r.output;
+    EXPECT_TRUE(r.config->accounts);
+    EXPECT_TRUE(r.config->signup_open);
+    EXPECT_EQ(r.config->session_idle_s, 7u * 86400);
+    EXPECT_EQ(r.config->public_url, "https://chat.example");
+    EXPECT_EQ(r.config->allowed_origins.size(), 2u);
+    EXPECT_EQ(r.config->first_admin_password, "from-the-env");
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"--signup", "anyone"},
+             {"--session-idle", "10"},  // under a minute
+             {"--public-url", "chat.example"},
+             {"--public-url", "https://chat.example/path"},
+             {"--allowed-origins", "https://a.example,"},
+             {"--first-admin", "root"},  // without --accounts and a password
+             {"--accounts", "--first-admin", "root"},
+             {"--accounts", "--oidc-issuer", "https://idp.example"},  // no client
+             {"--oidc-issuer", "https://idp.example", "--oidc-client-id", "c",
+              "--oidc-client-secret", "s"},  // no --accounts
+             {"--accounts", "--oidc-issuer", "ftp://idp.example"}}) {
+        auto bad = parse_config(args, {});
+        EXPECT_FALSE(bad.config) << args[0] << " " << args[1];
+        EXPECT_EQ(bad.exit_code, 2);
+    }
+    auto sso = parse_config(
+        {"--accounts", "--oidc-issuer", "https://idp.example/", "--oidc-client-id", "c"},
+        {"SSECHAT_OIDC_CLIENT_SECRET=s"});
+    ASSERT_TRUE(sso.config) << sso.output;
+    EXPECT_EQ(sso.config->oidc_issuer, "https://idp.example");
+    EXPECT_EQ(sso.config->oidc_client_secret, "s");
+}
