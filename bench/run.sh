@@ -4,7 +4,7 @@
 # Output: bench/out/results.jsonl (one JSON line per run), a table on stdout, and
 # bench/out/latency.png.
 # Usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls]
-#                     [--rules] [--logins]
+#                     [--rules] [--logins] [--prebuilt DIR]
 # --changes: only what messages that change are judged by, at full size: fanout and idle
 # memory against Nchan (fanout five times, the two servers taking turns, since one noisy
 # minute should not land on one of them only), and edits and reactions against publishes
@@ -33,8 +33,11 @@ USERS=0
 TLS=0
 RULES=0
 LOGINS=0
-for a in "$@"; do
+PREBUILT=""
+while (($#)); do
+  a=$1; shift
   case "$a" in
+    --prebuilt) PREBUILT=$1; shift ;;
     --quick) QUICK=1 ;;
     --no-nchan) NCHAN=0 ;;
     --cluster-only) SINGLE=0 ;;
@@ -43,11 +46,12 @@ for a in "$@"; do
     --tls) TLS=1; SINGLE=0 ;;
     --rules) RULES=1; SINGLE=0; NCHAN=0 ;;
     --logins) LOGINS=1; SINGLE=0; NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--prebuilt DIR]" >&2; exit 2 ;;
   esac
 done
 
-need=(nginx libnginx-mod-nchan gnuplot-nox redis-server)
+need=(nginx gnuplot-nox redis-server)
+((NCHAN)) && need+=(libnginx-mod-nchan)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -55,7 +59,13 @@ if ((${#missing[@]})); then
   $SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
 fi
 scripts/deps.sh
-scripts/build.sh build-bench -DSSECHAT_TESTS=OFF >/dev/null
+# --prebuilt DIR: that build's binaries (the same RelWithDebInfo flags), built already.
+if [ -n "$PREBUILT" ]; then
+  BIN=$PREBUILT
+else
+  BIN=build-bench
+  scripts/build.sh build-bench -DSSECHAT_TESTS=OFF >/dev/null
+fi
 
 ulimit -n "$(ulimit -Hn)"
 OUT=bench/out
@@ -82,7 +92,7 @@ wait_port() {
 start_ssechat() {
   PORT=$(free_port)
   rm -rf "$WORK/data"
-  taskset -c 0 build-bench/ssechat --port "$PORT" --threads 1 --data "$WORK/data" \
+  taskset -c 0 $BIN/ssechat --port "$PORT" --threads 1 --data "$WORK/data" \
     --publish-rate 0 --max-connections 30000 --max-connections-per-ip 0 --max-streams-per-user 0 "$@" >"$WORK/ssechat.log" 2>&1 &
   SERVER_PID=$!
   MASTER_PID=""
@@ -158,7 +168,7 @@ start_cluster() {
   fi
   for _ in $(seq "$n"); do
     p=$(free_port)
-    build-bench/ssechat --port "$p" "${args[@]}" >>"$WORK/ssechat.log" 2>&1 &
+    $BIN/ssechat --port "$p" "${args[@]}" >>"$WORK/ssechat.log" 2>&1 &
     NODE_PIDS+=($!); pids+=($!); ports+=("$p")
     wait_port "$p"
   done
@@ -185,7 +195,7 @@ bench() {
   echo "-- $server / $scenario" >&2
   local pin=(taskset -c 1)
   [[ "$server" == cluster-* ]] && pin=()
-  "${pin[@]}" build-bench/ssechat-bench --port "$PORT" --pid "$SERVER_PID" --label "$server/$scenario" \
+  "${pin[@]}" $BIN/ssechat-bench --port "$PORT" --pid "$SERVER_PID" --label "$server/$scenario" \
     "${paths[@]}" "$@" 2>"$WORK/bench.err" | tee -a "$RESULTS" >/dev/null
   tail -5 "$WORK/bench.err" >&2
 }
@@ -197,7 +207,7 @@ SERVERS=(ssechat)
 # Edits and reactions need messages to change: prefill N stores N, by the user the bench
 # edits as, and each run then changes each of them once (--targets N): one edit, or one
 # reaction, per message, as in a chat, rather than one message piling up thousands.
-prefill() { build-bench/ssechat-bench --port "$PORT" --subscribers 0 --messages "$1" --connections 16 --label prefill >/dev/null 2>&1; }
+prefill() { $BIN/ssechat-bench --port "$PORT" --subscribers 0 --messages "$1" --connections 16 --label prefill >/dev/null 2>&1; }
 EDIT=(--method PATCH --pub-path '/rooms/{room}/messages/{n}?id=bench')
 REACT=(--method PUT --pub-path '/rooms/{room}/messages/{n}/reactions/{marker}?id=bench' --body '')
 
@@ -242,7 +252,7 @@ fi
 
 if ((RULES)); then
   SECRET=bench-rules-secret
-  OWNER="Authorization: Bearer $(build-bench/ssechat token --sub bench --secret "$SECRET" | head -1)"
+  OWNER="Authorization: Bearer $($BIN/ssechat token --sub bench --secret "$SECRET" | head -1)"
   # A private room of bench and s0..s999; its id is the server's, so the paths are fixed.
   private_room() {
     local id
@@ -429,7 +439,7 @@ if ((TLS)); then
   done
 fi
 
-((CHANGES || USERS || TLS)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+((CHANGES || USERS || TLS || RULES || LOGINS)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do

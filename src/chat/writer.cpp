@@ -169,10 +169,53 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
             if (probe.op != Op::Read && probe.op != Op::Settings) j.room->apply(probe);
         }
     }
+    // Each applied change of a room's rules goes into the room's log as an event of its own,
+    // right after it and in the same transaction (a local store), so that streams and resumes
+    // carry "alice added bob" in its place and a crash cannot keep the one without the other.
+    // In a public room joining and leaving is one's own list, not the room's business (anyone
+    // reads and posts there whether a member or not): those are not recorded; the rest is.
+    std::vector<Pending> records;
+    Staged staged;
+    bool stored = false;
     try {
+        if (!cluster_) store_.begin_together();
         store_.members(ops);
+        for (size_t i = 0; i < kept.size(); ++i) {
+            auto* j = kept[i];
+            const auto& done = ops[i];
+            if (!j->room || done.result != R::Done) continue;
+            bool own = (done.op == Op::Join || done.op == Op::Leave) &&
+                       (done.by.empty() || done.by == done.user);
+            if (own && j->room->visibility() == model::Visibility::Public) continue;
+            if (auto ev = record_of(done)) {
+                Pending p;
+                p.room = j->room;
+                p.msg = std::move(*ev);
+                p.done = [](PublishOutcome, const Event&) {};
+                p.since = std::chrono::steady_clock::now();
+                records.push_back(std::move(p));
+            }
+        }
+        if (cluster_) {
+            stored = true;  // the records follow through the shared store's own path below
+        } else {
+            stored = records.empty() || stage(records, staged);
+            if (stored) {
+                store_.commit_together();
+            } else {
+                store_.abandon_together();
+            }
+        }
     } catch (const store::StoreError& e) {
         log::error(std::string("store commit failed: ") + e.what());
+        if (!cluster_) store_.abandon_together();
+        if (!records.empty() && !staged.rewind.empty()) {
+            unstage(staged);
+            refuse(records, e);
+        }
+        stored = false;
+    }
+    if (!stored) {
         reload_rules(kept);
         for (auto& j : jobs) j.done(false, j.op);
         return;
@@ -190,27 +233,14 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
             if (j->op.result == R::Done) notify_(j->op, j->room);
     }
     for (auto& j : jobs) j.done(true, j.op);
-    // Each applied change of a room's rules goes into the room's log as an event of its own,
-    // right after, so that streams and resumes carry "alice added bob" in its place.
-    // In a public room joining and leaving is one's own list, not the room's business (anyone
-    // reads and posts there whether a member or not): those are not recorded; the rest is.
-    std::vector<Pending> records;
-    for (auto* j : kept) {
-        if (!j->room || j->op.result != R::Done) continue;
-        bool own = (j->op.op == Op::Join || j->op.op == Op::Leave) &&
-                   (j->op.by.empty() || j->op.by == j->op.user);
-        if (own && j->room->visibility() == model::Visibility::Public) continue;
-        if (auto ev = record_of(j->op)) {
-            Pending p;
-            p.room = j->room;
-            p.msg = std::move(*ev);
-            p.done = [](PublishOutcome, const Event&) {};
-            p.since = std::chrono::steady_clock::now();
-            records.push_back(std::move(p));
-        }
-    }
     if (records.empty()) return;
-    commit(records);
+    if (cluster_) {
+        // Two steps with a shared store: the rules change is in, its record follows.
+        commit(records);
+    } else {
+        // After the members heard of the change: one added sees its record on their stream.
+        deliver(records, staged, committed(staged.start, staged.msgs.size()));
+    }
     try {
         store_.end_batch();
     } catch (const store::StoreError& e) {
@@ -312,45 +342,50 @@ void Writer::settle_keys(std::vector<Pending>& batch, int64_t now) {
 
 void Writer::commit(std::vector<Pending>& batch) {
     if (cluster_) return commit_shared(batch);
+    Staged staged;
+    if (!stage(batch, staged)) return;
+    deliver(batch, staged, committed(staged.start, staged.msgs.size()));
+}
+
+bool Writer::stage(std::vector<Pending>& batch, Staged& s) {
     int64_t ts = now_ms();
     try {
         settle_keys(batch, ts);
     } catch (const store::StoreError& e) {
-        return refuse(batch, e);
+        refuse(batch, e);
+        return false;
     }
     // Ids are assigned here, in queue order, so they increase in commit order per room;
     // positions likewise across rooms.
-    std::vector<std::pair<Room*, uint64_t>> rewind;
-    uint64_t pos_before = pos_;
-    std::vector<Event> msgs;
-    Touched touched;
+    s.pos_before = pos_;
     try {
-        msgs = check_and_number(batch, ts, rewind, touched);
+        s.msgs = check_and_number(batch, ts, s.rewind, s.touched);
+        s.start = std::chrono::steady_clock::now();
+        if (!s.msgs.empty()) store_.append(s.msgs);
     } catch (const store::StoreError& e) {
-        for (auto& [r, id] : rewind) r->rewind_ids(id);
-        pos_ = pos_before;
-        forget(touched);
-        return refuse(batch, e);
+        unstage(s);
+        refuse(batch, e);
+        return false;
     }
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-        if (!msgs.empty()) store_.append(msgs);
-    } catch (const store::StoreError& e) {
-        for (auto& [r, id] : rewind) r->rewind_ids(id);
-        pos_ = pos_before;
-        forget(touched);
-        return refuse(batch, e);
-    }
-    auto t1 = committed(t0, msgs.size());
-    resolve_duplicates(batch);
+    return true;
+}
 
+void Writer::unstage(Staged& s) {
+    for (auto& [r, id] : s.rewind) r->rewind_ids(id);
+    pos_ = s.pos_before;
+    forget(s.touched);
+}
+
+void Writer::deliver(std::vector<Pending>& batch, Staged& s,
+                     std::chrono::steady_clock::time_point t1) {
+    resolve_duplicates(batch);
     // One delivery per room, in id order; user streams see the batch whole or not at all.
     {
         std::lock_guard lk(seq_.mu);
         const std::string* epoch = seq_.user_streams ? &seq_.epoch : nullptr;
         std::vector<std::shared_ptr<const Delivery>> out;
-        out.reserve(rewind.size());
-        for (auto& [r, first] : rewind) {
+        out.reserve(s.rewind.size());
+        for (auto& [r, first] : s.rewind) {
             std::vector<const Event*> mine;
             std::shared_ptr<Room> owner;
             for (auto& p : batch)
@@ -365,7 +400,7 @@ void Writer::commit(std::vector<Pending>& batch) {
     }
     acknowledge(batch, t1);
     // After the answers, which may still point into `touched`.
-    remember(touched);
+    remember(s.touched);
 }
 
 std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t ts,

@@ -133,6 +133,22 @@ class Writer {
     void settle_keys(std::vector<Pending>& batch, int64_t now);
     void loop();
     void commit(std::vector<Pending>& batch);
+    // A batch stored but not yet delivered: what undoing it takes, and what delivering needs.
+    struct Staged {
+        std::vector<std::pair<Room*, uint64_t>> rewind;  // each room's first id in the batch
+        uint64_t pos_before = 0;
+        std::vector<Event> msgs;
+        Touched touched;
+        std::chrono::steady_clock::time_point start{};  // when the store write began
+    };
+    // Settles keys, checks and numbers the batch and appends it to the store (committed
+    // unless the store holds a transaction open: begin_together()). False after refusing
+    // the batch, with nothing of it left applied.
+    bool stage(std::vector<Pending>& batch, Staged& s);
+    // Takes back a staged batch's ids, position and cached states (its commit failed).
+    void unstage(Staged& s);
+    // Hands a committed batch to the shards in one step and answers its publishers.
+    void deliver(std::vector<Pending>& batch, Staged& s, std::chrono::steady_clock::time_point t1);
     struct MemberJob {
         store::MemberOp op;
         std::shared_ptr<Room> room;

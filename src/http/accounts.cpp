@@ -214,24 +214,19 @@ void Api::oidc_callback(Ctx& c) {
 void Api::logout(Ctx& c) {
     if (!accounts_on(c)) return;
     if (!c.session) return refuse(c, status::bad_request, "this request has no session to end");
-    try {
-        sign_ins_->end(c.session->sign_in.key);
-    } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
-    }
-    Response res = make(status::no_content, "");
-    res.set(bhttp::field::set_cookie, session_cookie(""));
-    reply(c, std::move(res));
+    signed_out(c, [&] { sign_ins_->end(c.session->sign_in.key); });
 }
 
 void Api::logout_all(Ctx& c) {
     if (!accounts_on(c)) return;
+    signed_out(c, [&] { sign_ins_->end_all(c.identity->user, ""); });
+}
+
+void Api::signed_out(Ctx& c, const std::function<void()>& end) {
     try {
-        sign_ins_->end_all(c.identity->user, "");
+        end();
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     Response res = make(status::no_content, "");
     res.set(bhttp::field::set_cookie, session_cookie(""));
@@ -248,8 +243,7 @@ void Api::list_sessions(Ctx& c) {
             list.push_back(model::sign_in_json(s, c.session && c.session->sign_in.key == s.key));
         }
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"sessions", list}})));
 }
@@ -266,8 +260,7 @@ void Api::end_session(Ctx& c) {
                 return reply(c, std::move(res));
             }
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     refuse(c, status::not_found, "no such session");
 }
@@ -290,7 +283,7 @@ void Api::patch_me(Ctx& c) {
         o["auth"] = c.session ? "session" : "token";
         reply(c, make(status::ok, boost::json::serialize(o)));
     } catch (const store::StoreError&) {
-        reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+        reply(c, store_down());
     }
 }
 
@@ -320,8 +313,7 @@ void Api::put_password(Ctx& c) {
                 sign_ins_->store().update_account(r.account);
                 sign_ins_->end_all(user, keep);
             } catch (const store::StoreError&) {
-                return done(
-                    error(status::service_unavailable, "the store is unavailable, retry later"));
+                return done(store_down());
             }
             done(make(status::no_content, ""));
         });
@@ -352,8 +344,7 @@ void Api::create_invite(Ctx& c) {
     try {
         sign_ins_->store().add_invite(inv);
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     boost::json::object o{
         {"code", inv.code}, {"url", "/#invite=" + inv.code}, {"expires", inv.expires}};
@@ -366,8 +357,7 @@ void Api::list_invites(Ctx& c) {
     try {
         for (const auto& i : sign_ins_->store().invites()) list.push_back(model::invite_json(i));
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"invites", list}})));
 }
@@ -378,8 +368,7 @@ void Api::drop_invite(Ctx& c) {
         if (!sign_ins_->store().drop_invite(c.id))
             return refuse(c, status::not_found, "no such invite");
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     reply(c, make(status::no_content, ""));
 }
@@ -445,7 +434,7 @@ void Api::claim(Ctx& c, const std::string& code) {
                     session_cookie(sign_ins_->start_session(user, agent)));
             done(std::move(res));
         } catch (const store::StoreError&) {
-            done(error(status::service_unavailable, "the store is unavailable, retry later"));
+            done(store_down());
         }
     };
     if (!sign_ins_->hash_later(std::move(job))) {
@@ -463,8 +452,7 @@ void Api::get_user(Ctx& c) {
             if (auto a = sign_ins_->store().account(*who))
                 return reply(c, make(status::ok, boost::json::serialize(model::user_json(*a))));
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     refuse(c, status::not_found, "no such user");
 }
@@ -490,8 +478,7 @@ void Api::list_users(Ctx& c) {
                 if (auto a = sign_ins_->store().account(id)) list.push_back(model::user_json(*a));
         }
     } catch (const store::StoreError&) {
-        return reply(c,
-                     error(status::service_unavailable, "the store is unavailable, retry later"));
+        return reply(c, store_down());
     }
     reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"users", list}})));
 }

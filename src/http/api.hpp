@@ -255,6 +255,14 @@ class Api {
     // Makes an account from {"user_id","password","display_name"} with invite `code` ("":
     // an open sign-up) and signs it in.
     void claim(Ctx& c, const std::string& code);
+    // Runs `end` (sessions ending), then answers 204 and clears the cookie; 503 when the
+    // store is away.
+    void signed_out(Ctx& c, const std::function<void()>& end);
+    // 503: the store is unavailable.
+    Response store_down() const {
+        return error(beast::http::status::service_unavailable,
+                     "the store is unavailable, retry later");
+    }
     // The Set-Cookie of a session (an empty secret clears it).
     std::string session_cookie(const std::string& secret) const;
     // messages.cpp

@@ -171,6 +171,15 @@ class Store {
     // Applies membership changes in one transaction, durably, filling in each one's result.
     // Writer thread only. Throws StoreError (then nothing was applied).
     virtual void members(std::vector<MemberOp>& ops) = 0;
+    // One transaction around the members() and append() calls up to commit_together(), so
+    // that a change of a room's rules and the event recording it are stored together or not
+    // at all (SQLite). A store without a shared transaction (memory, whose calls hold its lock
+    // each) does nothing; a store shared by several nodes is not asked. Writer thread only.
+    virtual void begin_together() {}
+    // Throws StoreError when the commit fails; nothing of it is stored then.
+    virtual void commit_together() {}
+    // Ends an open one and stores none of it (a call in it threw).
+    virtual void abandon_together() {}
     // The rooms a user is in, by name. Throws StoreError.
     virtual std::vector<Membership> memberships(const std::string& user) = 0;
     // A room's rules: its profile (none for an implicit room), members with their roles, bans

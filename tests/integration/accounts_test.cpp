@@ -22,16 +22,7 @@ constexpr const char* kSecret = "accounts-secret";
 constexpr const char* kRootPassword = "root-password-long";
 
 std::string token(const std::string& sub, json::object extra = {}) {
-    json::object claims = std::move(extra);
-    claims["sub"] = sub;
-    claims["exp"] = 4102444800;  // 2100
-    std::string part = ssechat::text::base64url(R"({"alg":"HS256","typ":"JWT"})") + "." +
-                       ssechat::text::base64url(json::serialize(claims));
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), kSecret, static_cast<int>(std::strlen(kSecret)),
-         reinterpret_cast<const unsigned char*>(part.data()), part.size(), md, &len);
-    return part + "." + ssechat::text::base64url(std::string(reinterpret_cast<char*>(md), len));
+    return hs256_token(kSecret, sub, extra);
 }
 
 json::object body_of(const Response& r) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,6 +21,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "util/text.hpp"
 
 namespace itest {
 
@@ -341,6 +344,24 @@ std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events) {
     for (const auto& e : events)
         if (e.event == "message" && e.has_id) out.push_back(std::stoull(e.id));
     return out;
+}
+
+}  // namespace itest
+
+namespace itest {
+
+std::string hs256_token(const std::string& secret, const std::string& sub,
+                        const boost::json::object& extra) {
+    boost::json::object claims = extra;
+    claims["sub"] = sub;
+    claims["exp"] = 4102444800;  // 2100
+    std::string part = ssechat::text::base64url(R"({"alg":"HS256","typ":"JWT"})") + "." +
+                       ssechat::text::base64url(boost::json::serialize(claims));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(part.data()), part.size(), md, &len);
+    return part + "." + ssechat::text::base64url(std::string(reinterpret_cast<char*>(md), len));
 }
 
 }  // namespace itest

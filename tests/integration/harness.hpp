@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -112,5 +113,10 @@ std::vector<uint64_t> range(uint64_t a, uint64_t b);
 std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events);
 
 std::string temp_dir();
+
+// An HS256 JWT for `sub` (exp in 2100) with `extra` claims, signed here with `secret`, apart
+// from the server's own code.
+std::string hs256_token(const std::string& secret, const std::string& sub,
+                        const boost::json::object& extra = {});
 
 }  // namespace itest

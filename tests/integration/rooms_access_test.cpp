@@ -20,16 +20,7 @@ constexpr const char* kSecret = "rooms-secret";
 
 // An HS256 token signed here, apart from the server's own code.
 std::string token(const std::string& sub, json::object extra = {}) {
-    json::object claims = std::move(extra);
-    claims["sub"] = sub;
-    claims["exp"] = 4102444800;  // 2100
-    std::string part = ssechat::text::base64url(R"({"alg":"HS256","typ":"JWT"})") + "." +
-                       ssechat::text::base64url(json::serialize(claims));
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), kSecret, static_cast<int>(std::strlen(kSecret)),
-         reinterpret_cast<const unsigned char*>(part.data()), part.size(), md, &len);
-    return part + "." + ssechat::text::base64url(std::string(reinterpret_cast<char*>(md), len));
+    return hs256_token(kSecret, sub, extra);
 }
 
 Headers as(const std::string& user, json::object extra = {}) {

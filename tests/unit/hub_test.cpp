@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <thread>
 
 #include "chat/shard.hpp"
 #include "store/memory/memory_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 
 using namespace ssechat;
 using namespace ssechat::chat;
@@ -680,4 +682,62 @@ TEST(Hub, ALoadWaitingOnTheStoreDoesNotHoldUpOtherRooms) {
     EXPECT_TRUE(other.get());
     EXPECT_NE(slow.get(), nullptr);
     hub.stop();
+}
+
+namespace {
+// SQLite whose appends can be made to fail, with the rules change before them in the same
+// batch already written.
+class AppendFails : public store::SqliteStore {
+  public:
+    using store::SqliteStore::SqliteStore;
+    std::atomic<bool> fail_append{false};
+    void append(const std::vector<Event>& b) override {
+        if (fail_append) throw store::StoreError("disk on fire");
+        store::SqliteStore::append(b);
+    }
+};
+
+bool ban_sync(Hub& hub, const std::string& room, const std::string& user) {
+    store::MemberOp op;
+    op.op = store::MemberOp::Op::Ban;
+    op.user = user;
+    op.room = room;
+    op.by = "alice";
+    op.ts = 1;
+    op.restriction.by = "alice";
+    op.restriction.ts = 1;
+    std::promise<bool> p;
+    hub.member(op, hub.room(room), [&](bool ok, const store::MemberOp&) { p.set_value(ok); });
+    return p.get_future().get();
+}
+}  // namespace
+
+TEST(Hub, ARulesChangeAndItsRecordAreStoredTogetherOrNotAtAll) {
+    Config cfg;
+    auto dir =
+        std::filesystem::temp_directory_path() / ("ssechat-together-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    {
+        AppendFails st(dir.string(), false, 0, 86400);
+        Hub hub(cfg, st);
+        hub.start();
+        // The ban is written, then its record fails: neither stays.
+        st.fail_append = true;
+        EXPECT_FALSE(ban_sync(hub, "club", "bob"));
+        EXPECT_EQ(st.roster("club").bans.count("bob"), 0u) << "the ban without its record";
+        st.fail_append = false;
+        EXPECT_TRUE(ban_sync(hub, "club", "carol"));
+        hub.stop();
+    }
+    // Read again from the file: the ban that was answered is there with its record; the
+    // other is in neither.
+    store::SqliteStore again(dir.string(), false, 0, 86400);
+    auto rules = again.roster("club");
+    EXPECT_EQ(rules.bans.count("bob"), 0u);
+    EXPECT_EQ(rules.bans.count("carol"), 1u);
+    auto log = again.shown("club", 0, UINT64_MAX, 10, false);
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(log[0].kind, model::Kind::Member);
+    EXPECT_EQ(log[0].user_id, "carol");
+    std::filesystem::remove_all(dir);
 }

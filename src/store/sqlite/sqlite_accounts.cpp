@@ -122,6 +122,19 @@ void SqliteAccounts::exec(const char* sql) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail("cannot use");
 }
 
+template <class F>
+auto SqliteAccounts::transaction(F&& f) {
+    exec("BEGIN IMMEDIATE");
+    try {
+        auto result = f();
+        exec("COMMIT");
+        return result;
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
 void SqliteAccounts::bump() {
     Stmt(*this, "UPDATE auth_revision SET n = n + 1").step();
 }
@@ -148,20 +161,15 @@ bool SqliteAccounts::add_account(const model::Account& a) {
 
 bool SqliteAccounts::update_account(const model::Account& a) {
     std::lock_guard lk(mu_);
-    exec("BEGIN IMMEDIATE");
-    try {
+    return transaction([&] {
         Stmt s(*this,
                "UPDATE accounts SET display_name=?,hash=?,admin=?,disabled=? WHERE user_id=?");
         s.text(1, a.display_name).text(2, a.hash).num(3, a.admin).num(4, a.disabled);
         s.text(5, a.user_id).step();
         bool found = sqlite3_changes(db_) > 0;
         if (found) bump();
-        exec("COMMIT");
         return found;
-    } catch (...) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-    }
+    });
 }
 
 std::vector<model::Account> SqliteAccounts::accounts() {
@@ -218,35 +226,25 @@ void SqliteAccounts::seen(const std::string& key, int64_t at) {
 
 bool SqliteAccounts::end_sign_in(const std::string& key) {
     std::lock_guard lk(mu_);
-    exec("BEGIN IMMEDIATE");
-    try {
+    return transaction([&] {
         Stmt(*this, "DELETE FROM sign_ins WHERE key=?").text(1, key).step();
         bool found = sqlite3_changes(db_) > 0;
         if (found) bump();
-        exec("COMMIT");
         return found;
-    } catch (...) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-    }
+    });
 }
 
 size_t SqliteAccounts::end_sign_ins(const std::string& user, const std::string& keep) {
     std::lock_guard lk(mu_);
-    exec("BEGIN IMMEDIATE");
-    try {
+    return transaction([&] {
         Stmt(*this, "DELETE FROM sign_ins WHERE user_id=? AND key<>?")
             .text(1, user)
             .text(2, keep)
             .step();
         auto n = static_cast<size_t>(sqlite3_changes(db_));
         if (n) bump();
-        exec("COMMIT");
         return n;
-    } catch (...) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-    }
+    });
 }
 
 void SqliteAccounts::add_invite(const model::Invite& i) {
@@ -281,30 +279,22 @@ bool SqliteAccounts::drop_invite(const std::string& code) {
 
 model::Claim SqliteAccounts::claim(const std::string& code, model::Account& a, int64_t now) {
     std::lock_guard lk(mu_);
-    exec("BEGIN IMMEDIATE");
-    try {
-        auto result = [&] {
-            if (!code.empty()) {
-                Stmt s(*this, "SELECT admin FROM invites WHERE code=? AND expires>?");
-                s.text(1, code).num(2, now);
-                if (!s.step()) return model::Claim::Gone;
-                a.admin = sqlite3_column_int(s.get(), 0) != 0;
-            }
-            Stmt add(*this,
-                     "INSERT OR IGNORE INTO accounts(user_id,display_name,hash,admin,disabled,"
-                     "created_at) VALUES(?,?,?,?,0,?)");
-            add.text(1, a.user_id).text(2, a.display_name).text(3, a.hash);
-            add.num(4, a.admin).num(5, a.created_at).step();
-            if (sqlite3_changes(db_) == 0) return model::Claim::Taken;
-            if (!code.empty()) Stmt(*this, "DELETE FROM invites WHERE code=?").text(1, code).step();
-            return model::Claim::Created;
-        }();
-        exec("COMMIT");
-        return result;
-    } catch (...) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-    }
+    return transaction([&] {
+        if (!code.empty()) {
+            Stmt s(*this, "SELECT admin FROM invites WHERE code=? AND expires>?");
+            s.text(1, code).num(2, now);
+            if (!s.step()) return model::Claim::Gone;
+            a.admin = sqlite3_column_int(s.get(), 0) != 0;
+        }
+        Stmt add(*this,
+                 "INSERT OR IGNORE INTO accounts(user_id,display_name,hash,admin,disabled,"
+                 "created_at) VALUES(?,?,?,?,0,?)");
+        add.text(1, a.user_id).text(2, a.display_name).text(3, a.hash);
+        add.num(4, a.admin).num(5, a.created_at).step();
+        if (sqlite3_changes(db_) == 0) return model::Claim::Taken;
+        if (!code.empty()) Stmt(*this, "DELETE FROM invites WHERE code=?").text(1, code).step();
+        return model::Claim::Created;
+    });
 }
 
 uint64_t SqliteAccounts::revision() {

@@ -43,8 +43,11 @@ class SqliteAccounts final : public Accounts {
   private:
     class Stmt;
     [[noreturn]] void fail(const std::string& what);
-    // Runs `sql` in a transaction that bumps the revision (a change other servers must see).
+    // Moves the revision (a change other servers must see); inside transaction().
     void bump();
+    // f() in one BEGIN IMMEDIATE ... COMMIT, rolled back when it throws; under mu_.
+    template <class F>
+    auto transaction(F&& f);
     void exec(const char* sql);
 
     std::string path_;

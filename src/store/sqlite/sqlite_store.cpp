@@ -428,7 +428,7 @@ void SqliteStore::append(const std::vector<model::Event>& batch) {
             if (sqlite3_step(purge_keys_) != SQLITE_DONE) fail(wdb_, "cannot purge keys in");
             last_purge_ms_ = now;
         }
-        finish_batch(commit_);
+        if (!together_) finish_batch(commit_);
         healthy_ = true;
     } catch (...) {
         adds_.clear();
@@ -454,6 +454,29 @@ void SqliteStore::finish_batch(sqlite3_stmt* how) {
     // A failed COMMIT may leave the transaction open; the caller's ROLLBACK then ends it.
     if (rc == SQLITE_DONE || how == rollback_ || sqlite3_get_autocommit(wdb_)) in_batch_ = false;
     if (rc != SQLITE_DONE) fail(wdb_, how == commit_ ? "cannot commit to" : "cannot roll back");
+}
+
+void SqliteStore::begin_together() {
+    begin_batch();
+    together_ = true;
+}
+
+void SqliteStore::commit_together() {
+    together_ = false;
+    if (!in_batch_) return;
+    try {
+        finish_batch(commit_);
+        healthy_ = true;
+    } catch (...) {
+        if (in_batch_) finish_batch(rollback_);
+        healthy_ = false;
+        throw;
+    }
+}
+
+void SqliteStore::abandon_together() {
+    together_ = false;
+    if (in_batch_) finish_batch(rollback_);
 }
 
 void SqliteStore::end_batch() {
@@ -841,7 +864,7 @@ void SqliteStore::members(std::vector<MemberOp>& ops) {
                 }
             }
         }
-        finish_batch(commit_);
+        if (!together_) finish_batch(commit_);
         healthy_ = true;
     } catch (...) {
         if (in_batch_) finish_batch(rollback_);

@@ -13,7 +13,8 @@ struct sqlite3_stmt;
 
 namespace ssechat::store {
 
-class SqliteStore final : public Store {
+// Not final: a test derives from it to fail an append behind a rules change.
+class SqliteStore : public Store {
   public:
     // Opens or creates DIR/ssechat.db. Throws StoreError naming the file when it is corrupt,
     // locked by another ssechat, or cannot be written.
@@ -39,6 +40,9 @@ class SqliteStore final : public Store {
     uint64_t last_pos() override { return last_pos_; }
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
     void members(std::vector<MemberOp>& ops) override;
+    void begin_together() override;
+    void commit_together() override;
+    void abandon_together() override;
     std::vector<Membership> memberships(const std::string& user) override;
     model::Roster roster(const std::string& room) override;
     model::Roster roster_of(const std::string& room, const std::string& user) override;
@@ -56,6 +60,7 @@ class SqliteStore final : public Store {
     // Opens the writer's transaction unless one is open: the batch's reads run in it, so
     // that a batch takes SQLite's file locks once, not once per message it looks up.
     void begin_batch();
+    bool together_ = false;  // begin_together(): append() and members() leave the commit to it
     void finish_batch(sqlite3_stmt* how);
     void migrate();
     void load_meta();
