@@ -4,7 +4,6 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <stdexcept>
@@ -65,13 +64,14 @@ size_t Pool::queued() {
 
 void Pool::run() {
     // Below the event loops: a flood of sign-ins may use what CPU the loops leave, not take
-    // it from streams and publishes. Nice 10 weighs about a tenth of nice 0 under the
-    // kernel's fair scheduler, and SCHED_BATCH does not preempt a loop that wakes.
-#ifdef SCHED_BATCH
+    // it from streams and publishes. SCHED_IDLE: a loop that wakes takes the core at once
+    // (measured: nice 10 with SCHED_BATCH still let a flood put 4.7x on a stream's median
+    // latency; bench/RESULTS.md, "A sign-in flood"). Under a saturated core sign-ins slow
+    // down and the bounded queue answers 503, which is the point.
+#ifdef SCHED_IDLE
     sched_param sp{};
-    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 #endif
-    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
     while (true) {
         std::function<void()> job;
         {
