@@ -80,12 +80,12 @@ after(async () => {
 
 // From the page's sign-in form through the provider's login and consent, as `login`; the page
 // the browser ends on.
-async function ssoAs(login) {
+async function ssoAs(login, at = base, idp = issuer) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${base}/#general`);
+  await page.goto(`${at}/#general`);
   await page.waitForSelector("#gate-oidc:not([hidden])", { timeout: 20000 });
-  assert.equal(await page.textContent("#gate-oidc"), "Sign in with 127.0.0.1:" + issuer.split(":")[2]);
+  assert.equal(await page.textContent("#gate-oidc"), "Sign in with 127.0.0.1:" + idp.split(":")[2]);
   await page.click("#gate-oidc");
   await page.waitForSelector('input[name="login"]', { timeout: 20000 });
   await page.fill('input[name="login"]', login);
@@ -94,7 +94,7 @@ async function ssoAs(login) {
   // Consent, the first time this account signs in to the client.
   const consent = await page.waitForSelector('button:has-text("Continue")', { timeout: 5000 }).catch(() => null);
   if (consent) await consent.click();
-  await page.waitForURL((u) => u.href.startsWith(base), { timeout: 20000 });
+  await page.waitForURL((u) => u.href.startsWith(at), { timeout: 20000 });
   return { page, context };
 }
 
@@ -154,4 +154,48 @@ test("a callback whose state is not the browser's signs nobody in", async () => 
   // Without the browser's cookie at all, likewise.
   const bare = await fetch(`${base}/auth/oidc/callback?state=${params.get("state")}&code=abc`, { redirect: "manual" });
   assert.equal(bare.status, 400);
+});
+
+test("a provider that takes client_secret_post only and signs with ES256", async () => {
+  const ec = await jose.generateKeyPair("ES256", { extractable: true });
+  const jwk = { ...(await jose.exportJWK(ec.privateKey)), kid: "e1", alg: "ES256", use: "sig" };
+  const port = await freePort();
+  const idp = `http://127.0.0.1:${port}`;
+  const chat = await startServer(0, ["--store", "memory", "--accounts", "--oidc-issuer", idp,
+    "--oidc-client-id", "ssechat-ec", "--oidc-auto-create"]);
+  const at = `http://127.0.0.1:${chat.port}`;
+  const posts = [];
+  const p2 = new Provider(idp, {
+    clients: [{
+      client_id: "ssechat-ec", client_secret: CLIENT_SECRET, redirect_uris: [`${at}/auth/oidc/callback`],
+      grant_types: ["authorization_code"], response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_post", id_token_signed_response_alg: "ES256",
+    }],
+    clientAuthMethods: ["client_secret_post"],
+    enabledJWA: { idTokenSigningAlgValues: ["ES256"] },
+    jwks: { keys: [jwk] },
+    pkce: { methods: ["S256"], required: () => true },
+    claims: { openid: ["sub"], profile: ["preferred_username", "name"] },
+    conformIdTokenClaims: false,
+    findAccount: async (ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, preferred_username: id }) }),
+    features: { devInteractions: { enabled: true } },
+    cookies: { keys: ["oidc-test-cookie-key-2"] },
+  });
+  // What the token endpoint was sent: the secret in the form, not in an Authorization header.
+  p2.use(async (ctx, next) => {
+    if (ctx.path === "/token") posts.push({ basic: !!ctx.headers.authorization });
+    await next();
+  });
+  const http2 = p2.listen(port, "127.0.0.1");
+  try {
+    const { page, context } = await ssoAs("eve", at, idp);
+    await page.waitForSelector('#conn[data-state="connected"]', { timeout: 20000 });
+    const me = await page.evaluate(async () => (await fetch("/me")).json());
+    assert.equal(me.user_id, "eve");
+    assert.deepEqual(posts, [{ basic: false }]);
+    await context.close();
+  } finally {
+    http2.close();
+    await stopServer(chat);
+  }
 });
