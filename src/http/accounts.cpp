@@ -75,8 +75,17 @@ void Api::auth_info(Ctx& c) {
     reply(c, make(status::ok, boost::json::serialize(o)));
 }
 
+bool Api::not_cross_site(Ctx& c) {
+    // A page elsewhere must not sign a browser in (to an account of the page's choosing):
+    // a browser's request says where it comes from; an API client's has no Origin.
+    if (c.req.find(bhttp::field::origin) == c.req.end() || same_origin(c)) return true;
+    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    refuse(c, status::forbidden, "cross-site request refused");
+    return false;
+}
+
 void Api::login(Ctx& c) {
-    if (!accounts_on(c)) return;
+    if (!accounts_on(c) || !not_cross_site(c)) return;
     auto body = object_body(c.req.body());
     const boost::json::string *id = nullptr, *pw = nullptr;
     if (body && unknown_key(*body, {"user_id", "password"}).empty()) {
@@ -374,12 +383,12 @@ void Api::drop_invite(Ctx& c) {
 }
 
 void Api::accept_invite(Ctx& c) {
-    if (!accounts_on(c)) return;
+    if (!accounts_on(c) || !not_cross_site(c)) return;
     claim(c, c.id);
 }
 
 void Api::signup(Ctx& c) {
-    if (!accounts_on(c)) return;
+    if (!accounts_on(c) || !not_cross_site(c)) return;
     if (!cfg_.signup_open)
         return refuse(c, status::forbidden,
                       "sign-up here is by invitation: ask an admin for an invite");

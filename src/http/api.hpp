@@ -247,6 +247,9 @@ class Api {
     void signup(Ctx& c);
     void get_user(Ctx& c);
     void list_users(Ctx& c);
+    // A sign-in route's request (login, accept, sign-up) with an Origin that is not ours:
+    // false after answering 403. Without Origin (an API client) it passes.
+    bool not_cross_site(Ctx& c);
     // Accounts are on, else false after answering 404.
     bool accounts_on(Ctx& c);
     // The caller is an admin (an admin account, or a token's admin claim), else false after

@@ -350,6 +350,12 @@ TEST_P(Accounts, CookieRequestsThatChangeThingsMustComeFromThisOrigin) {
     EXPECT_EQ(request(port(), "POST", "/rooms/general/messages", post, foreign).status, 403);
     EXPECT_EQ(request(port(), "DELETE", "/me/rooms/general", "", foreign).status, 403);
     EXPECT_EQ(call(root, "POST", "/rooms/general/messages", post).status, 201);
+    // Nor may a page elsewhere sign a browser in.
+    auto login_elsewhere = request(
+        port(), "POST", "/auth/login", R"({"user_id":"root","password":"root-password-long"})",
+        {{"Content-Type", "application/json"}, {"Origin", "http://evil.example"}});
+    EXPECT_EQ(login_elsewhere.status, 403);
+    EXPECT_EQ(login_elsewhere.header("set-cookie"), "");
     // Reading needs no Origin.
     EXPECT_EQ(request(port(), "GET", "/me", "", cookie(root, false)).status, 200);
     // A token is no ambient credential: no Origin needed.
