@@ -63,38 +63,27 @@ std::optional<std::string> Api::target_user(Ctx& c) {
 
 void Api::change_rules(Ctx& c, std::vector<store::MemberOp> ops, std::shared_ptr<chat::Room> room,
                        RulesAnswer answer) {
-    auto s = c.s;
-    auto ex = s->executor();
-    unsigned version = c.req.version();
-    bool keep = c.req.keep_alive();
-    auto origin = origin_of(c.req);
-    std::string method(c.req.method_string());
-    std::string user = c.user;
+    auto respond = later(c);
+    auto ex = c.s->executor();
     hub_.members(
         std::move(ops), std::move(room),
-        [this, s, ex, version, keep, origin, method, user, route = c.route, start = c.start,
-         answer = std::move(answer)](bool ok, const store::MemberOp& done) {
-            boost::asio::post(ex, [=, this] {
+        [this, respond, ex, answer = std::move(answer)](bool ok, const store::MemberOp& done) {
+            // Built on the request's loop, not the writer thread: an answer may read
+            // the room.
+            boost::asio::post(ex, [this, respond, answer, ok, done] {
                 using R = store::MemberOp::Result;
-                Response res;
                 if (!ok)
-                    res = error(status::service_unavailable,
-                                "the change could not be stored, retry later");
-                else if (done.result == R::LastOwner)
-                    res = error(status::bad_request,
-                                "a room keeps at least one owner: make someone else "
-                                "owner first");
-                else if (done.result == R::TooMany)
-                    res = error(status::forbidden, done.user +
-                                                       " is in as many rooms as a user may be "
-                                                       "(--max-rooms-per-user)");
-                else
-                    res = answer(done);
-                res.version(version);
-                res.keep_alive(keep && !draining_);
-                grant_origin(res, origin);
-                record(method, route, res.result_int(), res.body(), start, user);
-                s->respond(std::move(res));
+                    return respond(error(status::service_unavailable,
+                                         "the change could not be stored, retry later"));
+                if (done.result == R::LastOwner)
+                    return respond(error(status::bad_request,
+                                         "a room keeps at least one owner: make "
+                                         "someone else owner first"));
+                if (done.result == R::TooMany)
+                    return respond(error(status::forbidden,
+                                         done.user + " is in as many rooms as a user may be "
+                                                     "(--max-rooms-per-user)"));
+                respond(answer(done));
             });
         });
 }

@@ -84,11 +84,18 @@ std::vector<Fields> RedisAccounts::hashes(const std::vector<std::string>& keys) 
     return out;
 }
 
-std::vector<std::string> RedisAccounts::members(const std::string& set) {
+std::vector<std::pair<std::string, Fields>> RedisAccounts::listed(const std::string& set,
+                                                                  const std::string& prefix) {
     auto r = conn_.run({"SMEMBERS", set});
-    std::vector<std::string> out;
-    for (size_t i = 0; i < r->elements; ++i) out.push_back(reply_string(r->element[i]));
-    std::sort(out.begin(), out.end());
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < r->elements; ++i) ids.push_back(reply_string(r->element[i]));
+    std::sort(ids.begin(), ids.end());
+    std::vector<std::string> keys;
+    for (const auto& id : ids) keys.push_back(prefix + id);
+    auto f = hashes(keys);
+    std::vector<std::pair<std::string, Fields>> out;
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (!f[i].empty()) out.emplace_back(std::move(ids[i]), std::move(f[i]));
     return out;
 }
 
@@ -114,13 +121,9 @@ bool RedisAccounts::update_account(const model::Account& a) {
 
 std::vector<model::Account> RedisAccounts::accounts() {
     std::lock_guard lk(mu_);
-    auto ids = members("ssechat:accounts");
-    std::vector<std::string> keys;
-    for (const auto& id : ids) keys.push_back("ssechat:account:" + id);
-    auto f = hashes(keys);
     std::vector<model::Account> out;
-    for (size_t i = 0; i < ids.size(); ++i)
-        if (!f[i].empty()) out.push_back(account_of(ids[i], f[i]));
+    for (const auto& [id, f] : listed("ssechat:accounts", "ssechat:account:"))
+        out.push_back(account_of(id, f));
     return out;
 }
 
@@ -144,13 +147,9 @@ std::optional<model::SignIn> RedisAccounts::sign_in(const std::string& key) {
 
 std::vector<model::SignIn> RedisAccounts::sign_ins(const std::string& user) {
     std::lock_guard lk(mu_);
-    auto keys = members("ssechat:signins:" + user);
-    std::vector<std::string> full;
-    for (const auto& k : keys) full.push_back("ssechat:signin:" + k);
-    auto f = hashes(full);
     std::vector<model::SignIn> out;
-    for (size_t i = 0; i < keys.size(); ++i)
-        if (!f[i].empty()) out.push_back(sign_in_of(keys[i], f[i]));
+    for (const auto& [key, f] : listed("ssechat:signins:" + user, "ssechat:signin:"))
+        out.push_back(sign_in_of(key, f));
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
         return a.created != b.created ? a.created < b.created : a.id < b.id;
     });
@@ -182,19 +181,14 @@ void RedisAccounts::add_invite(const model::Invite& i) {
 
 std::vector<model::Invite> RedisAccounts::invites() {
     std::lock_guard lk(mu_);
-    auto codes = members("ssechat:invites");
-    std::vector<std::string> keys;
-    for (const auto& c : codes) keys.push_back("ssechat:invite:" + c);
-    auto f = hashes(keys);
     std::vector<model::Invite> out;
-    for (size_t i = 0; i < codes.size(); ++i) {
-        if (f[i].empty()) continue;
+    for (const auto& [code, f] : listed("ssechat:invites", "ssechat:invite:")) {
         model::Invite inv;
-        inv.code = codes[i];
-        inv.admin = str(f[i], "a") == "1";
-        inv.expires = num(f[i], "e");
-        inv.created_by = str(f[i], "b");
-        inv.created_at = num(f[i], "c");
+        inv.code = code;
+        inv.admin = str(f, "a") == "1";
+        inv.expires = num(f, "e");
+        inv.created_by = str(f, "b");
+        inv.created_at = num(f, "c");
         out.push_back(std::move(inv));
     }
     return out;

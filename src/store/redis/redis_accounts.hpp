@@ -36,7 +36,9 @@ class RedisAccounts final : public Accounts {
     // HGETALL of each key, in one round trip; a missing hash comes back empty.
     std::vector<std::vector<std::pair<std::string, std::string>>> hashes(
         const std::vector<std::string>& keys);
-    std::vector<std::string> members(const std::string& set);
+    // The hashes `prefix`+id of each id in `set`, by id; ids whose hash is gone are left out.
+    std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> listed(
+        const std::string& set, const std::string& prefix);
 
     std::mutex mu_;  // one connection: account calls are rare next to the room traffic
     RedisConn conn_;
