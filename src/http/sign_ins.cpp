@@ -1,11 +1,11 @@
 #include "http/sign_ins.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "model/event.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
@@ -32,16 +32,7 @@ constexpr size_t kMaxCached = 100000;
 }  // namespace
 
 std::string session_key(const std::string& secret) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    EVP_Digest(secret.data(), secret.size(), md, &len, EVP_sha256(), nullptr);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 15];
-    }
-    return out;
+    return model::text_hash(secret);  // hex SHA-256, as message texts are hashed
 }
 
 std::string random_token(size_t n) {
