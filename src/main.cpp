@@ -54,15 +54,9 @@ int token_command(const std::vector<std::string>& args) {
                 mod = true;
             else if (args[i] == "--ttl") {
                 std::string v = value();
-                int64_t unit = 1;
-                char last = v.empty() ? '\0' : v.back();
-                if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
-                    unit = last == 'm' ? 60 : last == 'h' ? 3600 : last == 'd' ? 86400 : 1;
-                    v.pop_back();
-                }
-                auto n = ssechat::text::parse_u64(v);
-                if (!n || *n == 0 || *n > 100000000) throw std::invalid_argument("bad --ttl " + v);
-                ttl = static_cast<int64_t>(*n) * unit;
+                auto s = ssechat::text::parse_duration(v, 100000000);
+                if (!s) throw std::invalid_argument("bad --ttl " + v);
+                ttl = static_cast<int64_t>(*s);
             } else {
                 throw std::invalid_argument("unknown option '" + args[i] + "'");
             }

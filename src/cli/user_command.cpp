@@ -35,18 +35,10 @@ int64_t now_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::optional<int64_t> ttl_seconds(std::string v) {
-    int64_t unit = 1;
-    char last = v.empty() ? '\0' : v.back();
-    if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
-        unit = last == 'm' ? 60 : last == 'h' ? 3600 : last == 'd' ? 86400 : 1;
-        v.pop_back();
-    }
-    auto n = text::parse_u64(v);
-    if (!n || *n == 0 || *n > 90 * 86400) return std::nullopt;
-    int64_t s = static_cast<int64_t>(*n) * unit;
-    if (s < 60 || s > 90 * 86400) return std::nullopt;
-    return s;
+std::optional<int64_t> ttl_seconds(const std::string& v) {
+    auto s = text::parse_duration(v, 90 * 86400);
+    if (!s || *s < 60 || *s > 90 * 86400) return std::nullopt;
+    return static_cast<int64_t>(*s);
 }
 
 struct Fail {

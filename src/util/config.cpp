@@ -9,6 +9,7 @@
 
 #include "util/build_info.hpp"
 #include "util/redis_url.hpp"
+#include "util/text.hpp"
 
 namespace ssechat {
 namespace {
@@ -65,16 +66,9 @@ std::function<bool(Config&, const std::string&)> number(T Config::*field, uint64
 std::function<bool(Config&, const std::string&)> duration(unsigned Config::*field, uint64_t lo,
                                                           uint64_t hi) {
     return [=](Config& c, const std::string& v) {
-        std::string n = v;
-        uint64_t unit = 1;
-        char last = n.empty() ? '\0' : n.back();
-        if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
-            unit = last == 'm' ? 60 : last == 'h' ? 3600 : last == 'd' ? 86400 : 1;
-            n.pop_back();
-        }
-        uint64_t k;
-        if (!parse_uint(n, 1, hi, k) || k * unit < lo || k * unit > hi) return false;
-        c.*field = static_cast<unsigned>(k * unit);
+        auto s = text::parse_duration(v, hi);
+        if (!s || *s < lo || *s > hi) return false;
+        c.*field = static_cast<unsigned>(*s);
         return true;
     };
 }

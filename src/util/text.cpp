@@ -138,6 +138,18 @@ std::string bad_user_id(std::string_view id, size_t max_bytes) {
     return {};
 }
 
+std::optional<uint64_t> parse_duration(std::string_view s, uint64_t max_number) {
+    uint64_t unit = 1;
+    char last = s.empty() ? '\0' : s.back();
+    if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
+        unit = last == 'm' ? 60 : last == 'h' ? 3600 : last == 'd' ? 86400 : 1;
+        s.remove_suffix(1);
+    }
+    auto n = parse_u64(s);
+    if (!n || *n == 0 || *n > max_number) return std::nullopt;
+    return *n * unit;
+}
+
 std::optional<uint64_t> parse_u64(std::string_view s) {
     uint64_t v;
     if (s.empty()) return std::nullopt;

@@ -41,4 +41,8 @@ std::optional<std::string> unbase64url(std::string_view text);
 // Strict decimal uint64 (no sign, no spaces, no overflow).
 std::optional<uint64_t> parse_u64(std::string_view s);
 
+// A duration in seconds: a number from 1 to `max_number` with s, m, h or d after it (seconds
+// without); nullopt otherwise. The bound is on the number, before the unit: no overflow.
+std::optional<uint64_t> parse_duration(std::string_view s, uint64_t max_number);
+
 }  // namespace ssechat::text

@@ -53,3 +53,14 @@ TEST(Text, AReactionIsOneEmojiAsTypedOrAShortName) {
           std::string("👨‍👩‍👧‍👦‍👨‍👩‍👧")})
         EXPECT_FALSE(ssechat::text::valid_reaction(bad)) << bad;
 }
+
+TEST(Text, Durations) {
+    using ssechat::text::parse_duration;
+    EXPECT_EQ(parse_duration("90", 100), 90u);
+    EXPECT_EQ(parse_duration("7d", 100), 7u * 86400);
+    EXPECT_EQ(parse_duration("2h", 100), 7200u);
+    EXPECT_EQ(parse_duration("3m", 100), 180u);
+    EXPECT_EQ(parse_duration("5s", 100), 5u);
+    for (const char* bad : {"", "0", "0d", "d", "101", "1x", "-1", "1.5h", " 1"})
+        EXPECT_FALSE(parse_duration(bad, 100)) << bad;
+}
