@@ -7,13 +7,31 @@ secs=${FUZZ_SECONDS:-60}
 CC=clang-14 CXX=clang++-14 scripts/build.sh build-fuzz -DSSECHAT_FUZZ=ON -DSSECHAT_TESTS=OFF
 work=$(mktemp -d /tmp/ssechat-fuzz-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-for t in request message sse h2 tls; do
-  echo "== fuzz_$t for ${secs}s =="
+# Two targets at a time, one per core: each still runs its full $secs.
+run() {
+  local t=$1
   mkdir -p "$work/$t"
   # New inputs go to a scratch folder; the committed corpus stays as it is.
-  ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_$t "$work/$t" "fuzz/corpus/$t" \
-    -max_total_time="$secs" -max_len=8192 -timeout=10 -print_final_stats=1 2>"$work/$t.log" ||
-    { tail -50 "$work/$t.log"; echo "fuzz_$t FAILED"; exit 1; }
-  grep -E "stat::number_of_executed_units|Done" "$work/$t.log" | tail -2
+  if ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_$t "$work/$t" "fuzz/corpus/$t" \
+    -max_total_time="$secs" -max_len=8192 -timeout=10 -print_final_stats=1 2>"$work/$t.log"; then
+    echo "== fuzz_$t for ${secs}s: passed =="
+    grep -E "stat::number_of_executed_units|Done" "$work/$t.log" | tail -2
+  else
+    echo "== fuzz_$t FAILED =="
+    tail -50 "$work/$t.log"
+    return 1
+  fi
+}
+failed=0
+targets=(request message sse h2 tls)
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  pids=()
+  for t in "${targets[@]:i:2}"; do
+    run "$t" >"$work/$t.out" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+  for t in "${targets[@]:i:2}"; do cat "$work/$t.out"; done
 done
+[ "$failed" -eq 0 ] || { echo "fuzz: $failed failed"; exit 1; }
 echo "fuzz: 5 passed, 0 failed"

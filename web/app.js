@@ -8,7 +8,6 @@
   const accounts = window.ssechatAccounts;
   const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
   const ROOM_RULE = "Room names are 1 to 64 of the letters A-Z and a-z, digits, _ . and -.";
-  const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
   const GROUP_MS = 5 * 60 * 1000;    // consecutive messages of one author within this share a header
   const SEND_TIMEOUT_MS = 10000;     // a pending send turns into "Not sent" with Retry after this
   const PICKS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🙏"];  // the reaction picker's row
@@ -147,21 +146,6 @@
   }
 
   // ---- rendering ------------------------------------------------------------------------
-  function linkify(parent, text) {
-    let last = 0;
-    for (const m of text.matchAll(URL_RE)) {
-      if (m.index > last) parent.append(document.createTextNode(text.slice(last, m.index)));
-      const a = document.createElement("a");
-      a.href = m[0];            // only http(s) matches the pattern
-      a.textContent = m[0];
-      a.rel = "noopener noreferrer nofollow";
-      a.target = "_blank";
-      parent.append(a);
-      last = m.index + m[0].length;
-    }
-    if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
-  }
-
   function button(cls, label, title, onClick) {
     const b = document.createElement("button");
     b.type = "button";
@@ -227,7 +211,7 @@
     const body = document.createElement("div");
     body.className = "text";
     if (m.deleted) body.textContent = "message deleted";
-    else linkify(body, m.message);
+    else window.ssechatMarkdown.render(body, m.message, st.user);
     li.append(body);
     if (!m.id || m.deleted) {
       if (keep) li.append(keep);

@@ -61,6 +61,10 @@ const char* route_name(Route r) {
                                             "/me/password",
                                             "/users",
                                             "/users/{user}",
+                                            "/rooms/{room}/search",
+                                            "/me/search",
+                                            "/rooms/{room}/files",
+                                            "/files/{id}/{name}",
                                             "OPTIONS",
                                             "unmatched",
                                             "unparsed"};

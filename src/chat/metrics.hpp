@@ -68,6 +68,10 @@ enum Route : uint8_t {
     kRouteMePassword,     // PUT /me/password
     kRouteUsers,          // GET /users?ids=
     kRouteUser,           // GET /users/{user}
+    kRouteRoomSearch,     // GET /rooms/{room}/search
+    kRouteMeSearch,       // GET /me/search
+    kRouteRoomFiles,      // POST /rooms/{room}/files
+    kRouteFile,           // GET /files/{id}/{name}
     kRoutePreflight,      // OPTIONS
     kRouteUnmatched,      // 404, and requests refused before routing
     kRouteUnparsed,       // refused by the HTTP layer (framing, limits)

@@ -22,6 +22,7 @@
 #include "store/store.hpp"
 #include "util/config.hpp"
 #include "util/gate.hpp"
+#include "util/pool.hpp"
 
 namespace ssechat::chat {
 class Hub;
@@ -268,6 +269,12 @@ class Api {
     }
     // The Set-Cookie of a session (an empty secret clears it).
     std::string session_cookie(const std::string& secret) const;
+    // search.cpp
+    void search_room(Ctx& c);
+    void search_me(Ctx& c);
+    // Parses the query, narrows `rooms` (all readable by the caller) by in:, and answers from
+    // the store's search, run on work_.
+    void search(Ctx& c, std::vector<std::string> rooms);
     // messages.cpp
     void native_publish(Ctx& c);
     void history(Ctx& c);
@@ -295,6 +302,9 @@ class Api {
     mutable std::atomic<int64_t> warn_second_{0};  // 5xx log lines: the current second
     mutable std::atomic<int> warn_count_{0};       // and how many were written in it
     std::atomic<bool> draining_{false};
+    // Searches and file I/O: off the loops, bounded. Last, so that it is stopped (its queue
+    // answered) before anything its jobs use is destroyed.
+    work::Pool work_{2, 256};
 };
 
 }  // namespace ssechat::http

@@ -47,7 +47,7 @@ SignIns::SignIns(const Config& cfg, std::unique_ptr<store::Accounts> accounts,
     : cfg_(cfg),
       store_(std::move(accounts)),
       shards_(std::move(shards)),
-      pool_(cfg.password_threads, cfg.password_queue),
+      pool_(cfg.password_threads, cfg.password_queue, work::Priority::Idle),
       dummy_(password::hash(random_token(16))),
       idle_ms_(static_cast<int64_t>(cfg.session_idle_s) * 1000) {
     try {

@@ -18,6 +18,7 @@
 #include "store/accounts.hpp"
 #include "util/config.hpp"
 #include "util/password.hpp"
+#include "util/pool.hpp"
 
 namespace ssechat::http {
 
@@ -100,7 +101,7 @@ class SignIns {
     const Config& cfg_;
     std::unique_ptr<store::Accounts> store_;
     std::vector<chat::Shard*> shards_;
-    password::Pool pool_;
+    work::Pool pool_;
     std::string dummy_;  // hashed at start: an unknown user costs a wrong password's time
     int64_t idle_ms_;
 

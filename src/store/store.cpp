@@ -55,3 +55,12 @@ void apply(model::Roster& r, const MemberOp& op) {
 }
 
 }  // namespace ssechat::store
+
+namespace ssechat::store {
+
+std::vector<model::SearchHit> Store::search(const model::SearchQuery&,
+                                            const std::vector<std::string>&, int64_t, size_t) {
+    throw StoreError("this store does not search");
+}
+
+}  // namespace ssechat::store

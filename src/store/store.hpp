@@ -9,6 +9,7 @@
 
 #include "model/access.hpp"
 #include "model/event.hpp"
+#include "model/search.hpp"
 
 namespace ssechat::store {
 class Cluster;
@@ -198,6 +199,17 @@ class Store {
     // What `user` has not read in `room` after `after`. Throws StoreError.
     virtual Unread unread(const std::string& room, const std::string& user, uint64_t after,
                           size_t cap) = 0;
+
+    // Whether search() works here: SQLite keeps an index, memory scans; the Redis store does
+    // not search.
+    virtual bool searchable() const { return false; }
+    // Messages of `rooms` in their current state (deleted ones never) matching `q`'s phrases
+    // and `from`, newest first, each with SearchHit::at below `before`, at most `limit`.
+    // The caller has narrowed `rooms` to those the asker may read, `in:` included. Throws
+    // StoreError, also when !searchable().
+    virtual std::vector<model::SearchHit> search(const model::SearchQuery& q,
+                                                 const std::vector<std::string>& rooms,
+                                                 int64_t before, size_t limit);
 
     // True when a write would succeed now (for /healthz).
     virtual bool writable() = 0;

@@ -79,6 +79,53 @@ test("two users chat both ways, see each other online, and XSS stays text", asyn
   await b.close();
 });
 
+test("messages are Markdown, built as elements; raw HTML and script links stay inert", async () => {
+  const a = await browser.newContext();
+  const bob = await openAs(a, "bob", "markdown");
+  const cases = [
+    ["**bold** _em_ ~~gone~~ `co de`", (el) => ({
+      strong: el.querySelector("strong")?.textContent, em: el.querySelector("em")?.textContent,
+      s: el.querySelector("s")?.textContent, code: el.querySelector("code")?.textContent })],
+    ["```\n  keep   this\n\tand this\n```", (el) => ({
+      pre: el.querySelector("pre > code")?.textContent,
+      font: getComputedStyle(el.querySelector("pre > code")).fontFamily.includes("mono"),
+      scroll: getComputedStyle(el.querySelector("pre")).overflowX })],
+    ["[click](javascript:window.__xss=3) [data](data:text/html,<script>window.__xss=4</script>) [ok](https://example.test/ok)",
+      (el) => ({ hrefs: [...el.querySelectorAll("a")].map((x) => x.getAttribute("href")),
+        shown: el.textContent.startsWith("[click](javascript:") })],
+    ["<b>raw</b> <img src=x onerror=\"window.__xss=5\"> ![pic](https://example.test/p.png)", (el) => ({
+      b: el.querySelectorAll("b, img").length, text: el.textContent })],
+    ["see https://example.test/auto and ping @bob, not @bobby or me@bob.test", (el) => ({
+      link: el.querySelector("a")?.getAttribute("href"),
+      me: [...el.querySelectorAll(".mention.me")].map((x) => x.textContent),
+      others: [...el.querySelectorAll(".mention:not(.me)")].map((x) => x.textContent) })],
+    ["> quoted\n\n- one\n- two\n\n1. first", (el) => ({
+      quote: el.querySelector("blockquote")?.textContent.trim(),
+      items: [...el.querySelectorAll("ul > li")].map((x) => x.textContent),
+      ol: el.querySelectorAll("ol > li").length })],
+  ];
+  for (const [text] of cases) await publish("markdown", "alice", text);
+  await bob.waitForFunction((n) => document.querySelectorAll("#messages li.msg .text").length >= n,
+    cases.length);
+  const got = [];
+  for (let i = 0; i < cases.length; i++) {
+    got.push(await bob.evaluate(([i, f]) => {
+      const el = document.querySelectorAll("#messages li.msg .text")[i];
+      return new Function("el", "return (" + f + ")(el)")(el);
+    }, [i, cases[i][1].toString()]));
+  }
+  assert.deepEqual(got[0], { strong: "bold", em: "em", s: "gone", code: "co de" });
+  assert.deepEqual(got[1], { pre: "  keep   this\n\tand this", font: true, scroll: "auto" });
+  assert.deepEqual(got[2], { hrefs: ["https://example.test/ok"], shown: true },
+    "a javascript: or data: link is no link, and shows as the text it was");
+  assert.equal(got[3].b, 0);
+  assert.match(got[3].text, /<b>raw<\/b> <img src=x onerror="window.__xss=5">/);
+  assert.deepEqual(got[4], { link: "https://example.test/auto", me: ["@bob"], others: ["@bobby"] });
+  assert.deepEqual(got[5], { quote: "quoted", items: ["one", "two"], ol: 1 });
+  assert.equal(await bob.evaluate(() => window.__xss), undefined);
+  await a.close();
+});
+
 test("a server restart mid-chat ends with every message shown exactly once", async () => {
   const a = await browser.newContext(), b = await browser.newContext();
   const alice = await openAs(a, "alice", "restart");

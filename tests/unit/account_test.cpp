@@ -11,6 +11,7 @@
 #include "store/memory/memory_accounts.hpp"
 #include "store/sqlite/sqlite_accounts.hpp"
 #include "util/password.hpp"
+#include "util/pool.hpp"
 
 using namespace ssechat;
 
@@ -46,7 +47,7 @@ TEST(Passwords, Argon2idHashesVerifyOnlyTheirPassword) {
 }
 
 TEST(Passwords, APoolRefusesWorkPastItsQueue) {
-    password::Pool pool(1, 2);
+    work::Pool pool(1, 2);
     std::atomic<bool> go{false};
     std::atomic<int> ran{0};
     auto job = [&] {

@@ -292,4 +292,30 @@ Unread MemoryStore::unread(const std::string& room, const std::string& user, uin
     return u;
 }
 
+std::vector<model::SearchHit> MemoryStore::search(const model::SearchQuery& q,
+                                                  const std::vector<std::string>& rooms,
+                                                  int64_t before, size_t limit) {
+    // A scan of every message of the rooms: the store for tests and throwaway runs.
+    std::vector<model::SearchHit> out;
+    std::lock_guard lk(mu_);
+    for (const auto& room : rooms) {
+        auto it = rooms_.find(room);
+        if (it == rooms_.end()) continue;
+        size_t found = 0;
+        const auto& events = it->second.events;
+        for (auto e = events.rbegin(); e != events.rend() && found < limit; ++e) {
+            if (e->kind != model::Kind::Message || e->deleted) continue;
+            auto at = static_cast<int64_t>(std::min<uint64_t>(e->pos, INT64_MAX));
+            if (at >= before) continue;
+            if (!q.from.empty() && e->user_id != q.from) continue;
+            if (!model::search_matches(e->text, q)) continue;
+            out.push_back({room, e->id, e->user_id, e->ts, model::search_snippet(e->text, q), at});
+            ++found;
+        }
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.at > b.at; });
+    if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
 }  // namespace ssechat::store

@@ -38,6 +38,10 @@ class MemoryStore final : public Store {
     Unread unread(const std::string& room, const std::string& user, uint64_t after,
                   size_t cap) override;
     bool writable() override { return true; }
+    bool searchable() const override { return true; }
+    std::vector<model::SearchHit> search(const model::SearchQuery& q,
+                                         const std::vector<std::string>& rooms, int64_t before,
+                                         size_t limit) override;
 
   private:
     struct Log {

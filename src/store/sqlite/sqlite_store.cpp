@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -35,7 +36,7 @@ CREATE TABLE IF NOT EXISTS messages (
 
 // Upgrades in place, one step per version, each in its own transaction. A database written
 // by the first release has user_version 0 and the tables of kSchema.
-constexpr int kVersion = 4;
+constexpr int kVersion = 5;
 const char* kMigrations[kVersion] = {
     // 0 -> 1: idempotency keys, written in the same transaction as their message.
     R"sql(
@@ -120,6 +121,32 @@ CREATE TABLE settings (
   dms     INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX messages_shown ON messages(room, id) WHERE kind IN (0, 10, 11);
+)sql",
+    // 4 -> 5: search. `search` is an FTS5 index of every message's current text (not deleted),
+    // its rowid the message's docid in `search_docs`: the message's position, which orders
+    // results newest first, and for rows older than positions a negative number in ts order.
+    // Built here from what the database holds.
+    R"sql(
+CREATE TABLE search_docs (
+  docid   INTEGER PRIMARY KEY,
+  room    TEXT NOT NULL,
+  id      INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  ts      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX search_docs_message ON search_docs(room, id);
+CREATE INDEX search_docs_room ON search_docs(room, docid);
+CREATE VIRTUAL TABLE search USING fts5(text, tokenize='unicode61 remove_diacritics 2');
+INSERT INTO search_docs(docid, room, id, user_id, ts)
+  SELECT CASE WHEN pos IS NOT NULL THEN pos
+              ELSE -row_number() OVER (PARTITION BY pos IS NULL ORDER BY ts DESC, room DESC, id DESC)
+         END, room, id, user_id, ts
+  FROM messages WHERE kind = 0 AND deleted = 0;
+INSERT INTO search(rowid, text)
+  SELECT d.docid, coalesce((SELECT e.message FROM messages e INDEXED BY messages_edits
+                            WHERE e.room = d.room AND e.target = d.id AND e.kind = 1
+                            ORDER BY e.id DESC LIMIT 1), m.message)
+  FROM search_docs d JOIN messages m ON m.room = d.room AND m.id = d.id;
 )sql",
 };
 
@@ -237,6 +264,11 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         if (sqlite3_exec(wdb_, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK)
             fail(wdb_, "cannot use database");
         migrate();
+        // FTS5 forgets a deleted row's words only when its segments merge, unless
+        // secure-delete is on (SQLite 3.42 and later; Debian 12 has 3.40, which refuses it).
+        // Asked every time it opens, so an upgraded SQLite gets it without a migration.
+        sqlite3_exec(wdb_, "INSERT INTO search(search, rank) VALUES('secure-delete', 1)", nullptr,
+                     nullptr, nullptr);
         // Corruption inside pages that the schema statements did not touch shows up here.
         sqlite3_stmt* qc = prepare(wdb_, "PRAGMA quick_check(1)");
         std::string verdict;
@@ -248,6 +280,11 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
                             nullptr) != SQLITE_OK)
             fail(rdb_, "cannot open database");
         sqlite3_busy_timeout(rdb_, 2000);
+        // Searches have a connection of their own: a long one never holds up history reads.
+        if (sqlite3_open_v2(path_.c_str(), &sdb_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                            nullptr) != SQLITE_OK)
+            fail(sdb_, "cannot open database");
+        sqlite3_busy_timeout(sdb_, 2000);
 
         insert_ = prepare(wdb_,
                           "INSERT INTO messages(room,id,user_id,message,ts,kind,target,reply_to,"
@@ -343,15 +380,16 @@ void SqliteStore::release() {
         sqlite3_finalize(*s);
         *s = nullptr;
     }
-    for (auto* rare : {&rare_write_, &rare_read_}) {
+    for (auto* rare : {&rare_write_, &rare_read_, &search_statements_}) {
         for (auto& [sql, st] : *rare) sqlite3_finalize(st);
         rare->clear();
     }
     if (rdb_) sqlite3_close(rdb_);
+    if (sdb_) sqlite3_close(sdb_);
     // A clean stop leaves no WAL behind: it may still hold page images with erased text.
     if (wdb_) sqlite3_exec(wdb_, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
     if (wdb_) sqlite3_close(wdb_);
-    rdb_ = wdb_ = nullptr;
+    rdb_ = wdb_ = sdb_ = nullptr;
     if (lock_fd_ >= 0) ::close(lock_fd_);
     lock_fd_ = -1;
 }
@@ -412,6 +450,7 @@ void SqliteStore::append(const std::vector<model::Event>& batch) {
                 bind_text(trim_reactions_, 1, *room);
                 sqlite3_bind_int64(trim_reactions_, 2, static_cast<sqlite3_int64>(id - retain_));
                 if (sqlite3_step(trim_reactions_) != SQLITE_DONE) fail(wdb_, "cannot trim");
+                unindex(*room, id - retain_, true);
             }
         }
         if (uint64_t pos = batch.back().pos; pos > 0) {
@@ -515,9 +554,19 @@ void SqliteStore::write_event(const model::Event& e) {
                 sqlite3_bind_int64(insert_key_, 7, e.ts + key_ttl_ms_);
                 step_done(insert_key_, failed);
             }
+            index_message(e);
             break;
         case model::Kind::Edit:
-            break;  // its row is the message's current text (EVENT_FROM)
+            // Its row is the message's current text (EVENT_FROM); the index holds it too.
+            write(
+                "UPDATE search SET text=?1 WHERE rowid=(SELECT docid FROM search_docs WHERE "
+                "room=?2 AND id=?3)",
+                [&](sqlite3_stmt* st) {
+                    bind_text(st, 1, e.text);
+                    bind_text(st, 2, e.room);
+                    sqlite3_bind_int64(st, 3, target);
+                });
+            break;
         case model::Kind::Member:
         case model::Kind::RoomChange:
             break;  // its row is all of it
@@ -529,6 +578,7 @@ void SqliteStore::write_event(const model::Event& e) {
                 sqlite3_bind_int64(st, 2, target);
                 step_done(st, failed);
             }
+            unindex(e.room, target, false);
             break;
         case model::Kind::Reaction: {
             if (!e.remove) {
@@ -1017,6 +1067,90 @@ Unread SqliteStore::unread(const std::string& room, const std::string& user, uin
     }
     u.mentions_more = u.unread_more;
     return u;
+}
+
+void SqliteStore::index_message(const model::Event& e) {
+    // Every message since positions has one; a docid of 0 would collide, so none is indexed.
+    if (e.pos == 0) return;
+    auto docid = static_cast<sqlite3_int64>(std::min<uint64_t>(e.pos, INT64_MAX));
+    write("INSERT INTO search_docs(docid,room,id,user_id,ts) VALUES(?,?,?,?,?)",
+          [&](sqlite3_stmt* st) {
+              sqlite3_bind_int64(st, 1, docid);
+              bind_text(st, 2, e.room);
+              sqlite3_bind_int64(st, 3, static_cast<sqlite3_int64>(e.id));
+              bind_text(st, 4, e.user_id);
+              sqlite3_bind_int64(st, 5, e.ts);
+          });
+    write("INSERT INTO search(rowid,text) VALUES(?,?)", [&](sqlite3_stmt* st) {
+        sqlite3_bind_int64(st, 1, docid);
+        bind_text(st, 2, e.text);
+    });
+}
+
+void SqliteStore::unindex(const std::string& room, sqlite3_int64 id, bool up_to) {
+    auto bind = [&](sqlite3_stmt* st) {
+        bind_text(st, 1, room);
+        sqlite3_bind_int64(st, 2, id);
+    };
+    if (up_to) {
+        write(
+            "DELETE FROM search WHERE rowid IN (SELECT docid FROM search_docs WHERE room=?1 "
+            "AND id<=?2)",
+            bind);
+        write("DELETE FROM search_docs WHERE room=?1 AND id<=?2", bind);
+    } else {
+        write(
+            "DELETE FROM search WHERE rowid=(SELECT docid FROM search_docs WHERE room=?1 AND "
+            "id=?2)",
+            bind);
+        write("DELETE FROM search_docs WHERE room=?1 AND id=?2", bind);
+    }
+}
+
+std::vector<model::SearchHit> SqliteStore::search(const model::SearchQuery& q,
+                                                  const std::vector<std::string>& rooms,
+                                                  int64_t before, size_t limit) {
+    std::vector<model::SearchHit> out;
+    if (rooms.empty() || limit == 0) return out;
+    boost::json::array list;
+    for (const auto& r : rooms) list.emplace_back(r);
+    std::string room_list = boost::json::serialize(list);
+    std::string match = model::fts_match(q);
+    // With words, FTS5 walks its matches newest first and stops at the limit; without (from:
+    // or in: alone), the rooms' documents are read newest first. Neither ever hands the
+    // user's text to FTS5's query language: fts_match() quotes every token.
+    const char* sql =
+        match.empty()
+            ? "SELECT d.room,d.id,d.user_id,d.ts,s.text,d.docid FROM search_docs d JOIN search s "
+              "ON s.rowid=d.docid WHERE d.docid<?2 AND d.room IN (SELECT value FROM "
+              "json_each(?3)) AND (?4='' OR d.user_id=?4) ORDER BY d.docid DESC LIMIT ?5"
+            : "SELECT d.room,d.id,d.user_id,d.ts,snippet(search,0,char(2),char(3),'…',24),"
+              "d.docid FROM search JOIN search_docs d ON d.docid=search.rowid WHERE search "
+              "MATCH ?1 AND search.rowid<?2 AND d.room IN (SELECT value FROM json_each(?3)) AND "
+              "(?4='' OR d.user_id=?4) ORDER BY search.rowid DESC LIMIT ?5";
+    std::lock_guard lk(smu_);
+    auto& st = search_statements_[sql];
+    if (!st) st = prepare(sdb_, sql);
+    StmtGuard g{st};
+    if (!match.empty()) bind_text(st, 1, match);
+    sqlite3_bind_int64(st, 2, before);
+    bind_text(st, 3, room_list);
+    bind_text(st, 4, q.from);
+    sqlite3_bind_int64(st, 5, static_cast<sqlite3_int64>(std::min<size_t>(limit, INT64_MAX)));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        model::SearchHit h;
+        h.room = column_text(st, 0);
+        h.id = static_cast<uint64_t>(sqlite3_column_int64(st, 1));
+        h.user_id = column_text(st, 2);
+        h.ts = sqlite3_column_int64(st, 3);
+        h.snippet = column_text(st, 4);
+        if (match.empty()) h.snippet = model::search_snippet(h.snippet, q);
+        h.at = sqlite3_column_int64(st, 5);
+        out.push_back(std::move(h));
+    }
+    if (rc != SQLITE_DONE) fail(sdb_, "cannot search");
+    return out;
 }
 
 void SqliteStore::migrate() {

@@ -52,6 +52,10 @@ class SqliteStore : public Store {
     Unread unread(const std::string& room, const std::string& user, uint64_t after,
                   size_t cap) override;
     bool writable() override;
+    bool searchable() const override { return true; }
+    std::vector<model::SearchHit> search(const model::SearchQuery& q,
+                                         const std::vector<std::string>& rooms, int64_t before,
+                                         size_t limit) override;
     const std::string& path() const { return path_; }
 
   private:
@@ -71,6 +75,11 @@ class SqliteStore : public Store {
     // event that writes a second row, and a statement per row cost a reaction 2,000
     // instructions more than a message. Runs before anything else touches `reactions`.
     void flush_adds();
+    // The search index, kept in step inside append()'s transaction: a message is added, an
+    // edit replaces its text, a delete (or, with up_to, the retention trim up to an id)
+    // removes it.
+    void index_message(const model::Event& e);
+    void unindex(const std::string& room, long long id, bool up_to);
     // Rows of a range statement (room, after, before, limit), oldest first. Under rmu_.
     std::vector<model::Event> read(sqlite3_stmt* s, const std::string& room, uint64_t after,
                                    uint64_t before, size_t limit, bool newest);
@@ -105,6 +114,9 @@ class SqliteStore : public Store {
     sqlite3* wdb_ = nullptr;  // writer connection, used by append() only
     sqlite3* rdb_ = nullptr;  // reader connection, guarded by rmu_
     std::mutex rmu_;
+    sqlite3* sdb_ = nullptr;  // search connection, guarded by smu_
+    std::mutex smu_;
+    std::map<const char*, sqlite3_stmt*> search_statements_;  // under smu_
     sqlite3_stmt* insert_ = nullptr;
     sqlite3_stmt* upsert_room_ = nullptr;
     sqlite3_stmt* trim_ = nullptr;
