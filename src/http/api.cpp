@@ -41,6 +41,7 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
     shared_head_ = stream_head(kept);
     if (!cfg.jwt_secret.empty()) verifier_ = auth::Verifier::hs256(cfg.jwt_secret);
     if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
+    files_ = Files::open(cfg);
     if (cfg.accounts) {
         sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
         if (!cfg.first_admin.empty()) first_admin();
@@ -339,7 +340,7 @@ model::Role Api::server_role(const Ctx& c, const std::string& user) const {
                                      : model::Role::None;
 }
 
-bool Api::admit(Ctx& c, model::Act act) {
+model::Decision Api::verdict(Ctx& c, model::Act act) {
     // The acting user as the handler will take it; an anonymous request without a valid
     // ?id= acts as nobody in particular (public rooms let it read).
     std::string who;
@@ -359,26 +360,32 @@ bool Api::admit(Ctx& c, model::Act act) {
         c.visibility = r->visibility();
         c.loaded = std::move(r);
     } else {
-        try {
-            auto rules = hub_.store().roster_of(c.room, who);
-            c.standing = rules.standing(who, server, now);
-            c.visibility = rules.visibility();
-        } catch (const store::StoreError&) {
-            reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
-            return false;
-        }
+        auto rules = hub_.store().roster_of(c.room, who);
+        c.standing = rules.standing(who, server, now);
+        c.visibility = rules.visibility();
     }
     // A name kept for direct messages that is not one is no room at all: nobody can make it
     // by posting to it, and so take the name of a direct message before it exists.
     model::Decision d = model::dm_reserved(c.room) && c.visibility != model::Visibility::Dm
                             ? model::Decision{404, model::kNoSuchRoom}
                             : model::may(c.visibility, c.standing, act);
+    if (d.ok()) c.actor = std::move(who);
+    return d;
+}
+
+bool Api::admit(Ctx& c, model::Act act) {
+    model::Decision d;
+    try {
+        d = verdict(c, act);
+    } catch (const store::StoreError&) {
+        reply(c, store_down());
+        return false;
+    }
     if (!d.ok()) {
         metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
         refuse(c, static_cast<status>(d.status), d.error);
         return false;
     }
-    c.actor = std::move(who);
     return true;
 }
 
@@ -521,6 +528,11 @@ const std::vector<Api::RouteRow>& Api::routes() {
          Access::User,
          {{verb::get, &Api::history}, {verb::post, &Api::native_publish, Act::Post}}},
         {kRouteRoomPresence, "/rooms/{room}/presence", Access::User, {{verb::get, &Api::presence}}},
+        {kRouteRoomFiles,
+         "/rooms/{room}/files",
+         Access::User,
+         {{verb::post, &Api::upload_file, Act::Post}}},
+        {kRouteFile, "/files/{id}/{name}", Access::User, {{verb::get, &Api::get_file}}},
         {kRouteRoomSearch, "/rooms/{room}/search", Access::User, {{verb::get, &Api::search_room}}},
         {kRouteRoomTyping,
          "/rooms/{room}/typing",
@@ -549,7 +561,7 @@ const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
     for (const auto& r : routes()) {
         if (r.segments != segments) continue;
         std::string_view t = r.path, p = path;
-        std::string_view room, id, emoji, user;
+        std::string_view room, id, emoji, user, name;
         bool ok = true;
         while (ok && !t.empty() && !p.empty()) {
             if (t.front() != '/' || p.front() != '/') {
@@ -569,6 +581,8 @@ const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
                 emoji = ps;
             else if (ts == "{user}")
                 user = ps;
+            else if (ts == "{name}")
+                name = ps;
             else
                 ok = ts == ps;
         }
@@ -577,6 +591,7 @@ const Api::RouteRow* Api::match(std::string_view path, Ctx& c) {
         c.id = id;
         c.emoji = emoji;
         c.target = user;
+        c.name = name;
         return &r;
     }
     return nullptr;

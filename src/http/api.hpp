@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "chat/metrics.hpp"
+#include "chat/writer.hpp"
 #include "http/auth.hpp"
+#include "http/files.hpp"
 #include "http/limits.hpp"
 #include "http/oidc.hpp"
 #include "http/request.hpp"
@@ -81,6 +83,7 @@ class Api {
         std::string id = {};                     // the {id} of the path, raw
         std::string emoji = {};                  // the {emoji} of the path, raw
         std::string target = {};                 // the {user} of the path, raw
+        std::string name = {};                   // the {name} of the path, raw
         // Set by admit() for a route with {room}: the room, loaded, and the caller's place
         // in it (the acting user is `actor`, "" when anonymous and unnamed).
         std::shared_ptr<chat::Room> loaded = {};  // when it was loaded already (else load())
@@ -121,6 +124,9 @@ class Api {
     // returns false when not. Every route with {room}, and the seed API for its room, pass
     // through it before their handler runs.
     bool admit(Ctx& c, model::Act act);
+    // The same check's verdict without an answer, for a caller that must not say why (a
+    // file's room is never named to someone who may not read it). Throws StoreError.
+    model::Decision verdict(Ctx& c, model::Act act);
     // The caller's server-wide role: the token's admin and mod claims, or --admins and
     // --moderators without tokens.
     model::Role server_role(const Ctx& c, const std::string& user) const;
@@ -143,12 +149,16 @@ class Api {
     // The room, or null after answering 503 (room cap reached, or the store unreachable).
     std::shared_ptr<chat::Room> open_room(Ctx& c, const std::string& room);
     // `key`: the Idempotency-Key (native API only), or empty.
+    // `after` runs with the outcome as soon as it is known (on the writer's thread).
+    using After = std::function<void(chat::PublishOutcome)>;
     void publish(Ctx& c, const std::string& room, std::string user, std::string text,
-                 std::string key, bool seed, uint64_t reply_to = 0);
+                 std::string key, bool seed, uint64_t reply_to = 0, std::string files = {},
+                 After after = {});
     // Stores a change (edit, delete, reaction) of message {id} and answers with its state.
-    void change(Ctx& c, model::Event ev);
-    // Rate limit, room, then the writer; answers when the commit is done.
-    void submit(Ctx& c, const std::string& room, model::Event ev, bool seed);
+    void change(Ctx& c, model::Event ev, After after = {});
+    // Rate limit, room, then the writer; answers when the commit is done. `after` runs first
+    // with the outcome, or with StoreFailed when it is refused before the writer.
+    void submit(Ctx& c, const std::string& room, model::Event ev, bool seed, After after = {});
     // The message {id} of the path; nullopt after answering 400.
     std::optional<uint64_t> message_id(Ctx& c);
     void stream(Ctx& c, const std::string& room, std::string user, bool seed);
@@ -171,7 +181,7 @@ class Api {
     };
     struct RouteRow {
         Route id;
-        std::string_view path;  // "{room}", "{id}", "{emoji}", "{user}": one segment each
+        std::string_view path;  // "{room}", "{id}", "{emoji}", "{user}", "{name}": a segment each
         Access access;
         std::vector<Method> methods;
         size_t segments = static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
@@ -275,6 +285,9 @@ class Api {
     // Parses the query, narrows `rooms` (all readable by the caller) by in:, and answers from
     // the store's search, run on work_.
     void search(Ctx& c, std::vector<std::string> rooms);
+    // files.cpp
+    void upload_file(Ctx& c);
+    void get_file(Ctx& c);
     // messages.cpp
     void native_publish(Ctx& c);
     void history(Ctx& c);
@@ -302,6 +315,7 @@ class Api {
     mutable std::atomic<int64_t> warn_second_{0};  // 5xx log lines: the current second
     mutable std::atomic<int> warn_count_{0};       // and how many were written in it
     std::atomic<bool> draining_{false};
+    std::unique_ptr<Files> files_;  // null when the store keeps no files (Redis)
     // Searches and file I/O: off the loops, bounded. Last, so that it is stopped (its queue
     // answered) before anything its jobs use is destroyed.
     work::Pool work_{2, 256};

@@ -680,7 +680,11 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         if (it == c.reqs_.end() || it->second.dispatched) return 0;
         Req& r = it->second;
         auto& body = r.req->body();
-        if (body.size() + len > c.api_.config().max_body) {
+        const auto& cfg = c.api_.config();
+        size_t limit = http_util::upload_target(r.req->method_string(), r.req->target())
+                           ? cfg.max_upload
+                           : cfg.max_body;
+        if (body.size() + len > limit) {
             r.dispatched = true;
             c.respond(
                 id,

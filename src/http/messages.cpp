@@ -7,6 +7,7 @@
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
+#include "util/log.hpp"
 
 namespace ssechat::http {
 
@@ -41,7 +42,39 @@ void Api::native_publish(Ctx& c) {
         metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
         return refuse(c, static_cast<status>(body.status), body.error);
     }
-    publish(c, room, std::move(*u), std::move(body.message), std::move(key), false, body.reply_to);
+    if (body.files.empty())
+        return publish(c, room, std::move(*u), std::move(body.message), std::move(key), false,
+                       body.reply_to);
+    // Files: claimed for this message before it is stored (a claim is a short write; given
+    // back when the message is not stored), so that no sweep takes them in between and no
+    // other message carries them.
+    if (!files_)
+        return reply(c, make(status::not_implemented,
+                             R"({"error":"files need --store sqlite or --store memory"})"));
+    store::FileStore::Claim claim;
+    try {
+        claim = files_->store().claim(body.files, room, *u, key);
+    } catch (const store::StoreError&) {
+        return reply(c, store_down());
+    }
+    if (!claim.problem.empty())
+        return refuse(c, status::bad_request, "file " + claim.id + ": " + claim.problem);
+    std::string described = "[";
+    for (const auto& f : claim.files) {
+        if (described.size() > 1) described += ',';
+        described += model::file_json(f);
+    }
+    described += ']';
+    publish(c, room, std::move(*u), std::move(body.message), std::move(key), false, body.reply_to,
+            std::move(described), [this, ids = std::move(body.files)](chat::PublishOutcome o) {
+                // Replayed: the first attempt's message holds them.
+                if (o == chat::PublishOutcome::Ok || o == chat::PublishOutcome::Replayed) return;
+                try {
+                    files_->store().unclaim(ids);
+                } catch (const store::StoreError&) {
+                    // They stay claimed by nothing: kept, never lost (a leak, not a loss).
+                }
+            });
 }
 
 std::optional<uint64_t> Api::message_id(Ctx& c) {
@@ -96,7 +129,28 @@ void Api::delete_message(Ctx& c) {
     ev.kind = model::Kind::Delete;
     ev.user_id = std::move(*u);
     ev.target = *id;
-    change(c, std::move(ev));
+    // Its files go with its text: read which, and erase them once the delete is stored.
+    std::vector<std::string> ids;
+    if (files_) {
+        try {
+            auto page = hub_.store().messages(c.room, *id - 1, *id + 1, 1, false);
+            if (!page.empty() && page.front().id == *id) ids = model::file_ids(page.front().files);
+        } catch (const store::StoreError&) {
+            return reply(c, store_down());
+        }
+    }
+    if (ids.empty()) return change(c, std::move(ev));
+    change(c, std::move(ev), [this, ids = std::move(ids)](chat::PublishOutcome o) {
+        if (o != chat::PublishOutcome::Ok) return;
+        bool queued = work_.submit([this, ids] {
+            try {
+                files_->erase(ids);
+            } catch (const store::StoreError& e) {
+                log::warn("erasing a deleted message's files failed", {{"error", e.what()}});
+            }
+        });
+        if (!queued) log::warn("erasing a deleted message's files was not queued", {});
+    });
 }
 
 void Api::add_reaction(Ctx& c) {
@@ -193,25 +247,32 @@ void Api::history(Ctx& c) {
 }
 
 void Api::publish(Ctx& c, const std::string& room, std::string user, std::string text,
-                  std::string key, bool seed, uint64_t reply_to) {
+                  std::string key, bool seed, uint64_t reply_to, std::string files, After after) {
     model::Event ev;
     ev.user_id = std::move(user);
     ev.text = std::move(text);
     ev.key = std::move(key);
     ev.reply_to = reply_to;
-    submit(c, room, std::move(ev), seed);
+    ev.files = std::move(files);
+    submit(c, room, std::move(ev), seed, std::move(after));
 }
 
-void Api::change(Ctx& c, model::Event ev) {
-    submit(c, c.room, std::move(ev), false);
+void Api::change(Ctx& c, model::Event ev, After after) {
+    submit(c, c.room, std::move(ev), false, std::move(after));
 }
 
-void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed) {
+void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed, After after) {
     // The limit first: a refused publish must not load (or create) its room. Changes count
     // against the same limit as messages.
-    if (!rate_ok(c, ev.user_id)) return;
+    if (!rate_ok(c, ev.user_id)) {
+        if (after) after(chat::PublishOutcome::StoreFailed);
+        return;
+    }
     auto r = open_room(c, room);
-    if (!r) return;
+    if (!r) {
+        if (after) after(chat::PublishOutcome::StoreFailed);
+        return;
+    }
     unsigned version = c.req.version();
     bool keep = c.req.keep_alive();
     auto s = c.s;
@@ -226,8 +287,10 @@ void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed) {
     hub_.publish(
         std::move(r), std::move(ev), mod,
         [this, s, ex, version, keep, seed, origin, method, kind, target, room, actor,
-         route = c.route, start = c.start](chat::PublishOutcome o, const model::Event& msg) {
+         route = c.route, start = c.start,
+         after = std::move(after)](chat::PublishOutcome o, const model::Event& msg) {
             using chat::PublishOutcome;
+            if (after) after(o);
             auto what = [&] { return "message " + std::to_string(target) + " of room " + room; };
             Response res;
             switch (o) {

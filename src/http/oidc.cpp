@@ -38,18 +38,7 @@ std::string sha256(std::string_view s) {
 
 // application/x-www-form-urlencoded, and a query string's values.
 std::string form(std::string_view s) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return text::percent_encode(s);
 }
 
 json::object fetch_json(const std::string& method, const std::string& url,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "model/file.hpp"
 #include "util/strict_json.hpp"
 #include "util/text.hpp"
 
@@ -13,6 +14,15 @@ Target split_target(std::string_view target) {
     auto q = target.find('?');
     if (q == std::string_view::npos) return {target, {}};
     return {target.substr(0, q), target.substr(q + 1)};
+}
+
+bool upload_target(std::string_view method, std::string_view target) {
+    if (method != "POST") return false;
+    std::string_view p = split_target(target).path;
+    if (p.substr(0, 7) != "/rooms/") return false;
+    p.remove_prefix(7);
+    size_t slash = p.find('/');
+    return slash != std::string_view::npos && slash > 0 && p.substr(slash) == "/files";
 }
 
 std::optional<Query> parse_query(std::string_view q) {
@@ -52,7 +62,7 @@ const std::string* repeated_key(const Query& q) {
 namespace {
 
 MessageBody refuse(int status, std::string why) {
-    return {status, std::move(why), {}};
+    return {status, std::move(why), {}, 0, {}};
 }
 
 // Media type without parameters, lower-cased.
@@ -71,6 +81,7 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
     std::string type = media_type(content_type);
     std::string raw;
     uint64_t reply = 0;
+    std::vector<std::string> files;
     const char* bad_reply = "reply_to must be a positive integer, the id of a message";
     if (type == "application/json") {
         boost::json::parse_options opt;
@@ -93,6 +104,19 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
                 reply = static_cast<uint64_t>(r->as_int64());
             if (reply == 0) return refuse(400, bad_reply);
         }
+        if (const auto* f = reply_to ? obj->if_contains("files") : nullptr) {
+            const char* bad = "files must be an array of up to 10 file ids, each once";
+            const auto* list = f->if_array();
+            if (!list || list->size() > model::kMaxFilesPerMessage) return refuse(400, bad);
+            for (const auto& id : *list) {
+                const auto* s = id.if_string();
+                if (!s || s->empty() || s->size() > 64) return refuse(400, bad);
+                std::string one(s->data(), s->size());
+                if (std::find(files.begin(), files.end(), one) != files.end())
+                    return refuse(400, bad);
+                files.push_back(std::move(one));
+            }
+        }
     } else if (type == "application/x-www-form-urlencoded") {
         auto q = parse_query(body);
         if (!q) return refuse(400, "malformed percent-encoding in body");
@@ -114,10 +138,10 @@ MessageBody decode_message(std::string_view content_type, std::string_view body,
     if (!text::valid_utf8(raw)) return refuse(400, "message is not valid UTF-8");
     if (raw.find('\0') != std::string::npos) return refuse(400, "message contains a NUL byte");
     std::string_view t = text::trim(raw);
-    if (t.empty()) return refuse(400, "message is empty");
+    if (t.empty() && files.empty()) return refuse(400, "message is empty");
     if (t.size() > max_bytes)
         return refuse(413, "message is longer than " + std::to_string(max_bytes) + " bytes");
-    return {200, {}, std::string(t), reply};
+    return {200, {}, std::string(t), reply, std::move(files)};
 }
 
 }  // namespace ssechat::http_util

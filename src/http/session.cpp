@@ -118,7 +118,8 @@ template <class S>
 void BasicSession<S>::read_request() {
     const auto& cfg = api_.config();
     parser_.emplace();
-    parser_->body_limit(cfg.max_body);
+    // The larger of the two limits until the head says which applies (on_header).
+    parser_->body_limit(std::max(cfg.max_body, cfg.max_upload));
     parser_->header_limit(static_cast<uint32_t>(cfg.max_header));
     chunk_ext_ = 0;
     parser_->on_chunk_header(on_chunk_);
@@ -181,6 +182,19 @@ void BasicSession<S>::on_header(beast::error_code ec, size_t n) {
     const auto& req = parser_->get();
     http::status st;
     if (auto why = bad_framing(req, st); !why.empty()) return refuse(st, why);
+    {
+        const auto& cfg = api_.config();
+        bool upload = http_util::upload_target(req.method_string(), req.target());
+        size_t limit = upload ? cfg.max_upload : cfg.max_body;
+        if (auto len = parser_->content_length(); len && *len > limit)
+            return refuse(http::status::payload_too_large,
+                          upload ? "the file is larger than " + std::to_string(limit) + " bytes"
+                                 : "request body is too large");
+        parser_->body_limit(limit);
+        // A large file takes longer to arrive than a message: five minutes for its body.
+        if (upload)
+            lowest().expires_after(std::chrono::seconds(std::max(cfg.request_timeout_s, 300u)));
+    }
     if (auto e = req.find(http::field::expect); e != req.end()) {
         if (lower(e->value()) != "100-continue")
             return refuse(http::status::expectation_failed, "only Expect: 100-continue is known");

@@ -94,6 +94,8 @@ void message_members(JsonOut& j, const Event& m) {
     j.lit(",\"message\":").str(m.text).lit(",\"ts\":").num(m.ts);
     if (m.reply_to) j.lit(",\"reply_to\":").num(m.reply_to);
     if (m.edited_ts) j.lit(",\"edited_ts\":").num(m.edited_ts);
+    // Built by the server from its own descriptions (model::file_json), never from a client.
+    if (!m.files.empty()) j.lit(",\"files\":").lit(m.files);
 }
 
 // Room for the fixed parts: keys, punctuation and numbers.
@@ -137,7 +139,7 @@ std::string rules_json(const Event& e) {
 std::string event_json(const Event& e) {
     if (rules_kind(e.kind)) return rules_json(e);
     std::string out;
-    out.reserve(kJsonOverhead + e.room.size() + e.user_id.size() + e.text.size());
+    out.reserve(kJsonOverhead + e.room.size() + e.user_id.size() + e.text.size() + e.files.size());
     JsonOut j(out);
     if (e.kind == Kind::Message) {
         message_members(j, e);
@@ -156,7 +158,7 @@ std::string event_json(const Event& e) {
 }
 
 std::string state_json(const Event& m) {
-    size_t size = kJsonOverhead + m.room.size() + m.user_id.size() + m.text.size();
+    size_t size = kJsonOverhead + m.room.size() + m.user_id.size() + m.text.size() + m.files.size();
     for (const auto& r : m.reactions) {
         size += 48 + r.emoji.size();
         for (size_t i = 0; i < r.users.size() && i < kMaxListedUsers; ++i)
@@ -379,6 +381,7 @@ void apply(Event& m, const Event& change) {
         case Kind::Delete:
             m.deleted = true;
             m.text.clear();
+            m.files.clear();
             m.reactions.clear();
             return;
         case Kind::Reaction: {

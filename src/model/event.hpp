@@ -68,12 +68,14 @@ struct Event {
                           // emoji; Member, RoomChange: what changed (member_text, room_text)
     int64_t ts = 0;       // unix milliseconds, set when the event is stored
     Kind kind = Kind::Message;
-    uint64_t target = 0;    // Edit, Delete, Reaction: the message it changes
-    uint64_t reply_to = 0;  // Message: the message it answers, 0 for none
-    bool remove = false;    // Reaction: taken back rather than added
-    std::string key = {};   // Message: the sender's Idempotency-Key, if any; never on the wire
-    uint64_t pos = 0;       // the event's place in the store's one sequence over all rooms
-                            // (user streams resume by it); 0 for events stored before it
+    uint64_t target = 0;     // Edit, Delete, Reaction: the message it changes
+    uint64_t reply_to = 0;   // Message: the message it answers, 0 for none
+    bool remove = false;     // Reaction: taken back rather than added
+    std::string key = {};    // Message: the sender's Idempotency-Key, if any; never on the wire
+    uint64_t pos = 0;        // the event's place in the store's one sequence over all rooms
+                             // (user streams resume by it); 0 for events stored before it
+    std::string files = {};  // Message: the JSON array of its files' descriptions
+                             // (model/file.hpp), "" for none; erased with the text
 
     // A Message's current state, as a store reads it back. An event as it happened has none.
     int64_t edited_ts = 0;               // the last edit's ts, 0 if never edited

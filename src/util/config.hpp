@@ -78,7 +78,10 @@ struct Config {
     std::string oidc_user_claim = "preferred_username";  // the account id (falls back to sub)
     bool oidc_auto_create = false;                       // a first sign-in makes the account
     unsigned password_threads = 2;                       // threads that hash passwords
-    size_t password_queue = 64;                          // password checks waiting; more get 503
+    size_t max_upload = 25 << 20;  // bytes of one uploaded file (413 above it)
+    size_t upload_rate = 20;       // uploads per user per minute (429 above it)
+    std::string files_dir;         // uploaded files; "" is data_dir/files
+    size_t password_queue = 64;    // password checks waiting; more get 503
 };
 
 // Outcome of parsing argv: either a config to run, or something to print and an exit code.

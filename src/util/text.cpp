@@ -86,6 +86,21 @@ int hex_digit(char c) {
     return -1;
 }
 
+std::string percent_encode(std::string_view s, std::string_view keep) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || keep.find(static_cast<char>(c)) != std::string_view::npos) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space) {
     std::string out;
     out.reserve(s.size());

@@ -17,6 +17,9 @@ int hex_digit(char c);
 
 // Decodes %XX and, for form and query data, '+' as space. nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space);
+// Percent-encodes every byte but ASCII letters, digits and the characters of `keep` (RFC
+// 3986's unreserved ones, "-._~", for a query value).
+std::string percent_encode(std::string_view s, std::string_view keep = "-._~");
 
 // 1 to 64 of [A-Za-z0-9_.-], and not "." or "..", so a name is safe in paths, keys and URLs.
 bool valid_room(std::string_view s);

@@ -65,83 +65,19 @@ model::SignIn sign_in_of(sqlite3_stmt* s) {
 
 }  // namespace
 
-// A statement prepared for one call and finalized after it: account calls are rare next to
-// the message traffic, and the CLI is a short process.
-class SqliteAccounts::Stmt {
-  public:
-    Stmt(SqliteAccounts& a, const char* sql) : a_(a) {
-        if (sqlite3_prepare_v2(a.db_, sql, -1, &s_, nullptr) != SQLITE_OK)
-            a.fail("cannot prepare a statement on");
-    }
-    ~Stmt() { sqlite3_finalize(s_); }
-    Stmt& text(int i, const std::string& v) {
-        sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    Stmt& num(int i, int64_t v) {
-        sqlite3_bind_int64(s_, i, v);
-        return *this;
-    }
-    // True for a row, false when done.
-    bool step() {
-        int rc = sqlite3_step(s_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc != SQLITE_DONE) a_.fail("cannot use");
-        return false;
-    }
-    sqlite3_stmt* get() { return s_; }
-
-  private:
-    SqliteAccounts& a_;
-    sqlite3_stmt* s_ = nullptr;
-};
-
-SqliteAccounts::SqliteAccounts(const std::string& dir) : path_(dir + "/ssechat.db") {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) throw StoreError("cannot create data folder " + dir + ": " + ec.message());
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK)
-        fail("cannot open database");
-    // The server's writer holds the write lock for a batch at a time: milliseconds.
-    sqlite3_busy_timeout(db_, 5000);
-    exec("PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON;");
-    exec(kTables);
+SqliteAccounts::SqliteAccounts(const std::string& dir) : db_(dir) {
+    db_.exec(kTables);
 }
 
-SqliteAccounts::~SqliteAccounts() {
-    sqlite3_close_v2(db_);
-}
-
-void SqliteAccounts::fail(const std::string& what) {
-    std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    throw StoreError(what + " database " + path_ + ": " + why);
-}
-
-void SqliteAccounts::exec(const char* sql) {
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail("cannot use");
-}
-
-template <class F>
-auto SqliteAccounts::transaction(F&& f) {
-    exec("BEGIN IMMEDIATE");
-    try {
-        auto result = f();
-        exec("COMMIT");
-        return result;
-    } catch (...) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-    }
-}
+SqliteAccounts::~SqliteAccounts() = default;
 
 void SqliteAccounts::bump() {
-    Stmt(*this, "UPDATE auth_revision SET n = n + 1").step();
+    Stmt(db_, "UPDATE auth_revision SET n = n + 1").step();
 }
 
 std::optional<model::Account> SqliteAccounts::account(const std::string& user) {
     std::lock_guard lk(mu_);
-    Stmt s(*this,
+    Stmt s(db_,
            "SELECT user_id,display_name,hash,admin,disabled,created_at FROM accounts WHERE "
            "user_id=?");
     s.text(1, user);
@@ -151,22 +87,21 @@ std::optional<model::Account> SqliteAccounts::account(const std::string& user) {
 
 bool SqliteAccounts::add_account(const model::Account& a) {
     std::lock_guard lk(mu_);
-    Stmt s(*this,
+    Stmt s(db_,
            "INSERT OR IGNORE INTO accounts(user_id,display_name,hash,admin,disabled,created_at) "
            "VALUES(?,?,?,?,?,?)");
     s.text(1, a.user_id).text(2, a.display_name).text(3, a.hash);
     s.num(4, a.admin).num(5, a.disabled).num(6, a.created_at).step();
-    return sqlite3_changes(db_) > 0;
+    return db_.changes() > 0;
 }
 
 bool SqliteAccounts::update_account(const model::Account& a) {
     std::lock_guard lk(mu_);
-    return transaction([&] {
-        Stmt s(*this,
-               "UPDATE accounts SET display_name=?,hash=?,admin=?,disabled=? WHERE user_id=?");
+    return db_.transaction([&] {
+        Stmt s(db_, "UPDATE accounts SET display_name=?,hash=?,admin=?,disabled=? WHERE user_id=?");
         s.text(1, a.display_name).text(2, a.hash).num(3, a.admin).num(4, a.disabled);
         s.text(5, a.user_id).step();
-        bool found = sqlite3_changes(db_) > 0;
+        bool found = db_.changes() > 0;
         if (found) bump();
         return found;
     });
@@ -174,7 +109,7 @@ bool SqliteAccounts::update_account(const model::Account& a) {
 
 std::vector<model::Account> SqliteAccounts::accounts() {
     std::lock_guard lk(mu_);
-    Stmt s(*this,
+    Stmt s(db_,
            "SELECT user_id,display_name,hash,admin,disabled,created_at FROM accounts ORDER BY "
            "user_id");
     std::vector<model::Account> out;
@@ -184,13 +119,13 @@ std::vector<model::Account> SqliteAccounts::accounts() {
 
 bool SqliteAccounts::any_admin() {
     std::lock_guard lk(mu_);
-    Stmt s(*this, "SELECT 1 FROM accounts WHERE admin=1 LIMIT 1");
+    Stmt s(db_, "SELECT 1 FROM accounts WHERE admin=1 LIMIT 1");
     return s.step();
 }
 
 void SqliteAccounts::add_sign_in(const model::SignIn& x) {
     std::lock_guard lk(mu_);
-    Stmt s(*this,
+    Stmt s(db_,
            "INSERT INTO sign_ins(key,id,user_id,user_agent,created,last_seen) "
            "VALUES(?,?,?,?,?,?)");
     s.text(1, x.key).text(2, x.id).text(3, x.user_id).text(4, x.user_agent);
@@ -199,7 +134,7 @@ void SqliteAccounts::add_sign_in(const model::SignIn& x) {
 
 std::optional<model::SignIn> SqliteAccounts::sign_in(const std::string& key) {
     std::lock_guard lk(mu_);
-    Stmt s(*this, "SELECT key,id,user_id,user_agent,created,last_seen FROM sign_ins WHERE key=?");
+    Stmt s(db_, "SELECT key,id,user_id,user_agent,created,last_seen FROM sign_ins WHERE key=?");
     s.text(1, key);
     if (!s.step()) return std::nullopt;
     return sign_in_of(s.get());
@@ -207,7 +142,7 @@ std::optional<model::SignIn> SqliteAccounts::sign_in(const std::string& key) {
 
 std::vector<model::SignIn> SqliteAccounts::sign_ins(const std::string& user) {
     std::lock_guard lk(mu_);
-    Stmt s(*this,
+    Stmt s(db_,
            "SELECT key,id,user_id,user_agent,created,last_seen FROM sign_ins WHERE user_id=? "
            "ORDER BY created,id");
     s.text(1, user);
@@ -218,7 +153,7 @@ std::vector<model::SignIn> SqliteAccounts::sign_ins(const std::string& user) {
 
 void SqliteAccounts::seen(const std::string& key, int64_t at) {
     std::lock_guard lk(mu_);
-    Stmt(*this, "UPDATE sign_ins SET last_seen=max(last_seen,?) WHERE key=?")
+    Stmt(db_, "UPDATE sign_ins SET last_seen=max(last_seen,?) WHERE key=?")
         .num(1, at)
         .text(2, key)
         .step();
@@ -226,9 +161,9 @@ void SqliteAccounts::seen(const std::string& key, int64_t at) {
 
 bool SqliteAccounts::end_sign_in(const std::string& key) {
     std::lock_guard lk(mu_);
-    return transaction([&] {
-        Stmt(*this, "DELETE FROM sign_ins WHERE key=?").text(1, key).step();
-        bool found = sqlite3_changes(db_) > 0;
+    return db_.transaction([&] {
+        Stmt(db_, "DELETE FROM sign_ins WHERE key=?").text(1, key).step();
+        bool found = db_.changes() > 0;
         if (found) bump();
         return found;
     });
@@ -236,12 +171,12 @@ bool SqliteAccounts::end_sign_in(const std::string& key) {
 
 size_t SqliteAccounts::end_sign_ins(const std::string& user, const std::string& keep) {
     std::lock_guard lk(mu_);
-    return transaction([&] {
-        Stmt(*this, "DELETE FROM sign_ins WHERE user_id=? AND key<>?")
+    return db_.transaction([&] {
+        Stmt(db_, "DELETE FROM sign_ins WHERE user_id=? AND key<>?")
             .text(1, user)
             .text(2, keep)
             .step();
-        auto n = static_cast<size_t>(sqlite3_changes(db_));
+        auto n = static_cast<size_t>(db_.changes());
         if (n) bump();
         return n;
     });
@@ -249,15 +184,14 @@ size_t SqliteAccounts::end_sign_ins(const std::string& user, const std::string& 
 
 void SqliteAccounts::add_invite(const model::Invite& i) {
     std::lock_guard lk(mu_);
-    Stmt s(*this,
-           "INSERT INTO invites(code,admin,expires,created_by,created_at) VALUES(?,?,?,?,?)");
+    Stmt s(db_, "INSERT INTO invites(code,admin,expires,created_by,created_at) VALUES(?,?,?,?,?)");
     s.text(1, i.code).num(2, i.admin).num(3, i.expires).text(4, i.created_by);
     s.num(5, i.created_at).step();
 }
 
 std::vector<model::Invite> SqliteAccounts::invites() {
     std::lock_guard lk(mu_);
-    Stmt s(*this, "SELECT code,admin,expires,created_by,created_at FROM invites ORDER BY code");
+    Stmt s(db_, "SELECT code,admin,expires,created_by,created_at FROM invites ORDER BY code");
     std::vector<model::Invite> out;
     while (s.step()) {
         model::Invite i;
@@ -273,33 +207,33 @@ std::vector<model::Invite> SqliteAccounts::invites() {
 
 bool SqliteAccounts::drop_invite(const std::string& code) {
     std::lock_guard lk(mu_);
-    Stmt(*this, "DELETE FROM invites WHERE code=?").text(1, code).step();
-    return sqlite3_changes(db_) > 0;
+    Stmt(db_, "DELETE FROM invites WHERE code=?").text(1, code).step();
+    return db_.changes() > 0;
 }
 
 model::Claim SqliteAccounts::claim(const std::string& code, model::Account& a, int64_t now) {
     std::lock_guard lk(mu_);
-    return transaction([&] {
+    return db_.transaction([&] {
         if (!code.empty()) {
-            Stmt s(*this, "SELECT admin FROM invites WHERE code=? AND expires>?");
+            Stmt s(db_, "SELECT admin FROM invites WHERE code=? AND expires>?");
             s.text(1, code).num(2, now);
             if (!s.step()) return model::Claim::Gone;
             a.admin = sqlite3_column_int(s.get(), 0) != 0;
         }
-        Stmt add(*this,
+        Stmt add(db_,
                  "INSERT OR IGNORE INTO accounts(user_id,display_name,hash,admin,disabled,"
                  "created_at) VALUES(?,?,?,?,0,?)");
         add.text(1, a.user_id).text(2, a.display_name).text(3, a.hash);
         add.num(4, a.admin).num(5, a.created_at).step();
-        if (sqlite3_changes(db_) == 0) return model::Claim::Taken;
-        if (!code.empty()) Stmt(*this, "DELETE FROM invites WHERE code=?").text(1, code).step();
+        if (db_.changes() == 0) return model::Claim::Taken;
+        if (!code.empty()) Stmt(db_, "DELETE FROM invites WHERE code=?").text(1, code).step();
         return model::Claim::Created;
     });
 }
 
 uint64_t SqliteAccounts::revision() {
     std::lock_guard lk(mu_);
-    Stmt s(*this, "SELECT n FROM auth_revision");
+    Stmt s(db_, "SELECT n FROM auth_revision");
     return s.step() ? static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0)) : 0;
 }
 

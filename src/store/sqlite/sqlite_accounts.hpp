@@ -1,14 +1,10 @@
-// Accounts in the SQLite file of the rooms, through a connection of their own. The file's
-// lock keeps a second server off it, not this: `ssechat user` opens it beside a running
-// server, and SQLite's busy timeout orders the two.
+// Accounts in the SQLite file of the rooms, through a connection of their own (SqliteConn).
 #pragma once
 #include <mutex>
 
 #include "store/accounts.hpp"
 #include "store/memory/memory_accounts.hpp"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "store/sqlite/sqlite_conn.hpp"
 
 namespace ssechat::store {
 
@@ -41,17 +37,10 @@ class SqliteAccounts final : public Accounts {
     }
 
   private:
-    class Stmt;
-    [[noreturn]] void fail(const std::string& what);
-    // Moves the revision (a change other servers must see); inside transaction().
+    using Stmt = SqliteConn::Stmt;
+    // Moves the revision (a change other servers must see); inside a transaction.
     void bump();
-    // f() in one BEGIN IMMEDIATE ... COMMIT, rolled back when it throws; under mu_.
-    template <class F>
-    auto transaction(F&& f);
-    void exec(const char* sql);
-
-    std::string path_;
-    sqlite3* db_ = nullptr;
+    SqliteConn db_;
     std::mutex mu_;
     LocalFailures failures_;
 };

@@ -122,11 +122,13 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 CREATE INDEX messages_shown ON messages(room, id) WHERE kind IN (0, 10, 11);
 )sql",
-    // 4 -> 5: search. `search` is an FTS5 index of every message's current text (not deleted),
+    // 4 -> 5: a message's files (the JSON array of their descriptions, model/file.hpp), and
+    // search. `search` is an FTS5 index of every message's current text (not deleted),
     // its rowid the message's docid in `search_docs`: the message's position, which orders
     // results newest first, and for rows older than positions a negative number in ts order.
     // Built here from what the database holds.
     R"sql(
+ALTER TABLE messages ADD COLUMN files TEXT NOT NULL DEFAULT '';
 CREATE TABLE search_docs (
   docid   INTEGER PRIMARY KEY,
   room    TEXT NOT NULL,
@@ -158,7 +160,7 @@ INSERT INTO search(rowid, text)
 // newest edit's text too.
 #define EVENT_COLUMNS                                                               \
     "m.id,m.user_id,coalesce(e.message,m.message),m.ts,m.kind,m.target,m.reply_to," \
-    "coalesce(e.ts,m.edited_ts),m.deleted,m.removed,coalesce(m.pos,0)"
+    "coalesce(e.ts,m.edited_ts),m.deleted,m.removed,coalesce(m.pos,0),m.files"
 #define EVENT_FROM                                                                          \
     " FROM messages m LEFT JOIN messages e ON m.kind=0 AND e.room=m.room AND e.id=(SELECT " \
     "max(x.id) FROM messages x INDEXED BY messages_edits WHERE x.room=m.room AND "          \
@@ -201,6 +203,7 @@ model::Event read_event(sqlite3_stmt* s, const std::string& room) {
     e.deleted = sqlite3_column_int(s, 8) != 0;
     e.remove = sqlite3_column_int(s, 9) != 0;
     e.pos = static_cast<uint64_t>(sqlite3_column_int64(s, 10));
+    e.files = column_text(s, 11);
     return e;
 }
 
@@ -288,15 +291,15 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
 
         insert_ = prepare(wdb_,
                           "INSERT INTO messages(room,id,user_id,message,ts,kind,target,reply_to,"
-                          "removed,pos) VALUES(?,?,?,?,?,?,?,?,?,?)");
+                          "removed,pos,files) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
         upsert_room_ = prepare(wdb_,
                                "INSERT INTO rooms(name,last_id) VALUES(?,?) ON CONFLICT(name) "
                                "DO UPDATE SET last_id=excluded.last_id");
         trim_ = prepare(wdb_, "DELETE FROM messages WHERE room=? AND id<=?");
         trim_reactions_ = prepare(wdb_, "DELETE FROM reactions WHERE room=? AND msg_id<=?");
         delete_ = prepare(wdb_,
-                          "UPDATE messages SET message='',deleted=1 WHERE room=? AND id=? AND "
-                          "kind=0");
+                          "UPDATE messages SET message='',files='',deleted=1 WHERE room=? AND "
+                          "id=? AND kind=0");
         erase_edits_ =
             prepare(wdb_, "UPDATE messages SET message='' WHERE room=? AND target=? AND kind=1");
         std::string add = "INSERT OR IGNORE INTO reactions(room,msg_id,emoji,user_id,seq) VALUES";
@@ -537,6 +540,7 @@ void SqliteStore::write_event(const model::Event& e) {
         sqlite3_bind_int64(insert_, 8, static_cast<sqlite3_int64>(e.reply_to));
         sqlite3_bind_int(insert_, 9, e.remove ? 1 : 0);
         sqlite3_bind_int64(insert_, 10, static_cast<sqlite3_int64>(e.pos));
+        bind_text(insert_, 11, e.files);
         step_done(insert_, failed);
     }
     auto target = static_cast<sqlite3_int64>(e.target);
