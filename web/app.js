@@ -9,6 +9,7 @@
   const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
   const ROOM_RULE = "Room names are 1 to 64 of the letters A-Z and a-z, digits, _ . and -.";
   const GROUP_MS = 5 * 60 * 1000;    // consecutive messages of one author within this share a header
+  const MAX_BYTES = 4096;            // the server's --max-message default, in UTF-8 bytes
   const SEND_TIMEOUT_MS = 10000;     // a pending send turns into "Not sent" with Retry after this
   const PICKS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "🙏"];  // the reaction picker's row
 
@@ -192,13 +193,6 @@
     time.dateTime = d.toISOString();
     time.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     meta.append(author, time);
-    if (m.edited_ts && !m.deleted) {
-      const ed = document.createElement("span");
-      ed.className = "edited";
-      ed.textContent = "(edited)";
-      ed.title = "edited " + new Date(m.edited_ts).toLocaleString();
-      meta.append(ed);
-    }
     li.append(meta);
     if (m.reply_to && !m.deleted) {
       li.dataset.reply = String(m.reply_to);
@@ -213,6 +207,15 @@
     if (m.deleted) body.textContent = "message deleted";
     else window.ssechatMarkdown.render(body, m.message, st.user);
     li.append(body);
+    // With the text, not in the header: a message grouped under an earlier one hides that.
+    if (m.edited_ts && !m.deleted) {
+      const ed = document.createElement("span");
+      ed.className = "edited";
+      ed.textContent = "(edited)";
+      ed.title = "edited " + new Date(m.edited_ts).toLocaleString();
+      li.append(ed);
+    }
+    if (!m.deleted) window.ssechatFiles.render(li, m.files);
     if (!m.id || m.deleted) {
       if (keep) li.append(keep);
       return;
@@ -701,6 +704,48 @@
     }
   }
 
+  // Who "@" may name in the open room: its members (read once per room), who is online, and
+  // who wrote here; the reader last.
+  async function roomPeople() {
+    const room = st.room;
+    if (st.peopleRoom !== room) {
+      st.peopleRoom = room;
+      st.people = [];
+      try {
+        const got = await apiCall("GET", roomPath(room) + "/members?limit=1000");
+        if (room === st.room) st.people = got.members.map((m) => m.user_id);
+      } catch (e) { /* the others still help */ }
+    }
+    const all = new Set(st.people);
+    for (const u of st.online) all.add(u);
+    for (const { m } of st.msgs.values()) all.add(m.user_id);
+    all.delete(st.user);
+    return [...all].sort();
+  }
+
+  // Opens a room at a message (a search result): older pages load until it is there.
+  async function openAt(room, id) {
+    st.jumpTo = { room, id };
+    if (room !== st.room) { location.hash = "#" + room; return; }  // joinRoom() jumps at its end
+    await jump();
+  }
+  async function jump() {
+    const j = st.jumpTo;
+    if (!j || j.room !== st.room) return;
+    st.jumpTo = null;
+    for (let n = 0; !st.msgs.has(j.id) && st.hasMore && n < 40; n++) {
+      if (st.loadingOlder) await new Promise((r) => setTimeout(r, 50));
+      else await loadOlder();
+      if (j.room !== st.room) return;
+    }
+    const s = st.msgs.get(j.id);
+    if (!s) { notice("That message is no longer here."); return; }
+    s.li.scrollIntoView({ block: "center" });
+    s.li.classList.add("flash");
+    setTimeout(() => s.li.classList.remove("flash"), 1600);
+    s.li.focus?.();
+  }
+
   // ---- live events ----------------------------------------------------------------------
   function onEvent(msg) {
     if (msg.type === "state") {
@@ -725,6 +770,8 @@
       renderRooms();
     } else if (msg.type === "message") {
       if (here) addMessage(data, true);
+      // Their message is what they were typing: the line goes at once.
+      if (here && st.typists.has(data.user_id)) typist(data.user_id, false);
       if (sum && fresh && data.user_id !== st.user && data.id > sum.read) {
         const seen = here && document.visibilityState === "visible" && atBottom();
         if (!seen) {
@@ -868,6 +915,7 @@
     $("typing").textContent = "";
     if (st.typingSaid) sayTyping(false);
     cancelMode();
+    window.ssechatFiles.clear();  // an upload belongs to the room it was made in
     st.oldest = null;
     st.hasMore = true;
     st.online = new Set();
@@ -913,6 +961,7 @@
       if (line) line.scrollIntoView({ block: "center" });
       else scrollToBottom();
       markRead();
+      if (st.jumpTo) await jump();
     } catch (e) {
       if (e.status !== 401) notice("Could not open #" + room + ": " + e.message);
     }
@@ -1066,7 +1115,11 @@
       const r = await fetch(`${roomPath(room)}/messages${q ? "?" + q : ""}`, {
         method: "POST",
         headers: authHeaders({ "Content-Type": "application/json", "Idempotency-Key": li.dataset.idem }),
-        body: JSON.stringify(li.dataset.reply ? { message: text, reply_to: Number(li.dataset.reply) } : { message: text }),
+        body: JSON.stringify({
+          message: text,
+          ...(li.dataset.reply ? { reply_to: Number(li.dataset.reply) } : {}),
+          ...(li.dataset.files ? { files: JSON.parse(li.dataset.files) } : {}),
+        }),
         signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
       });
       const body = await r.json().catch(() => ({}));
@@ -1098,12 +1151,30 @@
     loadMyRooms();
   }
 
+  // What the server counts: UTF-8 bytes of the trimmed text.
+  const bytes = (text) => new TextEncoder().encode(text.trim()).length;
+  function countBytes() {
+    const n = bytes($("text").value), left = MAX_BYTES - n;
+    const el = $("count");
+    el.hidden = left > 500;
+    el.textContent = left >= 0 ? `${left} bytes left` : `${-left} bytes too long`;
+    el.classList.toggle("over", left < 0);
+    $("send").disabled = window.ssechatFiles.busy();
+  }
   function submit() {
     const ta = $("text");
     const text = ta.value.trim();
-    if (!text) return;
+    const files = st.editing ? [] : window.ssechatFiles.ready();
+    if (!text && !files.length) return;
+    if (window.ssechatFiles.busy()) { notice("Wait for the uploads to finish, then send."); return; }
+    if (bytes(text) > MAX_BYTES) {
+      // Refused here, whole: nothing is cut, and the box keeps it to shorten.
+      notice(`That message is ${bytes(text)} bytes; the most is ${MAX_BYTES}. Shorten it, or send it in parts.`);
+      return;
+    }
     ta.value = "";
     autosize();
+    countBytes();
     sayTyping(false);
     if (st.editing) {
       const id = st.editing;
@@ -1113,9 +1184,11 @@
     }
     const reply = st.replyTo;
     cancelMode();
-    const li = messageNode({ user_id: st.user, message: text, reply_to: reply });
+    const described = files.length ? window.ssechatFiles.take() : [];
+    const li = messageNode({ user_id: st.user, message: text, reply_to: reply, files: described });
     li.dataset.key = st.user + "\n" + text;
     li.dataset.text = text;
+    if (files.length) li.dataset.files = JSON.stringify(files);
     if (reply) li.dataset.reply = String(reply);
     $("messages").append(li);
     regroup(li);  // a pending message continues its author's group at once
@@ -1212,7 +1285,17 @@
       $("menu").setAttribute("aria-expanded", "false");
     });
     $("composer").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+    $("text").addEventListener("input", countBytes);
+    window.ssechatMentions.setup({ nameOf: accounts.nameOf, people: roomPeople });
+    window.ssechatSearch.setup({
+      getJSON, query: userQuery, open: openAt, nameOf: accounts.nameOf,
+      roomLabel: (room) => { const s = st.joined.get(room); return s ? label(s) : "# " + room; },
+    });
+    window.ssechatFiles.setup({
+      room: () => st.room, auth: () => authHeaders(), query: userQuery, onChange: countBytes,
+    });
     $("text").addEventListener("keydown", (e) => {
+      if (window.ssechatMentions.key(e)) return;
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
       else if (e.key === "Escape" && (st.editing || st.replyTo)) { e.preventDefault(); cancelMode(); }
       else if (e.key === "ArrowUp" && !$("text").value && !st.editing) {

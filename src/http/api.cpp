@@ -655,7 +655,7 @@ bool Api::serve_asset(Ctx& c) {
     if (file->type.rfind("text/html", 0) == 0)
         res.set("Content-Security-Policy",
                 "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                "img-src 'self' data:; frame-ancestors 'none'");
+                "img-src 'self' data: blob:; frame-ancestors 'none'");
     reply(c, std::move(res));
     return true;
 }

@@ -93,7 +93,9 @@ void Api::typing(Ctx& c) {
     if (!on || !on->is_bool())
         return refuse(c, status::bad_request,
                       R"(the body must be {"typing":true} or {"typing":false})");
-    if (typings_.take(*u, std::chrono::steady_clock::now()) != 0) {
+    // Only starts are limited: a stop is what a sent message or an emptied box says, and one
+    // refused would leave "typing…" on every screen (a stop of no typing sends nothing).
+    if (on->as_bool() && typings_.take(*u, std::chrono::steady_clock::now()) != 0) {
         Response res = error(status::too_many_requests, "typing notices: too many, slow down");
         res.set(bhttp::field::retry_after, "1");
         return reply(c, std::move(res));

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { BINARY as BIN, FLAGS, startServer as start, stopServer as stop, openAs as open, say,
   texts, waitForText, publish as post } from "./lib.mjs";
@@ -198,4 +199,160 @@ test("a phone-sized screen has no horizontal scroll", async () => {
   assert.ok(width <= 360, `page is ${width}px wide`);
   await page.screenshot({ path: join(SHOTS, "phone.png") });
   await ctx.close();
+});
+
+// A real PNG of w x h grey pixels: the server reads its size from the header, the browser
+// decodes it.
+function png(w, h) {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4), sum = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;  // bit depth; colour type 0 (grey), the rest 0
+  const raw = Buffer.alloc((w + 1) * h, 0x80);
+  for (let y = 0; y < h; y++) raw[y * (w + 1)] = 0;  // filter: none
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("files go up by button, paste and drop, show as previews of their size, and a 30 MB one is refused", async () => {
+  const a = await browser.newContext(), b = await browser.newContext();
+  const alice = await openAs(a, "alice", "files");
+  const bob = await openAs(b, "bob", "files");
+  await alice.setInputFiles("#file-input", { name: "wide.png", mimeType: "image/png", buffer: png(800, 400) });
+  await alice.waitForFunction(() => !document.querySelector("#tray progress") && document.querySelector("#tray .tray-item"));
+  // Paste and drop: the browser's own events, with files in their DataTransfer.
+  await alice.evaluate((bytes) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], "pasted.png", { type: "image/png" }));
+    const ev = new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true });
+    document.getElementById("text").dispatchEvent(ev);
+    const dt2 = new DataTransfer();
+    dt2.items.add(new File(["plain notes"], "notes.txt", { type: "text/plain" }));
+    document.querySelector("main.chat").dispatchEvent(new DragEvent("drop", { dataTransfer: dt2, bubbles: true, cancelable: true }));
+  }, [...png(100, 50)]);
+  await alice.waitForFunction(() => document.querySelectorAll("#tray .tray-item").length === 3 &&
+    !document.querySelector("#tray progress"));
+  await say(alice, "three files");
+  await bob.waitForFunction(() => document.querySelectorAll("#messages li.msg .files .preview img").length === 2 &&
+    document.querySelector("#messages li.msg .files .attachment"));
+  const sizes = await bob.$$eval("#messages li.msg .files .preview img",
+    (els) => els.map((i) => [Number(i.getAttribute("width")), Number(i.getAttribute("height"))]));
+  assert.deepEqual(sizes, [[320, 160], [100, 50]], "space reserved from the server's width and height");
+  const link = await bob.$eval("#messages li.msg .files .attachment", (a) => a.textContent);
+  assert.match(link, /notes\.txt/);
+  await bob.waitForFunction(() => [...document.querySelectorAll("#messages .preview img")].every((i) => i.complete && i.src));
+  // 30 MB: the server refuses it by its length, and the tray says so.
+  await alice.setInputFiles("#file-input", { name: "huge.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(30 << 20) });
+  await alice.waitForSelector("#tray .tray-item.failed", { timeout: 20000 });
+  assert.match(await alice.$eval("#tray .tray-item.failed", (e) => e.textContent), /too large|413|larger/);
+  await a.close();
+  await b.close();
+});
+
+test("a search in the box finds a message and opens its room at it", async () => {
+  for (let i = 0; i < 120; i++) await publish("archive", "carol", i === 3 ? "the lighthouse keeper's log" : `filler ${i}`);
+  const a = await browser.newContext();
+  const alice = await openAs(a, "alice", "archive");
+  await alice.goto(`${base}/#lobby`);
+  await alice.waitForSelector('#conn[data-state="connected"]');
+  await alice.fill("#search", "lighthouse");
+  await alice.press("#search", "Enter");
+  await alice.waitForSelector("#search-results .result");
+  assert.equal(await alice.$eval("#search-results .result mark", (m) => m.textContent), "lighthouse");
+  await alice.click("#search-results .result");
+  await alice.waitForFunction(() => location.hash === "#archive");
+  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.msg .text")]
+    .some((e) => e.textContent === "the lighthouse keeper's log"), null, { timeout: 15000 });
+  const visible = await alice.evaluate(() => {
+    const li = [...document.querySelectorAll("#messages li.msg")].find((l) => l.textContent.includes("lighthouse"));
+    const r = li.getBoundingClientRect(), log = document.getElementById("log").getBoundingClientRect();
+    return r.bottom > log.top && r.top < log.bottom;
+  });
+  assert.ok(visible, "the timeline is scrolled to the result");
+  await a.close();
+});
+
+test("the composer counts bytes as the server does, and refuses rather than cuts", async () => {
+  const a = await browser.newContext();
+  const alice = await openAs(a, "alice", "bytes");
+  const text = "я".repeat(2100);  // 4200 bytes in 2100 characters
+  await alice.fill("#text", text);
+  assert.equal(await alice.$eval("#count", (e) => e.textContent), "104 bytes too long");
+  await alice.press("#text", "Enter");
+  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.notice")].some((n) => n.textContent.includes("4200 bytes")));
+  assert.equal(await alice.$eval("#text", (t) => t.value.length), 2100, "nothing cut, nothing cleared");
+  await alice.fill("#text", "🎉".repeat(900));  // 3600 bytes
+  assert.equal(await alice.$eval("#count", (e) => e.textContent), "496 bytes left");
+  await alice.press("#text", "Enter");
+  await waitForText(alice, "🎉".repeat(900));
+  await a.close();
+});
+
+test("(edited) shows on a grouped message, and a message clears its author's typing line", async () => {
+  const a = await browser.newContext(), b = await browser.newContext();
+  const alice = await openAs(a, "alice", "grouped");
+  const bob = await openAs(b, "bob", "grouped");
+  await say(alice, "first line");
+  await say(alice, "second line");
+  await waitForText(bob, "second line");
+  await alice.press("#text", "ArrowUp");
+  await alice.fill("#text", "second line, fixed");
+  await alice.press("#text", "Enter");
+  await waitForText(bob, "second line, fixed");
+  const edited = await bob.evaluate(() => {
+    const li = [...document.querySelectorAll("#messages li.msg")].find((l) => l.textContent.includes("fixed"));
+    const e = li.querySelector(".edited");
+    return { grouped: li.classList.contains("cont"), shown: !!e && e.offsetParent !== null };
+  });
+  assert.deepEqual(edited, { grouped: true, shown: true });
+  // A third user, whose typing notices no rate limit has counted yet.
+  const c = await browser.newContext();
+  const carol = await openAs(c, "carol", "grouped");
+  await carol.type("#text", "typing now");
+  await bob.waitForFunction(() => document.getElementById("typing").textContent.includes("carol is typing"));
+  await publish("grouped", "carol", "sent from elsewhere");
+  await waitForText(bob, "sent from elsewhere");
+  assert.equal(await bob.$eval("#typing", (e) => e.textContent), "", "cleared by the message, not after 8 s");
+  await a.close();
+  await b.close();
+  await c.close();
+});
+
+test("typing @ offers the room's people, by keyboard and by mouse", async () => {
+  await publish("mention", "bobby", "hi");
+  await publish("mention", "bob", "hello");
+  const a = await browser.newContext();
+  const alice = await openAs(a, "alice", "mention");
+  await waitForText(alice, "hello");
+  await alice.type("#text", "ping @bo");
+  await alice.waitForSelector("#mentions:not([hidden]) li");
+  assert.deepEqual(await alice.$$eval("#mentions li", (els) => els.map((e) => e.textContent)), ["@bob", "@bobby"]);
+  await alice.press("#text", "ArrowDown");
+  await alice.press("#text", "Enter");
+  assert.equal(await alice.$eval("#text", (t) => t.value), "ping @bobby ");
+  assert.equal(await alice.$eval("#mentions", (m) => m.hidden), true);
+  await alice.type("#text", "and @b");
+  await alice.waitForSelector("#mentions:not([hidden]) li");
+  await alice.click("#mentions li >> nth=0");
+  assert.equal(await alice.$eval("#text", (t) => t.value), "ping @bobby and @bob ");
+  await alice.press("#text", "Enter");
+  await waitForText(alice, "ping @bobby and @bob");
+  await a.close();
 });

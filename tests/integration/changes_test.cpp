@@ -494,7 +494,8 @@ TEST(ChangesUpgrade, ADatabaseOfTheLastReleaseTakesEditsDeletesAndReactions) {
         EXPECT_EQ(srv.terminate(), 0);
     }
     std::string all;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+        if (!e.is_regular_file()) continue;  // the files folder, among others
         std::ifstream in(e.path(), std::ios::binary);
         all.append(std::istreambuf_iterator<char>(in), {});
     }
