@@ -137,7 +137,6 @@ CREATE TABLE search_docs (
   ts      INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX search_docs_message ON search_docs(room, id);
-CREATE INDEX search_docs_room ON search_docs(room, docid);
 CREATE VIRTUAL TABLE search USING fts5(text, tokenize='unicode61 remove_diacritics 2');
 INSERT INTO search_docs(docid, room, id, user_id, ts)
   SELECT CASE WHEN pos IS NOT NULL THEN pos
@@ -260,6 +259,7 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
         // a deleted message is in no page of the file, not only out of the table.
         std::string pragmas = std::string(
                                   "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON; "
+                                  "PRAGMA cache_size=-65536; "
                                   "PRAGMA synchronous=") +
                               (fsync_always ? "FULL" : "NORMAL") + ";";
         if (sqlite3_exec(wdb_, pragmas.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
