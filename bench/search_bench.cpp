@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
         {"user_10_rooms_phrase", "\"" + word(0) + " " + word(1) + "\"", 10},
         {"user_100_rooms_common_word", word(3), 100},
         {"user_10_rooms_from_only", "from:user7", 10},
+        {"one_room_in_only", "in:room0", 1},
         {"user_10_rooms_no_match", "zzzz", 10},
     };
     for (const auto& s : shapes) {
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
             size_t first = rng() % kRooms;
             for (size_t k = 0; k < s.rooms; ++k)
                 rooms.push_back("room" + std::to_string((first + k * 7) % kRooms));
+            if (!q->in.empty()) rooms = {q->in};  // what the HTTP layer narrows to
             auto a = Clock::now();
             hits += st.search(*q, rooms, INT64_MAX, 21).size();
             ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());

@@ -165,8 +165,15 @@
     return m.user_id + ": " + t;
   }
 
+  // On a touch screen there is no hover: a tap on a message shows its actions.
+  const coarse = window.matchMedia("(pointer: coarse)");
   function messageNode(m) {
     const li = document.createElement("li");
+    li.addEventListener("click", (e) => {
+      if (!coarse.matches || e.target.closest("button, a")) return;
+      for (const other of $("messages").querySelectorAll("li.show-actions")) if (other !== li) other.classList.remove("show-actions");
+      li.classList.toggle("show-actions");
+    });
     li.className = "msg" + (m.user_id === st.user ? " mine" : "");
     if (m.id) li.dataset.id = String(m.id);
     li.dataset.user = m.user_id;
@@ -296,6 +303,7 @@
   // Inserts a committed message in id order, once.
   function addMessage(m, live) {
     if (!m || typeof m.id !== "number" || st.ids.has(m.id)) return;
+    $("messages").querySelector("li.empty-room")?.remove();
     st.ids.add(m.id);
     if (st.oldest === null || m.id < st.oldest) st.oldest = m.id;
     const list = $("messages");
@@ -493,6 +501,9 @@
       ul.append(li);
     }
     $("online-count").textContent = String(st.online.size);
+    // The sidebar's "N online" for this room says the same.
+    const s = st.joined.get(st.room);
+    if (s && s.online !== st.online.size) { s.online = st.online.size; renderRooms(); }
   }
 
   function setConn(state) {
@@ -573,6 +584,25 @@
     }
     $("more-h").hidden = more.childElementCount === 0;
     document.title = (total ? `(${total > 999 ? "999+" : total}) ` : "") + `#${st.room} · ssechat`;
+    // On a phone the sidebar is closed: its button carries the totals.
+    let mentions = 0;
+    for (const r of st.joined.values()) mentions += r.mentions || 0;
+    const menu = $("menu");
+    menu.replaceChildren("Rooms");
+    if (total) {
+      const u = document.createElement("span");
+      u.className = "count";
+      u.textContent = count(total);
+      menu.append(" ", u);
+    }
+    if (mentions) {
+      const m = document.createElement("span");
+      m.className = "mentions";
+      m.textContent = "@" + count(mentions);
+      menu.append(" ", m);
+    }
+    menu.setAttribute("aria-label", "Rooms" + (total ? `, ${total} unread` : "") +
+      (mentions ? `, ${mentions} mentioning you` : ""));
   }
 
   // Every joined room's summary, exact from the server (counts are also kept up live).
@@ -601,6 +631,8 @@
     return apiCall(method, `/me/rooms/${encodeURIComponent(room)}${suffix}`, body);
   }
   async function leaveRoom(room) {
+    const s = st.joined.get(room);
+    if (!confirm(`Leave ${s ? label(s) : "#" + room}?`)) return;
     try {
       await memberCall("DELETE", room);
       st.joined.delete(room);
@@ -948,6 +980,12 @@
       if (room !== st.room) return;
       page.messages.forEach(showItem);
       st.hasMore = page.has_more;
+      if (!page.messages.length) {
+        const li = document.createElement("li");
+        li.className = "empty-room";
+        li.textContent = `No messages in ${$("title").textContent} yet. Say hello!`;
+        $("messages").append(li);
+      }
       const first = page.messages.find((m) => m.kind === "message" && m.id > marker && m.user_id !== st.user);
       if (first && st.msgs.get(first.id)) {
         const line = document.createElement("li");
@@ -1132,7 +1170,11 @@
       li.classList.add("failed");
       const err = document.createElement("div");
       err.className = "error";
-      err.textContent = "Not sent: " + (e.name === "TimeoutError" ? "no answer in 10 s" : e.message);
+      // Offline, it goes by itself when the connection is back (onReconnected): say that,
+      // not the browser's "Failed to fetch".
+      const offline = !navigator.onLine || st.conn !== "connected" || e instanceof TypeError;
+      err.textContent = offline ? "Waiting for the connection; it will be sent then. "
+        : "Not sent: " + (e.name === "TimeoutError" ? "no answer in 10 s" : e.message);
       const retry = document.createElement("button");
       retry.type = "button";
       retry.className = "retry";

@@ -104,6 +104,13 @@ void Hub::publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done don
     writer_.publish(std::move(room), std::move(ev), moderator, std::move(done));
 }
 
+namespace {
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
 void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                    int online) {
     if (cluster_) {
@@ -114,10 +121,40 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
     // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
     // --presence-max users a room only counts (GET /rooms/{room}/presence). The last leave
     // has no one left to hear it, and its delivery would keep an empty room from eviction.
-    if (online == 0 || static_cast<size_t>(online) > cfg_.presence_max ||
-        (!joined && static_cast<size_t>(online) == cfg_.presence_max))
-        return;
+    {
+        std::lock_guard lk(leaves_mu_);
+        auto key = std::make_pair(room, user);
+        if (!joined) {
+            leaves_[key] = now_ms() + kLeaveGraceMs;
+            return;
+        }
+        // Back within the grace: as far as the others know, they never left.
+        if (leaves_.erase(key)) return;
+    }
+    if (online == 0 || static_cast<size_t>(online) > cfg_.presence_max) return;
     announce(room, user, joined, online);
+}
+
+void Hub::announce_due_leaves(int64_t now) {
+    std::vector<std::pair<std::shared_ptr<Room>, std::string>> due;
+    {
+        std::lock_guard lk(leaves_mu_);
+        for (auto it = leaves_.begin(); it != leaves_.end();) {
+            if (it->second > now) {
+                ++it;
+                continue;
+            }
+            due.push_back(it->first);
+            it = leaves_.erase(it);
+        }
+    }
+    for (const auto& [room, user] : due) {
+        // The last leave has no one left to hear it, and its delivery would keep an empty
+        // room from eviction; past --presence-max a room only counts.
+        auto online = room->online_count();
+        if (online == 0 || online >= cfg_.presence_max) continue;
+        announce(room, user, false, static_cast<int>(online));
+    }
 }
 
 void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
@@ -136,13 +173,6 @@ void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, b
     fan_out(std::move(d));
 }
 
-namespace {
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-}  // namespace
-
 void Hub::typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) {
     {
         std::lock_guard lk(typing_mu_);
@@ -152,6 +182,7 @@ void Hub::typing(const std::shared_ptr<Room>& room, const std::string& user, boo
 }
 
 void Hub::sweep_typing() {
+    announce_due_leaves(now_ms());
     std::vector<std::shared_ptr<Room>> rooms;
     {
         std::lock_guard lk(typing_mu_);

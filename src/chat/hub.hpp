@@ -62,7 +62,8 @@ class Hub {
                  Done done);
     // A user's first stream in a room on this node opened, or their last closed; `online` is
     // the room's local user count after it. Sends join/leave events (within --presence-max),
-    // or with a shared store registers the change cluster-wide.
+    // or with a shared store registers the change cluster-wide. A leave is announced 5 s
+    // later, and not at all when the user is back by then (a reload).
     void presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                   int online);
 
@@ -121,6 +122,12 @@ class Hub {
     store::Cluster* cluster_;  // set when several nodes share the store
     std::vector<Shard*> shards_;
 
+    // Leaves announced only after kLeaveGraceMs: a reload (leave, then join again at once)
+    // tells nobody anything. (room, user) -> when to announce.
+    static constexpr int64_t kLeaveGraceMs = 5000;
+    std::mutex leaves_mu_;
+    std::map<std::pair<std::shared_ptr<Room>, std::string>, int64_t> leaves_;
+    void announce_due_leaves(int64_t now);
     std::mutex typing_mu_;
     std::set<std::shared_ptr<Room>> typing_rooms_;  // rooms with typing or receipts to sweep
     Sequence seq_;

@@ -190,14 +190,28 @@ test("eight tabs of one user all stay live on one shared stream", async () => {
   await ctx.close();
 });
 
-test("a phone-sized screen has no horizontal scroll", async () => {
-  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true });
-  const page = await openAs(ctx, "phone", "lobby");
+test("a phone-sized screen has no horizontal scroll, badges on its Rooms button, and actions on a tap", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  const page = await openAs(ctx, "phone", "phone-other");
+  await page.waitForSelector("#messages li.empty-room");
+  assert.match(await page.$eval("#messages li.empty-room", (e) => e.textContent), /No messages .* yet/);
+  await page.evaluate(() => { location.hash = "#lobby"; });
+  await page.waitForFunction(() => document.getElementById("title").textContent.includes("lobby"));
+  await publish("phone-other", "zed", "hey @phone, look");
+  await page.waitForFunction(() => document.querySelector("#menu .mentions")?.textContent === "@1");
+  assert.equal(await page.$eval("#menu .count", (e) => e.textContent), "1");
+  assert.match(await page.$eval("#menu", (e) => e.getAttribute("aria-label")), /1 unread, 1 mentioning you/);
   await say(page, "typing on a phone with a long unbroken word: supercalifragilisticexpialidocious-and-then-some-more-text");
   await waitForText(page, "typing on a phone with a long unbroken word: supercalifragilisticexpialidocious-and-then-some-more-text");
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 360, `page is ${width}px wide`);
   await page.screenshot({ path: join(SHOTS, "phone.png") });
+  // A tap on a message shows its actions, each at least 44 px.
+  await page.tap("#messages li.msg.mine .text");
+  const acts = await page.$$eval("#messages li.msg.show-actions .act", (els) =>
+    els.map((b) => { const r = b.getBoundingClientRect(); return [r.width, r.height, getComputedStyle(b.parentNode).opacity]; }));
+  assert.ok(acts.length >= 2, "actions shown");
+  for (const [w, h, o] of acts) assert.ok(w >= 44 && h >= 44 && o === "1", `a ${w}x${h} target at opacity ${o}`);
   await ctx.close();
 });
 

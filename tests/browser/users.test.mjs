@@ -57,7 +57,12 @@ test("unread and mention badges, bold while unread, the total in the title, clea
   assert.doesNotMatch(await bob.title(), /^\(/);
   // Seen by: alice's last message was read by bob.
   await alice.waitForFunction(() => document.querySelector("#messages li.seen")?.textContent === "Seen by bob");
-  // Leave from the list; join again from "more rooms".
+  // Leave from the list, after a confirmation: dismissed, nothing happens; accepted, it goes.
+  let asked = 0;
+  bob.on("dialog", (d) => { asked++; asked === 1 ? d.dismiss() : d.accept(); });
+  await bob.locator('#rooms li[data-room="badges"] .leave').click();
+  assert.equal(asked, 1);
+  assert.equal(await bob.locator('#rooms li[data-room="badges"]').count(), 1, "a dismissed leave keeps the room");
   await bob.locator('#rooms li[data-room="badges"] .leave').click();
   await bob.waitForFunction(() => !document.querySelector('#rooms li[data-room="badges"]'));
   await a.close();

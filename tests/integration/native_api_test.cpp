@@ -260,10 +260,32 @@ TEST(NativeApi, PresenceJoinAndLeave) {
         watcher.drain(300ms);
         EXPECT_EQ(watcher.events.size(), 2u);  // bob still has a tab open
     }
-    ASSERT_TRUE(watcher.wait_events(3));
+    auto closed = std::chrono::steady_clock::now();
+    ASSERT_TRUE(watcher.wait_events(3, 9000ms));
+    EXPECT_GE(std::chrono::steady_clock::now() - closed, 4500ms) << "a leave waits 5 s";
     auto leave = json::parse(watcher.events[2].data).as_object();
     EXPECT_EQ(leave.at("state").as_string(), "leave");
     EXPECT_EQ(leave.at("online").as_int64(), 1);
+}
+
+TEST(NativeApi, AReloadAnnouncesNeitherALeaveNorAJoin) {
+    Server srv({"--store", "memory"});
+    SseClient watcher(srv.port(), "/rooms/r/events?id=watcher&history=0");
+    auto bob = std::make_unique<SseClient>(srv.port(), "/rooms/r/events?id=bob");
+    ASSERT_TRUE(watcher.wait_until([&] {
+        for (const auto& e : watcher.events)
+            if (e.event == "presence" && e.data.find("\"bob\"") != std::string::npos) return true;
+        return false;
+    }));
+    size_t before = watcher.events.size();
+    bob->close();
+    std::this_thread::sleep_for(500ms);
+    bob = std::make_unique<SseClient>(srv.port(), "/rooms/r/events?id=bob");  // the reload
+    bob->wait_until([&] { return bob->status != 0; });
+    watcher.drain(7000ms);
+    EXPECT_EQ(watcher.events.size(), before) << "others saw nothing of it";
+    auto p = json::parse(request(srv.port(), "GET", "/rooms/r/presence").body).as_object();
+    EXPECT_EQ(p.at("count").as_int64(), 2);
 }
 
 TEST(NativeApi, HeartbeatsKeepIdleStreamsAlive) {

@@ -101,6 +101,9 @@ TEST_P(Search, WordsPhrasesAuthorsAndRoomsNewestFirstWithTheMatchesMarked) {
     EXPECT_EQ(find("alice", "/me/search", "quick brown"), (V{"fields/1", "town/3", "town/1"}))
         << "every room the user is in, newest first across them";
     EXPECT_EQ(find("alice", "/me/search", "fox in:fields"), (V{"fields/1"}));
+    EXPECT_EQ(find("alice", "/me/search", "in:town"), (V{"town/3", "town/2", "town/1"}))
+        << "in: alone lists the room newest first";
+    EXPECT_EQ(find("alice", "/me/search", "from:alice in:town"), (V{"town/3", "town/1"}));
     EXPECT_EQ(find("alice", "/rooms/town/search", "fox in:fields"), V{})
         << "in: narrows; it never widens a room's search";
 
