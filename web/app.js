@@ -209,6 +209,12 @@
       if (!orig) fetchOriginal(m.reply_to);
       li.append(q);
     }
+    // The author in every message's text for a screen reader: a grouped message hides its
+    // header, and its author with it (CSS hides this one where the header shows).
+    const who = document.createElement("span");
+    who.className = "sr-author visually-hidden";
+    who.textContent = accounts.nameOf(m.user_id) + ": ";
+    li.append(who);
     const body = document.createElement("div");
     body.className = "text";
     if (m.deleted) body.textContent = "message deleted";
@@ -248,6 +254,32 @@
     if (m.user_id === st.user || isModerator() || canModerate())
       actions.append(button("act delete", "🗑", "Delete", () => removeMessage(m.id)));
     li.append(actions);
+    rove(li);
+  }
+
+  // The timeline is one tab stop: the current message (tabindex 0); arrows move between
+  // messages; a message's own controls are in the tab order only while it has the focus.
+  function rove(li, active) {
+    if (active !== undefined) {
+      for (const other of $("messages").querySelectorAll("li.msg[tabindex='0']")) if (other !== li) other.tabIndex = -1;
+      li.tabIndex = 0;
+    } else if (li.tabIndex !== 0) {
+      li.tabIndex = $("messages").querySelector("li.msg[tabindex='0']") ? -1 : 0;
+    }
+    const inside = li.contains(document.activeElement);
+    for (const el of li.querySelectorAll("button, a, [tabindex]")) if (el !== li) el.tabIndex = inside ? 0 : -1;
+  }
+  function onTimelineKey(e) {
+    const li = e.target.closest && e.target.closest("li.msg");
+    if (!li || (e.key !== "ArrowUp" && e.key !== "ArrowDown" && e.key !== "Home" && e.key !== "End")) return;
+    const all = [...$("messages").querySelectorAll("li.msg")];
+    let i = all.indexOf(li);
+    i = e.key === "Home" ? 0 : e.key === "End" ? all.length - 1 : i + (e.key === "ArrowUp" ? -1 : 1);
+    const next = all[Math.max(0, Math.min(all.length - 1, i))];
+    if (!next) return;
+    e.preventDefault();
+    rove(next, true);
+    next.focus();
   }
 
   // Redraws a message after its state changed, and the quotes of its replies.
@@ -316,6 +348,11 @@
     const li = messageNode(m);
     st.msgs.set(m.id, { m, li });
     place(li, m.id, m.ts || Date.now());
+    // The timeline's one tab stop is its newest message, unless a reader is in it.
+    if (!list.contains(document.activeElement)) {
+      const newest = [...list.querySelectorAll("li.msg")].pop();
+      if (newest) rove(newest, true);
+    }
     // Replies already shown whose original just arrived get their quote.
     for (const r of list.querySelectorAll(`li[data-reply="${m.id}"]`)) {
       const s = st.msgs.get(Number(r.dataset.id));
@@ -1328,6 +1365,15 @@
     });
     $("composer").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
     $("text").addEventListener("input", countBytes);
+    $("messages").addEventListener("keydown", onTimelineKey);
+    $("messages").addEventListener("focusin", (e) => {
+      const li = e.target.closest("li.msg");
+      if (li) { rove(li, true); }
+    });
+    $("messages").addEventListener("focusout", (e) => {
+      const li = e.target.closest("li.msg");
+      if (li && !li.contains(e.relatedTarget)) rove(li);
+    });
     window.ssechatMentions.setup({ nameOf: accounts.nameOf, people: roomPeople });
     window.ssechatSearch.setup({
       getJSON, query: userQuery, open: openAt, nameOf: accounts.nameOf,

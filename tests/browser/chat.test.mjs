@@ -370,3 +370,35 @@ test("typing @ offers the room's people, by keyboard and by mouse", async () => 
   await waitForText(alice, "ping @bobby and @bob");
   await a.close();
 });
+
+test("the timeline is one tab stop: arrows move between messages, Tab reaches the focused one's actions", async () => {
+  for (const [u, t] of [["bob", "one"], ["bob", "two"], ["carol", "three"], ["carol", "four"]]) await publish("keys", u, t);
+  const a = await browser.newContext();
+  const alice = await openAs(a, "alice", "keys");
+  await waitForText(alice, "four");
+  await alice.focus("#text");
+  let presses = 0;
+  while (presses < 6 && !(await alice.evaluate(() => document.activeElement.matches("li.msg")))) {
+    await alice.keyboard.press("Shift+Tab");
+    presses++;
+  }
+  assert.ok(presses <= 2, `${presses} Shift+Tab from the composer to the timeline`);
+  const text = () => alice.evaluate(() => document.activeElement.querySelector(".text")?.textContent);
+  assert.equal(await text(), "four", "the newest message first");
+  await alice.keyboard.press("ArrowUp");
+  assert.equal(await text(), "three");
+  // A grouped message names its author for a screen reader.
+  assert.equal(await alice.evaluate(() => document.activeElement.querySelector(".sr-author").textContent), "carol: ");
+  await alice.keyboard.press("ArrowUp");
+  assert.equal(await text(), "two");
+  await alice.keyboard.press("Tab");
+  const inMsg = await alice.evaluate(() => ({
+    msg: document.activeElement.closest("li.msg")?.querySelector(".text")?.textContent,
+    tag: document.activeElement.tagName }));
+  assert.equal(inMsg.msg, "two", "Tab goes into the focused message's controls");
+  // Leaving it, its controls leave the tab order again: one stop per timeline.
+  await alice.focus("#text");
+  const stops = await alice.$$eval("#messages [tabindex='0']", (els) => els.length);
+  assert.equal(stops, 1);
+  await a.close();
+});
