@@ -1029,6 +1029,7 @@
         line.className = "unread-line";
         line.textContent = "New messages";
         st.msgs.get(first.id).li.before(line);
+        regroup(st.msgs.get(first.id).li);  // the line breaks a group: the author shows again
       }
       decorate();
       await Promise.all([loadPresence(), loadReceipts()]);

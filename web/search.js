@@ -68,6 +68,8 @@ window.ssechatSearch = (() => {
       (more && last.next ? `&before=${encodeURIComponent(last.next)}` : "") + (extra ? "&" + extra : "");
     const panel = document.getElementById("search-panel");
     panel.hidden = false;
+    document.getElementById("members-panel").hidden = true;  // one side panel at a time
+    document.getElementById("app").classList.add("panel-open");
     try {
       const got = await ctx.getJSON(url);
       last = { q, next: got.next, results: more ? last.results.concat(got.results) : got.results };
@@ -89,6 +91,7 @@ window.ssechatSearch = (() => {
       document.getElementById("search-more").addEventListener("click", () => run(true));
       document.getElementById("search-close").addEventListener("click", () => {
         document.getElementById("search-panel").hidden = true;
+        document.getElementById("app").classList.remove("panel-open");
       });
     },
   };

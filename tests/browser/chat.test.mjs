@@ -272,6 +272,9 @@ test("files go up by button, paste and drop, show as previews of their size, and
   const link = await bob.$eval("#messages li.msg .files .attachment", (a) => a.textContent);
   assert.match(link, /notes\.txt/);
   await bob.waitForFunction(() => [...document.querySelectorAll("#messages .preview img")].every((i) => i.complete && i.src));
+  await publish("files", "carol", "**Markdown** works: `code`, ~~this~~, a [link](https://example.test) and @bob\n```\nfn main() {\n    println!(\"hi\");\n}\n```");
+  await bob.waitForSelector("#messages pre code");
+  await bob.screenshot({ path: join(SHOTS, "files.png") });
   // 30 MB: the server refuses it by its length, and the tray says so.
   await alice.setInputFiles("#file-input", { name: "huge.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(30 << 20) });
   await alice.waitForSelector("#tray .tray-item.failed", { timeout: 20000 });
@@ -290,6 +293,7 @@ test("a search in the box finds a message and opens its room at it", async () =>
   await alice.press("#search", "Enter");
   await alice.waitForSelector("#search-results .result");
   assert.equal(await alice.$eval("#search-results .result mark", (m) => m.textContent), "lighthouse");
+  await alice.screenshot({ path: join(SHOTS, "search.png") });
   await alice.click("#search-results .result");
   await alice.waitForFunction(() => location.hash === "#archive");
   await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.msg .text")]
