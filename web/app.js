@@ -1366,6 +1366,15 @@
     });
     $("composer").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
     $("text").addEventListener("input", countBytes);
+    // A paste that would pass the limit is refused whole, with a word: never cut.
+    $("text").addEventListener("paste", (e) => {
+      const pasted = e.clipboardData?.getData("text/plain");
+      if (!pasted) return;
+      const t = $("text"), next = t.value.slice(0, t.selectionStart) + pasted + t.value.slice(t.selectionEnd);
+      if (bytes(next) <= MAX_BYTES) return;
+      e.preventDefault();
+      notice(`Not pasted: it would make the message ${bytes(next)} bytes; the most is ${MAX_BYTES}. Send it as a file instead.`);
+    });
     $("messages").addEventListener("keydown", onTimelineKey);
     $("messages").addEventListener("focusin", (e) => {
       const li = e.target.closest("li.msg");

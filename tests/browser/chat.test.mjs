@@ -316,6 +316,15 @@ test("the composer counts bytes as the server does, and refuses rather than cuts
   await alice.press("#text", "Enter");
   await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.notice")].some((n) => n.textContent.includes("4200 bytes")));
   assert.equal(await alice.$eval("#text", (t) => t.value.length), 2100, "nothing cut, nothing cleared");
+  // A paste past the limit is refused whole, with a word.
+  await alice.fill("#text", "");
+  await alice.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.setData("text/plain", "x".repeat(5000));
+    document.getElementById("text").dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.notice")].some((n) => n.textContent.startsWith("Not pasted")));
+  assert.equal(await alice.$eval("#text", (t) => t.value), "");
   await alice.fill("#text", "🎉".repeat(900));  // 3600 bytes
   assert.equal(await alice.$eval("#count", (e) => e.textContent), "496 bytes left");
   await alice.press("#text", "Enter");
