@@ -40,6 +40,13 @@ class Api {
     Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards);
     const Config& config() const { return cfg_; }
     limits::Counter& connections() { return connections_; }
+    // A slot for an upload body from `address`, or null when kMaxUploads are in flight (or
+    // kMaxUploadsPerAddress from it): each may be --max-upload bytes held in memory.
+    std::shared_ptr<void> admit_upload(const std::string& address) {
+        limits::Ticket t;
+        return uploads_.admit(address, t) == limits::Counter::Admit::Ok ? t : nullptr;
+    }
+    static constexpr size_t kMaxUploads = 8, kMaxUploadsPerAddress = 4;
     // Requests read and not yet answered; shutdown waits for them.
     Gate& answers() { return answers_; }
     // Shutdown began: answers close their connections, and kept-alive clients go elsewhere.
@@ -307,9 +314,10 @@ class Api {
     std::vector<std::string> own_origins_;      // signed-in requests may come from these
     limits::Counter connections_;               // keyed by client address
     limits::Counter streams_;                   // keyed by user
-    limits::RateLimiter publishes_;             // keyed by user
-    limits::RateLimiter typings_;               // keyed by user: typing is not publishing
-    bool any_origin_;                           // cors_origins is "*"
+    limits::Counter uploads_{kMaxUploads, kMaxUploadsPerAddress};  // bodies in flight
+    limits::RateLimiter publishes_;                                // keyed by user
+    limits::RateLimiter typings_;  // keyed by user: typing is not publishing
+    bool any_origin_;              // cors_origins is "*"
     sse::Buffer shared_head_;  // a kept-alive stream's head when any origin may read: one for all
     Gate answers_;
     mutable std::atomic<int64_t> warn_second_{0};  // 5xx log lines: the current second

@@ -265,7 +265,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     struct Req {
         std::chrono::steady_clock::time_point opened;
         std::unique_ptr<Request> req = std::make_unique<Request>();  // until dispatched
-        std::shared_ptr<void> owed;  // shutdown gate: a request not yet answered
+        std::shared_ptr<void> owed;    // shutdown gate: a request not yet answered
+        std::shared_ptr<void> upload;  // a slot of the uploads in flight (Api::admit_upload)
         // Set for an event stream, which this holds: no socket operation of its own does.
         std::shared_ptr<sse::Stream> sse;
         std::unique_ptr<Body> out;  // a response body, while it is sent
@@ -681,9 +682,20 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         Req& r = it->second;
         auto& body = r.req->body();
         const auto& cfg = c.api_.config();
-        size_t limit = http_util::upload_target(r.req->method_string(), r.req->target())
-                           ? cfg.max_upload
-                           : cfg.max_body;
+        bool upload = http_util::upload_target(r.req->method_string(), r.req->target());
+        size_t limit = upload ? cfg.max_upload : cfg.max_body;
+        if (upload && !r.upload) {
+            // As on HTTP/1.1: a bounded number of upload bodies in memory at once.
+            r.upload = c.api_.admit_upload(c.peer_.to_string());
+            if (!r.upload) {
+                r.dispatched = true;
+                c.respond(id,
+                          c.api_.error(beast::http::status::service_unavailable,
+                                       "too many uploads at once: retry in a moment"),
+                          false);
+                return 0;
+            }
+        }
         if (body.size() + len > limit) {
             r.dispatched = true;
             c.respond(

@@ -191,9 +191,16 @@ void BasicSession<S>::on_header(beast::error_code ec, size_t n) {
                           upload ? "the file is larger than " + std::to_string(limit) + " bytes"
                                  : "request body is too large");
         parser_->body_limit(limit);
-        // A large file takes longer to arrive than a message: five minutes for its body.
-        if (upload)
+        if (upload) {
+            // Bodies of up to --max-upload each are held in memory until stored: a bounded
+            // number at once, refused before a byte of one is read (held until answered).
+            upload_ = api_.admit_upload(peer_.to_string());
+            if (!upload_)
+                return refuse(http::status::service_unavailable,
+                              "too many uploads at once: retry in a moment");
+            // A large file takes longer to arrive than a message: five minutes for its body.
             lowest().expires_after(std::chrono::seconds(std::max(cfg.request_timeout_s, 300u)));
+        }
     }
     if (auto e = req.find(http::field::expect); e != req.end()) {
         if (lower(e->value()) != "100-continue")
@@ -281,6 +288,7 @@ template <class S>
 void BasicSession<S>::on_write(beast::error_code ec, bool keep_alive) {
     res_.reset();
     owed_.reset();
+    upload_.reset();
     if (ec) return;
     if (!keep_alive) return linger();
     do_read();

@@ -94,8 +94,9 @@ class BasicSession final : public Session {
     // Counts them; the parser keeps a reference to it, so it lives as long as the session.
     std::function<void(uint64_t, std::string_view, beast::error_code&)> on_chunk_;
     Api& api_;
-    bool first_ = true;           // the first request gets the request timeout, later ones idle
-    std::shared_ptr<void> owed_;  // shutdown gate: a request read and not yet answered
+    bool first_ = true;             // the first request gets the request timeout, later ones idle
+    std::shared_ptr<void> owed_;    // shutdown gate: a request read and not yet answered
+    std::shared_ptr<void> upload_;  // a slot of the uploads in flight, until answered
 };
 
 using PlainSession = BasicSession<beast::tcp_stream>;

@@ -255,6 +255,37 @@ TEST_P(Files, AThirtyMegabyteUploadIsRefusedByItsLength) {
     EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer;
 }
 
+TEST_P(Files, UploadBodiesInFlightAreBoundedBeforeTheyAreRead) {
+    // Four bodies from one address may be on their way; a fifth is refused at its head.
+    std::string head =
+        "POST /rooms/town/files?name=slow.bin HTTP/1.1\r\nHost: x\r\n"
+        "Authorization: Bearer " +
+        hs256_token(kSecret, "alice", {}) +
+        "\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Length: 1000000\r\n\r\n";
+    std::vector<int> fds;
+    for (int i = 0; i < 4; ++i) {
+        int fd = dial(srv_->port());
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(head.size()));
+        fds.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::string fifth = raw(srv_->port(), head, std::chrono::milliseconds(2000));
+    EXPECT_EQ(fifth.rfind("HTTP/1.1 503", 0), 0u) << fifth;
+    for (int fd : fds) ::close(fd);
+    // Their slots are free again once those connections are gone.
+    bool ok = false;
+    for (int i = 0; i < 50 && !ok; ++i) {
+        ok = call("alice", "POST", "/rooms/town/files?name=after.bin", "bytes", {},
+                  "application/octet-stream")
+                 .status == 201;
+        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(ok);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, Files, ::testing::Values("memory", "sqlite"),
                          [](const auto& info) { return info.param; });
 
