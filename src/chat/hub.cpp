@@ -123,9 +123,9 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
     // has no one left to hear it, and its delivery would keep an empty room from eviction.
     {
         std::lock_guard lk(leaves_mu_);
-        auto key = std::make_pair(room, user);
+        auto key = std::make_pair(room->name(), user);
         if (!joined) {
-            leaves_[key] = now_ms() + kLeaveGraceMs;
+            leaves_[key] = {room, now_ms() + kLeaveGraceMs};
             return;
         }
         // Back within the grace: as far as the others know, they never left.
@@ -140,11 +140,12 @@ void Hub::announce_due_leaves(int64_t now) {
     {
         std::lock_guard lk(leaves_mu_);
         for (auto it = leaves_.begin(); it != leaves_.end();) {
-            if (it->second > now) {
+            if (it->second.due > now) {
                 ++it;
                 continue;
             }
-            due.push_back(it->first);
+            if (auto room = it->second.room.lock())
+                due.emplace_back(std::move(room), it->first.second);
             it = leaves_.erase(it);
         }
     }

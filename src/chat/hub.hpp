@@ -123,10 +123,16 @@ class Hub {
     std::vector<Shard*> shards_;
 
     // Leaves announced only after kLeaveGraceMs: a reload (leave, then join again at once)
-    // tells nobody anything. (room, user) -> when to announce.
+    // tells nobody anything. (room name, user) -> the room and when to announce.
     static constexpr int64_t kLeaveGraceMs = 5000;
     std::mutex leaves_mu_;
-    std::map<std::pair<std::shared_ptr<Room>, std::string>, int64_t> leaves_;
+    // Held weakly: a pending announcement keeps no room from eviction (an evicted room has
+    // nobody left to tell).
+    struct Leave {
+        std::weak_ptr<Room> room;
+        int64_t due = 0;
+    };
+    std::map<std::pair<std::string, std::string>, Leave> leaves_;
     void announce_due_leaves(int64_t now);
     std::mutex typing_mu_;
     std::set<std::shared_ptr<Room>> typing_rooms_;  // rooms with typing or receipts to sweep
