@@ -184,10 +184,10 @@ model::FileInfo Files::put(const std::string& room, const std::string& uploader,
     return f;
 }
 
-void Files::erase(const std::vector<std::string>& ids) {
+void Files::erase(const std::vector<std::string>& ids, bool unclaimed_only) {
     if (ids.empty()) return;
     std::lock_guard lk(io_);
-    for (const auto& sha : store_->remove(ids)) dir_.erase(sha);
+    for (const auto& sha : store_->remove(ids, unclaimed_only)) dir_.erase(sha);
 }
 
 size_t Files::sweep(int64_t age_ms) {
@@ -195,7 +195,8 @@ size_t Files::sweep(int64_t age_ms) {
     for (;;) {
         auto ids = store_->unclaimed(now_ms() - age_ms, 500);
         if (ids.empty()) return n;
-        erase(ids);
+        // One a message claimed since the list was read stays.
+        erase(ids, true);
         n += ids.size();
     }
 }

@@ -34,7 +34,7 @@ class Files {
     model::FileInfo put(const std::string& room, const std::string& uploader,
                         const std::string& name, const std::string& bytes);
     // Removes files and the bytes no other file shares. Blocking. Throws StoreError.
-    void erase(const std::vector<std::string>& ids);
+    void erase(const std::vector<std::string>& ids, bool unclaimed_only = false);
     // Files nobody claimed since `age_ms` ago; erased, and how many. Blocking.
     size_t sweep(int64_t age_ms);
     // Ends the sweeper. Idempotent.

@@ -75,12 +75,13 @@ class MemoryFiles final : public FileStore {
                 it->second.claim_key.clear();
             }
     }
-    std::vector<std::string> remove(const std::vector<std::string>& ids) override {
+    std::vector<std::string> remove(const std::vector<std::string>& ids,
+                                    bool unclaimed_only) override {
         std::lock_guard lk(mu_);
         std::vector<std::string> hashes;
         for (const auto& id : ids) {
             auto it = files_.find(id);
-            if (it == files_.end()) continue;
+            if (it == files_.end() || (unclaimed_only && it->second.claimed)) continue;
             hashes.push_back(it->second.sha256);
             files_.erase(it);
         }

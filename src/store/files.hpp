@@ -36,8 +36,11 @@ class FileStore {
                         const std::string& uploader, const std::string& key) = 0;
     // Gives claimed files back (their message was not stored).
     virtual void unclaim(const std::vector<std::string>& ids) = 0;
-    // Removes descriptions; answers the content hashes that no file uses any more.
-    virtual std::vector<std::string> remove(const std::vector<std::string>& ids) = 0;
+    // Removes descriptions (with `unclaimed_only`, only those no message has claimed since:
+    // a sweep never takes a file a message took meanwhile); answers the content hashes that
+    // no file uses any more.
+    virtual std::vector<std::string> remove(const std::vector<std::string>& ids,
+                                            bool unclaimed_only = false) = 0;
     // Unclaimed files uploaded before `before_ms`, at most `limit`.
     virtual std::vector<std::string> unclaimed(int64_t before_ms, size_t limit) = 0;
 };

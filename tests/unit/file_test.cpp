@@ -102,6 +102,8 @@ TEST(FileSweep, UnclaimedFilesGoWithTheirBytesClaimedOnesStay) {
     EXPECT_EQ(files->sweep(http::Files::kUnclaimedMs), 0u) << "none is a day old";
     EXPECT_EQ(files->sweep(-1000), 2u);  // everything unclaimed is older than the future
     EXPECT_TRUE(files->store().get(a.id));
+    files->erase({a.id}, true);  // as a sweep that listed it before a message claimed it
+    EXPECT_TRUE(files->store().get(a.id)) << "a claimed file is never swept";
     EXPECT_FALSE(files->store().get(b.id));
     EXPECT_FALSE(files->store().get(b2.id));
     EXPECT_TRUE(files->dir().size(a.sha256));

@@ -98,13 +98,14 @@ void SqliteFiles::unclaim(const std::vector<std::string>& ids) {
         Stmt(db_, "UPDATE files SET claimed=0,claim_key='' WHERE id=?").text(1, id).step();
 }
 
-std::vector<std::string> SqliteFiles::remove(const std::vector<std::string>& ids) {
+std::vector<std::string> SqliteFiles::remove(const std::vector<std::string>& ids,
+                                             bool unclaimed_only) {
     std::lock_guard lk(mu_);
     return db_.transaction([&] {
         std::vector<std::string> gone;
         for (const auto& id : ids) {
             auto f = get_locked(db_, id);
-            if (!f) continue;
+            if (!f || (unclaimed_only && f->claimed)) continue;
             Stmt(db_, "DELETE FROM files WHERE id=?").text(1, id).step();
             Stmt left(db_, "SELECT 1 FROM files WHERE sha256=? LIMIT 1");
             left.text(1, f->sha256);

@@ -18,7 +18,8 @@ class SqliteFiles final : public FileStore {
     Claim claim(const std::vector<std::string>& ids, const std::string& room,
                 const std::string& uploader, const std::string& key) override;
     void unclaim(const std::vector<std::string>& ids) override;
-    std::vector<std::string> remove(const std::vector<std::string>& ids) override;
+    std::vector<std::string> remove(const std::vector<std::string>& ids,
+                                    bool unclaimed_only) override;
     std::vector<std::string> unclaimed(int64_t before_ms, size_t limit) override;
 
   private:
