@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 
+#include "store/redis/redis_files.hpp"
 #include "store/sqlite/sqlite_files.hpp"
 #include "util/config.hpp"
 
@@ -130,7 +131,12 @@ constexpr const char* kTmpPrefix = ".upload-";
 
 std::unique_ptr<FileStore> open_files(const Config& cfg) {
     if (cfg.store == "memory") return std::make_unique<MemoryFiles>();
-    if (cfg.store == "redis") return nullptr;
+    if (cfg.store == "redis") {
+        std::string why;
+        auto url = parse_redis_url(cfg.redis, why);
+        if (!url) throw StoreError("--redis: " + why);
+        return std::make_unique<RedisFiles>(*url, 2000);
+    }
     return std::make_unique<SqliteFiles>(cfg.data_dir);
 }
 

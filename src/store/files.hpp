@@ -45,8 +45,8 @@ class FileStore {
     virtual std::vector<std::string> unclaimed(int64_t before_ms, size_t limit) = 0;
 };
 
-// The store that goes with --store: memory, or the SQLite file on a connection of its own;
-// null for Redis, which does not keep files yet.
+// The store that goes with --store: memory, the SQLite file on a connection of its own, or
+// Redis (shared by the nodes, with --files a folder they share).
 std::unique_ptr<FileStore> open_files(const Config& cfg);
 
 // Claims in one store's terms: `get` reads a file, `set` marks it claimed (key) or not. Used

@@ -1,7 +1,7 @@
 // Files over the real API, in memory and in SQLite: uploads typed by their bytes (never the
 // client's word), served with the headers that keep a browser from running them, ranges and
 // revalidation, who may fetch what, messages that carry files, deletes that erase them,
-// limits, a crash mid-upload, and Redis saying 501.
+// limits, a crash mid-upload, and two nodes sharing files through Redis.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -317,13 +317,54 @@ TEST(FilesCrash, AKillMidUploadLeavesNoFile) {
     EXPECT_EQ(stored(files).size(), 1u);
 }
 
-TEST(FilesRedis, SaysItNeedsAnotherStore) {
+// Two nodes on one Redis and one shared folder: a file uploaded on one is fetched on the
+// other, a message's files reach the other's streams and history, and a delete on either
+// erases them for both.
+TEST(FilesCluster, TwoNodesShareFilesThroughRedisAndOneFolder) {
     RedisServer redis;
-    Server srv({"--store", "redis", "--redis", redis.url()});
-    auto r = request(srv.port(), "POST", "/rooms/r/files?name=a.png&id=a", png(),
-                     {{"Content-Type", "image/png"}});
-    EXPECT_EQ(r.status, 501);
-    EXPECT_EQ(r.body, R"({"error":"files need --store sqlite or --store memory"})");
+    std::string files = temp_dir();
+    std::vector<std::string> args{"--store", "redis", "--redis",        redis.url(),
+                                  "--files", files,   "--publish-rate", "0"};
+    Server a(args), b(args);
+    auto up = request(a.port(), "POST", "/rooms/r/files?name=a.png&id=alice", png(),
+                      {{"Content-Type", "image/png"}});
+    ASSERT_EQ(up.status, 201) << up.body;
+    std::string id(json::parse(up.body).at("file").at("id").as_string());
+    SseClient watcher(b.port(), "/rooms/r/events?id=bob&history=0");
+    ASSERT_TRUE(watcher.wait_until([&] { return watcher.status == 200; }));
+    auto sent = post_json(a.port(), "/rooms/r/messages?id=alice",
+                          R"({"message":"look","files":[")" + id + R"("]})");
+    ASSERT_EQ(sent.status, 201) << sent.body;
+    ASSERT_TRUE(watcher.wait_until([&] {
+        for (const auto& e : watcher.events)
+            if (e.event == "message" && e.data.find("\"files\"") != std::string::npos) return true;
+        return false;
+    }));
+    auto fetched = request(b.port(), "GET", "/files/" + id + "/a.png?id=bob");
+    EXPECT_EQ(fetched.status, 200);
+    EXPECT_EQ(fetched.body, png());
+    auto history = json::parse(request(b.port(), "GET", "/rooms/r/messages").body);
+    EXPECT_EQ(
+        history.at("messages").as_array().back().at("files").as_array()[0].at("id").as_string(),
+        id);
+    EXPECT_EQ(post_json(b.port(), "/rooms/r/messages?id=alice",
+                        R"({"message":"again","files":[")" + id + R"("]})")
+                  .status,
+              400)
+        << "claimed once, whichever node asks";
+    uint64_t mid = json::parse(sent.body).at("id").to_number<uint64_t>();
+    ASSERT_EQ(request(b.port(), "DELETE", "/rooms/r/messages/" + std::to_string(mid) + "?id=alice")
+                  .status,
+              200);
+    bool gone = false;
+    for (int i = 0; i < 50 && !gone; ++i) {
+        gone = request(a.port(), "GET", "/files/" + id + "/a.png?id=bob").status == 404;
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(gone);
+    EXPECT_TRUE(stored(files).empty()) << "the bytes went with the only file that had them";
+    auto after = json::parse(request(a.port(), "GET", "/rooms/r/messages").body);
+    EXPECT_FALSE(after.at("messages").as_array().back().as_object().contains("files"));
 }
 
 }  // namespace

@@ -12,11 +12,12 @@
 --   ARGV[4]    seconds an idempotency key is kept
 --   ARGV[5]    the most different emoji one message may carry (model::kMaxReactionKinds)
 --   ARGV[6]    the most reactions one user may put on one message (model::kMaxReactionsPerUser)
---   ARGV[6+8(i-1)+1..8]  event i: kind ('m' message, 'e' edit, 'd' delete, 'r' reaction,
+--   ARGV[6+9(i-1)+1..9]  event i: kind ('m' message, 'e' edit, 'd' delete, 'r' reaction,
 --              'M' member, 'R' room: a change of the room's rules, stored as it comes),
 --              room, user id, text (the emoji of a reaction), idempotency key ('' for none),
 --              text hash, number (a message's reply_to, '0' for none; a change's target),
---              flag ('1': a delete by a moderator, or a reaction taken back)
+--              flag ('1': a delete by a moderator, or a reaction taken back), files (a
+--              message's JSON array of file descriptions, '' for none)
 -- Returns, per event in argument order, {id, status, ts, state, reactions}:
 --   status 0 stored now; 1 a message whose key was used before for the same text (id and ts
 --   are the original's); 2 its key was used for another text; 3 a reaction that changes
@@ -33,17 +34,18 @@
 -- applies to. Room stream entry ids are "<id>-0", so XRANGE by id needs no secondary index.
 --
 -- Per-room keys, built here (this store runs on one Redis, not a Redis Cluster):
---   ssechat:msg:<room>        HASH  message id -> its state, JSON {u,m,t,y,e,d,x,l}: author,
+--   ssechat:msg:<room>        HASH  message id -> its state, JSON {u,m,t,y,e,d,x,l,f}: author,
 --                                   text, ts, reply_to, edited ts, deleted ('1'), edit ids,
---                                   and the log entries that carry its text
+--                                   the log entries that carry its text, and its files
 --   ssechat:edit:<room>       HASH  edit id -> its text
 --   ssechat:mids:<room>       ZSET  message ids, for history pages over messages only
 --   ssechat:rids:<room>       ZSET  ids of the rules' records ('M', 'R'), for pages that show them
 --   ssechat:react:<room>:<id> ZSET  "emoji\31user" scored by the id of the reaction
 --   ssechat:idem:<room>\31<user>\31<key>  STRING "<id>\31<ts>\31<hash>", expiring with the key
 --   ssechat:pos               STRING the last position given (field 'p' of room and log entries)
--- Texts live in the two hashes and the log, never in the room stream, so that a delete can
--- erase them: it clears the state, removes the edit texts and deletes the log entries.
+-- Texts (and a message's files, which name them) live in the two hashes and the log, never
+-- in the room stream, so that a delete can erase them: it clears the state, removes the edit
+-- texts and deletes the log entries.
 local ts, retain, logmax, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local maxkinds, maxmine = tonumber(ARGV[5]), tonumber(ARGV[6])
 
@@ -92,9 +94,10 @@ end
 
 local out = {}
 for i = 1, #KEYS - 3 do
-  local b = 6 + 8 * (i - 1)
+  local b = 6 + 9 * (i - 1)
   local kind, room, user, text = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local key, hash, num, flag = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
+  local files = ARGV[b + 9]
   local stream, mkey = KEYS[3 + i], 'ssechat:msg:' .. room
   if kind == 'M' or kind == 'R' then
     -- The node checked the change and the members script applied it: this is its record,
@@ -113,10 +116,14 @@ for i = 1, #KEYS - 3 do
     elseif num ~= '0' and not state_of(room, num) then
       out[i] = {0, 4, tonumber(ts), '', {}}
     else
-      local id, lid = add_event(stream, room, {'k', 'm', 'u', user, 't', ts, 'y', num},
-                                {'k', 'm', 'u', user, 'm', text, 't', ts, 'y', num})
+      local logged = {'k', 'm', 'u', user, 'm', text, 't', ts, 'y', num}
+      if files ~= '' then
+        table.insert(logged, 'f')
+        table.insert(logged, files)
+      end
+      local id, lid = add_event(stream, room, {'k', 'm', 'u', user, 't', ts, 'y', num}, logged)
       redis.call('HSET', mkey, id, cjson.encode(
-        {u = user, m = text, t = ts, y = num, e = '0', d = '0', x = {}, l = {lid}}))
+        {u = user, m = text, t = ts, y = num, e = '0', d = '0', x = {}, l = {lid}, f = files}))
       redis.call('ZADD', 'ssechat:mids:' .. room, id, id)
       if key ~= '' then
         redis.call('SET', kname, id .. '\31' .. ts .. '\31' .. hash, 'EX', ttl)
@@ -187,7 +194,7 @@ for i = 1, #KEYS - 3 do
       elseif kind == 'd' then
         for _, x in ipairs(st.x) do redis.call('HDEL', 'ssechat:edit:' .. room, x) end
         for _, l in ipairs(st.l) do redis.call('XDEL', KEYS[2], l) end
-        st.m, st.d, st.x, st.l = '', '1', {}, {}
+        st.m, st.d, st.x, st.l, st.f = '', '1', {}, {}, ''
         redis.call('DEL', rkey)
       elseif flag == '1' then
         redis.call('ZREM', rkey, member)

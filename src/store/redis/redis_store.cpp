@@ -138,11 +138,12 @@ model::Event entry_event(std::map<std::string, std::string>& f, uint64_t id,
         e.remove = f["o"] == "r";
     } else {
         e.text = f["m"];
+        e.files = f["f"];
     }
     return e;
 }
 
-// Puts a message state from publish.lua's JSON {u,m,t,y,e,d} into `m` (id and room set).
+// Puts a message state from publish.lua's JSON {u,m,t,y,e,d,f} into `m` (id and room set).
 void read_state(model::Event& m, const std::string& json) {
     boost::json::error_code ec;
     auto v = boost::json::parse(json, ec);
@@ -159,6 +160,7 @@ void read_state(model::Event& m, const std::string& json) {
     m.reply_to = static_cast<uint64_t>(to_i64(str("y")));
     m.edited_ts = to_i64(str("e"));
     m.deleted = str("d") == "1";
+    m.files = m.deleted ? std::string() : str("f");
 }
 
 // ZRANGE WITHSCORES of a reaction set: "emoji\x1fuser", id, ... in reaction order.
@@ -638,7 +640,7 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
     if (batch.empty()) return;
     std::vector<std::string> keys{kRooms, kLog, kNames}, args;
     keys.reserve(batch.size() + 3);
-    args.reserve(batch.size() * 8 + 6);
+    args.reserve(batch.size() * 9 + 6);
     args.push_back(std::to_string(batch.front().ts));
     args.push_back(std::to_string(opts_.retain));
     args.push_back(std::to_string(opts_.log_max));
@@ -659,6 +661,7 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
         bool flag = e.kind == model::Kind::Delete ? i < moderator.size() && moderator[i]
                                                   : e.kind == model::Kind::Reaction && e.remove;
         args.push_back(flag ? "1" : "0");
+        args.push_back(message ? e.files : std::string());
     }
     auto r = writer_->eval(publish_, keys, args);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != batch.size())
