@@ -1200,10 +1200,18 @@
       });
       const body = await r.json().catch(() => ({}));
       if (r.status === 401) signInAgain(body.error);
-      if (r.status !== 201 && r.status !== 200) throw new Error(body.error || `HTTP ${r.status}`);
+      if (r.status !== 201 && r.status !== 200) throw new HttpError(r.status, body.error || `HTTP ${r.status}`);
       li.remove();
       if (room === st.room) addMessage(body, true);
     } catch (e) {
+      // Refused for good (not a lost connection, a timeout or a rate limit): a retry cannot
+      // work, so the text goes back into the box to be changed, and the placeholder goes.
+      if (e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429) {
+        li.remove();
+        if (!$("text").value) { $("text").value = text; autosize(); countBytes(); }
+        notice(`Not sent: ${e.message}. It is back in the box.`);
+        return;
+      }
       li.classList.remove("pending");
       li.classList.add("failed");
       const err = document.createElement("div");

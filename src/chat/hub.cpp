@@ -113,14 +113,6 @@ int64_t now_ms() {
 
 void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                    int online) {
-    if (cluster_) {
-        // The cluster-wide count and event come back through the feed, to every node alike.
-        cluster_->presence(room->name(), user, joined);
-        return;
-    }
-    // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
-    // --presence-max users a room only counts (GET /rooms/{room}/presence). The last leave
-    // has no one left to hear it, and its delivery would keep an empty room from eviction.
     {
         std::lock_guard lk(leaves_mu_);
         auto key = std::make_pair(room->name(), user);
@@ -131,12 +123,23 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
         // Back within the grace: as far as the others know, they never left.
         if (leaves_.erase(key)) return;
     }
+    if (cluster_) {
+        // The cluster-wide count and event come back through the feed, to every node alike.
+        cluster_->presence(room->name(), user, true);
+        return;
+    }
+    // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
+    // --presence-max users a room only counts (GET /rooms/{room}/presence).
     if (online == 0 || static_cast<size_t>(online) > cfg_.presence_max) return;
     announce(room, user, joined, online);
 }
 
 void Hub::announce_due_leaves(int64_t now) {
-    std::vector<std::pair<std::shared_ptr<Room>, std::string>> due;
+    struct Due {
+        std::string room, user;
+        std::weak_ptr<Room> held;
+    };
+    std::vector<Due> due;
     {
         std::lock_guard lk(leaves_mu_);
         for (auto it = leaves_.begin(); it != leaves_.end();) {
@@ -144,17 +147,28 @@ void Hub::announce_due_leaves(int64_t now) {
                 ++it;
                 continue;
             }
-            if (auto room = it->second.room.lock())
-                due.emplace_back(std::move(room), it->first.second);
+            due.push_back({it->first.first, it->first.second, it->second.room});
             it = leaves_.erase(it);
         }
     }
-    for (const auto& [room, user] : due) {
+    for (const auto& d : due) {
+        if (cluster_) {
+            // Registered cluster-wide even when this node let the room go: the other nodes
+            // still count the user until told.
+            try {
+                cluster_->presence(d.room, d.user, false);
+            } catch (const std::exception&) {
+                // Redis away: the user's entry lapses with --presence-ttl, as a dead node's.
+            }
+            continue;
+        }
+        auto room = d.held.lock();
+        if (!room) continue;  // evicted: nobody left to tell
         // The last leave has no one left to hear it, and its delivery would keep an empty
         // room from eviction; past --presence-max a room only counts.
         auto online = room->online_count();
         if (online == 0 || online >= cfg_.presence_max) continue;
-        announce(room, user, false, static_cast<int>(online));
+        announce(room, d.user, false, static_cast<int>(online));
     }
 }
 

@@ -329,6 +329,17 @@ test("the composer counts bytes as the server does, and refuses rather than cuts
   assert.equal(await alice.$eval("#count", (e) => e.textContent), "496 bytes left");
   await alice.press("#text", "Enter");
   await waitForText(alice, "🎉".repeat(900));
+  // A message the server refuses for good (alice is muted here) comes back to the box.
+  const json = { "Content-Type": "application/json" };
+  assert.equal((await fetch(`${base}/rooms?id=olga`, { method: "POST", headers: json,
+    body: JSON.stringify({ room: "hush", name: "Hush" }) })).status, 201);
+  assert.equal((await fetch(`${base}/rooms/hush/mutes/alice?id=olga`, { method: "PUT" })).status, 200);
+  await alice.evaluate(() => { location.hash = "#hush"; });
+  await alice.waitForFunction(() => document.getElementById("title").textContent.includes("Hush"));
+  await say(alice, "can I talk?");
+  await alice.waitForFunction(() => [...document.querySelectorAll("#messages li.notice")].some((n) => n.textContent.includes("back in the box")));
+  assert.equal(await alice.$eval("#text", (t) => t.value), "can I talk?");
+  assert.equal(await alice.$$eval("#messages li.msg.failed, #messages li.msg.pending", (e) => e.length), 0);
   await a.close();
 });
 
@@ -414,4 +425,21 @@ test("the timeline is one tab stop: arrows move between messages, Tab reaches th
   const stops = await alice.$$eval("#messages [tabindex='0']", (els) => els.length);
   assert.equal(stops, 1);
   await a.close();
+});
+
+test("a reload tells the others nothing: no leave, no join", async () => {
+  const a = await browser.newContext(), b = await browser.newContext();
+  const alice = await openAs(a, "alice", "reload");
+  const bob = await openAs(b, "bob", "reload");
+  await bob.waitForFunction(() => document.getElementById("online").textContent.includes("alice"));
+  const lines = () => bob.$$eval("#messages li.notice, #messages li.presence, #messages li.rules",
+    (els) => els.map((e) => e.textContent));
+  const before = await lines();
+  await alice.reload();
+  await alice.waitForSelector('#conn[data-state="connected"]', { timeout: 20000 });
+  await new Promise((r) => setTimeout(r, 7000));  // past the 5 s a leave waits
+  assert.deepEqual(await lines(), before, "bob's timeline says nothing of it");
+  assert.match(await bob.$eval("#online", (e) => e.textContent), /alice/);
+  await a.close();
+  await b.close();
 });

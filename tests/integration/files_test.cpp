@@ -362,6 +362,9 @@ TEST(FilesCluster, TwoNodesShareFilesThroughRedisAndOneFolder) {
         if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     EXPECT_TRUE(gone);
+    // The bytes are erased just after the description: wait for them too.
+    for (int i = 0; i < 50 && !stored(files).empty(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_TRUE(stored(files).empty()) << "the bytes went with the only file that had them";
     auto after = json::parse(request(a.port(), "GET", "/rooms/r/messages").body);
     EXPECT_FALSE(after.at("messages").as_array().back().as_object().contains("files"));
