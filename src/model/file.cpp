@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "util/text.hpp"
+
 namespace ssechat::model {
 
 namespace {
@@ -170,23 +172,10 @@ std::string bad_file_name(std::string_view name) {
     if (name.empty()) return "a file needs a name (?name=)";
     if (name.size() > 255) return "a file name is at most 255 bytes";
     if (name == "." || name == "..") return "a file may not be named . or ..";
-    for (size_t i = 0; i < name.size();) {
-        auto c = static_cast<unsigned char>(name[i]);
+    if (!text::valid_utf8(name)) return "a file name must be UTF-8";
+    for (unsigned char c : name) {
         if (c < 0x20 || c == 0x7F) return "a file name may not hold control characters";
         if (c == '/' || c == '\\') return "a file name may not hold / or \\";
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        size_t n = c >= 0xF0 && c <= 0xF4  ? 4
-                   : c >= 0xE0 && c < 0xF0 ? 3
-                   : c >= 0xC2 && c < 0xE0 ? 2
-                                           : 0;
-        if (n == 0 || i + n > name.size()) return "a file name must be UTF-8";
-        for (size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(name[i + k]) & 0xC0) != 0x80)
-                return "a file name must be UTF-8";
-        i += n;
     }
     return {};
 }

@@ -8,12 +8,7 @@ namespace ssechat::store {
 
 std::unique_ptr<Accounts> open_accounts(const Config& cfg) {
     if (cfg.store == "memory") return std::make_unique<MemoryAccounts>();
-    if (cfg.store == "redis") {
-        std::string why;
-        auto url = parse_redis_url(cfg.redis, why);
-        if (!url) throw StoreError("--redis: " + why);
-        return std::make_unique<RedisAccounts>(*url, 2000);
-    }
+    if (cfg.store == "redis") return std::make_unique<RedisAccounts>(redis_url_of(cfg.redis), 2000);
     return std::make_unique<SqliteAccounts>(cfg.data_dir);
 }
 

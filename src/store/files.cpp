@@ -131,12 +131,7 @@ constexpr const char* kTmpPrefix = ".upload-";
 
 std::unique_ptr<FileStore> open_files(const Config& cfg) {
     if (cfg.store == "memory") return std::make_unique<MemoryFiles>();
-    if (cfg.store == "redis") {
-        std::string why;
-        auto url = parse_redis_url(cfg.redis, why);
-        if (!url) throw StoreError("--redis: " + why);
-        return std::make_unique<RedisFiles>(*url, 2000);
-    }
+    if (cfg.store == "redis") return std::make_unique<RedisFiles>(redis_url_of(cfg.redis), 2000);
     return std::make_unique<SqliteFiles>(cfg.data_dir);
 }
 

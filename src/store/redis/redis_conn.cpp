@@ -144,4 +144,11 @@ long long reply_integer(const redisReply* r) {
     throw StoreError("redis: expected an integer reply");
 }
 
+RedisUrl redis_url_of(const std::string& url) {
+    std::string why;
+    auto u = parse_redis_url(url, why);
+    if (!u) throw StoreError("--redis: " + why);
+    return *u;
+}
+
 }  // namespace ssechat::store

@@ -66,6 +66,10 @@ class RedisConn {
     redisContext* ctx_ = nullptr;
 };
 
+// --redis as a URL, or StoreError saying why not (the flag was checked at startup; a side
+// store opening it again needs the same answer).
+RedisUrl redis_url_of(const std::string& url);
+
 // Reply helpers: they throw StoreError when the reply has another shape.
 std::string reply_string(const redisReply* r);
 long long reply_integer(const redisReply* r);
