@@ -965,6 +965,9 @@
     entry.promise = getJSON(`${roomPath(room)}/presence`).then((presence) => {
       if (room !== st.room) return;
       st.online = new Set(presence.online);
+      // The reader is here: their own stream's join may reach the server just after this
+      // read (a room opened by its link), and their own presence event never reaches them.
+      if (st.user) st.online.add(st.user);
       renderOnline();
     }).finally(() => { entry.pending = false; entry.at = Date.now(); });
     st.presence = entry;
@@ -1226,7 +1229,7 @@
       retry.className = "retry";
       retry.textContent = "Retry";
       retry.addEventListener("click", () => send(text, li));
-      err.append(retry);
+      if (!offline) err.append(retry);  // offline it goes by itself: nothing to press
       li.append(err);
     }
   }
