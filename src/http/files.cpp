@@ -2,7 +2,6 @@
 // the sweeper do with them.
 #include "http/files.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 
@@ -31,13 +30,6 @@ std::string hex(const unsigned char* p, size_t n) {
         out += digits[p[i] & 15];
     }
     return out;
-}
-
-std::string sha256(const std::string& bytes) {
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-    return hex(md, len);
 }
 
 int64_t now_ms() {
@@ -169,7 +161,7 @@ model::FileInfo Files::put(const std::string& room, const std::string& uploader,
     f.width = sniffed.width;
     f.height = sniffed.height;
     f.size = bytes.size();
-    f.sha256 = sha256(bytes);
+    f.sha256 = model::text_hash(bytes);  // hex SHA-256, as the project makes it
     f.uploader = uploader;
     f.ts = now_ms();
     std::lock_guard lk(io_);
