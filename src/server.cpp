@@ -39,6 +39,7 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
         o.presence_ttl_s = cfg_.presence_ttl_s;
         o.log_max = cfg_.redis_log_max;
         o.key_ttl_s = cfg_.idempotency_ttl_s;
+        o.durability = store::redis_durability_of(cfg_);
         store_ = std::make_unique<store::RedisStore>(std::move(o));
     } else {
         store_ = std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain,
@@ -107,7 +108,7 @@ void Server::run() {
     if (c.store == "redis") {
         std::string why;
         if (auto u = store::parse_redis_url(c.redis, why))
-            f.emplace_back("redis", "redis://" + u->text());  // never the password
+            f.emplace_back("redis", u->display());  // never the password
     }
     auto num = [](auto v) { return std::to_string(v); };
     char rate[64];

@@ -560,10 +560,11 @@ std::chrono::steady_clock::time_point Writer::committed(std::chrono::steady_cloc
 }
 
 void Writer::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
+    bool unconfirmed = dynamic_cast<const store::NotReplicated*>(&e) != nullptr;
     log::error(std::string("store commit failed: ") + e.what());
     for (auto& p : batch) {
         metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
-        p.done(PublishOutcome::StoreFailed, p.msg);
+        p.done(unconfirmed ? PublishOutcome::Unconfirmed : PublishOutcome::StoreFailed, p.msg);
     }
 }
 

@@ -35,6 +35,7 @@ enum class PublishOutcome {
     BadReply,       // reply_to names no message of the room
     Overloaded,     // too many publishes waiting for the store
     StoreFailed,    // the store refused the commit; nothing was stored
+    Unconfirmed,    // stored on the Redis master, not confirmed by --redis-replicas in time
 };
 
 // The order in which commits reach the shards. The writer (or the cluster feed) holds `mu`

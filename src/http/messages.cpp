@@ -346,6 +346,13 @@ void Api::submit(Ctx& c, const std::string& room, model::Event ev, bool seed, Af
                                 kind == model::Kind::Message ? "message could not be stored"
                                                              : "the change could not be stored");
                     break;
+                case PublishOutcome::Unconfirmed:
+                    res = error(
+                        status::service_unavailable,
+                        std::string(kind == model::Kind::Message ? "the message" : "the change") +
+                            " reached the Redis master but not enough replicas in time "
+                            "(--redis-replicas); retry with the same Idempotency-Key");
+                    break;
             }
             res.version(version);
             res.keep_alive(keep && !draining_);

@@ -8,7 +8,7 @@ namespace ssechat::store {
 
 std::unique_ptr<Accounts> open_accounts(const Config& cfg) {
     if (cfg.store == "memory") return std::make_unique<MemoryAccounts>();
-    if (cfg.store == "redis") return std::make_unique<RedisAccounts>(redis_url_of(cfg.redis), 2000);
+    if (cfg.store == "redis") return std::make_unique<RedisAccounts>(redis_url_of(cfg.redis), 2000, redis_durability_of(cfg));
     return std::make_unique<SqliteAccounts>(cfg.data_dir);
 }
 

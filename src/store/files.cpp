@@ -131,7 +131,7 @@ constexpr const char* kTmpPrefix = ".upload-";
 
 std::unique_ptr<FileStore> open_files(const Config& cfg) {
     if (cfg.store == "memory") return std::make_unique<MemoryFiles>();
-    if (cfg.store == "redis") return std::make_unique<RedisFiles>(redis_url_of(cfg.redis), 2000);
+    if (cfg.store == "redis") return std::make_unique<RedisFiles>(redis_url_of(cfg.redis), 2000, redis_durability_of(cfg));
     return std::make_unique<SqliteFiles>(cfg.data_dir);
 }
 

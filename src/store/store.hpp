@@ -22,6 +22,13 @@ struct StoreError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A replicated store's primary took a change but fewer replicas than asked confirmed it in
+// time (--redis-replicas). The change may be there, and may be lost if the primary dies now:
+// a retry with the same Idempotency-Key finds it rather than storing it twice.
+struct NotReplicated : StoreError {
+    using StoreError::StoreError;
+};
+
 struct RoomMeta {
     std::string name;
     uint64_t last_id = 0;  // the highest id ever assigned in the room, even if trimmed since

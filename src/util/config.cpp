@@ -126,7 +126,9 @@ const std::vector<Flag>& flags() {
              c.store = v;
              return true;
          }},
-        {"redis", "with --store redis: redis://[[user]:password@]host[:port][/db]",
+        {"redis",
+         "with --store redis: redis://[[user]:password@]host[:port][/db], or "
+         "redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]",
          [](Config& c, const std::string& v) {
              std::string why;
              if (!parse_redis_url(v, why)) return false;
@@ -137,6 +139,14 @@ const std::vector<Flag>& flags() {
          "with --store redis: cluster log entries kept, about (default 100000); a node further "
          "behind re-reads its rooms",
          number(&Config::redis_log_max, 10, 100000000)},
+        {"redis-replicas",
+         "with --store redis: acknowledge a change only once this many replicas have it "
+         "(WAIT; default 0: once the master has it)",
+         number(&Config::redis_replicas, 0, 64)},
+        {"redis-wait-ms",
+         "with --redis-replicas: how long a change waits for its replicas before it is "
+         "answered 503 (default 1000)",
+         number(&Config::redis_wait_ms, 10, 60000)},
         {"presence-ttl", "with --store redis: seconds a dead node's users stay online (default 30)",
          number(&Config::presence_ttl_s, 3, 3600)},
         {"data", "folder for the sqlite database (default ./data)", text(&Config::data_dir)},

@@ -27,20 +27,78 @@ std::string percent_decode(std::string_view s) {
     return out;
 }
 
+// host[:port] or [v6]:port, into host and port (kept at its default when absent).
+bool parse_host_port(std::string_view hostport, std::string& host, int& port, std::string& error) {
+    std::string_view h = hostport;
+    if (hostport.starts_with('[')) {  // [::1]:6379
+        auto close = hostport.find(']');
+        if (close == std::string_view::npos) {
+            error = "unterminated [ in the host";
+            return false;
+        }
+        h = hostport.substr(1, close - 1);
+        hostport = hostport.substr(close + 1);
+        if (!hostport.empty() && !hostport.starts_with(':')) {
+            error = "expected :port after ]";
+            return false;
+        }
+        if (!hostport.empty() && !to_int(hostport.substr(1), port, 1, 65535)) {
+            error = "the port must be a number from 1 to 65535";
+            return false;
+        }
+    } else if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+        h = hostport.substr(0, colon);
+        if (!to_int(hostport.substr(colon + 1), port, 1, 65535)) {
+            error = "the port must be a number from 1 to 65535";
+            return false;
+        }
+    }
+    if (h.empty()) {
+        error = "the host is missing";
+        return false;
+    }
+    host = std::string(h);
+    return true;
+}
+
+std::string host_port(const std::string& host, int port) {
+    bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 }  // namespace
+
+std::string RedisUrl::text() const {
+    if (sentinels.empty()) return host_port(host, port) + "/" + std::to_string(db);
+    std::string s = master + "@";
+    for (size_t i = 0; i < sentinels.size(); ++i)
+        s += (i ? "," : "") + host_port(sentinels[i].first, sentinels[i].second);
+    return s + "/" + std::to_string(db);
+}
+
+std::string RedisUrl::display() const {
+    if (sentinels.empty()) return "redis://" + text();
+    std::string s = "redis-sentinel://";
+    for (size_t i = 0; i < sentinels.size(); ++i)
+        s += (i ? "," : "") + host_port(sentinels[i].first, sentinels[i].second);
+    return s + "/" + master + "/" + std::to_string(db);
+}
 
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error) {
     RedisUrl u;
-    constexpr std::string_view scheme = "redis://";
+    constexpr std::string_view scheme = "redis://", sentinel = "redis-sentinel://";
     if (url.starts_with("rediss://")) {
         error = "rediss:// needs TLS, which Debian 12's hiredis 0.14 does not have";
         return std::nullopt;
     }
-    if (!url.starts_with(scheme)) {
-        error = "expected redis://[[user]:password@]host[:port][/db]";
+    bool via_sentinel = url.starts_with(sentinel);
+    if (!via_sentinel && !url.starts_with(scheme)) {
+        error =
+            "expected redis://[[user]:password@]host[:port][/db] or "
+            "redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]";
         return std::nullopt;
     }
-    std::string_view rest = url.substr(scheme.size());
+    std::string_view rest = url.substr(via_sentinel ? sentinel.size() : scheme.size());
     if (auto at = rest.rfind('@'); at != std::string_view::npos) {
         std::string_view cred = rest.substr(0, at);
         rest = rest.substr(at + 1);
@@ -57,39 +115,43 @@ std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error
         hostport = rest.substr(0, slash);
         db = rest.substr(slash + 1);
     }
+    if (via_sentinel) {
+        // /master-name[/db]
+        std::string_view name = db;
+        db = {};
+        if (auto slash = name.find('/'); slash != std::string_view::npos) {
+            db = name.substr(slash + 1);
+            name = name.substr(0, slash);
+        }
+        if (name.empty()) {
+            error = "a redis-sentinel:// URL names its master after the Sentinels: /master-name";
+            return std::nullopt;
+        }
+        u.master = std::string(name);
+        while (!hostport.empty()) {
+            auto comma = hostport.find(',');
+            std::string_view one = hostport.substr(0, comma);
+            std::pair<std::string, int> s{"", 26379};
+            if (!parse_host_port(one, s.first, s.second, error)) return std::nullopt;
+            u.sentinels.push_back(std::move(s));
+            hostport =
+                comma == std::string_view::npos ? std::string_view() : hostport.substr(comma + 1);
+            if (comma != std::string_view::npos && hostport.empty()) {
+                error = "a Sentinel is missing after ','";
+                return std::nullopt;
+            }
+        }
+        if (u.sentinels.empty()) {
+            error = "a redis-sentinel:// URL needs at least one Sentinel host:port";
+            return std::nullopt;
+        }
+    } else if (!parse_host_port(hostport, u.host, u.port, error)) {
+        return std::nullopt;
+    }
     if (!db.empty() && !to_int(db, u.db, 0, 1 << 20)) {
         error = "the database after '/' must be a number";
         return std::nullopt;
     }
-    std::string_view host = hostport;
-    if (hostport.starts_with('[')) {  // [::1]:6379
-        auto close = hostport.find(']');
-        if (close == std::string_view::npos) {
-            error = "unterminated [ in the host";
-            return std::nullopt;
-        }
-        host = hostport.substr(1, close - 1);
-        hostport = hostport.substr(close + 1);
-        if (!hostport.empty() && !hostport.starts_with(':')) {
-            error = "expected :port after ]";
-            return std::nullopt;
-        }
-        if (!hostport.empty() && !to_int(hostport.substr(1), u.port, 1, 65535)) {
-            error = "the port must be a number from 1 to 65535";
-            return std::nullopt;
-        }
-    } else if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
-        host = hostport.substr(0, colon);
-        if (!to_int(hostport.substr(colon + 1), u.port, 1, 65535)) {
-            error = "the port must be a number from 1 to 65535";
-            return std::nullopt;
-        }
-    }
-    if (host.empty()) {
-        error = "the host is missing";
-        return std::nullopt;
-    }
-    u.host = std::string(host);
     return u;
 }
 

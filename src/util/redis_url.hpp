@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ssechat {
 
@@ -12,14 +14,20 @@ struct RedisUrl {
     int port = 6379;
     int db = 0;
     std::string user;      // ACL user (Redis 6+); empty: the default user
-    std::string password;  // empty: no AUTH
-    // host:port/db, never the password (for logs and errors).
-    std::string text() const {
-        return host + ":" + std::to_string(port) + "/" + std::to_string(db);
-    }
+    std::string password;  // empty: no AUTH (of the master; Sentinels are asked without)
+    // redis-sentinel://: the Sentinels to ask for the address of `master` (host and port
+    // above are then unused). Empty: a plain redis:// URL.
+    std::vector<std::pair<std::string, int>> sentinels;
+    std::string master;
+    // host:port/db, or master@sentinels/db; never the password (for logs and errors).
+    std::string text() const;
+    // The URL without its password, to show an operator.
+    std::string display() const;
 };
 
-// redis://[[user]:password@]host[:port][/db]. nullopt, with `error` set, when malformed.
+// redis://[[user]:password@]host[:port][/db], or
+// redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db].
+// nullopt, with `error` set, when malformed.
 // rediss:// (TLS) is refused: Debian 12's hiredis 0.14 has no TLS support.
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error);
 

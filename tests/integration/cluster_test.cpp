@@ -297,6 +297,21 @@ TEST(Cluster, RedisOutageAnswers503KeepsStreamsOpenAndLosesNothingAcknowledged) 
     for (uint64_t id : acked) EXPECT_LE(id, 15u);
 }
 
+// A resume from further back than the room's cache reads the rest from Redis in one range
+// (this read once asked Redis for COUNT 2^64-1, which it refuses).
+TEST(Cluster, AResumeOlderThanTheCacheReadsTheStore) {
+    RedisServer redis;
+    auto args = node_args(redis);
+    args.insert(args.end(), {"--cache", "4"});
+    Server a(args);
+    for (int i = 1; i <= 20; ++i) publish(a.port(), "o", "bob", "m" + std::to_string(i));
+    SseClient late(a.port(), "/rooms/o/events?id=cas", {{"Last-Event-ID", "2"}});
+    ASSERT_TRUE(late.wait_until([&] { return ids_of(late.events).size() >= 18; }));
+    late.drain(200ms);
+    EXPECT_FALSE(late.closed_by_server) << late.body;
+    EXPECT_EQ(ids_of(late.events), range(3, 20));
+}
+
 TEST(Cluster, AHungRedisCostsOneTimeoutNotOnePerRequest) {
     RedisServer redis;
     Server a(node_args(redis));

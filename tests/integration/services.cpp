@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -128,6 +129,49 @@ std::string RedisServer::cli(const std::vector<std::string>& args) const {
     std::string cmd = "redis-cli -p " + std::to_string(port_);
     for (const auto& a : args) cmd += " '" + a + "'";
     return capture(cmd);
+}
+
+RedisSentinel::RedisSentinel(int master_port, const std::string& name, int quorum)
+    : port_(free_port()), dir_(temp_dir()) {
+    // Sentinel rewrites its configuration file as it learns: it must be its own, writable.
+    std::string conf = dir_ + "/sentinel.conf";
+    FILE* f = std::fopen(conf.c_str(), "w");
+    if (!f) throw std::runtime_error("cannot write " + conf);
+    std::fprintf(f,
+                 "port %d\nbind 127.0.0.1\ndir %s\n"
+                 "sentinel monitor %s 127.0.0.1 %d %d\n"
+                 "sentinel down-after-milliseconds %s 1000\n"
+                 "sentinel failover-timeout %s 4000\n"
+                 "sentinel parallel-syncs %s 2\n",
+                 port_, dir_.c_str(), name.c_str(), master_port, quorum, name.c_str(), name.c_str(),
+                 name.c_str());
+    std::fclose(f);
+    // Debian's redis-sentinel package; the same binary as redis-server --sentinel.
+    bool packaged = ::access("/usr/bin/redis-sentinel", X_OK) == 0;
+    std::vector<std::string> args =
+        packaged ? std::vector<std::string>{"redis-sentinel", conf}
+                 : std::vector<std::string>{"redis-server", conf, "--sentinel"};
+    pid_ = spawn(args, dir_ + "/sentinel.log");
+    wait_listening(port_, pid_, "redis-sentinel");
+}
+
+RedisSentinel::~RedisSentinel() {
+    stop(pid_, SIGKILL);
+}
+
+std::string RedisSentinel::cli(const std::vector<std::string>& args) const {
+    std::string cmd = "redis-cli -p " + std::to_string(port_);
+    for (const auto& a : args) cmd += " '" + a + "'";
+    return capture(cmd);
+}
+
+std::string RedisSentinel::master(const std::string& name) const {
+    std::string out = cli({"SENTINEL", "get-master-addr-by-name", name});
+    auto nl = out.find('\n');
+    if (nl == std::string::npos) return "";
+    std::string host = out.substr(0, nl), rest = out.substr(nl + 1);
+    while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r')) rest.pop_back();
+    return host + ":" + rest;
 }
 
 Nginx::Nginx(const std::vector<int>& node_ports) : port_(free_port()), dir_(temp_dir()) {

@@ -38,6 +38,23 @@ class RedisServer {
     pid_t pid_ = -1;
 };
 
+// redis-sentinel watching one master (by its loopback port) as `name`, deciding quickly: the
+// master is down after 1 s without an answer, with `quorum` Sentinels agreeing.
+class RedisSentinel {
+  public:
+    RedisSentinel(int master_port, const std::string& name, int quorum);
+    ~RedisSentinel();
+    int port() const { return port_; }
+    std::string cli(const std::vector<std::string>& args) const;
+    // "host:port" of the master this Sentinel names now.
+    std::string master(const std::string& name) const;
+
+  private:
+    int port_;
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
 // nginx in front of ssechat nodes, with the config examples/cluster/nginx-conf.sh prints.
 class Nginx {
   public:

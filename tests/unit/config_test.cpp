@@ -77,6 +77,40 @@ TEST(Config, RedisUrls) {
     EXPECT_EQ(parse_config({"--redis", "redis://h:x"}, {}).exit_code, 2);
 }
 
+TEST(Config, SentinelUrls) {
+    std::string why;
+    auto u = ssechat::store::parse_redis_url(
+        "redis-sentinel://app:p%40ss@10.0.0.1:26379,[::1]:26380,s3/chat/3", why);
+    ASSERT_TRUE(u) << why;
+    ASSERT_EQ(u->sentinels.size(), 3u);
+    EXPECT_EQ(u->sentinels[0], (std::pair<std::string, int>{"10.0.0.1", 26379}));
+    EXPECT_EQ(u->sentinels[1], (std::pair<std::string, int>{"::1", 26380}));
+    EXPECT_EQ(u->sentinels[2], (std::pair<std::string, int>{"s3", 26379}));  // Sentinel's port
+    EXPECT_EQ(u->master, "chat");
+    EXPECT_EQ(u->db, 3);
+    EXPECT_EQ(u->user, "app");
+    EXPECT_EQ(u->password, "p@ss");
+    // What an operator sees never holds the password.
+    EXPECT_EQ(u->display(), "redis-sentinel://10.0.0.1:26379,[::1]:26380,s3:26379/chat/3");
+    auto plain = ssechat::store::parse_redis_url("redis-sentinel://h:1/m", why);
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->db, 0);
+    EXPECT_EQ(plain->text(), "m@h:1/0");
+    for (const char* bad :
+         {"redis-sentinel://h:1", "redis-sentinel://h:1/", "redis-sentinel:///m",
+          "redis-sentinel://h:1,/m", "redis-sentinel://h:x/m", "redis-sentinel://h:1/m/x"}) {
+        EXPECT_FALSE(ssechat::store::parse_redis_url(bad, why)) << bad;
+        EXPECT_FALSE(why.empty());
+    }
+    auto c = parse_config({"--store", "redis", "--redis", "redis-sentinel://h:1/m",
+                           "--redis-replicas", "1", "--redis-wait-ms", "250"},
+                          {});
+    ASSERT_TRUE(c.config);
+    EXPECT_EQ(c.config->redis_replicas, 1);
+    EXPECT_EQ(c.config->redis_wait_ms, 250);
+    EXPECT_EQ(parse_config({"--redis-replicas", "-1"}, {}).exit_code, 2);
+}
+
 TEST(Config, TlsMovesTheDefaultPortAndItsFlagsGoTogether) {
     auto r = parse_config({"--tls-cert", "c.pem", "--tls-key", "k.pem"}, {});
     ASSERT_TRUE(r.config);

@@ -59,12 +59,14 @@ const char* flag(bool b) {
 
 }  // namespace
 
-RedisAccounts::RedisAccounts(RedisUrl url, int timeout_ms)
-    : conn_(std::move(url), timeout_ms),
+RedisAccounts::RedisAccounts(RedisUrl url, int timeout_ms, Durability durability)
+    : conn_(std::move(url), timeout_ms, durability),
       script_("accounts.lua", std::string(scripts::accounts_lua)) {}
 
 Reply RedisAccounts::change(const std::vector<std::string>& args) {
-    return conn_.eval(script_, {}, args);
+    auto r = conn_.eval(script_, {}, args);
+    conn_.settle();
+    return r;
 }
 
 std::vector<Fields> RedisAccounts::hashes(const std::vector<std::string>& keys) {
@@ -177,6 +179,7 @@ void RedisAccounts::add_invite(const model::Invite& i) {
         {{"HSET", "ssechat:invite:" + i.code, "a", flag(i.admin), "e", std::to_string(i.expires),
           "b", i.created_by, "c", std::to_string(i.created_at)},
          {"SADD", "ssechat:invites", i.code}});
+    conn_.settle();
 }
 
 std::vector<model::Invite> RedisAccounts::invites() {
@@ -197,6 +200,7 @@ std::vector<model::Invite> RedisAccounts::invites() {
 bool RedisAccounts::drop_invite(const std::string& code) {
     std::lock_guard lk(mu_);
     auto r = conn_.pipeline({{"DEL", "ssechat:invite:" + code}, {"SREM", "ssechat:invites", code}});
+    conn_.settle();
     return reply_integer(r[0].get()) > 0;
 }
 

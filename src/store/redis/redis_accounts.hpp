@@ -10,7 +10,7 @@ namespace ssechat::store {
 
 class RedisAccounts final : public Accounts {
   public:
-    RedisAccounts(RedisUrl url, int timeout_ms);
+    RedisAccounts(RedisUrl url, int timeout_ms, Durability durability = {});
 
     std::optional<model::Account> account(const std::string& user) override;
     bool add_account(const model::Account& a) override;

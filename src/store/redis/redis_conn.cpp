@@ -3,10 +3,15 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <sys/socket.h>
 
 #include <charconv>
+#include <chrono>
+#include <string_view>
+#include <tuple>
 
 #include "store/store.hpp"
+#include "util/log.hpp"
 
 namespace ssechat::store {
 
@@ -32,25 +37,83 @@ Script::Script(std::string n, std::string b) : name(std::move(n)), body(std::mov
     }
 }
 
-RedisConn::RedisConn(RedisUrl url, int timeout_ms)
-    : url_(std::move(url)), timeout_ms_(timeout_ms) {}
+std::atomic<uint64_t>& sentinel_generation() {
+    static std::atomic<uint64_t> g{0};
+    return g;
+}
+
+RedisConn::RedisConn(RedisUrl url, int timeout_ms, Durability durability)
+    : url_(std::move(url)), timeout_ms_(timeout_ms), durability_(durability) {}
 
 RedisConn::~RedisConn() {
+    drop();
+}
+
+void RedisConn::drop() {
     if (ctx_) redisFree(ctx_);
+    ctx_ = nullptr;
 }
 
 void RedisConn::fail(const std::string& what) {
     std::string why = ctx_ && ctx_->err ? std::string(ctx_->errstr) : std::string("no reply");
-    if (ctx_) redisFree(ctx_);
-    ctx_ = nullptr;
+    drop();
     throw StoreError("redis " + url_.text() + ": " + what + ": " + why);
 }
 
+std::pair<std::string, int> RedisConn::ask_sentinels() {
+    // The Sentinel that answered last is asked first; any of them may answer.
+    std::string last_error = "no Sentinel answered";
+    for (size_t i = 0; i < url_.sentinels.size(); ++i) {
+        size_t at = (next_sentinel_ + i) % url_.sentinels.size();
+        const auto& [host, port] = url_.sentinels[at];
+        redisContext* c = redisConnectWithTimeout(host.c_str(), port, to_timeval(timeout_ms_));
+        if (!c || c->err) {
+            last_error = "Sentinel " + host + ":" + std::to_string(port) + ": " +
+                         (c ? c->errstr : "out of memory");
+            if (c) redisFree(c);
+            continue;
+        }
+        redisSetTimeout(c, to_timeval(timeout_ms_));
+        Reply r(static_cast<redisReply*>(redisCommand(c, "SENTINEL get-master-addr-by-name %b",
+                                                      url_.master.data(), url_.master.size())));
+        redisFree(c);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+            int p = static_cast<int>(reply_integer(r->element[1]));
+            next_sentinel_ = at;
+            return {reply_string(r->element[0]), p};
+        }
+        last_error = "Sentinel " + host + ":" + std::to_string(port) +
+                     (r && r->type == REDIS_REPLY_NIL     ? " does not know master " + url_.master
+                      : r && r->type == REDIS_REPLY_ERROR ? ": " + std::string(r->str, r->len)
+                                                          : ": no answer");
+    }
+    throw StoreError("redis " + url_.text() + ": " + last_error);
+}
+
+void RedisConn::check_role(const redisReply* r) {
+    // After a failover the old master comes back as a replica and refuses writes: this
+    // connection asks the Sentinels again on its next call. A master that lost its replicas
+    // with min-replicas-to-write set says NOREPLICAS; that one stays.
+    if (r && r->type == REDIS_REPLY_ERROR && !url_.sentinels.empty() &&
+        (std::string_view(r->str, r->len).starts_with("READONLY") ||
+         std::string_view(r->str, r->len).starts_with("MASTERDOWN")))
+        drop();
+}
+
 void RedisConn::connect() {
+    if (ctx_ && !url_.sentinels.empty() &&
+        generation_ != sentinel_generation().load(std::memory_order_acquire))
+        drop();  // a Sentinel announced a new master since this socket was dialed
     if (ctx_) return;
-    ctx_ = redisConnectWithTimeout(url_.host.c_str(), url_.port, to_timeval(timeout_ms_));
+    std::string host = url_.host;
+    int port = url_.port;
+    if (!url_.sentinels.empty()) {
+        generation_ = sentinel_generation().load(std::memory_order_acquire);
+        std::tie(host, port) = ask_sentinels();
+    }
+    ctx_ = redisConnectWithTimeout(host.c_str(), port, to_timeval(timeout_ms_));
     if (!ctx_) throw StoreError("redis " + url_.text() + ": out of memory");
-    if (ctx_->err) fail("cannot connect");
+    if (ctx_->err) fail("cannot connect to " + host + ":" + std::to_string(port));
     redisSetTimeout(ctx_, to_timeval(timeout_ms_));
     try {
         if (!url_.password.empty()) {
@@ -68,6 +131,34 @@ void RedisConn::connect() {
         if (answered) throw RedisRefused(e.what());
         throw;
     }
+    if (!url_.sentinels.empty()) {
+        // The Sentinels' answer may be a moment old: the server itself must say it is the
+        // master before anything is written to it.
+        Reply role(static_cast<redisReply*>(redisCommand(ctx_, "ROLE")));
+        if (!role) fail("ROLE");
+        if (role->type != REDIS_REPLY_ARRAY || role->elements == 0 ||
+            reply_string(role->element[0]) != "master") {
+            drop();
+            throw StoreError("redis " + url_.text() + ": " + host + ":" + std::to_string(port) +
+                             " is not the master (a failover is under way)");
+        }
+    }
+}
+
+void RedisConn::settle() {
+    if (durability_.replicas <= 0) return;
+    connect();
+    // WAIT blocks on the server for up to wait_ms: the socket must wait longer.
+    redisSetTimeout(ctx_, to_timeval(timeout_ms_ + durability_.wait_ms));
+    auto r =
+        run({"WAIT", std::to_string(durability_.replicas), std::to_string(durability_.wait_ms)});
+    if (ctx_) redisSetTimeout(ctx_, to_timeval(timeout_ms_));
+    long long got = reply_integer(r.get());
+    if (got < durability_.replicas)
+        throw NotReplicated("only " + std::to_string(got) + " of the " +
+                            std::to_string(durability_.replicas) +
+                            " replicas --redis-replicas asks for confirmed the change within " +
+                            std::to_string(durability_.wait_ms) + " ms");
 }
 
 Reply RedisConn::run(const std::vector<std::string>& argv) {
@@ -81,6 +172,7 @@ Reply RedisConn::run(const std::vector<std::string>& argv) {
     Reply r(static_cast<redisReply*>(
         redisCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data())));
     if (!r) fail(argv.front());
+    check_role(r.get());
     if (r->type == REDIS_REPLY_ERROR)
         throw StoreError("redis " + argv.front() + ": " + std::string(r->str, r->len));
     return r;
@@ -108,6 +200,8 @@ std::vector<Reply> RedisConn::pipeline(const std::vector<std::vector<std::string
         if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) fail("pipeline");
         out.emplace_back(static_cast<redisReply*>(raw));
     }
+    // Dropped only after every reply is read, so that the socket is not left mid-answer.
+    for (const auto& r : out) check_role(r.get());
     return out;
 }
 
@@ -128,6 +222,56 @@ Reply RedisConn::eval(const Script& s, const std::vector<std::string>& keys,
     return run(argv);
 }
 
+SentinelWatch::SentinelWatch(RedisUrl url) : url_(std::move(url)) {
+    if (!url_.sentinels.empty()) thread_ = std::thread([this] { loop(); });
+}
+
+SentinelWatch::~SentinelWatch() {
+    stopping_ = true;
+    {
+        std::lock_guard lk(mu_);
+        if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    }
+    if (thread_.joinable()) thread_.join();
+}
+
+void SentinelWatch::loop() {
+    // One Sentinel at a time; when it goes away (or is quiet for a minute, which a Sentinel
+    // that pings its master every second never is), the next one. A switch missed while no
+    // Sentinel was reachable is caught anyway: a demoted master answers READONLY and a dead
+    // one not at all, and either makes a connection ask the Sentinels again.
+    for (size_t i = 0; !stopping_; ++i) {
+        const auto& [host, port] = url_.sentinels[i % url_.sentinels.size()];
+        redisContext* c = redisConnectWithTimeout(host.c_str(), port, to_timeval(2000));
+        if (c && !c->err) {
+            redisSetTimeout(c, to_timeval(60000));
+            {
+                std::lock_guard lk(mu_);
+                fd_ = c->fd;
+            }
+            Reply sub(static_cast<redisReply*>(redisCommand(c, "SUBSCRIBE +switch-master")));
+            while (sub && !stopping_) {
+                void* raw = nullptr;
+                if (redisGetReply(c, &raw) != REDIS_OK || !raw) break;
+                Reply msg(static_cast<redisReply*>(raw));
+                // ["message", "+switch-master", "<name> <old-ip> <old-port> <new-ip> <new-port>"]
+                if (msg->type != REDIS_REPLY_ARRAY || msg->elements != 3) continue;
+                std::string_view text(msg->element[2]->str, msg->element[2]->len);
+                if (text.starts_with(url_.master + " ")) {
+                    sentinel_generation().fetch_add(1, std::memory_order_acq_rel);
+                    log::info("redis: Sentinel announced a new master for " + url_.master + ": " +
+                              std::string(text));
+                }
+            }
+            std::lock_guard lk(mu_);
+            fd_ = -1;
+        }
+        if (c) redisFree(c);
+        for (int waited = 0; waited < 1000 && !stopping_; waited += 50)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
 std::string reply_string(const redisReply* r) {
     if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
         throw StoreError("redis: expected a string reply");
@@ -142,6 +286,10 @@ long long reply_integer(const redisReply* r) {
         if (ec == std::errc() && p == r->str + r->len) return v;
     }
     throw StoreError("redis: expected an integer reply");
+}
+
+Durability redis_durability_of(const Config& cfg) {
+    return {cfg.redis_replicas, cfg.redis_wait_ms};
 }
 
 RedisUrl redis_url_of(const std::string& url) {

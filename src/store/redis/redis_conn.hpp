@@ -1,12 +1,16 @@
 // One blocking hiredis connection that reconnects on demand, and the redis:// URL it dials.
 #pragma once
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "store/store.hpp"
+#include "util/config.hpp"
 #include "util/redis_url.hpp"
 
 struct redisContext;
@@ -36,12 +40,24 @@ struct Script {
     Script(std::string name, std::string body);
 };
 
+// A change is acknowledged once `replicas` replicas have it (WAIT), or refused after `wait_ms`.
+struct Durability {
+    int replicas = 0;
+    int wait_ms = 1000;
+};
+
+// Bumped whenever a Sentinel announces +switch-master: every connection dialed through a
+// Sentinel before it dials again, so a write never goes to a demoted master.
+std::atomic<uint64_t>& sentinel_generation();
+
 // Not thread safe: each thread that talks to Redis owns one (or borrows one from a pool).
 // Every failure throws StoreError and drops the socket; the next call dials again, so a
 // connection survives Redis restarts without its owner noticing beyond the failed call.
 class RedisConn {
   public:
-    RedisConn(RedisUrl url, int timeout_ms);
+    // With a redis-sentinel:// URL every dial asks the Sentinels where the master is, and
+    // checks that the server it reaches says it is a master.
+    RedisConn(RedisUrl url, int timeout_ms, Durability durability = {});
     ~RedisConn();
     RedisConn(const RedisConn&) = delete;
     RedisConn& operator=(const RedisConn&) = delete;
@@ -55,20 +71,57 @@ class RedisConn {
     Reply eval(const Script& s, const std::vector<std::string>& keys,
                const std::vector<std::string>& args);
 
+    // After a change: waits until Durability::replicas replicas have everything this
+    // connection wrote (WAIT); throws NotReplicated when fewer do in time. Does nothing
+    // without --redis-replicas.
+    void settle();
+    int replicas() const { return durability_.replicas; }
+
     void connect();  // dials now; throws StoreError saying why not, RedisRefused for setup
     bool connected() const { return ctx_ != nullptr; }
+    // Drops the socket; the next call dials again.
+    void drop();
 
   private:
     [[noreturn]] void fail(const std::string& what);
+    // The master's address from the Sentinels; throws StoreError when none answers.
+    std::pair<std::string, int> ask_sentinels();
+    // A reply that says this server no longer takes writes (a demoted master): dial again.
+    void check_role(const redisReply* r);
 
     RedisUrl url_;
     int timeout_ms_;
+    Durability durability_;
     redisContext* ctx_ = nullptr;
+    uint64_t generation_ = 0;  // sentinel_generation() when dialed
+    size_t next_sentinel_ = 0;
+};
+
+// Listens to the Sentinels of a redis-sentinel:// URL for +switch-master of its master and
+// bumps sentinel_generation() when one comes, so connections move to the new master at their
+// next call instead of at their first failure. A plain URL starts nothing.
+class SentinelWatch {
+  public:
+    explicit SentinelWatch(RedisUrl url);
+    ~SentinelWatch();  // stops and joins the thread
+    SentinelWatch(const SentinelWatch&) = delete;
+    SentinelWatch& operator=(const SentinelWatch&) = delete;
+
+  private:
+    void loop();
+
+    RedisUrl url_;
+    std::atomic<bool> stopping_{false};
+    std::mutex mu_;
+    int fd_ = -1;  // the subscribed socket, shut down to stop the thread
+    std::thread thread_;
 };
 
 // --redis as a URL, or StoreError saying why not (the flag was checked at startup; a side
 // store opening it again needs the same answer).
 RedisUrl redis_url_of(const std::string& url);
+// --redis-replicas and --redis-wait-ms.
+Durability redis_durability_of(const Config& cfg);
 
 // Reply helpers: they throw StoreError when the reply has another shape.
 std::string reply_string(const redisReply* r);

@@ -31,12 +31,15 @@ bool exec(RedisConn& c, const std::vector<std::vector<std::string>>& cmds) {
     for (auto& r : replies)
         if (r && r->type == REDIS_REPLY_ERROR) throw StoreError(std::string("redis: ") + r->str);
     const auto& last = replies.back();
-    return last && last->type == REDIS_REPLY_ARRAY;
+    if (!last || last->type != REDIS_REPLY_ARRAY) return false;
+    c.settle();
+    return true;
 }
 
 }  // namespace
 
-RedisFiles::RedisFiles(RedisUrl url, int timeout_ms) : conn_(std::move(url), timeout_ms) {}
+RedisFiles::RedisFiles(RedisUrl url, int timeout_ms, Durability durability)
+    : conn_(std::move(url), timeout_ms, durability) {}
 
 void RedisFiles::add(const model::FileInfo& f) {
     std::lock_guard lk(mu_);

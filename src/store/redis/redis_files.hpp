@@ -15,7 +15,7 @@ namespace ssechat::store {
 
 class RedisFiles final : public FileStore {
   public:
-    RedisFiles(RedisUrl url, int timeout_ms);
+    RedisFiles(RedisUrl url, int timeout_ms, Durability durability = {});
     void add(const model::FileInfo& f) override;
     std::optional<model::FileInfo> get(const std::string& id) override;
     Claim claim(const std::vector<std::string>& ids, const std::string& room,

@@ -354,7 +354,8 @@ RedisStore::Lease::Lease(RedisStore& s) : store_(s), exceptions_(std::uncaught_e
         conn_ = std::move(s.pool_.back());
         s.pool_.pop_back();
     }
-    if (!conn_) conn_ = std::make_unique<RedisConn>(s.opts_.url, s.opts_.timeout_ms);
+    if (!conn_)
+        conn_ = std::make_unique<RedisConn>(s.opts_.url, s.opts_.timeout_ms, s.opts_.durability);
 }
 
 RedisStore::Lease::~Lease() {
@@ -370,7 +371,8 @@ RedisStore::RedisStore(RedisOptions opts)
       sweep_("sweep.lua", std::string(scripts::sweep_lua)),
       members_("members.lua", std::string(scripts::members_lua)) {
     if (opts_.node_id.empty()) opts_.node_id = random_node_id();
-    writer_ = std::make_unique<RedisConn>(opts_.url, opts_.timeout_ms);
+    writer_ = std::make_unique<RedisConn>(opts_.url, opts_.timeout_ms, opts_.durability);
+    watch_ = std::make_unique<SentinelWatch>(opts_.url);
     auto delay = std::chrono::milliseconds(250);
     while (true) {
         try {
@@ -524,10 +526,11 @@ std::vector<model::Event> RedisStore::range(const std::string& room, uint64_t af
     if (limit == 0 || before <= after + 1) return {};
     std::string lo = std::to_string(after + 1) + "-0";
     std::string hi = before == UINT64_MAX ? "+" : std::to_string(before - 1) + "-0";
+    // Redis takes a COUNT up to 2^63-1: "no limit" (SIZE_MAX, a bounded replay) is sent as that.
+    std::string count = std::to_string(std::min<size_t>(limit, INT64_MAX));
     Lease c(*this);
-    auto r = newest
-                 ? c->run({"XREVRANGE", kRoomPrefix + room, hi, lo, "COUNT", std::to_string(limit)})
-                 : c->run({"XRANGE", kRoomPrefix + room, lo, hi, "COUNT", std::to_string(limit)});
+    auto r = newest ? c->run({"XREVRANGE", kRoomPrefix + room, hi, lo, "COUNT", count})
+                    : c->run({"XRANGE", kRoomPrefix + room, lo, hi, "COUNT", count});
     std::vector<model::Event> out;
     out.reserve(r->elements);
     for (size_t i = 0; i < r->elements; ++i) {
@@ -666,6 +669,7 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
     auto r = writer_->eval(publish_, keys, args);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != batch.size())
         throw StoreError("redis publish.lua: unexpected reply");
+    confirm();
     for (size_t i = 0; i < batch.size(); ++i) {
         const redisReply* e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 5)
@@ -721,10 +725,65 @@ void RedisStore::follow(FeedHandlers handlers) {
     presence_thread_ = std::thread([this] { presence_loop(); });
 }
 
+namespace {
+
+// One durable log entry (a stored event, or a membership change) into the batch, in order.
+void add_entry(FeedBatch& b, std::map<std::string, std::string>& f) {
+    if (f["k"] == "j") {
+        MemberChange m;
+        auto op = op_of(f["o"]);
+        if (!op) {
+            log::error("the cluster log holds a membership change of an unknown kind (" + f["o"] +
+                       "): passed over");
+            return;
+        }
+        m.op.op = *op;
+        m.op.user = f["u"];
+        m.op.room = f["r"];
+        m.op.read = static_cast<uint64_t>(to_i64(f["i"]));
+        m.op.id = m.op.read;
+        m.op.pos = static_cast<uint64_t>(to_i64(f["p"]));
+        m.op.was_member = f["w"] == "1";
+        read_payload(m.op, f["x"]);
+        m.at = b.messages.size();
+        b.members.push_back(std::move(m));
+        return;
+    }
+    std::string room = f["r"];
+    try {
+        b.messages.push_back(entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), room));
+    } catch (const StoreError& unknown) {
+        // A kind this release does not know (a newer node's): said, and passed over, rather
+        // than read as a message or stalling the feed.
+        log::error(unknown.what());
+    }
+}
+
+}  // namespace
+
+void RedisStore::confirm() {
+    if (writer_->replicas() <= 0) return;
+    // WAIT covers every write the master took before it, any client's: the log's end read
+    // first is then on the replicas, and the marker releases the log up to it to every
+    // node's feed. A marker lost with a dying master is no loss: the next one covers more.
+    auto tail = writer_->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
+    writer_->settle();
+    if (tail->elements == 0) return;
+    writer_->run({"XADD", kLog, "MAXLEN", "~", std::to_string(opts_.log_max), "*", "k", "c", "c",
+                  reply_string(tail->element[0]->element[0])});
+}
+
 void RedisStore::feed_loop() {
     // The socket timeout must outlast the server-side BLOCK, or every quiet read would fail.
     RedisConn c(opts_.url, opts_.timeout_ms + kFeedBlockMs);
     std::string last = log_start_;
+    // With --redis-replicas, stored events wait here until a confirmation marker says the
+    // replicas have them: a master that dies with writes its replicas never got must not
+    // have shown them to anyone, or their ids would be given again by the new master.
+    bool hold = opts_.durability.replicas > 0;
+    std::string confirmed = log_start_;  // the log is on the replicas up to here
+    std::string seen = log_start_;       // read up to here before the last outage
+    std::deque<std::pair<std::string, std::map<std::string, std::string>>> held;
     bool down = false;
     auto delay = std::chrono::milliseconds(100);
     while (!stopping_) {
@@ -754,51 +813,44 @@ void RedisStore::feed_loop() {
             FeedBatch b;
             for (size_t i = 0; i < entries->elements; ++i) {
                 const redisReply* e = entries->element[i];
+                std::string id = reply_string(e->element[0]);
                 auto f = fields(e->element[1]);
-                if (f["k"] == "t") {
-                    b.typing.push_back({f["r"], f["u"], f["s"] == "1"});
-                } else if (f["k"] == "j") {
-                    MemberChange m;
-                    auto op = op_of(f["o"]);
-                    if (!op) {
-                        log::error(
-                            "the cluster log holds a membership change of an unknown "
-                            "kind (" +
-                            f["o"] + "): passed over");
-                        continue;
-                    }
-                    m.op.op = *op;
-                    m.op.user = f["u"];
-                    m.op.room = f["r"];
-                    m.op.read = static_cast<uint64_t>(to_i64(f["i"]));
-                    m.op.id = m.op.read;
-                    m.op.pos = static_cast<uint64_t>(to_i64(f["p"]));
-                    m.op.was_member = f["w"] == "1";
-                    read_payload(m.op, f["x"]);
-                    m.at = b.messages.size();
-                    b.members.push_back(std::move(m));
-                } else if (f["k"] == "p") {
-                    b.presence.push_back(
-                        {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
+                const std::string& k = f["k"];
+                if (k == "c") {
+                    if (stream_id_less(confirmed, f["c"])) confirmed = f["c"];
+                } else if (k == "t" || k == "p") {
+                    // Typing and presence are not stored changes: shown at once, and once,
+                    // when the log is read again after an outage.
+                    if (!stream_id_less(seen, id)) continue;
+                    if (k == "t")
+                        b.typing.push_back({f["r"], f["u"], f["s"] == "1"});
+                    else
+                        b.presence.push_back(
+                            {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
+                } else if (hold) {
+                    held.emplace_back(std::move(id), std::move(f));
                 } else {
-                    std::string room = f["r"];
-                    try {
-                        b.messages.push_back(
-                            entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), room));
-                    } catch (const StoreError& unknown) {
-                        // A kind this release does not know (a newer node's): said, and
-                        // passed over, rather than read as a message or stalling the feed.
-                        log::error(unknown.what());
-                    }
+                    add_entry(b, f);
                 }
             }
+            while (!held.empty() && !stream_id_less(confirmed, held.front().first)) {
+                add_entry(b, held.front().second);
+                held.pop_front();
+            }
             last = reply_string(entries->element[entries->elements - 1]->element[0]);
+            if (stream_id_less(seen, last)) seen = last;
             handlers_.batch(b);
         } catch (const StoreError& e) {
             if (!down)
                 log::error(std::string(e.what()) +
                            "; open streams stay open and catch up when Redis is back");
             down = true;
+            if (hold) {
+                // What was held may not be on the master that comes back (a failover): read
+                // the log again from the last confirmation, on whichever master that is.
+                held.clear();
+                last = confirmed;
+            }
             trip();
             for (auto waited = std::chrono::milliseconds(0); waited < delay && !stopping_;
                  waited += std::chrono::milliseconds(50))
@@ -979,6 +1031,7 @@ void RedisStore::members(std::vector<MemberOp>& ops) {
     auto r = writer_->eval(members_, keys, args);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != ops.size())
         throw StoreError("redis members.lua: unexpected reply");
+    confirm();
     static constexpr MemberOp::Result codes[] = {
         MemberOp::Result::Done, MemberOp::Result::Unchanged, MemberOp::Result::NotMember,
         MemberOp::Result::TooMany, MemberOp::Result::LastOwner};

@@ -23,13 +23,16 @@ struct RedisOptions {
     std::string node_id;           // unique per process; random when empty
     int timeout_ms = 2000;         // per command; a hung Redis fails a publish after this
     int64_t key_ttl_s = 86400;     // how long an Idempotency-Key is kept
+    Durability durability;         // --redis-replicas, --redis-wait-ms; the same on every node
 };
 
 // Keys (one Redis, logical database of the URL):
 //   ssechat:rooms            HASH   room -> last id
 //   ssechat:room-names       ZSET   every room name, score 0, for paging by name
 //   ssechat:room:<room>      STREAM the room's events without texts, entry id "<id>-0"
-//   ssechat:log              STREAM every event, presence and typing change, for the feed
+//   ssechat:log              STREAM every event, presence and typing change, for the feed;
+//                                   with --redis-replicas also "k=c c=<entry>" markers: the
+//                                   log is on the replicas up to <entry>
 //   ssechat:msg:, ssechat:edit:, ssechat:mids:, ssechat:react:  see publish.lua
 //   ssechat:schema           STRING "2" once data from before edits is indexed
 //   ssechat:pos              STRING the last position given to an event (publish.lua)
@@ -110,6 +113,10 @@ class RedisStore final : public Store, public Cluster {
     // Data from a release before edits: its messages get entries in the message id index.
     void upgrade();
     void feed_loop();
+    // With --redis-replicas: waits for the replicas to have everything written so far
+    // (NotReplicated if they do not in time), then marks the cluster log as confirmed up to
+    // where it ended before the wait. Writer thread only.
+    void confirm();
     void presence_loop();
     void apply_presence(RedisConn& c, const PresenceOp& op);
     void refresh_presence(RedisConn& c);
@@ -117,7 +124,8 @@ class RedisStore final : public Store, public Cluster {
     RedisOptions opts_;
     Script publish_, presence_, sweep_, members_;
     std::string epoch_;
-    std::unique_ptr<RedisConn> writer_;  // publish() only: the hub's single writer thread
+    std::unique_ptr<RedisConn> writer_;     // publish() only: the hub's single writer thread
+    std::unique_ptr<SentinelWatch> watch_;  // follows +switch-master with redis-sentinel://
 
     void trip();
 
