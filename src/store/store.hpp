@@ -105,6 +105,12 @@ struct Unread {
 // back a node's own changes).
 void apply(model::Roster& r, const MemberOp& op);
 
+// Whether range(), messages() or shown() with these bounds can hold nothing: `after + 1`
+// wraps at the largest id, so that one is caught before it is computed.
+inline bool empty_range(uint64_t after, uint64_t before, size_t limit) {
+    return limit == 0 || after == UINT64_MAX || before <= after + 1;
+}
+
 // A fresh epoch (Store::epoch): 8 random hex digits. Throws StoreError.
 std::string make_epoch();
 

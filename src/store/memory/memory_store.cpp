@@ -79,8 +79,7 @@ std::vector<model::Event> MemoryStore::range(const std::string& room, uint64_t a
     std::lock_guard lk(mu_);
     std::vector<model::Event> out;
     auto it = rooms_.find(room);
-    // after + 1 below would wrap to 0 and return everything, as SQLite does not.
-    if (it == rooms_.end() || limit == 0 || after == UINT64_MAX) return out;
+    if (it == rooms_.end() || empty_range(after, before, limit)) return out;
     auto [lo, hi] = slice(it->second.events, after, before);
     auto n = std::min<size_t>(limit, static_cast<size_t>(hi - lo));
     if (newest) lo = hi - static_cast<std::ptrdiff_t>(n);
@@ -105,7 +104,7 @@ std::vector<model::Event> MemoryStore::pick(const std::string& room, uint64_t af
     std::lock_guard lk(mu_);
     std::vector<model::Event> out;
     auto it = rooms_.find(room);
-    if (it == rooms_.end() || limit == 0 || after == UINT64_MAX) return out;
+    if (it == rooms_.end() || empty_range(after, before, limit)) return out;
     auto [lo, hi] = slice(it->second.events, after, before);
     auto wanted = [&](const model::Event& e) {
         return e.kind == model::Kind::Message || (rules && model::rules_kind(e.kind));

@@ -523,7 +523,7 @@ void RedisStore::fill_texts(Lease& c, const std::string& room, std::vector<model
 
 std::vector<model::Event> RedisStore::range(const std::string& room, uint64_t after,
                                             uint64_t before, size_t limit, bool newest) {
-    if (limit == 0 || before <= after + 1) return {};
+    if (empty_range(after, before, limit)) return {};
     std::string lo = std::to_string(after + 1) + "-0";
     std::string hi = before == UINT64_MAX ? "+" : std::to_string(before - 1) + "-0";
     // Redis takes a COUNT up to 2^63-1: "no limit" (SIZE_MAX, a bounded replay) is sent as that.
@@ -545,7 +545,7 @@ std::vector<model::Event> RedisStore::range(const std::string& room, uint64_t af
 
 std::vector<model::Event> RedisStore::messages(const std::string& room, uint64_t after,
                                                uint64_t before, size_t limit, bool newest) {
-    if (limit == 0 || before <= after + 1) return {};
+    if (empty_range(after, before, limit)) return {};
     std::string lo = "(" + std::to_string(after);
     std::string hi = before == UINT64_MAX ? "+inf" : "(" + std::to_string(before);
     Lease c(*this);
@@ -588,7 +588,7 @@ std::vector<model::Event> RedisStore::messages(const std::string& room, uint64_t
 
 std::vector<model::Event> RedisStore::shown(const std::string& room, uint64_t after,
                                             uint64_t before, size_t limit, bool newest) {
-    if (limit == 0 || before <= after + 1) return {};
+    if (empty_range(after, before, limit)) return {};
     std::string lo = "(" + std::to_string(after);
     std::string hi = before == UINT64_MAX ? "+inf" : "(" + std::to_string(before);
     std::vector<uint64_t> rules;

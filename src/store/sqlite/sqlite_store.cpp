@@ -651,14 +651,14 @@ std::vector<model::Event> SqliteStore::read(sqlite3_stmt* s, const std::string& 
 
 std::vector<model::Event> SqliteStore::range(const std::string& room, uint64_t after,
                                              uint64_t before, size_t limit, bool newest) {
-    if (limit == 0 || before <= after + 1) return {};
+    if (empty_range(after, before, limit)) return {};
     std::lock_guard lk(rmu_);
     return read(newest ? range_desc_ : range_asc_, room, after, before, limit, newest);
 }
 
 std::vector<model::Event> SqliteStore::messages(const std::string& room, uint64_t after,
                                                 uint64_t before, size_t limit, bool newest) {
-    if (limit == 0 || before <= after + 1) return {};
+    if (empty_range(after, before, limit)) return {};
     std::lock_guard lk(rmu_);
     auto out = read(newest ? msgs_desc_ : msgs_asc_, room, after, before, limit, newest);
     add_reactions(room, out);
@@ -687,7 +687,7 @@ void SqliteStore::add_reactions(const std::string& room, std::vector<model::Even
 
 std::vector<model::Event> SqliteStore::shown(const std::string& room, uint64_t after,
                                              uint64_t before, size_t limit, bool newest) {
-    if (limit == 0 || before <= after + 1) return {};
+    if (empty_range(after, before, limit)) return {};
     std::lock_guard lk(rmu_);
     auto out = read(newest ? shown_desc_ : shown_asc_, room, after, before, limit, newest);
     add_reactions(room, out);
