@@ -7,29 +7,20 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../common/store_events.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 using namespace ssechat;
 using model::Event;
+using store_events::change;
+using store_events::ids;
+using store_events::msg;
 
 namespace {
 
 std::string temp_dir() {
     char tmpl[] = "/tmp/ssechat-store-XXXXXX";
     return mkdtemp(tmpl);
-}
-
-Event msg(const std::string& room, uint64_t id, const std::string& text = "") {
-    return {id, room, "u" + std::to_string(id), text.empty() ? "m" + std::to_string(id) : text,
-            1000 + static_cast<int64_t>(id)};
-}
-
-Event change(const std::string& room, uint64_t id, model::Kind kind, uint64_t target,
-             const std::string& user, const std::string& text = "") {
-    Event e{id, room, user, text, 5000 + static_cast<int64_t>(id)};
-    e.kind = kind;
-    e.target = target;
-    return e;
 }
 
 struct SqliteFactory {
@@ -39,12 +30,6 @@ struct SqliteFactory {
         return std::make_unique<store::SqliteStore>(dir, false, retain);
     }
 };
-
-std::vector<uint64_t> ids(const std::vector<Event>& v) {
-    std::vector<uint64_t> out;
-    for (auto& m : v) out.push_back(m.id);
-    return out;
-}
 
 }  // namespace
 
