@@ -318,9 +318,18 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     }
 
     void do_read() {
-        if (dead_ || calm_) return;
+        if (dead_ || calm_ || lingering_) return;
+        reading_ = true;
         stream_.async_read_some(asio::buffer(rbuf_),
                                 [s = this->shared_from_this()](beast::error_code ec, size_t n) {
+                                    s->reading_ = false;
+                                    // Lingering began: over TLS its close_notify waited for
+                                    // this read to end.
+                                    if (s->lingering_) {
+                                        if constexpr (!std::is_same_v<S, beast::tcp_stream>)
+                                            if (!s->dead_) s->close_notify();
+                                        return;
+                                    }
                                     if (ec) return s->peer_left();
                                     s->active_ = true;
                                     if (!s->feed(s->rbuf_.data(), n)) return;
@@ -438,6 +447,30 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     void linger() {
         if (dead_ || lingering_) return;
         lingering_ = true;
+        if constexpr (!std::is_same_v<S, beast::tcp_stream>) {
+            // TLS ends with close_notify (RFC 8446 6.1), as HTTP/1.1 over TLS does, so that
+            // the client can tell the end from a cut. Asio's shutdown writes it and then reads
+            // for the client's, and a TLS stream takes one read at a time: a pending frame
+            // read is cancelled first, and its handler starts the shutdown.
+            if (!reading_) return close_notify();
+            lowest().cancel();
+            return;
+        }
+        linger_clear();
+    }
+
+    // Bounded by a second, like the wait of the lingering close that follows either way.
+    void close_notify() {
+        boost::system::error_code ec;
+        lowest().socket().set_option(asio::ip::tcp::no_delay(true), ec);
+        lowest().expires_after(std::chrono::seconds(1));
+        stream_.async_shutdown(
+            [s = this->shared_from_this()](beast::error_code) { s->linger_clear(); });
+    }
+
+    void linger_clear() {
+        if (dead_) return;
+        lowest().expires_never();
         boost::system::error_code ec;
         lowest().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
         idle_.cancel();
@@ -790,6 +823,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     bool going_away_ = false;  // GOAWAY sent for shutdown: no new streams
     bool active_ = false;      // read something since the idle check
     bool lingering_ = false;
+    bool reading_ = false;    // a frame read is pending
     bool peer_done_ = false;  // the client's input ended: close after this write
     std::chrono::steady_clock::time_point write_began_;
     std::shared_ptr<void> goaway_owed_;  // shutdown gate: a GOAWAY not yet written

@@ -59,8 +59,12 @@ struct Certs {
 // A blocking TLS client that verifies the server against the test CA.
 class TlsClient {
   public:
-    TlsClient(int port, const std::string& ca, int max_version = 0) {
+    TlsClient(int port, const std::string& ca, int max_version = 0, bool h2 = false) {
         ctx_ = SSL_CTX_new(TLS_client_method());
+        if (h2) {
+            static const unsigned char alpn[] = {2, 'h', '2'};
+            SSL_CTX_set_alpn_protos(ctx_, alpn, sizeof alpn);
+        }
         SSL_CTX_load_verify_locations(ctx_, ca.c_str(), nullptr);
         SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
         if (max_version) SSL_CTX_set_max_proto_version(ctx_, max_version);
@@ -430,6 +434,23 @@ TEST(Tls, AClosingAnswerEndsWithCloseNotify) {
         std::string(100000, 'x'));
     big.read_until([](const std::string& s) { return s.find('}') != s.npos; }, 3000ms);
     EXPECT_EQ(big.got.substr(0, 12), "HTTP/1.1 413") << big.got;
+}
+
+// HTTP/2 over TLS ends with close_notify too: here after a protocol error (DATA on stream 0),
+// answered with GOAWAY.
+TEST(Tls, AnHttp2ConnectionEndsWithCloseNotify) {
+    Certs c;
+    Server srv({"--store", "memory", "--tls-cert", c.cert(), "--tls-key", c.key()});
+    TlsClient t(srv.port(), c.ca(), 0, true);
+    ASSERT_TRUE(t.ok());
+    std::string frames = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    frames += std::string("\0\0\0\x04\0\0\0\0\0", 9);    // SETTINGS, empty
+    frames += std::string("\0\0\x01\0\0\0\0\0\0x", 10);  // DATA on stream 0
+    t.send(frames);
+    t.read_until([](const std::string&) { return false; }, 3000ms);
+    // The server's SETTINGS, then GOAWAY (type 7) with PROTOCOL_ERROR (1).
+    EXPECT_NE(t.got.find(std::string("\x07\0\0\0\0\0", 6)), std::string::npos);
+    EXPECT_TRUE(t.clean_close) << "the connection ended without close_notify";
 }
 
 class TlsSeal : public ::testing::TestWithParam<std::string> {};
