@@ -13,6 +13,7 @@
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/h2.hpp"
+#include "http/http_metrics.hpp"
 #include "http/listener.hpp"
 #include "http/redirect.hpp"
 #include "http/seed_view.hpp"
@@ -165,7 +166,7 @@ void Server::report_refusals() {
     refusal_timer_->expires_after(std::chrono::seconds(10));
     refusal_timer_->async_wait([this](boost::system::error_code ec) {
         if (ec) return;
-        auto& m = metrics();
+        auto& m = http::http_metrics();
         std::array<uint64_t, 5> now = {m.auth_failures.load(), m.rate_limited.load(),
                                        m.too_many_streams.load(), m.refused_total.load(),
                                        m.refused_per_ip.load()};
@@ -229,7 +230,7 @@ void Server::trim_heap() {
     // here), so once a second, and only for five seconds after the last new TLS connection:
     // measured, the pages of a burst become free a few seconds after it, not at once.
     if (!tls_) return;
-    auto n = metrics().tls_handshakes.load(std::memory_order_relaxed);
+    auto n = http::http_metrics().tls_handshakes.load(std::memory_order_relaxed);
     if (n != handshakes_seen_) {
         handshakes_seen_ = n;
         trims_left_ = 5;

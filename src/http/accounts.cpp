@@ -6,6 +6,7 @@
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
+#include "http/http_metrics.hpp"
 #include "model/account.hpp"
 #include "util/password.hpp"
 
@@ -79,7 +80,7 @@ bool Api::not_cross_site(Ctx& c) {
     // A page elsewhere must not sign a browser in (to an account of the page's choosing):
     // a browser's request says where it comes from; an API client's has no Origin.
     if (c.req.find(bhttp::field::origin) == c.req.end() || same_origin(c)) return true;
-    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
     refuse(c, status::forbidden, "cross-site request refused");
     return false;
 }
@@ -105,7 +106,7 @@ void Api::login(Ctx& c) {
     sign_ins_->sign_in(user, std::string(*pw), c.s->peer().to_string(), user_agent(c.req),
                        [this, done](SignInResult r) {
                            if (r.status != 200) {
-                               metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+                               http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
                                return done(refusal(*this, r));
                            }
                            Response res = make(

@@ -15,6 +15,7 @@
 #include "chat/shard.hpp"
 #include "http/api_detail.hpp"
 #include "http/assets.hpp"
+#include "http/http_metrics.hpp"
 #include "http/request.hpp"
 #include "store/accounts.hpp"
 #include "util/log.hpp"
@@ -185,7 +186,7 @@ void Api::record(std::string_view method, Route route, unsigned status, const st
                  std::chrono::steady_clock::time_point start, std::string_view user) const {
     unsigned cls = status / 100;
     if (cls >= 1 && cls <= 5)
-        metrics().http_requests[route][cls - 1].fetch_add(1, std::memory_order_relaxed);
+        http_metrics().http_requests[route][cls - 1].fetch_add(1, std::memory_order_relaxed);
     if (cfg_.access_log) {
         double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -218,14 +219,14 @@ void Api::record(std::string_view method, Route route, unsigned status, const st
 }
 
 void Api::wrong_method(Ctx& c, const char* allow) {
-    metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
     Response res = error(status::method_not_allowed, std::string("use ") + allow);
     res.set(bhttp::field::allow, allow);
     reply(c, std::move(res));
 }
 
 void Api::refuse(Ctx& c, status st, const std::string& why) {
-    metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
     Response res = error(st, why);
     if (st == status::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
     reply(c, std::move(res));
@@ -258,7 +259,7 @@ bool Api::authenticate_account(Ctx& c) {
             auto m = c.req.method();
             bool safe = m == bhttp::verb::get || m == bhttp::verb::head;
             if (!safe && !same_origin(c)) {
-                metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+                http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
                 refuse(c, status::forbidden, "cross-site request refused");
                 return false;
             }
@@ -273,7 +274,7 @@ bool Api::authenticate_account(Ctx& c) {
     }
     if (verifier_ && (bearer || !token_of(c.req, c.query ? &*c.query : nullptr).empty()))
         return authenticate_token(c);
-    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
     refuse(c, status::unauthorized,
            secret.empty() ? "sign in first" : "this session has ended: sign in again");
     return false;
@@ -284,12 +285,12 @@ bool Api::authenticate_token(Ctx& c) {
     auth::Verdict v = verifier_->verify(token_of(c.req, q ? &*q : nullptr), unix_now());
     if (v.status != 200) {
         // The reason goes to the client only; tokens are never logged.
-        metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
         refuse(c, static_cast<status>(v.status), v.error);
         return false;
     }
     if (auto why = text::bad_user_id(v.identity.user, cfg_.max_user); !why.empty()) {
-        metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
         refuse(c, status::unauthorized, "token sub: " + why);
         return false;
     }
@@ -322,7 +323,7 @@ std::optional<std::string> Api::user(Ctx& c, const char* fallback, bool seed) {
 
 bool Api::room_allowed(Ctx& c, const std::string& room) {
     if (scope(c).covers(room)) return true;
-    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
     refuse(c, status::forbidden, "token does not allow room " + room);
     return false;
 }
@@ -382,7 +383,7 @@ bool Api::admit(Ctx& c, model::Act act) {
         return false;
     }
     if (!d.ok()) {
-        metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
         refuse(c, static_cast<status>(d.status), d.error);
         return false;
     }
@@ -418,7 +419,7 @@ bool Api::page_limit(Ctx& c, size_t& n) {
 bool Api::rate_ok(Ctx& c, const std::string& user) {
     double wait = publishes_.take(user, std::chrono::steady_clock::now());
     if (wait == 0) return true;
-    metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
     metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
     char limit[64];
     std::snprintf(limit, sizeof limit, "%g", cfg_.publish_rate);

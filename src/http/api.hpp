@@ -9,10 +9,10 @@
 #include <optional>
 #include <vector>
 
-#include "chat/metrics.hpp"
 #include "chat/writer.hpp"
 #include "http/auth.hpp"
 #include "http/files.hpp"
+#include "http/http_metrics.hpp"
 #include "http/limits.hpp"
 #include "http/oidc.hpp"
 #include "http/request.hpp"

@@ -16,6 +16,7 @@
 
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
+#include "http/http_metrics.hpp"
 #include "http/session.hpp"
 
 namespace ssechat::http {
@@ -117,7 +118,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     }
 
     void start(std::string read) {
-        metrics().h2_connections.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().h2_connections.fetch_add(1, std::memory_order_relaxed);
         if (!make_session()) return close_now();
         const auto& cfg = api_.config();
         nghttp2_settings_entry iv[] = {
@@ -141,7 +142,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         Req& r = it->second;
         r.owed.reset();
         if (queued_bodies_ + res.body().size() > kMaxQueuedBodies && !res.body().empty()) {
-            metrics().h2_refused_bodies.fetch_add(1, std::memory_order_relaxed);
+            http_metrics().h2_refused_bodies.fetch_add(1, std::memory_order_relaxed);
             res = api_.error(beast::http::status::service_unavailable,
                              "too many responses wait on this connection for the client to "
                              "read them (HTTP/2 flow control)");
@@ -186,7 +187,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         }
         Req& r = it->second;
         r.sse = s.lock();
-        metrics().h2_event_streams.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().h2_event_streams.fetch_add(1, std::memory_order_relaxed);
         // The head is this server's own HTTP/1.1 head: a status line and "Name: value" lines.
         std::vector<std::string> strs{":status", "200"};
         size_t eol = head.find("\r\n");
@@ -233,7 +234,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         if (it == reqs_.end() || dead_) return;
         // Not released here: the stream is inside its close() and may hold no other reference.
         asio::post(stream_.get_executor(), [st = std::move(it->second.sse)] {});
-        metrics().h2_resets_sent.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().h2_resets_sent.fetch_add(1, std::memory_order_relaxed);
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
         schedule_flush();
     }
@@ -350,7 +351,8 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
             if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_FLOODED) {
                 calm_down();
             } else {
-                if (!calm_) metrics().h2_goaway_protocol.fetch_add(1, std::memory_order_relaxed);
+                if (!calm_)
+                    http_metrics().h2_goaway_protocol.fetch_add(1, std::memory_order_relaxed);
                 nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
             }
             calm_ = true;
@@ -364,7 +366,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     void calm_down() {
         if (calm_) return;
         calm_ = true;
-        metrics().h2_goaway_flood.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().h2_goaway_flood.fetch_add(1, std::memory_order_relaxed);
         nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
     }
 
@@ -523,7 +525,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
             bool stalled = !s->moved_ && s->queued_bodies_ > 0;
             s->moved_ = false;
             if (stalled) {
-                metrics().h2_goaway_stalled.fetch_add(1, std::memory_order_relaxed);
+                http_metrics().h2_goaway_stalled.fetch_add(1, std::memory_order_relaxed);
                 s->goaway();
                 s->calm_ = true;  // closes once GOAWAY is written
                 return;
@@ -625,7 +627,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         // zero: MadeYouReset, CVE-2025-8671) costs what one it sent costs, and is counted in
         // the same budget. CANCEL is ours, for a stream whose client stopped reading.
         if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code != NGHTTP2_CANCEL) {
-            metrics().h2_resets_sent.fetch_add(1, std::memory_order_relaxed);
+            http_metrics().h2_resets_sent.fetch_add(1, std::memory_order_relaxed);
             if (!c.resets_.take()) c.calm_down();
             return 0;
         }
@@ -665,7 +667,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
         c.reqs_.insert_or_assign(f->hd.stream_id, Req{}).first->second.opened =
             std::chrono::steady_clock::now();
         c.active_ = true;
-        metrics().h2_streams.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().h2_streams.fetch_add(1, std::memory_order_relaxed);
         return 0;
     }
 
@@ -744,7 +746,7 @@ class H2Conn final : public H2Base, public std::enable_shared_from_this<H2Conn<S
     static int on_frame(nghttp2_session*, const nghttp2_frame* f, void* u) {
         auto& c = self(u);
         if (f->hd.type == NGHTTP2_RST_STREAM)
-            metrics().h2_resets_received.fetch_add(1, std::memory_order_relaxed);
+            http_metrics().h2_resets_received.fetch_add(1, std::memory_order_relaxed);
         if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
             !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
             return 0;

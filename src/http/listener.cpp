@@ -7,6 +7,7 @@
 
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
+#include "http/http_metrics.hpp"
 #include "http/session.hpp"
 #include "http/tls.hpp"
 #include "util/log.hpp"
@@ -58,7 +59,7 @@ void Listener::admit(tcp::socket sock) {
     }
     // Refused before any parsing: one best-effort non-blocking write, then close.
     bool total = verdict == limits::Counter::Admit::Total;
-    (total ? metrics().refused_total : metrics().refused_per_ip)
+    (total ? http_metrics().refused_total : http_metrics().refused_per_ip)
         .fetch_add(1, std::memory_order_relaxed);
     static const std::string busy = canned(503, "server is at its connection limit");
     static const std::string many = canned(429, "too many connections from your address");

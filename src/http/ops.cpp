@@ -5,6 +5,8 @@
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
+#include "http/http_metrics.hpp"
+#include "util/prometheus.hpp"
 
 namespace ssechat::http {
 
@@ -17,10 +19,13 @@ void Api::healthz(Ctx& c) {
 }
 
 void Api::metrics_page(Ctx& c) {
-    metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
+    http_metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
     metrics().rooms_loaded.store(static_cast<int64_t>(hub_.rooms_loaded()));
     metrics().users_online.store(static_cast<int64_t>(streams_.keys()));
-    reply(c, make(status::ok, metrics().render(), "text/plain; version=0.0.4"));
+    std::string body = metrics().render();
+    http_metrics().render(body);
+    prom::process(body);
+    reply(c, make(status::ok, std::move(body), "text/plain; version=0.0.4"));
 }
 
 void Api::me(Ctx& c) {
@@ -85,7 +90,7 @@ bool Api::metrics_allowed(Ctx& c) {
             CRYPTO_memcmp(t.data(), cfg_.metrics_token.data(), t.size()) == 0)
             return true;
     }
-    metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
     refuse(c, status::unauthorized,
            "/metrics needs the --metrics-token bearer token, or a loopback client with "
            "--metrics-loopback");

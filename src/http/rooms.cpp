@@ -4,6 +4,7 @@
 #include "chat/shard.hpp"
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
+#include "http/http_metrics.hpp"
 #include "util/strict_json.hpp"
 
 namespace ssechat::http {
@@ -186,7 +187,7 @@ bool Api::stream_admitted(Ctx& c, const std::string& user, limits::Ticket& ticke
         return false;
     }
     if (streams_.admit(user, ticket) != limits::Counter::Admit::Ok) {
-        metrics().too_many_streams.fetch_add(1, std::memory_order_relaxed);
+        http_metrics().too_many_streams.fetch_add(1, std::memory_order_relaxed);
         refuse(c, status::too_many_requests,
                "too many open streams for this user (limit " +
                    std::to_string(cfg_.max_streams_per_user) + ")");

@@ -12,6 +12,7 @@
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
 #include "http/h2.hpp"
+#include "http/http_metrics.hpp"
 
 namespace ssechat::http {
 
@@ -44,7 +45,7 @@ BasicSession<S>::BasicSession(boost::asio::ip::tcp::socket sock, Api& api,
               return S(beast::tcp_stream(std::move(sock)), *ctx_);
       }()),
       api_(api) {
-    metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
     buffer_.max_size(api_.config().max_header + kReadAhead);
     on_chunk_ = [this](uint64_t, std::string_view ext, beast::error_code& e) {
         chunk_ext_ += ext.size();
@@ -66,7 +67,7 @@ void BasicSession<S>::run() {
         lowest().expires_after(std::chrono::seconds(api_.config().request_timeout_s));
         stream_.async_handshake(boost::asio::ssl::stream_base::server, [self = self()](
                                                                            beast::error_code ec) {
-            metrics().tls_handshake(ec);
+            http_metrics().tls_handshake(ec);
             if (ec) return;  // a scanner, a plain-HTTP client, a timeout
             const unsigned char* p = nullptr;
             unsigned len = 0;
@@ -229,7 +230,7 @@ void BasicSession<S>::read_body() {
 
 template <class S>
 void BasicSession<S>::refuse(http::status status, const std::string& why) {
-    metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
+    http_metrics().bad_requests.fetch_add(1, std::memory_order_relaxed);
     Response res = api_.error(status, why);
     res.keep_alive(false);
     std::string_view method = parser_ && parser_->is_header_done()
@@ -390,16 +391,17 @@ sse::Conn BasicSession<S>::release() {
                         SSL_free(ssl);  // ours; Asio's reference goes with this session
                         if (keys->kernel()) {
                             // The kernel encrypts: the stream writes plaintext, as in clear.
-                            metrics().tls_streams_kernel.fetch_add(1, std::memory_order_relaxed);
+                            http_metrics().tls_streams_kernel.fetch_add(1,
+                                                                        std::memory_order_relaxed);
                             sse::Conn plain(std::move(sock));
                             plain.kernel_tls = true;
                             return plain;
                         }
-                        metrics().tls_streams_sealed.fetch_add(1, std::memory_order_relaxed);
+                        http_metrics().tls_streams_sealed.fetch_add(1, std::memory_order_relaxed);
                         return {std::move(sock),
                                 std::make_unique<sse::Tls13Keys>(std::move(*keys))};
                     }
-                    metrics().tls_streams_openssl.fetch_add(1, std::memory_order_relaxed);
+                    http_metrics().tls_streams_openssl.fetch_add(1, std::memory_order_relaxed);
                     return {std::move(sock), sse::SslPtr(ssl), ctx_};
                 }
                 SSL_free(ssl);
