@@ -446,28 +446,11 @@ std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t
         } else {
             touch = &lookup(p, ev.target);
             target = touch->state();
-            switch (model::check(target, ev, p.moderator)) {
-                case model::Verdict::Apply:
-                    break;
-                case model::Verdict::NoChange:
-                    p.outcome = PublishOutcome::NoChange;
-                    answers();
-                    continue;
-                case model::Verdict::NotFound:
-                    p.outcome = PublishOutcome::NotFound;
-                    continue;
-                case model::Verdict::Forbidden:
-                    p.outcome = PublishOutcome::Forbidden;
-                    continue;
-                case model::Verdict::Gone:
-                    p.outcome = PublishOutcome::Gone;
-                    continue;
-                case model::Verdict::TooManyKinds:
-                    p.outcome = PublishOutcome::TooManyKinds;
-                    continue;
-                case model::Verdict::TooManyOfUser:
-                    p.outcome = PublishOutcome::TooManyOfUser;
-                    continue;
+            if (auto verdict = model::check(target, ev, p.moderator);
+                verdict != PublishOutcome::Ok) {
+                p.outcome = verdict;
+                if (verdict == PublishOutcome::NoChange) answers();
+                continue;
             }
         }
         Room* r = p.room.get();
@@ -622,37 +605,11 @@ void Writer::commit_shared(std::vector<Pending>& batch) {
         p.msg.id = msgs[i].id;
         p.msg.ts = msgs[i].ts;
         p.state = std::move(out[i].state);
-        using store::Stored;
-        switch (out[i].status) {
-            case Stored::New:
-                p.outcome = PublishOutcome::Ok;
-                break;
-            case Stored::Replay:
-                p.outcome = PublishOutcome::Replayed;
-                break;
-            case Stored::Conflict:
-                p.outcome = PublishOutcome::KeyConflict;
-                break;
-            case Stored::NoChange:
-                p.outcome = PublishOutcome::NoChange;
-                break;
-            case Stored::NotFound:
-                p.outcome = p.msg.kind == Kind::Message ? PublishOutcome::BadReply
-                                                        : PublishOutcome::NotFound;
-                break;
-            case Stored::Forbidden:
-                p.outcome = PublishOutcome::Forbidden;
-                break;
-            case Stored::Gone:
-                p.outcome = PublishOutcome::Gone;
-                break;
-            case Stored::TooManyKinds:
-                p.outcome = PublishOutcome::TooManyKinds;
-                break;
-            case Stored::TooManyOfUser:
-                p.outcome = PublishOutcome::TooManyOfUser;
-                break;
-        }
+        // The store checked the change and the key: its outcome is the answer, but that a
+        // message's reply_to names nothing, which it tells as the change's NotFound.
+        p.outcome = out[i].status == PublishOutcome::NotFound && p.msg.kind == Kind::Message
+                        ? PublishOutcome::BadReply
+                        : out[i].status;
     }
     acknowledge(batch, t1);
 }

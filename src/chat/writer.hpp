@@ -22,21 +22,7 @@ namespace ssechat::chat {
 
 // What became of an event handed to publish(). The event answered with is the message (for
 // a new message) or the changed message's current state (for a change).
-enum class PublishOutcome {
-    Ok,             // committed, with its id and ts
-    Replayed,       // its Idempotency-Key stored this text before: the message is that one
-    KeyConflict,    // its Idempotency-Key stored another text before: nothing was stored
-    NoChange,       // a reaction already there, or one to remove that is not: nothing stored
-    NotFound,       // the change names no message of the room
-    Forbidden,      // not the author's edit, or a delete by neither author nor moderator
-    Gone,           // the message was deleted
-    TooManyKinds,   // a new emoji on a message with model::kMaxReactionKinds already
-    TooManyOfUser,  // the user has model::kMaxReactionsPerUser reactions on it already
-    BadReply,       // reply_to names no message of the room
-    Overloaded,     // too many publishes waiting for the store
-    StoreFailed,    // the store refused the commit; nothing was stored
-    Unconfirmed,    // stored on the Redis master, not confirmed by --redis-replicas in time
-};
+using PublishOutcome = model::Outcome;
 
 // The order in which commits reach the shards. The writer (or the cluster feed) holds `mu`
 // while it hands a commit to the shards and moves `pos`; a user stream holds it while it reads

@@ -323,28 +323,28 @@ std::vector<Reactions>::iterator find_emoji(Event& m, const std::string& emoji) 
 }
 }  // namespace
 
-Verdict check(const Event* target, const Event& change, bool moderator) {
-    if (!target || target->kind != Kind::Message) return Verdict::NotFound;
-    if (target->deleted) return Verdict::Gone;
+Outcome check(const Event* target, const Event& change, bool moderator) {
+    if (!target || target->kind != Kind::Message) return Outcome::NotFound;
+    if (target->deleted) return Outcome::Gone;
     switch (change.kind) {
         case Kind::Edit:
-            return target->user_id == change.user_id ? Verdict::Apply : Verdict::Forbidden;
+            return target->user_id == change.user_id ? Outcome::Ok : Outcome::Forbidden;
         case Kind::Delete:
-            return target->user_id == change.user_id || moderator ? Verdict::Apply
-                                                                  : Verdict::Forbidden;
+            return target->user_id == change.user_id || moderator ? Outcome::Ok
+                                                                  : Outcome::Forbidden;
         case Kind::Reaction: {
             const auto& list = target->reactions;
             auto it = std::find_if(list.begin(), list.end(),
                                    [&](const Reactions& r) { return r.emoji == change.text; });
             bool has = it != list.end() && std::find(it->users.begin(), it->users.end(),
                                                      change.user_id) != it->users.end();
-            if (has != change.remove) return Verdict::NoChange;
-            if (change.remove) return Verdict::Apply;
-            if (it == list.end() && list.size() >= kMaxReactionKinds) return Verdict::TooManyKinds;
+            if (has != change.remove) return Outcome::NoChange;
+            if (change.remove) return Outcome::Ok;
+            if (it == list.end() && list.size() >= kMaxReactionKinds) return Outcome::TooManyKinds;
             size_t mine = 0;
             for (const auto& r : list)
                 mine += std::find(r.users.begin(), r.users.end(), change.user_id) != r.users.end();
-            return mine >= kMaxReactionsPerUser ? Verdict::TooManyOfUser : Verdict::Apply;
+            return mine >= kMaxReactionsPerUser ? Outcome::TooManyOfUser : Outcome::Ok;
         }
         case Kind::Message:
         case Kind::Presence:
@@ -357,7 +357,7 @@ Verdict check(const Event* target, const Event& change, bool moderator) {
         case Kind::RoomChange:
             break;  // not a change of a message
     }
-    return Verdict::NotFound;
+    return Outcome::NotFound;
 }
 
 void add_reaction(std::vector<Reactions>& list, std::string emoji, std::string user, uint64_t id) {

@@ -161,18 +161,29 @@ std::string seed_json(const Event& m);
 inline constexpr size_t kMaxReactionKinds = 50;
 inline constexpr size_t kMaxReactionsPerUser = 20;
 
-// Whether `change` (Edit, Delete or Reaction) may apply to `target`, the current state of the
-// message it names (null: there is no such message in the room).
-enum class Verdict {
-    Apply,          // store it, then apply()
-    NoChange,       // a reaction already there, or one to remove that is not: store nothing
-    NotFound,       // no such message
-    Forbidden,      // not the author (edit), or neither author nor moderator (delete)
+// What became of an event handed to the writer: one type at every layer. model::check()
+// answers for a change (Ok: it applies), a shared store's publish says the same and what a
+// key did, and the writer adds what only it can tell (overload, a failed store).
+enum class Outcome : uint8_t {
+    Ok,             // applies (check), or committed with its id and ts
+    Replayed,       // its Idempotency-Key stored this text before: the message is that one
+    KeyConflict,    // its Idempotency-Key stored another text before: nothing was stored
+    NoChange,       // a reaction already there, or one to remove that is not: nothing stored
+    NotFound,       // the change names no message of the room
+    Forbidden,      // not the author's edit, or a delete by neither author nor moderator
     Gone,           // the message was deleted
-    TooManyKinds,   // a new emoji on a message that has kMaxReactionKinds already
-    TooManyOfUser,  // a reaction from a user who has kMaxReactionsPerUser on it already
+    TooManyKinds,   // a new emoji on a message with kMaxReactionKinds already
+    TooManyOfUser,  // the user has kMaxReactionsPerUser reactions on it already
+    BadReply,       // reply_to names no message of the room
+    Overloaded,     // too many publishes waiting for the store
+    StoreFailed,    // the store refused the commit; nothing was stored
+    Unconfirmed,    // stored on the Redis master, not confirmed by --redis-replicas in time
 };
-Verdict check(const Event* target, const Event& change, bool moderator);
+
+// Whether `change` (Edit, Delete or Reaction) may apply to `target`, the current state of the
+// message it names (null: there is no such message in the room): Ok, NoChange, NotFound,
+// Forbidden, Gone, TooManyKinds or TooManyOfUser.
+Outcome check(const Event* target, const Event& change, bool moderator);
 
 // Applies a checked change to the message's state. Applying the same event twice leaves the
 // same state: edits set, reactions are sets, deletes are final.

@@ -41,23 +41,12 @@ struct FeedBatch {
     std::vector<MemberChange> members;  // ordered among `messages` by `at`
 };
 
-// What publish() did with one event of a batch.
-enum class Stored : uint8_t {
-    New,            // stored now, with its id and ts
-    Replay,         // a message whose key stored the same text before: id and ts are the original's
-    Conflict,       // a message whose key stored another text before: nothing stored
-    NoChange,       // a reaction already there, or one to remove that is not: nothing stored
-    NotFound,       // a change or reply naming no message of the room: nothing stored
-    Forbidden,      // a change the user may not make (model::check): nothing stored
-    Gone,           // a change to a deleted message: nothing stored
-    TooManyKinds,   // a reaction past model::kMaxReactionKinds: nothing stored
-    TooManyOfUser,  // a reaction past model::kMaxReactionsPerUser: nothing stored
-};
-
 // One event's result: for a change that was stored or changed nothing, the message's state
 // right after it, with its reactions.
 struct Published {
-    Stored status = Stored::New;
+    // Ok (stored now, with its id and ts), Replayed (a key that stored the same text: the
+    // original's id and ts), KeyConflict, or a change's check() refusal: nothing stored.
+    model::Outcome status = model::Outcome::Ok;
     model::Event state;
 };
 

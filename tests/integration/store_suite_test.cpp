@@ -66,7 +66,7 @@ class StoreSuite : public ::testing::Test {
             std::vector<store::Published> out;
             cluster->publish(batch, moderator, out);
             for (size_t i = 0; i < batch.size(); ++i) {
-                EXPECT_EQ(out[i].status, store::Stored::New) << "event " << i;
+                EXPECT_EQ(out[i].status, model::Outcome::Ok) << "event " << i;
                 EXPECT_EQ(batch[i].id, want[i]) << "event " << i;
             }
             return;

@@ -155,22 +155,22 @@ TEST(Model, JsonIsWhatBoostJsonSerializesForTheSameObject) {
 
 TEST(Model, WhoMayChangeWhat) {
     Event m = message(1, "alice", "hi");
-    EXPECT_EQ(check(&m, change(Kind::Edit, 2, 1, "alice", "x"), false), Verdict::Apply);
-    EXPECT_EQ(check(&m, change(Kind::Edit, 2, 1, "bob", "x"), true), Verdict::Forbidden)
+    EXPECT_EQ(check(&m, change(Kind::Edit, 2, 1, "alice", "x"), false), Outcome::Ok);
+    EXPECT_EQ(check(&m, change(Kind::Edit, 2, 1, "bob", "x"), true), Outcome::Forbidden)
         << "a moderator deletes, but does not put words in others' mouths";
-    EXPECT_EQ(check(&m, change(Kind::Delete, 2, 1, "bob"), false), Verdict::Forbidden);
-    EXPECT_EQ(check(&m, change(Kind::Delete, 2, 1, "bob"), true), Verdict::Apply);
-    EXPECT_EQ(check(nullptr, change(Kind::Delete, 2, 1, "alice"), false), Verdict::NotFound);
+    EXPECT_EQ(check(&m, change(Kind::Delete, 2, 1, "bob"), false), Outcome::Forbidden);
+    EXPECT_EQ(check(&m, change(Kind::Delete, 2, 1, "bob"), true), Outcome::Ok);
+    EXPECT_EQ(check(nullptr, change(Kind::Delete, 2, 1, "alice"), false), Outcome::NotFound);
     Event edit = change(Kind::Edit, 2, 1, "alice", "x");
-    EXPECT_EQ(check(&edit, change(Kind::Reaction, 3, 2, "bob", "👍"), false), Verdict::NotFound)
+    EXPECT_EQ(check(&edit, change(Kind::Reaction, 3, 2, "bob", "👍"), false), Outcome::NotFound)
         << "only messages can be changed";
-    EXPECT_EQ(check(&m, change(Kind::Reaction, 3, 1, "bob", "👍", true), false), Verdict::NoChange);
+    EXPECT_EQ(check(&m, change(Kind::Reaction, 3, 1, "bob", "👍", true), false), Outcome::NoChange);
     apply(m, change(Kind::Reaction, 3, 1, "bob", "👍"));
-    EXPECT_EQ(check(&m, change(Kind::Reaction, 4, 1, "bob", "👍"), false), Verdict::NoChange);
+    EXPECT_EQ(check(&m, change(Kind::Reaction, 4, 1, "bob", "👍"), false), Outcome::NoChange);
     apply(m, change(Kind::Delete, 5, 1, "alice"));
-    EXPECT_EQ(check(&m, change(Kind::Edit, 6, 1, "alice", "y"), false), Verdict::Gone);
-    EXPECT_EQ(check(&m, change(Kind::Delete, 6, 1, "alice"), false), Verdict::Gone);
-    EXPECT_EQ(check(&m, change(Kind::Reaction, 6, 1, "bob", "👍"), false), Verdict::Gone);
+    EXPECT_EQ(check(&m, change(Kind::Edit, 6, 1, "alice", "y"), false), Outcome::Gone);
+    EXPECT_EQ(check(&m, change(Kind::Delete, 6, 1, "alice"), false), Outcome::Gone);
+    EXPECT_EQ(check(&m, change(Kind::Reaction, 6, 1, "bob", "👍"), false), Outcome::Gone);
 }
 
 TEST(Model, ApplyingAnEventTwiceIsHarmless) {

@@ -677,12 +677,13 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
         batch[i].id = static_cast<uint64_t>(reply_integer(e->element[0]));
         batch[i].ts = reply_integer(e->element[2]);
         // publish.lua's status codes, in order.
-        static constexpr Stored codes[] = {
-            Stored::New,      Stored::Replay,       Stored::Conflict,
-            Stored::NoChange, Stored::NotFound,     Stored::Forbidden,
-            Stored::Gone,     Stored::TooManyKinds, Stored::TooManyOfUser};
+        using model::Outcome;
+        static constexpr Outcome codes[] = {
+            Outcome::Ok,       Outcome::Replayed,     Outcome::KeyConflict,
+            Outcome::NoChange, Outcome::NotFound,     Outcome::Forbidden,
+            Outcome::Gone,     Outcome::TooManyKinds, Outcome::TooManyOfUser};
         auto status = static_cast<size_t>(reply_integer(e->element[1]));
-        out[i].status = status < std::size(codes) ? codes[status] : Stored::NotFound;
+        out[i].status = status < std::size(codes) ? codes[status] : Outcome::NotFound;
         std::string state = reply_string(e->element[3]);
         if (!state.empty()) {
             auto& m = out[i].state;
