@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "chat/resets.hpp"
+
 namespace ssechat::chat {
 
 Room::Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr<View> view)
@@ -93,8 +95,7 @@ std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, 
     if (gap && !events.empty()) {
         // Same id as the first event: a stream past it skips both, one before gets both.
         uint64_t first = events.front()->id;
-        d->events.push_back(
-            std::make_shared<const std::string>(sse::encode("reset", "", std::to_string(first))));
+        d->events.push_back(room_reset(first));
         d->ids.push_back(first);
         d->pos.push_back(0);
         d->user_events.push_back(nullptr);

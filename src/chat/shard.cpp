@@ -5,6 +5,7 @@
 
 #include "chat/hub.hpp"
 #include "chat/metrics.hpp"
+#include "chat/resets.hpp"
 
 namespace ssechat::chat {
 
@@ -74,9 +75,7 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
                 n = first - 1;
             }
         }
-        if (reset)
-            out.push_back(std::make_shared<const std::string>(
-                sse::encode("reset", "", std::to_string(snap.delivered == 0 ? 0 : n + 1))));
+        if (reset) out.push_back(room_reset(snap.delivered == 0 ? 0 : n + 1));
     } else if (start.history > 0 && (!snap.messages_only || (snap.entries.size() < start.history &&
                                                              snap.cache_first > 1))) {
         // History shows messages in their current state. The cache shows events as they
@@ -94,12 +93,7 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
 
 void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string user,
                       const StreamStart& start) {
-    if (size_t b = hub_.config().stream_sndbuf) {
-        // Bounds what the kernel holds for a client that stopped reading; autotuning would
-        // let it grow to megabytes per socket, outside the --stream-buffer policy.
-        boost::system::error_code ec;
-        conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
-    }
+    limit_sndbuf(conn);
     auto sub = std::make_shared<Subscriber>(std::move(conn), hub_.config().stream_buffer, *this,
                                             room, std::move(user), start.view);
     sub->tickets = start.tickets;

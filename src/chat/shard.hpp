@@ -158,6 +158,16 @@ class Shard {
     };
     // Puts a member in a room's index (and the room in the member), or takes it out.
     void index(Member* m, std::shared_ptr<Room> room);
+    // A user stream's start: loads the user's rooms, takes the position it starts from, and
+    // puts its replay (or the rooms' summaries) in `out`. Returns every room of the user (the
+    // stream tells of those its scope covers). Throws StoreError.
+    std::vector<std::shared_ptr<Room>> user_start(UserStream& st,
+                                                  const std::optional<std::string>& cursor,
+                                                  std::vector<sse::Buffer>& out);
+    // The stream joins its user's Member here, made (and indexed in `rooms`) by the first.
+    void join_member(UserStream& st, std::vector<std::shared_ptr<Room>> rooms);
+    // --stream-sndbuf on a new stream's socket.
+    void limit_sndbuf(sse::Conn& conn);
     void unindex(Member* m, size_t i);
     // The user streams' share of a finished flush, in commit order per stream.
     void flush_users();

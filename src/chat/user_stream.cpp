@@ -8,6 +8,7 @@
 
 #include "chat/hub.hpp"
 #include "chat/metrics.hpp"
+#include "chat/resets.hpp"
 #include "chat/shard.hpp"
 
 namespace ssechat::chat {
@@ -31,12 +32,6 @@ sse::Buffer buffer(std::string s) {
     return std::make_shared<const std::string>(std::move(s));
 }
 
-std::string room_reset(const std::string& room, uint64_t oldest) {
-    boost::json::object o;
-    o["room"] = room;
-    o["oldest"] = oldest;
-    return sse::encode("reset", "", boost::json::serialize(o));
-}
 }  // namespace
 
 void Shard::index(Member* m, std::shared_ptr<Room> room) {
@@ -79,12 +74,18 @@ void Shard::unindex(Member* m, size_t i) {
     if (last) hub_.release(held);
 }
 
-void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope scope,
-                           std::optional<std::string> cursor, sse::Buffer head, Slots tickets) {
+void Shard::limit_sndbuf(sse::Conn& conn) {
     if (size_t b = hub_.config().stream_sndbuf) {
+        // Bounds what the kernel holds for a client that stopped reading; autotuning would
+        // let it grow to megabytes per socket, outside the --stream-buffer policy.
         boost::system::error_code ec;
         conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
     }
+}
+
+void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope scope,
+                           std::optional<std::string> cursor, sse::Buffer head, Slots tickets) {
+    limit_sndbuf(conn);
     auto st = std::make_shared<UserStream>(std::move(conn), hub_.config().stream_buffer, *this,
                                            std::move(user), std::move(scope));
     st->tickets = std::move(tickets);
@@ -92,61 +93,11 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope sc
     if (head) out.push_back(std::move(head));
     out.push_back(retry_);
     const size_t preamble = out.size();
-    auto& seq = hub_.sequence();
     // Every room the user is in is indexed (the Member serves all their streams here); the
     // stream itself tells only of those its scope covers.
     std::vector<std::shared_ptr<Room>> rooms;
     try {
-        std::vector<store::Membership> joined = hub_.store().memberships(st->user);
-        std::vector<Snapshot> snaps;
-        std::vector<size_t> shown;  // indexes into joined/rooms of the rooms this stream tells of
-        for (size_t i = 0; i < joined.size(); ++i) {
-            auto r = hub_.room(joined[i].room);
-            if (!r) throw store::StoreError("every room this server can hold is in use");
-            rooms.push_back(std::move(r));
-            if (st->scope.covers(joined[i].room)) shown.push_back(i);
-        }
-        // Where every room stands, at one position: everything up to it is replayed (or in
-        // the snapshot), everything after it comes live, for all the rooms alike.
-        std::optional<uint64_t> from;
-        uint64_t now;
-        // With a shared store, a room just loaded may hold events this node's feed has not
-        // passed yet; waiting (briefly) for the feed to get there keeps every snapshot within
-        // the position the stream starts from. A cursor from another node may be ahead of
-        // this one's feed, too: it is valid up to the store's position.
-        uint64_t stored = hub_.store().cluster() ? hub_.store().last_pos() : 0;
-        {
-            std::unique_lock lk(seq.mu);
-            if (stored > seq.pos)
-                seq.moved.wait_for(lk, std::chrono::seconds(1), [&] { return seq.pos >= stored; });
-            now = seq.pos;
-            if (cursor) from = model::parse_cursor(*cursor, seq.epoch, std::max(now, stored));
-            if (from)
-                for (size_t i : shown)
-                    snaps.push_back(rooms[i]->since_pos(std::max(*from, joined[i].since)));
-            ++seq.user_streams;
-            ++seq.streaming[st->user];
-            st->counted = true;
-        }
-        // A cursor ahead of the feed here: what lies between comes live and was seen.
-        st->last_pos = from ? std::max(now, *from) : now;
-        if (!from) {
-            // A fresh stream, or a cursor this store did not write: where every room stands.
-            std::vector<store::Membership> listed;
-            for (size_t i : shown) listed.push_back(joined[i]);
-            if (cursor) out.push_back(buffer(sse::encode("reset", "", R"({"room":null})")));
-            out.push_back(buffer(sse::encode("rooms", model::cursor(seq.epoch, now),
-                                             model::rooms_json(hub_.summaries(st->user, listed)))));
-        } else {
-            // Each room from where the cursor left it (or from the join, for a room joined
-            // since), merged by position so the stream's order is the commit order.
-            std::vector<std::pair<uint64_t, sse::Buffer>> items;
-            for (size_t k = 0; k < shown.size(); ++k)
-                replay_room(*rooms[shown[k]], snaps[k], joined[shown[k]], *from, out, items);
-            std::stable_sort(items.begin(), items.end(),
-                             [](const auto& a, const auto& b) { return a.first < b.first; });
-            for (auto& [p, b] : items) out.push_back(std::move(b));
-        }
+        rooms = user_start(*st, cursor, out);
     } catch (const store::StoreError&) {
         // As a room stream does: end at once, and the client comes back with its cursor.
         out.resize(preamble);
@@ -155,21 +106,83 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope sc
         st->close();
         return;
     }
-    auto& m = members_[st->user];
-    if (!m) {
-        // The user's first user stream here: they are in their rooms' indexes, and online.
-        m = std::make_unique<Member>();
-        m->user = st->user;
-        m->rooms.reserve(rooms.size());
-        for (auto& r : rooms) index(m.get(), std::move(r));
-    }
-    st->member = m.get();
-    st->slot = m->streams.size();
-    m->streams.push_back(st.get());
+    join_member(*st, std::move(rooms));
     metrics().streams_user.fetch_add(1, std::memory_order_relaxed);
     st->open(out);
     // Revoked while this was on its way here: end_revoked() may have run before it.
     if (st->tickets.revoked()) st->close();
+}
+
+std::vector<std::shared_ptr<Room>> Shard::user_start(UserStream& st,
+                                                     const std::optional<std::string>& cursor,
+                                                     std::vector<sse::Buffer>& out) {
+    auto& seq = hub_.sequence();
+    std::vector<std::shared_ptr<Room>> rooms;
+    std::vector<store::Membership> joined = hub_.store().memberships(st.user);
+    std::vector<size_t> shown;  // indexes into joined/rooms of the rooms this stream tells of
+    for (size_t i = 0; i < joined.size(); ++i) {
+        auto r = hub_.room(joined[i].room);
+        if (!r) throw store::StoreError("every room this server can hold is in use");
+        rooms.push_back(std::move(r));
+        if (st.scope.covers(joined[i].room)) shown.push_back(i);
+    }
+    // Where every room stands, at one position: everything up to it is replayed (or in the
+    // snapshot), everything after it comes live, for all the rooms alike.
+    std::optional<uint64_t> from;
+    uint64_t now;
+    std::vector<Snapshot> snaps;
+    // With a shared store, a room just loaded may hold events this node's feed has not
+    // passed yet; waiting (briefly) for the feed to get there keeps every snapshot within the
+    // position the stream starts from. A cursor from another node may be ahead of this one's
+    // feed, too: it is valid up to the store's position.
+    uint64_t stored = hub_.store().cluster() ? hub_.store().last_pos() : 0;
+    {
+        std::unique_lock lk(seq.mu);
+        if (stored > seq.pos)
+            seq.moved.wait_for(lk, std::chrono::seconds(1), [&] { return seq.pos >= stored; });
+        now = seq.pos;
+        if (cursor) from = model::parse_cursor(*cursor, seq.epoch, std::max(now, stored));
+        if (from)
+            for (size_t i : shown)
+                snaps.push_back(rooms[i]->since_pos(std::max(*from, joined[i].since)));
+        ++seq.user_streams;
+        ++seq.streaming[st.user];
+        st.counted = true;
+    }
+    // A cursor ahead of the feed here: what lies between comes live and was seen.
+    st.last_pos = from ? std::max(now, *from) : now;
+    if (!from) {
+        // A fresh stream, or a cursor this store did not write: where every room stands.
+        std::vector<store::Membership> listed;
+        for (size_t i : shown) listed.push_back(joined[i]);
+        if (cursor) out.push_back(user_reset_all());
+        out.push_back(buffer(sse::encode("rooms", model::cursor(seq.epoch, now),
+                                         model::rooms_json(hub_.summaries(st.user, listed)))));
+        return rooms;
+    }
+    // Each room from where the cursor left it (or from the join, for a room joined since),
+    // merged by position so the stream's order is the commit order.
+    std::vector<std::pair<uint64_t, sse::Buffer>> items;
+    for (size_t k = 0; k < shown.size(); ++k)
+        replay_room(*rooms[shown[k]], snaps[k], joined[shown[k]], *from, out, items);
+    std::stable_sort(items.begin(), items.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [p, b] : items) out.push_back(std::move(b));
+    return rooms;
+}
+
+void Shard::join_member(UserStream& st, std::vector<std::shared_ptr<Room>> rooms) {
+    auto& m = members_[st.user];
+    if (!m) {
+        // The user's first user stream here: they are in their rooms' indexes, and online.
+        m = std::make_unique<Member>();
+        m->user = st.user;
+        m->rooms.reserve(rooms.size());
+        for (auto& r : rooms) index(m.get(), std::move(r));
+    }
+    st.member = m.get();
+    st.slot = m->streams.size();
+    m->streams.push_back(&st);
 }
 
 void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,
@@ -213,7 +226,7 @@ void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Member
         oldest = std::get<0>(mine.front());
     }
     for (auto& [id, p, b] : mine) items.emplace_back(p, std::move(b));
-    if (reset) out.push_back(buffer(room_reset(r.name(), oldest)));
+    if (reset) out.push_back(user_room_reset(r.name(), oldest));
 }
 
 void Shard::remove(UserStream* s) {
