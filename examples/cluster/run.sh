@@ -4,6 +4,11 @@
 # usage: examples/cluster/run.sh [NODES]   (default 3)
 # env:   PORT (nginx, default 8080), REDIS_PORT (default 6390), NODE_PORT (first node, 3101),
 #        DATA (default ./cluster-data)
+#        SENTINEL=1: the Redis is a master with two replicas (REDIS_PORT+1, +2) watched by three
+#        Sentinels (REDIS_PORT+10 to +12); nodes find the master through them and acknowledge
+#        a message once a replica has it (--redis-replicas 1). Kill the master
+#        (kill -9 $(cat DATA/redis.pid)) and publishes answer 503 for a few seconds, then
+#        go on, with nothing acknowledged lost.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 nodes=${1:-3}
@@ -39,19 +44,62 @@ wait_port() {
 # appendfsync everysec: each write reaches the AOF file before Redis replies, so an
 # acknowledged message survives a crash of Redis itself; 'always' also survives power loss.
 mkdir -p "$data/redis" "$data/nginx/tmp"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data/redis" --save '' \
-  --appendonly yes --appendfsync everysec --daemonize no >"$data/redis.log" 2>&1 &
-pids+=($!)
-wait_port "$redis_port"
+redis_url="redis://127.0.0.1:$redis_port"
+node_flags=()
+start_redis() {  # port, folder, extra flags...
+  local rp=$1 dir=$2
+  shift 2
+  mkdir -p "$dir"
+  redis-server --port "$rp" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes \
+    --appendfsync everysec --repl-diskless-sync-delay 0 --daemonize no "$@" >"$dir.log" 2>&1 &
+  pids+=($!)
+  wait_port "$rp"
+}
+start_redis "$redis_port" "$data/redis"
+echo "${pids[-1]}" >"$data/redis.pid"
+# The processes whose exit stops the cluster: with Sentinel a Redis may die (and be replaced).
+watched=()
+[ "${SENTINEL:-0}" = 1 ] || watched+=("${pids[-1]}")
+if [ "${SENTINEL:-0}" = 1 ]; then
+  for r in 1 2; do
+    start_redis $((redis_port + r)) "$data/replica$r" --replicaof 127.0.0.1 "$redis_port"
+  done
+  sentinel=$(command -v redis-sentinel || true)
+  hosts=()
+  for s in 0 1 2; do
+    sp=$((redis_port + 10 + s))
+    mkdir -p "$data/sentinel$s"
+    # Sentinel rewrites its file as it learns the replicas and the other Sentinels.
+    cat >"$data/sentinel$s/sentinel.conf" <<CONF
+port $sp
+bind 127.0.0.1
+dir $data/sentinel$s
+sentinel monitor chat 127.0.0.1 $redis_port 2
+sentinel down-after-milliseconds chat 2000
+sentinel failover-timeout chat 10000
+CONF
+    if [ -n "$sentinel" ]; then
+      "$sentinel" "$data/sentinel$s/sentinel.conf" >"$data/sentinel$s.log" 2>&1 &
+    else
+      redis-server "$data/sentinel$s/sentinel.conf" --sentinel >"$data/sentinel$s.log" 2>&1 &
+    fi
+    pids+=($!)
+    wait_port "$sp"
+    hosts+=("127.0.0.1:$sp")
+  done
+  redis_url="redis-sentinel://$(IFS=,; echo "${hosts[*]}")/chat"
+  node_flags=(--redis-replicas 1)
+fi
 
 ports=()
 for i in $(seq "$nodes"); do
   p=$((node_port + i - 1))
   # Every client arrives from nginx's address, so the per-address limit would count them
   # all as one client; the per-user limits still apply.
-  "$root/build/ssechat" --port "$p" --store redis --redis "redis://127.0.0.1:$redis_port" \
-    --max-connections-per-ip 0 >"$data/node$i.log" 2>&1 &
+  "$root/build/ssechat" --port "$p" --store redis --redis "$redis_url" \
+    --max-connections-per-ip 0 "${node_flags[@]}" >"$data/node$i.log" 2>&1 &
   pids+=($!)
+  watched+=($!)
   ports+=("$p")
 done
 for p in "${ports[@]}"; do wait_port "$p"; done
@@ -61,8 +109,9 @@ nginx=nginx
 [ -x /usr/sbin/nginx ] && nginx=/usr/sbin/nginx
 "$nginx" -p "$data/nginx" -e "$data/nginx/error.log" -c "$data/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
+watched+=($!)
 wait_port "$port"
 
-echo "ssechat cluster: http://localhost:$port (nodes on ${ports[*]}, redis on $redis_port, data in $data)"
-wait -n "${pids[@]}" || true
+echo "ssechat cluster: http://localhost:$port (nodes on ${ports[*]}, $redis_url, data in $data)"
+wait -n "${watched[@]}" || true
 echo "a process of the cluster exited; stopping the rest" >&2

@@ -25,8 +25,13 @@ void Feed::on_batch(std::vector<Event>& msgs, size_t from, size_t to) {
     for (size_t i = from; i < to;) {
         size_t j = i;
         while (j < to && msgs[j].room == msgs[i].room) ++j;
-        // A room nobody here has opened is skipped: it reads its stream when it loads.
-        if (auto r = registry_.find(msgs[i].room))
+        // A room nobody here has opened is skipped: it reads its stream when it loads. Every
+        // node still reads every room's events from the one log; the metric shows how many
+        // it reads for rooms it does not serve.
+        auto r = registry_.find(msgs[i].room);
+        (r ? metrics().feed_read_loaded : metrics().feed_read_unloaded)
+            .fetch_add(j - i, std::memory_order_relaxed);
+        if (r)
             ingest(r, {std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(i)),
                        std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(j))});
         i = j;

@@ -38,6 +38,10 @@ std::string Metrics::render() const {
     line(out, "ssechat_cluster_gap_fill_messages_total",
          "Messages read from room streams because the log did not bring them.", "counter",
          v(feed_gap_fills));
+    labeled(out, "ssechat_cluster_events_read_total",
+            "Events read from the cluster log, by whether their room is loaded on this node.",
+            "counter", "room_loaded",
+            {{"true", v(feed_read_loaded)}, {"false", v(feed_read_unloaded)}});
     line(out, "ssechat_cluster_live_resets_total",
          "Resets sent to live streams because a room's missing ids were past --max-replay or "
          "trimmed.",

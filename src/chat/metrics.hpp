@@ -26,6 +26,8 @@ struct Metrics {
     Counter feed_catchups{0};     // cluster mode: rooms re-read after an outage or a trimmed log
     Counter feed_gap_fills{0};    // cluster mode: messages read from a room stream to fill a gap
     Counter feed_resets{0};       // cluster mode: live resets sent for ids that will not come
+    // cluster mode: events read from the log for rooms loaded here, and for rooms not loaded
+    Counter feed_read_loaded{0}, feed_read_unloaded{0};
     std::atomic<int64_t> rooms_loaded{0};  // set at scrape time from the registry
     std::atomic<int64_t> users_online{0};  // set at scrape time: users with a stream here
     Histogram publish_latency{
