@@ -48,6 +48,13 @@ sse::Buffer encode_stored(const Event& e) {
 }
 }  // namespace
 
+uint64_t Shard::backfill(const std::string& room, uint64_t start, uint64_t cache_first, size_t cap,
+                         std::vector<Event>& older) {
+    // One read: ids have no holes, so where it starts shows what retention trimmed.
+    older = hub_.store().range(room, start - 1, cache_first, cap, true);
+    return older.empty() ? cache_first : older.front().id;
+}
+
 Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Buffer>& out) {
     // Deliveries already queued on this loop for ids <= snap.delivered are skipped by
     // last_sent; later ones are posted after the snapshot, so nothing falls in between.
@@ -66,10 +73,8 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
         }
         if (n != *start.since) snap = room.since(n);
         if (n + 1 < snap.cache_first) {
-            // One read: ids have no holes, so where it starts shows what retention trimmed.
             // The cache entries are all newer than n already, so they need no second look.
-            older = hub_.store().range(room.name(), n, snap.cache_first, SIZE_MAX, false);
-            uint64_t first = older.empty() ? snap.cache_first : older.front().id;
+            uint64_t first = backfill(room.name(), n + 1, snap.cache_first, SIZE_MAX, older);
             if (first != n + 1) {
                 reset = true;
                 n = first - 1;

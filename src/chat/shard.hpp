@@ -166,6 +166,11 @@ class Shard {
                                                   std::vector<sse::Buffer>& out);
     // The stream joins its user's Member here, made (and indexed in `rooms`) by the first.
     void join_member(UserStream& st, std::vector<std::shared_ptr<Room>> rooms);
+    // A replay's part older than the room's cache: ids [start, cache_first) from the store,
+    // the newest `cap` of them, into `older`. Returns the oldest id the replay then holds:
+    // above `start` when retention trimmed ids or the cap cut them. Throws StoreError.
+    uint64_t backfill(const std::string& room, uint64_t start, uint64_t cache_first, size_t cap,
+                      std::vector<Event>& older);
     // --stream-sndbuf on a new stream's socket.
     void limit_sndbuf(sse::Conn& conn);
     void unindex(Member* m, size_t i);

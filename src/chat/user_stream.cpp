@@ -201,9 +201,9 @@ void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Member
     if (!snap.covered) {
         auto first = hub_.store().first_after(r.name(), after);
         uint64_t start = first ? std::min(*first, snap.cache_first) : snap.cache_first;
-        if (start < snap.cache_first)
-            older = hub_.store().range(r.name(), start - 1, snap.cache_first, cap, true);
-        uint64_t got = older.empty() ? snap.cache_first : older.front().id;
+        uint64_t got = start < snap.cache_first
+                           ? backfill(r.name(), start, snap.cache_first, cap, older)
+                           : snap.cache_first;
         // More than --max-replay behind (the newest were read), or what came before the
         // first event found was trimmed: whether that was after the cursor cannot be told,
         // so the room says where it starts again.
