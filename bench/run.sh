@@ -23,6 +23,9 @@
 # --logins: only what accounts are judged by: a stream's message latency at a fixed publish
 # rate, quiet and while 200 clients at a time sign in (4,000 tries at most, 40 s at most),
 # three times each; how the sign-ins were answered (200, 429, 503) goes in the results.
+# --wait: only what --redis-replicas costs a publish: one node on a Redis master with one
+# replica, publishes in a closed loop and at a fixed rate, with --redis-replicas 0 and 1,
+# three times each, taking turns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -33,6 +36,8 @@ USERS=0
 TLS=0
 RULES=0
 LOGINS=0
+WAITING=0
+REPLICAS=""  # start_cluster: with a number, a replica too, and --redis-replicas that number
 PREBUILT=""
 while (($#)); do
   a=$1; shift
@@ -41,12 +46,13 @@ while (($#)); do
     --quick) QUICK=1 ;;
     --no-nchan) NCHAN=0 ;;
     --cluster-only) SINGLE=0 ;;
+    --wait) WAITING=1; SINGLE=0; NCHAN=0 ;;
     --changes) CHANGES=1; SINGLE=0 ;;
     --users) USERS=1; SINGLE=0; NCHAN=0 ;;
     --tls) TLS=1; SINGLE=0 ;;
     --rules) RULES=1; SINGLE=0; NCHAN=0 ;;
     --logins) LOGINS=1; SINGLE=0; NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--prebuilt DIR]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--prebuilt DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -77,6 +83,7 @@ SERVER_PID=""
 MASTER_PID=""
 NODE_PIDS=()
 REDIS_PID=""
+REPLICA_PID=""
 trap 'stop_server; stop_cluster; rm -rf "$WORK"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
@@ -162,6 +169,22 @@ start_cluster() {
     wait_port "$rport"
     args+=(--store redis --redis "redis://127.0.0.1:$rport")
     pids+=("$REDIS_PID")
+    if [ -n "$REPLICAS" ]; then
+      local qport; qport=$(free_port)
+      rm -rf "$WORK/replica"; mkdir -p "$WORK/replica"
+      redis-server --port "$qport" --bind 127.0.0.1 --dir "$WORK/replica" --save '' \
+        --appendonly yes --appendfsync everysec --daemonize no \
+        --replicaof 127.0.0.1 "$rport" >"$WORK/replica.log" 2>&1 &
+      REPLICA_PID=$!
+      wait_port "$qport"
+      # Attached and in sync before the first publish is timed.
+      for _ in $(seq 100); do
+        redis-cli -p "$rport" INFO replication | grep -q 'state=online' && break
+        sleep 0.1
+      done
+      args+=(--redis-replicas "$REPLICAS")
+      pids+=("$REPLICA_PID")
+    fi
   else
     rm -rf "$WORK/data"
     args+=(--data "$WORK/data")
@@ -178,9 +201,9 @@ start_cluster() {
 }
 
 stop_cluster() {
-  for p in "${NODE_PIDS[@]}" $REDIS_PID; do kill "$p" 2>/dev/null || true; done
-  for p in "${NODE_PIDS[@]}" $REDIS_PID; do wait "$p" 2>/dev/null || true; done
-  NODE_PIDS=(); REDIS_PID=""; SERVER_PID=""
+  for p in "${NODE_PIDS[@]}" $REDIS_PID $REPLICA_PID; do kill "$p" 2>/dev/null || true; done
+  for p in "${NODE_PIDS[@]}" $REDIS_PID $REPLICA_PID; do wait "$p" 2>/dev/null || true; done
+  NODE_PIDS=(); REDIS_PID=""; REPLICA_PID=""; SERVER_PID=""
 }
 
 # bench SERVER SCENARIO [ssechat-bench args...]
@@ -443,7 +466,22 @@ if ((TLS)); then
   done
 fi
 
-((CHANGES || USERS || TLS || RULES || LOGINS)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+if ((WAITING)); then
+  for rep in 1 2 3; do
+    for r in 0 1; do
+      REPLICAS=$r
+      start_cluster redis 1
+      bench "wait-replicas$r" publish --subscribers 0 --messages "$(scale 20000 5000)" --connections 64 --max-seconds 60
+      stop_cluster
+      start_cluster redis 1
+      bench "wait-replicas$r" "latency@500" --subscribers 100 --rate 500 --messages "$(scale 5000 1000)" --connections 8 --max-seconds 60
+      stop_cluster
+    done
+  done
+  REPLICAS=""
+fi
+
+((CHANGES || USERS || TLS || RULES || LOGINS || WAITING)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do
