@@ -207,7 +207,7 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
             }
         }
     } catch (const store::StoreError& e) {
-        log::error(std::string("store commit failed: ") + e.what());
+        failed(e);
         if (!cluster_) store_.abandon_together();
         if (!records.empty() && !staged.rewind.empty()) {
             unstage(staged);
@@ -220,6 +220,7 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
         for (auto& j : jobs) j.done(false, j.op);
         return;
     }
+    succeeded();
     // A change the store found nothing to do for (or refused) must not stay applied.
     std::vector<MemberJob*> undo;
     for (size_t i = 0; i < kept.size(); ++i)
@@ -367,6 +368,7 @@ bool Writer::stage(std::vector<Pending>& batch, Staged& s) {
         refuse(batch, e);
         return false;
     }
+    succeeded();
     return true;
 }
 
@@ -542,9 +544,24 @@ std::chrono::steady_clock::time_point Writer::committed(std::chrono::steady_cloc
     return now;
 }
 
+void Writer::failed(const store::StoreError& e) {
+    if (failures_++ == 0)
+        log::error(std::string("store commit failed: ") + e.what() +
+                   "; further failures are counted until a commit succeeds");
+    else
+        log::debug(std::string("store commit failed: ") + e.what());
+}
+
+void Writer::succeeded() {
+    if (failures_ == 0) return;
+    log::info("store commits succeed again, after " + std::to_string(failures_) +
+              " failed (their requests were answered 503)");
+    failures_ = 0;
+}
+
 void Writer::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
     bool unconfirmed = dynamic_cast<const store::NotReplicated*>(&e) != nullptr;
-    log::error(std::string("store commit failed: ") + e.what());
+    failed(e);
     for (auto& p : batch) {
         metrics().publish_failed.fetch_add(1, std::memory_order_relaxed);
         p.done(unconfirmed ? PublishOutcome::Unconfirmed : PublishOutcome::StoreFailed, p.msg);
@@ -599,6 +616,7 @@ void Writer::commit_shared(std::vector<Pending>& batch) {
     } catch (const store::StoreError& e) {
         return refuse(batch, e);
     }
+    succeeded();
     auto t1 = committed(t0, batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
         auto& p = batch[i];

@@ -179,6 +179,11 @@ class Writer {
     std::vector<Pending> queue_;      // bounded by cfg_.max_pending
     std::vector<MemberJob> members_;  // bounded by cfg_.max_pending
     bool stopping_ = false;
+    // Store failures are logged once when they begin and once when a commit succeeds again,
+    // with how many there were: an outage is two lines, not one per batch. Writer thread.
+    void failed(const store::StoreError& e);
+    void succeeded();
+    size_t failures_ = 0;
     std::thread thread_;
 };
 

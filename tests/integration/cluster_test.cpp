@@ -270,6 +270,7 @@ TEST(Cluster, RedisOutageAnswers503KeepsStreamsOpenAndLosesNothingAcknowledged) 
     redis.kill9();
     auto r = publish_raw(b.port(), "o", "bob", "during");
     EXPECT_EQ(r.status, 503);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(publish_raw(b.port(), "o", "bob", "during").status, 503);
     EXPECT_EQ(r.header("content-type").rfind("application/json", 0), 0u);
     EXPECT_NE(json::parse(r.body).at("error").as_string().size(), 0u);
     EXPECT_EQ(request(a.port(), "GET", "/healthz").status, 503);
@@ -288,6 +289,10 @@ TEST(Cluster, RedisOutageAnswers503KeepsStreamsOpenAndLosesNothingAcknowledged) 
     ASSERT_TRUE(
         eventually([&] { return publish_raw(b.port(), "o", "bob", "after").status == 201; }));
     for (int i = 0; i < 4; ++i) acked.insert(publish(b.port(), "o", "bob", "after"));
+    // The outage is two lines of the log, not one per refused publish.
+    auto log = b.stderr_text();
+    EXPECT_EQ(count(log, "store commit failed"), 1u) << log;
+    EXPECT_EQ(count(log, "store commits succeed again"), 1u) << log;
     ASSERT_TRUE(sub.wait_until([&] { return ids_of(sub.events).size() >= 15; }));
     sub.drain(300ms);
     EXPECT_FALSE(sub.closed_by_server);
