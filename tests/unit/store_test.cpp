@@ -15,23 +15,9 @@ using model::Event;
 using store_events::change;
 using store_events::ids;
 using store_events::msg;
+using store_events::SqliteFactory;
 
-namespace {
-
-std::string temp_dir() {
-    char tmpl[] = "/tmp/ssechat-store-XXXXXX";
-    return mkdtemp(tmpl);
-}
-
-struct SqliteFactory {
-    std::string dir = temp_dir();
-    ~SqliteFactory() { std::filesystem::remove_all(dir); }
-    std::unique_ptr<store::Store> make(uint64_t retain) {
-        return std::make_unique<store::SqliteStore>(dir, false, retain);
-    }
-};
-
-}  // namespace
+namespace {}  // namespace
 
 TEST(SqliteStore, ADeletedTextIsInNoFileAfterAStop) {
     SqliteFactory f;
