@@ -387,9 +387,17 @@ TEST(Failover, NodesFindTheMasterThroughTheSentinels) {
     // The startup line names the Sentinels and the master, never a password.
     EXPECT_NE(a.stderr_text().find("redis-sentinel://127.0.0.1:"), std::string::npos)
         << a.stderr_text();
-    // Three required of two replicas: never confirmed, so 503 that says why, not a hang.
+    // A file's description is a stored change too: confirmed, it is 201.
+    auto upload = [](int port) {
+        return request(port, "POST", "/rooms/f/files?name=a.txt&id=ann", "hello",
+                       {{"Content-Type", "text/plain"}});
+    };
+    EXPECT_EQ(upload(a.port()).status, 201);
+    // Three required of two replicas: never confirmed, so 503 that says why, not a hang; for
+    // a message and for a file alike.
     Server c(node_args(set, 3));
     auto r = publish_raw(c.port(), "f", "cas", "too few");
     EXPECT_EQ(r.status, 503);
     EXPECT_NE(r.body.find("replicas"), std::string::npos) << r.body;
+    EXPECT_EQ(upload(c.port()).status, 503);
 }

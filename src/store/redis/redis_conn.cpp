@@ -145,20 +145,33 @@ void RedisConn::connect() {
     }
 }
 
-void RedisConn::settle() {
-    if (durability_.replicas <= 0) return;
-    connect();
+std::vector<Reply> RedisConn::settle(const std::vector<std::vector<std::string>>& before) {
+    if (durability_.replicas <= 0) return before.empty() ? std::vector<Reply>{} : pipeline(before);
+    if (!ctx_ || (!url_.sentinels.empty() &&
+                  generation_ != sentinel_generation().load(std::memory_order_acquire))) {
+        drop();
+        throw NotReplicated(
+            "the connection to the Redis master was lost before its replicas confirmed the "
+            "change");
+    }
+    auto cmds = before;
+    cmds.push_back(
+        {"WAIT", std::to_string(durability_.replicas), std::to_string(durability_.wait_ms)});
     // WAIT blocks on the server for up to wait_ms: the socket must wait longer.
     redisSetTimeout(ctx_, to_timeval(timeout_ms_ + durability_.wait_ms));
-    auto r =
-        run({"WAIT", std::to_string(durability_.replicas), std::to_string(durability_.wait_ms)});
+    auto replies = pipeline(cmds);
     if (ctx_) redisSetTimeout(ctx_, to_timeval(timeout_ms_));
-    long long got = reply_integer(r.get());
+    for (const auto& r : replies)
+        if (r->type == REDIS_REPLY_ERROR)
+            throw StoreError("redis: " + std::string(r->str, r->len) + " (before WAIT)");
+    long long got = reply_integer(replies.back().get());
     if (got < durability_.replicas)
         throw NotReplicated("only " + std::to_string(got) + " of the " +
                             std::to_string(durability_.replicas) +
                             " replicas --redis-replicas asks for confirmed the change within " +
                             std::to_string(durability_.wait_ms) + " ms");
+    replies.pop_back();
+    return replies;
 }
 
 Reply RedisConn::run(const std::vector<std::string>& argv) {

@@ -71,10 +71,13 @@ class RedisConn {
     Reply eval(const Script& s, const std::vector<std::string>& keys,
                const std::vector<std::string>& args);
 
-    // After a change: waits until Durability::replicas replicas have everything this
-    // connection wrote (WAIT); throws NotReplicated when fewer do in time. Does nothing
-    // without --redis-replicas.
-    void settle();
+    // After a change: runs `before` (commands that belong before the wait), then waits until
+    // Durability::replicas replicas have everything this connection wrote (WAIT counts the
+    // client's own writes), on the socket that change went through. Throws NotReplicated
+    // when that socket is gone (a new master may not have the change) or fewer replicas
+    // confirm in time. Returns the replies of `before`. Without --redis-replicas it only runs
+    // `before`.
+    std::vector<Reply> settle(const std::vector<std::vector<std::string>>& before = {});
     int replicas() const { return durability_.replicas; }
 
     void connect();  // dials now; throws StoreError saying why not, RedisRefused for setup

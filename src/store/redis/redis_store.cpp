@@ -764,12 +764,14 @@ void add_entry(FeedBatch& b, std::map<std::string, std::string>& f) {
 
 void RedisStore::confirm() {
     if (writer_->replicas() <= 0) return;
-    // WAIT covers every write the master took before it, any client's: the log's end read
-    // first is then on the replicas, and the marker releases the log up to it to every
-    // node's feed. A marker lost with a dying master is no loss: the next one covers more.
-    auto tail = writer_->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
-    writer_->settle();
-    if (tail->elements == 0) return;
+    // WAIT counts this connection's own writes. The log's end is read, then a write of ours
+    // follows it, so the one WAIT after them covers every entry up to that end, whichever
+    // node wrote it; the marker then releases the log up to there to every node's feed. A
+    // marker lost with a dying master is no loss: the next one covers more.
+    auto replies = writer_->settle(
+        {{"XREVRANGE", kLog, "+", "-", "COUNT", "1"}, {"INCR", "ssechat:confirms"}});
+    const redisReply* tail = replies[0].get();
+    if (tail->type != REDIS_REPLY_ARRAY || tail->elements == 0) return;
     writer_->run({"XADD", kLog, "MAXLEN", "~", std::to_string(opts_.log_max), "*", "k", "c", "c",
                   reply_string(tail->element[0]->element[0])});
 }

@@ -33,6 +33,7 @@ struct RedisOptions {
 //   ssechat:log              STREAM every event, presence and typing change, for the feed;
 //                                   with --redis-replicas also "k=c c=<entry>" markers: the
 //                                   log is on the replicas up to <entry>
+//   ssechat:confirms         STRING counts confirmations (the write each WAIT follows)
 //   ssechat:msg:, ssechat:edit:, ssechat:mids:, ssechat:react:  see publish.lua
 //   ssechat:schema           STRING "2" once data from before edits is indexed
 //   ssechat:pos              STRING the last position given to an event (publish.lua)
