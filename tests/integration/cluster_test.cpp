@@ -53,15 +53,6 @@ std::vector<std::string> presence_events(const SseClient& c) {
     return out;
 }
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10000ms) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
-
 }  // namespace
 
 TEST(Cluster, PublishOnOneNodeIsDeliveredOnAnotherOnceAndInOrder) {

@@ -21,15 +21,6 @@ namespace {
 
 const std::string kMaster = "chatmaster";
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return pred();
-}
-
 std::vector<std::string> replica_of(const RedisServer& m) {
     return {"--replicaof", "127.0.0.1", std::to_string(m.port()), "--repl-diskless-sync-delay",
             "0"};

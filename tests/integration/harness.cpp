@@ -91,6 +91,15 @@ int dial(int port) {
     _exit(127);
 }
 
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return pred();
+}
+
 std::string temp_dir() {
     char tmpl[] = "/tmp/ssechat-it-XXXXXX";
     return mkdtemp(tmpl);

@@ -114,6 +114,9 @@ std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events);
 
 std::string temp_dir();
 
+// Polls pred() every 50 ms until it holds or `limit` passes; its last answer.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10000ms);
+
 // An HS256 JWT for `sub` (exp in 2100) with `extra` claims, signed here with `secret`, apart
 // from the server's own code.
 std::string hs256_token(const std::string& secret, const std::string& sub,

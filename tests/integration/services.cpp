@@ -73,6 +73,12 @@ std::string capture(const std::string& cmd) {
     return out;
 }
 
+std::string redis_cli(int port, const std::vector<std::string>& args) {
+    std::string cmd = "redis-cli -p " + std::to_string(port);
+    for (const auto& a : args) cmd += " '" + a + "'";
+    return capture(cmd);
+}
+
 size_t count(const std::string& hay, const std::string& needle) {
     size_t n = 0;
     for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
@@ -126,9 +132,7 @@ void RedisServer::kill9() {
 }
 
 std::string RedisServer::cli(const std::vector<std::string>& args) const {
-    std::string cmd = "redis-cli -p " + std::to_string(port_);
-    for (const auto& a : args) cmd += " '" + a + "'";
-    return capture(cmd);
+    return redis_cli(port_, args);
 }
 
 RedisSentinel::RedisSentinel(int master_port, const std::string& name, int quorum)
@@ -160,9 +164,7 @@ RedisSentinel::~RedisSentinel() {
 }
 
 std::string RedisSentinel::cli(const std::vector<std::string>& args) const {
-    std::string cmd = "redis-cli -p " + std::to_string(port_);
-    for (const auto& a : args) cmd += " '" + a + "'";
-    return capture(cmd);
+    return redis_cli(port_, args);
 }
 
 std::string RedisSentinel::master(const std::string& name) const {

@@ -12,6 +12,8 @@ namespace itest {
 int free_port();
 // Runs a shell command and returns its standard output.
 std::string capture(const std::string& cmd);
+// Runs redis-cli against the server (or Sentinel) on `port` and returns its output.
+std::string redis_cli(int port, const std::vector<std::string>& args);
 // How many times `needle` occurs in `hay`.
 size_t count(const std::string& hay, const std::string& needle);
 
