@@ -136,8 +136,10 @@ void RedisConn::connect() {
         // master before anything is written to it.
         Reply role(static_cast<redisReply*>(redisCommand(ctx_, "ROLE")));
         if (!role) fail("ROLE");
-        if (role->type != REDIS_REPLY_ARRAY || role->elements == 0 ||
-            reply_string(role->element[0]) != "master") {
+        const redisReply* what =
+            role->type == REDIS_REPLY_ARRAY && role->elements > 0 ? role->element[0] : nullptr;
+        if (!what || what->type != REDIS_REPLY_STRING ||
+            std::string_view(what->str, what->len) != "master") {
             drop();
             throw StoreError("redis " + url_.text() + ": " + host + ":" + std::to_string(port) +
                              " is not the master (a failover is under way)");
