@@ -291,6 +291,18 @@ Run kill_master_under_load(int replicas) {
             run.user_mismatches += !h.contains(id) || h.at(id) != text;
         }
         if (want != last + 1) ++run.user_gaps;
+        // When this check fails, the log says how: which ids came where another was due.
+        if (run.user_gaps) {
+            std::string ids;
+            uint64_t w = first;
+            for (const auto& [id, text] : got.messages) {
+                if (id != w) ids += " [" + std::to_string(id) + " for " + std::to_string(w) + "]";
+                w = id + 1;
+            }
+            std::fprintf(stderr, "user stream from %llu: %zu messages, last %llu, %zu returns:%s\n",
+                         (unsigned long long)first, got.messages.size(), (unsigned long long)last,
+                         run.user_returns, ids.c_str());
+        }
     };
     // A user stream whose room's delivery had to be filled after the failover is ended, and
     // its client comes back with its cursor, as EventSource does: followed here the same way.
