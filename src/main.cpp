@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/apikey_command.hpp"
 #include "cli/user_command.hpp"
 #include "http/auth.hpp"
 #include "http/listener.hpp"
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
     if (!args.empty() && args[0] == "user")
         return ssechat::cli::user_command({args.begin() + 1, args.end()}, env);
+    if (!args.empty() && args[0] == "apikey")
+        return ssechat::cli::apikey_command({args.begin() + 1, args.end()}, env);
     auto parsed = ssechat::parse_config(args, env);
     if (!parsed.config) {
         (parsed.exit_code ? std::cerr : std::cout) << parsed.output << "\n";

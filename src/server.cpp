@@ -91,6 +91,7 @@ Server::~Server() {
     redirector_.reset();
     listeners_.clear();
     if (auto* s = api_->sign_ins()) s->stop();
+    api_->api_keys().stop();
     shards_.clear();
 }
 

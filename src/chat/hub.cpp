@@ -54,7 +54,7 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
     return got.room;
 }
 
-std::vector<store::RoomMeta> Hub::rooms(const std::string& after, size_t limit) {
+std::vector<store::RoomMeta> Hub::rooms(const std::string& after, size_t limit, bool private_too) {
     // Public rooms only: a private room or a direct message is listed to its members, in
     // their own rooms. Pages of the store are read until this one is full.
     std::vector<store::RoomMeta> out;
@@ -62,17 +62,20 @@ std::vector<store::RoomMeta> Hub::rooms(const std::string& after, size_t limit) 
     while (out.size() < limit) {
         auto page = store_.rooms(from, limit);
         for (auto& m : page)
-            if (out.size() < limit && listed(m.name)) out.push_back(std::move(m));
+            if (out.size() < limit && listed(m.name, private_too)) out.push_back(std::move(m));
         if (page.size() < limit) break;
         from = page.back().name;
     }
     return out;
 }
 
-bool Hub::listed(const std::string& name) {
-    if (auto r = find(name)) return r->visibility() == model::Visibility::Public;
+bool Hub::listed(const std::string& name, bool private_too) {
+    auto shown = [&](model::Visibility v) {
+        return v == model::Visibility::Public || (private_too && v == model::Visibility::Private);
+    };
+    if (auto r = find(name)) return shown(r->visibility());
     auto p = store_.profile(name);
-    return !p || p->visibility == model::Visibility::Public;
+    return !p || shown(p->visibility);
 }
 
 std::vector<std::string> Hub::online(const std::string& name) {

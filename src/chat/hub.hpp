@@ -39,9 +39,13 @@ class Hub {
     std::shared_ptr<Room> room(const std::string& name);
     // One page of the public rooms that hold messages, by name (see Store::rooms). Throws
     // StoreError.
-    std::vector<store::RoomMeta> rooms(const std::string& after, size_t limit);
-    // Whether a room is listed to everyone (public). Throws StoreError.
-    bool listed(const std::string& name);
+    // `private_too`: private rooms as well (an API key with the rooms scope), never a direct
+    // message.
+    std::vector<store::RoomMeta> rooms(const std::string& after, size_t limit,
+                                       bool private_too = false);
+    // Whether a room is listed to everyone (public), or with `private_too` to those who see
+    // every room. Throws StoreError.
+    bool listed(const std::string& name, bool private_too = false);
     std::shared_ptr<Room> find(const std::string& name);
     size_t rooms_loaded() { return registry_.size(); }
     // A stream of `r` ended: an empty room nothing else holds is dropped from memory.

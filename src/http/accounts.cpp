@@ -40,7 +40,10 @@ bool Api::accounts_on(Ctx& c) {
 }
 
 bool Api::admin_only(Ctx& c) {
-    if (c.identity && server_role(c, c.identity->user) == model::Role::Owner) return true;
+    // A key reached here through its scopes (users or admin), unless it acts as someone.
+    if (c.identity && (c.identity->key ? !c.identity->acting_as
+                                       : server_role(c, c.identity->user) == model::Role::Owner))
+        return true;
     refuse(c, status::forbidden, "only an admin may manage invites");
     return false;
 }

@@ -43,6 +43,7 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
     if (!cfg.jwt_secret.empty()) verifier_ = auth::Verifier::hs256(cfg.jwt_secret);
     if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
     files_ = Files::open(cfg);
+    keys_ = std::make_unique<ApiKeys>(store::open_accounts(cfg), shards_);
     if (cfg.accounts) {
         sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
         if (!cfg.first_admin.empty()) first_admin();
@@ -233,6 +234,10 @@ void Api::refuse(Ctx& c, status st, const std::string& why) {
 }
 
 bool Api::authenticate(Ctx& c) {
+    // An API key first, whatever else the server takes: only in the Authorization header,
+    // never a query (URLs are logged) or a cookie.
+    if (std::string b = bearer_of(c.req); model::looks_like_api_key(b))
+        return authenticate_key(c, b);
     if (sign_ins_) return authenticate_account(c);
     if (!verifier_) return true;
     return authenticate_token(c);
@@ -268,6 +273,7 @@ bool Api::authenticate_account(Ctx& c) {
             id.admin = s->account.admin;
             c.identity = std::move(id);
             c.user = c.identity->user;
+            c.credential = s->credential;
             c.session = std::move(s);
             return true;
         }
@@ -332,6 +338,8 @@ model::Role Api::server_role(const Ctx& c, const std::string& user) const {
     auto listed = [&](const std::vector<std::string>& users) {
         return !user.empty() && std::find(users.begin(), users.end(), user) != users.end();
     };
+    if (c.identity && c.identity->key)
+        return c.identity->acting_as ? model::Role::None : model::key_role(c.identity->key);
     if (c.identity)
         return c.identity->admin       ? model::Role::Owner
                : c.identity->moderator ? model::Role::Moderator
@@ -435,10 +443,16 @@ const std::vector<Api::RouteRow>& Api::routes() {
     // {room} stands for one path segment, checked as a room name before any handler runs.
     // Allow comes from the handlers listed; HEAD goes wherever GET does.
     using model::Act;
+    using model::kScopePublish, model::kScopeRead, model::kScopeRooms, model::kScopeMembers,
+        model::kScopeUsers, model::kScopeAdmin;
     static const std::vector<RouteRow> table = {
         {kRouteHealthz, "/healthz", Access::Open, {{verb::get, &Api::healthz}}},
         {kRouteMetrics, "/metrics", Access::Metrics, {{verb::get, &Api::metrics_page}}},
-        {kRouteMe, "/me", Access::User, {{verb::get, &Api::me}, {verb::patch, &Api::patch_me}}},
+        {kRouteMe,
+         "/me",
+         Access::User,
+         {{verb::get, &Api::me, Act::Read, model::kEveryScope},
+          {verb::patch, &Api::patch_me, Act::Read, kScopePublish}}},
         {kRouteAuth, "/auth", Access::Open, {{verb::get, &Api::auth_info}}},
         {kRouteAuthLogin, "/auth/login", Access::Open, {{verb::post, &Api::login}}},
         {kRouteAuthLogout, "/auth/logout", Access::User, {{verb::post, &Api::logout}}},
@@ -447,11 +461,12 @@ const std::vector<Api::RouteRow>& Api::routes() {
         {kRouteAuthInvites,
          "/auth/invites",
          Access::User,
-         {{verb::get, &Api::list_invites}, {verb::post, &Api::create_invite}}},
+         {{verb::get, &Api::list_invites, Act::Read, kScopeUsers},
+          {verb::post, &Api::create_invite, Act::Read, kScopeUsers}}},
         {kRouteAuthInvite,
          "/auth/invites/{id}",
          Access::User,
-         {{verb::delete_, &Api::drop_invite}}},
+         {{verb::delete_, &Api::drop_invite, Act::Read, kScopeUsers}}},
         {kRouteAuthAccept,
          "/auth/invites/{id}/accept",
          Access::Open,
@@ -464,8 +479,14 @@ const std::vector<Api::RouteRow>& Api::routes() {
         {kRouteMeSessions, "/me/sessions", Access::User, {{verb::get, &Api::list_sessions}}},
         {kRouteMeSession, "/me/sessions/{id}", Access::User, {{verb::delete_, &Api::end_session}}},
         {kRouteMePassword, "/me/password", Access::User, {{verb::put, &Api::put_password}}},
-        {kRouteUsers, "/users", Access::User, {{verb::get, &Api::list_users}}},
-        {kRouteUser, "/users/{user}", Access::User, {{verb::get, &Api::get_user}}},
+        {kRouteUsers,
+         "/users",
+         Access::User,
+         {{verb::get, &Api::list_users, Act::Read, kScopeRead | kScopeUsers}}},
+        {kRouteUser,
+         "/users/{user}",
+         Access::User,
+         {{verb::get, &Api::get_user, Act::Read, kScopeRead | kScopeUsers}}},
         {kRouteMeRooms, "/me/rooms", Access::User, {{verb::get, &Api::my_rooms}}},
         {kRouteMeSearch, "/me/search", Access::User, {{verb::get, &Api::search_me}}},
         {kRouteMeRoom,
@@ -477,18 +498,26 @@ const std::vector<Api::RouteRow>& Api::routes() {
          Access::User,
          {{verb::put, &Api::mark_read, Act::Mark}}},
         {kRouteMeEvents, "/me/events", Access::User, {{verb::get, &Api::user_stream}}},
-        {kRouteMeDm, "/me/dms/{user}", Access::User, {{verb::put, &Api::open_dm}}},
+        {kRouteMeDm,
+         "/me/dms/{user}",
+         Access::User,
+         {{verb::put, &Api::open_dm, Act::Read, kScopePublish}}},
         {kRouteMeSettings,
          "/me/settings",
          Access::User,
-         {{verb::get, &Api::get_settings}, {verb::put, &Api::put_settings}}},
+         {{verb::get, &Api::get_settings},
+          {verb::put, &Api::put_settings, Act::Read, kScopePublish}}},
         {kRouteRoomReceipts, "/rooms/{room}/receipts", Access::User, {{verb::get, &Api::receipts}}},
         {kRouteSeedStream, "/messages", Access::User, {{verb::get, &Api::seed_stream}}},
-        {kRouteSeedPublish, "/message", Access::User, {{verb::post, &Api::seed_publish}}},
+        {kRouteSeedPublish,
+         "/message",
+         Access::User,
+         {{verb::post, &Api::seed_publish, Act::Read, kScopePublish}}},
         {kRouteRooms,
          "/rooms",
          Access::User,
-         {{verb::get, &Api::list_rooms}, {verb::post, &Api::create_room}}},
+         {{verb::get, &Api::list_rooms, Act::Read, kScopeRead | kScopeRooms},
+          {verb::post, &Api::create_room, Act::Read, kScopeRooms}}},
         {kRouteRoom,
          "/rooms/{room}",
          Access::User,
@@ -501,7 +530,8 @@ const std::vector<Api::RouteRow>& Api::routes() {
          "/rooms/{room}/members/{user}",
          Access::User,
          // What these may do depends on whom they act on: the handlers ask may_act_on().
-         {{verb::put, &Api::put_member}, {verb::delete_, &Api::remove_member}}},
+         {{verb::put, &Api::put_member, Act::Read, kScopeMembers},
+          {verb::delete_, &Api::remove_member, Act::Read, kScopeMembers}}},
         {kRouteRoomBans,
          "/rooms/{room}/bans",
          Access::User,
@@ -550,6 +580,15 @@ const std::vector<Api::RouteRow>& Api::routes() {
          Access::User,
          {{verb::put, &Api::add_reaction, Act::Change},
           {verb::delete_, &Api::remove_reaction, Act::Change}}},
+        {kRouteAdminKeys,
+         "/admin/apikeys",
+         Access::User,
+         {{verb::get, &Api::list_keys, Act::Read, kScopeAdmin},
+          {verb::post, &Api::create_key, Act::Read, kScopeAdmin}}},
+        {kRouteAdminKey,
+         "/admin/apikeys/{name}",
+         Access::User,
+         {{verb::delete_, &Api::revoke_key, Act::Read, kScopeAdmin}}},
     };
     return table;
 }
@@ -635,6 +674,7 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
             each.verb == bhttp::verb::get ? "GET, HEAD" : std::string(bhttp::to_string(each.verb));
     }
     if (!m) return wrong_method(c, allow.c_str());
+    if (c.identity && c.identity->key && !key_allows(c, *m)) return;
     if (row->access == Access::Metrics && !metrics_allowed(c)) return;
     if (in_room && !admit(c, m->act)) return;
     (this->*(m->handler))(c);

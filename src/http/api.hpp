@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "chat/writer.hpp"
+#include "http/api_keys.hpp"
 #include "http/auth.hpp"
 #include "http/files.hpp"
 #include "http/http_metrics.hpp"
@@ -72,6 +73,7 @@ class Api {
     static constexpr const char* kSessionCookie = "ssechat_session";
     // With --accounts, the sign-ins (null without).
     SignIns* sign_ins() { return sign_ins_.get(); }
+    ApiKeys& api_keys() { return *keys_; }
     // Distinct users with an open stream.
     size_t users_streaming() { return streams_.keys(); }
 
@@ -84,13 +86,16 @@ class Api {
         std::optional<http_util::Query> query;   // parsed once; nullopt when malformed
         std::optional<auth::Identity> identity;  // set when tokens or accounts are required
         std::optional<Signed> session = {};      // signed in with the session cookie
-        bool head = false;                       // HEAD: routed as GET, answered without body
-        Route route = kRouteUnmatched;           // the template, for metrics and the access log
-        std::string room = {};                   // the {room} of the path, once matched
-        std::string id = {};                     // the {id} of the path, raw
-        std::string emoji = {};                  // the {emoji} of the path, raw
-        std::string target = {};                 // the {user} of the path, raw
-        std::string name = {};                   // the {name} of the path, raw
+        // What the request's streams end with: a session's or an API key's; null for a token
+        // (it ends when it expires).
+        std::shared_ptr<chat::Credential> credential = {};
+        bool head = false;              // HEAD: routed as GET, answered without body
+        Route route = kRouteUnmatched;  // the template, for metrics and the access log
+        std::string room = {};          // the {room} of the path, once matched
+        std::string id = {};            // the {id} of the path, raw
+        std::string emoji = {};         // the {emoji} of the path, raw
+        std::string target = {};        // the {user} of the path, raw
+        std::string name = {};          // the {name} of the path, raw
         // Set by admit() for a route with {room}: the room, loaded, and the caller's place
         // in it (the acting user is `actor`, "" when anonymous and unnamed).
         std::shared_ptr<chat::Room> loaded = {};  // when it was loaded already (else load())
@@ -112,6 +117,8 @@ class Api {
     void wrong_method(Ctx& c, const char* allow);
     bool authenticate(Ctx& c);
     bool authenticate_token(Ctx& c);
+    // An API key in the Authorization header (api_keys.cpp), with ?as= when it may.
+    bool authenticate_key(Ctx& c, const std::string& presented);
     // --first-admin: makes the account when no admin exists.
     void first_admin();
     // With --accounts: the session cookie (checked against CSRF), else a bearer token.
@@ -180,6 +187,9 @@ class Api {
         beast::http::verb verb;
         Handler handler;
         model::Act act = model::Act::Read;
+        // The scopes of which an API key needs one (admin always does); 0: as the act implies
+        // (model::scopes_for()).
+        model::KeyScopes keys = 0;
     };
     enum class Access {
         Open,     // no token needed (health checks)
@@ -194,6 +204,8 @@ class Api {
         size_t segments = static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
     };
     static const std::vector<RouteRow>& routes();
+    // Whether an API key's scopes reach this method; false after answering 403.
+    bool key_allows(Ctx& c, const Method& m);
     // The row for a path, with its {room}, {id} and {emoji} put in c; or null.
     static const RouteRow* match(std::string_view path, Ctx& c);
 
@@ -270,9 +282,15 @@ class Api {
     bool not_cross_site(Ctx& c);
     // Accounts are on, else false after answering 404.
     bool accounts_on(Ctx& c);
-    // The caller is an admin (an admin account, or a token's admin claim), else false after
-    // answering 403.
+    // The caller is an admin (an admin account, a token's admin claim, or an API key with
+    // the users or admin scope), else false after answering 403.
     bool admin_only(Ctx& c);
+    // api_keys.cpp: /admin/apikeys, for admins (an admin account or token, or a key with the
+    // admin scope)
+    void list_keys(Ctx& c);
+    void create_key(Ctx& c);
+    void revoke_key(Ctx& c);
+    bool admins_only(Ctx& c);
     // Makes an account from {"user_id","password","display_name"} with invite `code` ("":
     // an open sign-up) and signs it in.
     void claim(Ctx& c, const std::string& code);
@@ -311,6 +329,7 @@ class Api {
     std::unique_ptr<auth::Verifier> verifier_;  // null in anonymous mode
     std::unique_ptr<SignIns> sign_ins_;         // --accounts
     std::unique_ptr<Oidc> oidc_;                // --oidc-issuer
+    std::unique_ptr<ApiKeys> keys_;             // always: keys work in every auth mode
     std::vector<std::string> own_origins_;      // signed-in requests may come from these
     limits::Counter connections_;               // keyed by client address
     limits::Counter streams_;                   // keyed by user

@@ -60,14 +60,20 @@ inline std::string cookie_of(const Request& req, std::string_view name) {
     return {};
 }
 
-// The token from "Authorization: Bearer", the ssechat_token cookie, or ?token=
-// (EventSource cannot set headers).
-inline std::string token_of(const Request& req, const http_util::Query* q) {
+// The credential of an `Authorization: Bearer` header, or "".
+inline std::string bearer_of(const Request& req) {
     if (auto h = req.find(bhttp::field::authorization); h != req.end()) {
         std::string_view v = h->value();
         if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer "))
             return std::string(text::trim(v.substr(7)));
     }
+    return {};
+}
+
+// The token from "Authorization: Bearer", the ssechat_token cookie, or ?token=
+// (EventSource cannot set headers).
+inline std::string token_of(const Request& req, const http_util::Query* q) {
+    if (auto b = bearer_of(req); !b.empty()) return b;
     if (auto t = cookie_of(req, "ssechat_token"); !t.empty()) return t;
     if (q)
         if (const std::string* t = http_util::find(*q, "token")) return *t;

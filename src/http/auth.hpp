@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/api_key.hpp"
 #include "model/scope.hpp"
 #include "util/text.hpp"
 
@@ -18,6 +19,12 @@ struct Identity {
     int64_t exp = 0;         // the "exp" claim, unix seconds
     bool moderator = false;  // the "mod" claim is true: a moderator of every room
     bool admin = false;      // the "admin" claim is true: an owner of every room
+    // An API key: its scopes (0 for anything else), and its name for the access log.
+    model::KeyScopes key = 0;
+    std::string key_name = {};
+    bool acting_as = false;  // a key acting as another user (?as=), with that user's rights
+    // A key's own bot user: its messages say "bot":true.
+    bool bot() const { return key != 0 && !acting_as; }
 };
 
 struct Verdict {

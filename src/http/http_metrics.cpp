@@ -60,6 +60,8 @@ const char* route_name(Route r) {
                                             "/me/search",
                                             "/rooms/{room}/files",
                                             "/files/{id}/{name}",
+                                            "/admin/apikeys",
+                                            "/admin/apikeys/{name}",
                                             "OPTIONS",
                                             "unmatched",
                                             "unparsed"};

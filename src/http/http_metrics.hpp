@@ -58,6 +58,8 @@ enum Route : uint8_t {
     kRouteMeSearch,       // GET /me/search
     kRouteRoomFiles,      // POST /rooms/{room}/files
     kRouteFile,           // GET /files/{id}/{name}
+    kRouteAdminKeys,      // GET, POST /admin/apikeys
+    kRouteAdminKey,       // DELETE /admin/apikeys/{name}
     kRoutePreflight,      // OPTIONS
     kRouteUnmatched,      // 404, and requests refused before routing
     kRouteUnparsed,       // refused by the HTTP layer (framing, limits)

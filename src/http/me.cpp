@@ -241,8 +241,7 @@ void Api::user_stream(Ctx& c) {
     // state lives on this one), so it stays; rooms count a user online once either way.
     chat::Shard& here = current_shard(c.s);
     chat::Shard* home = shards_[std::hash<std::string>{}(*u) % shards_.size()];
-    chat::Slots tickets{std::move(ticket), c.s->ticket(),
-                        c.session ? c.session->credential : nullptr};
+    chat::Slots tickets{std::move(ticket), c.s->ticket(), c.credential};
     auto conn = c.s->release();
     if (home == &here || !conn.movable())
         return here.subscribe_user(std::move(conn), std::move(*u), scope(c), std::move(cursor),

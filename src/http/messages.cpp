@@ -254,6 +254,7 @@ void Api::publish(Ctx& c, const std::string& room, std::string user, std::string
     ev.key = std::move(key);
     ev.reply_to = reply_to;
     ev.files = std::move(files);
+    ev.bot = c.identity && c.identity->bot();
     submit(c, room, std::move(ev), seed, std::move(after));
 }
 

@@ -32,11 +32,19 @@ void Api::me(Ctx& c) {
     // Who the page is signed in as (and until when): with tokens, the token's sub;
     // anonymous, nobody: the page then asks for a name.
     boost::json::object o;
-    o["auth"] = c.session ? "session" : c.identity ? "token" : "anonymous";
+    o["auth"] = c.session                       ? "session"
+                : c.identity && c.identity->key ? "apikey"
+                : c.identity                    ? "token"
+                                                : "anonymous";
     if (c.identity) {
         o["user_id"] = c.identity->user;
         o["display_name"] = c.identity->user;
-        o["admin"] = c.identity->admin;
+        o["admin"] = c.identity->admin || (c.identity->key & model::kScopeAdmin) != 0;
+        if (c.identity->key) {
+            o["key"] = c.identity->key_name;
+            o["scopes"] = model::scope_names(c.identity->key);
+            o["bot"] = c.identity->bot();
+        }
         o["expires"] = c.identity->exp ? boost::json::value(c.identity->exp) : nullptr;
     } else {
         o["user_id"] = nullptr;

@@ -28,14 +28,18 @@ void Api::list_rooms(Ctx& c) {
         // A narrow token pages through its own list, so that neither the page nor its cursor
         // ever names a room it does not cover.
         const model::RoomScope sc = scope(c);
+        // An API key with the rooms scope (or admin) lists private rooms too.
+        const bool every_room = c.identity &&
+                                (c.identity->key & (model::kScopeRooms | model::kScopeAdmin)) &&
+                                !c.identity->acting_as;
         std::vector<store::RoomMeta> page;
         if (sc.every()) {
-            page = hub_.rooms(after, n + 1);
+            page = hub_.rooms(after, n + 1, every_room);
         } else {
             const auto& names = sc.names();
             for (auto it = std::upper_bound(names.begin(), names.end(), after);
                  it != names.end() && page.size() <= n; ++it)
-                if (uint64_t last = hub_.store().last_id(*it); last && hub_.listed(*it))
+                if (uint64_t last = hub_.store().last_id(*it); last && hub_.listed(*it, every_room))
                     page.push_back({*it, last});
         }
         bool more = page.size() > n;
@@ -162,7 +166,7 @@ void Api::stream(Ctx& c, const std::string& room, std::string user, bool seed) {
     if (!r) return;
     bool plain = c.req.version() >= 11 && c.req.keep_alive();
     start.head = any_origin_ && plain ? shared_head_ : stream_head(c.req);
-    start.tickets = {std::move(ticket), c.s->ticket(), c.session ? c.session->credential : nullptr};
+    start.tickets = {std::move(ticket), c.s->ticket(), c.credential};
     record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
     current_shard(c.s).subscribe(c.s->release(), std::move(r), std::move(user), start);
 }

@@ -55,7 +55,14 @@ SignIns::SignIns(const Config& cfg, std::unique_ptr<store::Accounts> accounts,
     } catch (const store::StoreError& e) {
         log::warn(std::string("accounts: ") + e.what());
     }
-    watcher_ = std::thread([this] { watch(); });
+    watcher_ = std::make_unique<util::Periodic>(kWatchEvery, [this] {
+        try {
+            recheck();
+        } catch (const store::StoreError& e) {
+            // The store is away: sessions stay as they were until it is back.
+            log::debug(std::string("accounts: ") + e.what());
+        }
+    });
 }
 
 SignIns::~SignIns() {
@@ -63,12 +70,7 @@ SignIns::~SignIns() {
 }
 
 void SignIns::stop() {
-    {
-        std::lock_guard lk(w_mu_);
-        stopping_ = true;
-    }
-    w_cv_.notify_all();
-    if (watcher_.joinable()) watcher_.join();
+    watcher_.reset();
     pool_.stop();
 }
 
@@ -265,20 +267,6 @@ void SignIns::revoke_locked(const std::string& key) {
 
 void SignIns::end_streams() {
     for (auto* sh : shards_) boost::asio::post(sh->ioc(), [sh] { sh->end_revoked(); });
-}
-
-void SignIns::watch() {
-    std::unique_lock lk(w_mu_);
-    while (!w_cv_.wait_for(lk, kWatchEvery, [&] { return stopping_; })) {
-        lk.unlock();
-        try {
-            recheck();
-        } catch (const store::StoreError& e) {
-            // The store is away: sessions stay as they were until it is back.
-            log::debug(std::string("accounts: ") + e.what());
-        }
-        lk.lock();
-    }
 }
 
 void SignIns::recheck() {

@@ -3,13 +3,11 @@
 // that ends here, on another node, or by `ssechat user`.
 #pragma once
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -18,6 +16,7 @@
 #include "store/accounts.hpp"
 #include "util/config.hpp"
 #include "util/password.hpp"
+#include "util/periodic.hpp"
 #include "util/pool.hpp"
 
 namespace ssechat::http {
@@ -89,9 +88,8 @@ class SignIns {
     void failed(const std::string& user, const std::string& address, int64_t now);
     void verify(const std::string& user, const std::string& password, const std::string& address,
                 SignInResult& r);
-    // The revision poller: when the store's revision moves, every live session is checked
-    // again and the streams of those that ended end.
-    void watch();
+    // Polled: when the store's revision moves, every live session is checked again and the
+    // streams of those that ended end.
     void recheck();
     void revoke_locked(const std::string& key);
     // Caches a session the store just vouched for; under mu_.
@@ -113,10 +111,7 @@ class SignIns {
     // while it was reading.
     uint64_t generation_ = 0;
 
-    std::mutex w_mu_;
-    std::condition_variable w_cv_;
-    bool stopping_ = false;
-    std::thread watcher_;
+    std::unique_ptr<util::Periodic> watcher_;
 };
 
 // The hex SHA-256 of a session secret: what the store keeps.

@@ -86,6 +86,7 @@ class JsonOut {
 void message_members(JsonOut& j, const Event& m) {
     j.lit("{\"id\":").num(m.id).lit(",\"room\":").str(m.room);
     j.lit(",\"user_id\":").str(m.user_id);
+    if (m.bot) j.lit(",\"bot\":true");
     if (m.deleted) {
         // The tombstone: who wrote it and when, and nothing of what it said.
         j.lit(",\"ts\":").num(m.ts).lit(",\"deleted\":true");

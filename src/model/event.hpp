@@ -76,6 +76,7 @@ struct Event {
                              // (user streams resume by it); 0 for events stored before it
     std::string files = {};  // Message: the JSON array of its files' descriptions
                              // (model/file.hpp), "" for none; erased with the text
+    bool bot = false;        // Message: sent by an API key's own bot user ("bot":true)
 
     // A Message's current state, as a store reads it back. An event as it happened has none.
     int64_t edited_ts = 0;               // the last edit's ts, 0 if never edited

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/account.hpp"
+#include "model/api_key.hpp"
 #include "store/store.hpp"
 #include "util/config.hpp"
 
@@ -46,9 +47,18 @@ class Accounts {
     // account is made, and takes `a.admin` from it. An empty code is an open sign-up.
     virtual model::Claim claim(const std::string& code, model::Account& a, int64_t now) = 0;
 
-    // Changes whenever a sign-in ends or an account changes, by any process on this store:
-    // servers poll it to end the streams of sessions that ended elsewhere (the CLI, another
-    // node) within a second.
+    // Server API keys, found by the SHA-256 of the key (model/api_key.hpp). add_key is false
+    // when the name is taken; revoke_key (false: no such key) moves the revision, so every
+    // server drops it within a second.
+    virtual bool add_key(const model::ApiKey& k) = 0;
+    virtual std::optional<model::ApiKey> key(const std::string& hash) = 0;
+    virtual std::vector<model::ApiKey> keys() = 0;
+    virtual bool revoke_key(const std::string& name) = 0;
+    virtual void key_used(const std::string& name, int64_t at) = 0;
+
+    // Changes whenever a sign-in ends, an account changes or a key is revoked, by any process on
+    // this store: servers poll it to end the streams of sessions that ended elsewhere (the CLI,
+    // another node) within a second.
     virtual uint64_t revision() = 0;
     // Counts a failed sign-in under `key` (now, when `add`) in a window of `window_ms` that
     // starts at the key's first failure; answers the failures in the window and, in

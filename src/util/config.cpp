@@ -352,10 +352,12 @@ std::string usage() {
         "usage: ssechat [options]\n"
         "       ssechat token --sub USER --secret S [--ttl 1h] [--rooms a,b]\n"
         "       ssechat user add|passwd|disable|enable|list|invite ... (ssechat user --help)\n"
+        "       ssechat apikey create|list|revoke ... (ssechat apikey --help)\n"
         "A Server-Sent Events chat server.\n\n"
         "commands:\n"
         "  token                   print a signed HS256 token for testing (ssechat token --help)\n"
         "  user                    manage accounts on the store (ssechat user --help)\n"
+        "  apikey                  manage server API keys on the store (ssechat apikey --help)\n"
         "\noptions (each also as SSECHAT_NAME in the environment):\n";
     for (const auto& f : flags()) {
         std::string left = std::string("  --") + f.name + (f.is_switch ? "" : " VALUE");

@@ -140,6 +140,38 @@ model::Claim MemoryAccounts::claim(const std::string& code, model::Account& a, i
     return model::Claim::Created;
 }
 
+bool MemoryAccounts::add_key(const model::ApiKey& k) {
+    std::lock_guard lk(mu_);
+    return keys_.emplace(k.name, k).second;
+}
+
+std::optional<model::ApiKey> MemoryAccounts::key(const std::string& hash) {
+    std::lock_guard lk(mu_);
+    for (const auto& [name, k] : keys_)
+        if (k.hash == hash) return k;
+    return std::nullopt;
+}
+
+std::vector<model::ApiKey> MemoryAccounts::keys() {
+    std::lock_guard lk(mu_);
+    std::vector<model::ApiKey> out;
+    for (const auto& [name, k] : keys_) out.push_back(k);
+    return out;
+}
+
+bool MemoryAccounts::revoke_key(const std::string& name) {
+    std::lock_guard lk(mu_);
+    if (keys_.erase(name) == 0) return false;
+    ++revision_;
+    return true;
+}
+
+void MemoryAccounts::key_used(const std::string& name, int64_t at) {
+    std::lock_guard lk(mu_);
+    if (auto it = keys_.find(name); it != keys_.end())
+        it->second.last_used = std::max(it->second.last_used, at);
+}
+
 uint64_t MemoryAccounts::revision() {
     std::lock_guard lk(mu_);
     return revision_;

@@ -42,6 +42,11 @@ class MemoryAccounts final : public Accounts {
     std::vector<model::Invite> invites() override;
     bool drop_invite(const std::string& code) override;
     model::Claim claim(const std::string& code, model::Account& a, int64_t now) override;
+    bool add_key(const model::ApiKey& k) override;
+    std::optional<model::ApiKey> key(const std::string& hash) override;
+    std::vector<model::ApiKey> keys() override;
+    bool revoke_key(const std::string& name) override;
+    void key_used(const std::string& name, int64_t at) override;
     uint64_t revision() override;
     int failures(const std::string& key, bool add, int64_t now, int64_t window_ms,
                  int64_t& retry_ms) override {
@@ -53,6 +58,7 @@ class MemoryAccounts final : public Accounts {
     std::map<std::string, model::Account> accounts_;
     std::unordered_map<std::string, model::SignIn> sign_ins_;  // by key
     std::map<std::string, model::Invite> invites_;
+    std::map<std::string, model::ApiKey> keys_;  // by name
     uint64_t revision_ = 0;
     LocalFailures failures_;
 };

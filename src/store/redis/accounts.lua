@@ -14,6 +14,9 @@
 --   'end'     key                                   -> 1 ended, 0 none
 --   'end_all' user, keep                            -> how many ended
 --   'fail'    key, add (0|1), window ms             -> {failures in the window, ms left}
+--   'key_add'    name, hash, scopes, user, by, created -> 1 made, 0 the name is taken
+--   'key_revoke' name                                  -> 1 revoked, 0 none
+--   'key_used'   name, ms                              -> 1, 0 when it is gone
 --
 -- Keys:
 --   ssechat:account:<user>  HASH d display, h hash, a admin, x disabled, c created (ms)
@@ -24,6 +27,10 @@
 --   ssechat:invites         SET  codes
 --   ssechat:auth:revision   counter
 --   ssechat:fail:<key>      counter that expires when its window ends
+--   ssechat:apikey:<name>   HASH k hash (hex SHA-256), s scopes (bits), u user, b by,
+--                           c created, l last used
+--   ssechat:apikeys         SET  key names
+--   ssechat:apikeyhash:<hash>  the name of the key with that hash
 local op = ARGV[1]
 local function revise() redis.call('INCR', 'ssechat:auth:revision') end
 
@@ -100,5 +107,28 @@ elseif op == 'fail' then
   local left = redis.call('PTTL', k)
   if left < 0 then left = 0 end
   return {n, left}
+end
+if op == 'key_add' then
+  local k = 'ssechat:apikey:' .. ARGV[2]
+  if redis.call('EXISTS', k) == 1 then return 0 end
+  redis.call('HSET', k, 'k', ARGV[3], 's', ARGV[4], 'u', ARGV[5], 'b', ARGV[6], 'c', ARGV[7],
+             'l', '0')
+  redis.call('SADD', 'ssechat:apikeys', ARGV[2])
+  redis.call('SET', 'ssechat:apikeyhash:' .. ARGV[3], ARGV[2])
+  return 1
+elseif op == 'key_revoke' then
+  local k = 'ssechat:apikey:' .. ARGV[2]
+  local hash = redis.call('HGET', k, 'k')
+  if not hash then return 0 end
+  redis.call('DEL', k, 'ssechat:apikeyhash:' .. hash)
+  redis.call('SREM', 'ssechat:apikeys', ARGV[2])
+  revise()
+  return 1
+elseif op == 'key_used' then
+  local k = 'ssechat:apikey:' .. ARGV[2]
+  local l = redis.call('HGET', k, 'l')
+  if not l then return 0 end
+  if tonumber(ARGV[3]) > tonumber(l) then redis.call('HSET', k, 'l', ARGV[3]) end
+  return 1
 end
 return redis.error_reply('accounts.lua: unknown change ' .. tostring(op))

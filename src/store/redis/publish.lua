@@ -16,7 +16,8 @@
 --              'M' member, 'R' room: a change of the room's rules, stored as it comes),
 --              room, user id, text (the emoji of a reaction), idempotency key ('' for none),
 --              text hash, number (a message's reply_to, '0' for none; a change's target),
---              flag ('1': a delete by a moderator, or a reaction taken back), files (a
+--              flag ('1': a delete by a moderator, a reaction taken back, or a message
+--              sent by an API key's bot user, field 'b' of its entries), files (a
 --              message's JSON array of file descriptions, '' for none)
 -- Returns, per event in argument order, {id, status, ts, state, reactions}:
 --   status 0 stored now; 1 a message whose key was used before for the same text (id and ts
@@ -34,9 +35,10 @@
 -- applies to. Room stream entry ids are "<id>-0", so XRANGE by id needs no secondary index.
 --
 -- Per-room keys, built here (this store runs on one Redis, not a Redis Cluster):
---   ssechat:msg:<room>        HASH  message id -> its state, JSON {u,m,t,y,e,d,x,l,f}: author,
---                                   text, ts, reply_to, edited ts, deleted ('1'), edit ids,
---                                   the log entries that carry its text, and its files
+--   ssechat:msg:<room>        HASH  message id -> its state, JSON {u,m,t,y,e,d,x,l,f,b}:
+--                                   author, text, ts, reply_to, edited ts, deleted ('1'), edit
+--                                   ids, the log entries that carry its text, its files, and
+--                                   b '1' from a bot
 --   ssechat:edit:<room>       HASH  edit id -> its text
 --   ssechat:mids:<room>       ZSET  message ids, for history pages over messages only
 --   ssechat:rids:<room>       ZSET  ids of the rules' records ('M', 'R'), for pages that show them
@@ -117,13 +119,23 @@ for i = 1, #KEYS - 3 do
       out[i] = {0, 4, tonumber(ts), '', {}}
     else
       local logged = {'k', 'm', 'u', user, 'm', text, 't', ts, 'y', num}
+      local entry = {'k', 'm', 'u', user, 't', ts, 'y', num}
       if files ~= '' then
         table.insert(logged, 'f')
         table.insert(logged, files)
       end
-      local id, lid = add_event(stream, room, {'k', 'm', 'u', user, 't', ts, 'y', num}, logged)
+      local bot = nil
+      if flag == '1' then
+        bot = '1'
+        table.insert(logged, 'b')
+        table.insert(logged, '1')
+        table.insert(entry, 'b')
+        table.insert(entry, '1')
+      end
+      local id, lid = add_event(stream, room, entry, logged)
       redis.call('HSET', mkey, id, cjson.encode(
-        {u = user, m = text, t = ts, y = num, e = '0', d = '0', x = {}, l = {lid}, f = files}))
+        {u = user, m = text, t = ts, y = num, e = '0', d = '0', x = {}, l = {lid}, f = files,
+         b = bot}))
       redis.call('ZADD', 'ssechat:mids:' .. room, id, id)
       if key ~= '' then
         redis.call('SET', kname, id .. '\31' .. ts .. '\31' .. hash, 'EX', ttl)

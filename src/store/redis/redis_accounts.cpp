@@ -53,6 +53,18 @@ model::SignIn sign_in_of(const std::string& key, const Fields& f) {
     return s;
 }
 
+model::ApiKey key_of(const std::string& name, const Fields& f) {
+    model::ApiKey k;
+    k.name = name;
+    k.hash = str(f, "k");
+    k.scopes = static_cast<model::KeyScopes>(num(f, "s") & model::kEveryScope);
+    k.user = str(f, "u");
+    k.created_by = str(f, "b");
+    k.created_at = num(f, "c");
+    k.last_used = num(f, "l");
+    return k;
+}
+
 const char* flag(bool b) {
     return b ? "1" : "0";
 }
@@ -215,6 +227,43 @@ model::Claim RedisAccounts::claim(const std::string& code, model::Account& a, in
     return result == 0   ? model::Claim::Created
            : result == 1 ? model::Claim::Gone
                          : model::Claim::Taken;
+}
+
+bool RedisAccounts::add_key(const model::ApiKey& k) {
+    std::lock_guard lk(mu_);
+    auto r = change({"key_add", k.name, k.hash, std::to_string(k.scopes), k.user, k.created_by,
+                     std::to_string(k.created_at)});
+    return reply_integer(r.get()) == 1;
+}
+
+std::optional<model::ApiKey> RedisAccounts::key(const std::string& hash) {
+    std::lock_guard lk(mu_);
+    auto n = conn_.run({"GET", "ssechat:apikeyhash:" + hash});
+    if (n->type == REDIS_REPLY_NIL) return std::nullopt;
+    std::string name = reply_string(n.get());
+    auto f = hashes({"ssechat:apikey:" + name});
+    // Revoked between the two reads, or a hash left by another: no key.
+    if (f[0].empty() || str(f[0], "k") != hash) return std::nullopt;
+    return key_of(name, f[0]);
+}
+
+std::vector<model::ApiKey> RedisAccounts::keys() {
+    std::lock_guard lk(mu_);
+    std::vector<model::ApiKey> out;
+    for (const auto& [name, f] : listed("ssechat:apikeys", "ssechat:apikey:"))
+        out.push_back(key_of(name, f));
+    return out;
+}
+
+bool RedisAccounts::revoke_key(const std::string& name) {
+    std::lock_guard lk(mu_);
+    return reply_integer(change({"key_revoke", name}).get()) == 1;
+}
+
+void RedisAccounts::key_used(const std::string& name, int64_t at) {
+    std::lock_guard lk(mu_);
+    // Not waited for by replicas: a last-used time lost in a failover costs nothing.
+    conn_.eval(script_, {}, {"key_used", name, std::to_string(at)});
 }
 
 uint64_t RedisAccounts::revision() {

@@ -139,6 +139,7 @@ model::Event entry_event(std::map<std::string, std::string>& f, uint64_t id,
     } else {
         e.text = f["m"];
         e.files = f["f"];
+        e.bot = f["b"] == "1";
     }
     return e;
 }
@@ -161,6 +162,7 @@ void read_state(model::Event& m, const std::string& json) {
     m.edited_ts = to_i64(str("e"));
     m.deleted = str("d") == "1";
     m.files = m.deleted ? std::string() : str("f");
+    m.bot = str("b") == "1";
 }
 
 // ZRANGE WITHSCORES of a reaction set: "emoji\x1fuser", id, ... in reaction order.
@@ -661,8 +663,9 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
         args.push_back(message ? e.key : std::string());
         args.push_back(message && !e.key.empty() ? model::text_hash(e.text) : std::string());
         args.push_back(std::to_string(message ? e.reply_to : e.target));
-        bool flag = e.kind == model::Kind::Delete ? i < moderator.size() && moderator[i]
-                                                  : e.kind == model::Kind::Reaction && e.remove;
+        bool flag = e.kind == model::Kind::Delete     ? i < moderator.size() && moderator[i]
+                    : e.kind == model::Kind::Reaction ? e.remove
+                                                      : message && e.bot;
         args.push_back(flag ? "1" : "0");
         args.push_back(message ? e.files : std::string());
     }

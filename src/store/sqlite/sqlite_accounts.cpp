@@ -32,6 +32,14 @@ CREATE TABLE IF NOT EXISTS invites(
     expires INTEGER NOT NULL,
     created_by TEXT NOT NULL DEFAULT '',
     created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys(
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    scopes INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    last_used INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS auth_revision(one INTEGER PRIMARY KEY CHECK(one = 1), n INTEGER);
 INSERT OR IGNORE INTO auth_revision VALUES(1, 0);
 )sql";
@@ -61,6 +69,20 @@ model::SignIn sign_in_of(sqlite3_stmt* s) {
     x.created = sqlite3_column_int64(s, 4);
     x.last_seen = sqlite3_column_int64(s, 5);
     return x;
+}
+
+constexpr const char* kKeyColumns = "name,hash,scopes,user_id,created_by,created_at,last_used";
+
+model::ApiKey key_of(sqlite3_stmt* s) {
+    model::ApiKey k;
+    k.name = text_of(s, 0);
+    k.hash = text_of(s, 1);
+    k.scopes = static_cast<model::KeyScopes>(sqlite3_column_int(s, 2) & model::kEveryScope);
+    k.user = text_of(s, 3);
+    k.created_by = text_of(s, 4);
+    k.created_at = sqlite3_column_int64(s, 5);
+    k.last_used = sqlite3_column_int64(s, 6);
+    return k;
 }
 
 }  // namespace
@@ -229,6 +251,51 @@ model::Claim SqliteAccounts::claim(const std::string& code, model::Account& a, i
         if (!code.empty()) Stmt(db_, "DELETE FROM invites WHERE code=?").text(1, code).step();
         return model::Claim::Created;
     });
+}
+
+bool SqliteAccounts::add_key(const model::ApiKey& k) {
+    std::lock_guard lk(mu_);
+    // A name taken is false; a hash taken (2^-256) would be a constraint error, as it should.
+    Stmt s(db_, (std::string("INSERT OR IGNORE INTO api_keys(") + kKeyColumns +
+                 ") SELECT ?,?,?,?,?,?,? WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE name=?)")
+                    .c_str());
+    s.text(1, k.name).text(2, k.hash).num(3, k.scopes).text(4, k.user).text(5, k.created_by);
+    s.num(6, k.created_at).num(7, k.last_used).text(8, k.name).step();
+    return db_.changes() > 0;
+}
+
+std::optional<model::ApiKey> SqliteAccounts::key(const std::string& hash) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE hash=?").c_str());
+    s.text(1, hash);
+    if (!s.step()) return std::nullopt;
+    return key_of(s.get());
+}
+
+std::vector<model::ApiKey> SqliteAccounts::keys() {
+    std::lock_guard lk(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY name").c_str());
+    std::vector<model::ApiKey> out;
+    while (s.step()) out.push_back(key_of(s.get()));
+    return out;
+}
+
+bool SqliteAccounts::revoke_key(const std::string& name) {
+    std::lock_guard lk(mu_);
+    return db_.transaction([&] {
+        Stmt(db_, "DELETE FROM api_keys WHERE name=?").text(1, name).step();
+        bool found = db_.changes() > 0;
+        if (found) bump();
+        return found;
+    });
+}
+
+void SqliteAccounts::key_used(const std::string& name, int64_t at) {
+    std::lock_guard lk(mu_);
+    Stmt(db_, "UPDATE api_keys SET last_used=max(last_used,?) WHERE name=?")
+        .num(1, at)
+        .text(2, name)
+        .step();
 }
 
 uint64_t SqliteAccounts::revision() {

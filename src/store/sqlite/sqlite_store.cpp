@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS messages (
 
 // Upgrades in place, one step per version, each in its own transaction. A database written
 // by the first release has user_version 0 and the tables of kSchema.
-constexpr int kVersion = 5;
+constexpr int kVersion = 6;
 const char* kMigrations[kVersion] = {
     // 0 -> 1: idempotency keys, written in the same transaction as their message.
     R"sql(
@@ -149,6 +149,10 @@ INSERT INTO search(rowid, text)
                             ORDER BY e.id DESC LIMIT 1), m.message)
   FROM search_docs d JOIN messages m ON m.room = d.room AND m.id = d.id;
 )sql",
+    // 5 -> 6: a message sent by an API key's bot user says so.
+    R"sql(
+ALTER TABLE messages ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 // What every event read selects, in the order read_event() takes it, from `messages m`
@@ -159,7 +163,7 @@ INSERT INTO search(rowid, text)
 // newest edit's text too.
 #define EVENT_COLUMNS                                                               \
     "m.id,m.user_id,coalesce(e.message,m.message),m.ts,m.kind,m.target,m.reply_to," \
-    "coalesce(e.ts,m.edited_ts),m.deleted,m.removed,coalesce(m.pos,0),m.files"
+    "coalesce(e.ts,m.edited_ts),m.deleted,m.removed,coalesce(m.pos,0),m.files,m.bot"
 #define EVENT_FROM                                                                          \
     " FROM messages m LEFT JOIN messages e ON m.kind=0 AND e.room=m.room AND e.id=(SELECT " \
     "max(x.id) FROM messages x INDEXED BY messages_edits WHERE x.room=m.room AND "          \
@@ -203,6 +207,7 @@ model::Event read_event(sqlite3_stmt* s, const std::string& room) {
     e.remove = sqlite3_column_int(s, 9) != 0;
     e.pos = static_cast<uint64_t>(sqlite3_column_int64(s, 10));
     e.files = column_text(s, 11);
+    e.bot = sqlite3_column_int(s, 12) != 0;
     return e;
 }
 
@@ -291,7 +296,7 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
 
         insert_ = prepare(wdb_,
                           "INSERT INTO messages(room,id,user_id,message,ts,kind,target,reply_to,"
-                          "removed,pos,files) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+                          "removed,pos,files,bot) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
         upsert_room_ = prepare(wdb_,
                                "INSERT INTO rooms(name,last_id) VALUES(?,?) ON CONFLICT(name) "
                                "DO UPDATE SET last_id=excluded.last_id");
@@ -541,6 +546,7 @@ void SqliteStore::write_event(const model::Event& e) {
         sqlite3_bind_int(insert_, 9, e.remove ? 1 : 0);
         sqlite3_bind_int64(insert_, 10, static_cast<sqlite3_int64>(e.pos));
         bind_text(insert_, 11, e.files);
+        sqlite3_bind_int(insert_, 12, e.bot ? 1 : 0);
         step_done(insert_, failed);
     }
     auto target = static_cast<sqlite3_int64>(e.target);
