@@ -92,6 +92,7 @@ Server::~Server() {
     listeners_.clear();
     if (auto* s = api_->sign_ins()) s->stop();
     api_->api_keys().stop();
+    if (auto* w = api_->webhooks()) w->stop();
     shards_.clear();
 }
 

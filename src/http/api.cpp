@@ -44,6 +44,10 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
     if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
     files_ = Files::open(cfg);
     keys_ = std::make_unique<ApiKeys>(store::open_accounts(cfg), shards_);
+    if (auto hooks = store::open_webhooks(cfg))
+        webhooks_ = std::make_unique<WebhookEngine>(
+            hub_.store(), std::move(hooks), OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca},
+            cfg.webhook_concurrency);
     if (cfg.accounts) {
         sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
         if (!cfg.first_admin.empty()) first_admin();
@@ -589,6 +593,21 @@ const std::vector<Api::RouteRow>& Api::routes() {
          "/admin/apikeys/{name}",
          Access::User,
          {{verb::delete_, &Api::revoke_key, Act::Read, kScopeAdmin}}},
+        {kRouteAdminWebhooks,
+         "/admin/webhooks",
+         Access::User,
+         {{verb::get, &Api::list_webhooks, Act::Read, kScopeAdmin},
+          {verb::post, &Api::create_webhook, Act::Read, kScopeAdmin}}},
+        {kRouteAdminWebhook,
+         "/admin/webhooks/{id}",
+         Access::User,
+         {{verb::get, &Api::get_webhook, Act::Read, kScopeAdmin},
+          {verb::patch, &Api::patch_webhook, Act::Read, kScopeAdmin},
+          {verb::delete_, &Api::delete_webhook, Act::Read, kScopeAdmin}}},
+        {kRouteAdminDeliveries,
+         "/admin/webhooks/{id}/deliveries",
+         Access::User,
+         {{verb::get, &Api::webhook_deliveries, Act::Read, kScopeAdmin}}},
     };
     return table;
 }

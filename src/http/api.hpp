@@ -19,6 +19,7 @@
 #include "http/request.hpp"
 #include "http/session.hpp"
 #include "http/sign_ins.hpp"
+#include "http/webhooks.hpp"
 #include "model/access.hpp"
 #include "model/event.hpp"
 #include "sse/event.hpp"
@@ -74,6 +75,8 @@ class Api {
     // With --accounts, the sign-ins (null without).
     SignIns* sign_ins() { return sign_ins_.get(); }
     ApiKeys& api_keys() { return *keys_; }
+    // The webhook engine, or null (Redis): stopped before the store goes.
+    WebhookEngine* webhooks() { return webhooks_.get(); }
     // Distinct users with an open stream.
     size_t users_streaming() { return streams_.keys(); }
 
@@ -291,6 +294,14 @@ class Api {
     void create_key(Ctx& c);
     void revoke_key(Ctx& c);
     bool admins_only(Ctx& c);
+    // admin_webhooks.cpp: /admin/webhooks, for admins, on a store that keeps webhooks
+    bool webhooks_on(Ctx& c);
+    void list_webhooks(Ctx& c);
+    void create_webhook(Ctx& c);
+    void get_webhook(Ctx& c);
+    void patch_webhook(Ctx& c);
+    void delete_webhook(Ctx& c);
+    void webhook_deliveries(Ctx& c);
     // Makes an account from {"user_id","password","display_name"} with invite `code` ("":
     // an open sign-up) and signs it in.
     void claim(Ctx& c, const std::string& code);
@@ -343,6 +354,7 @@ class Api {
     mutable std::atomic<int> warn_count_{0};       // and how many were written in it
     std::atomic<bool> draining_{false};
     std::unique_ptr<Files> files_;  // null when the store keeps no files (Redis)
+    std::unique_ptr<WebhookEngine> webhooks_;  // null when the store keeps no webhooks (Redis)
     // Searches and file I/O: off the loops, bounded. Last, so that it is stopped (its queue
     // answered) before anything its jobs use is destroyed.
     work::Pool work_{2, 256};

@@ -62,6 +62,9 @@ const char* route_name(Route r) {
                                             "/files/{id}/{name}",
                                             "/admin/apikeys",
                                             "/admin/apikeys/{name}",
+                                            "/admin/webhooks",
+                                            "/admin/webhooks/{id}",
+                                            "/admin/webhooks/{id}/deliveries",
                                             "OPTIONS",
                                             "unmatched",
                                             "unparsed"};

@@ -60,6 +60,9 @@ enum Route : uint8_t {
     kRouteFile,           // GET /files/{id}/{name}
     kRouteAdminKeys,      // GET, POST /admin/apikeys
     kRouteAdminKey,       // DELETE /admin/apikeys/{name}
+    kRouteAdminWebhooks,  // GET, POST /admin/webhooks
+    kRouteAdminWebhook,   // GET, PATCH, DELETE /admin/webhooks/{id}
+    kRouteAdminDeliveries,  // GET /admin/webhooks/{id}/deliveries
     kRoutePreflight,      // OPTIONS
     kRouteUnmatched,      // 404, and requests refused before routing
     kRouteUnparsed,       // refused by the HTTP layer (framing, limits)

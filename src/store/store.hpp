@@ -181,6 +181,13 @@ class Store {
     // The id of the room's oldest event with a position after `pos`, nullopt when there is
     // none. Throws StoreError.
     virtual std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) = 0;
+    // The stored events of every room with a position after `pos`, in position order, at
+    // most `limit`; messages in their state now. What webhooks deliver from. A store that
+    // keeps no such order (Redis, for now) throws StoreError.
+    virtual std::vector<model::Event> log_after(uint64_t pos, size_t limit) {
+        (void)pos, (void)limit;
+        throw StoreError("this store keeps no log in position order");
+    }
 
     // Applies membership changes in one transaction, durably, filling in each one's result.
     // Writer thread only. Throws StoreError (then nothing was applied).

@@ -299,6 +299,16 @@ const std::vector<Flag>& flags() {
          "with --accounts: when no admin account exists, make this one at start, with the "
          "password in SSECHAT_FIRST_ADMIN_PASSWORD",
          text(&Config::first_admin)},
+        {"allow-private-targets",
+         "let webhooks reach loopback, private and link-local addresses and http:// URLs (for "
+         "tests and closed networks; off: https:// to public addresses only)",
+         on_off(&Config::allow_private_targets), true},
+        {"outbound-ca",
+         "PEM file of CA certificates that webhook receivers' certificates may chain to, "
+         "besides the system's",
+         text(&Config::outbound_ca)},
+        {"webhook-concurrency", "requests in flight per webhook, at most (default 4)",
+         number(&Config::webhook_concurrency, 1, 64)},
         {"oidc-issuer",
          "with --accounts: single sign-on with this OpenID Connect provider (its issuer URL)",
          [](Config& c, const std::string& v) {

@@ -74,6 +74,11 @@ struct Config {
     std::string first_admin;           // made at start, when no admin exists, with the password in
                                        // SSECHAT_FIRST_ADMIN_PASSWORD
     std::string first_admin_password;  // from the environment only: never on a command line
+    // Outbound requests (webhooks): private targets and http:// allowed (tests), extra CAs,
+    // and how many requests one webhook may have in flight.
+    bool allow_private_targets = false;
+    std::string outbound_ca;
+    int webhook_concurrency = 4;
     std::string oidc_issuer;           // single sign-on: the OpenID provider's issuer URL
     std::string oidc_client_id;
     std::string oidc_client_secret;                      // also SSECHAT_OIDC_CLIENT_SECRET

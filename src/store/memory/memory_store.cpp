@@ -150,6 +150,19 @@ std::optional<uint64_t> MemoryStore::first_after(const std::string& room, uint64
     return p->id;
 }
 
+std::vector<model::Event> MemoryStore::log_after(uint64_t pos, size_t limit) {
+    std::lock_guard lk(mu_);
+    std::vector<model::Event> out;
+    for (const auto& [name, log] : rooms_) {
+        auto p = std::upper_bound(log.events.begin(), log.events.end(), pos,
+                                  [](uint64_t v, const model::Event& e) { return v < e.pos; });
+        for (; p != log.events.end(); ++p) out.push_back(*p);
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.pos < b.pos; });
+    if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
 void MemoryStore::members(std::vector<MemberOp>& ops) {
     std::lock_guard lk(mu_);
     for (auto& op : ops) apply(op);

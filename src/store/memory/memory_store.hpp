@@ -28,6 +28,7 @@ class MemoryStore final : public Store {
     const std::string& epoch() override { return epoch_; }
     uint64_t last_pos() override;
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
+    std::vector<model::Event> log_after(uint64_t pos, size_t limit) override;
     void members(std::vector<MemberOp>& ops) override;
     std::vector<Membership> memberships(const std::string& user) override;
     model::Roster roster(const std::string& room) override;

@@ -149,9 +149,11 @@ INSERT INTO search(rowid, text)
                             ORDER BY e.id DESC LIMIT 1), m.message)
   FROM search_docs d JOIN messages m ON m.room = d.room AND m.id = d.id;
 )sql",
-    // 5 -> 6: a message sent by an API key's bot user says so.
+    // 5 -> 6: a message sent by an API key's bot user says so; the log in position order
+    // over every room, which webhooks deliver from.
     R"sql(
 ALTER TABLE messages ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_log ON messages(pos) WHERE pos IS NOT NULL;
 )sql",
 };
 
@@ -766,6 +768,24 @@ std::optional<uint64_t> SqliteStore::first_after(const std::string& room, uint64
     if (rc == SQLITE_ROW) return static_cast<uint64_t>(sqlite3_column_int64(first_after_, 0));
     if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
     return std::nullopt;
+}
+
+std::vector<model::Event> SqliteStore::log_after(uint64_t pos, size_t limit) {
+    std::lock_guard lk(rmu_);
+    // Rare (a webhook engine's page), so prepared per call.
+    sqlite3_stmt* s = prepare(rdb_, "SELECT " EVENT_COLUMNS ",m.room" EVENT_FROM
+                                    "WHERE m.pos > ? ORDER BY m.pos LIMIT ?");
+    struct Finalize {
+        sqlite3_stmt* s;
+        ~Finalize() { sqlite3_finalize(s); }
+    } f{s};
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(std::min<uint64_t>(pos, INT64_MAX)));
+    sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(std::min<size_t>(limit, INT64_MAX)));
+    std::vector<model::Event> out;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_event(s, column_text(s, 13)));
+    if (rc != SQLITE_DONE) fail(rdb_, "cannot read");
+    return out;
 }
 
 void SqliteStore::members(std::vector<MemberOp>& ops) {

@@ -39,6 +39,7 @@ class SqliteStore : public Store {
     const std::string& epoch() override { return epoch_; }
     uint64_t last_pos() override { return last_pos_; }
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
+    std::vector<model::Event> log_after(uint64_t pos, size_t limit) override;
     void members(std::vector<MemberOp>& ops) override;
     void begin_together() override;
     void commit_together() override;

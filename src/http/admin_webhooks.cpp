@@ -1,0 +1,204 @@
+// /admin/webhooks: webhooks as a resource, for admins. The delivery engine is webhooks.cpp.
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json.hpp>
+
+#include "http/api.hpp"
+#include "http/api_detail.hpp"
+#include "http/client.hpp"
+#include "util/text.hpp"
+
+namespace ssechat::http {
+
+using namespace detail;
+namespace bhttp = beast::http;
+using bhttp::status;
+
+namespace {
+
+// What a body says of a webhook's url, events and rooms, put into `w`; "" or why not. With
+// `partial` (PATCH) a field left out keeps its value.
+std::string read_hook(const boost::json::object& body, model::Webhook& w, bool partial) {
+    if (auto bad = unknown_key(body, {"url", "events", "rooms", "disabled"}); !bad.empty())
+        return "unknown field " + bad + R"(: a webhook is {"url","events","rooms","disabled"})";
+    if (const auto* u = body.if_contains("url")) {
+        if (!u->is_string()) return "url must be a string";
+        w.url = std::string(u->as_string());
+    } else if (!partial) {
+        return "url is required";
+    }
+    if (const auto* e = body.if_contains("events")) {
+        std::string why;
+        auto bits = model::parse_hook_events(*e, why);
+        if (!bits) return why;
+        w.events = *bits;
+    } else if (!partial) {
+        return "events is required: a list of message, edit, delete, reaction, member, room";
+    }
+    if (const auto* r = body.if_contains("rooms")) {
+        if (r->is_null()) {
+            w.every_room = true;
+            w.rooms.clear();
+        } else if (r->is_array() && !r->as_array().empty() && r->as_array().size() <= 1000) {
+            w.every_room = false;
+            w.rooms.clear();
+            for (const auto& v : r->as_array()) {
+                if (!v.is_string() || !text::valid_room(v.as_string()))
+                    return "rooms must be null or a list of 1 to 1000 room names";
+                w.rooms.emplace_back(v.as_string());
+            }
+            std::sort(w.rooms.begin(), w.rooms.end());
+            w.rooms.erase(std::unique(w.rooms.begin(), w.rooms.end()), w.rooms.end());
+        } else {
+            return "rooms must be null or a list of 1 to 1000 room names";
+        }
+    }
+    if (const auto* d = body.if_contains("disabled")) {
+        if (!d->is_bool()) return "disabled must be true or false";
+        w.disabled = d->as_bool();
+        if (!w.disabled) w.disabled_reason.clear();
+    }
+    return {};
+}
+
+// The url's name resolved now, on a pool thread: refused when any address is not public, so
+// that saving a webhook for http://localhost fails at once (delivery checks again at every
+// connection). "" when it may be used.
+std::string resolves_public(const std::string& url) {
+    Url u = parse_url(url);
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    boost::system::error_code ec;
+    auto found = resolver.resolve(u.host, u.port, ec);
+    if (ec) return "url: " + u.host + " does not resolve (" + ec.message() + ")";
+    for (const auto& e : found)
+        if (forbidden_address(e.endpoint().address()))
+            return "url: " + u.host + " resolves to " + e.endpoint().address().to_string() +
+                   ", a loopback, private, link-local or multicast address";
+    return {};
+}
+
+}  // namespace
+
+bool Api::webhooks_on(Ctx& c) {
+    if (!admins_only(c)) return false;
+    if (webhooks_) return true;
+    refuse(c, status::not_implemented, "webhooks need --store sqlite or --store memory");
+    return false;
+}
+
+void Api::list_webhooks(Ctx& c) {
+    if (!webhooks_on(c)) return;
+    boost::json::array list;
+    try {
+        for (const auto& w : webhooks_->store().list()) list.push_back(model::webhook_json(w));
+    } catch (const store::StoreError&) {
+        return reply(c, store_down());
+    }
+    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"webhooks", list}})));
+}
+
+void Api::create_webhook(Ctx& c) {
+    if (!webhooks_on(c)) return;
+    auto body = object_body(c.req.body());
+    if (!body) return refuse(c, status::bad_request, "the body must be a JSON object");
+    model::Webhook w;
+    if (auto why = read_hook(*body, w, false); !why.empty())
+        return refuse(c, status::bad_request, why);
+    if (auto why = target_problem(w.url, cfg_.allow_private_targets); !why.empty())
+        return refuse(c, status::bad_request, why);
+    w.id = model::new_hook_id();
+    w.secret = model::new_hook_secret();
+    w.created_by = c.identity->user;
+    w.created_at = unix_now_ms();
+    auto done = later(c);
+    bool queued = work_.submit([this, done, w = std::move(w)]() mutable {
+        if (!cfg_.allow_private_targets)
+            if (auto why = resolves_public(w.url); !why.empty())
+                return done(error(status::bad_request, why));
+        try {
+            // From the end of the log: it receives what happens after it was made.
+            w.cursor = webhooks_->log_end();
+            webhooks_->store().add(w);
+        } catch (const store::StoreError&) {
+            return done(store_down());
+        }
+        webhooks_->changed();
+        auto o = model::webhook_json(w);
+        o["secret"] = w.secret;  // shown this once
+        done(make(status::created, boost::json::serialize(o)));
+    });
+    if (!queued) reply(c, error(status::service_unavailable, "busy: retry"));
+}
+
+void Api::get_webhook(Ctx& c) {
+    if (!webhooks_on(c)) return;
+    try {
+        auto w = webhooks_->store().get(c.id);
+        if (!w) return refuse(c, status::not_found, "no such webhook");
+        reply(c, make(status::ok, boost::json::serialize(model::webhook_json(*w))));
+    } catch (const store::StoreError&) {
+        reply(c, store_down());
+    }
+}
+
+void Api::patch_webhook(Ctx& c) {
+    if (!webhooks_on(c)) return;
+    auto body = object_body(c.req.body());
+    if (!body) return refuse(c, status::bad_request, "the body must be a JSON object");
+    try {
+        auto w = webhooks_->store().get(c.id);
+        if (!w) return refuse(c, status::not_found, "no such webhook");
+        if (auto why = read_hook(*body, *w, true); !why.empty())
+            return refuse(c, status::bad_request, why);
+        if (auto why = target_problem(w->url, cfg_.allow_private_targets); !why.empty())
+            return refuse(c, status::bad_request, why);
+        if (!cfg_.allow_private_targets && body->contains("url")) {
+            // A name is resolved off the loop, as when made.
+            auto done = later(c);
+            bool queued = work_.submit([this, done, w = std::move(*w)] {
+                if (auto why = resolves_public(w.url); !why.empty())
+                    return done(error(status::bad_request, why));
+                try {
+                    webhooks_->store().update(w);
+                } catch (const store::StoreError&) {
+                    return done(store_down());
+                }
+                webhooks_->changed();
+                done(make(status::ok, boost::json::serialize(model::webhook_json(w))));
+            });
+            if (!queued) reply(c, error(status::service_unavailable, "busy: retry"));
+            return;
+        }
+        webhooks_->store().update(*w);
+        webhooks_->changed();
+        reply(c, make(status::ok, boost::json::serialize(model::webhook_json(*w))));
+    } catch (const store::StoreError&) {
+        reply(c, store_down());
+    }
+}
+
+void Api::delete_webhook(Ctx& c) {
+    if (!webhooks_on(c)) return;
+    try {
+        if (!webhooks_->store().remove(c.id)) return refuse(c, status::not_found, "no such webhook");
+    } catch (const store::StoreError&) {
+        return reply(c, store_down());
+    }
+    webhooks_->changed();
+    reply(c, make(status::no_content, ""));
+}
+
+void Api::webhook_deliveries(Ctx& c) {
+    if (!webhooks_on(c)) return;
+    boost::json::array list;
+    try {
+        if (!webhooks_->store().get(c.id)) return refuse(c, status::not_found, "no such webhook");
+        for (const auto& d : webhooks_->store().deliveries(c.id))
+            list.push_back(model::delivery_json(d));
+    } catch (const store::StoreError&) {
+        return reply(c, store_down());
+    }
+    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"deliveries", list}})));
+}
+
+}  // namespace ssechat::http

@@ -1,0 +1,202 @@
+#include "http/webhooks.hpp"
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include "util/log.hpp"
+
+namespace ssechat::http {
+
+namespace {
+
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr int64_t kReloadEveryMs = 1000;  // a change made by the CLI or elsewhere is seen
+constexpr size_t kQueueMax = 1000;        // events held per webhook, read ahead of the cursor
+constexpr auto kTimeout = std::chrono::seconds(10);
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+WebhookEngine::WebhookEngine(store::Store& log, std::unique_ptr<store::Webhooks> hooks,
+                             OutboundPolicy policy, int concurrency)
+    : log_(log),
+      hooks_(std::move(hooks)),
+      concurrency_(concurrency),
+      out_(ioc_, std::move(policy)) {
+    timer_.expires_after(std::chrono::milliseconds(0));
+    timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) tick();
+    });
+    thread_ = std::thread([this] { ioc_.run(); });
+}
+
+WebhookEngine::~WebhookEngine() {
+    stop();
+}
+
+void WebhookEngine::stop() {
+    if (!thread_.joinable()) return;
+    ioc_.stop();
+    thread_.join();
+}
+
+void WebhookEngine::changed() {
+    reload_now_ = true;
+}
+
+void WebhookEngine::tick() {
+    const int64_t now = now_ms();
+    try {
+        if (reload_now_.exchange(false) || now - reloaded_ >= kReloadEveryMs) reload();
+        for (auto& [id, h] : live_) {
+            if (h->gone) continue;
+            fill(*h);
+            dispatch(h, now);
+            settle(*h);
+        }
+    } catch (const store::StoreError& e) {
+        // The store is away: nothing moves until it is back; nothing is lost either.
+        log::debug(std::string("webhooks: ") + e.what());
+    }
+    timer_.expires_after(kTick);
+    timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) tick();
+    });
+}
+
+void WebhookEngine::reload() {
+    reloaded_ = now_ms();
+    std::map<std::string, std::shared_ptr<Hook>> next;
+    for (auto& w : hooks_->list()) {
+        if (w.disabled) continue;
+        auto it = live_.find(w.id);
+        if (it != live_.end() && !it->second->gone) {
+            // Kept, with what it has read and sent; a changed filter applies from here on.
+            it->second->w.url = w.url;
+            it->second->w.events = w.events;
+            it->second->w.every_room = w.every_room;
+            it->second->w.rooms = w.rooms;
+            next.emplace(w.id, std::move(it->second));
+            continue;
+        }
+        auto h = std::make_shared<Hook>();
+        h->read_to = h->saved = w.cursor;
+        h->w = std::move(w);
+        next.emplace(h->w.id, std::move(h));
+    }
+    // Those removed or disabled elsewhere: answers still in flight find them gone.
+    for (auto& [id, h] : live_)
+        if (!next.count(id)) h->gone = true;
+    live_ = std::move(next);
+}
+
+void WebhookEngine::fill(Hook& h) {
+    if (h.queue.size() >= kQueueMax / 2) return;
+    auto page = log_.log_after(h.read_to, kQueueMax - h.queue.size());
+    for (auto& e : page) {
+        h.read_to = e.pos;
+        Pending p;
+        p.wanted = model::wants(h.w, e) && !model::hook_type(e).empty();
+        p.done = !p.wanted;
+        p.event = std::move(e);
+        h.queue.push_back(std::move(p));
+    }
+}
+
+void WebhookEngine::dispatch(const std::shared_ptr<Hook>& h, int64_t now) {
+    // In order per room: a room's next event waits until the one before it is done.
+    std::set<std::string> blocked;
+    for (auto& p : h->queue) {
+        if (h->in_flight >= concurrency_) return;
+        if (p.done) continue;
+        if (blocked.count(p.event.room)) continue;
+        blocked.insert(p.event.room);
+        if (p.in_flight || p.next_at > now) continue;
+        send(h, p, now);
+    }
+}
+
+void WebhookEngine::send(const std::shared_ptr<Hook>& h, Pending& p, int64_t now) {
+    const std::string id = model::hook_message_id(h->w, p.event);
+    const int64_t secs = now / 1000;
+    // The body's timestamp is the event's, so every attempt sends the same body.
+    std::string body = model::hook_body(p.event, p.event.ts);
+    Outbound::Headers headers{{"Content-Type", "application/json"},
+                              {"webhook-id", id},
+                              {"webhook-timestamp", std::to_string(secs)},
+                              {"webhook-signature", model::hook_signature(h->w.secret, id, secs, body)}};
+    p.in_flight = true;
+    ++p.attempt;
+    ++h->in_flight;
+    out_.post(h->w.url, std::move(headers), std::move(body), kTimeout,
+              [this, h, pos = p.event.pos](OutboundResult r) { finished(h, pos, std::move(r)); });
+}
+
+void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, OutboundResult r) {
+    --h->in_flight;
+    if (h->gone) return;
+    auto it = std::find_if(h->queue.begin(), h->queue.end(),
+                           [&](const Pending& p) { return p.event.pos == pos; });
+    if (it == h->queue.end()) return;
+    Pending& p = *it;
+    p.in_flight = false;
+    const int64_t now = now_ms();
+    const bool ok = r.error.empty() && r.status >= 200 && r.status < 300;
+    model::Delivery d;
+    d.message_id = model::hook_message_id(h->w, p.event);
+    d.type = model::hook_type(p.event);
+    d.attempt = p.attempt;
+    d.status = r.status;
+    d.error = ok ? "" : !r.error.empty() ? r.error : "answered " + std::to_string(r.status);
+    d.ts = now;
+    try {
+        hooks_->record(h->w.id, d);
+    } catch (const store::StoreError& e) {
+        log::debug(std::string("webhooks: ") + e.what());
+    }
+    if (ok) {
+        p.done = true;
+        settle(*h);
+        return;
+    }
+    if (!p.first_failure) p.first_failure = now;
+    if (now - p.first_failure >= model::kHookGiveUpMs) {
+        // Three days of failures: the webhook stops, and says why, until an admin turns it
+        // on again (PATCH {"disabled":false}); its cursor stays where delivery stopped.
+        h->w.disabled = true;
+        h->w.disabled_reason = "disabled after three days of failed deliveries; the last: " + d.error;
+        h->gone = true;
+        try {
+            hooks_->update(h->w);
+        } catch (const store::StoreError&) {
+        }
+        log::warn("webhook disabled", {{"webhook", h->w.id}, {"error", d.error}});
+        return;
+    }
+    int64_t wait = model::hook_backoff_ms(p.attempt, rng_());
+    if (r.retry_after_ms >= 0) wait = std::max(wait, std::min<int64_t>(r.retry_after_ms, 3600 * 1000));
+    p.next_at = now + wait;
+}
+
+void WebhookEngine::settle(Hook& h) {
+    uint64_t cursor = h.saved;
+    while (!h.queue.empty() && h.queue.front().done) {
+        cursor = h.queue.front().event.pos;
+        h.queue.pop_front();
+    }
+    // Everything read and nothing held: the cursor is where the log was read to.
+    if (h.queue.empty()) cursor = std::max(cursor, h.read_to);
+    if (cursor == h.saved) return;
+    try {
+        hooks_->advance(h.w.id, cursor);
+        h.saved = cursor;
+    } catch (const store::StoreError& e) {
+        log::debug(std::string("webhooks: ") + e.what());
+    }
+}
+
+}  // namespace ssechat::http

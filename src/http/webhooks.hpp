@@ -1,0 +1,80 @@
+// Webhook delivery: at least once, in order per room, from the store's log. Each webhook has
+// a durable cursor (every event at or below it was delivered or was not for it); delivery
+// reads the log after it, sends each event it takes (one at a time per room, up to
+// --webhook-concurrency at a time per webhook), and moves the cursor over what is done. A
+// 2xx is done; anything else is tried again after a backoff (1 s doubling to an hour, with
+// jitter, or the receiver's Retry-After) until its first failure is three days old, and the
+// webhook is then disabled with the reason. A restart or kill -9 repeats only what was done
+// above the cursor, under the same webhook-id. Everything runs on a thread and io_context of
+// its own: a slow receiver holds no event loop, publish, or other webhook.
+#pragma once
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "http/outbound.hpp"
+#include "model/webhook.hpp"
+#include "store/store.hpp"
+#include "store/webhooks.hpp"
+
+namespace ssechat::http {
+
+class WebhookEngine {
+  public:
+    // `log` is the rooms' store (Store::log_after); the engine starts its thread at once.
+    WebhookEngine(store::Store& log, std::unique_ptr<store::Webhooks> hooks,
+                  OutboundPolicy policy, int concurrency);
+    ~WebhookEngine();
+    void stop();  // idempotent; answers nothing still in flight (it is repeated on restart)
+    store::Webhooks& store() { return *hooks_; }
+    // A webhook was made, changed or removed: read the list again now, not at the next tick.
+    void changed();
+    // The log's end, where a new webhook starts.
+    uint64_t log_end() { return log_.last_pos(); }
+
+  private:
+    struct Pending {
+        model::Event event;
+        bool wanted = true;
+        bool done = false;
+        bool in_flight = false;
+        int attempt = 0;
+        int64_t next_at = 0;        // unix ms: not before
+        int64_t first_failure = 0;  // unix ms, 0 before any
+    };
+    struct Hook {
+        model::Webhook w;
+        std::deque<Pending> queue;  // position order, from just above the cursor
+        uint64_t read_to = 0;       // the last position read from the log
+        uint64_t saved = 0;         // the cursor as the store has it
+        int in_flight = 0;
+        bool gone = false;          // removed or disabled while requests were in flight
+    };
+    void tick();
+    void reload();
+    void fill(Hook& h);
+    void dispatch(const std::shared_ptr<Hook>& h, int64_t now);
+    void send(const std::shared_ptr<Hook>& h, Pending& p, int64_t now);
+    void finished(const std::shared_ptr<Hook>& h, uint64_t pos, OutboundResult r);
+    void settle(Hook& h);
+
+    store::Store& log_;
+    std::unique_ptr<store::Webhooks> hooks_;
+    int concurrency_;
+    boost::asio::io_context ioc_;
+    Outbound out_;
+    boost::asio::steady_timer timer_{ioc_};
+    std::map<std::string, std::shared_ptr<Hook>> live_;  // by id: only the engine's thread
+    int64_t reloaded_ = 0;
+    std::atomic<bool> reload_now_{true};
+    std::mt19937 rng_{std::random_device{}()};
+    std::thread thread_;
+};
+
+}  // namespace ssechat::http
