@@ -180,7 +180,8 @@ void Api::patch_webhook(Ctx& c) {
 void Api::delete_webhook(Ctx& c) {
     if (!webhooks_on(c)) return;
     try {
-        if (!webhooks_->store().remove(c.id)) return refuse(c, status::not_found, "no such webhook");
+        if (!webhooks_->store().remove(c.id))
+            return refuse(c, status::not_found, "no such webhook");
     } catch (const store::StoreError&) {
         return reply(c, store_down());
     }

@@ -46,8 +46,8 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
     keys_ = std::make_unique<ApiKeys>(store::open_accounts(cfg), shards_);
     if (auto hooks = store::open_webhooks(cfg))
         webhooks_ = std::make_unique<WebhookEngine>(
-            hub_.store(), std::move(hooks), OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca},
-            cfg.webhook_concurrency);
+            hub_.store(), std::move(hooks),
+            OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca}, cfg.webhook_concurrency);
     if (cfg.accounts) {
         sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
         if (!cfg.first_admin.empty()) first_admin();

@@ -353,7 +353,7 @@ class Api {
     mutable std::atomic<int64_t> warn_second_{0};  // 5xx log lines: the current second
     mutable std::atomic<int> warn_count_{0};       // and how many were written in it
     std::atomic<bool> draining_{false};
-    std::unique_ptr<Files> files_;  // null when the store keeps no files (Redis)
+    std::unique_ptr<Files> files_;             // null when the store keeps no files (Redis)
     std::unique_ptr<WebhookEngine> webhooks_;  // null when the store keeps no webhooks (Redis)
     // Searches and file I/O: off the loops, bounded. Last, so that it is stopped (its queue
     // answered) before anything its jobs use is destroyed.

@@ -24,48 +24,48 @@ enum Route : uint8_t {
     kRouteRoomMessage,   // one message: PATCH, DELETE, GET
     kRouteRoomReaction,  // one user's emoji on a message: PUT, DELETE
     kRouteRoomTyping,
-    kRouteMe,             // GET /me
-    kRouteMeRooms,        // GET /me/rooms
-    kRouteMeRoom,         // PUT, DELETE /me/rooms/{room}
-    kRouteMeRead,         // PUT /me/rooms/{room}/read
-    kRouteMeEvents,       // GET /me/events
-    kRouteRoomReceipts,   // GET /rooms/{room}/receipts
-    kRouteRoom,           // GET, PATCH /rooms/{room}
-    kRouteRoomMembers,    // GET /rooms/{room}/members
-    kRouteRoomMember,     // PUT, DELETE /rooms/{room}/members/{user}
-    kRouteRoomBans,       // GET /rooms/{room}/bans
-    kRouteRoomBan,        // PUT, DELETE /rooms/{room}/bans/{user}
-    kRouteRoomMutes,      // GET /rooms/{room}/mutes
-    kRouteRoomMute,       // PUT, DELETE /rooms/{room}/mutes/{user}
-    kRouteMeDm,           // PUT /me/dms/{user}
-    kRouteMeSettings,     // GET, PUT /me/settings
-    kRouteAuth,           // GET /auth: how to sign in here
-    kRouteAuthLogin,      // POST /auth/login
-    kRouteAuthLogout,     // POST /auth/logout
-    kRouteAuthLogoutAll,  // POST /auth/logout-all
-    kRouteAuthSignup,     // POST /auth/signup
-    kRouteAuthInvites,    // GET, POST /auth/invites
-    kRouteAuthInvite,     // DELETE /auth/invites/{code}
-    kRouteAuthAccept,     // POST /auth/invites/{code}/accept
-    kRouteOidcStart,      // GET /auth/oidc/start
-    kRouteOidcCallback,   // GET /auth/oidc/callback
-    kRouteMeSessions,     // GET /me/sessions
-    kRouteMeSession,      // DELETE /me/sessions/{id}
-    kRouteMePassword,     // PUT /me/password
-    kRouteUsers,          // GET /users?ids=
-    kRouteUser,           // GET /users/{user}
-    kRouteRoomSearch,     // GET /rooms/{room}/search
-    kRouteMeSearch,       // GET /me/search
-    kRouteRoomFiles,      // POST /rooms/{room}/files
-    kRouteFile,           // GET /files/{id}/{name}
-    kRouteAdminKeys,      // GET, POST /admin/apikeys
-    kRouteAdminKey,       // DELETE /admin/apikeys/{name}
-    kRouteAdminWebhooks,  // GET, POST /admin/webhooks
-    kRouteAdminWebhook,   // GET, PATCH, DELETE /admin/webhooks/{id}
+    kRouteMe,               // GET /me
+    kRouteMeRooms,          // GET /me/rooms
+    kRouteMeRoom,           // PUT, DELETE /me/rooms/{room}
+    kRouteMeRead,           // PUT /me/rooms/{room}/read
+    kRouteMeEvents,         // GET /me/events
+    kRouteRoomReceipts,     // GET /rooms/{room}/receipts
+    kRouteRoom,             // GET, PATCH /rooms/{room}
+    kRouteRoomMembers,      // GET /rooms/{room}/members
+    kRouteRoomMember,       // PUT, DELETE /rooms/{room}/members/{user}
+    kRouteRoomBans,         // GET /rooms/{room}/bans
+    kRouteRoomBan,          // PUT, DELETE /rooms/{room}/bans/{user}
+    kRouteRoomMutes,        // GET /rooms/{room}/mutes
+    kRouteRoomMute,         // PUT, DELETE /rooms/{room}/mutes/{user}
+    kRouteMeDm,             // PUT /me/dms/{user}
+    kRouteMeSettings,       // GET, PUT /me/settings
+    kRouteAuth,             // GET /auth: how to sign in here
+    kRouteAuthLogin,        // POST /auth/login
+    kRouteAuthLogout,       // POST /auth/logout
+    kRouteAuthLogoutAll,    // POST /auth/logout-all
+    kRouteAuthSignup,       // POST /auth/signup
+    kRouteAuthInvites,      // GET, POST /auth/invites
+    kRouteAuthInvite,       // DELETE /auth/invites/{code}
+    kRouteAuthAccept,       // POST /auth/invites/{code}/accept
+    kRouteOidcStart,        // GET /auth/oidc/start
+    kRouteOidcCallback,     // GET /auth/oidc/callback
+    kRouteMeSessions,       // GET /me/sessions
+    kRouteMeSession,        // DELETE /me/sessions/{id}
+    kRouteMePassword,       // PUT /me/password
+    kRouteUsers,            // GET /users?ids=
+    kRouteUser,             // GET /users/{user}
+    kRouteRoomSearch,       // GET /rooms/{room}/search
+    kRouteMeSearch,         // GET /me/search
+    kRouteRoomFiles,        // POST /rooms/{room}/files
+    kRouteFile,             // GET /files/{id}/{name}
+    kRouteAdminKeys,        // GET, POST /admin/apikeys
+    kRouteAdminKey,         // DELETE /admin/apikeys/{name}
+    kRouteAdminWebhooks,    // GET, POST /admin/webhooks
+    kRouteAdminWebhook,     // GET, PATCH, DELETE /admin/webhooks/{id}
     kRouteAdminDeliveries,  // GET /admin/webhooks/{id}/deliveries
-    kRoutePreflight,      // OPTIONS
-    kRouteUnmatched,      // 404, and requests refused before routing
-    kRouteUnparsed,       // refused by the HTTP layer (framing, limits)
+    kRoutePreflight,        // OPTIONS
+    kRouteUnmatched,        // 404, and requests refused before routing
+    kRouteUnparsed,         // refused by the HTTP layer (framing, limits)
     kRouteCount
 };
 const char* route_name(Route r);

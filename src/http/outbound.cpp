@@ -29,20 +29,21 @@ using asio::ip::tcp;
 bool forbidden_address(const asio::ip::address& a) {
     if (a.is_v6()) {
         auto v6 = a.to_v6();
-        if (v6.is_v4_mapped()) return forbidden_address(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
+        if (v6.is_v4_mapped())
+            return forbidden_address(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
         auto b = v6.to_bytes();
         return v6.is_loopback() || v6.is_unspecified() || v6.is_link_local() ||
                v6.is_site_local() || v6.is_multicast() || (b[0] & 0xfe) == 0xfc;  // fc00::/7
     }
     auto b = a.to_v4().to_bytes();
-    return b[0] == 0 || b[0] == 10 || b[0] == 127 ||                  // this, private, loopback
-           (b[0] == 100 && (b[1] & 0xc0) == 64) ||                    // 100.64/10, shared
-           (b[0] == 169 && b[1] == 254) ||                            // link-local
-           (b[0] == 172 && (b[1] & 0xf0) == 16) ||                    // 172.16/12
-           (b[0] == 192 && b[1] == 168) ||                            // 192.168/16
-           (b[0] == 192 && b[1] == 0 && b[2] == 0) ||                 // 192.0.0/24, protocols
-           (b[0] == 198 && (b[1] & 0xfe) == 18) ||                    // 198.18/15, benchmarks
-           b[0] >= 224;                                               // multicast, reserved
+    return b[0] == 0 || b[0] == 10 || b[0] == 127 ||   // this, private, loopback
+           (b[0] == 100 && (b[1] & 0xc0) == 64) ||     // 100.64/10, shared
+           (b[0] == 169 && b[1] == 254) ||             // link-local
+           (b[0] == 172 && (b[1] & 0xf0) == 16) ||     // 172.16/12
+           (b[0] == 192 && b[1] == 168) ||             // 192.168/16
+           (b[0] == 192 && b[1] == 0 && b[2] == 0) ||  // 192.0.0/24, protocols
+           (b[0] == 198 && (b[1] & 0xfe) == 18) ||     // 198.18/15, benchmarks
+           b[0] >= 224;                                // multicast, reserved
 }
 
 std::string target_problem(const std::string& url, bool allow_private) {
@@ -68,7 +69,8 @@ namespace {
 
 // Retry-After as delta-seconds or an HTTP-date (RFC 9110 10.2.3); -1 for neither.
 int64_t retry_after_ms(std::string_view v) {
-    if (auto n = text::parse_u64(v)) return static_cast<int64_t>(std::min<uint64_t>(*n, 86400)) * 1000;
+    if (auto n = text::parse_u64(v))
+        return static_cast<int64_t>(std::min<uint64_t>(*n, 86400)) * 1000;
     std::tm tm{};
     std::string s(v);
     if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return -1;

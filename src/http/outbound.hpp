@@ -23,8 +23,8 @@ struct OutboundPolicy {
 };
 
 struct OutboundResult {
-    int status = 0;      // the receiver's status; 0 when none came (error says why)
-    std::string error;   // "" for an answer of any status
+    int status = 0;               // the receiver's status; 0 when none came (error says why)
+    std::string error;            // "" for an answer of any status
     int64_t retry_after_ms = -1;  // the answer's Retry-After, when it had one
 };
 
@@ -41,8 +41,8 @@ class Outbound {
     using Headers = std::vector<std::pair<std::string, std::string>>;
     using Done = std::function<void(OutboundResult)>;
     // POSTs `body` to `url`; `done` runs on the io_context's thread, once, within `timeout`.
-    void post(std::string url, Headers headers, std::string body,
-              std::chrono::milliseconds timeout, Done done);
+    void post(std::string url, Headers headers, std::string body, std::chrono::milliseconds timeout,
+              Done done);
 
   private:
     boost::asio::io_context& ioc_;

@@ -125,10 +125,11 @@ void WebhookEngine::send(const std::shared_ptr<Hook>& h, Pending& p, int64_t now
     const int64_t secs = now / 1000;
     // The body's timestamp is the event's, so every attempt sends the same body.
     std::string body = model::hook_body(p.event, p.event.ts);
-    Outbound::Headers headers{{"Content-Type", "application/json"},
-                              {"webhook-id", id},
-                              {"webhook-timestamp", std::to_string(secs)},
-                              {"webhook-signature", model::hook_signature(h->w.secret, id, secs, body)}};
+    Outbound::Headers headers{
+        {"Content-Type", "application/json"},
+        {"webhook-id", id},
+        {"webhook-timestamp", std::to_string(secs)},
+        {"webhook-signature", model::hook_signature(h->w.secret, id, secs, body)}};
     p.in_flight = true;
     ++p.attempt;
     ++h->in_flight;
@@ -168,7 +169,8 @@ void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, Outbo
         // Three days of failures: the webhook stops, and says why, until an admin turns it
         // on again (PATCH {"disabled":false}); its cursor stays where delivery stopped.
         h->w.disabled = true;
-        h->w.disabled_reason = "disabled after three days of failed deliveries; the last: " + d.error;
+        h->w.disabled_reason =
+            "disabled after three days of failed deliveries; the last: " + d.error;
         h->gone = true;
         try {
             hooks_->update(h->w);
@@ -178,7 +180,8 @@ void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, Outbo
         return;
     }
     int64_t wait = model::hook_backoff_ms(p.attempt, rng_());
-    if (r.retry_after_ms >= 0) wait = std::max(wait, std::min<int64_t>(r.retry_after_ms, 3600 * 1000));
+    if (r.retry_after_ms >= 0)
+        wait = std::max(wait, std::min<int64_t>(r.retry_after_ms, 3600 * 1000));
     p.next_at = now + wait;
 }
 

@@ -28,8 +28,8 @@ namespace ssechat::http {
 class WebhookEngine {
   public:
     // `log` is the rooms' store (Store::log_after); the engine starts its thread at once.
-    WebhookEngine(store::Store& log, std::unique_ptr<store::Webhooks> hooks,
-                  OutboundPolicy policy, int concurrency);
+    WebhookEngine(store::Store& log, std::unique_ptr<store::Webhooks> hooks, OutboundPolicy policy,
+                  int concurrency);
     ~WebhookEngine();
     void stop();  // idempotent; answers nothing still in flight (it is repeated on restart)
     store::Webhooks& store() { return *hooks_; }
@@ -54,7 +54,7 @@ class WebhookEngine {
         uint64_t read_to = 0;       // the last position read from the log
         uint64_t saved = 0;         // the cursor as the store has it
         int in_flight = 0;
-        bool gone = false;          // removed or disabled while requests were in flight
+        bool gone = false;  // removed or disabled while requests were in flight
     };
     void tick();
     void reload();

@@ -16,7 +16,7 @@ namespace ssechat::model {
 namespace {
 
 constexpr std::pair<HookEvents, std::string_view> kNames[] = {
-    {kHookMessage, "message"}, {kHookEdit, "edit"},     {kHookDelete, "delete"},
+    {kHookMessage, "message"},   {kHookEdit, "edit"},     {kHookDelete, "delete"},
     {kHookReaction, "reaction"}, {kHookMember, "member"}, {kHookRoom, "room"},
 };
 
@@ -137,7 +137,8 @@ std::string hook_body(const Event& e, int64_t now_ms) {
     std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(now_ms % 1000));
-    std::string out = "{\"type\":\"" + hook_type(e) + "\",\"timestamp\":\"" + stamp + "\",\"data\":";
+    std::string out =
+        "{\"type\":\"" + hook_type(e) + "\",\"timestamp\":\"" + stamp + "\",\"data\":";
     out += event_json(e);
     out += '}';
     return out;

@@ -79,7 +79,7 @@ struct Config {
     bool allow_private_targets = false;
     std::string outbound_ca;
     int webhook_concurrency = 4;
-    std::string oidc_issuer;           // single sign-on: the OpenID provider's issuer URL
+    std::string oidc_issuer;  // single sign-on: the OpenID provider's issuer URL
     std::string oidc_client_id;
     std::string oidc_client_secret;                      // also SSECHAT_OIDC_CLIENT_SECRET
     std::string oidc_user_claim = "preferred_username";  // the account id (falls back to sub)
