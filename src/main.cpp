@@ -7,6 +7,7 @@
 
 #include "cli/apikey_command.hpp"
 #include "cli/user_command.hpp"
+#include "cli/webhook_command.hpp"
 #include "http/auth.hpp"
 #include "http/listener.hpp"
 #include "http/tls.hpp"
@@ -95,6 +96,8 @@ int main(int argc, char** argv) {
         return ssechat::cli::user_command({args.begin() + 1, args.end()}, env);
     if (!args.empty() && args[0] == "apikey")
         return ssechat::cli::apikey_command({args.begin() + 1, args.end()}, env);
+    if (!args.empty() && args[0] == "webhook")
+        return ssechat::cli::webhook_command({args.begin() + 1, args.end()}, env);
     auto parsed = ssechat::parse_config(args, env);
     if (!parsed.config) {
         (parsed.exit_code ? std::cerr : std::cout) << parsed.output << "\n";

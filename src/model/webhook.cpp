@@ -52,28 +52,6 @@ std::string random_bytes(size_t n) {
     return b;
 }
 
-// Standard base64 with padding, as Standard Webhooks' secrets and signatures use it.
-std::string base64(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(bytes.data()),
-                            static_cast<int>(bytes.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
-
-std::optional<std::string> unbase64(std::string_view text) {
-    if (text.empty() || text.size() % 4) return std::nullopt;
-    std::string out(text.size() / 4 * 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(text.data()),
-                            static_cast<int>(text.size()));
-    if (n < 0) return std::nullopt;
-    size_t pad = text.back() == '=' ? (text[text.size() - 2] == '=' ? 2 : 1) : 0;
-    out.resize(static_cast<size_t>(n) - pad);
-    return out;
-}
-
 }  // namespace
 
 std::optional<uint8_t> parse_hook_events(const boost::json::value& list, std::string& why) {
@@ -148,7 +126,7 @@ std::string hook_signature(const std::string& secret, std::string_view id, int64
                            std::string_view body) {
     constexpr std::string_view prefix = "whsec_";
     if (secret.rfind(prefix, 0) != 0) return {};
-    auto key = unbase64(std::string_view(secret).substr(prefix.size()));
+    auto key = text::unbase64(std::string_view(secret).substr(prefix.size()));
     if (!key) return {};
     std::string msg;
     msg.reserve(id.size() + body.size() + 24);
@@ -157,7 +135,7 @@ std::string hook_signature(const std::string& secret, std::string_view id, int64
     unsigned int len = 0;
     HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()),
          reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &len);
-    return "v1," + base64(std::string_view(reinterpret_cast<char*>(md), len));
+    return "v1," + text::base64(std::string_view(reinterpret_cast<char*>(md), len));
 }
 
 std::string new_hook_id() {
@@ -165,7 +143,7 @@ std::string new_hook_id() {
 }
 
 std::string new_hook_secret() {
-    return "whsec_" + base64(random_bytes(32));
+    return "whsec_" + text::base64(random_bytes(32));
 }
 
 int64_t hook_backoff_ms(int attempt, uint32_t random) {

@@ -65,6 +65,8 @@ class MemoryWebhooks final : public Webhooks {
         return {it->second.begin(), it->second.end()};
     }
 
+    uint64_t log_end() override { return 0; }
+
   private:
     std::mutex mu_;
     std::map<std::string, model::Webhook> hooks_;
@@ -193,6 +195,16 @@ class SqliteWebhooks final : public Webhooks {
             out.push_back(std::move(d));
         }
         return out;
+    }
+
+    uint64_t log_end() override {
+        std::lock_guard lk(mu_);
+        // The rooms' tables are made by the server; before it ever ran there is no log yet.
+        Stmt t(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages'");
+        if (!t.step()) return 0;
+        Stmt s(db_, "SELECT coalesce(max(pos),0) FROM messages");
+        s.step();
+        return static_cast<uint64_t>(s.num(0));
     }
 
   private:

@@ -31,6 +31,9 @@ class Webhooks {
     // Records an attempt, keeping the last model::kHookDeliveriesKept; newest first.
     virtual void record(const std::string& id, const model::Delivery& d) = 0;
     virtual std::vector<model::Delivery> deliveries(const std::string& id) = 0;
+    // The log's end as this connection sees it, where a webhook made beside a running server
+    // (`ssechat webhook create`) starts; 0 in memory, where only the server makes them.
+    virtual uint64_t log_end() = 0;
 };
 
 // The webhooks of the store that `cfg` names, or null for a store that keeps none (Redis,

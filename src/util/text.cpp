@@ -279,12 +279,29 @@ bool valid_reaction(std::string_view s) {
     }
 }
 
-std::string base64url(std::string_view bytes) {
+std::string base64(std::string_view bytes) {
     std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                             reinterpret_cast<const unsigned char*>(bytes.data()),
                             static_cast<int>(bytes.size()));
     out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+std::optional<std::string> unbase64(std::string_view text) {
+    if (text.empty() || text.size() % 4) return std::nullopt;
+    std::string out(text.size() / 4 * 3, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(text.data()),
+                            static_cast<int>(text.size()));
+    if (n < 0) return std::nullopt;
+    size_t pad = text.back() == '=' ? (text[text.size() - 2] == '=' ? 2 : 1) : 0;
+    out.resize(static_cast<size_t>(n) - pad);
+    return out;
+}
+
+std::string base64url(std::string_view bytes) {
+    std::string out = base64(bytes);
     while (!out.empty() && out.back() == '=') out.pop_back();
     for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
     return out;

@@ -35,6 +35,10 @@ std::string bad_user_id(std::string_view id, size_t max_bytes);
 // bytes either way.
 bool valid_reaction(std::string_view s);
 
+// Base64 with padding (RFC 4648 4), as Standard Webhooks' secrets and signatures use it, and
+// its inverse (nullopt for anything else).
+std::string base64(std::string_view bytes);
+std::optional<std::string> unbase64(std::string_view text);
 // Base64url without padding (RFC 4648 5), as JWTs and room ids use it.
 std::string base64url(std::string_view bytes);
 // Its inverse: nullopt for any other alphabet, padding, or unused bits that are not zero (so

@@ -7,10 +7,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
-import { BINARY, runBinary, startServer, stopServer } from "./lib.mjs";
+import { makeTestCerts, runBinary, startServer, stopServer } from "./lib.mjs";
 
 const dirs = [];
 const servers = [];
@@ -24,9 +26,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A receiver on loopback: verifies each request with standardwebhooks (once its secret is
 // known), records what it got, and answers `status` after `delay` ms.
 const receivers = [];
-function receiver() {
+function receiver(tls = null) {
   const r = { got: [], status: 204, delay: 0, retryAfter: null, verifier: null, bad: [] };
-  r.server = createServer((req, res) => {
+  const make = tls ? (h) => createTlsServer(tls, h) : createServer;
+  r.server = make((req, res) => {
     let body = "";
     req.on("data", (d) => { body += d; });
     req.on("end", async () => {
@@ -52,7 +55,7 @@ function receiver() {
   });
   receivers.push(r);
   return new Promise((resolve) => r.server.listen(0, "127.0.0.1", () => {
-    r.url = `http://127.0.0.1:${r.server.address().port}/hook`;
+    r.url = `${tls ? "https" : "http"}://127.0.0.1:${r.server.address().port}/hook`;
     resolve(r);
   }));
 }
@@ -246,5 +249,67 @@ test("targets on loopback, private, link-local addresses, or http, are refused",
   const bad = await call("POST", "/admin/webhooks", { url: "https://example.com/h", events: ["fly"] });
   assert.equal(bad.status, 400);
   assert.match(bad.body.error, /fly/);
+  await stopServer(s);
+});
+
+test("an https receiver is reached when its certificate chains to --outbound-ca, and not otherwise", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-")); dirs.push(dir);
+  makeTestCerts(dir);
+  const tls = { key: readFileSync(join(dir, "server.key")), cert: readFileSync(join(dir, "server.pem")) };
+  const key = await adminKey(dir);
+  // Without the test's CA: the certificate is not trusted, and the delivery says so.
+  let s = await node(dir);
+  let call = api(s.port, key);
+  const r = await receiver(tls);
+  const w = await hook(call, r, ["message"]);
+  await call("POST", "/rooms/tls/messages", { message: "untrusted" });
+  let failed = [];
+  for (let i = 0; i < 100 && failed.length === 0; i++) {
+    await sleep(100);
+    failed = (await call("GET", `/admin/webhooks/${w.id}/deliveries`)).body.deliveries;
+  }
+  assert.ok(failed.length > 0, "a failed attempt");
+  assert.equal(failed[0].status, 0);
+  assert.match(failed[0].error, /certificate/);
+  assert.equal(r.got.length, 0);
+  await stopServer(s);
+  // With it: the same delivery goes through (its cursor had not moved).
+  s = await node(dir, ["--outbound-ca", join(dir, "ca.pem")]);
+  call = api(s.port, key);
+  await until(() => r.got.length >= 1, 10000, "the delivery over https");
+  assert.equal(r.got[0].payload.data.message, "untrusted");
+  assert.deepEqual(r.bad, []);
+  await stopServer(s);
+});
+
+test("ssechat webhook makes, changes and removes webhooks beside a running server", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-")); dirs.push(dir);
+  const key = await adminKey(dir);
+  const s = await node(dir);
+  const call = api(s.port, key);
+  await call("POST", "/rooms/cli/messages", { message: "before" });
+  const r = await receiver();
+  const made = JSON.parse(await runBinary(["webhook", "create", "--url", r.url, "--events",
+    "message,edit", "--rooms", "cli", "--data", dir, "--allow-private-targets"]));
+  assert.match(made.id, /^wh_/);
+  r.verifier = new Webhook(made.secret);
+  assert.deepEqual(made.events, ["message", "edit"]);
+  assert.deepEqual(made.rooms, ["cli"]);
+  await sleep(1300);  // the server reads its webhooks again every second
+  await call("POST", "/rooms/cli/messages", { message: "after" });
+  await call("POST", "/rooms/elsewhere/messages", { message: "not this room" });
+  await until(() => r.got.length >= 1, 10000, "the delivery");
+  assert.equal(r.got[0].payload.data.message, "after");
+  const listed = (await runBinary(["webhook", "list", "--data", dir])).split("\n").map((l) => JSON.parse(l));
+  assert.equal(listed.length, 1);
+  assert.equal(listed[0].secret, undefined);
+  await runBinary(["webhook", "update", made.id, "--disable", "--data", dir, "--allow-private-targets"]);
+  assert.equal((await call("GET", `/admin/webhooks/${made.id}`)).body.disabled, true);
+  await sleep(1300);
+  await call("POST", "/rooms/cli/messages", { message: "while disabled" });
+  await sleep(1000);
+  assert.equal(r.got.length, 1);
+  await runBinary(["webhook", "delete", made.id, "--data", dir]);
+  assert.equal((await call("GET", `/admin/webhooks/${made.id}`)).status, 404);
   await stopServer(s);
 });
