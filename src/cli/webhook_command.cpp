@@ -16,7 +16,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ssechat webhook COMMAND [options] [server options]\n"
-    "Manages webhooks on the store a server uses (--store sqlite); it may be running.\n\n"
+    "Manages webhooks on the store a server uses; it may be running.\n\n"
     "  create --url URL --events LIST [--rooms LIST]\n"
     "                 make a webhook from the log's end; prints it as JSON with its secret\n"
     "                 (once). LIST: message, edit, delete, reaction, member, room, with\n"
@@ -25,7 +25,7 @@ constexpr const char* kUsage =
     "  show ID        one webhook and its last deliveries\n"
     "  update ID [--url URL] [--events LIST] [--rooms LIST|--all-rooms] [--enable|--disable]\n"
     "  delete ID\n\n"
-    "The store comes from the server options: --store, --data (or SSECHAT_*).\n";
+    "The store comes from the server options: --store, --data, --redis (or SSECHAT_*).\n";
 
 struct Fail {
     std::string why;
@@ -83,7 +83,8 @@ int webhook_command(const std::vector<std::string>& args, const std::vector<std:
         if (cmd != "create" && cmd != "list" && cmd != "show" && cmd != "update" && cmd != "delete")
             throw Fail{"unknown command '" + cmd + "' (try ssechat webhook --help)"};
         if (cmd != "create" && cmd != "list" && id.empty()) throw Fail{cmd + " needs a webhook id"};
-        if (cfg.store != "sqlite") throw Fail{"webhooks from the command line need --store sqlite"};
+        if (cfg.store == "memory")
+            throw Fail{"--store memory keeps webhooks inside the server: use /admin/webhooks"};
         auto store = store::open_webhooks(cfg);
         auto change = [&](model::Webhook& w) {
             if (has_url) w.url = url;

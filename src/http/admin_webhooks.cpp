@@ -82,7 +82,7 @@ std::string resolves_public(const std::string& url) {
 bool Api::webhooks_on(Ctx& c) {
     if (!admins_only(c)) return false;
     if (webhooks_) return true;
-    refuse(c, status::not_implemented, "webhooks need --store sqlite or --store memory");
+    refuse(c, status::service_unavailable, "webhooks are not running on this server");
     return false;
 }
 

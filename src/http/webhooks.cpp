@@ -13,6 +13,7 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr int64_t kReloadEveryMs = 1000;  // a change made by the CLI or elsewhere is seen
 constexpr size_t kQueueMax = 1000;        // events held per webhook, read ahead of the cursor
 constexpr auto kTimeout = std::chrono::seconds(10);
+constexpr int64_t kLeaseMs = 20000, kRenewEveryMs = 5000;
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -27,6 +28,9 @@ WebhookEngine::WebhookEngine(store::Store& log, std::unique_ptr<store::Webhooks>
       hooks_(std::move(hooks)),
       concurrency_(concurrency),
       out_(ioc_, std::move(policy)) {
+    std::uniform_int_distribution<uint64_t> any;
+    std::mt19937_64 seed{std::random_device{}()};
+    node_ = std::to_string(any(seed));
     timer_.expires_after(std::chrono::milliseconds(0));
     timer_.async_wait([this](boost::system::error_code ec) {
         if (!ec) tick();
@@ -54,6 +58,20 @@ void WebhookEngine::tick() {
         if (reload_now_.exchange(false) || now - reloaded_ >= kReloadEveryMs) reload();
         for (auto& [id, h] : live_) {
             if (h->gone) continue;
+            if (now - h->lease_checked >= kRenewEveryMs) {
+                h->lease_checked = now;
+                bool held = hooks_->lease(id, node_, kLeaseMs);
+                if (held && !h->held) {
+                    // Taken (again): read on from the cursor as the store has it now, which
+                    // the node that held it before may have moved.
+                    if (auto w = hooks_->get(id)) {
+                        h->queue.clear();
+                        h->read_to = h->saved = w->cursor;
+                    }
+                }
+                h->held = held;
+            }
+            if (!h->held) continue;
             fill(*h);
             dispatch(h, now);
             settle(*h);

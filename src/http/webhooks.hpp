@@ -6,7 +6,9 @@
 // jitter, or the receiver's Retry-After) until its first failure is three days old, and the
 // webhook is then disabled with the reason. A restart or kill -9 repeats only what was done
 // above the cursor, under the same webhook-id. Everything runs on a thread and io_context of
-// its own: a slow receiver holds no event loop, publish, or other webhook.
+// its own: a slow receiver holds no event loop, publish, or other webhook. With several nodes
+// on one Redis, each webhook is delivered by the node that holds its lease (renewed every
+// 5 s, lost 20 s after its node stops renewing it), so another takes over within 25 s.
 #pragma once
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -54,7 +56,9 @@ class WebhookEngine {
         uint64_t read_to = 0;       // the last position read from the log
         uint64_t saved = 0;         // the cursor as the store has it
         int in_flight = 0;
-        bool gone = false;  // removed or disabled while requests were in flight
+        bool gone = false;          // removed or disabled while requests were in flight
+        bool held = false;          // this node holds its lease
+        int64_t lease_checked = 0;  // unix ms
     };
     void tick();
     void reload();
@@ -74,6 +78,7 @@ class WebhookEngine {
     int64_t reloaded_ = 0;
     std::atomic<bool> reload_now_{true};
     std::mt19937 rng_{std::random_device{}()};
+    std::string node_;  // this process, for the leases
     std::thread thread_;
 };
 

@@ -104,7 +104,10 @@ bool wants(const Webhook& w, const Event& e) {
 }
 
 std::string hook_message_id(const Webhook& w, const Event& e) {
-    return "msg_" + w.id.substr(w.id.rfind('_') + 1) + "_" + std::to_string(e.pos);
+    // The id without its "wh_" (it may hold '_' itself: base64url), then the position.
+    std::string_view id = w.id;
+    if (id.substr(0, 3) == "wh_") id.remove_prefix(3);
+    return "msg_" + std::string(id) + "_" + std::to_string(e.pos);
 }
 
 std::string hook_body(const Event& e, int64_t now_ms) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "store/redis/redis_webhooks.hpp"
 #include "store/sqlite/sqlite_conn.hpp"
 #include "util/config.hpp"
 
@@ -243,7 +244,9 @@ class SqliteWebhooks final : public Webhooks {
 
 std::unique_ptr<Webhooks> open_webhooks(const Config& cfg) {
     if (cfg.store == "memory") return std::make_unique<MemoryWebhooks>();
-    if (cfg.store == "redis") return nullptr;
+    if (cfg.store == "redis")
+        return std::make_unique<RedisWebhooks>(redis_url_of(cfg.redis), 2000,
+                                               redis_durability_of(cfg));
     return std::make_unique<SqliteWebhooks>(cfg.data_dir);
 }
 

@@ -1,6 +1,6 @@
-// Where webhooks, their cursors and their last deliveries are kept: the rooms' store (memory
-// or SQLite), on a connection of its own. A store only keeps them; which event goes where,
-// and when, is the delivery engine's (http/webhooks.cpp). Every call may come from any
+// Where webhooks, their cursors and their last deliveries are kept: the rooms' store
+// (memory, SQLite or Redis), on a connection of its own. A store only keeps them; which event goes
+// where, and when, is the delivery engine's (http/webhooks.cpp). Every call may come from any
 // thread and throws StoreError when the store cannot be used.
 #pragma once
 #include <memory>
@@ -34,10 +34,16 @@ class Webhooks {
     // The log's end as this connection sees it, where a webhook made beside a running server
     // (`ssechat webhook create`) starts; 0 in memory, where only the server makes them.
     virtual uint64_t log_end() = 0;
+    // Takes or renews the lease on delivering webhook `id` for `node`, for `ttl_ms`; false
+    // while another node holds it. A store that one server owns (memory, SQLite) has no
+    // other node to share with.
+    virtual bool lease(const std::string& id, const std::string& node, int64_t ttl_ms) {
+        (void)id, (void)node, (void)ttl_ms;
+        return true;
+    }
 };
 
-// The webhooks of the store that `cfg` names, or null for a store that keeps none (Redis,
-// for now).
+// The webhooks of the store that `cfg` names.
 std::unique_ptr<Webhooks> open_webhooks(const Config& cfg);
 
 }  // namespace ssechat::store

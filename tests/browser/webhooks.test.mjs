@@ -5,8 +5,10 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { createServer as createTlsServer } from "node:https";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -312,4 +314,50 @@ test("ssechat webhook makes, changes and removes webhooks beside a running serve
   await runBinary(["webhook", "delete", made.id, "--data", dir]);
   assert.equal((await call("GET", `/admin/webhooks/${made.id}`)).status, 404);
   await stopServer(s);
+});
+
+test("on Redis one node delivers each webhook, and another takes over when it dies", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-redis-")); dirs.push(dir);
+  const port = await new Promise((resolve) => {
+    const x = createNetServer();
+    x.listen(0, "127.0.0.1", () => { const p = x.address().port; x.close(() => resolve(p)); });
+  });
+  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
+    "--save", ""], { stdio: "ignore" });
+  after(() => redis.kill("SIGKILL"));
+  const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${port}`];
+  for (let i = 0; i < 50; i++) {
+    try { execFileSync("redis-cli", ["-p", String(port), "ping"], { stdio: "ignore" }); break; } catch { await sleep(100); }
+  }
+  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
+  // A alone first: it makes the webhook and takes its lease.
+  const a = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
+  servers.push(a);
+  const callA = api(a.port, key);
+  const r = await receiver();
+  await hook(callA, r, ["message"]);
+  const first = (await callA("POST", "/rooms/lobby/messages", { message: "A alone" })).body.id;
+  await until(() => r.got.length >= 1, 10000, "A's first delivery");
+  const b = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
+  servers.push(b);
+  const callB = api(b.port, key);
+  const sent = [first];
+  for (let i = 0; i < 20; i++) {
+    const call = i % 2 ? callB : callA;
+    sent.push((await call("POST", "/rooms/lobby/messages", { message: `n${i}` })).body.id);
+  }
+  await until(() => r.got.length >= 21, 15000, "every message through one node");
+  await sleep(500);
+  assert.equal(r.got.length, 21, "each once: only the lease holder delivers");
+  assert.deepEqual(r.got.map((g) => g.payload.data.id), sent);
+  assert.deepEqual(r.bad, []);
+  // The holder dies; B takes the webhook over within 30 s and delivers what A never did.
+  a.child.kill("SIGKILL");
+  const t0 = Date.now();
+  const late = (await callB("POST", "/rooms/lobby/messages", { message: "after A" })).body.id;
+  await until(() => r.got.some((g) => g.payload.data.id === late), 30000, "B taking over");
+  // Not at once: B waited for A's lease to lapse (20 s after A's last renewal).
+  assert.ok(Date.now() - t0 > 10000, `taken over after ${Date.now() - t0} ms`);
+  assert.ok(Date.now() - t0 < 30000);
+  await stopServer(b);
 });

@@ -1000,6 +1000,73 @@ uint64_t RedisStore::last_pos() {
     return r->type == REDIS_REPLY_NIL ? 0 : static_cast<uint64_t>(to_i64(reply_string(r.get())));
 }
 
+std::vector<model::Event> RedisStore::log_after(uint64_t pos, size_t limit) {
+    Lease c(*this);
+    // The first entry with a position in `from` onwards (a page of 32: typing and presence
+    // entries carry none), or nullopt.
+    auto first_pos = [&](const std::string& from) -> std::optional<uint64_t> {
+        auto r = c->run({"XRANGE", kLog, from, "+", "COUNT", "32"});
+        for (size_t i = 0; i < r->elements; ++i) {
+            auto f = fields(r->element[i]->element[1]);
+            if (!f["p"].empty()) return static_cast<uint64_t>(to_i64(f["p"]));
+        }
+        return std::nullopt;
+    };
+    std::string from;
+    {
+        std::lock_guard lk(log_hint_mu_);
+        if (auto it = log_hints_.find(pos); it != log_hints_.end()) from = it->second;
+    }
+    if (from.empty()) {
+        auto head = c->run({"XRANGE", kLog, "-", "+", "COUNT", "1"});
+        auto tail = c->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
+        if (head->elements == 0) return {};
+        auto ms = [](const redisReply* e) {
+            std::string id = reply_string(e->element[0]);
+            return static_cast<uint64_t>(to_i64(id.substr(0, id.find('-'))));
+        };
+        // The first millisecond whose first positioned entry is past `pos`: every entry
+        // before it is at or below `pos` (positions grow along the log).
+        uint64_t lo = ms(head->element[0]), hi = ms(tail->element[0]) + 1;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            auto p = first_pos(std::to_string(mid) + "-0");
+            if (!p || *p > pos)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        // One millisecond back: entries of the millisecond `lo - 1` may still be past `pos`.
+        from = std::to_string(lo > 0 ? lo - 1 : 0) + "-0";
+    }
+    std::vector<model::Event> out;
+    while (out.size() < limit) {
+        auto r = c->run({"XRANGE", kLog, from, "+", "COUNT", "256"});
+        for (size_t i = 0; i < r->elements && out.size() < limit; ++i) {
+            const redisReply* e = r->element[i];
+            from = "(" + reply_string(e->element[0]);
+            auto f = fields(e->element[1]);
+            const std::string& k = f["k"];
+            // Stored events only: not markers, typing, presence or membership records.
+            if (f["p"].empty() || k == "c" || k == "t" || k == "p" || k == "j") continue;
+            if (static_cast<uint64_t>(to_i64(f["p"])) <= pos) continue;
+            try {
+                out.push_back(entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), f["r"]));
+            } catch (const StoreError& unknown) {
+                log::error(unknown.what());  // a newer node's kind: passed over
+            }
+        }
+        if (r->elements < 256) break;
+    }
+    {
+        std::lock_guard lk(log_hint_mu_);
+        log_hints_.erase(pos);
+        if (log_hints_.size() >= 64) log_hints_.erase(log_hints_.begin());
+        log_hints_[out.empty() ? pos : out.back().pos] = from;
+    }
+    return out;
+}
+
 std::optional<uint64_t> RedisStore::first_after(const std::string& room, uint64_t pos) {
     // Positions increase with ids in a room: walk back from the newest entry until one is at
     // or before `pos`. A resume is normally recent, so this reads a page or two.

@@ -67,6 +67,11 @@ class RedisStore final : public Store, public Cluster {
     const std::string& epoch() override;
     uint64_t last_pos() override;
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
+    // From the cluster log, which is in position order (publish.lua takes both in one step):
+    // the stream id to read from is found by a binary search over the ids' milliseconds, or
+    // taken from where the last page ended. What the log has trimmed (--redis-log-max) is
+    // gone from it.
+    std::vector<model::Event> log_after(uint64_t pos, size_t limit) override;
     void members(std::vector<MemberOp>& ops) override;
     std::vector<Membership> memberships(const std::string& user) override;
     model::Roster roster(const std::string& room) override;
@@ -93,6 +98,10 @@ class RedisStore final : public Store, public Cluster {
     // Borrowed from the pool for one call from any thread; returned when it goes out of scope.
     // A call that throws while the lease is held trips the breaker: for a second, new leases
     // throw at once instead of dialing a Redis that just failed.
+    // Where log_after() pages ended: the position each answered up to, and where to read on
+    // from (a webhook engine asks again with that position), a few of them.
+    std::mutex log_hint_mu_;
+    std::map<uint64_t, std::string> log_hints_;
     class Lease {
       public:
         explicit Lease(RedisStore& s);

@@ -1,0 +1,231 @@
+// Keys (this store runs on one Redis, not a Redis Cluster):
+//   ssechat:webhook:<id>             HASH u url, s secret, e events (bits), r rooms (newline-
+//                                    joined; absent: every room), b by, c created,
+//                                    k cursor, x disabled ('1'), w why
+//   ssechat:webhooks                 SET  ids
+//   ssechat:webhook:<id>:deliveries  LIST the last attempts as JSON, newest first
+//   ssechat:webhook:<id>:lease       STRING the node delivering it, expiring
+#include "store/redis/redis_webhooks.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+#include "util/text.hpp"
+
+namespace ssechat::store {
+
+namespace {
+
+const std::string kPrefix = "ssechat:webhook:";
+const std::string kSet = "ssechat:webhooks";
+
+// The cursor only moves forward, whichever node writes last.
+constexpr const char* kAdvance = R"lua(
+local c = redis.call('HGET', KEYS[1], 'k')
+if c and tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'k', ARGV[1]) end
+return 1
+)lua";
+
+// Takes the lease when nobody holds it, or renews it for its holder: 1 held, 0 another's.
+constexpr const char* kLease = R"lua(
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+elseif holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+std::string str(const Fields& f, std::string_view name) {
+    for (const auto& [k, v] : f)
+        if (k == name) return v;
+    return {};
+}
+
+bool has(const Fields& f, std::string_view name) {
+    return std::any_of(f.begin(), f.end(), [&](const auto& kv) { return kv.first == name; });
+}
+
+uint64_t num(const Fields& f, std::string_view name) {
+    auto n = text::parse_u64(str(f, name));
+    return n ? *n : 0;
+}
+
+Fields fields_of(const redisReply* r) {
+    Fields f;
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < r->elements; i += 2)
+            f.emplace_back(reply_string(r->element[i]), reply_string(r->element[i + 1]));
+    return f;
+}
+
+model::Webhook hook_of(const std::string& id, const Fields& f) {
+    model::Webhook w;
+    w.id = id;
+    w.url = str(f, "u");
+    w.secret = str(f, "s");
+    w.events = static_cast<uint8_t>(num(f, "e"));
+    w.every_room = !has(f, "r");
+    if (!w.every_room) {
+        std::string all = str(f, "r");
+        for (size_t at = 0; at <= all.size();) {
+            size_t nl = all.find('\n', at);
+            if (nl == std::string::npos) nl = all.size();
+            if (nl > at) w.rooms.push_back(all.substr(at, nl - at));
+            at = nl + 1;
+        }
+    }
+    w.created_by = str(f, "b");
+    w.created_at = static_cast<int64_t>(num(f, "c"));
+    w.cursor = num(f, "k");
+    w.disabled = str(f, "x") == "1";
+    w.disabled_reason = str(f, "w");
+    return w;
+}
+
+std::string joined(const std::vector<std::string>& rooms) {
+    std::string out;
+    for (const auto& r : rooms) out += (out.empty() ? "" : "\n") + r;
+    return out;
+}
+
+}  // namespace
+
+RedisWebhooks::RedisWebhooks(RedisUrl url, int timeout_ms, Durability durability)
+    : conn_(std::move(url), timeout_ms, durability),
+      advance_("webhook advance", kAdvance),
+      lease_("webhook lease", kLease) {}
+
+void RedisWebhooks::add(const model::Webhook& w) {
+    std::lock_guard lk(mu_);
+    std::vector<std::string> hset{"HSET", kPrefix + w.id,
+                                  "u",    w.url,
+                                  "s",    w.secret,
+                                  "e",    std::to_string(w.events),
+                                  "b",    w.created_by,
+                                  "c",    std::to_string(w.created_at),
+                                  "k",    std::to_string(w.cursor),
+                                  "x",    w.disabled ? "1" : "0",
+                                  "w",    w.disabled_reason};
+    if (!w.every_room) hset.insert(hset.end(), {"r", joined(w.rooms)});
+    conn_.pipeline({hset, {"SADD", kSet, w.id}});
+    conn_.settle();
+}
+
+std::vector<model::Webhook> RedisWebhooks::list() {
+    std::lock_guard lk(mu_);
+    auto ids = conn_.run({"SMEMBERS", kSet});
+    std::vector<std::vector<std::string>> cmds;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < ids->elements; ++i) {
+        names.push_back(reply_string(ids->element[i]));
+        cmds.push_back({"HGETALL", kPrefix + names.back()});
+    }
+    auto replies = conn_.pipeline(cmds);
+    std::vector<model::Webhook> out;
+    for (size_t i = 0; i < names.size(); ++i) {
+        auto f = fields_of(replies[i].get());
+        if (!f.empty()) out.push_back(hook_of(names[i], f));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+    });
+    return out;
+}
+
+std::optional<model::Webhook> RedisWebhooks::get(const std::string& id) {
+    std::lock_guard lk(mu_);
+    auto f = fields_of(conn_.run({"HGETALL", kPrefix + id}).get());
+    if (f.empty()) return std::nullopt;
+    return hook_of(id, f);
+}
+
+bool RedisWebhooks::update(const model::Webhook& w) {
+    std::lock_guard lk(mu_);
+    if (reply_integer(conn_.run({"EXISTS", kPrefix + w.id}).get()) == 0) return false;
+    std::vector<std::vector<std::string>> cmds{{"HSET", kPrefix + w.id, "u", w.url, "e",
+                                                std::to_string(w.events), "x",
+                                                w.disabled ? "1" : "0", "w", w.disabled_reason}};
+    if (w.every_room)
+        cmds.push_back({"HDEL", kPrefix + w.id, "r"});
+    else
+        cmds.push_back({"HSET", kPrefix + w.id, "r", joined(w.rooms)});
+    conn_.pipeline(cmds);
+    conn_.settle();
+    return true;
+}
+
+bool RedisWebhooks::remove(const std::string& id) {
+    std::lock_guard lk(mu_);
+    auto r = conn_.pipeline({{"DEL", kPrefix + id},
+                             {"SREM", kSet, id},
+                             {"DEL", kPrefix + id + ":deliveries", kPrefix + id + ":lease"}});
+    conn_.settle();
+    return r[0]->type == REDIS_REPLY_INTEGER && r[0]->integer > 0;
+}
+
+void RedisWebhooks::advance(const std::string& id, uint64_t cursor) {
+    std::lock_guard lk(mu_);
+    conn_.eval(advance_, {kPrefix + id}, {std::to_string(cursor)});
+    conn_.settle();
+}
+
+void RedisWebhooks::record(const std::string& id, const model::Delivery& d) {
+    std::lock_guard lk(mu_);
+    const std::string key = kPrefix + id + ":deliveries";
+    // Not waited for by replicas: an attempt's record lost in a failover costs nothing.
+    conn_.pipeline({{"LPUSH", key, boost::json::serialize(model::delivery_json(d))},
+                    {"LTRIM", key, "0", std::to_string(model::kHookDeliveriesKept - 1)}});
+}
+
+std::vector<model::Delivery> RedisWebhooks::deliveries(const std::string& id) {
+    std::lock_guard lk(mu_);
+    auto r = conn_.run({"LRANGE", kPrefix + id + ":deliveries", "0", "-1"});
+    std::vector<model::Delivery> out;
+    for (size_t i = 0; i < r->elements; ++i) {
+        boost::json::error_code ec;
+        auto v = boost::json::parse(reply_string(r->element[i]), ec);
+        if (ec || !v.is_object()) continue;
+        const auto& o = v.as_object();
+        model::Delivery d;
+        auto s = [&](const char* k) {
+            const auto* x = o.if_contains(k);
+            return x && x->is_string() ? std::string(x->as_string()) : std::string();
+        };
+        auto n = [&](const char* k) -> int64_t {
+            const auto* x = o.if_contains(k);
+            return x && x->is_int64() ? x->as_int64() : 0;
+        };
+        d.message_id = s("message_id");
+        d.type = s("type");
+        d.attempt = static_cast<int>(n("attempt"));
+        d.status = static_cast<int>(n("status"));
+        d.error = s("error");
+        d.ts = n("ts");
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+uint64_t RedisWebhooks::log_end() {
+    std::lock_guard lk(mu_);
+    auto r = conn_.run({"GET", "ssechat:pos"});
+    if (r->type == REDIS_REPLY_NIL) return 0;
+    auto n = text::parse_u64(reply_string(r.get()));
+    return n ? *n : 0;
+}
+
+bool RedisWebhooks::lease(const std::string& id, const std::string& node, int64_t ttl_ms) {
+    std::lock_guard lk(mu_);
+    auto r = conn_.eval(lease_, {kPrefix + id + ":lease"}, {node, std::to_string(ttl_ms)});
+    return reply_integer(r.get()) == 1;
+}
+
+}  // namespace ssechat::store
