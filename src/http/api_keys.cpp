@@ -26,7 +26,8 @@ ApiKeys::ApiKeys(std::unique_ptr<store::Accounts> store, std::vector<chat::Shard
     try {
         revision_ = store_->revision();
     } catch (const store::StoreError& e) {
-        log::warn(std::string("api keys: ") + e.what());
+        // The store's own outage is logged where it is used; keys wait for it quietly.
+        log::debug(std::string("api keys: ") + e.what());
     }
     watcher_ = std::make_unique<util::Periodic>(kWatchEvery, [this] {
         try {
