@@ -3,12 +3,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -79,83 +77,148 @@ int64_t retry_after_ms(std::string_view v) {
     return std::max<int64_t>(0, at - now) * 1000;
 }
 
-struct Exchange {
-    Url u;
-    Outbound::Headers headers;
-    std::string body;
-    std::chrono::steady_clock::time_point deadline;
-};
+// One request, as a chain of handlers on the io_context (no coroutines: clang 14, which
+// builds the fuzzers, cannot emit them with the sanitizers on). Holds itself alive through
+// each step; `done` runs once.
+class Call : public std::enable_shared_from_this<Call> {
+  public:
+    Call(asio::io_context& ioc, asio::ssl::context& tls, const OutboundPolicy& policy, Url u,
+         Outbound::Headers headers, std::string body, std::chrono::milliseconds timeout,
+         Outbound::Done done)
+        : policy_(policy),
+          u_(std::move(u)),
+          resolver_(ioc),
+          s_(ioc, tls),
+          deadline_(std::chrono::steady_clock::now() + timeout),
+          done_(std::move(done)) {
+        req_ = {bhttp::verb::post, u_.target, 11};
+        std::string host = u_.host.find(':') != std::string::npos ? "[" + u_.host + "]" : u_.host;
+        if (u_.port != (u_.tls ? "443" : "80")) host += ":" + u_.port;
+        req_.set(bhttp::field::host, host);
+        req_.set(bhttp::field::user_agent, "ssechat");
+        req_.set(bhttp::field::connection, "close");
+        for (const auto& [k, v] : headers) req_.set(k, v);
+        req_.body() = std::move(body);
+        req_.prepare_payload();
+        parser_.body_limit(64 * 1024);  // what a receiver says back is only logged
+    }
 
-template <class Stream>
-asio::awaitable<OutboundResult> converse(Stream& s, beast::tcp_stream& lowest, Exchange& x) {
-    bhttp::request<bhttp::string_body> req{bhttp::verb::post, x.u.target, 11};
-    std::string host = x.u.host.find(':') != std::string::npos ? "[" + x.u.host + "]" : x.u.host;
-    if (x.u.port != (x.u.tls ? "443" : "80")) host += ":" + x.u.port;
-    req.set(bhttp::field::host, host);
-    req.set(bhttp::field::user_agent, "ssechat");
-    req.set(bhttp::field::connection, "close");
-    for (const auto& [k, v] : x.headers) req.set(k, v);
-    req.body() = std::move(x.body);
-    req.prepare_payload();
-    lowest.expires_at(x.deadline);
-    co_await bhttp::async_write(s, req, asio::use_awaitable);
-    beast::flat_buffer buf;
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(64 * 1024);  // what a receiver says back is only logged
-    lowest.expires_at(x.deadline);
-    co_await bhttp::async_read(s, buf, parser, asio::use_awaitable);
-    OutboundResult r;
-    r.status = static_cast<int>(parser.get().result_int());
-    if (auto it = parser.get().find(bhttp::field::retry_after); it != parser.get().end())
-        r.retry_after_ms = retry_after_ms(it->value());
-    co_return r;
-}
+    void start() {
+        // The resolver has no deadline of its own: a timer cancels it.
+        timer_ = std::make_unique<asio::steady_timer>(resolver_.get_executor());
+        timer_->expires_at(deadline_);
+        timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) self->resolver_.cancel();
+        });
+        resolver_.async_resolve(u_.host, u_.port,
+                                [self = shared_from_this()](boost::system::error_code ec,
+                                                            tcp::resolver::results_type found) {
+                                    self->timer_->cancel();
+                                    self->resolved(ec, std::move(found));
+                                });
+    }
 
-asio::awaitable<OutboundResult> run(asio::io_context& ioc, asio::ssl::context& tls,
-                                    OutboundPolicy policy, Exchange x) {
-    tcp::resolver resolver(ioc);
-    auto found = co_await resolver.async_resolve(x.u.host, x.u.port, asio::use_awaitable);
-    // Every address the name has now, checked now: a name that resolved to a public
-    // address when it was saved and to 127.0.0.1 today is refused today.
-    std::vector<tcp::endpoint> allowed;
-    for (const auto& e : found)
-        if (policy.allow_private || !forbidden_address(e.endpoint().address()))
-            allowed.push_back(e.endpoint());
-    if (allowed.empty()) {
+  private:
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(s_); }
+
+    void resolved(boost::system::error_code ec, tcp::resolver::results_type found) {
+        if (ec) return fail(ec);
+        // Every address the name has now, checked now: a name that resolved to a public
+        // address when it was saved and to 127.0.0.1 today is refused today.
+        std::vector<tcp::endpoint> allowed;
+        for (const auto& e : found)
+            if (policy_.allow_private || !forbidden_address(e.endpoint().address()))
+                allowed.push_back(e.endpoint());
+        if (allowed.empty()) {
+            OutboundResult r;
+            r.error = "refused: " + u_.host +
+                      " resolves to a loopback, private, link-local or multicast address";
+            return finish(std::move(r));
+        }
+        lowest().expires_at(deadline_);
+        lowest().async_connect(
+            allowed, [self = shared_from_this()](boost::system::error_code ec,
+                                                 const tcp::endpoint&) { self->connected(ec); });
+    }
+
+    void connected(boost::system::error_code ec) {
+        if (ec) return fail(ec);
+        if (!u_.tls) return write(lowest());
+        boost::system::error_code literal;
+        (void)asio::ip::make_address(u_.host, literal);
+        if (literal) {
+            // A name: sent as SNI, and the certificate must be for it.
+            SSL_set_tlsext_host_name(s_.native_handle(), u_.host.c_str());
+            s_.set_verify_callback(asio::ssl::host_name_verification(u_.host));
+        } else {
+            // An address: no SNI (RFC 6066 3), and the certificate must name the address.
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s_.native_handle()), u_.host.c_str());
+        }
+        s_.set_verify_mode(asio::ssl::verify_peer);
+        lowest().expires_at(deadline_);
+        s_.async_handshake(asio::ssl::stream_base::client,
+                           [self = shared_from_this()](boost::system::error_code ec) {
+                               if (ec) return self->fail(ec);
+                               self->write(self->s_);
+                           });
+    }
+
+    template <class Stream>
+    void write(Stream& stream) {
+        lowest().expires_at(deadline_);
+        bhttp::async_write(
+            stream, req_,
+            [self = shared_from_this(), &stream](boost::system::error_code ec, size_t) {
+                if (ec) return self->fail(ec);
+                self->read(stream);
+            });
+    }
+
+    template <class Stream>
+    void read(Stream& stream) {
+        lowest().expires_at(deadline_);
+        bhttp::async_read(stream, buf_, parser_,
+                          [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                              if (ec) return self->fail(ec);
+                              OutboundResult r;
+                              const auto& res = self->parser_.get();
+                              r.status = static_cast<int>(res.result_int());
+                              if (auto it = res.find(bhttp::field::retry_after); it != res.end())
+                                  r.retry_after_ms = retry_after_ms(it->value());
+                              // The answer is in: no close_notify awaited (many receivers
+                              // close without one).
+                              boost::system::error_code ignored;
+                              self->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+                              self->finish(std::move(r));
+                          });
+    }
+
+    void fail(boost::system::error_code ec) {
         OutboundResult r;
-        r.error = "refused: " + x.u.host +
-                  " resolves to a loopback, private, link-local or multicast address";
-        co_return r;
+        r.error = ec == beast::error::timeout || ec == asio::error::operation_aborted
+                      ? std::string("timed out")
+                      : ec.message();
+        finish(std::move(r));
     }
-    beast::tcp_stream lowest(ioc);
-    lowest.expires_at(x.deadline);
-    co_await lowest.async_connect(allowed, asio::use_awaitable);
-    if (!x.u.tls) {
-        auto r = co_await converse(lowest, lowest, x);
-        boost::system::error_code ec;
-        lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
-        co_return r;
+
+    void finish(OutboundResult r) {
+        if (!done_) return;
+        auto done = std::move(done_);
+        done_ = nullptr;
+        done(std::move(r));
     }
-    beast::ssl_stream<beast::tcp_stream> s(std::move(lowest), tls);
-    boost::system::error_code ec;
-    (void)asio::ip::make_address(x.u.host, ec);
-    if (ec) {
-        // A name: sent as SNI, and the certificate must be for it.
-        SSL_set_tlsext_host_name(s.native_handle(), x.u.host.c_str());
-        s.set_verify_callback(asio::ssl::host_name_verification(x.u.host));
-    } else {
-        // An address: no SNI (RFC 6066 3), and the certificate must name the address.
-        X509_VERIFY_PARAM* param = SSL_get0_param(s.native_handle());
-        X509_VERIFY_PARAM_set1_ip_asc(param, x.u.host.c_str());
-    }
-    s.set_verify_mode(asio::ssl::verify_peer);
-    beast::get_lowest_layer(s).expires_at(x.deadline);
-    co_await s.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-    auto r = co_await converse(s, beast::get_lowest_layer(s), x);
-    // The answer is in: no close_notify awaited (many receivers close without one).
-    beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_both, ec);
-    co_return r;
-}
+
+    OutboundPolicy policy_;
+    Url u_;
+    tcp::resolver resolver_;
+    std::unique_ptr<asio::steady_timer> timer_;
+    beast::ssl_stream<beast::tcp_stream> s_;
+    std::chrono::steady_clock::time_point deadline_;
+    Outbound::Done done_;
+    bhttp::request<bhttp::string_body> req_;
+    beast::flat_buffer buf_;
+    bhttp::response_parser<bhttp::string_body> parser_;
+};
 
 }  // namespace
 
@@ -177,25 +240,9 @@ void Outbound::post(std::string url, Headers headers, std::string body,
         asio::post(ioc_, [done = std::move(done), r] { done(r); });
         return;
     }
-    Exchange x{parse_url(url), std::move(headers), std::move(body),
-               std::chrono::steady_clock::now() + timeout};
-    asio::co_spawn(ioc_, run(ioc_, tls_, policy_, std::move(x)),
-                   [done = std::move(done)](std::exception_ptr e, OutboundResult r) {
-                       if (e) {
-                           try {
-                               std::rethrow_exception(e);
-                           } catch (const boost::system::system_error& se) {
-                               r = {};
-                               r.error = se.code() == beast::error::timeout
-                                             ? std::string("timed out")
-                                             : se.code().message();
-                           } catch (const std::exception& ex) {
-                               r = {};
-                               r.error = ex.what();
-                           }
-                       }
-                       done(std::move(r));
-                   });
+    std::make_shared<Call>(ioc_, tls_, policy_, parse_url(url), std::move(headers), std::move(body),
+                           timeout, std::move(done))
+        ->start();
 }
 
 }  // namespace ssechat::http
