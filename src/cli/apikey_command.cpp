@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/common.hpp"
 #include "model/api_key.hpp"
 #include "store/accounts.hpp"
 #include "util/config.hpp"
@@ -22,15 +23,6 @@ constexpr const char* kUsage =
     "  list           every key: name, scopes, user, created by, created, last used\n"
     "  revoke NAME    the key stops working on every server within a second\n\n"
     "The store comes from the server options: --store, --data, --redis (or SSECHAT_*).\n";
-
-struct Fail {
-    std::string why;
-};
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -54,13 +46,11 @@ int apikey_command(const std::vector<std::string>& args, const std::vector<std::
             server.push_back(a);
         }
     }
-    auto parsed = parse_config(server, env);
-    if (!parsed.config) {
-        std::cerr << (parsed.output.empty() ? kUsage : parsed.output + "\n");
-        return parsed.exit_code ? parsed.exit_code : 2;
-    }
-    const Config& cfg = *parsed.config;
-    try {
+    int code = 0;
+    auto parsed = store_config(server, env, kUsage, code);
+    if (!parsed) return code;
+    const Config& cfg = *parsed;
+    return run("apikey", [&]() -> int {
         if (cmd != "create" && cmd != "list" && cmd != "revoke")
             throw Fail{"unknown command '" + cmd + "' (try ssechat apikey --help)"};
         if (cmd != "list" && name.empty())
@@ -93,13 +83,7 @@ int apikey_command(const std::vector<std::string>& args, const std::vector<std::
             std::cerr << "revoked key " << name << "\n";
         }
         return 0;
-    } catch (const Fail& f) {
-        std::cerr << "ssechat apikey: " << f.why << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "ssechat apikey: " << e.what() << "\n";
-        return 1;
-    }
+    });
 }
 
 }  // namespace ssechat::cli

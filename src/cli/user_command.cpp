@@ -5,6 +5,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/common.hpp"
 #include "http/sign_ins.hpp"
 #include "model/account.hpp"
 #include "store/accounts.hpp"
@@ -30,20 +31,11 @@ constexpr const char* kUsage =
     "                 print an invite link (with --public-url, or http://<bind>:<port>)\n\n"
     "The store comes from the server options: --store, --data, --redis (or SSECHAT_*).\n";
 
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 std::optional<int64_t> ttl_seconds(const std::string& v) {
     auto s = text::parse_duration(v, 90 * 86400);
     if (!s || *s < 60 || *s > 90 * 86400) return std::nullopt;
     return static_cast<int64_t>(*s);
 }
-
-struct Fail {
-    std::string why;
-};
 
 std::string read_password() {
     std::string pw;
@@ -87,13 +79,11 @@ int user_command(const std::vector<std::string>& args, const std::vector<std::st
             server.push_back(a);
         }
     }
-    auto parsed = parse_config(server, env);
-    if (!parsed.config) {
-        std::cerr << (parsed.output.empty() ? kUsage : parsed.output + "\n");
-        return parsed.exit_code ? parsed.exit_code : 2;
-    }
-    const Config& cfg = *parsed.config;
-    try {
+    int code = 0;
+    auto parsed = store_config(server, env, kUsage, code);
+    if (!parsed) return code;
+    const Config& cfg = *parsed;
+    return run("user", [&]() -> int {
         if (needs_id) {
             if (id.empty()) throw Fail{cmd + " needs a user id"};
             if (auto why = text::bad_user_id(id, cfg.max_user); !why.empty())
@@ -158,13 +148,7 @@ int user_command(const std::vector<std::string>& args, const std::vector<std::st
             std::cout << base << "/#invite=" << inv.code << "\n";
         }
         return 0;
-    } catch (const Fail& f) {
-        std::cerr << "ssechat user: " << f.why << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "ssechat user: " << e.what() << "\n";
-        return 1;
-    }
+    });
 }
 
 }  // namespace ssechat::cli

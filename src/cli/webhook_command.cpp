@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "cli/common.hpp"
 #include "http/outbound.hpp"
 #include "model/webhook.hpp"
 #include "store/webhooks.hpp"
@@ -26,10 +27,6 @@ constexpr const char* kUsage =
     "  update ID [--url URL] [--events LIST] [--rooms LIST|--all-rooms] [--enable|--disable]\n"
     "  delete ID\n\n"
     "The store comes from the server options: --store, --data, --redis (or SSECHAT_*).\n";
-
-struct Fail {
-    std::string why;
-};
 
 boost::json::array split(const std::string& list) {
     boost::json::array out;
@@ -73,13 +70,11 @@ int webhook_command(const std::vector<std::string>& args, const std::vector<std:
             server.push_back(a);
         }
     }
-    auto parsed = parse_config(server, env);
-    if (!parsed.config) {
-        std::cerr << (parsed.output.empty() ? kUsage : parsed.output + "\n");
-        return parsed.exit_code ? parsed.exit_code : 2;
-    }
-    const Config& cfg = *parsed.config;
-    try {
+    int code = 0;
+    auto parsed = store_config(server, env, kUsage, code);
+    if (!parsed) return code;
+    const Config& cfg = *parsed;
+    return run("webhook", [&]() -> int {
         if (cmd != "create" && cmd != "list" && cmd != "show" && cmd != "update" && cmd != "delete")
             throw Fail{"unknown command '" + cmd + "' (try ssechat webhook --help)"};
         if (cmd != "create" && cmd != "list" && id.empty()) throw Fail{cmd + " needs a webhook id"};
@@ -121,9 +116,7 @@ int webhook_command(const std::vector<std::string>& args, const std::vector<std:
             w.id = model::new_hook_id();
             w.secret = model::new_hook_secret();
             w.created_by = "ssechat webhook";
-            w.created_at = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+            w.created_at = now_ms();
             w.cursor = store->log_end();
             store->add(w);
             auto o = model::webhook_json(w);
@@ -151,13 +144,7 @@ int webhook_command(const std::vector<std::string>& args, const std::vector<std:
             std::cerr << "deleted webhook " << id << "\n";
         }
         return 0;
-    } catch (const Fail& f) {
-        std::cerr << "ssechat webhook: " << f.why << "\n";
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "ssechat webhook: " << e.what() << "\n";
-        return 1;
-    }
+    });
 }
 
 }  // namespace ssechat::cli
