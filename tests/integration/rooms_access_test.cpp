@@ -37,14 +37,8 @@ class Access : public ::testing::TestWithParam<std::string> {
     void SetUp() override {
         std::vector<std::string> args{"--publish-rate", "0",    "--typing-rate", "0",
                                       "--jwt-secret",   kSecret};
-        if (GetParam() == "sqlite") {
-            args.insert(args.end(), {"--store", "sqlite", "--data", temp_dir()});
-        } else if (GetParam() == "redis") {
-            redis_ = std::make_unique<RedisServer>();
-            args.insert(args.end(), {"--store", "redis", "--redis", redis_->url()});
-        } else {
-            args.insert(args.end(), {"--store", "memory"});
-        }
+        auto store = store_args(GetParam(), redis_);
+        args.insert(args.end(), store.begin(), store.end());
         srv_ = std::make_unique<Server>(args);
     }
     int port() const { return srv_->port(); }

@@ -194,4 +194,14 @@ Nginx::~Nginx() {
     stop(pid_, SIGTERM);
 }
 
+std::vector<std::string> store_args(const std::string& store, std::unique_ptr<RedisServer>& redis,
+                                    const std::string& dir) {
+    if (store == "sqlite") return {"--store", "sqlite", "--data", dir.empty() ? temp_dir() : dir};
+    if (store == "redis") {
+        redis = std::make_unique<RedisServer>();
+        return {"--store", "redis", "--redis", redis->url()};
+    }
+    return {"--store", "memory"};
+}
+
 }  // namespace itest

@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@ class RedisSentinel {
     std::string dir_;
     pid_t pid_ = -1;
 };
+
+// The server options of the store a parameterized test names ("memory", "sqlite" or
+// "redis"): SQLite in `dir` (a new temporary folder when empty), Redis on a redis-server
+// started into `redis`.
+std::vector<std::string> store_args(const std::string& store, std::unique_ptr<RedisServer>& redis,
+                                    const std::string& dir = "");
 
 // nginx in front of ssechat nodes, with the config examples/cluster/nginx-conf.sh prints.
 class Nginx {

@@ -132,14 +132,9 @@ class Users : public ::testing::TestWithParam<std::string> {
     void start(std::vector<std::string> extra = {}) {
         srv_.reset();
         std::vector<std::string> args{"--publish-rate", "0", "--typing-rate", "0"};
-        if (GetParam() == "sqlite") {
-            args.insert(args.end(), {"--store", "sqlite", "--data", dir_});
-        } else if (GetParam() == "redis") {
-            redis_ = std::make_unique<RedisServer>();  // a fresh one for each start
-            args.insert(args.end(), {"--store", "redis", "--redis", redis_->url()});
-        } else {
-            args.insert(args.end(), {"--store", "memory"});
-        }
+        // Redis: a fresh server for each start.
+        auto store = store_args(GetParam(), redis_, dir_);
+        args.insert(args.end(), store.begin(), store.end());
         args.insert(args.end(), extra.begin(), extra.end());
         srv_ = std::make_unique<Server>(args);
     }
