@@ -56,6 +56,8 @@ void WebhookEngine::tick() {
     const int64_t now = now_ms();
     try {
         if (reload_now_.exchange(false) || now - reloaded_ >= kReloadEveryMs) reload();
+        // One read of the log's end for every webhook: an idle one reads nothing more.
+        const uint64_t end = live_.empty() ? 0 : log_.last_pos();
         for (auto& [id, h] : live_) {
             if (h->gone) continue;
             if (now - h->lease_checked >= kRenewEveryMs) {
@@ -72,7 +74,7 @@ void WebhookEngine::tick() {
                 h->held = held;
             }
             if (!h->held) continue;
-            fill(*h);
+            if (h->read_to < end) fill(*h);
             dispatch(h, now);
             settle(*h);
         }
@@ -118,7 +120,7 @@ void WebhookEngine::fill(Hook& h) {
     for (auto& e : page) {
         h.read_to = e.pos;
         Pending p;
-        p.wanted = model::wants(h.w, e) && !model::hook_type(e).empty();
+        p.wanted = model::wants(h.w, e);  // never a kind that is not stored
         p.done = !p.wanted;
         p.event = std::move(e);
         h.queue.push_back(std::move(p));

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "store/redis/redis_webhooks.hpp"
+#include "store/room_list.hpp"
 #include "store/sqlite/sqlite_conn.hpp"
 #include "util/config.hpp"
 
@@ -99,14 +100,6 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries(
     PRIMARY KEY(webhook, seq)) WITHOUT ROWID;
 )sql";
 
-// A room list is kept as the names joined by newlines (a room name has none); NULL: every
-// room.
-std::string joined(const std::vector<std::string>& rooms) {
-    std::string out;
-    for (const auto& r : rooms) out += (out.empty() ? "" : "\n") + r;
-    return out;
-}
-
 class SqliteWebhooks final : public Webhooks {
   public:
     explicit SqliteWebhooks(const std::string& dir) : db_(dir) { db_.exec(kTables); }
@@ -117,7 +110,7 @@ class SqliteWebhooks final : public Webhooks {
                "INSERT INTO webhooks(id,url,secret,events,rooms,created_by,created_at,cursor,"
                "disabled,disabled_reason) VALUES(?,?,?,?,?,?,?,?,?,?)");
         s.text(1, w.id).text(2, w.url).text(3, w.secret).num(4, w.events);
-        if (!w.every_room) s.text(5, joined(w.rooms));
+        if (!w.every_room) s.text(5, join_rooms(w.rooms));
         s.text(6, w.created_by).num(7, w.created_at).num(8, static_cast<int64_t>(w.cursor));
         s.num(9, w.disabled).text(10, w.disabled_reason).step();
     }
@@ -141,7 +134,7 @@ class SqliteWebhooks final : public Webhooks {
                "UPDATE webhooks SET url=?,events=?,rooms=?,disabled=?,disabled_reason=? WHERE "
                "id=?");
         s.text(1, w.url).num(2, w.events);
-        if (!w.every_room) s.text(3, joined(w.rooms));
+        if (!w.every_room) s.text(3, join_rooms(w.rooms));
         s.num(4, w.disabled).text(5, w.disabled_reason).text(6, w.id).step();
         return db_.changes() > 0;
     }
@@ -220,15 +213,7 @@ class SqliteWebhooks final : public Webhooks {
         w.secret = s.text(2);
         w.events = static_cast<uint8_t>(s.num(3));
         w.every_room = sqlite3_column_type(s.get(), 4) == SQLITE_NULL;
-        if (!w.every_room) {
-            std::string all = s.text(4);
-            for (size_t at = 0; at <= all.size();) {
-                size_t nl = all.find('\n', at);
-                if (nl == std::string::npos) nl = all.size();
-                if (nl > at) w.rooms.push_back(all.substr(at, nl - at));
-                at = nl + 1;
-            }
-        }
+        if (!w.every_room) w.rooms = split_rooms(s.text(4));
         w.created_by = s.text(5);
         w.created_at = s.num(6);
         w.cursor = static_cast<uint64_t>(s.num(7));

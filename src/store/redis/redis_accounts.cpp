@@ -5,31 +5,12 @@
 #include <algorithm>
 
 #include "redis_scripts.hpp"
+#include "store/redis/fields.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::store {
 
 namespace {
-
-using Fields = std::vector<std::pair<std::string, std::string>>;
-
-const std::string* field(const Fields& f, std::string_view name) {
-    for (const auto& [k, v] : f)
-        if (k == name) return &v;
-    return nullptr;
-}
-
-std::string str(const Fields& f, std::string_view name) {
-    const std::string* v = field(f, name);
-    return v ? *v : std::string();
-}
-
-int64_t num(const Fields& f, std::string_view name) {
-    const std::string* v = field(f, name);
-    if (!v) return 0;
-    auto n = text::parse_u64(*v);
-    return n ? static_cast<int64_t>(*n) : 0;
-}
 
 model::Account account_of(const std::string& user, const Fields& f) {
     model::Account a;
@@ -90,10 +71,7 @@ std::vector<Fields> RedisAccounts::hashes(const std::vector<std::string>& keys) 
     for (auto& r : replies) {
         if (r->type != REDIS_REPLY_ARRAY)
             throw StoreError("redis: HGETALL answered " + std::to_string(r->type));
-        Fields f;
-        for (size_t i = 0; i + 1 < r->elements; i += 2)
-            f.emplace_back(reply_string(r->element[i]), reply_string(r->element[i + 1]));
-        out.push_back(std::move(f));
+        out.push_back(fields_of(r.get()));
     }
     return out;
 }

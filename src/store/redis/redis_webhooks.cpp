@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "store/redis/fields.hpp"
+#include "store/room_list.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::store {
@@ -41,59 +43,20 @@ end
 return 0
 )lua";
 
-using Fields = std::vector<std::pair<std::string, std::string>>;
-
-std::string str(const Fields& f, std::string_view name) {
-    for (const auto& [k, v] : f)
-        if (k == name) return v;
-    return {};
-}
-
-bool has(const Fields& f, std::string_view name) {
-    return std::any_of(f.begin(), f.end(), [&](const auto& kv) { return kv.first == name; });
-}
-
-uint64_t num(const Fields& f, std::string_view name) {
-    auto n = text::parse_u64(str(f, name));
-    return n ? *n : 0;
-}
-
-Fields fields_of(const redisReply* r) {
-    Fields f;
-    if (r && r->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i + 1 < r->elements; i += 2)
-            f.emplace_back(reply_string(r->element[i]), reply_string(r->element[i + 1]));
-    return f;
-}
-
 model::Webhook hook_of(const std::string& id, const Fields& f) {
     model::Webhook w;
     w.id = id;
     w.url = str(f, "u");
     w.secret = str(f, "s");
     w.events = static_cast<uint8_t>(num(f, "e"));
-    w.every_room = !has(f, "r");
-    if (!w.every_room) {
-        std::string all = str(f, "r");
-        for (size_t at = 0; at <= all.size();) {
-            size_t nl = all.find('\n', at);
-            if (nl == std::string::npos) nl = all.size();
-            if (nl > at) w.rooms.push_back(all.substr(at, nl - at));
-            at = nl + 1;
-        }
-    }
+    w.every_room = !field(f, "r");
+    if (!w.every_room) w.rooms = split_rooms(str(f, "r"));
     w.created_by = str(f, "b");
-    w.created_at = static_cast<int64_t>(num(f, "c"));
-    w.cursor = num(f, "k");
+    w.created_at = num(f, "c");
+    w.cursor = static_cast<uint64_t>(num(f, "k"));
     w.disabled = str(f, "x") == "1";
     w.disabled_reason = str(f, "w");
     return w;
-}
-
-std::string joined(const std::vector<std::string>& rooms) {
-    std::string out;
-    for (const auto& r : rooms) out += (out.empty() ? "" : "\n") + r;
-    return out;
 }
 
 }  // namespace
@@ -114,7 +77,7 @@ void RedisWebhooks::add(const model::Webhook& w) {
                                   "k",    std::to_string(w.cursor),
                                   "x",    w.disabled ? "1" : "0",
                                   "w",    w.disabled_reason};
-    if (!w.every_room) hset.insert(hset.end(), {"r", joined(w.rooms)});
+    if (!w.every_room) hset.insert(hset.end(), {"r", join_rooms(w.rooms)});
     conn_.pipeline({hset, {"SADD", kSet, w.id}});
     conn_.settle();
 }
@@ -156,7 +119,7 @@ bool RedisWebhooks::update(const model::Webhook& w) {
     if (w.every_room)
         cmds.push_back({"HDEL", kPrefix + w.id, "r"});
     else
-        cmds.push_back({"HSET", kPrefix + w.id, "r", joined(w.rooms)});
+        cmds.push_back({"HSET", kPrefix + w.id, "r", join_rooms(w.rooms)});
     conn_.pipeline(cmds);
     conn_.settle();
     return true;
