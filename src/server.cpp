@@ -93,6 +93,7 @@ Server::~Server() {
     if (auto* s = api_->sign_ins()) s->stop();
     api_->api_keys().stop();
     if (auto* w = api_->webhooks()) w->stop();
+    if (auto* p = api_->push()) p->stop();
     shards_.clear();
 }
 

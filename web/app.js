@@ -1400,6 +1400,7 @@
       getJSON, query: userQuery, open: openAt, nameOf: accounts.nameOf,
       roomLabel: (room) => { const s = st.joined.get(room); return s ? label(s) : "# " + room; },
     });
+    window.ssechatPush.setup({ apiCall, getJSON, openAt, signedIn: () => st.auth !== "anonymous" });
     window.ssechatFiles.setup({
       room: () => st.room, auth: () => authHeaders(), query: userQuery, onChange: countBytes,
     });

@@ -367,6 +367,10 @@ model::Summary Hub::counted(const std::string& user, const std::string& room, ui
 model::Summary Hub::summary(const std::string& user, const std::string& room, uint64_t read) {
     model::Summary s = counted(user, room, read);
     s.online = online_counts({room}).front();
+    if (levels_) {
+        auto chosen = levels_(user);
+        if (auto it = chosen.find(room); it != chosen.end()) s.notify = it->second;
+    }
     return s;
 }
 
@@ -382,6 +386,11 @@ std::vector<model::Summary> Hub::summaries(const std::string& user,
     // Who is online in every room at once: one round trip to a shared store, not one a room.
     auto online = online_counts(names);
     for (size_t i = 0; i < out.size() && i < online.size(); ++i) out[i].online = online[i];
+    if (levels_ && !out.empty()) {
+        auto chosen = levels_(user);
+        for (auto& s : out)
+            if (auto it = chosen.find(s.name); it != chosen.end()) s.notify = it->second;
+    }
     return out;
 }
 

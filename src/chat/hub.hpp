@@ -30,6 +30,10 @@ class Hub {
     ~Hub();
 
     void set_shards(std::vector<Shard*> shards) { shards_ = std::move(shards); }
+    // Where summaries read a user's push levels by room (kept beside the push state, which
+    // this layer does not know); set once before serving. Throws StoreError.
+    using Levels = std::function<std::map<std::string, model::NotifyLevel>(const std::string&)>;
+    void set_levels(Levels levels) { levels_ = std::move(levels); }
     const Config& config() const { return cfg_; }
     store::Store& store() { return store_; }
 
@@ -125,6 +129,7 @@ class Hub {
     store::Store& store_;
     store::Cluster* cluster_;  // set when several nodes share the store
     std::vector<Shard*> shards_;
+    Levels levels_;
 
     // Leaves announced only after kLeaveGraceMs: a reload (leave, then join again at once)
     // tells nobody anything. (room name, user) -> the room and when to announce.

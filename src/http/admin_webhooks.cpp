@@ -60,23 +60,6 @@ std::string read_hook(const boost::json::object& body, model::Webhook& w, bool p
     return {};
 }
 
-// The url's name resolved now, on a pool thread: refused when any address is not public, so
-// that saving a webhook for http://localhost fails at once (delivery checks again at every
-// connection). "" when it may be used.
-std::string resolves_public(const std::string& url) {
-    Url u = parse_url(url);
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::resolver resolver(ioc);
-    boost::system::error_code ec;
-    auto found = resolver.resolve(u.host, u.port, ec);
-    if (ec) return "url: " + u.host + " does not resolve (" + ec.message() + ")";
-    for (const auto& e : found)
-        if (forbidden_address(e.endpoint().address()))
-            return "url: " + u.host + " resolves to " + e.endpoint().address().to_string() +
-                   ", a loopback, private, link-local or multicast address";
-    return {};
-}
-
 }  // namespace
 
 bool Api::webhooks_on(Ctx& c) {
@@ -114,7 +97,7 @@ void Api::create_webhook(Ctx& c) {
     bool queued = work_.submit([this, done, w = std::move(w)]() mutable {
         if (!cfg_.allow_private_targets)
             if (auto why = resolves_public(w.url); !why.empty())
-                return done(error(status::bad_request, why));
+                return done(error(status::bad_request, "url: " + why));
         try {
             // From the end of the log: it receives what happens after it was made.
             w.cursor = webhooks_->log_end();
@@ -157,7 +140,7 @@ void Api::patch_webhook(Ctx& c) {
             auto done = later(c);
             bool queued = work_.submit([this, done, w = std::move(*w)] {
                 if (auto why = resolves_public(w.url); !why.empty())
-                    return done(error(status::bad_request, why));
+                    return done(error(status::bad_request, "url: " + why));
                 try {
                     webhooks_->store().update(w);
                 } catch (const store::StoreError&) {

@@ -48,6 +48,14 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
         webhooks_ = std::make_unique<WebhookEngine>(
             hub_.store(), std::move(hooks),
             OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca}, cfg.webhook_concurrency);
+    if (auto push = store::open_push(cfg)) {
+        push_ = std::make_unique<PushEngine>(
+            hub_, std::move(push), OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca},
+            cfg.push_contact);
+        // Summaries show each room's level; read on a store connection of the push state's.
+        hub_.set_levels(
+            [p = push_.get()](const std::string& user) { return p->store().levels(user); });
+    }
     if (cfg.accounts) {
         sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
         if (!cfg.first_admin.empty()) first_admin();
@@ -608,6 +616,15 @@ const std::vector<Api::RouteRow>& Api::routes() {
          "/admin/webhooks/{id}/deliveries",
          Access::User,
          {{verb::get, &Api::webhook_deliveries, Act::Read, kScopeAdmin}}},
+        {kRoutePushKey, "/push/key", Access::Open, {{verb::get, &Api::push_key}}},
+        {kRouteMePush,
+         "/me/push",
+         Access::User,
+         {{verb::put, &Api::put_push}, {verb::delete_, &Api::delete_push}}},
+        {kRouteMeNotify,
+         "/me/rooms/{room}/notify",
+         Access::User,
+         {{verb::put, &Api::put_notify, Act::Read}}},
     };
     return table;
 }

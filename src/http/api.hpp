@@ -19,6 +19,7 @@
 #include "http/request.hpp"
 #include "http/session.hpp"
 #include "http/sign_ins.hpp"
+#include "http/push.hpp"
 #include "http/webhooks.hpp"
 #include "model/access.hpp"
 #include "model/event.hpp"
@@ -77,6 +78,7 @@ class Api {
     ApiKeys& api_keys() { return *keys_; }
     // The webhook engine, or null (Redis): stopped before the store goes.
     WebhookEngine* webhooks() { return webhooks_.get(); }
+    PushEngine* push() { return push_.get(); }
     // Distinct users with an open stream.
     size_t users_streaming() { return streams_.keys(); }
 
@@ -302,6 +304,12 @@ class Api {
     void patch_webhook(Ctx& c);
     void delete_webhook(Ctx& c);
     void webhook_deliveries(Ctx& c);
+    // push_routes.cpp: GET /push/key, PUT and DELETE /me/push, PUT /me/rooms/{room}/notify
+    bool push_on(Ctx& c);
+    void push_key(Ctx& c);
+    void put_push(Ctx& c);
+    void delete_push(Ctx& c);
+    void put_notify(Ctx& c);
     // Makes an account from {"user_id","password","display_name"} with invite `code` ("":
     // an open sign-up) and signs it in.
     void claim(Ctx& c, const std::string& code);
@@ -354,7 +362,8 @@ class Api {
     mutable std::atomic<int> warn_count_{0};       // and how many were written in it
     std::atomic<bool> draining_{false};
     std::unique_ptr<Files> files_;             // null when the store keeps no files (Redis)
-    std::unique_ptr<WebhookEngine> webhooks_;  // null when the store keeps no webhooks (Redis)
+    std::unique_ptr<WebhookEngine> webhooks_;  // null when the store keeps no webhooks
+    std::unique_ptr<PushEngine> push_;
     // Searches and file I/O: off the loops, bounded. Last, so that it is stopped (its queue
     // answered) before anything its jobs use is destroyed.
     work::Pool work_{2, 256};

@@ -65,6 +65,9 @@ const char* route_name(Route r) {
                                             "/admin/webhooks",
                                             "/admin/webhooks/{id}",
                                             "/admin/webhooks/{id}/deliveries",
+                                            "/push/key",
+                                            "/me/push",
+                                            "/me/rooms/{room}/notify",
                                             "OPTIONS",
                                             "unmatched",
                                             "unparsed"};

@@ -63,6 +63,9 @@ enum Route : uint8_t {
     kRouteAdminWebhooks,    // GET, POST /admin/webhooks
     kRouteAdminWebhook,     // GET, PATCH, DELETE /admin/webhooks/{id}
     kRouteAdminDeliveries,  // GET /admin/webhooks/{id}/deliveries
+    kRoutePushKey,          // GET /push/key
+    kRouteMePush,           // PUT, DELETE /me/push
+    kRouteMeNotify,         // PUT /me/rooms/{room}/notify
     kRoutePreflight,        // OPTIONS
     kRouteUnmatched,        // 404, and requests refused before routing
     kRouteUnparsed,         // refused by the HTTP layer (framing, limits)

@@ -245,4 +245,18 @@ void Outbound::post(std::string url, Headers headers, std::string body,
         ->start();
 }
 
+std::string resolves_public(const std::string& url) {
+    Url u = parse_url(url);
+    asio::io_context ioc;
+    asio::ip::tcp::resolver resolver(ioc);
+    boost::system::error_code ec;
+    auto found = resolver.resolve(u.host, u.port, ec);
+    if (ec) return u.host + " does not resolve (" + ec.message() + ")";
+    for (const auto& e : found)
+        if (forbidden_address(e.endpoint().address()))
+            return u.host + " resolves to " + e.endpoint().address().to_string() +
+                   ", a loopback, private, link-local or multicast address";
+    return {};
+}
+
 }  // namespace ssechat::http

@@ -34,6 +34,11 @@ bool forbidden_address(const boost::asio::ip::address& a);
 // that is not public. Names are checked when connecting.
 std::string target_problem(const std::string& url, bool allow_private);
 
+// The URL's name resolved now, blocking (run it off the loops): why not, when any address
+// is not public, so that saving a target for http://localhost fails at once (delivery checks
+// again at every connection); "" when it may be used.
+std::string resolves_public(const std::string& url);
+
 class Outbound {
   public:
     // Throws std::runtime_error when --outbound-ca cannot be read.

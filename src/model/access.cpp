@@ -31,6 +31,25 @@ std::optional<Visibility> parse_visibility(std::string_view s) {
     return std::nullopt;
 }
 
+const char* notify_level_name(NotifyLevel l) {
+    switch (l) {
+        case NotifyLevel::All:
+            return "all";
+        case NotifyLevel::Mentions:
+            return "mentions";
+        case NotifyLevel::None:
+            return "none";
+    }
+    return "mentions";
+}
+
+std::optional<NotifyLevel> parse_notify_level(std::string_view s) {
+    if (s == "all") return NotifyLevel::All;
+    if (s == "mentions") return NotifyLevel::Mentions;
+    if (s == "none") return NotifyLevel::None;
+    return std::nullopt;
+}
+
 const char* role_name(Role r) {
     switch (r) {
         case Role::None:

@@ -19,6 +19,19 @@ enum class Visibility : uint8_t {
 const char* visibility_name(Visibility v);
 std::optional<Visibility> parse_visibility(std::string_view s);
 
+// PUT /me/rooms/{room}/notify {"level"}: what reaches a user who is away (Web Push).
+enum class NotifyLevel : uint8_t {
+    All = 0,       // every message (a direct message room's default)
+    Mentions = 1,  // mentions of them and replies to their messages (the default)
+    None = 2,      // nothing
+};
+const char* notify_level_name(NotifyLevel l);
+std::optional<NotifyLevel> parse_notify_level(std::string_view s);
+// A room's level when the user never chose one.
+inline NotifyLevel default_level(Visibility v) {
+    return v == Visibility::Dm ? NotifyLevel::All : NotifyLevel::Mentions;
+}
+
 // Ordered: a higher role may do everything a lower one may.
 enum class Role : uint8_t { None = 0, Member = 1, Moderator = 2, Owner = 3 };
 const char* role_name(Role r);                       // "member", ...; "" for None

@@ -261,6 +261,7 @@ std::string summary_json(const Summary& s) {
     o["kind"] = visibility_name(s.kind);
     if (!s.title.empty()) o["title"] = s.title;
     if (s.kind == Visibility::Dm) o["with"] = s.with;
+    o["notify"] = notify_level_name(s.notify.value_or(default_level(s.kind)));
     return boost::json::serialize(o);
 }
 

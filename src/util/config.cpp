@@ -300,15 +300,25 @@ const std::vector<Flag>& flags() {
          "password in SSECHAT_FIRST_ADMIN_PASSWORD",
          text(&Config::first_admin)},
         {"allow-private-targets",
-         "let webhooks reach loopback, private and link-local addresses and http:// URLs (for "
+         "let webhooks and Web Push reach loopback, private and link-local addresses and http:// "
+         "URLs (for "
          "tests and closed networks; off: https:// to public addresses only)",
          on_off(&Config::allow_private_targets), true},
         {"outbound-ca",
-         "PEM file of CA certificates that webhook receivers' certificates may chain to, "
+         "PEM file of CA certificates that webhook receivers' and push services' certificates "
+         "may chain to, "
          "besides the system's",
          text(&Config::outbound_ca)},
         {"webhook-concurrency", "requests in flight per webhook, at most (default 4)",
          number(&Config::webhook_concurrency, 1, 64)},
+        {"push-contact",
+         "Web Push: a mailto: or https: URL push services may contact the operator at (the "
+         "VAPID sub claim; some services refuse pushes without it)",
+         [](Config& c, const std::string& v) {
+             if (v.rfind("mailto:", 0) != 0 && v.rfind("https://", 0) != 0) return false;
+             c.push_contact = v;
+             return true;
+         }},
         {"oidc-issuer",
          "with --accounts: single sign-on with this OpenID Connect provider (its issuer URL)",
          [](Config& c, const std::string& v) {

@@ -79,6 +79,8 @@ struct Config {
     bool allow_private_targets = false;
     std::string outbound_ca;
     int webhook_concurrency = 4;
+    // Web Push: the VAPID "sub" push services may contact the operator at ("" leaves it out).
+    std::string push_contact;
     std::string oidc_issuer;  // single sign-on: the OpenID provider's issuer URL
     std::string oidc_client_id;
     std::string oidc_client_secret;                      // also SSECHAT_OIDC_CLIENT_SECRET

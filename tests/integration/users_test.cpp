@@ -150,7 +150,7 @@ TEST_P(Users, JoinLeaveSummariesUnreadAndMentions) {
     auto r = join(port(), "alice", "lobby");
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.body, R"({"name":"lobby","last_id":0,"read":0,"unread":0,"mentions":0,"online":0,)"
-                      R"("kind":"public"})");
+                      R"("kind":"public","notify":"mentions"})");
     EXPECT_EQ(join(port(), "alice", "lobby").status, 200) << "joining twice is harmless";
     publish(port(), "lobby", "bob", "hello");
     publish(port(), "lobby", "bob", "@alice look");

@@ -230,19 +230,23 @@ TEST(Model, ACursorIsTheEpochAndAPositionAndNothingElseParses) {
 }
 
 TEST(Model, SummariesHaveTheShapeOfTheApi) {
-    Summary s{"lobby", 41, 38, 3, false, 1, false, 2, Visibility::Public, "", ""};
+    Summary s{"lobby", 41, 38, 3, false, 1, false, 2, Visibility::Public, "", "", std::nullopt};
     EXPECT_EQ(summary_json(s),
               R"({"name":"lobby","last_id":41,"read":38,"unread":3,"mentions":1,"online":2,)"
-              R"("kind":"public"})");
+              R"("kind":"public","notify":"mentions"})");
     s.unread = kMaxCount;
     s.unread_more = true;
     EXPECT_EQ(summary_json(s), R"({"name":"lobby","last_id":41,"read":38,"unread":999,)"
-                               R"("unread_more":true,"mentions":1,"online":2,"kind":"public"})");
+                               R"("unread_more":true,"mentions":1,"online":2,"kind":"public",)"
+                               R"("notify":"mentions"})");
     s.kind = Visibility::Dm;
     s.with = "bob";
     s.unread_more = false;
-    EXPECT_EQ(summary_json(s), R"({"name":"lobby","last_id":41,"read":38,"unread":999,)"
-                               R"("mentions":1,"online":2,"kind":"dm","with":"bob"})");
+    EXPECT_EQ(summary_json(s),
+              R"({"name":"lobby","last_id":41,"read":38,"unread":999,)"
+              R"("mentions":1,"online":2,"kind":"dm","with":"bob","notify":"all"})");
+    s.notify = NotifyLevel::None;  // the user's choice over the kind's default
+    EXPECT_NE(summary_json(s).find(R"("notify":"none")"), std::string::npos);
     EXPECT_EQ(rooms_json({}), R"({"rooms":[]})");
     EXPECT_EQ(receipt_json("r", "u", 5), R"({"room":"r","user_id":"u","id":5})");
     EXPECT_EQ(read_json("r", 5), R"({"room":"r","id":5})");

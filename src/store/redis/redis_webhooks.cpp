@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "store/redis/fields.hpp"
+#include "store/redis/lease.hpp"
 #include "store/room_list.hpp"
 #include "util/text.hpp"
 
@@ -28,19 +29,6 @@ constexpr const char* kAdvance = R"lua(
 local c = redis.call('HGET', KEYS[1], 'k')
 if c and tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'k', ARGV[1]) end
 return 1
-)lua";
-
-// Takes the lease when nobody holds it, or renews it for its holder: 1 held, 0 another's.
-constexpr const char* kLease = R"lua(
-local holder = redis.call('GET', KEYS[1])
-if holder == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-elseif holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
 )lua";
 
 model::Webhook hook_of(const std::string& id, const Fields& f) {

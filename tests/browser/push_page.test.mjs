@@ -1,0 +1,84 @@
+// The page's side of Web Push in Debian's headless chromium: permission is asked only when the
+// user clicks "Turn on notifications", the service worker registers, the subscription is asked
+// for with the server's VAPID key, and a push delivered to the worker (through the DevTools
+// protocol: headless chromium has no push service) shows a notification for the room.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { FLAGS, startServer, stopServer, runBinary, failOnPageErrors } from "./lib.mjs";
+
+const SECRET = "push-page-secret";
+let server = null, base = "", browser = null;
+
+before(async () => {
+  server = await startServer(0, ["--store", "memory", "--publish-rate", "0", "--jwt-secret", SECRET]);
+  base = `http://127.0.0.1:${server.port}`;
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: FLAGS });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await stopServer(server);
+});
+
+// Counts permission prompts and records what subscribe() was asked for.
+const spy = () => {
+  window.__asked = 0;
+  const ask = Notification.requestPermission.bind(Notification);
+  Notification.requestPermission = (...a) => { window.__asked++; return ask(...a); };
+  const sub = PushManager.prototype.subscribe;
+  PushManager.prototype.subscribe = function (opts) {
+    window.__subscribeKey = btoa(String.fromCharCode(...new Uint8Array(opts.applicationServerKey)));
+    return sub.call(this, opts);
+  };
+};
+
+test("notifications: asked only on a click, the worker registers, a push shows", async () => {
+  const token = await runBinary(["token", "--sub", "alice", "--secret", SECRET, "--ttl", "1h"]);
+  const context = await browser.newContext();
+  await context.addInitScript(spy);
+  const page = await context.newPage();
+  failOnPageErrors(page, "alice");
+  await page.goto(`${base}/#general&token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 20000 });
+  await page.waitForSelector("#push-btn:not([hidden])");
+  assert.equal(await page.evaluate(() => window.__asked), 0, "no prompt before the click");
+  assert.equal(await page.evaluate(() => Notification.permission), "default");
+  assert.equal(await page.evaluate(async () => !!(await navigator.serviceWorker.getRegistration("/"))), false);
+
+  await context.grantPermissions(["notifications"], { origin: base });
+  await page.click("#push-btn");
+  await page.waitForSelector("#push-note:not([hidden])", { timeout: 15000 });
+  assert.equal(await page.evaluate(() => window.__asked), 1, "one prompt, on the click");
+  const script = await page.evaluate(async () => {
+    const r = await navigator.serviceWorker.ready;
+    return r.active && r.active.scriptURL;
+  });
+  assert.equal(script, `${base}/sw.js`);
+  // Subscribed with the server's key (headless chromium then fails to reach a push service,
+  // and the note says so; a browser with one goes on to PUT /me/push).
+  const { key } = await (await fetch(`${base}/push/key`)).json();
+  const asked = await page.evaluate(() => window.__subscribeKey);
+  assert.equal(Buffer.from(asked, "base64").toString("base64url"), key);
+  const note = await page.textContent("#push-note");
+  assert.match(note, /push service|Notifications are on/, note);
+
+  // A push as the server sends it, delivered to the worker: a notification for the room.
+  const cdp = await context.newCDPSession(page);
+  const regs = [];
+  cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => regs.push(...e.registrations));
+  await cdp.send("ServiceWorker.enable");
+  for (let i = 0; i < 50 && !regs.some((r) => !r.isDeleted); i++) await new Promise((r) => setTimeout(r, 100));
+  const reg = regs.find((r) => !r.isDeleted);
+  assert.ok(reg, "the registration is visible to DevTools");
+  await cdp.send("ServiceWorker.deliverPushMessage", { origin: base, registrationId: reg.registrationId,
+    data: JSON.stringify({ room: "general", id: 3, user_id: "bob", text: "are you there?", kind: "mention" }) });
+  let shown = [];
+  for (let i = 0; i < 50 && !shown.length; i++) {
+    shown = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications())
+      .map((n) => [n.title, n.body, n.tag]));
+    if (!shown.length) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(shown, [["bob mentioned you", "are you there?", "ssechat:general"]]);
+  await context.close();
+});
