@@ -15,7 +15,8 @@ run() {
   mkdir -p "$work/$t"
   # New inputs go to a scratch folder; the committed corpus stays as it is.
   if ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_$t "$work/$t" "fuzz/corpus/$t" \
-    -max_total_time="$secs" -max_len=8192 -timeout=10 -print_final_stats=1 2>"$work/$t.log"; then
+    -max_total_time="$secs" -max_len=8192 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="$work/$t-" 2>"$work/$t.log"; then  # crash inputs: not into the checkout
     echo "== fuzz_$t for ${secs}s: passed =="
     grep -E "stat::number_of_executed_units|Done" "$work/$t.log" | tail -2
   else

@@ -117,6 +117,17 @@ void HttpMetrics::render(std::string& out) const {
     line(out, "ssechat_h2_refused_bodies_total",
          "HTTP/2 responses answered 503 because the connection held too many unread bodies.",
          "counter", v(h2_refused_bodies));
+    labeled(out, "ssechat_webhook_deliveries_total",
+            "Webhook delivery attempts, by outcome (ok: the receiver answered 2xx).", "counter",
+            "result", {{"ok", v(webhook_ok)}, {"failed", v(webhook_failed)}});
+    labeled(out, "ssechat_pushes_total",
+            "Web Push requests, by outcome: sent (2xx), gone (404 or 410: the subscription was "
+            "dropped), retried (429, 5xx or no answer), failed (given up).",
+            "counter", "result",
+            {{"sent", v(push_sent)},
+             {"gone", v(push_gone)},
+             {"retried", v(push_retried)},
+             {"failed", v(push_failed)}});
     line(out, "ssechat_tls_connections_total", "TLS connections accepted.", "counter",
          v(tls_connections));
     line(out, "ssechat_tls_handshakes_total", "TLS handshakes completed.", "counter",

@@ -80,6 +80,11 @@ struct HttpMetrics {
     Counter h2_resets_received{}, h2_resets_sent{};
     Counter h2_goaway_flood{}, h2_goaway_protocol{}, h2_goaway_stalled{};
     Counter h2_refused_bodies{};  // 503s for too many bodies held by flow control
+    // Requests the server makes on its own, by outcome: webhook deliveries (ok: a 2xx) and
+    // pushes (sent: a 2xx; gone: 404/410, the subscription dropped; retried: 429, 5xx or no
+    // answer, tried again; failed: given up).
+    Counter webhook_ok{}, webhook_failed{};
+    Counter push_sent{}, push_gone{}, push_retried{}, push_failed{};
     // TLS: connections, handshakes done, and failed ones by reason.
     Counter tls_connections{};
     Counter tls_handshakes{};

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "chat/hub.hpp"
+#include "http/http_metrics.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
@@ -246,6 +247,7 @@ void PushEngine::send(std::shared_ptr<Job> job, int64_t now) {
     if (!body) {
         // Stored keys that cannot encrypt (they were checked when stored): the push is lost.
         log::debug("push: cannot encrypt", {{"endpoint", job->sub.endpoint}});
+        http_metrics().push_failed.fetch_add(1, std::memory_order_relaxed);
         done(*job);
         return;
     }
@@ -265,8 +267,15 @@ void PushEngine::send(std::shared_ptr<Job> job, int64_t now) {
 void PushEngine::finished(const std::shared_ptr<Job>& job, OutboundResult r) {
     --in_flight_;
     const int64_t now = now_ms();
-    if (r.error.empty() && r.status >= 200 && r.status < 300) return done(*job);
+    auto& m = http_metrics();
+    if (r.error.empty() && r.status >= 200 && r.status < 300) {
+        m.push_sent.fetch_add(1, std::memory_order_relaxed);
+        done(*job);
+        dispatch(now);  // the next one now, not at the next tick
+        return;
+    }
     if (r.status == 404 || r.status == 410) {
+        m.push_gone.fetch_add(1, std::memory_order_relaxed);
         // The browser unsubscribed or the subscription expired: it is gone for good.
         try {
             push_->drop(job->sub.endpoint);
@@ -282,6 +291,7 @@ void PushEngine::finished(const std::shared_ptr<Job>& job, OutboundResult r) {
     }
     const bool again = !r.error.empty() || r.status == 429 || r.status >= 500;
     if (!again || now - job->first_try >= kGiveUpMs) {
+        m.push_failed.fetch_add(1, std::memory_order_relaxed);
         log::debug("push: not delivered", {{"endpoint", job->sub.endpoint},
                                            {"status", std::to_string(r.status)},
                                            {"error", r.error}});
@@ -291,6 +301,7 @@ void PushEngine::finished(const std::shared_ptr<Job>& job, OutboundResult r) {
     wait += static_cast<int64_t>(rng_() % static_cast<uint32_t>(wait / 5 + 1));  // jitter
     if (r.retry_after_ms >= 0) wait = std::max(wait, std::min(r.retry_after_ms, kGiveUpMs));
     job->next_at = now + wait;
+    m.push_retried.fetch_add(1, std::memory_order_relaxed);
     waiting_.push_back(job);
 }
 

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "http/http_metrics.hpp"
 #include "util/log.hpp"
 
 namespace ssechat::http {
@@ -14,6 +15,8 @@ constexpr int64_t kReloadEveryMs = 1000;  // a change made by the CLI or elsewhe
 constexpr size_t kQueueMax = 1000;        // events held per webhook, read ahead of the cursor
 constexpr auto kTimeout = std::chrono::seconds(10);
 constexpr int64_t kLeaseMs = 20000, kRenewEveryMs = 5000;
+constexpr int64_t kKeepLogEveryMs = 1000;  // the log pin renewed (it lapses after kLeaseMs)
+constexpr size_t kPinAt = 100;             // events held that pin the log
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -58,6 +61,8 @@ void WebhookEngine::tick() {
         if (reload_now_.exchange(false) || now - reloaded_ >= kReloadEveryMs) reload();
         // One read of the log's end for every webhook: an idle one reads nothing more.
         const uint64_t end = live_.empty() ? 0 : log_.last_pos();
+        log_end_ = end;
+        bool behind = false;
         for (auto& [id, h] : live_) {
             if (h->gone) continue;
             if (now - h->lease_checked >= kRenewEveryMs) {
@@ -75,8 +80,16 @@ void WebhookEngine::tick() {
             }
             if (!h->held) continue;
             if (h->read_to < end) fill(*h);
+            // Falling behind (a receiver down or slow): the log must keep what it has not read
+            // yet. Pinned early, while it still reads everything, since nodes see the pin
+            // only with their next read of the log.
+            behind = behind || h->queue.size() >= kPinAt || end - h->read_to > kQueueMax;
             dispatch(h, now);
             settle(*h);
+        }
+        if (behind && now - kept_log_ >= kKeepLogEveryMs) {
+            kept_log_ = now;
+            hooks_->keep_log(node_, kLeaseMs);
         }
     } catch (const store::StoreError& e) {
         // The store is away: nothing moves until it is back; nothing is lost either.
@@ -167,6 +180,8 @@ void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, Outbo
     p.in_flight = false;
     const int64_t now = now_ms();
     const bool ok = r.error.empty() && r.status >= 200 && r.status < 300;
+    (ok ? http_metrics().webhook_ok : http_metrics().webhook_failed)
+        .fetch_add(1, std::memory_order_relaxed);
     model::Delivery d;
     d.message_id = model::hook_message_id(h->w, p.event);
     d.type = model::hook_type(p.event);
@@ -182,6 +197,14 @@ void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, Outbo
     if (ok) {
         p.done = true;
         settle(*h);
+        // The room's next event goes now, not at the next tick: one room is one request at a
+        // time, and a tick apart that would be ten events a second at most.
+        try {
+            if (h->read_to < log_end_) fill(*h);
+        } catch (const store::StoreError& e) {
+            log::debug(std::string("webhooks: ") + e.what());  // the next tick reads again
+        }
+        dispatch(h, now);
         return;
     }
     if (!p.first_failure) p.first_failure = now;

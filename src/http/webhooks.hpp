@@ -8,7 +8,8 @@
 // above the cursor, under the same webhook-id. Everything runs on a thread and io_context of
 // its own: a slow receiver holds no event loop, publish, or other webhook. With several nodes
 // on one Redis, each webhook is delivered by the node that holds its lease (renewed every
-// 5 s, lost 20 s after its node stops renewing it), so another takes over within 25 s.
+// 5 s, lost 20 s after its node stops renewing it), so another takes over within 25 s; and a
+// webhook falling behind pins Redis's trimmed log (Webhooks::keep_log) until it catches up.
 #pragma once
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -76,6 +77,8 @@ class WebhookEngine {
     boost::asio::steady_timer timer_{ioc_};
     std::map<std::string, std::shared_ptr<Hook>> live_;  // by id: only the engine's thread
     int64_t reloaded_ = 0;
+    int64_t kept_log_ = 0;  // when the log pin was last renewed
+    uint64_t log_end_ = 0;  // the log's end as the last tick read it
     std::atomic<bool> reload_now_{true};
     std::mt19937 rng_{std::random_device{}()};
     std::string node_;  // this process, for the leases

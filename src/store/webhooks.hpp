@@ -41,6 +41,10 @@ class Webhooks {
         (void)id, (void)node, (void)ttl_ms;
         return true;
     }
+    // A webhook is behind the log by more than the engine reads ahead: keeps the log whole
+    // (untrimmed) for `ttl_ms`, so that it is not trimmed past the webhook's cursor. Only a
+    // store whose log is trimmed (Redis, --redis-log-max) does anything.
+    virtual void keep_log(const std::string& node, int64_t ttl_ms) { (void)node, (void)ttl_ms; }
 };
 
 // The webhooks of the store that `cfg` names.

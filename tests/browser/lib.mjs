@@ -1,6 +1,7 @@
 // What the browser tests share: chromium's flags, starting the real binary, and page helpers.
 import assert from "node:assert/strict";
-import { execSync, spawn } from "node:child_process";
+import { execFileSync, execSync, spawn } from "node:child_process";
+import { createServer as createNetServer } from "node:net";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -81,4 +82,28 @@ export function makeTestCerts(dir) {
   sh("openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
   return sh("openssl x509 -in server.pem -pubkey -noout | openssl pkey -pubin -outform der | " +
     "openssl dgst -sha256 -binary | base64").trim();
+}
+
+// A free loopback port (closed again at once: the caller binds it).
+export function freePort() {
+  return new Promise((resolve) => {
+    const x = createNetServer();
+    x.listen(0, "127.0.0.1", () => { const p = x.address().port; x.close(() => resolve(p)); });
+  });
+}
+// A redis-server of the test's own on loopback, without persistence, answering PING when this
+// resolves with { port, child }; the caller kills it.
+export async function startRedis(dir, extra = []) {
+  const port = await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
+    "--save", "", "--dbfilename", `redis-${port}.rdb`, ...extra], { stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync("redis-cli", ["-p", String(port), "ping"], { stdio: "ignore" });
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { port, child };
 }

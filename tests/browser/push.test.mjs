@@ -8,12 +8,10 @@ import assert from "node:assert/strict";
 import { createECDH, createHmac, createPublicKey, randomBytes, verify } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
-import { execFileSync, spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ece from "http_ece";
-import { startServer, stopServer } from "./lib.mjs";
+import { startRedis, startServer, stopServer } from "./lib.mjs";
 
 const SECRET = "push-tests-secret";
 const CONTACT = "mailto:ops@example.com";
@@ -126,7 +124,7 @@ async function until(what, f, ms = 8000) {
 
 async function start(dir, store = []) {
   const s = await startServer(0, ["--data", dir, "--publish-rate", "0", "--allow-private-targets",
-    "--jwt-secret", SECRET, "--push-contact", CONTACT, ...store]);
+    "--jwt-secret", SECRET, "--push-contact", CONTACT, "--metrics-token", "push-metrics", ...store]);
   servers.push(s);
   const key = await (await fetch(`http://127.0.0.1:${s.port}/push/key`)).json();
   assert.equal(Buffer.from(key.key, "base64url").length, 65);
@@ -248,6 +246,13 @@ test("an open stream means no push; 410 drops a subscription, 429 is tried again
   await alice("POST", `/rooms/${room}/messages`, { message: "after it" });
   await sleep(1500);
   assert.equal(service.tries.carol1, triesBefore + 1, "no push to a dropped subscription");
+  // The outcomes are counted for operators.
+  const metrics = await (await fetch(`http://127.0.0.1:${s.port}/metrics`,
+    { headers: { Authorization: "Bearer push-metrics" } })).text();
+  const count = (result) => Number(metrics.match(new RegExp(`^ssechat_pushes_total\\{result="${result}"\\} (\\d+)`, "m"))[1]);
+  assert.equal(count("gone"), 1);
+  assert.ok(count("retried") >= 1);
+  assert.ok(count("sent") >= 2);
   // DELETE of it now: it is gone already.
   assert.equal((await carol("DELETE", "/me/push", { endpoint: `${service.origin}/push/carol1` })).status, 404);
   // And DELETE works for one that exists.
@@ -258,16 +263,8 @@ test("an open stream means no push; 410 drops a subscription, 429 is tried again
 test("on Redis: subscriptions, levels and the key are shared; one node sends each push once", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ssechat-push-redis-"));
   dirs.push(dir);
-  const port = await new Promise((resolve) => {
-    const x = createNetServer();
-    x.listen(0, "127.0.0.1", () => { const p = x.address().port; x.close(() => resolve(p)); });
-  });
-  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
-    "--save", ""], { stdio: "ignore" });
+  const { port, child: redis } = await startRedis(dir);
   after(() => redis.kill("SIGKILL"));
-  for (let i = 0; i < 50; i++) {
-    try { execFileSync("redis-cli", ["-p", String(port), "ping"], { stdio: "ignore" }); break; } catch { await sleep(100); }
-  }
   const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${port}`];
   const a = await start(dir, store);
   const keyA = service.vapidKey;

@@ -8,13 +8,12 @@ import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { createServer as createTlsServer } from "node:https";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
-import { makeTestCerts, runBinary, startServer, stopServer } from "./lib.mjs";
+import { makeTestCerts, runBinary, startRedis, startServer, stopServer } from "./lib.mjs";
 
 const dirs = [];
 const servers = [];
@@ -88,7 +87,7 @@ async function until(pred, ms, what) {
     if (pred()) return;
     await sleep(50);
   }
-  assert.fail(`timed out waiting for ${what}`);
+  assert.fail(`timed out waiting for ${typeof what === "function" ? what() : what}`);
 }
 async function hook(call, r, events = ["message", "edit", "delete", "reaction", "member", "room"],
   rooms = null) {
@@ -318,17 +317,9 @@ test("ssechat webhook makes, changes and removes webhooks beside a running serve
 
 test("on Redis one node delivers each webhook, and another takes over when it dies", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-redis-")); dirs.push(dir);
-  const port = await new Promise((resolve) => {
-    const x = createNetServer();
-    x.listen(0, "127.0.0.1", () => { const p = x.address().port; x.close(() => resolve(p)); });
-  });
-  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
-    "--save", ""], { stdio: "ignore" });
+  const { port, child: redis } = await startRedis(dir);
   after(() => redis.kill("SIGKILL"));
   const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${port}`];
-  for (let i = 0; i < 50; i++) {
-    try { execFileSync("redis-cli", ["-p", String(port), "ping"], { stdio: "ignore" }); break; } catch { await sleep(100); }
-  }
   const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
   // A alone first: it makes the webhook and takes its lease.
   const a = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
@@ -360,4 +351,72 @@ test("on Redis one node delivers each webhook, and another takes over when it di
   assert.ok(Date.now() - t0 > 10000, `taken over after ${Date.now() - t0} ms`);
   assert.ok(Date.now() - t0 < 30000);
   await stopServer(b);
+});
+
+test("on Redis a webhook far behind keeps the log from being trimmed past it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-pin-")); dirs.push(dir);
+  const { port, child: redis } = await startRedis(dir);
+  after(() => redis.kill("SIGKILL"));
+  // A log of about 200 entries: more than is added between two reads of the engine (a tenth
+  // of a second apart), far fewer than it reads ahead (1,000) plus what is sent.
+  const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${port}`, "--redis-log-max", "200"];
+  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
+  const s = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
+  servers.push(s);
+  const call = api(s.port, key);
+  const r = await receiver();
+  await hook(call, r, ["message"]);
+  r.status = 503;  // down while 1,500 messages are sent
+  const sent = [];
+  for (let i = 0; i < 1500; i += 50) {
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, j) =>
+      call("POST", "/rooms/lobby/messages", { message: `m${i + j}` }).then((x) => x.body.id)));
+    sent.push(...ids);
+  }
+  const len = Number(execFileSync("redis-cli", ["-p", String(port), "XLEN", "ssechat:log"]).toString());
+  assert.ok(len >= 500, `the log was kept while the webhook was behind (${len} entries)`);
+  r.status = 204;
+  await until(() => r.got.length >= 1500, 60000, () => `every message after the receiver came back (${r.got.length} came)`);
+  assert.deepEqual(r.got.map((g) => g.payload.data.id), [...sent].sort((a, b) => a - b));
+  assert.deepEqual(r.bad, []);
+  await stopServer(s);
+});
+
+test("with --redis-replicas a webhook gets only what the replicas have", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-wait-")); dirs.push(dir);
+  const { port: mport, child: master } = await startRedis(dir);
+  const { port: rport, child: replica } = await startRedis(dir,
+    ["--replicaof", "127.0.0.1", String(mport), "--enable-debug-command", "yes"]);
+  after(() => { master.kill("SIGKILL"); replica.kill("SIGKILL"); });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const info = execFileSync("redis-cli", ["-p", String(rport), "info", "replication"]).toString();
+      if (info.includes("master_link_status:up")) break;
+    } catch { /* not up yet */ }
+    await sleep(100);
+  }
+  const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${mport}`, "--redis-replicas", "1",
+    "--redis-wait-ms", "500"];
+  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
+  const s = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
+  servers.push(s);
+  const call = api(s.port, key);
+  const r = await receiver();
+  await hook(call, r, ["message"]);
+  const first = await call("POST", "/rooms/lobby/messages", { message: "confirmed" });
+  assert.equal(first.status, 201);
+  await until(() => r.got.length === 1, 10000, "the confirmed message");
+  // The replica stops for 3 s: the next publish is not confirmed (503) and is not delivered.
+  const sleeping = spawn("redis-cli", ["-p", String(rport), "DEBUG", "SLEEP", "3"], { stdio: "ignore" });
+  await sleep(200);
+  const second = await call("POST", "/rooms/lobby/messages", { message: "not yet on the replica" });
+  assert.equal(second.status, 503, JSON.stringify(second.body));
+  await sleep(1500);
+  assert.equal(r.got.length, 1, "nothing the replica may not have");
+  await new Promise((resolve) => sleeping.on("exit", resolve));
+  // Back: the next confirmation covers both, and both are delivered, in order.
+  assert.equal((await call("POST", "/rooms/lobby/messages", { message: "after" })).status, 201);
+  await until(() => r.got.length === 3, 10000, "both after the replica is back");
+  assert.deepEqual(r.got.map((g) => g.payload.data.message), ["confirmed", "not yet on the replica", "after"]);
+  await stopServer(s);
 });

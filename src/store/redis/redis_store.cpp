@@ -18,6 +18,7 @@ namespace {
 
 const std::string kRooms = "ssechat:rooms";
 const std::string kLog = "ssechat:log";
+const std::string kLogPin = "ssechat:logpin";
 const std::string kRoomPrefix = "ssechat:room:";
 const std::string kNames = "ssechat:room-names";
 const std::string kPresence = "ssechat:presence";
@@ -648,7 +649,7 @@ void RedisStore::publish(std::vector<model::Event>& batch, const std::vector<boo
     args.reserve(batch.size() * 9 + 6);
     args.push_back(std::to_string(batch.front().ts));
     args.push_back(std::to_string(opts_.retain));
-    args.push_back(std::to_string(opts_.log_max));
+    args.push_back(log_trim());
     args.push_back(std::to_string(opts_.key_ttl_s));
     args.push_back(std::to_string(model::kMaxReactionKinds));
     args.push_back(std::to_string(model::kMaxReactionsPerUser));
@@ -775,8 +776,15 @@ void RedisStore::confirm() {
         {{"XREVRANGE", kLog, "+", "-", "COUNT", "1"}, {"INCR", "ssechat:confirms"}});
     const redisReply* tail = replies[0].get();
     if (tail->type != REDIS_REPLY_ARRAY || tail->elements == 0) return;
-    writer_->run({"XADD", kLog, "MAXLEN", "~", std::to_string(opts_.log_max), "*", "k", "c", "c",
+    writer_->run({"XADD", kLog, "MAXLEN", "~", log_trim(), "*", "k", "c", "c",
                   reply_string(tail->element[0]->element[0])});
+}
+
+std::string RedisStore::log_trim() const {
+    // Pinned: a length no log reaches, so nothing is trimmed until the pin lapses; the next
+    // addition after it trims the log back down at once.
+    if (log_pinned_.load(std::memory_order_relaxed)) return "1000000000000";
+    return std::to_string(opts_.log_max);
 }
 
 void RedisStore::feed_loop() {
@@ -797,6 +805,7 @@ void RedisStore::feed_loop() {
             // The log's oldest entry comes with each read: when it is newer than the last
             // entry read here, the log was trimmed past entries this node never saw.
             auto replies = c.pipeline({{"XRANGE", kLog, "-", "+", "COUNT", "1"},
+                                       {"EXISTS", kLogPin},
                                        {"XREAD", "COUNT", std::to_string(kFeedCount), "BLOCK",
                                         std::to_string(kFeedBlockMs), "STREAMS", kLog, last}});
             for (auto& rep : replies)
@@ -813,7 +822,8 @@ void RedisStore::feed_loop() {
                 delay = std::chrono::milliseconds(100);
                 if (handlers_.resumed) handlers_.resumed();
             }
-            auto& r = replies[1];
+            log_pinned_.store(reply_integer(replies[1].get()) == 1, std::memory_order_relaxed);
+            auto& r = replies[2];
             if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) continue;
             const redisReply* entries = r->element[0]->element[1];
             FeedBatch b;
@@ -886,7 +896,7 @@ void RedisStore::apply_presence(RedisConn& c, const PresenceOp& op) {
     c.eval(presence_, {kPresence, kOnlinePrefix + op.room, kLog},
            {op.room, op.user, opts_.node_id,
             std::to_string(now_ms() + int64_t{opts_.presence_ttl_s} * 1000),
-            op.joined ? "join" : "leave", std::to_string(opts_.log_max)});
+            op.joined ? "join" : "leave", log_trim()});
 }
 
 void RedisStore::refresh_presence(RedisConn& c) {
@@ -897,14 +907,14 @@ void RedisStore::refresh_presence(RedisConn& c) {
     for (const auto& [room, users] : mine_)
         for (const auto& u : users)
             cmds.push_back({"EVALSHA", presence_.sha1, "3", kPresence, kOnlinePrefix + room, kLog,
-                            room, u, opts_.node_id, expiry, "join", std::to_string(opts_.log_max)});
+                            room, u, opts_.node_id, expiry, "join", log_trim()});
     if (!cmds.empty()) c.pipeline(cmds);
     // In slices, so one call never holds Redis for long, however many entries expired.
     constexpr long long kSlice = 1000;
-    while (reply_integer(c.eval(sweep_, {kPresence, kLog},
-                                {std::to_string(now), std::to_string(opts_.log_max), kOnlinePrefix,
-                                 std::to_string(kSlice)})
-                             .get()) == kSlice) {
+    while (reply_integer(
+               c.eval(sweep_, {kPresence, kLog},
+                      {std::to_string(now), log_trim(), kOnlinePrefix, std::to_string(kSlice)})
+                   .get()) == kSlice) {
     }
 }
 
@@ -925,9 +935,8 @@ void RedisStore::presence_loop() {
             std::vector<std::vector<std::string>> typing;
             for (const auto& op : ops) {
                 if (op.typing) {
-                    typing.push_back({"XADD", kLog, "MAXLEN", "~", std::to_string(opts_.log_max),
-                                      "*", "k", "t", "r", op.room, "u", op.user, "s",
-                                      op.joined ? "1" : "0"});
+                    typing.push_back({"XADD", kLog, "MAXLEN", "~", log_trim(), "*", "k", "t", "r",
+                                      op.room, "u", op.user, "s", op.joined ? "1" : "0"});
                 } else if (op.joined) {
                     mine_[op.room].insert(op.user);
                 } else if (auto it = mine_.find(op.room); it != mine_.end()) {
@@ -1039,19 +1048,47 @@ std::vector<model::Event> RedisStore::log_after(uint64_t pos, size_t limit) {
         // One millisecond back: entries of the millisecond `lo - 1` may still be past `pos`.
         from = std::to_string(lo > 0 ? lo - 1 : 0) + "-0";
     }
+    // With --redis-replicas, only what the replicas are known to have: an entry counts once a
+    // confirmation marker after it covers it (as the feed does), so that nothing a failover
+    // may take back (and whose position would be given again) is handed out.
+    const bool confirmed_only = opts_.durability.replicas > 0;
+    std::vector<std::pair<std::string, model::Event>> pending;  // read, not confirmed yet
     std::vector<model::Event> out;
-    while (out.size() < limit) {
+    std::string resume = from;  // where the next call goes on: after the last entry handed out
+    auto hand_out = [&](std::string id, model::Event ev) {
+        resume = "(" + id;
+        out.push_back(std::move(ev));
+    };
+    bool full = false;
+    while (!full) {
         auto r = c->run({"XRANGE", kLog, from, "+", "COUNT", "256"});
-        for (size_t i = 0; i < r->elements && out.size() < limit; ++i) {
+        for (size_t i = 0; i < r->elements && !full; ++i) {
             const redisReply* e = r->element[i];
-            from = "(" + reply_string(e->element[0]);
+            std::string id = reply_string(e->element[0]);
+            from = "(" + id;
             auto f = fields(e->element[1]);
             const std::string& k = f["k"];
+            if (k == "c" && confirmed_only) {
+                size_t n = 0;
+                while (n < pending.size() && !full && !stream_id_less(f["c"], pending[n].first)) {
+                    hand_out(std::move(pending[n].first), std::move(pending[n].second));
+                    full = out.size() >= limit;
+                    ++n;
+                }
+                pending.erase(pending.begin(), pending.begin() + static_cast<ptrdiff_t>(n));
+                continue;
+            }
             // Stored events only: not markers, typing, presence or membership records.
             if (f["p"].empty() || k == "c" || k == "t" || k == "p" || k == "j") continue;
             if (static_cast<uint64_t>(to_i64(f["p"])) <= pos) continue;
             try {
-                out.push_back(entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), f["r"]));
+                auto ev = entry_event(f, static_cast<uint64_t>(to_i64(f["i"])), f["r"]);
+                if (confirmed_only) {
+                    pending.emplace_back(std::move(id), std::move(ev));
+                } else {
+                    hand_out(std::move(id), std::move(ev));
+                    full = out.size() >= limit;
+                }
             } catch (const StoreError& unknown) {
                 log::error(unknown.what());  // a newer node's kind: passed over
             }
@@ -1062,7 +1099,10 @@ std::vector<model::Event> RedisStore::log_after(uint64_t pos, size_t limit) {
         std::lock_guard lk(log_hint_mu_);
         log_hints_.erase(pos);
         if (log_hints_.size() >= 64) log_hints_.erase(log_hints_.begin());
-        log_hints_[out.empty() ? pos : out.back().pos] = from;
+        // Everything read is settled unless some waits for its confirmation: then the next
+        // call reads again from after the last one handed out.
+        if (!confirmed_only || pending.empty()) resume = from;
+        log_hints_[out.empty() ? pos : out.back().pos] = resume;
     }
     return out;
 }
@@ -1092,7 +1132,7 @@ std::optional<uint64_t> RedisStore::first_after(const std::string& room, uint64_
 
 void RedisStore::members(std::vector<MemberOp>& ops) {
     if (ops.empty()) return;
-    std::vector<std::string> keys{kRooms, kLog}, args{std::to_string(opts_.log_max)};
+    std::vector<std::string> keys{kRooms, kLog}, args{log_trim()};
     for (const auto& op : ops) {
         args.push_back(std::string(1, op_code(op.op)));
         args.push_back(op.user);

@@ -144,7 +144,11 @@ class RedisStore final : public Store, public Cluster {
     std::vector<std::unique_ptr<RedisConn>> pool_;  // idle read connections
 
     std::atomic<bool> stopping_{false};
-    std::string log_start_;  // the log entry the feed starts after
+    // A webhook far behind holds the log (ssechat:logpin, see RedisWebhooks::keep_log): while
+    // it does, entries are added untrimmed. The feed reads it with every batch.
+    std::atomic<bool> log_pinned_{false};
+    std::string log_trim() const;  // the MAXLEN every addition to the log trims to
+    std::string log_start_;        // the log entry the feed starts after
     FeedHandlers handlers_;
     std::thread feed_;
 

@@ -5,6 +5,8 @@
 //   ssechat:webhooks                 SET  ids
 //   ssechat:webhook:<id>:deliveries  LIST the last attempts as JSON, newest first
 //   ssechat:webhook:<id>:lease       STRING the node delivering it, expiring
+//   ssechat:logpin                   STRING a node whose webhook is behind, expiring: while
+//                                    it exists no node trims the cluster log
 #include "store/redis/redis_webhooks.hpp"
 
 #include <hiredis/hiredis.h>
@@ -177,6 +179,11 @@ bool RedisWebhooks::lease(const std::string& id, const std::string& node, int64_
     std::lock_guard lk(mu_);
     auto r = conn_.eval(lease_, {kPrefix + id + ":lease"}, {node, std::to_string(ttl_ms)});
     return reply_integer(r.get()) == 1;
+}
+
+void RedisWebhooks::keep_log(const std::string& node, int64_t ttl_ms) {
+    std::lock_guard lk(mu_);
+    conn_.run({"SET", "ssechat:logpin", node, "PX", std::to_string(ttl_ms)});
 }
 
 }  // namespace ssechat::store

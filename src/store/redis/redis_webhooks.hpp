@@ -21,6 +21,7 @@ class RedisWebhooks final : public Webhooks {
     std::vector<model::Delivery> deliveries(const std::string& id) override;
     uint64_t log_end() override;
     bool lease(const std::string& id, const std::string& node, int64_t ttl_ms) override;
+    void keep_log(const std::string& node, int64_t ttl_ms) override;
 
   private:
     std::mutex mu_;  // one connection: webhook calls are few next to the room traffic
