@@ -39,7 +39,7 @@ function token(sub) {
 function start(dir, extra = []) {
   return new Promise((resolve, reject) => {
     const args = ["--port", "0", "--data", dir, "--publish-rate", "0", "--allow-private-targets",
-      "--jwt-secret", SECRET, "--log-level", "warn", ...extra];
+      "--jwt-secret", SECRET, "--log-level", "warn", ...(process.env.BENCH_ARGS || "").split(" ").filter(Boolean), ...extra];
     const child = spawn("taskset", ["-c", "0", BINARY, ...args], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     const timer = setTimeout(() => reject(new Error("no banner")), 30000);
@@ -168,7 +168,7 @@ const record = (r) => {
   appendFileSync(OUT, JSON.stringify(line) + "\n");
   console.log(JSON.stringify(line));
 };
-for (let i = 0; i < 3; i++) record({ run: i + 1, ...(await pushBench()) });
+if (!process.env.BENCH_SKIP_PUSH) for (let i = 0; i < 3; i++) record({ run: i + 1, ...(await pushBench()) });
 const runs = { publish_without_webhook: [], publish_with_webhook: [] };
 for (let i = 0; i < 3; i++)
   for (const hook of [false, true]) {

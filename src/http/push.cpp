@@ -6,6 +6,7 @@
 #include "chat/hub.hpp"
 #include "http/http_metrics.hpp"
 #include "util/log.hpp"
+#include "util/pool.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::http {
@@ -50,7 +51,13 @@ PushEngine::PushEngine(chat::Hub& hub, std::unique_ptr<store::Push> push, Outbou
     timer_.async_wait([this](boost::system::error_code ec) {
         if (!ec) tick();
     });
-    thread_ = std::thread([this] { ioc_.run(); });
+    // Below the event loops: deliveries use what CPU publishes and streams leave, so a
+    // publish waits on nothing of theirs (bench/RESULTS.md, "Webhooks and Web Push"). They are
+    // durable and resume where they were, so a saturated core only delays them.
+    thread_ = std::thread([this] {
+        work::lower_to_idle();
+        ioc_.run();
+    });
 }
 
 PushEngine::~PushEngine() {

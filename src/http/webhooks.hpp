@@ -56,6 +56,7 @@ class WebhookEngine {
         std::deque<Pending> queue;  // position order, from just above the cursor
         uint64_t read_to = 0;       // the last position read from the log
         uint64_t saved = 0;         // the cursor as the store has it
+        uint64_t done_to = 0;       // the cursor as delivery has it, written at the tick's end
         int in_flight = 0;
         bool gone = false;          // removed or disabled while requests were in flight
         bool held = false;          // this node holds its lease
@@ -68,6 +69,7 @@ class WebhookEngine {
     void send(const std::shared_ptr<Hook>& h, Pending& p, int64_t now);
     void finished(const std::shared_ptr<Hook>& h, uint64_t pos, OutboundResult r);
     void settle(Hook& h);
+    void flush();  // the tick's cursors and attempts, in one write
 
     store::Store& log_;
     std::unique_ptr<store::Webhooks> hooks_;
@@ -77,6 +79,7 @@ class WebhookEngine {
     boost::asio::steady_timer timer_{ioc_};
     std::map<std::string, std::shared_ptr<Hook>> live_;  // by id: only the engine's thread
     int64_t reloaded_ = 0;
+    std::vector<std::pair<std::string, model::Delivery>> attempts_;  // not written yet
     int64_t kept_log_ = 0;  // when the log pin was last renewed
     uint64_t log_end_ = 0;  // the log's end as the last tick read it
     std::atomic<bool> reload_now_{true};

@@ -148,26 +148,21 @@ class SqliteWebhooks final : public Webhooks {
     }
     void advance(const std::string& id, uint64_t cursor) override {
         std::lock_guard lk(mu_);
-        Stmt(db_, "UPDATE webhooks SET cursor=max(cursor,?) WHERE id=?")
-            .num(1, static_cast<int64_t>(cursor))
-            .text(2, id)
-            .step();
+        advance_locked(id, cursor);
     }
     void record(const std::string& id, const model::Delivery& d) override {
         std::lock_guard lk(mu_);
         db_.transaction([&] {
-            Stmt s(db_,
-                   "INSERT INTO webhook_deliveries(webhook,seq,message_id,type,attempt,status,"
-                   "error,ts) VALUES(?1,(SELECT coalesce(max(seq),0)+1 FROM webhook_deliveries "
-                   "WHERE webhook=?1),?2,?3,?4,?5,?6,?7)");
-            s.text(1, id).text(2, d.message_id).text(3, d.type).num(4, d.attempt);
-            s.num(5, d.status).text(6, d.error).num(7, d.ts).step();
-            Stmt(db_,
-                 "DELETE FROM webhook_deliveries WHERE webhook=?1 AND seq <= (SELECT max(seq) "
-                 "FROM webhook_deliveries WHERE webhook=?1) - ?2")
-                .text(1, id)
-                .num(2, static_cast<int64_t>(model::kHookDeliveriesKept))
-                .step();
+            record_locked(id, d);
+            return true;
+        });
+    }
+    void save(const std::vector<std::pair<std::string, uint64_t>>& cursors,
+              const std::vector<std::pair<std::string, model::Delivery>>& attempts) override {
+        std::lock_guard lk(mu_);
+        db_.transaction([&] {
+            for (const auto& [id, cursor] : cursors) advance_locked(id, cursor);
+            for (const auto& [id, d] : attempts) record_locked(id, d);
             return true;
         });
     }
@@ -203,6 +198,26 @@ class SqliteWebhooks final : public Webhooks {
 
   private:
     using Stmt = SqliteConn::Stmt;
+    void advance_locked(const std::string& id, uint64_t cursor) {
+        Stmt(db_, "UPDATE webhooks SET cursor=max(cursor,?) WHERE id=?")
+            .num(1, static_cast<int64_t>(cursor))
+            .text(2, id)
+            .step();
+    }
+    void record_locked(const std::string& id, const model::Delivery& d) {
+        Stmt s(db_,
+               "INSERT INTO webhook_deliveries(webhook,seq,message_id,type,attempt,status,"
+               "error,ts) VALUES(?1,(SELECT coalesce(max(seq),0)+1 FROM webhook_deliveries "
+               "WHERE webhook=?1),?2,?3,?4,?5,?6,?7)");
+        s.text(1, id).text(2, d.message_id).text(3, d.type).num(4, d.attempt);
+        s.num(5, d.status).text(6, d.error).num(7, d.ts).step();
+        Stmt(db_,
+             "DELETE FROM webhook_deliveries WHERE webhook=?1 AND seq <= (SELECT max(seq) "
+             "FROM webhook_deliveries WHERE webhook=?1) - ?2")
+            .text(1, id)
+            .num(2, static_cast<int64_t>(model::kHookDeliveriesKept))
+            .step();
+    }
     static constexpr const char* kSelect =
         "SELECT id,url,secret,events,rooms,created_by,created_at,cursor,disabled,"
         "disabled_reason FROM webhooks";

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/webhook.hpp"
@@ -31,6 +32,12 @@ class Webhooks {
     // Records an attempt, keeping the last model::kHookDeliveriesKept; newest first.
     virtual void record(const std::string& id, const model::Delivery& d) = 0;
     virtual std::vector<model::Delivery> deliveries(const std::string& id) = 0;
+    // Cursors moved (by webhook id) and attempts made, together: one transaction in SQLite.
+    virtual void save(const std::vector<std::pair<std::string, uint64_t>>& cursors,
+                      const std::vector<std::pair<std::string, model::Delivery>>& attempts) {
+        for (const auto& [id, cursor] : cursors) advance(id, cursor);
+        for (const auto& [id, d] : attempts) record(id, d);
+    }
     // The log's end as this connection sees it, where a webhook made beside a running server
     // (`ssechat webhook create`) starts; 0 in memory, where only the server makes them.
     virtual uint64_t log_end() = 0;

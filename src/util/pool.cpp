@@ -39,18 +39,20 @@ size_t Pool::queued() {
     return jobs_.size();
 }
 
+void lower_to_idle() {
+#ifdef SCHED_IDLE
+    sched_param sp{};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+#endif
+}
+
 void Pool::run() {
     // Below the event loops: a flood of sign-ins may use what CPU the loops leave, not take
     // it from streams and publishes. SCHED_IDLE: a loop that wakes takes the core at once
     // (measured: nice 10 with SCHED_BATCH still let a flood put 4.7x on a stream's median
     // latency; bench/RESULTS.md, "A sign-in flood"). Under a saturated core sign-ins slow
     // down and the bounded queue answers 503, which is the point.
-#ifdef SCHED_IDLE
-    if (priority_ == Priority::Idle) {
-        sched_param sp{};
-        pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-    }
-#endif
+    if (priority_ == Priority::Idle) lower_to_idle();
     while (true) {
         std::function<void()> job;
         {

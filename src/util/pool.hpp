@@ -17,6 +17,10 @@ enum class Priority {
     Idle,    // CPU floods (Argon2): only what the loops leave, so streams keep their latency
 };
 
+// Puts the calling thread below the event loops (SCHED_IDLE): it runs on what CPU they leave,
+// and a loop that wakes takes the core at once.
+void lower_to_idle();
+
 class Pool {
   public:
     Pool(unsigned threads, size_t max_queued, Priority priority = Priority::Normal);

@@ -11,13 +11,23 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <thread>
 
 namespace ssechat::store {
 
 namespace {
+
+// SQLite's busy handler for the writer: 100 us a try, for up to 2 s in all (as its old busy
+// timeout), then SQLITE_BUSY.
+int short_waits(void*, int tries) {
+    if (tries >= 20000) return 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    return 1;
+}
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS rooms (
@@ -261,7 +271,10 @@ SqliteStore::SqliteStore(const std::string& dir, bool fsync_always, uint64_t ret
             fail(wdb_, "cannot open database");
         if (sqlite3_db_readonly(wdb_, "main") == 1)
             throw StoreError("database " + path_ + " is not writable");
-        sqlite3_busy_timeout(wdb_, 2000);
+        // The writer waits for another connection's short write (accounts, files, webhooks,
+        // push: each on a connection of its own) in steps of 100 us, not SQLite's default of
+        // 1 ms and more: a publish must not wait milliseconds on a write of microseconds.
+        sqlite3_busy_handler(wdb_, short_waits, nullptr);
         // secure_delete zeroes what a delete or a shorter update frees, so that the text of
         // a deleted message is in no page of the file, not only out of the table.
         std::string pragmas = std::string(
