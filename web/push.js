@@ -58,8 +58,19 @@ window.ssechatPush = (() => {
     }
   }
 
+  // A page opened by a notification's click: "#room&msg=ID". The id leaves the address (the
+  // page reads the room from it) and the page jumps there once the room is open.
+  function takeMessageFromUrl() {
+    const m = location.hash.match(/&msg=(\d+)/);
+    if (!m) return;
+    history.replaceState(null, "", location.hash.replace(/&msg=\d+/, "") || "#");
+    const room = decodeURIComponent(location.hash.slice(1).split("&")[0]);
+    if (room) ctx.openAt(room, Number(m[1]));
+  }
+
   function setup(c) {
     ctx = c;
+    takeMessageFromUrl();
     if (!supported()) return;
     btn().hidden = Notification.permission === "denied" || !!localStorage.getItem("ssechat.push");
     btn().addEventListener("click", turnOn);

@@ -1,6 +1,6 @@
 // ssechat service worker: shows the server's Web Push notifications (a direct message, a
 // mention or a reply while the user had no page open), and on a click brings a page of the
-// origin to the room at the message, or opens the room when no page is open.
+// origin to the room at the message, opening a page there when none is open.
 "use strict";
 
 self.addEventListener("install", () => self.skipWaiting());
@@ -30,7 +30,7 @@ self.addEventListener("notificationclick", (e) => {
       c.postMessage({ type: "open", room, id });
       return;
     }
-    // No page open: a new one opens the room (at its newest messages).
-    await self.clients.openWindow("/#" + encodeURIComponent(room));
+    // No page open: a new one, at the room and the message (push.js reads "&msg=").
+    await self.clients.openWindow("/#" + encodeURIComponent(room) + (id ? "&msg=" + id : ""));
   })());
 });

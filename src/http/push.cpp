@@ -215,7 +215,7 @@ void PushEngine::targets(const model::Event& e) {
             job->sub = std::move(s);
             job->payload = payload;
             job->topic = model::push_topic(e.room);
-            job->urgent = *kind != model::PushKind::Message;
+            job->urgent = *kind == model::PushKind::Dm || *kind == model::PushKind::Mention;
             job->first_try = now;
             waiting_.push_back(std::move(job));
             ++open_[e.pos];

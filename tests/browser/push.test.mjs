@@ -169,8 +169,8 @@ test("pushes reach a user who is away: a DM, a mention, a reply; decrypted and V
   await alice("POST", "/rooms/lobby/messages", { message: "agreed", reply_to: own.body.id });
   await until("a mention and a reply", () => service.got.length >= 4);
   await sleep(500);
-  const kinds = service.got.filter((g) => g.name === "bob1").map((g) => g.payload.kind);
-  assert.deepEqual(kinds, ["mention", "reply"]);
+  const kinds = service.got.filter((g) => g.name === "bob1").map((g) => [g.payload.kind, g.urgency]);
+  assert.deepEqual(kinds, [["mention", "high"], ["reply", "normal"]]);
   assert.notEqual(service.got[0].topic, undefined);
 
   // Levels: "none" for the DM stops its pushes; "all" for the room brings plain messages.
@@ -237,6 +237,17 @@ test("an open stream means no push; 410 drops a subscription, 429 is tried again
   await until("the retried push", () => service.got.some((g) => g.name === "dave1"), 10000);
   assert.equal(service.tries.dave1, 2);
 
+  // 404 drops a subscription as 410 does: dave's second browser.
+  await subscribe(s.port, "dave", "dave2");
+  service.answers.dave2 = [404];
+  await alice("POST", `/rooms/${daveRoom}/messages`, { message: "to both" });
+  await until("the 404", () => service.tries.dave2 === 1);
+  await sleep(300);
+  await alice("POST", `/rooms/${daveRoom}/messages`, { message: "to one" });
+  await until("the next push", () => service.got.some((g) => g.payload.text === "to one"));
+  await sleep(500);
+  assert.equal(service.tries.dave2, 1, "no push to a subscription the service called unknown");
+
   // 410: the subscription is dropped; nothing more is sent to it.
   service.answers.carol1 = [410];
   const triesBefore = service.tries.carol1;
@@ -250,7 +261,7 @@ test("an open stream means no push; 410 drops a subscription, 429 is tried again
   const metrics = await (await fetch(`http://127.0.0.1:${s.port}/metrics`,
     { headers: { Authorization: "Bearer push-metrics" } })).text();
   const count = (result) => Number(metrics.match(new RegExp(`^ssechat_pushes_total\\{result="${result}"\\} (\\d+)`, "m"))[1]);
-  assert.equal(count("gone"), 1);
+  assert.equal(count("gone"), 2);
   assert.ok(count("retried") >= 1);
   assert.ok(count("sent") >= 2);
   // DELETE of it now: it is gone already.

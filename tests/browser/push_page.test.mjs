@@ -82,3 +82,24 @@ test("notifications: asked only on a click, the worker registers, a push shows",
   assert.deepEqual(shown, [["bob mentioned you", "are you there?", "ssechat:general"]]);
   await context.close();
 });
+
+test("a page a notification opens goes to the room at the message", async () => {
+  const token = await runBinary(["token", "--sub", "carol", "--secret", SECRET, "--ttl", "1h"]);
+  const ids = [];
+  for (const text of ["first", "second", "third"]) {
+    const r = await fetch(`${base}/rooms/notes/messages`, { method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ message: text }) });
+    ids.push((await r.json()).id);
+  }
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  failOnPageErrors(page, "carol");
+  // What sw.js opens when no page is: the room, and the message after "&msg=".
+  await page.goto(`${base}/#notes&msg=${ids[1]}&token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('#conn[data-state="connected"]', { timeout: 20000 });
+  const flashed = await page.waitForSelector("#messages li.msg.flash", { timeout: 10000 });
+  assert.match(await flashed.textContent(), /second/);
+  assert.equal(await page.evaluate(() => location.hash), "#notes");
+  await context.close();
+});
