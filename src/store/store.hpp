@@ -182,8 +182,9 @@ class Store {
     // none. Throws StoreError.
     virtual std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) = 0;
     // The stored events of every room with a position after `pos`, in position order, at
-    // most `limit`; messages in their state now. What webhooks deliver from. A store that
-    // keeps no such order (Redis, for now) throws StoreError.
+    // most `limit`; messages in their state now. What webhooks and pushes are sent from.
+    // With replicas required (Redis, --redis-replicas), only what the replicas are known to
+    // have. The default, for a store that keeps no such order, throws StoreError.
     virtual std::vector<model::Event> log_after(uint64_t pos, size_t limit) {
         (void)pos, (void)limit;
         throw StoreError("this store keeps no log in position order");
