@@ -6,7 +6,6 @@
 #include "chat/hub.hpp"
 #include "http/http_metrics.hpp"
 #include "util/log.hpp"
-#include "util/pool.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::http {
@@ -37,27 +36,15 @@ PushEngine::PushEngine(chat::Hub& hub, std::unique_ptr<store::Push> push, Outbou
     : hub_(hub),
       push_(std::move(push)),
       contact_(std::move(contact)),
-      out_(ioc_, std::move(policy)) {
+      bg_(kTick),
+      out_(bg_.ioc(), std::move(policy)) {
     try {
         load_key();
     } catch (const store::StoreError& e) {
         log::warn("push: the store is away; the VAPID key is read when it is back",
                   {{"error", e.what()}});
     }
-    std::uniform_int_distribution<uint64_t> any;
-    std::mt19937_64 seed{std::random_device{}()};
-    node_ = std::to_string(any(seed));
-    timer_.expires_after(std::chrono::milliseconds(0));
-    timer_.async_wait([this](boost::system::error_code ec) {
-        if (!ec) tick();
-    });
-    // Below the event loops: deliveries use what CPU publishes and streams leave, so a
-    // publish waits on nothing of theirs (bench/RESULTS.md, "Webhooks and Web Push"). They are
-    // durable and resume where they were, so a saturated core only delays them.
-    thread_ = std::thread([this] {
-        work::lower_to_idle();
-        ioc_.run();
-    });
+    bg_.start([this] { tick(); });
 }
 
 PushEngine::~PushEngine() {
@@ -65,9 +52,7 @@ PushEngine::~PushEngine() {
 }
 
 void PushEngine::stop() {
-    if (!thread_.joinable()) return;
-    ioc_.stop();
-    thread_.join();
+    bg_.stop();
 }
 
 bool PushEngine::load_key() {
@@ -79,6 +64,7 @@ bool PushEngine::load_key() {
     auto key = webpush::VapidKey::from_pem(push_->vapid_key(fresh.pem()));
     if (!key) {
         log::error("push: the store's VAPID key is not a P-256 private key; push is off");
+        key_broken_ = true;
         return false;
     }
     std::lock_guard lk(key_mu_);
@@ -95,10 +81,10 @@ std::string PushEngine::public_key() {
 void PushEngine::tick() {
     const int64_t now = now_ms();
     try {
-        if (!key_ && !load_key()) return;  // a broken key: nothing is sent, ever
+        if (key_broken_ || (!key_ && !load_key())) return;  // a broken key: nothing is sent
         if (now - lease_checked_ >= kRenewEveryMs) {
             lease_checked_ = now;
-            bool held = push_->lease(node_, kLeaseMs);
+            bool held = push_->lease(bg_.node(), kLeaseMs);
             if (held && !held_) started_ = false;  // taken (again): on from the stored cursor
             held_ = held;
         }
@@ -134,10 +120,6 @@ void PushEngine::tick() {
         // The store is away: nothing moves until it is back.
         log::debug(std::string("push: ") + e.what());
     }
-    timer_.expires_after(kTick);
-    timer_.async_wait([this](boost::system::error_code ec) {
-        if (!ec) tick();
-    });
 }
 
 void PushEngine::read_log(uint64_t end) {

@@ -11,8 +11,6 @@
 // node holds the lease and sends.
 #pragma once
 #include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
 #include <memory>
@@ -20,8 +18,8 @@
 #include <optional>
 #include <random>
 #include <set>
-#include <thread>
 
+#include "http/background.hpp"
 #include "http/outbound.hpp"
 #include "model/push.hpp"
 #include "store/push.hpp"
@@ -75,10 +73,10 @@ class PushEngine {
     bool load_key();
     std::mutex key_mu_;
     std::optional<webpush::VapidKey> key_;  // set once
+    bool key_broken_ = false;               // the stored one is not a key: push stays off
     std::string public_key_;
-    boost::asio::io_context ioc_;
+    Background bg_;  // before out_, which sends on its io_context
     Outbound out_;
-    boost::asio::steady_timer timer_{ioc_};
     // Only the engine's thread touches what follows.
     std::deque<std::shared_ptr<Job>> waiting_;
     int in_flight_ = 0;
@@ -91,8 +89,6 @@ class PushEngine {
     std::map<std::string, std::pair<std::string, int64_t>> tokens_;  // origin -> (header, exp)
     std::atomic<bool> reload_now_{true};
     std::mt19937 rng_{std::random_device{}()};
-    std::string node_;
-    std::thread thread_;
 };
 
 }  // namespace ssechat::http

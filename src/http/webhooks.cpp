@@ -5,7 +5,6 @@
 
 #include "http/http_metrics.hpp"
 #include "util/log.hpp"
-#include "util/pool.hpp"
 
 namespace ssechat::http {
 
@@ -33,21 +32,9 @@ WebhookEngine::WebhookEngine(store::Store& log, std::unique_ptr<store::Webhooks>
     : log_(log),
       hooks_(std::move(hooks)),
       concurrency_(concurrency),
-      out_(ioc_, std::move(policy)) {
-    std::uniform_int_distribution<uint64_t> any;
-    std::mt19937_64 seed{std::random_device{}()};
-    node_ = std::to_string(any(seed));
-    timer_.expires_after(std::chrono::milliseconds(0));
-    timer_.async_wait([this](boost::system::error_code ec) {
-        if (!ec) tick();
-    });
-    // Below the event loops: deliveries use what CPU publishes and streams leave, so a
-    // publish waits on nothing of theirs (bench/RESULTS.md, "Webhooks and Web Push"). They are
-    // durable and resume where they were, so a saturated core only delays them.
-    thread_ = std::thread([this] {
-        work::lower_to_idle();
-        ioc_.run();
-    });
+      bg_(kTick),
+      out_(bg_.ioc(), std::move(policy)) {
+    bg_.start([this] { tick(); });
 }
 
 WebhookEngine::~WebhookEngine() {
@@ -55,9 +42,7 @@ WebhookEngine::~WebhookEngine() {
 }
 
 void WebhookEngine::stop() {
-    if (!thread_.joinable()) return;
-    ioc_.stop();
-    thread_.join();
+    bg_.stop();
 }
 
 void WebhookEngine::changed() {
@@ -76,7 +61,7 @@ void WebhookEngine::tick() {
             if (h->gone) continue;
             if (now - h->lease_checked >= kRenewEveryMs) {
                 h->lease_checked = now;
-                bool held = hooks_->lease(id, node_, kLeaseMs);
+                bool held = hooks_->lease(id, bg_.node(), kLeaseMs);
                 if (held && !h->held) {
                     // Taken (again): read on from the cursor as the store has it now, which
                     // the node that held it before may have moved.
@@ -99,16 +84,12 @@ void WebhookEngine::tick() {
         flush();
         if (behind && now - kept_log_ >= kKeepLogEveryMs) {
             kept_log_ = now;
-            hooks_->keep_log(node_, kLeaseMs);
+            hooks_->keep_log(bg_.node(), kLeaseMs);
         }
     } catch (const store::StoreError& e) {
         // The store is away: nothing moves until it is back; nothing is lost either.
         log::debug(std::string("webhooks: ") + e.what());
     }
-    timer_.expires_after(kTick);
-    timer_.async_wait([this](boost::system::error_code ec) {
-        if (!ec) tick();
-    });
 }
 
 void WebhookEngine::reload() {

@@ -12,15 +12,13 @@
 // webhook falling behind pins Redis's trimmed log (Webhooks::keep_log) until it catches up.
 #pragma once
 #include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
-#include <thread>
 
+#include "http/background.hpp"
 #include "http/outbound.hpp"
 #include "model/webhook.hpp"
 #include "store/store.hpp"
@@ -74,9 +72,8 @@ class WebhookEngine {
     store::Store& log_;
     std::unique_ptr<store::Webhooks> hooks_;
     int concurrency_;
-    boost::asio::io_context ioc_;
+    Background bg_;  // before out_, which sends on its io_context
     Outbound out_;
-    boost::asio::steady_timer timer_{ioc_};
     std::map<std::string, std::shared_ptr<Hook>> live_;  // by id: only the engine's thread
     int64_t reloaded_ = 0;
     std::vector<std::pair<std::string, model::Delivery>> attempts_;  // not written yet
@@ -84,8 +81,6 @@ class WebhookEngine {
     uint64_t log_end_ = 0;  // the log's end as the last tick read it
     std::atomic<bool> reload_now_{true};
     std::mt19937 rng_{std::random_device{}()};
-    std::string node_;  // this process, for the leases
-    std::thread thread_;
 };
 
 }  // namespace ssechat::http

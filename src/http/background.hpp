@@ -1,0 +1,40 @@
+// A thread of its own below the event loops, with an io_context for outbound requests and a
+// tick every period: what the webhook and push engines run on. Their work uses what CPU
+// publishes and streams leave (SCHED_IDLE; bench/RESULTS.md, "Webhooks and Web Push"); it is
+// durable and resumes where it was, so a saturated core only delays it.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace ssechat::http {
+
+class Background {
+  public:
+    explicit Background(std::chrono::milliseconds period);
+    ~Background();
+    Background(const Background&) = delete;
+    Background& operator=(const Background&) = delete;
+    boost::asio::io_context& ioc() { return ioc_; }
+    // Starts the thread: `tick` runs on it at once, then `period` after each run ends.
+    void start(std::function<void()> tick);
+    // Ends the thread; what is in flight is dropped (the engines repeat it on restart).
+    // Idempotent.
+    void stop();
+    // This process, for leases: random, new at every start.
+    const std::string& node() const { return node_; }
+
+  private:
+    void arm(std::chrono::milliseconds after);
+    std::chrono::milliseconds period_;
+    std::string node_;
+    boost::asio::io_context ioc_;
+    boost::asio::steady_timer timer_{ioc_};
+    std::function<void()> tick_;
+    std::thread thread_;
+};
+
+}  // namespace ssechat::http
