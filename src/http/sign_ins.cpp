@@ -44,8 +44,7 @@ std::string random_token(size_t n) {
 
 SignIns::SignIns(const Config& cfg, std::unique_ptr<store::Accounts> accounts,
                  std::vector<chat::Shard*> shards)
-    : cfg_(cfg),
-      store_(std::move(accounts)),
+    : store_(std::move(accounts)),
       shards_(std::move(shards)),
       pool_(cfg.password_threads, cfg.password_queue, work::Priority::Idle),
       dummy_(password::hash(random_token(16))),

@@ -96,7 +96,6 @@ class SignIns {
     Signed remember_locked(const std::string& key, model::SignIn si, model::Account account);
     void end_streams();
 
-    const Config& cfg_;
     std::unique_ptr<store::Accounts> store_;
     std::vector<chat::Shard*> shards_;
     work::Pool pool_;
