@@ -139,8 +139,8 @@ struct Summary {
     bool mentions_more = false;
     size_t online = 0;
     Visibility kind = Visibility::Public;
-    std::string title;  // the profile's name, when it has one
-    std::string with;   // Dm: the other user (the user themself for notes to self)
+    std::string title;                  // the profile's name, when it has one
+    std::string with;                   // Dm: the other user (the user themself for notes to self)
     std::optional<NotifyLevel> notify;  // the user's push level; none: the kind's default
 };
 inline constexpr size_t kMaxCount = 999;
