@@ -6,7 +6,6 @@
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
 #include "http/push.hpp"
-#include "util/log.hpp"
 #include "util/strict_json.hpp"
 
 namespace ssechat::http {
@@ -99,8 +98,7 @@ void Api::put_notify(Ctx& c) {
         if (!mine) return refuse(c, status::not_found, "you are not in room " + c.room);
         push_->store().set_level(*u, c.room, *l);
         reply(c, make(status::ok, model::summary_json(hub_.summary(*u, c.room, mine->read))));
-    } catch (const store::StoreError& e) {
-        log::debug(std::string("notify: ") + e.what());
+    } catch (const store::StoreError&) {
         reply(c, store_down());
     }
 }

@@ -320,18 +320,25 @@ test("ssechat webhook makes, changes and removes webhooks beside a running serve
   await stopServer(s);
 });
 
+// A node on the Redis store `store`, an admin key made by the CLI, and a receiver with a
+// webhook for messages on it.
+async function redisHooked(store) {
+  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
+  const s = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
+  servers.push(s);
+  const call = api(s.port, key);
+  const r = await receiver();
+  await hook(call, r, ["message"]);
+  return { s, call, r, key };
+}
+
 test("on Redis one node delivers each webhook, and another takes over when it dies", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-redis-")); dirs.push(dir);
   const { port, child: redis } = await startRedis(dir);
   after(() => redis.kill("SIGKILL"));
   const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${port}`];
-  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
   // A alone first: it makes the webhook and takes its lease.
-  const a = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
-  servers.push(a);
-  const callA = api(a.port, key);
-  const r = await receiver();
-  await hook(callA, r, ["message"]);
+  const { s: a, call: callA, r, key } = await redisHooked(store);
   const first = (await callA("POST", "/rooms/lobby/messages", { message: "A alone" })).body.id;
   await until(() => r.got.length >= 1, 10000, "A's first delivery");
   const b = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
@@ -365,12 +372,7 @@ test("on Redis a webhook far behind keeps the log from being trimmed past it", a
   // A log of about 200 entries: more than is added between two reads of the engine (a tenth
   // of a second apart), far fewer than it reads ahead (1,000) plus what is sent.
   const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${port}`, "--redis-log-max", "200"];
-  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
-  const s = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
-  servers.push(s);
-  const call = api(s.port, key);
-  const r = await receiver();
-  await hook(call, r, ["message"]);
+  const { s, call, r } = await redisHooked(store);
   r.status = 503;  // down while 1,500 messages are sent
   const sent = [];
   for (let i = 0; i < 1500; i += 50) {
@@ -402,12 +404,7 @@ test("with --redis-replicas a webhook gets only what the replicas have", async (
   }
   const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${mport}`, "--redis-replicas", "1",
     "--redis-wait-ms", "500"];
-  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
-  const s = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
-  servers.push(s);
-  const call = api(s.port, key);
-  const r = await receiver();
-  await hook(call, r, ["message"]);
+  const { s, call, r } = await redisHooked(store);
   const first = await call("POST", "/rooms/lobby/messages", { message: "confirmed" });
   assert.equal(first.status, 201);
   await until(() => r.got.length === 1, 10000, "the confirmed message");
