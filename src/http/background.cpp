@@ -20,7 +20,7 @@ void Background::start(std::function<void()> tick) {
     tick_ = std::move(tick);
     arm(std::chrono::milliseconds(0));
     thread_ = std::thread([this] {
-        work::lower_to_idle();
+        work::lower_to_background();
         ioc_.run();
     });
 }

@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace ssechat::work {
 
@@ -44,6 +47,11 @@ void lower_to_idle() {
     sched_param sp{};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 #endif
+}
+
+void lower_to_background() {
+    // On Linux a nice value is per thread, named by its tid.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
 }
 
 void Pool::run() {

@@ -21,6 +21,11 @@ enum class Priority {
 // and a loop that wakes takes the core at once.
 void lower_to_idle();
 
+// Puts the calling thread at nice 10 (weight 110 against a loop's 1024): below the loops, yet
+// never starved. For work that must keep moving on a saturated machine, as the webhook and
+// push engines must (a starved engine lets its lease and Redis's log pin lapse).
+void lower_to_background();
+
 class Pool {
   public:
     Pool(unsigned threads, size_t max_queued, Priority priority = Priority::Normal);

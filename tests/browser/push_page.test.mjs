@@ -4,6 +4,7 @@
 // protocol: headless chromium has no push service) shows a notification for the room.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createECDH, randomBytes } from "node:crypto";
 import { chromium } from "playwright-core";
 import { FLAGS, startServer, stopServer, runBinary, failOnPageErrors } from "./lib.mjs";
 
@@ -11,7 +12,8 @@ const SECRET = "push-page-secret";
 let server = null, base = "", browser = null;
 
 before(async () => {
-  server = await startServer(0, ["--store", "memory", "--publish-rate", "0", "--jwt-secret", SECRET]);
+  server = await startServer(0, ["--store", "memory", "--publish-rate", "0", "--jwt-secret", SECRET,
+    "--allow-private-targets"]);
   base = `http://127.0.0.1:${server.port}`;
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: FLAGS });
 });
@@ -21,22 +23,24 @@ after(async () => {
   if (server) await stopServer(server);
 });
 
-// Counts permission prompts and records what subscribe() was asked for.
-const spy = () => {
+// Counts permission prompts, records what subscribe() was asked for and answers it with `made`.
+const spy = (made) => {
   window.__asked = 0;
   const ask = Notification.requestPermission.bind(Notification);
   Notification.requestPermission = (...a) => { window.__asked++; return ask(...a); };
-  const sub = PushManager.prototype.subscribe;
-  PushManager.prototype.subscribe = function (opts) {
+  PushManager.prototype.subscribe = async function (opts) {
     window.__subscribeKey = btoa(String.fromCharCode(...new Uint8Array(opts.applicationServerKey)));
-    return sub.call(this, opts);
+    return { endpoint: made.endpoint, toJSON: () => made };
   };
 };
 
 test("notifications: asked only on a click, the worker registers, a push shows", async () => {
   const token = await runBinary(["token", "--sub", "alice", "--secret", SECRET, "--ttl", "1h"]);
+  const made = { endpoint: "https://127.0.0.1:9/push/alice-browser",
+    keys: { p256dh: createECDH("prime256v1").generateKeys().toString("base64url"),
+      auth: randomBytes(16).toString("base64url") } };
   const context = await browser.newContext();
-  await context.addInitScript(spy);
+  await context.addInitScript(spy, made);
   const page = await context.newPage();
   failOnPageErrors(page, "alice");
   await page.goto(`${base}/#general&token=${encodeURIComponent(token)}`);
@@ -55,13 +59,19 @@ test("notifications: asked only on a click, the worker registers, a push shows",
     return r.active && r.active.scriptURL;
   });
   assert.equal(script, `${base}/sw.js`);
-  // Subscribed with the server's key (headless chromium then fails to reach a push service,
-  // and the note says so; a browser with one goes on to PUT /me/push).
+  // Subscribed with the server's key, and the subscription given to the server: alice's token
+  // can remove it once (it was stored for her), and the button is gone.
   const { key } = await (await fetch(`${base}/push/key`)).json();
   const asked = await page.evaluate(() => window.__subscribeKey);
   assert.equal(Buffer.from(asked, "base64").toString("base64url"), key);
   const note = await page.textContent("#push-note");
-  assert.match(note, /push service|Notifications are on/, note);
+  assert.match(note, /Notifications are on/, note);
+  assert.equal(await page.isHidden("#push-btn"), true);
+  const remove = () => fetch(`${base}/me/push`, { method: "DELETE",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ endpoint: made.endpoint }) });
+  assert.equal((await remove()).status, 204);
+  assert.equal((await remove()).status, 404);
 
   // A push as the server sends it, delivered to the worker: a notification for the room.
   const cdp = await context.newCDPSession(page);
