@@ -1,4 +1,4 @@
-// Shard fan-out: commits queued between flushes leave as one write per stream, and a flush
+// A loop's fan-out: commits queued between flushes leave as one write per stream, and a flush
 // yields to the loop every kSlice streams.
 #include <boost/asio/post.hpp>
 
@@ -16,15 +16,17 @@ namespace {
 constexpr size_t kSlice = 128;
 }  // namespace
 
-void Shard::deliver(std::shared_ptr<const Delivery> d) {
-    if (!subs_.contains(d->room.get())) return;
+Fanout::Fanout(Shard& shard) : shard_(shard), timer_(shard.ioc()) {}
+
+void Fanout::deliver(std::shared_ptr<const Delivery> d) {
+    if (!shard_.rooms().find(d->room.get())) return;
     pending_.push_back(std::move(d));
-    if (!flushing_) schedule_flush();
+    if (!shard_.rooms().walking) schedule();
 }
 
-void Shard::schedule_flush() {
-    if (flush_scheduled_) return;
-    flush_scheduled_ = true;
+void Fanout::schedule() {
+    if (scheduled_) return;
+    scheduled_ = true;
     // Adaptive coalescing: the first delivery after a quiet spell goes out at once (posted
     // behind what is already queued, so a backlog still leaves as one write). Under load a
     // flush waits until --coalesce-us after the previous one began, so that each stream gets
@@ -32,20 +34,20 @@ void Shard::schedule_flush() {
     // And it waits a quarter of the previous pass after that pass ended: flushes back to back
     // would leave publishes only the gaps between slices, so fewer events would reach each
     // pass and every event would cost more writes (bench/RESULTS.md, "Coalescing").
-    auto interval = std::chrono::microseconds(hub_.config().coalesce_us);
+    auto interval = std::chrono::microseconds(shard_.hub().config().coalesce_us);
     auto due = std::max(last_flush_ + interval, last_flush_end_ + last_pass_ / 4);
     if (interval.count() == 0 || std::chrono::steady_clock::now() >= due) {
-        asio::post(ioc_, [this] { flush(); });
+        asio::post(shard_.ioc(), [this] { flush(); });
     } else {
-        flush_timer_.expires_at(due);
-        flush_timer_.async_wait([this](boost::system::error_code ec) {
+        timer_.expires_at(due);
+        timer_.async_wait([this](boost::system::error_code ec) {
             if (!ec) flush();
         });
     }
 }
 
-void Shard::flush() {
-    flush_scheduled_ = false;
+void Fanout::flush() {
+    scheduled_ = false;
     last_flush_ = std::chrono::steady_clock::now();
     // Group by room, keeping order; consecutive commits of a room merge into one run.
     runs_.clear();
@@ -82,20 +84,19 @@ void Shard::flush() {
     pending_.clear();
     run_ = pos_ = 0;
     view_phase_ = false;
-    flushing_ = true;
+    shard_.rooms().walking = true;
     // User streams first, in one go: each gets one write for all its rooms.
-    flush_users();
-    continue_flush();
+    shard_.users().flush(held_);
+    resume();
 }
 
-void Shard::continue_flush() {
+void Fanout::resume() {
     size_t budget = kSlice;
     uint64_t count = 0;
     while (run_ < runs_.size()) {
         const Run& r = runs_[run_];
-        auto it = subs_.find(r.room);
-        if (it != subs_.end()) {
-            auto& list = view_phase_ ? it->second.viewers : it->second.native;
+        if (auto* subs = shard_.rooms().find(r.room)) {
+            auto& list = view_phase_ ? subs->viewers : subs->native;
             while (pos_ < list.size() && budget > 0) {
                 Subscriber* s = list[pos_++];
                 if (!s) continue;
@@ -105,7 +106,7 @@ void Shard::continue_flush() {
             }
             if (pos_ < list.size()) {
                 metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
-                asio::post(ioc_, [this] { continue_flush(); });
+                asio::post(shard_.ioc(), [this] { resume(); });
                 return;
             }
         }
@@ -118,16 +119,17 @@ void Shard::continue_flush() {
         }
     }
     metrics().deliveries.fetch_add(count, std::memory_order_relaxed);
-    flushing_ = false;
+    auto& index = shard_.rooms();
+    index.walking = false;
     last_flush_end_ = std::chrono::steady_clock::now();
     last_pass_ = last_flush_end_ - last_flush_;
     runs_.clear();
     held_.clear();
-    if (tombstones_) compact();
-    if (!pending_.empty()) schedule_flush();
+    if (index.tombstones) index.compact();
+    if (!pending_.empty()) schedule();
 }
 
-void Shard::send_run(Subscriber* s, const Run& r) {
+void Fanout::send_run(Subscriber* s, const Run& r) {
     if (s->view) {
         if (!r.view || s->last_sent >= r.last) return;
         s->last_sent = r.last;

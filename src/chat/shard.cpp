@@ -1,4 +1,5 @@
-// Shard: stream setup with gap-free replay, per-shard fan-out, and heartbeats.
+// Shard: room streams set up with gap-free replay, the room index, heartbeats, and ending
+// streams (evictions, revocations, shutdown).
 #include "chat/shard.hpp"
 
 #include <boost/asio/post.hpp>
@@ -53,6 +54,15 @@ uint64_t Shard::backfill(const std::string& room, uint64_t start, uint64_t cache
     // One read: ids have no holes, so where it starts shows what retention trimmed.
     older = hub_.store().range(room, start - 1, cache_first, cap, true);
     return older.empty() ? cache_first : older.front().id;
+}
+
+void Shard::limit_sndbuf(sse::Conn& conn) {
+    if (size_t b = hub_.config().stream_sndbuf) {
+        // Bounds what the kernel holds for a client that stopped reading; autotuning would
+        // let it grow to megabytes per socket, outside the --stream-buffer policy.
+        boost::system::error_code ec;
+        conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
+    }
 }
 
 Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Buffer>& out) {
@@ -130,7 +140,7 @@ void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string us
     sub->last_sent = snap.delivered;
     (start.view ? metrics().streams_view : metrics().streams_native)
         .fetch_add(1, std::memory_order_relaxed);
-    add(sub.get());
+    rooms_.add(sub.get());
     sub->joined = true;
     sub->open(out);
     int online = room->join(sub->user);
@@ -139,39 +149,48 @@ void Shard::subscribe(sse::Conn conn, std::shared_ptr<Room> room, std::string us
     if (sub->tickets.revoked()) sub->close();
 }
 
-void Shard::add(Subscriber* s) {
-    auto& subs = subs_[s->room.get()];
+void RoomIndex::add(Subscriber* s) {
+    auto& subs = rooms[s->room.get()];
     auto& list = s->view ? subs.viewers : subs.native;
     s->slot = list.size();
     list.push_back(s);
 }
 
-void Shard::remove(Subscriber* s) {
-    auto it = subs_.find(s->room.get());
-    if (it == subs_.end()) return;
+void RoomIndex::remove(Subscriber* s) {
+    auto it = rooms.find(s->room.get());
+    if (it == rooms.end()) return;
     auto& list = s->view ? it->second.viewers : it->second.native;
     if (s->slot >= list.size() || list[s->slot] != s) return;
-    if (flushing_) {
+    if (walking) {
         // Moving another stream into this slot now could make the flush cursor skip it.
         list[s->slot] = nullptr;
-        tombstones_ = true;
+        tombstones = true;
         return;
     }
     list[s->slot] = list.back();
     list[s->slot]->slot = s->slot;
     list.pop_back();
-    if (it->second.empty()) subs_.erase(it);
+    if (it->second.empty()) rooms.erase(it);
 }
 
-void Shard::compact() {
-    tombstones_ = false;
-    for (auto it = subs_.begin(); it != subs_.end();) {
+void RoomIndex::drop_if_empty(const Room* r) {
+    auto it = rooms.find(r);
+    if (it == rooms.end() || !it->second.empty()) return;
+    if (walking)
+        tombstones = true;  // compacted when the flush ends
+    else
+        rooms.erase(it);
+}
+
+void RoomIndex::compact() {
+    tombstones = false;
+    for (auto it = rooms.begin(); it != rooms.end();) {
         for (auto* list : {&it->second.native, &it->second.viewers}) {
             std::erase(*list, nullptr);
             for (size_t i = 0; i < list->size(); ++i) (*list)[i]->slot = i;
         }
         if (it->second.empty())
-            it = subs_.erase(it);
+            it = rooms.erase(it);
         else
             ++it;
     }
@@ -191,14 +210,12 @@ void Shard::heartbeat() {
     auto idle_since = std::chrono::steady_clock::now() -
                       std::chrono::seconds(hub_.config().heartbeat_s) +
                       std::chrono::milliseconds(100);
-    for (auto& [room, subs] : subs_) {
+    for (auto& [room, subs] : rooms_.rooms) {
         for (auto* list : {&subs.native, &subs.viewers})
             for (Subscriber* s : *list)
                 if (s && s->last_write() <= idle_since) s->send(ping_);
     }
-    for (auto& [user, m] : members_)
-        for (UserStream* s : m->streams)
-            if (s->last_write() <= idle_since) s->send(ping_);
+    users_.heartbeat(ping_, idle_since);
 }
 
 void Shard::evict(const std::string& user, const std::shared_ptr<Room>& room) {
@@ -214,10 +231,10 @@ void Shard::evict_outsiders(const std::shared_ptr<Room>& room) {
 
 void Shard::evict_if(const std::shared_ptr<Room>& room,
                      const std::function<bool(const std::string&)>& out) {
-    auto it = subs_.find(room.get());
-    if (it == subs_.end()) return;
+    auto* subs = rooms_.find(room.get());
+    if (!subs) return;
     std::vector<std::shared_ptr<Subscriber>> ending;
-    for (auto* list : {&it->second.native, &it->second.viewers})
+    for (auto* list : {&subs->native, &subs->viewers})
         for (Subscriber* s : *list)
             if (s && out(s->user))
                 ending.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
@@ -227,7 +244,7 @@ void Shard::evict_if(const std::shared_ptr<Room>& room,
 
 void Shard::close_all() {
     heartbeat_timer_.cancel();
-    flush_timer_.cancel();
+    fanout_.stop();
     close_if([](const Slots&) { return true; });
 }
 
@@ -237,17 +254,14 @@ void Shard::end_revoked() {
 
 void Shard::close_if(const std::function<bool(const Slots&)>& out) {
     keep_.clear();
-    for (auto& [room, subs] : subs_)
+    for (auto& [room, subs] : rooms_.rooms)
         for (auto* list : {&subs.native, &subs.viewers})
             for (Subscriber* s : *list)
                 if (s && out(s->tickets))
                     keep_.push_back(std::static_pointer_cast<Subscriber>(s->shared_from_this()));
     std::vector<std::shared_ptr<UserStream>> users;
-    for (auto& [user, m] : members_)
-        for (UserStream* s : m->streams)
-            if (out(s->tickets))
-                users.push_back(std::static_pointer_cast<UserStream>(s->shared_from_this()));
-    // close() removes each stream from subs_, so iterate the copy.
+    users_.collect(out, users);
+    // close() takes each stream out of the index, so iterate the copies.
     for (auto& s : keep_) s->close();
     for (auto& s : users) s->close();
     keep_.clear();

@@ -34,23 +34,24 @@ sse::Buffer buffer(std::string s) {
 
 }  // namespace
 
-void Shard::index(Member* m, std::shared_ptr<Room> room) {
-    auto& subs = subs_[room.get()];
+void UserStreams::index(Member* m, std::shared_ptr<Room> room) {
+    auto& subs = shard_.rooms().rooms[room.get()];
     m->rooms.emplace_back(room.get(), static_cast<uint32_t>(subs.users.size()));
     subs.users.push_back(m);
     if (!subs.hold) subs.hold = std::move(room);
     int online = m->rooms.back().first->join_member(&m->user);
-    if (online >= 0) hub_.presence(subs.hold, m->user, true, online);
+    if (online >= 0) shard_.hub().presence(subs.hold, m->user, true, online);
 }
 
-void Shard::unindex(Member* m, size_t i) {
+void UserStreams::unindex(Member* m, size_t i) {
     Room* room = m->rooms[i].first;
     size_t slot = m->rooms[i].second;
     m->rooms[i] = m->rooms.back();
     m->rooms.pop_back();
-    auto it = subs_.find(room);
-    if (it == subs_.end()) return;
-    auto& list = it->second.users;
+    auto& index = shard_.rooms();
+    auto* subs = index.find(room);
+    if (!subs) return;
+    auto& list = subs->users;
     if (slot < list.size() && list[slot] == m) {
         // The member moved into the slot learns its new place in this room's index.
         Member* moved = list.back();
@@ -60,44 +61,31 @@ void Shard::unindex(Member* m, size_t i) {
             for (auto& [r, sl] : moved->rooms)
                 if (r == room) sl = static_cast<uint32_t>(slot);
     }
-    std::shared_ptr<Room> held = it->second.hold;
+    std::shared_ptr<Room> held = subs->hold;
     bool last = list.empty();
-    if (last) it->second.hold.reset();
-    if (it->second.empty()) {
-        if (flushing_)
-            tombstones_ = true;  // compacted when the flush ends
-        else
-            subs_.erase(it);
-    }
+    if (last) subs->hold.reset();
+    index.drop_if_empty(room);
+    Hub& hub = shard_.hub();
     int online = room->leave_member(&m->user);
-    if (online >= 0) hub_.presence(held, m->user, false, online);
-    if (last) hub_.release(held);
+    if (online >= 0) hub.presence(held, m->user, false, online);
+    if (last) hub.release(held);
 }
 
-void Shard::limit_sndbuf(sse::Conn& conn) {
-    if (size_t b = hub_.config().stream_sndbuf) {
-        // Bounds what the kernel holds for a client that stopped reading; autotuning would
-        // let it grow to megabytes per socket, outside the --stream-buffer policy.
-        boost::system::error_code ec;
-        conn.sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(b)), ec);
-    }
-}
-
-void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope scope,
-                           std::optional<std::string> cursor, sse::Buffer head, Slots tickets) {
-    limit_sndbuf(conn);
-    auto st = std::make_shared<UserStream>(std::move(conn), hub_.config().stream_buffer, *this,
-                                           std::move(user), std::move(scope));
+void UserStreams::subscribe(sse::Conn conn, std::string user, model::RoomScope scope,
+                            std::optional<std::string> cursor, sse::Buffer head, Slots tickets) {
+    shard_.limit_sndbuf(conn);
+    auto st = std::make_shared<UserStream>(std::move(conn), shard_.hub().config().stream_buffer,
+                                           shard_, std::move(user), std::move(scope));
     st->tickets = std::move(tickets);
     std::vector<sse::Buffer> out;
     if (head) out.push_back(std::move(head));
-    out.push_back(retry_);
+    out.push_back(shard_.retry());
     const size_t preamble = out.size();
     // Every room the user is in is indexed (the Member serves all their streams here); the
     // stream itself tells only of those its scope covers.
     std::vector<std::shared_ptr<Room>> rooms;
     try {
-        rooms = user_start(*st, cursor, out);
+        rooms = start(*st, cursor, out);
     } catch (const store::StoreError&) {
         // As a room stream does: end at once, and the client comes back with its cursor.
         out.resize(preamble);
@@ -113,15 +101,16 @@ void Shard::subscribe_user(sse::Conn conn, std::string user, model::RoomScope sc
     if (st->tickets.revoked()) st->close();
 }
 
-std::vector<std::shared_ptr<Room>> Shard::user_start(UserStream& st,
-                                                     const std::optional<std::string>& cursor,
-                                                     std::vector<sse::Buffer>& out) {
-    auto& seq = hub_.sequence();
+std::vector<std::shared_ptr<Room>> UserStreams::start(UserStream& st,
+                                                      const std::optional<std::string>& cursor,
+                                                      std::vector<sse::Buffer>& out) {
+    Hub& hub = shard_.hub();
+    auto& seq = hub.sequence();
     std::vector<std::shared_ptr<Room>> rooms;
-    std::vector<store::Membership> joined = hub_.store().memberships(st.user);
+    std::vector<store::Membership> joined = hub.store().memberships(st.user);
     std::vector<size_t> shown;  // indexes into joined/rooms of the rooms this stream tells of
     for (size_t i = 0; i < joined.size(); ++i) {
-        auto r = hub_.room(joined[i].room);
+        auto r = hub.room(joined[i].room);
         if (!r) throw store::StoreError("every room this server can hold is in use");
         rooms.push_back(std::move(r));
         if (st.scope.covers(joined[i].room)) shown.push_back(i);
@@ -135,7 +124,7 @@ std::vector<std::shared_ptr<Room>> Shard::user_start(UserStream& st,
     // passed yet; waiting (briefly) for the feed to get there keeps every snapshot within the
     // position the stream starts from. A cursor from another node may be ahead of this one's
     // feed, too: it is valid up to the store's position.
-    uint64_t stored = hub_.store().cluster() ? hub_.store().last_pos() : 0;
+    uint64_t stored = hub.store().cluster() ? hub.store().last_pos() : 0;
     {
         std::unique_lock lk(seq.mu);
         if (stored > seq.pos)
@@ -157,7 +146,7 @@ std::vector<std::shared_ptr<Room>> Shard::user_start(UserStream& st,
         for (size_t i : shown) listed.push_back(joined[i]);
         if (cursor) out.push_back(user_reset_all());
         out.push_back(buffer(sse::encode("rooms", model::cursor(seq.epoch, now),
-                                         model::rooms_json(hub_.summaries(st.user, listed)))));
+                                         model::rooms_json(hub.summaries(st.user, listed)))));
         return rooms;
     }
     // Each room from where the cursor left it (or from the join, for a room joined since),
@@ -171,7 +160,7 @@ std::vector<std::shared_ptr<Room>> Shard::user_start(UserStream& st,
     return rooms;
 }
 
-void Shard::join_member(UserStream& st, std::vector<std::shared_ptr<Room>> rooms) {
+void UserStreams::join_member(UserStream& st, std::vector<std::shared_ptr<Room>> rooms) {
     auto& m = members_[st.user];
     if (!m) {
         // The user's first user stream here: they are in their rooms' indexes, and online.
@@ -185,11 +174,12 @@ void Shard::join_member(UserStream& st, std::vector<std::shared_ptr<Room>> rooms
     m->streams.push_back(&st);
 }
 
-void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,
-                        uint64_t from, std::vector<sse::Buffer>& out,
-                        std::vector<std::pair<uint64_t, sse::Buffer>>& items) {
-    const std::string& epoch = hub_.sequence().epoch;
-    const size_t cap = hub_.config().max_replay;
+void UserStreams::replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,
+                              uint64_t from, std::vector<sse::Buffer>& out,
+                              std::vector<std::pair<uint64_t, sse::Buffer>>& items) {
+    Hub& hub = shard_.hub();
+    const std::string& epoch = hub.sequence().epoch;
+    const size_t cap = hub.config().max_replay;
     uint64_t after = std::max(from, joined.since);
     if (joined.since > from) {
         out.push_back(buffer(sse::encode(model::kind_name(Kind::Joined), "",
@@ -199,16 +189,16 @@ void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Member
     bool reset = false;
     uint64_t oldest = 0;
     if (!snap.covered) {
-        auto first = hub_.store().first_after(r.name(), after);
+        auto first = hub.store().first_after(r.name(), after);
         uint64_t start = first ? std::min(*first, snap.cache_first) : snap.cache_first;
         uint64_t got = start < snap.cache_first
-                           ? backfill(r.name(), start, snap.cache_first, cap, older)
+                           ? shard_.backfill(r.name(), start, snap.cache_first, cap, older)
                            : snap.cache_first;
         // More than --max-replay behind (the newest were read), or what came before the
         // first event found was trimmed: whether that was after the cursor cannot be told,
         // so the room says where it starts again.
         if (got > start ||
-            (got > 1 && hub_.store().range(r.name(), got - 2, got, 1, false).empty())) {
+            (got > 1 && hub.store().range(r.name(), got - 2, got, 1, false).empty())) {
             reset = true;
             oldest = got;
         }
@@ -229,9 +219,9 @@ void Shard::replay_room(const Room& r, const Snapshot& snap, const store::Member
     if (reset) out.push_back(user_room_reset(r.name(), oldest));
 }
 
-void Shard::remove(UserStream* s) {
+void UserStreams::remove(UserStream* s) {
     if (s->counted) {
-        auto& seq = hub_.sequence();
+        auto& seq = shard_.hub().sequence();
         std::lock_guard lk(seq.mu);
         --seq.user_streams;
         if (--seq.streaming[s->user] == 0) seq.streaming.erase(s->user);
@@ -251,8 +241,8 @@ void Shard::remove(UserStream* s) {
     members_.erase(std::string(m->user));
 }
 
-void Shard::membership(const std::string& user, const std::shared_ptr<Room>& room, bool joined,
-                       const sse::Buffer& event) {
+void UserStreams::membership(const std::string& user, const std::shared_ptr<Room>& room,
+                             bool joined, const sse::Buffer& event) {
     auto it = members_.find(user);
     if (it == members_.end()) return;
     Member* m = it->second.get();
@@ -271,27 +261,44 @@ void Shard::membership(const std::string& user, const std::shared_ptr<Room>& roo
         if (s->scope.covers(room->name())) s->send(event);
 }
 
-void Shard::to_user(const std::string& user, const std::string& room, const sse::Buffer& event) {
+void UserStreams::to_user(const std::string& user, const std::string& room,
+                          const sse::Buffer& event) {
     auto it = members_.find(user);
     if (it == members_.end()) return;
     for (UserStream* s : it->second->streams)
         if (s->scope.covers(room)) s->send(event);
 }
 
-void Shard::flush_users() {
+void UserStreams::heartbeat(const sse::Buffer& ping,
+                            std::chrono::steady_clock::time_point idle_since) {
+    for (auto& [user, m] : members_)
+        for (UserStream* s : m->streams)
+            if (s->last_write() <= idle_since) s->send(ping);
+}
+
+void UserStreams::collect(const std::function<bool(const Slots&)>& out,
+                          std::vector<std::shared_ptr<UserStream>>& into) {
+    for (auto& [user, m] : members_)
+        for (UserStream* s : m->streams)
+            if (out(s->tickets))
+                into.push_back(std::static_pointer_cast<UserStream>(s->shared_from_this()));
+}
+
+void UserStreams::flush(const std::vector<std::shared_ptr<const Delivery>>& held) {
     if (members_.empty()) return;
     gather_.clear();
-    for (const auto& d : held_) {
-        auto it = subs_.find(d->room.get());
-        if (it == subs_.end()) continue;
-        for (Member* m : it->second.users)
+    auto& index = shard_.rooms();
+    for (const auto& d : held) {
+        auto* subs = index.find(d->room.get());
+        if (!subs) continue;
+        for (Member* m : subs->users)
             for (UserStream* s : m->streams)
                 if (s->scope.covers(d->room->name())) gather_.emplace_back(s, d.get());
     }
     // Per stream, its deliveries in the order they came.
     std::stable_sort(gather_.begin(), gather_.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    const std::string& epoch = hub_.sequence().epoch;
+    const std::string& epoch = shard_.hub().sequence().epoch;
     std::vector<std::shared_ptr<UserStream>> cut;
     uint64_t count = 0;
     for (size_t i = 0; i < gather_.size();) {

@@ -1,6 +1,8 @@
 // Accounts as resources (--accounts): signing in and out, one's sessions and password, the
 // invites admins hand out, and the names other users go by. Password work runs on the
-// SignIns pool; its answers come back through later().
+// SignIns pool; its answers come back through api_.later().
+#include "http/accounts.hpp"
+
 #include <boost/json.hpp>
 
 #include "chat/metrics.hpp"
@@ -33,25 +35,39 @@ std::string user_agent(const Request& req) {
 
 }  // namespace
 
-bool Api::accounts_on(Ctx& c) {
-    if (sign_ins_) return true;
-    refuse(c, status::not_found, "accounts are off on this server (start it with --accounts)");
+Accounts::Accounts(Api& api) : api_(api) {
+    const Config& cfg = api.config();
+    if (cfg.accounts && !cfg.oidc_issuer.empty()) oidc_ = std::make_unique<Oidc>(cfg);
+}
+
+Accounts::~Accounts() = default;
+
+void Accounts::set_origin(const std::string& origin) {
+    if (oidc_) oidc_->set_origin(origin);
+}
+
+bool Accounts::accounts_on(Ctx& c) {
+    if (api_.sign_ins()) return true;
+    api_.refuse(c, status::not_found, "accounts are off on this server (start it with --accounts)");
     return false;
 }
 
-bool Api::admin_only(Ctx& c) {
+bool Accounts::admin_only(Ctx& c) {
     // A key reached here through its scopes (users or admin), unless it acts as someone.
-    if (c.identity && (c.identity->key ? !c.identity->acting_as
-                                       : server_role(c, c.identity->user) == model::Role::Owner))
+    if (c.identity &&
+        (c.identity->key ? !c.identity->acting_as
+                         : api_.server_role(c, c.identity->user) == model::Role::Owner))
         return true;
-    refuse(c, status::forbidden, "only an admin may manage invites");
+    api_.refuse(c, status::forbidden, "only an admin may manage invites");
     return false;
 }
 
-std::string Api::session_cookie(const std::string& secret) const {
-    std::string v = std::string(kSessionCookie) + "=" + secret + "; HttpOnly; SameSite=Lax; Path=/";
-    v += secret.empty() ? "; Max-Age=0" : "; Max-Age=" + std::to_string(cfg_.session_idle_s);
-    if (!cfg_.tls_cert.empty()) v += "; Secure";
+std::string Accounts::session_cookie(const std::string& secret) const {
+    std::string v =
+        std::string(Api::kSessionCookie) + "=" + secret + "; HttpOnly; SameSite=Lax; Path=/";
+    v += secret.empty() ? "; Max-Age=0"
+                        : "; Max-Age=" + std::to_string(api_.config().session_idle_s);
+    if (!api_.config().tls_cert.empty()) v += "; Secure";
     return v;
 }
 
@@ -62,12 +78,12 @@ static Response refusal(const Api& api, const SignInResult& r) {
     return res;
 }
 
-void Api::auth_info(Ctx& c) {
+void Accounts::auth_info(Ctx& c) {
     // Asked before anyone is signed in: which sign-in the page offers.
     boost::json::object o;
-    o["mode"] = sign_ins_ ? "accounts" : verifier_ ? "token" : "anonymous";
-    o["signup"] = sign_ins_ && cfg_.signup_open ? "open" : "invite";
-    o["tokens"] = verifier_ != nullptr;
+    o["mode"] = api_.sign_ins() ? "accounts" : api_.verifier() ? "token" : "anonymous";
+    o["signup"] = api_.sign_ins() && api_.config().signup_open ? "open" : "invite";
+    o["tokens"] = api_.verifier() != nullptr;
     // Single sign-on: the provider's host, for "Sign in with …".
     if (oidc_) {
         std::string host = oidc_->issuer();
@@ -76,19 +92,19 @@ void Api::auth_info(Ctx& c) {
     } else {
         o["oidc"] = nullptr;
     }
-    reply(c, make(status::ok, boost::json::serialize(o)));
+    api_.reply(c, make(status::ok, boost::json::serialize(o)));
 }
 
-bool Api::not_cross_site(Ctx& c) {
+bool Accounts::not_cross_site(Ctx& c) {
     // A page elsewhere must not sign a browser in (to an account of the page's choosing):
     // a browser's request says where it comes from; an API client's has no Origin.
-    if (c.req.find(bhttp::field::origin) == c.req.end() || same_origin(c)) return true;
+    if (c.req.find(bhttp::field::origin) == c.req.end() || api_.same_origin(c)) return true;
     http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
-    refuse(c, status::forbidden, "cross-site request refused");
+    api_.refuse(c, status::forbidden, "cross-site request refused");
     return false;
 }
 
-void Api::login(Ctx& c) {
+void Accounts::login(Ctx& c) {
     if (!accounts_on(c) || !not_cross_site(c)) return;
     auto body = object_body(c.req.body());
     const boost::json::string *id = nullptr, *pw = nullptr;
@@ -97,29 +113,30 @@ void Api::login(Ctx& c) {
         pw = string_field(*body, "password");
     }
     if (!id || !pw)
-        return refuse(c, status::bad_request, R"(the body must be {"user_id":"…","password":"…"})");
+        return api_.refuse(c, status::bad_request,
+                           R"(the body must be {"user_id":"…","password":"…"})");
     if (pw->size() > model::kMaxPassword)
-        return refuse(c, status::bad_request, "a password is at most 1024 bytes");
+        return api_.refuse(c, status::bad_request, "a password is at most 1024 bytes");
     std::string user(*id);
-    if (!text::bad_user_id(user, cfg_.max_user).empty())
+    if (!text::bad_user_id(user, api_.config().max_user).empty())
         // No account can have this id; the answer is the one for any wrong pair.
-        return refuse(c, status::unauthorized, "wrong user id or password");
+        return api_.refuse(c, status::unauthorized, "wrong user id or password");
     c.user = user;
-    auto done = later(c);
-    sign_ins_->sign_in(user, std::string(*pw), c.s->peer().to_string(), user_agent(c.req),
-                       [this, done](SignInResult r) {
-                           if (r.status != 200) {
-                               http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
-                               return done(refusal(*this, r));
-                           }
-                           Response res = make(
-                               status::ok, boost::json::serialize(model::account_json(r.account)));
-                           res.set(bhttp::field::set_cookie, session_cookie(r.secret));
-                           done(std::move(res));
-                       });
+    auto done = api_.later(c);
+    api_.sign_ins()->sign_in(
+        user, std::string(*pw), c.s->peer().to_string(), user_agent(c.req),
+        [this, done](SignInResult r) {
+            if (r.status != 200) {
+                http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+                return done(refusal(api_, r));
+            }
+            Response res = make(status::ok, boost::json::serialize(model::account_json(r.account)));
+            res.set(bhttp::field::set_cookie, session_cookie(r.secret));
+            done(std::move(res));
+        });
 }
 
-Response Api::oidc_page(int st, const std::string& why) const {
+Response Accounts::oidc_page(int st, const std::string& why) const {
     std::string text;
     for (char ch : why) {
         switch (ch) {
@@ -151,16 +168,16 @@ Response Api::oidc_page(int st, const std::string& why) const {
     return res;
 }
 
-std::string Api::oidc_cookie(const std::string& value) const {
+std::string Accounts::oidc_cookie(const std::string& value) const {
     return "ssechat_oidc=" + value +
            "; HttpOnly; SameSite=Lax; Path=/auth/oidc; Max-Age=" + (value.empty() ? "0" : "600") +
-           (cfg_.tls_cert.empty() ? "" : "; Secure");
+           (api_.config().tls_cert.empty() ? "" : "; Secure");
 }
 
-void Api::oidc_start(Ctx& c) {
-    if (!oidc_) return refuse(c, status::not_found, "single sign-on is not configured here");
-    auto done = later(c);
-    bool queued = sign_ins_->hash_later([this, done] {
+void Accounts::oidc_start(Ctx& c) {
+    if (!oidc_) return api_.refuse(c, status::not_found, "single sign-on is not configured here");
+    auto done = api_.later(c);
+    bool queued = api_.sign_ins()->hash_later([this, done] {
         try {
             auto s = oidc_->start();
             Response res = make(status::found, "");
@@ -171,136 +188,140 @@ void Api::oidc_start(Ctx& c) {
             done(oidc_page(e.status, e.what()));
         }
     });
-    if (!queued) reply(c, oidc_page(503, "The server is busy: try again in a moment."));
+    if (!queued) api_.reply(c, oidc_page(503, "The server is busy: try again in a moment."));
 }
 
-void Api::oidc_callback(Ctx& c) {
-    if (!oidc_) return refuse(c, status::not_found, "single sign-on is not configured here");
+void Accounts::oidc_callback(Ctx& c) {
+    if (!oidc_) return api_.refuse(c, status::not_found, "single sign-on is not configured here");
     auto param = [&](const char* k) {
         const std::string* v = c.query ? http_util::find(*c.query, k) : nullptr;
         return v ? *v : std::string();
     };
     if (auto err = param("error"); !err.empty()) {
         std::string desc = param("error_description");
-        return reply(c, oidc_page(401, "The sign-in provider refused: " + err +
-                                           (desc.empty() ? "" : " (" + desc + ")")));
+        return api_.reply(c, oidc_page(401, "The sign-in provider refused: " + err +
+                                                (desc.empty() ? "" : " (" + desc + ")")));
     }
-    auto done = later(c);
-    bool queued = sign_ins_->hash_later([this, done, cookie = cookie_of(c.req, "ssechat_oidc"),
-                                         state = param("state"), code = param("code"),
-                                         agent = user_agent(c.req)] {
-        try {
-            OidcUser u = oidc_->finish(cookie, state, code);
-            if (auto why = text::bad_user_id(u.user_id, cfg_.max_user); !why.empty())
-                throw OidcError(403, "Your sign-in name cannot be a user id here: " + why);
-            auto& store = sign_ins_->store();
-            auto a = store.account(u.user_id);
-            if (!a) {
-                if (!cfg_.signup_open && !cfg_.oidc_auto_create)
-                    throw OidcError(403, "There is no account " + u.user_id +
-                                             " here yet: ask an admin for an invite.");
-                model::Account fresh;
-                fresh.user_id = u.user_id;
-                if (model::display_name_problem(u.display_name).empty())
-                    fresh.display_name = u.display_name;
-                fresh.created_at = unix_now_ms();
-                store.add_account(fresh);  // or another sign-in made it a moment ago
-                a = store.account(u.user_id);
-                if (!a) throw OidcError(503, "The account could not be made: try again.");
+    auto done = api_.later(c);
+    bool queued = api_.sign_ins()->hash_later(
+        [this, done, cookie = cookie_of(c.req, "ssechat_oidc"), state = param("state"),
+         code = param("code"), agent = user_agent(c.req)] {
+            try {
+                OidcUser u = oidc_->finish(cookie, state, code);
+                if (auto why = text::bad_user_id(u.user_id, api_.config().max_user); !why.empty())
+                    throw OidcError(403, "Your sign-in name cannot be a user id here: " + why);
+                auto& store = api_.sign_ins()->store();
+                auto a = store.account(u.user_id);
+                if (!a) {
+                    if (!api_.config().signup_open && !api_.config().oidc_auto_create)
+                        throw OidcError(403, "There is no account " + u.user_id +
+                                                 " here yet: ask an admin for an invite.");
+                    model::Account fresh;
+                    fresh.user_id = u.user_id;
+                    if (model::display_name_problem(u.display_name).empty())
+                        fresh.display_name = u.display_name;
+                    fresh.created_at = unix_now_ms();
+                    store.add_account(fresh);  // or another sign-in made it a moment ago
+                    a = store.account(u.user_id);
+                    if (!a) throw OidcError(503, "The account could not be made: try again.");
+                }
+                if (a->disabled) throw OidcError(403, "This account is disabled.");
+                Response res = make(status::found, "");
+                res.set(bhttp::field::location, "/");
+                res.set(bhttp::field::set_cookie,
+                        session_cookie(api_.sign_ins()->start_session(u.user_id, agent)));
+                res.insert(bhttp::field::set_cookie, oidc_cookie(""));
+                done(std::move(res));
+            } catch (const OidcError& e) {
+                done(oidc_page(e.status, e.what()));
+            } catch (const store::StoreError&) {
+                done(oidc_page(503, "The server cannot reach its store: try again later."));
             }
-            if (a->disabled) throw OidcError(403, "This account is disabled.");
-            Response res = make(status::found, "");
-            res.set(bhttp::field::location, "/");
-            res.set(bhttp::field::set_cookie,
-                    session_cookie(sign_ins_->start_session(u.user_id, agent)));
-            res.insert(bhttp::field::set_cookie, oidc_cookie(""));
-            done(std::move(res));
-        } catch (const OidcError& e) {
-            done(oidc_page(e.status, e.what()));
-        } catch (const store::StoreError&) {
-            done(oidc_page(503, "The server cannot reach its store: try again later."));
-        }
-    });
-    if (!queued) reply(c, oidc_page(503, "The server is busy: try again in a moment."));
+        });
+    if (!queued) api_.reply(c, oidc_page(503, "The server is busy: try again in a moment."));
 }
 
-void Api::logout(Ctx& c) {
+void Accounts::logout(Ctx& c) {
     if (!accounts_on(c)) return;
-    if (!c.session) return refuse(c, status::bad_request, "this request has no session to end");
-    signed_out(c, [&] { sign_ins_->end(c.session->sign_in.key); });
+    if (!c.session)
+        return api_.refuse(c, status::bad_request, "this request has no session to end");
+    signed_out(c, [&] { api_.sign_ins()->end(c.session->sign_in.key); });
 }
 
-void Api::logout_all(Ctx& c) {
+void Accounts::logout_all(Ctx& c) {
     if (!accounts_on(c)) return;
-    signed_out(c, [&] { sign_ins_->end_all(c.identity->user, ""); });
+    signed_out(c, [&] { api_.sign_ins()->end_all(c.identity->user, ""); });
 }
 
-void Api::signed_out(Ctx& c, const std::function<void()>& end) {
+void Accounts::signed_out(Ctx& c, const std::function<void()>& end) {
     try {
         end();
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
     Response res = make(status::no_content, "");
     res.set(bhttp::field::set_cookie, session_cookie(""));
-    reply(c, std::move(res));
+    api_.reply(c, std::move(res));
 }
 
-void Api::list_sessions(Ctx& c) {
+void Accounts::list_sessions(Ctx& c) {
     if (!accounts_on(c)) return;
     boost::json::array list;
     try {
         int64_t now = unix_now_ms();
-        for (const auto& s : sign_ins_->store().sign_ins(c.identity->user)) {
-            if (model::expired(s, now, static_cast<int64_t>(cfg_.session_idle_s) * 1000)) continue;
+        for (const auto& s : api_.sign_ins()->store().sign_ins(c.identity->user)) {
+            if (model::expired(s, now, static_cast<int64_t>(api_.config().session_idle_s) * 1000))
+                continue;
             list.push_back(model::sign_in_json(s, c.session && c.session->sign_in.key == s.key));
         }
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"sessions", list}})));
+    api_.reply(c,
+               make(status::ok, boost::json::serialize(boost::json::object{{"sessions", list}})));
 }
 
-void Api::end_session(Ctx& c) {
+void Accounts::end_session(Ctx& c) {
     if (!accounts_on(c)) return;
     try {
-        for (const auto& s : sign_ins_->store().sign_ins(c.identity->user))
+        for (const auto& s : api_.sign_ins()->store().sign_ins(c.identity->user))
             if (s.id == c.id) {
-                sign_ins_->end(s.key);
+                api_.sign_ins()->end(s.key);
                 Response res = make(status::no_content, "");
                 if (c.session && c.session->sign_in.key == s.key)
                     res.set(bhttp::field::set_cookie, session_cookie(""));
-                return reply(c, std::move(res));
+                return api_.reply(c, std::move(res));
             }
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    refuse(c, status::not_found, "no such session");
+    api_.refuse(c, status::not_found, "no such session");
 }
 
-void Api::patch_me(Ctx& c) {
+void Accounts::patch_me(Ctx& c) {
     if (!accounts_on(c)) return;
     auto body = object_body(c.req.body());
     const boost::json::string* name = nullptr;
     if (body && body->size() == 1) name = string_field(*body, "display_name");
-    if (!name) return refuse(c, status::bad_request, R"(the body must be {"display_name":"…"})");
+    if (!name)
+        return api_.refuse(c, status::bad_request, R"(the body must be {"display_name":"…"})");
     if (auto why = model::display_name_problem(*name); !why.empty())
-        return refuse(c, status::bad_request, why);
+        return api_.refuse(c, status::bad_request, why);
     try {
-        auto a = sign_ins_->store().account(c.identity->user);
-        if (!a) return refuse(c, status::not_found, "no account for " + c.identity->user);
+        auto a = api_.sign_ins()->store().account(c.identity->user);
+        if (!a) return api_.refuse(c, status::not_found, "no account for " + c.identity->user);
         a->display_name = std::string(text::trim(std::string_view(*name)));
-        sign_ins_->store().update_account(*a);
-        sign_ins_->forget_user(a->user_id);
+        api_.sign_ins()->store().update_account(*a);
+        api_.sign_ins()->forget_user(a->user_id);
         auto o = model::account_json(*a);
         o["auth"] = c.session ? "session" : "token";
-        reply(c, make(status::ok, boost::json::serialize(o)));
+        api_.reply(c, make(status::ok, boost::json::serialize(o)));
     } catch (const store::StoreError&) {
-        reply(c, store_down());
+        api_.reply(c, api_.store_down());
     }
 }
 
-void Api::put_password(Ctx& c) {
+void Accounts::put_password(Ctx& c) {
     if (!accounts_on(c)) return;
     auto body = object_body(c.req.body());
     const boost::json::string *old_pw = nullptr, *new_pw = nullptr;
@@ -309,45 +330,47 @@ void Api::put_password(Ctx& c) {
         new_pw = string_field(*body, "new");
     }
     if (!old_pw || !new_pw)
-        return refuse(c, status::bad_request, R"(the body must be {"old":"…","new":"…"})");
+        return api_.refuse(c, status::bad_request, R"(the body must be {"old":"…","new":"…"})");
     if (auto why = model::password_problem(*new_pw); !why.empty())
-        return refuse(c, status::bad_request, why);
+        return api_.refuse(c, status::bad_request, why);
     std::string user = c.identity->user;
     std::string keep = c.session ? c.session->sign_in.key : std::string();
-    auto done = later(c);
-    sign_ins_->check_password(
+    auto done = api_.later(c);
+    api_.sign_ins()->check_password(
         user, std::string(*old_pw), c.s->peer().to_string(),
         [this, done, user, keep, fresh = std::string(*new_pw)](SignInResult r) {
             if (r.status == 401) r = refused(403, "wrong password");
-            if (r.status != 200) return done(refusal(*this, r));
+            if (r.status != 200) return done(refusal(api_, r));
             try {
                 // On the pool thread already: the new hash costs what the check did.
                 r.account.hash = password::hash(fresh);
-                sign_ins_->store().update_account(r.account);
-                sign_ins_->end_all(user, keep);
+                api_.sign_ins()->store().update_account(r.account);
+                api_.sign_ins()->end_all(user, keep);
             } catch (const store::StoreError&) {
-                return done(store_down());
+                return done(api_.store_down());
             }
             done(make(status::no_content, ""));
         });
 }
 
-void Api::create_invite(Ctx& c) {
+void Accounts::create_invite(Ctx& c) {
     if (!accounts_on(c) || !admin_only(c)) return;
     auto body = object_body(c.req.body());
     if (!body || !unknown_key(*body, {"admin", "ttl_s"}).empty())
-        return refuse(c, status::bad_request,
-                      R"(the body must be {"admin":false,"ttl_s":604800}, each optional)");
+        return api_.refuse(c, status::bad_request,
+                           R"(the body must be {"admin":false,"ttl_s":604800}, each optional)");
     model::Invite inv;
     if (const auto* a = body->if_contains("admin")) {
-        if (!a->is_bool()) return refuse(c, status::bad_request, "admin must be true or false");
+        if (!a->is_bool())
+            return api_.refuse(c, status::bad_request, "admin must be true or false");
         inv.admin = a->as_bool();
     }
     int64_t ttl = kDefaultInviteTtlS;
     if (const auto* t = body->if_contains("ttl_s")) {
         if (!t->is_int64() || t->as_int64() < 60 || t->as_int64() > kMaxInviteTtlS)
-            return refuse(c, status::bad_request,
-                          "ttl_s must be a whole number of seconds from 60 to 7776000 (90 days)");
+            return api_.refuse(
+                c, status::bad_request,
+                "ttl_s must be a whole number of seconds from 60 to 7776000 (90 days)");
         ttl = t->as_int64();
     }
     inv.code = random_token(16);
@@ -355,51 +378,52 @@ void Api::create_invite(Ctx& c) {
     inv.expires = inv.created_at + ttl * 1000;
     inv.created_by = c.identity->user;
     try {
-        sign_ins_->store().add_invite(inv);
+        api_.sign_ins()->store().add_invite(inv);
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
     boost::json::object o{
         {"code", inv.code}, {"url", "/#invite=" + inv.code}, {"expires", inv.expires}};
-    reply(c, make(status::created, boost::json::serialize(o)));
+    api_.reply(c, make(status::created, boost::json::serialize(o)));
 }
 
-void Api::list_invites(Ctx& c) {
+void Accounts::list_invites(Ctx& c) {
     if (!accounts_on(c) || !admin_only(c)) return;
     boost::json::array list;
     try {
-        for (const auto& i : sign_ins_->store().invites()) list.push_back(model::invite_json(i));
+        for (const auto& i : api_.sign_ins()->store().invites())
+            list.push_back(model::invite_json(i));
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"invites", list}})));
+    api_.reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"invites", list}})));
 }
 
-void Api::drop_invite(Ctx& c) {
+void Accounts::drop_invite(Ctx& c) {
     if (!accounts_on(c) || !admin_only(c)) return;
     try {
-        if (!sign_ins_->store().drop_invite(c.id))
-            return refuse(c, status::not_found, "no such invite");
+        if (!api_.sign_ins()->store().drop_invite(c.id))
+            return api_.refuse(c, status::not_found, "no such invite");
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    reply(c, make(status::no_content, ""));
+    api_.reply(c, make(status::no_content, ""));
 }
 
-void Api::accept_invite(Ctx& c) {
+void Accounts::accept_invite(Ctx& c) {
     if (!accounts_on(c) || !not_cross_site(c)) return;
     claim(c, c.id);
 }
 
-void Api::signup(Ctx& c) {
+void Accounts::signup(Ctx& c) {
     if (!accounts_on(c) || !not_cross_site(c)) return;
-    if (!cfg_.signup_open)
-        return refuse(c, status::forbidden,
-                      "sign-up here is by invitation: ask an admin for an invite");
+    if (!api_.config().signup_open)
+        return api_.refuse(c, status::forbidden,
+                           "sign-up here is by invitation: ask an admin for an invite");
     claim(c, "");
 }
 
-void Api::claim(Ctx& c, const std::string& code) {
+void Accounts::claim(Ctx& c, const std::string& code) {
     auto body = object_body(c.req.body());
     const boost::json::string *id = nullptr, *pw = nullptr, *name = nullptr;
     bool shape = body && unknown_key(*body, {"user_id", "password", "display_name"}).empty();
@@ -412,18 +436,18 @@ void Api::claim(Ctx& c, const std::string& code) {
         }
     }
     if (!shape || !id || !pw)
-        return refuse(c, status::bad_request,
-                      R"(the body must be {"user_id":"…","password":"…","display_name":"…"})");
+        return api_.refuse(c, status::bad_request,
+                           R"(the body must be {"user_id":"…","password":"…","display_name":"…"})");
     std::string user(*id);
-    if (auto why = text::bad_user_id(user, cfg_.max_user); !why.empty())
-        return refuse(c, status::bad_request, "user_id: " + why);
+    if (auto why = text::bad_user_id(user, api_.config().max_user); !why.empty())
+        return api_.refuse(c, status::bad_request, "user_id: " + why);
     if (auto why = model::password_problem(*pw); !why.empty())
-        return refuse(c, status::bad_request, why);
+        return api_.refuse(c, status::bad_request, why);
     if (name)
         if (auto why = model::display_name_problem(*name); !why.empty())
-            return refuse(c, status::bad_request, why);
+            return api_.refuse(c, status::bad_request, why);
     c.user = user;
-    auto done = later(c);
+    auto done = api_.later(c);
     auto job = [this, done, code, user, pw = std::string(*pw),
                 name = name ? std::string(text::trim(std::string_view(*name))) : std::string(),
                 agent = user_agent(c.req)] {
@@ -433,47 +457,48 @@ void Api::claim(Ctx& c, const std::string& code) {
         a.hash = password::hash(pw);
         a.created_at = unix_now_ms();
         try {
-            switch (sign_ins_->store().claim(code, a, a.created_at)) {
+            switch (api_.sign_ins()->store().claim(code, a, a.created_at)) {
                 case model::Claim::Gone:
-                    return done(
-                        error(status::gone, "this invite was used, withdrawn, or has expired"));
+                    return done(api_.error(status::gone,
+                                           "this invite was used, withdrawn, or has expired"));
                 case model::Claim::Taken:
-                    return done(error(status::conflict, "the user id " + user + " is taken"));
+                    return done(api_.error(status::conflict, "the user id " + user + " is taken"));
                 case model::Claim::Created:
                     break;
             }
             Response res = make(status::created, boost::json::serialize(model::account_json(a)));
             res.set(bhttp::field::set_cookie,
-                    session_cookie(sign_ins_->start_session(user, agent)));
+                    session_cookie(api_.sign_ins()->start_session(user, agent)));
             done(std::move(res));
         } catch (const store::StoreError&) {
-            done(store_down());
+            done(api_.store_down());
         }
     };
-    if (!sign_ins_->hash_later(std::move(job))) {
-        Response res = error(status::service_unavailable, "too many sign-ups at once: retry");
+    if (!api_.sign_ins()->hash_later(std::move(job))) {
+        Response res = api_.error(status::service_unavailable, "too many sign-ups at once: retry");
         res.set(bhttp::field::retry_after, "1");
-        reply(c, std::move(res));
+        api_.reply(c, std::move(res));
     }
 }
 
-void Api::get_user(Ctx& c) {
-    auto who = target_user(c);
+void Accounts::get_user(Ctx& c) {
+    auto who = api_.target_user(c);
     if (!who) return;
     try {
-        if (sign_ins_)
-            if (auto a = sign_ins_->store().account(*who))
-                return reply(c, make(status::ok, boost::json::serialize(model::user_json(*a))));
+        if (api_.sign_ins())
+            if (auto a = api_.sign_ins()->store().account(*who))
+                return api_.reply(c,
+                                  make(status::ok, boost::json::serialize(model::user_json(*a))));
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    refuse(c, status::not_found, "no such user");
+    api_.refuse(c, status::not_found, "no such user");
 }
 
-void Api::list_users(Ctx& c) {
+void Accounts::list_users(Ctx& c) {
     const std::string* ids = c.query ? http_util::find(*c.query, "ids") : nullptr;
     if (!ids || ids->empty())
-        return refuse(c, status::bad_request, "?ids= lists the user ids, comma-separated");
+        return api_.refuse(c, status::bad_request, "?ids= lists the user ids, comma-separated");
     std::vector<std::string> asked;
     for (size_t p = 0; p <= ids->size();) {
         size_t comma = ids->find(',', p);
@@ -482,18 +507,19 @@ void Api::list_users(Ctx& c) {
         p = comma + 1;
     }
     if (asked.size() > kMaxUsersAsked)
-        return refuse(c, status::bad_request, "at most 100 ids at a time");
+        return api_.refuse(c, status::bad_request, "at most 100 ids at a time");
     boost::json::array list;
     try {
         for (const auto& id : asked) {
-            if (!text::bad_user_id(id, cfg_.max_user).empty()) continue;
-            if (sign_ins_)
-                if (auto a = sign_ins_->store().account(id)) list.push_back(model::user_json(*a));
+            if (!text::bad_user_id(id, api_.config().max_user).empty()) continue;
+            if (api_.sign_ins())
+                if (auto a = api_.sign_ins()->store().account(id))
+                    list.push_back(model::user_json(*a));
         }
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"users", list}})));
+    api_.reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"users", list}})));
 }
 
 }  // namespace ssechat::http

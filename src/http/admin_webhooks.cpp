@@ -1,7 +1,10 @@
 // /admin/webhooks: webhooks as a resource, for admins. The delivery engine is webhooks.cpp.
+#include "http/admin_webhooks.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 
+#include "chat/hub.hpp"
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
 #include "http/client.hpp"
@@ -62,127 +65,140 @@ std::string read_hook(const boost::json::object& body, model::Webhook& w, bool p
 
 }  // namespace
 
-bool Api::webhooks_on(Ctx& c) {
-    if (!admins_only(c)) return false;
-    if (webhooks_) return true;
-    refuse(c, status::service_unavailable, "webhooks are not running on this server");
+AdminWebhooks::AdminWebhooks(Api& api) : api_(api) {
+    const Config& cfg = api.config();
+    if (auto hooks = store::open_webhooks(cfg))
+        engine_ = std::make_unique<WebhookEngine>(
+            api.hub().store(), std::move(hooks),
+            OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca}, cfg.webhook_concurrency);
+}
+
+AdminWebhooks::~AdminWebhooks() = default;
+
+bool AdminWebhooks::webhooks_on(Ctx& c) {
+    if (!api_.admins_only(c)) return false;
+    if (engine_) return true;
+    api_.refuse(c, status::service_unavailable, "webhooks are not running on this server");
     return false;
 }
 
-void Api::list_webhooks(Ctx& c) {
+void AdminWebhooks::list_webhooks(Ctx& c) {
     if (!webhooks_on(c)) return;
     boost::json::array list;
     try {
-        for (const auto& w : webhooks_->store().list()) list.push_back(model::webhook_json(w));
+        for (const auto& w : engine_->store().list()) list.push_back(model::webhook_json(w));
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"webhooks", list}})));
+    api_.reply(c,
+               make(status::ok, boost::json::serialize(boost::json::object{{"webhooks", list}})));
 }
 
-void Api::create_webhook(Ctx& c) {
+void AdminWebhooks::create_webhook(Ctx& c) {
     if (!webhooks_on(c)) return;
     auto body = object_body(c.req.body());
-    if (!body) return refuse(c, status::bad_request, "the body must be a JSON object");
+    if (!body) return api_.refuse(c, status::bad_request, "the body must be a JSON object");
     model::Webhook w;
     if (auto why = read_hook(*body, w, false); !why.empty())
-        return refuse(c, status::bad_request, why);
-    if (auto why = target_problem(w.url, cfg_.allow_private_targets); !why.empty())
-        return refuse(c, status::bad_request, why);
+        return api_.refuse(c, status::bad_request, why);
+    if (auto why = target_problem(w.url, api_.config().allow_private_targets); !why.empty())
+        return api_.refuse(c, status::bad_request, why);
     w.id = model::new_hook_id();
     w.secret = model::new_hook_secret();
     w.created_by = c.identity->user;
     w.created_at = unix_now_ms();
-    auto done = later(c);
-    bool queued = work_.submit([this, done, w = std::move(w)]() mutable {
-        if (!cfg_.allow_private_targets)
+    auto done = api_.later(c);
+    bool queued = api_.work().submit([this, done, w = std::move(w)]() mutable {
+        if (!api_.config().allow_private_targets)
             if (auto why = resolves_public(w.url); !why.empty())
-                return done(error(status::bad_request, "url: " + why));
+                return done(api_.error(status::bad_request, "url: " + why));
         try {
             // From the end of the log: it receives what happens after it was made.
-            w.cursor = webhooks_->log_end();
-            webhooks_->store().add(w);
+            w.cursor = engine_->log_end();
+            engine_->store().add(w);
         } catch (const store::StoreError&) {
-            return done(store_down());
+            return done(api_.store_down());
         }
-        webhooks_->changed();
+        engine_->changed();
         auto o = model::webhook_json(w);
         o["secret"] = w.secret;  // shown this once
         done(make(status::created, boost::json::serialize(o)));
     });
-    if (!queued) reply(c, error(status::service_unavailable, "busy: retry"));
+    if (!queued) api_.reply(c, api_.error(status::service_unavailable, "busy: retry"));
 }
 
-void Api::get_webhook(Ctx& c) {
+void AdminWebhooks::get_webhook(Ctx& c) {
     if (!webhooks_on(c)) return;
     try {
-        auto w = webhooks_->store().get(c.id);
-        if (!w) return refuse(c, status::not_found, "no such webhook");
-        reply(c, make(status::ok, boost::json::serialize(model::webhook_json(*w))));
+        auto w = engine_->store().get(c.id);
+        if (!w) return api_.refuse(c, status::not_found, "no such webhook");
+        api_.reply(c, make(status::ok, boost::json::serialize(model::webhook_json(*w))));
     } catch (const store::StoreError&) {
-        reply(c, store_down());
+        api_.reply(c, api_.store_down());
     }
 }
 
-void Api::patch_webhook(Ctx& c) {
+void AdminWebhooks::patch_webhook(Ctx& c) {
     if (!webhooks_on(c)) return;
     auto body = object_body(c.req.body());
-    if (!body) return refuse(c, status::bad_request, "the body must be a JSON object");
+    if (!body) return api_.refuse(c, status::bad_request, "the body must be a JSON object");
     try {
-        auto w = webhooks_->store().get(c.id);
-        if (!w) return refuse(c, status::not_found, "no such webhook");
+        auto w = engine_->store().get(c.id);
+        if (!w) return api_.refuse(c, status::not_found, "no such webhook");
         if (auto why = read_hook(*body, *w, true); !why.empty())
-            return refuse(c, status::bad_request, why);
-        if (auto why = target_problem(w->url, cfg_.allow_private_targets); !why.empty())
-            return refuse(c, status::bad_request, why);
-        if (!cfg_.allow_private_targets && body->contains("url")) {
+            return api_.refuse(c, status::bad_request, why);
+        if (auto why = target_problem(w->url, api_.config().allow_private_targets); !why.empty())
+            return api_.refuse(c, status::bad_request, why);
+        if (!api_.config().allow_private_targets && body->contains("url")) {
             // A name is resolved off the loop, as when made.
-            auto done = later(c);
-            bool queued = work_.submit([this, done, w = std::move(*w)] {
+            auto done = api_.later(c);
+            bool queued = api_.work().submit([this, done, w = std::move(*w)] {
                 if (auto why = resolves_public(w.url); !why.empty())
-                    return done(error(status::bad_request, "url: " + why));
+                    return done(api_.error(status::bad_request, "url: " + why));
                 try {
-                    webhooks_->store().update(w);
+                    engine_->store().update(w);
                 } catch (const store::StoreError&) {
-                    return done(store_down());
+                    return done(api_.store_down());
                 }
-                webhooks_->changed();
+                engine_->changed();
                 done(make(status::ok, boost::json::serialize(model::webhook_json(w))));
             });
-            if (!queued) reply(c, error(status::service_unavailable, "busy: retry"));
+            if (!queued) api_.reply(c, api_.error(status::service_unavailable, "busy: retry"));
             return;
         }
-        webhooks_->store().update(*w);
-        webhooks_->changed();
-        reply(c, make(status::ok, boost::json::serialize(model::webhook_json(*w))));
+        engine_->store().update(*w);
+        engine_->changed();
+        api_.reply(c, make(status::ok, boost::json::serialize(model::webhook_json(*w))));
     } catch (const store::StoreError&) {
-        reply(c, store_down());
+        api_.reply(c, api_.store_down());
     }
 }
 
-void Api::delete_webhook(Ctx& c) {
+void AdminWebhooks::delete_webhook(Ctx& c) {
     if (!webhooks_on(c)) return;
     try {
-        if (!webhooks_->store().remove(c.id))
-            return refuse(c, status::not_found, "no such webhook");
+        if (!engine_->store().remove(c.id))
+            return api_.refuse(c, status::not_found, "no such webhook");
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    webhooks_->changed();
-    reply(c, make(status::no_content, ""));
+    engine_->changed();
+    api_.reply(c, make(status::no_content, ""));
 }
 
-void Api::webhook_deliveries(Ctx& c) {
+void AdminWebhooks::webhook_deliveries(Ctx& c) {
     if (!webhooks_on(c)) return;
     boost::json::array list;
     try {
-        if (!webhooks_->store().get(c.id)) return refuse(c, status::not_found, "no such webhook");
-        for (const auto& d : webhooks_->store().deliveries(c.id))
+        if (!engine_->store().get(c.id))
+            return api_.refuse(c, status::not_found, "no such webhook");
+        for (const auto& d : engine_->store().deliveries(c.id))
             list.push_back(model::delivery_json(d));
     } catch (const store::StoreError&) {
-        return reply(c, store_down());
+        return api_.reply(c, api_.store_down());
     }
-    reply(c, make(status::ok, boost::json::serialize(boost::json::object{{"deliveries", list}})));
+    api_.reply(c,
+               make(status::ok, boost::json::serialize(boost::json::object{{"deliveries", list}})));
 }
 
 }  // namespace ssechat::http

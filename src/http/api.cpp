@@ -1,6 +1,6 @@
-// The API core: the route table and dispatch, authentication, limits, CORS, and how every
-// answer is recorded (metrics, access log) and sent. The resources live beside it:
-// seed.cpp, rooms.cpp, messages.cpp, ops.cpp.
+// The API core: the route table and dispatch, authentication (tokens, sessions, API keys),
+// the one access check, CORS, and how every answer is recorded (metrics, access log) and
+// sent. The resources live beside it, each a class with its own file and state.
 #include "http/api.hpp"
 
 #include <openssl/crypto.h>
@@ -34,32 +34,15 @@ Api::Api(const Config& cfg, chat::Hub& hub, std::vector<chat::Shard*> shards)
       hub_(hub),
       shards_(std::move(shards)),
       connections_(cfg.max_connections, cfg.max_connections_per_ip),
-      streams_(0, cfg.max_streams_per_user),
-      publishes_(cfg.publish_rate, cfg.publish_burst),
-      typings_(cfg.typing_rate, cfg.typing_burst),
-      any_origin_(cfg.cors_origins.size() == 1 && cfg.cors_origins[0] == "*") {
-    Request kept;  // HTTP/1.1, kept alive
-    shared_head_ = stream_head(kept);
+      any_origin_(cfg.cors_origins.size() == 1 && cfg.cors_origins[0] == "*"),
+      resources_(*this, *this, *this, *this, *this, *this, *this, *this, *this, *this, *this, *this,
+                 *this) {
     if (!cfg.jwt_secret.empty()) verifier_ = auth::Verifier::hs256(cfg.jwt_secret);
     if (!cfg.jwt_key.empty()) verifier_ = auth::Verifier::public_key(cfg.jwt_key);
-    files_ = Files::open(cfg);
     keys_ = std::make_unique<ApiKeys>(store::open_accounts(cfg), shards_);
-    if (auto hooks = store::open_webhooks(cfg))
-        webhooks_ = std::make_unique<WebhookEngine>(
-            hub_.store(), std::move(hooks),
-            OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca}, cfg.webhook_concurrency);
-    if (auto push = store::open_push(cfg)) {
-        push_ = std::make_unique<PushEngine>(
-            hub_, std::move(push), OutboundPolicy{cfg.allow_private_targets, cfg.outbound_ca},
-            cfg.push_contact);
-        // Summaries show each room's level; read on a store connection of the push state's.
-        hub_.set_levels(
-            [p = push_.get()](const std::string& user) { return p->store().levels(user); });
-    }
     if (cfg.accounts) {
         sign_ins_ = std::make_unique<SignIns>(cfg, store::open_accounts(cfg), shards_);
         if (!cfg.first_admin.empty()) first_admin();
-        if (!cfg.oidc_issuer.empty()) oidc_ = std::make_unique<Oidc>(cfg);
     }
 }
 
@@ -102,7 +85,7 @@ void Api::set_port(uint16_t port) {
                 own_origins_.push_back(scheme + h + p);
     }
     for (const auto& o : cfg_.allowed_origins) own_origins_.push_back(o);
-    if (oidc_) oidc_->set_origin(own_origins_.front());
+    get<Accounts>().set_origin(own_origins_.front());
 }
 
 bool Api::same_origin(const Ctx& c) const {
@@ -436,18 +419,103 @@ bool Api::page_limit(Ctx& c, size_t& n) {
     return true;
 }
 
-bool Api::rate_ok(Ctx& c, const std::string& user) {
-    double wait = publishes_.take(user, std::chrono::steady_clock::now());
-    if (wait == 0) return true;
-    http_metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
-    metrics().publish_rejected.fetch_add(1, std::memory_order_relaxed);
-    char limit[64];
-    std::snprintf(limit, sizeof limit, "%g", cfg_.publish_rate);
-    Response res = error(status::too_many_requests, std::string("publish rate limit: ") + limit +
-                                                        " messages per second per user");
-    res.set(bhttp::field::retry_after, std::to_string(static_cast<int>(std::ceil(wait))));
-    reply(c, std::move(res));
+std::optional<std::string> Api::target_user(Ctx& c) {
+    auto u = text::percent_decode(c.target, false);
+    std::string why = !u ? "the user in the path is not percent-encoded UTF-8"
+                         : text::bad_user_id(*u, cfg_.max_user);
+    if (why.empty()) return u;
+    refuse(c, status::bad_request, "user: " + why);
+    return std::nullopt;
+}
+
+std::shared_ptr<chat::Room> Api::open_room(Ctx& c, const std::string& room) {
+    try {
+        if (auto r = hub_.room(room)) return r;
+        reply(c, error(status::service_unavailable,
+                       "every room this server can hold is in use, retry later"));
+    } catch (const store::StoreError&) {
+        reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+    }
+    return nullptr;
+}
+
+bool Api::admins_only(Ctx& c) {
+    if (c.identity && (c.identity->key ? (c.identity->key & model::kScopeAdmin) != 0
+                                       : server_role(c, c.identity->user) == model::Role::Owner))
+        return true;
+    refuse(c, status::forbidden, "only an admin may manage API keys");
     return false;
+}
+
+bool Api::authenticate_key(Ctx& c, const std::string& presented) {
+    std::optional<KeyUse> k;
+    try {
+        k = keys_->check(presented, unix_now_ms());
+    } catch (const store::StoreError&) {
+        reply(c, store_down());
+        return false;
+    }
+    if (!k) {
+        // One answer for a key never made, a revoked one and a mistyped one.
+        http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+        refuse(c, status::unauthorized, "unknown or revoked API key");
+        return false;
+    }
+    auth::Identity id;
+    id.user = k->key.user;
+    id.key = k->key.scopes;
+    id.key_name = k->key.name;
+    if (const std::string* as = c.query ? http_util::find(*c.query, "as") : nullptr) {
+        if (!(k->key.scopes & model::kScopeImpersonate)) {
+            refuse(c, status::forbidden,
+                   "?as= needs an API key with the impersonate scope (and publish)");
+            return false;
+        }
+        if (auto why = text::bad_user_id(*as, cfg_.max_user); !why.empty()) {
+            refuse(c, status::bad_request, "?as=: " + why);
+            return false;
+        }
+        id.user = *as;
+        id.acting_as = true;
+    }
+    c.identity = std::move(id);
+    c.user = c.identity->user;
+    c.credential = std::move(k->credential);
+    return true;
+}
+
+bool Api::key_allows(Ctx& c, const Method& m) {
+    const bool reads = m.verb == bhttp::verb::get;
+    const model::KeyScopes need = m.keys ? m.keys : model::scopes_for(m.act, reads);
+    const model::KeyScopes has = c.identity->key;
+    if (c.identity->acting_as && !(need & model::kScopePublish)) {
+        refuse(c, status::forbidden,
+               "?as= is for publishing (posting, editing, deleting, reacting) only");
+        return false;
+    }
+    if (has & (need | model::kScopeAdmin)) return true;
+    http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    const bool one = (need & (need - 1)) == 0;
+    refuse(c, status::forbidden,
+           "this API key's scopes do not reach this request: it needs " +
+               (one ? "the " + model::scope_names(need) + " scope"
+                    : "one of the scopes " + model::scope_names(need)));
+    return false;
+}
+
+namespace {
+// The resource a handler belongs to, from its member pointer's type.
+template <class F>
+struct MemberOf;
+template <class R>
+struct MemberOf<void (R::*)(Ctx&)> {
+    using type = R;
+};
+}  // namespace
+
+template <auto F>
+void Api::call(Api& api, Ctx& c) {
+    (api.get<typename MemberOf<decltype(F)>::type>().*F)(c);
 }
 
 const std::vector<Api::RouteRow>& Api::routes() {
@@ -458,173 +526,207 @@ const std::vector<Api::RouteRow>& Api::routes() {
     using model::kScopePublish, model::kScopeRead, model::kScopeRooms, model::kScopeMembers,
         model::kScopeUsers, model::kScopeAdmin;
     static const std::vector<RouteRow> table = {
-        {kRouteHealthz, "/healthz", Access::Open, {{verb::get, &Api::healthz}}},
-        {kRouteMetrics, "/metrics", Access::Metrics, {{verb::get, &Api::metrics_page}}},
+        {kRouteHealthz, "/healthz", Access::Open, {{verb::get, &call<&Ops::healthz>}}},
+        {kRouteMetrics, "/metrics", Access::Open, {{verb::get, &call<&Ops::metrics_page>}}},
         {kRouteMe,
          "/me",
          Access::User,
-         {{verb::get, &Api::me, Act::Read, model::kEveryScope},
-          {verb::patch, &Api::patch_me, Act::Read, kScopePublish}}},
-        {kRouteAuth, "/auth", Access::Open, {{verb::get, &Api::auth_info}}},
-        {kRouteAuthLogin, "/auth/login", Access::Open, {{verb::post, &Api::login}}},
-        {kRouteAuthLogout, "/auth/logout", Access::User, {{verb::post, &Api::logout}}},
-        {kRouteAuthLogoutAll, "/auth/logout-all", Access::User, {{verb::post, &Api::logout_all}}},
-        {kRouteAuthSignup, "/auth/signup", Access::Open, {{verb::post, &Api::signup}}},
+         {{verb::get, &call<&Ops::me>, Act::Read, model::kEveryScope},
+          {verb::patch, &call<&Accounts::patch_me>, Act::Read, kScopePublish}}},
+        {kRouteAuth, "/auth", Access::Open, {{verb::get, &call<&Accounts::auth_info>}}},
+        {kRouteAuthLogin, "/auth/login", Access::Open, {{verb::post, &call<&Accounts::login>}}},
+        {kRouteAuthLogout, "/auth/logout", Access::User, {{verb::post, &call<&Accounts::logout>}}},
+        {kRouteAuthLogoutAll,
+         "/auth/logout-all",
+         Access::User,
+         {{verb::post, &call<&Accounts::logout_all>}}},
+        {kRouteAuthSignup, "/auth/signup", Access::Open, {{verb::post, &call<&Accounts::signup>}}},
         {kRouteAuthInvites,
          "/auth/invites",
          Access::User,
-         {{verb::get, &Api::list_invites, Act::Read, kScopeUsers},
-          {verb::post, &Api::create_invite, Act::Read, kScopeUsers}}},
+         {{verb::get, &call<&Accounts::list_invites>, Act::Read, kScopeUsers},
+          {verb::post, &call<&Accounts::create_invite>, Act::Read, kScopeUsers}}},
         {kRouteAuthInvite,
          "/auth/invites/{id}",
          Access::User,
-         {{verb::delete_, &Api::drop_invite, Act::Read, kScopeUsers}}},
+         {{verb::delete_, &call<&Accounts::drop_invite>, Act::Read, kScopeUsers}}},
         {kRouteAuthAccept,
          "/auth/invites/{id}/accept",
          Access::Open,
-         {{verb::post, &Api::accept_invite}}},
-        {kRouteOidcStart, "/auth/oidc/start", Access::Open, {{verb::get, &Api::oidc_start}}},
+         {{verb::post, &call<&Accounts::accept_invite>}}},
+        {kRouteOidcStart,
+         "/auth/oidc/start",
+         Access::Open,
+         {{verb::get, &call<&Accounts::oidc_start>}}},
         {kRouteOidcCallback,
          "/auth/oidc/callback",
          Access::Open,
-         {{verb::get, &Api::oidc_callback}}},
-        {kRouteMeSessions, "/me/sessions", Access::User, {{verb::get, &Api::list_sessions}}},
-        {kRouteMeSession, "/me/sessions/{id}", Access::User, {{verb::delete_, &Api::end_session}}},
-        {kRouteMePassword, "/me/password", Access::User, {{verb::put, &Api::put_password}}},
+         {{verb::get, &call<&Accounts::oidc_callback>}}},
+        {kRouteMeSessions,
+         "/me/sessions",
+         Access::User,
+         {{verb::get, &call<&Accounts::list_sessions>}}},
+        {kRouteMeSession,
+         "/me/sessions/{id}",
+         Access::User,
+         {{verb::delete_, &call<&Accounts::end_session>}}},
+        {kRouteMePassword,
+         "/me/password",
+         Access::User,
+         {{verb::put, &call<&Accounts::put_password>}}},
         {kRouteUsers,
          "/users",
          Access::User,
-         {{verb::get, &Api::list_users, Act::Read, kScopeRead | kScopeUsers}}},
+         {{verb::get, &call<&Accounts::list_users>, Act::Read, kScopeRead | kScopeUsers}}},
         {kRouteUser,
          "/users/{user}",
          Access::User,
-         {{verb::get, &Api::get_user, Act::Read, kScopeRead | kScopeUsers}}},
-        {kRouteMeRooms, "/me/rooms", Access::User, {{verb::get, &Api::my_rooms}}},
-        {kRouteMeSearch, "/me/search", Access::User, {{verb::get, &Api::search_me}}},
+         {{verb::get, &call<&Accounts::get_user>, Act::Read, kScopeRead | kScopeUsers}}},
+        {kRouteMeRooms, "/me/rooms", Access::User, {{verb::get, &call<&Me::my_rooms>}}},
+        {kRouteMeSearch,
+         "/me/search",
+         Access::User,
+         {{verb::get, &call<&SearchRoutes::search_me>}}},
         {kRouteMeRoom,
          "/me/rooms/{room}",
          Access::User,
-         {{verb::put, &Api::join_room, Act::Join}, {verb::delete_, &Api::leave_room, Act::Leave}}},
+         {{verb::put, &call<&Me::join_room>, Act::Join},
+          {verb::delete_, &call<&Me::leave_room>, Act::Leave}}},
         {kRouteMeRead,
          "/me/rooms/{room}/read",
          Access::User,
-         {{verb::put, &Api::mark_read, Act::Mark}}},
-        {kRouteMeEvents, "/me/events", Access::User, {{verb::get, &Api::user_stream}}},
+         {{verb::put, &call<&Me::mark_read>, Act::Mark}}},
+        {kRouteMeEvents, "/me/events", Access::User, {{verb::get, &call<&Streams::user_stream>}}},
         {kRouteMeDm,
          "/me/dms/{user}",
          Access::User,
-         {{verb::put, &Api::open_dm, Act::Read, kScopePublish}}},
+         {{verb::put, &call<&Me::open_dm>, Act::Read, kScopePublish}}},
         {kRouteMeSettings,
          "/me/settings",
          Access::User,
-         {{verb::get, &Api::get_settings},
-          {verb::put, &Api::put_settings, Act::Read, kScopePublish}}},
-        {kRouteRoomReceipts, "/rooms/{room}/receipts", Access::User, {{verb::get, &Api::receipts}}},
-        {kRouteSeedStream, "/messages", Access::User, {{verb::get, &Api::seed_stream}}},
+         {{verb::get, &call<&Me::get_settings>},
+          {verb::put, &call<&Me::put_settings>, Act::Read, kScopePublish}}},
+        {kRouteRoomReceipts,
+         "/rooms/{room}/receipts",
+         Access::User,
+         {{verb::get, &call<&Me::receipts>}}},
+        {kRouteSeedStream, "/messages", Access::User, {{verb::get, &call<&Seed::seed_stream>}}},
         {kRouteSeedPublish,
          "/message",
          Access::User,
-         {{verb::post, &Api::seed_publish, Act::Read, kScopePublish}}},
+         {{verb::post, &call<&Seed::seed_publish>, Act::Read, kScopePublish}}},
         {kRouteRooms,
          "/rooms",
          Access::User,
-         {{verb::get, &Api::list_rooms, Act::Read, kScopeRead | kScopeRooms},
-          {verb::post, &Api::create_room, Act::Read, kScopeRooms}}},
+         {{verb::get, &call<&RoomRoutes::list_rooms>, Act::Read, kScopeRead | kScopeRooms},
+          {verb::post, &call<&RoomRules::create_room>, Act::Read, kScopeRooms}}},
         {kRouteRoom,
          "/rooms/{room}",
          Access::User,
-         {{verb::get, &Api::get_room}, {verb::patch, &Api::patch_room, Act::Profile}}},
+         {{verb::get, &call<&RoomRules::get_room>},
+          {verb::patch, &call<&RoomRules::patch_room>, Act::Profile}}},
         {kRouteRoomMembers,
          "/rooms/{room}/members",
          Access::User,
-         {{verb::get, &Api::list_members}}},
+         {{verb::get, &call<&RoomRules::list_members>}}},
         {kRouteRoomMember,
          "/rooms/{room}/members/{user}",
          Access::User,
          // What these may do depends on whom they act on: the handlers ask may_act_on().
-         {{verb::put, &Api::put_member, Act::Read, kScopeMembers},
-          {verb::delete_, &Api::remove_member, Act::Read, kScopeMembers}}},
+         {{verb::put, &call<&RoomRules::put_member>, Act::Read, kScopeMembers},
+          {verb::delete_, &call<&RoomRules::remove_member>, Act::Read, kScopeMembers}}},
         {kRouteRoomBans,
          "/rooms/{room}/bans",
          Access::User,
-         {{verb::get, &Api::list_bans, Act::Restrict}}},
+         {{verb::get, &call<&RoomRules::list_bans>, Act::Restrict}}},
         {kRouteRoomBan,
          "/rooms/{room}/bans/{user}",
          Access::User,
-         {{verb::put, &Api::put_ban, Act::Restrict},
-          {verb::delete_, &Api::lift_ban, Act::Restrict}}},
+         {{verb::put, &call<&RoomRules::put_ban>, Act::Restrict},
+          {verb::delete_, &call<&RoomRules::lift_ban>, Act::Restrict}}},
         {kRouteRoomMutes,
          "/rooms/{room}/mutes",
          Access::User,
-         {{verb::get, &Api::list_mutes, Act::Restrict}}},
+         {{verb::get, &call<&RoomRules::list_mutes>, Act::Restrict}}},
         {kRouteRoomMute,
          "/rooms/{room}/mutes/{user}",
          Access::User,
-         {{verb::put, &Api::put_mute, Act::Restrict},
-          {verb::delete_, &Api::lift_mute, Act::Restrict}}},
+         {{verb::put, &call<&RoomRules::put_mute>, Act::Restrict},
+          {verb::delete_, &call<&RoomRules::lift_mute>, Act::Restrict}}},
         {kRouteRoomEvents,
          "/rooms/{room}/events",
          Access::User,
-         {{verb::get, &Api::native_stream}}},
+         {{verb::get, &call<&Streams::native_stream>}}},
         {kRouteRoomMessages,
          "/rooms/{room}/messages",
          Access::User,
-         {{verb::get, &Api::history}, {verb::post, &Api::native_publish, Act::Post}}},
-        {kRouteRoomPresence, "/rooms/{room}/presence", Access::User, {{verb::get, &Api::presence}}},
+         {{verb::get, &call<&Messages::history>},
+          {verb::post, &call<&Messages::native_publish>, Act::Post}}},
+        {kRouteRoomPresence,
+         "/rooms/{room}/presence",
+         Access::User,
+         {{verb::get, &call<&RoomRoutes::presence>}}},
         {kRouteRoomFiles,
          "/rooms/{room}/files",
          Access::User,
-         {{verb::post, &Api::upload_file, Act::Post}}},
-        {kRouteFile, "/files/{id}/{name}", Access::User, {{verb::get, &Api::get_file}}},
-        {kRouteRoomSearch, "/rooms/{room}/search", Access::User, {{verb::get, &Api::search_room}}},
+         {{verb::post, &call<&FileRoutes::upload_file>, Act::Post}}},
+        {kRouteFile,
+         "/files/{id}/{name}",
+         Access::User,
+         {{verb::get, &call<&FileRoutes::get_file>}}},
+        {kRouteRoomSearch,
+         "/rooms/{room}/search",
+         Access::User,
+         {{verb::get, &call<&SearchRoutes::search_room>}}},
         {kRouteRoomTyping,
          "/rooms/{room}/typing",
          Access::User,
-         {{verb::post, &Api::typing, Act::Type}}},
+         {{verb::post, &call<&RoomRoutes::typing>, Act::Type}}},
         {kRouteRoomMessage,
          "/rooms/{room}/messages/{id}",
          Access::User,
-         {{verb::get, &Api::get_message},
-          {verb::patch, &Api::edit_message, Act::Change},
-          {verb::delete_, &Api::delete_message, Act::Change}}},
+         {{verb::get, &call<&Messages::get_message>},
+          {verb::patch, &call<&Messages::edit_message>, Act::Change},
+          {verb::delete_, &call<&Messages::delete_message>, Act::Change}}},
         {kRouteRoomReaction,
          "/rooms/{room}/messages/{id}/reactions/{emoji}",
          Access::User,
-         {{verb::put, &Api::add_reaction, Act::Change},
-          {verb::delete_, &Api::remove_reaction, Act::Change}}},
+         {{verb::put, &call<&Messages::add_reaction>, Act::Change},
+          {verb::delete_, &call<&Messages::remove_reaction>, Act::Change}}},
         {kRouteAdminKeys,
          "/admin/apikeys",
          Access::User,
-         {{verb::get, &Api::list_keys, Act::Read, kScopeAdmin},
-          {verb::post, &Api::create_key, Act::Read, kScopeAdmin}}},
+         {{verb::get, &call<&AdminKeys::list_keys>, Act::Read, kScopeAdmin},
+          {verb::post, &call<&AdminKeys::create_key>, Act::Read, kScopeAdmin}}},
         {kRouteAdminKey,
          "/admin/apikeys/{name}",
          Access::User,
-         {{verb::delete_, &Api::revoke_key, Act::Read, kScopeAdmin}}},
+         {{verb::delete_, &call<&AdminKeys::revoke_key>, Act::Read, kScopeAdmin}}},
         {kRouteAdminWebhooks,
          "/admin/webhooks",
          Access::User,
-         {{verb::get, &Api::list_webhooks, Act::Read, kScopeAdmin},
-          {verb::post, &Api::create_webhook, Act::Read, kScopeAdmin}}},
+         {{verb::get, &call<&AdminWebhooks::list_webhooks>, Act::Read, kScopeAdmin},
+          {verb::post, &call<&AdminWebhooks::create_webhook>, Act::Read, kScopeAdmin}}},
         {kRouteAdminWebhook,
          "/admin/webhooks/{id}",
          Access::User,
-         {{verb::get, &Api::get_webhook, Act::Read, kScopeAdmin},
-          {verb::patch, &Api::patch_webhook, Act::Read, kScopeAdmin},
-          {verb::delete_, &Api::delete_webhook, Act::Read, kScopeAdmin}}},
+         {{verb::get, &call<&AdminWebhooks::get_webhook>, Act::Read, kScopeAdmin},
+          {verb::patch, &call<&AdminWebhooks::patch_webhook>, Act::Read, kScopeAdmin},
+          {verb::delete_, &call<&AdminWebhooks::delete_webhook>, Act::Read, kScopeAdmin}}},
         {kRouteAdminDeliveries,
          "/admin/webhooks/{id}/deliveries",
          Access::User,
-         {{verb::get, &Api::webhook_deliveries, Act::Read, kScopeAdmin}}},
-        {kRoutePushKey, "/push/key", Access::Open, {{verb::get, &Api::push_key}}},
+         {{verb::get, &call<&AdminWebhooks::webhook_deliveries>, Act::Read, kScopeAdmin}}},
+        {kRoutePushKey, "/push/key", Access::Open, {{verb::get, &call<&PushRoutes::push_key>}}},
         {kRouteMePush,
          "/me/push",
          Access::User,
-         {{verb::put, &Api::put_push}, {verb::delete_, &Api::delete_push}}},
+         {{verb::put, &call<&PushRoutes::put_push>},
+          {verb::delete_, &call<&PushRoutes::delete_push>}}},
         {kRouteMeNotify,
          "/me/rooms/{room}/notify",
          Access::User,
-         {{verb::put, &Api::put_notify, Act::Read}}},
+         {{verb::put, &call<&PushRoutes::put_notify>, Act::Read}}},
     };
     return table;
 }
@@ -681,7 +783,7 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     auto method = c.head ? bhttp::verb::get : req.method();
     if (method == bhttp::verb::options) {
         c.route = kRoutePreflight;
-        return preflight(c);
+        return get<Ops>().preflight(c);
     }
     if (c.query)
         if (const std::string* k = http_util::repeated_key(*c.query))
@@ -711,9 +813,8 @@ void Api::handle(Request&& req, const std::shared_ptr<Session>& s) {
     }
     if (!m) return wrong_method(c, allow.c_str());
     if (c.identity && c.identity->key && !key_allows(c, *m)) return;
-    if (row->access == Access::Metrics && !metrics_allowed(c)) return;
     if (in_room && !admit(c, m->act)) return;
-    (this->*(m->handler))(c);
+    m->handler(*this, c);
 }
 
 bool Api::serve_asset(Ctx& c) {

@@ -1,5 +1,7 @@
 // The user's own resources: the rooms they are in (membership, read markers, summaries), a
 // room's receipts, and the user stream that carries all their rooms.
+#include "http/me.hpp"
+
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -16,27 +18,28 @@ namespace ssechat::http {
 using namespace detail;
 using Op = store::MemberOp::Op;
 
-void Api::my_rooms(Ctx& c) {
-    auto u = user(c, nullptr, false);
+void Me::my_rooms(Ctx& c) {
+    auto u = api_.user(c, nullptr, false);
     if (!u) return;
     try {
-        auto joined = hub_.store().memberships(*u);
-        std::erase_if(joined, [sc = scope(c)](const auto& m) { return !sc.covers(m.room); });
-        reply(c, make(status::ok, model::rooms_json(hub_.summaries(*u, joined))));
+        auto joined = api_.hub().store().memberships(*u);
+        std::erase_if(joined, [sc = api_.scope(c)](const auto& m) { return !sc.covers(m.room); });
+        api_.reply(c, make(status::ok, model::rooms_json(api_.hub().summaries(*u, joined))));
     } catch (const store::StoreError&) {
-        reply(c, error(status::service_unavailable, "the store is unavailable, retry later"));
+        api_.reply(
+            c, api_.error(status::service_unavailable, "the store is unavailable, retry later"));
     }
 }
 
-void Api::join_room(Ctx& c) {
+void Me::join_room(Ctx& c) {
     member_op(c, Op::Join, 0);
 }
 
-void Api::leave_room(Ctx& c) {
+void Me::leave_room(Ctx& c) {
     member_op(c, Op::Leave, 0);
 }
 
-void Api::mark_read(Ctx& c) {
+void Me::mark_read(Ctx& c) {
     boost::json::error_code ec;
     auto v = boost::json::parse(c.req.body(), ec);
     const boost::json::value* id = nullptr;
@@ -45,31 +48,32 @@ void Api::mark_read(Ctx& c) {
     std::optional<uint64_t> n;
     if (id && id->is_uint64()) n = id->as_uint64();
     if (id && id->is_int64() && id->as_int64() >= 0) n = static_cast<uint64_t>(id->as_int64());
-    if (!n) return refuse(c, status::bad_request, R"(the body must be {"id":N}, N a message id)");
+    if (!n)
+        return api_.refuse(c, status::bad_request, R"(the body must be {"id":N}, N a message id)");
     member_op(c, Op::Read, *n);
 }
 
-void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
-    auto u = user(c, nullptr, false);
+void Me::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
+    auto u = api_.user(c, nullptr, false);
     if (!u) return;
-    auto r = open_room(c, c.room);
+    auto r = api_.open_room(c, c.room);
     if (!r) return;
     if (op == Op::Read) {
         uint64_t last = r->delivered();
         // With a shared store this node may not have delivered the newest ids yet: the store
         // has the room's last id.
-        if (id > last && hub_.store().cluster()) {
+        if (id > last && api_.hub().store().cluster()) {
             try {
-                last = std::max(last, hub_.store().last_id(c.room));
+                last = std::max(last, api_.hub().store().last_id(c.room));
             } catch (const store::StoreError&) {
-                return reply(
-                    c, error(status::service_unavailable, "the store is unavailable, retry later"));
+                return api_.reply(c, api_.error(status::service_unavailable,
+                                                "the store is unavailable, retry later"));
             }
         }
         if (id > last)
-            return refuse(c, status::bad_request,
-                          "id " + std::to_string(id) + " is past the last id of room " + c.room +
-                              " (" + std::to_string(last) + ")");
+            return api_.refuse(c, status::bad_request,
+                               "id " + std::to_string(id) + " is past the last id of room " +
+                                   c.room + " (" + std::to_string(last) + ")");
     }
     store::MemberOp m;
     m.op = op;
@@ -78,45 +82,47 @@ void Api::member_op(Ctx& c, store::MemberOp::Op op, uint64_t id) {
     m.id = id;
     m.by = *u;
     m.ts = unix_now_ms();
-    m.max_rooms = cfg_.max_rooms_per_user;
-    change_rules(c, {std::move(m)}, std::move(r), [this](const store::MemberOp& done) {
-        // The summary reads the store: on the request's loop, not the writer's.
-        if (done.result == store::MemberOp::Result::NotMember)
-            return error(status::not_found, "you are not in room " + done.room);
-        try {
-            return make(status::ok,
-                        model::summary_json(hub_.summary(done.user, done.room, done.read)));
-        } catch (const store::StoreError&) {
-            return error(status::service_unavailable, "the store is unavailable, retry later");
-        }
-    });
+    m.max_rooms = api_.config().max_rooms_per_user;
+    api_.get<RoomRules>().change_rules(
+        c, {std::move(m)}, std::move(r), [this](const store::MemberOp& done) {
+            // The summary reads the store: on the request's loop, not the writer's.
+            if (done.result == store::MemberOp::Result::NotMember)
+                return api_.error(status::not_found, "you are not in room " + done.room);
+            try {
+                return make(status::ok, model::summary_json(
+                                            api_.hub().summary(done.user, done.room, done.read)));
+            } catch (const store::StoreError&) {
+                return api_.error(status::service_unavailable,
+                                  "the store is unavailable, retry later");
+            }
+        });
 }
 
-void Api::open_dm(Ctx& c) {
-    auto u = user(c, nullptr, false);
+void Me::open_dm(Ctx& c) {
+    auto u = api_.user(c, nullptr, false);
     if (!u) return;
     if (!c.identity)
-        return refuse(c, status::bad_request,
-                      "direct messages need a signed-in user: without tokens anyone can claim "
-                      "any id, so nothing could be kept private");
-    auto other = target_user(c);
+        return api_.refuse(c, status::bad_request,
+                           "direct messages need a signed-in user: without tokens anyone can claim "
+                           "any id, so nothing could be kept private");
+    auto other = api_.target_user(c);
     if (!other) return;
-    if (!scope(c).every())
-        return refuse(c, status::forbidden,
-                      "this token is limited to the rooms of its claim: it cannot open direct "
-                      "messages");
+    if (!api_.scope(c).every())
+        return api_.refuse(c, status::forbidden,
+                           "this token is limited to the rooms of its claim: it cannot open direct "
+                           "messages");
     c.room = model::dm_room(*u, *other);
-    auto r = open_room(c, c.room);
+    auto r = api_.open_room(c, c.room);
     if (!r) return;
     auto [mine, fresh] = r->with_roster([&](const model::Roster& x) {
         return std::pair{x.role(*u), !x.profile.has_value()};
     });
     if (mine == model::Role::None && *other != *u) {
         try {
-            if (!hub_.store().settings(*other).dms_from_anyone) {
+            if (!api_.hub().store().settings(*other).dms_from_anyone) {
                 // Only from someone in a room with them: a room both are members of.
-                auto theirs = hub_.store().memberships(*other);
-                auto ours = hub_.store().memberships(*u);
+                auto theirs = api_.hub().store().memberships(*other);
+                auto ours = api_.hub().store().memberships(*u);
                 bool shared = false;
                 for (size_t i = 0, j = 0; i < ours.size() && j < theirs.size() && !shared;) {
                     int cmp = ours[i].room.compare(theirs[j].room);
@@ -125,11 +131,13 @@ void Api::open_dm(Ctx& c) {
                     if (cmp >= 0) ++j;
                 }
                 if (!shared)
-                    return refuse(c, status::forbidden,
-                                  "this user accepts messages only from people in a shared room");
+                    return api_.refuse(
+                        c, status::forbidden,
+                        "this user accepts messages only from people in a shared room");
             }
         } catch (const store::StoreError&) {
-            return reply(c, error(status::service_unavailable, "the store is unavailable"));
+            return api_.reply(c,
+                              api_.error(status::service_unavailable, "the store is unavailable"));
         }
     }
     auto now = unix_now_ms();
@@ -141,7 +149,7 @@ void Api::open_dm(Ctx& c) {
         op.user = who;
         op.by = *u;
         op.ts = now;
-        op.max_rooms = cfg_.max_rooms_per_user;
+        op.max_rooms = api_.config().max_rooms_per_user;
         ops.push_back(std::move(op));
     };
     if (fresh) {
@@ -160,14 +168,16 @@ void Api::open_dm(Ctx& c) {
     add(*u);  // last: its result is the answer
     std::string me = *u;
     bool made = fresh;  // a structured binding cannot be captured (clang)
-    change_rules(c, std::move(ops), r, [this, me, made](const store::MemberOp& done) {
-        try {
-            auto s = hub_.summary(me, done.room, done.read);
-            return make(made ? status::created : status::ok, model::summary_json(s));
-        } catch (const store::StoreError&) {
-            return error(status::service_unavailable, "the store is unavailable, retry later");
-        }
-    });
+    api_.get<RoomRules>().change_rules(
+        c, std::move(ops), r, [this, me, made](const store::MemberOp& done) {
+            try {
+                auto s = api_.hub().summary(me, done.room, done.read);
+                return make(made ? status::created : status::ok, model::summary_json(s));
+            } catch (const store::StoreError&) {
+                return api_.error(status::service_unavailable,
+                                  "the store is unavailable, retry later");
+            }
+        });
 }
 
 namespace {
@@ -176,18 +186,18 @@ std::string settings_json(const store::Settings& s) {
 }
 }  // namespace
 
-void Api::get_settings(Ctx& c) {
-    auto u = user(c, nullptr, false);
+void Me::get_settings(Ctx& c) {
+    auto u = api_.user(c, nullptr, false);
     if (!u) return;
     try {
-        reply(c, make(status::ok, settings_json(hub_.store().settings(*u))));
+        api_.reply(c, make(status::ok, settings_json(api_.hub().store().settings(*u))));
     } catch (const store::StoreError&) {
-        reply(c, error(status::service_unavailable, "the store is unavailable"));
+        api_.reply(c, api_.error(status::service_unavailable, "the store is unavailable"));
     }
 }
 
-void Api::put_settings(Ctx& c) {
-    auto u = user(c, nullptr, false);
+void Me::put_settings(Ctx& c) {
+    auto u = api_.user(c, nullptr, false);
     if (!u) return;
     boost::json::error_code ec;
     auto v = boost::json::parse(c.req.body(), ec);
@@ -197,72 +207,28 @@ void Api::put_settings(Ctx& c) {
         dms = v.as_object().if_contains("dms");
     if (!dms || !dms->is_string() ||
         (dms->as_string() != "anyone" && dms->as_string() != "shared_rooms"))
-        return refuse(c, status::bad_request,
-                      R"(the body must be {"dms":"anyone"} or {"dms":"shared_rooms"})");
+        return api_.refuse(c, status::bad_request,
+                           R"(the body must be {"dms":"anyone"} or {"dms":"shared_rooms"})");
     store::MemberOp op;
     op.op = Op::Settings;
     op.user = *u;
     op.settings.dms_from_anyone = dms->as_string() == "anyone";
-    change_rules(c, {op}, nullptr, [](const store::MemberOp& done) {
+    api_.get<RoomRules>().change_rules(c, {op}, nullptr, [](const store::MemberOp& done) {
         return make(status::ok, settings_json(done.settings));
     });
 }
 
-void Api::receipts(Ctx& c) {
+void Me::receipts(Ctx& c) {
     boost::json::object o;
     o["room"] = c.room;
     boost::json::object list;
     try {
-        for (auto& [u, id] : hub_.store().receipts(c.room)) list[u] = id;
+        for (auto& [u, id] : api_.hub().store().receipts(c.room)) list[u] = id;
     } catch (const store::StoreError&) {
-        return reply(c, error(status::service_unavailable, "the store is unavailable"));
+        return api_.reply(c, api_.error(status::service_unavailable, "the store is unavailable"));
     }
     o["receipts"] = std::move(list);
-    reply(c, make(status::ok, boost::json::serialize(o)));
-}
-
-void Api::user_stream(Ctx& c) {
-    auto u = user(c, nullptr, false);
-    if (!u) return;
-    if (c.req.count("Last-Event-ID") > 1)
-        return refuse(c, status::bad_request, "Last-Event-ID is given twice");
-    // Any cursor is taken: one the server cannot read starts over with a reset, never an
-    // error page, so that an EventSource is never stuck on a bad id.
-    std::optional<std::string> cursor;
-    if (auto h = c.req.find("Last-Event-ID"); h != c.req.end() && !h->value().empty())
-        cursor = std::string(h->value());
-    limits::Ticket ticket;
-    if (!stream_admitted(c, *u, ticket)) return;
-    bool plain = c.req.version() >= 11 && c.req.keep_alive();
-    sse::Buffer head = any_origin_ && plain ? shared_head_ : stream_head(c.req);
-    record(c.req.method_string(), c.route, 200, {}, c.start, c.user);
-    // Every plain user stream of a user is served by one loop, their home: it keeps one record
-    // of the user's rooms for all of them. A TLS or HTTP/2 connection cannot change loops (its
-    // state lives on this one), so it stays; rooms count a user online once either way.
-    chat::Shard& here = current_shard(c.s);
-    chat::Shard* home = shards_[std::hash<std::string>{}(*u) % shards_.size()];
-    chat::Slots tickets{std::move(ticket), c.s->ticket(), c.credential};
-    auto conn = c.s->release();
-    if (home == &here || !conn.movable())
-        return here.subscribe_user(std::move(conn), std::move(*u), scope(c), std::move(cursor),
-                                   std::move(head), std::move(tickets));
-    boost::system::error_code ec;
-    auto protocol = conn.sock.local_endpoint(ec).protocol();
-    int fd = ec ? -1 : conn.sock.release(ec);
-    if (ec || fd < 0) return;  // the client is gone already
-    boost::asio::post(home->ioc(), [home, fd, protocol, user = std::move(*u), sc = scope(c),
-                                    cursor = std::move(cursor), head = std::move(head),
-                                    tickets = std::move(tickets)]() mutable {
-        sse::Conn moved(boost::asio::ip::tcp::socket(home->ioc()));
-        boost::system::error_code e;
-        moved.sock.assign(protocol, fd, e);
-        if (e) {
-            ::close(fd);
-            return;
-        }
-        home->subscribe_user(std::move(moved), std::move(user), std::move(sc), std::move(cursor),
-                             std::move(head), std::move(tickets));
-    });
+    api_.reply(c, make(status::ok, boost::json::serialize(o)));
 }
 
 }  // namespace ssechat::http

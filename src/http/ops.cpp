@@ -1,4 +1,6 @@
 // Operations: health, metrics (with their own access rule), who am I, CORS preflights.
+#include "http/ops.hpp"
+
 #include <openssl/crypto.h>
 
 #include "chat/hub.hpp"
@@ -12,23 +14,24 @@ namespace ssechat::http {
 
 using namespace detail;
 
-void Api::healthz(Ctx& c) {
-    bool ok = hub_.store().writable();
-    reply(c, ok ? make(status::ok, R"({"status":"ok"})")
-                : error(status::service_unavailable, "store is not writable"));
+void Ops::healthz(Ctx& c) {
+    bool ok = api_.hub().store().writable();
+    api_.reply(c, ok ? make(status::ok, R"({"status":"ok"})")
+                     : api_.error(status::service_unavailable, "store is not writable"));
 }
 
-void Api::metrics_page(Ctx& c) {
-    http_metrics().open_connections.store(static_cast<int64_t>(connections_.total()));
-    metrics().rooms_loaded.store(static_cast<int64_t>(hub_.rooms_loaded()));
-    metrics().users_online.store(static_cast<int64_t>(streams_.keys()));
+void Ops::metrics_page(Ctx& c) {
+    if (!metrics_allowed(c)) return;
+    http_metrics().open_connections.store(static_cast<int64_t>(api_.connections().total()));
+    metrics().rooms_loaded.store(static_cast<int64_t>(api_.hub().rooms_loaded()));
+    metrics().users_online.store(static_cast<int64_t>(api_.users_streaming()));
     std::string body = metrics().render();
     http_metrics().render(body);
     prom::process(body);
-    reply(c, make(status::ok, std::move(body), "text/plain; version=0.0.4"));
+    api_.reply(c, make(status::ok, std::move(body), "text/plain; version=0.0.4"));
 }
 
-void Api::me(Ctx& c) {
+void Ops::me(Ctx& c) {
     // Who the page is signed in as (and until when): with tokens, the token's sub;
     // anonymous, nobody: the page then asks for a name.
     boost::json::object o;
@@ -55,28 +58,28 @@ void Api::me(Ctx& c) {
     // With accounts, the account's name (a token's user may have an account too).
     if (c.session) {
         o["display_name"] = model::user_json(c.session->account).at("display_name");
-    } else if (c.identity && sign_ins_) {
+    } else if (c.identity && api_.sign_ins()) {
         try {
-            if (auto a = sign_ins_->store().account(c.identity->user))
+            if (auto a = api_.sign_ins()->store().account(c.identity->user))
                 o["display_name"] = model::user_json(*a).at("display_name");
         } catch (const store::StoreError&) {
         }  // the id stands in for the name
     }
-    o["accounts"] = sign_ins_ != nullptr;
-    o["signup"] = sign_ins_ && cfg_.signup_open ? "open" : "invite";
+    o["accounts"] = api_.sign_ins() != nullptr;
+    o["signup"] = api_.sign_ins() && api_.config().signup_open ? "open" : "invite";
     // Whether the page shows delete on everyone's messages. Anonymous: the --moderators ids,
     // which the page checks against the name it chose.
     if (c.identity) {
         o["moderator"] = c.identity->moderator;
     } else {
         boost::json::array mods;
-        for (const auto& m : cfg_.moderators) mods.emplace_back(m);
+        for (const auto& m : api_.config().moderators) mods.emplace_back(m);
         o["moderators"] = std::move(mods);
     }
-    reply(c, make(status::ok, boost::json::serialize(o)));
+    api_.reply(c, make(status::ok, boost::json::serialize(o)));
 }
 
-void Api::preflight(Ctx& c) {
+void Ops::preflight(Ctx& c) {
     // The cors package's defaults: the usual methods, echo the requested headers.
     Response res{status::no_content, c.req.version()};
     res.set(bhttp::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
@@ -84,24 +87,24 @@ void Api::preflight(Ctx& c) {
         res.set(bhttp::field::access_control_allow_headers, h->value());
         res.set(bhttp::field::vary, "Access-Control-Request-Headers");
     }
-    reply(c, std::move(res));
+    api_.reply(c, std::move(res));
 }
 
-bool Api::metrics_allowed(Ctx& c) {
+bool Ops::metrics_allowed(Ctx& c) {
     // Without tokens everything is open, /metrics too. With tokens, Prometheus needs neither
     // a user's JWT nor a user's rights: a token of its own, or the loopback interface.
-    if (!verifier_) return true;
-    if (cfg_.metrics_loopback && loopback(c.s->peer())) return true;
-    if (!cfg_.metrics_token.empty()) {
+    if (!api_.verifier()) return true;
+    if (api_.config().metrics_loopback && loopback(c.s->peer())) return true;
+    if (!api_.config().metrics_token.empty()) {
         std::string t = token_of(c.req, nullptr);
-        if (t.size() == cfg_.metrics_token.size() &&
-            CRYPTO_memcmp(t.data(), cfg_.metrics_token.data(), t.size()) == 0)
+        if (t.size() == api_.config().metrics_token.size() &&
+            CRYPTO_memcmp(t.data(), api_.config().metrics_token.data(), t.size()) == 0)
             return true;
     }
     http_metrics().auth_failures.fetch_add(1, std::memory_order_relaxed);
-    refuse(c, status::unauthorized,
-           "/metrics needs the --metrics-token bearer token, or a loopback client with "
-           "--metrics-loopback");
+    api_.refuse(c, status::unauthorized,
+                "/metrics needs the --metrics-token bearer token, or a loopback client with "
+                "--metrics-loopback");
     return false;
 }
 

@@ -1,6 +1,8 @@
 // A room's rules as resources: its profile (POST /rooms, GET and PATCH /rooms/{room}), its
 // members and their roles, bans and mutes. Whether the caller may act at all was decided by
-// admit() before any of these runs; acting on another member asks model::may_act_on() here.
+// api_.admit() before any of these runs; acting on another member asks model::may_act_on() here.
+#include "http/room_rules.hpp"
+
 #include <boost/asio/post.hpp>
 
 #include "chat/hub.hpp"
@@ -52,20 +54,11 @@ bool until_field(const boost::json::object& o, int64_t now, int64_t& until, std:
 
 }  // namespace
 
-std::optional<std::string> Api::target_user(Ctx& c) {
-    auto u = text::percent_decode(c.target, false);
-    std::string why = !u ? "the user in the path is not percent-encoded UTF-8"
-                         : text::bad_user_id(*u, cfg_.max_user);
-    if (why.empty()) return u;
-    refuse(c, status::bad_request, "user: " + why);
-    return std::nullopt;
-}
-
-void Api::change_rules(Ctx& c, std::vector<store::MemberOp> ops, std::shared_ptr<chat::Room> room,
-                       RulesAnswer answer) {
-    auto respond = later(c);
+void RoomRules::change_rules(Ctx& c, std::vector<store::MemberOp> ops,
+                             std::shared_ptr<chat::Room> room, RulesAnswer answer) {
+    auto respond = api_.later(c);
     auto ex = c.s->executor();
-    hub_.members(
+    api_.hub().members(
         std::move(ops), std::move(room),
         [this, respond, ex, answer = std::move(answer)](bool ok, const store::MemberOp& done) {
             // Built on the request's loop, not the writer thread: an answer may read
@@ -73,69 +66,71 @@ void Api::change_rules(Ctx& c, std::vector<store::MemberOp> ops, std::shared_ptr
             boost::asio::post(ex, [this, respond, answer, ok, done] {
                 using R = store::MemberOp::Result;
                 if (!ok)
-                    return respond(error(status::service_unavailable,
-                                         "the change could not be stored, retry later"));
+                    return respond(api_.error(status::service_unavailable,
+                                              "the change could not be stored, retry later"));
                 if (done.result == R::LastOwner)
-                    return respond(error(status::bad_request,
-                                         "a room keeps at least one owner: make "
-                                         "someone else owner first"));
+                    return respond(api_.error(status::bad_request,
+                                              "a room keeps at least one owner: make "
+                                              "someone else owner first"));
                 if (done.result == R::TooMany)
-                    return respond(error(status::forbidden,
-                                         done.user + " is in as many rooms as a user may be "
-                                                     "(--max-rooms-per-user)"));
+                    return respond(api_.error(status::forbidden,
+                                              done.user + " is in as many rooms as a user may be "
+                                                          "(--max-rooms-per-user)"));
                 respond(answer(done));
             });
         });
 }
 
-void Api::create_room(Ctx& c) {
-    auto u = user(c, nullptr, false);
+void RoomRules::create_room(Ctx& c) {
+    auto u = api_.user(c, nullptr, false);
     if (!u) return;
     auto body = object_body(c.req.body());
     if (!body)
-        return refuse(c, status::bad_request,
-                      R"(the body must be a JSON object: {"visibility","name","topic","room"})");
+        return api_.refuse(
+            c, status::bad_request,
+            R"(the body must be a JSON object: {"visibility","name","topic","room"})");
     if (auto k = unknown_key(*body, {"visibility", "name", "topic", "room"}); !k.empty())
-        return refuse(c, status::bad_request, "unknown field " + k);
+        return api_.refuse(c, status::bad_request, "unknown field " + k);
     std::string why;
     auto name = text_field(*body, "name", kMaxName, why);
     auto topic = name ? text_field(*body, "topic", kMaxTopic, why) : std::nullopt;
-    if (!name || !topic) return refuse(c, status::bad_request, why);
+    if (!name || !topic) return api_.refuse(c, status::bad_request, why);
     Visibility vis = Visibility::Public;
     if (const auto* v = body->if_contains("visibility")) {
         auto parsed = v->is_string() ? model::parse_visibility(v->as_string()) : std::nullopt;
         if (parsed == Visibility::Dm)
-            return refuse(c, status::bad_request,
-                          "direct messages are opened with PUT /me/dms/{user}");
+            return api_.refuse(c, status::bad_request,
+                               "direct messages are opened with PUT /me/dms/{user}");
         if (!parsed)
-            return refuse(c, status::bad_request, "visibility must be \"public\" or \"private\"");
+            return api_.refuse(c, status::bad_request,
+                               "visibility must be \"public\" or \"private\"");
         vis = *parsed;
     }
     std::string room;
     if (const auto* r = body->if_contains("room")) {
         if (vis == Visibility::Private)
-            return refuse(c, status::bad_request,
-                          "a private room's id is made by the server: leave room out");
+            return api_.refuse(c, status::bad_request,
+                               "a private room's id is made by the server: leave room out");
         if (!r->is_string() || !text::valid_room(r->as_string()) ||
             model::dm_reserved(r->as_string()))
-            return refuse(c, status::bad_request,
-                          "room must be 1 to 64 of A-Z a-z 0-9 _ . - (not . or .., and not "
-                          "beginning dm.)");
+            return api_.refuse(c, status::bad_request,
+                               "room must be 1 to 64 of A-Z a-z 0-9 _ . - (not . or .., and not "
+                               "beginning dm.)");
         room = std::string(r->as_string());
     }
     if (vis == Visibility::Private && !c.identity)
-        return refuse(c, status::bad_request,
-                      "a private room needs a signed-in user: without tokens anyone can claim "
-                      "any id, so nothing could be kept private");
-    if (!scope(c).every() && (room.empty() || !scope(c).covers(room)))
-        return refuse(c, status::forbidden,
-                      "this token is limited to the rooms of its claim: it cannot make rooms");
+        return api_.refuse(c, status::bad_request,
+                           "a private room needs a signed-in user: without tokens anyone can claim "
+                           "any id, so nothing could be kept private");
+    if (!api_.scope(c).every() && (room.empty() || !api_.scope(c).covers(room)))
+        return api_.refuse(c, status::forbidden,
+                           "this token is limited to the rooms of its claim: it cannot make rooms");
     if (room.empty()) room = model::private_room_id();
     c.room = room;
-    auto r = open_room(c, room);
+    auto r = api_.open_room(c, room);
     if (!r) return;
     c.loaded = r;
-    if (exists(c)) return refuse(c, status::conflict, "room " + room + " exists already");
+    if (api_.exists(c)) return api_.refuse(c, status::conflict, "room " + room + " exists already");
     model::Profile p;
     p.visibility = vis;
     p.name = *name;
@@ -154,56 +149,59 @@ void Api::create_room(Ctx& c) {
     owner.by = *u;
     owner.role = Role::Owner;
     owner.ts = p.created_at;
-    owner.max_rooms = cfg_.max_rooms_per_user;
+    owner.max_rooms = api_.config().max_rooms_per_user;
     change_rules(c, {profile, owner}, r, [room, p](const store::MemberOp&) {
         return make(status::created, model::profile_json(room, p, 1, Role::Owner));
     });
 }
 
-void Api::get_room(Ctx& c) {
-    if (!load(c)) return;
+void RoomRules::get_room(Ctx& c) {
+    if (!api_.load(c)) return;
     // A room never used is no more a room than one the caller may not see: the same 404.
-    if (!exists(c)) return refuse(c, status::not_found, model::kNoSuchRoom);
+    if (!api_.exists(c)) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
     auto body = c.loaded->with_roster([&](const model::Roster& r) {
         return model::profile_json(c.room, r.profile.value_or(model::Profile{}), r.members.size(),
                                    c.standing.role);
     });
-    reply(c, make(status::ok, std::move(body)));
+    api_.reply(c, make(status::ok, std::move(body)));
 }
 
-void Api::patch_room(Ctx& c) {
-    if (!load(c)) return;
-    if (!exists(c)) return refuse(c, status::not_found, model::kNoSuchRoom);
+void RoomRules::patch_room(Ctx& c) {
+    if (!api_.load(c)) return;
+    if (!api_.exists(c)) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
     auto body = object_body(c.req.body());
     if (!body || body->empty())
-        return refuse(c, status::bad_request,
-                      R"(the body must be a JSON object with "name", "topic" or "visibility")");
+        return api_.refuse(
+            c, status::bad_request,
+            R"(the body must be a JSON object with "name", "topic" or "visibility")");
     if (auto k = unknown_key(*body, {"visibility", "name", "topic"}); !k.empty())
-        return refuse(c, status::bad_request, "unknown field " + k);
+        return api_.refuse(c, status::bad_request, "unknown field " + k);
     model::Profile p = c.loaded->with_roster(
         [](const model::Roster& r) { return r.profile.value_or(model::Profile{}); });
     std::string why;
     if (body->contains("name")) {
         auto v = text_field(*body, "name", kMaxName, why);
-        if (!v) return refuse(c, status::bad_request, why);
+        if (!v) return api_.refuse(c, status::bad_request, why);
         p.name = *v;
     }
     if (body->contains("topic")) {
         auto v = text_field(*body, "topic", kMaxTopic, why);
-        if (!v) return refuse(c, status::bad_request, why);
+        if (!v) return api_.refuse(c, status::bad_request, why);
         p.topic = *v;
     }
     if (const auto* v = body->if_contains("visibility")) {
         auto parsed = v->is_string() ? model::parse_visibility(v->as_string()) : std::nullopt;
         if (!parsed || *parsed == Visibility::Dm)
-            return refuse(c, status::bad_request, "visibility must be \"public\" or \"private\"");
+            return api_.refuse(c, status::bad_request,
+                               "visibility must be \"public\" or \"private\"");
         if (*parsed != p.visibility) {
             auto d = model::may(c.visibility, c.standing, model::Act::Visibility);
-            if (!d.ok()) return refuse(c, static_cast<status>(d.status), d.error);
+            if (!d.ok()) return api_.refuse(c, static_cast<status>(d.status), d.error);
             if (*parsed == Visibility::Private && !c.identity)
-                return refuse(c, status::bad_request,
-                              "a private room needs signed-in users: without tokens anyone can "
-                              "claim any id");
+                return api_.refuse(
+                    c, status::bad_request,
+                    "a private room needs signed-in users: without tokens anyone can "
+                    "claim any id");
             p.visibility = *parsed;
         }
     }
@@ -221,12 +219,12 @@ void Api::patch_room(Ctx& c) {
     });
 }
 
-void Api::list_members(Ctx& c) {
-    if (!load(c)) return;
-    if (!exists(c)) return refuse(c, status::not_found, model::kNoSuchRoom);
+void RoomRules::list_members(Ctx& c) {
+    if (!api_.load(c)) return;
+    if (!api_.exists(c)) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
     const auto& q = c.query;
     size_t n = 0;
-    if (!page_limit(c, n)) return;
+    if (!api_.page_limit(c, n)) return;
     std::string after;
     if (const std::string* cur = http_util::find(*q, "cursor")) after = *cur;
     auto body = c.loaded->with_roster([&](const model::Roster& r) {
@@ -246,23 +244,24 @@ void Api::list_members(Ctx& c) {
         }
         return out + "}";
     });
-    reply(c, make(status::ok, std::move(body)));
+    api_.reply(c, make(status::ok, std::move(body)));
 }
 
-void Api::put_member(Ctx& c) {
-    if (!load(c)) return;
-    auto target = target_user(c);
+void RoomRules::put_member(Ctx& c) {
+    if (!api_.load(c)) return;
+    auto target = api_.target_user(c);
     if (!target) return;
     auto body = object_body(c.req.body());
-    if (!body) return refuse(c, status::bad_request, R"(the body must be {"role":"member"|...})");
+    if (!body)
+        return api_.refuse(c, status::bad_request, R"(the body must be {"role":"member"|...})");
     if (auto k = unknown_key(*body, {"role"}); !k.empty())
-        return refuse(c, status::bad_request, "unknown field " + k);
+        return api_.refuse(c, status::bad_request, "unknown field " + k);
     Role to = Role::Member;
     if (const auto* v = body->if_contains("role")) {
         auto parsed = v->is_string() ? model::parse_role(v->as_string()) : std::nullopt;
         if (!parsed)
-            return refuse(c, status::bad_request,
-                          "role must be \"member\", \"moderator\" or \"owner\"");
+            return api_.refuse(c, status::bad_request,
+                               "role must be \"member\", \"moderator\" or \"owner\"");
         to = *parsed;
     }
     auto now = unix_now_ms();
@@ -270,8 +269,8 @@ void Api::put_member(Ctx& c) {
         return std::pair{r.standing(*target, Role::None, now), r.visibility()};
     });
     auto d = model::may_act_on(mode, c.standing, model::Act::Grant, theirs.role, to);
-    if (!d.ok()) return refuse(c, static_cast<status>(d.status), d.error);
-    if (theirs.banned) return refuse(c, status::forbidden, "banned from this room");
+    if (!d.ok()) return api_.refuse(c, static_cast<status>(d.status), d.error);
+    if (theirs.banned) return api_.refuse(c, status::forbidden, "banned from this room");
     store::MemberOp op;
     op.op = Op::Add;
     op.room = c.room;
@@ -279,7 +278,7 @@ void Api::put_member(Ctx& c) {
     op.by = c.actor;
     op.role = to;
     op.ts = now;
-    op.max_rooms = cfg_.max_rooms_per_user;
+    op.max_rooms = api_.config().max_rooms_per_user;
     auto room = c.loaded;
     change_rules(c, {op}, room, [room](const store::MemberOp& done) {
         auto m = room->with_roster([&](const model::Roster& r) {
@@ -291,18 +290,18 @@ void Api::put_member(Ctx& c) {
     });
 }
 
-void Api::remove_member(Ctx& c) {
-    if (!load(c)) return;
-    auto target = target_user(c);
+void RoomRules::remove_member(Ctx& c) {
+    if (!api_.load(c)) return;
+    auto target = api_.target_user(c);
     if (!target) return;
     Role theirs = c.loaded->with_roster([&](const model::Roster& r) { return r.role(*target); });
     if (*target != c.actor) {
         auto d =
             model::may_act_on(c.visibility, c.standing, model::Act::Remove, theirs, Role::None);
-        if (!d.ok()) return refuse(c, static_cast<status>(d.status), d.error);
+        if (!d.ok()) return api_.refuse(c, static_cast<status>(d.status), d.error);
     }
     if (theirs == Role::None)
-        return refuse(c, status::not_found, *target + " is not a member of this room");
+        return api_.refuse(c, status::not_found, *target + " is not a member of this room");
     store::MemberOp op;
     op.op = Op::Leave;
     op.room = c.room;
@@ -317,25 +316,25 @@ void Api::remove_member(Ctx& c) {
     });
 }
 
-void Api::put_ban(Ctx& c) {
+void RoomRules::put_ban(Ctx& c) {
     restrict(c, Op::Ban);
 }
 
-void Api::put_mute(Ctx& c) {
+void RoomRules::put_mute(Ctx& c) {
     restrict(c, Op::Mute);
 }
 
-void Api::lift_ban(Ctx& c) {
+void RoomRules::lift_ban(Ctx& c) {
     restrict(c, Op::Unban);
 }
 
-void Api::lift_mute(Ctx& c) {
+void RoomRules::lift_mute(Ctx& c) {
     restrict(c, Op::Unmute);
 }
 
-void Api::restrict(Ctx& c, Op kind) {
-    if (!load(c)) return;
-    auto target = target_user(c);
+void RoomRules::restrict(Ctx& c, Op kind) {
+    if (!api_.load(c)) return;
+    auto target = api_.target_user(c);
     if (!target) return;
     const bool ban = kind == Op::Ban || kind == Op::Unban;
     const bool lift = kind == Op::Unban || kind == Op::Unmute;
@@ -344,24 +343,25 @@ void Api::restrict(Ctx& c, Op kind) {
     if (!lift) {
         auto body = object_body(c.req.body());
         if (!body)
-            return refuse(c, status::bad_request,
-                          ban ? R"(the body must be {"reason":"…","until":<ms>}, both optional)"
-                              : R"(the body must be {"until":<ms>}, optional)");
+            return api_.refuse(
+                c, status::bad_request,
+                ban ? R"(the body must be {"reason":"…","until":<ms>}, both optional)"
+                    : R"(the body must be {"until":<ms>}, optional)");
         if (auto k = ban ? unknown_key(*body, {"reason", "until"}) : unknown_key(*body, {"until"});
             !k.empty())
-            return refuse(c, status::bad_request, "unknown field " + k);
+            return api_.refuse(c, status::bad_request, "unknown field " + k);
         std::string why;
         auto reason = text_field(*body, "reason", kMaxReason, why);
         if (!reason || !until_field(*body, now, r.until, why))
-            return refuse(c, status::bad_request, why);
+            return api_.refuse(c, status::bad_request, why);
         r.reason = *reason;
         if (*target == c.actor)
-            return refuse(c, status::bad_request,
-                          ban ? "you cannot ban yourself" : "you cannot mute yourself");
+            return api_.refuse(c, status::bad_request,
+                               ban ? "you cannot ban yourself" : "you cannot mute yourself");
     }
     Role theirs = c.loaded->with_roster([&](const model::Roster& x) { return x.role(*target); });
     auto d = model::may_act_on(c.visibility, c.standing, model::Act::Restrict, theirs, Role::None);
-    if (!d.ok()) return refuse(c, static_cast<status>(d.status), d.error);
+    if (!d.ok()) return api_.refuse(c, static_cast<status>(d.status), d.error);
     store::MemberOp op;
     op.op = kind;
     op.room = c.room;
@@ -381,16 +381,16 @@ void Api::restrict(Ctx& c, Op kind) {
     });
 }
 
-void Api::list_bans(Ctx& c) {
+void RoomRules::list_bans(Ctx& c) {
     list_restrictions(c, true);
 }
 
-void Api::list_mutes(Ctx& c) {
+void RoomRules::list_mutes(Ctx& c) {
     list_restrictions(c, false);
 }
 
-void Api::list_restrictions(Ctx& c, bool bans) {
-    if (!load(c)) return;
+void RoomRules::list_restrictions(Ctx& c, bool bans) {
+    if (!api_.load(c)) return;
     auto now = unix_now_ms();
     auto body = c.loaded->with_roster([&](const model::Roster& r) {
         std::string out = bans ? "{\"bans\":[" : "{\"mutes\":[";
@@ -403,7 +403,7 @@ void Api::list_restrictions(Ctx& c, bool bans) {
         }
         return out + "]}";
     });
-    reply(c, make(status::ok, std::move(body)));
+    api_.reply(c, make(status::ok, std::move(body)));
 }
 
 }  // namespace ssechat::http
