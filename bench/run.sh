@@ -26,6 +26,10 @@
 # --wait: only what --redis-replicas costs a publish: one node on a Redis master with one
 # replica, publishes in a closed loop and at a fixed rate, with --redis-replicas 0 and 1,
 # three times each, taking turns.
+# --storm: a reconnect storm after a restart (SQLite): 30 messages in each of 1,000 rooms, the
+# server restarted, then 15,000 streams (15 a room) all reconnect within a second with a
+# Last-Event-ID 10 behind; each must get exactly the 10 it missed. Three runs. Reported: how
+# long until every stream had resumed, and the store reads that took (from /metrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -37,6 +41,7 @@ TLS=0
 RULES=0
 LOGINS=0
 WAITING=0
+STORM=0
 REPLICAS=""  # start_cluster: with a number, a replica too, and --redis-replicas that number
 PREBUILT=""
 while (($#)); do
@@ -52,7 +57,8 @@ while (($#)); do
     --tls) TLS=1; SINGLE=0 ;;
     --rules) RULES=1; SINGLE=0; NCHAN=0 ;;
     --logins) LOGINS=1; SINGLE=0; NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--prebuilt DIR]" >&2; exit 2 ;;
+    --storm) STORM=1; SINGLE=0; NCHAN=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--storm] [--prebuilt DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -306,6 +312,36 @@ if ((RULES)); then
   stop_server
 fi
 
+if ((STORM)); then
+  # The restart the bench runs between publishing and reconnecting: the same server, data
+  # and port, started again (so every room's cache is cold); prints the new pid.
+  cat >"$WORK/restart.sh" <<'SH'
+#!/usr/bin/env bash
+set -e
+kill "$(cat "$WORK/server.pid")"
+while kill -0 "$(cat "$WORK/server.pid")" 2>/dev/null; do sleep 0.05; done
+taskset -c 0 "$BIN/ssechat" --port "$PORT" --threads 1 --data "$WORK/data" --publish-rate 0 \
+  --max-connections 30000 --max-connections-per-ip 0 --max-streams-per-user 0 \
+  >>"$WORK/ssechat.log" 2>&1 </dev/null &
+echo $! >"$WORK/server.pid"
+for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.05; done
+echo $!
+SH
+  chmod +x "$WORK/restart.sh"
+  export WORK BIN
+  for run in 1 2 3; do
+    start_ssechat
+    echo "$SERVER_PID" >"$WORK/server.pid"
+    export PORT
+    bench ssechat "storm-$run" --storm 10 --restart "$WORK/restart.sh" \
+      --rooms 1000 --messages 30000 --connections 16 --subscribers 15000 --ramp 15000 \
+      --sources 16 --sub-path '/rooms/storm{room}/events?presence=0&id=s{sub}' \
+      --pub-path '/rooms/storm{room}/messages?id=bench' --max-seconds 120
+    SERVER_PID=$(cat "$WORK/server.pid"); MASTER_PID=""
+    stop_server
+  done
+fi
+
 if ((LOGINS)); then
   SECRET=bench-logins-secret
   export SSECHAT_FIRST_ADMIN_PASSWORD=bench-root-password
@@ -481,7 +517,7 @@ if ((WAITING)); then
   REPLICAS=""
 fi
 
-((CHANGES || USERS || TLS || RULES || LOGINS || WAITING)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+((CHANGES || USERS || TLS || RULES || LOGINS || WAITING || STORM)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do
@@ -500,4 +536,6 @@ fi
   stop_cluster
 done
 
+# The storm's lines have no latencies to plot: the JSON lines are its report.
+((STORM)) && { cat "$RESULTS"; exit 0; }
 python3 bench/report.py "$RESULTS" "$OUT"

@@ -69,6 +69,15 @@ struct Options {
     // With a secret, every HTTP/1.1 request carries an HS256 token: subscriber n's sub is
     // "s<n>", the publisher's "bench" (for rooms whose rules need signed-in users).
     std::string token_secret;
+    // --storm K: a reconnect storm. Publishes --messages over the rooms with no stream open,
+    // runs --restart (a shell command that restarts the server and prints its new pid), then
+    // opens --subscribers streams at --ramp a second, each with a Last-Event-ID K behind its
+    // room's newest, and checks that every one gets exactly the K it missed.
+    size_t storm = 0;
+    std::string restart;
+    // Subscribers connect from 127.0.0.2 .. 127.0.0.(1+sources) (with a loopback --host):
+    // one source address has about 28,000 ephemeral ports.
+    size_t sources = 1;
 };
 
 std::string b64url(const unsigned char* p, size_t n) {
@@ -277,6 +286,9 @@ class Bench {
     int run();
 
   private:
+    int storm();
+    // ssechat's /metrics sample `line`, or -1 (a blocking request on a connection of its own).
+    long metric(const std::string& line);
     int open_conn(Kind k, size_t index, size_t room, const std::string& request);
     void on_event(Conn& c, uint32_t ev);
     void on_readable(Conn& c);
@@ -319,6 +331,16 @@ int Bench::open_conn(Kind k, size_t index, size_t room, const std::string& reque
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (o_.sources > 1 && k != Kind::Pub) {
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl((127u << 24) + 2 + static_cast<uint32_t>(index % o_.sources));
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+            ::close(fd);
+            return -1;
+        }
+    }
     const sockaddr_in& addr = addrs_[index % addrs_.size()];
     int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     if (r != 0 && errno != EINPROGRESS) {
@@ -961,7 +983,136 @@ bool Bench::join_all() {
     return ok;
 }
 
+long Bench::metric(const std::string& line) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addrs_[0]), sizeof addrs_[0]) != 0)
+        return ::close(fd), -1;
+    std::string req = "GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size()))
+        return ::close(fd), -1;
+    std::string in;
+    char b[65536];
+    for (ssize_t r; (r = ::read(fd, b, sizeof b)) > 0;) in.append(b, static_cast<size_t>(r));
+    ::close(fd);
+    auto p = in.find("\n" + line + " ");
+    return p == std::string::npos ? -1 : std::strtol(in.c_str() + p + line.size() + 2, nullptr, 10);
+}
+
+int Bench::storm() {
+    uint64_t deadline = start_us_ + static_cast<uint64_t>(o_.max_seconds * 1e6);
+    // 1. The rooms' messages, with no stream open.
+    for (size_t i = 0; i < o_.connections; ++i) open_conn(Kind::Pub, i, 0, "");
+    while ((published_ < o_.messages || st_.pub_ok + st_.pub_err < published_) &&
+           now_us() < deadline) {
+        while (publish_one()) {
+        }
+        poll_once(10);
+        progress("publish");
+    }
+    finishing_ = true;  // closed on purpose: not replaced
+    for (Conn* c : pubs_) close_conn(*c, false);
+    finishing_ = false;
+    pubs_.clear();
+    if (st_.pub_err || published_ < o_.messages) {
+        std::fprintf(stderr, "publishing failed: %" PRIu64 " errors\n", st_.pub_err);
+        return 1;
+    }
+    // 2. The restart: its command prints the new server's pid when it answers.
+    if (!o_.restart.empty()) {
+        FILE* f = popen(o_.restart.c_str(), "r");
+        int pid = 0;
+        if (!f || std::fscanf(f, "%d", &pid) != 1 || pclose(f) != 0 || pid <= 0) {
+            std::fprintf(stderr, "--restart did not print a pid\n");
+            return 1;
+        }
+        o_.pids = {pid};
+    }
+    const std::string load_line = R"(ssechat_stream_store_reads_total{read="room_load"})";
+    const std::string replay_line = R"(ssechat_stream_store_reads_total{read="replay"})";
+    long loads0 = metric(load_line), replays0 = metric(replay_line);
+    ProcSample before = sample(o_.pids);
+    // 3. Everyone at once (at --ramp a second), each K behind its room's newest.
+    std::string path;
+    uint64_t t0 = now_us();
+    for (size_t opened = 0; opened < o_.subscribers && now_us() < deadline;) {
+        size_t allowed =
+            std::min(o_.subscribers, static_cast<size_t>(static_cast<double>(now_us() - t0) / 1e6 *
+                                                         static_cast<double>(o_.ramp)) +
+                                         1);
+        for (; opened < allowed; ++opened) {
+            size_t room = opened % o_.rooms;
+            uint64_t last = room_seq_[room] > o_.storm ? room_seq_[room] - o_.storm : 0;
+            fill(path, o_.sub_path, room, opened, "");
+            std::string req =
+                "GET " + path + " HTTP/1.1\r\nHost: bench\r\n" +
+                auth_line(o_, "s" + std::to_string(opened)) +
+                "Accept: text/event-stream\r\nLast-Event-ID: " + std::to_string(last) + "\r\n\r\n";
+            if (open_conn(Kind::Sub, opened, room, req) < 0) {
+                ++st_.sub_failed;
+                continue;
+            }
+            conns_.back()->seen.assign(room_seq_[room] / 64 + 2, 0);
+        }
+        poll_once(1);
+        progress("reconnect");
+    }
+    uint64_t opened_us = now_us() - t0;
+    // 4. Until every stream has what it missed.
+    auto resumed = [&] {
+        size_t n = 0;
+        for (auto& c : conns_)
+            if (c->kind == Kind::Sub && c->distinct >= std::min(o_.storm, room_seq_[c->room])) ++n;
+        return n;
+    };
+    size_t done = 0;
+    while ((done = resumed()) < o_.subscribers && now_us() < deadline) {
+        poll_once(10);
+        progress("resume");
+    }
+    uint64_t resumed_us = now_us() - t0;
+    // Anything more (a duplicate, or an event before the cursor) would come at once.
+    for (uint64_t until = now_us() + 500000; now_us() < until;) poll_once(10);
+    ProcSample after = sample(o_.pids);
+    long loads = metric(load_line) - loads0, replays = metric(replay_line) - replays0;
+    // Exact: the K after the cursor, each once, nothing before it.
+    size_t exact = 0, refused = 0;
+    for (auto& c : conns_) {
+        if (c->kind != Kind::Sub) continue;
+        if (!c->head_done) ++refused;
+        uint64_t top = room_seq_[c->room], from = top > o_.storm ? top - o_.storm : 0;
+        bool ok = c->distinct == top - from;
+        for (uint64_t q = 0; ok && q <= from; ++q)
+            ok = !(c->seen[q / 64] & (uint64_t{1} << (q % 64)));
+        exact += ok;
+    }
+    std::printf(
+        "{\"label\":\"%s\",\"scenario\":\"storm\",\"streams\":%zu,\"rooms\":%zu,"
+        "\"behind\":%zu,\"opened\":%" PRIu64 ",\"refused\":%zu,\"sub_failed\":%" PRIu64
+        ",\"exact\":%zu,\"duplicates\":%" PRIu64
+        ",\"opened_in_s\":%.3f,"
+        "\"all_resumed_s\":%.3f,\"resumed\":%zu,\"store_reads_room_load\":%ld,"
+        "\"store_reads_replay\":%ld,\"server_cpu_s\":%.3f,\"server_rss_kib\":%.0f}\n",
+        o_.label.c_str(), o_.subscribers, o_.rooms, o_.storm, st_.sub_open, refused, st_.sub_failed,
+        exact, st_.duplicates, static_cast<double>(opened_us) / 1e6,
+        static_cast<double>(resumed_us) / 1e6, done, loads, replays, after.cpu_s - before.cpu_s,
+        after.rss_kib);
+    std::fprintf(stderr,
+                 "\n%s: %zu streams over %zu rooms, %zu behind: %zu exact, %" PRIu64
+                 " duplicates, %zu refused; opened in %.2fs, all resumed in %.2fs; store reads: "
+                 "%ld room loads, %ld replays\n",
+                 o_.label.c_str(), o_.subscribers, o_.rooms, o_.storm, exact, st_.duplicates,
+                 refused, static_cast<double>(opened_us) / 1e6,
+                 static_cast<double>(resumed_us) / 1e6, loads, replays);
+    finishing_ = true;
+    for (auto& c : conns_) close_conn(*c, false);
+    return exact == o_.subscribers ? 0 : 1;
+}
+
 int Bench::run() {
+    if (o_.storm) return storm();
     uint64_t deadline = start_us_ + static_cast<uint64_t>(o_.max_seconds * 1e6);
     if (o_.member_of && !join_all()) {
         std::fprintf(stderr, "joining rooms failed\n");
@@ -1126,7 +1277,12 @@ void usage() {
         "                               its one stream is checked per room\n"
         "  --tls                        every connection over TLS (not verified)\n"
         "  --h2 K                       subscribers as HTTP/2 streams, K per connection\n"
-        "                               (h2 by ALPN with --tls, else h2c prior knowledge)\n");
+        "                               (h2 by ALPN with --tls, else h2c prior knowledge)\n"
+        "  --storm K --restart CMD      a reconnect storm: --messages over the rooms with no\n"
+        "                               stream, then CMD (restarts the server, prints its\n"
+        "                               pid), then every stream at once, K behind its room;\n"
+        "                               each must get exactly the K it missed\n"
+        "  --sources N                  subscribers connect from 127.0.0.2..127.0.0.(N+1)\n");
 }
 
 }  // namespace
@@ -1190,6 +1346,12 @@ int main(int argc, char** argv) {
             o.tls = true;
         else if (a == "--h2")
             o.h2 = std::stoul(next());
+        else if (a == "--storm")
+            o.storm = std::stoul(next());
+        else if (a == "--restart")
+            o.restart = next();
+        else if (a == "--sources")
+            o.sources = std::max<size_t>(1, std::stoul(next()));
         else {
             usage();
             return a == "--help" ? 0 : 2;

@@ -33,6 +33,7 @@ std::shared_ptr<Room> Hub::find(const std::string& name) {
 }
 
 std::shared_ptr<Room> Hub::load(const std::string& name) {
+    metrics().store_reads_room_load.fetch_add(1, std::memory_order_relaxed);
     uint64_t last = store_.last_id(name);
     auto r = std::make_shared<Room>(name, last, cfg_.cache, views_ ? views_(name) : nullptr);
     r->set_roster(store_.roster(name));

@@ -42,6 +42,11 @@ std::string Metrics::render() const {
             "Events read from the cluster log, by whether their room is loaded on this node.",
             "counter", "room_loaded",
             {{"true", v(feed_read_loaded)}, {"false", v(feed_read_unloaded)}});
+    labeled(out, "ssechat_stream_store_reads_total",
+            "Store reads for starting streams: a room's recent events as it loads, and one "
+            "stream's range older than its room's cache.",
+            "counter", "read",
+            {{"room_load", v(store_reads_room_load)}, {"replay", v(store_reads_replay)}});
     line(out, "ssechat_cluster_live_resets_total",
          "Resets sent to live streams because a room's missing ids were past --max-replay or "
          "trimmed.",

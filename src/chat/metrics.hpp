@@ -28,6 +28,10 @@ struct Metrics {
     Counter feed_resets{0};       // cluster mode: live resets sent for ids that will not come
     // cluster mode: events read from the log for rooms loaded here, and for rooms not loaded
     Counter feed_read_loaded{0}, feed_read_unloaded{0};
+    // Store reads that start streams: a room's recent events read as it loads (once per
+    // load, whatever number of streams then resume from its cache), and a stream's missing
+    // range read for that stream alone (older than the room's cache).
+    Counter store_reads_room_load{0}, store_reads_replay{0};
     std::atomic<int64_t> rooms_loaded{0};  // set at scrape time from the registry
     std::atomic<int64_t> users_online{0};  // set at scrape time: users with a stream here
     Histogram publish_latency{

@@ -4,21 +4,31 @@
 namespace ssechat::chat {
 
 Registry::Got Registry::get(const std::string& name) {
-    {
-        std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
+    for (;;) {
         if (auto it = rooms_.find(name); it != rooms_.end()) {
             recent_.splice(recent_.begin(), recent_, it->second.recent);
             return {it->second.room, false};
         }
+        if (!loading_.contains(name)) break;
+        // Another loop is reading it: its read serves this one too. If that read failed (or
+        // found no space), the room is neither loaded nor loading, and this loop tries.
+        loaded_.wait(lk);
     }
-    // Two loops may load the same room at once; the first to insert wins and the other's
-    // copy is dropped. Both read the same state: nothing commits to a room that no one holds.
-    auto fresh = load_(name);
-    std::lock_guard lk(mu_);
-    if (auto it = rooms_.find(name); it != rooms_.end()) {
-        recent_.splice(recent_.begin(), recent_, it->second.recent);
-        return {it->second.room, false};
+    loading_.insert(name);
+    lk.unlock();
+    std::shared_ptr<Room> fresh;
+    try {
+        fresh = load_(name);
+    } catch (...) {
+        lk.lock();
+        loading_.erase(name);
+        loaded_.notify_all();
+        throw;
     }
+    lk.lock();
+    loading_.erase(name);
+    loaded_.notify_all();
     if (rooms_.size() >= max_ && !evict_one_locked()) return {nullptr, false};
     recent_.push_front(fresh.get());
     rooms_.emplace(name, Slot{fresh, recent_.begin()});

@@ -1,6 +1,7 @@
 // The rooms held in memory: found or loaded by name, and evicted when nothing holds them, so
 // that --max-rooms bounds memory without locking anyone out.
 #pragma once
+#include <condition_variable>
 #include <functional>
 #include <list>
 #include <memory>
@@ -18,7 +19,8 @@ namespace ssechat::chat {
 // their way to the shards, all through shared_ptr; the registry holds one more. A room only
 // the registry holds costs nothing to drop: everything it knows is in the store, and a later
 // get() loads it again. The lock guards the map and the recency list only; loading, which
-// reads the store, happens outside it, so a slow store never stalls the other loops.
+// reads the store, happens outside it, so a slow store stalls only the loops that want the
+// room being read (each of which would otherwise read it too).
 class Registry {
   public:
     // Reads a room from the store; may throw StoreError. Runs without the registry lock.
@@ -60,6 +62,10 @@ class Registry {
     const size_t max_;
     const Loader load_;
     std::mutex mu_;
+    // Rooms a loop is reading now: another loop that wants one waits for that read instead
+    // of making its own, so a reconnect storm reads each room once (loaded_ wakes it).
+    std::unordered_set<std::string> loading_;
+    std::condition_variable loaded_;
     std::unordered_map<std::string, Slot> rooms_;
     std::list<Room*> recent_;                     // most recently asked for first
     std::unordered_set<std::string> left_empty_;  // loaded, empty, not droppable at release()

@@ -52,6 +52,7 @@ sse::Buffer encode_stored(const Event& e) {
 uint64_t Shard::backfill(const std::string& room, uint64_t start, uint64_t cache_first, size_t cap,
                          std::vector<Event>& older) {
     // One read: ids have no holes, so where it starts shows what retention trimmed.
+    metrics().store_reads_replay.fetch_add(1, std::memory_order_relaxed);
     older = hub_.store().range(room, start - 1, cache_first, cap, true);
     return older.empty() ? cache_first : older.front().id;
 }
@@ -98,6 +99,7 @@ Snapshot Shard::replay(Room& room, const StreamStart& start, std::vector<sse::Bu
         // when it is too short, the store has the state. A change committed after the
         // snapshot may show in the state and again live: applying it twice is harmless.
         snap.entries.clear();
+        metrics().store_reads_replay.fetch_add(1, std::memory_order_relaxed);
         auto msgs = hub_.store().messages(room.name(), 0, snap.delivered + 1, start.history, true);
         for (const auto& m : msgs) out.push_back(room_form(m, model::state_json(m)));
     }

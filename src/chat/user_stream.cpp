@@ -189,6 +189,7 @@ void UserStreams::replay_room(const Room& r, const Snapshot& snap, const store::
     bool reset = false;
     uint64_t oldest = 0;
     if (!snap.covered) {
+        metrics().store_reads_replay.fetch_add(1, std::memory_order_relaxed);
         auto first = hub.store().first_after(r.name(), after);
         uint64_t start = first ? std::min(*first, snap.cache_first) : snap.cache_first;
         uint64_t got = start < snap.cache_first

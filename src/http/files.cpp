@@ -37,7 +37,6 @@ int64_t now_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-
 }  // namespace
 
 std::unique_ptr<Files> Files::open(const Config& cfg) {

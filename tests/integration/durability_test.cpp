@@ -115,3 +115,56 @@ TEST(Durability, UnwritableDataFolderIsAClearStartupError) {
     EXPECT_NE(e.out.find(dir + "/file/sub"), std::string::npos) << e.out;
     std::filesystem::remove_all(dir);
 }
+
+namespace {
+// The value of one sample line of /metrics ("name{labels} value"), or -1.
+long sample(int port, const std::string& line) {
+    auto body = request(port, "GET", "/metrics").body;
+    auto p = body.find("\n" + line + " ");
+    return p == std::string::npos ? -1 : std::stol(body.substr(p + line.size() + 2));
+}
+}  // namespace
+
+// A reconnect storm after a restart: every stream of a room resumes from the room's cache,
+// which its load read once; no stream reads its own missing range. Run with --cache 5 (the
+// missing 10 older than the cache), the same storm counts a replay read per stream.
+TEST(Durability, AReconnectStormAfterARestartReadsEachRoomOnce) {
+    const int kRooms = 4, kPerRoom = 12, kMessages = 30, kBehind = 10;
+    std::string dir = temp_dir();
+    {
+        Server srv({"--data", dir, "--publish-rate", "0"});
+        for (int r = 0; r < kRooms; ++r)
+            for (int i = 0; i < kMessages; ++i)
+                ASSERT_EQ(
+                    post_json(srv.port(), "/rooms/storm" + std::to_string(r) + "/messages?id=a",
+                              R"({"message":"x"})")
+                        .status,
+                    201);
+        EXPECT_EQ(srv.terminate(), 0);
+    }
+    Server srv({"--data", dir, "--threads", "2"});
+    ASSERT_EQ(sample(srv.port(), R"(ssechat_stream_store_reads_total{read="room_load"})"), 0);
+    // All at once, from several threads, so that both loops load rooms concurrently.
+    std::vector<std::unique_ptr<SseClient>> clients(kRooms * kPerRoom);
+    std::vector<std::thread> openers;
+    for (int t = 0; t < 4; ++t)
+        openers.emplace_back([&, t] {
+            for (size_t i = static_cast<size_t>(t); i < clients.size(); i += 4)
+                clients[i] = std::make_unique<SseClient>(
+                    srv.port(),
+                    "/rooms/storm" + std::to_string(i % kRooms) + "/events?presence=0&id=s" +
+                        std::to_string(i),
+                    Headers{{"Last-Event-ID", std::to_string(kMessages - kBehind)}});
+        });
+    for (auto& t : openers) t.join();
+    std::vector<uint64_t> want;
+    for (int id = kMessages - kBehind + 1; id <= kMessages; ++id) want.push_back(id);
+    for (auto& c : clients) {
+        ASSERT_TRUE(c->wait_events(kBehind)) << c->status << " " << c->head << c->body;
+        c->drain(50ms);
+        EXPECT_EQ(ids_of(c->events), want);  // exact: no gap, no duplicate
+    }
+    EXPECT_EQ(sample(srv.port(), R"(ssechat_stream_store_reads_total{read="room_load"})"), kRooms);
+    EXPECT_EQ(sample(srv.port(), R"(ssechat_stream_store_reads_total{read="replay"})"), 0);
+    std::filesystem::remove_all(dir);
+}
