@@ -398,11 +398,20 @@ bool Api::load(Ctx& c) {
     return c.loaded != nullptr;
 }
 
-bool Api::exists(const Ctx& c) {
+std::optional<bool> Api::exists(Ctx& c) {
     if (!c.loaded) return false;
     bool rules = c.loaded->with_roster(
         [](const model::Roster& r) { return r.profile || !r.members.empty(); });
-    return rules || c.loaded->delivered() > 0;
+    if (rules || c.loaded->delivered() > 0) return true;
+    if (!hub_.store().cluster()) return false;
+    // On a shared store a node learns of commits from the feed, which may lag the store: a
+    // message stored a moment ago (through this node or another) must not read as no room.
+    try {
+        return hub_.store().last_id(c.room) > 0;
+    } catch (const store::StoreError&) {
+        reply(c, store_down());
+        return std::nullopt;
+    }
 }
 
 bool Api::page_limit(Ctx& c, size_t& n) {

@@ -147,8 +147,9 @@ class Api {
     // Loads the admitted room into c.loaded for a handler that needs all of its rules; false
     // after answering 503.
     bool load(Ctx& c);
-    // Whether the room of c (loaded) was ever used: a profile, members or an event.
-    static bool exists(const Ctx& c);
+    // Whether the room of c (loaded) was ever used: a profile, members or an event; nullopt
+    // after answering 503.
+    std::optional<bool> exists(Ctx& c);
     // The rooms the caller's credential reaches (every room without a token).
     static model::RoomScope scope(const Ctx& c) {
         return c.identity ? c.identity->rooms : model::RoomScope();

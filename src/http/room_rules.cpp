@@ -130,7 +130,9 @@ void RoomRules::create_room(Ctx& c) {
     auto r = api_.open_room(c, room);
     if (!r) return;
     c.loaded = r;
-    if (api_.exists(c)) return api_.refuse(c, status::conflict, "room " + room + " exists already");
+    auto used = api_.exists(c);
+    if (!used) return;
+    if (*used) return api_.refuse(c, status::conflict, "room " + room + " exists already");
     model::Profile p;
     p.visibility = vis;
     p.name = *name;
@@ -158,7 +160,9 @@ void RoomRules::create_room(Ctx& c) {
 void RoomRules::get_room(Ctx& c) {
     if (!api_.load(c)) return;
     // A room never used is no more a room than one the caller may not see: the same 404.
-    if (!api_.exists(c)) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
+    auto used = api_.exists(c);
+    if (!used) return;
+    if (!*used) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
     auto body = c.loaded->with_roster([&](const model::Roster& r) {
         return model::profile_json(c.room, r.profile.value_or(model::Profile{}), r.members.size(),
                                    c.standing.role);
@@ -168,7 +172,9 @@ void RoomRules::get_room(Ctx& c) {
 
 void RoomRules::patch_room(Ctx& c) {
     if (!api_.load(c)) return;
-    if (!api_.exists(c)) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
+    auto used = api_.exists(c);
+    if (!used) return;
+    if (!*used) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
     auto body = object_body(c.req.body());
     if (!body || body->empty())
         return api_.refuse(
@@ -221,7 +227,9 @@ void RoomRules::patch_room(Ctx& c) {
 
 void RoomRules::list_members(Ctx& c) {
     if (!api_.load(c)) return;
-    if (!api_.exists(c)) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
+    auto used = api_.exists(c);
+    if (!used) return;
+    if (!*used) return api_.refuse(c, status::not_found, model::kNoSuchRoom);
     const auto& q = c.query;
     size_t n = 0;
     if (!api_.page_limit(c, n)) return;
