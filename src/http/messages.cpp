@@ -30,6 +30,10 @@ bool valid_key(std::string_view k) {
 Messages::Messages(Api& api)
     : api_(api), publishes_(api.config().publish_rate, api.config().publish_burst) {}
 
+Files* Messages::files() {
+    return api_.get<FileRoutes>().files();
+}
+
 void Messages::native_publish(Ctx& c) {
     const std::string& room = c.room;
     auto u = api_.user(c, nullptr, false);
@@ -55,12 +59,12 @@ void Messages::native_publish(Ctx& c) {
     // Files: claimed for this message before it is stored (a claim is a short write; given
     // back when the message is not stored), so that no sweep takes them in between and no
     // other message carries them.
-    if (!api_.get<FileRoutes>().files())
+    if (!files())
         return api_.reply(c, make(status::not_implemented,
                                   R"({"error":"files need --store sqlite or --store memory"})"));
     store::FileStore::Claim claim;
     try {
-        claim = api_.get<FileRoutes>().files()->store().claim(body.files, room, *u, key);
+        claim = files()->store().claim(body.files, room, *u, key);
     } catch (const store::StoreError&) {
         return api_.reply(c, api_.store_down());
     }
@@ -77,7 +81,7 @@ void Messages::native_publish(Ctx& c) {
                 // Replayed: the first attempt's message holds them.
                 if (o == chat::PublishOutcome::Ok || o == chat::PublishOutcome::Replayed) return;
                 try {
-                    api_.get<FileRoutes>().files()->store().unclaim(ids);
+                    files()->store().unclaim(ids);
                 } catch (const store::StoreError&) {
                     // They stay claimed by nothing: kept, never lost (a leak, not a loss).
                 }
@@ -138,7 +142,7 @@ void Messages::delete_message(Ctx& c) {
     ev.target = *id;
     // Its files go with its text: read which, and erase them once the delete is stored.
     std::vector<std::string> ids;
-    if (api_.get<FileRoutes>().files()) {
+    if (files()) {
         try {
             auto page = api_.hub().store().messages(c.room, *id - 1, *id + 1, 1, false);
             if (!page.empty() && page.front().id == *id) ids = model::file_ids(page.front().files);
@@ -151,7 +155,7 @@ void Messages::delete_message(Ctx& c) {
         if (o != chat::PublishOutcome::Ok) return;
         bool queued = api_.work().submit([this, ids] {
             try {
-                api_.get<FileRoutes>().files()->erase(ids);
+                files()->erase(ids);
             } catch (const store::StoreError& e) {
                 log::warn("erasing a deleted message's files failed", {{"error", e.what()}});
             }

@@ -14,6 +14,7 @@
 namespace ssechat::http {
 
 class Api;
+class Files;
 
 class Messages {
   public:
@@ -42,6 +43,8 @@ class Messages {
     // The message {id} of the path; nullopt after answering 400.
     std::optional<uint64_t> message_id(Ctx& c);
     bool rate_ok(Ctx& c, const std::string& user);
+    // The files messages claim (FileRoutes'), or null when the store keeps none.
+    Files* files();
 
     Api& api_;
     limits::RateLimiter publishes_;  // keyed by user
