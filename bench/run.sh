@@ -26,6 +26,11 @@
 # --wait: only what --redis-replicas costs a publish: one node on a Redis master with one
 # replica, publishes in a closed loop and at a fixed rate, with --redis-replicas 0 and 1,
 # three times each, taking turns.
+# --many-rooms: the chat workload of issue 28: 10,000 users each in 10 of 1,000 rooms, 2,000
+# messages a second to random rooms (each reaches 100 users), ssechat on user streams (SQLite)
+# against Nchan with each user on one multiplexed subscription of its 10 channels, three runs
+# each, taking turns; then room streams (one per room per user) at 1,500 users, which is what
+# this machine's 20,000 open files allow, against Nchan with one subscription per channel.
 # --storm: a reconnect storm after a restart (SQLite): 30 messages in each of 1,000 rooms, the
 # server restarted, then 15,000 streams (15 a room) all reconnect within a second with a
 # Last-Event-ID 10 behind; each must get exactly the 10 it missed. Three runs. Reported: how
@@ -42,6 +47,7 @@ RULES=0
 LOGINS=0
 WAITING=0
 STORM=0
+MANY=0
 REPLICAS=""  # start_cluster: with a number, a replica too, and --redis-replicas that number
 PREBUILT=""
 while (($#)); do
@@ -58,7 +64,8 @@ while (($#)); do
     --rules) RULES=1; SINGLE=0; NCHAN=0 ;;
     --logins) LOGINS=1; SINGLE=0; NCHAN=0 ;;
     --storm) STORM=1; SINGLE=0; NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--storm] [--prebuilt DIR]" >&2; exit 2 ;;
+    --many-rooms) MANY=1; SINGLE=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--storm] [--many-rooms] [--prebuilt DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -132,7 +139,11 @@ http {
   client_body_temp_path $WORK/nginx;
   server {
     $listen
-    location ~ ^/sub/(\w+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+    location ~ ^/sub/([\w,]+)\$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id \$1;
+      nchan_channel_id_split_delimiter ",";
+    }
     location ~ ^/pub/(\w+)\$ {
       nchan_publisher;
       nchan_channel_id \$1;
@@ -310,6 +321,29 @@ if ((RULES)); then
   bench ssechat idle_private_1000_members --subscribers 1000 --messages 0 --settle 0 --max-seconds 60 "${TOK[@]}" \
     --sub-path "/rooms/$room/events?history=0&presence=0"
   stop_server
+fi
+
+if ((MANY)); then
+  LOAD=(--rooms 1000 --ramp 4000 --messages 20000 --rate 2000 --connections 8 --max-seconds 120)
+  for rep in 1 2 3; do
+    start_ssechat
+    bench ssechat many_rooms_user_streams --subscribers 10000 --member-of 10 \
+      --sub-path '/me/events?id=s{sub}' "${LOAD[@]}"
+    stop_server
+    # Nchan: one stream per user, multiplexing its 10 channels (nchan_channel_id_split_delimiter).
+    start_nchan
+    bench nchan many_rooms_multiplexed --subscribers 10000 --member-of 10 --join-path '' \
+      --sub-path '/sub/{rooms}' "${LOAD[@]}"
+    stop_server
+  done
+  for rep in 1 2 3; do
+    start_ssechat
+    bench ssechat many_rooms_room_streams --subscribers 15000 "${LOAD[@]}"
+    stop_server
+    start_nchan
+    bench nchan many_rooms_room_streams --subscribers 15000 "${LOAD[@]}"
+    stop_server
+  done
 fi
 
 if ((STORM)); then
@@ -517,7 +551,7 @@ if ((WAITING)); then
   REPLICAS=""
 fi
 
-((CHANGES || USERS || TLS || RULES || LOGINS || WAITING || STORM)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+((CHANGES || USERS || TLS || RULES || LOGINS || WAITING || STORM || MANY)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do
@@ -537,5 +571,5 @@ fi
 done
 
 # The storm's lines have no latencies to plot: the JSON lines are its report.
-((STORM)) && { cat "$RESULTS"; exit 0; }
+((STORM || MANY)) && { cat "$RESULTS"; exit 0; }
 python3 bench/report.py "$RESULTS" "$OUT"

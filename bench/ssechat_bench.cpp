@@ -1114,7 +1114,7 @@ int Bench::storm() {
 int Bench::run() {
     if (o_.storm) return storm();
     uint64_t deadline = start_us_ + static_cast<uint64_t>(o_.max_seconds * 1e6);
-    if (o_.member_of && !join_all()) {
+    if (o_.member_of && !o_.join_path.empty() && !join_all()) {
         std::fprintf(stderr, "joining rooms failed\n");
         return 1;
     }
@@ -1131,6 +1131,14 @@ int Bench::run() {
         while (opened < allowed) {
             size_t room = opened % o_.rooms;
             fill(path, o_.sub_path, room, opened, "");
+            // {rooms}: the subscriber's --member-of rooms, comma-separated (Nchan's multiplexed
+            // subscription to several channels on one stream).
+            if (auto at = path.find("{rooms}"); at != std::string::npos) {
+                std::string list;
+                for (size_t r : member_rooms(o_, opened))
+                    list += (list.empty() ? "bench" : ",bench") + std::to_string(r);
+                path.replace(at, 7, list);
+            }
             std::string req = "GET " + path + " HTTP/1.1\r\nHost: bench\r\n" +
                               auth_line(o_, "s" + std::to_string(opened)) +
                               "Accept: text/event-stream\r\n\r\n";
@@ -1273,8 +1281,10 @@ void usage() {
         "  --cumulative                 events carry all messages so far (seed API arrays):\n"
         "                               an event with k new messages counts k deliveries\n"
         "  --member-of K                user streams: each subscriber first joins K of the\n"
-        "                               rooms (PUT --join-path, {room} {sub} replaced), and\n"
-        "                               its one stream is checked per room\n"
+        "                               rooms (PUT --join-path, {room} {sub} replaced; an\n"
+        "                               empty one joins nothing), and its one stream is\n"
+        "                               checked per room; {rooms} in --sub-path is its K\n"
+        "                               rooms, comma-separated (Nchan multiplexing)\n"
         "  --tls                        every connection over TLS (not verified)\n"
         "  --h2 K                       subscribers as HTTP/2 streams, K per connection\n"
         "                               (h2 by ALPN with --tls, else h2c prior knowledge)\n"
