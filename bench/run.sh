@@ -31,6 +31,7 @@
 # against Nchan with each user on one multiplexed subscription of its 10 channels, three runs
 # each, taking turns; then room streams (one per room per user) at 1,500 users, which is what
 # this machine's 20,000 open files allow, against Nchan with one subscription per channel.
+# MANY_RATE=N publishes N a second instead.
 # --storm: a reconnect storm after a restart (SQLite): 30 messages in each of 1,000 rooms, the
 # server restarted, then 15,000 streams (15 a room) all reconnect within a second with a
 # Last-Event-ID 10 behind; each must get exactly the 10 it missed. Three runs. Reported: how
@@ -324,7 +325,9 @@ if ((RULES)); then
 fi
 
 if ((MANY)); then
-  LOAD=(--rooms 1000 --ramp 4000 --messages 20000 --rate 2000 --connections 8 --max-seconds 120)
+  # MANY_RATE=N: another fixed rate (10 s of it), to compare where both servers keep up.
+  rate=${MANY_RATE:-2000}
+  LOAD=(--rooms 1000 --ramp 4000 --messages $((rate * 10)) --rate "$rate" --connections 8 --max-seconds 120)
   for rep in 1 2 3; do
     start_ssechat
     bench ssechat many_rooms_user_streams --subscribers 10000 --member-of 10 \
