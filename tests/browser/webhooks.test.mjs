@@ -322,8 +322,9 @@ test("ssechat webhook makes, changes and removes webhooks beside a running serve
 
 // A node on the Redis store `store`, an admin key made by the CLI, and a receiver with a
 // webhook for messages on it.
-async function redisHooked(store) {
-  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
+// `cli`: the store flags the command line uses to make the key (the server's by default).
+async function redisHooked(store, cli = store) {
+  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...cli]);
   const s = await startServer(0, [...store, "--publish-rate", "0", "--allow-private-targets"]);
   servers.push(s);
   const call = api(s.port, key);
@@ -402,9 +403,18 @@ test("with --redis-replicas a webhook gets only what the replicas have", async (
     } catch { /* not up yet */ }
     await sleep(100);
   }
-  const store = ["--store", "redis", "--redis", `redis://127.0.0.1:${mport}`, "--redis-replicas", "1",
-    "--redis-wait-ms", "500"];
-  const { s, call, r } = await redisHooked(store);
+  // Linked is not yet acknowledging: a write, and WAIT for the replica, on one connection.
+  for (let i = 0; i < 100; i++) {
+    const out = execFileSync("redis-cli", ["-p", String(mport)],
+      { input: "SET test:probe 1\nWAIT 1 2000\n" }).toString();
+    if (out.trim().split("\n").pop() === "1") break;
+    await sleep(100);
+  }
+  const base = ["--store", "redis", "--redis", `redis://127.0.0.1:${mport}`, "--redis-replicas", "1"];
+  // The server waits 500 ms for the replica (so the sleeping replica below answers 503 soon);
+  // making the key beforehand may wait longer on a loaded machine.
+  const store = [...base, "--redis-wait-ms", "500"];
+  const { s, call, r } = await redisHooked(store, [...base, "--redis-wait-ms", "5000"]);
   const first = await call("POST", "/rooms/lobby/messages", { message: "confirmed" });
   assert.equal(first.status, 201);
   await until(() => r.got.length === 1, 10000, "the confirmed message");
