@@ -82,6 +82,7 @@ void Feed::ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs) {
     // Filled events are older than positions user streams may have passed: those streams
     // are cut, and resume by cursor from the store, in order.
     d->gap = d->gap || filled;
+    if (d->gap) d->sequenced = ++seq_.gaps;
     fan_out_(std::move(d));
     if (msgs.back().pos > seq_.pos) {
         seq_.pos = msgs.back().pos;

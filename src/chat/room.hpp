@@ -46,6 +46,7 @@ struct Delivery {
     std::vector<sse::Buffer> user_events;  // stored events as user streams carry them (null
                                            // when no user stream was open at the commit)
     bool gap = false;                      // ids before the first were skipped (a cluster gap)
+    uint64_t sequenced = 0;                // with gap: Sequence::gaps counting this one
     sse::Buffer view;                      // the room's view after them, if they changed it and a
                                            // view stream exists
     std::vector<std::string> authors;      // distinct users who changed the view

@@ -137,6 +137,7 @@ std::vector<std::shared_ptr<Room>> UserStreams::start(UserStream& st,
         ++seq.user_streams;
         ++seq.streaming[st.user];
         st.counted = true;
+        st.gaps_before = seq.gaps;
     }
     // A cursor ahead of the feed here: what lies between comes live and was seen.
     st.last_pos = from ? std::max(now, *from) : now;
@@ -313,7 +314,10 @@ void UserStreams::flush(const std::vector<std::shared_ptr<const Delivery>>& held
         uint64_t last = s->last_pos;
         for (; i < gather_.size() && gather_[i].first == s; ++i) {
             const Delivery& d = *gather_[i].second;
-            gap = gap || d.gap;
+            // A gap or a fill cuts the streams that were open when it was sequenced; one that
+            // started after it (its flush reaching a stream indexed meanwhile) has it in its
+            // snapshot, and cutting that stream would end one that missed nothing.
+            gap = gap || (d.gap && d.sequenced > s->gaps_before);
             uint64_t after = s->last_pos;
             for (size_t k = 0; k < d.ids.size(); ++k) {
                 if (d.ids[k] != 0) {

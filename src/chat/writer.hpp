@@ -35,6 +35,7 @@ struct Sequence {
     size_t user_streams = 0;        // open user streams: commits encode a user form only if any
     std::unordered_map<std::string, int> streaming;  // users with user streams on this node
     std::string epoch;  // the store's epoch, for cursors; set before the writer starts
+    uint64_t gaps = 0;  // deliveries sequenced with a gap or a fill (cluster feed), so far
 };
 
 class Writer {

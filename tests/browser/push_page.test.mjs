@@ -81,13 +81,17 @@ test("notifications: asked only on a click, the worker registers, a push shows",
   for (let i = 0; i < 50 && !regs.some((r) => !r.isDeleted); i++) await new Promise((r) => setTimeout(r, 100));
   const reg = regs.find((r) => !r.isDeleted);
   assert.ok(reg, "the registration is visible to DevTools");
-  await cdp.send("ServiceWorker.deliverPushMessage", { origin: base, registrationId: reg.registrationId,
-    data: JSON.stringify({ room: "general", id: 3, user_id: "bob", text: "are you there?", kind: "mention" }) });
+  // A worker that is still starting may miss a push (a loaded machine): sent again up to
+  // twice; the notification's tag makes a second one replace the first, never add to it.
   let shown = [];
-  for (let i = 0; i < 50 && !shown.length; i++) {
-    shown = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications())
-      .map((n) => [n.title, n.body, n.tag]));
-    if (!shown.length) await new Promise((r) => setTimeout(r, 100));
+  for (let attempt = 0; attempt < 3 && !shown.length; attempt++) {
+    await cdp.send("ServiceWorker.deliverPushMessage", { origin: base, registrationId: reg.registrationId,
+      data: JSON.stringify({ room: "general", id: 3, user_id: "bob", text: "are you there?", kind: "mention" }) });
+    for (let i = 0; i < 50 && !shown.length; i++) {
+      shown = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications())
+        .map((n) => [n.title, n.body, n.tag]));
+      if (!shown.length) await new Promise((r) => setTimeout(r, 100));
+    }
   }
   assert.deepEqual(shown, [["bob mentioned you", "are you there?", "ssechat:general"]]);
   await context.close();
