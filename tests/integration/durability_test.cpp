@@ -116,15 +116,6 @@ TEST(Durability, UnwritableDataFolderIsAClearStartupError) {
     std::filesystem::remove_all(dir);
 }
 
-namespace {
-// The value of one sample line of /metrics ("name{labels} value"), or -1.
-long sample(int port, const std::string& line) {
-    auto body = request(port, "GET", "/metrics").body;
-    auto p = body.find("\n" + line + " ");
-    return p == std::string::npos ? -1 : std::stol(body.substr(p + line.size() + 2));
-}
-}  // namespace
-
 // A reconnect storm after a restart: every stream of a room resumes from the room's cache,
 // which its load read once; no stream reads its own missing range. Run with --cache 5 (the
 // missing 10 older than the cache), the same storm counts a replay read per stream.
@@ -143,7 +134,7 @@ TEST(Durability, AReconnectStormAfterARestartReadsEachRoomOnce) {
         EXPECT_EQ(srv.terminate(), 0);
     }
     Server srv({"--data", dir, "--threads", "2"});
-    ASSERT_EQ(sample(srv.port(), R"(ssechat_stream_store_reads_total{read="room_load"})"), 0);
+    ASSERT_EQ(metric(srv.port(), R"(ssechat_stream_store_reads_total{read="room_load"})"), 0);
     // All at once, from several threads, so that both loops load rooms concurrently.
     std::vector<std::unique_ptr<SseClient>> clients(kRooms * kPerRoom);
     std::vector<std::thread> openers;
@@ -164,7 +155,7 @@ TEST(Durability, AReconnectStormAfterARestartReadsEachRoomOnce) {
         c->drain(50ms);
         EXPECT_EQ(ids_of(c->events), want);  // exact: no gap, no duplicate
     }
-    EXPECT_EQ(sample(srv.port(), R"(ssechat_stream_store_reads_total{read="room_load"})"), kRooms);
-    EXPECT_EQ(sample(srv.port(), R"(ssechat_stream_store_reads_total{read="replay"})"), 0);
+    EXPECT_EQ(metric(srv.port(), R"(ssechat_stream_store_reads_total{read="room_load"})"), kRooms);
+    EXPECT_EQ(metric(srv.port(), R"(ssechat_stream_store_reads_total{read="replay"})"), 0);
     std::filesystem::remove_all(dir);
 }

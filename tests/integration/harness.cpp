@@ -241,6 +241,12 @@ Response request(int port, const std::string& method, const std::string& target,
     return r;
 }
 
+long metric(int port, const std::string& sample, const Headers& headers) {
+    auto body = request(port, "GET", "/metrics", "", headers).body;
+    auto p = body.find("\n" + sample + " ");
+    return p == std::string::npos ? -1 : std::stol(body.substr(p + sample.size() + 2));
+}
+
 Response post_json(int port, const std::string& target, const std::string& json) {
     return request(port, "POST", target, json, {{"Content-Type", "application/json"}});
 }

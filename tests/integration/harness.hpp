@@ -60,6 +60,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 Response request(int port, const std::string& method, const std::string& target,
                  const std::string& body = "", const Headers& headers = {});
 Response post_json(int port, const std::string& target, const std::string& json);
+// The value of one /metrics sample ("name" or "name{labels}"), or -1 when it is absent.
+long metric(int port, const std::string& sample, const Headers& headers = {});
 
 // A connected loopback socket (TCP_NODELAY), or -1 when nothing accepts on the port.
 int dial(int port);

@@ -18,12 +18,6 @@ namespace json = boost::json;
 
 namespace {
 
-long metric(int port, const std::string& name) {
-    auto body = request(port, "GET", "/metrics").body;
-    auto p = body.find("\n" + name + " ");
-    return p == std::string::npos ? -1 : std::stol(body.substr(p + name.size() + 2));
-}
-
 // Reads until `pred(text)` holds, EOF, an error, or the limit. `err` gets the recv error.
 std::string read_until(int fd, const std::function<bool(const std::string&)>& pred,
                        std::chrono::milliseconds limit, int* err = nullptr) {

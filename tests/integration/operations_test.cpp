@@ -8,15 +8,6 @@
 
 using namespace itest;
 
-namespace {
-long metric(int port, const std::string& line_prefix) {
-    auto body = request(port, "GET", "/metrics").body;
-    auto p = body.find("\n" + line_prefix + " ");
-    if (p == std::string::npos) return -1;
-    return std::stol(body.substr(p + line_prefix.size() + 2));
-}
-}  // namespace
-
 TEST(Operations, BadFlagsExitWith2AndOneLine) {
     for (auto args :
          std::vector<std::vector<std::string>>{{"--bogus"}, {"--port", "x"}, {"--threads", "0"}}) {

@@ -13,11 +13,6 @@ namespace json = boost::json;
 using namespace std::string_literals;
 
 namespace {
-long metric(int port, const std::string& prefix, const Headers& h = {}) {
-    auto body = request(port, "GET", "/metrics", "", h).body;
-    auto p = body.find("\n" + prefix + " ");
-    return p == std::string::npos ? -1 : std::stol(body.substr(p + prefix.size() + 2));
-}
 std::string token(const std::vector<std::string>& args) {
     std::vector<std::string> all = {"token"};
     all.insert(all.end(), args.begin(), args.end());
