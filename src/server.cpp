@@ -21,6 +21,7 @@
 #include "sse/tls13.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/redis/redis_store.hpp"
+#include "store/redis/sharded_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "util/build_info.hpp"
 #include "util/log.hpp"
@@ -33,15 +34,22 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
     if (cfg_.store == "memory") {
         store_ = std::make_unique<store::MemoryStore>(cfg_.retain, cfg_.idempotency_ttl_s);
     } else if (cfg_.store == "redis") {
-        std::string why;
-        store::RedisOptions o;
-        o.url = *store::parse_redis_url(cfg_.redis, why);  // validated with the flags
-        o.retain = cfg_.retain;
-        o.presence_ttl_s = cfg_.presence_ttl_s;
-        o.log_max = cfg_.redis_log_max;
-        o.key_ttl_s = cfg_.idempotency_ttl_s;
-        o.durability = store::redis_durability_of(cfg_);
-        store_ = std::make_unique<store::RedisStore>(std::move(o));
+        std::vector<store::RedisOptions> shards;
+        for (auto& url : store::redis_urls_of(cfg_.redis)) {
+            store::RedisOptions o;
+            o.url = std::move(url);
+            o.retain = cfg_.retain;
+            o.presence_ttl_s = cfg_.presence_ttl_s;
+            o.log_max = cfg_.redis_log_max;
+            o.key_ttl_s = cfg_.idempotency_ttl_s;
+            o.durability = store::redis_durability_of(cfg_);
+            shards.push_back(std::move(o));
+        }
+        // One Redis is read as it always was; several are the shards rooms are spread over.
+        if (shards.size() == 1)
+            store_ = std::make_unique<store::RedisStore>(std::move(shards.front()));
+        else
+            store_ = std::make_unique<store::ShardedStore>(std::move(shards));
     } else {
         store_ = std::make_unique<store::SqliteStore>(cfg_.data_dir, cfg_.fsync_always, cfg_.retain,
                                                       cfg_.idempotency_ttl_s);
@@ -110,9 +118,10 @@ void Server::run() {
                      {"store", c.store}};
     if (c.store == "sqlite") f.emplace_back("data", c.data_dir + "/ssechat.db");
     if (c.store == "redis") {
-        std::string why;
-        if (auto u = store::parse_redis_url(c.redis, why))
-            f.emplace_back("redis", u->display());  // never the password
+        std::string shown;
+        for (const auto& u : store::redis_urls_of(c.redis))
+            shown += (shown.empty() ? "" : ",") + u.display();  // never the password
+        f.emplace_back("redis", shown);
     }
     auto num = [](auto v) { return std::to_string(v); };
     char rate[64];

@@ -11,10 +11,10 @@ Feed::Feed(const Config& cfg, store::Store& store, Registry& registry, Sequence&
            FanOut fan_out)
     : cfg_(cfg), store_(store), registry_(registry), seq_(seq), fan_out_(std::move(fan_out)) {}
 
-void Feed::advance(uint64_t pos) {
+void Feed::advance(size_t shard, uint64_t pos) {
     std::lock_guard lk(seq_.mu);
-    if (pos > seq_.pos) {
-        seq_.pos = pos;
+    if (pos > seq_.pos[shard]) {
+        seq_.pos[shard] = pos;
         seq_.moved.notify_all();
     }
 }
@@ -78,14 +78,17 @@ void Feed::ingest(const std::shared_ptr<Room>& r, std::vector<Event> msgs) {
     // Under the sequence lock, with the position moved in the same step: a user stream
     // opening now sees this commit in its snapshot or live, never both or neither.
     std::lock_guard seq(seq_.mu);
-    auto d = r->commit(ptrs, gap, seq_.user_streams ? &seq_.epoch : nullptr);
+    // With several shards every event carries its user form, made now: its cursor holds
+    // where the other shards stand at this moment, which a later encoding could not know.
+    auto d = r->commit(ptrs, gap, seq_.user_streams || seq_.sharded() ? &seq_ : nullptr);
+    d->order = ++seq_.commits;
     // Filled events are older than positions user streams may have passed: those streams
     // are cut, and resume by cursor from the store, in order.
     d->gap = d->gap || filled;
     if (d->gap) d->sequenced = ++seq_.gaps;
     fan_out_(std::move(d));
-    if (msgs.back().pos > seq_.pos) {
-        seq_.pos = msgs.back().pos;
+    if (uint64_t& at = seq_.pos[r->shard()]; msgs.back().pos > at) {
+        at = msgs.back().pos;
         seq_.moved.notify_all();
     }
 }

@@ -24,8 +24,9 @@ class Feed {
     // Events [from, to) of one read of the log (feed thread): every node's, deduplicated by
     // id per room. Rooms not loaded here are skipped: they read the store when they load.
     void on_batch(std::vector<Event>& msgs, size_t from, size_t to);
-    // The feed read everything up to `pos`: user streams opening now start from there.
-    void advance(uint64_t pos);
+    // The feed of store shard `shard` read everything up to `pos`: user streams opening now
+    // start from there.
+    void advance(size_t shard, uint64_t pos);
     // Delivers a room's events in id order, filling gaps from the store; with no events, a
     // probe for anything newer than the room has. Serialized: the feed thread and a loop
     // that just loaded the room both call it.

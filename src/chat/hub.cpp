@@ -35,7 +35,8 @@ std::shared_ptr<Room> Hub::find(const std::string& name) {
 std::shared_ptr<Room> Hub::load(const std::string& name) {
     metrics().store_reads_room_load.fetch_add(1, std::memory_order_relaxed);
     uint64_t last = store_.last_id(name);
-    auto r = std::make_shared<Room>(name, last, cfg_.cache, views_ ? views_(name) : nullptr);
+    auto r = std::make_shared<Room>(name, last, cfg_.cache, views_ ? views_(name) : nullptr,
+                                    store_.shard_of(name));
     r->set_roster(store_.roster(name));
     if (last > 0) {
         auto recent = store_.range(name, 0, UINT64_MAX, cfg_.cache, true);
@@ -396,8 +397,10 @@ std::vector<model::Summary> Hub::summaries(const std::string& user,
 }
 
 void Hub::start() {
-    seq_.epoch = store_.epoch();
-    seq_.pos = store_.last_pos();
+    for (size_t s = 0; s < store_.shards(); ++s) {
+        seq_.epochs.push_back(store_.epoch(s));
+        seq_.pos.push_back(store_.last_pos(s));
+    }
     writer_.start();
     if (!cluster_) return;
     cluster_->follow({[this](store::FeedBatch& b) {
@@ -411,7 +414,7 @@ void Hub::start() {
                           feed_.on_batch(b.messages, done, b.messages.size());
                           uint64_t pos = 0;
                           for (const auto& e : b.messages) pos = std::max(pos, e.pos);
-                          feed_.advance(pos);
+                          feed_.advance(b.shard, pos);
                           for (auto& t : b.typing)
                               if (auto r = find(t.room)) announce_typing(r, t.user, t.on);
                           for (auto& p : b.presence) {

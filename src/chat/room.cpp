@@ -9,31 +9,27 @@
 
 namespace ssechat::chat {
 
-Room::Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr<View> view)
+Room::Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr<View> view,
+           size_t shard)
     : name_(std::move(name)),
+      shard_(shard),
       cache_cap_(cache_cap),
       view_(std::move(view)),
       assigned_(last_id),
       delivered_(last_id) {}
 
-Entry Room::make_entry(const Event& e, const std::string* epoch) {
+Entry Room::make_entry(const Event& e, const Sequence* seq) const {
     std::string json = model::event_json(e);
     Entry out{e.id, e.kind, e.target, e.pos, room_form(e, json), nullptr};
-    if (epoch && e.pos)
+    if (seq && e.pos)
         out.user_event = std::make_shared<const std::string>(
-            sse::encode(model::kind_name(e.kind), model::cursor(*epoch, e.pos), json));
+            sse::encode(model::kind_name(e.kind), seq->cursor_at(shard_, e.pos), json));
     return out;
 }
 
 sse::Buffer room_form(const Event& e, std::string_view json) {
     return std::make_shared<const std::string>(
         sse::encode(model::kind_name(e.kind), std::to_string(e.id), json));
-}
-
-sse::Buffer user_form(const Entry& e, std::string_view epoch) {
-    if (e.user_event) return e.user_event;
-    return std::make_shared<const std::string>(
-        sse::replace_id(*e.event, model::cursor(epoch, e.pos)));
 }
 
 namespace {
@@ -88,9 +84,10 @@ void Room::warm(const std::vector<Event>& recent, const std::vector<Event>& view
 }
 
 std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, bool gap,
-                                       const std::string* epoch) {
+                                       const Sequence* seq) {
     auto d = std::make_shared<Delivery>();
     d->room = shared_from_this();
+    d->shard = shard_;
     d->gap = gap;
     if (gap && !events.empty()) {
         // Same id as the first event: a stream past it skips both, one before gets both.
@@ -104,7 +101,7 @@ std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, 
     std::vector<Entry> entries;
     entries.reserve(events.size());
     for (const Event* e : events) {
-        entries.push_back(make_entry(*e, epoch));
+        entries.push_back(make_entry(*e, seq));
         d->events.push_back(entries.back().event);
         d->user_events.push_back(entries.back().user_event);
         d->ids.push_back(e->id);

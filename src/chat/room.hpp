@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/sequence.hpp"
 #include "chat/view.hpp"
 #include "model/access.hpp"
 #include "model/event.hpp"
@@ -32,8 +33,6 @@ struct Entry {
 
 // The event as room streams carry it: "id: N", "event: <kind>", data: `json`, encoded once.
 sse::Buffer room_form(const Event& e, std::string_view json);
-// The event as user streams carry it: its id is the cursor of its position.
-sse::Buffer user_form(const Entry& e, std::string_view epoch);
 
 class Room;
 
@@ -44,7 +43,10 @@ struct Delivery {
     std::vector<uint64_t> ids;        // their ids, ascending; 0 for an event that is not stored
     std::vector<uint64_t> pos;        // their positions (0 for events that are not stored)
     std::vector<sse::Buffer> user_events;  // stored events as user streams carry them (null
-                                           // when no user stream was open at the commit)
+                                           // when no user stream was open at the commit; never
+                                           // with several store shards)
+    size_t shard = 0;                      // the room's store shard: what `pos` are positions on
+    uint64_t order = 0;                    // Sequence::commits when it was sequenced
     bool gap = false;                      // ids before the first were skipped (a cluster gap)
     uint64_t sequenced = 0;                // with gap: Sequence::gaps counting this one
     sse::Buffer view;                      // the room's view after them, if they changed it and a
@@ -69,10 +71,13 @@ struct Snapshot {
 
 class Room : public std::enable_shared_from_this<Room> {
   public:
-    // `view`: the room's view (see chat/view.hpp), or null.
-    Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr<View> view = {});
+    // `view`: the room's view (see chat/view.hpp), or null. `shard`: the store shard that
+    // holds it (Store::shard_of).
+    Room(std::string name, uint64_t last_id, size_t cache_cap, std::unique_ptr<View> view = {},
+         size_t shard = 0);
 
     const std::string& name() const { return name_; }
+    size_t shard() const { return shard_; }
 
     // Writer thread only: ids are assigned there, in commit order.
     uint64_t assign_id() { return ++assigned_; }
@@ -88,9 +93,10 @@ class Room : public std::enable_shared_from_this<Room> {
     // fan out. A delete also erases the text of its message and of its edits from the cache. With
     // `gap`, ids before the first were skipped: the delivery starts with a reset naming the first
     // id, and the cache restarts there, so a resume into the gap reads the store instead.
-    // With `epoch`, each event is also encoded for user streams (Delivery::user_events).
+    // With `seq` (held), each event is also encoded for user streams (Delivery::user_events),
+    // its cursor taken from there.
     std::shared_ptr<Delivery> commit(const std::vector<const Event*>& events, bool gap = false,
-                                     const std::string* epoch = nullptr);
+                                     const Sequence* seq = nullptr);
 
     // Cached entries with id > after (all of them if after precedes the cache).
     Snapshot since(uint64_t after);
@@ -147,12 +153,13 @@ class Room : public std::enable_shared_from_this<Room> {
     }
 
   private:
-    static Entry make_entry(const Event& e, const std::string* epoch = nullptr);
+    Entry make_entry(const Event& e, const Sequence* seq = nullptr) const;
     void cache_push(Entry e);
     void erase_cached(uint64_t target);
     Snapshot base_locked() const;
 
     const std::string name_;
+    const size_t shard_;
     const size_t cache_cap_;
     const std::unique_ptr<View> view_;  // guarded by mu_ like the rest
     uint64_t assigned_;                 // writer thread only

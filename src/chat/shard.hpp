@@ -79,7 +79,8 @@ class UserStream final : public sse::Stream {
     // The rooms its credential reaches: the user's other rooms are not its to carry (the
     // user's Member, shared by all their streams here, holds every room).
     const model::RoomScope scope;
-    uint64_t last_pos = 0;     // newest position given; deliveries at or before it are skipped
+    // Per store shard, the newest position given; deliveries at or before it are skipped.
+    model::Positions last_pos;
     Member* member = nullptr;  // set while registered with the shard
     size_t slot = 0;           // index in member->streams
     bool counted = false;      // counted in Sequence::user_streams
@@ -170,16 +171,30 @@ class UserStreams {
                                              std::vector<sse::Buffer>& out);
     // The stream joins its user's Member here, made (and indexed in `rooms`) by the first.
     void join_member(UserStream& st, std::vector<std::shared_ptr<Room>> rooms);
-    // One room's part of a user stream's resume from position `from`: its joined and reset
-    // notices into `out`, its events with their positions into `items` (merged after).
+    // A replayed event before the replay is put in order. With one store shard its user
+    // form is ready (made at its commit, or now); with several its id is the replay's cursor
+    // where it falls, given once they are in order.
+    struct Replayed {
+        size_t shard = 0;
+        uint64_t pos = 0;
+        sse::Buffer event;
+        bool ready = false;  // `event` carries its cursor
+    };
+    // One room's part of a user stream's resume from position `from` (on the room's shard):
+    // its joined and reset notices into `out`, its events into `items` (merged after).
     void replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,
-                     uint64_t from, std::vector<sse::Buffer>& out,
-                     std::vector<std::pair<uint64_t, sse::Buffer>>& items);
+                     uint64_t from, std::vector<sse::Buffer>& out, std::vector<Replayed>& items);
 
     Shard& shard_;
     std::unordered_map<std::string, std::unique_ptr<Member>> members_;  // by user
     std::vector<std::pair<UserStream*, const Delivery*>> gather_;       // flush scratch
-    std::vector<std::pair<uint64_t, sse::Buffer>> ordered_;  // one stream's share, by position
+    // One stream's share of a flush, by when it was sequenced (Delivery::order) and position.
+    struct Ordered {
+        uint64_t order = 0, pos = 0;
+        sse::Buffer event;
+    };
+    std::vector<Ordered> ordered_;
+    model::Positions tops_;  // one stream's positions after its share of a flush
     std::vector<sse::Buffer> scratch_;
 };
 

@@ -115,49 +115,78 @@ std::vector<std::shared_ptr<Room>> UserStreams::start(UserStream& st,
         rooms.push_back(std::move(r));
         if (st.scope.covers(joined[i].room)) shown.push_back(i);
     }
-    // Where every room stands, at one position: everything up to it is replayed (or in the
-    // snapshot), everything after it comes live, for all the rooms alike.
-    std::optional<uint64_t> from;
-    uint64_t now;
+    // Where every room stands, at one position per store shard: everything up to it is
+    // replayed (or in the snapshot), everything after it comes live, for all the rooms alike.
+    std::optional<model::Positions> from;
+    model::Positions now;
     std::vector<Snapshot> snaps;
     // With a shared store, a room just loaded may hold events this node's feed has not
     // passed yet; waiting (briefly) for the feed to get there keeps every snapshot within the
     // position the stream starts from. A cursor from another node may be ahead of this one's
     // feed, too: it is valid up to the store's position.
-    uint64_t stored = hub.store().cluster() ? hub.store().last_pos() : 0;
+    model::Positions stored;
+    if (hub.store().cluster())
+        for (size_t s = 0; s < hub.store().shards(); ++s) stored.push_back(hub.store().last_pos(s));
     {
         std::unique_lock lk(seq.mu);
-        if (stored > seq.pos)
-            seq.moved.wait_for(lk, std::chrono::seconds(1), [&] { return seq.pos >= stored; });
+        auto caught_up = [&] {
+            for (size_t s = 0; s < stored.size(); ++s)
+                if (seq.pos[s] < stored[s]) return false;
+            return true;
+        };
+        if (!caught_up()) seq.moved.wait_for(lk, std::chrono::seconds(1), caught_up);
         now = seq.pos;
-        if (cursor) from = model::parse_cursor(*cursor, seq.epoch, std::max(now, stored));
+        model::Positions newest = now;
+        for (size_t s = 0; s < stored.size(); ++s) newest[s] = std::max(newest[s], stored[s]);
+        if (cursor) from = model::parse_cursor(*cursor, seq.epochs, newest);
+        if (from && seq.sharded())
+            for (size_t s = 0; s < now.size(); ++s)
+                // Ahead of this node's feed on a shard: a live event's cursor carries this
+                // node's position there, below the client's, and a resume from it would
+                // repeat events. The client comes back when the feed has caught up.
+                if ((*from)[s] > now[s])
+                    throw store::StoreError("the cursor is ahead of this node's feed");
         if (from)
             for (size_t i : shown)
-                snaps.push_back(rooms[i]->since_pos(std::max(*from, joined[i].since)));
+                snaps.push_back(
+                    rooms[i]->since_pos(std::max((*from)[rooms[i]->shard()], joined[i].since)));
         ++seq.user_streams;
         ++seq.streaming[st.user];
         st.counted = true;
         st.gaps_before = seq.gaps;
     }
-    // A cursor ahead of the feed here: what lies between comes live and was seen.
-    st.last_pos = from ? std::max(now, *from) : now;
+    // A cursor ahead of the feed here (one shard): what lies between comes live and was seen.
+    st.last_pos = now;
+    if (from)
+        for (size_t s = 0; s < now.size(); ++s) st.last_pos[s] = std::max(now[s], (*from)[s]);
     if (!from) {
         // A fresh stream, or a cursor this store did not write: where every room stands.
         std::vector<store::Membership> listed;
         for (size_t i : shown) listed.push_back(joined[i]);
         if (cursor) out.push_back(user_reset_all());
-        out.push_back(buffer(sse::encode("rooms", model::cursor(seq.epoch, now),
+        out.push_back(buffer(sse::encode("rooms", model::cursor(seq.epochs, now),
                                          model::rooms_json(hub.summaries(st.user, listed)))));
         return rooms;
     }
     // Each room from where the cursor left it (or from the join, for a room joined since),
-    // merged by position so the stream's order is the commit order.
-    std::vector<std::pair<uint64_t, sse::Buffer>> items;
-    for (size_t k = 0; k < shown.size(); ++k)
-        replay_room(*rooms[shown[k]], snaps[k], joined[shown[k]], *from, out, items);
-    std::stable_sort(items.begin(), items.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (auto& [p, b] : items) out.push_back(std::move(b));
+    // merged by position so the stream's order is the commit order (by shard with several:
+    // their orders are independent).
+    std::vector<Replayed> items;
+    for (size_t k = 0; k < shown.size(); ++k) {
+        const Room& r = *rooms[shown[k]];
+        replay_room(r, snaps[k], joined[shown[k]], (*from)[r.shard()], out, items);
+    }
+    std::stable_sort(items.begin(), items.end(), [](const Replayed& a, const Replayed& b) {
+        return a.shard != b.shard ? a.shard < b.shard : a.pos < b.pos;
+    });
+    model::Positions at = *from;
+    for (auto& it : items) {
+        if (!it.ready) {
+            at[it.shard] = it.pos;
+            it.event = buffer(sse::replace_id(*it.event, model::cursor(seq.epochs, at)));
+        }
+        out.push_back(std::move(it.event));
+    }
     return rooms;
 }
 
@@ -177,12 +206,17 @@ void UserStreams::join_member(UserStream& st, std::vector<std::shared_ptr<Room>>
 
 void UserStreams::replay_room(const Room& r, const Snapshot& snap, const store::Membership& joined,
                               uint64_t from, std::vector<sse::Buffer>& out,
-                              std::vector<std::pair<uint64_t, sse::Buffer>>& items) {
+                              std::vector<Replayed>& items) {
     Hub& hub = shard_.hub();
-    const std::string& epoch = hub.sequence().epoch;
+    const Sequence& seq = hub.sequence();
+    const bool ready = !seq.sharded();
     const size_t cap = hub.config().max_replay;
     uint64_t after = std::max(from, joined.since);
-    if (joined.since > from) {
+    // Joined at the cursor's position or after: whether the client was told (live, with no
+    // id of its own) cannot be told from the cursor, so it is told again; a second notice of
+    // one room is harmless, a missing one loses the room. (With several shards a join moves
+    // no position, and its shard may have had nothing since the cursor.)
+    if (joined.since >= from && joined.since > 0) {
         out.push_back(buffer(sse::encode(model::kind_name(Kind::Joined), "",
                                          model::joined_json(r.name(), joined.read))));
     }
@@ -205,19 +239,28 @@ void UserStreams::replay_room(const Room& r, const Snapshot& snap, const store::
             oldest = got;
         }
     }
-    // The room's replay, bounded as a room stream's is: the newest `cap`.
-    std::vector<std::tuple<uint64_t, uint64_t, sse::Buffer>> mine;  // id, pos, event
-    for (const auto& e : older)
-        mine.emplace_back(e.id, e.pos,
-                          buffer(sse::encode(model::kind_name(e.kind), model::cursor(epoch, e.pos),
-                                             model::event_json(e))));
-    for (const auto& e : snap.entries) mine.emplace_back(e.id, e.pos, user_form(e, epoch));
+    // The room's replay, bounded as a room stream's is: the newest `cap`. With one shard an
+    // event's cursor depends on its position alone (cursor_at reads nothing else then).
+    std::vector<std::pair<uint64_t, Replayed>> mine;  // id, event
+    for (const auto& e : older) {
+        std::string id = ready ? seq.cursor_at(0, e.pos) : std::to_string(e.id);
+        mine.emplace_back(
+            e.id, Replayed{r.shard(), e.pos,
+                           buffer(sse::encode(model::kind_name(e.kind), id, model::event_json(e))),
+                           ready});
+    }
+    for (const auto& e : snap.entries) {
+        sse::Buffer b = !ready         ? e.event
+                        : e.user_event ? e.user_event
+                                       : buffer(sse::replace_id(*e.event, seq.cursor_at(0, e.pos)));
+        mine.emplace_back(e.id, Replayed{r.shard(), e.pos, std::move(b), ready});
+    }
     if (mine.size() > cap) {
         mine.erase(mine.begin(), mine.end() - static_cast<std::ptrdiff_t>(cap));
         reset = true;
-        oldest = std::get<0>(mine.front());
+        oldest = mine.front().first;
     }
-    for (auto& [id, p, b] : mine) items.emplace_back(p, std::move(b));
+    for (auto& [id, item] : mine) items.push_back(std::move(item));
     if (reset) out.push_back(user_room_reset(r.name(), oldest));
 }
 
@@ -300,7 +343,7 @@ void UserStreams::flush(const std::vector<std::shared_ptr<const Delivery>>& held
     // Per stream, its deliveries in the order they came.
     std::stable_sort(gather_.begin(), gather_.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    const std::string& epoch = shard_.hub().sequence().epoch;
+    const Sequence& seq = shard_.hub().sequence();
     std::vector<std::shared_ptr<UserStream>> cut;
     uint64_t count = 0;
     for (size_t i = 0; i < gather_.size();) {
@@ -310,36 +353,42 @@ void UserStreams::flush(const std::vector<std::shared_ptr<const Delivery>>& held
         // Each room's delivery is in position order, but one commit's positions interleave
         // across its rooms: the stream gets them merged, so that its cursor only rises and a
         // resume from any event misses nothing. An event that is not stored keeps its place
-        // after the stored one it followed.
-        uint64_t last = s->last_pos;
+        // after the stored one it followed. Deliveries sequenced apart keep that order (with
+        // several store shards their positions are not comparable). The stream's positions
+        // move once its whole share is taken: one commit's rooms come as several deliveries.
+        tops_ = s->last_pos;
         for (; i < gather_.size() && gather_[i].first == s; ++i) {
             const Delivery& d = *gather_[i].second;
             // A gap or a fill cuts the streams that were open when it was sequenced; one that
             // started after it (its flush reaching a stream indexed meanwhile) has it in its
             // snapshot, and cutting that stream would end one that missed nothing.
             gap = gap || (d.gap && d.sequenced > s->gaps_before);
-            uint64_t after = s->last_pos;
+            const uint64_t last = s->last_pos[d.shard];
+            uint64_t after = last;
             for (size_t k = 0; k < d.ids.size(); ++k) {
                 if (d.ids[k] != 0) {
                     // At or before the stream's start: in its replay already.
-                    if (d.pos[k] == 0 || d.pos[k] <= s->last_pos) continue;
+                    if (d.pos[k] == 0 || d.pos[k] <= last) continue;
                     after = d.pos[k];
-                    last = std::max(last, after);
-                    ordered_.emplace_back(
-                        after, d.user_events[k]
-                                   ? d.user_events[k]
-                                   : buffer(sse::replace_id(*d.events[k],
-                                                            model::cursor(epoch, d.pos[k]))));
+                    // (Without a user form made at the commit there is one shard: the cursor
+                    // is the position's alone.)
+                    ordered_.push_back(
+                        {d.order, after,
+                         d.user_events[k] ? d.user_events[k]
+                                          : buffer(sse::replace_id(
+                                                *d.events[k], seq.cursor_at(d.shard, d.pos[k])))});
                 } else if (d.skip_user != s->user) {
-                    ordered_.emplace_back(after, d.events[k]);
+                    ordered_.push_back({d.order, after, d.events[k]});
                 }
             }
+            tops_[d.shard] = std::max(tops_[d.shard], after);
         }
-        s->last_pos = last;
-        std::stable_sort(ordered_.begin(), ordered_.end(),
-                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        s->last_pos = tops_;
+        std::stable_sort(ordered_.begin(), ordered_.end(), [](const Ordered& a, const Ordered& b) {
+            return a.order != b.order ? a.order < b.order : a.pos < b.pos;
+        });
         scratch_.clear();
-        for (auto& [p, b] : ordered_) scratch_.push_back(std::move(b));
+        for (auto& o : ordered_) scratch_.push_back(std::move(o.event));
         if (gap) {
             // The cluster feed skipped ids (a trimmed log): a resume by cursor reads them from
             // the store in order, which a live stream cannot.

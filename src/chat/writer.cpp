@@ -38,7 +38,7 @@ Writer::~Writer() {
 }
 
 void Writer::start() {
-    pos_ = seq_.pos;
+    pos_ = seq_.pos.front();  // a store the writer numbers for is one shard
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -384,7 +384,8 @@ void Writer::deliver(std::vector<Pending>& batch, Staged& s,
     // One delivery per room, in id order; user streams see the batch whole or not at all.
     {
         std::lock_guard lk(seq_.mu);
-        const std::string* epoch = seq_.user_streams ? &seq_.epoch : nullptr;
+        const Sequence* at = seq_.user_streams ? &seq_ : nullptr;
+        const uint64_t order = ++seq_.commits;
         std::vector<std::shared_ptr<const Delivery>> out;
         out.reserve(s.rewind.size());
         for (auto& [r, first] : s.rewind) {
@@ -395,10 +396,13 @@ void Writer::deliver(std::vector<Pending>& batch, Staged& s,
                     mine.push_back(&p.msg);
                     owner = p.room;
                 }
-            if (owner) out.push_back(owner->commit(mine, false, epoch));
+            if (!owner) continue;
+            auto d = owner->commit(mine, false, at);
+            d->order = order;
+            out.push_back(std::move(d));
         }
         if (!out.empty()) fan_out_(std::move(out));
-        seq_.pos = pos_;
+        seq_.pos.front() = pos_;
     }
     acknowledge(batch, t1);
     // After the answers, which may still point into `touched`.

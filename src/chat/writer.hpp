@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "chat/room.hpp"
+#include "chat/sequence.hpp"
 #include "store/cluster.hpp"
 #include "store/store.hpp"
 #include "util/config.hpp"
@@ -23,20 +24,6 @@ namespace ssechat::chat {
 // What became of an event handed to publish(). The event answered with is the message (for
 // a new message) or the changed message's current state (for a change).
 using PublishOutcome = model::Outcome;
-
-// The order in which commits reach the shards. The writer (or the cluster feed) holds `mu`
-// while it hands a commit to the shards and moves `pos`; a user stream holds it while it reads
-// where each of its rooms stands. So a new user stream sees every commit up to `pos` in its
-// replay and every later one live, across all its rooms at once.
-struct Sequence {
-    std::mutex mu;
-    std::condition_variable moved;  // pos moved (cluster mode: a user stream waits for the feed)
-    uint64_t pos = 0;               // the newest position handed to the shards
-    size_t user_streams = 0;        // open user streams: commits encode a user form only if any
-    std::unordered_map<std::string, int> streaming;  // users with user streams on this node
-    std::string epoch;  // the store's epoch, for cursors; set before the writer starts
-    uint64_t gaps = 0;  // deliveries sequenced with a gap or a fill (cluster feed), so far
-};
 
 class Writer {
   public:

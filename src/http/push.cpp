@@ -89,7 +89,7 @@ void PushEngine::tick() {
             held_ = held;
         }
         if (held_) {
-            const uint64_t end = hub_.store().last_pos();
+            const uint64_t end = hub_.store().last_pos(0);
             // Read again before events would be passed over for want of anyone to push to: a
             // subscription made on another node must not lose its first pushes.
             const bool unread = read_to_ < end && subscribed_.empty();
@@ -129,7 +129,7 @@ void PushEngine::read_log(uint64_t end) {
             read_to_ = end;
             return;
         }
-        auto page = hub_.store().log_after(read_to_, kReadPage);
+        auto page = hub_.store().log_after(0, read_to_, kReadPage);
         if (page.empty()) {
             read_to_ = end;
             return;

@@ -54,7 +54,7 @@ void WebhookEngine::tick() {
     try {
         if (reload_now_.exchange(false) || now - reloaded_ >= kReloadEveryMs) reload();
         // One read of the log's end for every webhook: an idle one reads nothing more.
-        const uint64_t end = live_.empty() ? 0 : log_.last_pos();
+        const uint64_t end = live_.empty() ? 0 : log_.last_pos(0);
         log_end_ = end;
         bool behind = false;
         for (auto& [id, h] : live_) {
@@ -120,7 +120,7 @@ void WebhookEngine::reload() {
 
 void WebhookEngine::fill(Hook& h) {
     if (h.queue.size() >= kQueueMax / 2) return;
-    auto page = log_.log_after(h.read_to, kQueueMax - h.queue.size());
+    auto page = log_.log_after(0, h.read_to, kQueueMax - h.queue.size());
     for (auto& e : page) {
         h.read_to = e.pos;
         Pending p;

@@ -37,7 +37,7 @@ class WebhookEngine {
     // A webhook was made, changed or removed: read the list again now, not at the next tick.
     void changed();
     // The log's end, where a new webhook starts.
-    uint64_t log_end() { return log_.last_pos(); }
+    uint64_t log_end() { return log_.last_pos(0); }
 
   private:
     struct Pending {

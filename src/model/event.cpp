@@ -275,27 +275,46 @@ std::string rooms_json(const std::vector<Summary>& list) {
     return out;
 }
 
-std::string cursor(std::string_view epoch, uint64_t pos) {
-    std::string out(epoch);
-    out += '.';
-    out += std::to_string(pos);
+std::string cursor(const std::vector<std::string>& epochs, const Positions& pos) {
+    std::string out;
+    for (size_t i = 0; i < epochs.size() && i < pos.size(); ++i) {
+        if (i) out += '~';
+        out += epochs[i];
+        out += '.';
+        out += std::to_string(pos[i]);
+    }
     return out;
 }
 
-std::optional<uint64_t> parse_cursor(std::string_view text, std::string_view epoch,
-                                     uint64_t newest) {
-    if (text.size() <= epoch.size() + 1 || text.substr(0, epoch.size()) != epoch ||
-        text[epoch.size()] != '.')
-        return std::nullopt;
-    std::string_view digits = text.substr(epoch.size() + 1);
-    if (digits.size() > 19 || (digits.size() > 1 && digits[0] == '0')) return std::nullopt;
-    uint64_t v = 0;
-    for (char c : digits) {
-        if (c < '0' || c > '9') return std::nullopt;
-        v = v * 10 + static_cast<uint64_t>(c - '0');
+std::optional<Positions> parse_cursor(std::string_view text, const std::vector<std::string>& epochs,
+                                      const Positions& newest) {
+    Positions out;
+    out.reserve(epochs.size());
+    for (size_t i = 0; i < epochs.size(); ++i) {
+        if (i) {
+            if (!text.starts_with('~')) return std::nullopt;
+            text.remove_prefix(1);
+        }
+        const std::string& epoch = epochs[i];
+        if (text.size() <= epoch.size() + 1 || !text.starts_with(epoch) ||
+            text[epoch.size()] != '.')
+            return std::nullopt;
+        text.remove_prefix(epoch.size() + 1);
+        std::string_view digits = text.substr(0, text.find('~'));
+        text.remove_prefix(digits.size());
+        if (digits.empty() || digits.size() > 19 || (digits.size() > 1 && digits[0] == '0'))
+            return std::nullopt;
+        uint64_t v = 0;
+        for (char c : digits) {
+            if (c < '0' || c > '9') return std::nullopt;
+            v = v * 10 + static_cast<uint64_t>(c - '0');
+        }
+        // From a store that was wiped, or made up.
+        if (i >= newest.size() || v > newest[i]) return std::nullopt;
+        out.push_back(v);
     }
-    if (v > newest) return std::nullopt;  // from a store that was wiped, or made up
-    return v;
+    if (!text.empty() || out.empty()) return std::nullopt;
+    return out;
 }
 
 std::string seed_json(const Event& m) {

@@ -148,11 +148,15 @@ std::string summary_json(const Summary& s);
 // {"rooms":[summary, ...]}
 std::string rooms_json(const std::vector<Summary>& list);
 
-// A user stream's cursor, its SSE id: the store's epoch (a wiped store makes a new one) and a
-// position. parse_cursor answers nullopt for anything else, or a position past `newest`.
-std::string cursor(std::string_view epoch, uint64_t pos);
-std::optional<uint64_t> parse_cursor(std::string_view text, std::string_view epoch,
-                                     uint64_t newest);
+// A user stream's cursor, its SSE id: a position on each of the store's shards, with that
+// shard's epoch (a wiped store makes a new one): "<epoch>.<pos>", and with several shards
+// those in shard order joined by '~' (at most 30 bytes a shard: 1.9 KiB for 64). It does not
+// grow with the rooms. parse_cursor answers nullopt for anything else (another store's, other
+// shards'), or for a position past `newest`'s on its shard.
+using Positions = std::vector<uint64_t>;
+std::string cursor(const std::vector<std::string>& epochs, const Positions& pos);
+std::optional<Positions> parse_cursor(std::string_view text, const std::vector<std::string>& epochs,
+                                      const Positions& newest);
 
 // {"user_id":"...","message":"..."}, the seed's element shape and key order.
 std::string seed_json(const Event& m);

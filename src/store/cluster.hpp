@@ -35,6 +35,8 @@ struct MemberChange {
 
 // One read of the cluster feed, in log order. Events of one room arrive in id order.
 struct FeedBatch {
+    size_t shard = 0;  // the store shard whose log this is (Store::shards); positions are its
+
     std::vector<model::Event> messages;  // stored events of every kind
     std::vector<PresenceChange> presence;
     std::vector<TypingChange> typing;

@@ -173,20 +173,30 @@ class Store {
                                                      const std::string& user,
                                                      const std::string& key, int64_t now_ms) = 0;
 
-    // The epoch names this store's data: it is made when the store is created, so a cursor
+    // A store spread over shards (Redis with several --redis URLs) orders events per shard:
+    // each room's events are all on shard_of(room), and positions (Event::pos), epochs and
+    // the log below are each shard's own. A user stream's cursor holds a position per shard.
+    // Every other store is one shard, 0.
+    virtual size_t shards() const { return 1; }
+    virtual size_t shard_of(const std::string& room) const {
+        (void)room;
+        return 0;
+    }
+    // The epoch names a shard's data: it is made when the store is created, so a cursor
     // from a store that was wiped since is recognised as foreign.
-    virtual const std::string& epoch() = 0;
-    // The newest position given to an event (Event::pos), 0 when none was. Throws StoreError.
-    virtual uint64_t last_pos() = 0;
+    virtual const std::string& epoch(size_t shard) = 0;
+    // The newest position given to an event (Event::pos) on a shard, 0 when none was. Throws
+    // StoreError.
+    virtual uint64_t last_pos(size_t shard) = 0;
     // The id of the room's oldest event with a position after `pos`, nullopt when there is
     // none. Throws StoreError.
     virtual std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) = 0;
-    // The stored events of every room with a position after `pos`, in position order, at
-    // most `limit`; messages in their state now. What webhooks and pushes are sent from.
-    // With replicas required (Redis, --redis-replicas), only what the replicas are known to
-    // have. The default, for a store that keeps no such order, throws StoreError.
-    virtual std::vector<model::Event> log_after(uint64_t pos, size_t limit) {
-        (void)pos, (void)limit;
+    // The stored events of every room of a shard with a position after `pos`, in position
+    // order, at most `limit`; messages in their state now. What webhooks and pushes are sent
+    // from. With replicas required (Redis, --redis-replicas), only what the replicas are
+    // known to have. The default, for a store that keeps no such order, throws StoreError.
+    virtual std::vector<model::Event> log_after(size_t shard, uint64_t pos, size_t limit) {
+        (void)shard, (void)pos, (void)limit;
         throw StoreError("this store keeps no log in position order");
     }
 

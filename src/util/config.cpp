@@ -128,10 +128,12 @@ const std::vector<Flag>& flags() {
          }},
         {"redis",
          "with --store redis: redis://[[user]:password@]host[:port][/db], or "
-         "redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]",
+         "redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]; or up "
+         "to 64 such URLs, comma-separated: the shards rooms are spread over, in a fixed order",
          [](Config& c, const std::string& v) {
              std::string why;
-             if (!parse_redis_url(v, why)) return false;
+             auto list = parse_redis_urls(v, why);
+             if (!list || list->size() > 64) return false;
              c.redis = v;
              return true;
          }},

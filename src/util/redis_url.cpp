@@ -155,4 +155,36 @@ std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error
     return u;
 }
 
+std::optional<std::vector<RedisUrl>> parse_redis_urls(std::string_view list, std::string& error) {
+    std::vector<std::string_view> parts;
+    size_t start = 0;
+    for (size_t i = 0; i < list.size(); ++i) {
+        if (list[i] != ',') continue;
+        std::string_view next = list.substr(i + 1);
+        if (next.starts_with("redis://") || next.starts_with("redis-sentinel://") ||
+            next.starts_with("rediss://") || next.empty()) {
+            parts.push_back(list.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    parts.push_back(list.substr(start));
+    std::vector<RedisUrl> out;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        std::string why;
+        auto u = parse_redis_url(parts[i], why);
+        if (!u) {
+            error = parts.size() == 1 ? why : "shard " + std::to_string(i + 1) + ": " + why;
+            return std::nullopt;
+        }
+        for (size_t j = 0; j < out.size(); ++j)
+            if (out[j].text() == u->text()) {
+                error = "shards " + std::to_string(j + 1) + " and " + std::to_string(i + 1) +
+                        " are the same Redis (" + u->text() + ")";
+                return std::nullopt;
+            }
+        out.push_back(std::move(*u));
+    }
+    return out;
+}
+
 }  // namespace ssechat

@@ -31,4 +31,10 @@ struct RedisUrl {
 // rediss:// (TLS) is refused: Debian 12's hiredis 0.14 has no TLS support.
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error);
 
+// --redis: one URL, or the store's shards as a comma-separated list of them, in placement
+// order (util/placement.hpp). A Sentinel URL's own commas separate its Sentinels: a shard
+// starts only where a scheme follows the comma. nullopt, with `error` naming the shard, when
+// one is malformed, or when two name the same Redis.
+std::optional<std::vector<RedisUrl>> parse_redis_urls(std::string_view list, std::string& error);
+
 }  // namespace ssechat

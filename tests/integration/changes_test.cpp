@@ -55,10 +55,13 @@ class Changes : public ::testing::TestWithParam<std::string> {
         a_.reset();
         std::vector<std::string> args{"--publish-rate", "0", "--moderators", "mod"};
         args.insert(args.end(), extra.begin(), extra.end());
-        if (GetParam() == "redis") {
-            if (!redis_) redis_ = std::make_unique<RedisServer>();
+        if (GetParam() == "redis" || GetParam() == "shards") {
+            if (!redis_) {
+                redis_ = std::make_unique<RedisServer>();
+                if (GetParam() == "shards") redis_->partner = std::make_unique<RedisServer>();
+            }
             for (auto s : {"--store", "redis", "--redis"}) args.emplace_back(s);
-            args.push_back(redis_->url());
+            args.push_back(redis_->url() + (redis_->partner ? "," + redis_->partner->url() : ""));
             a_ = std::make_unique<Server>(args);
             b_ = std::make_unique<Server>(args);
         } else {
@@ -397,7 +400,7 @@ TEST_P(Changes, ReactionsPerMessageAndPerUserAreCapped) {
         EXPECT_EQ(react("PUT", "cap", other, bad, "bob").status, 400) << bad;
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, Changes, ::testing::Values("memory", "sqlite", "redis"),
+INSTANTIATE_TEST_SUITE_P(Stores, Changes, ::testing::Values("memory", "sqlite", "redis", "shards"),
                          [](const auto& info) { return info.param; });
 
 TEST(ChangesLimits, ChangesCountAgainstThePublishRateLimit) {

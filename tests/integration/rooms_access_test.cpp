@@ -479,7 +479,7 @@ TEST_P(Access, AResumeAcrossMembershipChangesCarriesWhatTheUserMayRead) {
     EXPECT_TRUE(added) << "the record of the addition comes with the room" << again.body;
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, Access, ::testing::Values("memory", "sqlite", "redis"),
+INSTANTIATE_TEST_SUITE_P(Stores, Access, ::testing::Values("memory", "sqlite", "redis", "shards"),
                          [](const auto& info) { return info.param; });
 
 // On two nodes of one Redis: a change made on one holds on the other at once, and a kick or a

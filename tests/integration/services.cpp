@@ -201,6 +201,11 @@ std::vector<std::string> store_args(const std::string& store, std::unique_ptr<Re
         redis = std::make_unique<RedisServer>();
         return {"--store", "redis", "--redis", redis->url()};
     }
+    if (store == "shards") {
+        redis = std::make_unique<RedisServer>();
+        redis->partner = std::make_unique<RedisServer>();
+        return {"--store", "redis", "--redis", redis->url() + "," + redis->partner->url()};
+    }
     return {"--store", "memory"};
 }
 

@@ -33,6 +33,8 @@ class RedisServer {
     void kill9();
     // Runs redis-cli against it and returns its output.
     std::string cli(const std::vector<std::string>& args) const;
+    // A second shard started with it (store_args("shards")).
+    std::unique_ptr<RedisServer> partner;
 
   private:
     int port_;
@@ -58,9 +60,9 @@ class RedisSentinel {
     pid_t pid_ = -1;
 };
 
-// The server options of the store a parameterized test names ("memory", "sqlite" or
-// "redis"): SQLite in `dir` (a new temporary folder when empty), Redis on a redis-server
-// started into `redis`.
+// The server options of the store a parameterized test names ("memory", "sqlite", "redis"
+// or "shards"): SQLite in `dir` (a new temporary folder when empty), Redis on a redis-server
+// started into `redis`, two shards on it and its partner.
 std::vector<std::string> store_args(const std::string& store, std::unique_ptr<RedisServer>& redis,
                                     const std::string& dir = "");
 

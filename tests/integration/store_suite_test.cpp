@@ -61,7 +61,7 @@ class StoreSuite : public ::testing::Test {
             return;
         }
         // The writer gives each event the store's next position.
-        uint64_t pos = s.last_pos();
+        uint64_t pos = s.last_pos(0);
         for (auto& e : batch) e.pos = ++pos;
         s.append(batch);
         s.end_batch();
@@ -379,12 +379,12 @@ TYPED_TEST(StoreSuite, UnreadCountsOthersMessagesAndMentionsUpToACap) {
 
 TYPED_TEST(StoreSuite, PositionsOrderEventsAcrossRooms) {
     auto s = this->factory.make(0);
-    uint64_t before = s->last_pos();
+    uint64_t before = s->last_pos(0);
     this->write(*s, {msg("a", 1), msg("b", 1)});
     this->write(*s, {msg("a", 2)});
-    EXPECT_EQ(s->last_pos(), before + 3);
+    EXPECT_EQ(s->last_pos(0), before + 3);
     EXPECT_EQ(s->first_after("a", before), 1u);
     EXPECT_EQ(s->first_after("a", before + 1), 2u) << "b's event took the position between";
     EXPECT_FALSE(s->first_after("a", before + 3));
-    EXPECT_FALSE(s->epoch().empty());
+    EXPECT_FALSE(s->epoch(0).empty());
 }

@@ -77,6 +77,36 @@ TEST(Config, RedisUrls) {
     EXPECT_EQ(parse_config({"--redis", "redis://h:x"}, {}).exit_code, 2);
 }
 
+TEST(Config, ShardListsSplitWhereASchemeFollowsTheComma) {
+    std::string why;
+    auto two = ssechat::parse_redis_urls("redis://a:1,redis://b:2/3", why);
+    ASSERT_TRUE(two) << why;
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[0].host, "a");
+    EXPECT_EQ((*two)[1].host, "b");
+    EXPECT_EQ((*two)[1].db, 3);
+    // A Sentinel URL's commas are its Sentinels', not shards.
+    auto mixed = ssechat::parse_redis_urls(
+        "redis-sentinel://s1:26379,s2:26380/one,redis-sentinel://s3,s4/two/1,redis://c", why);
+    ASSERT_TRUE(mixed) << why;
+    ASSERT_EQ(mixed->size(), 3u);
+    EXPECT_EQ((*mixed)[0].sentinels.size(), 2u);
+    EXPECT_EQ((*mixed)[0].master, "one");
+    EXPECT_EQ((*mixed)[1].sentinels.size(), 2u);
+    EXPECT_EQ((*mixed)[1].master, "two");
+    EXPECT_EQ((*mixed)[1].db, 1);
+    EXPECT_EQ((*mixed)[2].host, "c");
+    EXPECT_EQ(ssechat::parse_redis_urls("redis://a", why)->size(), 1u);
+    // Errors name the shard.
+    EXPECT_FALSE(ssechat::parse_redis_urls("redis://a,redis://b:0", why));
+    EXPECT_NE(why.find("shard 2"), std::string::npos) << why;
+    EXPECT_FALSE(ssechat::parse_redis_urls("redis://a,", why));
+    EXPECT_FALSE(ssechat::parse_redis_urls("redis://a:6379,redis://a:6379/0", why));
+    EXPECT_NE(why.find("same Redis"), std::string::npos) << why;
+    EXPECT_TRUE(parse_config({"--store", "redis", "--redis", "redis://a,redis://b"}, {}).config);
+    EXPECT_EQ(parse_config({"--redis", "redis://a,redis://b:x"}, {}).exit_code, 2);
+}
+
 TEST(Config, SentinelUrls) {
     std::string why;
     auto u = ssechat::store::parse_redis_url(

@@ -69,8 +69,8 @@ class FlakyStore : public store::Store {
                                              const std::string& k, int64_t now) override {
         return inner.find_key(r, u, k, now);
     }
-    const std::string& epoch() override { return inner.epoch(); }
-    uint64_t last_pos() override { return inner.last_pos(); }
+    const std::string& epoch(size_t s) override { return inner.epoch(s); }
+    uint64_t last_pos(size_t s) override { return inner.last_pos(s); }
     std::optional<uint64_t> first_after(const std::string& r, uint64_t p) override {
         return inner.first_after(r, p);
     }
@@ -131,8 +131,8 @@ class FakeCluster : public store::Store, public store::Cluster {
                                              const std::string&, int64_t) override {
         return std::nullopt;
     }
-    const std::string& epoch() override { return inner.epoch(); }
-    uint64_t last_pos() override { return inner.last_pos(); }
+    const std::string& epoch(size_t s) override { return inner.epoch(s); }
+    uint64_t last_pos(size_t s) override { return inner.last_pos(s); }
     std::optional<uint64_t> first_after(const std::string& r, uint64_t p) override {
         return inner.first_after(r, p);
     }

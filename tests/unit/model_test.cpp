@@ -217,16 +217,33 @@ TEST(Model, AMentionIsTheUserIdAsAWord) {
 }
 
 TEST(Model, ACursorIsTheEpochAndAPositionAndNothingElseParses) {
-    std::string c = cursor("3f9a01c2", 18244);
+    const std::vector<std::string> one{"3f9a01c2"};
+    std::string c = cursor(one, {18244});
     EXPECT_EQ(c, "3f9a01c2.18244");
-    EXPECT_EQ(parse_cursor(c, "3f9a01c2", 20000), 18244u);
-    EXPECT_EQ(parse_cursor("3f9a01c2.0", "3f9a01c2", 0), 0u);
-    EXPECT_FALSE(parse_cursor(c, "00000000", 20000)) << "another store's";
-    EXPECT_FALSE(parse_cursor(c, "3f9a01c2", 18243)) << "past what this store gave";
+    EXPECT_EQ(parse_cursor(c, one, {20000}), Positions{18244});
+    EXPECT_EQ(parse_cursor("3f9a01c2.0", one, {0}), Positions{0});
+    EXPECT_FALSE(parse_cursor(c, {"00000000"}, {20000})) << "another store's";
+    EXPECT_FALSE(parse_cursor(c, one, {18243})) << "past what this store gave";
     for (std::string bad : {"", "3f9a01c2", "3f9a01c2.", "3f9a01c2.-1", "3f9a01c2.1x",
-                            "3f9a01c2.01", "3f9a01c2.99999999999999999999", "3f9a01c2:5", "5"})
-        EXPECT_FALSE(parse_cursor(bad, "3f9a01c2", UINT64_MAX)) << bad;
-    EXPECT_LT(cursor("3f9a01c2", UINT64_MAX).size(), 30u);
+                            "3f9a01c2.01", "3f9a01c2.99999999999999999999", "3f9a01c2:5", "5",
+                            "3f9a01c2.5~", "3f9a01c2.5~0a0b0c0d.3"})
+        EXPECT_FALSE(parse_cursor(bad, one, {UINT64_MAX})) << bad;
+    EXPECT_LT(cursor(one, {UINT64_MAX}).size(), 30u);
+}
+
+TEST(Model, AShardedCursorHasAPositionPerShardInShardOrder) {
+    const std::vector<std::string> two{"3f9a01c2", "0a0b0c0d"};
+    std::string c = cursor(two, {7, 12});
+    EXPECT_EQ(c, "3f9a01c2.7~0a0b0c0d.12");
+    EXPECT_EQ(parse_cursor(c, two, {7, 12}), (Positions{7, 12}));
+    EXPECT_FALSE(parse_cursor(c, two, {7, 11})) << "past what shard 2 gave";
+    EXPECT_FALSE(parse_cursor(c, {"0a0b0c0d", "3f9a01c2"}, {99, 99})) << "shards swapped";
+    EXPECT_FALSE(parse_cursor("3f9a01c2.7", two, {99, 99})) << "a one-shard cursor";
+    EXPECT_FALSE(parse_cursor(c, {"3f9a01c2"}, {99})) << "more shards than the store has";
+    EXPECT_FALSE(parse_cursor("3f9a01c2.7~~0a0b0c0d.12", two, {99, 99}));
+    // 64 shards at the largest positions: well within the 4 KiB.
+    std::vector<std::string> many(64, "ffffffff");
+    EXPECT_LE(cursor(many, Positions(64, UINT64_MAX)).size(), 64u * 30u);
 }
 
 TEST(Model, SummariesHaveTheShapeOfTheApi) {

@@ -201,10 +201,30 @@ TEST(Room, SnapshotsByPositionSayWhetherTheCacheCoversThem) {
     s = r.since_pos(5);  // id 1 (position 10) is no longer cached
     EXPECT_EQ(s.entries.size(), 2u);
     EXPECT_FALSE(s.covered);
-    // The user-stream form: the same event with the cursor as its id.
-    const std::string& room_form = *s.entries[0].event;
-    EXPECT_EQ(room_form.substr(0, 6), "id: 2\n");
-    EXPECT_EQ(*user_form(s.entries[0], "ep"), "id: ep.20\n" + room_form.substr(6));
+}
+
+TEST(Room, AUserFormCarriesTheCursorOfEveryStoreShard) {
+    // A room on store shard 1 of 2: its event's cursor is its own position there and, on
+    // shard 0, where the node stood when the event was sequenced.
+    ssechat::chat::Sequence seq;
+    seq.epochs = {"ep", "eq"};
+    seq.pos = {7, 0};
+    auto room = std::make_shared<Room>("lobby", 0, 4, nullptr, 1);
+    Event e = msg(1, "u", "m");
+    e.pos = 20;
+    auto d = room->commit({&e}, false, &seq);
+    EXPECT_EQ(d->shard, 1u);
+    const std::string& room_form = *d->events[0];
+    EXPECT_EQ(room_form.substr(0, 6), "id: 1\n");
+    EXPECT_EQ(*d->user_events[0], "id: ep.7~eq.20\n" + room_form.substr(6));
+    // One shard: the position alone, as before shards.
+    ssechat::chat::Sequence one;
+    one.epochs = {"ep"};
+    one.pos = {3};
+    auto plain = std::make_shared<Room>("plain", 0, 4);
+    auto d1 = plain->commit({&e}, false, &one);
+    EXPECT_EQ(*d1->user_events[0], "id: ep.20\n" + room_form.substr(6));
+    EXPECT_FALSE(room->commit({&e}, false, nullptr)->user_events[0]) << "no user stream open";
 }
 
 TEST(Room, AUserWithRecordsOnTwoLoopsCountsOnce) {

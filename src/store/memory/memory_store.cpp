@@ -133,7 +133,7 @@ std::optional<model::Event> MemoryStore::message(const std::string& room, uint64
 
 namespace ssechat::store {
 
-uint64_t MemoryStore::last_pos() {
+uint64_t MemoryStore::last_pos(size_t) {
     std::lock_guard lk(mu_);
     return last_pos_;
 }
@@ -150,7 +150,7 @@ std::optional<uint64_t> MemoryStore::first_after(const std::string& room, uint64
     return p->id;
 }
 
-std::vector<model::Event> MemoryStore::log_after(uint64_t pos, size_t limit) {
+std::vector<model::Event> MemoryStore::log_after(size_t, uint64_t pos, size_t limit) {
     std::lock_guard lk(mu_);
     std::vector<model::Event> out;
     if (pos >= last_pos_) return out;  // the common answer, without a scan of every room

@@ -307,11 +307,15 @@ Durability redis_durability_of(const Config& cfg) {
     return {cfg.redis_replicas, cfg.redis_wait_ms};
 }
 
-RedisUrl redis_url_of(const std::string& url) {
+std::vector<RedisUrl> redis_urls_of(const std::string& list) {
     std::string why;
-    auto u = parse_redis_url(url, why);
+    auto u = parse_redis_urls(list, why);
     if (!u) throw StoreError("--redis: " + why);
     return *u;
+}
+
+RedisUrl redis_url_of(const std::string& url) {
+    return redis_urls_of(url).front();
 }
 
 }  // namespace ssechat::store

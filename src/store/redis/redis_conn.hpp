@@ -120,9 +120,12 @@ class SentinelWatch {
     std::thread thread_;
 };
 
-// --redis as a URL, or StoreError saying why not (the flag was checked at startup; a side
-// store opening it again needs the same answer).
+// --redis's first shard, or StoreError saying why not (the flag was checked at startup; a
+// side store opening it again needs the same answer). The server-wide records (accounts and
+// sessions, API keys, files, webhooks, push subscriptions) live there.
 RedisUrl redis_url_of(const std::string& url);
+// Every shard of --redis, in placement order.
+std::vector<RedisUrl> redis_urls_of(const std::string& list);
 // --redis-replicas and --redis-wait-ms.
 Durability redis_durability_of(const Config& cfg);
 

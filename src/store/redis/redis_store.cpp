@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
 #include <random>
 
 #include "redis_scripts.hpp"  // generated from the .lua files next to this one
@@ -390,6 +391,7 @@ RedisStore::RedisStore(RedisOptions opts)
             delay = std::min(delay * 2, std::chrono::milliseconds(5000));
         }
     }
+    check_place();
     // Rooms stored by a release before the sorted name index get their index entries now;
     // ZADD of a name already there changes nothing, so nodes starting together agree.
     auto counts = writer_->pipeline({{"HLEN", kRooms}, {"ZCARD", kNames}});
@@ -408,6 +410,7 @@ RedisStore::RedisStore(RedisOptions opts)
     // The first node to start on empty data makes the epoch; every node reads the same one.
     writer_->run({"SET", "ssechat:epoch", make_epoch(), "NX"});
     epoch_ = reply_string(writer_->run({"GET", "ssechat:epoch"}).get());
+    mark_place();
     // The feed starts at the log's current end; older messages are read from room streams.
     auto tail = writer_->run({"XREVRANGE", kLog, "+", "-", "COUNT", "1"});
     log_start_ = tail->elements ? reply_string(tail->element[0]->element[0]) : "0-0";
@@ -421,6 +424,85 @@ RedisStore::RedisStore(RedisOptions opts)
         // CONFIG is often renamed away on managed Redis; the warning is only advice.
     }
     log::info("redis store at " + opts_.url.text() + ", node " + opts_.node_id);
+}
+
+namespace {
+const std::string kShardKey = "ssechat:shard";
+const std::string kSetKey = "ssechat:shard-epochs";
+}  // namespace
+
+void RedisStore::record_set(const std::vector<std::string>& epochs) {
+    std::string all;
+    for (const auto& e : epochs) all += (all.empty() ? "" : ",") + e;
+    writer_->run({"SET", kSetKey, all, "NX"});
+    if (auto now = reply_string(writer_->run({"GET", kSetKey}).get()); now != all)
+        throw ShardMismatch("redis shard 1 (" + opts_.url.text() + ") lists the set's shards as " +
+                            now + ", not " + all + ": it is not the set this list names");
+    set_epochs_ = epochs;
+}
+
+void RedisStore::check_place() {
+    auto r = writer_->pipeline({{"GET", kShardKey},
+                                {"EXISTS", "ssechat:epoch"},
+                                {"GET", "ssechat:epoch"},
+                                {"GET", kSetKey}});
+    const std::string me = "shard " + std::to_string(opts_.shard + 1) + " of " +
+                           std::to_string(opts_.shards) + " (" + opts_.url.text() + ")";
+    if (r[3]->type == REDIS_REPLY_STRING) {
+        std::string all = reply_string(r[3].get());
+        for (size_t at = 0; at <= all.size();) {
+            size_t comma = std::min(all.find(',', at), all.size());
+            set_epochs_.push_back(all.substr(at, comma - at));
+            at = comma + 1;
+        }
+    }
+    if (!opts_.expect_epoch.empty()) {
+        // The set knows this shard: an empty Redis, or another one, in its place would
+        // hide every room that lives here.
+        const std::string which = "the set's shard " + std::to_string(opts_.shard + 1) +
+                                  " was written with epoch " + opts_.expect_epoch;
+        if (r[2]->type != REDIS_REPLY_STRING)
+            throw ShardMismatch("redis " + me + " is empty, but " + which +
+                                ": it is not the Redis the set was written with");
+        if (auto mine = reply_string(r[2].get()); mine != opts_.expect_epoch)
+            throw ShardMismatch("redis " + me + " has epoch " + mine + ", but " + which +
+                                ": it is not the Redis the set was written with");
+    }
+    if (r[0]->type == REDIS_REPLY_NIL) {
+        // A single Redis from before shards is read as it is; as one of several it would
+        // hide every room the placement now looks for elsewhere.
+        if (opts_.shards > 1 && reply_integer(r[1].get()) > 0)
+            throw ShardMismatch("redis " + me +
+                                " holds data written by a single Redis: start with that Redis "
+                                "alone, or spread its rooms first with `ssechat redis reshard`");
+        return;
+    }
+    std::string mark = reply_string(r[0].get());
+    unsigned idx = 0, count = 0;
+    char set[64] = {0};
+    if (std::sscanf(mark.c_str(), "%u/%u/%63s", &idx, &count, set) != 3)
+        throw ShardMismatch("redis " + me + " has an unreadable shard marker '" + mark + "'");
+    if (idx != opts_.shard || count != opts_.shards)
+        throw ShardMismatch("redis " + me + " holds shard " + std::to_string(idx + 1) + " of " +
+                            std::to_string(count) +
+                            ": --redis must list the shards in the order their data was "
+                            "written; to change how many there are, run `ssechat redis reshard`");
+    if (opts_.shard > 0 && set != opts_.set_id)
+        throw ShardMismatch("redis " + me + " belongs to another set of shards (its shard 1 " +
+                            "has epoch " + set + ", this list's has " + opts_.set_id + ")");
+}
+
+void RedisStore::mark_place() {
+    const std::string set = opts_.shard == 0 ? epoch_ : opts_.set_id;
+    const std::string mark =
+        std::to_string(opts_.shard) + "/" + std::to_string(opts_.shards) + "/" + set;
+    writer_->run({"SET", kShardKey, mark, "NX"});
+    // Two nodes started at once with different lists: the first marker stands, the other
+    // node stops here.
+    if (auto now = reply_string(writer_->run({"GET", kShardKey}).get()); now != mark)
+        throw ShardMismatch("redis shard " + std::to_string(opts_.shard + 1) + " (" +
+                            opts_.url.text() + ") was just claimed as '" + now +
+                            "' by another node, not '" + mark + "'");
 }
 
 void RedisStore::upgrade() {
@@ -999,17 +1081,17 @@ void RedisStore::stop() {
     if (presence_thread_.joinable()) presence_thread_.join();
 }
 
-const std::string& RedisStore::epoch() {
+const std::string& RedisStore::epoch(size_t) {
     return epoch_;
 }
 
-uint64_t RedisStore::last_pos() {
+uint64_t RedisStore::last_pos(size_t) {
     Lease c(*this);
     auto r = c->run({"GET", "ssechat:pos"});
     return r->type == REDIS_REPLY_NIL ? 0 : static_cast<uint64_t>(to_i64(reply_string(r.get())));
 }
 
-std::vector<model::Event> RedisStore::log_after(uint64_t pos, size_t limit) {
+std::vector<model::Event> RedisStore::log_after(size_t, uint64_t pos, size_t limit) {
     Lease c(*this);
     // The first entry with a position in `from` onwards (a page of 32: typing and presence
     // entries carry none), or nullopt.
@@ -1245,6 +1327,11 @@ Settings RedisStore::settings(const std::string& user) {
     Settings s;
     if (r->type == REDIS_REPLY_STRING) s.dms_from_anyone = reply_string(r.get()) != "1";
     return s;
+}
+
+size_t RedisStore::rooms_of(const std::string& user) {
+    Lease c(*this);
+    return static_cast<size_t>(reply_integer(c->run({"HLEN", "ssechat:member:" + user}).get()));
 }
 
 std::vector<Membership> RedisStore::memberships(const std::string& user) {

@@ -24,6 +24,20 @@ struct RedisOptions {
     int timeout_ms = 2000;         // per command; a hung Redis fails a publish after this
     int64_t key_ttl_s = 86400;     // how long an Idempotency-Key is kept
     Durability durability;         // --redis-replicas, --redis-wait-ms; the same on every node
+    // This store's place among --redis's shards, and the epoch of shard 1 (index 0), which
+    // names the set: every shard's marker must agree (empty for shard 1 itself).
+    uint32_t shard = 0, shards = 1;
+    std::string set_id;
+    // The epoch this shard had when the set was made (shard 1 lists them all); empty while
+    // the set is being made. A shard that does not have it is another Redis than the one
+    // the set was written with.
+    std::string expect_epoch;
+};
+
+// The node was started with a shard list that does not match what the data says: a room
+// would be looked for on the wrong shard, and its history split in two.
+struct ShardMismatch : StoreError {
+    using StoreError::StoreError;
 };
 
 // Keys (one Redis, logical database of the URL):
@@ -38,6 +52,10 @@ struct RedisOptions {
 //   ssechat:schema           STRING "2" once data from before edits is indexed
 //   ssechat:pos              STRING the last position given to an event (publish.lua)
 //   ssechat:epoch            STRING made once: names this data for user-stream cursors
+//   ssechat:shard            STRING "<index>/<count>/<set>": this Redis is shard <index> (from
+//                                   0) of <count>, in the set whose shard 0 has epoch <set>
+//   ssechat:shard-epochs     STRING on shard 0 of several: every shard's epoch, in order,
+//                                   comma-separated
 //   ssechat:member:, ssechat:readers:  memberships and read markers, see members.lua
 //   ssechat:roles:, :bans:, :mutes:, :profile:, :settings:  the room rules, see members.lua
 //   ssechat:idem:<room>\x1f<user>\x1f<key>  STRING "<id>\x1f<ts>\x1f<hash>", expires with the key
@@ -64,16 +82,18 @@ class RedisStore final : public Store, public Cluster {
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
-    const std::string& epoch() override;
-    uint64_t last_pos() override;
+    const std::string& epoch(size_t) override;
+    uint64_t last_pos(size_t) override;
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
     // From the cluster log, which is in position order (publish.lua takes both in one step):
     // the stream id to read from is found by a binary search over the ids' milliseconds, or
     // taken from where the last page ended. What the log has trimmed (--redis-log-max) is
     // gone from it.
-    std::vector<model::Event> log_after(uint64_t pos, size_t limit) override;
+    std::vector<model::Event> log_after(size_t shard, uint64_t pos, size_t limit) override;
     void members(std::vector<MemberOp>& ops) override;
     std::vector<Membership> memberships(const std::string& user) override;
+    // How many rooms of this Redis `user` is in (ShardedStore counts the others' for a join).
+    size_t rooms_of(const std::string& user);
     model::Roster roster(const std::string& room) override;
     model::Roster roster_of(const std::string& room, const std::string& user) override;
     std::optional<model::Profile> profile(const std::string& room) override;
@@ -83,6 +103,11 @@ class RedisStore final : public Store, public Cluster {
                   size_t cap) override;
     bool writable() override;
     Cluster* cluster() override { return this; }
+
+    // Shard 0 of several: the epochs of the set's shards, in order (empty until recorded);
+    // record_set() writes them once (ShardMismatch if another list is there).
+    const std::vector<std::string>& set_epochs() const { return set_epochs_; }
+    void record_set(const std::vector<std::string>& epochs);
 
     // Cluster
     void publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
@@ -122,6 +147,11 @@ class RedisStore final : public Store, public Cluster {
     void fill_texts(Lease& c, const std::string& room, std::vector<model::Event>& out);
     // Data from a release before edits: its messages get entries in the message id index.
     void upgrade();
+    // Refuses (ShardMismatch) data whose marker says it is another shard than opts_ names,
+    // or data without a marker when opts_ names one of several shards; before anything is
+    // written. mark_place() writes the marker of a new shard once the epoch exists.
+    void check_place();
+    void mark_place();
     void feed_loop();
     // With --redis-replicas: waits for the replicas to have everything written so far
     // (NotReplicated if they do not in time), then marks the cluster log as confirmed up to
@@ -132,6 +162,7 @@ class RedisStore final : public Store, public Cluster {
     void refresh_presence(RedisConn& c);
 
     RedisOptions opts_;
+    std::vector<std::string> set_epochs_;
     Script publish_, presence_, sweep_, members_;
     std::string epoch_;
     std::unique_ptr<RedisConn> writer_;     // publish() only: the hub's single writer thread

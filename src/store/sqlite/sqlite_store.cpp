@@ -783,7 +783,7 @@ std::optional<uint64_t> SqliteStore::first_after(const std::string& room, uint64
     return std::nullopt;
 }
 
-std::vector<model::Event> SqliteStore::log_after(uint64_t pos, size_t limit) {
+std::vector<model::Event> SqliteStore::log_after(size_t, uint64_t pos, size_t limit) {
     std::lock_guard lk(rmu_);
     // Rare (a webhook engine's page), so prepared per call.
     sqlite3_stmt* s = prepare(rdb_, "SELECT " EVENT_COLUMNS ",m.room" EVENT_FROM

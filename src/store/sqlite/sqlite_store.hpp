@@ -36,10 +36,10 @@ class SqliteStore : public Store {
     std::optional<model::Event> message(const std::string& room, uint64_t id) override;
     std::optional<model::KeyRecord> find_key(const std::string& room, const std::string& user,
                                              const std::string& key, int64_t now_ms) override;
-    const std::string& epoch() override { return epoch_; }
-    uint64_t last_pos() override { return last_pos_; }
+    const std::string& epoch(size_t) override { return epoch_; }
+    uint64_t last_pos(size_t) override { return last_pos_; }
     std::optional<uint64_t> first_after(const std::string& room, uint64_t pos) override;
-    std::vector<model::Event> log_after(uint64_t pos, size_t limit) override;
+    std::vector<model::Event> log_after(size_t shard, uint64_t pos, size_t limit) override;
     void members(std::vector<MemberOp>& ops) override;
     void begin_together() override;
     void commit_together() override;

@@ -1,0 +1,169 @@
+// ShardedStore: each call about a room on the room's shard; what spans rooms, on each shard.
+#include "store/redis/sharded_store.hpp"
+
+#include <algorithm>
+
+#include "util/placement.hpp"
+
+namespace ssechat::store {
+
+ShardedStore::ShardedStore(std::vector<RedisOptions> shards) {
+    const auto n = static_cast<uint32_t>(shards.size());
+    for (uint32_t i = 0; i < n; ++i) {
+        shards[i].shard = i;
+        shards[i].shards = n;
+        if (i > 0) {
+            shards[i].set_id = shards_.front()->epoch(0);
+            const auto& known = shards_.front()->set_epochs();
+            if (known.size() == n) shards[i].expect_epoch = known[i];
+        }
+        shards_.push_back(std::make_unique<RedisStore>(std::move(shards[i])));
+    }
+    // The set is made: shard 1 lists every shard's epoch, so that an empty or another Redis
+    // in a shard's place is refused from now on.
+    if (shards_.front()->set_epochs().empty()) {
+        std::vector<std::string> epochs;
+        for (auto& s : shards_) epochs.push_back(s->epoch(0));
+        shards_.front()->record_set(epochs);
+    }
+}
+
+ShardedStore::~ShardedStore() = default;
+
+size_t ShardedStore::shard_of(const std::string& room) const {
+    return placement::shard_of(room, static_cast<uint32_t>(shards_.size()));
+}
+
+std::vector<RoomMeta> ShardedStore::rooms(const std::string& after, size_t limit) {
+    // Each shard's first page after `after`, merged by name: the first `limit` of the union
+    // are among them.
+    std::vector<RoomMeta> all;
+    for (auto& s : shards_) {
+        auto page = s->rooms(after, limit);
+        all.insert(all.end(), std::make_move_iterator(page.begin()),
+                   std::make_move_iterator(page.end()));
+    }
+    std::sort(all.begin(), all.end(),
+              [](const RoomMeta& a, const RoomMeta& b) { return a.name < b.name; });
+    if (all.size() > limit) all.resize(limit);
+    return all;
+}
+
+void ShardedStore::append(const std::vector<model::Event>&) {
+    throw StoreError("the sharded Redis store assigns ids itself: use publish()");
+}
+
+void ShardedStore::members(std::vector<MemberOp>& ops) {
+    // Op::Settings is the user's own; every other change belongs to its room.
+    auto home = [&](const MemberOp& op) {
+        return shard_of(op.op == MemberOp::Op::Settings ? op.user : op.room);
+    };
+    for (size_t s = 0; s < shards_.size(); ++s) {
+        std::vector<size_t> mine;
+        for (size_t i = 0; i < ops.size(); ++i)
+            if (home(ops[i]) == s) mine.push_back(i);
+        if (mine.empty()) continue;
+        std::vector<MemberOp> part;
+        part.reserve(mine.size());
+        for (size_t i : mine) {
+            MemberOp op = ops[i];
+            // The room limit counts every shard's rooms; this shard checks its own share
+            // atomically, the others' are counted just before (a join racing on another
+            // shard can pass the limit by one).
+            // (0 left: members.lua answers TooMany, unless the user is in the room already.)
+            if (op.op == MemberOp::Op::Join || op.op == MemberOp::Op::Add) {
+                size_t elsewhere = 0;
+                for (size_t o = 0; o < shards_.size(); ++o)
+                    if (o != s) elsewhere += shards_[o]->rooms_of(op.user);
+                op.max_rooms = elsewhere >= op.max_rooms ? 0 : op.max_rooms - elsewhere;
+            }
+            part.push_back(std::move(op));
+        }
+        shards_[s]->members(part);
+        for (size_t k = 0; k < mine.size(); ++k) ops[mine[k]] = std::move(part[k]);
+    }
+}
+
+std::vector<Membership> ShardedStore::memberships(const std::string& user) {
+    std::vector<Membership> all;
+    for (auto& s : shards_) {
+        auto part = s->memberships(user);
+        all.insert(all.end(), std::make_move_iterator(part.begin()),
+                   std::make_move_iterator(part.end()));
+    }
+    std::sort(all.begin(), all.end(),
+              [](const Membership& a, const Membership& b) { return a.room < b.room; });
+    return all;
+}
+
+bool ShardedStore::writable() {
+    for (auto& s : shards_)
+        if (!s->writable()) return false;
+    return true;
+}
+
+void ShardedStore::publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
+                           std::vector<Published>& out) {
+    out.assign(batch.size(), {});
+    for (size_t s = 0; s < shards_.size(); ++s) {
+        std::vector<size_t> mine;
+        for (size_t i = 0; i < batch.size(); ++i)
+            if (shard_of(batch[i].room) == s) mine.push_back(i);
+        if (mine.empty()) continue;
+        std::vector<model::Event> part;
+        std::vector<bool> mod;
+        part.reserve(mine.size());
+        for (size_t i : mine) {
+            part.push_back(std::move(batch[i]));
+            mod.push_back(i < moderator.size() && moderator[i]);
+        }
+        std::vector<Published> got;
+        try {
+            shards_[s]->publish(part, mod, got);
+        } catch (...) {
+            for (size_t k = 0; k < mine.size(); ++k) batch[mine[k]] = std::move(part[k]);
+            throw;
+        }
+        for (size_t k = 0; k < mine.size(); ++k) {
+            batch[mine[k]] = std::move(part[k]);
+            out[mine[k]] = std::move(got[k]);
+        }
+    }
+}
+
+void ShardedStore::follow(FeedHandlers handlers) {
+    handlers_ = std::move(handlers);
+    for (size_t s = 0; s < shards_.size(); ++s)
+        shards_[s]->follow({[this, s](FeedBatch& b) {
+                                std::lock_guard lk(feed_mu_);
+                                b.shard = s;
+                                handlers_.batch(b);
+                            },
+                            [this] {
+                                std::lock_guard lk(feed_mu_);
+                                handlers_.resumed();
+                            }});
+}
+
+std::vector<size_t> ShardedStore::online_counts(const std::vector<std::string>& rooms) {
+    std::vector<size_t> out(rooms.size(), 0);
+    for (size_t s = 0; s < shards_.size(); ++s) {
+        std::vector<size_t> mine;
+        std::vector<std::string> names;
+        for (size_t i = 0; i < rooms.size(); ++i)
+            if (shard_of(rooms[i]) == s) {
+                mine.push_back(i);
+                names.push_back(rooms[i]);
+            }
+        if (mine.empty()) continue;
+        auto got = shards_[s]->online_counts(names);
+        for (size_t k = 0; k < mine.size() && k < got.size(); ++k) out[mine[k]] = got[k];
+    }
+    return out;
+}
+
+void ShardedStore::stop() {
+    for (auto& s : shards_) s->stop();
+}
+
+}  // namespace ssechat::store

@@ -1,0 +1,245 @@
+// Rooms spread over several Redis shards (--redis with a list): each room on the shard its
+// name hashes to, one order per room on every node, user streams whose cursor holds a
+// position per shard and resumes exactly on any node, and a node that refuses a shard list
+// the data was not written with.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <set>
+
+#include "harness.hpp"
+#include "services.hpp"
+#include "util/placement.hpp"
+
+using namespace itest;
+namespace json = boost::json;
+
+namespace {
+
+std::vector<std::string> node_args(const std::string& list) {
+    return {"--store", "redis", "--redis", list, "--publish-rate", "0", "--threads", "2"};
+}
+
+std::string list_of(const std::vector<const RedisServer*>& shards) {
+    std::string out;
+    for (const auto* s : shards) out += (out.empty() ? "" : ",") + s->url();
+    return out;
+}
+
+Response join(int port, const std::string& user, const std::string& room) {
+    return request(port, "PUT", "/me/rooms/" + room + "?id=" + user);
+}
+
+// "room:id" of every message event, in stream order.
+std::vector<std::string> messages(const SseClient& c) {
+    std::vector<std::string> out;
+    for (const auto& e : c.events)
+        if (e.event == "message") {
+            auto o = json::parse(e.data).as_object();
+            out.push_back(std::string(o.at("room").as_string()) + ":" +
+                          std::to_string(o.at("id").to_number<uint64_t>()));
+        }
+    return out;
+}
+
+std::string cursor_of(const SseClient& c, size_t message) {
+    size_t seen = 0;
+    for (const auto& e : c.events)
+        if (e.event == "message" && seen++ == message) return e.id;
+    return "";
+}
+
+// The positions of a cursor "<epoch>.<pos>~<epoch>.<pos>".
+std::vector<uint64_t> positions(const std::string& cursor) {
+    std::vector<uint64_t> out;
+    size_t at = 0;
+    while (at < cursor.size()) {
+        size_t end = cursor.find('~', at);
+        if (end == std::string::npos) end = cursor.size();
+        std::string part = cursor.substr(at, end - at);
+        out.push_back(std::stoull(part.substr(part.find('.') + 1)));
+        at = end + 1;
+    }
+    return out;
+}
+
+std::multiset<std::string> bag(const std::vector<std::string>& v) {
+    return {v.begin(), v.end()};
+}
+
+}  // namespace
+
+TEST(Shards, EachRoomLivesOnTheShardItsNameHashesToAndEveryNodeAgrees) {
+    RedisServer one, two;
+    const RedisServer* shard[] = {&one, &two};
+    const std::string list = list_of({&one, &two});
+    Server a(node_args(list)), b(node_args(list));
+    std::vector<std::string> rooms;
+    for (int i = 0; i < 12; ++i) rooms.push_back("room-" + std::to_string(i));
+    SseClient watch(b.port(), "/rooms/room-1/events?id=w&presence=0");
+    ASSERT_TRUE(watch.wait_until([&] { return !watch.head.empty(); }));
+    for (int round = 0; round < 3; ++round)
+        for (size_t i = 0; i < rooms.size(); ++i)
+            EXPECT_EQ(publish(i % 2 ? a.port() : b.port(), rooms[i], "ann", "m"),
+                      static_cast<uint64_t>(round + 1));
+    std::set<uint32_t> used;
+    for (const auto& r : rooms) {
+        uint32_t at = ssechat::placement::shard_of(r, 2);
+        used.insert(at);
+        EXPECT_EQ(shard[at]->cli({"EXISTS", "ssechat:room:" + r}), "1\n") << r;
+        EXPECT_EQ(shard[1 - at]->cli({"EXISTS", "ssechat:room:" + r}), "0\n") << r;
+        EXPECT_EQ(shard[at]->cli({"HGET", "ssechat:rooms", r}), "3\n") << r;
+    }
+    EXPECT_EQ(used.size(), 2u) << "the rooms spread over both shards";
+    // Each shard is marked as what it is.
+    EXPECT_EQ(one.cli({"GET", "ssechat:shard"}).substr(0, 4), "0/2/");
+    EXPECT_EQ(two.cli({"GET", "ssechat:shard"}).substr(0, 4), "1/2/");
+    EXPECT_EQ(one.cli({"GET", "ssechat:shard"}).substr(4),
+              two.cli({"GET", "ssechat:shard"}).substr(4))
+        << "one set";
+    // Published on both nodes, in one order on the other.
+    ASSERT_TRUE(watch.wait_until([&] { return ids_of(watch.events).size() >= 3; }));
+    EXPECT_EQ(ids_of(watch.events), range(1, 3));
+    // The room list merges the shards by name, page by page.
+    std::vector<std::string> listed;
+    std::string next;
+    for (int page = 0; page < 10; ++page) {
+        auto r =
+            request(a.port(), "GET", "/rooms?limit=5" + (next.empty() ? "" : "&cursor=" + next));
+        ASSERT_EQ(r.status, 200) << r.body;
+        auto v = json::parse(r.body);
+        for (const auto& room : v.at("rooms").as_array()) {
+            listed.emplace_back(room.at("name").as_string());
+            EXPECT_EQ(room.at("last_id").to_number<uint64_t>(), 3u);
+        }
+        if (v.at("next").is_null()) break;
+        next = v.at("next").as_string();
+    }
+    auto sorted = rooms;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(listed, sorted);
+}
+
+TEST(Shards, AUserStreamAcrossShardsResumesExactlyOnAnyNode) {
+    RedisServer one, two;
+    const std::string list = list_of({&one, &two});
+    Server a(node_args(list)), b(node_args(list));
+    // room-0 and room-2 on shard 1 (index 0), room-1 and room-6 on shard 2.
+    const std::vector<std::string> rooms{"room-0", "room-1", "room-2", "room-6"};
+    std::set<uint32_t> used;
+    for (const auto& r : rooms) used.insert(ssechat::placement::shard_of(r, 2));
+    ASSERT_EQ(used.size(), 2u);
+    for (const auto& r : rooms) ASSERT_EQ(join(a.port(), "alice", r).status, 200);
+    SseClient on_a(a.port(), "/me/events?id=alice");
+    SseClient on_b(b.port(), "/me/events?id=alice");
+    ASSERT_TRUE(on_a.wait_events(1));
+    ASSERT_TRUE(on_b.wait_events(1));
+    EXPECT_EQ(positions(on_a.events[0].id).size(), 2u) << on_a.events[0].id;
+    std::vector<std::string> sent;
+    for (int i = 0; i < 5; ++i)
+        for (const auto& r : rooms) {
+            auto id = publish(i % 2 ? a.port() : b.port(), r, "bob", "m");
+            sent.push_back(r + ":" + std::to_string(id));
+        }
+    for (auto* c : {&on_a, &on_b}) {
+        ASSERT_TRUE(c->wait_until([&] { return messages(*c).size() >= sent.size(); }));
+        c->drain(200ms);
+        EXPECT_EQ(bag(messages(*c)), bag(sent));
+        // Each room's ids in order; cursors never fall on any shard.
+        std::map<std::string, uint64_t> last;
+        std::vector<uint64_t> prev;
+        for (const auto& e : c->events) {
+            if (e.event != "message") continue;
+            auto o = json::parse(e.data).as_object();
+            std::string room(o.at("room").as_string());
+            uint64_t id = o.at("id").to_number<uint64_t>();
+            EXPECT_EQ(id, last[room] + 1) << room;
+            last[room] = id;
+            auto p = positions(e.id);
+            ASSERT_EQ(p.size(), 2u);
+            if (!prev.empty()) {
+                EXPECT_GE(p[0], prev[0]);
+                EXPECT_GE(p[1], prev[1]);
+                EXPECT_TRUE(p != prev) << "each event moves the cursor";
+            }
+            prev = p;
+        }
+    }
+    // A resume from every point of the stream, on the other node: exactly what followed it.
+    const auto seen = messages(on_a);
+    for (size_t k : {size_t{0}, size_t{3}, size_t{7}, seen.size() - 1}) {
+        SseClient again(b.port(), "/me/events?id=alice", {{"Last-Event-ID", cursor_of(on_a, k)}});
+        std::vector<std::string> want(seen.begin() + static_cast<std::ptrdiff_t>(k + 1),
+                                      seen.end());
+        again.wait_until([&] { return messages(again).size() >= want.size(); }, 3000ms);
+        again.drain(300ms);
+        EXPECT_EQ(bag(messages(again)), bag(want)) << "from message " << k;
+        for (const auto& e : again.events) EXPECT_NE(e.event, "reset") << "from message " << k;
+    }
+    // Node A dies under its stream; what was published meanwhile, on both shards, comes on B.
+    std::string cursor = cursor_of(on_a, seen.size() - 1);
+    a.kill9();
+    ASSERT_TRUE(on_a.wait_closed());
+    std::vector<std::string> later;
+    for (const auto& r : rooms)
+        later.push_back(r + ":" + std::to_string(publish(b.port(), r, "bob", "late")));
+    SseClient moved(b.port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
+    ASSERT_TRUE(moved.wait_until([&] { return messages(moved).size() >= later.size(); }));
+    moved.drain(300ms);
+    EXPECT_EQ(bag(messages(moved)), bag(later));
+    // A one-shard cursor (from before the shards) starts over with a reset.
+    SseClient foreign(b.port(), "/me/events?id=alice", {{"Last-Event-ID", "0123abcd.5"}});
+    ASSERT_TRUE(foreign.wait_events(2));
+    EXPECT_EQ(foreign.events[0].event, "reset");
+    EXPECT_EQ(foreign.events[1].event, "rooms");
+}
+
+TEST(Shards, ANodeRefusesAShardListTheDataWasNotWrittenWith) {
+    RedisServer one, two, three;
+    const std::string list = list_of({&one, &two});
+    {
+        Server a(node_args(list));
+        for (int i = 0; i < 6; ++i) publish(a.port(), "room-" + std::to_string(i), "ann", "m");
+        EXPECT_EQ(a.terminate(), 0);
+    }
+    struct Case {
+        std::string list, says;
+    };
+    for (const Case& c :
+         {Case{list_of({&two, &one}),
+               "holds shard 2 of 2: --redis must list the shards in the "
+               "order their data was written"},
+          Case{one.url(), "holds shard 1 of 2"},
+          Case{list_of({&one, &two, &three}), "holds shard 1 of 2"},
+          Case{list_of({&one, &three}), "is empty, but the set's shard 2 was written with"}}) {
+        auto e = run_binary({"--store", "redis", "--redis", c.list, "--port", "0"});
+        EXPECT_EQ(e.code, 1) << c.list << ": " << e.out;
+        EXPECT_NE(e.out.find(c.says), std::string::npos) << c.list << ": " << e.out;
+    }
+    EXPECT_EQ(three.cli({"DBSIZE"}), "0\n") << "nothing was written to the wrong Redis";
+    // The right list still starts, and finds every room.
+    Server again(node_args(list));
+    for (int i = 0; i < 6; ++i)
+        EXPECT_EQ(publish(again.port(), "room-" + std::to_string(i), "ann", "m"), 2u);
+}
+
+TEST(Shards, ASingleRedisFromBeforeShardsIsReadAsItIsAndNotTakenForAShard) {
+    RedisServer old, spare;
+    {
+        Server a(node_args(old.url()));
+        publish(a.port(), "lobby", "ann", "kept");
+        EXPECT_EQ(a.terminate(), 0);
+    }
+    // A release before shards wrote no marker.
+    EXPECT_EQ(old.cli({"GET", "ssechat:shard"}).substr(0, 4), "0/1/");
+    old.cli({"DEL", "ssechat:shard"});
+    auto e = run_binary({"--store", "redis", "--redis", list_of({&old, &spare}), "--port", "0"});
+    EXPECT_EQ(e.code, 1) << e.out;
+    EXPECT_NE(e.out.find("written by a single Redis"), std::string::npos) << e.out;
+    EXPECT_EQ(spare.cli({"DBSIZE"}), "0\n") << "nothing was written to the new shard";
+    // Alone, as before: its data is there, and it is marked from now on.
+    Server a(node_args(old.url()));
+    EXPECT_EQ(publish(a.port(), "lobby", "ann", "again"), 2u);
+    EXPECT_EQ(old.cli({"GET", "ssechat:shard"}).substr(0, 4), "0/1/");
+}
