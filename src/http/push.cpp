@@ -89,10 +89,15 @@ void PushEngine::tick() {
             held_ = held;
         }
         if (held_) {
-            const uint64_t end = hub_.store().last_pos(0);
+            auto& log = hub_.store();
+            model::Positions end;
+            for (size_t s = 0; s < log.shards(); ++s) end.push_back(log.last_pos(s));
             // Read again before events would be passed over for want of anyone to push to: a
             // subscription made on another node must not lose its first pushes.
-            const bool unread = read_to_ < end && subscribed_.empty();
+            bool unread = false;
+            for (size_t s = 0; s < end.size() && s < read_to_.size(); ++s)
+                unread = unread || read_to_[s] < end[s];
+            unread = unread && subscribed_.empty();
             if (reload_now_.exchange(false) || unread || now - reloaded_ >= kReloadEveryMs) {
                 reloaded_ = now;
                 auto users = push_->subscribed();
@@ -101,18 +106,23 @@ void PushEngine::tick() {
                 for (const auto& u : subscribed_) longest_user_ = std::max(longest_user_, u.size());
             }
             if (!started_) {
-                // The first start pushes nothing from before it: the cursor begins at the end.
+                // The first start pushes nothing from before it: each cursor begins at its
+                // log's end.
                 waiting_.clear();
-                open_.clear();
-                saved_ = read_to_ = push_->cursor();
-                if (read_to_ == 0) {
-                    read_to_ = end;
-                    push_->advance(end);
-                    saved_ = end;
+                open_.assign(end.size(), {});
+                read_to_.assign(end.size(), 0);
+                saved_.assign(end.size(), 0);
+                for (size_t s = 0; s < end.size(); ++s) {
+                    saved_[s] = read_to_[s] = push_->cursor(s);
+                    if (read_to_[s] == 0) {
+                        read_to_[s] = saved_[s] = end[s];
+                        push_->advance(s, end[s]);
+                    }
                 }
                 started_ = true;
             }
-            if (read_to_ < end) read_log(end);
+            for (size_t s = 0; s < end.size(); ++s)
+                if (read_to_[s] < end[s]) read_log(s, end[s]);
             dispatch(now);
             save();
         }
@@ -122,26 +132,27 @@ void PushEngine::tick() {
     }
 }
 
-void PushEngine::read_log(uint64_t end) {
-    while (read_to_ < end && waiting_.size() < kWaitingMax) {
+void PushEngine::read_log(size_t shard, uint64_t end) {
+    uint64_t& read_to = read_to_[shard];
+    while (read_to < end && waiting_.size() < kWaitingMax) {
         if (subscribed_.empty()) {
             // Nobody to push to: nothing to read.
-            read_to_ = end;
+            read_to = end;
             return;
         }
-        auto page = hub_.store().log_after(0, read_to_, kReadPage);
+        auto page = hub_.store().log_after(shard, read_to, kReadPage);
         if (page.empty()) {
-            read_to_ = end;
+            read_to = end;
             return;
         }
         for (const auto& e : page) {
-            if (e.kind == model::Kind::Message) targets(e);
-            read_to_ = e.pos;
+            if (e.kind == model::Kind::Message) targets(shard, e);
+            read_to = e.pos;
         }
     }
 }
 
-void PushEngine::targets(const model::Event& e) {
+void PushEngine::targets(size_t shard, const model::Event& e) {
     auto& log = hub_.store();
     auto profile = log.profile(e.room);
     const auto vis = profile ? profile->visibility : model::Visibility::Public;
@@ -193,6 +204,7 @@ void PushEngine::targets(const model::Event& e) {
         const std::string payload = model::push_payload(e, *kind);
         for (auto& s : subs) {
             auto job = std::make_shared<Job>();
+            job->shard = shard;
             job->pos = e.pos;
             job->sub = std::move(s);
             job->payload = payload;
@@ -200,7 +212,7 @@ void PushEngine::targets(const model::Event& e) {
             job->urgent = *kind == model::PushKind::Dm || *kind == model::PushKind::Mention;
             job->first_try = now;
             waiting_.push_back(std::move(job));
-            ++open_[e.pos];
+            ++open_[shard][e.pos];
         }
     }
 }
@@ -295,16 +307,19 @@ void PushEngine::finished(const std::shared_ptr<Job>& job, OutboundResult r) {
 }
 
 void PushEngine::done(const Job& job) {
-    auto it = open_.find(job.pos);
-    if (it != open_.end() && --it->second <= 0) open_.erase(it);
+    auto& open = open_[job.shard];
+    auto it = open.find(job.pos);
+    if (it != open.end() && --it->second <= 0) open.erase(it);
 }
 
 void PushEngine::save() {
-    // Below the oldest push not finished; everything read when none is.
-    uint64_t cursor = open_.empty() ? read_to_ : open_.begin()->first - 1;
-    if (cursor <= saved_) return;
-    push_->advance(cursor);
-    saved_ = cursor;
+    for (size_t s = 0; s < open_.size(); ++s) {
+        // Below the oldest push not finished; everything read when none is.
+        uint64_t cursor = open_[s].empty() ? read_to_[s] : open_[s].begin()->first - 1;
+        if (cursor <= saved_[s]) continue;
+        push_->advance(s, cursor);
+        saved_[s] = cursor;
+    }
 }
 
 }  // namespace ssechat::http

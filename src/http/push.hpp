@@ -48,7 +48,8 @@ class PushEngine {
 
   private:
     struct Job {
-        uint64_t pos = 0;  // the event's log position
+        size_t shard = 0;  // the store shard whose log had it
+        uint64_t pos = 0;  // the event's position there
         model::PushSubscription sub;
         std::string payload;
         std::string topic;
@@ -58,8 +59,8 @@ class PushEngine {
         int64_t next_at = 0;    // unix ms: not before
     };
     void tick();
-    void read_log(uint64_t end);
-    void targets(const model::Event& e);
+    void read_log(size_t shard, uint64_t end);
+    void targets(size_t shard, const model::Event& e);
     void dispatch(int64_t now);
     void send(std::shared_ptr<Job> job, int64_t now);
     void finished(const std::shared_ptr<Job>& job, OutboundResult r);
@@ -80,8 +81,9 @@ class PushEngine {
     // Only the engine's thread touches what follows.
     std::deque<std::shared_ptr<Job>> waiting_;
     int in_flight_ = 0;
-    std::map<uint64_t, int> open_;  // log position -> pushes of it not finished
-    uint64_t read_to_ = 0, saved_ = 0;
+    // Per store shard: log position -> pushes of it not finished; read up to; saved.
+    std::vector<std::map<uint64_t, int>> open_;
+    model::Positions read_to_, saved_;
     bool started_ = false, held_ = false;
     int64_t lease_checked_ = 0, reloaded_ = 0;
     std::set<std::string, std::less<>> subscribed_;

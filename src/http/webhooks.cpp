@@ -49,46 +49,75 @@ void WebhookEngine::changed() {
     reload_now_ = true;
 }
 
+model::Positions WebhookEngine::log_end() {
+    model::Positions out;
+    for (size_t s = 0; s < log_.shards(); ++s) out.push_back(log_.last_pos(s));
+    return out;
+}
+
 void WebhookEngine::tick() {
     const int64_t now = now_ms();
     try {
         if (reload_now_.exchange(false) || now - reloaded_ >= kReloadEveryMs) reload();
-        // One read of the log's end for every webhook: an idle one reads nothing more.
-        const uint64_t end = live_.empty() ? 0 : log_.last_pos(0);
-        log_end_ = end;
-        bool behind = false;
+        // One read of the logs' ends for every webhook: an idle one reads nothing more.
+        if (live_.empty())
+            log_end_.assign(log_.shards(), 0);
+        else
+            log_end_ = log_end();
+        std::vector<bool> behind(log_end_.size(), false);
         for (auto& [id, h] : live_) {
             if (h->gone) continue;
             if (now - h->lease_checked >= kRenewEveryMs) {
                 h->lease_checked = now;
                 bool held = hooks_->lease(id, bg_.node(), kLeaseMs);
                 if (held && !h->held) {
-                    // Taken (again): read on from the cursor as the store has it now, which
-                    // the node that held it before may have moved.
+                    // Taken (again): read on from the cursors as the store has them now,
+                    // which the node that held it before may have moved.
                     if (auto w = hooks_->get(id)) {
-                        h->queue.clear();
-                        h->read_to = h->saved = h->done_to = w->cursor;
+                        h->w.cursor = w->cursor;
+                        place(*h);
                     }
                 }
                 h->held = held;
             }
             if (!h->held) continue;
-            if (h->read_to < end) fill(*h);
-            // Falling behind (a receiver down or slow): the log must keep what it has not read
-            // yet. Pinned early, while it still reads everything, since nodes see the pin
-            // only with their next read of the log.
-            behind = behind || h->queue.size() >= kPinAt || end - h->read_to > kQueueMax;
+            for (size_t s = 0; s < h->lanes.size(); ++s) {
+                Lane& lane = h->lanes[s];
+                if (!lane.started) {
+                    // No cursor for this shard yet: from its end now, written at the tick's end.
+                    lane.read_to = lane.done_to = log_end_[s];
+                    lane.saved = 0;
+                    lane.started = true;
+                }
+                if (lane.read_to < log_end_[s]) fill(lane, h->w, s);
+                // Falling behind (a receiver down or slow): the log must keep what it has not
+                // read yet. Pinned early, while it still reads everything, since nodes see
+                // the pin only with their next read of the log.
+                behind[s] = behind[s] || lane.queue.size() >= kPinAt ||
+                            log_end_[s] - lane.read_to > kQueueMax;
+            }
             dispatch(h, now);
-            settle(*h);
+            for (auto& lane : h->lanes) settle(lane);
         }
         flush();
-        if (behind && now - kept_log_ >= kKeepLogEveryMs) {
+        if (std::find(behind.begin(), behind.end(), true) != behind.end() &&
+            now - kept_log_ >= kKeepLogEveryMs) {
             kept_log_ = now;
-            hooks_->keep_log(bg_.node(), kLeaseMs);
+            for (size_t s = 0; s < behind.size(); ++s)
+                if (behind[s]) hooks_->keep_log(s, bg_.node(), kLeaseMs);
         }
     } catch (const store::StoreError& e) {
         // The store is away: nothing moves until it is back; nothing is lost either.
         log::debug(std::string("webhooks: ") + e.what());
+    }
+}
+
+void WebhookEngine::place(Hook& h) {
+    h.lanes.assign(log_.shards(), Lane{});
+    for (size_t s = 0; s < h.lanes.size() && s < h.w.cursor.size(); ++s) {
+        Lane& lane = h.lanes[s];
+        lane.read_to = lane.saved = lane.done_to = h.w.cursor[s];
+        lane.started = true;
     }
 }
 
@@ -108,8 +137,8 @@ void WebhookEngine::reload() {
             continue;
         }
         auto h = std::make_shared<Hook>();
-        h->read_to = h->saved = h->done_to = w.cursor;
         h->w = std::move(w);
+        place(*h);
         next.emplace(h->w.id, std::move(h));
     }
     // Those removed or disabled elsewhere: answers still in flight find them gone.
@@ -118,34 +147,36 @@ void WebhookEngine::reload() {
     live_ = std::move(next);
 }
 
-void WebhookEngine::fill(Hook& h) {
-    if (h.queue.size() >= kQueueMax / 2) return;
-    auto page = log_.log_after(0, h.read_to, kQueueMax - h.queue.size());
+void WebhookEngine::fill(Lane& lane, const model::Webhook& w, size_t shard) {
+    if (lane.queue.size() >= kQueueMax / 2) return;
+    auto page = log_.log_after(shard, lane.read_to, kQueueMax - lane.queue.size());
     for (auto& e : page) {
-        h.read_to = e.pos;
+        lane.read_to = e.pos;
         Pending p;
-        p.wanted = model::wants(h.w, e);  // never a kind that is not stored
+        p.wanted = model::wants(w, e);  // never a kind that is not stored
         p.done = !p.wanted;
         p.event = std::move(e);
-        h.queue.push_back(std::move(p));
+        lane.queue.push_back(std::move(p));
     }
 }
 
 void WebhookEngine::dispatch(const std::shared_ptr<Hook>& h, int64_t now) {
     // In order per room: a room's next event waits until the one before it is done.
+    // (A room is on one shard: its events are all in one lane.)
     std::set<std::string> blocked;
-    for (auto& p : h->queue) {
-        if (h->in_flight >= concurrency_) return;
-        if (p.done) continue;
-        if (blocked.count(p.event.room)) continue;
-        blocked.insert(p.event.room);
-        if (p.in_flight || p.next_at > now) continue;
-        send(h, p, now);
-    }
+    for (size_t s = 0; s < h->lanes.size(); ++s)
+        for (auto& p : h->lanes[s].queue) {
+            if (h->in_flight >= concurrency_) return;
+            if (p.done) continue;
+            if (blocked.count(p.event.room)) continue;
+            blocked.insert(p.event.room);
+            if (p.in_flight || p.next_at > now) continue;
+            send(h, s, p, now);
+        }
 }
 
-void WebhookEngine::send(const std::shared_ptr<Hook>& h, Pending& p, int64_t now) {
-    const std::string id = model::hook_message_id(h->w, p.event);
+void WebhookEngine::send(const std::shared_ptr<Hook>& h, size_t shard, Pending& p, int64_t now) {
+    const std::string id = model::hook_message_id(h->w, p.event, shard);
     const int64_t secs = now / 1000;
     // The body's timestamp is the event's, so every attempt sends the same body.
     std::string body = model::hook_body(p.event, p.event.ts);
@@ -158,15 +189,19 @@ void WebhookEngine::send(const std::shared_ptr<Hook>& h, Pending& p, int64_t now
     ++p.attempt;
     ++h->in_flight;
     out_.post(h->w.url, std::move(headers), std::move(body), kTimeout,
-              [this, h, pos = p.event.pos](OutboundResult r) { finished(h, pos, std::move(r)); });
+              [this, h, shard, pos = p.event.pos](OutboundResult r) {
+                  finished(h, shard, pos, std::move(r));
+              });
 }
 
-void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, OutboundResult r) {
+void WebhookEngine::finished(const std::shared_ptr<Hook>& h, size_t shard, uint64_t pos,
+                             OutboundResult r) {
     --h->in_flight;
-    if (h->gone) return;
-    auto it = std::find_if(h->queue.begin(), h->queue.end(),
+    if (h->gone || shard >= h->lanes.size()) return;
+    Lane& lane = h->lanes[shard];
+    auto it = std::find_if(lane.queue.begin(), lane.queue.end(),
                            [&](const Pending& p) { return p.event.pos == pos; });
-    if (it == h->queue.end()) return;
+    if (it == lane.queue.end()) return;
     Pending& p = *it;
     p.in_flight = false;
     const int64_t now = now_ms();
@@ -174,7 +209,7 @@ void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, Outbo
     (ok ? http_metrics().webhook_ok : http_metrics().webhook_failed)
         .fetch_add(1, std::memory_order_relaxed);
     model::Delivery d;
-    d.message_id = model::hook_message_id(h->w, p.event);
+    d.message_id = model::hook_message_id(h->w, p.event, shard);
     d.type = model::hook_type(p.event);
     d.attempt = p.attempt;
     d.status = r.status;
@@ -186,11 +221,11 @@ void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, Outbo
     attempts_.emplace_back(h->w.id, d);
     if (ok) {
         p.done = true;
-        settle(*h);
+        settle(lane);
         // The room's next event goes now, not at the next tick: one room is one request at a
         // time, and a tick apart that would be ten events a second at most.
         try {
-            if (h->read_to < log_end_) fill(*h);
+            if (shard < log_end_.size() && lane.read_to < log_end_[shard]) fill(lane, h->w, shard);
         } catch (const store::StoreError& e) {
             log::debug(std::string("webhooks: ") + e.what());  // the next tick reads again
         }
@@ -218,27 +253,31 @@ void WebhookEngine::finished(const std::shared_ptr<Hook>& h, uint64_t pos, Outbo
     p.next_at = now + wait;
 }
 
-void WebhookEngine::settle(Hook& h) {
-    uint64_t cursor = h.saved;
-    while (!h.queue.empty() && h.queue.front().done) {
-        cursor = h.queue.front().event.pos;
-        h.queue.pop_front();
+void WebhookEngine::settle(Lane& lane) {
+    uint64_t cursor = lane.saved;
+    while (!lane.queue.empty() && lane.queue.front().done) {
+        cursor = lane.queue.front().event.pos;
+        lane.queue.pop_front();
     }
     // Everything read and nothing held: the cursor is where the log was read to.
-    if (h.queue.empty()) cursor = std::max(cursor, h.read_to);
-    h.done_to = std::max(h.done_to, cursor);
+    if (lane.queue.empty()) cursor = std::max(cursor, lane.read_to);
+    lane.done_to = std::max(lane.done_to, cursor);
 }
 
 void WebhookEngine::flush() {
-    std::vector<std::pair<std::string, uint64_t>> cursors;
+    std::vector<store::Webhooks::Moved> cursors;
     for (auto& [id, h] : live_)
-        if (!h->gone && h->held && h->done_to > h->saved) cursors.emplace_back(id, h->done_to);
+        if (!h->gone && h->held)
+            for (size_t s = 0; s < h->lanes.size(); ++s)
+                if (h->lanes[s].started && h->lanes[s].done_to > h->lanes[s].saved)
+                    cursors.push_back({id, s, h->lanes[s].done_to});
     if (cursors.empty() && attempts_.empty()) return;
     // A repeat after a crash is at most what was done since the last tick's write.
     hooks_->save(cursors, attempts_);
     attempts_.clear();
-    for (auto& [id, to] : cursors)
-        if (auto it = live_.find(id); it != live_.end()) it->second->saved = to;
+    for (const auto& m : cursors)
+        if (auto it = live_.find(m.id); it != live_.end())
+            it->second->lanes[m.shard].saved = m.cursor;
 }
 
 }  // namespace ssechat::http

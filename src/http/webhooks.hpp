@@ -10,6 +10,8 @@
 // on one Redis, each webhook is delivered by the node that holds its lease (renewed every
 // 5 s, lost 20 s after its node stops renewing it), so another takes over within 25 s; and a
 // webhook falling behind pins Redis's trimmed log (Webhooks::keep_log) until it catches up.
+// With Redis shards each webhook reads every shard's log in a lane of its own, with a cursor
+// of its own: a room's events are all on one shard, so each room's order holds.
 #pragma once
 #include <atomic>
 #include <deque>
@@ -36,8 +38,8 @@ class WebhookEngine {
     store::Webhooks& store() { return *hooks_; }
     // A webhook was made, changed or removed: read the list again now, not at the next tick.
     void changed();
-    // The log's end, where a new webhook starts.
-    uint64_t log_end() { return log_.last_pos(0); }
+    // Each shard's log end, where a new webhook starts.
+    model::Positions log_end();
 
   private:
     struct Pending {
@@ -49,12 +51,17 @@ class WebhookEngine {
         int64_t next_at = 0;        // unix ms: not before
         int64_t first_failure = 0;  // unix ms, 0 before any
     };
-    struct Hook {
-        model::Webhook w;
+    // One store shard's log, as one webhook reads it.
+    struct Lane {
         std::deque<Pending> queue;  // position order, from just above the cursor
         uint64_t read_to = 0;       // the last position read from the log
         uint64_t saved = 0;         // the cursor as the store has it
         uint64_t done_to = 0;       // the cursor as delivery has it, written at the tick's end
+        bool started = false;       // false: no cursor stored yet; starts at the log's end
+    };
+    struct Hook {
+        model::Webhook w;
+        std::vector<Lane> lanes;  // one per store shard
         int in_flight = 0;
         bool gone = false;          // removed or disabled while requests were in flight
         bool held = false;          // this node holds its lease
@@ -62,11 +69,13 @@ class WebhookEngine {
     };
     void tick();
     void reload();
-    void fill(Hook& h);
+    // Lanes from the stored cursors (a shard without one waits for the log's end).
+    void place(Hook& h);
+    void fill(Lane& lane, const model::Webhook& w, size_t shard);
     void dispatch(const std::shared_ptr<Hook>& h, int64_t now);
-    void send(const std::shared_ptr<Hook>& h, Pending& p, int64_t now);
-    void finished(const std::shared_ptr<Hook>& h, uint64_t pos, OutboundResult r);
-    void settle(Hook& h);
+    void send(const std::shared_ptr<Hook>& h, size_t shard, Pending& p, int64_t now);
+    void finished(const std::shared_ptr<Hook>& h, size_t shard, uint64_t pos, OutboundResult r);
+    void settle(Lane& lane);
     void flush();  // the tick's cursors and attempts, in one write
 
     store::Store& log_;
@@ -77,8 +86,8 @@ class WebhookEngine {
     std::map<std::string, std::shared_ptr<Hook>> live_;  // by id: only the engine's thread
     int64_t reloaded_ = 0;
     std::vector<std::pair<std::string, model::Delivery>> attempts_;  // not written yet
-    int64_t kept_log_ = 0;  // when the log pin was last renewed
-    uint64_t log_end_ = 0;  // the log's end as the last tick read it
+    int64_t kept_log_ = 0;      // when the log pin was last renewed
+    model::Positions log_end_;  // each shard's log end as the last tick read it
     std::atomic<bool> reload_now_{true};
     std::mt19937 rng_{std::random_device{}()};
 };

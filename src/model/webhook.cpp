@@ -103,11 +103,14 @@ bool wants(const Webhook& w, const Event& e) {
     return w.every_room || std::binary_search(w.rooms.begin(), w.rooms.end(), e.room);
 }
 
-std::string hook_message_id(const Webhook& w, const Event& e) {
-    // The id without its "wh_" (it may hold '_' itself: base64url), then the position.
+std::string hook_message_id(const Webhook& w, const Event& e, size_t shard) {
+    // The id without its "wh_" (it may hold '_' itself: base64url), then the position, after
+    // its shard when that is not the first (ids from before shards stay as they were).
     std::string_view id = w.id;
     if (id.substr(0, 3) == "wh_") id.remove_prefix(3);
-    return "msg_" + std::string(id) + "_" + std::to_string(e.pos);
+    std::string out = "msg_" + std::string(id) + "_";
+    if (shard) out += std::to_string(shard) + "-";
+    return out + std::to_string(e.pos);
 }
 
 std::string hook_body(const Event& e, int64_t now_ms) {

@@ -34,7 +34,11 @@ struct Webhook {
     std::vector<std::string> rooms;  // otherwise these, sorted
     std::string created_by;
     int64_t created_at = 0;  // unix ms
-    uint64_t cursor = 0;     // the store position delivered up to (every event at or below)
+    // Per store shard, the position delivered up to (every event at or below). A shard
+    // missing here (one added to a sharded store since, or `ssechat webhook create` beside
+    // one that could not say where a shard ends) starts from that shard's end when delivery
+    // first reads it.
+    Positions cursor{0};
     bool disabled = false;
     std::string disabled_reason;  // why, when the server disabled it
 };
@@ -57,8 +61,9 @@ std::string hook_type(const Event& e);
 // Whether `w` takes `e` (its kind and its room).
 bool wants(const Webhook& w, const Event& e);
 // The delivery's webhook-id: the same for every attempt of one event to one webhook, so a
-// receiver deduplicates a repeat.
-std::string hook_message_id(const Webhook& w, const Event& e);
+// receiver deduplicates a repeat. An event is named by its position on its store shard
+// (`shard`, 0 but with Redis shards, where positions repeat across shards).
+std::string hook_message_id(const Webhook& w, const Event& e, size_t shard = 0);
 // {"type","timestamp" (RFC 3339),"data":{the event as on the stream}}
 std::string hook_body(const Event& e, int64_t now_ms);
 // "v1,<base64 HMAC-SHA256(secret's bytes, id + "." + seconds + "." + body)>"; "" when the

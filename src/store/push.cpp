@@ -85,11 +85,11 @@ class MemoryPush final : public Push {
         std::lock_guard lk(mu_);
         levels_[user][room] = level;
     }
-    uint64_t cursor() override {
+    uint64_t cursor(size_t) override {
         std::lock_guard lk(mu_);
         return cursor_;
     }
-    void advance(uint64_t pos) override {
+    void advance(size_t, uint64_t pos) override {
         std::lock_guard lk(mu_);
         cursor_ = std::max(cursor_, pos);
     }
@@ -235,12 +235,12 @@ class SqlitePush final : public Push {
             .num(3, static_cast<int64_t>(level))
             .step();
     }
-    uint64_t cursor() override {
+    uint64_t cursor(size_t) override {
         std::lock_guard lk(mu_);
         Stmt s(db_, "SELECT cursor FROM push_state WHERE id=1");
         return s.step() ? static_cast<uint64_t>(s.num(0)) : 0;
     }
-    void advance(uint64_t pos) override {
+    void advance(size_t, uint64_t pos) override {
         std::lock_guard lk(mu_);
         Stmt(db_, "UPDATE push_state SET cursor=max(cursor,?) WHERE id=1")
             .num(1, static_cast<int64_t>(pos))

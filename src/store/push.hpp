@@ -47,10 +47,11 @@ class Push {
     virtual std::vector<std::string> listeners(const std::string& room) = 0;
     virtual void set_level(const std::string& user, const std::string& room,
                            model::NotifyLevel level) = 0;
-    // The log position pushes were sent up to; 0 before the first (then the engine starts
-    // at the log's end: nothing from before the first start is pushed).
-    virtual uint64_t cursor() = 0;
-    virtual void advance(uint64_t pos) = 0;  // never back
+    // The position on a store shard's log that pushes were sent up to; 0 before the first
+    // (then the engine starts at that log's end: nothing from before is pushed). Memory and
+    // SQLite are one shard.
+    virtual uint64_t cursor(size_t shard) = 0;
+    virtual void advance(size_t shard, uint64_t pos) = 0;  // never back
     // Takes or renews the lease on sending pushes for `node`, for `ttl_ms`; false while another
     // node holds it. A store one server owns (memory, SQLite) has no other node.
     virtual bool lease(const std::string& node, int64_t ttl_ms) {

@@ -39,7 +39,7 @@ class MemoryWebhooks final : public Webhooks {
         std::lock_guard lk(mu_);
         auto it = hooks_.find(w.id);
         if (it == hooks_.end()) return false;
-        uint64_t cursor = it->second.cursor;
+        auto cursor = it->second.cursor;
         it->second = w;
         it->second.cursor = cursor;
         return true;
@@ -49,10 +49,10 @@ class MemoryWebhooks final : public Webhooks {
         deliveries_.erase(id);
         return hooks_.erase(id) > 0;
     }
-    void advance(const std::string& id, uint64_t cursor) override {
+    void advance(const std::string& id, size_t shard, uint64_t cursor) override {
         std::lock_guard lk(mu_);
-        if (auto it = hooks_.find(id); it != hooks_.end())
-            it->second.cursor = std::max(it->second.cursor, cursor);
+        if (auto it = hooks_.find(id); it != hooks_.end() && shard < it->second.cursor.size())
+            it->second.cursor[shard] = std::max(it->second.cursor[shard], cursor);
     }
     void record(const std::string& id, const model::Delivery& d) override {
         std::lock_guard lk(mu_);
@@ -67,7 +67,7 @@ class MemoryWebhooks final : public Webhooks {
         return {it->second.begin(), it->second.end()};
     }
 
-    uint64_t log_end() override { return 0; }
+    model::Positions log_end() override { return {0}; }
 
   private:
     std::mutex mu_;
@@ -111,7 +111,7 @@ class SqliteWebhooks final : public Webhooks {
                "disabled,disabled_reason) VALUES(?,?,?,?,?,?,?,?,?,?)");
         s.text(1, w.id).text(2, w.url).text(3, w.secret).num(4, w.events);
         if (!w.every_room) s.text(5, join_rooms(w.rooms));
-        s.text(6, w.created_by).num(7, w.created_at).num(8, static_cast<int64_t>(w.cursor));
+        s.text(6, w.created_by).num(7, w.created_at).num(8, static_cast<int64_t>(w.cursor.front()));
         s.num(9, w.disabled).text(10, w.disabled_reason).step();
     }
     std::vector<model::Webhook> list() override {
@@ -146,9 +146,9 @@ class SqliteWebhooks final : public Webhooks {
             return db_.changes() > 0;
         });
     }
-    void advance(const std::string& id, uint64_t cursor) override {
+    void advance(const std::string& id, size_t shard, uint64_t cursor) override {
         std::lock_guard lk(mu_);
-        advance_locked(id, cursor);
+        advance_locked(id, shard, cursor);
     }
     void record(const std::string& id, const model::Delivery& d) override {
         std::lock_guard lk(mu_);
@@ -157,11 +157,11 @@ class SqliteWebhooks final : public Webhooks {
             return true;
         });
     }
-    void save(const std::vector<std::pair<std::string, uint64_t>>& cursors,
+    void save(const std::vector<Moved>& cursors,
               const std::vector<std::pair<std::string, model::Delivery>>& attempts) override {
         std::lock_guard lk(mu_);
         db_.transaction([&] {
-            for (const auto& [id, cursor] : cursors) advance_locked(id, cursor);
+            for (const auto& m : cursors) advance_locked(m.id, m.shard, m.cursor);
             for (const auto& [id, d] : attempts) record_locked(id, d);
             return true;
         });
@@ -186,19 +186,20 @@ class SqliteWebhooks final : public Webhooks {
         return out;
     }
 
-    uint64_t log_end() override {
+    model::Positions log_end() override {
         std::lock_guard lk(mu_);
         // The rooms' tables are made by the server; before it ever ran there is no log yet.
         Stmt t(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages'");
-        if (!t.step()) return 0;
+        if (!t.step()) return {0};
         Stmt s(db_, "SELECT coalesce(max(pos),0) FROM messages");
         s.step();
-        return static_cast<uint64_t>(s.num(0));
+        return {static_cast<uint64_t>(s.num(0))};
     }
 
   private:
     using Stmt = SqliteConn::Stmt;
-    void advance_locked(const std::string& id, uint64_t cursor) {
+    void advance_locked(const std::string& id, size_t shard, uint64_t cursor) {
+        if (shard != 0) return;  // SQLite is one shard
         Stmt(db_, "UPDATE webhooks SET cursor=max(cursor,?) WHERE id=?")
             .num(1, static_cast<int64_t>(cursor))
             .text(2, id)
@@ -231,7 +232,7 @@ class SqliteWebhooks final : public Webhooks {
         if (!w.every_room) w.rooms = split_rooms(s.text(4));
         w.created_by = s.text(5);
         w.created_at = s.num(6);
-        w.cursor = static_cast<uint64_t>(s.num(7));
+        w.cursor = {static_cast<uint64_t>(s.num(7))};  // SQLite is one shard
         w.disabled = s.num(8) != 0;
         w.disabled_reason = s.text(9);
         return w;
@@ -245,7 +246,7 @@ class SqliteWebhooks final : public Webhooks {
 std::unique_ptr<Webhooks> open_webhooks(const Config& cfg) {
     if (cfg.store == "memory") return std::make_unique<MemoryWebhooks>();
     if (cfg.store == "redis")
-        return std::make_unique<RedisWebhooks>(redis_url_of(cfg.redis), 2000,
+        return std::make_unique<RedisWebhooks>(redis_urls_of(cfg.redis), 2000,
                                                redis_durability_of(cfg));
     return std::make_unique<SqliteWebhooks>(cfg.data_dir);
 }

@@ -316,3 +316,24 @@ test("on Redis: subscriptions, levels and the key are shared; one node sends eac
   assert.equal((await erinA("DELETE", "/me/push", { endpoint: `${service.origin}/push/erin1` })).status, 204);
   assert.equal(service.bad.length, 0, service.bad.join("\n"));
 });
+
+test("on two Redis shards: a message of a room on either shard is pushed, each once", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ssechat-push-shards-"));
+  dirs.push(dir);
+  const one = await startRedis(dir), two = await startRedis(dir);
+  after(() => { one.child.kill("SIGKILL"); two.child.kill("SIGKILL"); });
+  const store = ["--store", "redis", "--redis",
+    `redis://127.0.0.1:${one.port},redis://127.0.0.1:${two.port}`];
+  const a = await start(dir, store);
+  await subscribe(a.port, "erin", "erin9");
+  service.got.length = 0;
+  const alice = api(a.port, "alice");
+  // room-0 lives on the first shard, room-1 on the second (util/placement.hpp).
+  for (const room of ["room-0", "room-1", "room-0", "room-1"])
+    assert.equal((await alice("POST", `/rooms/${room}/messages`, { message: `@erin in ${room}` })).status, 201);
+  await until("four pushes", () => service.got.filter((g) => g.name === "erin9").length >= 4);
+  await sleep(800);
+  assert.deepEqual(service.got.map((g) => g.payload.text).sort(),
+    ["@erin in room-0", "@erin in room-0", "@erin in room-1", "@erin in room-1"]);
+  assert.equal(service.bad.length, 0, service.bad.join("\n"));
+});

@@ -432,3 +432,48 @@ test("with --redis-replicas a webhook gets only what the replicas have", async (
   assert.deepEqual(r.got.map((g) => g.payload.data.message), ["confirmed", "not yet on the replica", "after"]);
   await stopServer(s);
 });
+
+test("on two Redis shards a webhook gets every room's messages, each room in order, across a restart", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ssechat-hooks-shards-")); dirs.push(dir);
+  const one = await startRedis(dir), two = await startRedis(dir);
+  after(() => { one.child.kill("SIGKILL"); two.child.kill("SIGKILL"); });
+  const store = ["--store", "redis", "--redis",
+    `redis://127.0.0.1:${one.port},redis://127.0.0.1:${two.port}`];
+  const key = await runBinary(["apikey", "create", "--name", "ops", "--scopes", "admin,publish", ...store]);
+  const flags = [...store, "--publish-rate", "0", "--allow-private-targets"];
+  let s = await startServer(0, flags);
+  servers.push(s);
+  let call = api(s.port, key);
+  const r = await receiver();
+  const made = await hook(call, r, ["message"]);
+  // room-0 lives on the first shard, room-1 on the second (util/placement.hpp).
+  const sent = { "room-0": [], "room-1": [] };
+  const send = async (n) => {
+    for (let i = 0; i < n; i++) {
+      const room = i % 2 ? "room-1" : "room-0";
+      sent[room].push((await call("POST", `/rooms/${room}/messages`, { message: `m${i}` })).body.id);
+    }
+  };
+  await send(30);
+  await until(() => r.got.length >= 30, 15000, () => `30 deliveries (${r.got.length} came)`);
+  // Each shard's cursor is kept on the first shard, beside the webhook.
+  const cursor = (field) => execFileSync("redis-cli",
+    ["-p", String(one.port), "HGET", `ssechat:webhook:${made.id}`, field]).toString().trim();
+  await until(() => Number(cursor("k")) > 0 && Number(cursor("k1")) > 0, 5000, "both cursors saved");
+  await stopServer(s);
+  s = await startServer(0, flags);
+  servers.push(s);
+  call = api(s.port, key);
+  await send(6);
+  // The stopped node's lease lapses first (20 s after its last renewal).
+  await until(() => new Set(r.got.map((g) => g.id)).size >= 36, 40000, () => `36 deliveries (${r.got.length} came)`);
+  await sleep(300);
+  for (const room of ["room-0", "room-1"]) {
+    const seen = [];
+    for (const g of r.got)
+      if (g.payload.data.room === room && !seen.includes(g.payload.data.id)) seen.push(g.payload.data.id);
+    assert.deepEqual(seen, sent[room], `${room}: every message, in order`);
+  }
+  assert.deepEqual(r.bad, []);
+  await stopServer(s);
+});

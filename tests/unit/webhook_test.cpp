@@ -53,6 +53,7 @@ TEST(Webhook, TypesIdsAndBodies) {
     Webhook w;
     w.id = "wh_abc";
     EXPECT_EQ(hook_message_id(w, e), "msg_abc_42");
+    EXPECT_EQ(hook_message_id(w, e, 3), "msg_abc_3-42") << "position 42 of another shard";
     auto body = boost::json::parse(hook_body(e, e.ts)).as_object();
     EXPECT_EQ(body.at("type").as_string(), "message.created");
     EXPECT_EQ(body.at("timestamp").as_string(), "2023-11-14T22:13:20.123Z");

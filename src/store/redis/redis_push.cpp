@@ -1,5 +1,6 @@
 // Keys (this store runs on one Redis, not a Redis Cluster):
-//   ssechat:push              HASH v VAPID key (PEM), k cursor
+//   ssechat:push              HASH v VAPID key (PEM), k cursor (of shard 0's log; k1, k2...
+//                                  of the other shards')
 //   ssechat:push:subs:<user>  HASH endpoint -> {"p256dh","auth","created_at"}
 //   ssechat:push:owners       HASH endpoint -> user
 //   ssechat:push:users        SET  users with a subscription
@@ -70,12 +71,16 @@ if redis.call('HLEN', ARGV[3] .. owner) == 0 then redis.call('SREM', KEYS[2], ow
 return 1
 )lua";
 
-// The cursor only moves forward, whichever node writes last.
+// The cursor only moves forward, whichever node writes last. ARGV: the cursor, its field.
 constexpr const char* kAdvance = R"lua(
-local c = redis.call('HGET', KEYS[1], 'k')
-if not c or tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'k', ARGV[1]) end
+local c = redis.call('HGET', KEYS[1], ARGV[2])
+if not c or tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], ARGV[2], ARGV[1]) end
 return 1
 )lua";
+
+std::string cursor_field(size_t shard) {
+    return shard == 0 ? "k" : "k" + std::to_string(shard);
+}
 
 }  // namespace
 
@@ -183,17 +188,17 @@ void RedisPush::set_level(const std::string& user, const std::string& room,
     conn_.settle();
 }
 
-uint64_t RedisPush::cursor() {
+uint64_t RedisPush::cursor(size_t shard) {
     std::lock_guard lk(mu_);
-    auto r = conn_.run({"HGET", kState, "k"});
+    auto r = conn_.run({"HGET", kState, cursor_field(shard)});
     if (r->type == REDIS_REPLY_NIL) return 0;
     auto n = text::parse_u64(reply_string(r.get()));
     return n ? *n : 0;
 }
 
-void RedisPush::advance(uint64_t pos) {
+void RedisPush::advance(size_t shard, uint64_t pos) {
     std::lock_guard lk(mu_);
-    conn_.eval(advance_, {kState}, {std::to_string(pos)});
+    conn_.eval(advance_, {kState}, {std::to_string(pos), cursor_field(shard)});
 }
 
 bool RedisPush::lease(const std::string& node, int64_t ttl_ms) {

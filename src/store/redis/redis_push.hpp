@@ -23,8 +23,8 @@ class RedisPush final : public Push {
     std::vector<std::string> listeners(const std::string& room) override;
     void set_level(const std::string& user, const std::string& room,
                    model::NotifyLevel level) override;
-    uint64_t cursor() override;
-    void advance(uint64_t pos) override;
+    uint64_t cursor(size_t shard) override;
+    void advance(size_t shard, uint64_t pos) override;
     bool lease(const std::string& node, int64_t ttl_ms) override;
 
   private:

@@ -1,12 +1,14 @@
 // Keys (this store runs on one Redis, not a Redis Cluster):
 //   ssechat:webhook:<id>             HASH u url, s secret, e events (bits), r rooms (newline-
 //                                    joined; absent: every room), b by, c created,
-//                                    k cursor, x disabled ('1'), w why
+//                                    k cursor (on shard 0; k1, k2... on the others'), x
+//                                    disabled ('1'), w why
 //   ssechat:webhooks                 SET  ids
 //   ssechat:webhook:<id>:deliveries  LIST the last attempts as JSON, newest first
 //   ssechat:webhook:<id>:lease       STRING the node delivering it, expiring
 //   ssechat:logpin                   STRING a node whose webhook is behind, expiring: while
-//                                    it exists no node trims the cluster log
+//                                    it exists no node trims the cluster log (on the shard
+//                                    whose log it is)
 #include "store/redis/redis_webhooks.hpp"
 
 #include <hiredis/hiredis.h>
@@ -26,12 +28,19 @@ namespace {
 const std::string kPrefix = "ssechat:webhook:";
 const std::string kSet = "ssechat:webhooks";
 
-// The cursor only moves forward, whichever node writes last.
+// The cursor only moves forward, whichever node writes last; a webhook removed meanwhile
+// stays removed. ARGV: the cursor, its field.
 constexpr const char* kAdvance = R"lua(
-local c = redis.call('HGET', KEYS[1], 'k')
-if c and tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'k', ARGV[1]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local c = redis.call('HGET', KEYS[1], ARGV[2])
+if not c or tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], ARGV[2], ARGV[1]) end
 return 1
 )lua";
+
+// The field of a shard's cursor.
+std::string cursor_field(size_t shard) {
+    return shard == 0 ? "k" : "k" + std::to_string(shard);
+}
 
 model::Webhook hook_of(const std::string& id, const Fields& f) {
     model::Webhook w;
@@ -43,7 +52,10 @@ model::Webhook hook_of(const std::string& id, const Fields& f) {
     if (!w.every_room) w.rooms = split_rooms(str(f, "r"));
     w.created_by = str(f, "b");
     w.created_at = num(f, "c");
-    w.cursor = static_cast<uint64_t>(num(f, "k"));
+    w.cursor = {static_cast<uint64_t>(num(f, "k"))};
+    // The other shards' in order, up to the first missing (see model::Webhook::cursor).
+    while (const std::string* k = field(f, cursor_field(w.cursor.size())))
+        w.cursor.push_back(text::parse_u64(*k).value_or(0));
     w.disabled = str(f, "x") == "1";
     w.disabled_reason = str(f, "w");
     return w;
@@ -51,10 +63,13 @@ model::Webhook hook_of(const std::string& id, const Fields& f) {
 
 }  // namespace
 
-RedisWebhooks::RedisWebhooks(RedisUrl url, int timeout_ms, Durability durability)
-    : conn_(std::move(url), timeout_ms, durability),
+RedisWebhooks::RedisWebhooks(std::vector<RedisUrl> shards, int timeout_ms, Durability durability)
+    : conn_(shards.front(), timeout_ms, durability),
       advance_("webhook advance", kAdvance),
-      lease_("webhook lease", kLease) {}
+      lease_("webhook lease", kLease) {
+    for (size_t s = 1; s < shards.size(); ++s)
+        others_.push_back(std::make_unique<RedisConn>(shards[s], timeout_ms, durability));
+}
 
 void RedisWebhooks::add(const model::Webhook& w) {
     std::lock_guard lk(mu_);
@@ -64,9 +79,10 @@ void RedisWebhooks::add(const model::Webhook& w) {
                                   "e",    std::to_string(w.events),
                                   "b",    w.created_by,
                                   "c",    std::to_string(w.created_at),
-                                  "k",    std::to_string(w.cursor),
                                   "x",    w.disabled ? "1" : "0",
                                   "w",    w.disabled_reason};
+    for (size_t s = 0; s < w.cursor.size(); ++s)
+        hset.insert(hset.end(), {cursor_field(s), std::to_string(w.cursor[s])});
     if (!w.every_room) hset.insert(hset.end(), {"r", join_rooms(w.rooms)});
     conn_.pipeline({hset, {"SADD", kSet, w.id}});
     conn_.settle();
@@ -124,9 +140,9 @@ bool RedisWebhooks::remove(const std::string& id) {
     return r[0]->type == REDIS_REPLY_INTEGER && r[0]->integer > 0;
 }
 
-void RedisWebhooks::advance(const std::string& id, uint64_t cursor) {
+void RedisWebhooks::advance(const std::string& id, size_t shard, uint64_t cursor) {
     std::lock_guard lk(mu_);
-    conn_.eval(advance_, {kPrefix + id}, {std::to_string(cursor)});
+    conn_.eval(advance_, {kPrefix + id}, {std::to_string(cursor), cursor_field(shard)});
     conn_.settle();
 }
 
@@ -167,12 +183,15 @@ std::vector<model::Delivery> RedisWebhooks::deliveries(const std::string& id) {
     return out;
 }
 
-uint64_t RedisWebhooks::log_end() {
+model::Positions RedisWebhooks::log_end() {
     std::lock_guard lk(mu_);
-    auto r = conn_.run({"GET", "ssechat:pos"});
-    if (r->type == REDIS_REPLY_NIL) return 0;
-    auto n = text::parse_u64(reply_string(r.get()));
-    return n ? *n : 0;
+    model::Positions out;
+    for (size_t s = 0; s <= others_.size(); ++s) {
+        auto r = shard(s).run({"GET", "ssechat:pos"});
+        out.push_back(
+            r->type == REDIS_REPLY_NIL ? 0 : text::parse_u64(reply_string(r.get())).value_or(0));
+    }
+    return out;
 }
 
 bool RedisWebhooks::lease(const std::string& id, const std::string& node, int64_t ttl_ms) {
@@ -181,9 +200,9 @@ bool RedisWebhooks::lease(const std::string& id, const std::string& node, int64_
     return reply_integer(r.get()) == 1;
 }
 
-void RedisWebhooks::keep_log(const std::string& node, int64_t ttl_ms) {
+void RedisWebhooks::keep_log(size_t s, const std::string& node, int64_t ttl_ms) {
     std::lock_guard lk(mu_);
-    conn_.run({"SET", "ssechat:logpin", node, "PX", std::to_string(ttl_ms)});
+    shard(s).run({"SET", "ssechat:logpin", node, "PX", std::to_string(ttl_ms)});
 }
 
 }  // namespace ssechat::store
