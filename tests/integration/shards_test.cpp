@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <set>
+#include <thread>
 
 #include "harness.hpp"
 #include "services.hpp"
@@ -242,4 +244,39 @@ TEST(Shards, ASingleRedisFromBeforeShardsIsReadAsItIsAndNotTakenForAShard) {
     Server a(node_args(old.url()));
     EXPECT_EQ(publish(a.port(), "lobby", "ann", "again"), 2u);
     EXPECT_EQ(old.cli({"GET", "ssechat:shard"}).substr(0, 4), "0/1/");
+}
+
+// One shard down stops only its own rooms: publishes to the other shard's rooms, even when
+// the writer commits them in one batch with the dead shard's, are stored and answered 201.
+TEST(Shards, OneShardDownStopsOnlyItsOwnRooms) {
+    RedisServer one, two;
+    Server a(node_args(list_of({&one, &two})));
+    // room-0 on the first shard, room-1 on the second.
+    ASSERT_EQ(publish(a.port(), "room-0", "ann", "before"), 1u);
+    ASSERT_EQ(publish(a.port(), "room-1", "ann", "before"), 1u);
+    two.kill9();
+    std::atomic<bool> done{false};
+    std::atomic<int> dead_answers{0}, dead_503{0};
+    std::thread dead([&] {
+        while (!done) {
+            auto r = publish_raw(a.port(), "room-1", "bob", "into the dead shard");
+            ++dead_answers;
+            dead_503 += r.status == 503;
+        }
+    });
+    std::vector<int> live;
+    for (int i = 0; i < 60; ++i) live.push_back(publish_raw(a.port(), "room-0", "ann", "m").status);
+    done = true;
+    dead.join();
+    EXPECT_EQ(std::count(live.begin(), live.end(), 201), 60)
+        << "every publish to the live shard is stored";
+    EXPECT_GT(dead_answers.load(), 0);
+    EXPECT_EQ(dead_503.load(), dead_answers.load()) << "the dead shard's rooms answer 503";
+    auto r = request(a.port(), "GET", "/rooms/room-0/messages?limit=100");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(json::parse(r.body).at("messages").as_array().size(), 61u);
+    // Back: its rooms take publishes again, their ids going on.
+    two.start();
+    EXPECT_TRUE(
+        eventually([&] { return publish_raw(a.port(), "room-1", "ann", "again").status == 201; }));
 }

@@ -2,6 +2,7 @@
 #include "store/redis/sharded_store.hpp"
 
 #include <algorithm>
+#include <exception>
 
 #include "util/placement.hpp"
 
@@ -105,6 +106,8 @@ bool ShardedStore::writable() {
 void ShardedStore::publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
                            std::vector<Published>& out) {
     out.assign(batch.size(), {});
+    std::exception_ptr failure;
+    bool stored = false;
     for (size_t s = 0; s < shards_.size(); ++s) {
         std::vector<size_t> mine;
         for (size_t i = 0; i < batch.size(); ++i)
@@ -120,15 +123,25 @@ void ShardedStore::publish(std::vector<model::Event>& batch, const std::vector<b
         std::vector<Published> got;
         try {
             shards_[s]->publish(part, mod, got);
-        } catch (...) {
-            for (size_t k = 0; k < mine.size(); ++k) batch[mine[k]] = std::move(part[k]);
-            throw;
+        } catch (const NotReplicated&) {
+            failure = std::current_exception();
+            got.assign(part.size(), {});
+            for (auto& g : got) g.status = model::Outcome::Unconfirmed;
+        } catch (const StoreError&) {
+            failure = std::current_exception();
+            got.assign(part.size(), {});
+            for (auto& g : got) g.status = model::Outcome::StoreFailed;
         }
+        if (got.front().status != model::Outcome::StoreFailed &&
+            got.front().status != model::Outcome::Unconfirmed)
+            stored = true;
         for (size_t k = 0; k < mine.size(); ++k) {
             batch[mine[k]] = std::move(part[k]);
             out[mine[k]] = std::move(got[k]);
         }
     }
+    // Nothing reached a store: the writer's own accounting of a failed commit applies.
+    if (failure && !stored) std::rethrow_exception(failure);
 }
 
 void ShardedStore::follow(FeedHandlers handlers) {

@@ -82,8 +82,9 @@ class ShardedStore final : public Store, public Cluster {
 
     // Cluster
     // Each shard's events go to that shard in one call; shards in turn. A shard that fails
-    // throws with the earlier shards' events stored (their idempotency keys make a retry
-    // find them).
+    // answers its own events StoreFailed (Unconfirmed when its replicas did not confirm), and
+    // the others' are stored: one shard down does not stop the rest. Throws only when every
+    // shard the batch reached failed.
     void publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
                  std::vector<Published>& out) override;
     // One feed thread per shard; their batches reach `handlers` one at a time, each marked
