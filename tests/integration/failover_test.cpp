@@ -26,14 +26,16 @@ std::vector<std::string> replica_of(const RedisServer& m) {
             "0"};
 }
 
-// A master, two replicas, and three Sentinels that know all of them and each other.
+// A master, two replicas, and three Sentinels that know all of them and each other; the
+// Sentinels call the master `name`.
 struct SentinelSet {
     // No 5 s wait before a replica's first full copy (diskless sync's default delay).
     RedisServer master{{"--repl-diskless-sync-delay", "0"}};
     RedisServer r1{replica_of(master)}, r2{replica_of(master)};
     std::vector<std::unique_ptr<RedisSentinel>> sentinels;
+    const std::string name;
 
-    SentinelSet() {
+    explicit SentinelSet(std::string master_name = kMaster) : name(std::move(master_name)) {
         // Sentinels learn the replicas from the master, and each other through it: start
         // them once both replicas are attached, and wait until every one knows everything.
         bool attached = eventually(
@@ -45,11 +47,11 @@ struct SentinelSet {
             10s);
         if (!attached) throw std::runtime_error("replicas did not attach");
         for (int i = 0; i < 3; ++i)
-            sentinels.push_back(std::make_unique<RedisSentinel>(master.port(), kMaster, 2));
+            sentinels.push_back(std::make_unique<RedisSentinel>(master.port(), name, 2));
         bool known = eventually(
             [&] {
                 for (auto& s : sentinels) {
-                    auto info = s->cli({"SENTINEL", "master", kMaster});
+                    auto info = s->cli({"SENTINEL", "master", name});
                     if (info.find("num-slaves\n2\n") == std::string::npos ||
                         info.find("num-other-sentinels\n2\n") == std::string::npos)
                         return false;
@@ -64,13 +66,15 @@ struct SentinelSet {
         std::string u = "redis-sentinel://";
         for (size_t i = 0; i < sentinels.size(); ++i)
             u += (i ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(sentinels[i]->port());
-        return u + "/" + kMaster;
+        return u + "/" + name;
     }
 };
 
-std::vector<std::string> node_args(const SentinelSet& s, int replicas) {
+// `also`: a second shard's set, after the first in --redis.
+std::vector<std::string> node_args(const SentinelSet& s, int replicas,
+                                   const SentinelSet* also = nullptr) {
     return {"--store",          "redis",
-            "--redis",          s.url(),
+            "--redis",          s.url() + (also ? "," + also->url() : ""),
             "--redis-replicas", std::to_string(replicas),
             "--redis-wait-ms",  "500",
             "--publish-rate",   "0",
@@ -140,6 +144,7 @@ struct Run {
     size_t user_returns = 0;  // times the user stream was ended and came back with its cursor
     long long back_ms = 0;    // from the master's death to the next acknowledged publish
     std::vector<int> during_statuses;  // a room stream and a user stream opened meanwhile
+    int other_shard_status = 0;        // with two shards: a publish to the other one meanwhile
     int refused = 0;
     bool promoted = false;
 };
@@ -149,10 +154,15 @@ struct Run {
 // killed 1.2 s later: what it took in between is on no replica, the case --redis-replicas
 // exists for. (A writer first waits out --redis-wait-ms, 500 ms, on a batch sent before the
 // cut, then writes more.)
-Run kill_master_under_load(int replicas) {
+//
+// With `shards` 2 there is a second set of the same kind as a second shard, which lives on:
+// room f is on the first (util/placement.hpp), room x on the second.
+Run kill_master_under_load(int replicas, int shards = 1) {
     SentinelSet set;
+    std::unique_ptr<SentinelSet> second;
+    if (shards == 2) second = std::make_unique<SentinelSet>("chatmaster2");
     std::string before = set.sentinels[0]->master(kMaster);
-    Server a(node_args(set, replicas)), b(node_args(set, replicas));
+    Server a(node_args(set, replicas, second.get())), b(node_args(set, replicas, second.get()));
     SseClient sub(a.port(), "/rooms/f/events?id=watcher");
     if (!sub.wait_until([&] { return !sub.head.empty(); })) throw std::runtime_error("no stream");
     // A user stream too, on the other node: its cursors are positions in the cluster log.
@@ -197,6 +207,8 @@ Run kill_master_under_load(int replicas) {
     }();
     ::kill(set.r1.pid(), SIGCONT);
     ::kill(set.r2.pid(), SIGCONT);
+    // The other shard takes publishes while this one has no master.
+    if (second) run.other_shard_status = publish_raw(b.port(), "x", "xavier", "meanwhile").status;
     // Streams opened while there is no master are never answered with a 5xx, which
     // EventSource would take as final: 200, and ended at once if they need the store.
     {
@@ -378,6 +390,28 @@ TEST(Failover, WithoutReplicasRequiredTheLossIsReported) {
         "without --redis-replicas: %zu acknowledged, %zu lost, %zu at another id, "
         "%zu streamed ids shown with another message\n",
         run.acked, run.lost, run.wrong_id, run.stream_mismatches);
+}
+
+// Two shards, each a master with replicas and its Sentinels: the first one's master dies
+// under the load above. The same promises hold for its rooms, and the second shard's rooms
+// take publishes throughout.
+TEST(Failover, OnTwoShardsOneMastersDeathLosesNothingAndStopsOnlyItsRooms) {
+    auto run = kill_master_under_load(1, 2);
+    EXPECT_TRUE(run.promoted) << "Sentinel did not promote a replica";
+    EXPECT_GE(run.acked, 300u);
+    EXPECT_EQ(run.lost, 0u);
+    EXPECT_EQ(run.wrong_id, 0u);
+    EXPECT_EQ(run.duplicates, 0u);
+    EXPECT_EQ(run.gaps, 0u);
+    EXPECT_EQ(run.stream_gaps, 0u);
+    EXPECT_EQ(run.stream_mismatches, 0u);
+    EXPECT_EQ(run.user_gaps, 0u);
+    EXPECT_EQ(run.user_mismatches, 0u);
+    EXPECT_EQ(run.other_shard_status, 201) << "the live shard's room during the failover";
+    std::printf(
+        "two shards, --redis-replicas 1: the first publish acknowledged %lld ms after "
+        "the kill; %d user stream returns\n",
+        run.back_ms, static_cast<int>(run.user_returns));
 }
 
 TEST(Failover, NodesFindTheMasterThroughTheSentinels) {
