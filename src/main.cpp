@@ -7,6 +7,7 @@
 
 #include "cli/apikey_command.hpp"
 #include "cli/user_command.hpp"
+#include "cli/redis_command.hpp"
 #include "cli/webhook_command.hpp"
 #include "http/auth.hpp"
 #include "http/listener.hpp"
@@ -98,6 +99,8 @@ int main(int argc, char** argv) {
         return ssechat::cli::apikey_command({args.begin() + 1, args.end()}, env);
     if (!args.empty() && args[0] == "webhook")
         return ssechat::cli::webhook_command({args.begin() + 1, args.end()}, env);
+    if (!args.empty() && args[0] == "redis")
+        return ssechat::cli::redis_command({args.begin() + 1, args.end()});
     auto parsed = ssechat::parse_config(args, env);
     if (!parsed.config) {
         (parsed.exit_code ? std::cerr : std::cout) << parsed.output << "\n";

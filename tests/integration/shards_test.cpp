@@ -280,3 +280,83 @@ TEST(Shards, OneShardDownStopsOnlyItsOwnRooms) {
     EXPECT_TRUE(
         eventually([&] { return publish_raw(a.port(), "room-1", "ann", "again").status == 201; }));
 }
+
+namespace {
+
+// Everything a room shows: its history (edits, deletes and reactions in the messages' state).
+std::string room_view(int port, const std::string& room) {
+    auto r = request(port, "GET", "/rooms/" + room + "/messages?limit=100");
+    return std::to_string(r.status) + " " + r.body;
+}
+
+}  // namespace
+
+// One shard to two: the rooms that move, move whole (history, states, reactions, members and
+// their markers), a run cut short is finished by running it again, and the nodes find every
+// room where the new list places it.
+TEST(Shards, ReshardFromOneShardToTwoMovesRoomsWholeAndResumesWhenCutShort) {
+    RedisServer one, two;
+    std::vector<std::string> rooms;
+    for (int i = 0; i < 24; ++i) rooms.push_back("room-" + std::to_string(i));
+    std::map<std::string, std::string> before;
+    std::string alice_rooms;
+    {
+        Server a(node_args(one.url()));
+        for (const auto& r : rooms) {
+            ASSERT_EQ(join(a.port(), "alice", r).status, 200);
+            for (int k = 0; k < 4; ++k) publish(a.port(), r, "bob", r + " m" + std::to_string(k));
+        }
+        // Changes to some: an edit, a reaction, a delete, and a read marker.
+        for (size_t i = 0; i < rooms.size(); i += 3) {
+            const std::string base = "/rooms/" + rooms[i] + "/messages/";
+            ASSERT_EQ(request(a.port(), "PATCH", base + "1?id=bob", R"({"message":"edited"})",
+                              {{"Content-Type", "application/json"}})
+                          .status,
+                      200);
+            ASSERT_EQ(request(a.port(), "PUT", base + "2/reactions/%F0%9F%91%8D?id=alice").status,
+                      200);
+            ASSERT_EQ(request(a.port(), "DELETE", base + "3?id=bob").status, 200);
+            ASSERT_EQ(request(a.port(), "PUT", "/me/rooms/" + rooms[i] + "/read?id=alice",
+                              R"({"id":2})", {{"Content-Type", "application/json"}})
+                          .status,
+                      200);
+        }
+        for (const auto& r : rooms) before[r] = room_view(a.port(), r);
+        alice_rooms = request(a.port(), "GET", "/me/rooms?id=alice").body;
+        EXPECT_EQ(a.terminate(), 0);
+    }
+    const std::string from = one.url(), to = one.url() + "," + two.url();
+    // Cut short: the command dies at its third line (SIGPIPE), with rooms still to move.
+    capture(std::string(SSECHAT_BINARY) + " redis reshard --from " + from + " --to " + to +
+            " | head -n 2");
+    EXPECT_NE(one.cli({"HGET", "ssechat:reshard", "lists"}), "\n") << "it was cut short";
+    auto e = run_binary({"redis", "reshard", "--from", from, "--to", to}, 60000ms);
+    ASSERT_EQ(e.code, 0) << e.out;
+    EXPECT_NE(e.out.find("\"moved\":"), std::string::npos) << e.out;
+    EXPECT_EQ(one.cli({"EXISTS", "ssechat:reshard"}), "0\n") << "done";
+    const RedisServer* shard[] = {&one, &two};
+    for (const auto& r : rooms) {
+        uint32_t at = ssechat::placement::shard_of(r, 2);
+        EXPECT_EQ(shard[at]->cli({"EXISTS", "ssechat:room:" + r}), "1\n") << r;
+        EXPECT_EQ(shard[1 - at]->cli({"EXISTS", "ssechat:room:" + r}), "0\n") << r;
+        EXPECT_EQ(shard[1 - at]->cli({"HEXISTS", "ssechat:member:alice", r}), "0\n") << r;
+    }
+    // The old list is refused now; the new one has everything.
+    auto old = run_binary({"--store", "redis", "--redis", from, "--port", "0"});
+    EXPECT_EQ(old.code, 1) << old.out;
+    EXPECT_NE(old.out.find("holds shard 1 of 2"), std::string::npos) << old.out;
+    Server a(node_args(to));
+    for (const auto& r : rooms) EXPECT_EQ(room_view(a.port(), r), before[r]) << r;
+    EXPECT_EQ(request(a.port(), "GET", "/me/rooms?id=alice").body, alice_rooms);
+    // Live on both shards: a user stream gets the moved rooms' new messages, and their ids go on.
+    SseClient me(a.port(), "/me/events?id=alice");
+    ASSERT_TRUE(me.wait_events(1));
+    EXPECT_EQ(me.events[0].event, "rooms");
+    // (room-1 on the second shard now, room-2 stayed on the first: four messages each.)
+    for (const auto& r : {"room-1", "room-2"}) EXPECT_EQ(publish(a.port(), r, "bob", "after"), 5u);
+    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() >= 2; }));
+    EXPECT_EQ(bag(messages(me)), bag({"room-1:5", "room-2:5"}));
+    // Running it again with the same lists changes nothing: the data says it has two shards.
+    auto again = run_binary({"redis", "reshard", "--from", from, "--to", to});
+    EXPECT_EQ(again.code, 1) << again.out;
+}
