@@ -49,7 +49,9 @@ LOGINS=0
 WAITING=0
 STORM=0
 MANY=0
+SHARDING=0
 REPLICAS=""  # start_cluster: with a number, a replica too, and --redis-replicas that number
+SHARDS=1     # start_cluster: Redis shards (redis-server processes) the nodes spread rooms over
 PREBUILT=""
 while (($#)); do
   a=$1; shift
@@ -66,7 +68,8 @@ while (($#)); do
     --logins) LOGINS=1; SINGLE=0; NCHAN=0 ;;
     --storm) STORM=1; SINGLE=0; NCHAN=0 ;;
     --many-rooms) MANY=1; SINGLE=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--storm] [--many-rooms] [--prebuilt DIR]" >&2; exit 2 ;;
+    --shards) SHARDING=1; SINGLE=0; NCHAN=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--storm] [--many-rooms] [--shards] [--prebuilt DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -97,6 +100,7 @@ SERVER_PID=""
 MASTER_PID=""
 NODE_PIDS=()
 REDIS_PID=""
+REDIS_PIDS=()
 REPLICA_PID=""
 trap 'stop_server; stop_cluster; rm -rf "$WORK"' EXIT
 
@@ -177,16 +181,22 @@ start_cluster() {
   local args=(--threads 1 --publish-rate 0 --max-connections 30000 --max-connections-per-ip 0
               --max-streams-per-user 0)
   if [ "$store" = redis ]; then
-    local rport; rport=$(free_port)
-    rm -rf "$WORK/redis"; mkdir -p "$WORK/redis"
-    # everysec: the AOF is written before each reply and fsynced every second, the same
-    # promise as ssechat's default SQLite mode (survives a process crash, not power loss).
-    redis-server --port "$rport" --bind 127.0.0.1 --dir "$WORK/redis" --save '' \
-      --appendonly yes --appendfsync everysec --daemonize no >"$WORK/redis.log" 2>&1 &
-    REDIS_PID=$!
-    wait_port "$rport"
-    args+=(--store redis --redis "redis://127.0.0.1:$rport")
-    pids+=("$REDIS_PID")
+    local rport list="" s
+    REDIS_PIDS=()
+    for s in $(seq "$SHARDS"); do
+      rport=$(free_port)
+      rm -rf "$WORK/redis$s"; mkdir -p "$WORK/redis$s"
+      # everysec: the AOF is written before each reply and fsynced every second, the same
+      # promise as ssechat's default SQLite mode (survives a process crash, not power loss).
+      redis-server --port "$rport" --bind 127.0.0.1 --dir "$WORK/redis$s" --save '' \
+        --appendonly yes --appendfsync everysec --daemonize no >"$WORK/redis$s.log" 2>&1 &
+      REDIS_PIDS+=($!)
+      wait_port "$rport"
+      list+="${list:+,}redis://127.0.0.1:$rport"
+    done
+    REDIS_PID=${REDIS_PIDS[0]}
+    args+=(--store redis --redis "$list")
+    pids+=("${REDIS_PIDS[@]}")
     if [ -n "$REPLICAS" ]; then
       local qport; qport=$(free_port)
       rm -rf "$WORK/replica"; mkdir -p "$WORK/replica"
@@ -219,9 +229,18 @@ start_cluster() {
 }
 
 stop_cluster() {
-  for p in "${NODE_PIDS[@]}" $REDIS_PID $REPLICA_PID; do kill "$p" 2>/dev/null || true; done
-  for p in "${NODE_PIDS[@]}" $REDIS_PID $REPLICA_PID; do wait "$p" 2>/dev/null || true; done
-  NODE_PIDS=(); REDIS_PID=""; REPLICA_PID=""; SERVER_PID=""
+  for p in "${NODE_PIDS[@]}" "${REDIS_PIDS[@]}" $REPLICA_PID; do kill "$p" 2>/dev/null || true; done
+  for p in "${NODE_PIDS[@]}" "${REDIS_PIDS[@]}" $REPLICA_PID; do wait "$p" 2>/dev/null || true; done
+  NODE_PIDS=(); REDIS_PIDS=(); REDIS_PID=""; REPLICA_PID=""; SERVER_PID=""
+}
+
+# CPU ticks (1/100 s, user + system) of each Redis shard, space-separated.
+redis_ticks() {
+  local p out=""
+  for p in "${REDIS_PIDS[@]}"; do
+    out+="${out:+ }$(awk '{print $14 + $15}' "/proc/$p/stat")"
+  done
+  echo "$out"
 }
 
 # bench SERVER SCENARIO [ssechat-bench args...]
@@ -554,7 +573,25 @@ if ((WAITING)); then
   REPLICAS=""
 fi
 
-((CHANGES || USERS || TLS || RULES || LOGINS || WAITING || STORM || MANY)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+if ((SHARDING)); then
+  # Three nodes on one Redis, then on two shards: acknowledged publishes a second, and each
+  # Redis's CPU over the run (its own line: ticks before and after, per shard).
+  for rep in 1 2 3; do
+    for n in 1 2; do
+      SHARDS=$n
+      start_cluster redis 3
+      before=$(redis_ticks)
+      bench "shards$n" publish --subscribers 0 --rooms 64 --messages "$(scale 60000 10000)" --connections 96 --max-seconds 60
+      after=$(redis_ticks)
+      printf '{"label":"shards%s/redis-cpu","ticks_before":"%s","ticks_after":"%s"}\n' \
+        "$n" "$before" "$after" >>"$RESULTS"
+      stop_cluster
+    done
+  done
+  SHARDS=1
+fi
+
+((CHANGES || USERS || TLS || RULES || LOGINS || WAITING || STORM || MANY || SHARDING)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do
@@ -574,5 +611,5 @@ fi
 done
 
 # The storm's lines have no latencies to plot: the JSON lines are its report.
-((STORM || MANY)) && { cat "$RESULTS"; exit 0; }
+((STORM || MANY || SHARDING)) && { cat "$RESULTS"; exit 0; }
 python3 bench/report.py "$RESULTS" "$OUT"
