@@ -9,6 +9,9 @@
 #        a message once a replica has it (--redis-replicas 1). Kill the master
 #        (kill -9 $(cat DATA/redis.pid)) and publishes answer 503 for a few seconds, then
 #        go on, with nothing acknowledged lost.
+#        SHARDS=N (N > 1, without SENTINEL): rooms spread over N redis-servers (REDIS_PORT and
+#        REDIS_PORT+20 on), --redis given as their list. Keep the same N for the same DATA, or
+#        move the rooms first: build/ssechat redis reshard --from OLD-LIST --to NEW-LIST.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 nodes=${1:-3}
@@ -89,6 +92,13 @@ CONF
   done
   redis_url="redis-sentinel://$(IFS=,; echo "${hosts[*]}")/chat"
   node_flags=(--redis-replicas 1)
+elif [ "${SHARDS:-1}" -gt 1 ]; then
+  for k in $(seq 2 "$SHARDS"); do
+    sp=$((redis_port + 18 + k))
+    start_redis "$sp" "$data/redis-shard$k"
+    watched+=("${pids[-1]}")
+    redis_url+=",redis://127.0.0.1:$sp"
+  done
 fi
 
 ports=()
