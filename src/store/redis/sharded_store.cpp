@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <future>
 
 #include "util/placement.hpp"
 
@@ -106,38 +107,64 @@ bool ShardedStore::writable() {
 void ShardedStore::publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
                            std::vector<Published>& out) {
     out.assign(batch.size(), {});
+    // Each shard's part of the batch, in the batch's order.
+    struct Part {
+        size_t shard = 0;
+        std::vector<size_t> at;  // indexes into batch
+        std::vector<model::Event> events;
+        std::vector<bool> moderator;
+        std::vector<Published> got;
+        std::exception_ptr failure;
+    };
+    std::vector<size_t> home(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) home[i] = shard_of(batch[i].room);
+    std::vector<Part> parts;
+    for (size_t s = 0; s < shards_.size(); ++s) {
+        Part p;
+        p.shard = s;
+        for (size_t i = 0; i < batch.size(); ++i)
+            if (home[i] == s) {
+                p.at.push_back(i);
+                p.events.push_back(std::move(batch[i]));
+                p.moderator.push_back(i < moderator.size() && moderator[i]);
+            }
+        if (!p.at.empty()) parts.push_back(std::move(p));
+    }
+    auto run = [this](Part& p) {
+        try {
+            shards_[p.shard]->publish(p.events, p.moderator, p.got);
+        } catch (const StoreError&) {
+            p.failure = std::current_exception();
+        }
+    };
+    // The shards at once: a batch waits for its slowest shard, not for the sum of them. (Each
+    // RedisStore's publish has its own connection; only this thread and these calls use them.)
+    std::vector<std::future<void>> others;
+    for (size_t k = 1; k < parts.size(); ++k)
+        others.push_back(std::async(std::launch::async, run, std::ref(parts[k])));
+    if (!parts.empty()) run(parts.front());
+    for (auto& f : others) f.get();
     std::exception_ptr failure;
     bool stored = false;
-    for (size_t s = 0; s < shards_.size(); ++s) {
-        std::vector<size_t> mine;
-        for (size_t i = 0; i < batch.size(); ++i)
-            if (shard_of(batch[i].room) == s) mine.push_back(i);
-        if (mine.empty()) continue;
-        std::vector<model::Event> part;
-        std::vector<bool> mod;
-        part.reserve(mine.size());
-        for (size_t i : mine) {
-            part.push_back(std::move(batch[i]));
-            mod.push_back(i < moderator.size() && moderator[i]);
-        }
-        std::vector<Published> got;
-        try {
-            shards_[s]->publish(part, mod, got);
-        } catch (const NotReplicated&) {
-            failure = std::current_exception();
-            got.assign(part.size(), {});
-            for (auto& g : got) g.status = model::Outcome::Unconfirmed;
-        } catch (const StoreError&) {
-            failure = std::current_exception();
-            got.assign(part.size(), {});
-            for (auto& g : got) g.status = model::Outcome::StoreFailed;
-        }
-        if (got.front().status != model::Outcome::StoreFailed &&
-            got.front().status != model::Outcome::Unconfirmed)
+    for (auto& p : parts) {
+        if (p.failure) {
+            failure = p.failure;
+            bool unconfirmed = false;
+            try {
+                std::rethrow_exception(p.failure);
+            } catch (const NotReplicated&) {
+                unconfirmed = true;
+            } catch (const StoreError&) {
+            }
+            p.got.assign(p.events.size(), {});
+            for (auto& g : p.got)
+                g.status = unconfirmed ? model::Outcome::Unconfirmed : model::Outcome::StoreFailed;
+        } else {
             stored = true;
-        for (size_t k = 0; k < mine.size(); ++k) {
-            batch[mine[k]] = std::move(part[k]);
-            out[mine[k]] = std::move(got[k]);
+        }
+        for (size_t k = 0; k < p.at.size(); ++k) {
+            batch[p.at[k]] = std::move(p.events[k]);
+            out[p.at[k]] = std::move(p.got[k]);
         }
     }
     // Nothing reached a store: the writer's own accounting of a failed commit applies.

@@ -81,7 +81,7 @@ class ShardedStore final : public Store, public Cluster {
     Cluster* cluster() override { return this; }
 
     // Cluster
-    // Each shard's events go to that shard in one call; shards in turn. A shard that fails
+    // Each shard's events go to that shard in one call, the shards at once. A shard that fails
     // answers its own events StoreFailed (Unconfirmed when its replicas did not confirm), and
     // the others' are stored: one shard down does not stop the rest. Throws only when every
     // shard the batch reached failed.
