@@ -15,14 +15,18 @@ Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
     : cfg_(cfg),
       views_(std::move(views)),
       store_(store),
-      cluster_(store.cluster()),
       registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }),
       writer_(
           cfg, store, seq_,
           [this](std::vector<std::shared_ptr<const Delivery>> ds) { fan_out(std::move(ds)); },
           [this](const store::MemberOp& op, const std::shared_ptr<Room>& r) { notify(op, r); }),
       feed_(cfg, store, registry_, seq_,
-            [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {}
+            [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {
+    if (auto* cluster = store.cluster())
+        reach_ = std::make_unique<Shared>(*this, *cluster, feed_);
+    else
+        reach_ = std::make_unique<Alone>(*this);
+}
 
 Hub::~Hub() {
     stop();
@@ -52,7 +56,7 @@ std::shared_ptr<Room> Hub::room(const std::string& name) {
     // The feed skips rooms that are not loaded. One whose log entry the feed passed while
     // this load read the store (after the read, before the insert) would be missed: a
     // probe reads anything newer than what the load saw.
-    if (got.loaded && cluster_) feed_.ingest(got.room, {});
+    if (got.loaded) reach_->loaded(got.room);
     return got.room;
 }
 
@@ -81,19 +85,11 @@ bool Hub::listed(const std::string& name, bool private_too) {
 }
 
 std::vector<std::string> Hub::online(const std::string& name) {
-    if (cluster_) return cluster_->online(name);
-    auto r = find(name);
-    return r ? r->online() : std::vector<std::string>{};
+    return reach_->online(name);
 }
 
 std::vector<size_t> Hub::online_counts(const std::vector<std::string>& names) {
-    if (cluster_) return cluster_->online_counts(names);
-    std::vector<size_t> out;
-    for (const auto& n : names) {
-        auto r = find(n);
-        out.push_back(r ? r->online_count() : 0);
-    }
-    return out;
+    return reach_->online_counts(names);
 }
 
 void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text, std::string key,
@@ -128,15 +124,7 @@ void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, b
         // Back within the grace: as far as the others know, they never left.
         if (leaves_.erase(key)) return;
     }
-    if (cluster_) {
-        // The cluster-wide count and event come back through the feed, to every node alike.
-        cluster_->presence(room->name(), user, true);
-        return;
-    }
-    // Join/leave events cost O(online) each, so O(online^2) for a room filling up; past
-    // --presence-max users a room only counts (GET /rooms/{room}/presence).
-    if (online == 0 || static_cast<size_t>(online) > cfg_.presence_max) return;
-    announce(room, user, joined, online);
+    reach_->joined(room, user, online);
 }
 
 void Hub::announce_due_leaves(int64_t now) {
@@ -156,25 +144,7 @@ void Hub::announce_due_leaves(int64_t now) {
             it = leaves_.erase(it);
         }
     }
-    for (const auto& d : due) {
-        if (cluster_) {
-            // Registered cluster-wide even when this node let the room go: the other nodes
-            // still count the user until told.
-            try {
-                cluster_->presence(d.room, d.user, false);
-            } catch (const std::exception&) {
-                // Redis away: the user's entry lapses with --presence-ttl, as a dead node's.
-            }
-            continue;
-        }
-        auto room = d.held.lock();
-        if (!room) continue;  // evicted: nobody left to tell
-        // The last leave has no one left to hear it, and its delivery would keep an empty
-        // room from eviction; past --presence-max a room only counts.
-        auto online = room->online_count();
-        if (online == 0 || online >= cfg_.presence_max) continue;
-        announce(room, d.user, false, static_cast<int>(online));
-    }
+    for (const auto& d : due) reach_->left(d.room, d.user, d.held.lock());
 }
 
 void Hub::announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
@@ -198,7 +168,7 @@ void Hub::typing(const std::shared_ptr<Room>& room, const std::string& user, boo
         std::lock_guard lk(typing_mu_);
         typing_rooms_.insert(room);
     }
-    if (auto send = room->typing(user, on, now_ms())) send_typing(room, user, *send);
+    if (auto send = room->typing(user, on, now_ms())) reach_->typing(room, user, *send);
 }
 
 void Hub::sweep_typing() {
@@ -210,7 +180,7 @@ void Hub::sweep_typing() {
     }
     int64_t now = now_ms();
     for (const auto& r : rooms) {
-        for (const auto& [user, on] : r->typing_due(now)) send_typing(r, user, on);
+        for (const auto& [user, on] : r->typing_due(now)) reach_->typing(r, user, on);
         for (const auto& [user, id] : r->receipts_due(now)) send_receipt(r, user, id);
         if (!r->anyone_typing()) {
             // A typing() between the check and the erase re-inserts after it: it takes the
@@ -219,15 +189,6 @@ void Hub::sweep_typing() {
             if (!r->anyone_typing()) typing_rooms_.erase(r);
         }
     }
-}
-
-void Hub::send_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) {
-    if (cluster_) {
-        // Back through the feed to every node, this one too, as presence does.
-        cluster_->typing(room->name(), user, on);
-        return;
-    }
-    announce_typing(room, user, on);
 }
 
 void Hub::announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) {
@@ -342,7 +303,7 @@ model::Summary Hub::counted(const std::string& user, const std::string& room, ui
     s.name = room;
     // With a shared store this node's copy of the room may lag its feed; the store's last id
     // is the one the counts below are read against.
-    auto r = cluster_ ? nullptr : find(room);
+    auto r = reach_->current() ? find(room) : nullptr;
     s.last_id = r ? r->delivered() : store_.last_id(room);
     s.read = read;
     auto p =
@@ -402,33 +363,12 @@ void Hub::start() {
         seq_.pos.push_back(store_.last_pos(s));
     }
     writer_.start();
-    if (!cluster_) return;
-    cluster_->follow({[this](store::FeedBatch& b) {
-                          // Membership changes in their place among the events.
-                          size_t done = 0;
-                          for (auto& m : b.members) {
-                              feed_.on_batch(b.messages, done, m.at);
-                              done = m.at;
-                              member_changed(m.op);
-                          }
-                          feed_.on_batch(b.messages, done, b.messages.size());
-                          uint64_t pos = 0;
-                          for (const auto& e : b.messages) pos = std::max(pos, e.pos);
-                          feed_.advance(b.shard, pos);
-                          for (auto& t : b.typing)
-                              if (auto r = find(t.room)) announce_typing(r, t.user, t.on);
-                          for (auto& p : b.presence) {
-                              auto r = find(p.room);
-                              if (r && static_cast<size_t>(p.online) <= cfg_.presence_max)
-                                  announce(r, p.user, p.joined, p.online);
-                          }
-                      },
-                      [this] { feed_.catch_up(); }});
+    reach_->start();
 }
 
 void Hub::stop() {
     writer_.stop();
-    if (cluster_) cluster_->stop();
+    reach_->stop();
 }
 
 void Hub::fan_out(std::shared_ptr<Delivery> d) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chat/feed.hpp"
+#include "chat/reach.hpp"
 #include "chat/registry.hpp"
 #include "chat/room.hpp"
 #include "chat/writer.hpp"
@@ -106,14 +107,14 @@ class Hub {
     void stop();
 
   private:
+    friend class Alone;   // presence and typing, one node
+    friend class Shared;  // the same, and the feed's dispatch, with a shared store
     // Sends a join/leave event to this node's streams of the room.
     void announce(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                   int online);
     void fan_out(std::shared_ptr<Delivery> d);
     void fan_out(std::vector<std::shared_ptr<const Delivery>> ds);  // a commit's, together
     std::shared_ptr<Room> load(const std::string& name);
-    // Sends a typing event to this node's streams of the room, or to the cluster.
-    void send_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
     void announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
     // Under the sequence lock: a membership change reaches the user's streams on every loop.
     // `room` may be null for a read marker (no receipt then).
@@ -127,7 +128,6 @@ class Hub {
     const Config& cfg_;
     ViewFactory views_;
     store::Store& store_;
-    store::Cluster* cluster_;  // set when several nodes share the store
     std::vector<Shard*> shards_;
     Levels levels_;
 
@@ -149,6 +149,7 @@ class Hub {
     Registry registry_;
     Writer writer_;
     Feed feed_;
+    std::unique_ptr<Reach> reach_;  // Alone, or Shared when several nodes share the store
 };
 
 }  // namespace ssechat::chat
