@@ -376,12 +376,14 @@ std::string usage() {
         "       ssechat user add|passwd|disable|enable|list|invite ... (ssechat user --help)\n"
         "       ssechat apikey create|list|revoke ... (ssechat apikey --help)\n"
         "       ssechat webhook create|list|show|update|delete ... (ssechat webhook --help)\n"
+        "       ssechat redis reshard --from LIST --to LIST (ssechat redis --help)\n"
         "A Server-Sent Events chat server.\n\n"
         "commands:\n"
         "  token                   print a signed HS256 token for testing (ssechat token --help)\n"
         "  user                    manage accounts on the store (ssechat user --help)\n"
         "  apikey                  manage server API keys on the store (ssechat apikey --help)\n"
         "  webhook                 manage webhooks on the store (ssechat webhook --help)\n"
+        "  redis                   move rooms between Redis shard lists (ssechat redis --help)\n"
         "\noptions (each also as SSECHAT_NAME in the environment):\n";
     for (const auto& f : flags()) {
         std::string left = std::string("  --") + f.name + (f.is_switch ? "" : " VALUE");
