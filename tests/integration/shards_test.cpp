@@ -360,3 +360,53 @@ TEST(Shards, ReshardFromOneShardToTwoMovesRoomsWholeAndResumesWhenCutShort) {
     auto again = run_binary({"redis", "reshard", "--from", from, "--to", to});
     EXPECT_EQ(again.code, 1) << again.out;
 }
+
+// Three nodes publish at once into a room of each shard; every node's stream of a room shows
+// the same events in the same order, each id once.
+TEST(Shards, ThreeNodesPublishingAtOnceSeeEachRoomInOneOrder) {
+    RedisServer one, two;
+    const std::string list = list_of({&one, &two});
+    Server a(node_args(list)), b(node_args(list)), c(node_args(list));
+    const int ports[] = {a.port(), b.port(), c.port()};
+    const std::vector<std::string> rooms{"room-0", "room-1"};  // the first shard, the second
+    std::vector<std::unique_ptr<SseClient>> streams;           // room-major: rooms[r] on node n
+    for (const auto& r : rooms)
+        for (int p : ports) {
+            streams.push_back(
+                std::make_unique<SseClient>(p, "/rooms/" + r + "/events?id=w&presence=0"));
+            ASSERT_TRUE(streams.back()->wait_until([&] { return !streams.back()->head.empty(); }));
+        }
+    constexpr int kEach = 60;
+    std::vector<std::thread> publishers;
+    std::atomic<int> failed{0};
+    for (int n = 0; n < 3; ++n)
+        publishers.emplace_back([&, n] {
+            for (int i = 0; i < kEach; ++i)
+                if (publish_raw(ports[n], rooms[static_cast<size_t>(i % 2)],
+                                "p" + std::to_string(n),
+                                std::to_string(n) + "-" + std::to_string(i))
+                        .status != 201)
+                    ++failed;
+        });
+    for (auto& t : publishers) t.join();
+    ASSERT_EQ(failed.load(), 0);
+    const size_t per_room = 3 * kEach / 2;
+    for (size_t r = 0; r < rooms.size(); ++r) {
+        std::vector<std::string> first;
+        for (size_t n = 0; n < 3; ++n) {
+            SseClient& s = *streams[r * 3 + n];
+            ASSERT_TRUE(s.wait_until([&] { return ids_of(s.events).size() >= per_room; }))
+                << rooms[r] << " on node " << n;
+            s.drain(200ms);
+            EXPECT_EQ(ids_of(s.events), range(1, per_room)) << rooms[r] << " on node " << n;
+            std::vector<std::string> texts;
+            for (const auto& e : s.events)
+                if (e.event == "message")
+                    texts.emplace_back(json::parse(e.data).at("message").as_string());
+            if (n == 0)
+                first = texts;
+            else
+                EXPECT_EQ(texts, first) << rooms[r] << ": node " << n << " saw another order";
+        }
+    }
+}
