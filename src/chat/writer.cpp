@@ -233,7 +233,8 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
         for (auto* j : kept)
             if (j->op.result == R::Done) notify_(j->op, j->room);
     }
-    for (auto& j : jobs) j.done(true, j.op);
+    // (A change whose shard was away, of a sharded store, is answered as a failed store.)
+    for (auto& j : jobs) j.done(j.op.result != R::Failed, j.op);
     if (records.empty()) return;
     if (cluster_) {
         // Two steps with a shared store: the rules change is in, its record follows.

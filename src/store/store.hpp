@@ -70,6 +70,8 @@ struct MemberOp {
                     // someone who is not banned or muted
         TooMany,    // Join or Add past max_rooms
         LastOwner,  // refused before the store: it would leave the room without an owner
+        Failed,     // not applied: its part of the store was away (one shard of several;
+                    // with one store, members() throws instead)
     };
     Op op = Op::Join;
     std::string user;

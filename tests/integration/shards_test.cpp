@@ -275,6 +275,31 @@ TEST(Shards, OneShardDownStopsOnlyItsOwnRooms) {
     auto r = request(a.port(), "GET", "/rooms/room-0/messages?limit=100");
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(json::parse(r.body).at("messages").as_array().size(), 61u);
+    // Memberships alike: a join or a read marker in the live shard's room is answered while
+    // the dead shard's are refused, also when the writer takes them in one batch.
+    done = false;
+    std::atomic<int> dead_joins{0}, dead_join_503{0};
+    std::thread joiner([&] {
+        for (int i = 0; !done; ++i) {
+            auto r = request(a.port(), "PUT", "/me/rooms/room-1?id=u" + std::to_string(i));
+            ++dead_joins;
+            dead_join_503 += r.status == 503;
+        }
+    });
+    std::vector<int> member_answers;
+    for (int i = 0; i < 30; ++i) {
+        std::string user = "m" + std::to_string(i);
+        member_answers.push_back(request(a.port(), "PUT", "/me/rooms/room-0?id=" + user).status);
+        member_answers.push_back(request(a.port(), "PUT", "/me/rooms/room-0/read?id=" + user,
+                                         R"({"id":1})", {{"Content-Type", "application/json"}})
+                                     .status);
+    }
+    done = true;
+    joiner.join();
+    EXPECT_EQ(std::count(member_answers.begin(), member_answers.end(), 200), 60)
+        << "every join and marker in the live shard's room";
+    EXPECT_GT(dead_joins.load(), 0);
+    EXPECT_EQ(dead_join_503.load(), dead_joins.load());
     // Back: its rooms take publishes again, their ids going on.
     two.start();
     EXPECT_TRUE(

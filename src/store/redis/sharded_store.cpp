@@ -60,6 +60,8 @@ void ShardedStore::members(std::vector<MemberOp>& ops) {
     auto home = [&](const MemberOp& op) {
         return shard_of(op.op == MemberOp::Op::Settings ? op.user : op.room);
     };
+    std::exception_ptr failure;
+    bool applied = false;
     for (size_t s = 0; s < shards_.size(); ++s) {
         std::vector<size_t> mine;
         for (size_t i = 0; i < ops.size(); ++i)
@@ -73,17 +75,31 @@ void ShardedStore::members(std::vector<MemberOp>& ops) {
             // atomically, the others' are counted just before (a join racing on another
             // shard can pass the limit by one).
             // (0 left: members.lua answers TooMany, unless the user is in the room already.)
+            // A shard that cannot be asked counts none: one shard away must not stop joins
+            // on the others, at the price of a limit passed by what the user holds there.
             if (op.op == MemberOp::Op::Join || op.op == MemberOp::Op::Add) {
                 size_t elsewhere = 0;
-                for (size_t o = 0; o < shards_.size(); ++o)
-                    if (o != s) elsewhere += shards_[o]->rooms_of(op.user);
+                for (size_t o = 0; o < shards_.size(); ++o) {
+                    if (o == s) continue;
+                    try {
+                        elsewhere += shards_[o]->rooms_of(op.user);
+                    } catch (const StoreError&) {
+                    }
+                }
                 op.max_rooms = elsewhere >= op.max_rooms ? 0 : op.max_rooms - elsewhere;
             }
             part.push_back(std::move(op));
         }
-        shards_[s]->members(part);
+        try {
+            shards_[s]->members(part);
+            applied = true;
+        } catch (const StoreError&) {
+            failure = std::current_exception();
+            for (auto& op : part) op.result = MemberOp::Result::Failed;
+        }
         for (size_t k = 0; k < mine.size(); ++k) ops[mine[k]] = std::move(part[k]);
     }
+    if (failure && !applied) std::rethrow_exception(failure);
 }
 
 std::vector<Membership> ShardedStore::memberships(const std::string& user) {

@@ -56,8 +56,8 @@ class ShardedStore final : public Store, public Cluster {
         return shards_.at(shard)->log_after(0, pos, limit);
     }
     // Each change on its room's shard (a user's settings on the user's): atomic per shard,
-    // not across shards. A batch whose shards fail part way throws with the earlier shards'
-    // changes applied; their records reach every node through those shards' feeds.
+    // not across shards. A shard that fails answers its own changes Failed and the others
+    // are applied; throws only when every shard the batch reached failed.
     void members(std::vector<MemberOp>& ops) override;
     // A user's memberships are kept with each room (members.lua writes both sides at once),
     // so every shard is asked: one round trip each.
