@@ -87,7 +87,6 @@ std::shared_ptr<Delivery> Room::commit(const std::vector<const Event*>& events, 
                                        const Sequence* seq) {
     auto d = std::make_shared<Delivery>();
     d->room = shared_from_this();
-    d->shard = shard_;
     d->gap = gap;
     if (gap && !events.empty()) {
         // Same id as the first event: a stream past it skips both, one before gets both.

@@ -45,7 +45,6 @@ struct Delivery {
     std::vector<sse::Buffer> user_events;  // stored events as user streams carry them (null
                                            // when no user stream was open at the commit; never
                                            // with several store shards)
-    size_t shard = 0;                      // the room's store shard: what `pos` are positions on
     uint64_t order = 0;                    // Sequence::commits when it was sequenced
     bool gap = false;                      // ids before the first were skipped (a cluster gap)
     uint64_t sequenced = 0;                // with gap: Sequence::gaps counting this one

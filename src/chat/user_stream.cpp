@@ -363,7 +363,8 @@ void UserStreams::flush(const std::vector<std::shared_ptr<const Delivery>>& held
             // started after it (its flush reaching a stream indexed meanwhile) has it in its
             // snapshot, and cutting that stream would end one that missed nothing.
             gap = gap || (d.gap && d.sequenced > s->gaps_before);
-            const uint64_t last = s->last_pos[d.shard];
+            const size_t shard = d.room->shard();  // what `pos` are positions on
+            const uint64_t last = s->last_pos[shard];
             uint64_t after = last;
             for (size_t k = 0; k < d.ids.size(); ++k) {
                 if (d.ids[k] != 0) {
@@ -372,16 +373,16 @@ void UserStreams::flush(const std::vector<std::shared_ptr<const Delivery>>& held
                     after = d.pos[k];
                     // (Without a user form made at the commit there is one shard: the cursor
                     // is the position's alone.)
-                    ordered_.push_back(
-                        {d.order, after,
-                         d.user_events[k] ? d.user_events[k]
-                                          : buffer(sse::replace_id(
-                                                *d.events[k], seq.cursor_at(d.shard, d.pos[k])))});
+                    ordered_.push_back({d.order, after,
+                                        d.user_events[k]
+                                            ? d.user_events[k]
+                                            : buffer(sse::replace_id(
+                                                  *d.events[k], seq.cursor_at(shard, d.pos[k])))});
                 } else if (d.skip_user != s->user) {
                     ordered_.push_back({d.order, after, d.events[k]});
                 }
             }
-            tops_[d.shard] = std::max(tops_[d.shard], after);
+            tops_[shard] = std::max(tops_[shard], after);
         }
         s->last_pos = tops_;
         std::stable_sort(ordered_.begin(), ordered_.end(), [](const Ordered& a, const Ordered& b) {

@@ -361,6 +361,17 @@ std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events) {
     return out;
 }
 
+std::vector<std::string> room_messages(const SseClient& c) {
+    std::vector<std::string> out;
+    for (const auto& e : c.events)
+        if (e.event == "message") {
+            auto o = boost::json::parse(e.data).as_object();
+            out.push_back(std::string(o.at("room").as_string()) + ":" +
+                          std::to_string(o.at("id").to_number<uint64_t>()));
+        }
+    return out;
+}
+
 }  // namespace itest
 
 namespace itest {

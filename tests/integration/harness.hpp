@@ -113,6 +113,9 @@ std::vector<uint64_t> range(uint64_t a, uint64_t b);
 
 // Messages of native events: their ids as numbers.
 std::vector<uint64_t> ids_of(const std::vector<ssechat::sse::Event>& events);
+// "room:id" of every message event of a stream (a user stream names each event's room), in
+// stream order.
+std::vector<std::string> room_messages(const SseClient& c);
 
 std::string temp_dir();
 

@@ -33,18 +33,6 @@ Response join(int port, const std::string& user, const std::string& room) {
     return request(port, "PUT", "/me/rooms/" + room + "?id=" + user);
 }
 
-// "room:id" of every message event, in stream order.
-std::vector<std::string> messages(const SseClient& c) {
-    std::vector<std::string> out;
-    for (const auto& e : c.events)
-        if (e.event == "message") {
-            auto o = json::parse(e.data).as_object();
-            out.push_back(std::string(o.at("room").as_string()) + ":" +
-                          std::to_string(o.at("id").to_number<uint64_t>()));
-        }
-    return out;
-}
-
 std::string cursor_of(const SseClient& c, size_t message) {
     size_t seen = 0;
     for (const auto& e : c.events)
@@ -145,9 +133,9 @@ TEST(Shards, AUserStreamAcrossShardsResumesExactlyOnAnyNode) {
             sent.push_back(r + ":" + std::to_string(id));
         }
     for (auto* c : {&on_a, &on_b}) {
-        ASSERT_TRUE(c->wait_until([&] { return messages(*c).size() >= sent.size(); }));
+        ASSERT_TRUE(c->wait_until([&] { return room_messages(*c).size() >= sent.size(); }));
         c->drain(200ms);
-        EXPECT_EQ(bag(messages(*c)), bag(sent));
+        EXPECT_EQ(bag(room_messages(*c)), bag(sent));
         // Each room's ids in order; cursors never fall on any shard.
         std::map<std::string, uint64_t> last;
         std::vector<uint64_t> prev;
@@ -169,14 +157,14 @@ TEST(Shards, AUserStreamAcrossShardsResumesExactlyOnAnyNode) {
         }
     }
     // A resume from every point of the stream, on the other node: exactly what followed it.
-    const auto seen = messages(on_a);
+    const auto seen = room_messages(on_a);
     for (size_t k : {size_t{0}, size_t{3}, size_t{7}, seen.size() - 1}) {
         SseClient again(b.port(), "/me/events?id=alice", {{"Last-Event-ID", cursor_of(on_a, k)}});
         std::vector<std::string> want(seen.begin() + static_cast<std::ptrdiff_t>(k + 1),
                                       seen.end());
-        again.wait_until([&] { return messages(again).size() >= want.size(); }, 3000ms);
+        again.wait_until([&] { return room_messages(again).size() >= want.size(); }, 3000ms);
         again.drain(300ms);
-        EXPECT_EQ(bag(messages(again)), bag(want)) << "from message " << k;
+        EXPECT_EQ(bag(room_messages(again)), bag(want)) << "from message " << k;
         for (const auto& e : again.events) EXPECT_NE(e.event, "reset") << "from message " << k;
     }
     // Node A dies under its stream; what was published meanwhile, on both shards, comes on B.
@@ -187,9 +175,9 @@ TEST(Shards, AUserStreamAcrossShardsResumesExactlyOnAnyNode) {
     for (const auto& r : rooms)
         later.push_back(r + ":" + std::to_string(publish(b.port(), r, "bob", "late")));
     SseClient moved(b.port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
-    ASSERT_TRUE(moved.wait_until([&] { return messages(moved).size() >= later.size(); }));
+    ASSERT_TRUE(moved.wait_until([&] { return room_messages(moved).size() >= later.size(); }));
     moved.drain(300ms);
-    EXPECT_EQ(bag(messages(moved)), bag(later));
+    EXPECT_EQ(bag(room_messages(moved)), bag(later));
     // A one-shard cursor (from before the shards) starts over with a reset.
     SseClient foreign(b.port(), "/me/events?id=alice", {{"Last-Event-ID", "0123abcd.5"}});
     ASSERT_TRUE(foreign.wait_events(2));
@@ -379,8 +367,8 @@ TEST(Shards, ReshardFromOneShardToTwoMovesRoomsWholeAndResumesWhenCutShort) {
     EXPECT_EQ(me.events[0].event, "rooms");
     // (room-1 on the second shard now, room-2 stayed on the first: four messages each.)
     for (const auto& r : {"room-1", "room-2"}) EXPECT_EQ(publish(a.port(), r, "bob", "after"), 5u);
-    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() >= 2; }));
-    EXPECT_EQ(bag(messages(me)), bag({"room-1:5", "room-2:5"}));
+    ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() >= 2; }));
+    EXPECT_EQ(bag(room_messages(me)), bag({"room-1:5", "room-2:5"}));
     // Running it again with the same lists changes nothing: the data says it has two shards.
     auto again = run_binary({"redis", "reshard", "--from", from, "--to", to});
     EXPECT_EQ(again.code, 1) << again.out;

@@ -58,18 +58,6 @@ std::vector<json::object> of_kind(const SseClient& c, const std::string& kind) {
     return out;
 }
 
-// "room:id" of every message event, in stream order.
-std::vector<std::string> messages(const SseClient& c) {
-    std::vector<std::string> out;
-    for (const auto& e : c.events)
-        if (e.event == "message") {
-            auto o = json::parse(e.data).as_object();
-            out.push_back(std::string(o.at("room").as_string()) + ":" +
-                          std::to_string(o.at("id").to_number<uint64_t>()));
-        }
-    return out;
-}
-
 std::string last_cursor(const SseClient& c) {
     std::string id;
     for (const auto& e : c.events)
@@ -101,10 +89,10 @@ void concurrent_publishers_reach_one_user_stream(const std::vector<int>& ports, 
     for (auto& t : clients) t.join();
     ASSERT_EQ(failed.load(), 0);
     const size_t total = kClients * kEach;
-    me.wait_until([&] { return messages(me).size() >= total; }, 20000ms);
+    me.wait_until([&] { return room_messages(me).size() >= total; }, 20000ms);
     me.drain(300ms);
     std::map<std::string, std::vector<uint64_t>> by_room;
-    for (const auto& m : messages(me)) {
+    for (const auto& m : room_messages(me)) {
         auto colon = m.find(':');
         by_room[m.substr(0, colon)].push_back(std::stoull(m.substr(colon + 1)));
     }
@@ -268,8 +256,8 @@ TEST_P(Users, OneStreamCarriesEveryJoinedRoomLive) {
     publish(port(), "a", "bob", "one");
     publish(port(), "c", "bob", "not joined");
     publish(port(), "b", "bob", "two");
-    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 2; })) << me.body;
-    EXPECT_EQ(messages(me), (std::vector<std::string>{"a:2", "b:1"}));
+    ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() == 2; })) << me.body;
+    EXPECT_EQ(room_messages(me), (std::vector<std::string>{"a:2", "b:1"}));
     for (const auto& e : me.events)
         if (e.event == "message") {
             EXPECT_NE(e.id, "2") << "the id is a cursor, not a room id";
@@ -279,14 +267,14 @@ TEST_P(Users, OneStreamCarriesEveryJoinedRoomLive) {
     ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "joined").size() == 1; }));
     EXPECT_EQ(of_kind(me, "joined")[0].at("room").as_string(), "c");
     publish(port(), "c", "bob", "now joined");
-    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 3; }));
-    EXPECT_EQ(messages(me).back(), "c:2");
+    ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() == 3; }));
+    EXPECT_EQ(room_messages(me).back(), "c:2");
     ASSERT_EQ(leave(port(), "alice", "a").status, 200);
     ASSERT_TRUE(me.wait_until([&] { return of_kind(me, "left").size() == 1; }));
     publish(port(), "a", "bob", "after leaving");
     publish(port(), "b", "bob", "still here");
-    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 4; }));
-    EXPECT_EQ(messages(me).back(), "b:2");
+    ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() == 4; }));
+    EXPECT_EQ(room_messages(me).back(), "b:2");
     // Changes of every kind, in their rooms.
     ASSERT_EQ(request(port(), "PUT", "/rooms/b/messages/2/reactions/%F0%9F%91%8D?id=bob").status,
               200);
@@ -351,7 +339,7 @@ TEST_P(Users, AResumeContinuesEveryRoomExactlyIncludingRoomsJoinedSince) {
         ASSERT_TRUE(me.wait_events(1));
         publish(port(), "a", "bob", "a1");
         publish(port(), "b", "bob", "b1");
-        ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 2; }));
+        ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() == 2; }));
         cursor = last_cursor(me);
     }
     // While away: both rooms move, and a room is joined and talked in.
@@ -362,17 +350,17 @@ TEST_P(Users, AResumeContinuesEveryRoomExactlyIncludingRoomsJoinedSince) {
     publish(port(), "c", "bob", "c2");
     publish(port(), "a", "bob", "a3");
     SseClient again(port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
-    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 4; })) << again.body;
+    ASSERT_TRUE(again.wait_until([&] { return room_messages(again).size() >= 4; })) << again.body;
     again.drain(300ms);
-    EXPECT_EQ(in_order(messages(again)), in_order({"b:2", "a:2", "c:2", "a:3"}))
+    EXPECT_EQ(in_order(room_messages(again)), in_order({"b:2", "a:2", "c:2", "a:3"}))
         << "in commit order, nothing twice, nothing before the join";
     EXPECT_EQ(of_kind(again, "rooms").size(), 0u);
     ASSERT_EQ(of_kind(again, "joined").size(), 1u);
     EXPECT_EQ(of_kind(again, "joined")[0].at("room").as_string(), "c");
     // Live after the replay, with no duplicate.
     publish(port(), "b", "bob", "b3");
-    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() == 5; }));
-    EXPECT_EQ(messages(again).back(), "b:3");
+    ASSERT_TRUE(again.wait_until([&] { return room_messages(again).size() == 5; }));
+    EXPECT_EQ(room_messages(again).back(), "b:3");
     // Changes replay too, as their own kinds.
     ASSERT_EQ(request(port(), "PATCH", "/rooms/b/messages/3?id=bob", R"({"message":"b3!"})", kJson)
                   .status,
@@ -399,7 +387,7 @@ TEST_P(Users, TheCursorStaysSmallInAThousandRooms) {
     SseClient me(port(), "/me/events?id=alice");
     ASSERT_TRUE(me.wait_events(1, 10000ms));
     publish(port(), "room999", "bob", "y");
-    ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 1; }));
+    ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() == 1; }));
     EXPECT_LE(last_cursor(me).size(), 4096u);
     EXPECT_LE(last_cursor(me).size(), 40u) << "it does not grow with the rooms";
     EXPECT_EQ(json::parse(me.events[0].data).at("rooms").as_array().size(), 1000u);
@@ -415,18 +403,18 @@ TEST_P(Users, ARoomWhoseHistoryNoLongerReachesBackSaysWhereItStarts) {
         SseClient me(port(), "/me/events?id=alice");
         ASSERT_TRUE(me.wait_events(1));
         publish(port(), "a", "bob", "a1");
-        ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 1; }));
+        ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() == 1; }));
         cursor = last_cursor(me);
     }
     for (int i = 2; i <= 7; ++i) publish(port(), "a", "bob", "a" + std::to_string(i));
     publish(port(), "b", "bob", "b1");
     SseClient again(port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
-    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 4; })) << again.body;
+    ASSERT_TRUE(again.wait_until([&] { return room_messages(again).size() >= 4; })) << again.body;
     again.drain(300ms);
     auto resets = of_kind(again, "reset");
     ASSERT_EQ(resets.size(), 1u) << again.body;
     EXPECT_EQ(json::serialize(resets[0]), R"({"room":"a","oldest":5})");
-    EXPECT_EQ(in_order(messages(again)), in_order({"a:5", "a:6", "a:7", "b:1"}));
+    EXPECT_EQ(in_order(room_messages(again)), in_order({"a:5", "a:6", "a:7", "b:1"}));
 }
 
 TEST_P(Users, AResumeFurtherBehindThanMaxReplayIsCutWithAReset) {
@@ -437,16 +425,16 @@ TEST_P(Users, AResumeFurtherBehindThanMaxReplayIsCutWithAReset) {
         SseClient me(port(), "/me/events?id=alice");
         ASSERT_TRUE(me.wait_events(1));
         publish(port(), "a", "bob", "a1");
-        ASSERT_TRUE(me.wait_until([&] { return messages(me).size() == 1; }));
+        ASSERT_TRUE(me.wait_until([&] { return room_messages(me).size() == 1; }));
         cursor = last_cursor(me);
     }
     for (int i = 2; i <= 6; ++i) publish(port(), "a", "bob", "a" + std::to_string(i));
     SseClient again(port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
-    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 2; })) << again.body;
+    ASSERT_TRUE(again.wait_until([&] { return room_messages(again).size() >= 2; })) << again.body;
     again.drain(300ms);
     ASSERT_EQ(of_kind(again, "reset").size(), 1u);
     EXPECT_EQ(json::serialize(of_kind(again, "reset")[0]), R"({"room":"a","oldest":5})");
-    EXPECT_EQ(messages(again), (std::vector<std::string>{"a:5", "a:6"}));
+    EXPECT_EQ(room_messages(again), (std::vector<std::string>{"a:5", "a:6"}));
 }
 
 TEST_P(Users, ConcurrentPublishersToSeveralRoomsReachAUserStreamWhole) {
@@ -512,8 +500,8 @@ TEST(UsersTokens, TheRoomsClaimBoundsTheUserStreamTheUsersRoomsAndTheRoomList) {
     EXPECT_EQ(live.events[0].data.find("secret"), std::string::npos) << live.events[0].data;
     post("secret", "live secret");
     post("lobby", "live lobby");
-    ASSERT_TRUE(all.wait_until([&] { return messages(all).size() == 2; }));
-    ASSERT_TRUE(live.wait_until([&] { return messages(live).size() == 1; }));
+    ASSERT_TRUE(all.wait_until([&] { return room_messages(all).size() == 2; }));
+    ASSERT_TRUE(live.wait_until([&] { return room_messages(live).size() == 1; }));
     ASSERT_EQ(request(srv.port(), "POST", "/rooms/secret/typing", R"({"typing":true})",
                       {wide[0], {"Content-Type", "application/json"}})
                   .status,
@@ -523,15 +511,15 @@ TEST(UsersTokens, TheRoomsClaimBoundsTheUserStreamTheUsersRoomsAndTheRoomList) {
                   .status,
               200);
     live.drain(500ms);
-    EXPECT_EQ(messages(live), (std::vector<std::string>{"lobby:1"}));
+    EXPECT_EQ(room_messages(live), (std::vector<std::string>{"lobby:1"}));
     EXPECT_EQ(live.body.find("secret"), std::string::npos) << live.body;
 
     // A resume from the start of the epoch replays only what the token covers.
     std::string epoch = live.events[0].id.substr(0, live.events[0].id.find('.'));
     SseClient again(srv.port(), "/me/events", {narrow[0], {"Last-Event-ID", epoch + ".0"}});
-    ASSERT_TRUE(again.wait_until([&] { return messages(again).size() >= 1; }));
+    ASSERT_TRUE(again.wait_until([&] { return room_messages(again).size() >= 1; }));
     again.drain(300ms);
-    EXPECT_EQ(messages(again), (std::vector<std::string>{"lobby:1"}));
+    EXPECT_EQ(room_messages(again), (std::vector<std::string>{"lobby:1"}));
     EXPECT_EQ(again.body.find("secret"), std::string::npos) << again.body;
 
     // Pages of /rooms: neither a page nor its cursor names a room the token does not cover.
@@ -568,8 +556,8 @@ TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
         ASSERT_TRUE(two.wait_events(1));
         publish(srv.port(), "a", "carol", "a1");
         publish(srv.port(), "b", "carol", "b1");
-        ASSERT_TRUE(one.wait_until([&] { return messages(one).size() == 2; }));
-        ASSERT_TRUE(two.wait_until([&] { return messages(two).size() == 1; }));
+        ASSERT_TRUE(one.wait_until([&] { return room_messages(one).size() == 2; }));
+        ASSERT_TRUE(two.wait_until([&] { return room_messages(two).size() == 1; }));
         c1 = last_cursor(one);
         c2 = last_cursor(two);
         ASSERT_EQ(mark(srv.port(), "alice", "a", R"({"id":1})").status, 200);
@@ -583,11 +571,11 @@ TEST(UsersDurable, KillNineKeepsMembershipsMarkersAndEveryResume) {
     publish(srv.port(), "a", "carol", "a3");
     SseClient one(srv.port(), "/me/events?id=alice", {{"Last-Event-ID", c1}});
     SseClient two(srv.port(), "/me/events?id=bob", {{"Last-Event-ID", c2}});
-    ASSERT_TRUE(one.wait_until([&] { return messages(one).size() >= 3; }));
-    ASSERT_TRUE(two.wait_until([&] { return messages(two).size() >= 2; }));
+    ASSERT_TRUE(one.wait_until([&] { return room_messages(one).size() >= 3; }));
+    ASSERT_TRUE(two.wait_until([&] { return room_messages(two).size() >= 2; }));
     one.drain(300ms);
-    EXPECT_EQ(messages(one), (std::vector<std::string>{"a:2", "b:2", "a:3"}));
-    EXPECT_EQ(messages(two), (std::vector<std::string>{"a:2", "a:3"}));
+    EXPECT_EQ(room_messages(one), (std::vector<std::string>{"a:2", "b:2", "a:3"}));
+    EXPECT_EQ(room_messages(two), (std::vector<std::string>{"a:2", "a:3"}));
     EXPECT_EQ(num(listed(srv.port(), "alice", "a"), "read"), 1u);
     EXPECT_TRUE(listed(srv.port(), "alice", "c").empty()) << "the leave was kept";
     EXPECT_FALSE(listed(srv.port(), "alice", "b").empty());
@@ -606,15 +594,15 @@ TEST(UsersCluster, OneUserOnTwoNodesAndAResumeThatMovesAcrossAfterAKillNine) {
     EXPECT_EQ(on_b.events[0].event, "rooms");
     publish(a.port(), "x", "bob", "x1");
     publish(b.port(), "x", "bob", "x2");
-    ASSERT_TRUE(on_a.wait_until([&] { return messages(on_a).size() == 2; }));
-    ASSERT_TRUE(on_b.wait_until([&] { return messages(on_b).size() == 2; }));
+    ASSERT_TRUE(on_a.wait_until([&] { return room_messages(on_a).size() == 2; }));
+    ASSERT_TRUE(on_b.wait_until([&] { return room_messages(on_b).size() == 2; }));
     EXPECT_EQ(last_cursor(on_a), last_cursor(on_b)) << "one cursor for the same place";
     // A join on one node reaches the user's stream on the other, which adds the room live.
     ASSERT_EQ(join(b.port(), "alice", "y").status, 200);
     ASSERT_TRUE(on_a.wait_until([&] { return of_kind(on_a, "joined").size() == 1; }));
     publish(b.port(), "y", "bob", "y1");
-    ASSERT_TRUE(on_a.wait_until([&] { return messages(on_a).size() == 3; }));
-    EXPECT_EQ(messages(on_a).back(), "y:1");
+    ASSERT_TRUE(on_a.wait_until([&] { return room_messages(on_a).size() == 3; }));
+    EXPECT_EQ(room_messages(on_a).back(), "y:1");
     // A marker set on B reaches the stream on A.
     ASSERT_EQ(mark(b.port(), "alice", "y", R"({"id":1})").status, 200);
     ASSERT_TRUE(on_a.wait_until([&] { return of_kind(on_a, "read").size() == 1; }));
@@ -625,9 +613,9 @@ TEST(UsersCluster, OneUserOnTwoNodesAndAResumeThatMovesAcrossAfterAKillNine) {
     publish(b.port(), "y", "bob", "y2");
     publish(b.port(), "x", "bob", "x3");
     SseClient moved(b.port(), "/me/events?id=alice", {{"Last-Event-ID", cursor}});
-    ASSERT_TRUE(moved.wait_until([&] { return messages(moved).size() >= 2; }));
+    ASSERT_TRUE(moved.wait_until([&] { return room_messages(moved).size() >= 2; }));
     moved.drain(300ms);
-    EXPECT_EQ(messages(moved), (std::vector<std::string>{"y:2", "x:3"}));
+    EXPECT_EQ(room_messages(moved), (std::vector<std::string>{"y:2", "x:3"}));
     EXPECT_TRUE(of_kind(moved, "reset").empty());
 }
 

@@ -213,7 +213,7 @@ TEST(Room, AUserFormCarriesTheCursorOfEveryStoreShard) {
     Event e = msg(1, "u", "m");
     e.pos = 20;
     auto d = room->commit({&e}, false, &seq);
-    EXPECT_EQ(d->shard, 1u);
+    EXPECT_EQ(d->room->shard(), 1u);
     const std::string& room_form = *d->events[0];
     EXPECT_EQ(room_form.substr(0, 6), "id: 1\n");
     EXPECT_EQ(*d->user_events[0], "id: ep.7~eq.20\n" + room_form.substr(6));
