@@ -44,4 +44,10 @@ inline int64_t num(const Fields& f, std::string_view name) {
     return n ? static_cast<int64_t>(*n) : 0;
 }
 
+// The field of a log cursor on store shard `shard` in a hash that keeps one per shard (a
+// webhook, the push state): "k" for the first, as before shards, then "k1", "k2"...
+inline std::string cursor_field(size_t shard) {
+    return shard == 0 ? "k" : "k" + std::to_string(shard);
+}
+
 }  // namespace ssechat::store

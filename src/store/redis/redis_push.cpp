@@ -78,10 +78,6 @@ if not c or tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], ARG
 return 1
 )lua";
 
-std::string cursor_field(size_t shard) {
-    return shard == 0 ? "k" : "k" + std::to_string(shard);
-}
-
 }  // namespace
 
 RedisPush::RedisPush(RedisUrl url, int timeout_ms, Durability durability)

@@ -429,13 +429,19 @@ RedisStore::RedisStore(RedisOptions opts)
 namespace {
 const std::string kShardKey = "ssechat:shard";
 const std::string kSetKey = "ssechat:shard-epochs";
+
+// Writes `value` at `key` unless something is there already, and answers what is there:
+// `value`, or what another node wrote first.
+std::string set_once(RedisConn& c, const std::string& key, const std::string& value) {
+    c.run({"SET", key, value, "NX"});
+    return reply_string(c.run({"GET", key}).get());
+}
 }  // namespace
 
 void RedisStore::record_set(const std::vector<std::string>& epochs) {
     std::string all;
     for (const auto& e : epochs) all += (all.empty() ? "" : ",") + e;
-    writer_->run({"SET", kSetKey, all, "NX"});
-    if (auto now = reply_string(writer_->run({"GET", kSetKey}).get()); now != all)
+    if (auto now = set_once(*writer_, kSetKey, all); now != all)
         throw ShardMismatch("redis shard 1 (" + opts_.url.text() + ") lists the set's shards as " +
                             now + ", not " + all + ": it is not the set this list names");
     set_epochs_ = epochs;
@@ -496,10 +502,9 @@ void RedisStore::mark_place() {
     const std::string set = opts_.shard == 0 ? epoch_ : opts_.set_id;
     const std::string mark =
         std::to_string(opts_.shard) + "/" + std::to_string(opts_.shards) + "/" + set;
-    writer_->run({"SET", kShardKey, mark, "NX"});
     // Two nodes started at once with different lists: the first marker stands, the other
     // node stops here.
-    if (auto now = reply_string(writer_->run({"GET", kShardKey}).get()); now != mark)
+    if (auto now = set_once(*writer_, kShardKey, mark); now != mark)
         throw ShardMismatch("redis shard " + std::to_string(opts_.shard + 1) + " (" +
                             opts_.url.text() + ") was just claimed as '" + now +
                             "' by another node, not '" + mark + "'");

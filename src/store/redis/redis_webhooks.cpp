@@ -37,11 +37,6 @@ if not c or tonumber(c) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], ARG
 return 1
 )lua";
 
-// The field of a shard's cursor.
-std::string cursor_field(size_t shard) {
-    return shard == 0 ? "k" : "k" + std::to_string(shard);
-}
-
 model::Webhook hook_of(const std::string& id, const Fields& f) {
     model::Webhook w;
     w.id = id;

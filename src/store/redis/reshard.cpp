@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 
+#include "store/redis/fields.hpp"
 #include "store/redis/redis_conn.hpp"
 #include "store/store.hpp"
 #include "util/placement.hpp"
@@ -371,7 +372,6 @@ ReshardReport reshard(const std::vector<RedisUrl>& from, const std::vector<Redis
         auto p = conn(to[j]).run({"GET", kP + "pos"});
         ends.push_back(p->type == REDIS_REPLY_STRING ? reply_string(p.get()) : "0");
     }
-    auto field = [](size_t j) { return j == 0 ? std::string("k") : "k" + std::to_string(j); };
     std::vector<std::string> owners{kP + "push"};
     auto hooks = first.run({"SMEMBERS", kP + "webhooks"});
     for (size_t i = 0; i < hooks->elements; ++i)
@@ -380,8 +380,8 @@ ReshardReport reshard(const std::vector<RedisUrl>& from, const std::vector<Redis
         if (reply_integer(first.run({"EXISTS", key}).get()) == 0) continue;
         for (uint32_t j = 0; j < n_to; ++j)
             if (j >= from.size() || from[j].text() != to[j].text())
-                first.run({"HSET", key, field(j), ends[j]});
-        for (size_t j = n_to; j < from.size(); ++j) first.run({"HDEL", key, field(j)});
+                first.run({"HSET", key, cursor_field(j), ends[j]});
+        for (size_t j = n_to; j < from.size(); ++j) first.run({"HDEL", key, cursor_field(j)});
     }
     first.run({"DEL", kProgress});
     return report;
