@@ -50,6 +50,7 @@ WAITING=0
 STORM=0
 MANY=0
 SHARDING=0
+ROUTING=0
 REPLICAS=""  # start_cluster: with a number, a replica too, and --redis-replicas that number
 SHARDS=1     # start_cluster: Redis shards (redis-server processes) the nodes spread rooms over
 PREBUILT=""
@@ -69,7 +70,8 @@ while (($#)); do
     --storm) STORM=1; SINGLE=0; NCHAN=0 ;;
     --many-rooms) MANY=1; SINGLE=0 ;;
     --shards) SHARDING=1; SINGLE=0; NCHAN=0 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--storm] [--many-rooms] [--shards] [--prebuilt DIR]" >&2; exit 2 ;;
+    --routing) ROUTING=1; SINGLE=0; NCHAN=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-nchan] [--cluster-only] [--changes] [--users] [--tls] [--rules] [--logins] [--wait] [--storm] [--many-rooms] [--shards] [--routing] [--prebuilt DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -591,7 +593,36 @@ if ((SHARDING)); then
   SHARDS=1
 fi
 
-((CHANGES || USERS || TLS || RULES || LOGINS || WAITING || STORM || MANY || SHARDING)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
+if ((ROUTING)); then
+  # Two nodes on one Redis: every publish goes through the first; the second serves one
+  # stream of room "served" and none of room "unserved". The second node's CPU (ticks of
+  # 1/100 s from /proc) over M publishes to each room, per message.
+  for rep in 1 2 3; do
+    start_cluster redis 2
+    IFS=, read -r pub_port watch_port <<<"$PORT"
+    watch_pid=${NODE_PIDS[1]}
+    curl -sN "http://127.0.0.1:$watch_port/rooms/served/events?id=watcher&presence=0" >/dev/null &
+    curl_pid=$!
+    sleep 0.5
+    m=$(scale 40000 10000)
+    for room in unserved served; do
+      before=$(awk '{print $14 + $15}' "/proc/$watch_pid/stat")
+      $BIN/ssechat-bench --port "$pub_port" --subscribers 0 --messages "$m" --connections 32 \
+        --pub-path "/rooms/$room/messages?id=bench" --max-seconds 60 --label "routing/$room" \
+        2>"$WORK/bench.err" | tee -a "$RESULTS" >/dev/null
+      sleep 0.5  # the feed's last messages reach the node
+      after=$(awk '{print $14 + $15}' "/proc/$watch_pid/stat")
+      printf '{"label":"routing/%s/watcher-cpu","messages":%s,"ticks":%s}\n' \
+        "$room" "$m" "$((after - before))" | tee -a "$RESULTS"
+    done
+    curl -s "http://127.0.0.1:$watch_port/metrics" | grep '^ssechat_cluster_events_read_total' \
+      | sed 's/^/# /' | tee -a "$WORK/routing-metrics.txt"
+    kill "$curl_pid" 2>/dev/null || true
+    stop_cluster
+  done
+fi
+
+((CHANGES || USERS || TLS || RULES || LOGINS || WAITING || STORM || MANY || SHARDING || ROUTING)) || for setup in "sqlite 1" "redis 1" "redis 2"; do
   set -- $setup
   name="cluster-$1$2"
   for rep in 1 2 3; do
@@ -611,5 +642,5 @@ fi
 done
 
 # The storm's lines have no latencies to plot: the JSON lines are its report.
-((STORM || MANY || SHARDING)) && { cat "$RESULTS"; exit 0; }
+((STORM || MANY || SHARDING || ROUTING)) && { cat "$RESULTS"; exit 0; }
 python3 bench/report.py "$RESULTS" "$OUT"

@@ -25,11 +25,13 @@ void Feed::on_batch(std::vector<Event>& msgs, size_t from, size_t to) {
     for (size_t i = from; i < to;) {
         size_t j = i;
         while (j < to && msgs[j].room == msgs[i].room) ++j;
-        // A room nobody here has opened is skipped: it reads its stream when it loads. Every
-        // node still reads every room's events from the one log; the metric shows how many
-        // it reads for rooms it does not serve.
+        // A room nobody here has opened is skipped: it reads its stream when it loads. The
+        // feed brings only the rooms this node follows, so the metric of the others counts
+        // only a room's last moments after it was let go (and its first, while its load
+        // reads the store, which that read covers).
         auto r = registry_.find(msgs[i].room);
-        (r ? metrics().feed_read_loaded : metrics().feed_read_unloaded)
+        bool ours = r || registry_.wanted(msgs[i].room);
+        (ours ? metrics().feed_read_loaded : metrics().feed_read_unloaded)
             .fetch_add(j - i, std::memory_order_relaxed);
         if (r)
             ingest(r, {std::make_move_iterator(msgs.begin() + static_cast<std::ptrdiff_t>(i)),

@@ -15,7 +15,9 @@ Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
     : cfg_(cfg),
       views_(std::move(views)),
       store_(store),
-      registry_(cfg.max_rooms, [this](const std::string& name) { return load(name); }),
+      registry_(
+          cfg.max_rooms, [this](const std::string& name) { return load(name); },
+          [this](const std::string& name) { reach_->dropped(name); }),
       writer_(
           cfg, store, seq_,
           [this](std::vector<std::shared_ptr<const Delivery>> ds) { fan_out(std::move(ds)); },
@@ -37,6 +39,17 @@ std::shared_ptr<Room> Hub::find(const std::string& name) {
 }
 
 std::shared_ptr<Room> Hub::load(const std::string& name) {
+    // Followed before it is read: what the read does not see, the feed brings.
+    reach_->loading(name);
+    try {
+        return read(name);
+    } catch (...) {
+        reach_->dropped(name);
+        throw;
+    }
+}
+
+std::shared_ptr<Room> Hub::read(const std::string& name) {
     metrics().store_reads_room_load.fetch_add(1, std::memory_order_relaxed);
     uint64_t last = store_.last_id(name);
     auto r = std::make_shared<Room>(name, last, cfg_.cache, views_ ? views_(name) : nullptr,
@@ -53,9 +66,9 @@ std::shared_ptr<Room> Hub::load(const std::string& name) {
 
 std::shared_ptr<Room> Hub::room(const std::string& name) {
     auto got = registry_.get(name);
-    // The feed skips rooms that are not loaded. One whose log entry the feed passed while
-    // this load read the store (after the read, before the insert) would be missed: a
-    // probe reads anything newer than what the load saw.
+    // The feed skips rooms that are not loaded. What it brought after the load read the
+    // store and before the insert would be missed: a probe reads anything newer than what
+    // the load saw.
     if (got.loaded) reach_->loaded(got.room);
     return got.room;
 }

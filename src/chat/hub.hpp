@@ -98,6 +98,7 @@ class Hub {
     std::vector<model::Summary> summaries(const std::string& user,
                                           const std::vector<store::Membership>& joined);
     Sequence& sequence() { return seq_; }
+    Reach& reach() { return *reach_; }
 
     // Publishes waiting for the store.
     size_t pending() { return writer_.pending(); }
@@ -114,7 +115,8 @@ class Hub {
                   int online);
     void fan_out(std::shared_ptr<Delivery> d);
     void fan_out(std::vector<std::shared_ptr<const Delivery>> ds);  // a commit's, together
-    std::shared_ptr<Room> load(const std::string& name);
+    std::shared_ptr<Room> load(const std::string& name);            // the registry's loader
+    std::shared_ptr<Room> read(const std::string& name);            // the room as the store has it
     void announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
     // Under the sequence lock: a membership change reaches the user's streams on every loop.
     // `room` may be null for a read marker (no receipt then).

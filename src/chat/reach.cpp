@@ -60,7 +60,12 @@ void Shared::typing(const std::shared_ptr<Room>& room, const std::string& user, 
 }
 
 void Shared::start() {
-    cluster_.follow({[this](store::FeedBatch& b) { dispatch(b); }, [this] { feed_.catch_up(); }});
+    cluster_.follow({[this](store::FeedBatch& b) { dispatch(b); }, [this] { feed_.catch_up(); },
+                     [this](const std::string& room) {
+                         // Confirmed after the room's load read the store: fill what came
+                         // between.
+                         if (auto r = hub_.find(room)) feed_.ingest(r, {});
+                     }});
 }
 
 void Shared::dispatch(store::FeedBatch& b) {
@@ -72,7 +77,7 @@ void Shared::dispatch(store::FeedBatch& b) {
         hub_.member_changed(m.op);
     }
     feed_.on_batch(b.messages, done, b.messages.size());
-    uint64_t pos = 0;
+    uint64_t pos = b.reached;
     for (const auto& e : b.messages) pos = std::max(pos, e.pos);
     feed_.advance(b.shard, pos);
     for (auto& t : b.typing)

@@ -1,8 +1,9 @@
 // How what happens on this node reaches every node, and theirs reaches it: the difference
 // between one node and several, in one place. A node alone (Alone) hands presence and typing
 // straight to its own loops; nodes sharing a store (Shared) send them through the store, and
-// the store's feed brings every node's changes back (commits, memberships, presence, typing)
-// in order. The hub asks a Reach and does not branch on which it has.
+// the store's feed brings back every node's changes (commits, memberships, presence, typing)
+// to the rooms and users this node holds, in order. The hub asks a Reach and does not branch on
+// which it has.
 #pragma once
 #include <memory>
 #include <string>
@@ -31,8 +32,16 @@ class Reach {
                       const std::shared_ptr<Room>& held) = 0;
     // A typing state to send to the room's streams (the user's own do not hear it).
     virtual void typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) = 0;
-    // A room was just loaded: with a shared store, what its load may have missed comes now.
+    // A room is about to be read from the store (loading), was just loaded (loaded: with a
+    // shared store, what its load may have missed comes now), or was let go (dropped).
+    virtual void loading(const std::string& room) = 0;
     virtual void loaded(const std::shared_ptr<Room>& room) = 0;
+    virtual void dropped(const std::string& room) = 0;
+    // A user stream of `user` opens (on) or ends here: their membership changes are needed.
+    virtual void watch(const std::string& user, bool on) = 0;
+    // Brings this node's positions up to where store shard `shard` stands (a mark through
+    // the feed, Sequence::moved when it comes). Throws StoreError.
+    virtual void sync(size_t shard) = 0;
     // Whether this node's copy of a loaded room is as new as the store (a shared store's
     // feed may lag it).
     virtual bool current() const = 0;
@@ -50,7 +59,11 @@ class Alone final : public Reach {
     void left(const std::string& room, const std::string& user,
               const std::shared_ptr<Room>& held) override;
     void typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) override;
+    void loading(const std::string&) override {}
     void loaded(const std::shared_ptr<Room>&) override {}
+    void dropped(const std::string&) override {}
+    void watch(const std::string&, bool) override {}
+    void sync(size_t) override {}
     bool current() const override { return true; }
     void start() override {}
     void stop() override {}
@@ -74,9 +87,15 @@ class Shared final : public Reach {
     void left(const std::string& room, const std::string& user,
               const std::shared_ptr<Room>& held) override;
     void typing(const std::shared_ptr<Room>& room, const std::string& user, bool on) override;
+    // A node hears only the rooms it holds and the users it streams to (store::Cluster).
+    void loading(const std::string& room) override { cluster_.route(room, true); }
     void loaded(const std::shared_ptr<Room>& room) override { feed_.ingest(room, {}); }
+    void dropped(const std::string& room) override { cluster_.route(room, false); }
+    void watch(const std::string& user, bool on) override { cluster_.watch(user, on); }
+    void sync(size_t shard) override { cluster_.sync(shard); }
     bool current() const override { return false; }
-    // Follows every node's changes: the feed's batches, dispatched to the rooms loaded here.
+    // Follows the changes of what this node holds: the feed's batches, dispatched to the
+    // rooms loaded here.
     void start() override;
     void stop() override { cluster_.stop(); }
 

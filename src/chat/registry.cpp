@@ -29,7 +29,10 @@ Registry::Got Registry::get(const std::string& name) {
     lk.lock();
     loading_.erase(name);
     loaded_.notify_all();
-    if (rooms_.size() >= max_ && !evict_one_locked()) return {nullptr, false};
+    if (rooms_.size() >= max_ && !evict_one_locked()) {
+        dropped_locked(name);
+        return {nullptr, false};
+    }
     recent_.push_front(fresh.get());
     rooms_.emplace(name, Slot{fresh, recent_.begin()});
     return {std::move(fresh), true};
@@ -53,7 +56,13 @@ bool Registry::evict_one_locked() {
 void Registry::erase_locked(std::unordered_map<std::string, Slot>::iterator it) {
     left_empty_.erase(it->first);
     recent_.erase(it->second.recent);
+    dropped_locked(it->first);
     rooms_.erase(it);
+}
+
+bool Registry::wanted(const std::string& name) {
+    std::lock_guard lk(mu_);
+    return rooms_.contains(name) || loading_.contains(name);
 }
 
 std::shared_ptr<Room> Registry::find(const std::string& name) {
@@ -99,6 +108,7 @@ void Registry::sweep() {
         } else if (r.use_count() == 1) {
             c = left_empty_.erase(c);
             recent_.erase(it->second.recent);
+            dropped_locked(it->first);
             rooms_.erase(it);
         } else {
             ++c;  // a delivery on its way to a loop still holds it

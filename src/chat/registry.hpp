@@ -25,7 +25,11 @@ class Registry {
   public:
     // Reads a room from the store; may throw StoreError. Runs without the registry lock.
     using Loader = std::function<std::shared_ptr<Room>(const std::string& name)>;
-    Registry(size_t max_rooms, Loader load) : max_(max_rooms), load_(std::move(load)) {}
+    // A room the loader read is no longer held (evicted, or no space for it): told under
+    // the registry's lock, so it must not block.
+    using Dropped = std::function<void(const std::string& name)>;
+    Registry(size_t max_rooms, Loader load, Dropped dropped = {})
+        : max_(max_rooms), load_(std::move(load)), dropped_(std::move(dropped)) {}
 
     struct Got {
         std::shared_ptr<Room> room;  // null: max_rooms rooms are loaded and all are in use
@@ -36,6 +40,8 @@ class Registry {
     // The room when it is in memory, else null; never loads.
     std::shared_ptr<Room> find(const std::string& name);
     std::vector<std::shared_ptr<Room>> loaded();
+    // In memory, or being read from the store now.
+    bool wanted(const std::string& name);
     size_t size();
 
     // The last stream of `r` is about to let go of it: a room that holds no message is
@@ -56,11 +62,15 @@ class Registry {
     // recently used end; rooms in use move to the front. False when none was found.
     bool evict_one_locked();
     void erase_locked(std::unordered_map<std::string, Slot>::iterator it);
+    void dropped_locked(const std::string& name) {
+        if (dropped_) dropped_(name);
+    }
 
     static constexpr size_t kScan = 64;
     static constexpr size_t kSweep = 1024;
     const size_t max_;
     const Loader load_;
+    const Dropped dropped_;
     std::mutex mu_;
     // Rooms a loop is reading now: another loop that wants one waits for that read instead
     // of making its own, so a reconnect storm reads each room once (loaded_ wakes it).

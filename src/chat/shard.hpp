@@ -84,6 +84,7 @@ class UserStream final : public sse::Stream {
     Member* member = nullptr;  // set while registered with the shard
     size_t slot = 0;           // index in member->streams
     bool counted = false;      // counted in Sequence::user_streams
+    bool watched = false;      // the user's membership changes asked of the store for it
     uint64_t gaps_before = 0;  // Sequence::gaps at its start: those are in its snapshot
     Slots tickets;
 

@@ -106,6 +106,10 @@ std::vector<std::shared_ptr<Room>> UserStreams::start(UserStream& st,
                                                       std::vector<sse::Buffer>& out) {
     Hub& hub = shard_.hub();
     auto& seq = hub.sequence();
+    // The user's joins and leaves made on other nodes come through the feed from now on:
+    // asked for before their rooms are read, so none falls between.
+    hub.reach().watch(st.user, true);
+    st.watched = true;
     std::vector<std::shared_ptr<Room>> rooms;
     std::vector<store::Membership> joined = hub.store().memberships(st.user);
     std::vector<size_t> shown;  // indexes into joined/rooms of the rooms this stream tells of
@@ -134,7 +138,15 @@ std::vector<std::shared_ptr<Room>> UserStreams::start(UserStream& st,
                 if (seq.pos[s] < stored[s]) return false;
             return true;
         };
-        if (!caught_up()) seq.moved.wait_for(lk, std::chrono::seconds(1), caught_up);
+        if (!caught_up()) {
+            // The feed brings only this node's rooms: on a shard where they are quiet, a
+            // mark through the feed says how far it got.
+            lk.unlock();
+            for (size_t s = 0; s < stored.size(); ++s)
+                if (std::lock_guard seen(seq.mu); seq.pos[s] < stored[s]) hub.reach().sync(s);
+            lk.lock();
+            seq.moved.wait_for(lk, std::chrono::seconds(1), caught_up);
+        }
         now = seq.pos;
         model::Positions newest = now;
         for (size_t s = 0; s < stored.size(); ++s) newest[s] = std::max(newest[s], stored[s]);
@@ -265,6 +277,10 @@ void UserStreams::replay_room(const Room& r, const Snapshot& snap, const store::
 }
 
 void UserStreams::remove(UserStream* s) {
+    if (s->watched) {
+        shard_.hub().reach().watch(s->user, false);
+        s->watched = false;
+    }
     if (s->counted) {
         auto& seq = shard_.hub().sequence();
         std::lock_guard lk(seq.mu);

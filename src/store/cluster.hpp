@@ -1,5 +1,5 @@
 // What a shared store adds when several nodes write it: ids assigned by the store, a feed of
-// every node's commits, and presence counted across nodes.
+// every node's commits to the rooms a node serves, and presence counted across nodes.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -41,6 +41,9 @@ struct FeedBatch {
     std::vector<PresenceChange> presence;
     std::vector<TypingChange> typing;
     std::vector<MemberChange> members;  // ordered among `messages` by `at`
+    // A position mark (Cluster::sync): every change up to it of the rooms and users followed
+    // here has come, in this batch or before. 0: none.
+    uint64_t reached = 0;
 };
 
 // One event's result: for a change that was stored or changed nothing, the message's state
@@ -57,6 +60,9 @@ struct FeedHandlers {
     // The feed was cut and is back: entries may have been trimmed from the log meanwhile, so
     // the listener re-reads every room it holds from its last id.
     std::function<void()> resumed;
+    // The store confirmed that `room` is followed (route): changes made between the room's
+    // load and this moment may not have come, and are read from the store now.
+    std::function<void(const std::string& room)> followed;
 };
 
 class Cluster {
@@ -72,9 +78,20 @@ class Cluster {
     virtual void publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
                          std::vector<Published>& out) = 0;
 
-    // Starts following every node's commits and presence changes from now on. Handlers run
-    // on one feed thread. Reading resumes from the last entry seen after any outage.
+    // Starts hearing the changes of the rooms and users this node follows (route, watch),
+    // from now on. Handlers run on one feed thread per store shard, one at a time.
     virtual void follow(FeedHandlers handlers) = 0;
+
+    // Routing: a node hears only the rooms it follows (their events, membership changes,
+    // typing and presence) and the membership changes of the users it follows, so adding
+    // nodes does not add readers of every room. Counted: followed while more calls turned it
+    // on than off. Turning on returns once the store confirmed it (within a second), so a
+    // read of the store after it misses nothing the feed will not bring.
+    virtual void route(const std::string& room, bool on) = 0;
+    virtual void watch(const std::string& user, bool on) = 0;
+    // Asks for a position mark on the feed of store shard `shard` (FeedBatch::reached): a
+    // node whose rooms are quiet learns how far the shard's log is. Throws StoreError.
+    virtual void sync(size_t shard) = 0;
 
     // This node's streams: the first one of `user` in `room` opened, or the last closed.
     // Queued; applied in order by a presence thread that also keeps the entries alive.

@@ -166,6 +166,10 @@ class FakeCluster : public store::Store, public store::Cluster {
     }
     uint64_t last_id(const std::string& r) override { return last[r]; }
     void follow(store::FeedHandlers h) override { feed = std::move(h); }
+    std::map<std::string, int> routed, watched;  // follow counts, as the hub left them
+    void route(const std::string& r, bool on) override { routed[r] += on ? 1 : -1; }
+    void watch(const std::string& u, bool on) override { watched[u] += on ? 1 : -1; }
+    void sync(size_t) override {}
     void presence(const std::string& r, const std::string& u, bool joined) override {
         presence_ops.push_back(r + ":" + u + (joined ? ":join" : ":leave"));
     }

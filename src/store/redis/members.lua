@@ -106,8 +106,13 @@ for i = 0, (#ARGV - 1) / 5 - 1 do
     redis.call('HSET', rkey, user, read)
   end
   if result == 0 and op ~= 's' then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', logmax, '*', 'k', 'j', 'o', op, 'r', room,
-               'u', user, 'i', read, 'p', pos, 'x', payload, 'w', was)
+    local tell = {'k', 'j', 'o', op, 'r', room, 'u', user, 'i', read, 'p', pos, 'x', payload,
+                  'w', was}
+    local lid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', logmax, '*', unpack(tell))
+    -- Heard by the nodes serving the room and those streaming to the user; a node that
+    -- does both hears it twice and keeps the first (log ids only rise).
+    feed_tell('ssechat:feed-room:' .. room, lid, tell)
+    feed_tell('ssechat:feed-user:' .. user, lid, tell)
   end
   out[#out + 1] = {result, read, tonumber(pos), was}
 end

@@ -3,7 +3,8 @@
 --
 -- Contract
 --   KEYS[1]    HASH   room name -> the last id assigned in that room
---   KEYS[2]    STREAM the cluster log every node follows with XREAD
+--   KEYS[2]    STREAM the cluster log (webhooks and pushes read it; nodes hear each entry on
+--              their room's channel, see feed.lua)
 --   KEYS[3]    ZSET   every room name at score 0, for listing rooms by name in pages
 --   KEYS[3+i]  STREAM the room of event i (a room may appear more than once)
 --   ARGV[1]    time of the publish, unix milliseconds
@@ -89,8 +90,9 @@ local function add_event(stream, room, fields, logfields)
   else
     redis.call('XADD', stream, sid, unpack(fields))
   end
-  local lid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', logmax, '*', 'r', room, 'i', id,
-                         unpack(logfields))
+  local tell = {'r', room, 'i', id, unpack(logfields)}
+  local lid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', logmax, '*', unpack(tell))
+  feed_tell('ssechat:feed-room:' .. room, lid, tell)
   return id, lid
 end
 

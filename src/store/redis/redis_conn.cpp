@@ -3,6 +3,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <charconv>
@@ -112,6 +113,7 @@ void RedisConn::connect() {
         std::tie(host, port) = ask_sentinels();
     }
     ctx_ = redisConnectWithTimeout(host.c_str(), port, to_timeval(timeout_ms_));
+    ++dials_;
     if (!ctx_) throw StoreError("redis " + url_.text() + ": out of memory");
     if (ctx_->err) fail("cannot connect to " + host + ":" + std::to_string(port));
     redisSetTimeout(ctx_, to_timeval(timeout_ms_));
@@ -193,8 +195,7 @@ Reply RedisConn::run(const std::vector<std::string>& argv) {
     return r;
 }
 
-std::vector<Reply> RedisConn::pipeline(const std::vector<std::vector<std::string>>& cmds) {
-    connect();
+void RedisConn::append(const std::vector<std::vector<std::string>>& cmds, const char* what) {
     std::vector<const char*> ptrs;
     std::vector<size_t> lens;
     for (const auto& argv : cmds) {
@@ -206,8 +207,13 @@ std::vector<Reply> RedisConn::pipeline(const std::vector<std::vector<std::string
         }
         if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data()) !=
             REDIS_OK)
-            fail("pipeline");
+            fail(what);
     }
+}
+
+std::vector<Reply> RedisConn::pipeline(const std::vector<std::vector<std::string>>& cmds) {
+    connect();
+    append(cmds, "pipeline");
     std::vector<Reply> out;
     out.reserve(cmds.size());
     for (size_t i = 0; i < cmds.size(); ++i) {
@@ -217,6 +223,35 @@ std::vector<Reply> RedisConn::pipeline(const std::vector<std::vector<std::string
     }
     // Dropped only after every reply is read, so that the socket is not left mid-answer.
     for (const auto& r : out) check_role(r.get());
+    return out;
+}
+
+void RedisConn::send(const std::vector<std::vector<std::string>>& cmds) {
+    if (!ctx_) throw StoreError("redis " + url_.text() + ": not connected");
+    append(cmds, "send");
+    for (int done = 0; !done;)
+        if (redisBufferWrite(ctx_, &done) != REDIS_OK) fail("send");
+}
+
+std::vector<Reply> RedisConn::take(int wait_ms, int wake_fd) {
+    if (!ctx_) throw StoreError("redis " + url_.text() + ": not connected");
+    std::vector<Reply> out;
+    auto drain = [&] {
+        for (;;) {
+            void* raw = nullptr;
+            if (redisGetReplyFromReader(ctx_, &raw) != REDIS_OK) fail("read");
+            if (!raw) return;
+            out.emplace_back(static_cast<redisReply*>(raw));
+        }
+    };
+    drain();
+    if (!out.empty()) return out;
+    pollfd p[2] = {{ctx_->fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    if (::poll(p, wake_fd >= 0 ? 2 : 1, wait_ms) > 0 && p[0].revents != 0) {
+        // Readable (or closed): the read does not block, and a closed socket fails it.
+        if (redisBufferRead(ctx_) != REDIS_OK) fail("read");
+        drain();
+    }
     return out;
 }
 

@@ -80,13 +80,26 @@ class RedisConn {
     std::vector<Reply> settle(const std::vector<std::vector<std::string>>& before = {});
     int replicas() const { return durability_.replicas; }
 
+    // For a subscribed connection (Subscriber): sends commands without reading replies, and
+    // takes the replies and messages that came, waiting up to `wait_ms` for the first (or
+    // until `wake_fd` is readable). Neither dials: a dropped socket throws StoreError.
+    void send(const std::vector<std::vector<std::string>>& cmds);
+    std::vector<Reply> take(int wait_ms, int wake_fd);
+
     void connect();  // dials now; throws StoreError saying why not, RedisRefused for setup
+    uint64_t dials() const { return dials_; }  // sockets opened so far: a new one is fresh
+    // Dialed through Sentinels before their last +switch-master: the next connect() redials.
+    bool stale() const {
+        return !url_.sentinels.empty() &&
+               generation_ != sentinel_generation().load(std::memory_order_acquire);
+    }
     bool connected() const { return ctx_ != nullptr; }
     // Drops the socket; the next call dials again.
     void drop();
 
   private:
     [[noreturn]] void fail(const std::string& what);
+    void append(const std::vector<std::vector<std::string>>& cmds, const char* what);
     // The master's address from the Sentinels; throws StoreError when none answers.
     std::pair<std::string, int> ask_sentinels();
     // A reply that says this server no longer takes writes (a demoted master): dial again.
@@ -97,6 +110,7 @@ class RedisConn {
     Durability durability_;
     redisContext* ctx_ = nullptr;
     uint64_t generation_ = 0;  // sentinel_generation() when dialed
+    uint64_t dials_ = 0;
     size_t next_sentinel_ = 0;
 };
 

@@ -20,6 +20,14 @@ namespace {
 const std::string kRooms = "ssechat:rooms";
 const std::string kLog = "ssechat:log";
 const std::string kLogPin = "ssechat:logpin";
+const std::string kFeed = "ssechat:feed";
+const std::string kFeedRoom = "ssechat:feed-room:";
+const std::string kFeedUser = "ssechat:feed-user:";
+
+// The scripts that tell the nodes of a change start with feed.lua's functions.
+std::string feed_script(std::string_view body) {
+    return std::string(scripts::feed_lua) + std::string(body);
+}
 const std::string kRoomPrefix = "ssechat:room:";
 const std::string kNames = "ssechat:room-names";
 const std::string kPresence = "ssechat:presence";
@@ -29,8 +37,6 @@ const std::string kEditPrefix = "ssechat:edit:";
 const std::string kMidsPrefix = "ssechat:mids:";
 const std::string kReactPrefix = "ssechat:react:";
 const std::string kSchema = "ssechat:schema";
-constexpr int kFeedBlockMs = 500;
-constexpr size_t kFeedCount = 1000;
 constexpr size_t kPresenceQueue = 100000;
 constexpr int64_t kBreakerMs = 1000;  // reads from event loops fail fast this long after a failure
 
@@ -370,10 +376,13 @@ RedisStore::Lease::~Lease() {
 
 RedisStore::RedisStore(RedisOptions opts)
     : opts_(std::move(opts)),
-      publish_("publish.lua", std::string(scripts::publish_lua)),
-      presence_("presence.lua", std::string(scripts::presence_lua)),
-      sweep_("sweep.lua", std::string(scripts::sweep_lua)),
-      members_("members.lua", std::string(scripts::members_lua)) {
+      publish_("publish.lua", feed_script(scripts::publish_lua)),
+      presence_("presence.lua", feed_script(scripts::presence_lua)),
+      sweep_("sweep.lua", feed_script(scripts::sweep_lua)),
+      members_("members.lua", feed_script(scripts::members_lua)),
+      barrier_("barrier.lua", feed_script(scripts::barrier_lua)),
+      // The socket waits on poll(), never on a blocking read: the plain timeout serves.
+      subscriber_(opts_.url, opts_.timeout_ms) {
     if (opts_.node_id.empty()) opts_.node_id = random_node_id();
     writer_ = std::make_unique<RedisConn>(opts_.url, opts_.timeout_ms, opts_.durability);
     watch_ = std::make_unique<SentinelWatch>(opts_.url);
@@ -813,6 +822,7 @@ uint64_t RedisStore::last_id(const std::string& room) {
 
 void RedisStore::follow(FeedHandlers handlers) {
     handlers_ = std::move(handlers);
+    subscriber_.want(kFeed, true, false);
     feed_ = std::thread([this] { feed_loop(); });
     presence_thread_ = std::thread([this] { presence_loop(); });
 }
@@ -863,8 +873,9 @@ void RedisStore::confirm() {
         {{"XREVRANGE", kLog, "+", "-", "COUNT", "1"}, {"INCR", "ssechat:confirms"}});
     const redisReply* tail = replies[0].get();
     if (tail->type != REDIS_REPLY_ARRAY || tail->elements == 0) return;
-    writer_->run({"XADD", kLog, "MAXLEN", "~", log_trim(), "*", "k", "c", "c",
-                  reply_string(tail->element[0]->element[0])});
+    std::string upto = reply_string(tail->element[0]->element[0]);
+    writer_->pipeline({{"XADD", kLog, "MAXLEN", "~", log_trim(), "*", "k", "c", "c", upto},
+                       {"SPUBLISH", kFeed, frame({"", "k", "c", "c", upto})}});
 }
 
 std::string RedisStore::log_trim() const {
@@ -875,92 +886,113 @@ std::string RedisStore::log_trim() const {
 }
 
 void RedisStore::feed_loop() {
-    // The socket timeout must outlast the server-side BLOCK, or every quiet read would fail.
-    RedisConn c(opts_.url, opts_.timeout_ms + kFeedBlockMs);
-    std::string last = log_start_;
-    // With --redis-replicas, stored events wait here until a confirmation marker says the
-    // replicas have them: a master that dies with writes its replicas never got must not
-    // have shown them to anyone, or their ids would be given again by the new master.
+    // With --redis-replicas, stored changes wait here until a confirmation says the replicas
+    // have them: a master that dies with writes its replicas never got must not have shown
+    // them to anyone, or their ids would be given again by the new master.
     bool hold = opts_.durability.replicas > 0;
     std::string confirmed = log_start_;  // the log is on the replicas up to here
-    std::string seen = log_start_;       // read up to here before the last outage
+    std::string last = log_start_;       // the last stored change heard: one heard twice is passed
     std::deque<std::pair<std::string, std::map<std::string, std::string>>> held;
     bool down = false;
-    auto delay = std::chrono::milliseconds(100);
-    while (!stopping_) {
-        try {
-            // The log's oldest entry comes with each read: when it is newer than the last
-            // entry read here, the log was trimmed past entries this node never saw.
-            auto replies = c.pipeline({{"XRANGE", kLog, "-", "+", "COUNT", "1"},
-                                       {"EXISTS", kLogPin},
-                                       {"XREAD", "COUNT", std::to_string(kFeedCount), "BLOCK",
-                                        std::to_string(kFeedBlockMs), "STREAMS", kLog, last}});
-            for (auto& rep : replies)
-                if (rep->type == REDIS_REPLY_ERROR)
-                    throw StoreError("redis XREAD: " + std::string(rep->str, rep->len));
-            const redisReply* oldest = replies[0].get();
-            bool trimmed = oldest->elements > 0 &&
-                           stream_id_less(last, reply_string(oldest->element[0]->element[0]));
-            if (down) broken_until_ms_.store(0, std::memory_order_relaxed);
-            if (down || trimmed) {
-                log::info(std::string(down ? "redis feed is back" : "fell behind the log") +
-                          "; re-reading rooms after log entry " + last);
-                down = false;
-                delay = std::chrono::milliseconds(100);
-                if (handlers_.resumed) handlers_.resumed();
+    auto pin_read = std::chrono::steady_clock::now();
+    RedisConn pin(opts_.url, opts_.timeout_ms);
+    std::vector<std::string> parts;
+    auto take = [&](FeedBatch& b, std::map<std::string, std::string>& f) {
+        if (f["k"] == "b")
+            b.reached = std::max(b.reached, static_cast<uint64_t>(to_i64(f["p"])));
+        else
+            add_entry(b, f);
+    };
+    Subscriber::Handlers h;
+    h.got = [&](std::vector<Subscriber::Message>& ms) {
+        FeedBatch b;
+        for (auto& m : ms) {
+            if (!unframe(m.payload, parts) || parts.size() % 2 != 1) {
+                log::error("a feed message on " + m.channel + " is not one: passed over");
+                continue;
             }
-            log_pinned_.store(reply_integer(replies[1].get()) == 1, std::memory_order_relaxed);
-            auto& r = replies[2];
-            if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) continue;
-            const redisReply* entries = r->element[0]->element[1];
-            FeedBatch b;
-            for (size_t i = 0; i < entries->elements; ++i) {
-                const redisReply* e = entries->element[i];
-                std::string id = reply_string(e->element[0]);
-                auto f = fields(e->element[1]);
-                const std::string& k = f["k"];
-                if (k == "c") {
-                    if (stream_id_less(confirmed, f["c"])) confirmed = f["c"];
-                } else if (k == "t" || k == "p") {
-                    // Typing and presence are not stored changes: shown at once, and once,
-                    // when the log is read again after an outage.
-                    if (!stream_id_less(seen, id)) continue;
-                    if (k == "t")
-                        b.typing.push_back({f["r"], f["u"], f["s"] == "1"});
-                    else
-                        b.presence.push_back(
-                            {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
-                } else if (hold) {
-                    held.emplace_back(std::move(id), std::move(f));
-                } else {
-                    add_entry(b, f);
-                }
+            std::map<std::string, std::string> f;
+            for (size_t i = 1; i + 1 < parts.size(); i += 2) f[parts[i]] = std::move(parts[i + 1]);
+            const std::string& lid = parts[0];
+            const std::string& k = f["k"];
+            if (k == "c") {
+                if (stream_id_less(confirmed, f["c"])) confirmed = f["c"];
+            } else if (k == "t") {
+                b.typing.push_back({f["r"], f["u"], f["s"] == "1"});
+            } else if (k == "p") {
+                b.presence.push_back(
+                    {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
+            } else if (k == "b") {
+                // A position mark: held behind what it follows, and released with it.
+                if (hold)
+                    held.emplace_back(f["l"], std::move(f));
+                else
+                    take(b, f);
+            } else {
+                // A membership change comes on the room's channel and on the user's.
+                if (!stream_id_less(last, lid)) continue;
+                last = lid;
+                if (hold)
+                    held.emplace_back(lid, std::move(f));
+                else
+                    take(b, f);
             }
-            while (!held.empty() && !stream_id_less(confirmed, held.front().first)) {
-                add_entry(b, held.front().second);
-                held.pop_front();
-            }
-            last = reply_string(entries->element[entries->elements - 1]->element[0]);
-            if (stream_id_less(seen, last)) seen = last;
-            handlers_.batch(b);
-        } catch (const StoreError& e) {
-            if (!down)
-                log::error(std::string(e.what()) +
-                           "; open streams stay open and catch up when Redis is back");
-            down = true;
-            if (hold) {
-                // What was held may not be on the master that comes back (a failover): read
-                // the log again from the last confirmation, on whichever master that is.
-                held.clear();
-                last = confirmed;
-            }
-            trip();
-            for (auto waited = std::chrono::milliseconds(0); waited < delay && !stopping_;
-                 waited += std::chrono::milliseconds(50))
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            delay = std::min(delay * 2, std::chrono::milliseconds(2000));
         }
-    }
+        while (!held.empty() && !stream_id_less(confirmed, held.front().first)) {
+            take(b, held.front().second);
+            held.pop_front();
+        }
+        handlers_.batch(b);
+    };
+    h.confirmed = [&](const std::string& channel) {
+        if (channel.starts_with(kFeedRoom) && handlers_.followed)
+            handlers_.followed(channel.substr(kFeedRoom.size()));
+    };
+    h.resumed = [&] {
+        broken_until_ms_.store(0, std::memory_order_relaxed);
+        down = false;
+        log::info("redis feed is back; re-reading the rooms served here");
+        if (handlers_.resumed) handlers_.resumed();
+    };
+    h.failed = [&](const StoreError& e) {
+        if (!down)
+            log::error(std::string(e.what()) +
+                       "; open streams stay open and catch up when Redis is back");
+        down = true;
+        trip();
+        // What was held may not be on the master the feed comes back to (a failover), and
+        // that master's confirmations would release it: dropped now, and the rooms read
+        // again from whichever master that is. Its log ids may be below those held, too.
+        if (hold) {
+            held.clear();
+            last = confirmed;
+        }
+    };
+    h.tick = [&] {
+        auto now = std::chrono::steady_clock::now();
+        if (now - pin_read < std::chrono::milliseconds(500)) return;
+        pin_read = now;
+        try {
+            log_pinned_.store(reply_integer(pin.run({"EXISTS", kLogPin}).get()) == 1,
+                              std::memory_order_relaxed);
+        } catch (const StoreError&) {
+            // The feed's own connection tells of an outage.
+        }
+    };
+    subscriber_.run(h);
+}
+
+void RedisStore::route(const std::string& room, bool on) {
+    subscriber_.want(kFeedRoom + room, on, true);
+}
+
+void RedisStore::watch(const std::string& user, bool on) {
+    subscriber_.want(kFeedUser + user, on, true);
+}
+
+void RedisStore::sync(size_t) {
+    Lease c(*this);
+    c->eval(barrier_, {kLog}, {});
 }
 
 void RedisStore::presence(const std::string& room, const std::string& user, bool joined) {
@@ -980,10 +1012,10 @@ void RedisStore::typing(const std::string& room, const std::string& user, bool o
 }
 
 void RedisStore::apply_presence(RedisConn& c, const PresenceOp& op) {
-    c.eval(presence_, {kPresence, kOnlinePrefix + op.room, kLog},
+    c.eval(presence_, {kPresence, kOnlinePrefix + op.room},
            {op.room, op.user, opts_.node_id,
             std::to_string(now_ms() + int64_t{opts_.presence_ttl_s} * 1000),
-            op.joined ? "join" : "leave", log_trim()});
+            op.joined ? "join" : "leave"});
 }
 
 void RedisStore::refresh_presence(RedisConn& c) {
@@ -993,15 +1025,14 @@ void RedisStore::refresh_presence(RedisConn& c) {
     if (!mine_.empty()) cmds.push_back({"SCRIPT", "LOAD", presence_.body});  // EVALSHA below
     for (const auto& [room, users] : mine_)
         for (const auto& u : users)
-            cmds.push_back({"EVALSHA", presence_.sha1, "3", kPresence, kOnlinePrefix + room, kLog,
-                            room, u, opts_.node_id, expiry, "join", log_trim()});
+            cmds.push_back({"EVALSHA", presence_.sha1, "2", kPresence, kOnlinePrefix + room, room,
+                            u, opts_.node_id, expiry, "join"});
     if (!cmds.empty()) c.pipeline(cmds);
     // In slices, so one call never holds Redis for long, however many entries expired.
     constexpr long long kSlice = 1000;
-    while (reply_integer(
-               c.eval(sweep_, {kPresence, kLog},
-                      {std::to_string(now), log_trim(), kOnlinePrefix, std::to_string(kSlice)})
-                   .get()) == kSlice) {
+    while (reply_integer(c.eval(sweep_, {kPresence},
+                                {std::to_string(now), kOnlinePrefix, std::to_string(kSlice)})
+                             .get()) == kSlice) {
     }
 }
 
@@ -1022,8 +1053,9 @@ void RedisStore::presence_loop() {
             std::vector<std::vector<std::string>> typing;
             for (const auto& op : ops) {
                 if (op.typing) {
-                    typing.push_back({"XADD", kLog, "MAXLEN", "~", log_trim(), "*", "k", "t", "r",
-                                      op.room, "u", op.user, "s", op.joined ? "1" : "0"});
+                    typing.push_back({"SPUBLISH", kFeedRoom + op.room,
+                                      frame({"", "k", "t", "r", op.room, "u", op.user, "s",
+                                             op.joined ? "1" : "0"})});
                 } else if (op.joined) {
                     mine_[op.room].insert(op.user);
                 } else if (auto it = mine_.find(op.room); it != mine_.end()) {
@@ -1082,6 +1114,7 @@ void RedisStore::stop() {
         stopping_ = true;
         p_cv_.notify_one();
     }
+    subscriber_.stop();
     if (feed_.joinable()) feed_.join();
     if (presence_thread_.joinable()) presence_thread_.join();
 }

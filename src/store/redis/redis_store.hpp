@@ -11,6 +11,7 @@
 
 #include "store/cluster.hpp"
 #include "store/redis/redis_conn.hpp"
+#include "store/redis/subscriber.hpp"
 #include "store/store.hpp"
 
 namespace ssechat::store {
@@ -44,9 +45,11 @@ struct ShardMismatch : StoreError {
 //   ssechat:rooms            HASH   room -> last id
 //   ssechat:room-names       ZSET   every room name, score 0, for paging by name
 //   ssechat:room:<room>      STREAM the room's events without texts, entry id "<id>-0"
-//   ssechat:log              STREAM every event, presence and typing change, for the feed;
-//                                   with --redis-replicas also "k=c c=<entry>" markers: the
-//                                   log is on the replicas up to <entry>
+//   ssechat:log              STREAM every stored event and membership change, for webhooks
+//                                   and pushes; with --redis-replicas also "k=c c=<entry>"
+//                                   markers: the log is on the replicas up to <entry>
+// Channels (sharded pub/sub, see feed.lua): ssechat:feed-room:<room>, ssechat:feed-user:<user>
+// and ssechat:feed; a node subscribes to those of the rooms and users it serves.
 //   ssechat:confirms         STRING counts confirmations (the write each WAIT follows)
 //   ssechat:msg:, ssechat:edit:, ssechat:mids:, ssechat:react:  see publish.lua
 //   ssechat:schema           STRING "2" once data from before edits is indexed
@@ -113,6 +116,9 @@ class RedisStore final : public Store, public Cluster {
     void publish(std::vector<model::Event>& batch, const std::vector<bool>& moderator,
                  std::vector<Published>& out) override;
     void follow(FeedHandlers handlers) override;
+    void route(const std::string& room, bool on) override;
+    void watch(const std::string& user, bool on) override;
+    void sync(size_t shard) override;
     void presence(const std::string& room, const std::string& user, bool joined) override;
     void typing(const std::string& room, const std::string& user, bool on) override;
     std::vector<std::string> online(const std::string& room) override;
@@ -163,7 +169,7 @@ class RedisStore final : public Store, public Cluster {
 
     RedisOptions opts_;
     std::vector<std::string> set_epochs_;
-    Script publish_, presence_, sweep_, members_;
+    Script publish_, presence_, sweep_, members_, barrier_;
     std::string epoch_;
     std::unique_ptr<RedisConn> writer_;     // publish() only: the hub's single writer thread
     std::unique_ptr<SentinelWatch> watch_;  // follows +switch-master with redis-sentinel://
@@ -176,11 +182,12 @@ class RedisStore final : public Store, public Cluster {
 
     std::atomic<bool> stopping_{false};
     // A webhook far behind holds the log (ssechat:logpin, see RedisWebhooks::keep_log): while
-    // it does, entries are added untrimmed. The feed reads it with every batch.
+    // it does, entries are added untrimmed. The feed's thread reads it twice a second.
     std::atomic<bool> log_pinned_{false};
     std::string log_trim() const;  // the MAXLEN every addition to the log trims to
     std::string log_start_;        // the log entry the feed starts after
     FeedHandlers handlers_;
+    Subscriber subscriber_;  // the channels of the rooms and users this node follows
     std::thread feed_;
 
     std::mutex p_mu_;

@@ -198,7 +198,24 @@ void ShardedStore::follow(FeedHandlers handlers) {
                             [this] {
                                 std::lock_guard lk(feed_mu_);
                                 handlers_.resumed();
+                            },
+                            [this](const std::string& room) {
+                                std::lock_guard lk(feed_mu_);
+                                handlers_.followed(room);
                             }});
+}
+
+void ShardedStore::route(const std::string& room, bool on) {
+    shards_[shard_of(room)]->route(room, on);
+}
+
+void ShardedStore::watch(const std::string& user, bool on) {
+    // A user's membership changes are made on their rooms' shards: heard from every shard.
+    for (auto& s : shards_) s->watch(user, on);
+}
+
+void ShardedStore::sync(size_t shard) {
+    shards_[shard]->sync(shard);
 }
 
 std::vector<size_t> ShardedStore::online_counts(const std::vector<std::string>& rooms) {

@@ -90,6 +90,9 @@ class ShardedStore final : public Store, public Cluster {
     // One feed thread per shard; their batches reach `handlers` one at a time, each marked
     // with its shard.
     void follow(FeedHandlers handlers) override;
+    void route(const std::string& room, bool on) override;
+    void watch(const std::string& user, bool on) override;
+    void sync(size_t shard) override;
     void presence(const std::string& room, const std::string& user, bool joined) override {
         at(room).presence(room, user, joined);
     }

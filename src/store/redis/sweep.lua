@@ -3,9 +3,9 @@
 --
 -- Contract
 --   KEYS[1]  ZSET   every presence entry (see presence.lua), scored by expiry
---   KEYS[2]  STREAM the cluster log
---   ARGV[1]  now (unix ms)  ARGV[2] log trim length  ARGV[3] key prefix of the online HASHes
---   ARGV[4]  most entries removed in one call
+--   ARGV[1]  now (unix ms)  ARGV[2] key prefix of the online HASHes
+--   ARGV[3]  most entries removed in one call
+-- (feed.lua is put in front.)
 -- Returns the number of entries removed; the caller runs it again while that is the limit.
 --
 -- It costs O(expired entries), whatever the number of rooms or users. It updates the online
@@ -13,8 +13,8 @@
 -- fine on one Redis, but under Redis Cluster the entries would need one ZSET per hash slot.
 -- Every node runs it periodically. Two nodes sweeping at once do no harm: the script runs
 -- alone, so the second finds nothing left to remove and announces nothing.
-local entries, log = KEYS[1], KEYS[2]
-local now, logmax, uprefix, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local entries = KEYS[1]
+local now, uprefix, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local dead = redis.call('ZRANGE', entries, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
 for _, m in ipairs(dead) do
   redis.call('ZREM', entries, m)
@@ -24,8 +24,8 @@ for _, m in ipairs(dead) do
   local users = uprefix .. room
   if redis.call('HINCRBY', users, user, -1) <= 0 then
     redis.call('HDEL', users, user)
-    redis.call('XADD', log, 'MAXLEN', '~', logmax, '*', 'k', 'p', 'r', room, 'u', user,
-               's', 'leave', 'n', redis.call('HLEN', users))
+    feed_tell('ssechat:feed-room:' .. room, '',
+              {'k', 'p', 'r', room, 'u', user, 's', 'leave', 'n', redis.call('HLEN', users)})
   end
 end
 return #dead
