@@ -604,7 +604,13 @@ if ((ROUTING)); then
     curl -sN "http://127.0.0.1:$watch_port/rooms/served/events?id=watcher&presence=0" >/dev/null &
     curl_pid=$!
     sleep 0.5
-    m=$(scale 40000 10000)
+    m=$(scale 100000 10000)
+    # What the node spends doing nothing for as long (heartbeats, timers, the feed's ping):
+    # the floor the unserved room's figure is read against.
+    before=$(awk '{print $14 + $15}' "/proc/$watch_pid/stat")
+    sleep 5
+    after=$(awk '{print $14 + $15}' "/proc/$watch_pid/stat")
+    printf '{"label":"routing/idle/watcher-cpu","seconds":5,"ticks":%s}\n' "$((after - before))" | tee -a "$RESULTS"
     for room in unserved served; do
       before=$(awk '{print $14 + $15}' "/proc/$watch_pid/stat")
       $BIN/ssechat-bench --port "$pub_port" --subscribers 0 --messages "$m" --connections 32 \

@@ -33,13 +33,13 @@ std::string Metrics::render() const {
     line(out, "ssechat_cluster_feed_messages_total",
          "Messages read from the cluster log (--store redis).", "counter", v(feed_messages));
     line(out, "ssechat_cluster_catchups_total",
-         "Times every room was re-read: after a Redis outage or a log trimmed past this node.",
+         "Times every loaded room was re-read: after Redis was away or cut this node's feed off.",
          "counter", v(feed_catchups));
     line(out, "ssechat_cluster_gap_fill_messages_total",
-         "Messages read from room streams because the log did not bring them.", "counter",
+         "Messages read from room streams because the feed did not bring them.", "counter",
          v(feed_gap_fills));
     labeled(out, "ssechat_cluster_events_read_total",
-            "Events read from the cluster log, by whether their room is loaded on this node.",
+            "Events the cluster feed brought, by whether their room is loaded (or loading) here.",
             "counter", "room_loaded",
             {{"true", v(feed_read_loaded)}, {"false", v(feed_read_unloaded)}});
     labeled(out, "ssechat_stream_store_reads_total",

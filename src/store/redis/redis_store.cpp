@@ -400,6 +400,12 @@ RedisStore::RedisStore(RedisOptions opts)
             delay = std::min(delay * 2, std::chrono::milliseconds(5000));
         }
     }
+    // The feed is sharded pub/sub (Redis 7.0): an older Redis is refused now, not left to
+    // deliver nothing.
+    if (auto ss = writer_->run({"COMMAND", "INFO", "SSUBSCRIBE"});
+        ss->elements == 0 || ss->element[0]->type != REDIS_REPLY_ARRAY)
+        throw RedisRefused("redis " + opts_.url.text() +
+                           ": Redis 7.0 or later is needed (sharded pub/sub, SSUBSCRIBE)");
     check_place();
     // Rooms stored by a release before the sorted name index get their index entries now;
     // ZADD of a name already there changes nothing, so nodes starting together agree.

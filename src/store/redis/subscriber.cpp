@@ -164,6 +164,9 @@ void Subscriber::run(const Handlers& h) {
                 auto now = std::chrono::steady_clock::now();
                 if (!replies.empty()) heard = now;
                 for (auto& r : replies) {
+                    if (r->type == REDIS_REPLY_ERROR)
+                        throw StoreError("redis " + url_.text() + ": " +
+                                         std::string(r->str, r->len) + " (subscribing)");
                     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
                         r->element[0]->type != REDIS_REPLY_STRING)
                         continue;
