@@ -5,8 +5,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
+#include "chat/local_writer.hpp"
 #include "chat/metrics.hpp"
 #include "chat/shard.hpp"
+#include "chat/shared_writer.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 
 namespace ssechat::chat {
@@ -18,10 +21,7 @@ Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
       registry_(
           cfg.max_rooms, [this](const std::string& name) { return load(name); },
           [this](const std::string& name) { reach_->dropped(name); }),
-      writer_(
-          cfg, store, seq_,
-          [this](std::vector<std::shared_ptr<const Delivery>> ds) { fan_out(std::move(ds)); },
-          [this](const store::MemberOp& op, const std::shared_ptr<Room>& r) { notify(op, r); }),
+      writer_(make_writer()),
       feed_(cfg, store, registry_, seq_,
             [this](std::shared_ptr<Delivery> d) { fan_out(std::move(d)); }) {
     if (auto* cluster = store.cluster())
@@ -32,6 +32,15 @@ Hub::Hub(const Config& cfg, store::Store& store, ViewFactory views)
 
 Hub::~Hub() {
     stop();
+}
+
+std::unique_ptr<Writer> Hub::make_writer() {
+    if (auto* cluster = store_.cluster())
+        return std::make_unique<SharedWriter>(cfg_, store_, seq_, *cluster);
+    return std::make_unique<LocalWriter>(
+        cfg_, store_, seq_,
+        [this](std::vector<std::shared_ptr<const Delivery>> ds) { fan_out(std::move(ds)); },
+        [this](const store::MemberOp& op, const std::shared_ptr<Room>& r) { notify(op, r); });
 }
 
 std::shared_ptr<Room> Hub::find(const std::string& name) {
@@ -115,15 +124,8 @@ void Hub::publish(std::shared_ptr<Room> room, std::string user, std::string text
 }
 
 void Hub::publish(std::shared_ptr<Room> room, Event ev, bool moderator, Done done) {
-    writer_.publish(std::move(room), std::move(ev), moderator, std::move(done));
+    writer_->publish(std::move(room), std::move(ev), moderator, std::move(done));
 }
-
-namespace {
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 void Hub::presence(const std::shared_ptr<Room>& room, const std::string& user, bool joined,
                    int online) {
@@ -216,7 +218,7 @@ void Hub::announce_typing(const std::shared_ptr<Room>& room, const std::string& 
 }
 
 void Hub::member(store::MemberOp op, std::shared_ptr<Room> room, Writer::MemberDone done) {
-    writer_.member(std::move(op), std::move(room), std::move(done));
+    writer_->member(std::move(op), std::move(room), std::move(done));
 }
 
 void Hub::notify(const store::MemberOp& op, const std::shared_ptr<Room>& room) {
@@ -375,12 +377,12 @@ void Hub::start() {
         seq_.epochs.push_back(store_.epoch(s));
         seq_.pos.push_back(store_.last_pos(s));
     }
-    writer_.start();
+    writer_->start();
     reach_->start();
 }
 
 void Hub::stop() {
-    writer_.stop();
+    writer_->stop();
     reach_->stop();
 }
 

@@ -91,7 +91,7 @@ class Hub {
     // Several changes of one room in one transaction (Writer::members).
     void members(std::vector<store::MemberOp> ops, std::shared_ptr<Room> room,
                  Writer::MemberDone done) {
-        writer_.members(std::move(ops), std::move(room), std::move(done));
+        writer_->members(std::move(ops), std::move(room), std::move(done));
     }
     // A joined room as GET /me/rooms shows it. Throws StoreError.
     model::Summary summary(const std::string& user, const std::string& room, uint64_t read);
@@ -101,7 +101,7 @@ class Hub {
     Reach& reach() { return *reach_; }
 
     // Publishes waiting for the store.
-    size_t pending() { return writer_.pending(); }
+    size_t pending() { return writer_->pending(); }
 
     void start();
     // Commits what is pending, then stops the writer.
@@ -115,8 +115,9 @@ class Hub {
                   int online);
     void fan_out(std::shared_ptr<Delivery> d);
     void fan_out(std::vector<std::shared_ptr<const Delivery>> ds);  // a commit's, together
-    std::shared_ptr<Room> load(const std::string& name);            // the registry's loader
-    std::shared_ptr<Room> read(const std::string& name);            // the room as the store has it
+    std::unique_ptr<Writer> make_writer();                // for the store: local or shared
+    std::shared_ptr<Room> load(const std::string& name);  // the registry's loader
+    std::shared_ptr<Room> read(const std::string& name);  // the room as the store has it
     void announce_typing(const std::shared_ptr<Room>& room, const std::string& user, bool on);
     // Under the sequence lock: a membership change reaches the user's streams on every loop.
     // `room` may be null for a read marker (no receipt then).
@@ -149,7 +150,7 @@ class Hub {
     std::set<std::shared_ptr<Room>> typing_rooms_;  // rooms with typing or receipts to sweep
     Sequence seq_;
     Registry registry_;
-    Writer writer_;
+    std::unique_ptr<Writer> writer_;  // LocalWriter, or SharedWriter with a shared store
     Feed feed_;
     std::unique_ptr<Reach> reach_;  // Alone, or Shared when several nodes share the store
 };

@@ -1,14 +1,12 @@
 // Writer: one thread batches every event that arrives while the previous commit runs (group
-// commit), settles idempotency keys, checks each change against the state it applies to,
-// assigns ids in commit order, and hands each local commit to the fan-out.
+// commit), and runs the membership changes' order-dependent checks; how a batch is stored is
+// LocalWriter's or SharedWriter's.
 #include "chat/writer.hpp"
 
 #include <pthread.h>
 #include <sched.h>
 
 #include <cstring>
-#include <map>
-#include <unordered_map>
 
 #include "chat/metrics.hpp"
 #include "util/log.hpp"
@@ -17,28 +15,17 @@ namespace ssechat::chat {
 
 namespace {
 constexpr size_t kMaxBatch = 4096;
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 }  // namespace
 
-Writer::Writer(const Config& cfg, store::Store& store, Sequence& seq, FanOut fan_out,
-               MemberNotify notify)
-    : cfg_(cfg),
-      store_(store),
-      cluster_(store.cluster()),
-      seq_(seq),
-      fan_out_(std::move(fan_out)),
-      notify_(std::move(notify)) {}
+Writer::Writer(const Config& cfg, store::Store& store, Sequence& seq)
+    : cfg_(cfg), store_(store), seq_(seq) {}
 
 Writer::~Writer() {
     stop();
 }
 
 void Writer::start() {
-    pos_ = seq_.pos.front();  // a store the writer numbers for is one shard
+    starting();
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -144,11 +131,7 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
     std::vector<store::MemberOp> ops;
     ops.reserve(jobs.size());
     for (auto& j : jobs) {
-        // A shared store fills these in its own atomic step.
-        if ((j.op.op == Op::Join || j.op.op == Op::Add) && !cluster_) {
-            j.op.id = j.room->delivered();
-            j.op.pos = pos_;
-        }
+        if (j.op.op == Op::Join || j.op.op == Op::Add) number_join(j);
         bool drops = j.op.op == Op::Leave || j.op.op == Op::Ban || j.op.op == Op::Add;
         if (drops && j.room) {
             auto after = j.op.op == Op::Add ? j.op.role : model::Role::None;
@@ -169,53 +152,8 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
             if (probe.op != Op::Read && probe.op != Op::Settings) j.room->apply(probe);
         }
     }
-    // Each applied change of a room's rules goes into the room's log as an event of its own,
-    // right after it and in the same transaction (a local store), so that streams and resumes
-    // carry "alice added bob" in its place and a crash cannot keep the one without the other.
-    // In a public room joining and leaving is one's own list, not the room's business (anyone
-    // reads and posts there whether a member or not): those are not recorded; the rest is.
     std::vector<Pending> records;
-    Staged staged;
-    bool stored = false;
-    try {
-        if (!cluster_) store_.begin_together();
-        store_.members(ops);
-        for (size_t i = 0; i < kept.size(); ++i) {
-            auto* j = kept[i];
-            const auto& done = ops[i];
-            if (!j->room || done.result != R::Done) continue;
-            bool own = (done.op == Op::Join || done.op == Op::Leave) &&
-                       (done.by.empty() || done.by == done.user);
-            if (own && j->room->visibility() == model::Visibility::Public) continue;
-            if (auto ev = record_of(done)) {
-                Pending p;
-                p.room = j->room;
-                p.msg = std::move(*ev);
-                p.done = [](PublishOutcome, const Event&) {};
-                p.since = std::chrono::steady_clock::now();
-                records.push_back(std::move(p));
-            }
-        }
-        if (cluster_) {
-            stored = true;  // the records follow through the shared store's own path below
-        } else {
-            stored = records.empty() || stage(records, staged);
-            if (stored) {
-                store_.commit_together();
-            } else {
-                store_.abandon_together();
-            }
-        }
-    } catch (const store::StoreError& e) {
-        failed(e);
-        if (!cluster_) store_.abandon_together();
-        if (!records.empty() && !staged.rewind.empty()) {
-            unstage(staged);
-            refuse(records, e);
-        }
-        stored = false;
-    }
-    if (!stored) {
+    if (!store_members(ops, kept, records)) {
         reload_rules(kept);
         for (auto& j : jobs) j.done(false, j.op);
         return;
@@ -227,27 +165,44 @@ void Writer::commit_members(std::vector<MemberJob>& jobs) {
         if (ops[i].result != R::Done) undo.push_back(kept[i]);
     if (!undo.empty()) reload_rules(undo);
     for (size_t i = 0; i < kept.size(); ++i) kept[i]->op = ops[i];
-    if (!cluster_) {
-        // With a shared store every node, this one too, hears of the change from the feed.
-        std::lock_guard lk(seq_.mu);
-        for (auto* j : kept)
-            if (j->op.result == R::Done) notify_(j->op, j->room);
-    }
+    members_applied(kept);
     // (A change whose shard was away, of a sharded store, is answered as a failed store.)
     for (auto& j : jobs) j.done(j.op.result != R::Failed, j.op);
     if (records.empty()) return;
-    if (cluster_) {
-        // Two steps with a shared store: the rules change is in, its record follows.
-        commit(records);
-    } else {
-        // After the members heard of the change: one added sees its record on their stream.
-        deliver(records, staged, committed(staged.start, staged.msgs.size()));
-    }
+    commit_records(records);
     try {
         store_.end_batch();
     } catch (const store::StoreError& e) {
         log::error(std::string("store: ") + e.what());
     }
+}
+
+std::vector<Writer::Pending> Writer::records_for(const std::vector<MemberJob*>& kept,
+                                                 const std::vector<store::MemberOp>& ops) {
+    using Op = store::MemberOp::Op;
+    // Each applied change of a room's rules goes into the room's log as an event of its own,
+    // right after it (with a local store, in the same transaction), so that streams and
+    // resumes carry "alice added bob" in its place. In a public room joining and leaving is
+    // one's own list, not the room's business (anyone reads and posts there whether a member
+    // or not): those are not recorded; the rest is.
+    std::vector<Pending> records;
+    for (size_t i = 0; i < kept.size(); ++i) {
+        auto* j = kept[i];
+        const auto& done = ops[i];
+        if (!j->room || done.result != store::MemberOp::Result::Done) continue;
+        bool own = (done.op == Op::Join || done.op == Op::Leave) &&
+                   (done.by.empty() || done.by == done.user);
+        if (own && j->room->visibility() == model::Visibility::Public) continue;
+        if (auto ev = record_of(done)) {
+            Pending p;
+            p.room = j->room;
+            p.msg = std::move(*ev);
+            p.done = [](PublishOutcome, const Event&) {};
+            p.since = std::chrono::steady_clock::now();
+            records.push_back(std::move(p));
+        }
+    }
+    return records;
 }
 
 std::optional<Event> Writer::record_of(const store::MemberOp& op) {
@@ -308,239 +263,6 @@ void Writer::reload_rules(const std::vector<MemberJob*>& jobs) {
     }
 }
 
-void Writer::settle_keys(std::vector<Pending>& batch, int64_t now) {
-    // Per key in this batch: its first publish, and the hash of the text the store has for
-    // it (empty when the key is new).
-    struct First {
-        size_t index;
-        std::string stored_hash;
-    };
-    std::unordered_map<std::string, First> first;
-    for (size_t i = 0; i < batch.size(); ++i) {
-        auto& m = batch[i].msg;
-        if (m.key.empty() || m.kind != Kind::Message) continue;
-        std::string k = m.room + '\x1f' + m.user_id + '\x1f' + m.key;
-        if (auto it = first.find(k); it != first.end()) {
-            // The same key again in one batch (concurrent retries): the first is stored, and
-            // the others are answered with it once it is (resolve_duplicates).
-            const auto& f = it->second;
-            bool same = f.stored_hash.empty() ? batch[f.index].msg.text == m.text
-                                              : f.stored_hash == model::text_hash(m.text);
-            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
-            batch[i].first = f.index;
-            continue;
-        }
-        First f{i, {}};
-        if (auto rec = store_.find_key(m.room, m.user_id, m.key, now)) {
-            bool same = rec->text_hash == model::text_hash(m.text);
-            batch[i].outcome = same ? PublishOutcome::Replayed : PublishOutcome::KeyConflict;
-            m.id = rec->id;
-            m.ts = rec->ts;
-            f.stored_hash = rec->text_hash;
-        }
-        first.emplace(std::move(k), std::move(f));
-    }
-}
-
-void Writer::commit(std::vector<Pending>& batch) {
-    if (cluster_) return commit_shared(batch);
-    Staged staged;
-    if (!stage(batch, staged)) return;
-    deliver(batch, staged, committed(staged.start, staged.msgs.size()));
-}
-
-bool Writer::stage(std::vector<Pending>& batch, Staged& s) {
-    int64_t ts = now_ms();
-    try {
-        settle_keys(batch, ts);
-    } catch (const store::StoreError& e) {
-        refuse(batch, e);
-        return false;
-    }
-    // Ids are assigned here, in queue order, so they increase in commit order per room;
-    // positions likewise across rooms.
-    s.pos_before = pos_;
-    try {
-        s.msgs = check_and_number(batch, ts, s.rewind, s.touched);
-        s.start = std::chrono::steady_clock::now();
-        if (!s.msgs.empty()) store_.append(s.msgs);
-    } catch (const store::StoreError& e) {
-        unstage(s);
-        refuse(batch, e);
-        return false;
-    }
-    succeeded();
-    return true;
-}
-
-void Writer::unstage(Staged& s) {
-    for (auto& [r, id] : s.rewind) r->rewind_ids(id);
-    pos_ = s.pos_before;
-    forget(s.touched);
-}
-
-void Writer::deliver(std::vector<Pending>& batch, Staged& s,
-                     std::chrono::steady_clock::time_point t1) {
-    resolve_duplicates(batch);
-    // One delivery per room, in id order; user streams see the batch whole or not at all.
-    {
-        std::lock_guard lk(seq_.mu);
-        const Sequence* at = seq_.user_streams ? &seq_ : nullptr;
-        const uint64_t order = ++seq_.commits;
-        std::vector<std::shared_ptr<const Delivery>> out;
-        out.reserve(s.rewind.size());
-        for (auto& [r, first] : s.rewind) {
-            std::vector<const Event*> mine;
-            std::shared_ptr<Room> owner;
-            for (auto& p : batch)
-                if (p.room.get() == r && p.outcome == PublishOutcome::Ok) {
-                    mine.push_back(&p.msg);
-                    owner = p.room;
-                }
-            if (!owner) continue;
-            auto d = owner->commit(mine, false, at);
-            d->order = order;
-            out.push_back(std::move(d));
-        }
-        if (!out.empty()) fan_out_(std::move(out));
-        seq_.pos.front() = pos_;
-    }
-    acknowledge(batch, t1);
-    // After the answers, which may still point into `touched`.
-    remember(s.touched);
-}
-
-std::vector<Event> Writer::check_and_number(std::vector<Pending>& batch, int64_t ts,
-                                            std::vector<std::pair<Room*, uint64_t>>& rewind,
-                                            Touched& state) {
-    // The messages this batch reads or changes, by room and id: from the writer's cache or
-    // the store once, then changed here as the batch's events apply, so that a later event
-    // of the same batch is checked against the state the earlier ones leave.
-    auto lookup = [&](Pending& p, uint64_t id) -> Touch& {
-        auto [it, fresh] = state.try_emplace(state_key(p.msg.room, id));
-        Touch& t = it->second;
-        if (fresh) {
-            bool trimmed = cfg_.retain && id + cfg_.retain <= p.room->assigned();
-            if (!trimmed) find_cached(it->first, t);
-            if (!t.state()) t.own = store_.message(p.msg.room, id);
-        }
-        return t;
-    };
-    std::vector<Event> out;
-    out.reserve(batch.size());
-    for (auto& p : batch) {
-        if (p.outcome != PublishOutcome::Ok) continue;  // answered with what its key stored
-        auto& ev = p.msg;
-        Touch* touch = nullptr;  // a change's message, in `state` (its nodes do not move)
-        Event* target = nullptr;
-        // The answer of the batch's earlier change to this message is the state before this
-        // one: that change gets a copy of it now.
-        auto answers = [&] {
-            if (Pending* earlier = touch->last) {
-                earlier->state = *target;
-                earlier->answer = &earlier->state;
-            }
-            touch->last = &p;
-            p.answer = target;
-        };
-        if (model::rules_kind(ev.kind)) {
-            // A record of a change the members commit applied: nothing to check.
-        } else if (ev.kind == Kind::Message) {
-            if (ev.reply_to && !lookup(p, ev.reply_to).state()) {
-                p.outcome = PublishOutcome::BadReply;
-                continue;
-            }
-        } else {
-            touch = &lookup(p, ev.target);
-            target = touch->state();
-            if (auto verdict = model::check(target, ev, p.moderator);
-                verdict != PublishOutcome::Ok) {
-                p.outcome = verdict;
-                if (verdict == PublishOutcome::NoChange) answers();
-                continue;
-            }
-        }
-        Room* r = p.room.get();
-        if (std::none_of(rewind.begin(), rewind.end(), [&](auto& x) { return x.first == r; }))
-            rewind.emplace_back(r, r->assigned());
-        ev.id = r->assign_id();
-        ev.pos = ++pos_;
-        ev.ts = ts;
-        if (ev.kind == Kind::Message) {
-            // A later event of the batch, or of a later batch, may reply to it or change it.
-            Touch& t = state[state_key(ev.room, ev.id)];
-            t.cached = nullptr;
-            t.own = ev;
-            t.own->key.clear();
-        } else if (target) {
-            answers();
-            model::apply(*target, ev);
-        }
-        out.push_back(ev);
-    }
-    return out;
-}
-
-std::string Writer::state_key(const std::string& room, uint64_t id) {
-    std::string k = room;
-    k += '\x1f';
-    k += std::to_string(id);
-    return k;
-}
-
-void Writer::find_cached(const std::string& key, Touch& t) {
-    // Neither copied: the batch changes a young state where it is, and moves an old one out
-    // for its commit to put in young_ (remember). A failed commit drops the key (forget).
-    if (auto c = young_.find(key); c != young_.end()) {
-        t.cached = &c->second;
-    } else if (auto o = old_.find(key); o != old_.end()) {
-        t.own = std::move(o->second);
-    }
-}
-
-namespace {
-// Bytes a cached state holds, about: its map node and its strings (ignoring the short ones'
-// inline storage). A message of --max-message bytes is 4 KiB, so the cache is bounded in bytes
-// too, not only in states.
-size_t approx_bytes(const std::string& key, const Event& e) {
-    size_t n = sizeof(Event) + 64 + key.size() + e.text.size() + e.user_id.size();
-    for (const auto& r : e.reactions) {
-        n += sizeof(r) + r.emoji.size();
-        for (const auto& u : r.users) n += sizeof(u) + u.size();
-    }
-    return n;
-}
-}  // namespace
-
-void Writer::remember(Touched& touched) {
-    size_t half = std::max<size_t>(cfg_.state_cache / 2, 1);
-    for (auto& [k, t] : touched) {
-        // A state changed in place, or put back, counts again: the half only fills sooner.
-        if (t.cached) {
-            young_bytes_ += approx_bytes(k, *t.cached);
-        } else if (t.own) {
-            if (!old_.empty()) old_.erase(k);
-            young_bytes_ += approx_bytes(k, *t.own);
-            young_.insert_or_assign(k, std::move(*t.own));
-        } else {
-            continue;
-        }
-        // young_'s nodes, and the states the batch changed in them, move to old_ whole.
-        if (young_.size() >= half || young_bytes_ >= kStateCacheBytes / 2) {
-            old_ = std::move(young_);
-            young_.clear();
-            young_bytes_ = 0;
-        }
-    }
-}
-
-void Writer::forget(const Touched& touched) {
-    for (const auto& [k, t] : touched) {
-        young_.erase(k);
-        old_.erase(k);
-    }
-}
-
 std::chrono::steady_clock::time_point Writer::committed(std::chrono::steady_clock::time_point start,
                                                         size_t n) {
     auto now = std::chrono::steady_clock::now();
@@ -573,22 +295,6 @@ void Writer::refuse(std::vector<Pending>& batch, const store::StoreError& e) {
     }
 }
 
-void Writer::resolve_duplicates(std::vector<Pending>& batch) {
-    // A publish that repeated a key earlier in the same batch (settle_keys) now gets its
-    // original's id and ts (the original was stored, or itself replayed, just before), or,
-    // when the original was refused (a bad reply_to), the same refusal.
-    for (auto& p : batch) {
-        if (p.first == kNone) continue;
-        const Pending& orig = batch[p.first];
-        if (orig.outcome == PublishOutcome::BadReply) {
-            p.outcome = PublishOutcome::BadReply;
-            continue;
-        }
-        p.msg.id = orig.msg.id;
-        p.msg.ts = orig.msg.ts;
-    }
-}
-
 void Writer::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock::time_point done) {
     for (auto& p : batch) {
         bool ok = p.outcome == PublishOutcome::Ok || p.outcome == PublishOutcome::Replayed ||
@@ -599,42 +305,6 @@ void Writer::acknowledge(std::vector<Pending>& batch, std::chrono::steady_clock:
         bool change = p.msg.kind != Kind::Message;
         p.done(p.outcome, !change ? p.msg : p.answer ? *p.answer : p.state);
     }
-}
-
-void Writer::commit_shared(std::vector<Pending>& batch) {
-    // The store assigns ids and settles keys in the same atomic step; fan-out, even to this
-    // node's own streams, comes from the feed, so every node delivers the same sequence
-    // whichever node took the publish.
-    std::vector<Event> msgs;
-    std::vector<bool> moderator;
-    msgs.reserve(batch.size());
-    int64_t ts = now_ms();
-    for (auto& p : batch) {
-        p.msg.ts = ts;
-        msgs.push_back(p.msg);
-        moderator.push_back(p.moderator);
-    }
-    std::vector<store::Published> out;
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-        cluster_->publish(msgs, moderator, out);
-    } catch (const store::StoreError& e) {
-        return refuse(batch, e);
-    }
-    succeeded();
-    auto t1 = committed(t0, batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-        auto& p = batch[i];
-        p.msg.id = msgs[i].id;
-        p.msg.ts = msgs[i].ts;
-        p.state = std::move(out[i].state);
-        // The store checked the change and the key: its outcome is the answer, but that a
-        // message's reply_to names nothing, which it tells as the change's NotFound.
-        p.outcome = out[i].status == PublishOutcome::NotFound && p.msg.kind == Kind::Message
-                        ? PublishOutcome::BadReply
-                        : out[i].status;
-    }
-    acknowledge(batch, t1);
 }
 
 }  // namespace ssechat::chat

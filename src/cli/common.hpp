@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "util/clock.hpp"
 #include "util/config.hpp"
 
 namespace ssechat::cli {
@@ -17,11 +18,6 @@ namespace ssechat::cli {
 struct Fail {
     std::string why;
 };
-
-inline int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 // The server options left over (`server`) as a Config, or nullopt after printing why (or
 // `usage`) with the exit status in `code`.

@@ -13,6 +13,7 @@
 #include "chat/metrics.hpp"
 #include "http/api.hpp"
 #include "http/api_detail.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 
 namespace ssechat::http {
@@ -30,11 +31,6 @@ std::string hex(const unsigned char* p, size_t n) {
         out += digits[p[i] & 15];
     }
     return out;
-}
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "chat/hub.hpp"
 #include "http/http_metrics.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
@@ -23,11 +24,6 @@ constexpr int64_t kGiveUpMs = 3600 * 1000;     // an hour: a later notification 
 constexpr int64_t kBackoffMaxMs = 300 * 1000;  // retries at most five minutes apart
 constexpr int64_t kTokenLifeS = 12 * 3600;     // RFC 8292 2: at most 24 hours
 constexpr size_t kUserMax = 256;               // a mention's longest user id looked for
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 

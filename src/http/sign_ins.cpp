@@ -6,17 +6,13 @@
 #include <chrono>
 
 #include "model/event.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
 namespace ssechat::http {
 
 namespace {
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 int seconds_up(int64_t ms) {
     return static_cast<int>(std::max<int64_t>(1, (ms + 999) / 1000));

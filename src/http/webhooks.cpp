@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "http/http_metrics.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 
 namespace ssechat::http {
@@ -19,11 +20,6 @@ constexpr int64_t kKeepLogEveryMs = 1000;  // the log pin renewed (it lapses aft
 constexpr size_t kPinAt = 100;
 constexpr size_t kAttemptsHeld = 10000;  // attempts kept for the next write while the store is away
                                          // // events held that pin the log
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "redis_scripts.hpp"  // generated from the .lua files next to this one
+#include "util/clock.hpp"
 #include "util/log.hpp"
 
 namespace ssechat::store {
@@ -39,11 +40,6 @@ const std::string kReactPrefix = "ssechat:react:";
 const std::string kSchema = "ssechat:schema";
 constexpr size_t kPresenceQueue = 100000;
 constexpr int64_t kBreakerMs = 1000;  // reads from event loops fail fast this long after a failure
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::string random_node_id() {
     std::random_device rd;
@@ -828,8 +824,10 @@ uint64_t RedisStore::last_id(const std::string& room) {
 
 void RedisStore::follow(FeedHandlers handlers) {
     handlers_ = std::move(handlers);
-    subscriber_.want(kFeed, true, false);
     feed_ = std::thread([this] { feed_loop(); });
+    // Serving starts once the feed is subscribed (within a second): a stream opened before
+    // would miss what it cannot wait for.
+    subscriber_.want(kFeed, true, true);
     presence_thread_ = std::thread([this] { presence_loop(); });
 }
 

@@ -16,6 +16,7 @@
 #include "store/redis/fields.hpp"
 #include "store/redis/redis_conn.hpp"
 #include "store/store.hpp"
+#include "util/clock.hpp"
 #include "util/placement.hpp"
 
 namespace ssechat::store {
@@ -29,11 +30,6 @@ constexpr size_t kPage = 500;
 // Key prefixes (after "ssechat:") followed by the room's name alone.
 const char* const kRoomKeys[] = {"room:",  "msg:",  "edit:",  "mids:",    "rids:",  "readers:",
                                  "roles:", "bans:", "mutes:", "profile:", "online:"};
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::string list_text(const std::vector<RedisUrl>& list) {
     std::string out;

@@ -46,9 +46,10 @@ constexpr int kTickMs = 100;
 constexpr int kPingMs = 1000;
 constexpr size_t kPerCommand = 512;  // channels per SSUBSCRIBE when subscribing again
 
-// A feed thread (of any shard: their handlers take turns) must not wait for a confirmation
-// that its own loop, or another one waiting for it, would read.
-thread_local bool in_loop = false;
+// The subscriber whose loop runs on this thread, if any. A feed thread (of any shard: their
+// handlers take turns) must not wait for a confirmation that its own loop, or another one
+// waiting for it, would read.
+thread_local const Subscriber* running = nullptr;
 
 }  // namespace
 
@@ -75,9 +76,24 @@ void Subscriber::want(const std::string& channel, bool on, bool confirm) {
     if (n <= 0) wanted_.erase(channel);
     changed_.insert(channel);
     wake();
-    if (!on || !confirm || in_loop) return;
+    if (running == this) {
+        // From a handler of this loop (a join heard here loads its room): sent now, before
+        // the handler goes on to tell anyone, not after it returns. Its answer is read later.
+        lk.unlock();
+        if (conn_ && conn_->connected()) {
+            try {
+                apply(*conn_);
+            } catch (const StoreError&) {
+                // The loop finds the socket gone and subscribes everything again.
+            }
+        }
+        return;
+    }
+    if (!on || !confirm || running) return;
+    // Before the loop's first connection it waits (a node starting); during an outage it
+    // does not (the loop subscribes everything again, then re-reads).
     confirmed_cv_.wait_for(lk, std::chrono::seconds(1), [&] {
-        return stopping_ || !connected_ || confirmed_.contains(channel) ||
+        return stopping_ || (ever_connected_ && !connected_) || confirmed_.contains(channel) ||
                !wanted_.contains(channel);
     });
 }
@@ -114,8 +130,16 @@ void Subscriber::apply(RedisConn& c) {
 }
 
 void Subscriber::run(const Handlers& h) {
-    in_loop = true;
     RedisConn c(url_, timeout_ms_);
+    running = this;
+    conn_ = &c;
+    struct Done {
+        Subscriber* s;
+        ~Done() {
+            s->conn_ = nullptr;
+            running = nullptr;
+        }
+    } done{this};
     bool ever = false;
     bool resume_due = false;  // subscribed again: resumed() once Redis confirmed it all
     auto delay = std::chrono::milliseconds(100);
@@ -142,6 +166,7 @@ void Subscriber::run(const Handlers& h) {
                         sent_.insert(ch);
                     }
                     connected_ = true;
+                    ever_connected_ = true;
                 }
                 if (!cmds.empty()) c.send(cmds);
                 resume_due = ever;

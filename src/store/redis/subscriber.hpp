@@ -45,9 +45,9 @@ class Subscriber {
 
     // Counted: a channel is subscribed while more calls wanted it than let it go. With
     // `confirm`, returns once Redis confirmed the subscription, so that everything published
-    // to it after a read that follows comes (at most a second; at once while disconnected:
-    // the resubscription then re-reads). Called on a feed thread (from a handler) it does not
-    // wait: Handlers::confirmed tells when.
+    // to it after a read that follows comes (at most a second; at once while disconnected
+    // after an outage: the resubscription then re-reads). Called on a feed thread (from a handler)
+    // it does not wait: Handlers::confirmed tells when; on this subscriber's own, it sends at once.
     void want(const std::string& channel, bool on, bool confirm);
 
     // The subscriber's loop, on the caller's thread, until stop().
@@ -60,12 +60,14 @@ class Subscriber {
 
     RedisUrl url_;
     int timeout_ms_;
-    int wake_[2] = {-1, -1};  // a pipe: want() and stop() interrupt the loop's wait
+    int wake_[2] = {-1, -1};     // a pipe: want() and stop() interrupt the loop's wait
+    RedisConn* conn_ = nullptr;  // the loop's connection: used on the loop's thread only
 
     std::mutex mu_;
     std::condition_variable confirmed_cv_;
     bool stopping_ = false;
-    bool connected_ = false;             // subscribed, and taking messages
+    bool connected_ = false;  // subscribed, and taking messages
+    bool ever_connected_ = false;
     std::map<std::string, int> wanted_;  // channel -> count of want(on) over want(off)
     std::set<std::string> changed_;      // channels whose wanted state may differ from sent_
     std::set<std::string> sent_;         // subscribed on this connection (asked for)
