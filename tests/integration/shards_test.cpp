@@ -423,3 +423,68 @@ TEST(Shards, ThreeNodesPublishingAtOnceSeeEachRoomInOneOrder) {
         }
     }
 }
+
+// Routing across shards: each node hears only the rooms it serves, on their own shard; Redis
+// itself says who is subscribed to each room's channel.
+TEST(Shards, EachNodeHearsOnlyTheRoomsItServesOnTheirShard) {
+    RedisServer one, two;
+    const std::string list = list_of({&one, &two});
+    // `c` takes every publish (so it holds both rooms); `a` serves room-0 (the first shard),
+    // `b` room-1 (the second).
+    Server a(node_args(list)), b(node_args(list)), c(node_args(list));
+    SseClient on_a(a.port(), "/rooms/room-0/events?id=ann&presence=0");
+    SseClient on_b(b.port(), "/rooms/room-1/events?id=bob&presence=0");
+    ASSERT_TRUE(on_a.wait_until([&] { return !on_a.head.empty(); }));
+    ASSERT_TRUE(on_b.wait_until([&] { return !on_b.head.empty(); }));
+    for (int i = 0; i < 6; ++i) publish(c.port(), i % 2 ? "room-1" : "room-0", "cat", "m");
+    ASSERT_TRUE(on_a.wait_until([&] { return ids_of(on_a.events).size() >= 3; }));
+    ASSERT_TRUE(on_b.wait_until([&] { return ids_of(on_b.events).size() >= 3; }));
+    const std::string read = "ssechat_cluster_events_read_total{room_loaded=\"";
+    EXPECT_EQ(metric(a.port(), read + "true\"}"), 3);
+    EXPECT_EQ(metric(a.port(), read + "false\"}"), 0);
+    EXPECT_EQ(metric(b.port(), read + "true\"}"), 3);
+    EXPECT_EQ(metric(b.port(), read + "false\"}"), 0);
+    EXPECT_EQ(metric(c.port(), read + "false\"}"), 0);
+    // Two subscribers to each room's channel (its server, and `c`), on the room's shard only.
+    auto subscribers = [](const RedisServer& r, const std::string& room) {
+        auto out = r.cli({"PUBSUB", "SHARDNUMSUB", "ssechat:feed-room:" + room});
+        auto nl = out.find('\n');
+        return nl == std::string::npos ? -1 : std::stoi(out.substr(nl + 1));
+    };
+    EXPECT_EQ(subscribers(one, "room-0"), 2);
+    EXPECT_EQ(subscribers(two, "room-1"), 2);
+    EXPECT_EQ(subscribers(one, "room-1"), 0);
+    EXPECT_EQ(subscribers(two, "room-0"), 0);
+}
+
+// A room the registry lets go (evicted for space) is no longer heard.
+TEST(Shards, ARoomLetGoIsUnsubscribed) {
+    RedisServer one, two;
+    const std::string list = list_of({&one, &two});
+    auto args = node_args(list);
+    args.insert(args.end(), {"--max-rooms", "2"});
+    Server a(args);
+    auto subscribers = [&](const std::string& room) {
+        int n = 0;
+        for (const RedisServer* r : {&one, &two}) {
+            auto out = r->cli({"PUBSUB", "SHARDNUMSUB", "ssechat:feed-room:" + room});
+            n += std::stoi(out.substr(out.find('\n') + 1));
+        }
+        return n;
+    };
+    {
+        SseClient first(a.port(), "/rooms/kept/events?id=ann&presence=0");
+        ASSERT_TRUE(first.wait_until([&] { return !first.head.empty(); }));
+        publish(a.port(), "kept", "ann", "m");  // a room with messages stays loaded
+        ASSERT_TRUE(first.wait_until([&] { return ids_of(first.events).size() == 1; }));
+    }
+    EXPECT_TRUE(eventually([&] { return subscribers("kept") == 1; }));
+    // Two rooms in use now: the idle one is evicted to make room, and let go.
+    SseClient x(a.port(), "/rooms/x/events?id=ann&presence=0");
+    SseClient y(a.port(), "/rooms/y/events?id=ann&presence=0");
+    ASSERT_TRUE(x.wait_until([&] { return !x.head.empty(); }));
+    ASSERT_TRUE(y.wait_until([&] { return !y.head.empty(); }));
+    EXPECT_TRUE(eventually([&] { return subscribers("kept") == 0; })) << subscribers("kept");
+    EXPECT_EQ(subscribers("x"), 1);
+    EXPECT_EQ(subscribers("y"), 1);
+}
