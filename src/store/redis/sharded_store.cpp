@@ -36,6 +36,14 @@ size_t ShardedStore::shard_of(const std::string& room) const {
     return placement::shard_of(room, static_cast<uint32_t>(shards_.size()));
 }
 
+template <class T, class Key>
+std::vector<std::vector<size_t>> ShardedStore::by_shard(const std::vector<T>& items,
+                                                        Key key) const {
+    std::vector<std::vector<size_t>> out(shards_.size());
+    for (size_t i = 0; i < items.size(); ++i) out[shard_of(key(items[i]))].push_back(i);
+    return out;
+}
+
 std::vector<RoomMeta> ShardedStore::rooms(const std::string& after, size_t limit) {
     // Each shard's first page after `after`, merged by name: the first `limit` of the union
     // are among them.
@@ -57,15 +65,13 @@ void ShardedStore::append(const std::vector<model::Event>&) {
 
 void ShardedStore::members(std::vector<MemberOp>& ops) {
     // Op::Settings is the user's own; every other change belongs to its room.
-    auto home = [&](const MemberOp& op) {
-        return shard_of(op.op == MemberOp::Op::Settings ? op.user : op.room);
-    };
+    auto homes = by_shard(ops, [](const MemberOp& op) -> const std::string& {
+        return op.op == MemberOp::Op::Settings ? op.user : op.room;
+    });
     std::exception_ptr failure;
     bool applied = false;
     for (size_t s = 0; s < shards_.size(); ++s) {
-        std::vector<size_t> mine;
-        for (size_t i = 0; i < ops.size(); ++i)
-            if (home(ops[i]) == s) mine.push_back(i);
+        const auto& mine = homes[s];
         if (mine.empty()) continue;
         std::vector<MemberOp> part;
         part.reserve(mine.size());
@@ -132,19 +138,19 @@ void ShardedStore::publish(std::vector<model::Event>& batch, const std::vector<b
         std::vector<Published> got;
         std::exception_ptr failure;
     };
-    std::vector<size_t> home(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) home[i] = shard_of(batch[i].room);
+    auto homes =
+        by_shard(batch, [](const model::Event& e) -> const std::string& { return e.room; });
     std::vector<Part> parts;
     for (size_t s = 0; s < shards_.size(); ++s) {
+        if (homes[s].empty()) continue;
         Part p;
         p.shard = s;
-        for (size_t i = 0; i < batch.size(); ++i)
-            if (home[i] == s) {
-                p.at.push_back(i);
-                p.events.push_back(std::move(batch[i]));
-                p.moderator.push_back(i < moderator.size() && moderator[i]);
-            }
-        if (!p.at.empty()) parts.push_back(std::move(p));
+        p.at = std::move(homes[s]);
+        for (size_t i : p.at) {
+            p.events.push_back(std::move(batch[i]));
+            p.moderator.push_back(i < moderator.size() && moderator[i]);
+        }
+        parts.push_back(std::move(p));
     }
     auto run = [this](Part& p) {
         try {
@@ -220,15 +226,12 @@ void ShardedStore::sync(size_t shard) {
 
 std::vector<size_t> ShardedStore::online_counts(const std::vector<std::string>& rooms) {
     std::vector<size_t> out(rooms.size(), 0);
+    auto homes = by_shard(rooms, [](const std::string& r) -> const std::string& { return r; });
     for (size_t s = 0; s < shards_.size(); ++s) {
-        std::vector<size_t> mine;
-        std::vector<std::string> names;
-        for (size_t i = 0; i < rooms.size(); ++i)
-            if (shard_of(rooms[i]) == s) {
-                mine.push_back(i);
-                names.push_back(rooms[i]);
-            }
+        const auto& mine = homes[s];
         if (mine.empty()) continue;
+        std::vector<std::string> names;
+        for (size_t i : mine) names.push_back(rooms[i]);
         auto got = shards_[s]->online_counts(names);
         for (size_t k = 0; k < mine.size() && k < got.size(); ++k) out[mine[k]] = got[k];
     }

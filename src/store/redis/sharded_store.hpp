@@ -109,6 +109,10 @@ class ShardedStore final : public Store, public Cluster {
     RedisStore& at(const std::string& name) const { return *shards_[shard_of(name)]; }
 
     std::vector<std::unique_ptr<RedisStore>> shards_;
+    // The indexes of `items` per shard, by the shard of key(item) (a room or a user), each in
+    // the items' order.
+    template <class T, class Key>
+    std::vector<std::vector<size_t>> by_shard(const std::vector<T>& items, Key key) const;
     std::mutex feed_mu_;  // one shard's feed batch at a time reaches the handlers
     FeedHandlers handlers_;
 };
