@@ -3,13 +3,13 @@
 
 #include <algorithm>
 #include <exception>
-#include <future>
 
 #include "util/placement.hpp"
 
 namespace ssechat::store {
 
-ShardedStore::ShardedStore(std::vector<RedisOptions> shards) {
+ShardedStore::ShardedStore(std::vector<RedisOptions> shards)
+    : crew_(shards.empty() ? 0 : shards.size() - 1) {
     const auto n = static_cast<uint32_t>(shards.size());
     for (uint32_t i = 0; i < n; ++i) {
         shards[i].shard = i;
@@ -161,11 +161,10 @@ void ShardedStore::publish(std::vector<model::Event>& batch, const std::vector<b
     };
     // The shards at once: a batch waits for its slowest shard, not for the sum of them. (Each
     // RedisStore's publish has its own connection; only this thread and these calls use them.)
-    std::vector<std::future<void>> others;
-    for (size_t k = 1; k < parts.size(); ++k)
-        others.push_back(std::async(std::launch::async, run, std::ref(parts[k])));
-    if (!parts.empty()) run(parts.front());
-    for (auto& f : others) f.get();
+    std::vector<std::function<void()>> jobs;
+    jobs.reserve(parts.size());
+    for (auto& p : parts) jobs.emplace_back([&run, &p] { run(p); });
+    crew_.run(jobs);
     std::exception_ptr failure;
     bool stored = false;
     for (auto& p : parts) {

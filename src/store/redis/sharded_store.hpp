@@ -10,6 +10,7 @@
 #include "store/cluster.hpp"
 #include "store/redis/redis_store.hpp"
 #include "store/store.hpp"
+#include "util/crew.hpp"
 
 namespace ssechat::store {
 
@@ -109,6 +110,7 @@ class ShardedStore final : public Store, public Cluster {
     RedisStore& at(const std::string& name) const { return *shards_[shard_of(name)]; }
 
     std::vector<std::unique_ptr<RedisStore>> shards_;
+    Crew crew_;  // publish(): the writer's calls to the shards past the first, at once
     // The indexes of `items` per shard, by the shard of key(item) (a room or a user), each in
     // the items' order.
     template <class T, class Key>
