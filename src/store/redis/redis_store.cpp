@@ -987,11 +987,17 @@ void RedisStore::feed_loop() {
 }
 
 void RedisStore::route(const std::string& room, bool on) {
-    subscriber_.want(kFeedRoom + room, on, true);
+    subscriber_.want(kFeedRoom + room, on, !broken());
 }
 
 void RedisStore::watch(const std::string& user, bool on) {
-    subscriber_.want(kFeedUser + user, on, true);
+    subscriber_.want(kFeedUser + user, on, !broken());
+}
+
+bool RedisStore::broken() const {
+    // A Redis that just failed (or hangs) is not waited for: the read that follows fails
+    // fast, and the feed's resubscription re-reads.
+    return steady_ms() < broken_until_ms_.load(std::memory_order_relaxed);
 }
 
 void RedisStore::sync(size_t) {

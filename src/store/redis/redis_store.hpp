@@ -175,6 +175,7 @@ class RedisStore final : public Store, public Cluster {
     std::unique_ptr<SentinelWatch> watch_;  // follows +switch-master with redis-sentinel://
 
     void trip();
+    bool broken() const;  // tripped, less than a second ago
 
     std::atomic<int64_t> broken_until_ms_{0};  // steady-clock ms; leases fail fast before it
     std::mutex pool_mu_;
