@@ -994,6 +994,14 @@ void RedisStore::watch(const std::string& user, bool on) {
     subscriber_.want(kFeedUser + user, on, !broken());
 }
 
+void RedisStore::watch_start(const std::string& user, bool on) {
+    subscriber_.want(kFeedUser + user, on, false);
+}
+
+void RedisStore::watch_wait(const std::string& user) {
+    if (!broken()) subscriber_.await(kFeedUser + user);
+}
+
 bool RedisStore::broken() const {
     // A Redis that just failed (or hangs) is not waited for: the read that follows fails
     // fast, and the feed's resubscription re-reads.

@@ -118,6 +118,9 @@ class RedisStore final : public Store, public Cluster {
     void follow(FeedHandlers handlers) override;
     void route(const std::string& room, bool on) override;
     void watch(const std::string& user, bool on) override;
+    // watch() in two halves, for several shards at once (ShardedStore).
+    void watch_start(const std::string& user, bool on);
+    void watch_wait(const std::string& user);
     void sync(size_t shard) override;
     void presence(const std::string& room, const std::string& user, bool joined) override;
     void typing(const std::string& room, const std::string& user, bool on) override;

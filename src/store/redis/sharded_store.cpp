@@ -215,8 +215,11 @@ void ShardedStore::route(const std::string& room, bool on) {
 }
 
 void ShardedStore::watch(const std::string& user, bool on) {
-    // A user's membership changes are made on their rooms' shards: heard from every shard.
-    for (auto& s : shards_) s->watch(user, on);
+    // A user's membership changes are made on their rooms' shards: heard from every shard,
+    // asked of all at once and then waited for.
+    for (auto& s : shards_) s->watch_start(user, on);
+    if (on)
+        for (auto& s : shards_) s->watch_wait(user);
 }
 
 void ShardedStore::sync(size_t shard) {

@@ -89,7 +89,13 @@ void Subscriber::want(const std::string& channel, bool on, bool confirm) {
         }
         return;
     }
-    if (!on || !confirm || running) return;
+    lk.unlock();
+    if (on && confirm) await(channel);
+}
+
+void Subscriber::await(const std::string& channel) {
+    if (running) return;
+    std::unique_lock lk(mu_);
     // Before the loop's first connection it waits (a node starting); during an outage it
     // does not (the loop subscribes everything again, then re-reads).
     confirmed_cv_.wait_for(lk, std::chrono::seconds(1), [&] {

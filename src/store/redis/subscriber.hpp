@@ -49,6 +49,9 @@ class Subscriber {
     // after an outage: the resubscription then re-reads). Called on a feed thread (from a handler)
     // it does not wait: Handlers::confirmed tells when; on this subscriber's own, it sends at once.
     void want(const std::string& channel, bool on, bool confirm);
+    // Waits as want() does with `confirm`, for a channel wanted before: several channels asked
+    // for at once, then waited for, cost one round trip, not one each.
+    void await(const std::string& channel);
 
     // The subscriber's loop, on the caller's thread, until stop().
     void run(const Handlers& h);
