@@ -59,6 +59,13 @@ void Shared::typing(const std::shared_ptr<Room>& room, const std::string& user, 
     cluster_.typing(room->name(), user, on);
 }
 
+model::Positions Shared::stored() {
+    model::Positions out;
+    auto& store = hub_.store();
+    for (size_t s = 0; s < store.shards(); ++s) out.push_back(store.last_pos(s));
+    return out;
+}
+
 void Shared::start() {
     cluster_.follow({[this](store::FeedBatch& b) { dispatch(b); }, [this] { feed_.catch_up(); },
                      [this](const std::string& room) {

@@ -42,6 +42,9 @@ class Reach {
     // Brings this node's positions up to where store shard `shard` stands (a mark through
     // the feed, Sequence::moved when it comes). Throws StoreError.
     virtual void sync(size_t shard) = 0;
+    // Where every store shard stands now, when the feed may lag it (empty when it cannot: a
+    // node alone numbers every event itself). Throws StoreError.
+    virtual model::Positions stored() = 0;
     // Whether this node's copy of a loaded room is as new as the store (a shared store's
     // feed may lag it).
     virtual bool current() const = 0;
@@ -64,6 +67,7 @@ class Alone final : public Reach {
     void dropped(const std::string&) override {}
     void watch(const std::string&, bool) override {}
     void sync(size_t) override {}
+    model::Positions stored() override { return {}; }
     bool current() const override { return true; }
     void start() override {}
     void stop() override {}
@@ -93,6 +97,7 @@ class Shared final : public Reach {
     void dropped(const std::string& room) override { cluster_.route(room, false); }
     void watch(const std::string& user, bool on) override { cluster_.watch(user, on); }
     void sync(size_t shard) override { cluster_.sync(shard); }
+    model::Positions stored() override;
     bool current() const override { return false; }
     // Follows the changes of what this node holds: the feed's batches, dispatched to the
     // rooms loaded here.

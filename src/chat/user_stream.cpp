@@ -128,9 +128,7 @@ std::vector<std::shared_ptr<Room>> UserStreams::start(UserStream& st,
     // passed yet; waiting (briefly) for the feed to get there keeps every snapshot within the
     // position the stream starts from. A cursor from another node may be ahead of this one's
     // feed, too: it is valid up to the store's position.
-    model::Positions stored;
-    if (hub.store().cluster())
-        for (size_t s = 0; s < hub.store().shards(); ++s) stored.push_back(hub.store().last_pos(s));
+    model::Positions stored = hub.reach().stored();
     {
         std::unique_lock lk(seq.mu);
         auto caught_up = [&] {
