@@ -98,10 +98,16 @@ void Subscriber::await(const std::string& channel) {
     std::unique_lock lk(mu_);
     // Before the loop's first connection it waits (a node starting); during an outage it
     // does not (the loop subscribes everything again, then re-reads).
-    confirmed_cv_.wait_for(lk, std::chrono::seconds(1), [&] {
+    auto done = [&] {
         return stopping_ || (ever_connected_ && !connected_) || confirmed_.contains(channel) ||
                !wanted_.contains(channel);
-    });
+    };
+    if (done()) return;
+    // A confirmation that comes while this waits needs no Handlers::confirmed: the caller's
+    // read of the store follows it. One that comes after (a timeout) does.
+    awaited_.insert(channel);
+    confirmed_cv_.wait_for(lk, std::chrono::seconds(1), done);
+    awaited_.erase(channel);
 }
 
 void Subscriber::stop() {
@@ -215,13 +221,15 @@ void Subscriber::run(const Handlers& h) {
                             h.got(msgs);
                             msgs.clear();
                         }
+                        bool late;  // nobody is waiting for it to read the store after
                         {
                             std::lock_guard lk(mu_);
                             if (!sent_.contains(channel)) continue;
                             confirmed_.insert(channel);
+                            late = awaited_.erase(channel) == 0;
                             confirmed_cv_.notify_all();
                         }
-                        if (!resume_due && h.confirmed) h.confirmed(channel);
+                        if (late && !resume_due && h.confirmed) h.confirmed(channel);
                     }
                 }
                 if (!msgs.empty()) {

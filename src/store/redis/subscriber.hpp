@@ -75,6 +75,7 @@ class Subscriber {
     std::set<std::string> changed_;      // channels whose wanted state may differ from sent_
     std::set<std::string> sent_;         // subscribed on this connection (asked for)
     std::set<std::string> confirmed_;    // ... and confirmed by Redis
+    std::set<std::string> awaited_;      // confirmations someone waits for (await())
 };
 
 }  // namespace ssechat::store
