@@ -926,18 +926,17 @@ void RedisStore::feed_loop() {
             } else if (k == "p") {
                 b.presence.push_back(
                     {f["r"], f["u"], f["s"] == "join", static_cast<int>(to_i64(f["n"]))});
-            } else if (k == "b") {
-                // A position mark: held behind what it follows, and released with it.
-                if (hold)
-                    held.emplace_back(f["l"], std::move(f));
-                else
-                    take(b, f);
             } else {
-                // A membership change comes on the room's channel and on the user's.
-                if (!stream_id_less(last, lid)) continue;
-                last = lid;
+                // A position mark is held behind the last stored entry it names; a stored
+                // change by its own id (a membership change comes on the room's channel and
+                // on the user's: the second is passed).
+                std::string upto = k == "b" ? f["l"] : lid;
+                if (k != "b") {
+                    if (!stream_id_less(last, lid)) continue;
+                    last = lid;
+                }
                 if (hold)
-                    held.emplace_back(lid, std::move(f));
+                    held.emplace_back(std::move(upto), std::move(f));
                 else
                     take(b, f);
             }
@@ -991,7 +990,8 @@ void RedisStore::route(const std::string& room, bool on) {
 }
 
 void RedisStore::watch(const std::string& user, bool on) {
-    subscriber_.want(kFeedUser + user, on, !broken());
+    watch_start(user, on);
+    if (on) watch_wait(user);
 }
 
 void RedisStore::watch_start(const std::string& user, bool on) {
